@@ -1,0 +1,6 @@
+//! The `ikehub` command line.
+use std::process::ExitCode;
+
+pub fn main() -> ExitCode {
+    ExitCode::FAILURE
+}

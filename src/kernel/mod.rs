@@ -1,0 +1,1 @@
+//! Kernel intents turned into XFRM and rtnetlink requests.
