@@ -1,1 +1,176 @@
 //! The TOML configuration file and its validated model.
+//!
+//! [`load`] reads a file, [`parse`] checks text; both return a [`Config`] or every problem
+//! found ([`ConfigErrors`]), each naming the file, the line and column, the setting and why.
+//!
+//! # File format
+//!
+//! ```toml
+//! [gateway]
+//! name = "hub"                      # required; letters, digits, '-', '_', '.'
+//! local_addresses = ["192.0.2.1"]   # required, at least one: IKE runs on these
+//! local_subnets = ["10.0.0.0/16"]   # networks behind this gateway; default: none
+//! hub = true                        # forward between connections; default: false
+//!
+//! [[peer]]                          # one per remote gateway
+//! name = "shanghai"                 # required, unique among peers
+//! address = "198.51.100.10"         # required: an IP address, or "any" (respond only)
+//! identity = "198.51.100.10"        # IKE ID the peer presents; default: its address
+//!                                   # (required with address "any"). Forms: IP literal,
+//!                                   # "vpn.example.com" (FQDN), "user@example.com" (email),
+//!                                   # "keyid:#0a1b..." (key ID, hex) -- see identity.rs.
+//!
+//! [[connection]]                    # one per tunnel
+//! name = "shanghai"                 # required, unique among connections
+//! peer = "shanghai"                 # required: a [[peer]] name
+//! version = "ikev2"                 # or "ikev1"; default "ikev2"
+//! psk_file = "secrets/shanghai.psk" # relative to this file; mode 600 (or psk = "...")
+//! local_subnets = ["10.0.0.0/16"]   # default: gateway.local_subnets (+ in hub mode the
+//!                                   # remote subnets of the other connections)
+//! remote_subnets = ["10.10.10.0/24"]  # required
+//! local_identity = "192.0.2.1"      # our IKE ID; default: the gateway's first local
+//!                                   # address of the peer's address family
+//! ike_proposals = ["aes128gcm16-prfsha256-ecp256", "aes256-sha256-modp2048"]
+//! esp_proposals = ["aes128gcm16", "aes256-sha256"]
+//! ike_lifetime = "4h"               # s, m, h, d (or bare seconds); minimum 10s
+//! child_lifetime = "1h"
+//! dpd_interval = "30s"              # "off" disables dead peer detection
+//! start_action = "initiate"         # or "listen" (default)
+//!
+//! [[route]]                         # destination route table
+//! destination = "10.10.10.0/24"     # required; inside the connection's remote subnets
+//! connection = "shanghai"           # required: a [[connection]] name
+//! weight = 100                      # 100 active (default), 0 standby
+//! publish = true                    # also install in the main routing table; default false
+//! ```
+//!
+//! Proposals use strongSwan's compact syntax (see `proposal.rs`); the defaults and why they
+//! interoperate with a stock strongSwan 5.9 are in `defaults.rs`. Unknown keys are errors.
+//! The checks that span entries are documented in `rules.rs` and `overlap.rs`.
+
+mod defaults;
+mod document;
+mod duration;
+mod error;
+mod identity;
+mod model;
+mod overlap;
+mod proposal;
+mod raw;
+mod rules;
+mod secret;
+mod summary;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+pub use defaults::{
+    CHILD_LIFETIME as DEFAULT_CHILD_LIFETIME, DPD_INTERVAL as DEFAULT_DPD_INTERVAL,
+    ESP_PROPOSALS as DEFAULT_ESP_PROPOSALS, IKEV1_PROPOSALS as DEFAULT_IKEV1_PROPOSALS,
+    IKEV2_PROPOSALS as DEFAULT_IKEV2_PROPOSALS, IKE_LIFETIME as DEFAULT_IKE_LIFETIME,
+    MIN_LIFETIME,
+};
+pub use error::{ConfigError, ConfigErrors};
+pub use model::{
+    Auth, Config, Connection, EspProposal, Gateway, Identity, IkeProposal, IkeVersion, Peer,
+    PeerAddress, Psk, Route, StartAction, WEIGHT_ACTIVE, WEIGHT_STANDBY,
+};
+
+use error::Diagnostics;
+use rules::Entries;
+use validate::Validator;
+
+/// Reads, parses and validates a configuration file.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    // The text may hold inline secrets: wipe it when done.
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => zeroize::Zeroizing::new(text),
+        Err(e) => {
+            return Err(ConfigErrors(vec![ConfigError {
+                file: path.to_path_buf(),
+                line_col: None,
+                field: String::new(),
+                message: format!("cannot read the configuration: {e}"),
+            }]))
+        }
+    };
+    parse(&text, path)
+}
+
+/// Parses and validates configuration text. `origin` names the file in errors and is the base
+/// for relative `psk_file` paths (its parent directory).
+pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigErrors> {
+    let mut d = Diagnostics::new(origin, text);
+    let root = match document::parse(text) {
+        Ok(root) => root,
+        Err(e) => {
+            d.error(
+                e.span().as_ref(),
+                "",
+                format!("TOML syntax: {}", e.message().trim()),
+            );
+            return Err(d.into_errors());
+        }
+    };
+    let raw = raw::read(root, &mut d);
+
+    let base_dir = origin.parent().unwrap_or(Path::new("."));
+    let mut v = Validator {
+        d: &mut d,
+        base_dir,
+    };
+    let gateway = raw.gateway.as_ref().and_then(|g| v.gateway(g));
+    let peers: Vec<_> = raw.peers.iter().map(|p| v.peer(p)).collect();
+    let connections: Vec<_> = raw.connections.iter().map(|c| v.connection(c)).collect();
+    let routes: Vec<_> = raw.routes.iter().map(|r| v.route(r)).collect();
+
+    let entries = Entries {
+        raw: &raw,
+        gateway: gateway.as_ref(),
+        peers: &peers,
+        connections: &connections,
+        routes: &routes,
+    };
+    rules::check(&entries, &mut d);
+    let locals = overlap::local_subnets(&entries, &mut d);
+    overlap::check(&entries, &locals, &mut d);
+    if d.has_errors() {
+        return Err(d.into_errors());
+    }
+
+    // Every None above came with an error, so from here on all entries are present.
+    assemble(gateway, peers, connections, locals, routes).ok_or_else(|| {
+        d.error(None, "", "invalid configuration");
+        d.into_errors()
+    })
+}
+
+fn assemble(
+    gateway: Option<Gateway>,
+    peers: Vec<Option<Peer>>,
+    connections: Vec<Option<validate::ConnectionDraft>>,
+    locals: Vec<Option<Vec<ipnet::IpNet>>>,
+    routes: Vec<Option<Route>>,
+) -> Option<Config> {
+    let gateway = gateway?;
+    let peers: Vec<Peer> = peers.into_iter().collect::<Option<_>>()?;
+    let routes: Vec<Route> = routes.into_iter().collect::<Option<_>>()?;
+    let connections = connections
+        .into_iter()
+        .zip(locals)
+        .map(|(draft, local)| {
+            let draft = draft?;
+            let peer = peers.iter().find(|p| p.name == draft.peer)?;
+            Some(validate::finish(draft, &gateway, peer, local?))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Config {
+        gateway,
+        peers,
+        connections,
+        routes,
+    })
+}

@@ -1,0 +1,160 @@
+//! The validated configuration: what the rest of ikehub runs from.
+//!
+//! Every value here has passed the checks in `validate.rs` and `rules.rs`; defaults are filled
+//! in. Nothing in this model needs re-checking by its users.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+pub use super::identity::Identity;
+pub use super::proposal::{EspProposal, IkeProposal};
+pub use super::secret::Psk;
+
+/// A whole, valid configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub gateway: Gateway,
+    pub peers: Vec<Peer>,
+    pub connections: Vec<Connection>,
+    pub routes: Vec<Route>,
+}
+
+/// This gateway: its public addresses and the networks behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gateway {
+    pub name: String,
+    /// Addresses IKE listens on and sends from. Never empty.
+    pub local_addresses: Vec<IpAddr>,
+    /// The networks behind this gateway (the default local side of every connection).
+    pub local_subnets: Vec<IpNet>,
+    /// Hub mode: the gateway forwards between its connections, so each connection's default
+    /// local side also covers the remote subnets of the other connections.
+    pub hub: bool,
+}
+
+/// A remote gateway (customer gateway): where it is and who it says it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub name: String,
+    pub address: PeerAddress,
+    /// The IKE identity the peer must present (IDi/IDr).
+    pub identity: Identity,
+}
+
+/// Where a peer is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerAddress {
+    /// A fixed address: we can initiate to it and accept it.
+    Addr(IpAddr),
+    /// Any address (e.g. a peer behind a dynamic address): we only respond, matching it by
+    /// its identity.
+    Any,
+}
+
+impl std::fmt::Display for PeerAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerAddress::Addr(addr) => write!(f, "{addr}"),
+            PeerAddress::Any => f.write_str("any"),
+        }
+    }
+}
+
+/// IKE major version of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IkeVersion {
+    /// IKEv2 (RFC 7296).
+    V2,
+    /// IKEv1 (RFC 2409): for peers that speak nothing else.
+    V1,
+}
+
+impl std::fmt::Display for IkeVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IkeVersion::V2 => "ikev2",
+            IkeVersion::V1 => "ikev1",
+        })
+    }
+}
+
+/// How both ends prove who they are.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// A pre-shared key (RFC 7296 2.15).
+    Psk(Psk),
+}
+
+/// What the gateway does with a connection when it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAction {
+    /// Bring the tunnel up right away (and again after it fails).
+    Initiate,
+    /// Wait for the peer to initiate.
+    Listen,
+}
+
+impl std::fmt::Display for StartAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StartAction::Initiate => "initiate",
+            StartAction::Listen => "listen",
+        })
+    }
+}
+
+/// One IPsec connection: an IKE SA with a peer and the child SA(s) for its subnets.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub name: String,
+    /// Name of a [`Peer`] in [`Config::peers`].
+    pub peer: String,
+    pub version: IkeVersion,
+    pub auth: Auth,
+    /// Our side of the traffic selectors. Never empty.
+    pub local_subnets: Vec<IpNet>,
+    /// The peer's side of the traffic selectors. Never empty.
+    pub remote_subnets: Vec<IpNet>,
+    /// The identity we present (IDi/IDr).
+    pub local_identity: Identity,
+    /// IKE SA proposals, most preferred first. Never empty.
+    pub ike_proposals: Vec<IkeProposal>,
+    /// ESP (child SA) proposals, most preferred first. Never empty.
+    pub esp_proposals: Vec<EspProposal>,
+    /// Time after which the IKE SA is rekeyed.
+    pub ike_lifetime: Duration,
+    /// Time after which a child SA is rekeyed.
+    pub child_lifetime: Duration,
+    /// Dead peer detection interval; None: off.
+    pub dpd_interval: Option<Duration>,
+    pub start_action: StartAction,
+}
+
+impl Connection {
+    /// The pre-shared key of this connection.
+    pub fn psk(&self) -> &Psk {
+        match &self.auth {
+            Auth::Psk(psk) => psk,
+        }
+    }
+}
+
+/// One entry of the destination route table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub destination: IpNet,
+    /// Name of a [`Connection`] in [`Config::connections`].
+    pub connection: String,
+    /// 100: active; 0: standby, carrying traffic only while the active route's connection
+    /// is down.
+    pub weight: u8,
+    /// Also install the route in the router's main table for the local networks to use.
+    pub publish: bool,
+}
+
+/// Weight of an active route.
+pub const WEIGHT_ACTIVE: u8 = 100;
+/// Weight of a standby route.
+pub const WEIGHT_STANDBY: u8 = 0;

@@ -1,0 +1,150 @@
+//! The local side of each connection, and the address-overlap checks.
+//!
+//! Decisions:
+//! - A connection's local subnets default to `gateway.local_subnets`. In hub mode
+//!   (`gateway.hub = true`) they also include the remote subnets of every other connection,
+//!   so each site reaches the others through the hub; subnets that overlap the connection's own
+//!   remote subnets (its standby twin's) are left out.
+//! - Local and remote subnets of one connection must not overlap: the error names both ranges.
+//! - Remote subnets of two different connections must not overlap either (traffic would have
+//!   two tunnels to go to), except when the route table declares the two connections
+//!   alternatives for that address space: a route to each with the same destination, one at
+//!   weight 100 and one at weight 0. This holds whether or not both connections go to the same
+//!   peer, since an office with two uplinks is two peers.
+
+use ipnet::IpNet;
+
+use super::error::Diagnostics;
+use super::model::Gateway;
+use super::rules::Entries;
+
+/// Whether two prefixes share any address (CIDR blocks are nested or disjoint).
+pub(crate) fn overlaps(a: &IpNet, b: &IpNet) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+/// The effective local subnets of each connection (None where the connection is invalid or
+/// has none, which is reported).
+pub(crate) fn local_subnets(entries: &Entries<'_>, d: &mut Diagnostics<'_>) -> Vec<Option<Vec<IpNet>>> {
+    let Some(gateway) = entries.gateway else {
+        return entries.connections.iter().map(|_| None).collect();
+    };
+    entries
+        .connections
+        .iter()
+        .enumerate()
+        .map(|(index, draft)| {
+            let draft = draft.as_ref()?;
+            if let Some(explicit) = &draft.local_subnets {
+                return Some(explicit.clone());
+            }
+            let derived = derived_local_subnets(entries, gateway, index);
+            if derived.is_empty() {
+                let raw = entries.raw.connections.get(index)?;
+                d.error(
+                    Some(&raw.span),
+                    format!("{}.local_subnets", raw.label),
+                    "no local subnets: set local_subnets here or gateway.local_subnets",
+                );
+                return None;
+            }
+            Some(derived)
+        })
+        .collect()
+}
+
+fn derived_local_subnets(entries: &Entries<'_>, gateway: &Gateway, index: usize) -> Vec<IpNet> {
+    let mut subnets = gateway.local_subnets.clone();
+    if !gateway.hub {
+        return subnets;
+    }
+    let own_remote = entries
+        .connections
+        .get(index)
+        .and_then(Option::as_ref)
+        .map(|c| c.remote_subnets.as_slice())
+        .unwrap_or(&[]);
+    for (other_index, other) in entries.connections.iter().enumerate() {
+        let Some(other) = other else { continue };
+        if other_index == index {
+            continue;
+        }
+        for remote in &other.remote_subnets {
+            let own = own_remote.iter().any(|r| overlaps(r, remote));
+            if !own && !subnets.contains(remote) {
+                subnets.push(*remote);
+            }
+        }
+    }
+    subnets
+}
+
+/// Reports overlapping local/remote subnets within a connection and remote subnets shared by
+/// connections that are not active/standby alternatives.
+pub(crate) fn check(entries: &Entries<'_>, locals: &[Option<Vec<IpNet>>], d: &mut Diagnostics<'_>) {
+    for (index, (raw, draft)) in entries.raw.connections.iter().zip(entries.connections).enumerate() {
+        let (Some(draft), Some(Some(local))) = (draft, locals.get(index)) else { continue };
+        let from_gateway = draft.local_subnets.is_none();
+        for (r, remote) in draft.remote_subnets.iter().enumerate() {
+            for local in local.iter().filter(|l| overlaps(l, remote)) {
+                let span = raw
+                    .remote_subnets
+                    .as_ref()
+                    .and_then(|list| list.get_ref().get(r))
+                    .map_or(raw.span.clone(), |s| s.span());
+                d.error(
+                    Some(&span),
+                    format!("{}.remote_subnets[{r}]", raw.label),
+                    format!(
+                        "local subnet {local}{} overlaps remote subnet {remote}",
+                        if from_gateway { " (from gateway.local_subnets)" } else { "" }
+                    ),
+                );
+            }
+        }
+    }
+
+    for (j, (raw_j, draft_j)) in entries.raw.connections.iter().zip(entries.connections).enumerate() {
+        let Some(draft_j) = draft_j else { continue };
+        for (i, draft_i) in entries.connections.iter().enumerate().take(j) {
+            let Some(draft_i) = draft_i else { continue };
+            for (r, remote_j) in draft_j.remote_subnets.iter().enumerate() {
+                for remote_i in draft_i.remote_subnets.iter().filter(|n| overlaps(n, remote_j)) {
+                    if alternatives(entries, &draft_i.name, &draft_j.name, remote_i, remote_j) {
+                        continue;
+                    }
+                    let span = raw_j
+                        .remote_subnets
+                        .as_ref()
+                        .and_then(|list| list.get_ref().get(r))
+                        .map_or(raw_j.span.clone(), |s| s.span());
+                    d.error(
+                        Some(&span),
+                        format!("{}.remote_subnets[{r}]", raw_j.label),
+                        format!(
+                            "remote subnet {remote_j} overlaps remote subnet {remote_i} of \
+                             connection \"{}\" (connection[{i}]); two connections may share \
+                             remote addresses only as active/standby alternatives: routes to \
+                             both for the same destination, weight 100 on one and 0 on the other",
+                            draft_i.name
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Whether the route table makes connections `a` and `b` active/standby alternatives for
+/// address space covering both overlapping subnets.
+fn alternatives(entries: &Entries<'_>, a: &str, b: &str, subnet_a: &IpNet, subnet_b: &IpNet) -> bool {
+    let routes: Vec<_> = entries.routes.iter().flatten().collect();
+    routes.iter().filter(|r| r.connection == a).any(|route_a| {
+        routes.iter().filter(|r| r.connection == b).any(|route_b| {
+            route_a.destination == route_b.destination
+                && route_a.weight != route_b.weight
+                && overlaps(&route_a.destination, subnet_a)
+                && overlaps(&route_a.destination, subnet_b)
+        })
+    })
+}

@@ -1,0 +1,241 @@
+//! Checks across entries: unique names, references between sections, address families,
+//! start actions and the route table.
+//!
+//! Decisions:
+//! - Peer names and connection names are each unique; a peer and a connection may share a
+//!   name (one connection per office, both named after it, is the common case).
+//! - References are checked against every entry's written name, even an entry with other
+//!   errors, so one mistake is not reported again as a dangling reference.
+//! - A peer with a fixed address needs a gateway local address of the same family: IKE must
+//!   send from one.
+//! - A connection to a peer at "any" cannot initiate: there is nowhere to send to.
+//! - Routes are allowed with or without `hub`: a site-to-site gateway may use them for
+//!   active/standby connections too. Each route's weight is 100 (active) or 0 (standby); a
+//!   destination has at most one route per weight, and never two routes to one connection;
+//!   the destination must lie inside one of the connection's remote subnets, since traffic
+//!   outside them cannot enter that connection's tunnel.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use ipnet::IpNet;
+
+use super::error::Diagnostics;
+use super::model::{Gateway, Peer, PeerAddress, Route, StartAction};
+use super::overlap::overlaps;
+use super::raw::RawConfig;
+use super::validate::{local_address_for, ConnectionDraft};
+
+/// What the cross-entry checks look at: the raw sections (for positions) and whatever of
+/// them was valid on its own.
+pub(crate) struct Entries<'a> {
+    pub(crate) raw: &'a RawConfig,
+    pub(crate) gateway: Option<&'a Gateway>,
+    pub(crate) peers: &'a [Option<Peer>],
+    pub(crate) connections: &'a [Option<ConnectionDraft>],
+    pub(crate) routes: &'a [Option<Route>],
+}
+
+pub(crate) fn check(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
+    unique_names(
+        "peer",
+        entries.raw.peers.iter().map(|p| p.name.as_ref()),
+        d,
+        |i| entries.raw.peers.get(i).map(|p| p.label.clone()),
+    );
+    unique_names(
+        "connection",
+        entries.raw.connections.iter().map(|c| c.name.as_ref()),
+        d,
+        |i| entries.raw.connections.get(i).map(|c| c.label.clone()),
+    );
+    peer_references(entries, d);
+    peer_families(entries, d);
+    routes(entries, d);
+}
+
+fn unique_names<'r>(
+    kind: &str,
+    names: impl Iterator<Item = Option<&'r toml::Spanned<String>>>,
+    d: &mut Diagnostics<'_>,
+    label: impl Fn(usize) -> Option<String>,
+) {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (index, name) in names.enumerate() {
+        let Some(name) = name else { continue };
+        if let Some(first) = seen.get(name.get_ref().as_str()) {
+            let label = label(index).unwrap_or_else(|| format!("{kind}[{index}]"));
+            d.error(
+                Some(&name.span()),
+                format!("{label}.name"),
+                format!(
+                    "duplicate {kind} name \"{}\" (also {kind}[{first}]); names must be unique",
+                    name.get_ref()
+                ),
+            );
+        } else {
+            seen.insert(name.get_ref(), index);
+        }
+    }
+}
+
+/// Written names of a section, for reference checks and "known: ..." lists.
+fn written_names<'r>(names: impl Iterator<Item = Option<&'r toml::Spanned<String>>>) -> Vec<&'r str> {
+    names.flatten().map(|n| n.get_ref().as_str()).collect()
+}
+
+fn known_list(kind: &str, names: &[&str]) -> String {
+    if names.is_empty() {
+        format!("no {kind}s are defined")
+    } else {
+        format!("known {kind}s: {}", names.join(", "))
+    }
+}
+
+fn peer_references(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
+    let raw = entries.raw;
+    let peer_names = written_names(raw.peers.iter().map(|p| p.name.as_ref()));
+    for (index, connection) in raw.connections.iter().enumerate() {
+        let Some(peer) = &connection.peer else { continue };
+        let name = peer.get_ref().as_str();
+        let Some(peer_index) = raw.peers.iter().position(|p| p.name.as_ref().is_some_and(|n| n.get_ref() == name)) else {
+            d.error(
+                Some(&peer.span()),
+                format!("{}.peer", connection.label),
+                format!("unknown peer \"{name}\"; {}", known_list("peer", &peer_names)),
+            );
+            continue;
+        };
+        // A connection that must initiate needs somewhere to send to.
+        let draft = entries.connections.get(index).and_then(Option::as_ref);
+        let peer_model = entries.peers.get(peer_index).and_then(Option::as_ref);
+        if let (Some(draft), Some(peer_model)) = (draft, peer_model) {
+            if draft.start_action == StartAction::Initiate && peer_model.address == PeerAddress::Any {
+                let span = connection.start_action.as_ref().map_or(connection.span.clone(), |s| s.span());
+                d.error(
+                    Some(&span),
+                    format!("{}.start_action", connection.label),
+                    format!(
+                        "cannot initiate to peer \"{name}\": its address is \"any\"; use \"listen\""
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn peer_families(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
+    let Some(gateway) = entries.gateway else { return };
+    for (raw, peer) in entries.raw.peers.iter().zip(entries.peers) {
+        let Some(peer) = peer else { continue };
+        let PeerAddress::Addr(addr) = peer.address else { continue };
+        if local_address_for(gateway, &peer.address).is_none() {
+            let family = if addr.is_ipv4() { "IPv4" } else { "IPv6" };
+            let locals: Vec<String> = gateway.local_addresses.iter().map(|a| a.to_string()).collect();
+            let span = raw.address.as_ref().map_or(raw.span.clone(), |a| a.span());
+            d.error(
+                Some(&span),
+                format!("{}.address", raw.label),
+                format!(
+                    "peer address {addr} is {family}, but the gateway has no {family} local \
+                     address (gateway.local_addresses: {})",
+                    locals.join(", ")
+                ),
+            );
+        }
+    }
+}
+
+fn routes(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
+    let raw = entries.raw;
+    let connection_names = written_names(raw.connections.iter().map(|c| c.name.as_ref()));
+    // (destination, weight) -> index of the first route, to find conflicts.
+    let mut by_weight: HashMap<(IpNet, u8), usize> = HashMap::new();
+    let mut by_connection: HashMap<(IpNet, &str), usize> = HashMap::new();
+
+    for (index, (raw_route, route)) in raw.routes.iter().zip(entries.routes).enumerate() {
+        if let Some(connection) = &raw_route.connection {
+            if !connection_names.contains(&connection.get_ref().as_str()) {
+                d.error(
+                    Some(&connection.span()),
+                    format!("{}.connection", raw_route.label),
+                    format!(
+                        "unknown connection \"{}\"; {}",
+                        connection.get_ref(),
+                        known_list("connection", &connection_names)
+                    ),
+                );
+                continue;
+            }
+        }
+        let Some(route) = route else { continue };
+        let here: Range<usize> = raw_route.span.clone();
+        let label = &raw_route.label;
+
+        if let Some(first) = by_connection.get(&(route.destination, route.connection.as_str())) {
+            d.error(
+                Some(&here),
+                label.clone(),
+                format!(
+                    "route {} to connection \"{}\" is given twice (also route[{first}])",
+                    route.destination, route.connection
+                ),
+            );
+            continue;
+        }
+        by_connection.insert((route.destination, route.connection.as_str()), index);
+
+        if let Some(first) = by_weight.get(&(route.destination, route.weight)) {
+            let other = entries
+                .routes
+                .get(*first)
+                .and_then(Option::as_ref)
+                .map_or("?", |r| r.connection.as_str());
+            d.error(
+                Some(&here),
+                format!("{label}.weight"),
+                format!(
+                    "destination {} has weight {} on both connection \"{other}\" and connection \
+                     \"{}\"; give one of them weight {}",
+                    route.destination,
+                    route.weight,
+                    route.connection,
+                    if route.weight == 0 { "100 (active)" } else { "0 (standby)" }
+                ),
+            );
+        } else {
+            by_weight.insert((route.destination, route.weight), index);
+        }
+
+        // Coverage by the connection's remote subnets.
+        let draft = raw
+            .connections
+            .iter()
+            .position(|c| c.name.as_ref().is_some_and(|n| n.get_ref() == &route.connection))
+            .and_then(|i| entries.connections.get(i))
+            .and_then(Option::as_ref);
+        if let Some(draft) = draft {
+            let covered = draft
+                .remote_subnets
+                .iter()
+                .any(|remote| remote.contains(&route.destination));
+            if !covered {
+                let remotes: Vec<String> = draft.remote_subnets.iter().map(|n| n.to_string()).collect();
+                let span = raw_route.destination.as_ref().map_or(here.clone(), |s| s.span());
+                let partly = draft.remote_subnets.iter().any(|r| overlaps(r, &route.destination));
+                d.error(
+                    Some(&span),
+                    format!("{label}.destination"),
+                    format!(
+                        "destination {} is {} the remote subnets of connection \"{}\" ({}); \
+                         traffic outside them cannot enter its tunnel",
+                        route.destination,
+                        if partly { "not entirely inside" } else { "outside" },
+                        route.connection,
+                        remotes.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+}

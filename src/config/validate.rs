@@ -1,0 +1,618 @@
+//! Turns each raw section into model values, one field at a time, reporting every bad field.
+//!
+//! Checks that involve more than one entry (names, references, overlaps, the route table) are
+//! in `rules.rs`; defaults that depend on other entries are filled in by `finish`.
+
+use std::net::IpAddr;
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use toml::Spanned;
+
+use super::defaults;
+use super::duration;
+use super::error::Diagnostics;
+use super::identity::Identity;
+use super::model::{
+    Auth, Connection, EspProposal, Gateway, IkeProposal, IkeVersion, Peer, PeerAddress, Psk,
+    Route, StartAction, WEIGHT_ACTIVE, WEIGHT_STANDBY,
+};
+use super::raw::{RawConnection, RawGateway, RawPeer, RawRoute, Strings, TimeSetting};
+use super::secret;
+
+/// A connection whose own fields are valid; defaults that depend on the gateway, the peer or
+/// other connections are still open.
+#[derive(Debug)]
+pub(crate) struct ConnectionDraft {
+    pub(crate) name: String,
+    pub(crate) peer: String,
+    pub(crate) version: IkeVersion,
+    pub(crate) auth: Auth,
+    /// None: not given; the default comes from the gateway (and, in hub mode, the other
+    /// connections).
+    pub(crate) local_subnets: Option<Vec<IpNet>>,
+    pub(crate) remote_subnets: Vec<IpNet>,
+    pub(crate) local_identity: Option<Identity>,
+    pub(crate) ike_proposals: Vec<IkeProposal>,
+    pub(crate) esp_proposals: Vec<EspProposal>,
+    pub(crate) ike_lifetime: Duration,
+    pub(crate) child_lifetime: Duration,
+    pub(crate) dpd_interval: Option<Duration>,
+    pub(crate) start_action: StartAction,
+}
+
+/// Field-by-field conversion with error collection. Each `Option` result is None when the
+/// field was missing or invalid (and the reason has been reported).
+pub(crate) struct Validator<'d, 'a> {
+    pub(crate) d: &'d mut Diagnostics<'a>,
+    /// Directory that relative `psk_file` paths start from.
+    pub(crate) base_dir: &'d Path,
+}
+
+impl Validator<'_, '_> {
+    fn fail(&mut self, span: &Range<usize>, field: String, message: impl Into<String>) {
+        self.d.error(Some(span), field, message);
+    }
+
+    pub(crate) fn gateway(&mut self, raw: &RawGateway) -> Option<Gateway> {
+        let name = self.name(raw.name.as_ref(), "gateway.name");
+        let local_addresses = raw
+            .local_addresses
+            .as_ref()
+            .and_then(|list| self.addresses(list, "gateway.local_addresses"));
+        if let (Some(list), Some(addresses)) = (&raw.local_addresses, &local_addresses) {
+            if addresses.is_empty() {
+                self.fail(
+                    &list.span(),
+                    "gateway.local_addresses".into(),
+                    "no local address: name at least one address IKE uses on this gateway",
+                );
+            }
+        }
+        let local_subnets = match &raw.local_subnets {
+            Some(list) => self.subnets(list, "gateway.local_subnets"),
+            None => Some(Vec::new()),
+        };
+        let hub = raw.hub.as_ref().is_some_and(|h| *h.get_ref());
+        let local_addresses = local_addresses.filter(|a| !a.is_empty());
+        Some(Gateway {
+            name: name?,
+            local_addresses: local_addresses?,
+            local_subnets: local_subnets?,
+            hub,
+        })
+    }
+
+    pub(crate) fn peer(&mut self, raw: &RawPeer) -> Option<Peer> {
+        let label = &raw.label;
+        let name = self.name(raw.name.as_ref(), &format!("{label}.name"));
+        let address = raw.address.as_ref().and_then(|text| {
+            let value = text.get_ref().trim();
+            if value.eq_ignore_ascii_case("any") {
+                return Some(PeerAddress::Any);
+            }
+            match value.parse::<IpAddr>() {
+                Ok(addr) => Some(PeerAddress::Addr(addr)),
+                Err(_) => {
+                    self.fail(
+                        &text.span(),
+                        format!("{label}.address"),
+                        format!("\"{value}\" is not an IP address (or \"any\")"),
+                    );
+                    None
+                }
+            }
+        });
+        let identity = match &raw.identity {
+            Some(text) => self.identity(text, &format!("{label}.identity")),
+            None => match address {
+                Some(PeerAddress::Addr(addr)) => Some(Identity::from_ip(addr)),
+                Some(PeerAddress::Any) => {
+                    let span = raw.address.as_ref().map_or(raw.span.clone(), |a| a.span());
+                    self.fail(
+                        &span,
+                        format!("{label}.identity"),
+                        "a peer with address \"any\" needs an identity: it is the only way to \
+                         tell the peer apart",
+                    );
+                    None
+                }
+                None => None,
+            },
+        };
+        Some(Peer {
+            name: name?,
+            address: address?,
+            identity: identity?,
+        })
+    }
+
+    pub(crate) fn connection(&mut self, raw: &RawConnection) -> Option<ConnectionDraft> {
+        let label = raw.label.clone();
+        let field = |key: &str| format!("{label}.{key}");
+        let name = self.name(raw.name.as_ref(), &field("name"));
+        let peer = raw.peer.as_ref().map(|p| p.get_ref().clone());
+        let version = match &raw.version {
+            None => Some(defaults::VERSION),
+            Some(text) => match text.get_ref().as_str() {
+                "ikev2" => Some(IkeVersion::V2),
+                "ikev1" => Some(IkeVersion::V1),
+                other => {
+                    self.fail(
+                        &text.span(),
+                        field("version"),
+                        format!("unknown version \"{other}\"; use \"ikev2\" or \"ikev1\""),
+                    );
+                    None
+                }
+            },
+        };
+        let auth = self.psk(raw, &label);
+        let local_subnets = match &raw.local_subnets {
+            None => Some(None),
+            Some(list) => {
+                let subnets = self.subnets(list, &field("local_subnets"));
+                if subnets.as_ref().is_some_and(Vec::is_empty) {
+                    self.fail(
+                        &list.span(),
+                        field("local_subnets"),
+                        "empty list; leave the key out to use gateway.local_subnets",
+                    );
+                    None
+                } else {
+                    subnets.map(Some)
+                }
+            }
+        };
+        let remote_subnets = raw.remote_subnets.as_ref().and_then(|list| {
+            let subnets = self.subnets(list, &field("remote_subnets"));
+            if subnets.as_ref().is_some_and(Vec::is_empty) {
+                self.fail(
+                    &list.span(),
+                    field("remote_subnets"),
+                    "empty list; name the networks behind the peer",
+                );
+                return None;
+            }
+            subnets
+        });
+        let local_identity = match &raw.local_identity {
+            None => Some(None),
+            Some(text) => self.identity(text, &field("local_identity")).map(Some),
+        };
+        let ike_proposals = self.ike_proposals(raw, version, &field("ike_proposals"));
+        let esp_proposals = self.esp_proposals(raw, version, &field("esp_proposals"));
+        let ike_lifetime = self.lifetime(raw.ike_lifetime.as_ref(), defaults::IKE_LIFETIME, &field("ike_lifetime"));
+        let child_lifetime = self.lifetime(
+            raw.child_lifetime.as_ref(),
+            defaults::CHILD_LIFETIME,
+            &field("child_lifetime"),
+        );
+        let dpd_interval = self.dpd(raw.dpd_interval.as_ref(), &field("dpd_interval"));
+        let start_action = match &raw.start_action {
+            None => Some(defaults::START_ACTION),
+            Some(text) => match text.get_ref().as_str() {
+                "initiate" => Some(StartAction::Initiate),
+                "listen" => Some(StartAction::Listen),
+                other => {
+                    self.fail(
+                        &text.span(),
+                        field("start_action"),
+                        format!("unknown start action \"{other}\"; use \"initiate\" or \"listen\""),
+                    );
+                    None
+                }
+            },
+        };
+        Some(ConnectionDraft {
+            name: name?,
+            peer: peer?,
+            version: version?,
+            auth: auth?,
+            local_subnets: local_subnets?,
+            remote_subnets: remote_subnets?,
+            local_identity: local_identity?,
+            ike_proposals: ike_proposals?,
+            esp_proposals: esp_proposals?,
+            ike_lifetime: ike_lifetime?,
+            child_lifetime: child_lifetime?,
+            dpd_interval: dpd_interval?,
+            start_action: start_action?,
+        })
+    }
+
+    pub(crate) fn route(&mut self, raw: &RawRoute) -> Option<Route> {
+        let label = &raw.label;
+        let destination = raw
+            .destination
+            .as_ref()
+            .and_then(|text| self.subnet(text, &format!("{label}.destination")));
+        let connection = raw.connection.as_ref().map(|c| c.get_ref().clone());
+        let weight = match &raw.weight {
+            None => Some(WEIGHT_ACTIVE),
+            Some(w) => match u8::try_from(*w.get_ref()) {
+                Ok(weight) if weight == WEIGHT_ACTIVE || weight == WEIGHT_STANDBY => Some(weight),
+                _ => {
+                    self.fail(
+                        &w.span(),
+                        format!("{label}.weight"),
+                        format!(
+                            "weight {} is neither {WEIGHT_ACTIVE} (active) nor {WEIGHT_STANDBY} (standby)",
+                            w.get_ref()
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let publish = raw.publish.as_ref().is_some_and(|p| *p.get_ref());
+        Some(Route {
+            destination: destination?,
+            connection: connection?,
+            weight: weight?,
+            publish,
+        })
+    }
+
+    /// Names end up in the command line, logs and the control protocol: keep them plain.
+    fn name(&mut self, raw: Option<&Spanned<String>>, field: &str) -> Option<String> {
+        let raw = raw?;
+        let name = raw.get_ref();
+        let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        if name.is_empty() || name.len() > 64 || !name.chars().all(plain) {
+            self.fail(
+                &raw.span(),
+                field.into(),
+                format!(
+                    "{name:?} is not a valid name: use 1 to 64 letters, digits, '-', '_' or '.'"
+                ),
+            );
+            return None;
+        }
+        Some(name.clone())
+    }
+
+    fn identity(&mut self, text: &Spanned<String>, field: &str) -> Option<Identity> {
+        match Identity::parse(text.get_ref()) {
+            Ok(identity) => Some(identity),
+            Err(message) => {
+                self.fail(&text.span(), field.into(), message);
+                None
+            }
+        }
+    }
+
+    fn addresses(&mut self, list: &Strings, field: &str) -> Option<Vec<IpAddr>> {
+        let mut addresses = Vec::new();
+        let mut ok = true;
+        for (index, text) in list.get_ref().iter().enumerate() {
+            let value = text.get_ref().trim();
+            match value.parse::<IpAddr>() {
+                Ok(addr) if addresses.contains(&addr) => {
+                    self.fail(&text.span(), format!("{field}[{index}]"), format!("{addr} is listed twice"));
+                    ok = false;
+                }
+                Ok(addr) => addresses.push(addr),
+                Err(_) => {
+                    self.fail(
+                        &text.span(),
+                        format!("{field}[{index}]"),
+                        format!("\"{value}\" is not an IP address"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(addresses)
+    }
+
+    fn subnets(&mut self, list: &Strings, field: &str) -> Option<Vec<IpNet>> {
+        let mut subnets = Vec::new();
+        let mut ok = true;
+        for (index, text) in list.get_ref().iter().enumerate() {
+            match self.subnet(text, &format!("{field}[{index}]")) {
+                Some(net) => subnets.push(net),
+                None => ok = false,
+            }
+        }
+        ok.then_some(subnets)
+    }
+
+    /// A subnet in CIDR notation; a bare address means that one host.
+    fn subnet(&mut self, text: &Spanned<String>, field: &str) -> Option<IpNet> {
+        match parse_subnet(text.get_ref()) {
+            Ok(net) => Some(net),
+            Err(message) => {
+                self.fail(&text.span(), field.into(), message);
+                None
+            }
+        }
+    }
+
+    fn psk(&mut self, raw: &RawConnection, label: &str) -> Option<Auth> {
+        match (&raw.psk, &raw.psk_file) {
+            (Some(_), Some(file)) => {
+                self.fail(
+                    &file.span(),
+                    format!("{label}.psk_file"),
+                    "give either psk or psk_file, not both",
+                );
+                None
+            }
+            (None, None) => {
+                self.fail(
+                    &raw.span,
+                    format!("{label}.psk"),
+                    "no pre-shared key: set psk_file (or psk)",
+                );
+                None
+            }
+            (Some(inline), None) => {
+                if inline.get_ref().is_empty() {
+                    self.fail(&inline.span(), format!("{label}.psk"), "the pre-shared key is empty");
+                    return None;
+                }
+                let secret = zeroize::Zeroizing::new(inline.get_ref().as_bytes().to_vec());
+                Some(Auth::Psk(Psk::new(secret)))
+            }
+            (None, Some(file)) => {
+                let path = self.base_dir.join(file.get_ref());
+                match secret::read_psk_file(&path) {
+                    Ok(psk) => Some(Auth::Psk(psk)),
+                    Err(message) => {
+                        self.fail(&file.span(), format!("{label}.psk_file"), message);
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    fn ike_proposals(
+        &mut self,
+        raw: &RawConnection,
+        version: Option<IkeVersion>,
+        field: &str,
+    ) -> Option<Vec<IkeProposal>> {
+        let Some(list) = &raw.ike_proposals else {
+            return Some(defaults::ike_proposals(version.unwrap_or(defaults::VERSION)));
+        };
+        let parsed = self.proposals(list, field, IkeProposal::parse)?;
+        let mut ok = true;
+        if version == Some(IkeVersion::V1) {
+            for ((proposal, text), index) in parsed.iter().zip(list.get_ref()).zip(0..) {
+                if let Some(aead) = proposal.encryption.iter().find(|e| e.is_aead()) {
+                    self.fail(
+                        &text.span(),
+                        format!("{field}[{index}]"),
+                        format!("IKEv1 has no AEAD cipher for the IKE SA ({aead}); use e.g. aes128-sha256-modp2048"),
+                    );
+                    ok = false;
+                } else if !proposal.is_single_choice() {
+                    self.fail(
+                        &text.span(),
+                        format!("{field}[{index}]"),
+                        "an IKEv1 proposal takes one algorithm of each kind; write the \
+                         alternatives as separate proposals",
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(parsed)
+    }
+
+    fn esp_proposals(
+        &mut self,
+        raw: &RawConnection,
+        version: Option<IkeVersion>,
+        field: &str,
+    ) -> Option<Vec<EspProposal>> {
+        let Some(list) = &raw.esp_proposals else {
+            return Some(defaults::esp_proposals());
+        };
+        let parsed = self.proposals(list, field, EspProposal::parse)?;
+        let mut ok = true;
+        if version == Some(IkeVersion::V1) {
+            for ((proposal, text), index) in parsed.iter().zip(list.get_ref()).zip(0..) {
+                if !proposal.is_single_choice() {
+                    self.fail(
+                        &text.span(),
+                        format!("{field}[{index}]"),
+                        "an IKEv1 proposal takes one algorithm of each kind; write the \
+                         alternatives as separate proposals",
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(parsed)
+    }
+
+    fn proposals<P>(
+        &mut self,
+        list: &Strings,
+        field: &str,
+        parse: fn(&str) -> Result<P, String>,
+    ) -> Option<Vec<P>> {
+        if list.get_ref().is_empty() {
+            self.fail(
+                &list.span(),
+                field.into(),
+                "empty list; leave the key out to use the defaults",
+            );
+            return None;
+        }
+        let mut parsed = Vec::new();
+        let mut ok = true;
+        for (index, text) in list.get_ref().iter().enumerate() {
+            match parse(text.get_ref()) {
+                Ok(p) => parsed.push(p),
+                Err(message) => {
+                    self.fail(
+                        &text.span(),
+                        format!("{field}[{index}]"),
+                        format!("\"{}\": {message}", text.get_ref()),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(parsed)
+    }
+
+    fn duration(&mut self, raw: &Spanned<TimeSetting>, field: &str) -> Option<Duration> {
+        let result = match raw.get_ref() {
+            TimeSetting::Text(text) => duration::parse(text),
+            TimeSetting::Seconds(seconds) => u64::try_from(*seconds)
+                .map(Duration::from_secs)
+                .map_err(|_| format!("{seconds} is negative")),
+        };
+        match result {
+            Ok(d) => Some(d),
+            Err(message) => {
+                self.fail(&raw.span(), field.into(), message);
+                None
+            }
+        }
+    }
+
+    fn lifetime(
+        &mut self,
+        raw: Option<&Spanned<TimeSetting>>,
+        default: Duration,
+        field: &str,
+    ) -> Option<Duration> {
+        let Some(raw) = raw else {
+            return Some(default);
+        };
+        let lifetime = self.duration(raw, field)?;
+        if lifetime < defaults::MIN_LIFETIME {
+            self.fail(
+                &raw.span(),
+                field.into(),
+                format!(
+                    "{} is too short; the minimum is {}",
+                    duration::format(lifetime),
+                    duration::format(defaults::MIN_LIFETIME)
+                ),
+            );
+            return None;
+        }
+        Some(lifetime)
+    }
+
+    /// Some(None): DPD off.
+    fn dpd(&mut self, raw: Option<&Spanned<TimeSetting>>, field: &str) -> Option<Option<Duration>> {
+        let Some(raw) = raw else {
+            return Some(Some(defaults::DPD_INTERVAL));
+        };
+        if matches!(raw.get_ref(), TimeSetting::Text(t) if t.trim() == "off") {
+            return Some(None);
+        }
+        let interval = self.duration(raw, field)?;
+        if interval < defaults::MIN_DPD_INTERVAL {
+            self.fail(
+                &raw.span(),
+                field.into(),
+                format!(
+                    "{} is too short; the minimum is {} (write \"off\" to disable DPD)",
+                    duration::format(interval),
+                    duration::format(defaults::MIN_DPD_INTERVAL)
+                ),
+            );
+            return None;
+        }
+        Some(Some(interval))
+    }
+}
+
+/// Parses `address/prefix` (or a bare address: one host), rejecting host bits.
+pub(crate) fn parse_subnet(text: &str) -> Result<IpNet, String> {
+    let value = text.trim();
+    let net = if value.contains('/') {
+        value
+            .parse::<IpNet>()
+            .map_err(|_| format!("\"{value}\" is not a subnet (write it like 10.0.0.0/16)"))?
+    } else {
+        value
+            .parse::<IpAddr>()
+            .map(IpNet::from)
+            .map_err(|_| format!("\"{value}\" is not a subnet (write it like 10.0.0.0/16)"))?
+    };
+    if net.trunc() != net {
+        return Err(format!(
+            "{net} has host bits set; did you mean {}?",
+            net.trunc()
+        ));
+    }
+    Ok(net)
+}
+
+/// Completes a draft once the gateway is known and cross-entry checks have passed.
+pub(crate) fn finish(
+    draft: ConnectionDraft,
+    gateway: &Gateway,
+    peer: &Peer,
+    local_subnets: Vec<IpNet>,
+) -> Connection {
+    let local_identity = draft
+        .local_identity
+        .unwrap_or_else(|| default_local_identity(gateway, peer));
+    Connection {
+        name: draft.name,
+        peer: draft.peer,
+        version: draft.version,
+        auth: draft.auth,
+        local_subnets,
+        remote_subnets: draft.remote_subnets,
+        local_identity,
+        ike_proposals: draft.ike_proposals,
+        esp_proposals: draft.esp_proposals,
+        ike_lifetime: draft.ike_lifetime,
+        child_lifetime: draft.child_lifetime,
+        dpd_interval: draft.dpd_interval,
+        start_action: draft.start_action,
+    }
+}
+
+/// The address IKE talks to the peer from: the gateway's first local address of the peer's
+/// address family (the first local address for a peer at "any"). strongSwan likewise
+/// identifies itself by its IKE address unless told otherwise.
+pub(crate) fn local_address_for(gateway: &Gateway, peer: &PeerAddress) -> Option<IpAddr> {
+    match peer {
+        PeerAddress::Addr(addr) => gateway
+            .local_addresses
+            .iter()
+            .find(|local| local.is_ipv4() == addr.is_ipv4())
+            .copied(),
+        PeerAddress::Any => gateway.local_addresses.first().copied(),
+    }
+}
+
+fn default_local_identity(gateway: &Gateway, peer: &Peer) -> Identity {
+    // rules.rs rejects peers whose family no local address has, and a gateway always has an
+    // address; the fallback only keeps this total.
+    let addr = local_address_for(gateway, &peer.address)
+        .or_else(|| gateway.local_addresses.first().copied())
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    Identity::from_ip(addr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets() {
+        assert_eq!(parse_subnet("10.0.0.0/16").map(|n| n.to_string()), Ok("10.0.0.0/16".into()));
+        assert_eq!(parse_subnet("192.0.2.7").map(|n| n.to_string()), Ok("192.0.2.7/32".into()));
+        assert_eq!(parse_subnet("2001:db8::/32").map(|n| n.to_string()), Ok("2001:db8::/32".into()));
+        let e = parse_subnet("10.0.0.1/16").expect_err("host bits");
+        assert!(e.contains("10.0.0.1/16") && e.contains("10.0.0.0/16"), "{e}");
+        assert!(parse_subnet("10.0.0.0/33").is_err());
+        assert!(parse_subnet("office").is_err());
+    }
+}
