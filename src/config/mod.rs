@@ -150,21 +150,20 @@ pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigErrors> {
 
 fn assemble(
     gateway: Option<Gateway>,
-    peers: Vec<Option<Peer>>,
-    connections: Vec<Option<validate::ConnectionDraft>>,
+    peers: Vec<validate::PeerDraft>,
+    connections: Vec<validate::ConnectionDraft>,
     locals: Vec<Option<Vec<ipnet::IpNet>>>,
-    routes: Vec<Option<Route>>,
+    routes: Vec<validate::RouteDraft>,
 ) -> Option<Config> {
     let gateway = gateway?;
-    let peers: Vec<Peer> = peers.into_iter().collect::<Option<_>>()?;
-    let routes: Vec<Route> = routes.into_iter().collect::<Option<_>>()?;
+    let peers: Vec<Peer> = peers.iter().map(validate::PeerDraft::model).collect::<Option<_>>()?;
+    let routes: Vec<Route> = routes.iter().map(validate::RouteDraft::model).collect::<Option<_>>()?;
     let connections = connections
         .into_iter()
         .zip(locals)
         .map(|(draft, local)| {
-            let draft = draft?;
-            let peer = peers.iter().find(|p| p.name == draft.peer)?;
-            Some(validate::finish(draft, &gateway, peer, local?))
+            let peer = peers.iter().find(|p| Some(&p.name) == draft.peer.as_ref())?;
+            validate::finish(draft, &gateway, peer, local?)
         })
         .collect::<Option<Vec<_>>>()?;
     Some(Config {

@@ -34,8 +34,7 @@ pub(crate) fn local_subnets(entries: &Entries<'_>, d: &mut Diagnostics<'_>) -> V
         .iter()
         .enumerate()
         .map(|(index, draft)| {
-            let draft = draft.as_ref()?;
-            if let Some(explicit) = &draft.local_subnets {
+            if let Some(explicit) = draft.local_subnets.as_ref()? {
                 return Some(explicit.clone());
             }
             let derived = derived_local_subnets(entries, gateway, index);
@@ -61,15 +60,14 @@ fn derived_local_subnets(entries: &Entries<'_>, gateway: &Gateway, index: usize)
     let own_remote = entries
         .connections
         .get(index)
-        .and_then(Option::as_ref)
-        .map(|c| c.remote_subnets.as_slice())
+        .and_then(|c| c.remote_subnets.as_deref())
         .unwrap_or(&[]);
     for (other_index, other) in entries.connections.iter().enumerate() {
-        let Some(other) = other else { continue };
+        let Some(other_remote) = &other.remote_subnets else { continue };
         if other_index == index {
             continue;
         }
-        for remote in &other.remote_subnets {
+        for remote in other_remote {
             let own = own_remote.iter().any(|r| overlaps(r, remote));
             if !own && !subnets.contains(remote) {
                 subnets.push(*remote);
@@ -83,9 +81,11 @@ fn derived_local_subnets(entries: &Entries<'_>, gateway: &Gateway, index: usize)
 /// connections that are not active/standby alternatives.
 pub(crate) fn check(entries: &Entries<'_>, locals: &[Option<Vec<IpNet>>], d: &mut Diagnostics<'_>) {
     for (index, (raw, draft)) in entries.raw.connections.iter().zip(entries.connections).enumerate() {
-        let (Some(draft), Some(Some(local))) = (draft, locals.get(index)) else { continue };
-        let from_gateway = draft.local_subnets.is_none();
-        for (r, remote) in draft.remote_subnets.iter().enumerate() {
+        let (Some(remote_subnets), Some(Some(local))) = (&draft.remote_subnets, locals.get(index)) else {
+            continue;
+        };
+        let from_gateway = matches!(draft.local_subnets, Some(None));
+        for (r, remote) in remote_subnets.iter().enumerate() {
             for local in local.iter().filter(|l| overlaps(l, remote)) {
                 let span = raw
                     .remote_subnets
@@ -105,12 +105,14 @@ pub(crate) fn check(entries: &Entries<'_>, locals: &[Option<Vec<IpNet>>], d: &mu
     }
 
     for (j, (raw_j, draft_j)) in entries.raw.connections.iter().zip(entries.connections).enumerate() {
-        let Some(draft_j) = draft_j else { continue };
+        let Some(remotes_j) = &draft_j.remote_subnets else { continue };
         for (i, draft_i) in entries.connections.iter().enumerate().take(j) {
-            let Some(draft_i) = draft_i else { continue };
-            for (r, remote_j) in draft_j.remote_subnets.iter().enumerate() {
-                for remote_i in draft_i.remote_subnets.iter().filter(|n| overlaps(n, remote_j)) {
-                    if alternatives(entries, &draft_i.name, &draft_j.name, remote_i, remote_j) {
+            let Some(remotes_i) = &draft_i.remote_subnets else { continue };
+            let name_i = written_name(entries, i);
+            let name_j = written_name(entries, j);
+            for (r, remote_j) in remotes_j.iter().enumerate() {
+                for remote_i in remotes_i.iter().filter(|n| overlaps(n, remote_j)) {
+                    if alternatives(entries, name_i, name_j, remote_i, remote_j) {
                         continue;
                     }
                     let span = raw_j
@@ -126,7 +128,7 @@ pub(crate) fn check(entries: &Entries<'_>, locals: &[Option<Vec<IpNet>>], d: &mu
                              connection \"{}\" (connection[{i}]); two connections may share \
                              remote addresses only as active/standby alternatives: routes to \
                              both for the same destination, weight 100 on one and 0 on the other",
-                            draft_i.name
+                            name_i
                         ),
                     );
                 }
@@ -135,10 +137,20 @@ pub(crate) fn check(entries: &Entries<'_>, locals: &[Option<Vec<IpNet>>], d: &mu
     }
 }
 
+/// The name a connection is written with ("" when it has none, which has been reported).
+fn written_name<'a>(entries: &Entries<'a>, index: usize) -> &'a str {
+    entries
+        .raw
+        .connections
+        .get(index)
+        .and_then(|c| c.name.as_ref())
+        .map_or("", |n| n.get_ref().as_str())
+}
+
 /// Whether the route table makes connections `a` and `b` active/standby alternatives for
 /// address space covering both overlapping subnets.
 fn alternatives(entries: &Entries<'_>, a: &str, b: &str, subnet_a: &IpNet, subnet_b: &IpNet) -> bool {
-    let routes: Vec<_> = entries.routes.iter().flatten().collect();
+    let routes: Vec<_> = entries.routes.iter().filter_map(|r| r.model()).collect();
     routes.iter().filter(|r| r.connection == a).any(|route_a| {
         routes.iter().filter(|r| r.connection == b).any(|route_b| {
             route_a.destination == route_b.destination

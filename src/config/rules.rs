@@ -21,19 +21,19 @@ use std::ops::Range;
 use ipnet::IpNet;
 
 use super::error::Diagnostics;
-use super::model::{Gateway, Peer, PeerAddress, Route, StartAction};
+use super::model::{Gateway, PeerAddress, StartAction};
 use super::overlap::overlaps;
 use super::raw::RawConfig;
-use super::validate::{local_address_for, ConnectionDraft};
+use super::validate::{local_address_for, ConnectionDraft, PeerDraft, RouteDraft};
 
 /// What the cross-entry checks look at: the raw sections (for positions) and whatever of
-/// them was valid on its own.
+/// their fields was valid on its own, index for index.
 pub(crate) struct Entries<'a> {
     pub(crate) raw: &'a RawConfig,
     pub(crate) gateway: Option<&'a Gateway>,
-    pub(crate) peers: &'a [Option<Peer>],
-    pub(crate) connections: &'a [Option<ConnectionDraft>],
-    pub(crate) routes: &'a [Option<Route>],
+    pub(crate) peers: &'a [PeerDraft],
+    pub(crate) connections: &'a [ConnectionDraft],
+    pub(crate) routes: &'a [RouteDraft],
 }
 
 pub(crate) fn check(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
@@ -81,7 +81,13 @@ fn unique_names<'r>(
 
 /// Written names of a section, for reference checks and "known: ..." lists.
 fn written_names<'r>(names: impl Iterator<Item = Option<&'r toml::Spanned<String>>>) -> Vec<&'r str> {
-    names.flatten().map(|n| n.get_ref().as_str()).collect()
+    let mut unique: Vec<&str> = Vec::new();
+    for name in names.flatten() {
+        if !unique.contains(&name.get_ref().as_str()) {
+            unique.push(name.get_ref());
+        }
+    }
+    unique
 }
 
 fn known_list(kind: &str, names: &[&str]) -> String {
@@ -107,10 +113,10 @@ fn peer_references(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
             continue;
         };
         // A connection that must initiate needs somewhere to send to.
-        let draft = entries.connections.get(index).and_then(Option::as_ref);
-        let peer_model = entries.peers.get(peer_index).and_then(Option::as_ref);
-        if let (Some(draft), Some(peer_model)) = (draft, peer_model) {
-            if draft.start_action == StartAction::Initiate && peer_model.address == PeerAddress::Any {
+        let start_action = entries.connections.get(index).and_then(|c| c.start_action);
+        let address = entries.peers.get(peer_index).and_then(|p| p.address);
+        if let (Some(start_action), Some(address)) = (start_action, address) {
+            if start_action == StartAction::Initiate && address == PeerAddress::Any {
                 let span = connection.start_action.as_ref().map_or(connection.span.clone(), |s| s.span());
                 d.error(
                     Some(&span),
@@ -127,9 +133,9 @@ fn peer_references(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
 fn peer_families(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
     let Some(gateway) = entries.gateway else { return };
     for (raw, peer) in entries.raw.peers.iter().zip(entries.peers) {
-        let Some(peer) = peer else { continue };
-        let PeerAddress::Addr(addr) = peer.address else { continue };
-        if local_address_for(gateway, &peer.address).is_none() {
+        let Some(address) = peer.address else { continue };
+        let PeerAddress::Addr(addr) = address else { continue };
+        if local_address_for(gateway, &address).is_none() {
             let family = if addr.is_ipv4() { "IPv4" } else { "IPv6" };
             let locals: Vec<String> = gateway.local_addresses.iter().map(|a| a.to_string()).collect();
             let span = raw.address.as_ref().map_or(raw.span.clone(), |a| a.span());
@@ -168,70 +174,73 @@ fn routes(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
                 continue;
             }
         }
-        let Some(route) = route else { continue };
+        let (Some(destination), Some(connection), Some(weight)) =
+            (route.destination, route.connection.as_deref(), route.weight)
+        else {
+            continue;
+        };
         let here: Range<usize> = raw_route.span.clone();
         let label = &raw_route.label;
 
-        if let Some(first) = by_connection.get(&(route.destination, route.connection.as_str())) {
+        if let Some(first) = by_connection.get(&(destination, connection)) {
             d.error(
                 Some(&here),
                 label.clone(),
                 format!(
                     "route {} to connection \"{}\" is given twice (also route[{first}])",
-                    route.destination, route.connection
+                    destination, connection
                 ),
             );
             continue;
         }
-        by_connection.insert((route.destination, route.connection.as_str()), index);
+        by_connection.insert((destination, connection), index);
 
-        if let Some(first) = by_weight.get(&(route.destination, route.weight)) {
+        if let Some(first) = by_weight.get(&(destination, weight)) {
             let other = entries
                 .routes
                 .get(*first)
-                .and_then(Option::as_ref)
-                .map_or("?", |r| r.connection.as_str());
+                .and_then(|r| r.connection.as_deref())
+                .unwrap_or("?");
             d.error(
                 Some(&here),
                 format!("{label}.weight"),
                 format!(
                     "destination {} has weight {} on both connection \"{other}\" and connection \
                      \"{}\"; give one of them weight {}",
-                    route.destination,
-                    route.weight,
-                    route.connection,
-                    if route.weight == 0 { "100 (active)" } else { "0 (standby)" }
+                    destination,
+                    weight,
+                    connection,
+                    if weight == 0 { "100 (active)" } else { "0 (standby)" }
                 ),
             );
         } else {
-            by_weight.insert((route.destination, route.weight), index);
+            by_weight.insert((destination, weight), index);
         }
 
         // Coverage by the connection's remote subnets.
         let draft = raw
             .connections
             .iter()
-            .position(|c| c.name.as_ref().is_some_and(|n| n.get_ref() == &route.connection))
+            .position(|c| c.name.as_ref().is_some_and(|n| n.get_ref() == connection))
             .and_then(|i| entries.connections.get(i))
-            .and_then(Option::as_ref);
-        if let Some(draft) = draft {
-            let covered = draft
-                .remote_subnets
+            .and_then(|c| c.remote_subnets.as_ref());
+        if let Some(remote_subnets) = draft {
+            let covered = remote_subnets
                 .iter()
-                .any(|remote| remote.contains(&route.destination));
+                .any(|remote| remote.contains(&destination));
             if !covered {
-                let remotes: Vec<String> = draft.remote_subnets.iter().map(|n| n.to_string()).collect();
+                let remotes: Vec<String> = remote_subnets.iter().map(|n| n.to_string()).collect();
                 let span = raw_route.destination.as_ref().map_or(here.clone(), |s| s.span());
-                let partly = draft.remote_subnets.iter().any(|r| overlaps(r, &route.destination));
+                let partly = remote_subnets.iter().any(|r| overlaps(r, &destination));
                 d.error(
                     Some(&span),
                     format!("{label}.destination"),
                     format!(
                         "destination {} is {} the remote subnets of connection \"{}\" ({}); \
                          traffic outside them cannot enter its tunnel",
-                        route.destination,
+                        destination,
                         if partly { "not entirely inside" } else { "outside" },
-                        route.connection,
+                        connection,
                         remotes.join(", ")
                     ),
                 );

@@ -226,7 +226,7 @@ weight = 50
     assert_error(&e, "gateway.colour", &["unknown key \"colour\"", "local_addresses"]);
     assert_error(&e, "peer \"a\".address", &["not-an-address"]);
     assert_error(&e, "peer \"a\".name", &["duplicate peer name \"a\""]);
-    assert_error(&e, "connection \"x\".peer", &["unknown peer \"nobody\"", "known peers: a, a"]);
+    assert_error(&e, "connection \"x\".peer", &["unknown peer \"nobody\"", "known peers: a"]);
     assert_error(&e, "connection \"x\".remote_subnets", &["expected an array of strings, found a string"]);
     assert_error(&e, "connection \"x\".ike_proposals[0]", &["aes512"]);
     assert_error(&e, "connection \"x\".ike_lifetime", &["found a boolean"]);
@@ -270,6 +270,17 @@ fn overlapping_local_and_remote_subnets_name_both_ranges() {
     );
     let e = errors(&text);
     assert_error(&e, "connection \"c\".remote_subnets[0]", &["local subnet 192.168.10.0/24 overlaps remote subnet 192.168.0.0/16"]);
+}
+
+#[test]
+fn cross_checks_still_run_on_entries_with_other_errors() {
+    let extra = "local_subnets = [\"10.0.0.0/16\"]\nike_proposals = [\"aes512-sha256-modp2048\"]";
+    let text = format!("{GATEWAY}{}", peer("p", "not-an-address")) + &connection("c", "p", "10.0.1.0/24", extra);
+    let e = errors(&text);
+    assert_error(&e, "peer \"p\".address", &["not-an-address"]);
+    assert_error(&e, "connection \"c\".ike_proposals[0]", &["aes512"]);
+    assert_error(&e, "connection \"c\".remote_subnets[0]", &["local subnet 10.0.0.0/16 overlaps remote subnet 10.0.1.0/24"]);
+    assert_eq!(e.0.len(), 3, "{e}");
 }
 
 #[test]

@@ -22,25 +22,64 @@ use super::model::{
 use super::raw::{RawConnection, RawGateway, RawPeer, RawRoute, Strings, TimeSetting};
 use super::secret;
 
-/// A connection whose own fields are valid; defaults that depend on the gateway, the peer or
-/// other connections are still open.
+/// A peer as far as its fields are valid: each field is None when missing or invalid (and the
+/// reason has been reported). Cross-entry checks use whatever is there.
+#[derive(Debug)]
+pub(crate) struct PeerDraft {
+    pub(crate) name: Option<String>,
+    pub(crate) address: Option<PeerAddress>,
+    pub(crate) identity: Option<Identity>,
+}
+
+impl PeerDraft {
+    pub(crate) fn model(&self) -> Option<Peer> {
+        Some(Peer {
+            name: self.name.clone()?,
+            address: self.address?,
+            identity: self.identity.clone()?,
+        })
+    }
+}
+
+/// A connection as far as its fields are valid. Defaults that depend on the gateway, the peer
+/// or other connections are still open.
 #[derive(Debug)]
 pub(crate) struct ConnectionDraft {
-    pub(crate) name: String,
-    pub(crate) peer: String,
-    pub(crate) version: IkeVersion,
-    pub(crate) auth: Auth,
-    /// None: not given; the default comes from the gateway (and, in hub mode, the other
+    pub(crate) name: Option<String>,
+    pub(crate) peer: Option<String>,
+    pub(crate) version: Option<IkeVersion>,
+    pub(crate) auth: Option<Auth>,
+    /// Some(None): not given; the default comes from the gateway (and, in hub mode, the other
     /// connections).
-    pub(crate) local_subnets: Option<Vec<IpNet>>,
-    pub(crate) remote_subnets: Vec<IpNet>,
-    pub(crate) local_identity: Option<Identity>,
-    pub(crate) ike_proposals: Vec<IkeProposal>,
-    pub(crate) esp_proposals: Vec<EspProposal>,
-    pub(crate) ike_lifetime: Duration,
-    pub(crate) child_lifetime: Duration,
-    pub(crate) dpd_interval: Option<Duration>,
-    pub(crate) start_action: StartAction,
+    pub(crate) local_subnets: Option<Option<Vec<IpNet>>>,
+    pub(crate) remote_subnets: Option<Vec<IpNet>>,
+    pub(crate) local_identity: Option<Option<Identity>>,
+    pub(crate) ike_proposals: Option<Vec<IkeProposal>>,
+    pub(crate) esp_proposals: Option<Vec<EspProposal>>,
+    pub(crate) ike_lifetime: Option<Duration>,
+    pub(crate) child_lifetime: Option<Duration>,
+    pub(crate) dpd_interval: Option<Option<Duration>>,
+    pub(crate) start_action: Option<StartAction>,
+}
+
+/// A route as far as its fields are valid.
+#[derive(Debug)]
+pub(crate) struct RouteDraft {
+    pub(crate) destination: Option<IpNet>,
+    pub(crate) connection: Option<String>,
+    pub(crate) weight: Option<u8>,
+    pub(crate) publish: bool,
+}
+
+impl RouteDraft {
+    pub(crate) fn model(&self) -> Option<Route> {
+        Some(Route {
+            destination: self.destination?,
+            connection: self.connection.clone()?,
+            weight: self.weight?,
+            publish: self.publish,
+        })
+    }
 }
 
 /// Field-by-field conversion with error collection. Each `Option` result is None when the
@@ -85,7 +124,7 @@ impl Validator<'_, '_> {
         })
     }
 
-    pub(crate) fn peer(&mut self, raw: &RawPeer) -> Option<Peer> {
+    pub(crate) fn peer(&mut self, raw: &RawPeer) -> PeerDraft {
         let label = &raw.label;
         let name = self.name(raw.name.as_ref(), &format!("{label}.name"));
         let address = raw.address.as_ref().and_then(|text| {
@@ -122,14 +161,14 @@ impl Validator<'_, '_> {
                 None => None,
             },
         };
-        Some(Peer {
-            name: name?,
-            address: address?,
-            identity: identity?,
-        })
+        PeerDraft {
+            name,
+            address,
+            identity,
+        }
     }
 
-    pub(crate) fn connection(&mut self, raw: &RawConnection) -> Option<ConnectionDraft> {
+    pub(crate) fn connection(&mut self, raw: &RawConnection) -> ConnectionDraft {
         let label = raw.label.clone();
         let field = |key: &str| format!("{label}.{key}");
         let name = self.name(raw.name.as_ref(), &field("name"));
@@ -206,24 +245,24 @@ impl Validator<'_, '_> {
                 }
             },
         };
-        Some(ConnectionDraft {
-            name: name?,
-            peer: peer?,
-            version: version?,
-            auth: auth?,
-            local_subnets: local_subnets?,
-            remote_subnets: remote_subnets?,
-            local_identity: local_identity?,
-            ike_proposals: ike_proposals?,
-            esp_proposals: esp_proposals?,
-            ike_lifetime: ike_lifetime?,
-            child_lifetime: child_lifetime?,
-            dpd_interval: dpd_interval?,
-            start_action: start_action?,
-        })
+        ConnectionDraft {
+            name,
+            peer,
+            version,
+            auth,
+            local_subnets,
+            remote_subnets,
+            local_identity,
+            ike_proposals,
+            esp_proposals,
+            ike_lifetime,
+            child_lifetime,
+            dpd_interval,
+            start_action,
+        }
     }
 
-    pub(crate) fn route(&mut self, raw: &RawRoute) -> Option<Route> {
+    pub(crate) fn route(&mut self, raw: &RawRoute) -> RouteDraft {
         let label = &raw.label;
         let destination = raw
             .destination
@@ -248,12 +287,12 @@ impl Validator<'_, '_> {
             },
         };
         let publish = raw.publish.as_ref().is_some_and(|p| *p.get_ref());
-        Some(Route {
-            destination: destination?,
-            connection: connection?,
-            weight: weight?,
+        RouteDraft {
+            destination,
+            connection,
+            weight,
             publish,
-        })
+        }
     }
 
     /// Names end up in the command line, logs and the control protocol: keep them plain.
@@ -552,30 +591,31 @@ pub(crate) fn parse_subnet(text: &str) -> Result<IpNet, String> {
 }
 
 /// Completes a draft once the gateway is known and cross-entry checks have passed.
+/// None if any field is missing (which has been reported).
 pub(crate) fn finish(
     draft: ConnectionDraft,
     gateway: &Gateway,
     peer: &Peer,
     local_subnets: Vec<IpNet>,
-) -> Connection {
+) -> Option<Connection> {
     let local_identity = draft
-        .local_identity
+        .local_identity?
         .unwrap_or_else(|| default_local_identity(gateway, peer));
-    Connection {
-        name: draft.name,
-        peer: draft.peer,
-        version: draft.version,
-        auth: draft.auth,
+    Some(Connection {
+        name: draft.name?,
+        peer: draft.peer?,
+        version: draft.version?,
+        auth: draft.auth?,
         local_subnets,
-        remote_subnets: draft.remote_subnets,
+        remote_subnets: draft.remote_subnets?,
         local_identity,
-        ike_proposals: draft.ike_proposals,
-        esp_proposals: draft.esp_proposals,
-        ike_lifetime: draft.ike_lifetime,
-        child_lifetime: draft.child_lifetime,
-        dpd_interval: draft.dpd_interval,
-        start_action: draft.start_action,
-    }
+        ike_proposals: draft.ike_proposals?,
+        esp_proposals: draft.esp_proposals?,
+        ike_lifetime: draft.ike_lifetime?,
+        child_lifetime: draft.child_lifetime?,
+        dpd_interval: draft.dpd_interval?,
+        start_action: draft.start_action?,
+    })
 }
 
 /// The address IKE talks to the peer from: the gateway's first local address of the peer's
