@@ -15,7 +15,11 @@ fn every_example_loads() {
         }
         match ikehub::config::load(&path) {
             Ok(config) => {
-                assert!(!config.connections.is_empty(), "{}: no connections", path.display());
+                assert!(
+                    !config.connections.is_empty(),
+                    "{}: no connections",
+                    path.display()
+                );
                 assert!(!config.summary().is_empty());
             }
             Err(errors) => panic!("{} does not load:\n{errors}", path.display()),

@@ -32,7 +32,10 @@ use super::model::{IkeVersion, StartAction};
 use super::proposal::{EspProposal, IkeProposal};
 
 /// Default IKE proposals for a connection of the given version, most preferred first.
-pub const IKEV2_PROPOSALS: &[&str] = &["aes128gcm16-prfsha256-ecp256", "aes128-sha256-ecp256-modp2048"];
+pub const IKEV2_PROPOSALS: &[&str] = &[
+    "aes128gcm16-prfsha256-ecp256",
+    "aes128-sha256-ecp256-modp2048",
+];
 /// Default IKEv1 (ISAKMP SA) proposals.
 pub const IKEV1_PROPOSALS: &[&str] = &["aes128-sha256-ecp256", "aes128-sha256-modp2048"];
 /// Default ESP proposals.
@@ -58,12 +61,18 @@ pub fn ike_proposals(version: IkeVersion) -> Vec<IkeProposal> {
     };
     // The texts are constants checked by the tests below; a failure would drop a proposal,
     // never panic.
-    texts.iter().filter_map(|t| IkeProposal::parse(t).ok()).collect()
+    texts
+        .iter()
+        .filter_map(|t| IkeProposal::parse(t).ok())
+        .collect()
 }
 
 /// The default ESP proposals, parsed.
 pub fn esp_proposals() -> Vec<EspProposal> {
-    ESP_PROPOSALS.iter().filter_map(|t| EspProposal::parse(t).ok()).collect()
+    ESP_PROPOSALS
+        .iter()
+        .filter_map(|t| EspProposal::parse(t).ok())
+        .collect()
 }
 
 #[cfg(test)]
@@ -75,7 +84,9 @@ mod tests {
         assert_eq!(ike_proposals(IkeVersion::V2).len(), IKEV2_PROPOSALS.len());
         assert_eq!(ike_proposals(IkeVersion::V1).len(), IKEV1_PROPOSALS.len());
         assert_eq!(esp_proposals().len(), ESP_PROPOSALS.len());
-        assert!(ike_proposals(IkeVersion::V1).iter().all(IkeProposal::is_single_choice));
+        assert!(ike_proposals(IkeVersion::V1)
+            .iter()
+            .all(IkeProposal::is_single_choice));
         assert!(ike_proposals(IkeVersion::V1)
             .iter()
             .all(|p| p.encryption.iter().all(|e| !e.is_aead())));

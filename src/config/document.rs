@@ -129,7 +129,7 @@ mod tests {
     use super::*;
     use std::ops::Range;
 
-    fn text_at<'a>(text: &'a str, span: Range<usize>) -> &'a str {
+    fn text_at(text: &str, span: Range<usize>) -> &str {
         text.get(span).unwrap_or("<bad span>")
     }
 
@@ -156,9 +156,20 @@ mod tests {
         let Value::Table(peer) = peers[0].get_ref() else {
             panic!("peer[0] is a table")
         };
-        assert_eq!(peer.get("when").map(|v| v.get_ref()), Some(&Value::Datetime));
-        eprintln!("gateway span {:?} = {:?}", gateway.span(), text_at(text, gateway.span()));
-        eprintln!("peer[0] span {:?} = {:?}", peers[0].span(), text_at(text, peers[0].span()));
+        assert_eq!(
+            peer.get("when").map(|v| v.get_ref()),
+            Some(&Value::Datetime)
+        );
+        eprintln!(
+            "gateway span {:?} = {:?}",
+            gateway.span(),
+            text_at(text, gateway.span())
+        );
+        eprintln!(
+            "peer[0] span {:?} = {:?}",
+            peers[0].span(),
+            text_at(text, peers[0].span())
+        );
     }
 
     #[test]

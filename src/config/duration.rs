@@ -53,10 +53,21 @@ mod tests {
 
     #[test]
     fn rejects_junk() {
-        for bad in ["", "s", "4 hours", "-1s", "1.5h", "4w", "h4", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "s",
+            "4 hours",
+            "-1s",
+            "1.5h",
+            "4w",
+            "h4",
+            "99999999999999999999d",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
-        assert!(parse("18446744073709551615d").expect_err("overflow").contains("too long"));
+        assert!(parse("18446744073709551615d")
+            .expect_err("overflow")
+            .contains("too long"));
     }
 
     #[test]

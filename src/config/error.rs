@@ -148,7 +148,10 @@ mod tests {
             line_col: None,
             ..with_position.clone()
         };
-        assert_eq!(without.to_string(), "/etc/ikehub.toml: gateway.name: missing");
+        assert_eq!(
+            without.to_string(),
+            "/etc/ikehub.toml: gateway.name: missing"
+        );
         let all = ConfigErrors(vec![with_position, without]);
         assert_eq!(all.to_string().lines().count(), 2);
     }

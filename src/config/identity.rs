@@ -210,26 +210,54 @@ mod tests {
 
     #[test]
     fn follows_strongswan_conventions() {
-        assert_eq!(parsed("192.0.2.1"), Identity::Ipv4(Ipv4Addr::new(192, 0, 2, 1)));
+        assert_eq!(
+            parsed("192.0.2.1"),
+            Identity::Ipv4(Ipv4Addr::new(192, 0, 2, 1))
+        );
         assert_eq!(
             parsed("2001:db8::1"),
             Identity::Ipv6("2001:db8::1".parse().expect("v6"))
         );
-        assert_eq!(parsed("vpn.example.com"), Identity::Fqdn("vpn.example.com".into()));
-        assert_eq!(parsed("@vpn.example.com"), Identity::Fqdn("vpn.example.com".into()));
-        assert_eq!(parsed("user@example.com"), Identity::Email("user@example.com".into()));
-        assert_eq!(parsed("@@user.example.com"), Identity::Email("user.example.com".into()));
+        assert_eq!(
+            parsed("vpn.example.com"),
+            Identity::Fqdn("vpn.example.com".into())
+        );
+        assert_eq!(
+            parsed("@vpn.example.com"),
+            Identity::Fqdn("vpn.example.com".into())
+        );
+        assert_eq!(
+            parsed("user@example.com"),
+            Identity::Email("user@example.com".into())
+        );
+        assert_eq!(
+            parsed("@@user.example.com"),
+            Identity::Email("user.example.com".into())
+        );
         assert_eq!(parsed("@#0a1B"), Identity::KeyId(vec![0x0a, 0x1b]));
         assert_eq!(parsed("keyid:#00ff"), Identity::KeyId(vec![0x00, 0xff]));
         assert_eq!(parsed("keyid:office"), Identity::KeyId(b"office".to_vec()));
         assert_eq!(parsed("KEYID:office"), Identity::KeyId(b"office".to_vec()));
         assert_eq!(parsed("fqdn:192.0.2.1"), Identity::Fqdn("192.0.2.1".into()));
-        assert_eq!(parsed("ipv4:192.0.2.1"), Identity::Ipv4(Ipv4Addr::new(192, 0, 2, 1)));
+        assert_eq!(
+            parsed("ipv4:192.0.2.1"),
+            Identity::Ipv4(Ipv4Addr::new(192, 0, 2, 1))
+        );
     }
 
     #[test]
     fn rejects_what_no_peer_presents() {
-        for bad in ["", "%any", "*", "C=CH, O=strongSwan", "keyid:", "keyid:#abc", "keyid:#zz", "foo:bar", "ipv4:vpn"] {
+        for bad in [
+            "",
+            "%any",
+            "*",
+            "C=CH, O=strongSwan",
+            "keyid:",
+            "keyid:#abc",
+            "keyid:#zz",
+            "foo:bar",
+            "ipv4:vpn",
+        ] {
             assert!(Identity::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

@@ -70,8 +70,7 @@ use std::path::Path;
 pub use defaults::{
     CHILD_LIFETIME as DEFAULT_CHILD_LIFETIME, DPD_INTERVAL as DEFAULT_DPD_INTERVAL,
     ESP_PROPOSALS as DEFAULT_ESP_PROPOSALS, IKEV1_PROPOSALS as DEFAULT_IKEV1_PROPOSALS,
-    IKEV2_PROPOSALS as DEFAULT_IKEV2_PROPOSALS, IKE_LIFETIME as DEFAULT_IKE_LIFETIME,
-    MIN_LIFETIME,
+    IKEV2_PROPOSALS as DEFAULT_IKEV2_PROPOSALS, IKE_LIFETIME as DEFAULT_IKE_LIFETIME, MIN_LIFETIME,
 };
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
@@ -156,13 +155,21 @@ fn assemble(
     routes: Vec<validate::RouteDraft>,
 ) -> Option<Config> {
     let gateway = gateway?;
-    let peers: Vec<Peer> = peers.iter().map(validate::PeerDraft::model).collect::<Option<_>>()?;
-    let routes: Vec<Route> = routes.iter().map(validate::RouteDraft::model).collect::<Option<_>>()?;
+    let peers: Vec<Peer> = peers
+        .iter()
+        .map(validate::PeerDraft::model)
+        .collect::<Option<_>>()?;
+    let routes: Vec<Route> = routes
+        .iter()
+        .map(validate::RouteDraft::model)
+        .collect::<Option<_>>()?;
     let connections = connections
         .into_iter()
         .zip(locals)
         .map(|(draft, local)| {
-            let peer = peers.iter().find(|p| Some(&p.name) == draft.peer.as_ref())?;
+            let peer = peers
+                .iter()
+                .find(|p| Some(&p.name) == draft.peer.as_ref())?;
             validate::finish(draft, &gateway, peer, local?)
         })
         .collect::<Option<Vec<_>>>()?;

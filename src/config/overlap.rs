@@ -25,7 +25,10 @@ pub(crate) fn overlaps(a: &IpNet, b: &IpNet) -> bool {
 
 /// The effective local subnets of each connection (None where the connection is invalid or
 /// has none, which is reported).
-pub(crate) fn local_subnets(entries: &Entries<'_>, d: &mut Diagnostics<'_>) -> Vec<Option<Vec<IpNet>>> {
+pub(crate) fn local_subnets(
+    entries: &Entries<'_>,
+    d: &mut Diagnostics<'_>,
+) -> Vec<Option<Vec<IpNet>>> {
     let Some(gateway) = entries.gateway else {
         return entries.connections.iter().map(|_| None).collect();
     };
@@ -63,7 +66,9 @@ fn derived_local_subnets(entries: &Entries<'_>, gateway: &Gateway, index: usize)
         .and_then(|c| c.remote_subnets.as_deref())
         .unwrap_or(&[]);
     for (other_index, other) in entries.connections.iter().enumerate() {
-        let Some(other_remote) = &other.remote_subnets else { continue };
+        let Some(other_remote) = &other.remote_subnets else {
+            continue;
+        };
         if other_index == index {
             continue;
         }
@@ -80,8 +85,15 @@ fn derived_local_subnets(entries: &Entries<'_>, gateway: &Gateway, index: usize)
 /// Reports overlapping local/remote subnets within a connection and remote subnets shared by
 /// connections that are not active/standby alternatives.
 pub(crate) fn check(entries: &Entries<'_>, locals: &[Option<Vec<IpNet>>], d: &mut Diagnostics<'_>) {
-    for (index, (raw, draft)) in entries.raw.connections.iter().zip(entries.connections).enumerate() {
-        let (Some(remote_subnets), Some(Some(local))) = (&draft.remote_subnets, locals.get(index)) else {
+    for (index, (raw, draft)) in entries
+        .raw
+        .connections
+        .iter()
+        .zip(entries.connections)
+        .enumerate()
+    {
+        let (Some(remote_subnets), Some(Some(local))) = (&draft.remote_subnets, locals.get(index))
+        else {
             continue;
         };
         let from_gateway = matches!(draft.local_subnets, Some(None));
@@ -97,17 +109,31 @@ pub(crate) fn check(entries: &Entries<'_>, locals: &[Option<Vec<IpNet>>], d: &mu
                     format!("{}.remote_subnets[{r}]", raw.label),
                     format!(
                         "local subnet {local}{} overlaps remote subnet {remote}",
-                        if from_gateway { " (from gateway.local_subnets)" } else { "" }
+                        if from_gateway {
+                            " (from gateway.local_subnets)"
+                        } else {
+                            ""
+                        }
                     ),
                 );
             }
         }
     }
 
-    for (j, (raw_j, draft_j)) in entries.raw.connections.iter().zip(entries.connections).enumerate() {
-        let Some(remotes_j) = &draft_j.remote_subnets else { continue };
+    for (j, (raw_j, draft_j)) in entries
+        .raw
+        .connections
+        .iter()
+        .zip(entries.connections)
+        .enumerate()
+    {
+        let Some(remotes_j) = &draft_j.remote_subnets else {
+            continue;
+        };
         for (i, draft_i) in entries.connections.iter().enumerate().take(j) {
-            let Some(remotes_i) = &draft_i.remote_subnets else { continue };
+            let Some(remotes_i) = &draft_i.remote_subnets else {
+                continue;
+            };
             let name_i = written_name(entries, i);
             let name_j = written_name(entries, j);
             for (r, remote_j) in remotes_j.iter().enumerate() {
@@ -149,7 +175,13 @@ fn written_name<'a>(entries: &Entries<'a>, index: usize) -> &'a str {
 
 /// Whether the route table makes connections `a` and `b` active/standby alternatives for
 /// address space covering both overlapping subnets.
-fn alternatives(entries: &Entries<'_>, a: &str, b: &str, subnet_a: &IpNet, subnet_b: &IpNet) -> bool {
+fn alternatives(
+    entries: &Entries<'_>,
+    a: &str,
+    b: &str,
+    subnet_a: &IpNet,
+    subnet_b: &IpNet,
+) -> bool {
     let routes: Vec<_> = entries.routes.iter().filter_map(|r| r.model()).collect();
     routes.iter().filter(|r| r.connection == a).any(|route_a| {
         routes.iter().filter(|r| r.connection == b).any(|route_b| {

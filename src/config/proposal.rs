@@ -55,12 +55,30 @@ enum Token {
 
 /// Every keyword with its meaning; aliases follow their canonical name.
 const KEYWORDS: &[(&str, Token)] = &[
-    ("aes128", Token::Encryption(Encryption::AesCbc { key_bits: 128 })),
-    ("aes192", Token::Encryption(Encryption::AesCbc { key_bits: 192 })),
-    ("aes256", Token::Encryption(Encryption::AesCbc { key_bits: 256 })),
-    ("aes128gcm16", Token::Encryption(Encryption::AesGcm16 { key_bits: 128 })),
-    ("aes256gcm16", Token::Encryption(Encryption::AesGcm16 { key_bits: 256 })),
-    ("chacha20poly1305", Token::Encryption(Encryption::ChaCha20Poly1305)),
+    (
+        "aes128",
+        Token::Encryption(Encryption::AesCbc { key_bits: 128 }),
+    ),
+    (
+        "aes192",
+        Token::Encryption(Encryption::AesCbc { key_bits: 192 }),
+    ),
+    (
+        "aes256",
+        Token::Encryption(Encryption::AesCbc { key_bits: 256 }),
+    ),
+    (
+        "aes128gcm16",
+        Token::Encryption(Encryption::AesGcm16 { key_bits: 128 }),
+    ),
+    (
+        "aes256gcm16",
+        Token::Encryption(Encryption::AesGcm16 { key_bits: 256 }),
+    ),
+    (
+        "chacha20poly1305",
+        Token::Encryption(Encryption::ChaCha20Poly1305),
+    ),
     ("3des", Token::Encryption(Encryption::TripleDes)),
     ("sha1", Token::Integrity(Integrity::HmacSha1_96)),
     ("sha256", Token::Integrity(Integrity::HmacSha256_128)),
@@ -78,9 +96,18 @@ const KEYWORDS: &[(&str, Token)] = &[
     ("esn", Token::Esn(true)),
     ("noesn", Token::Esn(false)),
     // Aliases strongSwan also accepts.
-    ("aes", Token::Encryption(Encryption::AesCbc { key_bits: 128 })),
-    ("aes128gcm128", Token::Encryption(Encryption::AesGcm16 { key_bits: 128 })),
-    ("aes256gcm128", Token::Encryption(Encryption::AesGcm16 { key_bits: 256 })),
+    (
+        "aes",
+        Token::Encryption(Encryption::AesCbc { key_bits: 128 }),
+    ),
+    (
+        "aes128gcm128",
+        Token::Encryption(Encryption::AesGcm16 { key_bits: 128 }),
+    ),
+    (
+        "aes256gcm128",
+        Token::Encryption(Encryption::AesGcm16 { key_bits: 256 }),
+    ),
     ("x25519", Token::Dh(DhGroup::Curve25519)),
 ];
 
@@ -92,10 +119,10 @@ enum Protocol {
 
 impl Protocol {
     fn accepts(self, token: Token) -> bool {
-        match (self, token) {
-            (Protocol::Ike, Token::Esn(_)) | (Protocol::Esp, Token::Prf(_)) => false,
-            _ => true,
-        }
+        !matches!(
+            (self, token),
+            (Protocol::Ike, Token::Esn(_)) | (Protocol::Esp, Token::Prf(_))
+        )
     }
 
     fn name(self) -> &'static str {
@@ -324,21 +351,36 @@ mod tests {
     fn classic_ike_proposal_gets_matching_prf() {
         let p = ike("aes256-sha256-sha384-modp2048");
         assert_eq!(p.prf, vec![Prf::HmacSha256, Prf::HmacSha384]);
-        assert_eq!(p.to_string(), "aes256-sha256-sha384-prfsha256-prfsha384-modp2048");
+        assert_eq!(
+            p.to_string(),
+            "aes256-sha256-sha384-prfsha256-prfsha384-modp2048"
+        );
         // An explicit PRF wins over the matching one.
-        assert_eq!(ike("aes128-sha1-prfsha256-modp2048").prf, vec![Prf::HmacSha256]);
+        assert_eq!(
+            ike("aes128-sha1-prfsha256-modp2048").prf,
+            vec![Prf::HmacSha256]
+        );
     }
 
     #[test]
     fn aliases_and_case() {
-        assert_eq!(ike("AES128GCM128-PRFSHA256-X25519"), ike("aes128gcm16-prfsha256-curve25519"));
+        assert_eq!(
+            ike("AES128GCM128-PRFSHA256-X25519"),
+            ike("aes128gcm16-prfsha256-curve25519")
+        );
         assert_eq!(esp("aes-sha1"), esp("aes128-sha1"));
     }
 
     #[test]
     fn order_of_kinds_does_not_matter_but_order_within_a_kind_does() {
-        assert_eq!(ike("ecp256-prfsha256-aes128gcm16"), ike("aes128gcm16-prfsha256-ecp256"));
-        assert_ne!(ike("aes128-aes256-sha256-ecp256"), ike("aes256-aes128-sha256-ecp256"));
+        assert_eq!(
+            ike("ecp256-prfsha256-aes128gcm16"),
+            ike("aes128gcm16-prfsha256-ecp256")
+        );
+        assert_ne!(
+            ike("aes128-aes256-sha256-ecp256"),
+            ike("aes256-aes128-sha256-ecp256")
+        );
     }
 
     #[test]
@@ -353,7 +395,13 @@ mod tests {
             let p = ike(text);
             assert_eq!(ike(&p.to_string()), p, "{text}");
         }
-        for text in ["aes128gcm16", "aes256-sha256", "aes128-sha1-modp1024", "aes256gcm16-ecp256-esn", "aes128gcm16-noesn"] {
+        for text in [
+            "aes128gcm16",
+            "aes256-sha256",
+            "aes128-sha1-modp1024",
+            "aes256gcm16-ecp256-esn",
+            "aes128gcm16-noesn",
+        ] {
             let p = esp(text);
             assert_eq!(esp(&p.to_string()), p, "{text}");
         }
@@ -373,7 +421,10 @@ mod tests {
     fn unknown_keyword_lists_known_ones() {
         let e = ike_error("aes512-sha256-modp2048");
         assert!(e.contains("\"aes512\""), "{e}");
-        assert!(e.contains("aes128gcm16") && e.contains("curve25519") && e.contains("prfsha256"), "{e}");
+        assert!(
+            e.contains("aes128gcm16") && e.contains("curve25519") && e.contains("prfsha256"),
+            "{e}"
+        );
         assert!(!e.contains("noesn"), "ESN is no IKE keyword: {e}");
         let e = esp_error("aes128-md5");
         assert!(e.contains("\"md5\"") && e.contains("esn"), "{e}");
@@ -386,11 +437,17 @@ mod tests {
     #[test]
     fn invalid_combinations() {
         let e = ike_error("aes128gcm16-aes128-sha256-prfsha256-ecp256");
-        assert!(e.contains("aes128gcm16") && e.contains("aes128") && e.contains("cannot share"), "{e}");
+        assert!(
+            e.contains("aes128gcm16") && e.contains("aes128") && e.contains("cannot share"),
+            "{e}"
+        );
         let e = ike_error("aes128gcm16-ecp256");
         assert!(e.contains("needs a PRF"), "{e}");
         let e = ike_error("aes128gcm16-sha256-prfsha256-ecp256");
-        assert!(e.contains("takes no integrity") && e.contains("sha256"), "{e}");
+        assert!(
+            e.contains("takes no integrity") && e.contains("sha256"),
+            "{e}"
+        );
         let e = ike_error("aes128-prfsha256-ecp256");
         assert!(e.contains("needs an integrity"), "{e}");
         let e = ike_error("aes128-sha256");

@@ -187,7 +187,11 @@ fn label(kind: &str, index: usize, table: &Table, name_key: &str) -> String {
 fn read_gateway(value: Spanned<Value>, d: &mut Diagnostics<'_>) -> Option<RawGateway> {
     let span = value.span();
     let Value::Table(table) = value.into_inner() else {
-        d.error(Some(&span), "gateway", "expected a table: write it as [gateway]");
+        d.error(
+            Some(&span),
+            "gateway",
+            "expected a table: write it as [gateway]",
+        );
         return None;
     };
     let mut r = Reader::new(table, span, "gateway".into());
@@ -292,7 +296,13 @@ impl Reader {
         Some(self.entries.remove(at).1)
     }
 
-    fn wrong_type(&self, key: &str, expected: &str, value: &Spanned<Value>, d: &mut Diagnostics<'_>) {
+    fn wrong_type(
+        &self,
+        key: &str,
+        expected: &str,
+        value: &Spanned<Value>,
+        d: &mut Diagnostics<'_>,
+    ) {
         d.error(
             Some(&value.span()),
             self.field(key),
@@ -415,7 +425,10 @@ impl Reader {
             d.error(
                 Some(&value.span()),
                 field(key),
-                format!("unknown key \"{key}\"; known keys here: {}", known.join(", ")),
+                format!(
+                    "unknown key \"{key}\"; known keys here: {}",
+                    known.join(", ")
+                ),
             );
         }
     }

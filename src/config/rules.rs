@@ -80,7 +80,9 @@ fn unique_names<'r>(
 }
 
 /// Written names of a section, for reference checks and "known: ..." lists.
-fn written_names<'r>(names: impl Iterator<Item = Option<&'r toml::Spanned<String>>>) -> Vec<&'r str> {
+fn written_names<'r>(
+    names: impl Iterator<Item = Option<&'r toml::Spanned<String>>>,
+) -> Vec<&'r str> {
     let mut unique: Vec<&str> = Vec::new();
     for name in names.flatten() {
         if !unique.contains(&name.get_ref().as_str()) {
@@ -102,13 +104,22 @@ fn peer_references(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
     let raw = entries.raw;
     let peer_names = written_names(raw.peers.iter().map(|p| p.name.as_ref()));
     for (index, connection) in raw.connections.iter().enumerate() {
-        let Some(peer) = &connection.peer else { continue };
+        let Some(peer) = &connection.peer else {
+            continue;
+        };
         let name = peer.get_ref().as_str();
-        let Some(peer_index) = raw.peers.iter().position(|p| p.name.as_ref().is_some_and(|n| n.get_ref() == name)) else {
+        let Some(peer_index) = raw
+            .peers
+            .iter()
+            .position(|p| p.name.as_ref().is_some_and(|n| n.get_ref() == name))
+        else {
             d.error(
                 Some(&peer.span()),
                 format!("{}.peer", connection.label),
-                format!("unknown peer \"{name}\"; {}", known_list("peer", &peer_names)),
+                format!(
+                    "unknown peer \"{name}\"; {}",
+                    known_list("peer", &peer_names)
+                ),
             );
             continue;
         };
@@ -117,7 +128,10 @@ fn peer_references(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
         let address = entries.peers.get(peer_index).and_then(|p| p.address);
         if let (Some(start_action), Some(address)) = (start_action, address) {
             if start_action == StartAction::Initiate && address == PeerAddress::Any {
-                let span = connection.start_action.as_ref().map_or(connection.span.clone(), |s| s.span());
+                let span = connection
+                    .start_action
+                    .as_ref()
+                    .map_or(connection.span.clone(), |s| s.span());
                 d.error(
                     Some(&span),
                     format!("{}.start_action", connection.label),
@@ -131,13 +145,23 @@ fn peer_references(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
 }
 
 fn peer_families(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
-    let Some(gateway) = entries.gateway else { return };
+    let Some(gateway) = entries.gateway else {
+        return;
+    };
     for (raw, peer) in entries.raw.peers.iter().zip(entries.peers) {
-        let Some(address) = peer.address else { continue };
-        let PeerAddress::Addr(addr) = address else { continue };
+        let Some(address) = peer.address else {
+            continue;
+        };
+        let PeerAddress::Addr(addr) = address else {
+            continue;
+        };
         if local_address_for(gateway, &address).is_none() {
             let family = if addr.is_ipv4() { "IPv4" } else { "IPv6" };
-            let locals: Vec<String> = gateway.local_addresses.iter().map(|a| a.to_string()).collect();
+            let locals: Vec<String> = gateway
+                .local_addresses
+                .iter()
+                .map(|a| a.to_string())
+                .collect();
             let span = raw.address.as_ref().map_or(raw.span.clone(), |a| a.span());
             d.error(
                 Some(&span),
@@ -210,7 +234,11 @@ fn routes(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
                     destination,
                     weight,
                     connection,
-                    if weight == 0 { "100 (active)" } else { "0 (standby)" }
+                    if weight == 0 {
+                        "100 (active)"
+                    } else {
+                        "0 (standby)"
+                    }
                 ),
             );
         } else {
@@ -230,7 +258,10 @@ fn routes(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
                 .any(|remote| remote.contains(&destination));
             if !covered {
                 let remotes: Vec<String> = remote_subnets.iter().map(|n| n.to_string()).collect();
-                let span = raw_route.destination.as_ref().map_or(here.clone(), |s| s.span());
+                let span = raw_route
+                    .destination
+                    .as_ref()
+                    .map_or(here.clone(), |s| s.span());
                 let partly = remote_subnets.iter().any(|r| overlaps(r, &destination));
                 d.error(
                     Some(&span),
@@ -239,7 +270,11 @@ fn routes(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
                         "destination {} is {} the remote subnets of connection \"{}\" ({}); \
                          traffic outside them cannot enter its tunnel",
                         destination,
-                        if partly { "not entirely inside" } else { "outside" },
+                        if partly {
+                            "not entirely inside"
+                        } else {
+                            "outside"
+                        },
                         connection,
                         remotes.join(", ")
                     ),

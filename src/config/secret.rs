@@ -40,7 +40,8 @@ const MAX_PSK_FILE_LEN: u64 = 64 * 1024;
 /// a key others can read is a key others have. One trailing newline (`\n` or `\r\n`) is
 /// removed, since editors add one.
 pub(crate) fn read_psk_file(path: &Path) -> Result<Psk, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let metadata = file
         .metadata()
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -140,7 +141,10 @@ pub(crate) mod tests {
         let psk = read_psk_file(&file.0).expect("readable");
         assert_eq!(psk.secret(), b"s3cret\n");
         let crlf = TempFile::with_mode("crlf", b"s3cret\r\n", 0o400);
-        assert_eq!(read_psk_file(&crlf.0).expect("readable").secret(), b"s3cret");
+        assert_eq!(
+            read_psk_file(&crlf.0).expect("readable").secret(),
+            b"s3cret"
+        );
     }
 
     #[cfg(unix)]
@@ -159,8 +163,11 @@ pub(crate) mod tests {
     #[test]
     fn rejects_empty_and_missing_files() {
         let empty = TempFile::with_mode("empty", b"\n", 0o600);
-        assert!(read_psk_file(&empty.0).expect_err("empty").contains("empty key"));
-        let missing = std::env::temp_dir().join(format!("ikehub-config-missing-{}.psk", std::process::id()));
+        assert!(read_psk_file(&empty.0)
+            .expect_err("empty")
+            .contains("empty key"));
+        let missing =
+            std::env::temp_dir().join(format!("ikehub-config-missing-{}.psk", std::process::id()));
         let error = read_psk_file(&missing).expect_err("missing");
         // The operating system's reason is part of the message.
         assert!(error.contains("No such file"), "{error}");

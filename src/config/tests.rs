@@ -33,10 +33,14 @@ fn errors(text: &str) -> ConfigErrors {
 
 /// Asserts that some error's field and message contain all the given fragments.
 fn assert_error(errors: &ConfigErrors, field: &str, fragments: &[&str]) {
-    let found = errors.0.iter().any(|e| {
-        e.field == field && fragments.iter().all(|f| e.message.contains(f))
-    });
-    assert!(found, "no error on {field:?} containing {fragments:?} in:\n{errors}");
+    let found = errors
+        .0
+        .iter()
+        .any(|e| e.field == field && fragments.iter().all(|f| e.message.contains(f)));
+    assert!(
+        found,
+        "no error on {field:?} containing {fragments:?} in:\n{errors}"
+    );
 }
 
 fn peer(name: &str, address: &str) -> String {
@@ -66,13 +70,28 @@ fn defaults_are_filled_in() {
     let config = ok(&(basic() + &route("10.10.10.0/24", "shanghai", 100)));
     assert!(!config.gateway.hub);
     let peer = &config.peers[0];
-    assert_eq!(peer.identity, Identity::Ipv4("198.51.100.10".parse().expect("v4")));
+    assert_eq!(
+        peer.identity,
+        Identity::Ipv4("198.51.100.10".parse().expect("v4"))
+    );
     let c = &config.connections[0];
     assert_eq!(c.version, IkeVersion::V2);
-    assert_eq!(c.local_subnets, vec!["10.0.0.0/16".parse::<ipnet::IpNet>().expect("net")]);
-    assert_eq!(c.local_identity, Identity::Ipv4("192.0.2.1".parse().expect("v4")));
+    assert_eq!(
+        c.local_subnets,
+        vec!["10.0.0.0/16".parse::<ipnet::IpNet>().expect("net")]
+    );
+    assert_eq!(
+        c.local_identity,
+        Identity::Ipv4("192.0.2.1".parse().expect("v4"))
+    );
     let ike: Vec<String> = c.ike_proposals.iter().map(ToString::to_string).collect();
-    assert_eq!(ike, ["aes128gcm16-prfsha256-ecp256", "aes128-sha256-prfsha256-ecp256-modp2048"]);
+    assert_eq!(
+        ike,
+        [
+            "aes128gcm16-prfsha256-ecp256",
+            "aes128-sha256-prfsha256-ecp256-modp2048"
+        ]
+    );
     let esp: Vec<String> = c.esp_proposals.iter().map(ToString::to_string).collect();
     assert_eq!(esp, DEFAULT_ESP_PROPOSALS);
     assert!(c.esp_proposals.iter().all(|p| p.dh.is_empty() && !p.esn));
@@ -98,12 +117,19 @@ child_lifetime = 20
 dpd_interval = "off"
 start_action = "initiate"
 "#;
-    let text = format!("{GATEWAY}{}{}", peer("p", "198.51.100.10"), connection("c", "p", "10.10.10.0/24", extra));
+    let text = format!(
+        "{GATEWAY}{}{}",
+        peer("p", "198.51.100.10"),
+        connection("c", "p", "10.10.10.0/24", extra)
+    );
     let config = ok(&text);
     let c = &config.connections[0];
     assert_eq!(c.version, IkeVersion::V1);
     assert_eq!(c.local_identity, Identity::Fqdn("vpn.example.com".into()));
-    assert_eq!(c.ike_proposals[1].encryption, vec![Encryption::AesCbc { key_bits: 128 }]);
+    assert_eq!(
+        c.ike_proposals[1].encryption,
+        vec![Encryption::AesCbc { key_bits: 128 }]
+    );
     assert_eq!(c.esp_proposals[0].dh, vec![DhGroup::Modp1024]);
     assert_eq!(c.ike_lifetime, Duration::from_secs(86_400));
     assert_eq!(c.child_lifetime, Duration::from_secs(20));
@@ -113,7 +139,11 @@ start_action = "initiate"
 
 #[test]
 fn ikev1_defaults_have_no_aead_ike_proposal() {
-    let text = format!("{GATEWAY}{}{}", peer("p", "198.51.100.10"), connection("c", "p", "10.10.10.0/24", "version = \"ikev1\""));
+    let text = format!(
+        "{GATEWAY}{}{}",
+        peer("p", "198.51.100.10"),
+        connection("c", "p", "10.10.10.0/24", "version = \"ikev1\"")
+    );
     let config = ok(&text);
     assert!(config.connections[0]
         .ike_proposals
@@ -130,7 +160,10 @@ fn local_identity_follows_the_peer_address_family() {
     );
     let config = ok(&text);
     let local: IpAddr = "2001:db8::1".parse().expect("v6");
-    assert_eq!(config.connections[0].local_identity, Identity::from_ip(local));
+    assert_eq!(
+        config.connections[0].local_identity,
+        Identity::from_ip(local)
+    );
 }
 
 #[test]
@@ -146,7 +179,11 @@ fn hub_mode_extends_the_local_side_with_the_other_sites() {
     );
     let config = ok(&text);
     let locals = |name: &str| -> Vec<String> {
-        let c = config.connections.iter().find(|c| c.name == name).expect("connection");
+        let c = config
+            .connections
+            .iter()
+            .find(|c| c.name == name)
+            .expect("connection");
         c.local_subnets.iter().map(ToString::to_string).collect()
     };
     assert_eq!(locals("a"), ["10.0.0.0/16", "10.10.20.0/24"]);
@@ -178,8 +215,17 @@ fn positions_point_at_the_value() {
     let error = &e.0[0];
     assert_eq!(error.field, "connection \"c\".remote_subnets[1]");
     // GATEWAY starts with a blank line: gateway lines 2-5, peer 6-8, connection from 9.
-    let line = text.lines().position(|l| l.starts_with("remote_subnets")).expect("line") + 1;
-    let column = text.lines().nth(line - 1).and_then(|l| l.find("\"10.10.999")).expect("col") + 1;
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("remote_subnets"))
+        .expect("line")
+        + 1;
+    let column = text
+        .lines()
+        .nth(line - 1)
+        .and_then(|l| l.find("\"10.10.999"))
+        .expect("col")
+        + 1;
     assert_eq!(error.line_col, Some((line, column)));
     assert_eq!(
         error.to_string(),
@@ -223,22 +269,41 @@ weight = 50
 "#;
     let e = errors(text);
     assert_error(&e, "gateway.local_addresses", &["no local address"]);
-    assert_error(&e, "gateway.colour", &["unknown key \"colour\"", "local_addresses"]);
+    assert_error(
+        &e,
+        "gateway.colour",
+        &["unknown key \"colour\"", "local_addresses"],
+    );
     assert_error(&e, "peer \"a\".address", &["not-an-address"]);
     assert_error(&e, "peer \"a\".name", &["duplicate peer name \"a\""]);
-    assert_error(&e, "connection \"x\".peer", &["unknown peer \"nobody\"", "known peers: a"]);
-    assert_error(&e, "connection \"x\".remote_subnets", &["expected an array of strings, found a string"]);
+    assert_error(
+        &e,
+        "connection \"x\".peer",
+        &["unknown peer \"nobody\"", "known peers: a"],
+    );
+    assert_error(
+        &e,
+        "connection \"x\".remote_subnets",
+        &["expected an array of strings, found a string"],
+    );
     assert_error(&e, "connection \"x\".ike_proposals[0]", &["aes512"]);
     assert_error(&e, "connection \"x\".ike_lifetime", &["found a boolean"]);
     assert_error(&e, "connection \"x\".psk", &["no pre-shared key"]);
     assert_error(&e, "connection[1].name", &["missing required key"]);
     assert_error(&e, "connection[1].start_action", &["\"later\""]);
-    assert_error(&e, "route \"10.10.10.0/24\".connection", &["unknown connection \"y\"", "known connections: x"]);
+    assert_error(
+        &e,
+        "route \"10.10.10.0/24\".connection",
+        &["unknown connection \"y\"", "known connections: x"],
+    );
     assert_error(&e, "route \"10.10.10.0/24\".weight", &["weight 50"]);
     assert!(e.0.len() >= 13, "{e}");
     // One line per error, in file order.
     assert_eq!(e.to_string().lines().count(), e.0.len());
-    let lines: Vec<usize> = e.0.iter().filter_map(|e| e.line_col.map(|(l, _)| l)).collect();
+    let lines: Vec<usize> =
+        e.0.iter()
+            .filter_map(|e| e.line_col.map(|(l, _)| l))
+            .collect();
     assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{lines:?}");
 }
 
@@ -246,40 +311,70 @@ weight = 50
 fn missing_sections_and_top_level_mistakes() {
     let e = errors("[[peers]]\nname = \"a\"\n[peer]\nname = \"b\"\n");
     assert_error(&e, "gateway", &["missing the [gateway] section"]);
-    assert_error(&e, "peers", &["unknown key \"peers\"", "gateway, peer, connection, route"]);
+    assert_error(
+        &e,
+        "peers",
+        &["unknown key \"peers\"", "gateway, peer, connection, route"],
+    );
     assert_error(&e, "peer", &["[[peer]]"]);
     let e = errors(&(GATEWAY.to_owned() + "[[connection]]\nname = \"c\"\n"));
     assert_error(&e, "connection \"c\".peer", &["missing required key"]);
-    assert_error(&e, "connection \"c\".remote_subnets", &["missing required key"]);
+    assert_error(
+        &e,
+        "connection \"c\".remote_subnets",
+        &["missing required key"],
+    );
     assert_error(&e, "connection \"c\".psk", &["no pre-shared key"]);
 }
 
 #[test]
 fn overlapping_local_and_remote_subnets_name_both_ranges() {
-    let text = format!("{GATEWAY}{}{}", peer("p", "198.51.100.10"), connection("c", "p", "10.0.1.0/24", ""));
+    let text = format!(
+        "{GATEWAY}{}{}",
+        peer("p", "198.51.100.10"),
+        connection("c", "p", "10.0.1.0/24", "")
+    );
     let e = errors(&text);
     assert_error(
         &e,
         "connection \"c\".remote_subnets[0]",
-        &["local subnet 10.0.0.0/16", "overlaps remote subnet 10.0.1.0/24", "gateway.local_subnets"],
+        &[
+            "local subnet 10.0.0.0/16",
+            "overlaps remote subnet 10.0.1.0/24",
+            "gateway.local_subnets",
+        ],
     );
     let text = format!(
         "{GATEWAY}{}{}",
         peer("p", "198.51.100.10"),
-        connection("c", "p", "192.168.0.0/16", "local_subnets = [\"192.168.10.0/24\"]")
+        connection(
+            "c",
+            "p",
+            "192.168.0.0/16",
+            "local_subnets = [\"192.168.10.0/24\"]"
+        )
     );
     let e = errors(&text);
-    assert_error(&e, "connection \"c\".remote_subnets[0]", &["local subnet 192.168.10.0/24 overlaps remote subnet 192.168.0.0/16"]);
+    assert_error(
+        &e,
+        "connection \"c\".remote_subnets[0]",
+        &["local subnet 192.168.10.0/24 overlaps remote subnet 192.168.0.0/16"],
+    );
 }
 
 #[test]
 fn cross_checks_still_run_on_entries_with_other_errors() {
     let extra = "local_subnets = [\"10.0.0.0/16\"]\nike_proposals = [\"aes512-sha256-modp2048\"]";
-    let text = format!("{GATEWAY}{}", peer("p", "not-an-address")) + &connection("c", "p", "10.0.1.0/24", extra);
+    let text = format!("{GATEWAY}{}", peer("p", "not-an-address"))
+        + &connection("c", "p", "10.0.1.0/24", extra);
     let e = errors(&text);
     assert_error(&e, "peer \"p\".address", &["not-an-address"]);
     assert_error(&e, "connection \"c\".ike_proposals[0]", &["aes512"]);
-    assert_error(&e, "connection \"c\".remote_subnets[0]", &["local subnet 10.0.0.0/16 overlaps remote subnet 10.0.1.0/24"]);
+    assert_error(
+        &e,
+        "connection \"c\".remote_subnets[0]",
+        &["local subnet 10.0.0.0/16 overlaps remote subnet 10.0.1.0/24"],
+    );
     assert_eq!(e.0.len(), 3, "{e}");
 }
 
@@ -299,9 +394,17 @@ fn remote_subnets_of_two_connections_overlap_only_as_alternatives() {
         &["remote subnet 10.10.10.0/24 overlaps remote subnet 10.10.0.0/16 of connection \"primary\"", "standby"],
     );
     // Same weight on both: still not alternatives.
-    let e = errors(&(base.clone() + &route("10.10.10.0/24", "primary", 100) + &route("10.10.10.0/24", "backup", 100)));
+    let e = errors(
+        &(base.clone()
+            + &route("10.10.10.0/24", "primary", 100)
+            + &route("10.10.10.0/24", "backup", 100)),
+    );
     assert_error(&e, "connection \"backup\".remote_subnets[0]", &["overlaps"]);
-    assert_error(&e, "route \"10.10.10.0/24\".weight", &["weight 100 on both connection \"primary\" and connection \"backup\""]);
+    assert_error(
+        &e,
+        "route \"10.10.10.0/24\".weight",
+        &["weight 100 on both connection \"primary\" and connection \"backup\""],
+    );
     // Active on one, standby on the other: accepted.
     ok(&(base + &route("10.10.10.0/24", "primary", 100) + &route("10.10.10.0/24", "backup", 0)));
 }
@@ -310,37 +413,66 @@ fn remote_subnets_of_two_connections_overlap_only_as_alternatives() {
 fn routes_are_checked() {
     let base = basic();
     let e = errors(&(base.clone() + &route("10.10.0.0/16", "shanghai", 100)));
-    assert_error(&e, "route \"10.10.0.0/16\".destination", &["not entirely inside", "10.10.10.0/24"]);
+    assert_error(
+        &e,
+        "route \"10.10.0.0/16\".destination",
+        &["not entirely inside", "10.10.10.0/24"],
+    );
     let e = errors(&(base.clone() + &route("10.20.0.0/24", "shanghai", 100)));
     assert_error(&e, "route \"10.20.0.0/24\".destination", &["outside"]);
-    let e = errors(&(base.clone() + &route("10.10.10.0/24", "shanghai", 100) + &route("10.10.10.0/24", "shanghai", 0)));
+    let e = errors(
+        &(base.clone()
+            + &route("10.10.10.0/24", "shanghai", 100)
+            + &route("10.10.10.0/24", "shanghai", 0)),
+    );
     assert_error(&e, "route \"10.10.10.0/24\"", &["given twice"]);
     let e = errors(&(base + "[[route]]\ndestination = \"10.10.10.0/24\"\nconnection = \"shanghai\"\nweight = 300\npublish = \"yes\"\n"));
-    assert_error(&e, "route \"10.10.10.0/24\".weight", &["weight 300", "100", "0"]);
+    assert_error(
+        &e,
+        "route \"10.10.10.0/24\".weight",
+        &["weight 300", "100", "0"],
+    );
     assert_error(&e, "route \"10.10.10.0/24\".publish", &["true or false"]);
 }
 
 #[test]
 fn peers_are_checked() {
     let e = errors(&format!("{GATEWAY}{}", peer("v6", "2001:db8::1")));
-    assert_error(&e, "peer \"v6\".address", &["IPv6", "no IPv6 local address", "192.0.2.1"]);
+    assert_error(
+        &e,
+        "peer \"v6\".address",
+        &["IPv6", "no IPv6 local address", "192.0.2.1"],
+    );
     let e = errors(&format!("{GATEWAY}{}", peer("roamer", "any")));
     assert_error(&e, "peer \"roamer\".identity", &["needs an identity"]);
-    let e = errors(&format!("{GATEWAY}[[peer]]\nname = \"bad name\"\naddress = \"198.51.100.1\"\nidentity = \"%any\"\n"));
+    let e = errors(&format!(
+        "{GATEWAY}[[peer]]\nname = \"bad name\"\naddress = \"198.51.100.1\"\nidentity = \"%any\"\n"
+    ));
     assert_error(&e, "peer \"bad name\".name", &["not a valid name"]);
     assert_error(&e, "peer \"bad name\".identity", &["any identity"]);
     // A roaming peer with an identity is fine as long as nobody initiates to it.
-    let roamer = format!("{GATEWAY}[[peer]]\nname = \"r\"\naddress = \"any\"\nidentity = \"user@example.com\"\n");
+    let roamer = format!(
+        "{GATEWAY}[[peer]]\nname = \"r\"\naddress = \"any\"\nidentity = \"user@example.com\"\n"
+    );
     ok(&(roamer.clone() + &connection("c", "r", "10.10.10.0/24", "")));
-    let e = errors(&(roamer + &connection("c", "r", "10.10.10.0/24", "start_action = \"initiate\"")));
-    assert_error(&e, "connection \"c\".start_action", &["cannot initiate", "\"any\""]);
+    let e =
+        errors(&(roamer + &connection("c", "r", "10.10.10.0/24", "start_action = \"initiate\"")));
+    assert_error(
+        &e,
+        "connection \"c\".start_action",
+        &["cannot initiate", "\"any\""],
+    );
 }
 
 #[test]
 fn duplicate_connection_names() {
     let text = basic() + &connection("shanghai", "shanghai", "10.10.20.0/24", "");
     let e = errors(&text);
-    assert_error(&e, "connection \"shanghai\".name", &["duplicate connection name \"shanghai\""]);
+    assert_error(
+        &e,
+        "connection \"shanghai\".name",
+        &["duplicate connection name \"shanghai\""],
+    );
 }
 
 #[test]
@@ -349,7 +481,11 @@ fn gateway_needs_an_address() {
     assert_error(&e, "gateway.local_addresses", &["missing required key"]);
     let e = errors("[gateway]\nname = \"gw\"\nlocal_addresses = [\"192.0.2.1\", \"192.0.2.1\", \"x\"]\nhub = 1\n");
     assert_error(&e, "gateway.local_addresses[1]", &["listed twice"]);
-    assert_error(&e, "gateway.local_addresses[2]", &["\"x\" is not an IP address"]);
+    assert_error(
+        &e,
+        "gateway.local_addresses[2]",
+        &["\"x\" is not an IP address"],
+    );
     assert_error(&e, "gateway.hub", &["true or false", "integer"]);
     // Without gateway.local_subnets a connection must name its local side.
     let text = format!(
@@ -357,39 +493,94 @@ fn gateway_needs_an_address() {
         peer("p", "198.51.100.10"),
         connection("c", "p", "10.10.10.0/24", "")
     );
-    assert_error(&errors(&text), "connection \"c\".local_subnets", &["no local subnets"]);
+    assert_error(
+        &errors(&text),
+        "connection \"c\".local_subnets",
+        &["no local subnets"],
+    );
 }
 
 #[test]
 fn proposals_are_checked() {
     let extra = r#"ike_proposals = ["aes128gcm16-ecp256", "aes128-sha256-ecp256", "aes128-md5-ecp256"]
 esp_proposals = ["aes128gcm16-sha256", "aes128-sha256-prfsha256"]"#;
-    let e = errors(&(format!("{GATEWAY}{}", peer("p", "198.51.100.10")) + &connection("c", "p", "10.10.10.0/24", extra)));
-    assert_error(&e, "connection \"c\".ike_proposals[0]", &["\"aes128gcm16-ecp256\"", "needs a PRF"]);
-    assert_error(&e, "connection \"c\".ike_proposals[2]", &["unknown IKE algorithm \"md5\"", "known: aes128, aes192"]);
-    assert_error(&e, "connection \"c\".esp_proposals[0]", &["takes no integrity"]);
-    assert_error(&e, "connection \"c\".esp_proposals[1]", &["unknown ESP algorithm \"prfsha256\""]);
+    let e = errors(
+        &(format!("{GATEWAY}{}", peer("p", "198.51.100.10"))
+            + &connection("c", "p", "10.10.10.0/24", extra)),
+    );
+    assert_error(
+        &e,
+        "connection \"c\".ike_proposals[0]",
+        &["\"aes128gcm16-ecp256\"", "needs a PRF"],
+    );
+    assert_error(
+        &e,
+        "connection \"c\".ike_proposals[2]",
+        &["unknown IKE algorithm \"md5\"", "known: aes128, aes192"],
+    );
+    assert_error(
+        &e,
+        "connection \"c\".esp_proposals[0]",
+        &["takes no integrity"],
+    );
+    assert_error(
+        &e,
+        "connection \"c\".esp_proposals[1]",
+        &["unknown ESP algorithm \"prfsha256\""],
+    );
     assert_eq!(e.0.len(), 4, "{e}");
     let v1 = r#"version = "ikev1"
 ike_proposals = ["aes128gcm16-prfsha256-ecp256", "aes128-aes256-sha256-ecp256"]
 esp_proposals = ["aes128-sha256-sha1"]"#;
-    let e = errors(&(format!("{GATEWAY}{}", peer("p", "198.51.100.10")) + &connection("c", "p", "10.10.10.0/24", v1)));
-    assert_error(&e, "connection \"c\".ike_proposals[0]", &["IKEv1 has no AEAD"]);
-    assert_error(&e, "connection \"c\".ike_proposals[1]", &["one algorithm of each kind"]);
-    assert_error(&e, "connection \"c\".esp_proposals[0]", &["one algorithm of each kind"]);
-    let e = errors(&(format!("{GATEWAY}{}", peer("p", "198.51.100.10")) + &connection("c", "p", "10.10.10.0/24", "ike_proposals = []")));
+    let e = errors(
+        &(format!("{GATEWAY}{}", peer("p", "198.51.100.10"))
+            + &connection("c", "p", "10.10.10.0/24", v1)),
+    );
+    assert_error(
+        &e,
+        "connection \"c\".ike_proposals[0]",
+        &["IKEv1 has no AEAD"],
+    );
+    assert_error(
+        &e,
+        "connection \"c\".ike_proposals[1]",
+        &["one algorithm of each kind"],
+    );
+    assert_error(
+        &e,
+        "connection \"c\".esp_proposals[0]",
+        &["one algorithm of each kind"],
+    );
+    let e = errors(
+        &(format!("{GATEWAY}{}", peer("p", "198.51.100.10"))
+            + &connection("c", "p", "10.10.10.0/24", "ike_proposals = []")),
+    );
     assert_error(&e, "connection \"c\".ike_proposals", &["empty list"]);
 }
 
 #[test]
 fn lifetimes_are_checked() {
     let extra = "ike_lifetime = \"5s\"\nchild_lifetime = \"1 hour\"\ndpd_interval = \"0s\"";
-    let e = errors(&(format!("{GATEWAY}{}", peer("p", "198.51.100.10")) + &connection("c", "p", "10.10.10.0/24", extra)));
-    assert_error(&e, "connection \"c\".ike_lifetime", &["5s is too short", "10s"]);
-    assert_error(&e, "connection \"c\".child_lifetime", &["\"1 hour\" is not a duration"]);
+    let e = errors(
+        &(format!("{GATEWAY}{}", peer("p", "198.51.100.10"))
+            + &connection("c", "p", "10.10.10.0/24", extra)),
+    );
+    assert_error(
+        &e,
+        "connection \"c\".ike_lifetime",
+        &["5s is too short", "10s"],
+    );
+    assert_error(
+        &e,
+        "connection \"c\".child_lifetime",
+        &["\"1 hour\" is not a duration"],
+    );
     assert_error(&e, "connection \"c\".dpd_interval", &["too short", "off"]);
     let extra = "ike_lifetime = \"10s\"\nchild_lifetime = -3";
-    let e = errors(&(format!("{GATEWAY}{}", peer("p", "198.51.100.10")) + &connection("c", "p", "10.10.10.0/24", extra)));
+    let e = errors(
+        &(format!("{GATEWAY}{}", peer("p", "198.51.100.10"))
+            + &connection("c", "p", "10.10.10.0/24", extra)),
+    );
     assert_eq!(e.0.len(), 1, "{e}");
     assert_error(&e, "connection \"c\".child_lifetime", &["negative"]);
 }
@@ -397,7 +588,8 @@ fn lifetimes_are_checked() {
 #[test]
 fn psk_inline_rules_and_secrets_stay_out_of_errors() {
     let both = "psk_file = \"office.psk\"";
-    let text = format!("{GATEWAY}{}", peer("p", "198.51.100.10")) + &connection("c", "p", "10.10.10.0/24", both);
+    let text = format!("{GATEWAY}{}", peer("p", "198.51.100.10"))
+        + &connection("c", "p", "10.10.10.0/24", both);
     let e = errors(&text);
     assert_error(&e, "connection \"c\".psk_file", &["either psk or psk_file"]);
     assert!(!e.to_string().contains("s3cret"), "{e}");
@@ -418,7 +610,12 @@ fn psk_files_are_read_relative_to_the_config_and_checked() {
     let good = TempFile::with_mode("good", b"from-a-file\n", 0o600);
     let open = TempFile::with_mode("open", b"TOPSECRET-OPEN\n", 0o644);
     let dir = good.0.parent().expect("temp dir").to_path_buf();
-    let name = |f: &TempFile| f.0.file_name().and_then(|n| n.to_str()).expect("name").to_owned();
+    let name = |f: &TempFile| {
+        f.0.file_name()
+            .and_then(|n| n.to_str())
+            .expect("name")
+            .to_owned()
+    };
     let config_path = dir.join("ikehub.toml");
     let with_file = |file: &str| {
         format!(
@@ -435,7 +632,11 @@ fn psk_files_are_read_relative_to_the_config_and_checked() {
     assert!(!e.to_string().contains("TOPSECRET"), "{e}");
 
     let e = parse(&with_file("no-such-ikehub.psk"), &config_path).expect_err("missing");
-    assert_error(&e, "connection \"c\".psk_file", &["no-such-ikehub.psk", "No such file"]);
+    assert_error(
+        &e,
+        "connection \"c\".psk_file",
+        &["no-such-ikehub.psk", "No such file"],
+    );
 }
 
 #[test]
@@ -451,19 +652,37 @@ fn load_reports_unreadable_files() {
 fn summary_names_the_essentials() {
     let text = basic() + &route("10.10.10.0/24", "shanghai", 100);
     let summary = ok(&text).summary();
-    assert!(summary.contains("gateway \"hub\": 192.0.2.1; local subnets 10.0.0.0/16"), "{summary}");
+    assert!(
+        summary.contains("gateway \"hub\": 192.0.2.1; local subnets 10.0.0.0/16"),
+        "{summary}"
+    );
     assert!(summary.contains("1 peer\n"), "{summary}");
     assert!(summary.contains("1 connection:"), "{summary}");
-    assert!(summary.contains("shanghai: ikev2 with peer \"shanghai\" (198.51.100.10), 10.0.0.0/16 <-> 10.10.10.0/24"), "{summary}");
-    assert!(summary.contains("aes128gcm16-prfsha256-ecp256"), "{summary}");
-    assert!(summary.contains("1 route:\n  10.10.10.0/24 -> shanghai (active)"), "{summary}");
+    assert!(
+        summary.contains(
+            "shanghai: ikev2 with peer \"shanghai\" (198.51.100.10), 10.0.0.0/16 <-> 10.10.10.0/24"
+        ),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("aes128gcm16-prfsha256-ecp256"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("1 route:\n  10.10.10.0/24 -> shanghai (active)"),
+        "{summary}"
+    );
 }
 
 #[test]
 fn datetimes_and_floats_are_wrong_types() {
     let text = "[gateway]\nname = 1979-05-27\nlocal_addresses = [1.5]\n";
     let e = errors(text);
-    assert_error(&e, "gateway.name", &["expected a string, found a date-time"]);
+    assert_error(
+        &e,
+        "gateway.name",
+        &["expected a string, found a date-time"],
+    );
     assert_error(&e, "gateway.local_addresses[0]", &["found a float"]);
 }
 

@@ -16,8 +16,8 @@ use super::duration;
 use super::error::Diagnostics;
 use super::identity::Identity;
 use super::model::{
-    Auth, Connection, EspProposal, Gateway, IkeProposal, IkeVersion, Peer, PeerAddress, Psk,
-    Route, StartAction, WEIGHT_ACTIVE, WEIGHT_STANDBY,
+    Auth, Connection, EspProposal, Gateway, IkeProposal, IkeVersion, Peer, PeerAddress, Psk, Route,
+    StartAction, WEIGHT_ACTIVE, WEIGHT_STANDBY,
 };
 use super::raw::{RawConnection, RawGateway, RawPeer, RawRoute, Strings, TimeSetting};
 use super::secret;
@@ -223,7 +223,11 @@ impl Validator<'_, '_> {
         };
         let ike_proposals = self.ike_proposals(raw, version, &field("ike_proposals"));
         let esp_proposals = self.esp_proposals(raw, version, &field("esp_proposals"));
-        let ike_lifetime = self.lifetime(raw.ike_lifetime.as_ref(), defaults::IKE_LIFETIME, &field("ike_lifetime"));
+        let ike_lifetime = self.lifetime(
+            raw.ike_lifetime.as_ref(),
+            defaults::IKE_LIFETIME,
+            &field("ike_lifetime"),
+        );
         let child_lifetime = self.lifetime(
             raw.child_lifetime.as_ref(),
             defaults::CHILD_LIFETIME,
@@ -330,7 +334,11 @@ impl Validator<'_, '_> {
             let value = text.get_ref().trim();
             match value.parse::<IpAddr>() {
                 Ok(addr) if addresses.contains(&addr) => {
-                    self.fail(&text.span(), format!("{field}[{index}]"), format!("{addr} is listed twice"));
+                    self.fail(
+                        &text.span(),
+                        format!("{field}[{index}]"),
+                        format!("{addr} is listed twice"),
+                    );
                     ok = false;
                 }
                 Ok(addr) => addresses.push(addr),
@@ -390,7 +398,11 @@ impl Validator<'_, '_> {
             }
             (Some(inline), None) => {
                 if inline.get_ref().is_empty() {
-                    self.fail(&inline.span(), format!("{label}.psk"), "the pre-shared key is empty");
+                    self.fail(
+                        &inline.span(),
+                        format!("{label}.psk"),
+                        "the pre-shared key is empty",
+                    );
                     return None;
                 }
                 let secret = zeroize::Zeroizing::new(inline.get_ref().as_bytes().to_vec());
@@ -416,7 +428,9 @@ impl Validator<'_, '_> {
         field: &str,
     ) -> Option<Vec<IkeProposal>> {
         let Some(list) = &raw.ike_proposals else {
-            return Some(defaults::ike_proposals(version.unwrap_or(defaults::VERSION)));
+            return Some(defaults::ike_proposals(
+                version.unwrap_or(defaults::VERSION),
+            ));
         };
         let parsed = self.proposals(list, field, IkeProposal::parse)?;
         let mut ok = true;
@@ -647,11 +661,23 @@ mod tests {
 
     #[test]
     fn subnets() {
-        assert_eq!(parse_subnet("10.0.0.0/16").map(|n| n.to_string()), Ok("10.0.0.0/16".into()));
-        assert_eq!(parse_subnet("192.0.2.7").map(|n| n.to_string()), Ok("192.0.2.7/32".into()));
-        assert_eq!(parse_subnet("2001:db8::/32").map(|n| n.to_string()), Ok("2001:db8::/32".into()));
+        assert_eq!(
+            parse_subnet("10.0.0.0/16").map(|n| n.to_string()),
+            Ok("10.0.0.0/16".into())
+        );
+        assert_eq!(
+            parse_subnet("192.0.2.7").map(|n| n.to_string()),
+            Ok("192.0.2.7/32".into())
+        );
+        assert_eq!(
+            parse_subnet("2001:db8::/32").map(|n| n.to_string()),
+            Ok("2001:db8::/32".into())
+        );
         let e = parse_subnet("10.0.0.1/16").expect_err("host bits");
-        assert!(e.contains("10.0.0.1/16") && e.contains("10.0.0.0/16"), "{e}");
+        assert!(
+            e.contains("10.0.0.1/16") && e.contains("10.0.0.0/16"),
+            "{e}"
+        );
         assert!(parse_subnet("10.0.0.0/33").is_err());
         assert!(parse_subnet("office").is_err());
     }
