@@ -124,6 +124,36 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 }
 
+/// Where a key is written, found from its value's span: on the value's line before the
+/// value (`key = value`), or inside a table header that starts at the value (`[key]`,
+/// `[[key]]`). Falls back to the value's span when the key is written some other way (quoted,
+/// dotted, on another line).
+pub(crate) fn key_span(
+    text: &str,
+    key: &str,
+    value_span: &std::ops::Range<usize>,
+) -> std::ops::Range<usize> {
+    let start = value_span.start;
+    let before = text.get(..start).unwrap_or("");
+    let line_start = before.rfind('\n').map_or(0, |i| i.saturating_add(1));
+    let found_before = before
+        .get(line_start..)
+        .and_then(|line| line.find(key))
+        .map(|at| line_start.saturating_add(at));
+    let found_in_header = || {
+        let rest = text.get(start..)?;
+        let line = rest.split('\n').next()?;
+        if !line.starts_with('[') {
+            return None;
+        }
+        line.find(key).map(|at| start.saturating_add(at))
+    };
+    match found_before.or_else(found_in_header) {
+        Some(at) => at..at.saturating_add(key.len()),
+        None => value_span.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +200,21 @@ mod tests {
             peers[0].span(),
             text_at(text, peers[0].span())
         );
+    }
+
+    #[test]
+    fn finds_keys_from_value_spans() {
+        let text = "[gateway]\n  colour = \"blue\"\n[[peers]]\nx = 1\n";
+        let value_at = |needle: &str| {
+            let at = text.find(needle).expect("needle");
+            at..at + needle.len()
+        };
+        assert_eq!(key_span(text, "colour", &value_at("\"blue\"")), 12..18);
+        let header = text.find("[[peers]]").expect("header");
+        let table = header..text.len();
+        assert_eq!(key_span(text, "peers", &table), header + 2..header + 7);
+        // Not found: the value's own span.
+        assert_eq!(key_span(text, "zzz", &value_at("1")), value_at("1"));
     }
 
     #[test]

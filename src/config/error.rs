@@ -83,6 +83,11 @@ impl<'a> Diagnostics<'a> {
         });
     }
 
+    /// The configuration text, e.g. to locate a key.
+    pub(crate) fn text(&self) -> &'a str {
+        self.text
+    }
+
     pub(crate) fn has_errors(&self) -> bool {
         !self.errors.is_empty()
     }

@@ -21,6 +21,23 @@ pub struct Config {
     pub routes: Vec<Route>,
 }
 
+impl Config {
+    /// The peer with this name.
+    pub fn peer(&self, name: &str) -> Option<&Peer> {
+        self.peers.iter().find(|p| p.name == name)
+    }
+
+    /// The connection with this name.
+    pub fn connection(&self, name: &str) -> Option<&Connection> {
+        self.connections.iter().find(|c| c.name == name)
+    }
+
+    /// The peer a connection goes to (always present in a validated configuration).
+    pub fn peer_of(&self, connection: &Connection) -> Option<&Peer> {
+        self.peer(&connection.peer)
+    }
+}
+
 /// This gateway: its public addresses and the networks behind it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gateway {
@@ -32,6 +49,22 @@ pub struct Gateway {
     /// Hub mode: the gateway forwards between its connections, so each connection's default
     /// local side also covers the remote subnets of the other connections.
     pub hub: bool,
+}
+
+impl Gateway {
+    /// The address IKE talks to a peer from: the first local address of the peer's address
+    /// family (the first local address for a peer at "any"). Validation guarantees one exists
+    /// for every configured peer.
+    pub fn local_address_for(&self, peer: &PeerAddress) -> Option<IpAddr> {
+        match peer {
+            PeerAddress::Addr(addr) => self
+                .local_addresses
+                .iter()
+                .find(|local| local.is_ipv4() == addr.is_ipv4())
+                .copied(),
+            PeerAddress::Any => self.local_addresses.first().copied(),
+        }
+    }
 }
 
 /// A remote gateway (customer gateway): where it is and who it says it is.

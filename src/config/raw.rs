@@ -9,7 +9,7 @@ use std::ops::Range;
 use toml::Spanned;
 use zeroize::Zeroizing;
 
-use super::document::{Table, Value};
+use super::document::{key_span, Table, Value};
 use super::error::Diagnostics;
 
 /// A duration as written: a string with a unit (`"30s"`, `"off"`) or bare seconds.
@@ -422,8 +422,9 @@ impl Reader {
             }
         };
         for (key, value) in &self.entries {
+            let at = key_span(d.text(), key, &value.span());
             d.error(
-                Some(&value.span()),
+                Some(&at),
                 field(key),
                 format!(
                     "unknown key \"{key}\"; known keys here: {}",

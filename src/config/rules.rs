@@ -24,7 +24,7 @@ use super::error::Diagnostics;
 use super::model::{Gateway, PeerAddress, StartAction};
 use super::overlap::overlaps;
 use super::raw::RawConfig;
-use super::validate::{local_address_for, ConnectionDraft, PeerDraft, RouteDraft};
+use super::validate::{ConnectionDraft, PeerDraft, RouteDraft};
 
 /// What the cross-entry checks look at: the raw sections (for positions) and whatever of
 /// their fields was valid on its own, index for index.
@@ -155,7 +155,7 @@ fn peer_families(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
         let PeerAddress::Addr(addr) = address else {
             continue;
         };
-        if local_address_for(gateway, &address).is_none() {
+        if gateway.local_address_for(&address).is_none() {
             let family = if addr.is_ipv4() { "IPv4" } else { "IPv6" };
             let locals: Vec<String> = gateway
                 .local_addresses

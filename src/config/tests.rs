@@ -200,8 +200,13 @@ fn syntax_error_has_position() {
     let error = &e.0[0];
     assert_eq!(error.file, origin());
     assert!(error.message.starts_with("TOML syntax"), "{error}");
+    eprintln!("{error}");
     let (line, _) = error.line_col.expect("position");
     assert!(line >= 3, "{error}");
+    // A value without its key's '=': the position is that of the bad line.
+    let e = errors("[gateway]\nname \"gw\"\n");
+    eprintln!("{e}");
+    assert_eq!(e.0[0].line_col.map(|(l, _)| l), Some(2), "{e}");
 }
 
 #[test]
@@ -305,6 +310,19 @@ weight = 50
             .filter_map(|e| e.line_col.map(|(l, _)| l))
             .collect();
     assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{lines:?}");
+}
+
+#[test]
+fn unknown_keys_point_at_the_key() {
+    let text =
+        "[gateway]\nname = \"gw\"\nlocal_addresses = [\"192.0.2.1\"]\n   colour = \"blue\"\n";
+    let e = errors(text);
+    assert_eq!(e.0.len(), 1, "{e}");
+    assert_eq!(e.0[0].line_col, Some((4, 4)), "{e}");
+    assert_eq!(
+        e.to_string(),
+        format!("{ORIGIN}:4:4: gateway.colour: unknown key \"colour\"; known keys here: name, local_addresses, local_subnets, hub")
+    );
 }
 
 #[test]

@@ -632,24 +632,12 @@ pub(crate) fn finish(
     })
 }
 
-/// The address IKE talks to the peer from: the gateway's first local address of the peer's
-/// address family (the first local address for a peer at "any"). strongSwan likewise
-/// identifies itself by its IKE address unless told otherwise.
-pub(crate) fn local_address_for(gateway: &Gateway, peer: &PeerAddress) -> Option<IpAddr> {
-    match peer {
-        PeerAddress::Addr(addr) => gateway
-            .local_addresses
-            .iter()
-            .find(|local| local.is_ipv4() == addr.is_ipv4())
-            .copied(),
-        PeerAddress::Any => gateway.local_addresses.first().copied(),
-    }
-}
-
 fn default_local_identity(gateway: &Gateway, peer: &Peer) -> Identity {
-    // rules.rs rejects peers whose family no local address has, and a gateway always has an
-    // address; the fallback only keeps this total.
-    let addr = local_address_for(gateway, &peer.address)
+    // strongSwan likewise identifies itself by its IKE address unless told otherwise. rules.rs
+    // rejects peers whose family no local address has, and a gateway always has an address;
+    // the fallbacks only keep this total.
+    let addr = gateway
+        .local_address_for(&peer.address)
         .or_else(|| gateway.local_addresses.first().copied())
         .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     Identity::from_ip(addr)
