@@ -12,9 +12,10 @@
 //! So:
 //! - IKEv2: `aes128gcm16-prfsha256-ecp256` first (modern, cheap, in strongSwan's AEAD default),
 //!   then `aes128-sha256-ecp256-modp2048` for peers that only take classic ciphers. Both
-//!   proposals list ecp256 first, so the key exchange we send with IKE_SA_INIT (for the first
-//!   group) fits whichever proposal the responder picks; modp2048 is there for peers without
-//!   elliptic curves.
+//!   proposals contain ecp256, the group of the key exchange payload sent with IKE_SA_INIT, so
+//!   whichever proposal the responder selects can match it; a responder that still picks
+//!   another group costs one INVALID_KE_PAYLOAD round trip (RFC 7296 1.2). modp2048 is there for
+//!   peers without elliptic curves.
 //! - IKEv1 has no AEAD ciphers for the IKE SA and one algorithm of each kind per proposal:
 //!   `aes128-sha256-ecp256`, then `aes128-sha256-modp2048`.
 //! - ESP: `aes128gcm16` first (offloaded by most NICs and preferred when the peer allows it),
