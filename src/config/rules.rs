@@ -225,8 +225,9 @@ fn routes(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
                 .get(*first)
                 .and_then(|r| r.connection.as_deref())
                 .unwrap_or("?");
+            let at = raw_route.weight.as_ref().map_or(here.clone(), |w| w.span());
             d.error(
-                Some(&here),
+                Some(&at),
                 format!("{label}.weight"),
                 format!(
                     "destination {} has weight {} on both connection \"{other}\" and connection \
