@@ -1,6 +1,53 @@
-//! The `ikehub` command line.
+//! The `ikehub` command line: parses arguments, then either runs the daemon, checks a
+//! configuration file, or talks to the running daemon over its control socket.
+
+mod args;
+
+use std::path::Path;
 use std::process::ExitCode;
 
+use clap::Parser;
+
+pub use args::{Cli, Command, DEFAULT_CONFIG, DEFAULT_SOCKET};
+
+/// Exit status for commands the running version cannot serve yet (EX_UNAVAILABLE).
+const EXIT_UNAVAILABLE: u8 = 69;
+
 pub fn main() -> ExitCode {
-    ExitCode::FAILURE
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { file } => check_config(&file),
+        Command::Daemon { .. } => not_yet("daemon", "the daemon (sockets, kernel programming)"),
+        Command::Status { .. } => not_yet("status", "the daemon's control socket"),
+        Command::Up { .. } => not_yet("up", "the daemon's control socket"),
+        Command::Down { .. } => not_yet("down", "the daemon's control socket"),
+        Command::Routes { .. } => not_yet("routes", "hub mode in the daemon"),
+    }
+}
+
+fn check_config(file: &Path) -> ExitCode {
+    match crate::config::load(file) {
+        Ok(config) => {
+            println!("{}: configuration is valid", file.display());
+            let summary = config.summary();
+            println!("{}", summary.trim_end());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{}", errors.to_string().trim_end());
+            eprintln!(
+                "{}: {} error(s); nothing was applied",
+                file.display(),
+                errors.0.len()
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Say plainly that a command exists in the grammar but is not implemented by this build,
+/// rather than printing anything that could be mistaken for real state.
+fn not_yet(command: &str, needs: &str) -> ExitCode {
+    eprintln!("ikehub {command}: not available in this version: it needs {needs}, which is not implemented yet");
+    ExitCode::from(EXIT_UNAVAILABLE)
 }

@@ -1,0 +1,62 @@
+//! Command-line grammar (clap derive). Help texts are written for network engineers.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Default location of the configuration file.
+pub const DEFAULT_CONFIG: &str = "/etc/ikehub/ikehub.toml";
+/// Default location of the daemon's root-only control socket.
+pub const DEFAULT_SOCKET: &str = "/run/ikehub/control.sock";
+
+/// ikehub: an IPsec VPN gateway (IKEv2/IKEv1 in userspace, ESP in the kernel).
+#[derive(Debug, Parser)]
+#[command(name = "ikehub", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Control socket of the running daemon.
+    #[arg(long, global = true, value_name = "PATH", default_value = DEFAULT_SOCKET)]
+    pub socket: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway: negotiate tunnels and program the kernel (normally started by systemd).
+    Daemon {
+        /// Configuration file.
+        #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Show every connection: state, peer, subnets, SAs with SPIs, algorithms, counters, NAT.
+    Status {
+        /// Only this connection.
+        name: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bring a connection up now (initiate IKE and its CHILD_SA).
+    Up {
+        /// Connection name, as in the configuration.
+        name: String,
+    },
+    /// Take a connection down: delete its SAs with the peer and remove them from the kernel.
+    Down {
+        /// Connection name, as in the configuration.
+        name: String,
+    },
+    /// Show the hub's destination route table: destination, connection, weight, state, published.
+    Routes {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate a configuration file and print every error at once (exit 1 if any).
+    CheckConfig {
+        /// Configuration file to check.
+        #[arg(value_name = "FILE", default_value = DEFAULT_CONFIG)]
+        file: PathBuf,
+    },
+}

@@ -1,0 +1,88 @@
+//! The `ikehub` binary as a user runs it.
+
+use std::process::Command;
+
+fn ikehub(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ikehub"))
+        .args(args)
+        .output()
+        .expect("run ikehub")
+}
+
+#[test]
+fn check_config_accepts_the_hub_example() {
+    let out = ikehub(&[
+        "check-config",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/hub.toml"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("configuration is valid"));
+    assert!(stdout.contains("ningbo"));
+}
+
+#[test]
+fn check_config_names_both_overlapping_ranges_and_fails() {
+    let dir = std::env::temp_dir().join(format!("ikehub-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("overlap.toml");
+    std::fs::write(
+        &file,
+        r#"
+[gateway]
+name = "gw"
+local_addresses = ["192.0.2.1"]
+local_subnets = ["10.0.0.0/16"]
+
+[[peer]]
+name = "office"
+address = "198.51.100.1"
+
+[[connection]]
+name = "office"
+peer = "office"
+psk = "not a real secret"
+remote_subnets = ["10.0.1.0/24"]
+"#,
+    )
+    .expect("write config");
+    let out = ikehub(&["check-config", file.to_str().expect("utf-8 path")]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("10.0.0.0/16") && stderr.contains("10.0.1.0/24"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("overlap.toml:15:"),
+        "error carries file:line: {stderr}"
+    );
+    assert!(
+        !stderr.contains("not a real secret"),
+        "the secret is never echoed"
+    );
+}
+
+#[test]
+fn commands_without_a_daemon_say_so_and_fail() {
+    for cmd in [
+        &["status"][..],
+        &["up", "x"],
+        &["down", "x"],
+        &["routes"],
+        &["daemon"],
+    ] {
+        let out = ikehub(cmd);
+        assert_eq!(out.status.code(), Some(69), "{cmd:?}");
+        assert!(
+            out.stdout.is_empty(),
+            "no output that could pass for state: {cmd:?}"
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("not available in this version"));
+    }
+}
