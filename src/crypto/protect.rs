@@ -1,0 +1,362 @@
+//! Protection of the Encrypted (SK) payload: encryption plus integrity (RFC 7296 3.14), with
+//! AES-GCM (RFC 5282) or ChaCha20-Poly1305 (RFC 7634) as combined modes, or AES-CBC with a
+//! truncated HMAC.
+//!
+//! Body layout: IV | ciphertext of (inner payloads | padding | Pad Length) | ICV. The caller
+//! passes `prefix`, every octet of the message before the body (IKE header, unencrypted
+//! payloads, SK payload header): it is the AEAD associated data (RFC 5282 5.1), and for
+//! CBC the ICV covers prefix | IV | ciphertext (RFC 7296 3.14).
+
+use std::fmt;
+
+use aes::cipher::consts::U16;
+use aes::cipher::{Array, BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt};
+use aes::cipher::{BlockModeEncrypt, BlockSizeUser, InnerIvInit, KeyInit};
+use ring::{aead, hmac};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use super::alg::{Encryption, Integrity};
+use super::error::CryptoError;
+use super::rng::Random;
+
+/// Explicit IV of the combined modes (RFC 5282 section 3.1, RFC 7634 section 2).
+const AEAD_IV_LEN: usize = 8;
+/// Salt at the end of SK_e for the combined modes (RFC 5282 7.1, RFC 7634 3).
+const AEAD_SALT_LEN: usize = 4;
+/// ICV of AES-GCM-16 and ChaCha20-Poly1305.
+const AEAD_ICV_LEN: usize = 16;
+/// AES block, which is also the CBC IV length (RFC 3602).
+const AES_BLOCK: usize = 16;
+
+/// Encrypts and authenticates SK payloads in one direction of an IKE SA.
+///
+/// Build one per direction from SK_ei/SK_ai or SK_er/SK_ar and keep it for the life of the
+/// SA: for the combined modes it holds the IV counter, and a second instance over the same
+/// key would start a second sequence.
+pub struct PayloadProtection {
+    scheme: Scheme,
+    /// Next explicit IV of a combined mode; drawn at random on the first seal, then counted
+    /// up. RFC 5282 section 3.1 and RFC 7634 section 2 only require uniqueness under a key,
+    /// and the Message ID is not enough: a request re-sent after a fragmentation or
+    /// cookie round is sealed again with different content under the same ID.
+    next_iv: Option<u64>,
+}
+
+enum Scheme {
+    Aead {
+        key: aead::LessSafeKey,
+        salt: [u8; AEAD_SALT_LEN],
+    },
+    CbcHmac {
+        cipher: AesCipher,
+        mac: hmac::Key,
+        icv_len: usize,
+    },
+}
+
+enum AesCipher {
+    Aes128(aes::Aes128),
+    Aes192(aes::Aes192),
+    Aes256(aes::Aes256),
+}
+
+impl fmt::Debug for PayloadProtection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = match &self.scheme {
+            Scheme::Aead { .. } => "aead",
+            Scheme::CbcHmac { .. } => "cbc+hmac",
+        };
+        f.debug_struct("PayloadProtection")
+            .field("scheme", &scheme)
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_len(expected: usize, got: usize) -> Result<(), CryptoError> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(CryptoError::BadKeyLength { expected, got })
+    }
+}
+
+fn hmac_algorithm(integrity: Integrity) -> hmac::Algorithm {
+    match integrity {
+        Integrity::HmacSha1_96 => hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+        Integrity::HmacSha256_128 => hmac::HMAC_SHA256,
+        Integrity::HmacSha384_192 => hmac::HMAC_SHA384,
+        Integrity::HmacSha512_256 => hmac::HMAC_SHA512,
+    }
+}
+
+impl PayloadProtection {
+    /// Keys one direction. `sk_e` is SK_ei or SK_er as long as `encryption.keymat_len()`
+    /// (for the combined modes the last four octets are the salt); `sk_a` is SK_ai or SK_ar,
+    /// required for CBC and ignored for the combined modes.
+    pub fn new(
+        encryption: Encryption,
+        integrity: Option<Integrity>,
+        sk_e: &[u8],
+        sk_a: Option<&[u8]>,
+    ) -> Result<PayloadProtection, CryptoError> {
+        check_len(encryption.keymat_len(), sk_e.len())?;
+        let scheme = match encryption {
+            Encryption::AesGcm16 { .. } | Encryption::ChaCha20Poly1305 => {
+                // RFC 7296 3.3: a combined-mode proposal carries no integrity transform.
+                if integrity.is_some() {
+                    return Err(CryptoError::UnsupportedAlgorithm(
+                        "integrity transform with a combined-mode cipher",
+                    ));
+                }
+                let alg = match encryption {
+                    Encryption::AesGcm16 { key_bits: 128 } => &aead::AES_128_GCM,
+                    Encryption::AesGcm16 { key_bits: 256 } => &aead::AES_256_GCM,
+                    Encryption::ChaCha20Poly1305 => &aead::CHACHA20_POLY1305,
+                    _ => return Err(CryptoError::UnsupportedAlgorithm("AES-GCM key size")),
+                };
+                let (key, salt) = sk_e.split_at(sk_e.len().saturating_sub(AEAD_SALT_LEN));
+                let key = aead::UnboundKey::new(alg, key).map_err(|_| {
+                    CryptoError::BadKeyLength {
+                        expected: alg.key_len(),
+                        got: key.len(),
+                    }
+                })?;
+                let salt = salt.try_into().map_err(|_| CryptoError::BadKeyLength {
+                    expected: AEAD_SALT_LEN,
+                    got: salt.len(),
+                })?;
+                Scheme::Aead {
+                    key: aead::LessSafeKey::new(key),
+                    salt,
+                }
+            }
+            Encryption::AesCbc { key_bits } => {
+                let integrity = integrity.ok_or(CryptoError::UnsupportedAlgorithm(
+                    "AES-CBC without an integrity transform",
+                ))?;
+                let sk_a = sk_a.unwrap_or_default();
+                check_len(integrity.key_len(), sk_a.len())?;
+                let bad_key = |_| CryptoError::BadKeyLength {
+                    expected: usize::from(key_bits) / 8,
+                    got: sk_e.len(),
+                };
+                let cipher = match key_bits {
+                    128 => AesCipher::Aes128(aes::Aes128::new_from_slice(sk_e).map_err(bad_key)?),
+                    192 => AesCipher::Aes192(aes::Aes192::new_from_slice(sk_e).map_err(bad_key)?),
+                    256 => AesCipher::Aes256(aes::Aes256::new_from_slice(sk_e).map_err(bad_key)?),
+                    _ => return Err(CryptoError::UnsupportedAlgorithm("AES-CBC key size")),
+                };
+                Scheme::CbcHmac {
+                    cipher,
+                    mac: hmac::Key::new(hmac_algorithm(integrity), sk_a),
+                    icv_len: integrity.icv_len(),
+                }
+            }
+            Encryption::TripleDes => return Err(CryptoError::UnsupportedAlgorithm("3des")),
+        };
+        Ok(PayloadProtection {
+            scheme,
+            next_iv: None,
+        })
+    }
+
+    /// Length of the IV at the start of the body.
+    pub fn iv_len(&self) -> usize {
+        match self.scheme {
+            Scheme::Aead { .. } => AEAD_IV_LEN,
+            Scheme::CbcHmac { .. } => AES_BLOCK,
+        }
+    }
+
+    /// Length of the ICV at the end of the body.
+    pub fn icv_len(&self) -> usize {
+        match self.scheme {
+            Scheme::Aead { .. } => AEAD_ICV_LEN,
+            Scheme::CbcHmac { icv_len, .. } => icv_len,
+        }
+    }
+
+    /// Length of the ciphertext for `plaintext_len` octets of inner payloads: the Pad Length
+    /// octet is always present (RFC 7296 3.14); CBC pads to whole blocks, the combined modes
+    /// need no padding.
+    fn ciphertext_len(&self, plaintext_len: usize) -> usize {
+        let unpadded = plaintext_len.saturating_add(1);
+        match self.scheme {
+            Scheme::Aead { .. } => unpadded,
+            Scheme::CbcHmac { .. } => unpadded.div_ceil(AES_BLOCK).saturating_mul(AES_BLOCK),
+        }
+    }
+
+    /// Length of the body `seal` produces for `plaintext_len` octets of inner payloads
+    /// (IV, padded ciphertext with Pad Length, ICV), so the caller can write the final
+    /// lengths into the prefix before sealing.
+    pub fn body_len(&self, plaintext_len: usize) -> usize {
+        self.iv_len()
+            .saturating_add(self.ciphertext_len(plaintext_len))
+            .saturating_add(self.icv_len())
+    }
+
+    /// Encrypts `plaintext` (the inner payload chain) and returns the body: IV | ciphertext
+    /// | ICV, exactly `body_len(plaintext.len())` octets. `rng` supplies the CBC IV, which
+    /// must be unpredictable (RFC 7296 3.14), and the start of the combined-mode IV counter.
+    ///
+    /// The combined modes cannot seal more than about 2^36 octets at once; an IKE message
+    /// is at most 65535, so the empty body returned in that case cannot occur in practice.
+    pub fn seal(&mut self, prefix: &[u8], plaintext: &[u8], rng: &mut dyn Random) -> Vec<u8> {
+        let body_len = self.body_len(plaintext.len());
+        let ciphertext_len = self.ciphertext_len(plaintext.len());
+        let mut body = Vec::with_capacity(body_len);
+        match &self.scheme {
+            Scheme::Aead { key, salt } => {
+                let iv = match self.next_iv {
+                    Some(iv) => iv,
+                    None => {
+                        let mut start = [0u8; 8];
+                        rng.fill(&mut start);
+                        u64::from_be_bytes(start)
+                    }
+                };
+                self.next_iv = Some(iv.wrapping_add(1));
+                let iv = iv.to_be_bytes();
+                body.extend_from_slice(&iv);
+                body.extend_from_slice(plaintext);
+                body.push(0); // Pad Length: no padding needed.
+                let sealed = body.get_mut(AEAD_IV_LEN..).unwrap_or_default();
+                match key.seal_in_place_separate_tag(nonce(salt, &iv), aead::Aad::from(prefix), sealed)
+                {
+                    Ok(tag) => body.extend_from_slice(tag.as_ref()),
+                    Err(_) => return Vec::new(),
+                }
+            }
+            Scheme::CbcHmac {
+                cipher,
+                mac,
+                icv_len,
+            } => {
+                let mut iv = [0u8; AES_BLOCK];
+                rng.fill(&mut iv);
+                body.extend_from_slice(&iv);
+                body.extend_from_slice(plaintext);
+                let pad_len = ciphertext_len - plaintext.len() - 1;
+                body.resize(AES_BLOCK + ciphertext_len - 1, 0);
+                // Below one block, so the cast is lossless.
+                body.push(pad_len as u8);
+                cipher.encrypt(&iv, body.get_mut(AES_BLOCK..).unwrap_or_default());
+                let mut ctx = hmac::Context::with_key(mac);
+                ctx.update(prefix);
+                ctx.update(&body);
+                let tag = ctx.sign();
+                body.extend_from_slice(tag.as_ref().get(..*icv_len).unwrap_or_default());
+            }
+        }
+        debug_assert_eq!(body.len(), body_len);
+        body
+    }
+
+    /// Verifies and decrypts a body, returning the inner payload chain with the padding and
+    /// Pad Length removed. The ICV is checked (in constant time) before anything is
+    /// decrypted; any malformation is an error, never a panic. The padding octets' values
+    /// are not checked: RFC 7296 3.14 lets the sender choose them.
+    pub fn open(&self, prefix: &[u8], body: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        match &self.scheme {
+            Scheme::Aead { key, salt } => {
+                if body.len() < AEAD_IV_LEN + AEAD_ICV_LEN {
+                    return Err(CryptoError::Truncated);
+                }
+                let (iv, sealed) = body.split_at(AEAD_IV_LEN);
+                let iv: [u8; AEAD_IV_LEN] = iv.try_into().map_err(|_| CryptoError::Truncated)?;
+                let mut buf = Zeroizing::new(sealed.to_vec());
+                let plain_len = key
+                    .open_in_place(nonce(salt, &iv), aead::Aad::from(prefix), &mut buf)
+                    .map_err(|_| CryptoError::IcvMismatch)?
+                    .len();
+                buf.truncate(plain_len);
+                strip_padding(buf)
+            }
+            Scheme::CbcHmac {
+                cipher,
+                mac,
+                icv_len,
+            } => {
+                // At least one block of ciphertext: the Pad Length octet must be somewhere.
+                if body.len() < AES_BLOCK + AES_BLOCK + icv_len {
+                    return Err(CryptoError::Truncated);
+                }
+                let (signed, icv) = body.split_at(body.len() - icv_len);
+                let (iv, ciphertext) = signed.split_at(AES_BLOCK);
+                if ciphertext.len() % AES_BLOCK != 0 {
+                    return Err(CryptoError::MisalignedCiphertext);
+                }
+                let mut ctx = hmac::Context::with_key(mac);
+                ctx.update(prefix);
+                ctx.update(signed);
+                let tag = ctx.sign();
+                let expected = tag.as_ref().get(..*icv_len).unwrap_or_default();
+                if !bool::from(expected.ct_eq(icv)) {
+                    return Err(CryptoError::IcvMismatch);
+                }
+                let iv: [u8; AES_BLOCK] = iv.try_into().map_err(|_| CryptoError::Truncated)?;
+                let mut buf = Zeroizing::new(ciphertext.to_vec());
+                cipher.decrypt(&iv, &mut buf);
+                strip_padding(buf)
+            }
+        }
+    }
+}
+
+/// Salt | explicit IV (RFC 5282 section 4, RFC 7634 section 2).
+fn nonce(salt: &[u8; AEAD_SALT_LEN], iv: &[u8; AEAD_IV_LEN]) -> aead::Nonce {
+    let mut nonce = [0u8; aead::NONCE_LEN];
+    let (head, tail) = nonce.split_at_mut(AEAD_SALT_LEN);
+    head.copy_from_slice(salt);
+    tail.copy_from_slice(iv);
+    aead::Nonce::assume_unique_for_key(nonce)
+}
+
+/// Removes the Pad Length octet and the padding it announces (RFC 7296 3.14).
+fn strip_padding(mut plain: Zeroizing<Vec<u8>>) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let pad_len = plain.pop().ok_or(CryptoError::BadPadding)?;
+    let payload_len = plain
+        .len()
+        .checked_sub(usize::from(pad_len))
+        .ok_or(CryptoError::BadPadding)?;
+    plain.truncate(payload_len);
+    Ok(plain)
+}
+
+impl AesCipher {
+    /// CBC-encrypts whole blocks in place; a trailing partial block is left untouched
+    /// (callers pass whole blocks).
+    fn encrypt(&self, iv: &[u8; AES_BLOCK], buf: &mut [u8]) {
+        match self {
+            AesCipher::Aes128(c) => cbc_encrypt(c, iv, buf),
+            AesCipher::Aes192(c) => cbc_encrypt(c, iv, buf),
+            AesCipher::Aes256(c) => cbc_encrypt(c, iv, buf),
+        }
+    }
+
+    fn decrypt(&self, iv: &[u8; AES_BLOCK], buf: &mut [u8]) {
+        match self {
+            AesCipher::Aes128(c) => cbc_decrypt(c, iv, buf),
+            AesCipher::Aes192(c) => cbc_decrypt(c, iv, buf),
+            AesCipher::Aes256(c) => cbc_decrypt(c, iv, buf),
+        }
+    }
+}
+
+fn cbc_encrypt<C>(cipher: &C, iv: &[u8; AES_BLOCK], buf: &mut [u8])
+where
+    C: BlockCipherEncrypt + BlockSizeUser<BlockSize = U16> + Clone,
+{
+    let (blocks, _) = Array::<u8, U16>::slice_as_chunks_mut(buf);
+    cbc::Encryptor::<C>::inner_iv_init(cipher.clone(), iv.into()).encrypt_blocks(blocks);
+}
+
+fn cbc_decrypt<C>(cipher: &C, iv: &[u8; AES_BLOCK], buf: &mut [u8])
+where
+    C: BlockCipherDecrypt + BlockSizeUser<BlockSize = U16> + Clone,
+{
+    let (blocks, _) = Array::<u8, U16>::slice_as_chunks_mut(buf);
+    cbc::Decryptor::<C>::inner_iv_init(cipher.clone(), iv.into()).decrypt_blocks(blocks);
+}
