@@ -220,10 +220,14 @@ mod tests {
     // (girx) was checked independently with Python's `cryptography` package instead.
     #[test]
     fn rfc5903_group19_public_values_are_accepted() {
-        let gi = hex("DAD0B65394221CF9B051E1FECA5787D098DFE637FC90B9EF945D0C3772581180
-                      5271A0461CDB8252D61F1C456FA3E59AB1F45B33ACCF5F58389E0577B8990BB3");
-        let gr = hex("D12DFB5289C8D4F81208B70270398C342296970A0BCCB74C736FC7554494BF63
-                      56FBF3CA366CC23E8157854C13C58D6AAC23F046ADA30F8353E74F33039872AB");
+        let gi = hex(
+            "DAD0B65394221CF9B051E1FECA5787D098DFE637FC90B9EF945D0C3772581180
+                      5271A0461CDB8252D61F1C456FA3E59AB1F45B33ACCF5F58389E0577B8990BB3",
+        );
+        let gr = hex(
+            "D12DFB5289C8D4F81208B70270398C342296970A0BCCB74C736FC7554494BF63
+                      56FBF3CA366CC23E8157854C13C58D6AAC23F046ADA30F8353E74F33039872AB",
+        );
         let mut rng = SystemRandom::new();
         for point in [&gi, &gr] {
             let ours = KeyExchange::generate(DhGroup::Ecp256, &mut rng).unwrap();

@@ -116,12 +116,11 @@ impl PayloadProtection {
                     _ => return Err(CryptoError::UnsupportedAlgorithm("AES-GCM key size")),
                 };
                 let (key, salt) = sk_e.split_at(sk_e.len().saturating_sub(AEAD_SALT_LEN));
-                let key = aead::UnboundKey::new(alg, key).map_err(|_| {
-                    CryptoError::BadKeyLength {
+                let key =
+                    aead::UnboundKey::new(alg, key).map_err(|_| CryptoError::BadKeyLength {
                         expected: alg.key_len(),
                         got: key.len(),
-                    }
-                })?;
+                    })?;
                 let salt = salt.try_into().map_err(|_| CryptoError::BadKeyLength {
                     expected: AEAD_SALT_LEN,
                     got: salt.len(),
@@ -223,8 +222,11 @@ impl PayloadProtection {
                 body.extend_from_slice(plaintext);
                 body.push(0); // Pad Length: no padding needed.
                 let sealed = body.get_mut(AEAD_IV_LEN..).unwrap_or_default();
-                match key.seal_in_place_separate_tag(nonce(salt, &iv), aead::Aad::from(prefix), sealed)
-                {
+                match key.seal_in_place_separate_tag(
+                    nonce(salt, &iv),
+                    aead::Aad::from(prefix),
+                    sealed,
+                ) {
                     Ok(tag) => body.extend_from_slice(tag.as_ref()),
                     Err(_) => return Vec::new(),
                 }
@@ -359,4 +361,284 @@ where
 {
     let (blocks, _) = Array::<u8, U16>::slice_as_chunks_mut(buf);
     cbc::Decryptor::<C>::inner_iv_init(cipher.clone(), iv.into()).decrypt_blocks(blocks);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::testing::{hex, DeterministicRandom};
+    use proptest::prelude::*;
+
+    fn all_suites() -> Vec<(Encryption, Option<Integrity>)> {
+        let mut suites = vec![
+            (Encryption::AesGcm16 { key_bits: 128 }, None),
+            (Encryption::AesGcm16 { key_bits: 256 }, None),
+            (Encryption::ChaCha20Poly1305, None),
+        ];
+        for key_bits in [128, 192, 256] {
+            for integrity in [
+                Integrity::HmacSha1_96,
+                Integrity::HmacSha256_128,
+                Integrity::HmacSha384_192,
+                Integrity::HmacSha512_256,
+            ] {
+                suites.push((Encryption::AesCbc { key_bits }, Some(integrity)));
+            }
+        }
+        suites
+    }
+
+    /// Sender and receiver for one direction, keyed from a seeded stream.
+    fn pair(
+        encryption: Encryption,
+        integrity: Option<Integrity>,
+        seed: u64,
+    ) -> (PayloadProtection, PayloadProtection) {
+        let mut rng = DeterministicRandom::new(seed);
+        let mut sk_e = vec![0u8; encryption.keymat_len()];
+        rng.fill(&mut sk_e);
+        let mut sk_a = vec![0u8; integrity.map_or(0, Integrity::key_len)];
+        rng.fill(&mut sk_a);
+        let make = || PayloadProtection::new(encryption, integrity, &sk_e, Some(&sk_a)).unwrap();
+        (make(), make())
+    }
+
+    const PREFIX: &[u8] = b"IKE header (28 octets) .....SK hdr";
+
+    #[test]
+    fn round_trip_every_suite_and_length() {
+        let mut rng = DeterministicRandom::new(1);
+        for (encryption, integrity) in all_suites() {
+            let (mut tx, rx) = pair(encryption, integrity, 2);
+            for len in [0usize, 1, 7, 15, 16, 17, 31, 32, 200, 1400] {
+                let plaintext: Vec<u8> = (0..len).map(|i| i as u8).collect();
+                let body = tx.seal(PREFIX, &plaintext, &mut rng);
+                assert_eq!(body.len(), tx.body_len(len), "{encryption} {len}");
+                let ciphertext_len = body.len() - tx.iv_len() - tx.icv_len();
+                if encryption.is_aead() {
+                    assert_eq!(ciphertext_len, len + 1);
+                } else {
+                    assert_eq!(ciphertext_len % 16, 0);
+                    assert!(ciphertext_len > len && ciphertext_len <= len + 16);
+                }
+                let opened = rx.open(PREFIX, &body).unwrap();
+                assert_eq!(*opened, plaintext, "{encryption} {integrity:?} {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn any_changed_octet_of_prefix_or_body_is_rejected() {
+        let mut rng = DeterministicRandom::new(3);
+        for (encryption, integrity) in all_suites() {
+            let (mut tx, rx) = pair(encryption, integrity, 4);
+            let body = tx.seal(PREFIX, b"inner payload chain", &mut rng);
+            for i in 0..PREFIX.len() {
+                let mut prefix = PREFIX.to_vec();
+                prefix[i] ^= 0x01;
+                assert_eq!(rx.open(&prefix, &body), Err(CryptoError::IcvMismatch));
+            }
+            for i in 0..body.len() {
+                let mut tampered = body.clone();
+                tampered[i] ^= 0x80;
+                assert_eq!(
+                    rx.open(PREFIX, &tampered),
+                    Err(CryptoError::IcvMismatch),
+                    "{encryption} {integrity:?} octet {i}"
+                );
+            }
+            // A different key in the other direction does not open it either.
+            let (_, other) = pair(encryption, integrity, 5);
+            assert_eq!(other.open(PREFIX, &body), Err(CryptoError::IcvMismatch));
+        }
+    }
+
+    #[test]
+    fn truncated_and_extended_bodies_fail_without_panic() {
+        let mut rng = DeterministicRandom::new(6);
+        for (encryption, integrity) in all_suites() {
+            let (mut tx, rx) = pair(encryption, integrity, 7);
+            let body = tx.seal(PREFIX, &[0x29; 40], &mut rng);
+            for len in 0..body.len() {
+                assert!(rx.open(PREFIX, &body[..len]).is_err(), "{encryption} {len}");
+                assert!(
+                    rx.open(PREFIX, &body[len + 1..]).is_err(),
+                    "{encryption} {len}"
+                );
+            }
+            let mut longer = body.clone();
+            longer.push(0);
+            assert!(rx.open(PREFIX, &longer).is_err());
+        }
+    }
+
+    #[test]
+    fn combined_mode_ivs_never_repeat() {
+        let mut rng = DeterministicRandom::new(8);
+        let (mut tx, rx) = pair(Encryption::AesGcm16 { key_bits: 128 }, None, 9);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            let body = tx.seal(PREFIX, b"same content", &mut rng);
+            assert!(seen.insert(body[..8].to_vec()), "IV repeated");
+            assert_eq!(*rx.open(PREFIX, &body).unwrap(), b"same content");
+        }
+    }
+
+    #[test]
+    fn cbc_ivs_come_from_the_rng() {
+        let (mut tx, _) = pair(
+            Encryption::AesCbc { key_bits: 128 },
+            Some(Integrity::HmacSha256_128),
+            10,
+        );
+        let a = tx.seal(PREFIX, b"x", &mut DeterministicRandom::new(11));
+        let b = tx.seal(PREFIX, b"x", &mut DeterministicRandom::new(12));
+        assert_ne!(a[..16], b[..16]);
+        assert_ne!(a[16..32], b[16..32]);
+    }
+
+    #[test]
+    fn bad_pad_length_is_rejected() {
+        // Seal, directly with ring, plaintexts whose last octet (the Pad Length) points
+        // before the start of the plaintext, or that are empty.
+        let sk_e = [0x11u8; 20];
+        let rx = PayloadProtection::new(Encryption::AesGcm16 { key_bits: 128 }, None, &sk_e, None)
+            .unwrap();
+        let key =
+            aead::LessSafeKey::new(aead::UnboundKey::new(&aead::AES_128_GCM, &sk_e[..16]).unwrap());
+        let iv = [0u8; 8];
+        for (plaintext, expected) in [
+            (&[][..], Err(CryptoError::BadPadding)),
+            (&[3u8, 3, 3][..], Err(CryptoError::BadPadding)),
+            (&[9u8, 2, 2][..], Ok(vec![])),
+            (&[9u8, 1, 1][..], Ok(vec![9u8])),
+        ] {
+            let mut buf = plaintext.to_vec();
+            let nonce = nonce(&[0x11; 4], &iv);
+            key.seal_in_place_append_tag(nonce, aead::Aad::from(PREFIX), &mut buf)
+                .unwrap();
+            let body = [&iv[..], &buf].concat();
+            assert_eq!(rx.open(PREFIX, &body).map(|p| p.to_vec()), expected);
+        }
+    }
+
+    #[test]
+    fn constructor_checks_keys_and_algorithms() {
+        let gcm = Encryption::AesGcm16 { key_bits: 128 };
+        let cbc = Encryption::AesCbc { key_bits: 256 };
+        let sha = Some(Integrity::HmacSha256_128);
+        assert_eq!(
+            PayloadProtection::new(gcm, None, &[0; 16], None).unwrap_err(),
+            CryptoError::BadKeyLength {
+                expected: 20,
+                got: 16
+            }
+        );
+        assert!(PayloadProtection::new(gcm, sha, &[0; 20], None).is_err());
+        assert!(PayloadProtection::new(
+            Encryption::AesGcm16 { key_bits: 192 },
+            None,
+            &[0; 28],
+            None
+        )
+        .is_err());
+        assert!(PayloadProtection::new(cbc, None, &[0; 32], None).is_err());
+        assert_eq!(
+            PayloadProtection::new(cbc, sha, &[0; 32], Some(&[0; 20])).unwrap_err(),
+            CryptoError::BadKeyLength {
+                expected: 32,
+                got: 20
+            }
+        );
+        assert!(PayloadProtection::new(cbc, sha, &[0; 32], None).is_err());
+        assert!(PayloadProtection::new(
+            Encryption::TripleDes,
+            Some(Integrity::HmacSha1_96),
+            &[0; 24],
+            Some(&[0; 20])
+        )
+        .is_err());
+        assert!(PayloadProtection::new(cbc, sha, &[0; 32], Some(&[0; 32])).is_ok());
+    }
+
+    // The AES-GCM specification's test case 4 (McGrew and Viega, "The Galois/Counter Mode
+    // of Operation", 96-bit IV), read as an IKEv2 SK body: salt | explicit IV = the spec's
+    // IV, associated data = the prefix. The plaintext's last octet, 0x39 = 57, is a valid
+    // Pad Length, leaving the first 2 octets as the inner payloads.
+    #[test]
+    fn aes_gcm_known_answer() {
+        let key = hex("feffe9928665731c6d6a8f9467308308 cafebabe");
+        let aad = hex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
+        let body = hex("facedbaddecaf888
+             42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e
+             21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091
+             5bc94fbc3221a5db94fae95ae7121a47");
+        let rx = PayloadProtection::new(Encryption::AesGcm16 { key_bits: 128 }, None, &key, None)
+            .unwrap();
+        assert_eq!(*rx.open(&aad, &body).unwrap(), hex("d931"));
+    }
+
+    // RFC 8439 section 2.8.2 (ChaCha20-Poly1305 AEAD): nonce 07000000 | 4041424344454647
+    // maps to salt 07000000 and explicit IV 4041424344454647 (RFC 7634 section 2). The
+    // plaintext ends in '.' = 46, a valid Pad Length, leaving 114 - 1 - 46 = 67 octets.
+    #[test]
+    fn chacha20_poly1305_known_answer() {
+        let key: Vec<u8> = (0x80..=0x9f).chain([0x07, 0, 0, 0]).collect();
+        let aad = hex("50515253c0c1c2c3c4c5c6c7");
+        let body = hex("4041424344454647
+             d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d6
+             3dbea45e8ca9671282fafb69da92728b1a71de0a9e060b2905d6a5b67ecd3b36
+             92ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc
+             3ff4def08e4b7a9de576d26586cec64b6116
+             1ae10b594f09e26a7e902ecbd0600691");
+        let plaintext: &[u8] = b"Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.";
+        let rx = PayloadProtection::new(Encryption::ChaCha20Poly1305, None, &key, None).unwrap();
+        assert_eq!(*rx.open(&aad, &body).unwrap(), plaintext[..67]);
+    }
+
+    // RFC 3602 section 4, case #3 (AES-128-CBC, 48 octets): the plaintext ends in ')' =
+    // 41, a valid Pad Length, leaving "This i". The HMAC-SHA-256-128 ICV over prefix | IV |
+    // ciphertext with SK_a = 0x11 * 32 was computed independently with Python 3's hmac.
+    #[test]
+    fn aes_cbc_hmac_known_answer() {
+        let rx = PayloadProtection::new(
+            Encryption::AesCbc { key_bits: 128 },
+            Some(Integrity::HmacSha256_128),
+            &hex("6c3ea0477630ce21a2ce334aa746c2cd"),
+            Some(&[0x11; 32]),
+        )
+        .unwrap();
+        let prefix = hex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b21000044");
+        let body = hex("c782dc4c098c66cbd9cd27d825682c81
+             d0a02b3836451753d493665d33f0e8862dea54cdb293abc7506939276772f8d5
+             021c19216bad525c8579695d83ba2684
+             f7aa058ba943e32b60515b9a36ed7d28");
+        assert_eq!(*rx.open(&prefix, &body).unwrap(), b"This i");
+    }
+
+    proptest! {
+        #[test]
+        fn open_never_panics_on_arbitrary_bodies(
+            suite in 0usize..15,
+            prefix in proptest::collection::vec(any::<u8>(), 0..40),
+            body in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let (encryption, integrity) = all_suites()[suite];
+            let (_, rx) = pair(encryption, integrity, 13);
+            prop_assert!(rx.open(&prefix, &body).is_err());
+        }
+
+        #[test]
+        fn seal_open_round_trips_arbitrary_input(
+            suite in 0usize..15,
+            prefix in proptest::collection::vec(any::<u8>(), 0..40),
+            plaintext in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let (encryption, integrity) = all_suites()[suite];
+            let (mut tx, rx) = pair(encryption, integrity, 14);
+            let body = tx.seal(&prefix, &plaintext, &mut DeterministicRandom::new(15));
+            prop_assert_eq!(body.len(), tx.body_len(plaintext.len()));
+            prop_assert_eq!(rx.open(&prefix, &body).unwrap().to_vec(), plaintext);
+        }
+    }
 }

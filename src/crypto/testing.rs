@@ -61,6 +61,16 @@ impl std::fmt::Debug for DeterministicRandom {
     }
 }
 
+/// Decodes hex test vectors, ignoring whitespace. Test code only.
+#[cfg(test)]
+pub(crate) fn hex(s: &str) -> Vec<u8> {
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("test vector is valid hex"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,14 +91,4 @@ mod tests {
         assert_ne!(x, z);
         assert_ne!(x[..32], x[32..64]);
     }
-}
-
-/// Decodes hex test vectors, ignoring whitespace. Test code only.
-#[cfg(test)]
-pub(crate) fn hex(s: &str) -> Vec<u8> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("test vector is valid hex"))
-        .collect()
 }
