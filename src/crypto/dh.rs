@@ -243,6 +243,30 @@ mod tests {
         }
     }
 
+    // RFC 5114 appendix A.7 (384-bit random ECP group) as carried in strongSwan's test
+    // vectors (libstrongswan test_vectors/ecp.c, ecp384): both public values parse as x | y
+    // on P-384 and a flipped bit in y is rejected. The private keys were checked against
+    // these points with Python's `cryptography` package.
+    #[test]
+    fn group20_public_values_are_accepted() {
+        let pub_i = hex("793148f1787634d5da4c6d9074417d05e057ab62f82054d10ee6b0403d6279547e6a8ea9d1fd77427d016fe27a8b8c66
+                         c6c41294331d23e6f480f4fb4cd40504c947392e94f4c3f06b8f398bb29e42368f7a685923de3b67baced214a1a1d128");
+        let pub_r = hex("5cd42ab9c41b5347f74b8d4efb708b3d5b36db65915359b44abc17647b6b9999789d72a84865ae2f223f12b5a1abc120
+                         e171458feaa939aaa3a8bfac46b404bd8f6d5b348c0fa4d80ceca16356ca933240bde8723415a8ece035b0edf36755de");
+        let mut rng = SystemRandom::new();
+        for point in [&pub_i, &pub_r] {
+            let ours = KeyExchange::generate(DhGroup::Ecp384, &mut rng).unwrap();
+            assert_eq!(ours.agree(point).unwrap().as_bytes().len(), 48);
+            let mut off_curve = point.clone();
+            off_curve[95] ^= 1;
+            let ours = KeyExchange::generate(DhGroup::Ecp384, &mut rng).unwrap();
+            assert_eq!(
+                ours.agree(&off_curve).unwrap_err(),
+                CryptoError::BadPublicValue
+            );
+        }
+    }
+
     // RFC 7748 section 6.1: Alice's and Bob's public keys are accepted; the all-zero point
     // and u = 1 (low order) are rejected because they give an all-zero result (RFC 8031 2.2).
     #[test]
@@ -319,6 +343,43 @@ mod tests {
             assert_eq!(ab.as_bytes(), hex(g_ab), "{group}");
             assert_eq!(ab.as_bytes(), ba.as_bytes(), "{group}");
         }
+    }
+
+    // Published MODP-1024 vector with 256-bit exponents from strongSwan's test vectors
+    // (libstrongswan test_vectors/modp.c, modp1024: seed = initiator exponent | responder
+    // exponent). Also re-checked with Python 3's pow().
+    #[test]
+    fn modp1024_strongswan_vector() {
+        let seed = hex(
+            "e53c205da0d8e4bfb4174944320fc6e4ea66fe44e3c931ac5da1450aea47ebcf
+                        7f9af721eb7cd2a900a36e399ebc5c65eecce6629c8e1c5a7ff33293645fd3e3",
+        );
+        let pub_i = hex(
+            "66617c9bbe91ee9900d806415b7384ecb0b6b80a39bd5b070396ee32375a8f68
+                         376b352b97baf32f95c4d18c06ab96bfe3f3752df1e3c55741b6f4244117eebd
+                         a1015983c6ba008fe89fe51cf4c9692592ebf742436c393df61a60ccc64fd790
+                         7a6d26267c0f1556230c3e332b2e11d118a6982589793a2f6d66b86676bae47a",
+        );
+        let pub_r = hex(
+            "7b9010609ebf2c497017458afaab4202885d25de7b5e5ce9b05bd442a3e97b52
+                         cea760d7dbcb21dd71d80cd4347caa9edfbc2df4c1cdc1669b8ad244eb345b33
+                         1d875492883df04a3d0b1a8b8927d50991fe03e7357eb6bdfce3d8c684c9861b
+                         c5ce03962ffb87bf05dabd5a3727994ddee5d3c6ecc589859991b93255761fd5",
+        );
+        let shared = hex(
+            "95790f5c46ae7ca1a471dd786aa8e444073ecec9695d004620cd7c9d3609a697
+                          3c89a230750935638b86d1e65b27b7848881f9013abd036280d1862bb03ca60b
+                          a90b70f9ae7edf71ff80f5a7eefbe26729b5bbb1bb1feb0d240e53c9d74b4fe9
+                          d262b53bd5d8a7383f90f01e359647d04802d74a4f753b294a96503f2605d3f1",
+        );
+        let exponent =
+            |range: std::ops::Range<usize>| -> [u8; 32] { seed[range].try_into().unwrap() };
+        let i = KeyExchange::modp_from_exponent(DhGroup::Modp1024, &exponent(0..32)).unwrap();
+        let r = KeyExchange::modp_from_exponent(DhGroup::Modp1024, &exponent(32..64)).unwrap();
+        assert_eq!(i.public_value(), pub_i);
+        assert_eq!(r.public_value(), pub_r);
+        assert_eq!(i.agree(&pub_r).unwrap().as_bytes(), shared);
+        assert_eq!(r.agree(&pub_i).unwrap().as_bytes(), shared);
     }
 
     #[test]

@@ -360,6 +360,72 @@ mod tests {
         }
     }
 
+    // No published SHA-2 IKEv2 KDF vector was found. These known answers were computed
+    // independently with Python 3's hmac module (prf+ written out per RFC 7296 2.13):
+    // Ni = 00..1f, Nr = 40..5f, g^ir = a5 x 32, SPIi = 0102030405060708,
+    // SPIr = 1112131415161718; PRF-HMAC-SHA256 and AES-256-GCM (36-octet SK_e).
+    #[test]
+    fn sha256_ike_keys_known_answer() {
+        let ni: Vec<u8> = (0x00..0x20).collect();
+        let nr: Vec<u8> = (0x40..0x60).collect();
+        let suite = IkeSuite {
+            encryption: Encryption::AesGcm16 { key_bits: 256 },
+            integrity: None,
+            prf: Prf::HmacSha256,
+            dh: DhGroup::Ecp256,
+        };
+        let keys = derive_ike_keys(
+            &suite,
+            &[0xa5; 32],
+            &ni,
+            &nr,
+            0x0102030405060708,
+            0x1112131415161718,
+        );
+        let expected = hex(
+            "df4a19d3e57fafd9fe7a19ece050a7ba0f59a6593089eec971fdbbeb18ebe378
+             b571b72cc465d19ea1b0b59840256d8cd4ce390654e9f1ff7841caac9ec75479
+             2c0eb842b72c2406664be695a2a3c42e3e9708546ae76ce2e4fcdd9baf44f5c1
+             a987abea10a629de7ff0b98debde6bcfa9f96a840ad171d680333461d16ac88f
+             c4e6a81585a2df6a5b24d399821c1e53619ab7226bab36b43c78c484d61f28f3
+             82e138f86ee23a77",
+        );
+        assert_eq!(concat(&keys), expected);
+        assert_eq!(*keys.sk_d, expected[..32]);
+        assert_eq!(*keys.sk_ei, expected[32..68]);
+        assert_eq!(*keys.sk_er, expected[68..104]);
+        assert_eq!(*keys.sk_pr, expected[136..]);
+    }
+
+    // Computed the same way: prf+ with PRF-HMAC-SHA512, SK_d = 5d x 64, PFS g^ir = 77 x 32,
+    // for AES-256-CBC with HMAC-SHA2-512-256 (2 * (32 + 64) octets).
+    #[test]
+    fn sha512_child_keys_with_pfs_known_answer() {
+        let ni: Vec<u8> = (0x00..0x20).collect();
+        let nr: Vec<u8> = (0x40..0x60).collect();
+        let keys = derive_child_keys(
+            Prf::HmacSha512,
+            &[0x5d; 64],
+            Encryption::AesCbc { key_bits: 256 },
+            Some(Integrity::HmacSha512_256),
+            Some(&[0x77; 32]),
+            &ni,
+            &nr,
+        );
+        let expected = hex(
+            "7963192ac1e79d6753546ad02eb9b7adbde604d2e84a1d7daee6cc841a48eb99
+             c47a201bafb3e55ed41cdf45fe0727d20c9077cf704ecb94e48cc140b8ee6613
+             00de16706884078e2b426a6059757edb48fc393bd91bf2617393becd323a01d5
+             aa788194d6fc58e93e286a4c1b79f6a259979f755bc89031b05c340067c7812c
+             1db5cb5359334e09ec08727f558dfc8213e5ca137aebaec63c087b15b20650b3
+             a2006e171e70f32f1247945cddb3d1e041fa4b6a6ec300f0a0e5ba0ff481e9c6",
+        );
+        assert_eq!(*keys.encr_i, expected[0..32]);
+        assert_eq!(*keys.integ_i, expected[32..96]);
+        assert_eq!(*keys.encr_r, expected[96..128]);
+        assert_eq!(*keys.integ_r, expected[128..192]);
+    }
+
     #[test]
     fn rekey_uses_the_old_prf() {
         let suite = IkeSuite {
