@@ -18,4 +18,8 @@ pub mod testing;
 #[cfg(test)]
 mod bench;
 
+pub use dh::{KeyExchange, SharedSecret};
 pub use error::CryptoError;
+pub use keymat::{ChildKeys, IkeKeys, IkeSuite};
+pub use protect::PayloadProtection;
+pub use rng::{Random, SystemRandom};

@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 
 use super::alg::{Encryption, Integrity};
 use super::error::CryptoError;
+use super::keymat::{IkeKeys, IkeSuite};
 use super::rng::Random;
 
 /// Explicit IV of the combined modes (RFC 5282 section 3.1, RFC 7634 section 2).
@@ -307,6 +308,31 @@ impl PayloadProtection {
     }
 }
 
+/// The two directions of an IKE SA as (outbound, inbound). SK_ei/SK_ai protect what the
+/// original initiator of the SA sends, SK_er/SK_ar what the original responder sends
+/// (RFC 7296 2.14); "original" refers to who created this IKE SA (after a rekey, whoever
+/// initiated the rekeying exchange), not to who sends the current request.
+pub fn protections(
+    suite: &IkeSuite,
+    keys: &IkeKeys,
+    original_initiator: bool,
+) -> Result<(PayloadProtection, PayloadProtection), CryptoError> {
+    let integrity = if suite.encryption.is_aead() {
+        None
+    } else {
+        suite.integrity
+    };
+    let initiator =
+        PayloadProtection::new(suite.encryption, integrity, &keys.sk_ei, Some(&keys.sk_ai))?;
+    let responder =
+        PayloadProtection::new(suite.encryption, integrity, &keys.sk_er, Some(&keys.sk_ar))?;
+    Ok(if original_initiator {
+        (initiator, responder)
+    } else {
+        (responder, initiator)
+    })
+}
+
 /// Salt | explicit IV (RFC 5282 section 4, RFC 7634 section 2).
 fn nonce(salt: &[u8; AEAD_SALT_LEN], iv: &[u8; AEAD_IV_LEN]) -> aead::Nonce {
     let mut nonce = [0u8; aead::NONCE_LEN];
@@ -495,6 +521,36 @@ mod tests {
         let b = tx.seal(PREFIX, b"x", &mut DeterministicRandom::new(12));
         assert_ne!(a[..16], b[..16]);
         assert_ne!(a[16..32], b[16..32]);
+    }
+
+    #[test]
+    fn protections_pair_the_directions() {
+        use crate::crypto::alg::{DhGroup, Prf};
+        use crate::crypto::keymat::derive_ike_keys;
+        let mut rng = DeterministicRandom::new(16);
+        for (encryption, integrity) in [
+            (Encryption::AesGcm16 { key_bits: 256 }, None),
+            (
+                Encryption::AesCbc { key_bits: 128 },
+                Some(Integrity::HmacSha256_128),
+            ),
+        ] {
+            let suite = IkeSuite {
+                encryption,
+                integrity,
+                prf: Prf::HmacSha256,
+                dh: DhGroup::Ecp256,
+            };
+            let keys = derive_ike_keys(&suite, b"g^ir", b"Ni", b"Nr", 1, 2);
+            let (mut i_out, i_in) = protections(&suite, &keys, true).unwrap();
+            let (mut r_out, r_in) = protections(&suite, &keys, false).unwrap();
+            let request = i_out.seal(PREFIX, b"request", &mut rng);
+            assert_eq!(*r_in.open(PREFIX, &request).unwrap(), b"request");
+            assert!(i_in.open(PREFIX, &request).is_err());
+            let response = r_out.seal(PREFIX, b"response", &mut rng);
+            assert_eq!(*i_in.open(PREFIX, &response).unwrap(), b"response");
+            assert!(r_in.open(PREFIX, &response).is_err());
+        }
     }
 
     #[test]
