@@ -9,8 +9,8 @@ use super::prf::prf;
 /// The pad string of RFC 7296 2.15, without a terminating NUL.
 const KEY_PAD: &[u8] = b"Key Pad for IKEv2";
 
-/// AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>) where
-/// SignedOctets = <message octets> | Nonce | prf(SK_px, IDx') (RFC 7296 2.15).
+/// `AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>)` where
+/// `SignedOctets = <message octets> | Nonce | prf(SK_px, IDx')` (RFC 7296 2.15).
 ///
 /// For the initiator's AUTH: `signed_message` is the whole IKE_SA_INIT request as sent,
 /// `peer_nonce` is Nr, `sk_p` is SK_pi and `id_body` the IDi payload body (ID type,

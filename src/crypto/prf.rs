@@ -19,7 +19,7 @@ pub(crate) fn hmac_algorithm(alg: Prf) -> hmac::Algorithm {
     }
 }
 
-/// prf(key, data[0] | data[1] | ...). The pieces are fed in order, so callers need not
+/// `prf(key, data[0] | data[1] | ...)`. The pieces are fed in order, so callers need not
 /// concatenate them. All PRFs here are HMACs, which take keys of any length (RFC 2104).
 pub fn prf(alg: Prf, key: &[u8], data: &[&[u8]]) -> Zeroizing<Vec<u8>> {
     let key = hmac::Key::new(hmac_algorithm(alg), key);
