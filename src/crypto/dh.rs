@@ -289,6 +289,32 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        // Arbitrary peer values of the right and of arbitrary length never panic; the few
+        // that are valid points or in range succeed, everything else is BadPublicValue.
+        #[test]
+        fn agree_never_panics_on_arbitrary_peer_values(
+            group in proptest::sample::select(ALL.to_vec()),
+            exact in proptest::bool::ANY,
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+        ) {
+            let mut peer = bytes;
+            if exact {
+                peer.resize(group.public_len(), 0x5a);
+            }
+            let ours = match group {
+                DhGroup::Modp1024 | DhGroup::Modp2048 => {
+                    KeyExchange::modp_from_exponent(group, &exponent(0x44)).unwrap()
+                }
+                _ => KeyExchange::generate(group, &mut SystemRandom::new()).unwrap(),
+            };
+            match ours.agree(&peer) {
+                Ok(secret) => proptest::prop_assert!(!secret.as_bytes().is_empty()),
+                Err(e) => proptest::prop_assert_eq!(e, CryptoError::BadPublicValue),
+            }
+        }
+    }
+
     fn exponent(fill: u8) -> [u8; 32] {
         let mut e = [fill; 32];
         e[0] = 0x80;
