@@ -1,4 +1,1 @@
-fn main() {
-    eprintln!("xtask: no commands yet");
-    std::process::exit(2)
-}
+fn main() { eprintln!("xtask: no commands yet"); std::process::exit(2) }
