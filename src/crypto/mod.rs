@@ -1,4 +1,34 @@
 //! Cryptographic suite of the IKE engine: algorithms, PRFs, key derivation, DH, payload
 //! protection.
+//!
+//! Everything here is sans-I/O: there is no clock, and randomness comes in through
+//! [`rng::Random`] so tests can run deterministically ([`testing::DeterministicRandom`]).
+//!
+//! - [`prf`]: prf and prf+ (RFC 7296 2.13).
+//! - [`keymat`]: SKEYSEED and the IKE SA keys (2.14), rekeyed IKE SAs (2.18), Child SA
+//!   KEYMAT (2.17).
+//! - [`dh`]: key exchange in MODP groups 2 and 14, ECP groups 19 and 20, Curve25519, with
+//!   validation of the peer's value.
+//! - [`protect`]: the Encrypted payload (3.14) with AES-GCM, ChaCha20-Poly1305, or
+//!   AES-CBC/3DES-CBC plus HMAC.
+//! - [`auth`]: pre-shared key AUTH (2.15).
 
 pub mod alg;
+pub mod auth;
+pub mod dh;
+pub mod error;
+pub mod keymat;
+mod modp;
+pub mod prf;
+pub mod protect;
+pub mod rng;
+pub mod testing;
+
+#[cfg(test)]
+mod bench;
+
+pub use dh::{KeyExchange, SharedSecret};
+pub use error::CryptoError;
+pub use keymat::{ChildKeys, IkeKeys, IkeSuite};
+pub use protect::PayloadProtection;
+pub use rng::{Random, SystemRandom};
