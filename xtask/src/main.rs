@@ -1,1 +1,4 @@
-fn main() { eprintln!("xtask: no commands yet"); std::process::exit(2) }
+fn main() {
+    eprintln!("xtask: no commands yet");
+    std::process::exit(2)
+}
