@@ -32,14 +32,18 @@ fn attribute() -> impl Strategy<Value = TransformAttribute> {
 }
 
 fn transform() -> impl Strategy<Value = Transform> {
-    (any::<u8>(), any::<u16>(), any::<Option<u16>>(), vec(attribute(), 0..3)).prop_map(
-        |(kind, id, key_length, other_attributes)| Transform {
+    (
+        any::<u8>(),
+        any::<u16>(),
+        any::<Option<u16>>(),
+        vec(attribute(), 0..3),
+    )
+        .prop_map(|(kind, id, key_length, other_attributes)| Transform {
             kind: TransformType::from(kind),
             id,
             key_length,
             other_attributes,
-        },
-    )
+        })
 }
 
 fn proposal() -> impl Strategy<Value = Proposal> {
@@ -140,11 +144,8 @@ fn plain_payload() -> impl Strategy<Value = Payload> {
         bytes(32).prop_map(Payload::Vendor),
         vec(traffic_selector(), 0..4).prop_map(Payload::TsI),
         vec(traffic_selector(), 0..4).prop_map(Payload::TsR),
-        (
-            any::<u8>(),
-            vec((0u16..0x8000, bytes(16)), 0..4)
-        )
-            .prop_map(|(c, attrs)| Payload::Cp(Configuration {
+        (any::<u8>(), vec((0u16..0x8000, bytes(16)), 0..4)).prop_map(|(c, attrs)| Payload::Cp(
+            Configuration {
                 cfg_type: CfgType::from(c),
                 attributes: attrs
                     .into_iter()
@@ -153,7 +154,8 @@ fn plain_payload() -> impl Strategy<Value = Payload> {
                         value
                     })
                     .collect(),
-            })),
+            }
+        )),
         bytes(40).prop_map(Payload::Eap),
         (unknown_payload_type(), any::<bool>(), bytes(24)).prop_map(
             |(payload_type, critical, body)| Payload::Unknown {
@@ -172,17 +174,16 @@ fn encrypted_payload() -> impl Strategy<Value = Payload> {
             body,
         })
     });
-    let skf = (any::<u8>(), 1u16..=u16::MAX, bytes(96))
-        .prop_flat_map(|(first, total, body)| {
-            (1u16..=total).prop_map(move |number| {
-                Payload::EncryptedFragment(EncryptedFragment {
-                    first_inner: PayloadType::from(first),
-                    number,
-                    total,
-                    body: body.clone(),
-                })
+    let skf = (any::<u8>(), 1u16..=u16::MAX, bytes(96)).prop_flat_map(|(first, total, body)| {
+        (1u16..=total).prop_map(move |number| {
+            Payload::EncryptedFragment(EncryptedFragment {
+                first_inner: PayloadType::from(first),
+                number,
+                total,
+                body: body.clone(),
             })
-        });
+        })
+    });
     prop_oneof![sk, skf]
 }
 
@@ -195,25 +196,32 @@ fn header() -> impl Strategy<Value = Header> {
         any::<(bool, bool)>(),
         any::<u32>(),
     )
-        .prop_map(|(spi_i, spi_r, minor, exchange, (initiator, response), message_id)| Header {
-            spi_i,
-            spi_r,
-            next_payload: PayloadType::None,
-            version: 0x20 | minor,
-            exchange: ExchangeType::from(exchange),
-            flags: Flags { initiator, response },
-            message_id,
-            length: 0,
-        })
+        .prop_map(
+            |(spi_i, spi_r, minor, exchange, (initiator, response), message_id)| Header {
+                spi_i,
+                spi_r,
+                next_payload: PayloadType::None,
+                version: 0x20 | minor,
+                exchange: ExchangeType::from(exchange),
+                flags: Flags {
+                    initiator,
+                    response,
+                },
+                message_id,
+                length: 0,
+            },
+        )
 }
 
 fn outer_payloads() -> impl Strategy<Value = Vec<Payload>> {
-    (vec(plain_payload(), 0..6), proptest::option::of(encrypted_payload())).prop_map(
-        |(mut payloads, encrypted)| {
+    (
+        vec(plain_payload(), 0..6),
+        proptest::option::of(encrypted_payload()),
+    )
+        .prop_map(|(mut payloads, encrypted)| {
             payloads.extend(encrypted);
             payloads
-        },
-    )
+        })
 }
 
 /// Parses, and if that succeeds checks that the result is a fixed point of emit -> parse.

@@ -2,7 +2,9 @@
 //! re-emit to bytes that parse to the same value (the parser never panics, see `wire`).
 #![no_main]
 
-use ikehub::wire::ikev2::{emit_message, emit_payloads, parse_message, parse_payloads, PayloadType};
+use ikehub::wire::ikev2::{
+    emit_message, emit_payloads, parse_message, parse_payloads, PayloadType,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
