@@ -385,3 +385,21 @@ fn responder_reply_with_error_notify() {
     assert_eq!(&bytes[28..], &[0, 0, 0, 10, 0, 0, 0, 17, 0, 19]);
     assert_eq!(parse_message(&bytes).map(|m| m.payloads), Ok(payloads));
 }
+
+#[test]
+fn ignored_fields_are_accepted_and_emitted_as_zero() {
+    let canonical = ike_sa_init_request();
+    let mut noisy = canonical.clone();
+    noisy[19] |= 0x10 | 0x01; // V flag and an X bit (RFC 7296 3.1)
+    noisy[28 + 1] = 0x7f; // SA generic header RESERVED bits
+    noisy[28 + 48 + 6] = 0xff; // KE RESERVED octets
+    noisy[28 + 48 + 40 + 1] = 0x80; // critical bit on a Nonce, a type we understand
+    noisy[28 + 4 + 1] = 0xee; // proposal RESERVED octet
+    let canonical_msg = parse_message(&canonical).expect("canonical");
+    let noisy_msg = parse_message(&noisy).expect("RESERVED fields are ignored on receipt");
+    assert_eq!(noisy_msg, canonical_msg);
+    assert_eq!(
+        emit_message(&noisy_msg.header, &noisy_msg.payloads),
+        canonical
+    );
+}

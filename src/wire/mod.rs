@@ -9,9 +9,12 @@
 //! - Parsed values are plain owned structs; unknown protocol numbers are kept as `Unknown(x)`
 //!   so that they can be reported and re-encoded.
 //! - Emitting appends to a `Vec<u8>` and fills in every length and "next payload" field, so a
-//!   caller cannot get them wrong. Whatever parses re-emits to the same bytes, except for fields
-//!   the RFC says a receiver must ignore (RESERVED bits, the header's V flag, the critical bit of
-//!   payloads we understand), which are emitted as zero.
+//!   caller cannot get them wrong. Whatever parses re-emits to the same bytes, with two kinds of
+//!   exception: fields RFC 7296 says a receiver must ignore (RESERVED octets and bits, the
+//!   header's V and X flags, the R bit of configuration attributes, the critical bit of payload
+//!   types we understand) are emitted as zero; and a transform's Key Length attribute is
+//!   emitted before its other attributes, wherever it was received. Re-parsing the re-emitted
+//!   bytes always gives the same value back.
 //! - Cryptography is not done here: the Encrypted (SK) and Encrypted Fragment (SKF) payloads
 //!   are framed, their bodies stay opaque.
 
