@@ -1,1 +1,60 @@
-//! Packet views and their parsed forms for IKEv2 (RFC 7296) and ISAKMP/IKEv1 (RFC 2408).
+//! Packet codecs: IKEv2 messages (RFC 7296 section 3, RFC 7383 for fragments).
+//!
+//! Each protocol lives in its own submodule and follows one contract, borrowed from smoltcp's
+//! `wire` module and rustls' `msgs` codec:
+//!
+//! - Parsing takes untrusted bytes and never panics: every read goes through [`codec::Reader`],
+//!   which slices with `get` and adds with checked arithmetic, and every length field is
+//!   checked against the bytes that are really there.
+//! - Parsed values are plain owned structs; unknown protocol numbers are kept as `Unknown(x)`
+//!   so that they can be reported and re-encoded.
+//! - Emitting appends to a `Vec<u8>` and fills in every length and "next payload" field, so a
+//!   caller cannot get them wrong. Whatever parses re-emits to the same bytes, with two kinds of
+//!   exception: fields RFC 7296 says a receiver must ignore (RESERVED octets and bits, the
+//!   header's V and X flags, the R bit of configuration attributes, the critical bit of payload
+//!   types we understand) are emitted as zero; and a transform's Key Length attribute is
+//!   emitted before its other attributes, wherever it was received. Re-parsing the re-emitted
+//!   bytes always gives the same value back.
+//! - Cryptography is not done here: the Encrypted (SK) and Encrypted Fragment (SKF) payloads
+//!   are framed, their bodies stay opaque.
+
+#[macro_use]
+mod macros;
+pub(crate) mod codec;
+pub mod ikev2;
+
+/// Why a datagram could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The data ends before a field or structure it announces.
+    #[error("truncated {what}")]
+    Truncated { what: &'static str },
+    /// A length field is inconsistent with the data or with the structure's fixed size.
+    #[error("inconsistent length in {what}")]
+    BadLength { what: &'static str },
+    /// Data is left over after a structure that should have consumed all of it.
+    #[error("trailing data after {what}")]
+    TrailingData { what: &'static str },
+    /// A field holds a value the format does not allow.
+    #[error("invalid value in {what}")]
+    BadValue { what: &'static str },
+    /// The header's major version is not 2 (RFC 7296 3.1). Carries the major version; when it
+    /// is greater than 2 the answer is an INVALID_MAJOR_VERSION notification (RFC 7296 2.5).
+    #[error("unsupported IKE major version {0}")]
+    UnsupportedVersion(u8),
+    /// A payload type this implementation does not understand was sent with the critical bit
+    /// set (RFC 7296 2.5). Parsing keeps such payloads; see
+    /// [`ikev2::first_unsupported_critical`], whose result the engine turns into this error.
+    #[error("unsupported critical payload type {0}")]
+    UnknownCriticalPayload(u8),
+    /// An Encrypted or Encrypted Fragment payload that is not the last payload of the message
+    /// (RFC 7296 3.14, RFC 7383 2.5), or one inside an already decrypted chain.
+    #[error("misplaced encrypted payload")]
+    MisplacedEncrypted,
+    /// A traffic selector type whose address format is not known (RFC 7296 3.13.1).
+    #[error("unsupported traffic selector type {0}")]
+    UnsupportedTsType(u8),
+}
+
+/// Result of decoding.
+pub type Result<T> = std::result::Result<T, Error>;
