@@ -1,2 +1,37 @@
-//! The sans-I/O IKE engine: datagrams, timer ticks and commands in; datagrams, timers,
-//! kernel intents and events out. No sockets, no tokio, no clock.
+//! The sans-I/O IKE engine: datagrams, timer ticks, kernel results and commands in;
+//! datagrams, deadlines, kernel intents and events out. No sockets, no tokio, no clock.
+//!
+//! Implemented: IKEv2 IKE_SA_INIT (with INVALID_KE_PAYLOAD retry, cookies under load and NAT
+//! detection), IKE_AUTH with PSK and the first CHILD_SA (traffic-selector narrowing),
+//! INFORMATIONAL deletes and liveness checks, retransmission with exponential backoff, the
+//! response cache and the one-request window. Not yet: CREATE_CHILD_SA (rekeys are refused
+//! with NO_ADDITIONAL_SAS), IKE fragmentation, IKEv1.
+
+mod cookie;
+mod engine;
+mod error;
+mod exchange;
+mod from_config;
+mod message;
+mod nat;
+mod output;
+mod proposal;
+mod retry;
+mod sa;
+mod settings;
+mod stats;
+mod timer;
+mod ts;
+
+pub use engine::{Engine, REQID_BASE};
+pub use error::Error;
+pub use from_config::Skipped;
+pub use output::{
+    ChildInstall, ConnId, DownReason, EspSa, Event, IntentId, KernelIntent, SaId, Transmit,
+};
+pub use proposal::ChildSuite;
+pub use sa::{ChildSa, IkeSa, NatState, SaState};
+pub use settings::{
+    ConnectionSettings, EngineSettings, EspProposal, IkeIdentity, IkeProposal, PreSharedKey,
+};
+pub use stats::Stats;

@@ -1,0 +1,386 @@
+//! The engine: one value that owns every IKE SA of the gateway.
+//!
+//! Inputs are datagrams, timer expiries, kernel results and commands, each with the current
+//! time; outputs are polled: [`Engine::poll_transmit`], [`Engine::poll_timeout`],
+//! [`Engine::poll_event`], [`Engine::poll_kernel`]. Call the `poll_*` methods until they return
+//! `None` after every input. The engine never blocks, never reads a clock and never touches a
+//! socket, so two engines can be driven against each other in memory.
+//!
+//! SAs live in a slab indexed by [`SaId`]; messages find theirs through a hash map keyed by our
+//! IKE SPI, and deadlines sit in one priority queue: no per-packet or per-tick work grows with
+//! the number of SAs.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use tracing::debug;
+
+use crate::crypto::rng::Random;
+use crate::wire::ikev2::{self, ExchangeType};
+
+use super::error::Error;
+use super::output::{ConnId, DownReason, Event, IntentId, KernelIntent, SaId, Transmit};
+use super::retry::Retries;
+use super::sa::{IkeSa, RequestKind, SaState};
+use super::settings::{ConnectionSettings, EngineSettings};
+use super::stats::Stats;
+use super::timer::{Timer, TimerQueue};
+
+/// First reqid handed out; reqids at or above it belong to ikehub (the kernel layer uses the
+/// range to recognise its own policies and states).
+pub const REQID_BASE: u32 = 0x4000_0000;
+
+pub struct Engine {
+    pub(super) settings: EngineSettings,
+    sas: Vec<Option<IkeSa>>,
+    free_slots: Vec<u32>,
+    /// Our IKE SPI -> SA.
+    pub(super) by_spi: HashMap<u64, SaId>,
+    /// Responder SAs between IKE_SA_INIT and IKE_AUTH, by (initiator SPI, peer address), so a
+    /// retransmitted IKE_SA_INIT finds its SA instead of creating another (RFC 7296 2.1).
+    pub(super) half_open: HashMap<(u64, SocketAddr), SaId>,
+    /// ESP SPIs we handed out for inbound SAs.
+    pub(super) inbound_spis: HashSet<u32>,
+    next_reqid: u32,
+    pub(super) timers: TimerQueue,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    intents: VecDeque<KernelIntent>,
+    next_intent: u64,
+    /// Kernel installs awaiting a result: intent -> (SA, reqid).
+    pub(super) pending_installs: HashMap<IntentId, (SaId, u32)>,
+    pub(super) rng: Box<dyn Random>,
+    pub(super) cookie_secret: [u8; 32],
+    pub(super) stats: Stats,
+    pub(super) retries: Retries,
+}
+
+/// What a handler decided about the SA it worked on.
+pub(super) enum Fate {
+    Keep,
+    Remove(DownReason),
+}
+
+impl Engine {
+    pub fn new(settings: EngineSettings, mut rng: Box<dyn Random>) -> Engine {
+        let mut cookie_secret = [0u8; 32];
+        rng.fill(&mut cookie_secret);
+        Engine {
+            settings,
+            sas: Vec::new(),
+            free_slots: Vec::new(),
+            by_spi: HashMap::new(),
+            half_open: HashMap::new(),
+            inbound_spis: HashSet::new(),
+            next_reqid: REQID_BASE,
+            timers: TimerQueue::default(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            intents: VecDeque::new(),
+            next_intent: 1,
+            pending_installs: HashMap::new(),
+            rng,
+            cookie_secret,
+            stats: Stats::default(),
+            retries: Retries::default(),
+        }
+    }
+
+    // ----- queries -------------------------------------------------------------------------
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    pub fn connection(&self, id: ConnId) -> Option<&ConnectionSettings> {
+        self.settings.connections.get(id.0 as usize)
+    }
+
+    pub fn connection_id(&self, name: &str) -> Option<ConnId> {
+        self.settings
+            .connections
+            .iter()
+            .position(|c| c.name == name)
+            .and_then(|i| u32::try_from(i).ok())
+            .map(ConnId)
+    }
+
+    pub fn sa(&self, id: SaId) -> Option<&IkeSa> {
+        self.sas.get(id.0 as usize).and_then(Option::as_ref)
+    }
+
+    /// Every IKE SA (for status; not for the packet path).
+    pub fn sas(&self) -> impl Iterator<Item = &IkeSa> {
+        self.sas.iter().flatten()
+    }
+
+    /// Established IKE SAs of a connection.
+    pub fn established(&self, conn: ConnId) -> impl Iterator<Item = &IkeSa> {
+        self.sas()
+            .filter(move |sa| sa.conn == conn && sa.state == SaState::Established)
+    }
+
+    // ----- outputs -------------------------------------------------------------------------
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    pub fn poll_kernel(&mut self) -> Option<KernelIntent> {
+        self.intents.pop_front()
+    }
+
+    /// The next instant [`Engine::handle_timeout`] wants to be called at.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.timers.next_deadline(), self.retries.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    // ----- commands ------------------------------------------------------------------------
+
+    /// Start every connection whose start action is `initiate`.
+    pub fn start(&mut self, now: Instant) {
+        let ids: Vec<ConnId> = (0..self.settings.connections.len())
+            .filter(|i| {
+                self.settings
+                    .connections
+                    .get(*i)
+                    .is_some_and(|c| c.initiate)
+            })
+            .filter_map(|i| u32::try_from(i).ok().map(ConnId))
+            .collect();
+        for id in ids {
+            if let Err(e) = self.initiate(now, id) {
+                debug!(conn = id.0, "cannot initiate: {e}");
+            }
+        }
+    }
+
+    /// Delete every IKE SA of a connection with the peer (SAs still negotiating are dropped).
+    pub fn terminate(&mut self, now: Instant, conn: ConnId) {
+        let ids: Vec<SaId> = self
+            .sas()
+            .filter(|sa| sa.conn == conn)
+            .map(|sa| sa.id)
+            .collect();
+        for id in ids {
+            let Some(mut sa) = self.take(id) else {
+                continue;
+            };
+            let fate = if sa.state == SaState::Established {
+                sa.state = SaState::Deleting;
+                sa.exchanges.queued.clear();
+                self.request(now, &mut sa, RequestKind::DeleteIke);
+                Fate::Keep
+            } else {
+                Fate::Remove(DownReason::Deleted)
+            };
+            self.settle(now, sa, fate);
+        }
+    }
+
+    // ----- inputs --------------------------------------------------------------------------
+
+    /// A datagram arrived on `local` from `remote` (the non-ESP marker already stripped).
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        datagram: &[u8],
+    ) {
+        let message = match ikev2::parse_message(datagram) {
+            Ok(m) => m,
+            Err(e) => {
+                self.stats.dropped_malformed += 1;
+                debug!(%remote, "dropped malformed datagram: {e}");
+                return;
+            }
+        };
+        let header = message.header;
+        if header.exchange == ExchangeType::IkeSaInit && !header.flags.response {
+            if header.spi_r != 0 || header.message_id != 0 {
+                self.stats.dropped_unexpected += 1;
+                return;
+            }
+            self.respond_init(now, local, remote, datagram, &message);
+            return;
+        }
+        // The sender's initiator flag tells which of the two SPIs is ours (RFC 7296 3.1).
+        let our_spi = if header.flags.initiator {
+            header.spi_r
+        } else {
+            header.spi_i
+        };
+        let Some(id) = self.by_spi.get(&our_spi).copied() else {
+            self.stats.dropped_unknown_sa += 1;
+            debug!(%remote, spi = format_args!("{our_spi:016x}"), "dropped message for unknown IKE SA");
+            return;
+        };
+        let Some(mut sa) = self.take(id) else { return };
+        let fate = if header.flags.initiator == sa.initiator {
+            self.stats.dropped_unexpected += 1;
+            Fate::Keep
+        } else if header.flags.response {
+            self.on_response(now, &mut sa, local, remote, datagram, &message)
+        } else {
+            self.on_request(now, &mut sa, local, remote, datagram, &message)
+        };
+        self.settle(now, sa, fate);
+    }
+
+    /// Fire every deadline that is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.retry_due_connections(now);
+        while let Some((id, kind, generation)) = self.timers.pop_due(now) {
+            let Some(mut sa) = self.take(id) else {
+                continue;
+            };
+            if !TimerQueue::take_if_current(&mut sa.timers, kind, generation) {
+                self.put(sa);
+                continue;
+            }
+            let fate = match kind {
+                Timer::Retransmit => self.on_retransmit_timer(now, &mut sa),
+                Timer::Establish
+                    if sa.state != SaState::Established && sa.state != SaState::Deleting =>
+                {
+                    Fate::Remove(DownReason::NegotiationFailed(
+                        "not established in time".into(),
+                    ))
+                }
+                Timer::Establish => Fate::Keep,
+                Timer::Dpd => self.on_dpd_timer(now, &mut sa),
+                Timer::IkeRekey | Timer::ChildRekey => Fate::Keep,
+            };
+            self.settle(now, sa, fate);
+        }
+    }
+
+    /// The kernel layer's answer to an intent. A failed install takes the CHILD_SA down and
+    /// tells the peer, so both ends agree it does not exist.
+    pub fn handle_kernel_result(&mut self, now: Instant, id: IntentId, result: Result<(), String>) {
+        let Some((sa_id, reqid)) = self.pending_installs.remove(&id) else {
+            return;
+        };
+        let Err(message) = result else { return };
+        let Some(mut sa) = self.take(sa_id) else {
+            return;
+        };
+        self.child_failed_in_kernel(now, &mut sa, reqid, message);
+        self.settle(now, sa, Fate::Keep);
+    }
+
+    // ----- plumbing shared by the exchanges ------------------------------------------------
+
+    pub(super) fn take(&mut self, id: SaId) -> Option<IkeSa> {
+        self.sas.get_mut(id.0 as usize).and_then(Option::take)
+    }
+
+    pub(super) fn put(&mut self, sa: IkeSa) {
+        let index = sa.id.0 as usize;
+        if let Some(slot) = self.sas.get_mut(index) {
+            *slot = Some(sa);
+        }
+    }
+
+    /// Put an SA back, or remove it with everything it owns.
+    pub(super) fn settle(&mut self, now: Instant, sa: IkeSa, fate: Fate) {
+        match fate {
+            Fate::Keep => self.put(sa),
+            Fate::Remove(reason) => self.remove(now, sa, reason),
+        }
+    }
+
+    pub(super) fn allocate_slot(&mut self) -> SaId {
+        if let Some(i) = self.free_slots.pop() {
+            return SaId(i);
+        }
+        self.sas.push(None);
+        SaId(u32::try_from(self.sas.len() - 1).unwrap_or(u32::MAX))
+    }
+
+    fn remove(&mut self, now: Instant, mut sa: IkeSa, reason: DownReason) {
+        self.by_spi.remove(&sa.local_spi());
+        if let Some(key) = sa.half_open_key.take() {
+            self.half_open.remove(&key);
+        }
+        for child in std::mem::take(&mut sa.children) {
+            self.remove_child_from_kernel(&sa, &child, reason.clone());
+        }
+        debug!(conn = sa.conn.0, sa = sa.id.0, ?reason, "IKE SA removed");
+        if sa.initiator && reason != DownReason::Deleted {
+            self.schedule_retry(now, sa.conn);
+        }
+        self.events.push_back(Event::IkeDown {
+            conn: sa.conn,
+            sa: sa.id,
+            reason,
+        });
+        self.free_slots.push(sa.id.0);
+    }
+
+    pub(super) fn random_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.rng.fill(&mut b);
+        u64::from_be_bytes(b)
+    }
+
+    /// A fresh IKE SPI of ours: non-zero and unused (RFC 7296 2.6).
+    pub(super) fn new_ike_spi(&mut self) -> u64 {
+        loop {
+            let spi = self.random_u64();
+            if spi != 0 && !self.by_spi.contains_key(&spi) {
+                return spi;
+            }
+        }
+    }
+
+    /// A fresh inbound ESP SPI: outside the reserved range 1-255 (RFC 4303 2.1) and unused.
+    pub(super) fn new_esp_spi(&mut self) -> u32 {
+        loop {
+            let mut b = [0u8; 4];
+            self.rng.fill(&mut b);
+            let spi = u32::from_be_bytes(b);
+            if spi > 255 && self.inbound_spis.insert(spi) {
+                return spi;
+            }
+        }
+    }
+
+    pub(super) fn new_reqid(&mut self) -> u32 {
+        let reqid = self.next_reqid;
+        self.next_reqid = self.next_reqid.checked_add(1).unwrap_or(REQID_BASE);
+        reqid
+    }
+
+    pub(super) fn new_intent_id(&mut self) -> IntentId {
+        let id = IntentId(self.next_intent);
+        self.next_intent += 1;
+        id
+    }
+
+    pub(super) fn emit_transmit(&mut self, transmit: Transmit) {
+        self.transmits.push_back(transmit);
+    }
+
+    pub(super) fn emit_event(&mut self, event: Event) {
+        self.events.push_back(event);
+    }
+
+    pub(super) fn emit_intent(&mut self, intent: KernelIntent) {
+        self.intents.push_back(intent);
+    }
+
+    pub(super) fn settings_of(&self, conn: ConnId) -> Result<&ConnectionSettings, Error> {
+        self.connection(conn)
+            .ok_or_else(|| Error::UnknownConnection(format!("#{}", conn.0)))
+    }
+}

@@ -1,0 +1,401 @@
+//! IKE_AUTH (RFC 7296 1.2, 2.15): identities, PSK authentication and the first CHILD_SA.
+
+use std::time::Instant;
+
+use tracing::debug;
+
+use crate::crypto::auth::{psk_auth, verify_psk_auth};
+use crate::crypto::keymat::derive_child_keys;
+use crate::wire::ikev2::{
+    AuthMethod, AuthPayload, ExchangeType, Identification, NotifyType, Payload, SaPayload,
+    TrafficSelector,
+};
+
+use super::super::engine::{Engine, Fate};
+use super::super::message;
+use super::super::output::{ConnId, DownReason, Event};
+use super::super::proposal::{accept_esp, esp_sa_payload, select_esp};
+use super::super::sa::{IkeSa, RequestKind, SaState};
+use super::super::settings::IkeIdentity;
+use super::super::timer::{Timer, TimerQueue};
+use super::super::ts;
+use super::child::NewChild;
+use super::informational::notify;
+
+fn identification(id: &IkeIdentity) -> Identification {
+    Identification {
+        id_type: id.id_type,
+        data: id.data.clone(),
+    }
+}
+
+/// The payloads of an IKE_AUTH message we look at.
+#[derive(Default)]
+struct AuthPayloads<'a> {
+    idi: Option<&'a Identification>,
+    idr: Option<&'a Identification>,
+    auth: Option<&'a AuthPayload>,
+    sa: Option<&'a SaPayload>,
+    tsi: Option<&'a [TrafficSelector]>,
+    tsr: Option<&'a [TrafficSelector]>,
+    error: Option<NotifyType>,
+}
+
+fn collect(payloads: &[Payload]) -> AuthPayloads<'_> {
+    let mut p = AuthPayloads::default();
+    for payload in payloads {
+        match payload {
+            Payload::IdI(id) => p.idi = Some(id),
+            Payload::IdR(id) => p.idr = Some(id),
+            Payload::Auth(a) => p.auth = Some(a),
+            Payload::Sa(s) => p.sa = Some(s),
+            Payload::TsI(t) => p.tsi = Some(t),
+            Payload::TsR(t) => p.tsr = Some(t),
+            Payload::Notify(n) if n.notify_type.is_error() && p.error.is_none() => {
+                p.error = Some(n.notify_type)
+            }
+            _ => {}
+        }
+    }
+    p
+}
+
+impl Engine {
+    /// Initiator: after IKE_SA_INIT, authenticate and ask for the first CHILD_SA.
+    pub(super) fn send_auth_request(&mut self, now: Instant, sa: &mut IkeSa) -> Fate {
+        let message_id = sa.exchanges.next_request_id;
+        let header = message::header(sa, ExchangeType::IkeAuth, false, message_id);
+        let (Some(settings), Some(init), Some(crypto)) = (
+            self.connection(sa.conn),
+            sa.init.as_ref(),
+            sa.crypto.as_mut(),
+        ) else {
+            return Fate::Remove(DownReason::Deleted);
+        };
+        let idi = identification(&settings.local_id);
+        // RFC 7296 2.15: the initiator signs its IKE_SA_INIT request, the responder's nonce
+        // and prf(SK_pi, IDi').
+        let auth = psk_auth(
+            crypto.suite.prf,
+            &settings.psk.0,
+            &init.request,
+            &init.nr,
+            &crypto.keys.sk_pi,
+            &idi.body_bytes(),
+        );
+        let mut payloads = vec![Payload::IdI(idi)];
+        if let Some(r) = &settings.remote_id {
+            payloads.push(Payload::IdR(identification(r)));
+        }
+        payloads.push(Payload::Auth(AuthPayload {
+            method: AuthMethod::SharedKeyMic,
+            data: auth.to_vec(),
+        }));
+        payloads.push(Payload::Sa(esp_sa_payload(
+            &settings.esp_proposals,
+            init.child_spi,
+            false,
+        )));
+        payloads.push(Payload::TsI(ts::from_subnets(&settings.local_subnets)));
+        payloads.push(Payload::TsR(ts::from_subnets(&settings.remote_subnets)));
+        let bytes = message::seal(&mut crypto.outbound, &header, &payloads, self.rng.as_mut());
+        sa.state = SaState::AuthSent;
+        self.send_request(now, sa, RequestKind::Auth, message_id, bytes);
+        Fate::Keep
+    }
+
+    /// The connection an authenticated initiator belongs to: same addresses, and the
+    /// identity it claims, if the connection names one.
+    fn connection_for_identity(&self, sa: &IkeSa, identity: &IkeIdentity) -> Option<ConnId> {
+        let fits = |i: usize| {
+            self.settings.connections.get(i).is_some_and(|c| {
+                c.local_addr == sa.local.ip()
+                    && c.remote_addr
+                        .is_none_or(|r| r == sa.remote.ip() || sa.nat.remote_behind)
+                    && c.remote_id.as_ref().is_none_or(|r| r == identity)
+            })
+        };
+        if fits(sa.conn.0 as usize) {
+            return Some(sa.conn);
+        }
+        (0..self.settings.connections.len())
+            .find(|i| fits(*i))
+            .and_then(|i| u32::try_from(i).ok())
+            .map(ConnId)
+    }
+
+    /// Responder: verify the initiator, authenticate ourselves, create the first CHILD_SA.
+    pub(super) fn respond_auth(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        payloads: &[Payload],
+    ) -> (Vec<Payload>, Fate) {
+        let p = collect(payloads);
+        let (Some(idi), Some(auth)) = (p.idi, p.auth) else {
+            return (
+                vec![Payload::Notify(notify(
+                    NotifyType::InvalidSyntax,
+                    Vec::new(),
+                ))],
+                Fate::Remove(DownReason::NegotiationFailed(
+                    "IKE_AUTH without IDi or AUTH".into(),
+                )),
+            );
+        };
+        let identity = IkeIdentity {
+            id_type: idi.id_type,
+            data: idi.data.clone(),
+        };
+        let failed = |why: String| {
+            (
+                vec![Payload::Notify(notify(
+                    NotifyType::AuthenticationFailed,
+                    Vec::new(),
+                ))],
+                Fate::Remove(DownReason::AuthFailed(why)),
+            )
+        };
+        let Some(conn) = self.connection_for_identity(sa, &identity) else {
+            return failed(format!(
+                "no connection for identity {identity} from {}",
+                sa.remote
+            ));
+        };
+        let (Some(settings), Some(init), Some(crypto)) =
+            (self.connection(conn), sa.init.as_ref(), sa.crypto.as_ref())
+        else {
+            return failed("internal state missing".into());
+        };
+        let prf = crypto.suite.prf;
+        let valid = auth.method == AuthMethod::SharedKeyMic
+            && verify_psk_auth(
+                prf,
+                &settings.psk.0,
+                &init.request,
+                &init.nr,
+                &crypto.keys.sk_pi,
+                &idi.body_bytes(),
+                &auth.data,
+            );
+        if !valid {
+            debug!(sa = sa.id.0, %identity, "initiator's AUTH does not verify");
+            return failed(format!("AUTH payload of {identity} does not verify with the pre-shared key of connection {}", settings.name));
+        }
+        let idr = identification(&settings.local_id);
+        let our_auth = psk_auth(
+            prf,
+            &settings.psk.0,
+            &init.response,
+            &init.ni,
+            &crypto.keys.sk_pr,
+            &idr.body_bytes(),
+        );
+        let mut response = vec![
+            Payload::IdR(idr),
+            Payload::Auth(AuthPayload {
+                method: AuthMethod::SharedKeyMic,
+                data: our_auth.to_vec(),
+            }),
+        ];
+        sa.conn = conn;
+        sa.remote_id = Some(identity);
+        if let (Some(sa_p), Some(tsi), Some(tsr)) = (p.sa, p.tsi, p.tsr) {
+            match self.negotiate_child_as_responder(sa, sa_p, tsi, tsr) {
+                Ok((answer, child)) => {
+                    response.push(Payload::Sa(answer));
+                    response.push(Payload::TsI(child.local_ts_for_peer()));
+                    response.push(Payload::TsR(child.remote_ts_for_peer()));
+                    self.install_child(sa, child);
+                }
+                Err(e) => {
+                    // RFC 7296 2.21.2: the IKE SA is still created without the CHILD_SA.
+                    debug!(sa = sa.id.0, "first CHILD_SA refused: {e}");
+                    if let Some(kind) = e.notify() {
+                        response.push(Payload::Notify(notify(kind, Vec::new())));
+                    }
+                }
+            }
+        }
+        self.establish(now, sa);
+        (response, Fate::Keep)
+    }
+
+    fn negotiate_child_as_responder(
+        &mut self,
+        sa: &IkeSa,
+        offer: &SaPayload,
+        tsi: &[TrafficSelector],
+        tsr: &[TrafficSelector],
+    ) -> Result<(SaPayload, NewChild), super::super::error::Error> {
+        use super::super::error::Error;
+        let (Some(settings), Some(init), Some(crypto)) = (
+            self.connection(sa.conn),
+            sa.init.as_ref(),
+            sa.crypto.as_ref(),
+        ) else {
+            return Err(Error::NoProposalChosen);
+        };
+        // TSi are the initiator's (our remote) networks, TSr ours.
+        let remote_ts = ts::narrow(tsi, &settings.remote_subnets);
+        let local_ts = ts::narrow(tsr, &settings.local_subnets);
+        if remote_ts.is_empty() || local_ts.is_empty() {
+            return Err(Error::TsUnacceptable);
+        }
+        let proposals = settings.esp_proposals.clone();
+        let (prf, sk_d, ni, nr) = (
+            crypto.suite.prf,
+            crypto.keys.sk_d.clone(),
+            init.ni.clone(),
+            init.nr.clone(),
+        );
+        let our_spi = self.new_esp_spi();
+        let Some((suite, answer, peer_spi)) = select_esp(&proposals, offer, None, our_spi) else {
+            self.inbound_spis.remove(&our_spi);
+            return Err(Error::NoProposalChosen);
+        };
+        let keys = derive_child_keys(
+            prf,
+            &sk_d,
+            suite.encryption,
+            suite.integrity,
+            None,
+            &ni,
+            &nr,
+        );
+        Ok((
+            answer,
+            NewChild {
+                suite,
+                keys,
+                inbound_spi: our_spi,
+                outbound_spi: peer_spi,
+                local_ts,
+                remote_ts,
+                initiator: false,
+            },
+        ))
+    }
+
+    /// Initiator: the responder's IKE_AUTH answer.
+    pub(super) fn on_auth_response(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        payloads: &[Payload],
+    ) -> Fate {
+        let p = collect(payloads);
+        let (Some(idr), Some(auth)) = (p.idr, p.auth) else {
+            let why = match p.error {
+                Some(NotifyType::AuthenticationFailed) => return Fate::Remove(DownReason::AuthFailed("the peer rejected our authentication (check the pre-shared key and identities)".into())),
+                Some(kind) => format!("peer answered IKE_AUTH with {kind:?}"),
+                None => "IKE_AUTH response without IDr or AUTH".to_string(),
+            };
+            return Fate::Remove(DownReason::NegotiationFailed(why));
+        };
+        let identity = IkeIdentity {
+            id_type: idr.id_type,
+            data: idr.data.clone(),
+        };
+        let (Some(settings), Some(init), Some(crypto)) = (
+            self.connection(sa.conn),
+            sa.init.as_ref(),
+            sa.crypto.as_ref(),
+        ) else {
+            return Fate::Remove(DownReason::Deleted);
+        };
+        if let Some(expected) = &settings.remote_id {
+            if *expected != identity {
+                return Fate::Remove(DownReason::AuthFailed(format!(
+                    "peer identifies as {identity}, expected {expected}"
+                )));
+            }
+        }
+        let valid = auth.method == AuthMethod::SharedKeyMic
+            && verify_psk_auth(
+                crypto.suite.prf,
+                &settings.psk.0,
+                &init.response,
+                &init.ni,
+                &crypto.keys.sk_pr,
+                &idr.body_bytes(),
+                &auth.data,
+            );
+        if !valid {
+            return Fate::Remove(DownReason::AuthFailed(format!(
+                "AUTH payload of {identity} does not verify with the pre-shared key"
+            )));
+        }
+        let child = match (p.sa, p.tsi, p.tsr) {
+            (Some(answer), Some(tsi), Some(tsr)) => {
+                let offered_local = ts::from_subnets(&settings.local_subnets);
+                let offered_remote = ts::from_subnets(&settings.remote_subnets);
+                match accept_esp(&settings.esp_proposals, answer, None) {
+                    Some((suite, peer_spi))
+                        if ts::within(tsi, &offered_local) && ts::within(tsr, &offered_remote) =>
+                    {
+                        let keys = derive_child_keys(
+                            crypto.suite.prf,
+                            &crypto.keys.sk_d,
+                            suite.encryption,
+                            suite.integrity,
+                            None,
+                            &init.ni,
+                            &init.nr,
+                        );
+                        Ok(NewChild {
+                            suite,
+                            keys,
+                            inbound_spi: init.child_spi,
+                            outbound_spi: peer_spi,
+                            local_ts: tsi.to_vec(),
+                            remote_ts: tsr.to_vec(),
+                            initiator: true,
+                        })
+                    }
+                    Some(_) => Err("responder widened the traffic selectors".to_string()),
+                    None => Err("responder chose an ESP proposal we did not offer".to_string()),
+                }
+            }
+            _ => Err(match p.error {
+                Some(kind) => format!("peer refused the CHILD_SA: {kind:?}"),
+                None => "peer created no CHILD_SA".to_string(),
+            }),
+        };
+        let conn = sa.conn;
+        let child_spi = init.child_spi;
+        sa.remote_id = Some(identity);
+        self.establish(now, sa);
+        match child {
+            Ok(child) => self.install_child(sa, child),
+            Err(why) => {
+                debug!(sa = sa.id.0, "first CHILD_SA not created: {why}");
+                self.inbound_spis.remove(&child_spi);
+                self.emit_event(Event::ChildFailed {
+                    conn,
+                    sa: sa.id,
+                    reason: DownReason::NegotiationFailed(why),
+                });
+            }
+        }
+        Fate::Keep
+    }
+
+    /// Both roles: IKE_AUTH succeeded.
+    fn establish(&mut self, now: Instant, sa: &mut IkeSa) {
+        sa.state = SaState::Established;
+        sa.established_at = Some(now);
+        sa.init = None;
+        if let Some(key) = sa.half_open_key.take() {
+            self.half_open.remove(&key);
+        }
+        TimerQueue::cancel(&mut sa.timers, Timer::Establish);
+        self.retries.succeeded(sa.conn);
+        self.arm_dpd(now, sa);
+        self.emit_event(Event::IkeUp {
+            conn: sa.conn,
+            sa: sa.id,
+            remote: sa.remote,
+        });
+    }
+}

@@ -1,0 +1,95 @@
+//! INFORMATIONAL (RFC 7296 1.4): Delete of IKE and CHILD SAs, and liveness checks.
+
+use crate::wire::ikev2::{Delete, Notify, NotifyType, Payload, ProtocolId};
+
+use super::super::engine::{Engine, Fate};
+use super::super::output::DownReason;
+use super::super::sa::IkeSa;
+
+/// A notify about the IKE SA itself (no protocol, no SPI).
+pub(crate) fn notify(notify_type: NotifyType, data: Vec<u8>) -> Notify {
+    Notify {
+        protocol: ProtocolId::None,
+        spi: Vec::new(),
+        notify_type,
+        data,
+    }
+}
+
+pub(super) fn delete_ike() -> Payload {
+    Payload::Delete(Delete {
+        protocol: ProtocolId::Ike,
+        spi_size: 0,
+        spis: Vec::new(),
+    })
+}
+
+/// RFC 7296 3.11: an ESP delete names the SPI the sender expects on inbound packets.
+pub(super) fn delete_child(inbound_spi: u32) -> Payload {
+    Payload::Delete(Delete {
+        protocol: ProtocolId::Esp,
+        spi_size: 4,
+        spis: vec![inbound_spi.to_be_bytes().to_vec()],
+    })
+}
+
+impl Engine {
+    pub(super) fn respond_informational(
+        &mut self,
+        _now: std::time::Instant,
+        sa: &mut IkeSa,
+        payloads: &[Payload],
+    ) -> (Vec<Payload>, Fate) {
+        let mut deleted_ours = Vec::new();
+        for payload in payloads {
+            let Payload::Delete(d) = payload else {
+                continue;
+            };
+            match d.protocol {
+                // RFC 7296 1.4.1: answer with an empty INFORMATIONAL, then drop the IKE SA and
+                // all its CHILD_SAs.
+                ProtocolId::Ike => return (Vec::new(), Fate::Remove(DownReason::Deleted)),
+                ProtocolId::Esp => {
+                    for spi in &d.spis {
+                        let Ok(spi) = <[u8; 4]>::try_from(spi.as_slice()).map(u32::from_be_bytes)
+                        else {
+                            continue;
+                        };
+                        // The peer names its inbound SPI, which is our outbound one.
+                        if let Some(index) = sa.children.iter().position(|c| c.outbound_spi == spi)
+                        {
+                            let child = sa.children.remove(index);
+                            deleted_ours.push(child.inbound_spi.to_be_bytes().to_vec());
+                            self.remove_child_from_kernel(sa, &child, DownReason::Deleted);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if deleted_ours.is_empty() {
+            return (Vec::new(), Fate::Keep);
+        }
+        // RFC 7296 1.4.1: the response deletes the SAs of the other direction.
+        (
+            vec![Payload::Delete(Delete {
+                protocol: ProtocolId::Esp,
+                spi_size: 4,
+                spis: deleted_ours,
+            })],
+            Fate::Keep,
+        )
+    }
+
+    pub(super) fn on_delete_child_response(&mut self, sa: &mut IkeSa, inbound_spi: u32) -> Fate {
+        if let Some(index) = sa
+            .children
+            .iter()
+            .position(|c| c.inbound_spi == inbound_spi)
+        {
+            let child = sa.children.remove(index);
+            self.remove_child_from_kernel(sa, &child, DownReason::Deleted);
+        }
+        Fate::Keep
+    }
+}

@@ -1,0 +1,557 @@
+//! IKE_SA_INIT (RFC 7296 1.2): proposals, key exchange, nonces, NAT detection; with the
+//! INVALID_KE_PAYLOAD retry and cookies (2.6).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use tracing::debug;
+
+use crate::crypto::dh::KeyExchange;
+use crate::crypto::keymat::{derive_ike_keys, IkeKeys, IkeSuite};
+use crate::crypto::protect::PayloadProtection;
+use crate::wire::ikev2::{
+    self, ExchangeType, Flags, Header, KePayload, Message, NotifyType, Payload, PayloadType,
+};
+
+use super::super::cookie;
+use super::super::engine::{Engine, Fate};
+use super::super::error::Error;
+use super::super::nat::detection_hash;
+use super::super::output::{ConnId, DownReason, SaId, Transmit};
+use super::super::proposal::{
+    accept_ike, group_offered, ike_sa_payload, preferred_group, select_ike,
+};
+use super::super::sa::{Exchanges, IkeSa, InitContext, NatState, RequestKind, SaCrypto, SaState};
+use super::super::timer::{Timer, TimerQueue};
+use super::informational::notify;
+use crate::crypto::alg::DhGroup;
+
+const IKE_PORT: u16 = 500;
+const NAT_T_PORT: u16 = 4500;
+const NONCE_LEN: usize = 32;
+
+fn notify_data(payloads: &[Payload], kind: NotifyType) -> Option<&[u8]> {
+    payloads.iter().find_map(|p| match p {
+        Payload::Notify(n) if n.notify_type == kind => Some(n.data.as_slice()),
+        _ => None,
+    })
+}
+
+fn notifies(payloads: &[Payload], kind: NotifyType) -> impl Iterator<Item = &[u8]> {
+    payloads.iter().filter_map(move |p| match p {
+        Payload::Notify(n) if n.notify_type == kind => Some(n.data.as_slice()),
+        _ => None,
+    })
+}
+
+/// Protection for both directions, from the point of view of one side.
+fn sa_crypto(suite: IkeSuite, keys: IkeKeys, initiator: bool) -> Result<SaCrypto, Error> {
+    let to_err = |e: crate::crypto::error::CryptoError| Error::KeyExchange(e.to_string());
+    let (out_e, out_a, in_e, in_a) = if initiator {
+        (&keys.sk_ei, &keys.sk_ai, &keys.sk_er, &keys.sk_ar)
+    } else {
+        (&keys.sk_er, &keys.sk_ar, &keys.sk_ei, &keys.sk_ai)
+    };
+    let auth = |k: &[u8]| suite.integrity.map(|_| k.to_vec());
+    let outbound = PayloadProtection::new(
+        suite.encryption,
+        suite.integrity,
+        out_e,
+        auth(out_a).as_deref(),
+    )
+    .map_err(to_err)?;
+    let inbound = PayloadProtection::new(
+        suite.encryption,
+        suite.integrity,
+        in_e,
+        auth(in_a).as_deref(),
+    )
+    .map_err(to_err)?;
+    Ok(SaCrypto {
+        suite,
+        keys,
+        outbound,
+        inbound,
+    })
+}
+
+/// NAT detection from the notifies the peer sent (RFC 7296 2.23). `peer_src` are the
+/// NAT_DETECTION_SOURCE_IP hashes (the peer's view of itself), `peer_dst` the
+/// NAT_DETECTION_DESTINATION_IP one (its view of us).
+fn detect_nat(
+    payloads: &[Payload],
+    spi_i: u64,
+    spi_r: u64,
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> NatState {
+    let mut src = notifies(payloads, NotifyType::NatDetectionSourceIp).peekable();
+    let remote_behind =
+        src.peek().is_some() && !src.any(|h| h == detection_hash(spi_i, spi_r, remote).as_slice());
+    let local_behind = notify_data(payloads, NotifyType::NatDetectionDestinationIp)
+        .is_some_and(|h| h != detection_hash(spi_i, spi_r, local).as_slice());
+    NatState {
+        local_behind,
+        remote_behind,
+    }
+}
+
+impl Engine {
+    /// Start a new IKE SA for a connection (RFC 7296 1.2).
+    pub fn initiate(&mut self, now: Instant, conn: ConnId) -> Result<SaId, Error> {
+        let settings = self.settings_of(conn)?;
+        let remote_ip = settings.remote_addr.ok_or_else(|| {
+            Error::UnknownConnection(format!(
+                "{}: the peer address is 'any', so only the peer can initiate",
+                settings.name
+            ))
+        })?;
+        let local_ip = settings.local_addr;
+        let group = preferred_group(&settings.ike_proposals).ok_or(Error::NoProposalConfigured)?;
+        let dh = KeyExchange::generate(group, self.rng.as_mut())
+            .map_err(|e| Error::KeyExchange(e.to_string()))?;
+        let mut ni = vec![0u8; NONCE_LEN];
+        self.rng.fill(&mut ni);
+        let spi_i = self.new_ike_spi();
+        let child_spi = self.new_esp_spi();
+        let id = self.allocate_slot();
+        let mut sa = IkeSa {
+            id,
+            conn,
+            initiator: true,
+            spi_i,
+            spi_r: 0,
+            local: SocketAddr::new(local_ip, IKE_PORT),
+            remote: SocketAddr::new(remote_ip, IKE_PORT),
+            state: SaState::InitSent,
+            nat: NatState::default(),
+            crypto: None,
+            init: Some(InitContext {
+                ni,
+                nr: Vec::new(),
+                request: Vec::new(),
+                response: Vec::new(),
+                dh: Some(dh),
+                cookie: None,
+                child_spi,
+            }),
+            exchanges: Exchanges::default(),
+            children: Vec::new(),
+            timers: Default::default(),
+            remote_id: None,
+            half_open_key: None,
+            created_at: now,
+            established_at: None,
+            last_received: now,
+        };
+        self.by_spi.insert(spi_i, id);
+        // No deadline besides retransmission: it gives up after its last try, as the peer's
+        // half-open timeout would.
+        self.send_init_request(now, &mut sa);
+        self.put(sa);
+        Ok(id)
+    }
+
+    fn send_init_request(&mut self, now: Instant, sa: &mut IkeSa) {
+        let header = super::super::message::header(sa, ExchangeType::IkeSaInit, false, 0);
+        let Some(settings) = self.connection(sa.conn) else {
+            return;
+        };
+        let Some(init) = sa.init.as_mut() else { return };
+        let Some(dh) = init.dh.as_ref() else { return };
+        let mut payloads = Vec::with_capacity(6);
+        if let Some(c) = &init.cookie {
+            // The cookie goes first (RFC 7296 2.6).
+            payloads.push(Payload::Notify(notify(NotifyType::Cookie, c.clone())));
+        }
+        payloads.push(Payload::Sa(ike_sa_payload(&settings.ike_proposals, None)));
+        payloads.push(Payload::Ke(KePayload {
+            group: dh.group().transform_id(),
+            data: dh.public_value().to_vec(),
+        }));
+        payloads.push(Payload::Nonce(init.ni.clone()));
+        payloads.push(Payload::Notify(notify(
+            NotifyType::NatDetectionSourceIp,
+            detection_hash(sa.spi_i, 0, sa.local),
+        )));
+        payloads.push(Payload::Notify(notify(
+            NotifyType::NatDetectionDestinationIp,
+            detection_hash(sa.spi_i, 0, sa.remote),
+        )));
+        let bytes = ikev2::emit_message(&header, &payloads);
+        init.request = bytes.clone();
+        self.send_request(now, sa, RequestKind::Init, 0, bytes);
+    }
+
+    /// An unauthenticated error answer to an IKE_SA_INIT request; no state is kept.
+    fn refuse_init(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        spi_i: u64,
+        kind: NotifyType,
+        data: Vec<u8>,
+    ) {
+        let header = Header {
+            spi_i,
+            spi_r: 0,
+            next_payload: PayloadType::None,
+            version: 0x20,
+            exchange: ExchangeType::IkeSaInit,
+            flags: Flags {
+                initiator: false,
+                response: true,
+            },
+            message_id: 0,
+            length: 0,
+        };
+        let payload = ikev2::emit_message(&header, &[Payload::Notify(notify(kind, data))]);
+        self.emit_transmit(Transmit {
+            local,
+            remote,
+            payload,
+        });
+    }
+
+    /// Connections a peer at `remote` may reach us for at `local`.
+    fn responder_connection(&self, local: SocketAddr, remote: SocketAddr) -> Option<ConnId> {
+        self.settings
+            .connections
+            .iter()
+            .position(|c| {
+                c.local_addr == local.ip() && c.remote_addr.is_none_or(|r| r == remote.ip())
+            })
+            .and_then(|i| u32::try_from(i).ok())
+            .map(ConnId)
+    }
+
+    pub(in crate::ike) fn respond_init(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        datagram: &[u8],
+        msg: &Message,
+    ) {
+        let spi_i = msg.header.spi_i;
+        if let Some(&id) = self.half_open.get(&(spi_i, remote)) {
+            let cached = self
+                .sa(id)
+                .and_then(|sa| sa.exchanges.last_response.as_ref())
+                .filter(|(mid, _)| *mid == 0)
+                .map(|(_, b)| b.clone());
+            if let Some(payload) = cached {
+                self.stats.responses_resent += 1;
+                self.emit_transmit(Transmit {
+                    local,
+                    remote,
+                    payload,
+                });
+            }
+            return;
+        }
+        let payloads = &msg.payloads;
+        if let Some(t) = ikev2::first_unsupported_critical(payloads) {
+            // RFC 7296 2.5: reject a message with a critical payload we do not understand.
+            self.refuse_init(
+                local,
+                remote,
+                spi_i,
+                NotifyType::UnsupportedCriticalPayload,
+                vec![t],
+            );
+            return;
+        }
+        let (mut sa_p, mut ke, mut ni) = (None, None, None);
+        for p in payloads {
+            match p {
+                Payload::Sa(s) => sa_p = Some(s),
+                Payload::Ke(k) => ke = Some(k),
+                Payload::Nonce(n) => ni = Some(n),
+                _ => {}
+            }
+        }
+        let (Some(sa_p), Some(ke), Some(ni)) = (sa_p, ke, ni) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        // RFC 7296 2.10: nonces are at least 16 and at most 256 octets.
+        if !(16..=256).contains(&ni.len()) {
+            self.stats.dropped_malformed += 1;
+            return;
+        }
+        let Some(conn) = self.responder_connection(local, remote) else {
+            debug!(%remote, %local, "IKE_SA_INIT from a peer no connection accepts");
+            self.refuse_init(
+                local,
+                remote,
+                spi_i,
+                NotifyType::NoProposalChosen,
+                Vec::new(),
+            );
+            return;
+        };
+        if self.half_open.len() >= self.settings.cookie_threshold {
+            let valid = notify_data(payloads, NotifyType::Cookie)
+                .is_some_and(|c| cookie::verify(&self.cookie_secret, ni, remote.ip(), spi_i, c));
+            if !valid {
+                let c = cookie::compute(&self.cookie_secret, ni, remote.ip(), spi_i);
+                self.stats.cookies_sent += 1;
+                self.refuse_init(local, remote, spi_i, NotifyType::Cookie, c);
+                return;
+            }
+        }
+        let Some(settings) = self.connection(conn) else {
+            return;
+        };
+        let Some((suite, answer, _)) = select_ike(&settings.ike_proposals, sa_p, None) else {
+            self.refuse_init(
+                local,
+                remote,
+                spi_i,
+                NotifyType::NoProposalChosen,
+                Vec::new(),
+            );
+            return;
+        };
+        if ke.group != suite.dh.transform_id() {
+            // RFC 7296 1.2: tell the initiator which group we want.
+            self.refuse_init(
+                local,
+                remote,
+                spi_i,
+                NotifyType::InvalidKePayload,
+                suite.dh.transform_id().to_be_bytes().to_vec(),
+            );
+            return;
+        }
+        let shared = match KeyExchange::generate(suite.dh, self.rng.as_mut()).and_then(|dh| {
+            let public = dh.public_value().to_vec();
+            dh.agree(&ke.data).map(|s| (s, public))
+        }) {
+            Ok(s) => s,
+            Err(e) => {
+                debug!(%remote, "IKE_SA_INIT with unusable key exchange data: {e}");
+                self.stats.dropped_malformed += 1;
+                return;
+            }
+        };
+        let (secret, our_public) = shared;
+        let spi_r = self.new_ike_spi();
+        let mut nr = vec![0u8; NONCE_LEN];
+        self.rng.fill(&mut nr);
+        let keys = derive_ike_keys(&suite, secret.as_bytes(), ni, &nr, spi_i, spi_r);
+        let crypto = match sa_crypto(suite, keys, false) {
+            Ok(c) => c,
+            Err(e) => {
+                debug!("cannot set up IKE SA protection: {e}");
+                return;
+            }
+        };
+        let nat = detect_nat(payloads, spi_i, 0, local, remote);
+        let mut out = vec![
+            Payload::Sa(answer),
+            Payload::Ke(KePayload {
+                group: suite.dh.transform_id(),
+                data: our_public,
+            }),
+            Payload::Nonce(nr.clone()),
+        ];
+        if notify_data(payloads, NotifyType::NatDetectionSourceIp).is_some() {
+            out.push(Payload::Notify(notify(
+                NotifyType::NatDetectionSourceIp,
+                detection_hash(spi_i, spi_r, local),
+            )));
+            out.push(Payload::Notify(notify(
+                NotifyType::NatDetectionDestinationIp,
+                detection_hash(spi_i, spi_r, remote),
+            )));
+        }
+        let id = self.allocate_slot();
+        let mut sa = IkeSa {
+            id,
+            conn,
+            initiator: false,
+            spi_i,
+            spi_r,
+            local,
+            remote,
+            state: SaState::InitAnswered,
+            nat,
+            crypto: Some(crypto),
+            init: None,
+            exchanges: Exchanges {
+                next_request_id: 0,
+                expected_request_id: 1,
+                ..Exchanges::default()
+            },
+            children: Vec::new(),
+            timers: Default::default(),
+            remote_id: None,
+            half_open_key: None,
+            created_at: now,
+            established_at: None,
+            last_received: now,
+        };
+        let header = super::super::message::header(&sa, ExchangeType::IkeSaInit, true, 0);
+        let response = ikev2::emit_message(&header, &out);
+        self.emit_transmit(Transmit {
+            local,
+            remote,
+            payload: response.clone(),
+        });
+        sa.exchanges.last_response = Some((0, response.clone()));
+        sa.init = Some(InitContext {
+            ni: ni.clone(),
+            nr,
+            request: datagram.to_vec(),
+            response,
+            dh: None,
+            cookie: None,
+            child_spi: 0,
+        });
+        let deadline = now + self.settings.establish_timeout;
+        self.timers
+            .arm(&mut sa.timers, id, Timer::Establish, deadline);
+        self.by_spi.insert(spi_r, id);
+        self.half_open.insert((spi_i, remote), id);
+        sa.half_open_key = Some((spi_i, remote));
+        self.put(sa);
+    }
+
+    pub(super) fn on_init_response(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        local: SocketAddr,
+        remote: SocketAddr,
+        datagram: &[u8],
+        msg: &Message,
+    ) -> Fate {
+        let payloads = &msg.payloads;
+        let Some(settings) = self.connection(sa.conn) else {
+            return Fate::Remove(DownReason::Deleted);
+        };
+        if let Some(data) = notify_data(payloads, NotifyType::InvalidKePayload) {
+            let wanted = <[u8; 2]>::try_from(data)
+                .ok()
+                .map(u16::from_be_bytes)
+                .and_then(DhGroup::from_transform_id);
+            let current = sa
+                .init
+                .as_ref()
+                .and_then(|i| i.dh.as_ref())
+                .map(|d| d.group());
+            return match wanted {
+                Some(group)
+                    if Some(group) != current && group_offered(&settings.ike_proposals, group) =>
+                {
+                    debug!(sa = sa.id.0, %group, "responder asked for another DH group");
+                    match KeyExchange::generate(group, self.rng.as_mut()) {
+                        Ok(dh) => {
+                            if let Some(init) = sa.init.as_mut() {
+                                init.dh = Some(dh);
+                            }
+                            self.restart_init(now, sa);
+                            Fate::Keep
+                        }
+                        Err(e) => Fate::Remove(DownReason::NegotiationFailed(e.to_string())),
+                    }
+                }
+                _ => Fate::Remove(DownReason::NegotiationFailed(
+                    "responder wants a DH group we do not offer".into(),
+                )),
+            };
+        }
+        if let Some(c) = notify_data(payloads, NotifyType::Cookie) {
+            let Some(init) = sa.init.as_mut() else {
+                return Fate::Keep;
+            };
+            if init.cookie.as_deref() == Some(c) {
+                // The same cookie again: the responder does not accept it; let retransmission
+                // and the establish deadline decide.
+                self.stats.dropped_unexpected += 1;
+                return Fate::Keep;
+            }
+            init.cookie = Some(c.to_vec());
+            self.restart_init(now, sa);
+            return Fate::Keep;
+        }
+        if let Some(refusal) = payloads.iter().find_map(|p| match p {
+            Payload::Notify(n) if n.notify_type.is_error() => Some(n.notify_type),
+            _ => None,
+        }) {
+            return Fate::Remove(DownReason::NegotiationFailed(format!(
+                "responder refused IKE_SA_INIT: {refusal:?}"
+            )));
+        }
+        let (mut sa_p, mut ke, mut nr) = (None, None, None);
+        for p in payloads {
+            match p {
+                Payload::Sa(s) => sa_p = Some(s),
+                Payload::Ke(k) => ke = Some(k),
+                Payload::Nonce(n) => nr = Some(n),
+                _ => {}
+            }
+        }
+        let (Some(sa_p), Some(ke), Some(nr)) = (sa_p, ke, nr) else {
+            self.stats.dropped_malformed += 1;
+            return Fate::Keep;
+        };
+        if msg.header.spi_r == 0 || !(16..=256).contains(&nr.len()) {
+            self.stats.dropped_malformed += 1;
+            return Fate::Keep;
+        }
+        let Some((suite, _)) = accept_ike(&settings.ike_proposals, sa_p) else {
+            return Fate::Remove(DownReason::NegotiationFailed(
+                "responder chose a proposal we did not offer".into(),
+            ));
+        };
+        let Some(init) = sa.init.as_mut() else {
+            return Fate::Keep;
+        };
+        let Some(dh) = init.dh.take() else {
+            return Fate::Keep;
+        };
+        if ke.group != suite.dh.transform_id() || dh.group() != suite.dh {
+            return Fate::Remove(DownReason::NegotiationFailed(
+                "responder's KE group does not match its proposal".into(),
+            ));
+        }
+        let secret = match dh.agree(&ke.data) {
+            Ok(s) => s,
+            Err(e) => {
+                return Fate::Remove(DownReason::NegotiationFailed(format!(
+                    "responder's key exchange data: {e}"
+                )))
+            }
+        };
+        let spi_r = msg.header.spi_r;
+        let keys = derive_ike_keys(&suite, secret.as_bytes(), &init.ni, nr, sa.spi_i, spi_r);
+        init.nr = nr.clone();
+        init.response = datagram.to_vec();
+        let crypto = match sa_crypto(suite, keys, true) {
+            Ok(c) => c,
+            Err(e) => return Fate::Remove(DownReason::NegotiationFailed(e.to_string())),
+        };
+        sa.spi_r = spi_r;
+        sa.crypto = Some(crypto);
+        sa.nat = detect_nat(payloads, sa.spi_i, spi_r, local, remote);
+        sa.last_received = now;
+        if sa.nat.any() {
+            // RFC 7296 2.23: continue on port 4500 once a NAT is detected.
+            sa.local.set_port(NAT_T_PORT);
+            sa.remote.set_port(NAT_T_PORT);
+        }
+        sa.exchanges.outstanding = None;
+        TimerQueue::cancel(&mut sa.timers, Timer::Retransmit);
+        self.send_auth_request(now, sa)
+    }
+
+    /// Resend IKE_SA_INIT after INVALID_KE_PAYLOAD or COOKIE: same SPI, message ID 0.
+    fn restart_init(&mut self, now: Instant, sa: &mut IkeSa) {
+        sa.exchanges.outstanding = None;
+        TimerQueue::cancel(&mut sa.timers, Timer::Retransmit);
+        self.send_init_request(now, sa);
+    }
+}

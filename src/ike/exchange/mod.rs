@@ -1,0 +1,308 @@
+//! The exchanges of IKEv2, one file each, as `impl Engine` blocks, plus the request/response
+//! machinery they share: message IDs, the one-request window, retransmission with
+//! exponential backoff and the response cache (RFC 7296 2.1-2.3).
+
+mod auth;
+mod child;
+mod informational;
+mod init;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tracing::debug;
+
+use crate::wire::ikev2::{ExchangeType, Message, Payload};
+
+use super::engine::{Engine, Fate};
+use super::error::Error;
+use super::message;
+use super::output::{DownReason, Transmit};
+use super::sa::{IkeSa, Outstanding, RequestKind, SaState};
+use super::timer::Timer;
+
+impl Engine {
+    /// A request from the peer on an existing SA.
+    pub(super) fn on_request(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        local: SocketAddr,
+        remote: SocketAddr,
+        datagram: &[u8],
+        msg: &Message,
+    ) -> Fate {
+        let id = msg.header.message_id;
+        let exchanges = &sa.exchanges;
+        if let Some((cached_id, bytes)) = &exchanges.last_response {
+            if *cached_id == id {
+                // A retransmitted request: answer with the very same bytes (RFC 7296 2.1).
+                let transmit = Transmit {
+                    local: sa.local,
+                    remote: sa.remote,
+                    payload: bytes.clone(),
+                };
+                self.stats.responses_resent += 1;
+                self.emit_transmit(transmit);
+                return Fate::Keep;
+            }
+        }
+        if id != exchanges.expected_request_id {
+            self.stats.dropped_unexpected += 1;
+            return Fate::Keep;
+        }
+        let Some(crypto) = sa.crypto.as_ref() else {
+            self.stats.dropped_unexpected += 1;
+            return Fate::Keep;
+        };
+        let payloads = match message::open(&crypto.inbound, datagram, msg) {
+            Ok(p) => p,
+            Err(e) => {
+                self.count_drop(&e);
+                debug!(sa = sa.id.0, "dropped request: {e}");
+                return Fate::Keep;
+            }
+        };
+        sa.last_received = now;
+        self.follow_peer_address(sa, local, remote);
+        let (response, fate) = match (msg.header.exchange, sa.state) {
+            (ExchangeType::IkeAuth, SaState::InitAnswered) => self.respond_auth(now, sa, &payloads),
+            (ExchangeType::Informational, SaState::Established | SaState::Deleting) => {
+                self.respond_informational(now, sa, &payloads)
+            }
+            (ExchangeType::CreateChildSa, SaState::Established) => {
+                // Not supported yet: refuse without harming the IKE SA (RFC 7296 1.3).
+                (
+                    vec![Payload::Notify(informational::notify(
+                        crate::wire::ikev2::NotifyType::NoAdditionalSas,
+                        Vec::new(),
+                    ))],
+                    Fate::Keep,
+                )
+            }
+            _ => {
+                self.stats.dropped_unexpected += 1;
+                return Fate::Keep;
+            }
+        };
+        self.send_response(sa, msg.header.exchange, id, &response);
+        fate
+    }
+
+    /// A response from the peer: it must answer our outstanding request.
+    pub(super) fn on_response(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        local: SocketAddr,
+        remote: SocketAddr,
+        datagram: &[u8],
+        msg: &Message,
+    ) -> Fate {
+        let matches = sa
+            .exchanges
+            .outstanding
+            .as_ref()
+            .is_some_and(|o| o.message_id == msg.header.message_id);
+        if !matches {
+            self.stats.dropped_unexpected += 1;
+            return Fate::Keep;
+        }
+        let kind = sa.exchanges.outstanding.as_ref().map(|o| o.kind.clone());
+        let fate = if kind == Some(RequestKind::Init) {
+            if msg.header.exchange != ExchangeType::IkeSaInit {
+                self.stats.dropped_unexpected += 1;
+                return Fate::Keep;
+            }
+            // Unprotected: a forged answer could only make us fail or retry, which the
+            // retransmission of the genuine response would still win over.
+            self.on_init_response(now, sa, local, remote, datagram, msg)
+        } else {
+            let Some(crypto) = sa.crypto.as_ref() else {
+                return Fate::Keep;
+            };
+            let payloads = match message::open(&crypto.inbound, datagram, msg) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.count_drop(&e);
+                    debug!(sa = sa.id.0, "dropped response: {e}");
+                    return Fate::Keep;
+                }
+            };
+            sa.last_received = now;
+            self.follow_peer_address(sa, local, remote);
+            sa.exchanges.outstanding = None;
+            super::timer::TimerQueue::cancel(&mut sa.timers, Timer::Retransmit);
+            match kind {
+                Some(RequestKind::Auth) => self.on_auth_response(now, sa, &payloads),
+                Some(RequestKind::DeleteIke) => Fate::Remove(DownReason::Deleted),
+                Some(RequestKind::DeleteChild { inbound_spi }) => {
+                    self.on_delete_child_response(sa, inbound_spi)
+                }
+                Some(RequestKind::Liveness) | Some(RequestKind::Init) | None => Fate::Keep,
+            }
+        };
+        if matches!(fate, Fate::Keep) && sa.exchanges.outstanding.is_none() {
+            if let Some(next) = sa.exchanges.queued.pop_front() {
+                self.request(now, sa, next);
+            }
+        }
+        fate
+    }
+
+    /// Queue or send a request of `kind` on an SA with keys.
+    pub(super) fn request(&mut self, now: Instant, sa: &mut IkeSa, kind: RequestKind) {
+        if sa.exchanges.outstanding.is_some() {
+            if !sa.exchanges.queued.contains(&kind) {
+                sa.exchanges.queued.push_back(kind);
+            }
+            return;
+        }
+        let payloads = match &kind {
+            RequestKind::Liveness => Vec::new(),
+            RequestKind::DeleteIke => vec![informational::delete_ike()],
+            RequestKind::DeleteChild { inbound_spi } => {
+                vec![informational::delete_child(*inbound_spi)]
+            }
+            // These two are built by their exchanges, which call `send_request` themselves.
+            RequestKind::Init | RequestKind::Auth => return,
+        };
+        let exchange = ExchangeType::Informational;
+        let message_id = sa.exchanges.next_request_id;
+        let header = message::header(sa, exchange, false, message_id);
+        let Some(crypto) = sa.crypto.as_mut() else {
+            return;
+        };
+        let bytes = message::seal(&mut crypto.outbound, &header, &payloads, self.rng.as_mut());
+        self.send_request(now, sa, kind, message_id, bytes);
+    }
+
+    /// Send a built request, remember it for retransmission and advance the message ID.
+    pub(super) fn send_request(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        kind: RequestKind,
+        message_id: u32,
+        bytes: Vec<u8>,
+    ) {
+        self.emit_transmit(Transmit {
+            local: sa.local,
+            remote: sa.remote,
+            payload: bytes.clone(),
+        });
+        sa.exchanges.outstanding = Some(Outstanding {
+            kind,
+            message_id,
+            bytes,
+            sends: 1,
+        });
+        sa.exchanges.next_request_id = message_id.wrapping_add(1);
+        let at = now + self.retransmit_delay(1);
+        self.timers
+            .arm(&mut sa.timers, sa.id, Timer::Retransmit, at);
+    }
+
+    fn send_response(
+        &mut self,
+        sa: &mut IkeSa,
+        exchange: ExchangeType,
+        message_id: u32,
+        payloads: &[Payload],
+    ) {
+        let header = message::header(sa, exchange, true, message_id);
+        let Some(crypto) = sa.crypto.as_mut() else {
+            return;
+        };
+        let bytes = message::seal(&mut crypto.outbound, &header, payloads, self.rng.as_mut());
+        self.emit_transmit(Transmit {
+            local: sa.local,
+            remote: sa.remote,
+            payload: bytes.clone(),
+        });
+        sa.exchanges.last_response = Some((message_id, bytes));
+        sa.exchanges.expected_request_id = message_id.wrapping_add(1);
+    }
+
+    /// Timeout before send number `sends + 1`: base timeout times base^(sends-1).
+    fn retransmit_delay(&self, sends: u32) -> Duration {
+        let s = &self.settings;
+        let factor = s
+            .retransmit_base
+            .powi(i32::try_from(sends.saturating_sub(1)).unwrap_or(i32::MAX));
+        s.retransmit_timeout.mul_f64(factor.min(1e6))
+    }
+
+    pub(super) fn on_retransmit_timer(&mut self, now: Instant, sa: &mut IkeSa) -> Fate {
+        let tries = self.settings.retransmit_tries;
+        let Some(out) = sa.exchanges.outstanding.as_mut() else {
+            return Fate::Keep;
+        };
+        if out.sends >= tries {
+            debug!(
+                sa = sa.id.0,
+                "no answer after {} sends: peer is dead", out.sends
+            );
+            return Fate::Remove(DownReason::PeerDead);
+        }
+        out.sends += 1;
+        let sends = out.sends;
+        let transmit = Transmit {
+            local: sa.local,
+            remote: sa.remote,
+            payload: out.bytes.clone(),
+        };
+        self.stats.retransmits += 1;
+        self.emit_transmit(transmit);
+        let at = now + self.retransmit_delay(sends);
+        self.timers
+            .arm(&mut sa.timers, sa.id, Timer::Retransmit, at);
+        Fate::Keep
+    }
+
+    /// Liveness (RFC 7296 2.4): when nothing authenticated came from the peer for a DPD
+    /// interval, send an empty INFORMATIONAL; retransmission exhaustion declares it dead.
+    pub(super) fn on_dpd_timer(&mut self, now: Instant, sa: &mut IkeSa) -> Fate {
+        let Some(interval) = self.connection(sa.conn).and_then(|c| c.dpd_interval) else {
+            return Fate::Keep;
+        };
+        if sa.state != SaState::Established {
+            return Fate::Keep;
+        }
+        let idle_since = sa.last_received;
+        if now.saturating_duration_since(idle_since) >= interval {
+            if sa.exchanges.outstanding.is_none() && sa.exchanges.queued.is_empty() {
+                self.request(now, sa, RequestKind::Liveness);
+            }
+            self.timers
+                .arm(&mut sa.timers, sa.id, Timer::Dpd, now + interval);
+        } else {
+            self.timers
+                .arm(&mut sa.timers, sa.id, Timer::Dpd, idle_since + interval);
+        }
+        Fate::Keep
+    }
+
+    pub(super) fn arm_dpd(&mut self, now: Instant, sa: &mut IkeSa) {
+        if let Some(interval) = self.connection(sa.conn).and_then(|c| c.dpd_interval) {
+            self.timers
+                .arm(&mut sa.timers, sa.id, Timer::Dpd, now + interval);
+        }
+    }
+
+    /// Behind a NAT the peer's mapping can change; follow it once a message authenticated
+    /// (RFC 7296 2.23).
+    fn follow_peer_address(&mut self, sa: &mut IkeSa, local: SocketAddr, remote: SocketAddr) {
+        if sa.nat.any() {
+            sa.local = local;
+            sa.remote = remote;
+        }
+    }
+
+    fn count_drop(&mut self, e: &Error) {
+        match e {
+            Error::Undecryptable => self.stats.dropped_undecryptable += 1,
+            _ => self.stats.dropped_malformed += 1,
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The engine's view of a validated configuration.
+
+use crate::config::{Config, Connection, Identity, IkeVersion, PeerAddress, StartAction};
+use crate::wire::ikev2::IdType;
+
+use super::settings::{ConnectionSettings, EngineSettings, IkeIdentity, PreSharedKey};
+
+impl From<&Identity> for IkeIdentity {
+    fn from(id: &Identity) -> IkeIdentity {
+        let (id_type, data) = match id {
+            Identity::Ipv4(a) => (IdType::Ipv4Addr, a.octets().to_vec()),
+            Identity::Ipv6(a) => (IdType::Ipv6Addr, a.octets().to_vec()),
+            Identity::Fqdn(s) => (IdType::Fqdn, s.as_bytes().to_vec()),
+            Identity::Email(s) => (IdType::Rfc822Addr, s.as_bytes().to_vec()),
+            Identity::KeyId(k) => (IdType::KeyId, k.clone()),
+        };
+        IkeIdentity { id_type, data }
+    }
+}
+
+/// A connection the IKEv2 engine cannot run, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub connection: String,
+    pub reason: String,
+}
+
+fn connection_settings(config: &Config, conn: &Connection) -> Result<ConnectionSettings, String> {
+    if conn.version != IkeVersion::V2 {
+        return Err("IKEv1 is not implemented yet".into());
+    }
+    let peer = config
+        .peer_of(conn)
+        .ok_or_else(|| format!("unknown peer {:?}", conn.peer))?;
+    let local_addr = config
+        .gateway
+        .local_address_for(&peer.address)
+        .ok_or_else(|| "no local address of the peer's address family".to_string())?;
+    let remote_addr = match peer.address {
+        PeerAddress::Addr(a) => Some(a),
+        PeerAddress::Any => None,
+    };
+    Ok(ConnectionSettings {
+        name: conn.name.clone(),
+        local_addr,
+        remote_addr,
+        local_id: IkeIdentity::from(&conn.local_identity),
+        remote_id: Some(IkeIdentity::from(&peer.identity)),
+        psk: PreSharedKey(zeroize::Zeroizing::new(conn.psk().secret().to_vec())),
+        local_subnets: conn.local_subnets.clone(),
+        remote_subnets: conn.remote_subnets.clone(),
+        ike_proposals: conn.ike_proposals.clone(),
+        esp_proposals: conn.esp_proposals.clone(),
+        ike_lifetime: conn.ike_lifetime,
+        child_lifetime: conn.child_lifetime,
+        dpd_interval: conn.dpd_interval,
+        initiate: conn.start_action == StartAction::Initiate,
+    })
+}
+
+impl EngineSettings {
+    /// Engine settings for every connection the engine can run; the others are listed with
+    /// the reason, so the caller can report them instead of silently ignoring them.
+    pub fn from_config(config: &Config) -> (EngineSettings, Vec<Skipped>) {
+        let mut connections = Vec::new();
+        let mut skipped = Vec::new();
+        for conn in &config.connections {
+            match connection_settings(config, conn) {
+                Ok(c) => connections.push(c),
+                Err(reason) => skipped.push(Skipped {
+                    connection: conn.name.clone(),
+                    reason,
+                }),
+            }
+        }
+        (EngineSettings::new(connections), skipped)
+    }
+}

@@ -1,0 +1,152 @@
+//! What the engine hands to the layers around it: datagrams to send, kernel intents and
+//! events. Nothing here performs I/O.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use zeroize::Zeroizing;
+
+use crate::crypto::alg::{Encryption, Integrity};
+
+/// Index of an IKE SA in the engine's table. Stable for the SA's lifetime; reused afterwards,
+/// so it is paired with a generation where that matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SaId(pub u32);
+
+/// Index of a connection in the engine's settings (the order of the configuration file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u32);
+
+/// A datagram to send. `local`/`remote` carry the ports: when either is 4500 the daemon sends
+/// from its NAT-T socket, which prepends the non-ESP marker (RFC 3948 2.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub payload: Vec<u8>,
+}
+
+/// One direction of an ESP SA, as the kernel needs it (`ip xfrm state`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct EspSa {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub spi: u32,
+    pub encryption: Encryption,
+    pub integrity: Option<Integrity>,
+    /// Encryption key; for AEAD ciphers the 4-octet salt is appended (rfc4106/rfc7539esp).
+    pub encryption_key: Zeroizing<Vec<u8>>,
+    pub integrity_key: Zeroizing<Vec<u8>>,
+    pub esn: bool,
+    /// UDP encapsulation ports (source, destination) when NAT was detected (RFC 3948).
+    pub encap: Option<(u16, u16)>,
+}
+
+impl std::fmt::Debug for EspSa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EspSa")
+            .field("src", &self.src)
+            .field("dst", &self.dst)
+            .field("spi", &format_args!("{:#010x}", self.spi))
+            .field("encryption", &self.encryption)
+            .field("integrity", &self.integrity)
+            .field("esn", &self.esn)
+            .field("encap", &self.encap)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A CHILD_SA as the kernel layer installs it: both directions, the negotiated selectors and
+/// the lifetimes the kernel should enforce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildInstall {
+    pub conn: ConnId,
+    pub ike_sa: SaId,
+    /// Identifies the policy set of this CHILD_SA across rekeys (the kernel's reqid).
+    pub reqid: u32,
+    pub inbound: EspSa,
+    pub outbound: EspSa,
+    pub local_selectors: Vec<IpNet>,
+    pub remote_selectors: Vec<IpNet>,
+    /// Soft limit: the engine rekeys before it; the kernel's soft expiry is a safety net.
+    pub soft_lifetime: Duration,
+    /// Hard limit: the kernel deletes the SA at this age (RFC 7296 2.8).
+    pub hard_lifetime: Duration,
+}
+
+/// What the kernel must do, in order. The engine never waits for the kernel: results come
+/// back through [`crate::ike::Engine::handle_kernel_result`] keyed by `IntentId`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KernelIntent {
+    /// Install (or, for a rekey, add next to the old pair) a CHILD_SA and its policies.
+    InstallChild {
+        id: IntentId,
+        child: Box<ChildInstall>,
+    },
+    /// Remove one CHILD_SA: both SPIs; `remove_policies` when no successor takes them over.
+    DeleteChild {
+        id: IntentId,
+        reqid: u32,
+        inbound: (IpAddr, IpAddr, u32),
+        outbound: (IpAddr, IpAddr, u32),
+        remove_policies: bool,
+        local_selectors: Vec<IpNet>,
+        remote_selectors: Vec<IpNet>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IntentId(pub u64);
+
+/// Why an SA went down; shown in status and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownReason {
+    /// We or the peer deleted it on request.
+    Deleted,
+    /// The peer did not answer retransmissions or liveness checks.
+    PeerDead,
+    /// Authentication failed (ours or theirs).
+    AuthFailed(String),
+    /// Negotiation failed: no proposal chosen, unacceptable selectors, ...
+    NegotiationFailed(String),
+    /// Replaced by a rekeyed SA.
+    Rekeyed,
+    /// The kernel refused to install it.
+    KernelError(String),
+}
+
+/// State changes for status, logs and the hub's route table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    IkeUp {
+        conn: ConnId,
+        sa: SaId,
+        remote: SocketAddr,
+    },
+    IkeDown {
+        conn: ConnId,
+        sa: SaId,
+        reason: DownReason,
+    },
+    ChildUp {
+        conn: ConnId,
+        sa: SaId,
+        reqid: u32,
+        inbound_spi: u32,
+        outbound_spi: u32,
+    },
+    ChildDown {
+        conn: ConnId,
+        sa: SaId,
+        reqid: u32,
+        inbound_spi: u32,
+        reason: DownReason,
+    },
+    /// A CHILD_SA could not be negotiated; the IKE SA stays.
+    ChildFailed {
+        conn: ConnId,
+        sa: SaId,
+        reason: DownReason,
+    },
+}

@@ -1,0 +1,354 @@
+//! SA payload construction and proposal selection (RFC 7296 2.7, 3.3).
+//!
+//! The responder walks its own proposals in configured order and takes the first one the peer
+//! also offers (strongSwan's `prefer_configured_proposals` default), choosing within each
+//! transform type the first algorithm of ours the peer lists.
+
+use crate::crypto::alg::{DhGroup, Encryption, Integrity};
+use crate::crypto::keymat::IkeSuite;
+use crate::wire::ikev2::{Proposal, ProtocolId, SaPayload, Transform, TransformType};
+
+use super::settings::{EspProposal, IkeProposal};
+
+/// The algorithms of a negotiated CHILD_SA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildSuite {
+    pub encryption: Encryption,
+    pub integrity: Option<Integrity>,
+    pub esn: bool,
+    pub dh: Option<DhGroup>,
+}
+
+fn transform(kind: TransformType, id: u16, key_length: Option<u16>) -> Transform {
+    Transform {
+        kind,
+        id,
+        key_length,
+        other_attributes: Vec::new(),
+    }
+}
+
+fn encryption_transform(e: Encryption) -> Transform {
+    transform(
+        TransformType::Encr,
+        e.transform_id(),
+        e.key_length_attribute(),
+    )
+}
+
+pub fn encryption_from(t: &Transform) -> Option<Encryption> {
+    let key = t.key_length;
+    Some(match (t.id, key) {
+        (3, None) => Encryption::TripleDes,
+        (12, Some(bits @ (128 | 192 | 256))) => Encryption::AesCbc { key_bits: bits },
+        (20, Some(bits @ (128 | 256))) => Encryption::AesGcm16 { key_bits: bits },
+        (28, None) => Encryption::ChaCha20Poly1305,
+        _ => return None,
+    })
+}
+
+/// IKE proposals for IKE_SA_INIT (no SPI) or an IKE rekey (our new 8-octet SPI).
+pub fn ike_sa_payload(proposals: &[IkeProposal], spi: Option<u64>) -> SaPayload {
+    let spi = spi.map(|s| s.to_be_bytes().to_vec()).unwrap_or_default();
+    let proposals = proposals
+        .iter()
+        .zip(1u8..)
+        .map(|(p, number)| {
+            let mut transforms: Vec<Transform> = p
+                .encryption
+                .iter()
+                .map(|e| encryption_transform(*e))
+                .collect();
+            transforms.extend(
+                p.prf
+                    .iter()
+                    .map(|f| transform(TransformType::Prf, f.transform_id(), None)),
+            );
+            transforms.extend(
+                p.integrity
+                    .iter()
+                    .map(|i| transform(TransformType::Integ, i.transform_id(), None)),
+            );
+            transforms.extend(
+                p.dh.iter()
+                    .map(|g| transform(TransformType::Dh, g.transform_id(), None)),
+            );
+            Proposal {
+                number,
+                protocol: ProtocolId::Ike,
+                spi: spi.clone(),
+                transforms,
+            }
+        })
+        .collect();
+    SaPayload { proposals }
+}
+
+/// ESP proposals with our inbound SPI. PFS groups are offered only where a KE payload
+/// accompanies them (CREATE_CHILD_SA); in IKE_AUTH they are left out (RFC 7296 1.2).
+pub fn esp_sa_payload(proposals: &[EspProposal], spi: u32, with_dh: bool) -> SaPayload {
+    let proposals = proposals
+        .iter()
+        .zip(1u8..)
+        .map(|(p, number)| {
+            let mut transforms: Vec<Transform> = p
+                .encryption
+                .iter()
+                .map(|e| encryption_transform(*e))
+                .collect();
+            transforms.extend(
+                p.integrity
+                    .iter()
+                    .map(|i| transform(TransformType::Integ, i.transform_id(), None)),
+            );
+            if with_dh {
+                transforms.extend(
+                    p.dh.iter()
+                        .map(|g| transform(TransformType::Dh, g.transform_id(), None)),
+                );
+            }
+            if p.esn {
+                transforms.push(transform(TransformType::Esn, 1, None));
+            }
+            transforms.push(transform(TransformType::Esn, 0, None));
+            Proposal {
+                number,
+                protocol: ProtocolId::Esp,
+                spi: spi.to_be_bytes().to_vec(),
+                transforms,
+            }
+        })
+        .collect();
+    SaPayload { proposals }
+}
+
+fn offered(p: &Proposal, kind: TransformType) -> impl Iterator<Item = &Transform> {
+    p.transforms.iter().filter(move |t| t.kind == kind)
+}
+
+/// AEAD proposals may carry integrity "NONE" (0) or nothing (RFC 5282 8).
+fn integrity_ok_for_aead(p: &Proposal) -> bool {
+    offered(p, TransformType::Integ).all(|t| t.id == 0)
+}
+
+fn pick_ike(ours: &IkeProposal, theirs: &Proposal) -> Option<IkeSuite> {
+    let encryption = *ours
+        .encryption
+        .iter()
+        .find(|e| offered(theirs, TransformType::Encr).any(|t| encryption_from(t) == Some(**e)))?;
+    let prf = *ours
+        .prf
+        .iter()
+        .find(|f| offered(theirs, TransformType::Prf).any(|t| t.id == f.transform_id()))?;
+    let dh = *ours
+        .dh
+        .iter()
+        .find(|g| offered(theirs, TransformType::Dh).any(|t| t.id == g.transform_id()))?;
+    let integrity =
+        if encryption.is_aead() {
+            if !integrity_ok_for_aead(theirs) {
+                return None;
+            }
+            None
+        } else {
+            Some(*ours.integrity.iter().find(|i| {
+                offered(theirs, TransformType::Integ).any(|t| t.id == i.transform_id())
+            })?)
+        };
+    Some(IkeSuite {
+        encryption,
+        integrity,
+        prf,
+        dh,
+    })
+}
+
+fn ike_suite_proposal(suite: &IkeSuite, number: u8, spi: Vec<u8>) -> Proposal {
+    let mut transforms = vec![
+        encryption_transform(suite.encryption),
+        transform(TransformType::Prf, suite.prf.transform_id(), None),
+    ];
+    if let Some(i) = suite.integrity {
+        transforms.push(transform(TransformType::Integ, i.transform_id(), None));
+    }
+    transforms.push(transform(TransformType::Dh, suite.dh.transform_id(), None));
+    Proposal {
+        number,
+        protocol: ProtocolId::Ike,
+        spi,
+        transforms,
+    }
+}
+
+/// Responder: choose an IKE suite from the peer's SA payload. Returns the suite and the
+/// single proposal to answer with (the peer's proposal number, our SPI when rekeying), plus the
+/// peer's SPI of that proposal.
+pub fn select_ike(
+    ours: &[IkeProposal],
+    theirs: &SaPayload,
+    our_spi: Option<u64>,
+) -> Option<(IkeSuite, SaPayload, Vec<u8>)> {
+    for mine in ours {
+        for p in theirs
+            .proposals
+            .iter()
+            .filter(|p| p.protocol == ProtocolId::Ike)
+        {
+            if let Some(suite) = pick_ike(mine, p) {
+                let spi = our_spi
+                    .map(|s| s.to_be_bytes().to_vec())
+                    .unwrap_or_default();
+                let answer = SaPayload {
+                    proposals: vec![ike_suite_proposal(&suite, p.number, spi)],
+                };
+                return Some((suite, answer, p.spi.clone()));
+            }
+        }
+    }
+    None
+}
+
+/// Initiator: the responder must answer with exactly one proposal built from what we offered
+/// (RFC 7296 2.7); anything else is a protocol error.
+pub fn accept_ike(ours: &[IkeProposal], answer: &SaPayload) -> Option<(IkeSuite, Vec<u8>)> {
+    let [p] = answer.proposals.as_slice() else {
+        return None;
+    };
+    if p.protocol != ProtocolId::Ike
+        || offered(p, TransformType::Encr).count() != 1
+        || offered(p, TransformType::Prf).count() != 1
+        || offered(p, TransformType::Dh).count() != 1
+        || offered(p, TransformType::Integ).count() > 1
+    {
+        return None;
+    }
+    let suite = ours.iter().find_map(|mine| pick_ike(mine, p))?;
+    Some((suite, p.spi.clone()))
+}
+
+fn pick_esp(ours: &EspProposal, theirs: &Proposal, want_dh: Option<DhGroup>) -> Option<ChildSuite> {
+    let encryption = *ours
+        .encryption
+        .iter()
+        .find(|e| offered(theirs, TransformType::Encr).any(|t| encryption_from(t) == Some(**e)))?;
+    let integrity =
+        if encryption.is_aead() {
+            if !integrity_ok_for_aead(theirs) {
+                return None;
+            }
+            None
+        } else {
+            Some(*ours.integrity.iter().find(|i| {
+                offered(theirs, TransformType::Integ).any(|t| t.id == i.transform_id())
+            })?)
+        };
+    let their_esn: Vec<u16> = offered(theirs, TransformType::Esn).map(|t| t.id).collect();
+    let esn = if ours.esn && their_esn.contains(&1) {
+        true
+    } else if their_esn.is_empty() || their_esn.contains(&0) {
+        false
+    } else {
+        return None;
+    };
+    let dh = match want_dh {
+        None => {
+            // Without a KE payload a DH transform cannot be honoured, unless NONE is offered.
+            if offered(theirs, TransformType::Dh).any(|t| t.id != 0)
+                && !offered(theirs, TransformType::Dh).any(|t| t.id == 0)
+            {
+                return None;
+            }
+            None
+        }
+        Some(group) => {
+            if !ours.dh.contains(&group)
+                || !offered(theirs, TransformType::Dh).any(|t| t.id == group.transform_id())
+            {
+                return None;
+            }
+            Some(group)
+        }
+    };
+    Some(ChildSuite {
+        encryption,
+        integrity,
+        esn,
+        dh,
+    })
+}
+
+fn esp_suite_proposal(suite: &ChildSuite, number: u8, spi: u32) -> Proposal {
+    let mut transforms = vec![encryption_transform(suite.encryption)];
+    if let Some(i) = suite.integrity {
+        transforms.push(transform(TransformType::Integ, i.transform_id(), None));
+    }
+    if let Some(g) = suite.dh {
+        transforms.push(transform(TransformType::Dh, g.transform_id(), None));
+    }
+    transforms.push(transform(TransformType::Esn, u16::from(suite.esn), None));
+    Proposal {
+        number,
+        protocol: ProtocolId::Esp,
+        spi: spi.to_be_bytes().to_vec(),
+        transforms,
+    }
+}
+
+/// Responder: choose an ESP suite. `ke_group` is the group of the KE payload when one came
+/// with the request (PFS). Returns the suite, the answer (with our inbound SPI) and the peer's
+/// SPI (its inbound, our outbound).
+pub fn select_esp(
+    ours: &[EspProposal],
+    theirs: &SaPayload,
+    ke_group: Option<DhGroup>,
+    our_spi: u32,
+) -> Option<(ChildSuite, SaPayload, u32)> {
+    for mine in ours {
+        for p in theirs
+            .proposals
+            .iter()
+            .filter(|p| p.protocol == ProtocolId::Esp)
+        {
+            let Ok(peer_spi) = <[u8; 4]>::try_from(p.spi.as_slice()) else {
+                continue;
+            };
+            if let Some(suite) = pick_esp(mine, p, ke_group) {
+                let answer = SaPayload {
+                    proposals: vec![esp_suite_proposal(&suite, p.number, our_spi)],
+                };
+                return Some((suite, answer, u32::from_be_bytes(peer_spi)));
+            }
+        }
+    }
+    None
+}
+
+/// Initiator: check the responder's single ESP proposal against ours.
+pub fn accept_esp(
+    ours: &[EspProposal],
+    answer: &SaPayload,
+    ke_group: Option<DhGroup>,
+) -> Option<(ChildSuite, u32)> {
+    let [p] = answer.proposals.as_slice() else {
+        return None;
+    };
+    if p.protocol != ProtocolId::Esp
+        || offered(p, TransformType::Encr).count() != 1
+        || offered(p, TransformType::Esn).count() > 1
+    {
+        return None;
+    }
+    let peer_spi = u32::from_be_bytes(<[u8; 4]>::try_from(p.spi.as_slice()).ok()?);
+    let suite = ours.iter().find_map(|mine| pick_esp(mine, p, ke_group))?;
+    Some((suite, peer_spi))
+}
+
+/// The DH group the initiator puts in its first KE payload: the first of its first proposal.
+pub fn preferred_group(ours: &[IkeProposal]) -> Option<DhGroup> {
+    ours.first().and_then(|p| p.dh.first().copied())
+}
+
+/// Whether a group is acceptable in any of our proposals (for INVALID_KE_PAYLOAD retries).
+pub fn group_offered(ours: &[IkeProposal], group: DhGroup) -> bool {
+    ours.iter().any(|p| p.dh.contains(&group))
+}

@@ -1,0 +1,159 @@
+//! State of one IKE SA and its CHILD_SAs.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::crypto::dh::KeyExchange;
+use crate::crypto::keymat::{IkeKeys, IkeSuite};
+use crate::crypto::protect::PayloadProtection;
+use crate::wire::ikev2::TrafficSelector;
+
+use super::output::{ConnId, SaId};
+use super::proposal::ChildSuite;
+use super::settings::IkeIdentity;
+use super::timer::TimerSlots;
+
+/// Where an IKE SA stands in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaState {
+    /// Initiator: IKE_SA_INIT request sent.
+    InitSent,
+    /// Responder: IKE_SA_INIT answered, waiting for IKE_AUTH.
+    InitAnswered,
+    /// Initiator: IKE_AUTH request sent.
+    AuthSent,
+    Established,
+    /// A Delete for the IKE SA is outstanding.
+    Deleting,
+}
+
+impl SaState {
+    pub fn name(self) -> &'static str {
+        match self {
+            SaState::InitSent => "connecting",
+            SaState::InitAnswered => "half-open",
+            SaState::AuthSent => "authenticating",
+            SaState::Established => "established",
+            SaState::Deleting => "deleting",
+        }
+    }
+}
+
+/// Keys and payload protection of an IKE SA, once IKE_SA_INIT completed.
+pub struct SaCrypto {
+    pub suite: IkeSuite,
+    pub keys: IkeKeys,
+    /// Protects what we send (SK_ei/SK_ai as original initiator, SK_er/SK_ar otherwise).
+    pub outbound: PayloadProtection,
+    pub inbound: PayloadProtection,
+}
+
+/// What IKE_SA_INIT leaves behind until IKE_AUTH is done: both messages and nonces are
+/// signed in AUTH (RFC 7296 2.15).
+pub struct InitContext {
+    pub ni: Vec<u8>,
+    pub nr: Vec<u8>,
+    pub request: Vec<u8>,
+    pub response: Vec<u8>,
+    /// Initiator: our key exchange until the response arrives.
+    pub dh: Option<KeyExchange>,
+    /// Initiator: a cookie the responder asked us to return (RFC 7296 2.6).
+    pub cookie: Option<Vec<u8>>,
+    /// Initiator: the inbound SPI reserved for the first CHILD_SA.
+    pub child_spi: u32,
+}
+
+/// The request kinds an SA can have in flight; one at a time (window size 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestKind {
+    Init,
+    Auth,
+    Liveness,
+    DeleteIke,
+    /// Delete the CHILD_SA whose inbound SPI (ours, the one the peer knows) is given.
+    DeleteChild {
+        inbound_spi: u32,
+    },
+}
+
+/// Our outstanding request, kept for retransmission until its response arrives.
+pub struct Outstanding {
+    pub kind: RequestKind,
+    pub message_id: u32,
+    pub bytes: Vec<u8>,
+    pub sends: u32,
+}
+
+/// Message-ID bookkeeping and the retransmission cache (RFC 7296 2.1-2.3).
+#[derive(Default)]
+pub struct Exchanges {
+    pub next_request_id: u32,
+    pub outstanding: Option<Outstanding>,
+    pub queued: VecDeque<RequestKind>,
+    /// The next request ID we expect from the peer.
+    pub expected_request_id: u32,
+    /// Our response to the peer's last request, resent verbatim when it retransmits.
+    pub last_response: Option<(u32, Vec<u8>)>,
+}
+
+/// One negotiated CHILD_SA (its kernel SAs are owned by the kernel layer).
+#[derive(Debug, Clone)]
+pub struct ChildSa {
+    pub reqid: u32,
+    pub inbound_spi: u32,
+    pub outbound_spi: u32,
+    pub suite: ChildSuite,
+    pub local_ts: Vec<TrafficSelector>,
+    pub remote_ts: Vec<TrafficSelector>,
+    pub established_at: Instant,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NatState {
+    /// Our address is translated on the way to the peer.
+    pub local_behind: bool,
+    /// The peer's address is translated (it is behind a NAT).
+    pub remote_behind: bool,
+}
+
+impl NatState {
+    pub fn any(self) -> bool {
+        self.local_behind || self.remote_behind
+    }
+}
+
+pub struct IkeSa {
+    pub id: SaId,
+    pub conn: ConnId,
+    /// We are the original initiator of this IKE SA.
+    pub initiator: bool,
+    pub spi_i: u64,
+    pub spi_r: u64,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub state: SaState,
+    pub nat: NatState,
+    pub crypto: Option<SaCrypto>,
+    pub init: Option<InitContext>,
+    pub exchanges: Exchanges,
+    pub children: Vec<ChildSa>,
+    pub timers: TimerSlots,
+    pub remote_id: Option<IkeIdentity>,
+    /// Responder: the key of this SA in the half-open table until IKE_AUTH completes.
+    pub half_open_key: Option<(u64, SocketAddr)>,
+    pub created_at: Instant,
+    pub established_at: Option<Instant>,
+    pub last_received: Instant,
+}
+
+impl IkeSa {
+    /// The SPI the peer uses to reach this SA in its messages (ours).
+    pub fn local_spi(&self) -> u64 {
+        if self.initiator {
+            self.spi_i
+        } else {
+            self.spi_r
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! What the engine needs to know about each connection, derived from the validated
+//! configuration. Kept apart from the config model so the engine can be driven by tests
+//! without a TOML file.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use zeroize::Zeroizing;
+
+use crate::wire::ikev2::IdType;
+
+pub use crate::config::{EspProposal, IkeProposal};
+
+/// An IKE identity as it goes on the wire (RFC 7296 3.5).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IkeIdentity {
+    pub id_type: IdType,
+    pub data: Vec<u8>,
+}
+
+impl IkeIdentity {
+    pub fn from_address(addr: IpAddr) -> IkeIdentity {
+        match addr {
+            IpAddr::V4(v4) => IkeIdentity {
+                id_type: IdType::Ipv4Addr,
+                data: v4.octets().to_vec(),
+            },
+            IpAddr::V6(v6) => IkeIdentity {
+                id_type: IdType::Ipv6Addr,
+                data: v6.octets().to_vec(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for IkeIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.id_type {
+            IdType::Ipv4Addr => match <[u8; 4]>::try_from(self.data.as_slice()) {
+                Ok(o) => write!(f, "{}", std::net::Ipv4Addr::from(o)),
+                Err(_) => f.write_str("<bad ipv4 id>"),
+            },
+            IdType::Ipv6Addr => match <[u8; 16]>::try_from(self.data.as_slice()) {
+                Ok(o) => write!(f, "{}", std::net::Ipv6Addr::from(o)),
+                Err(_) => f.write_str("<bad ipv6 id>"),
+            },
+            IdType::Fqdn | IdType::Rfc822Addr => f.write_str(&String::from_utf8_lossy(&self.data)),
+            _ => {
+                f.write_str("0x")?;
+                self.data.iter().try_for_each(|b| write!(f, "{b:02x}"))
+            }
+        }
+    }
+}
+
+/// A pre-shared key. Never printed.
+#[derive(Clone)]
+pub struct PreSharedKey(pub Zeroizing<Vec<u8>>);
+
+impl std::fmt::Debug for PreSharedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PreSharedKey(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ConnectionSettings {
+    pub name: String,
+    pub local_addr: IpAddr,
+    /// `None` accepts a peer from any address (responder only).
+    pub remote_addr: Option<IpAddr>,
+    pub local_id: IkeIdentity,
+    /// `None` accepts whatever identity authenticates with the key.
+    pub remote_id: Option<IkeIdentity>,
+    pub psk: PreSharedKey,
+    pub local_subnets: Vec<IpNet>,
+    pub remote_subnets: Vec<IpNet>,
+    pub ike_proposals: Vec<IkeProposal>,
+    pub esp_proposals: Vec<EspProposal>,
+    pub ike_lifetime: Duration,
+    pub child_lifetime: Duration,
+    pub dpd_interval: Option<Duration>,
+    pub initiate: bool,
+}
+
+/// Engine-wide knobs; the defaults follow strongSwan's where one exists.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub connections: Vec<ConnectionSettings>,
+    /// First retransmission timeout; doubled by `retransmit_base` each try (strongSwan: 4 s).
+    pub retransmit_timeout: Duration,
+    pub retransmit_base: f64,
+    /// Sends before a request is given up (strongSwan: 5 retransmissions after the first).
+    pub retransmit_tries: u32,
+    /// Half-open SAs above which IKE_SA_INIT requests must return a cookie (RFC 7296 2.6).
+    pub cookie_threshold: usize,
+    /// How long an SA may take from IKE_SA_INIT to established.
+    pub establish_timeout: Duration,
+}
+
+impl EngineSettings {
+    pub fn new(connections: Vec<ConnectionSettings>) -> EngineSettings {
+        EngineSettings {
+            connections,
+            retransmit_timeout: Duration::from_secs(4),
+            retransmit_base: 1.8,
+            retransmit_tries: 6,
+            cookie_threshold: 1000,
+            establish_timeout: Duration::from_secs(30),
+        }
+    }
+}

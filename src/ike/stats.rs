@@ -1,0 +1,19 @@
+//! Counters of what the engine dropped or repeated, for status and tests.
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams that failed to parse (header, payload chain, lengths).
+    pub dropped_malformed: u64,
+    /// Encrypted messages whose integrity check or decryption failed.
+    pub dropped_undecryptable: u64,
+    /// Messages naming an IKE SA we do not have.
+    pub dropped_unknown_sa: u64,
+    /// Messages out of the message-ID window, unexpected responses, wrong exchange for the state.
+    pub dropped_unexpected: u64,
+    /// Requests we retransmitted.
+    pub retransmits: u64,
+    /// Cached responses resent for retransmitted requests.
+    pub responses_resent: u64,
+    /// IKE_SA_INIT requests answered with a cookie instead of state.
+    pub cookies_sent: u64,
+}

@@ -1,0 +1,387 @@
+//! Two engines in memory: establishment, loss, retransmission, deletes, liveness, bad input.
+
+mod util;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ikehub::crypto::alg::DhGroup;
+use ikehub::ike::{DownReason, EngineSettings, Event};
+use util::pair::{connection, ip, Pair, Which, A_ADDR, B_ADDR};
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn addr(s: &str, port: u16) -> SocketAddr {
+    SocketAddr::new(ip(s), port)
+}
+
+/// Both kernels hold the same two SAs: A's outbound is B's inbound and the other way round,
+/// with the same keys.
+fn assert_kernels_match(pair: &Pair) {
+    assert_eq!(pair.a.kernel.sas.len(), 2, "A holds one SA per direction");
+    assert_eq!(pair.b.kernel.sas.len(), 2, "B holds one SA per direction");
+    for (key, sa) in &pair.a.kernel.sas {
+        let peer = pair
+            .b
+            .kernel
+            .sas
+            .get(key)
+            .unwrap_or_else(|| panic!("B lacks SA {key:?}"));
+        assert_eq!(
+            sa.encryption_key, peer.encryption_key,
+            "keys of SPI {:#x} differ",
+            key.1
+        );
+        assert_eq!((sa.src, sa.dst), (peer.src, peer.dst));
+    }
+}
+
+#[test]
+fn tunnel_is_established_and_keys_agree() {
+    let mut pair = Pair::default_pair();
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(
+        pair.drive_until(LIMIT, Pair::established),
+        "tunnel did not come up"
+    );
+    assert_eq!((pair.a.ike_up(), pair.b.ike_up()), (1, 1));
+    assert_eq!((pair.a.child_up(), pair.b.child_up()), (1, 1));
+    assert_kernels_match(&pair);
+    // Four messages, no retransmission on a clean link.
+    assert_eq!(pair.delivered.len(), 4);
+    assert_eq!(pair.a.engine.stats().retransmits, 0);
+}
+
+#[test]
+fn handshake_completes_with_30_percent_loss() {
+    let mut retransmitted = 0;
+    for seed in 0..20u64 {
+        let mut pair = Pair::default_pair();
+        pair.set_loss(30, seed);
+        let now = pair.now;
+        pair.a.engine.start(now);
+        let ok = pair.drive_until(Duration::from_secs(600), Pair::established);
+        assert!(
+            ok,
+            "seed {seed}: not established under 30% loss: A {:?} B {:?}",
+            pair.a.events, pair.b.events
+        );
+        assert_kernels_match(&pair);
+        retransmitted += pair.a.engine.stats().retransmits;
+    }
+    assert!(retransmitted > 0, "the loss pattern dropped something");
+}
+
+#[test]
+fn retransmitted_request_gets_the_cached_response() {
+    let mut pair = Pair::default_pair();
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, Pair::established));
+    // Replay A's IKE_AUTH request (the third datagram) to B: B must answer with the same bytes
+    // it sent the first time, without creating anything new.
+    let (to, auth_request) = pair.delivered[2].clone();
+    assert_eq!(to, Which::B);
+    let first_response = pair.delivered[3].1.payload.clone();
+    pair.inject(
+        Which::B,
+        auth_request.remote,
+        auth_request.local,
+        auth_request.payload,
+    );
+    let resent = pair
+        .b
+        .engine
+        .poll_transmit()
+        .expect("B answers the retransmission");
+    assert_eq!(
+        resent.payload, first_response,
+        "the cached response is resent verbatim"
+    );
+    assert_eq!(pair.b.engine.stats().responses_resent, 1);
+    assert_eq!(pair.b.engine.poll_kernel(), None, "no second CHILD_SA");
+    assert!(pair.b.engine.poll_event().is_none());
+}
+
+#[test]
+fn delete_removes_everything_on_both_sides() {
+    let mut pair = Pair::default_pair();
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, Pair::established));
+    let conn = pair
+        .a
+        .engine
+        .connection_id(&format!("to-{B_ADDR}"))
+        .expect("connection");
+    let now = pair.now;
+    pair.a.engine.terminate(now, conn);
+    assert!(pair.drive_until(LIMIT, |p| p.a.ike_down().len() == 1
+        && p.b.ike_down().len() == 1));
+    for side in [&pair.a, &pair.b] {
+        assert!(side.kernel.sas.is_empty(), "kernel SAs left behind");
+        assert!(matches!(
+            side.ike_down()[0],
+            Event::IkeDown {
+                reason: DownReason::Deleted,
+                ..
+            }
+        ));
+        assert_eq!(side.engine.sas().count(), 0);
+    }
+}
+
+#[test]
+fn dpd_declares_a_silent_peer_dead() {
+    let mut pair = Pair::default_pair();
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, Pair::established));
+    pair.cut = true;
+    let cut_at = pair.elapsed();
+    assert!(
+        pair.drive_until(Duration::from_secs(600), |p| !p.a.ike_down().is_empty()),
+        "A never noticed"
+    );
+    assert!(matches!(
+        pair.a.ike_down()[0],
+        Event::IkeDown {
+            reason: DownReason::PeerDead,
+            ..
+        }
+    ));
+    assert!(
+        pair.a.kernel.sas.is_empty(),
+        "dead peer's SAs are removed from the kernel"
+    );
+    // 30 s of silence, then retransmissions 4 s * 1.8^n for 6 sends: about 30 + 266 s.
+    let took = pair.elapsed() - cut_at;
+    assert!(
+        took > Duration::from_secs(30) && took < Duration::from_secs(400),
+        "took {took:?}"
+    );
+}
+
+#[test]
+fn malformed_datagrams_at_every_stage_are_dropped_and_counted() {
+    let mut pair = Pair::default_pair();
+    let now = pair.now;
+    let garbage: Vec<Vec<u8>> = vec![vec![], vec![0u8; 3], vec![0xff; 28], vec![0x20; 100]];
+    let mut injected = 0u64;
+    let mut inject_all = |pair: &mut Pair| {
+        for g in &garbage {
+            pair.inject(Which::B, addr(B_ADDR, 500), addr(A_ADDR, 500), g.clone());
+            pair.inject(Which::A, addr(A_ADDR, 500), addr(B_ADDR, 500), g.clone());
+            injected += 2;
+        }
+    };
+    pair.a.engine.start(now);
+    inject_all(&mut pair); // before the responder has any state
+    pair.step();
+    pair.step();
+    inject_all(&mut pair); // during IKE_SA_INIT
+    assert!(pair.drive_until(LIMIT, Pair::established));
+    // After establishment: a copy of a real message with its SK body corrupted.
+    let (_, mut auth) = pair.delivered[2].clone();
+    if let Some(last) = auth.payload.last_mut() {
+        *last ^= 0x55;
+    }
+    let mut replayed_with_new_id = auth.payload.clone();
+    replayed_with_new_id[20..24].copy_from_slice(&2u32.to_be_bytes());
+    pair.inject(Which::B, auth.remote, auth.local, replayed_with_new_id);
+    inject_all(&mut pair);
+    let dropped = |s: &util::pair::Side| {
+        let st = s.engine.stats();
+        st.dropped_malformed
+            + st.dropped_undecryptable
+            + st.dropped_unknown_sa
+            + st.dropped_unexpected
+    };
+    assert_eq!(
+        dropped(&pair.a) + dropped(&pair.b),
+        injected + 1,
+        "every bad datagram is counted once"
+    );
+    assert_eq!(pair.b.engine.stats().dropped_undecryptable, 1);
+    // The tunnel is still there and still works: a delete still goes through.
+    assert!(pair.established());
+    let conn = pair
+        .a
+        .engine
+        .connection_id(&format!("to-{B_ADDR}"))
+        .expect("connection");
+    let now = pair.now;
+    pair.a.engine.terminate(now, conn);
+    assert!(pair.drive_until(LIMIT, |p| p.b.ike_down().len() == 1));
+}
+
+#[test]
+fn invalid_ke_payload_makes_the_initiator_retry_with_the_wanted_group() {
+    let mut a = connection(A_ADDR, B_ADDR, true);
+    a.ike_proposals[0].dh = vec![DhGroup::Ecp256, DhGroup::Curve25519];
+    let mut b = connection(B_ADDR, A_ADDR, false);
+    b.ike_proposals[0].dh = vec![DhGroup::Curve25519];
+    let mut pair = Pair::new(EngineSettings::new(vec![a]), EngineSettings::new(vec![b]));
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, Pair::established));
+    assert_eq!(
+        pair.delivered.len(),
+        6,
+        "INIT, INVALID_KE_PAYLOAD, INIT again, answer, AUTH, answer"
+    );
+    assert_kernels_match(&pair);
+}
+
+#[test]
+fn cookies_are_demanded_under_load_and_returned() {
+    let mut b = EngineSettings::new(vec![connection(B_ADDR, A_ADDR, false)]);
+    b.cookie_threshold = 0;
+    let mut pair = Pair::new(
+        EngineSettings::new(vec![connection(A_ADDR, B_ADDR, true)]),
+        b,
+    );
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, Pair::established));
+    assert_eq!(pair.b.engine.stats().cookies_sent, 1);
+    assert_eq!(pair.delivered.len(), 6);
+}
+
+#[test]
+fn wrong_psk_fails_authentication_on_both_sides() {
+    let mut b = connection(B_ADDR, A_ADDR, false);
+    b.psk = ikehub::ike::PreSharedKey(zeroize::Zeroizing::new(b"another secret".to_vec()));
+    let mut pair = Pair::new(
+        EngineSettings::new(vec![connection(A_ADDR, B_ADDR, true)]),
+        EngineSettings::new(vec![b]),
+    );
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, |p| !p.a.ike_down().is_empty()
+        && !p.b.ike_down().is_empty()));
+    for side in [&pair.a, &pair.b] {
+        assert!(
+            matches!(
+                side.ike_down()[0],
+                Event::IkeDown {
+                    reason: DownReason::AuthFailed(_),
+                    ..
+                }
+            ),
+            "{:?}",
+            side.ike_down()
+        );
+        assert!(side.kernel.sas.is_empty());
+        assert_eq!(side.ike_up(), 0);
+    }
+}
+
+#[test]
+fn traffic_selectors_are_narrowed_to_the_responders_configuration() {
+    let mut a = connection(A_ADDR, B_ADDR, true);
+    a.remote_subnets = vec!["10.0.0.0/8".parse().expect("net")];
+    let mut pair = Pair::new(
+        EngineSettings::new(vec![a]),
+        EngineSettings::new(vec![connection(B_ADDR, A_ADDR, false)]),
+    );
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, Pair::established));
+    let sa = pair.a.engine.sas().next().expect("IKE SA");
+    let child = sa.children.first().expect("CHILD_SA");
+    assert_eq!(child.remote_ts.len(), 1);
+    assert_eq!(child.remote_ts[0].start, ip("10.2.0.0"));
+    assert_eq!(child.remote_ts[0].end, ip("10.2.255.255"));
+}
+
+#[test]
+fn disjoint_selectors_leave_the_ike_sa_up_without_a_child() {
+    let mut a = connection(A_ADDR, B_ADDR, true);
+    a.remote_subnets = vec!["172.16.0.0/12".parse().expect("net")];
+    let mut pair = Pair::new(
+        EngineSettings::new(vec![a]),
+        EngineSettings::new(vec![connection(B_ADDR, A_ADDR, false)]),
+    );
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, |p| p.a.ike_up() == 1 && p.b.ike_up() == 1));
+    pair.drive_until(Duration::from_secs(1), |_| false);
+    assert!(pair
+        .a
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::ChildFailed { .. })));
+    assert!(pair.a.kernel.sas.is_empty() && pair.b.kernel.sas.is_empty());
+}
+
+#[test]
+fn nat_is_detected_and_ike_moves_to_4500_with_udp_encapsulation() {
+    let mut b = connection(B_ADDR, A_ADDR, false);
+    b.remote_addr = None; // the peer arrives from the NAT's address
+    let mut pair = Pair::new(
+        EngineSettings::new(vec![connection(A_ADDR, B_ADDR, true)]),
+        EngineSettings::new(vec![b]),
+    );
+    pair.nat_a = true;
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, |p| p.a.kernel.sas.len() == 2
+        && p.b.kernel.sas.len() == 2));
+    let a_sa = pair.a.engine.sas().next().expect("A's IKE SA");
+    assert!(a_sa.nat.local_behind && !a_sa.nat.remote_behind);
+    assert_eq!(a_sa.remote.port(), 4500);
+    let b_sa = pair.b.engine.sas().next().expect("B's IKE SA");
+    assert!(b_sa.nat.remote_behind);
+    assert_eq!(b_sa.local.port(), 4500);
+    // IKE_AUTH went over 4500.
+    assert_eq!(pair.delivered[2].1.remote.port(), 4500);
+    for sa in pair.a.kernel.sas.values().chain(pair.b.kernel.sas.values()) {
+        assert!(sa.encap.is_some(), "ESP is UDP-encapsulated behind a NAT");
+    }
+}
+
+#[test]
+fn a_kernel_refusal_deletes_the_child_with_the_peer() {
+    let mut pair = Pair::default_pair();
+    pair.b.kernel.refuse = Some("Requested AEAD algorithm not found".into());
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, |p| p
+        .a
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::ChildDown { .. }))));
+    assert!(pair.b.events.iter().any(|e| matches!(e, Event::ChildDown { reason: DownReason::KernelError(m), .. } if m.contains("AEAD"))));
+    assert!(
+        pair.a.kernel.sas.is_empty(),
+        "the initiator removed the child the responder could not install"
+    );
+    assert_eq!(
+        (pair.a.ike_up(), pair.b.ike_up()),
+        (1, 1),
+        "the IKE SA survives"
+    );
+}
+
+#[test]
+fn the_site_to_site_examples_establish_a_tunnel_with_each_other() {
+    let load = |name: &str| {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(name);
+        let config = ikehub::config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let (settings, skipped) = EngineSettings::from_config(&config);
+        assert!(skipped.is_empty(), "{skipped:?}");
+        settings
+    };
+    let mut pair = Pair::new(load("site-to-site.toml"), load("site-to-site-onprem.toml"));
+    let now = pair.now;
+    pair.a.engine.start(now);
+    pair.b.engine.start(now);
+    assert!(pair.drive_until(LIMIT, Pair::established));
+    assert_kernels_match(&pair);
+    let child = &pair.a.engine.sas().next().expect("IKE SA").children[0];
+    assert_eq!(child.suite.encryption.to_string(), "aes128gcm16");
+}

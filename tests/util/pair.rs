@@ -1,0 +1,340 @@
+//! Two IKE engines joined by a simulated network: virtual time, latency, seeded random loss,
+//! an optional NAT in front of side A, and an in-memory kernel per side. Modelled on
+//! quinn-proto's test `Pair`: `step` drives both sides, then jumps time to the earliest
+//! wakeup; `drive_until` runs until a condition holds or a virtual deadline passes.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use ikehub::crypto::alg::{DhGroup, Encryption, Prf};
+use ikehub::crypto::testing::DeterministicRandom;
+use ikehub::ike::{
+    ConnectionSettings, Engine, EngineSettings, EspProposal, EspSa, Event, IkeIdentity,
+    IkeProposal, KernelIntent, PreSharedKey, Transmit,
+};
+use zeroize::Zeroizing;
+
+pub const A_ADDR: &str = "192.0.2.1";
+pub const B_ADDR: &str = "192.0.2.2";
+/// The public address of the NAT in front of A, when enabled.
+pub const NAT_ADDR: &str = "203.0.113.7";
+
+/// The SAs one side's kernel holds, by (destination, SPI).
+#[derive(Default)]
+pub struct MockKernel {
+    pub sas: HashMap<(IpAddr, u32), EspSa>,
+    pub installs: usize,
+    pub deletes: usize,
+    /// Refuse every install with this message (to test the failure path).
+    pub refuse: Option<String>,
+}
+
+pub struct Side {
+    pub engine: Engine,
+    pub addr: IpAddr,
+    pub kernel: MockKernel,
+    pub events: Vec<Event>,
+}
+
+impl Side {
+    pub fn new(settings: EngineSettings, seed: u64, addr: IpAddr) -> Side {
+        Side {
+            engine: Engine::new(settings, Box::new(DeterministicRandom::new(seed))),
+            addr,
+            kernel: MockKernel::default(),
+            events: Vec::new(),
+        }
+    }
+
+    pub fn ike_up(&self) -> usize {
+        self.events
+            .iter()
+            .filter(|e| matches!(e, Event::IkeUp { .. }))
+            .count()
+    }
+
+    pub fn child_up(&self) -> usize {
+        self.events
+            .iter()
+            .filter(|e| matches!(e, Event::ChildUp { .. }))
+            .count()
+    }
+
+    pub fn ike_down(&self) -> Vec<&Event> {
+        self.events
+            .iter()
+            .filter(|e| matches!(e, Event::IkeDown { .. }))
+            .collect()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Which {
+    A,
+    B,
+}
+
+struct InFlight {
+    at: Instant,
+    to: Which,
+    transmit: Transmit,
+}
+
+pub struct Pair {
+    pub a: Side,
+    pub b: Side,
+    pub now: Instant,
+    pub start: Instant,
+    pub latency: Duration,
+    /// Probability in percent that a datagram is lost.
+    pub loss_percent: u32,
+    /// Drop everything in both directions (a cut link).
+    pub cut: bool,
+    /// Put a NAT in front of A: its packets leave from NAT_ADDR with the port + 10000.
+    pub nat_a: bool,
+    /// Every datagram that was delivered, in order: (to, transmit as received).
+    pub delivered: Vec<(Which, Transmit)>,
+    in_flight: Vec<InFlight>,
+    rng_state: u64,
+}
+
+pub fn ip(s: &str) -> IpAddr {
+    s.parse().expect("test address")
+}
+
+/// A connection between A and B with the given proposals; A protects 10.1.0.0/16, B 10.2.0.0/16.
+pub fn connection(local: &str, remote: &str, initiate: bool) -> ConnectionSettings {
+    let (local_net, remote_net) = if local == A_ADDR {
+        ("10.1.0.0/16", "10.2.0.0/16")
+    } else {
+        ("10.2.0.0/16", "10.1.0.0/16")
+    };
+    ConnectionSettings {
+        name: format!("to-{remote}"),
+        local_addr: ip(local),
+        remote_addr: Some(ip(remote)),
+        local_id: IkeIdentity::from_address(ip(local)),
+        remote_id: Some(IkeIdentity::from_address(ip(remote))),
+        psk: PreSharedKey(Zeroizing::new(b"correct horse battery staple".to_vec())),
+        local_subnets: vec![local_net.parse().expect("net")],
+        remote_subnets: vec![remote_net.parse().expect("net")],
+        ike_proposals: vec![IkeProposal {
+            encryption: vec![Encryption::AesGcm16 { key_bits: 128 }],
+            integrity: vec![],
+            prf: vec![Prf::HmacSha256],
+            dh: vec![DhGroup::Ecp256],
+        }],
+        esp_proposals: vec![EspProposal {
+            encryption: vec![Encryption::AesGcm16 { key_bits: 128 }],
+            integrity: vec![],
+            dh: vec![],
+            esn: false,
+        }],
+        ike_lifetime: Duration::from_secs(4 * 3600),
+        child_lifetime: Duration::from_secs(3600),
+        dpd_interval: Some(Duration::from_secs(30)),
+        initiate,
+    }
+}
+
+impl Pair {
+    pub fn new(a: EngineSettings, b: EngineSettings) -> Pair {
+        let now = Instant::now();
+        Pair {
+            a: Side::new(a, 1, ip(A_ADDR)),
+            b: Side::new(b, 2, ip(B_ADDR)),
+            now,
+            start: now,
+            latency: Duration::from_millis(5),
+            loss_percent: 0,
+            cut: false,
+            nat_a: false,
+            delivered: Vec::new(),
+            in_flight: Vec::new(),
+            rng_state: 0x9e37_79b9_7f4a_7c15,
+        }
+    }
+
+    /// A initiates to B, B listens: the default site-to-site pair.
+    pub fn default_pair() -> Pair {
+        Pair::new(
+            EngineSettings::new(vec![connection(A_ADDR, B_ADDR, true)]),
+            EngineSettings::new(vec![connection(B_ADDR, A_ADDR, false)]),
+        )
+    }
+
+    /// Lose `percent` of all datagrams, in a pattern fixed by `seed`.
+    pub fn set_loss(&mut self, percent: u32, seed: u64) {
+        self.loss_percent = percent;
+        self.rng_state = 0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        if self.rng_state == 0 {
+            self.rng_state = 1;
+        }
+    }
+
+    pub fn side(&mut self, which: Which) -> &mut Side {
+        match which {
+            Which::A => &mut self.a,
+            Which::B => &mut self.b,
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.start
+    }
+
+    fn chance(&mut self, percent: u32) -> bool {
+        // xorshift64*: reproducible loss patterns.
+        self.rng_state ^= self.rng_state >> 12;
+        self.rng_state ^= self.rng_state << 25;
+        self.rng_state ^= self.rng_state >> 27;
+        let r = self.rng_state.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        (r % 100) < u64::from(percent)
+    }
+
+    /// Collect what a side produced: datagrams onto the wire, intents into its kernel, events.
+    fn collect(&mut self, which: Which) -> bool {
+        let mut progressed = false;
+        let now = self.now;
+        let latency = self.latency;
+        let mut outgoing = Vec::new();
+        {
+            let side = self.side(which);
+            while let Some(t) = side.engine.poll_transmit() {
+                outgoing.push(t);
+            }
+            while let Some(intent) = side.engine.poll_kernel() {
+                progressed = true;
+                match intent {
+                    KernelIntent::InstallChild { id, child } => {
+                        let result = match &side.kernel.refuse {
+                            Some(message) => Err(message.clone()),
+                            None => {
+                                side.kernel.installs += 1;
+                                side.kernel.sas.insert(
+                                    (child.inbound.dst, child.inbound.spi),
+                                    child.inbound.clone(),
+                                );
+                                side.kernel.sas.insert(
+                                    (child.outbound.dst, child.outbound.spi),
+                                    child.outbound.clone(),
+                                );
+                                Ok(())
+                            }
+                        };
+                        side.engine.handle_kernel_result(now, id, result);
+                    }
+                    KernelIntent::DeleteChild {
+                        inbound, outbound, ..
+                    } => {
+                        side.kernel.deletes += 1;
+                        side.kernel.sas.remove(&(inbound.1, inbound.2));
+                        side.kernel.sas.remove(&(outbound.1, outbound.2));
+                    }
+                }
+            }
+            while let Some(e) = side.engine.poll_event() {
+                progressed = true;
+                side.events.push(e);
+            }
+        }
+        for mut t in outgoing {
+            progressed = true;
+            if self.cut || (self.loss_percent > 0 && self.chance(self.loss_percent)) {
+                continue;
+            }
+            let to = if which == Which::A {
+                if self.nat_a {
+                    t.local = SocketAddr::new(ip(NAT_ADDR), t.local.port() + 10000);
+                }
+                Which::B
+            } else {
+                if self.nat_a && t.remote.ip() == ip(NAT_ADDR) {
+                    t.remote = SocketAddr::new(ip(A_ADDR), t.remote.port() - 10000);
+                }
+                Which::A
+            };
+            self.in_flight.push(InFlight {
+                at: now + latency,
+                to,
+                transmit: t,
+            });
+        }
+        progressed
+    }
+
+    /// Inject a datagram as if `from`'s peer had sent it now.
+    pub fn inject(&mut self, to: Which, local: SocketAddr, remote: SocketAddr, payload: Vec<u8>) {
+        let now = self.now;
+        let side = self.side(to);
+        side.engine.handle_datagram(now, local, remote, &payload);
+    }
+
+    /// One round: collect outputs, deliver due datagrams, else advance time to the next
+    /// wakeup. Returns false when nothing is pending at all.
+    pub fn step(&mut self) -> bool {
+        let mut progressed = self.collect(Which::A) | self.collect(Which::B);
+        let now = self.now;
+        let due: Vec<InFlight> = {
+            let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.in_flight)
+                .into_iter()
+                .partition(|f| f.at <= now);
+            self.in_flight = later;
+            due
+        };
+        for f in due {
+            progressed = true;
+            // The receiver sees its own address as local, the sender's (possibly NATed) as remote.
+            let (local, remote) = (f.transmit.remote, f.transmit.local);
+            self.delivered.push((f.to, f.transmit.clone()));
+            let side = self.side(f.to);
+            side.engine
+                .handle_datagram(now, local, remote, &f.transmit.payload);
+        }
+        if progressed {
+            return true;
+        }
+        let next = [
+            self.in_flight.iter().map(|f| f.at).min(),
+            self.a.engine.poll_timeout(),
+            self.b.engine.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        match next {
+            Some(at) => {
+                if at > self.now {
+                    self.now = at;
+                }
+                let now = self.now;
+                self.a.engine.handle_timeout(now);
+                self.b.engine.handle_timeout(now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drive until `done` holds; false if `limit` of virtual time passed first or everything
+    /// went idle.
+    pub fn drive_until(&mut self, limit: Duration, mut done: impl FnMut(&Pair) -> bool) -> bool {
+        let deadline = self.now + limit;
+        loop {
+            if done(self) {
+                return true;
+            }
+            if self.now > deadline || !self.step() {
+                return done(self);
+            }
+        }
+    }
+
+    pub fn established(&self) -> bool {
+        self.a.ike_up() >= 1
+            && self.b.ike_up() >= 1
+            && self.a.kernel.sas.len() >= 2
+            && self.b.kernel.sas.len() >= 2
+    }
+}
