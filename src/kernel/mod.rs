@@ -1,1 +1,68 @@
-//! Kernel intents turned into XFRM and rtnetlink requests.
+//! The kernel layer: turns the engine's [`KernelIntent`]s into XFRM and rtnetlink requests,
+//! reads SA counters back, and reports the kernel's XFRM events.
+//!
+//! The daemon is generic over [`Dataplane`], so the engine and daemon run against the real
+//! kernel in production and VM tests, and against [`mock::RecordingDataplane`] where a test
+//! or benchmark must skip the datapath.
+//!
+//! Ownership convention: every state and policy ikehub installs carries a reqid at or above
+//! [`crate::ike::REQID_BASE`]; on start the kernel layer removes only objects in that range and
+//! leaves other IPsec users' state alone.
+
+use std::future::Future;
+use std::net::IpAddr;
+
+use crate::ike::{IntentId, KernelIntent};
+
+pub mod mock;
+
+/// Traffic counted by the kernel on one SA.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SaCounters {
+    pub bytes: u64,
+    pub packets: u64,
+}
+
+/// A kernel refusal, with the kernel's own words (extended ACK text) when it gave any.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{operation}: {message}")]
+pub struct KernelError {
+    /// What we asked for, e.g. "add SA 192.0.2.1->192.0.2.2 spi 0x1234abcd".
+    pub operation: String,
+    /// errno text plus the kernel's extended ACK message, e.g.
+    /// "No such file or directory (Requested AEAD algorithm not found)".
+    pub message: String,
+}
+
+/// Events the kernel raises on its own (XFRM multicast groups).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KernelEvent {
+    /// An SA reached its soft (`hard == false`) or hard lifetime.
+    Expire { dst: IpAddr, spi: u32, hard: bool },
+    /// Traffic hit a policy without an SA (on-demand tunnels).
+    Acquire { reqid: u32 },
+}
+
+/// What the daemon needs from the kernel.
+pub trait Dataplane {
+    /// Apply intents in order; one result per intent, in the same order. Implementations
+    /// batch: many netlink messages per send, one wait for all acknowledgements. An intent
+    /// whose kernel calls partly succeeded is rolled back before its error is returned.
+    fn apply(
+        &mut self,
+        intents: Vec<KernelIntent>,
+    ) -> impl Future<Output = Vec<(IntentId, Result<(), KernelError>)>>;
+
+    /// Counters of the SAs given as (destination, SPI); `None` where the kernel has no such SA.
+    fn counters(
+        &mut self,
+        sas: &[(IpAddr, u32)],
+    ) -> impl Future<Output = Result<Vec<Option<SaCounters>>, KernelError>>;
+
+    /// Remove every state and policy ikehub owns (reqid range) left by an earlier run, and
+    /// nothing else. Returns how many objects were removed.
+    fn remove_stale(&mut self) -> impl Future<Output = Result<usize, KernelError>>;
+
+    /// The next kernel event; pending forever for dataplanes that have none.
+    fn next_event(&mut self) -> impl Future<Output = KernelEvent>;
+}
