@@ -3,9 +3,9 @@
 //! Each protocol lives in its own submodule and follows one contract, borrowed from smoltcp's
 //! `wire` module and rustls' `msgs` codec:
 //!
-//! - Parsing takes untrusted bytes and never panics: every read goes through [`codec::Reader`],
-//!   which slices with `get` and adds with checked arithmetic, and every length field is
-//!   checked against the bytes that are really there.
+//! - Parsing takes untrusted bytes and never panics: every read goes through the `codec`
+//!   module's `Reader`, which slices with `get` and adds with checked arithmetic, and every
+//!   length field is checked against the bytes that are really there.
 //! - Parsed values are plain owned structs; unknown protocol numbers are kept as `Unknown(x)`
 //!   so that they can be reported and re-encoded.
 //! - Emitting appends to a `Vec<u8>` and fills in every length and "next payload" field, so a
