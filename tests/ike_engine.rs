@@ -385,3 +385,49 @@ fn the_site_to_site_examples_establish_a_tunnel_with_each_other() {
     let child = &pair.a.engine.sas().next().expect("IKE SA").children[0];
     assert_eq!(child.suite.encryption.to_string(), "aes128gcm16");
 }
+
+#[test]
+fn reload_applies_only_the_differences() {
+    let mut pair = Pair::default_pair();
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, Pair::established));
+    let sa_before = pair.a.engine.sas().next().map(|sa| sa.spi_i);
+
+    // Same settings: nothing happens to the running tunnel.
+    let report = pair.a.engine.reload(
+        now,
+        EngineSettings::new(vec![connection(A_ADDR, B_ADDR, true)]),
+    );
+    assert_eq!(report.unchanged, vec![format!("to-{B_ADDR}")]);
+    assert!(report.changed.is_empty() && report.added.is_empty() && report.removed.is_empty());
+    assert_eq!(pair.a.engine.sas().next().map(|sa| sa.spi_i), sa_before);
+
+    // Changed lifetime: the connection is re-established with a new IKE SA.
+    let mut changed = connection(A_ADDR, B_ADDR, true);
+    changed.child_lifetime = Duration::from_secs(1800);
+    let now = pair.now;
+    let report = pair
+        .a
+        .engine
+        .reload(now, EngineSettings::new(vec![changed]));
+    assert_eq!(report.changed, vec![format!("to-{B_ADDR}")]);
+    assert!(pair.drive_until(LIMIT, |p| p.a.ike_up() == 2
+        && p.b.ike_up() == 2
+        && p.a.engine.sas().count() == 1));
+    assert_ne!(pair.a.engine.sas().next().map(|sa| sa.spi_i), sa_before);
+    assert!(pair.drive_until(LIMIT, |p| p.a.kernel.sas.len() == 2
+        && p.b.kernel.sas.len() == 2));
+
+    // Removed: deleted with the peer.
+    let now = pair.now;
+    let report = pair.a.engine.reload(now, EngineSettings::new(vec![]));
+    assert_eq!(report.removed, vec![format!("to-{B_ADDR}")]);
+    let all_gone = |p: &Pair| {
+        p.a.engine.sas().count() == 0
+            && p.b.engine.sas().count() == 0
+            && p.a.kernel.sas.is_empty()
+            && p.b.kernel.sas.is_empty()
+    };
+    assert!(pair.drive_until(LIMIT, all_gone));
+}

@@ -32,7 +32,11 @@ use super::timer::{Timer, TimerQueue};
 pub const REQID_BASE: u32 = 0x4000_0000;
 
 pub struct Engine {
+    /// Engine-wide knobs; its `connections` list is moved into `connections` below.
     pub(super) settings: EngineSettings,
+    /// Connection slots: a [`ConnId`] indexes this and stays valid across reloads (removed
+    /// connections leave `None`).
+    pub(super) connections: Vec<Option<ConnectionSettings>>,
     sas: Vec<Option<IkeSa>>,
     free_slots: Vec<u32>,
     /// Our IKE SPI -> SA.
@@ -63,11 +67,16 @@ pub(super) enum Fate {
 }
 
 impl Engine {
-    pub fn new(settings: EngineSettings, mut rng: Box<dyn Random>) -> Engine {
+    pub fn new(mut settings: EngineSettings, mut rng: Box<dyn Random>) -> Engine {
         let mut cookie_secret = [0u8; 32];
         rng.fill(&mut cookie_secret);
+        let connections = std::mem::take(&mut settings.connections)
+            .into_iter()
+            .map(Some)
+            .collect();
         Engine {
             settings,
+            connections,
             sas: Vec::new(),
             free_slots: Vec::new(),
             by_spi: HashMap::new(),
@@ -94,14 +103,13 @@ impl Engine {
     }
 
     pub fn connection(&self, id: ConnId) -> Option<&ConnectionSettings> {
-        self.settings.connections.get(id.0 as usize)
+        self.connections.get(id.0 as usize).and_then(Option::as_ref)
     }
 
     pub fn connection_id(&self, name: &str) -> Option<ConnId> {
-        self.settings
-            .connections
+        self.connections
             .iter()
-            .position(|c| c.name == name)
+            .position(|c| c.as_ref().is_some_and(|c| c.name == name))
             .and_then(|i| u32::try_from(i).ok())
             .map(ConnId)
     }
@@ -147,20 +155,24 @@ impl Engine {
 
     /// Start every connection whose start action is `initiate`.
     pub fn start(&mut self, now: Instant) {
-        let ids: Vec<ConnId> = (0..self.settings.connections.len())
-            .filter(|i| {
-                self.settings
-                    .connections
-                    .get(*i)
-                    .is_some_and(|c| c.initiate)
-            })
-            .filter_map(|i| u32::try_from(i).ok().map(ConnId))
+        let ids: Vec<ConnId> = self
+            .connection_ids()
+            .filter(|id| self.connection(*id).is_some_and(|c| c.initiate))
             .collect();
         for id in ids {
             if let Err(e) = self.initiate(now, id) {
                 debug!(conn = id.0, "cannot initiate: {e}");
             }
         }
+    }
+
+    /// Ids of every configured connection.
+    pub fn connection_ids(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.connections
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.is_some())
+            .filter_map(|(i, _)| u32::try_from(i).ok().map(ConnId))
     }
 
     /// Delete every IKE SA of a connection with the peer (SAs still negotiating are dropped).

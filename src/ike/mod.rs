@@ -16,6 +16,7 @@ mod message;
 mod nat;
 mod output;
 mod proposal;
+mod reload;
 mod retry;
 mod sa;
 mod settings;
@@ -30,6 +31,7 @@ pub use output::{
     ChildInstall, ConnId, DownReason, EspSa, Event, IntentId, KernelIntent, SaId, Transmit,
 };
 pub use proposal::ChildSuite;
+pub use reload::ReloadReport;
 pub use sa::{ChildSa, IkeSa, NatState, SaState};
 pub use settings::{
     ConnectionSettings, EngineSettings, EspProposal, IkeIdentity, IkeProposal, PreSharedKey,

@@ -55,7 +55,7 @@ impl std::fmt::Display for IkeIdentity {
 }
 
 /// A pre-shared key. Never printed.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PreSharedKey(pub Zeroizing<Vec<u8>>);
 
 impl std::fmt::Debug for PreSharedKey {
@@ -64,7 +64,7 @@ impl std::fmt::Debug for PreSharedKey {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionSettings {
     pub name: String,
     pub local_addr: IpAddr,

@@ -107,21 +107,18 @@ impl Engine {
     /// The connection an authenticated initiator belongs to: same addresses, and the
     /// identity it claims, if the connection names one.
     fn connection_for_identity(&self, sa: &IkeSa, identity: &IkeIdentity) -> Option<ConnId> {
-        let fits = |i: usize| {
-            self.settings.connections.get(i).is_some_and(|c| {
+        let fits = |id: ConnId| {
+            self.connection(id).is_some_and(|c| {
                 c.local_addr == sa.local.ip()
                     && c.remote_addr
                         .is_none_or(|r| r == sa.remote.ip() || sa.nat.remote_behind)
                     && c.remote_id.as_ref().is_none_or(|r| r == identity)
             })
         };
-        if fits(sa.conn.0 as usize) {
+        if fits(sa.conn) {
             return Some(sa.conn);
         }
-        (0..self.settings.connections.len())
-            .find(|i| fits(*i))
-            .and_then(|i| u32::try_from(i).ok())
-            .map(ConnId)
+        self.connection_ids().find(|id| fits(*id))
     }
 
     /// Responder: verify the initiator, authenticate ourselves, create the first CHILD_SA.

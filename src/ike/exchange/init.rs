@@ -215,14 +215,11 @@ impl Engine {
 
     /// Connections a peer at `remote` may reach us for at `local`.
     fn responder_connection(&self, local: SocketAddr, remote: SocketAddr) -> Option<ConnId> {
-        self.settings
-            .connections
-            .iter()
-            .position(|c| {
+        self.connection_ids().find(|id| {
+            self.connection(*id).is_some_and(|c| {
                 c.local_addr == local.ip() && c.remote_addr.is_none_or(|r| r == remote.ip())
             })
-            .and_then(|i| u32::try_from(i).ok())
-            .map(ConnId)
+        })
     }
 
     pub(in crate::ike) fn respond_init(

@@ -1,0 +1,80 @@
+//! Applying a new configuration to a running engine: only the differences. Connections whose
+//! settings are unchanged keep their SAs; changed ones are re-established; removed ones are
+//! deleted with the peer; new ones start if they initiate.
+
+use std::time::Instant;
+
+use super::engine::Engine;
+use super::output::ConnId;
+use super::settings::EngineSettings;
+
+/// What a reload did, by connection name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadReport {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+    pub unchanged: Vec<String>,
+    /// Connections that should have started but could not, with the reason.
+    pub failed_to_start: Vec<(String, String)>,
+}
+
+impl Engine {
+    pub fn reload(&mut self, now: Instant, mut settings: EngineSettings) -> ReloadReport {
+        let mut report = ReloadReport::default();
+        let mut incoming = std::mem::take(&mut settings.connections);
+        self.settings = settings;
+        let existing: Vec<ConnId> = self.connection_ids().collect();
+        let mut to_start = Vec::new();
+        for id in existing {
+            let Some(current) = self.connection(id).cloned() else {
+                continue;
+            };
+            match incoming.iter().position(|c| c.name == current.name) {
+                None => {
+                    self.terminate(now, id);
+                    if let Some(slot) = self.connections.get_mut(id.0 as usize) {
+                        *slot = None;
+                    }
+                    report.removed.push(current.name);
+                }
+                Some(index) => {
+                    let new = incoming.remove(index);
+                    if new == current {
+                        report.unchanged.push(current.name);
+                        continue;
+                    }
+                    self.terminate(now, id);
+                    let initiate = new.initiate;
+                    if let Some(slot) = self.connections.get_mut(id.0 as usize) {
+                        *slot = Some(new);
+                    }
+                    if initiate {
+                        to_start.push(id);
+                    }
+                    report.changed.push(current.name);
+                }
+            }
+        }
+        for new in incoming {
+            report.added.push(new.name.clone());
+            let initiate = new.initiate;
+            self.connections.push(Some(new));
+            if initiate {
+                if let Ok(i) = u32::try_from(self.connections.len() - 1) {
+                    to_start.push(ConnId(i));
+                }
+            }
+        }
+        for id in to_start {
+            if let Err(e) = self.initiate(now, id) {
+                let name = self
+                    .connection(id)
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default();
+                report.failed_to_start.push((name, e.to_string()));
+            }
+        }
+        report
+    }
+}
