@@ -198,6 +198,38 @@ impl Engine {
         }
     }
 
+    /// Rekey every CHILD_SA of a connection now (as `swanctl --rekey --child`).
+    pub fn rekey_children(&mut self, now: Instant, conn: ConnId) {
+        for id in self.established_ids(conn) {
+            let Some(mut sa) = self.take(id) else {
+                continue;
+            };
+            let spis: Vec<u32> = sa.children.iter().map(|c| c.inbound_spi).collect();
+            for spi in spis {
+                self.rekey_child(now, &mut sa, spi);
+            }
+            self.put(sa);
+        }
+    }
+
+    /// Rekey the IKE SA of a connection now (as `swanctl --rekey --ike`).
+    pub fn rekey_ike(&mut self, now: Instant, conn: ConnId) {
+        for id in self.established_ids(conn) {
+            let Some(mut sa) = self.take(id) else {
+                continue;
+            };
+            self.request(now, &mut sa, super::sa::RequestKind::RekeyIke);
+            self.put(sa);
+        }
+    }
+
+    fn established_ids(&self, conn: ConnId) -> Vec<SaId> {
+        self.established(conn)
+            .filter(|sa| sa.replaced_by.is_none())
+            .map(|sa| sa.id)
+            .collect()
+    }
+
     // ----- inputs --------------------------------------------------------------------------
 
     /// A datagram arrived on `local` from `remote` (the non-ESP marker already stripped).
@@ -270,7 +302,20 @@ impl Engine {
                 }
                 Timer::Establish => Fate::Keep,
                 Timer::Dpd => self.on_dpd_timer(now, &mut sa),
-                Timer::IkeRekey | Timer::ChildRekey => Fate::Keep,
+                Timer::ChildRekey => {
+                    self.on_child_rekey_timer(now, &mut sa);
+                    Fate::Keep
+                }
+                Timer::IkeRekey => {
+                    if sa.state == SaState::Established && sa.replaced_by.is_none() {
+                        self.request(now, &mut sa, super::sa::RequestKind::RekeyIke);
+                    }
+                    Fate::Keep
+                }
+                // RFC 7296 2.8: an IKE SA past its lifetime is deleted; its CHILD_SAs go with it.
+                Timer::IkeExpire => Fate::Remove(DownReason::NegotiationFailed(
+                    "IKE SA lifetime expired before it could be rekeyed".into(),
+                )),
             };
             self.settle(now, sa, fate);
         }
@@ -320,6 +365,11 @@ impl Engine {
     }
 
     fn remove(&mut self, now: Instant, mut sa: IkeSa, reason: DownReason) {
+        let reason = if sa.replaced_by.is_some() {
+            DownReason::Rekeyed
+        } else {
+            reason
+        };
         self.by_spi.remove(&sa.local_spi());
         if let Some(key) = sa.half_open_key.take() {
             self.half_open.remove(&key);
@@ -328,7 +378,7 @@ impl Engine {
             self.remove_child_from_kernel(&sa, &child, reason.clone());
         }
         debug!(conn = sa.conn.0, sa = sa.id.0, ?reason, "IKE SA removed");
-        if sa.initiator && reason != DownReason::Deleted {
+        if sa.initiator && !matches!(reason, DownReason::Deleted | DownReason::Rekeyed) {
             self.schedule_retry(now, sa.conn);
         }
         self.events.push_back(Event::IkeDown {

@@ -3,9 +3,11 @@
 //!
 //! Implemented: IKEv2 IKE_SA_INIT (with INVALID_KE_PAYLOAD retry, cookies under load and NAT
 //! detection), IKE_AUTH with PSK and the first CHILD_SA (traffic-selector narrowing),
-//! INFORMATIONAL deletes and liveness checks, retransmission with exponential backoff, the
-//! response cache and the one-request window. Not yet: CREATE_CHILD_SA (rekeys are refused
-//! with NO_ADDITIONAL_SAS), IKE fragmentation, IKEv1.
+//! CREATE_CHILD_SA (CHILD_SA rekeys with optional PFS, new CHILD_SAs from the peer, IKE SA
+//! rekeys, simultaneous-rekey resolution), INFORMATIONAL deletes and liveness checks,
+//! retransmission with exponential backoff, the response cache and the one-request window,
+//! rekey scheduling with jitter and hard IKE SA expiry. Not yet: IKE fragmentation (RFC
+//! 7383), initiating additional CHILD_SAs, IKEv1.
 
 mod cookie;
 mod engine;

@@ -143,6 +143,8 @@ pub enum Event {
         inbound_spi: u32,
         reason: DownReason,
     },
+    /// The IKE SA was replaced by a rekeyed one; its CHILD_SAs moved over.
+    IkeRekeyed { conn: ConnId, old: SaId, new: SaId },
     /// A CHILD_SA could not be negotiated; the IKE SA stays.
     ChildFailed {
         conn: ConnId,

@@ -226,7 +226,12 @@ pub fn accept_ike(ours: &[IkeProposal], answer: &SaPayload) -> Option<(IkeSuite,
     Some((suite, p.spi.clone()))
 }
 
-fn pick_esp(ours: &EspProposal, theirs: &Proposal, want_dh: Option<DhGroup>) -> Option<ChildSuite> {
+fn pick_esp(
+    ours: &EspProposal,
+    theirs: &Proposal,
+    want_dh: Option<DhGroup>,
+    in_ike_auth: bool,
+) -> Option<ChildSuite> {
     let encryption = *ours
         .encryption
         .iter()
@@ -251,6 +256,8 @@ fn pick_esp(ours: &EspProposal, theirs: &Proposal, want_dh: Option<DhGroup>) -> 
         return None;
     };
     let dh = match want_dh {
+        // Our proposal demands PFS, but no key exchange came (outside IKE_AUTH).
+        None if !ours.dh.is_empty() && !in_ike_auth => return None,
         None => {
             // Without a KE payload a DH transform cannot be honoured, unless NONE is offered.
             if offered(theirs, TransformType::Dh).any(|t| t.id != 0)
@@ -302,6 +309,7 @@ pub fn select_esp(
     theirs: &SaPayload,
     ke_group: Option<DhGroup>,
     our_spi: u32,
+    in_ike_auth: bool,
 ) -> Option<(ChildSuite, SaPayload, u32)> {
     for mine in ours {
         for p in theirs
@@ -312,7 +320,7 @@ pub fn select_esp(
             let Ok(peer_spi) = <[u8; 4]>::try_from(p.spi.as_slice()) else {
                 continue;
             };
-            if let Some(suite) = pick_esp(mine, p, ke_group) {
+            if let Some(suite) = pick_esp(mine, p, ke_group, in_ike_auth) {
                 let answer = SaPayload {
                     proposals: vec![esp_suite_proposal(&suite, p.number, our_spi)],
                 };
@@ -328,6 +336,7 @@ pub fn accept_esp(
     ours: &[EspProposal],
     answer: &SaPayload,
     ke_group: Option<DhGroup>,
+    in_ike_auth: bool,
 ) -> Option<(ChildSuite, u32)> {
     let [p] = answer.proposals.as_slice() else {
         return None;
@@ -339,8 +348,25 @@ pub fn accept_esp(
         return None;
     }
     let peer_spi = u32::from_be_bytes(<[u8; 4]>::try_from(p.spi.as_slice()).ok()?);
-    let suite = ours.iter().find_map(|mine| pick_esp(mine, p, ke_group))?;
+    let suite = ours
+        .iter()
+        .find_map(|mine| pick_esp(mine, p, ke_group, in_ike_auth))?;
     Some((suite, peer_spi))
+}
+
+/// The PFS group the initiator of a CREATE_CHILD_SA offers first, if its proposals ask for one.
+pub fn preferred_pfs_group(ours: &[EspProposal]) -> Option<DhGroup> {
+    ours.first().and_then(|p| p.dh.first().copied())
+}
+
+/// A PFS group we would accept with this offer, for an INVALID_KE_PAYLOAD answer.
+pub fn acceptable_pfs_group(ours: &[EspProposal], theirs: &SaPayload) -> Option<DhGroup> {
+    ours.iter().flat_map(|p| p.dh.iter().copied()).find(|g| {
+        theirs.proposals.iter().any(|p| {
+            p.protocol == ProtocolId::Esp
+                && offered(p, TransformType::Dh).any(|t| t.id == g.transform_id())
+        })
+    })
 }
 
 /// The DH group the initiator puts in its first KE payload: the first of its first proposal.

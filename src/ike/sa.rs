@@ -75,6 +75,29 @@ pub enum RequestKind {
     DeleteChild {
         inbound_spi: u32,
     },
+    /// Replace the CHILD_SA with this inbound SPI (CREATE_CHILD_SA with REKEY_SA).
+    RekeyChild {
+        old_inbound_spi: u32,
+    },
+    /// Replace the IKE SA itself (CREATE_CHILD_SA with IKE proposals, RFC 7296 1.3.2).
+    RekeyIke,
+}
+
+/// What we sent in an outstanding CREATE_CHILD_SA request and need to finish it.
+pub struct PendingCreate {
+    pub ni: Vec<u8>,
+    pub dh: Option<KeyExchange>,
+    pub target: CreateTarget,
+}
+
+pub enum CreateTarget {
+    /// A CHILD_SA rekey: our new inbound SPI and the old child's inbound SPI.
+    Child {
+        new_inbound_spi: u32,
+        old_inbound_spi: u32,
+    },
+    /// An IKE SA rekey: our SPI of the new IKE SA.
+    Ike { new_spi: u64 },
 }
 
 /// Our outstanding request, kept for retransmission until its response arrives.
@@ -100,6 +123,7 @@ pub struct Exchanges {
 /// One negotiated CHILD_SA (its kernel SAs are owned by the kernel layer).
 #[derive(Debug, Clone)]
 pub struct ChildSa {
+    /// Shared by a CHILD_SA and its rekeyed successors: the kernel policies belong to it.
     pub reqid: u32,
     pub inbound_spi: u32,
     pub outbound_spi: u32,
@@ -107,6 +131,28 @@ pub struct ChildSa {
     pub local_ts: Vec<TrafficSelector>,
     pub remote_ts: Vec<TrafficSelector>,
     pub established_at: Instant,
+    /// When we start replacing it (lifetime minus jitter).
+    pub rekey_at: Instant,
+    pub state: ChildState,
+    /// The peer rekeyed this child while our own rekey of it was outstanding: the child its
+    /// exchange created (our inbound SPI) and that exchange's nonces (RFC 7296 2.8.1).
+    pub collision: Option<Collision>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildState {
+    Installed,
+    /// Our CREATE_CHILD_SA replacing it is outstanding.
+    Rekeying,
+    /// Replaced; our Delete for it is outstanding or the peer's is expected.
+    Rekeyed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collision {
+    pub peer_child_inbound_spi: u32,
+    pub ni: Vec<u8>,
+    pub nr: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -140,6 +186,12 @@ pub struct IkeSa {
     pub children: Vec<ChildSa>,
     pub timers: TimerSlots,
     pub remote_id: Option<IkeIdentity>,
+    /// Our outstanding CREATE_CHILD_SA request.
+    pub pending_create: Option<PendingCreate>,
+    /// The DH group the peer asked for with INVALID_KE_PAYLOAD, for our next CREATE_CHILD_SA.
+    pub ke_group_hint: Option<crate::crypto::alg::DhGroup>,
+    /// This SA was rekeyed into another; it only waits for its deletion.
+    pub replaced_by: Option<SaId>,
     /// Responder: the key of this SA in the half-open table until IKE_AUTH completes.
     pub half_open_key: Option<(u64, SocketAddr)>,
     pub created_at: Instant,

@@ -23,9 +23,11 @@ pub enum Timer {
     IkeRekey = 3,
     /// Rekey the CHILD_SAs before their lifetime ends.
     ChildRekey = 4,
+    /// The IKE SA's hard lifetime: it is deleted if not rekeyed by then (RFC 7296 2.8).
+    IkeExpire = 5,
 }
 
-pub const TIMER_KINDS: usize = 5;
+pub const TIMER_KINDS: usize = 6;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Entry {

@@ -140,10 +140,15 @@ pub fn connection(local: &str, remote: &str, initiate: bool) -> ConnectionSettin
 
 impl Pair {
     pub fn new(a: EngineSettings, b: EngineSettings) -> Pair {
+        Pair::seeded(a, b, 0)
+    }
+
+    /// A pair whose engines draw SPIs and nonces from random sources fixed by `seed`.
+    pub fn seeded(a: EngineSettings, b: EngineSettings, seed: u64) -> Pair {
         let now = Instant::now();
         Pair {
-            a: Side::new(a, 1, ip(A_ADDR)),
-            b: Side::new(b, 2, ip(B_ADDR)),
+            a: Side::new(a, 2 * seed + 1, ip(A_ADDR)),
+            b: Side::new(b, 2 * seed + 2, ip(B_ADDR)),
             now,
             start: now,
             latency: Duration::from_millis(5),
@@ -322,6 +327,26 @@ impl Pair {
     pub fn drive_until(&mut self, limit: Duration, mut done: impl FnMut(&Pair) -> bool) -> bool {
         let deadline = self.now + limit;
         loop {
+            if done(self) {
+                return true;
+            }
+            if self.now > deadline || !self.step() {
+                return done(self);
+            }
+        }
+    }
+
+    /// Like `drive_until`, calling `check` after every step (for invariants that must hold at
+    /// every moment).
+    pub fn drive_checked(
+        &mut self,
+        limit: Duration,
+        mut done: impl FnMut(&Pair) -> bool,
+        mut check: impl FnMut(&Pair),
+    ) -> bool {
+        let deadline = self.now + limit;
+        loop {
+            check(self);
             if done(self) {
                 return true;
             }

@@ -201,9 +201,9 @@ impl Engine {
             match self.negotiate_child_as_responder(sa, sa_p, tsi, tsr) {
                 Ok((answer, child)) => {
                     response.push(Payload::Sa(answer));
-                    response.push(Payload::TsI(child.local_ts_for_peer()));
-                    response.push(Payload::TsR(child.remote_ts_for_peer()));
-                    self.install_child(sa, child);
+                    response.push(Payload::TsI(child.remote_ts.clone()));
+                    response.push(Payload::TsR(child.local_ts.clone()));
+                    self.install_child(now, sa, child);
                 }
                 Err(e) => {
                     // RFC 7296 2.21.2: the IKE SA is still created without the CHILD_SA.
@@ -247,7 +247,8 @@ impl Engine {
             init.nr.clone(),
         );
         let our_spi = self.new_esp_spi();
-        let Some((suite, answer, peer_spi)) = select_esp(&proposals, offer, None, our_spi) else {
+        let Some((suite, answer, peer_spi)) = select_esp(&proposals, offer, None, our_spi, true)
+        else {
             self.inbound_spis.remove(&our_spi);
             return Err(Error::NoProposalChosen);
         };
@@ -270,6 +271,7 @@ impl Engine {
                 local_ts,
                 remote_ts,
                 initiator: false,
+                reqid: None,
             },
         ))
     }
@@ -327,7 +329,7 @@ impl Engine {
             (Some(answer), Some(tsi), Some(tsr)) => {
                 let offered_local = ts::from_subnets(&settings.local_subnets);
                 let offered_remote = ts::from_subnets(&settings.remote_subnets);
-                match accept_esp(&settings.esp_proposals, answer, None) {
+                match accept_esp(&settings.esp_proposals, answer, None, true) {
                     Some((suite, peer_spi))
                         if ts::within(tsi, &offered_local) && ts::within(tsr, &offered_remote) =>
                     {
@@ -348,6 +350,7 @@ impl Engine {
                             local_ts: tsi.to_vec(),
                             remote_ts: tsr.to_vec(),
                             initiator: true,
+                            reqid: None,
                         })
                     }
                     Some(_) => Err("responder widened the traffic selectors".to_string()),
@@ -364,7 +367,7 @@ impl Engine {
         sa.remote_id = Some(identity);
         self.establish(now, sa);
         match child {
-            Ok(child) => self.install_child(sa, child),
+            Ok(child) => self.install_child(now, sa, child),
             Err(why) => {
                 debug!(sa = sa.id.0, "first CHILD_SA not created: {why}");
                 self.inbound_spis.remove(&child_spi);
@@ -389,6 +392,7 @@ impl Engine {
         TimerQueue::cancel(&mut sa.timers, Timer::Establish);
         self.retries.succeeded(sa.conn);
         self.arm_dpd(now, sa);
+        self.arm_ike_lifetime(now, sa);
         self.emit_event(Event::IkeUp {
             conn: sa.conn,
             sa: sa.id,

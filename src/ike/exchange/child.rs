@@ -1,7 +1,7 @@
-//! CHILD_SA bookkeeping shared by the exchanges that create and delete them: kernel intents,
-//! SPI reservations and events.
+//! CHILD_SA bookkeeping shared by the exchanges that create, rekey and delete them: kernel
+//! intents, SPI reservations, rekey deadlines and events.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::crypto::keymat::ChildKeys;
 use crate::wire::ikev2::TrafficSelector;
@@ -9,7 +9,8 @@ use crate::wire::ikev2::TrafficSelector;
 use super::super::engine::Engine;
 use super::super::output::{ChildInstall, DownReason, EspSa, Event, KernelIntent};
 use super::super::proposal::ChildSuite;
-use super::super::sa::{ChildSa, IkeSa, RequestKind};
+use super::super::sa::{ChildSa, ChildState, IkeSa, RequestKind};
+use super::super::timer::Timer;
 use super::super::ts;
 
 /// A negotiated CHILD_SA before it is installed.
@@ -23,22 +24,27 @@ pub(super) struct NewChild {
     pub remote_ts: Vec<TrafficSelector>,
     /// We initiated the exchange that created it (decides which half of KEYMAT is ours).
     pub initiator: bool,
+    /// The reqid of the child it replaces, so the kernel policies carry over.
+    pub reqid: Option<u32>,
 }
 
-impl NewChild {
-    /// As the responder we answer with TSi = the initiator's (our remote) side.
-    pub fn local_ts_for_peer(&self) -> Vec<TrafficSelector> {
-        self.remote_ts.clone()
-    }
-
-    pub fn remote_ts_for_peer(&self) -> Vec<TrafficSelector> {
-        self.local_ts.clone()
-    }
+/// Rekey deadline: the configured lifetime minus up to 10% random jitter, so that the two
+/// ends rarely start at the same moment (strongSwan's rand_time).
+pub(super) fn jittered(lifetime: Duration, random: u32) -> Duration {
+    let jitter = lifetime / 10;
+    let fraction = f64::from(random) / f64::from(u32::MAX);
+    lifetime.saturating_sub(jitter.mul_f64(fraction))
 }
 
 impl Engine {
+    pub(super) fn random_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.rng.fill(&mut b);
+        u32::from_be_bytes(b)
+    }
+
     /// Record a CHILD_SA and ask the kernel layer to install it, inbound keys first.
-    pub(super) fn install_child(&mut self, sa: &mut IkeSa, child: NewChild) {
+    pub(super) fn install_child(&mut self, now: Instant, sa: &mut IkeSa, child: NewChild) {
         let Some(settings) = self.connection(sa.conn) else {
             return;
         };
@@ -51,7 +57,7 @@ impl Engine {
             (keys.encr_i, keys.integ_i, keys.encr_r, keys.integ_r)
         };
         let encap = sa.nat.any();
-        let reqid = self.new_reqid();
+        let reqid = child.reqid.unwrap_or_else(|| self.new_reqid());
         let inbound = EspSa {
             src: sa.remote.ip(),
             dst: sa.local.ip(),
@@ -82,8 +88,9 @@ impl Engine {
             outbound,
             local_selectors: ts::to_subnets(&child.local_ts),
             remote_selectors: ts::to_subnets(&child.remote_ts),
+            // The kernel's soft expiry is a safety net behind our own rekey timer; its hard
+            // expiry ends an SA that could not be rekeyed (strongSwan: life = 110% rekey).
             soft_lifetime: lifetime,
-            // The kernel's hard limit leaves room for a rekey that starts at the soft one.
             hard_lifetime: lifetime + lifetime / 10,
         };
         let id = self.new_intent_id();
@@ -99,6 +106,8 @@ impl Engine {
             inbound_spi: child.inbound_spi,
             outbound_spi: child.outbound_spi,
         });
+        let random = self.random_u32();
+        let rekey_at = now + jittered(lifetime, random);
         sa.children.push(ChildSa {
             reqid,
             inbound_spi: child.inbound_spi,
@@ -106,11 +115,67 @@ impl Engine {
             suite: child.suite,
             local_ts: child.local_ts,
             remote_ts: child.remote_ts,
-            established_at: sa.last_received,
+            established_at: now,
+            rekey_at,
+            state: ChildState::Installed,
+            collision: None,
         });
+        self.arm_child_rekey(sa);
     }
 
-    /// Ask the kernel layer to remove a CHILD_SA and release its SPI.
+    /// The ChildRekey timer follows the earliest rekey deadline of the SA's children.
+    pub(super) fn arm_child_rekey(&mut self, sa: &mut IkeSa) {
+        let next = sa
+            .children
+            .iter()
+            .filter(|c| c.state == ChildState::Installed)
+            .map(|c| c.rekey_at)
+            .min();
+        match next {
+            Some(at) => self
+                .timers
+                .arm(&mut sa.timers, sa.id, Timer::ChildRekey, at),
+            None => super::super::timer::TimerQueue::cancel(&mut sa.timers, Timer::ChildRekey),
+        }
+    }
+
+    /// Start a rekey for every child whose deadline passed.
+    pub(in crate::ike) fn on_child_rekey_timer(&mut self, now: Instant, sa: &mut IkeSa) {
+        let due: Vec<u32> = sa
+            .children
+            .iter()
+            .filter(|c| c.state == ChildState::Installed && c.rekey_at <= now)
+            .map(|c| c.inbound_spi)
+            .collect();
+        for old_inbound_spi in due {
+            self.rekey_child(now, sa, old_inbound_spi);
+        }
+        self.arm_child_rekey(sa);
+    }
+
+    /// Queue a rekey of one child (no-op if it is already being replaced).
+    pub(in crate::ike) fn rekey_child(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        old_inbound_spi: u32,
+    ) {
+        let Some(child) = sa
+            .children
+            .iter_mut()
+            .find(|c| c.inbound_spi == old_inbound_spi)
+        else {
+            return;
+        };
+        if child.state != ChildState::Installed {
+            return;
+        }
+        child.state = ChildState::Rekeying;
+        self.request(now, sa, RequestKind::RekeyChild { old_inbound_spi });
+    }
+
+    /// Ask the kernel layer to remove a CHILD_SA (already taken out of `sa.children`) and
+    /// release its SPI. Its policies go only when no successor with the same reqid remains.
     pub(in crate::ike) fn remove_child_from_kernel(
         &mut self,
         sa: &IkeSa,
@@ -118,12 +183,13 @@ impl Engine {
         reason: DownReason,
     ) {
         let id = self.new_intent_id();
+        let successor = sa.children.iter().any(|c| c.reqid == child.reqid);
         self.emit_intent(KernelIntent::DeleteChild {
             id,
             reqid: child.reqid,
             inbound: (sa.remote.ip(), sa.local.ip(), child.inbound_spi),
             outbound: (sa.local.ip(), sa.remote.ip(), child.outbound_spi),
-            remove_policies: true,
+            remove_policies: !successor,
             local_selectors: ts::to_subnets(&child.local_ts),
             remote_selectors: ts::to_subnets(&child.remote_ts),
         });
@@ -137,6 +203,25 @@ impl Engine {
         });
     }
 
+    /// Take a child out of the SA and out of the kernel.
+    pub(in crate::ike) fn drop_child(
+        &mut self,
+        sa: &mut IkeSa,
+        inbound_spi: u32,
+        reason: DownReason,
+    ) -> bool {
+        let Some(index) = sa
+            .children
+            .iter()
+            .position(|c| c.inbound_spi == inbound_spi)
+        else {
+            return false;
+        };
+        let child = sa.children.remove(index);
+        self.remove_child_from_kernel(sa, &child, reason);
+        true
+    }
+
     /// The kernel refused a CHILD_SA: clean up what it may hold and delete it with the peer.
     pub(in crate::ike) fn child_failed_in_kernel(
         &mut self,
@@ -145,17 +230,12 @@ impl Engine {
         reqid: u32,
         message: String,
     ) {
-        let Some(index) = sa.children.iter().position(|c| c.reqid == reqid) else {
+        // The newest child of the reqid is the one just installed.
+        let Some(child) = sa.children.iter().rev().find(|c| c.reqid == reqid) else {
             return;
         };
-        let child = sa.children.remove(index);
-        self.remove_child_from_kernel(sa, &child, DownReason::KernelError(message));
-        self.request(
-            now,
-            sa,
-            RequestKind::DeleteChild {
-                inbound_spi: child.inbound_spi,
-            },
-        );
+        let inbound_spi = child.inbound_spi;
+        self.drop_child(sa, inbound_spi, DownReason::KernelError(message));
+        self.request(now, sa, RequestKind::DeleteChild { inbound_spi });
     }
 }

@@ -60,7 +60,12 @@ impl Engine {
                         {
                             let child = sa.children.remove(index);
                             deleted_ours.push(child.inbound_spi.to_be_bytes().to_vec());
-                            self.remove_child_from_kernel(sa, &child, DownReason::Deleted);
+                            let reason = if child.state == super::super::sa::ChildState::Rekeyed {
+                                DownReason::Rekeyed
+                            } else {
+                                DownReason::Deleted
+                            };
+                            self.remove_child_from_kernel(sa, &child, reason);
                         }
                     }
                 }
@@ -82,14 +87,11 @@ impl Engine {
     }
 
     pub(super) fn on_delete_child_response(&mut self, sa: &mut IkeSa, inbound_spi: u32) -> Fate {
-        if let Some(index) = sa
-            .children
-            .iter()
-            .position(|c| c.inbound_spi == inbound_spi)
-        {
-            let child = sa.children.remove(index);
-            self.remove_child_from_kernel(sa, &child, DownReason::Deleted);
-        }
+        let reason = match sa.children.iter().find(|c| c.inbound_spi == inbound_spi) {
+            Some(c) if c.state == super::super::sa::ChildState::Rekeyed => DownReason::Rekeyed,
+            _ => DownReason::Deleted,
+        };
+        self.drop_child(sa, inbound_spi, reason);
         Fate::Keep
     }
 }

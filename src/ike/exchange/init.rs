@@ -45,7 +45,11 @@ fn notifies(payloads: &[Payload], kind: NotifyType) -> impl Iterator<Item = &[u8
 }
 
 /// Protection for both directions, from the point of view of one side.
-fn sa_crypto(suite: IkeSuite, keys: IkeKeys, initiator: bool) -> Result<SaCrypto, Error> {
+pub(super) fn sa_crypto(
+    suite: IkeSuite,
+    keys: IkeKeys,
+    initiator: bool,
+) -> Result<SaCrypto, Error> {
     let to_err = |e: crate::crypto::error::CryptoError| Error::KeyExchange(e.to_string());
     let (out_e, out_a, in_e, in_a) = if initiator {
         (&keys.sk_ei, &keys.sk_ai, &keys.sk_er, &keys.sk_ar)
@@ -140,6 +144,9 @@ impl Engine {
             timers: Default::default(),
             remote_id: None,
             half_open_key: None,
+            pending_create: None,
+            ke_group_hint: None,
+            replaced_by: None,
             created_at: now,
             established_at: None,
             last_received: now,
@@ -386,6 +393,9 @@ impl Engine {
             timers: Default::default(),
             remote_id: None,
             half_open_key: None,
+            pending_create: None,
+            ke_group_hint: None,
+            replaced_by: None,
             created_at: now,
             established_at: None,
             last_received: now,

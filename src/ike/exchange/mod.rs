@@ -4,6 +4,7 @@
 
 mod auth;
 mod child;
+mod create_child;
 mod informational;
 mod init;
 
@@ -71,15 +72,16 @@ impl Engine {
                 self.respond_informational(now, sa, &payloads)
             }
             (ExchangeType::CreateChildSa, SaState::Established) => {
-                // Not supported yet: refuse without harming the IKE SA (RFC 7296 1.3).
-                (
-                    vec![Payload::Notify(informational::notify(
-                        crate::wire::ikev2::NotifyType::NoAdditionalSas,
-                        Vec::new(),
-                    ))],
-                    Fate::Keep,
-                )
+                self.respond_create_child(now, sa, &payloads)
             }
+            // RFC 7296 2.25: no new SAs on an IKE SA that is going away.
+            (ExchangeType::CreateChildSa, SaState::Deleting) => (
+                vec![Payload::Notify(informational::notify(
+                    crate::wire::ikev2::NotifyType::TemporaryFailure,
+                    Vec::new(),
+                ))],
+                Fate::Keep,
+            ),
             _ => {
                 self.stats.dropped_unexpected += 1;
                 return Fate::Keep;
@@ -139,6 +141,9 @@ impl Engine {
                 Some(RequestKind::DeleteChild { inbound_spi }) => {
                     self.on_delete_child_response(sa, inbound_spi)
                 }
+                Some(RequestKind::RekeyChild { .. }) | Some(RequestKind::RekeyIke) => {
+                    self.on_create_child_response(now, sa, &payloads)
+                }
                 Some(RequestKind::Liveness) | Some(RequestKind::Init) | None => Fate::Keep,
             }
         };
@@ -158,16 +163,31 @@ impl Engine {
             }
             return;
         }
-        let payloads = match &kind {
-            RequestKind::Liveness => Vec::new(),
-            RequestKind::DeleteIke => vec![informational::delete_ike()],
-            RequestKind::DeleteChild { inbound_spi } => {
-                vec![informational::delete_child(*inbound_spi)]
+        let (exchange, payloads) = match &kind {
+            RequestKind::Liveness => (ExchangeType::Informational, Vec::new()),
+            RequestKind::DeleteIke => (
+                ExchangeType::Informational,
+                vec![informational::delete_ike()],
+            ),
+            RequestKind::DeleteChild { inbound_spi } => (
+                ExchangeType::Informational,
+                vec![informational::delete_child(*inbound_spi)],
+            ),
+            RequestKind::RekeyChild { .. } | RequestKind::RekeyIke => {
+                match self.build_create_child(sa, &kind) {
+                    Some(p) => (ExchangeType::CreateChildSa, p),
+                    None => {
+                        // Nothing left to rekey: move on to what is queued.
+                        if let Some(next) = sa.exchanges.queued.pop_front() {
+                            self.request(now, sa, next);
+                        }
+                        return;
+                    }
+                }
             }
             // These two are built by their exchanges, which call `send_request` themselves.
             RequestKind::Init | RequestKind::Auth => return,
         };
-        let exchange = ExchangeType::Informational;
         let message_id = sa.exchanges.next_request_id;
         let header = message::header(sa, exchange, false, message_id);
         let Some(crypto) = sa.crypto.as_mut() else {

@@ -1,0 +1,857 @@
+//! CREATE_CHILD_SA (RFC 7296 1.3): CHILD_SA rekeys with optional PFS, new CHILD_SAs from the
+//! peer, IKE SA rekeys, and the collisions of simultaneous rekeys (2.8.1, 2.8.2).
+//!
+//! Make-before-break: the new CHILD_SA is installed before the old one is deleted, and both
+//! carry the same reqid, so the kernel policies stay in place throughout.
+
+use std::cmp::Ordering;
+use std::time::{Duration, Instant};
+
+use tracing::debug;
+
+use crate::crypto::alg::DhGroup;
+use crate::crypto::dh::KeyExchange;
+use crate::crypto::keymat::{derive_child_keys, derive_rekeyed_ike_keys};
+use crate::wire::ikev2::{
+    KePayload, Notify, NotifyType, Payload, ProtocolId, SaPayload, TrafficSelector,
+};
+
+use super::super::engine::{Engine, Fate};
+use super::super::output::{DownReason, Event};
+use super::super::proposal::{
+    accept_esp, accept_ike, acceptable_pfs_group, esp_sa_payload, ike_sa_payload,
+    preferred_pfs_group, select_esp, select_ike,
+};
+use super::super::sa::{
+    ChildState, Collision, CreateTarget, Exchanges, IkeSa, PendingCreate, RequestKind, SaState,
+};
+use super::super::timer::{Timer, TimerQueue};
+use super::super::ts;
+use super::child::{jittered, NewChild};
+use super::informational::notify;
+use super::init::sa_crypto;
+
+const NONCE_LEN: usize = 32;
+/// How long a responder keeps an IKE SA that was rekeyed, waiting for the initiator's Delete.
+const REKEYED_LINGER: Duration = Duration::from_secs(60);
+/// Back-off before retrying a refused rekey (RFC 7296 2.25: TEMPORARY_FAILURE).
+const REKEY_RETRY: Duration = Duration::from_secs(10);
+
+#[derive(Default)]
+struct CreatePayloads<'a> {
+    sa: Option<&'a SaPayload>,
+    nonce: Option<&'a [u8]>,
+    ke: Option<&'a KePayload>,
+    rekey: Option<&'a Notify>,
+    tsi: Option<&'a [TrafficSelector]>,
+    tsr: Option<&'a [TrafficSelector]>,
+    error: Option<&'a Notify>,
+}
+
+fn collect(payloads: &[Payload]) -> CreatePayloads<'_> {
+    let mut p = CreatePayloads::default();
+    for payload in payloads {
+        match payload {
+            Payload::Sa(s) => p.sa = Some(s),
+            Payload::Nonce(n) => p.nonce = Some(n),
+            Payload::Ke(k) => p.ke = Some(k),
+            Payload::TsI(t) => p.tsi = Some(t),
+            Payload::TsR(t) => p.tsr = Some(t),
+            Payload::Notify(n) if n.notify_type == NotifyType::RekeySa => p.rekey = Some(n),
+            Payload::Notify(n) if n.notify_type.is_error() && p.error.is_none() => {
+                p.error = Some(n)
+            }
+            _ => {}
+        }
+    }
+    p
+}
+
+fn refuse(kind: NotifyType, data: Vec<u8>) -> (Vec<Payload>, Fate) {
+    (vec![Payload::Notify(notify(kind, data))], Fate::Keep)
+}
+
+/// The lowest nonce of an exchange, compared as unsigned big-endian numbers.
+fn lower<'a>(a: &'a [u8], b: &'a [u8]) -> &'a [u8] {
+    if compare_nonces(a, b) == Ordering::Less {
+        a
+    } else {
+        b
+    }
+}
+
+fn compare_nonces(a: &[u8], b: &[u8]) -> Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+impl Engine {
+    /// IKE SA deadlines: a rekey before the lifetime (with jitter) and a hard end 10% after.
+    pub(super) fn arm_ike_lifetime(&mut self, now: Instant, sa: &mut IkeSa) {
+        let Some(lifetime) = self.connection(sa.conn).map(|c| c.ike_lifetime) else {
+            return;
+        };
+        let random = self.random_u32();
+        self.timers.arm(
+            &mut sa.timers,
+            sa.id,
+            Timer::IkeRekey,
+            now + jittered(lifetime, random),
+        );
+        self.timers.arm(
+            &mut sa.timers,
+            sa.id,
+            Timer::IkeExpire,
+            now + lifetime + lifetime / 10,
+        );
+    }
+
+    fn new_nonce(&mut self) -> Vec<u8> {
+        let mut n = vec![0u8; NONCE_LEN];
+        self.rng.fill(&mut n);
+        n
+    }
+
+    /// Build the payloads of our CREATE_CHILD_SA request and remember what we need to finish
+    /// it. `None` when the request has become pointless (the child is gone).
+    pub(super) fn build_create_child(
+        &mut self,
+        sa: &mut IkeSa,
+        kind: &RequestKind,
+    ) -> Option<Vec<Payload>> {
+        let settings = self.connection(sa.conn)?.clone();
+        let ni = self.new_nonce();
+        match kind {
+            RequestKind::RekeyChild { old_inbound_spi } => {
+                let old = sa
+                    .children
+                    .iter()
+                    .find(|c| c.inbound_spi == *old_inbound_spi)?;
+                let (local_ts, remote_ts) = (old.local_ts.clone(), old.remote_ts.clone());
+                let group = sa
+                    .ke_group_hint
+                    .take()
+                    .or_else(|| preferred_pfs_group(&settings.esp_proposals));
+                let dh = match group.map(|g| KeyExchange::generate(g, self.rng.as_mut())) {
+                    Some(Ok(dh)) => Some(dh),
+                    Some(Err(e)) => {
+                        debug!(sa = sa.id.0, "cannot generate the PFS key exchange: {e}");
+                        return None;
+                    }
+                    None => None,
+                };
+                let new_inbound_spi = self.new_esp_spi();
+                // RFC 7296 1.3.3: REKEY_SA names the SA being replaced by the SPI we expect on
+                // its inbound packets.
+                let mut rekey = notify(NotifyType::RekeySa, Vec::new());
+                rekey.protocol = ProtocolId::Esp;
+                rekey.spi = old_inbound_spi.to_be_bytes().to_vec();
+                let mut payloads = vec![
+                    Payload::Notify(rekey),
+                    Payload::Sa(esp_sa_payload(
+                        &settings.esp_proposals,
+                        new_inbound_spi,
+                        dh.is_some(),
+                    )),
+                    Payload::Nonce(ni.clone()),
+                ];
+                if let Some(dh) = &dh {
+                    payloads.push(Payload::Ke(KePayload {
+                        group: dh.group().transform_id(),
+                        data: dh.public_value().to_vec(),
+                    }));
+                }
+                payloads.push(Payload::TsI(local_ts));
+                payloads.push(Payload::TsR(remote_ts));
+                sa.pending_create = Some(PendingCreate {
+                    ni,
+                    dh,
+                    target: CreateTarget::Child {
+                        new_inbound_spi,
+                        old_inbound_spi: *old_inbound_spi,
+                    },
+                });
+                Some(payloads)
+            }
+            RequestKind::RekeyIke => {
+                let group = sa
+                    .ke_group_hint
+                    .take()
+                    .or_else(|| sa.crypto.as_ref().map(|c| c.suite.dh))?;
+                let dh = KeyExchange::generate(group, self.rng.as_mut()).ok()?;
+                let new_spi = self.new_ike_spi();
+                // Reserve the SPI until the exchange ends.
+                self.by_spi.insert(new_spi, sa.id);
+                let payloads = vec![
+                    Payload::Sa(ike_sa_payload(&settings.ike_proposals, Some(new_spi))),
+                    Payload::Nonce(ni.clone()),
+                    Payload::Ke(KePayload {
+                        group: dh.group().transform_id(),
+                        data: dh.public_value().to_vec(),
+                    }),
+                ];
+                sa.pending_create = Some(PendingCreate {
+                    ni,
+                    dh: Some(dh),
+                    target: CreateTarget::Ike { new_spi },
+                });
+                Some(payloads)
+            }
+            _ => None,
+        }
+    }
+
+    /// Responder side of CREATE_CHILD_SA.
+    pub(super) fn respond_create_child(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        payloads: &[Payload],
+    ) -> (Vec<Payload>, Fate) {
+        let p = collect(payloads);
+        let (Some(offer), Some(ni)) = (p.sa, p.nonce) else {
+            return refuse(NotifyType::InvalidSyntax, Vec::new());
+        };
+        if offer
+            .proposals
+            .iter()
+            .any(|pr| pr.protocol == ProtocolId::Ike)
+        {
+            return self.respond_rekey_ike(now, sa, offer, ni, p.ke);
+        }
+        let Some(settings) = self.connection(sa.conn).cloned() else {
+            return refuse(NotifyType::NoProposalChosen, Vec::new());
+        };
+        // Which child is replaced, if any.
+        let old = match p.rekey {
+            Some(n) => {
+                let Ok(spi) = <[u8; 4]>::try_from(n.spi.as_slice()).map(u32::from_be_bytes) else {
+                    return refuse(NotifyType::InvalidSyntax, Vec::new());
+                };
+                match sa.children.iter().find(|c| c.outbound_spi == spi) {
+                    None => {
+                        // RFC 7296 2.25: the SA to rekey does not exist.
+                        let mut n = notify(NotifyType::ChildSaNotFound, Vec::new());
+                        n.protocol = ProtocolId::Esp;
+                        n.spi = spi.to_be_bytes().to_vec();
+                        return (vec![Payload::Notify(n)], Fate::Keep);
+                    }
+                    // RFC 7296 2.25.1: a rekey of a Child SA we are closing.
+                    Some(c) if c.state == ChildState::Rekeyed => {
+                        return refuse(NotifyType::TemporaryFailure, Vec::new())
+                    }
+                    Some(c) => Some((c.inbound_spi, c.reqid)),
+                }
+            }
+            None => None,
+        };
+        let (Some(tsi), Some(tsr)) = (p.tsi, p.tsr) else {
+            return refuse(NotifyType::InvalidSyntax, Vec::new());
+        };
+        let remote_ts = ts::narrow(tsi, &settings.remote_subnets);
+        let local_ts = ts::narrow(tsr, &settings.local_subnets);
+        if remote_ts.is_empty() || local_ts.is_empty() {
+            return refuse(NotifyType::TsUnacceptable, Vec::new());
+        }
+        let ke_group = match p.ke {
+            Some(ke) => match DhGroup::from_transform_id(ke.group) {
+                Some(g) => Some(g),
+                None => {
+                    return match acceptable_pfs_group(&settings.esp_proposals, offer) {
+                        Some(g) => refuse(
+                            NotifyType::InvalidKePayload,
+                            g.transform_id().to_be_bytes().to_vec(),
+                        ),
+                        None => refuse(NotifyType::NoProposalChosen, Vec::new()),
+                    }
+                }
+            },
+            None => None,
+        };
+        let our_spi = self.new_esp_spi();
+        let Some((suite, answer, peer_spi)) =
+            select_esp(&settings.esp_proposals, offer, ke_group, our_spi, false)
+        else {
+            self.inbound_spis.remove(&our_spi);
+            // RFC 7296 1.3: a KE of the wrong group gets INVALID_KE_PAYLOAD naming ours.
+            if let Some(g) = acceptable_pfs_group(&settings.esp_proposals, offer)
+                .filter(|g| Some(*g) != ke_group)
+            {
+                return refuse(
+                    NotifyType::InvalidKePayload,
+                    g.transform_id().to_be_bytes().to_vec(),
+                );
+            }
+            return refuse(NotifyType::NoProposalChosen, Vec::new());
+        };
+        let (secret, our_ke) = match (suite.dh, p.ke) {
+            (Some(group), Some(ke)) => {
+                let result = KeyExchange::generate(group, self.rng.as_mut()).and_then(|dh| {
+                    let public = dh.public_value().to_vec();
+                    dh.agree(&ke.data).map(|s| (s, public))
+                });
+                match result {
+                    Ok((s, public)) => (
+                        Some(s),
+                        Some(KePayload {
+                            group: group.transform_id(),
+                            data: public,
+                        }),
+                    ),
+                    Err(e) => {
+                        self.inbound_spis.remove(&our_spi);
+                        debug!(sa = sa.id.0, "unusable PFS key exchange data: {e}");
+                        return refuse(NotifyType::InvalidSyntax, Vec::new());
+                    }
+                }
+            }
+            _ => (None, None),
+        };
+        let Some(crypto) = sa.crypto.as_ref() else {
+            return refuse(NotifyType::TemporaryFailure, Vec::new());
+        };
+        let nr = self.new_nonce();
+        let keys = derive_child_keys(
+            crypto.suite.prf,
+            &crypto.keys.sk_d,
+            suite.encryption,
+            suite.integrity,
+            secret.as_ref().map(|s| s.as_bytes()),
+            ni,
+            &nr,
+        );
+        let mut response = vec![Payload::Sa(answer), Payload::Nonce(nr.clone())];
+        if let Some(ke) = our_ke {
+            response.push(Payload::Ke(ke));
+        }
+        response.push(Payload::TsI(remote_ts.clone()));
+        response.push(Payload::TsR(local_ts.clone()));
+        let child = NewChild {
+            suite,
+            keys,
+            inbound_spi: our_spi,
+            outbound_spi: peer_spi,
+            local_ts,
+            remote_ts,
+            initiator: false,
+            reqid: old.map(|(_, reqid)| reqid),
+        };
+        self.install_child(now, sa, child);
+        if let Some((old_inbound, _)) = old {
+            if let Some(c) = sa
+                .children
+                .iter_mut()
+                .find(|c| c.inbound_spi == old_inbound)
+            {
+                if c.state == ChildState::Rekeying {
+                    // Both ends rekey the same child: settled when our own exchange ends.
+                    c.collision = Some(Collision {
+                        peer_child_inbound_spi: our_spi,
+                        ni: ni.to_vec(),
+                        nr,
+                    });
+                } else {
+                    // The initiator deletes the old child once it installed the new one.
+                    c.state = ChildState::Rekeyed;
+                }
+            }
+            self.arm_child_rekey(sa);
+        }
+        (response, Fate::Keep)
+    }
+
+    /// The answer to our CREATE_CHILD_SA.
+    pub(super) fn on_create_child_response(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        payloads: &[Payload],
+    ) -> Fate {
+        let Some(pending) = sa.pending_create.take() else {
+            return Fate::Keep;
+        };
+        match pending.target {
+            CreateTarget::Child {
+                new_inbound_spi,
+                old_inbound_spi,
+            } => {
+                self.finish_child_rekey(
+                    now,
+                    sa,
+                    payloads,
+                    pending.ni,
+                    pending.dh,
+                    new_inbound_spi,
+                    old_inbound_spi,
+                );
+                Fate::Keep
+            }
+            CreateTarget::Ike { new_spi } => {
+                self.finish_ike_rekey(now, sa, payloads, pending.ni, pending.dh, new_spi)
+            }
+        }
+    }
+
+    /// A refused or failed child rekey: release what we reserved and try again later.
+    fn abandon_child_rekey(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        new_inbound_spi: u32,
+        old_inbound_spi: u32,
+        why: &str,
+    ) {
+        debug!(
+            sa = sa.id.0,
+            old = format_args!("{old_inbound_spi:08x}"),
+            "CHILD_SA rekey failed: {why}"
+        );
+        self.inbound_spis.remove(&new_inbound_spi);
+        let random = self.random_u32();
+        if let Some(old) = sa
+            .children
+            .iter_mut()
+            .find(|c| c.inbound_spi == old_inbound_spi)
+        {
+            if old.state == ChildState::Rekeying {
+                old.state = ChildState::Installed;
+                old.collision = None;
+                old.rekey_at = now
+                    + REKEY_RETRY
+                    + REKEY_RETRY.mul_f64(f64::from(random) / f64::from(u32::MAX));
+            }
+        }
+        self.arm_child_rekey(sa);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish_child_rekey(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        payloads: &[Payload],
+        ni: Vec<u8>,
+        dh: Option<KeyExchange>,
+        new_inbound_spi: u32,
+        old_inbound_spi: u32,
+    ) {
+        let p = collect(payloads);
+        if let Some(error) = p.error {
+            match error.notify_type {
+                NotifyType::InvalidKePayload => {
+                    let wanted = <[u8; 2]>::try_from(error.data.as_slice())
+                        .ok()
+                        .map(u16::from_be_bytes)
+                        .and_then(DhGroup::from_transform_id);
+                    let offered = self.connection(sa.conn).is_some_and(|c| {
+                        wanted.is_some_and(|g| c.esp_proposals.iter().any(|p| p.dh.contains(&g)))
+                    });
+                    self.inbound_spis.remove(&new_inbound_spi);
+                    if offered && dh.as_ref().map(|d| d.group()) != wanted {
+                        sa.ke_group_hint = wanted;
+                        sa.exchanges
+                            .queued
+                            .push_front(RequestKind::RekeyChild { old_inbound_spi });
+                        return;
+                    }
+                    self.abandon_child_rekey(
+                        now,
+                        sa,
+                        new_inbound_spi,
+                        old_inbound_spi,
+                        "the peer wants a PFS group we do not offer",
+                    );
+                }
+                NotifyType::ChildSaNotFound => {
+                    self.inbound_spis.remove(&new_inbound_spi);
+                    self.drop_child(sa, old_inbound_spi, DownReason::Deleted);
+                }
+                other => self.abandon_child_rekey(
+                    now,
+                    sa,
+                    new_inbound_spi,
+                    old_inbound_spi,
+                    &format!("peer answered {other:?}"),
+                ),
+            }
+            return;
+        }
+        let Some(settings) = self.connection(sa.conn).cloned() else {
+            return;
+        };
+        let (Some(answer), Some(nr), Some(tsi), Some(tsr)) = (p.sa, p.nonce, p.tsi, p.tsr) else {
+            self.abandon_child_rekey(
+                now,
+                sa,
+                new_inbound_spi,
+                old_inbound_spi,
+                "incomplete response",
+            );
+            return;
+        };
+        let Some(old) = sa
+            .children
+            .iter()
+            .find(|c| c.inbound_spi == old_inbound_spi)
+        else {
+            // The old child went away meanwhile: the peer created a new one we do not want.
+            self.inbound_spis.remove(&new_inbound_spi);
+            self.request(
+                now,
+                sa,
+                RequestKind::DeleteChild {
+                    inbound_spi: new_inbound_spi,
+                },
+            );
+            return;
+        };
+        let (reqid, old_local, old_remote) =
+            (old.reqid, old.local_ts.clone(), old.remote_ts.clone());
+        let group = dh.as_ref().map(|d| d.group());
+        let accepted = accept_esp(&settings.esp_proposals, answer, group, false)
+            .filter(|_| ts::within(tsi, &old_local) && ts::within(tsr, &old_remote));
+        let secret = match (dh, p.ke) {
+            (Some(dh), Some(ke)) if ke.group == dh.group().transform_id() => {
+                dh.agree(&ke.data).ok()
+            }
+            (None, None) => None,
+            _ => {
+                self.abandon_child_rekey(
+                    now,
+                    sa,
+                    new_inbound_spi,
+                    old_inbound_spi,
+                    "key exchange missing or of the wrong group",
+                );
+                return;
+            }
+        };
+        let (Some((suite, peer_spi)), Some(crypto)) = (accepted, sa.crypto.as_ref()) else {
+            // The peer installed something we cannot accept: delete it, keep the old child.
+            self.abandon_child_rekey(
+                now,
+                sa,
+                new_inbound_spi,
+                old_inbound_spi,
+                "unacceptable proposal or selectors",
+            );
+            self.request(
+                now,
+                sa,
+                RequestKind::DeleteChild {
+                    inbound_spi: new_inbound_spi,
+                },
+            );
+            return;
+        };
+        if group.is_some() && secret.is_none() {
+            self.abandon_child_rekey(
+                now,
+                sa,
+                new_inbound_spi,
+                old_inbound_spi,
+                "unusable PFS key exchange data",
+            );
+            self.request(
+                now,
+                sa,
+                RequestKind::DeleteChild {
+                    inbound_spi: new_inbound_spi,
+                },
+            );
+            return;
+        }
+        let keys = derive_child_keys(
+            crypto.suite.prf,
+            &crypto.keys.sk_d,
+            suite.encryption,
+            suite.integrity,
+            secret.as_ref().map(|s| s.as_bytes()),
+            &ni,
+            nr,
+        );
+        let child = NewChild {
+            suite,
+            keys,
+            inbound_spi: new_inbound_spi,
+            outbound_spi: peer_spi,
+            local_ts: tsi.to_vec(),
+            remote_ts: tsr.to_vec(),
+            initiator: true,
+            reqid: Some(reqid),
+        };
+        self.install_child(now, sa, child);
+        let collision = sa
+            .children
+            .iter_mut()
+            .find(|c| c.inbound_spi == old_inbound_spi)
+            .and_then(|c| {
+                c.state = ChildState::Rekeyed;
+                c.collision.take()
+            });
+        let redundant = match collision {
+            // RFC 7296 2.8.1: of the two new SAs, the one created by the exchange holding the
+            // lowest of the four nonces is deleted by its initiator; the other end (the
+            // winner) deletes the old SA.
+            Some(c) => {
+                let ours = lower(&ni, nr);
+                let theirs = lower(&c.ni, &c.nr);
+                if compare_nonces(ours, theirs) == Ordering::Less {
+                    debug!(
+                        sa = sa.id.0,
+                        "rekey collision lost: deleting the child we created"
+                    );
+                    if let Some(mine) = sa
+                        .children
+                        .iter_mut()
+                        .find(|c| c.inbound_spi == new_inbound_spi)
+                    {
+                        mine.state = ChildState::Rekeyed;
+                    }
+                    new_inbound_spi
+                } else {
+                    debug!(sa = sa.id.0, "rekey collision won: deleting the old child");
+                    old_inbound_spi
+                }
+            }
+            None => old_inbound_spi,
+        };
+        self.arm_child_rekey(sa);
+        self.request(
+            now,
+            sa,
+            RequestKind::DeleteChild {
+                inbound_spi: redundant,
+            },
+        );
+    }
+
+    /// Responder side of an IKE SA rekey (RFC 7296 1.3.2, 2.18).
+    fn respond_rekey_ike(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        offer: &SaPayload,
+        ni: &[u8],
+        ke: Option<&KePayload>,
+    ) -> (Vec<Payload>, Fate) {
+        if sa.replaced_by.is_some() {
+            return refuse(NotifyType::TemporaryFailure, Vec::new());
+        }
+        match &sa.pending_create {
+            // Simultaneous IKE rekeys (2.8.2): the exchange with the higher initiator nonce
+            // proceeds, the other is refused, so exactly one new IKE SA results.
+            Some(PendingCreate {
+                ni: ours,
+                target: CreateTarget::Ike { .. },
+                ..
+            }) if compare_nonces(ours, ni) == Ordering::Greater => {
+                return refuse(NotifyType::TemporaryFailure, Vec::new());
+            }
+            Some(PendingCreate {
+                target: CreateTarget::Child { .. },
+                ..
+            }) => return refuse(NotifyType::TemporaryFailure, Vec::new()),
+            _ => {}
+        }
+        let Some(settings) = self.connection(sa.conn).cloned() else {
+            return refuse(NotifyType::NoProposalChosen, Vec::new());
+        };
+        let our_spi = self.new_ike_spi();
+        let Some((suite, answer, peer_spi)) =
+            select_ike(&settings.ike_proposals, offer, Some(our_spi))
+        else {
+            return refuse(NotifyType::NoProposalChosen, Vec::new());
+        };
+        let Some(ke) = ke.filter(|k| k.group == suite.dh.transform_id()) else {
+            return refuse(
+                NotifyType::InvalidKePayload,
+                suite.dh.transform_id().to_be_bytes().to_vec(),
+            );
+        };
+        let Ok(peer_spi) = <[u8; 8]>::try_from(peer_spi.as_slice()).map(u64::from_be_bytes) else {
+            return refuse(NotifyType::InvalidSyntax, Vec::new());
+        };
+        let agreed = KeyExchange::generate(suite.dh, self.rng.as_mut()).and_then(|dh| {
+            let public = dh.public_value().to_vec();
+            dh.agree(&ke.data).map(|s| (s, public))
+        });
+        let Ok((secret, public)) = agreed else {
+            return refuse(NotifyType::InvalidSyntax, Vec::new());
+        };
+        let Some(old) = sa.crypto.as_ref() else {
+            return refuse(NotifyType::TemporaryFailure, Vec::new());
+        };
+        let nr = self.new_nonce();
+        let keys = derive_rekeyed_ike_keys(
+            &suite,
+            &old.keys.sk_d,
+            old.suite.prf,
+            secret.as_bytes(),
+            ni,
+            &nr,
+            peer_spi,
+            our_spi,
+        );
+        let Ok(crypto) = sa_crypto(suite, keys, false) else {
+            return refuse(NotifyType::NoProposalChosen, Vec::new());
+        };
+        self.replace_ike_sa(now, sa, crypto, false, peer_spi, our_spi);
+        // The initiator deletes the old SA; if it never does, it goes after a while.
+        self.timers.arm(
+            &mut sa.timers,
+            sa.id,
+            Timer::IkeExpire,
+            now + REKEYED_LINGER,
+        );
+        let response = vec![
+            Payload::Sa(answer),
+            Payload::Nonce(nr),
+            Payload::Ke(KePayload {
+                group: suite.dh.transform_id(),
+                data: public,
+            }),
+        ];
+        (response, Fate::Keep)
+    }
+
+    fn finish_ike_rekey(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        payloads: &[Payload],
+        ni: Vec<u8>,
+        dh: Option<KeyExchange>,
+        new_spi: u64,
+    ) -> Fate {
+        self.by_spi.remove(&new_spi);
+        let retry = |engine: &mut Engine, sa: &mut IkeSa, why: String| {
+            debug!(sa = sa.id.0, "IKE SA rekey failed: {why}");
+            engine
+                .timers
+                .arm(&mut sa.timers, sa.id, Timer::IkeRekey, now + REKEY_RETRY);
+            Fate::Keep
+        };
+        let p = collect(payloads);
+        if let Some(error) = p.error {
+            if error.notify_type == NotifyType::InvalidKePayload {
+                let wanted = <[u8; 2]>::try_from(error.data.as_slice())
+                    .ok()
+                    .map(u16::from_be_bytes)
+                    .and_then(DhGroup::from_transform_id);
+                if let Some(g) = wanted.filter(|g| {
+                    self.connection(sa.conn)
+                        .is_some_and(|c| c.ike_proposals.iter().any(|p| p.dh.contains(g)))
+                }) {
+                    sa.ke_group_hint = Some(g);
+                    sa.exchanges.queued.push_front(RequestKind::RekeyIke);
+                    return Fate::Keep;
+                }
+            }
+            // Including TEMPORARY_FAILURE after a collision the peer won: its rekey proceeds.
+            return retry(self, sa, format!("peer answered {:?}", error.notify_type));
+        }
+        let Some(settings) = self.connection(sa.conn).cloned() else {
+            return Fate::Keep;
+        };
+        let (Some(answer), Some(nr), Some(ke), Some(dh)) = (p.sa, p.nonce, p.ke, dh) else {
+            return retry(self, sa, "incomplete response".into());
+        };
+        let Some((suite, peer_spi)) = accept_ike(&settings.ike_proposals, answer) else {
+            return retry(self, sa, "unacceptable proposal".into());
+        };
+        let Ok(peer_spi) = <[u8; 8]>::try_from(peer_spi.as_slice()).map(u64::from_be_bytes) else {
+            return retry(self, sa, "bad SPI in the proposal".into());
+        };
+        if ke.group != suite.dh.transform_id() || dh.group() != suite.dh || peer_spi == 0 {
+            return retry(self, sa, "key exchange group mismatch".into());
+        }
+        let Ok(secret) = dh.agree(&ke.data) else {
+            return retry(self, sa, "unusable key exchange data".into());
+        };
+        let Some(old) = sa.crypto.as_ref() else {
+            return Fate::Keep;
+        };
+        let keys = derive_rekeyed_ike_keys(
+            &suite,
+            &old.keys.sk_d,
+            old.suite.prf,
+            secret.as_bytes(),
+            &ni,
+            nr,
+            new_spi,
+            peer_spi,
+        );
+        let Ok(crypto) = sa_crypto(suite, keys, true) else {
+            return retry(self, sa, "cannot set up protection".into());
+        };
+        self.replace_ike_sa(now, sa, crypto, true, new_spi, peer_spi);
+        sa.exchanges.queued.clear();
+        self.request(now, sa, RequestKind::DeleteIke);
+        Fate::Keep
+    }
+
+    /// Move everything of `old` to a new IKE SA with fresh keys; `old` then only waits for
+    /// its deletion.
+    fn replace_ike_sa(
+        &mut self,
+        now: Instant,
+        old: &mut IkeSa,
+        crypto: super::super::sa::SaCrypto,
+        initiator: bool,
+        spi_i: u64,
+        spi_r: u64,
+    ) {
+        let id = self.allocate_slot();
+        let mut new = IkeSa {
+            id,
+            conn: old.conn,
+            initiator,
+            spi_i,
+            spi_r,
+            local: old.local,
+            remote: old.remote,
+            state: SaState::Established,
+            nat: old.nat,
+            crypto: Some(crypto),
+            init: None,
+            exchanges: Exchanges::default(),
+            children: std::mem::take(&mut old.children),
+            timers: Default::default(),
+            remote_id: old.remote_id.clone(),
+            pending_create: None,
+            ke_group_hint: None,
+            replaced_by: None,
+            half_open_key: None,
+            created_at: now,
+            established_at: Some(now),
+            last_received: now,
+        };
+        // Children that were being rekeyed on the old SA start over on the new one.
+        for c in &mut new.children {
+            if c.state == ChildState::Rekeying {
+                c.state = ChildState::Installed;
+                c.collision = None;
+            }
+        }
+        self.by_spi.insert(new.local_spi(), id);
+        self.arm_dpd(now, &mut new);
+        self.arm_ike_lifetime(now, &mut new);
+        self.arm_child_rekey(&mut new);
+        old.replaced_by = Some(id);
+        old.state = SaState::Deleting;
+        for kind in [
+            Timer::Dpd,
+            Timer::IkeRekey,
+            Timer::ChildRekey,
+            Timer::IkeExpire,
+        ] {
+            TimerQueue::cancel(&mut old.timers, kind);
+        }
+        self.emit_event(Event::IkeRekeyed {
+            conn: old.conn,
+            old: old.id,
+            new: id,
+        });
+        self.put(new);
+    }
+}

@@ -1,0 +1,306 @@
+//! CREATE_CHILD_SA in memory: CHILD_SA and IKE SA rekeys, PFS, and simultaneous rekeys from
+//! both ends, with the kernel's SAs checked at every step.
+
+mod util;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ikehub::crypto::alg::DhGroup;
+use ikehub::ike::{ConnId, EngineSettings, Event};
+use util::pair::{connection, ip, MockKernel, Pair, A_ADDR, B_ADDR};
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn conn(pair: &Pair) -> ConnId {
+    pair.a
+        .engine
+        .connection_id(&format!("to-{B_ADDR}"))
+        .expect("connection")
+}
+
+fn conn_b(pair: &Pair) -> ConnId {
+    pair.b
+        .engine
+        .connection_id(&format!("to-{A_ADDR}"))
+        .expect("connection")
+}
+
+/// The kernel can carry traffic both ways: an SA towards the peer and one from it.
+fn can_carry_traffic(kernel: &MockKernel, local: IpAddr, remote: IpAddr) -> bool {
+    kernel
+        .sas
+        .values()
+        .any(|sa| sa.src == local && sa.dst == remote)
+        && kernel
+            .sas
+            .values()
+            .any(|sa| sa.src == remote && sa.dst == local)
+}
+
+fn never_without_sas(pair: &Pair) {
+    assert!(
+        can_carry_traffic(&pair.a.kernel, ip(A_ADDR), ip(B_ADDR)),
+        "A had no SA pair at {:?}",
+        pair.elapsed()
+    );
+    assert!(
+        can_carry_traffic(&pair.b.kernel, ip(B_ADDR), ip(A_ADDR)),
+        "B had no SA pair at {:?}",
+        pair.elapsed()
+    );
+}
+
+/// Exactly one SA pair on each side, with matching keys crosswise.
+fn one_matching_pair(pair: &Pair) -> bool {
+    pair.a.kernel.sas.len() == 2
+        && pair.b.kernel.sas.len() == 2
+        && pair.a.kernel.sas.iter().all(|(k, sa)| {
+            pair.b
+                .kernel
+                .sas
+                .get(k)
+                .is_some_and(|peer| peer.encryption_key == sa.encryption_key)
+        })
+}
+
+fn settled(pair: &Pair) -> bool {
+    one_matching_pair(pair)
+        && pair.a.engine.sas().all(|sa| sa.children.len() == 1)
+        && pair.b.engine.sas().all(|sa| sa.children.len() == 1)
+        && pair.a.engine.sas().count() == 1
+        && pair.b.engine.sas().count() == 1
+}
+
+fn established_pair(a_child_lifetime: Duration, b_child_lifetime: Duration) -> Pair {
+    let mut a = connection(A_ADDR, B_ADDR, true);
+    a.child_lifetime = a_child_lifetime;
+    let mut b = connection(B_ADDR, A_ADDR, false);
+    b.child_lifetime = b_child_lifetime;
+    let mut pair = Pair::new(EngineSettings::new(vec![a]), EngineSettings::new(vec![b]));
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, Pair::established));
+    pair
+}
+
+#[test]
+fn child_sa_is_rekeyed_before_its_lifetime_without_a_gap() {
+    let mut pair = established_pair(Duration::from_secs(60), Duration::from_secs(3600));
+    let first = pair.a.kernel.sas.keys().copied().collect::<Vec<_>>();
+    // Two lifetimes: at least two rekeys, each make-before-break.
+    let until = pair.now + Duration::from_secs(125);
+    pair.drive_checked(
+        Duration::from_secs(130),
+        |p| p.now >= until,
+        never_without_sas,
+    );
+    assert!(pair.drive_until(LIMIT, settled));
+    let rekeys = pair
+        .a
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::ChildUp { .. }))
+        .count()
+        - 1;
+    assert!(rekeys >= 2, "{rekeys} rekeys in 125 s with a 60 s lifetime");
+    assert!(
+        first.iter().all(|k| !pair.a.kernel.sas.contains_key(k)),
+        "the first SAs were replaced"
+    );
+    // The policies' reqid carries over to the new SAs.
+    let reqids: std::collections::HashSet<u32> = pair
+        .a
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ChildUp { reqid, .. } => Some(*reqid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reqids.len(), 1, "one reqid across rekeys");
+}
+
+#[test]
+fn child_rekey_with_pfs_uses_a_new_key_exchange() {
+    let mut a = connection(A_ADDR, B_ADDR, true);
+    a.esp_proposals[0].dh = vec![DhGroup::Curve25519];
+    let mut b = connection(B_ADDR, A_ADDR, false);
+    b.esp_proposals[0].dh = vec![DhGroup::Curve25519];
+    let mut pair = Pair::new(EngineSettings::new(vec![a]), EngineSettings::new(vec![b]));
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, Pair::established));
+    let before = pair.delivered.len();
+    let (now, c) = (pair.now, conn(&pair));
+    pair.a.engine.rekey_children(now, c);
+    pair.drive_checked(
+        LIMIT,
+        |p| p.delivered.len() >= before + 4 && settled(p),
+        never_without_sas,
+    );
+    assert!(settled(&pair));
+    // The CREATE_CHILD_SA request is larger than without KE by the 32-octet public value.
+    let request = &pair.delivered[before].1.payload;
+    assert!(
+        request.len() > 150,
+        "request carries a KE payload ({} octets)",
+        request.len()
+    );
+}
+
+#[test]
+fn pfs_group_mismatch_is_resolved_with_invalid_ke_payload() {
+    let mut a = connection(A_ADDR, B_ADDR, true);
+    a.esp_proposals[0].dh = vec![DhGroup::Ecp256, DhGroup::Curve25519];
+    let mut b = connection(B_ADDR, A_ADDR, false);
+    b.esp_proposals[0].dh = vec![DhGroup::Curve25519];
+    let mut pair = Pair::new(EngineSettings::new(vec![a]), EngineSettings::new(vec![b]));
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, Pair::established));
+    let first: Vec<_> = pair.a.kernel.sas.keys().copied().collect();
+    let (now, c) = (pair.now, conn(&pair));
+    pair.a.engine.rekey_children(now, c);
+    assert!(pair.drive_until(LIMIT, |p| settled(p)
+        && first.iter().all(|k| !p.a.kernel.sas.contains_key(k))));
+}
+
+#[test]
+fn ike_sa_is_rekeyed_and_keeps_its_children() {
+    let mut a = connection(A_ADDR, B_ADDR, true);
+    a.ike_lifetime = Duration::from_secs(60);
+    let mut pair = Pair::new(
+        EngineSettings::new(vec![a]),
+        EngineSettings::new(vec![connection(B_ADDR, A_ADDR, false)]),
+    );
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, Pair::established));
+    let spi_before = pair.a.engine.sas().next().map(|sa| sa.spi_i);
+    let children_before: Vec<_> = pair.a.kernel.sas.keys().copied().collect();
+    let rekeyed = |p: &Pair| {
+        p.a.events
+            .iter()
+            .any(|e| matches!(e, Event::IkeRekeyed { .. }))
+            && p.b
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::IkeRekeyed { .. }))
+            && p.a.engine.sas().count() == 1
+            && p.b.engine.sas().count() == 1
+    };
+    assert!(pair.drive_checked(LIMIT, rekeyed, never_without_sas));
+    let sa = pair.a.engine.sas().next().expect("new IKE SA");
+    assert_ne!(Some(sa.spi_i), spi_before);
+    assert_eq!(sa.children.len(), 1, "the CHILD_SA moved to the new IKE SA");
+    let children_after: Vec<_> = pair.a.kernel.sas.keys().copied().collect();
+    assert_eq!(children_before.len(), children_after.len());
+    assert!(
+        children_before
+            .iter()
+            .all(|k| pair.a.kernel.sas.contains_key(k)),
+        "CHILD_SAs untouched by an IKE rekey"
+    );
+    // The new IKE SA works: a CHILD_SA rekey and then a delete go through it.
+    let (now, c) = (pair.now, conn(&pair));
+    pair.a.engine.rekey_children(now, c);
+    assert!(pair.drive_until(LIMIT, |p| settled(p)
+        && children_before
+            .iter()
+            .all(|k| !p.a.kernel.sas.contains_key(k))));
+    let now = pair.now;
+    pair.a.engine.terminate(now, c);
+    assert!(pair.drive_until(LIMIT, |p| p.b.engine.sas().count() == 0
+        && p.b.kernel.sas.is_empty()));
+}
+
+/// Both ends start a rekey of the same CHILD_SA at the same moment: the four nonces decide
+/// (RFC 7296 2.8.1) and exactly one new pair survives, with traffic possible throughout.
+#[test]
+fn simultaneous_child_rekeys_leave_one_pair() {
+    let mut outcomes = std::collections::HashSet::new();
+    for seed in 0..16u64 {
+        let mut a = connection(A_ADDR, B_ADDR, true);
+        a.name = format!("to-{B_ADDR}");
+        let mut pair = Pair::seeded(
+            EngineSettings::new(vec![a]),
+            EngineSettings::new(vec![connection(B_ADDR, A_ADDR, false)]),
+            seed,
+        );
+        let now = pair.now;
+        pair.a.engine.start(now);
+        assert!(pair.drive_until(LIMIT, Pair::established));
+        let first: Vec<_> = pair.a.kernel.sas.keys().copied().collect();
+        let now = pair.now;
+        let (ca, cb) = (conn(&pair), conn_b(&pair));
+        pair.a.engine.rekey_children(now, ca);
+        pair.b.engine.rekey_children(now, cb);
+        let done = |p: &Pair| settled(p) && first.iter().all(|k| !p.a.kernel.sas.contains_key(k));
+        assert!(
+            pair.drive_checked(LIMIT, done, never_without_sas),
+            "seed {seed}: A {:?}\nB {:?}",
+            pair.a.kernel.sas.keys(),
+            pair.b.kernel.sas.keys()
+        );
+        // Which side's SA survived.
+        let survivor_created_by_a = pair
+            .a
+            .engine
+            .sas()
+            .next()
+            .and_then(|sa| sa.children.first().map(|c| c.inbound_spi));
+        let a_initiated: Vec<u32> = pair
+            .a
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::ChildUp { inbound_spi, .. } => Some(*inbound_spi),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(a_initiated.len(), 3, "seed {seed}: both rekeys completed (a real collision)");
+        outcomes.insert(survivor_created_by_a == a_initiated.get(1).copied());
+    }
+    assert_eq!(outcomes.len(), 2, "both ends won in some of the runs");
+}
+
+#[test]
+fn simultaneous_ike_rekeys_leave_one_ike_sa() {
+    for seed in 0..8u64 {
+        let mut pair = Pair::seeded(
+            EngineSettings::new(vec![connection(A_ADDR, B_ADDR, true)]),
+            EngineSettings::new(vec![connection(B_ADDR, A_ADDR, false)]),
+            seed,
+        );
+        let now = pair.now;
+        pair.a.engine.start(now);
+        assert!(pair.drive_until(LIMIT, Pair::established));
+        let now = pair.now;
+        let (ca, cb) = (conn(&pair), conn_b(&pair));
+        pair.a.engine.rekey_ike(now, ca);
+        pair.b.engine.rekey_ike(now, cb);
+        let done = |p: &Pair| {
+            p.a.engine.sas().count() == 1
+                && p.b.engine.sas().count() == 1
+                && p.a
+                    .events
+                    .iter()
+                    .any(|e| matches!(e, Event::IkeRekeyed { .. }))
+                && p.a.engine.sas().next().map(|s| (s.spi_i, s.spi_r))
+                    == p.b.engine.sas().next().map(|s| (s.spi_i, s.spi_r))
+        };
+        assert!(
+            pair.drive_checked(LIMIT, done, never_without_sas),
+            "seed {seed}"
+        );
+        assert!(one_matching_pair(&pair));
+        // And the surviving IKE SA still works.
+        let now = pair.now;
+        pair.a.engine.terminate(now, ca);
+        assert!(
+            pair.drive_until(LIMIT, |p| p.b.engine.sas().count() == 0),
+            "seed {seed}: delete on the new IKE SA"
+        );
+    }
+}
