@@ -39,10 +39,7 @@ impl Encryption {
 
     /// Combined-mode (AEAD) ciphers take no separate integrity transform.
     pub fn is_aead(self) -> bool {
-        matches!(
-            self,
-            Encryption::AesGcm16 { .. } | Encryption::ChaCha20Poly1305
-        )
+        matches!(self, Encryption::AesGcm16 { .. } | Encryption::ChaCha20Poly1305)
     }
 
     /// Key material this cipher consumes from KEYMAT/SK_e, in octets, including the salt of
