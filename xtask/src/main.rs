@@ -1,6 +1,6 @@
 //! `cargo xtask`: the project's test harness.
 //!
-//! - `vm-test [--shell] [--vm] [--kernel PKG] [NAME...]`: the guest tests of
+//! - `vm-test [--shell] [--vm|--host] [--kernel PKG] [NAME...]`: the guest tests of
 //!   tests/vm, on the host when its kernel has ESP, otherwise in a VM.
 //! - `test`: the full suite (fmt, clippy, unit tests, vm-test), used by CI.
 //! - `demo [--kernel PKG] [NAME...]`: the demo scripts of tests/vm/demo in the VM.
@@ -24,6 +24,7 @@ commands:
   vm-test [options] [NAME...]   run tests/vm/NAME.sh (default: all) on the host if
                                 its kernel has ESP, otherwise in a qemu VM
       --vm                      always use the VM
+      --host                    run on the host even if its kernel failed the ESP probe
       --shell                   boot the VM with a bash console instead of tests
       --kernel PKG              kernel package for the VM (default linux-image-amd64)
   demo [--kernel PKG] [NAME...] run tests/vm/demo/NAME.sh (default: all) in the VM,
@@ -71,9 +72,16 @@ fn parse_options(args: &[String], vm_test_flags: bool) -> Result<vm_test::Option
             }
             "--shell" if vm_test_flags => options.shell = true,
             "--vm" if vm_test_flags => options.force_vm = true,
+            "--host" if vm_test_flags => options.force_host = true,
             flag if flag.starts_with('-') => return Err(format!("unknown option `{flag}`")),
             name => options.names.push(name.to_string()),
         }
+    }
+    if options.force_vm && options.force_host {
+        return Err("--vm and --host exclude each other".to_string());
+    }
+    if options.shell && options.force_host {
+        return Err("--shell boots the VM; it does not go with --host".to_string());
     }
     if options.shell && !options.names.is_empty() {
         return Err("--shell boots a console; it takes no test names".to_string());
@@ -142,6 +150,7 @@ mod tests {
         assert!(parse(&args(&["vm-test", "--kernel"])).is_err());
         assert!(parse(&args(&["vm-test", "--shell", "esp-smoke"])).is_err());
         assert!(parse(&args(&["demo", "--shell"])).is_err());
+        assert!(parse(&args(&["vm-test", "--vm", "--host"])).is_err());
         assert!(parse(&args(&["test", "extra"])).is_err());
         assert!(parse(&args(&["frobnicate"])).is_err());
         assert_eq!(parse(&[]), Ok(Command::Help));

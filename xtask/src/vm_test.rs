@@ -11,6 +11,8 @@ pub struct Options {
     pub kernel_package: String,
     pub shell: bool,
     pub force_vm: bool,
+    /// Run on the host even when the ESP probe says its kernel cannot.
+    pub force_host: bool,
 }
 
 impl Default for Options {
@@ -20,6 +22,7 @@ impl Default for Options {
             kernel_package: vm::DEFAULT_KERNEL_PACKAGE.to_string(),
             shell: false,
             force_vm: false,
+            force_host: false,
         }
     }
 }
@@ -72,7 +75,12 @@ fn execute(
         choose_tests(ws, options, suite)?
     };
     println!("xtask: building the ikehub release binary");
+    let build_started = std::time::Instant::now();
     run(ws.cargo().args(["build", "--release", "--bin", "ikehub"]))?;
+    println!(
+        "xtask: built in {:.1}s",
+        build_started.elapsed().as_secs_f64()
+    );
     let ikehub = ws.ikehub_release_binary();
     if !ikehub.is_file() {
         return Err(format!("the build left no binary at {}", ikehub.display()));
@@ -88,6 +96,10 @@ fn execute(
     } else if options.force_vm {
         println!("xtask: mode: VM (--vm)");
         false
+    } else if options.force_host {
+        let (_, reason) = crate::host::esp_capable(&mut apt);
+        println!("xtask: mode: host (--host; probe: {reason})");
+        true
     } else {
         let (capable, reason) = crate::host::esp_capable(&mut apt);
         println!(

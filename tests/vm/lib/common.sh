@@ -107,6 +107,12 @@ xfrm_sa_packets() {
         sed -n 's/.*(bytes), *\([0-9]*\)(packets).*/\1/p' | head -n 1
 }
 
+# xfrm_stat NS NAME: one counter of /proc/net/xfrm_stat (per namespace), e.g.
+# XfrmOutNoStates.
+xfrm_stat() {
+    ip netns exec "$1" cat /proc/net/xfrm_stat 2>/dev/null | awk -v name="$2" '$1 == name { print $2 }'
+}
+
 ikt_cleanup() {
     local rc=$? pid ns
     for pid in "${IKT_PIDS[@]}"; do
