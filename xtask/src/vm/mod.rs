@@ -66,12 +66,19 @@ pub fn run(ws: &Workspace, apt: &mut Apt, run: &VmRun, tally: &mut Tally) -> Res
         tally,
     )?;
     let elapsed = boot_started.elapsed().as_secs_f64();
-    if run.console != Console::Interactive {
-        println!(
-            "xtask: VM ran {elapsed:.1}s; console saved to {}",
-            console_log.display()
-        );
+    if run.console == Console::Interactive {
+        // a console session ends with poweroff (qemu exits 0) or with the
+        // shell's status reported by /init
+        return Ok(match exit {
+            GuestExit::Reported(code) => code,
+            GuestExit::TimedOut => 124,
+            GuestExit::Unreported(status) => status.unwrap_or(1),
+        });
     }
+    println!(
+        "xtask: VM ran {elapsed:.1}s; console saved to {}",
+        console_log.display()
+    );
     Ok(match exit {
         GuestExit::Reported(code) => code,
         GuestExit::TimedOut => {
