@@ -35,7 +35,8 @@ for name in "$@"; do
     passes=$(grep -c '^@@PASS' "$log")
     fails=$(grep -c '^@@FAIL' "$log")
     broken=0
-    if [ "$rc" -eq 124 ]; then
+    # coreutils timeout exits 124; busybox's reports the SIGTERM (128 + 15)
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 143 ]; then
         echo "@@FAIL $name: timed out after ${test_timeout}s"
         broken=1
     elif [ "$rc" -ne 0 ] && [ "$fails" -eq 0 ]; then

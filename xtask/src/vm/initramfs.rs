@@ -201,6 +201,7 @@ pub fn with_run_image(lab: &Path, base: &Path, content: &RunContent) -> Result<P
     if content.shell {
         write(&root.join("etc/ikehub-vm/shell"), "")?;
     }
+    write(&root.join("etc/ikehub-vm/env"), &guest_environment())?;
     let run_cpio = dir.join("run.cpio");
     write_cpio(&root, &run_cpio)?;
 
@@ -213,6 +214,29 @@ pub fn with_run_image(lab: &Path, base: &Path, content: &RunContent) -> Result<P
     std::fs::write(&initrd, joined)
         .map_err(|e| format!("cannot write {}: {e}", initrd.display()))?;
     Ok(initrd)
+}
+
+/// Host settings that reach the guest: sourced by /init before the tests.
+const GUEST_SETTINGS: [&str; 2] = ["IKT_TEST_TIMEOUT", "IKT_VERBOSE"];
+
+/// `export NAME=VALUE` lines for the settings set on the host. Values are
+/// limited to plain words so the file is safe to source.
+fn guest_environment() -> String {
+    GUEST_SETTINGS
+        .iter()
+        .filter_map(|name| {
+            let value = std::env::var(name).ok()?;
+            let plain = value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            if plain {
+                Some(format!("export {name}={value}\n"))
+            } else {
+                println!("xtask: warning: ignoring {name}={value:?} (plain words only)");
+                None
+            }
+        })
+        .collect()
 }
 
 /// busybox-static and its applets, except `ip` (iproute2's is needed for xfrm).
