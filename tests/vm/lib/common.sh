@@ -128,8 +128,11 @@ trap ikt_cleanup EXIT
 
 # finish: end the test. Fails when any check failed or none ran.
 finish() {
+    if [ "$IKT_PASSED" -eq 0 ] && [ "$IKT_FAILED" -eq 0 ]; then
+        bad "$(basename "$0" .sh): ran no checks"
+    fi
     echo "-- $IKT_PASSED passed, $IKT_FAILED failed"
-    if [ "$IKT_FAILED" -ne 0 ] || [ "$IKT_PASSED" -eq 0 ]; then
+    if [ "$IKT_FAILED" -ne 0 ]; then
         exit 1
     fi
     exit 0
