@@ -29,10 +29,13 @@ pub enum GuestExit {
 }
 
 /// Decodes qemu's exit status: isa-debug-exit makes qemu exit with
-/// `(value << 1) | 1`; `timeout` exits 124; anything even is not from the guest.
+/// `(value << 1) | 1`; `timeout` exits 124 when it stopped qemu and 125-127
+/// when it could not run it (guest values 62 and 63 are thus not usable);
+/// anything even is not from the guest.
 pub fn decode_exit(status: Option<i32>) -> GuestExit {
     match status {
         Some(124) => GuestExit::TimedOut,
+        Some(code @ 125..=127) => GuestExit::Unreported(Some(code)),
         Some(code) if code & 1 == 1 => GuestExit::Reported(code >> 1),
         other => GuestExit::Unreported(other),
     }
@@ -42,6 +45,10 @@ pub fn decode_exit(status: Option<i32>) -> GuestExit {
 /// that costs seconds under TCG (crypto self-tests, mitigations, KASLR, audit).
 const KERNEL_ARGS: &str = "console=ttyS0 panic=-1 quiet loglevel=4 cryptomgr.notests \
                            mitigations=off nokaslr audit=0 apparmor=0";
+
+const QEMU: &str = "/usr/bin/qemu-system-x86_64";
+/// A minimal firmware that jumps straight to the PVH entry point.
+const QBOOT: &str = "/usr/share/qemu/qboot.rom";
 
 pub struct Boot<'a> {
     pub vmlinux: &'a Path,
@@ -58,7 +65,7 @@ fn qemu_command(boot: &Boot) -> Command {
         cmd.arg("--foreground");
     }
     cmd.arg(boot.timeout_secs.to_string());
-    cmd.arg("qemu-system-x86_64");
+    cmd.arg(QEMU);
     // /dev/kvm, where present here, cannot run a stock kernel: TCG, multi-threaded
     cmd.args([
         "-accel",
@@ -72,7 +79,7 @@ fn qemu_command(boot: &Boot) -> Command {
     ]);
     // qboot + the uncompressed vmlinux through its PVH entry point boots in
     // ~1.6 s; SeaBIOS + bzImage took 4.5-9 s, and microvm hung
-    cmd.args(["-machine", "pc", "-bios", "/usr/share/qemu/qboot.rom"]);
+    cmd.args(["-machine", "pc", "-bios", QBOOT]);
     cmd.args(["-nodefaults", "-no-user-config", "-display", "none"]);
     cmd.args(["-serial", "stdio", "-no-reboot"]);
     cmd.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
@@ -84,6 +91,11 @@ fn qemu_command(boot: &Boot) -> Command {
 
 /// Boots the VM and waits for it; test lines are counted into `tally`.
 pub fn boot(boot: &Boot, tally: &mut Tally) -> Result<GuestExit, String> {
+    for needed in [QEMU, QBOOT] {
+        if !Path::new(needed).is_file() {
+            return Err(format!("{needed} is missing (package qemu-system-x86)"));
+        }
+    }
     let mut cmd = qemu_command(boot);
     println!("xtask: booting: {}", describe(&cmd));
     if boot.console == Console::Interactive {
@@ -179,6 +191,7 @@ mod tests {
         assert_eq!(decode_exit(Some(1)), GuestExit::Reported(0));
         assert_eq!(decode_exit(Some(3)), GuestExit::Reported(1));
         assert_eq!(decode_exit(Some(124)), GuestExit::TimedOut);
+        assert_eq!(decode_exit(Some(127)), GuestExit::Unreported(Some(127)));
         assert_eq!(decode_exit(Some(0)), GuestExit::Unreported(Some(0)));
         assert_eq!(decode_exit(None), GuestExit::Unreported(None));
     }
@@ -193,7 +206,10 @@ mod tests {
             console: Console::Stream,
         };
         let line = describe(&qemu_command(&boot));
-        assert!(line.starts_with("timeout 60 qemu-system-x86_64 "), "{line}");
+        assert!(
+            line.starts_with("timeout 60 /usr/bin/qemu-system-x86_64 "),
+            "{line}"
+        );
         for flag in [
             "qboot.rom",
             "isa-debug-exit",
