@@ -50,43 +50,31 @@ impl Apt {
         Ok(())
     }
 
-    /// Makes sure apt knows `package`, refreshing the lists on a fresh machine.
-    fn known(&mut self, package: &str) -> Result<(), String> {
+    /// The versioned (ABI) kernel image package and version behind `package`:
+    /// a metapackage such as linux-image-amd64 pins one
+    /// (`Depends: linux-image-6.1.0-56-amd64 (= 6.1.192-2)`); an ABI package
+    /// stands for itself at its candidate version. One `apt-cache show` (apt is
+    /// slow to start); the lists are refreshed first on a fresh machine.
+    pub fn kernel_package(&mut self, package: &str) -> Result<(String, String), String> {
         let mut show = Command::new("apt-cache");
-        show.args(["show", package]);
-        if capture(&mut show).is_ok_and(|out| out.status.success()) {
-            return Ok(());
+        show.args(["show", "--no-all-versions", package]);
+        let mut out = capture(&mut show)?;
+        if !out.status.success() {
+            self.update()?;
+            out = capture(&mut show)?;
         }
-        self.update()?;
-        let out = capture(&mut show)?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
+        if !out.status.success() {
+            return Err(format!(
                 "apt does not know the package `{package}`: {}",
                 failure(&show, &out)
-            ))
+            ));
         }
-    }
-
-    /// The versioned (ABI) kernel image package behind a metapackage such as
-    /// linux-image-amd64; a package that is already versioned maps to itself.
-    pub fn kernel_abi_package(&mut self, package: &str) -> Result<String, String> {
-        self.known(package)?;
-        let depends = output(Command::new("apt-cache").args(["depends", package]))?;
-        Ok(abi_dependency(&depends).unwrap_or_else(|| package.to_string()))
-    }
-
-    /// The version apt would install.
-    pub fn candidate_version(&mut self, package: &str) -> Result<String, String> {
-        self.known(package)?;
-        let mut cmd = Command::new("apt-cache");
-        cmd.args(["policy", package]);
-        let policy = output(&mut cmd)?;
-        candidate(&policy).ok_or_else(|| {
+        let record = String::from_utf8_lossy(&out.stdout);
+        kernel_from_record(package, &record).ok_or_else(|| {
             format!(
-                "no installable version of `{package}` in `{}`",
-                describe(&cmd)
+                "`{package}` is neither a versioned linux-image package nor one that \
+                 depends on one (`{}`)",
+                describe(&show)
             )
         })
     }
@@ -103,24 +91,30 @@ impl Apt {
     }
 }
 
-/// The `Depends: linux-image-<digit>...` line of `apt-cache depends` output.
-fn abi_dependency(depends: &str) -> Option<String> {
-    depends.lines().find_map(|line| {
-        let name = line.trim().strip_prefix("Depends: ")?;
-        let version_part = name.strip_prefix("linux-image-")?;
-        version_part
-            .starts_with(|c: char| c.is_ascii_digit())
-            .then(|| name.to_string())
-    })
+/// Whether a package name is a versioned kernel image (linux-image-<digit>...).
+fn is_abi_image(name: &str) -> bool {
+    name.strip_prefix("linux-image-")
+        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
 }
 
-/// The `Candidate:` of `apt-cache policy` output, if installable.
-fn candidate(policy: &str) -> Option<String> {
-    policy.lines().find_map(|line| {
-        let version = line.trim().strip_prefix("Candidate: ")?;
-        version
-            .starts_with(|c: char| c.is_ascii_digit())
-            .then(|| version.to_string())
+/// (ABI package, version) from an `apt-cache show` record of `package`.
+fn kernel_from_record(package: &str, record: &str) -> Option<(String, String)> {
+    let field = |name: &str| {
+        record
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map(str::trim)
+    };
+    let pinned = field("Depends:").and_then(|depends| {
+        depends.split(',').find_map(|dependency| {
+            let (name, constraint) = dependency.trim().split_once(' ')?;
+            let version = constraint.trim().strip_prefix("(= ")?.strip_suffix(')')?;
+            is_abi_image(name).then(|| (name.to_string(), version.trim().to_string()))
+        })
+    });
+    pinned.or_else(|| {
+        let version = field("Version:")?;
+        is_abi_image(package).then(|| (package.to_string(), version.to_string()))
     })
 }
 
@@ -134,20 +128,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn abi_dependency_of_the_metapackage() {
-        let depends = "linux-image-amd64\n  Depends: linux-image-6.1.0-56-amd64\n  Recommends: x\n";
+    fn a_metapackage_pins_its_abi_package() {
+        let record = "Package: linux-image-amd64\nVersion: 6.1.192-2\n\
+                      Depends: linux-image-6.1.0-56-amd64 (= 6.1.192-2)\n";
         assert_eq!(
-            abi_dependency(depends).as_deref(),
-            Some("linux-image-6.1.0-56-amd64")
+            kernel_from_record("linux-image-amd64", record),
+            Some(("linux-image-6.1.0-56-amd64".into(), "6.1.192-2".into()))
         );
-        assert_eq!(abi_dependency("foo\n  Depends: kmod\n"), None);
     }
 
     #[test]
-    fn candidate_version_parsed_or_absent() {
-        let policy = "linux-image-6.1.0-56-amd64:\n  Installed: (none)\n  Candidate: 6.1.158-1\n";
-        assert_eq!(candidate(policy).as_deref(), Some("6.1.158-1"));
-        assert_eq!(candidate("x:\n  Candidate: (none)\n"), None);
+    fn an_abi_package_stands_for_itself() {
+        let record = "Package: linux-image-6.1.0-56-amd64\nVersion: 6.1.192-2\n\
+                      Depends: kmod, linux-base (>= 4.3~), initramfs-tools (>= 0.120+deb8u2) | x\n";
+        assert_eq!(
+            kernel_from_record("linux-image-6.1.0-56-amd64", record),
+            Some(("linux-image-6.1.0-56-amd64".into(), "6.1.192-2".into()))
+        );
+    }
+
+    #[test]
+    fn other_packages_are_not_kernels() {
+        let record = "Package: kmod\nVersion: 30+20221128-1\nDepends: libc6 (>= 2.34)\n";
+        assert_eq!(kernel_from_record("kmod", record), None);
     }
 
     #[test]

@@ -42,8 +42,8 @@ pub fn main(ws: &Workspace, options: &Options, suite: Suite) -> (i32, String) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("xtask: error: {e}");
-            let first_line = e.lines().next().unwrap_or_default();
-            tally.harness_failure(format!("harness: {first_line}"));
+            let one_line: Vec<&str> = e.lines().map(str::trim).collect();
+            tally.harness_failure(format!("harness: {}", one_line.join(" ")));
             1
         }
     };

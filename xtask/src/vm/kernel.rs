@@ -21,8 +21,7 @@ pub struct Kernel {
 
 /// Resolves, downloads and unpacks `requested` (a metapackage or an ABI package).
 pub fn prepare(apt: &mut Apt, lab: &Path, requested: &str) -> Result<Kernel, String> {
-    let package = apt.kernel_abi_package(requested)?;
-    let package_version = apt.candidate_version(&package)?;
+    let (package, package_version) = apt.kernel_package(requested)?;
     let release = package
         .strip_prefix("linux-image-")
         .map(|r| r.strip_suffix("-unsigned").unwrap_or(r).to_string())

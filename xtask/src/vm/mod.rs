@@ -30,8 +30,14 @@ pub struct VmRun<'a> {
 pub fn run(ws: &Workspace, apt: &mut Apt, run: &VmRun, tally: &mut Tally) -> Result<i32, String> {
     let started = std::time::Instant::now();
     deps::ensure(apt)?;
+    let phase = std::time::Instant::now();
     let lab = ws.kernel_lab();
     let kernel = kernel::prepare(apt, &lab, run.kernel_package)?;
+    println!(
+        "xtask: kernel ready in {:.1}s",
+        phase.elapsed().as_secs_f64()
+    );
+    let phase = std::time::Instant::now();
     let base = initramfs::base(&lab, &kernel, &ws.guest_dir())?;
     let binaries = [(run.ikehub.clone(), "/usr/local/bin")];
     let initrd = initramfs::with_run_image(
@@ -45,7 +51,8 @@ pub fn run(ws: &Workspace, apt: &mut Apt, run: &VmRun, tally: &mut Tally) -> Res
         },
     )?;
     println!(
-        "xtask: VM ready after {:.1}s",
+        "xtask: initramfs ready in {:.1}s; VM ready after {:.1}s",
+        phase.elapsed().as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
 
