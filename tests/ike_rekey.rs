@@ -259,7 +259,11 @@ fn simultaneous_child_rekeys_leave_one_pair() {
                 _ => None,
             })
             .collect();
-        assert_eq!(a_initiated.len(), 3, "seed {seed}: both rekeys completed (a real collision)");
+        assert_eq!(
+            a_initiated.len(),
+            3,
+            "seed {seed}: both rekeys completed (a real collision)"
+        );
         outcomes.insert(survivor_created_by_a == a_initiated.get(1).copied());
     }
     assert_eq!(outcomes.len(), 2, "both ends won in some of the runs");
@@ -303,4 +307,53 @@ fn simultaneous_ike_rekeys_leave_one_ike_sa() {
             "seed {seed}: delete on the new IKE SA"
         );
     }
+}
+
+#[test]
+fn kernel_expiry_events_rekey_or_remove_the_child() {
+    let mut pair = established_pair(Duration::from_secs(3600), Duration::from_secs(3600));
+    let inbound = pair
+        .a
+        .engine
+        .sas()
+        .next()
+        .and_then(|sa| sa.children.first())
+        .map(|c| c.inbound_spi)
+        .expect("child");
+    // Soft expiry: a rekey starts although our own timer is far away.
+    let now = pair.now;
+    pair.a.engine.handle_kernel_event(
+        now,
+        ikehub::ike::KernelEvent::Expire {
+            dst: ip(A_ADDR),
+            spi: inbound,
+            hard: false,
+        },
+    );
+    assert!(pair.drive_checked(
+        LIMIT,
+        |p| settled(p) && !p.a.kernel.sas.contains_key(&(ip(A_ADDR), inbound)),
+        never_without_sas
+    ));
+    // Hard expiry: the kernel dropped the SA; the child is removed and deleted with the peer.
+    let inbound = pair
+        .a
+        .engine
+        .sas()
+        .next()
+        .and_then(|sa| sa.children.first())
+        .map(|c| c.inbound_spi)
+        .expect("child");
+    let now = pair.now;
+    pair.a.engine.handle_kernel_event(
+        now,
+        ikehub::ike::KernelEvent::Expire {
+            dst: ip(A_ADDR),
+            spi: inbound,
+            hard: true,
+        },
+    );
+    assert!(pair.drive_until(LIMIT, |p| p.a.kernel.sas.is_empty()
+        && p.b.kernel.sas.is_empty()));
+    assert_eq!(pair.a.engine.sas().count(), 1, "the IKE SA stays");
 }

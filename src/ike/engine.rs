@@ -10,7 +10,7 @@
 //! IKE SPI, and deadlines sit in one priority queue: no per-packet or per-tick work grows with
 //! the number of SAs.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -20,7 +20,9 @@ use crate::crypto::rng::Random;
 use crate::wire::ikev2::{self, ExchangeType};
 
 use super::error::Error;
-use super::output::{ConnId, DownReason, Event, IntentId, KernelIntent, SaId, Transmit};
+use super::output::{
+    ConnId, DownReason, Event, IntentId, KernelEvent, KernelIntent, SaId, Transmit,
+};
 use super::retry::Retries;
 use super::sa::{IkeSa, RequestKind, SaState};
 use super::settings::{ConnectionSettings, EngineSettings};
@@ -44,8 +46,9 @@ pub struct Engine {
     /// Responder SAs between IKE_SA_INIT and IKE_AUTH, by (initiator SPI, peer address), so a
     /// retransmitted IKE_SA_INIT finds its SA instead of creating another (RFC 7296 2.1).
     pub(super) half_open: HashMap<(u64, SocketAddr), SaId>,
-    /// ESP SPIs we handed out for inbound SAs.
-    pub(super) inbound_spis: HashSet<u32>,
+    /// ESP SPIs we handed out for inbound SAs, and the IKE SA whose child owns each (set
+    /// once installed, `None` while only reserved).
+    pub(super) inbound_spis: HashMap<u32, Option<SaId>>,
     next_reqid: u32,
     pub(super) timers: TimerQueue,
     transmits: VecDeque<Transmit>,
@@ -81,7 +84,7 @@ impl Engine {
             free_slots: Vec::new(),
             by_spi: HashMap::new(),
             half_open: HashMap::new(),
-            inbound_spis: HashSet::new(),
+            inbound_spis: HashMap::new(),
             next_reqid: REQID_BASE,
             timers: TimerQueue::default(),
             transmits: VecDeque::new(),
@@ -321,6 +324,42 @@ impl Engine {
         }
     }
 
+    /// An event the kernel raised by itself. A soft expiry starts a rekey if our own timer has
+    /// not (a safety net); a hard expiry means the CHILD_SA is gone from the kernel: it is
+    /// removed and deleted with the peer (RFC 7296 2.8).
+    pub fn handle_kernel_event(&mut self, now: Instant, event: KernelEvent) {
+        let KernelEvent::Expire { spi, hard, .. } = event else {
+            // On-demand tunnels (ACQUIRE) are not used: connections are kept up instead.
+            return;
+        };
+        let Some(id) = self.child_owner(spi) else {
+            return;
+        };
+        let Some(mut sa) = self.take(id) else { return };
+        if hard {
+            if self.drop_child(
+                &mut sa,
+                spi,
+                DownReason::NegotiationFailed("CHILD_SA hard lifetime expired".into()),
+            ) {
+                self.request(
+                    now,
+                    &mut sa,
+                    super::sa::RequestKind::DeleteChild { inbound_spi: spi },
+                );
+                self.arm_child_rekey(&mut sa);
+            }
+        } else {
+            self.rekey_child(now, &mut sa, spi);
+        }
+        self.put(sa);
+    }
+
+    /// The IKE SA holding the CHILD_SA with this inbound SPI.
+    fn child_owner(&self, inbound_spi: u32) -> Option<SaId> {
+        self.inbound_spis.get(&inbound_spi).copied().flatten()
+    }
+
     /// The kernel layer's answer to an intent. A failed install takes the CHILD_SA down and
     /// tells the peer, so both ends agree it does not exist.
     pub fn handle_kernel_result(&mut self, now: Instant, id: IntentId, result: Result<(), String>) {
@@ -411,7 +450,8 @@ impl Engine {
             let mut b = [0u8; 4];
             self.rng.fill(&mut b);
             let spi = u32::from_be_bytes(b);
-            if spi > 255 && self.inbound_spis.insert(spi) {
+            if spi > 255 && !self.inbound_spis.contains_key(&spi) {
+                self.inbound_spis.insert(spi, None);
                 return spi;
             }
         }

@@ -152,3 +152,12 @@ pub enum Event {
         reason: DownReason,
     },
 }
+
+/// Events the kernel raises on its own, as the kernel layer reports them to the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KernelEvent {
+    /// An SA reached its soft (`hard == false`) or hard lifetime.
+    Expire { dst: IpAddr, spi: u32, hard: bool },
+    /// Traffic hit a policy without an SA (on-demand tunnels).
+    Acquire { reqid: u32 },
+}

@@ -34,14 +34,9 @@ pub struct KernelError {
     pub message: String,
 }
 
-/// Events the kernel raises on its own (XFRM multicast groups).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KernelEvent {
-    /// An SA reached its soft (`hard == false`) or hard lifetime.
-    Expire { dst: IpAddr, spi: u32, hard: bool },
-    /// Traffic hit a policy without an SA (on-demand tunnels).
-    Acquire { reqid: u32 },
-}
+/// Events the kernel raises on its own (XFRM multicast groups); defined by the engine,
+/// which consumes them.
+pub use crate::ike::KernelEvent;
 
 /// What the daemon needs from the kernel.
 pub trait Dataplane {

@@ -106,6 +106,7 @@ impl Engine {
             inbound_spi: child.inbound_spi,
             outbound_spi: child.outbound_spi,
         });
+        self.inbound_spis.insert(child.inbound_spi, Some(sa.id));
         let random = self.random_u32();
         let rekey_at = now + jittered(lifetime, random);
         sa.children.push(ChildSa {
@@ -124,7 +125,7 @@ impl Engine {
     }
 
     /// The ChildRekey timer follows the earliest rekey deadline of the SA's children.
-    pub(super) fn arm_child_rekey(&mut self, sa: &mut IkeSa) {
+    pub(in crate::ike) fn arm_child_rekey(&mut self, sa: &mut IkeSa) {
         let next = sa
             .children
             .iter()
