@@ -8,6 +8,8 @@ pub enum Error {
     Malformed(#[from] crate::wire::Error),
     #[error("message is not protected by an SK payload")]
     Unprotected,
+    #[error("message announces {0} fragments, more than accepted")]
+    TooManyFragments(u16),
     #[error("integrity check or decryption failed")]
     Undecryptable,
     #[error("missing {0} payload")]

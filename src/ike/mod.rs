@@ -6,8 +6,8 @@
 //! CREATE_CHILD_SA (CHILD_SA rekeys with optional PFS, new CHILD_SAs from the peer, IKE SA
 //! rekeys, simultaneous-rekey resolution), INFORMATIONAL deletes and liveness checks,
 //! retransmission with exponential backoff, the response cache and the one-request window,
-//! rekey scheduling with jitter and hard IKE SA expiry. Not yet: IKE fragmentation (RFC
-//! 7383), initiating additional CHILD_SAs, IKEv1.
+//! rekey scheduling with jitter and hard IKE SA expiry, IKE fragmentation (RFC 7383). Not
+//! yet: initiating additional CHILD_SAs beyond the first, certificates and EAP, IKEv1.
 
 mod cookie;
 mod engine;

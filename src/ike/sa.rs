@@ -104,7 +104,8 @@ pub enum CreateTarget {
 pub struct Outstanding {
     pub kind: RequestKind,
     pub message_id: u32,
-    pub bytes: Vec<u8>,
+    /// The request's datagrams (several when fragmented).
+    pub datagrams: Vec<Vec<u8>>,
     pub sends: u32,
 }
 
@@ -117,7 +118,7 @@ pub struct Exchanges {
     /// The next request ID we expect from the peer.
     pub expected_request_id: u32,
     /// Our response to the peer's last request, resent verbatim when it retransmits.
-    pub last_response: Option<(u32, Vec<u8>)>,
+    pub last_response: Option<(u32, Vec<Vec<u8>>)>,
 }
 
 /// One negotiated CHILD_SA (its kernel SAs are owned by the kernel layer).
@@ -183,6 +184,9 @@ pub struct IkeSa {
     pub crypto: Option<SaCrypto>,
     pub init: Option<InitContext>,
     pub exchanges: Exchanges,
+    /// Both ends announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 2.3).
+    pub fragmentation: bool,
+    pub reassembly: Option<super::message::Reassembly>,
     pub children: Vec<ChildSa>,
     pub timers: TimerSlots,
     pub remote_id: Option<IkeIdentity>,

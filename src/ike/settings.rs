@@ -95,7 +95,10 @@ pub struct EngineSettings {
     pub retransmit_tries: u32,
     /// Half-open SAs above which IKE_SA_INIT requests must return a cookie (RFC 7296 2.6).
     pub cookie_threshold: usize,
-    /// How long an SA may take from IKE_SA_INIT to established.
+    /// Largest IP datagram an IKE message may fill before it is fragmented (RFC 7383;
+    /// strongSwan's `fragment_size`, 1280 by default).
+    pub fragment_size: usize,
+    /// How long a responder keeps a half-open SA (IKE_SA_INIT answered, no IKE_AUTH yet).
     pub establish_timeout: Duration,
 }
 
@@ -107,6 +110,7 @@ impl EngineSettings {
             retransmit_base: 1.8,
             retransmit_tries: 6,
             cookie_threshold: 1000,
+            fragment_size: 1280,
             establish_timeout: Duration::from_secs(30),
         }
     }

@@ -68,7 +68,7 @@ impl Engine {
         let (Some(settings), Some(init), Some(crypto)) = (
             self.connection(sa.conn),
             sa.init.as_ref(),
-            sa.crypto.as_mut(),
+            sa.crypto.as_ref(),
         ) else {
             return Fate::Remove(DownReason::Deleted);
         };
@@ -98,9 +98,11 @@ impl Engine {
         )));
         payloads.push(Payload::TsI(ts::from_subnets(&settings.local_subnets)));
         payloads.push(Payload::TsR(ts::from_subnets(&settings.remote_subnets)));
-        let bytes = message::seal(&mut crypto.outbound, &header, &payloads, self.rng.as_mut());
+        let Some(datagrams) = self.seal_for(sa, &header, &payloads) else {
+            return Fate::Remove(DownReason::Deleted);
+        };
         sa.state = SaState::AuthSent;
-        self.send_request(now, sa, RequestKind::Auth, message_id, bytes);
+        self.send_request(now, sa, RequestKind::Auth, message_id, datagrams);
         Fate::Keep
     }
 

@@ -815,6 +815,8 @@ impl Engine {
             crypto: Some(crypto),
             init: None,
             exchanges: Exchanges::default(),
+            fragmentation: old.fragmentation,
+            reassembly: None,
             children: std::mem::take(&mut old.children),
             timers: Default::default(),
             remote_id: old.remote_id.clone(),

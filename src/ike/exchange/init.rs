@@ -140,6 +140,8 @@ impl Engine {
                 child_spi,
             }),
             exchanges: Exchanges::default(),
+            fragmentation: false,
+            reassembly: None,
             children: Vec::new(),
             timers: Default::default(),
             remote_id: None,
@@ -185,9 +187,13 @@ impl Engine {
             NotifyType::NatDetectionDestinationIp,
             detection_hash(sa.spi_i, 0, sa.remote),
         )));
+        payloads.push(Payload::Notify(notify(
+            NotifyType::Ikev2FragmentationSupported,
+            Vec::new(),
+        )));
         let bytes = ikev2::emit_message(&header, &payloads);
         init.request = bytes.clone();
-        self.send_request(now, sa, RequestKind::Init, 0, bytes);
+        self.send_request(now, sa, RequestKind::Init, 0, vec![bytes]);
     }
 
     /// An unauthenticated error answer to an IKE_SA_INIT request; no state is kept.
@@ -244,7 +250,7 @@ impl Engine {
                 .and_then(|sa| sa.exchanges.last_response.as_ref())
                 .filter(|(mid, _)| *mid == 0)
                 .map(|(_, b)| b.clone());
-            if let Some(payload) = cached {
+            for payload in cached.into_iter().flatten() {
                 self.stats.responses_resent += 1;
                 self.emit_transmit(Transmit {
                     local,
@@ -371,6 +377,15 @@ impl Engine {
                 detection_hash(spi_i, spi_r, remote),
             )));
         }
+        // RFC 7383 2.3: fragmentation is used only if both ends announce it.
+        let fragmentation =
+            notify_data(payloads, NotifyType::Ikev2FragmentationSupported).is_some();
+        if fragmentation {
+            out.push(Payload::Notify(notify(
+                NotifyType::Ikev2FragmentationSupported,
+                Vec::new(),
+            )));
+        }
         let id = self.allocate_slot();
         let mut sa = IkeSa {
             id,
@@ -389,6 +404,8 @@ impl Engine {
                 expected_request_id: 1,
                 ..Exchanges::default()
             },
+            fragmentation,
+            reassembly: None,
             children: Vec::new(),
             timers: Default::default(),
             remote_id: None,
@@ -407,7 +424,7 @@ impl Engine {
             remote,
             payload: response.clone(),
         });
-        sa.exchanges.last_response = Some((0, response.clone()));
+        sa.exchanges.last_response = Some((0, vec![response.clone()]));
         sa.init = Some(InitContext {
             ni: ni.clone(),
             nr,
@@ -544,6 +561,7 @@ impl Engine {
         sa.spi_r = spi_r;
         sa.crypto = Some(crypto);
         sa.nat = detect_nat(payloads, sa.spi_i, spi_r, local, remote);
+        sa.fragmentation = notify_data(payloads, NotifyType::Ikev2FragmentationSupported).is_some();
         sa.last_received = now;
         if sa.nat.any() {
             // RFC 7296 2.23: continue on port 4500 once a NAT is detected.

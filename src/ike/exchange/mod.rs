@@ -34,35 +34,33 @@ impl Engine {
         msg: &Message,
     ) -> Fate {
         let id = msg.header.message_id;
-        let exchanges = &sa.exchanges;
-        if let Some((cached_id, bytes)) = &exchanges.last_response {
+        let first_fragment = msg.encrypted_fragment().is_none_or(|f| f.number == 1);
+        if let Some((cached_id, datagrams)) = &sa.exchanges.last_response {
             if *cached_id == id {
-                // A retransmitted request: answer with the very same bytes (RFC 7296 2.1).
-                let transmit = Transmit {
-                    local: sa.local,
-                    remote: sa.remote,
-                    payload: bytes.clone(),
-                };
-                self.stats.responses_resent += 1;
-                self.emit_transmit(transmit);
+                // A retransmitted request: answer with the very same bytes (RFC 7296 2.1),
+                // once per retransmission, not once per fragment (RFC 7383 2.6.1).
+                if first_fragment {
+                    let transmits: Vec<Transmit> = datagrams
+                        .iter()
+                        .map(|d| Transmit {
+                            local: sa.local,
+                            remote: sa.remote,
+                            payload: d.clone(),
+                        })
+                        .collect();
+                    self.stats.responses_resent += 1;
+                    transmits.into_iter().for_each(|t| self.emit_transmit(t));
+                }
                 return Fate::Keep;
             }
         }
-        if id != exchanges.expected_request_id {
+        if id != sa.exchanges.expected_request_id {
             self.stats.dropped_unexpected += 1;
             return Fate::Keep;
         }
-        let Some(crypto) = sa.crypto.as_ref() else {
-            self.stats.dropped_unexpected += 1;
-            return Fate::Keep;
-        };
-        let payloads = match message::open(&crypto.inbound, datagram, msg) {
-            Ok(p) => p,
-            Err(e) => {
-                self.count_drop(&e);
-                debug!(sa = sa.id.0, "dropped request: {e}");
-                return Fate::Keep;
-            }
+        let payloads = match self.open_protected(sa, datagram, msg) {
+            Some(p) => p,
+            None => return Fate::Keep,
         };
         sa.last_received = now;
         self.follow_peer_address(sa, local, remote);
@@ -120,16 +118,9 @@ impl Engine {
             // retransmission of the genuine response would still win over.
             self.on_init_response(now, sa, local, remote, datagram, msg)
         } else {
-            let Some(crypto) = sa.crypto.as_ref() else {
-                return Fate::Keep;
-            };
-            let payloads = match message::open(&crypto.inbound, datagram, msg) {
-                Ok(p) => p,
-                Err(e) => {
-                    self.count_drop(&e);
-                    debug!(sa = sa.id.0, "dropped response: {e}");
-                    return Fate::Keep;
-                }
+            let payloads = match self.open_protected(sa, datagram, msg) {
+                Some(p) => p,
+                None => return Fate::Keep,
             };
             sa.last_received = now;
             self.follow_peer_address(sa, local, remote);
@@ -190,11 +181,60 @@ impl Engine {
         };
         let message_id = sa.exchanges.next_request_id;
         let header = message::header(sa, exchange, false, message_id);
-        let Some(crypto) = sa.crypto.as_mut() else {
+        let Some(datagrams) = self.seal_for(sa, &header, &payloads) else {
             return;
         };
-        let bytes = message::seal(&mut crypto.outbound, &header, &payloads, self.rng.as_mut());
-        self.send_request(now, sa, kind, message_id, bytes);
+        self.send_request(now, sa, kind, message_id, datagrams);
+    }
+
+    /// Seal payloads for `sa`, fragmenting when negotiated and needed.
+    pub(super) fn seal_for(
+        &mut self,
+        sa: &mut IkeSa,
+        header: &crate::wire::ikev2::Header,
+        payloads: &[Payload],
+    ) -> Option<Vec<Vec<u8>>> {
+        let max = sa.fragmentation.then(|| self.max_message(sa));
+        let crypto = sa.crypto.as_mut()?;
+        Some(message::seal(
+            &mut crypto.outbound,
+            header,
+            payloads,
+            self.rng.as_mut(),
+            max,
+        ))
+    }
+
+    /// Largest IKE message that keeps the IP datagram within the fragment size: IP and UDP
+    /// headers and, on port 4500, the non-ESP marker come on top.
+    fn max_message(&self, sa: &IkeSa) -> usize {
+        let ip = if sa.remote.is_ipv4() { 20 } else { 40 };
+        let marker = if sa.remote.port() == 4500 || sa.local.port() == 4500 {
+            4
+        } else {
+            0
+        };
+        self.settings.fragment_size.saturating_sub(ip + 8 + marker)
+    }
+
+    /// Verify and decrypt a protected message (or one fragment of it); `None` when there is
+    /// nothing to process yet or it was dropped (and counted).
+    fn open_protected(
+        &mut self,
+        sa: &mut IkeSa,
+        datagram: &[u8],
+        msg: &Message,
+    ) -> Option<Vec<Payload>> {
+        let crypto = sa.crypto.as_ref()?;
+        match message::open(&crypto.inbound, &mut sa.reassembly, datagram, msg) {
+            Ok(message::Opened::Complete(p)) => Some(p),
+            Ok(message::Opened::Partial) => None,
+            Err(e) => {
+                self.count_drop(&e);
+                debug!(sa = sa.id.0, "dropped message: {e}");
+                None
+            }
+        }
     }
 
     /// Send a built request, remember it for retransmission and advance the message ID.
@@ -204,17 +244,19 @@ impl Engine {
         sa: &mut IkeSa,
         kind: RequestKind,
         message_id: u32,
-        bytes: Vec<u8>,
+        datagrams: Vec<Vec<u8>>,
     ) {
-        self.emit_transmit(Transmit {
-            local: sa.local,
-            remote: sa.remote,
-            payload: bytes.clone(),
-        });
+        for payload in &datagrams {
+            self.emit_transmit(Transmit {
+                local: sa.local,
+                remote: sa.remote,
+                payload: payload.clone(),
+            });
+        }
         sa.exchanges.outstanding = Some(Outstanding {
             kind,
             message_id,
-            bytes,
+            datagrams,
             sends: 1,
         });
         sa.exchanges.next_request_id = message_id.wrapping_add(1);
@@ -231,16 +273,17 @@ impl Engine {
         payloads: &[Payload],
     ) {
         let header = message::header(sa, exchange, true, message_id);
-        let Some(crypto) = sa.crypto.as_mut() else {
+        let Some(datagrams) = self.seal_for(sa, &header, payloads) else {
             return;
         };
-        let bytes = message::seal(&mut crypto.outbound, &header, payloads, self.rng.as_mut());
-        self.emit_transmit(Transmit {
-            local: sa.local,
-            remote: sa.remote,
-            payload: bytes.clone(),
-        });
-        sa.exchanges.last_response = Some((message_id, bytes));
+        for payload in &datagrams {
+            self.emit_transmit(Transmit {
+                local: sa.local,
+                remote: sa.remote,
+                payload: payload.clone(),
+            });
+        }
+        sa.exchanges.last_response = Some((message_id, datagrams));
         sa.exchanges.expected_request_id = message_id.wrapping_add(1);
     }
 
@@ -267,13 +310,17 @@ impl Engine {
         }
         out.sends += 1;
         let sends = out.sends;
-        let transmit = Transmit {
-            local: sa.local,
-            remote: sa.remote,
-            payload: out.bytes.clone(),
-        };
+        let transmits: Vec<Transmit> = out
+            .datagrams
+            .iter()
+            .map(|d| Transmit {
+                local: sa.local,
+                remote: sa.remote,
+                payload: d.clone(),
+            })
+            .collect();
         self.stats.retransmits += 1;
-        self.emit_transmit(transmit);
+        transmits.into_iter().for_each(|t| self.emit_transmit(t));
         let at = now + self.retransmit_delay(sends);
         self.timers
             .arm(&mut sa.timers, sa.id, Timer::Retransmit, at);
