@@ -85,6 +85,7 @@ fn main() {
     let conn = a.connection_id("bench").expect("connection");
     let (mut initiator, mut responder) = (Duration::ZERO, Duration::ZERO);
     let mut latencies = Vec::with_capacity(setups);
+    let mut responder_each = Vec::with_capacity(setups);
     let now = Instant::now();
     for _ in 0..setups {
         let t0 = Instant::now();
@@ -92,13 +93,14 @@ fn main() {
         let mut to_b = drain(&mut a, now);
         initiator += t0.elapsed();
         // Two round trips: INIT, AUTH.
+        let mut this_responder = Duration::ZERO;
         for _ in 0..2 {
             let t = Instant::now();
             for (src, dst, bytes) in to_b.drain(..) {
                 b.handle_datagram(now, dst, src, &bytes);
             }
             let to_a = drain(&mut b, now);
-            responder += t.elapsed();
+            this_responder += t.elapsed();
             let t = Instant::now();
             for (src, dst, bytes) in to_a {
                 a.handle_datagram(now, dst, src, &bytes);
@@ -106,6 +108,8 @@ fn main() {
             to_b = drain(&mut a, now);
             initiator += t.elapsed();
         }
+        responder += this_responder;
+        responder_each.push(this_responder);
         latencies.push(t0.elapsed());
     }
     let established = a.established(conn).count();
@@ -122,6 +126,16 @@ fn main() {
         "  in-memory setup time p50 {:.4} ms, p99 {:.4} ms (both sides, one thread)",
         pct(50),
         pct(99)
+    );
+    // The cost of a setup must not grow with the number of SAs already established.
+    let tenth = (setups / 10).max(1);
+    let mean =
+        |d: &[Duration]| d.iter().sum::<Duration>().as_secs_f64() * 1e3 / d.len().max(1) as f64;
+    println!(
+        "  responder CPU per setup, first 10%: {:.4} ms, last 10% (with {} SAs established): {:.4} ms",
+        mean(&responder_each[..tenth]),
+        setups - tenth,
+        mean(&responder_each[setups - tenth..])
     );
     println!(
         "  setups/s with one core per side: {:.0}",

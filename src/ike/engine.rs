@@ -20,6 +20,7 @@ use crate::crypto::rng::Random;
 use crate::wire::ikev2::{self, ExchangeType};
 
 use super::error::Error;
+use super::lookup::ConnIndex;
 use super::output::{
     ConnId, DownReason, Event, IntentId, KernelEvent, KernelIntent, SaId, Transmit,
 };
@@ -39,6 +40,7 @@ pub struct Engine {
     /// Connection slots: a [`ConnId`] indexes this and stays valid across reloads (removed
     /// connections leave `None`).
     pub(super) connections: Vec<Option<ConnectionSettings>>,
+    pub(super) conn_index: ConnIndex,
     sas: Vec<Option<IkeSa>>,
     free_slots: Vec<u32>,
     /// Our IKE SPI -> SA.
@@ -73,13 +75,16 @@ impl Engine {
     pub fn new(mut settings: EngineSettings, mut rng: Box<dyn Random>) -> Engine {
         let mut cookie_secret = [0u8; 32];
         rng.fill(&mut cookie_secret);
-        let connections = std::mem::take(&mut settings.connections)
-            .into_iter()
-            .map(Some)
-            .collect();
+        let connections: Vec<Option<ConnectionSettings>> =
+            std::mem::take(&mut settings.connections)
+                .into_iter()
+                .map(Some)
+                .collect();
+        let conn_index = ConnIndex::build(&connections);
         Engine {
             settings,
             connections,
+            conn_index,
             sas: Vec::new(),
             free_slots: Vec::new(),
             by_spi: HashMap::new(),

@@ -14,6 +14,7 @@ mod engine;
 mod error;
 mod exchange;
 mod from_config;
+mod lookup;
 mod message;
 mod nat;
 mod output;

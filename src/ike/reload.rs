@@ -66,6 +66,7 @@ impl Engine {
                 }
             }
         }
+        self.conn_index = super::lookup::ConnIndex::build(&self.connections);
         for id in to_start {
             if let Err(e) = self.initiate(now, id) {
                 let name = self

@@ -120,7 +120,7 @@ impl Engine {
         if fits(sa.conn) {
             return Some(sa.conn);
         }
-        self.connection_ids().find(|id| fits(*id))
+        self.conn_index.by_identity(identity).find(|id| fits(*id))
     }
 
     /// Responder: verify the initiator, authenticate ourselves, create the first CHILD_SA.

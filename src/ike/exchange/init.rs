@@ -228,10 +228,9 @@ impl Engine {
 
     /// Connections a peer at `remote` may reach us for at `local`.
     fn responder_connection(&self, local: SocketAddr, remote: SocketAddr) -> Option<ConnId> {
-        self.connection_ids().find(|id| {
-            self.connection(*id).is_some_and(|c| {
-                c.local_addr == local.ip() && c.remote_addr.is_none_or(|r| r == remote.ip())
-            })
+        self.conn_index.by_address(remote.ip()).find(|id| {
+            self.connection(*id)
+                .is_some_and(|c| c.local_addr == local.ip())
         })
     }
 
