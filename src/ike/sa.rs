@@ -204,6 +204,22 @@ pub struct IkeSa {
 }
 
 impl IkeSa {
+    /// When this IKE SA will be rekeyed, if a rekey is scheduled.
+    pub fn rekey_at(&self) -> Option<Instant> {
+        self.timers.deadline(super::timer::Timer::IkeRekey)
+    }
+
+    /// The negotiated IKE algorithms, e.g. `aes128gcm16-prfsha256-ecp256`.
+    pub fn algorithms(&self) -> Option<String> {
+        self.crypto.as_ref().map(|c| {
+            let s = &c.suite;
+            match s.integrity {
+                Some(i) => format!("{}-{}-{}-{}", s.encryption, i, s.prf, s.dh),
+                None => format!("{}-{}-{}", s.encryption, s.prf, s.dh),
+            }
+        })
+    }
+
     /// The SPI the peer uses to reach this SA in its messages (ours).
     pub fn local_spi(&self) -> u64 {
         if self.initiator {
