@@ -1,0 +1,122 @@
+//! The control socket's commands, run inside the loop: `status`, `up`, `down`.
+
+use std::time::Instant;
+
+use crate::ike::{ConnId, SaState};
+use crate::kernel::Dataplane;
+
+use super::control::{Request, Response};
+use super::gateway::Gateway;
+use super::status::{self, DaemonFacts};
+
+impl<D: Dataplane> Gateway<D> {
+    pub(super) async fn handle_request(&mut self, request: Request) -> Response {
+        // `up` and `down` queue work for the engine; the loop drains it after this input.
+        match request {
+            Request::Status { name } => self.status(name.as_deref()).await,
+            Request::Up { name } => self.up(&name),
+            Request::Down { name } => self.down(&name),
+        }
+    }
+
+    fn lookup(&self, name: &str) -> Result<ConnId, Response> {
+        self.engine.connection_id(name).ok_or_else(|| {
+            let mut known: Vec<&str> = self
+                .engine
+                .connection_ids()
+                .filter_map(|id| self.engine.connection(id))
+                .map(|c| c.name.as_str())
+                .collect();
+            known.sort_unstable();
+            if known.is_empty() {
+                Response::error(format!(
+                    "unknown connection {name:?}; no connections are configured"
+                ))
+            } else {
+                Response::error(format!(
+                    "unknown connection {name:?}; known connections: {}",
+                    known.join(", ")
+                ))
+            }
+        })
+    }
+
+    /// One pass over the IKE SAs, then one batched counters request to the dataplane.
+    async fn status(&mut self, name: Option<&str>) -> Response {
+        let only = match name.map(|n| self.lookup(n)).transpose() {
+            Ok(only) => only,
+            Err(response) => return response,
+        };
+        let last_errors = &self.last_errors;
+        let last_error = |id: ConnId| last_errors.get(&id).cloned();
+        let facts = DaemonFacts {
+            started: self.started,
+            dataplane: self.dataplane_name,
+            socket_counters: self.counters,
+            last_error: &last_error,
+        };
+        let pending = status::collect(&self.engine, Instant::now(), &facts, only);
+        let counters = if pending.counter_keys.is_empty() {
+            Some(Vec::new())
+        } else {
+            match self.dataplane.counters(&pending.counter_keys).await {
+                Ok(counters) if counters.len() == pending.counter_keys.len() => Some(counters),
+                Ok(counters) => {
+                    tracing::warn!(
+                        "dataplane answered {} counters for {} SAs; counters not shown",
+                        counters.len(),
+                        pending.counter_keys.len()
+                    );
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!("cannot read SA counters: {e}");
+                    None
+                }
+            }
+        };
+        Response::status(pending.finish(counters))
+    }
+
+    fn up(&mut self, name: &str) -> Response {
+        let id = match self.lookup(name) {
+            Ok(id) => id,
+            Err(response) => return response,
+        };
+        let active = self
+            .engine
+            .sas()
+            .filter(|sa| sa.conn == id)
+            .map(|sa| sa.state)
+            .find(|s| *s != SaState::Deleting);
+        if let Some(state) = active {
+            let what = if state == SaState::Established {
+                "already established"
+            } else {
+                "already connecting"
+            };
+            return Response::message(format!("{name}: {what}"));
+        }
+        match self.engine.initiate(Instant::now(), id) {
+            Ok(_) => {
+                tracing::info!("{name}: initiating (requested on the control socket)");
+                Response::message(format!("{name}: initiating"))
+            }
+            Err(e) => Response::error(format!("{name}: cannot initiate: {e}")),
+        }
+    }
+
+    fn down(&mut self, name: &str) -> Response {
+        let id = match self.lookup(name) {
+            Ok(id) => id,
+            Err(response) => return response,
+        };
+        let count = self.engine.sas().filter(|sa| sa.conn == id).count();
+        if count == 0 {
+            return Response::message(format!("{name}: already down"));
+        }
+        tracing::info!("{name}: taking down (requested on the control socket)");
+        self.engine.terminate(Instant::now(), id);
+        Response::message(format!("{name}: deleting {count} IKE SA(s)"))
+    }
+}
