@@ -203,7 +203,7 @@ impl<D: Dataplane> Gateway<D> {
                     stop_at = Some(self.begin_shutdown("SIGINT"));
                 }
                 event = self.dataplane.next_event() => self.on_kernel_event(event),
-                _ = keepalive.tick() => self.send_nat_keepalives(),
+                _ = keepalive.tick() => self.send_nat_keepalives().await,
                 () = tick(&mut watchdog) => self.notifier.watchdog(),
             }
             self.drive().await;
@@ -290,7 +290,7 @@ impl<D: Dataplane> Gateway<D> {
                     transmit.remote,
                     &transmit.payload,
                     &mut self.scratch,
-                ) {
+                ).await {
                     self.counters.send_errors += 1;
                     debug!(remote = %transmit.remote, "send failed: {e}");
                 }
@@ -380,18 +380,21 @@ impl<D: Dataplane> Gateway<D> {
 
     /// RFC 3948 2.3: while we are behind a NAT, keep its mapping alive with a 0xFF datagram
     /// to the peer's NAT-T port. One pass over the IKE SAs every 20 s.
-    fn send_nat_keepalives(&mut self) {
+    async fn send_nat_keepalives(&mut self) {
         let mut sent = 0u64;
         let mut failed = 0u64;
-        for sa in self.engine.sas() {
-            if sa.state != SaState::Established || !sa.nat.local_behind {
-                continue;
-            }
-            match self.sockets.send_keepalive(sa.local.ip(), sa.remote) {
+        let targets: Vec<(std::net::IpAddr, SocketAddr)> = self
+            .engine
+            .sas()
+            .filter(|sa| sa.state == SaState::Established && sa.nat.local_behind)
+            .map(|sa| (sa.local.ip(), sa.remote))
+            .collect();
+        for (local_ip, remote) in targets {
+            match self.sockets.send_keepalive(local_ip, remote).await {
                 Ok(()) => sent += 1,
                 Err(e) => {
                     failed += 1;
-                    debug!(remote = %sa.remote, "NAT-keepalive not sent: {e}");
+                    debug!(%remote, "NAT-keepalive not sent: {e}");
                 }
             }
         }

@@ -133,7 +133,7 @@ impl Sockets {
 
     /// Send an IKE message, framed with the non-ESP marker on the NAT-T socket. `scratch` is
     /// reused between sends.
-    pub fn send_ike(
+    pub async fn send_ike(
         &self,
         local: SocketAddr,
         remote: SocketAddr,
@@ -152,13 +152,11 @@ impl Sockets {
         } else {
             payload
         };
-        // UDP sockets never block on send in practice; a full send buffer drops the datagram
-        // the same way the network may, and retransmission covers both.
-        socket.socket.try_send_to(bytes, remote).map(drop)
+        socket.socket.send_to(bytes, remote).await.map(drop)
     }
 
     /// Send a NAT-keepalive from our 4500 socket at `local_ip` (RFC 3948 2.3).
-    pub fn send_keepalive(&self, local_ip: IpAddr, remote: SocketAddr) -> io::Result<()> {
+    pub async fn send_keepalive(&self, local_ip: IpAddr, remote: SocketAddr) -> io::Result<()> {
         let Some(index) = self.by_local.get(&SocketAddr::new(local_ip, NAT_T_PORT)) else {
             return Err(io::Error::new(
                 io::ErrorKind::AddrNotAvailable,
@@ -168,7 +166,8 @@ impl Sockets {
         let socket = self.list.get(*index).ok_or(io::ErrorKind::NotFound)?;
         socket
             .socket
-            .try_send_to(&marker::NAT_KEEPALIVE, remote)
+            .send_to(&marker::NAT_KEEPALIVE, remote)
+            .await
             .map(drop)
     }
 

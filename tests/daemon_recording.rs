@@ -1,0 +1,553 @@
+//! Two daemons on loopback (127.0.0.x), each with its own configuration and control socket,
+//! using the recording dataplane: they negotiate over real UDP sockets; nothing reaches the
+//! kernel's IPsec tables. Binding port 500 needs root: without it every test here says so and
+//! returns.
+
+use std::net::{Ipv4Addr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_ikehub");
+const ESTABLISH_DEADLINE: Duration = Duration::from_secs(20);
+const POLL_EVERY: Duration = Duration::from_millis(20);
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|uid| uid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+fn skip_unless_root(test: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    println!("SKIPPED {test}: binding UDP port 500 needs root; run the tests as root");
+    true
+}
+
+/// A temp directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("ikehub-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Side {
+    address: Ipv4Addr,
+    subnet: &'static str,
+}
+
+fn config_text(me: &Side, peer: &Side, initiate: bool, extra: &str) -> String {
+    format!(
+        r#"
+[gateway]
+name = "gw-{me}"
+local_addresses = ["{me}"]
+local_subnets = ["{my_subnet}"]
+
+[[peer]]
+name = "other"
+address = "{peer}"
+
+[[connection]]
+name = "tunnel"
+peer = "other"
+psk = "test-only-key-f3a9c1d2e5b7"
+remote_subnets = ["{peer_subnet}"]
+ike_proposals = ["aes128gcm16-prfsha256-ecp256"]
+esp_proposals = ["aes256-sha256"]
+start_action = "{start}"
+{extra}
+"#,
+        me = me.address,
+        peer = peer.address,
+        my_subnet = me.subnet,
+        peer_subnet = peer.subnet,
+        start = if initiate { "initiate" } else { "listen" },
+    )
+}
+
+/// One daemon child process; killed if the test fails before stopping it.
+struct Daemon {
+    child: Child,
+    config: PathBuf,
+    socket: PathBuf,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(dir: &Path, name: &str, config: &str) -> Daemon {
+        let config_path = dir.join(format!("{name}.toml"));
+        std::fs::write(&config_path, config).expect("write config");
+        let socket = dir.join(format!("{name}.sock"));
+        let log = dir.join(format!("{name}.log"));
+        let child = Command::new(BINARY)
+            .arg("--socket")
+            .arg(&socket)
+            .args(["daemon", "--dataplane", "recording", "--config"])
+            .arg(&config_path)
+            .env("IKEHUB_LOG", "info")
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start the daemon");
+        Daemon {
+            child,
+            config: config_path,
+            socket,
+            log,
+        }
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BINARY)
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run ikehub")
+    }
+
+    /// `status --json`, or `None` while the daemon does not answer yet.
+    fn status(&self) -> Option<Value> {
+        let out = self.cli(&["status", "--json"]);
+        if !out.status.success() {
+            return None;
+        }
+        Some(serde_json::from_slice(&out.stdout).expect("status --json is JSON"))
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Wait for the process to exit (with a deadline) and return its exit code.
+    fn wait_exit(&mut self, deadline: Duration) -> Option<i32> {
+        let end = Instant::now() + deadline;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < end,
+                "daemon did not exit within {deadline:?}; log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(POLL_EVERY);
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Poll `check` until it returns `Some`, failing with `what` after `deadline`.
+fn wait_for<T>(deadline: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + deadline;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < end, "timed out after {deadline:?} waiting for {what}");
+        std::thread::sleep(POLL_EVERY);
+    }
+}
+
+fn connection(status: &Value) -> &Value {
+    &status["connections"][0]
+}
+
+fn state_of(daemon: &Daemon) -> Option<String> {
+    daemon
+        .status()
+        .map(|s| connection(&s)["state"].as_str().unwrap_or("").to_string())
+}
+
+/// Both daemons report the connection in `state`; returns both status documents.
+fn wait_both(a: &Daemon, b: &Daemon, state: &str, deadline: Duration) -> (Value, Value) {
+    wait_for(deadline, &format!("both sides {state}"), || {
+        let sa = a.status()?;
+        let sb = b.status()?;
+        (connection(&sa)["state"] == state && connection(&sb)["state"] == state)
+            .then_some((sa, sb))
+    })
+}
+
+fn hex_field(value: &Value, len: usize) -> String {
+    let text = value.as_str().expect("hex string").to_string();
+    assert_eq!(text.len(), len, "{text}");
+    assert!(text.chars().all(|c| c.is_ascii_hexdigit()), "{text}");
+    text
+}
+
+fn pair_configs(a: &Side, b: &Side) -> (String, String) {
+    (config_text(a, b, true, ""), config_text(b, a, false, ""))
+}
+
+#[test]
+fn two_daemons_establish_go_down_reload_and_stop() {
+    if skip_unless_root("two_daemons_establish_go_down_reload_and_stop") {
+        return;
+    }
+    let dir = TempDir::new("pair");
+    let a_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 1),
+        subnet: "10.1.0.0/16",
+    };
+    let b_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 2),
+        subnet: "10.2.0.0/16",
+    };
+    let (a_config, b_config) = pair_configs(&a_side, &b_side);
+    let started = Instant::now();
+    let mut b = Daemon::start(&dir.0, "b", &b_config);
+    let mut a = Daemon::start(&dir.0, "a", &a_config);
+
+    let (sa, sb) = wait_both(&a, &b, "established", ESTABLISH_DEADLINE);
+    println!("both established {:?} after starting the daemons", started.elapsed());
+
+    // Status fields, crosswise.
+    let (ca, cb) = (connection(&sa), connection(&sb));
+    assert_eq!(ca["name"], "tunnel");
+    assert_eq!(ca["peer_address"], "127.0.0.2:500");
+    assert_eq!(cb["peer_address"], "127.0.0.1:500");
+    assert_eq!(ca["local_subnets"], serde_json::json!(["10.1.0.0/16"]));
+    assert_eq!(ca["remote_subnets"], serde_json::json!(["10.2.0.0/16"]));
+    assert_eq!(cb["local_subnets"], serde_json::json!(["10.2.0.0/16"]));
+    assert_eq!(ca["last_error"], Value::Null);
+    let (ia, ib) = (&ca["ike_sas"][0], &cb["ike_sas"][0]);
+    assert_eq!(ca["ike_sas"].as_array().map(Vec::len), Some(1));
+    assert_eq!(ia["initiator"], true);
+    assert_eq!(ib["initiator"], false);
+    let spi_i = hex_field(&ia["spi_i"], 16);
+    let spi_r = hex_field(&ia["spi_r"], 16);
+    assert_ne!(spi_r, "0000000000000000");
+    assert_eq!(ib["spi_i"], spi_i.as_str());
+    assert_eq!(ib["spi_r"], spi_r.as_str());
+    assert_eq!(ia["algorithms"], "aes128gcm16-prfsha256-ecp256");
+    assert_eq!(ib["algorithms"], "aes128gcm16-prfsha256-ecp256");
+    assert_eq!(ia["nat"], serde_json::json!({"local_behind": false, "remote_behind": false}));
+    assert_eq!(ia["rekey_in_s"], Value::Null);
+    assert!(ia["established_s"].as_u64().is_some_and(|s| s < 30), "{ia}");
+    let (child_a, child_b) = (&ia["children"][0], &ib["children"][0]);
+    assert!(child_a["reqid"].as_u64().is_some_and(|r| r >= 0x4000_0000));
+    let a_in = hex_field(&child_a["spi_in"], 8);
+    let a_out = hex_field(&child_a["spi_out"], 8);
+    assert_eq!(child_b["spi_in"], a_out.as_str());
+    assert_eq!(child_b["spi_out"], a_in.as_str());
+    assert_eq!(child_a["algorithms"], "aes256-sha256");
+    assert_eq!(child_a["local_ts"], serde_json::json!(["10.1.0.0/16"]));
+    assert_eq!(child_a["remote_ts"], serde_json::json!(["10.2.0.0/16"]));
+    assert_eq!(child_b["local_ts"], serde_json::json!(["10.2.0.0/16"]));
+    // The recording dataplane has the SAs installed and counts nothing.
+    for field in ["bytes_in", "packets_in", "bytes_out", "packets_out"] {
+        assert_eq!(child_a[field], 0, "{field}");
+    }
+    assert_eq!(sa["daemon"]["dataplane"], "recording");
+    assert_eq!(sa["daemon"]["counters"]["dropped_malformed"], 0);
+
+    // Status latency, as a user sees it (process start included).
+    let t = Instant::now();
+    let human = a.cli(&["status"]);
+    println!("`ikehub status` took {:?}", t.elapsed());
+    assert!(human.status.success());
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(human.contains("tunnel: established, peer 127.0.0.2:500"), "{human}");
+    assert!(human.contains(&spi_i), "{human}");
+    assert!(human.contains("no rekey scheduled"), "{human}");
+
+    // Unknown names are refused with the list of known ones.
+    let out = a.cli(&["down", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown connection \"nope\"; known connections: tunnel"), "{stderr}");
+    let out = a.cli(&["status", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+
+    // `down` on the responder: both sides go down and stay down.
+    let out = b.cli(&["down", "tunnel"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("tunnel: deleting 1 IKE SA(s)"));
+    let (sa, _) = wait_both(&a, &b, "down", ESTABLISH_DEADLINE);
+    assert_eq!(connection(&sa)["ike_sas"], serde_json::json!([]));
+    assert_eq!(connection(&sa)["peer_address"], "127.0.0.2");
+
+    // `up` brings it back.
+    let out = a.cli(&["up", "tunnel"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (sa, _) = wait_both(&a, &b, "established", ESTABLISH_DEADLINE);
+    let spi_after_up = connection(&sa)["ike_sas"][0]["spi_i"].clone();
+    assert_ne!(spi_after_up, spi_i.as_str(), "a new IKE SA");
+    let out = a.cli(&["up", "tunnel"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already established"));
+
+    // SIGHUP with an invalid file keeps the running configuration.
+    std::fs::write(&a.config, "[gateway]\nname = 1\n").expect("write");
+    a.signal("HUP");
+    wait_for(ESTABLISH_DEADLINE, "the reload error in the log", || {
+        a.log_text()
+            .contains("still running the previous configuration")
+            .then_some(())
+    });
+    assert_eq!(state_of(&a).as_deref(), Some("established"));
+
+    // SIGHUP with a changed connection: it is re-established with a new IKE SA.
+    let changed = config_text(&a_side, &b_side, true, "dpd_interval = \"20s\"");
+    std::fs::write(&a.config, changed).expect("write");
+    a.signal("HUP");
+    wait_for(ESTABLISH_DEADLINE, "the reload report in the log", || {
+        a.log_text()
+            .contains("reloaded: added none; changed (re-established) tunnel; removed none; unchanged (kept running) none")
+            .then_some(())
+    });
+    let (sa, _) = wait_for(ESTABLISH_DEADLINE, "re-established after reload", || {
+        let (sa, sb) = wait_both(&a, &b, "established", ESTABLISH_DEADLINE);
+        let spi = connection(&sa)["ike_sas"][0]["spi_i"].clone();
+        (spi != spi_after_up).then_some((sa, sb))
+    });
+    assert_eq!(connection(&sa)["ike_sas"].as_array().map(Vec::len), Some(1));
+
+    // SIGTERM: the peer is told, the daemon exits 0 and removes its socket.
+    a.signal("TERM");
+    assert_eq!(a.wait_exit(Duration::from_secs(10)), Some(0), "{}", a.log_text());
+    assert!(!a.socket.exists(), "control socket removed");
+    assert!(a.log_text().contains("every IKE SA is deleted"), "{}", a.log_text());
+    wait_for(ESTABLISH_DEADLINE, "the peer to see the delete", || {
+        (state_of(&b).as_deref() == Some("down")).then_some(())
+    });
+    b.signal("TERM");
+    assert_eq!(b.wait_exit(Duration::from_secs(10)), Some(0), "{}", b.log_text());
+    assert!(!b.socket.exists());
+    let out = a.cli(&["status"]);
+    assert_eq!(out.status.code(), Some(69));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("ikehub: the daemon is not running (no control socket at "));
+}
+
+/// An IKE header (RFC 7296 3.1) with the given fields, followed by `body`.
+fn ike_message(
+    spi_i: u64,
+    spi_r: u64,
+    next: u8,
+    exchange: u8,
+    flags: u8,
+    message_id: u32,
+    body: &[u8],
+    length_delta: i64,
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(28 + body.len());
+    m.extend_from_slice(&spi_i.to_be_bytes());
+    m.extend_from_slice(&spi_r.to_be_bytes());
+    m.extend_from_slice(&[next, 0x20, exchange, flags]);
+    m.extend_from_slice(&message_id.to_be_bytes());
+    let length = (28 + body.len()) as i64 + length_delta;
+    m.extend_from_slice(&(length as u32).to_be_bytes());
+    m.extend_from_slice(body);
+    m
+}
+
+/// The `i`-th malformed IKE message, cycling through kinds of damage.
+fn malformed(i: u32, spi_i: u64, spi_r: u64) -> Vec<u8> {
+    let noise: Vec<u8> = (0..40u32).map(|k| (k * 31 + i * 7) as u8).collect();
+    match i % 5 {
+        // Truncated header.
+        0 => noise[..(1 + i as usize % 27)].to_vec(),
+        // Header length disagreeing with the datagram.
+        1 => ike_message(0x1111, 0x2222, 0, 37, 0x08, 5, &noise[..8], 13),
+        // Unknown exchange type, unknown SPIs.
+        2 => ike_message(
+            0xdead_0000 + u64::from(i),
+            0xbeef,
+            0,
+            99,
+            0x08,
+            1,
+            &[],
+            0,
+        ),
+        // Garbage SK payload on the live IKE SA, in the message-ID window.
+        3 => {
+            let mut sk = vec![0u8, 0, 0, 36];
+            sk.extend_from_slice(&noise[..32]);
+            ike_message(spi_i, spi_r, 46, 37, 0x08, 2, &sk, 0)
+        }
+        // Garbage SK payload on the live IKE SA, far outside the window.
+        _ => {
+            let mut sk = vec![0u8, 0, 0, 36];
+            sk.extend_from_slice(&noise[..32]);
+            ike_message(spi_i, spi_r, 46, 37, 0x08, 0x7fff_0000 + i, &sk, 0)
+        }
+    }
+}
+
+fn dropped_total(status: &Value) -> u64 {
+    let c = &status["daemon"]["counters"];
+    [
+        "dropped_malformed",
+        "dropped_undecryptable",
+        "dropped_unknown_sa",
+        "dropped_unexpected",
+        "dropped_bad_marker",
+    ]
+    .iter()
+    .map(|k| c[*k].as_u64().expect("counter"))
+    .sum()
+}
+
+#[test]
+fn malformed_datagrams_are_counted_and_the_sa_survives_and_the_socket_is_root_only() {
+    if skip_unless_root("malformed_datagrams_are_counted_and_the_sa_survives") {
+        return;
+    }
+    let dir = TempDir::new("malformed");
+    let a_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 3),
+        subnet: "10.3.0.0/16",
+    };
+    let b_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 4),
+        subnet: "10.4.0.0/16",
+    };
+    let (a_config, b_config) = pair_configs(&a_side, &b_side);
+    let b = Daemon::start(&dir.0, "b", &b_config);
+    let a = Daemon::start(&dir.0, "a", &a_config);
+    let (_, sb) = wait_both(&a, &b, "established", ESTABLISH_DEADLINE);
+    let ike = &connection(&sb)["ike_sas"][0];
+    let spi_i = u64::from_str_radix(ike["spi_i"].as_str().expect("spi"), 16).expect("hex");
+    let spi_r = u64::from_str_radix(ike["spi_r"].as_str().expect("spi"), 16).expect("hex");
+
+    // A non-root caller is told the socket is root-only.
+    match ["setpriv", "su"]
+        .iter()
+        .find(|tool| Command::new(tool).arg("--help").output().is_ok())
+    {
+        None => println!("SKIPPED the non-root check: neither setpriv nor su exists"),
+        Some(&tool) => {
+            let socket = b.socket.to_str().expect("utf-8");
+            let out = if tool == "setpriv" {
+                Command::new("setpriv")
+                    .args(["--reuid=65534", "--regid=65534", "--clear-groups", BINARY])
+                    .args(["--socket", socket, "status"])
+                    .output()
+            } else {
+                Command::new("su")
+                    .args(["nobody", "-s", "/bin/sh", "-c"])
+                    .arg(format!("{BINARY} --socket {socket} status"))
+                    .output()
+            }
+            .expect("run as nobody");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(77), "{stderr}");
+            assert!(
+                stderr.contains(&format!("ikehub: permission denied on {socket}: the control socket is root-only; run as root (e.g. sudo ikehub status)")),
+                "{stderr}"
+            );
+            assert!(out.stdout.is_empty());
+        }
+    }
+
+    // 1000 malformed datagrams to B's ports 500 and 4500, in rounds of 100; each round is
+    // waited for in the counters, so the count must come out exact.
+    let sender = UdpSocket::bind("127.0.0.9:0").expect("bind sender");
+    let before = dropped_total(&b.status().expect("status"));
+    let mut sent = 0u64;
+    for round in 0..10u32 {
+        for k in 0..100u32 {
+            let i = round * 100 + k;
+            let message = malformed(i, spi_i, spi_r);
+            if i % 2 == 0 {
+                sender.send_to(&message, (b_side.address, 500)).expect("send");
+            } else if i % 10 == 9 {
+                // Short datagram without the non-ESP marker (the kernel passes <= 8 bytes
+                // that are not ESP up to the socket).
+                sender
+                    .send_to(&[0x12, 0x34, (i % 256) as u8], (b_side.address, 4500))
+                    .expect("send");
+            } else {
+                let mut framed = vec![0u8; 4];
+                framed.extend_from_slice(&message);
+                sender.send_to(&framed, (b_side.address, 4500)).expect("send");
+            }
+            sent += 1;
+        }
+        wait_for(Duration::from_secs(10), "the drops to be counted", || {
+            let now = dropped_total(&b.status()?);
+            (now >= before + sent).then_some(())
+        });
+    }
+    let status = b.status().expect("status");
+    assert_eq!(dropped_total(&status) - before, 1000, "{}", status["daemon"]);
+    let counters = &status["daemon"]["counters"];
+    assert!(counters["dropped_malformed"].as_u64() > Some(0), "{counters}");
+    assert_eq!(counters["dropped_bad_marker"], 100, "{counters}");
+    assert!(counters["dropped_unknown_sa"].as_u64() > Some(0), "{counters}");
+
+    // The IKE SA is untouched and still works: a delete protected by its keys takes both
+    // sides down.
+    let conn = connection(&status);
+    assert_eq!(conn["state"], "established");
+    assert_eq!(conn["ike_sas"][0]["spi_i"], ike["spi_i"]);
+    assert_eq!(conn["ike_sas"].as_array().map(Vec::len), Some(1));
+    let out = a.cli(&["down", "tunnel"]);
+    assert!(out.status.success());
+    wait_both(&a, &b, "down", ESTABLISH_DEADLINE);
+}
+
+#[test]
+fn a_bad_configuration_stops_the_daemon_with_every_error() {
+    let dir = TempDir::new("badconfig");
+    let path = dir.0.join("bad.toml");
+    std::fs::write(
+        &path,
+        "[gateway]\nname = \"gw\"\nlocal_addresses = [\"not-an-address\"]\n\n[[connection]]\nname = \"x\"\npeer = \"missing\"\npsk = \"k\"\n",
+    )
+    .expect("write");
+    let out = Command::new(BINARY)
+        .args(["--socket"])
+        .arg(dir.0.join("s.sock"))
+        .args(["daemon", "--dataplane", "recording", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not-an-address"), "{stderr}");
+    assert!(stderr.contains("missing"), "{stderr}");
+    assert!(stderr.contains("the daemon did not start"), "{stderr}");
+    assert!(!dir.0.join("s.sock").exists());
+}
