@@ -183,7 +183,10 @@ fn wait_for<T>(deadline: Duration, what: &str, mut check: impl FnMut() -> Option
         if let Some(value) = check() {
             return value;
         }
-        assert!(Instant::now() < end, "timed out after {deadline:?} waiting for {what}");
+        assert!(
+            Instant::now() < end,
+            "timed out after {deadline:?} waiting for {what}"
+        );
         std::thread::sleep(POLL_EVERY);
     }
 }
@@ -203,8 +206,7 @@ fn wait_both(a: &Daemon, b: &Daemon, state: &str, deadline: Duration) -> (Value,
     wait_for(deadline, &format!("both sides {state}"), || {
         let sa = a.status()?;
         let sb = b.status()?;
-        (connection(&sa)["state"] == state && connection(&sb)["state"] == state)
-            .then_some((sa, sb))
+        (connection(&sa)["state"] == state && connection(&sb)["state"] == state).then_some((sa, sb))
     })
 }
 
@@ -239,7 +241,10 @@ fn two_daemons_establish_go_down_reload_and_stop() {
     let mut a = Daemon::start(&dir.0, "a", &a_config);
 
     let (sa, sb) = wait_both(&a, &b, "established", ESTABLISH_DEADLINE);
-    println!("both established {:?} after starting the daemons", started.elapsed());
+    println!(
+        "both established {:?} after starting the daemons",
+        started.elapsed()
+    );
 
     // Status fields, crosswise.
     let (ca, cb) = (connection(&sa), connection(&sb));
@@ -261,7 +266,10 @@ fn two_daemons_establish_go_down_reload_and_stop() {
     assert_eq!(ib["spi_r"], spi_r.as_str());
     assert_eq!(ia["algorithms"], "aes128gcm16-prfsha256-ecp256");
     assert_eq!(ib["algorithms"], "aes128gcm16-prfsha256-ecp256");
-    assert_eq!(ia["nat"], serde_json::json!({"local_behind": false, "remote_behind": false}));
+    assert_eq!(
+        ia["nat"],
+        serde_json::json!({"local_behind": false, "remote_behind": false})
+    );
     assert_eq!(ia["rekey_in_s"], Value::Null);
     assert!(ia["established_s"].as_u64().is_some_and(|s| s < 30), "{ia}");
     let (child_a, child_b) = (&ia["children"][0], &ib["children"][0]);
@@ -287,7 +295,10 @@ fn two_daemons_establish_go_down_reload_and_stop() {
     println!("`ikehub status` took {:?}", t.elapsed());
     assert!(human.status.success());
     let human = String::from_utf8_lossy(&human.stdout);
-    assert!(human.contains("tunnel: established, peer 127.0.0.2:500"), "{human}");
+    assert!(
+        human.contains("tunnel: established, peer 127.0.0.2:500"),
+        "{human}"
+    );
     assert!(human.contains(&spi_i), "{human}");
     assert!(human.contains("no rekey scheduled"), "{human}");
 
@@ -295,13 +306,20 @@ fn two_daemons_establish_go_down_reload_and_stop() {
     let out = a.cli(&["down", "nope"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("unknown connection \"nope\"; known connections: tunnel"), "{stderr}");
+    assert!(
+        stderr.contains("unknown connection \"nope\"; known connections: tunnel"),
+        "{stderr}"
+    );
     let out = a.cli(&["status", "nope"]);
     assert_eq!(out.status.code(), Some(1));
 
     // `down` on the responder: both sides go down and stay down.
     let out = b.cli(&["down", "tunnel"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("tunnel: deleting 1 IKE SA(s)"));
     let (sa, _) = wait_both(&a, &b, "down", ESTABLISH_DEADLINE);
     assert_eq!(connection(&sa)["ike_sas"], serde_json::json!([]));
@@ -309,7 +327,11 @@ fn two_daemons_establish_go_down_reload_and_stop() {
 
     // `up` brings it back.
     let out = a.cli(&["up", "tunnel"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (sa, _) = wait_both(&a, &b, "established", ESTABLISH_DEADLINE);
     let spi_after_up = connection(&sa)["ike_sas"][0]["spi_i"].clone();
     assert_ne!(spi_after_up, spi_i.as_str(), "a new IKE SA");
@@ -344,14 +366,28 @@ fn two_daemons_establish_go_down_reload_and_stop() {
 
     // SIGTERM: the peer is told, the daemon exits 0 and removes its socket.
     a.signal("TERM");
-    assert_eq!(a.wait_exit(Duration::from_secs(10)), Some(0), "{}", a.log_text());
+    assert_eq!(
+        a.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        a.log_text()
+    );
     assert!(!a.socket.exists(), "control socket removed");
-    assert!(a.log_text().contains("every IKE SA is deleted"), "{}", a.log_text());
+    assert!(
+        a.log_text().contains("every IKE SA is deleted"),
+        "{}",
+        a.log_text()
+    );
     wait_for(ESTABLISH_DEADLINE, "the peer to see the delete", || {
         (state_of(&b).as_deref() == Some("down")).then_some(())
     });
     b.signal("TERM");
-    assert_eq!(b.wait_exit(Duration::from_secs(10)), Some(0), "{}", b.log_text());
+    assert_eq!(
+        b.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        b.log_text()
+    );
     assert!(!b.socket.exists());
     let out = a.cli(&["status"]);
     assert_eq!(out.status.code(), Some(69));
@@ -359,22 +395,23 @@ fn two_daemons_establish_go_down_reload_and_stop() {
         .contains("ikehub: the daemon is not running (no control socket at "));
 }
 
-/// An IKE header (RFC 7296 3.1) with the given fields, followed by `body`.
-fn ike_message(
+/// The fields of an IKE header (RFC 7296 3.1).
+struct Header {
     spi_i: u64,
     spi_r: u64,
     next: u8,
     exchange: u8,
     flags: u8,
     message_id: u32,
-    body: &[u8],
-    length_delta: i64,
-) -> Vec<u8> {
+}
+
+/// An IKE header followed by `body`; its length field is off by `length_delta`.
+fn ike_message(h: Header, body: &[u8], length_delta: i64) -> Vec<u8> {
     let mut m = Vec::with_capacity(28 + body.len());
-    m.extend_from_slice(&spi_i.to_be_bytes());
-    m.extend_from_slice(&spi_r.to_be_bytes());
-    m.extend_from_slice(&[next, 0x20, exchange, flags]);
-    m.extend_from_slice(&message_id.to_be_bytes());
+    m.extend_from_slice(&h.spi_i.to_be_bytes());
+    m.extend_from_slice(&h.spi_r.to_be_bytes());
+    m.extend_from_slice(&[h.next, 0x20, h.exchange, h.flags]);
+    m.extend_from_slice(&h.message_id.to_be_bytes());
     let length = (28 + body.len()) as i64 + length_delta;
     m.extend_from_slice(&(length as u32).to_be_bytes());
     m.extend_from_slice(body);
@@ -384,34 +421,40 @@ fn ike_message(
 /// The `i`-th malformed IKE message, cycling through kinds of damage.
 fn malformed(i: u32, spi_i: u64, spi_r: u64) -> Vec<u8> {
     let noise: Vec<u8> = (0..40u32).map(|k| (k * 31 + i * 7) as u8).collect();
+    // An SK payload header (next 0, length 36) with 32 octets of noise as IV, data and ICV.
+    let mut sk = vec![0u8, 0, 0, 36];
+    sk.extend_from_slice(&noise[..32]);
+    // Requests as the original initiator would send them (I flag), INFORMATIONAL.
+    let informational = |spi_i, spi_r, message_id| Header {
+        spi_i,
+        spi_r,
+        next: 46,
+        exchange: 37,
+        flags: 0x08,
+        message_id,
+    };
     match i % 5 {
         // Truncated header.
         0 => noise[..(1 + i as usize % 27)].to_vec(),
         // Header length disagreeing with the datagram.
-        1 => ike_message(0x1111, 0x2222, 0, 37, 0x08, 5, &noise[..8], 13),
+        1 => ike_message(informational(0x1111, 0x2222, 5), &noise[..8], 13),
         // Unknown exchange type, unknown SPIs.
         2 => ike_message(
-            0xdead_0000 + u64::from(i),
-            0xbeef,
-            0,
-            99,
-            0x08,
-            1,
+            Header {
+                spi_i: 0xdead_0000 + u64::from(i),
+                spi_r: 0xbeef,
+                next: 0,
+                exchange: 99,
+                flags: 0x08,
+                message_id: 1,
+            },
             &[],
             0,
         ),
         // Garbage SK payload on the live IKE SA, in the message-ID window.
-        3 => {
-            let mut sk = vec![0u8, 0, 0, 36];
-            sk.extend_from_slice(&noise[..32]);
-            ike_message(spi_i, spi_r, 46, 37, 0x08, 2, &sk, 0)
-        }
+        3 => ike_message(informational(spi_i, spi_r, 2), &sk, 0),
         // Garbage SK payload on the live IKE SA, far outside the window.
-        _ => {
-            let mut sk = vec![0u8, 0, 0, 36];
-            sk.extend_from_slice(&noise[..32]);
-            ike_message(spi_i, spi_r, 46, 37, 0x08, 0x7fff_0000 + i, &sk, 0)
-        }
+        _ => ike_message(informational(spi_i, spi_r, 0x7fff_0000 + i), &sk, 0),
     }
 }
 
@@ -491,7 +534,9 @@ fn malformed_datagrams_are_counted_and_the_sa_survives_and_the_socket_is_root_on
             let i = round * 100 + k;
             let message = malformed(i, spi_i, spi_r);
             if i % 2 == 0 {
-                sender.send_to(&message, (b_side.address, 500)).expect("send");
+                sender
+                    .send_to(&message, (b_side.address, 500))
+                    .expect("send");
             } else if i % 10 == 9 {
                 // Short datagram without the non-ESP marker (the kernel passes <= 8 bytes
                 // that are not ESP up to the socket).
@@ -501,7 +546,9 @@ fn malformed_datagrams_are_counted_and_the_sa_survives_and_the_socket_is_root_on
             } else {
                 let mut framed = vec![0u8; 4];
                 framed.extend_from_slice(&message);
-                sender.send_to(&framed, (b_side.address, 4500)).expect("send");
+                sender
+                    .send_to(&framed, (b_side.address, 4500))
+                    .expect("send");
             }
             sent += 1;
         }
@@ -511,11 +558,31 @@ fn malformed_datagrams_are_counted_and_the_sa_survives_and_the_socket_is_root_on
         });
     }
     let status = b.status().expect("status");
-    assert_eq!(dropped_total(&status) - before, 1000, "{}", status["daemon"]);
+    println!(
+        "counters after 1000 malformed datagrams: {}",
+        status["daemon"]["counters"]
+    );
+    assert_eq!(
+        dropped_total(&status) - before,
+        1000,
+        "{}",
+        status["daemon"]
+    );
+    // Where each kind of damage is counted (see `malformed`): truncated headers and wrong
+    // lengths fail to parse; unknown SPIs name no SA; garbage SK in the window fails its
+    // integrity check, outside it is unexpected; 100 datagrams lacked the non-ESP marker.
     let counters = &status["daemon"]["counters"];
-    assert!(counters["dropped_malformed"].as_u64() > Some(0), "{counters}");
-    assert_eq!(counters["dropped_bad_marker"], 100, "{counters}");
-    assert!(counters["dropped_unknown_sa"].as_u64() > Some(0), "{counters}");
+    let expected = serde_json::json!({
+        "dropped_malformed": 400,
+        "dropped_unknown_sa": 200,
+        "dropped_undecryptable": 200,
+        "dropped_unexpected": 100,
+        "dropped_bad_marker": 100,
+    });
+    for (name, value) in expected.as_object().expect("object") {
+        assert_eq!(&counters[name], value, "{name}: {counters}");
+    }
+    assert_eq!(counters["responses_resent"], 0, "{counters}");
 
     // The IKE SA is untouched and still works: a delete protected by its keys takes both
     // sides down.

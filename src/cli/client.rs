@@ -29,7 +29,10 @@ fn ask(socket: &Path, request: &Request) -> Result<Response, ExitCode> {
 fn refused(response: &Response) -> ExitCode {
     eprintln!(
         "ikehub: {}",
-        response.error.as_deref().unwrap_or("the daemon refused without a reason")
+        response
+            .error
+            .as_deref()
+            .unwrap_or("the daemon refused without a reason")
     );
     ExitCode::FAILURE
 }

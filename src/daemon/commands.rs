@@ -19,7 +19,8 @@ impl<D: Dataplane> Gateway<D> {
         }
     }
 
-    fn lookup(&self, name: &str) -> Result<ConnId, Response> {
+    /// The connection called `name`, or the error text naming the known ones.
+    fn lookup(&self, name: &str) -> Result<ConnId, String> {
         self.engine.connection_id(name).ok_or_else(|| {
             let mut known: Vec<&str> = self
                 .engine
@@ -29,14 +30,12 @@ impl<D: Dataplane> Gateway<D> {
                 .collect();
             known.sort_unstable();
             if known.is_empty() {
-                Response::error(format!(
-                    "unknown connection {name:?}; no connections are configured"
-                ))
+                format!("unknown connection {name:?}; no connections are configured")
             } else {
-                Response::error(format!(
+                format!(
                     "unknown connection {name:?}; known connections: {}",
                     known.join(", ")
-                ))
+                )
             }
         })
     }
@@ -45,7 +44,7 @@ impl<D: Dataplane> Gateway<D> {
     async fn status(&mut self, name: Option<&str>) -> Response {
         let only = match name.map(|n| self.lookup(n)).transpose() {
             Ok(only) => only,
-            Err(response) => return response,
+            Err(error) => return Response::error(error),
         };
         let last_errors = &self.last_errors;
         let last_error = |id: ConnId| last_errors.get(&id).cloned();
@@ -81,7 +80,7 @@ impl<D: Dataplane> Gateway<D> {
     fn up(&mut self, name: &str) -> Response {
         let id = match self.lookup(name) {
             Ok(id) => id,
-            Err(response) => return response,
+            Err(error) => return Response::error(error),
         };
         let active = self
             .engine
@@ -109,7 +108,7 @@ impl<D: Dataplane> Gateway<D> {
     fn down(&mut self, name: &str) -> Response {
         let id = match self.lookup(name) {
             Ok(id) => id,
-            Err(response) => return response,
+            Err(error) => return Response::error(error),
         };
         let count = self.engine.sas().filter(|sa| sa.conn == id).count();
         if count == 0 {

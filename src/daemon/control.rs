@@ -203,7 +203,9 @@ pub fn request(path: &Path, request: &Request) -> Result<Response, ClientError> 
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(io_error)?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(io_error)?;
     stream.write_all(&encode_line(request)).map_err(io_error)?;
     let mut line = Vec::new();
     std::io::BufReader::new(stream)
@@ -270,6 +272,8 @@ mod tests {
         let path = std::env::temp_dir().join(format!("ikehub-no-such-{}.sock", std::process::id()));
         let error = request(&path, &Request::Status { name: None }).expect_err("no daemon");
         assert!(matches!(error, ClientError::NotRunning(_)), "{error}");
-        assert!(error.to_string().starts_with("the daemon is not running (no control socket at "));
+        assert!(error
+            .to_string()
+            .starts_with("the daemon is not running (no control socket at "));
     }
 }

@@ -229,12 +229,7 @@ impl<D: Dataplane> Gateway<D> {
     }
 
     /// One datagram from socket `index`.
-    fn on_datagram(
-        &mut self,
-        index: usize,
-        result: io::Result<(usize, SocketAddr)>,
-        buf: &[u8],
-    ) {
+    fn on_datagram(&mut self, index: usize, result: io::Result<(usize, SocketAddr)>, buf: &[u8]) {
         let Some(socket) = self.sockets.list.get(index) else {
             return;
         };
@@ -285,12 +280,16 @@ impl<D: Dataplane> Gateway<D> {
             }
             while let Some(transmit) = self.engine.poll_transmit() {
                 debug!(local = %transmit.local, remote = %transmit.remote, len = transmit.payload.len(), "send");
-                if let Err(e) = self.sockets.send_ike(
-                    transmit.local,
-                    transmit.remote,
-                    &transmit.payload,
-                    &mut self.scratch,
-                ).await {
+                if let Err(e) = self
+                    .sockets
+                    .send_ike(
+                        transmit.local,
+                        transmit.remote,
+                        &transmit.payload,
+                        &mut self.scratch,
+                    )
+                    .await
+                {
                     self.counters.send_errors += 1;
                     debug!(remote = %transmit.remote, "send failed: {e}");
                 }
@@ -314,7 +313,10 @@ impl<D: Dataplane> Gateway<D> {
     fn on_event(&mut self, event: Event) {
         match event {
             Event::IkeUp { conn, remote, .. } => {
-                info!("{}: IKE SA established with {remote}", self.connection_name(conn));
+                info!(
+                    "{}: IKE SA established with {remote}",
+                    self.connection_name(conn)
+                );
             }
             Event::IkeDown { conn, reason, .. } => {
                 let name = self.connection_name(conn);

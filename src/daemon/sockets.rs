@@ -100,11 +100,7 @@ impl Sockets {
                 list.push(IkeSocket { local, socket });
             }
         }
-        let by_local = list
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.local, i))
-            .collect();
+        let by_local = list.iter().enumerate().map(|(i, s)| (s.local, i)).collect();
         Ok(Sockets {
             list,
             by_local,

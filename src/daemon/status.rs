@@ -343,7 +343,9 @@ fn child_status(child: &ChildSa, now: Instant) -> ChildSaStatus {
         packets_in: None,
         bytes_out: None,
         packets_out: None,
-        established_s: now.saturating_duration_since(child.established_at).as_secs(),
+        established_s: now
+            .saturating_duration_since(child.established_at)
+            .as_secs(),
     }
 }
 
@@ -393,7 +395,9 @@ fn selector_strings(ts: &TrafficSelector) -> Vec<String> {
 /// of different families or reversed).
 pub fn range_to_cidrs(start: IpAddr, end: IpAddr) -> Vec<IpNet> {
     let (bits, lo, hi) = match (start, end) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => (32u32, u128::from(u32::from(a)), u128::from(u32::from(b))),
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            (32u32, u128::from(u32::from(a)), u128::from(u32::from(b)))
+        }
         (IpAddr::V6(a), IpAddr::V6(b)) => (128u32, u128::from(a), u128::from(b)),
         _ => return Vec::new(),
     };
@@ -418,7 +422,9 @@ pub fn range_to_cidrs(start: IpAddr, end: IpAddr) -> Vec<IpNet> {
             let v4 = std::net::Ipv4Addr::from(u32::try_from(current).unwrap_or(0));
             ipnet::Ipv4Net::new(v4, prefix).map(IpNet::V4).ok()
         } else {
-            ipnet::Ipv6Net::new(current.into(), prefix).map(IpNet::V6).ok()
+            ipnet::Ipv6Net::new(current.into(), prefix)
+                .map(IpNet::V6)
+                .ok()
         };
         nets.extend(net);
         let span_end = if size_bits >= 128 {
@@ -516,13 +522,19 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
                 out,
                 "  IKE SA {} ({}), {}: {} -> {}, spi {}_i {}_r, {}",
                 sa.state.name(),
-                if sa.initiator { "initiator" } else { "responder" },
+                if sa.initiator {
+                    "initiator"
+                } else {
+                    "responder"
+                },
                 established,
                 sa.local,
                 sa.remote,
                 sa.spi_i,
                 sa.spi_r,
-                sa.algorithms.as_deref().unwrap_or("algorithms not negotiated yet"),
+                sa.algorithms
+                    .as_deref()
+                    .unwrap_or("algorithms not negotiated yet"),
             );
             let nat = match (sa.nat.local_behind, sa.nat.remote_behind) {
                 (false, false) => "no NAT".to_string(),
@@ -686,7 +698,13 @@ mod tests {
             strings(range_to_cidrs(ip("0.0.0.0"), ip("255.255.255.255"))),
             ["0.0.0.0/0"]
         );
-        assert_eq!(strings(range_to_cidrs(ip("::"), ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"))), ["::/0"]);
+        assert_eq!(
+            strings(range_to_cidrs(
+                ip("::"),
+                ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
+            )),
+            ["::/0"]
+        );
         assert!(range_to_cidrs(ip("10.0.0.9"), ip("10.0.0.1")).is_empty());
         assert!(range_to_cidrs(ip("10.0.0.1"), ip("::1")).is_empty());
     }
