@@ -96,6 +96,10 @@ struct Daemon {
 
 impl Daemon {
     fn start(dir: &Path, name: &str, config: &str) -> Daemon {
+        Daemon::start_with_env(dir, name, config, &[])
+    }
+
+    fn start_with_env(dir: &Path, name: &str, config: &str, env: &[(&str, &Path)]) -> Daemon {
         let config_path = dir.join(format!("{name}.toml"));
         std::fs::write(&config_path, config).expect("write config");
         let socket = dir.join(format!("{name}.sock"));
@@ -107,6 +111,9 @@ impl Daemon {
             .arg(&config_path)
             .env("IKEHUB_LOG", "info")
             .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID")
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
@@ -236,13 +243,16 @@ fn two_daemons_establish_go_down_reload_and_stop() {
         subnet: "10.2.0.0/16",
     };
     let (a_config, b_config) = pair_configs(&a_side, &b_side);
-    let started = Instant::now();
+    // The responder listens before the initiator starts (its control socket opens after its
+    // UDP sockets are bound), so the first IKE_SA_INIT is not lost to a closed port.
     let mut b = Daemon::start(&dir.0, "b", &b_config);
+    wait_for(ESTABLISH_DEADLINE, "the responder to listen", || b.status());
+    let started = Instant::now();
     let mut a = Daemon::start(&dir.0, "a", &a_config);
 
     let (sa, sb) = wait_both(&a, &b, "established", ESTABLISH_DEADLINE);
     println!(
-        "both established {:?} after starting the daemons",
+        "both established {:?} after starting the initiator (process start and status polling included)",
         started.elapsed()
     );
 
@@ -488,6 +498,7 @@ fn malformed_datagrams_are_counted_and_the_sa_survives_and_the_socket_is_root_on
     };
     let (a_config, b_config) = pair_configs(&a_side, &b_side);
     let b = Daemon::start(&dir.0, "b", &b_config);
+    wait_for(ESTABLISH_DEADLINE, "the responder to listen", || b.status());
     let a = Daemon::start(&dir.0, "a", &a_config);
     let (_, sb) = wait_both(&a, &b, "established", ESTABLISH_DEADLINE);
     let ike = &connection(&sb)["ike_sas"][0];
@@ -617,4 +628,68 @@ fn a_bad_configuration_stops_the_daemon_with_every_error() {
     assert!(stderr.contains("missing"), "{stderr}");
     assert!(stderr.contains("the daemon did not start"), "{stderr}");
     assert!(!dir.0.join("s.sock").exists());
+}
+
+#[test]
+fn systemd_is_told_ready_watchdog_and_stopping() {
+    if skip_unless_root("systemd_is_told_ready_watchdog_and_stopping") {
+        return;
+    }
+    use std::os::unix::net::UnixDatagram;
+    let dir = TempDir::new("notify");
+    let notify_path = dir.0.join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).expect("bind notify socket");
+    // Each receive waits at most this long: a deadline, not a delay.
+    notify
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let me = Side {
+        address: Ipv4Addr::new(127, 0, 0, 5),
+        subnet: "10.5.0.0/16",
+    };
+    let peer = Side {
+        address: Ipv4Addr::new(127, 0, 0, 6),
+        subnet: "10.6.0.0/16",
+    };
+    let watchdog_usec = PathBuf::from("200000");
+    let mut daemon = Daemon::start_with_env(
+        &dir.0,
+        "gw",
+        &config_text(&me, &peer, false, ""),
+        &[
+            ("NOTIFY_SOCKET", notify_path.as_path()),
+            ("WATCHDOG_USEC", watchdog_usec.as_path()),
+        ],
+    );
+    let mut buf = [0u8; 256];
+    let mut next = || {
+        let n = notify.recv(&mut buf).expect("a notification within 10 s");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert_eq!(next(), "READY=1");
+    // Ready means the sockets are bound and the control socket answers.
+    assert!(
+        UdpSocket::bind((me.address, 500)).is_err(),
+        "port 500 is taken"
+    );
+    assert!(
+        UdpSocket::bind((me.address, 4500)).is_err(),
+        "port 4500 is taken"
+    );
+    let status = daemon.status().expect("status right after READY=1");
+    assert_eq!(connection(&status)["state"], "down");
+    assert_eq!(next(), "STATUS=1 connection(s) configured");
+    // WATCHDOG_USEC=200 ms: petted every 100 ms.
+    let start = Instant::now();
+    assert_eq!(next(), "WATCHDOG=1");
+    assert_eq!(next(), "WATCHDOG=1");
+    assert!(start.elapsed() < Duration::from_secs(2));
+    daemon.signal("TERM");
+    let stopping = wait_for(Duration::from_secs(10), "STOPPING=1", || {
+        let message = next();
+        (message != "WATCHDOG=1").then_some(message)
+    });
+    assert_eq!(stopping, "STOPPING=1");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(0));
+    assert!(!daemon.socket.exists());
 }

@@ -78,6 +78,9 @@ impl<D: Dataplane> Gateway<D> {
     }
 
     fn up(&mut self, name: &str) -> Response {
+        if self.stopping {
+            return Response::error("the daemon is stopping");
+        }
         let id = match self.lookup(name) {
             Ok(id) => id,
             Err(error) => return Response::error(error),

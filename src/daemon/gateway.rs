@@ -35,6 +35,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// Largest UDP payload; IKE messages are far smaller, but a datagram is never truncated.
 const RECEIVE_BUFFER: usize = 65_535;
 
+/// Datagrams read from one socket before the engine's outputs are drained.
+const RECEIVE_BATCH: usize = 64;
+
 /// Control requests queued between the client tasks and the loop.
 const CONTROL_QUEUE: usize = 64;
 
@@ -59,6 +62,8 @@ pub struct Gateway<D: Dataplane> {
     pub(super) counters: Counters,
     /// The most recent failure of each connection.
     pub(super) last_errors: HashMap<ConnId, String>,
+    /// SIGTERM/SIGINT arrived: connections are being deleted.
+    pub(super) stopping: bool,
     /// Reused for framing NAT-T sends.
     scratch: Vec<u8>,
     notifier: Notifier,
@@ -154,6 +159,7 @@ impl<D: Dataplane> Gateway<D> {
             started: Instant::now(),
             counters: Counters::default(),
             last_errors: HashMap::new(),
+            stopping: false,
             scratch: Vec::with_capacity(RECEIVE_BUFFER),
             notifier,
         };
@@ -175,6 +181,14 @@ impl<D: Dataplane> Gateway<D> {
             tokio::select! {
                 (index, result) = self.sockets.recv(&mut buf) => {
                     self.on_datagram(index, result, &buf);
+                    // Take what else is queued on that socket before draining the engine
+                    // once: bursts cost one pass through the loop, not one per datagram.
+                    for _ in 1..RECEIVE_BATCH {
+                        let Some(result) = self.sockets.try_recv(index, &mut buf) else {
+                            break;
+                        };
+                        self.on_datagram(index, Ok(result), &buf);
+                    }
                 }
                 () = sleep_until(deadline) => {
                     self.engine.handle_timeout(Instant::now());
@@ -193,7 +207,13 @@ impl<D: Dataplane> Gateway<D> {
                     // The client may have gone away; nothing to do then.
                     let _ = reply.send(response);
                 }
-                _ = signals.hangup.recv() => self.reload(),
+                _ = signals.hangup.recv() => {
+                    if stopping {
+                        info!("SIGHUP ignored: stopping");
+                    } else {
+                        self.reload();
+                    }
+                }
                 _ = signals.terminate.recv() => {
                     if stopping { break; }
                     stop_at = Some(self.begin_shutdown("SIGTERM"));
@@ -218,6 +238,7 @@ impl<D: Dataplane> Gateway<D> {
 
     /// STOPPING=1, then delete every connection's SAs with its peer.
     fn begin_shutdown(&mut self, signal: &str) -> Instant {
+        self.stopping = true;
         self.notifier.stopping();
         info!("{signal}: deleting every IKE SA, then stopping");
         let now = Instant::now();

@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::task::Poll;
 
 use nix::sys::socket::{setsockopt, sockopt};
-use nix::{setsockopt_impl, sockopt_impl};
+use nix::{getsockopt_impl, setsockopt_impl, sockopt_impl};
 use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 
@@ -34,11 +34,17 @@ const RECEIVE_BUFFER: usize = 4 << 20;
 sockopt_impl!(
     /// The `UDP_ENCAP` socket option (linux/udp.h).
     UdpEncap,
-    SetOnly,
+    Both,
     libc::SOL_UDP,
     libc::UDP_ENCAP,
     libc::c_int
 );
+
+/// Let the kernel take ESP-in-UDP arriving on this socket (RFC 3948): only IKE behind the
+/// non-ESP marker and short non-ESP datagrams reach us; NAT-keepalives are consumed.
+pub fn enable_udp_encap(socket: &impl std::os::fd::AsFd) -> nix::Result<()> {
+    setsockopt(socket, UdpEncap, &UDP_ENCAP_ESPINUDP)
+}
 
 /// One bound socket.
 pub struct IkeSocket {
@@ -83,7 +89,7 @@ impl Sockets {
                     tracing::warn!(%local, "cannot enlarge the receive buffer: {e}");
                 }
                 if port == NAT_T_PORT {
-                    if let Err(e) = setsockopt(&std_socket, UdpEncap, &UDP_ENCAP_ESPINUDP) {
+                    if let Err(e) = enable_udp_encap(&std_socket) {
                         let message = format!(
                             "cannot enable ESP-in-UDP decapsulation (UDP_ENCAP) on {local}: {e}"
                         );
@@ -167,6 +173,12 @@ impl Sockets {
             .map(drop)
     }
 
+    /// A datagram already queued on socket `index`, without waiting; `None` when there is
+    /// none (or on an error, which the next `recv` reports).
+    pub fn try_recv(&self, index: usize, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
+        self.list.get(index)?.socket.try_recv_from(buf).ok()
+    }
+
     /// Wait for a datagram on any socket; returns the socket's index, the sender and the
     /// length written into `buf`.
     pub async fn recv(&mut self, buf: &mut [u8]) -> (usize, io::Result<(usize, SocketAddr)>) {
@@ -190,5 +202,83 @@ impl Sockets {
         .await;
         self.next_poll = (index + 1) % count.max(1);
         (index, result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::socket::getsockopt;
+
+    #[test]
+    fn udp_encap_is_set_to_esp_in_udp() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        assert_eq!(getsockopt(&socket, UdpEncap).expect("get"), 0);
+        match enable_udp_encap(&socket) {
+            Ok(()) => assert_eq!(getsockopt(&socket, UdpEncap).expect("get"), 2),
+            // A kernel built without XFRM refuses the option; nothing more to check then.
+            Err(nix::errno::Errno::ENOPROTOOPT) => {
+                println!("SKIPPED: this kernel has no ESP-in-UDP (UDP_ENCAP refused)")
+            }
+            Err(e) => panic!("UDP_ENCAP: {e}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn transmits_leave_from_the_socket_of_their_port_framed_on_4500() {
+        // Bound on ephemeral ports, then looked up as if they were 500/4500.
+        let ike = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let nat_t = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("timeout");
+        let local_ike: SocketAddr = "127.0.0.1:500".parse().expect("addr");
+        let local_nat_t: SocketAddr = "127.0.0.1:4500".parse().expect("addr");
+        let list = vec![
+            IkeSocket {
+                local: local_ike,
+                socket: ike,
+            },
+            IkeSocket {
+                local: local_nat_t,
+                socket: nat_t,
+            },
+        ];
+        let by_local = list.iter().enumerate().map(|(i, s)| (s.local, i)).collect();
+        let sockets = Sockets {
+            list,
+            by_local,
+            next_poll: 0,
+        };
+        let remote = peer.local_addr().expect("addr");
+        let mut scratch = Vec::new();
+        let mut buf = [0u8; 64];
+
+        sockets
+            .send_ike(local_ike, remote, b"plain", &mut scratch)
+            .await
+            .expect("send");
+        let n = peer.recv(&mut buf).expect("recv");
+        assert_eq!(&buf[..n], b"plain");
+
+        sockets
+            .send_ike(local_nat_t, remote, b"framed", &mut scratch)
+            .await
+            .expect("send");
+        let n = peer.recv(&mut buf).expect("recv");
+        assert_eq!(&buf[..n], b"\0\0\0\0framed");
+
+        sockets
+            .send_keepalive(local_ike.ip(), remote)
+            .await
+            .expect("send");
+        let n = peer.recv(&mut buf).expect("recv");
+        assert_eq!(&buf[..n], [0xff]);
+
+        let unbound: SocketAddr = "127.0.0.7:500".parse().expect("addr");
+        assert!(sockets
+            .send_ike(unbound, remote, b"x", &mut scratch)
+            .await
+            .is_err());
     }
 }
