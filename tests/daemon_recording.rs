@@ -630,6 +630,16 @@ fn a_bad_configuration_stops_the_daemon_with_every_error() {
     assert!(!dir.0.join("s.sock").exists());
 }
 
+/// A second connection the IKEv2 engine cannot run.
+const LEGACY_CONNECTION: &str = r#"
+[[connection]]
+name = "legacy"
+peer = "other"
+version = "ikev1"
+psk = "test-only-key-f3a9c1d2e5b7"
+remote_subnets = ["10.7.0.0/16"]
+"#;
+
 #[test]
 fn systemd_is_told_ready_watchdog_and_stopping() {
     if skip_unless_root("systemd_is_told_ready_watchdog_and_stopping") {
@@ -651,11 +661,14 @@ fn systemd_is_told_ready_watchdog_and_stopping() {
         address: Ipv4Addr::new(127, 0, 0, 6),
         subnet: "10.6.0.0/16",
     };
+    // A socket file left by a daemon that did not exit cleanly is replaced.
+    drop(std::os::unix::net::UnixListener::bind(dir.0.join("gw.sock")).expect("stale socket"));
+    assert!(dir.0.join("gw.sock").exists());
     let watchdog_usec = PathBuf::from("200000");
     let mut daemon = Daemon::start_with_env(
         &dir.0,
         "gw",
-        &config_text(&me, &peer, false, ""),
+        &config_text(&me, &peer, false, LEGACY_CONNECTION),
         &[
             ("NOTIFY_SOCKET", notify_path.as_path()),
             ("WATCHDOG_USEC", watchdog_usec.as_path()),
@@ -679,6 +692,36 @@ fn systemd_is_told_ready_watchdog_and_stopping() {
     let status = daemon.status().expect("status right after READY=1");
     assert_eq!(connection(&status)["state"], "down");
     assert_eq!(next(), "STATUS=1 connection(s) configured");
+
+    // The IKEv1 connection is not run: logged as an error, shown down with the reason.
+    assert!(
+        daemon
+            .log_text()
+            .contains("connection \"legacy\" not started: IKEv1 is not implemented yet"),
+        "{}",
+        daemon.log_text()
+    );
+    let legacy = &status["connections"][1];
+    assert_eq!(legacy["name"], "legacy");
+    assert_eq!(legacy["state"], "down");
+    assert_eq!(legacy["peer_address"], "127.0.0.6");
+    assert_eq!(legacy["remote_subnets"], serde_json::json!(["10.7.0.0/16"]));
+    assert_eq!(
+        legacy["last_error"],
+        "not started: IKEv1 is not implemented yet"
+    );
+    let out = daemon.cli(&["up", "legacy"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("ikehub: legacy: not started: IKEv1 is not implemented yet"));
+    let out = daemon.cli(&["status", "legacy", "--json"]);
+    assert!(out.status.success());
+    let only: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(only["connections"].as_array().map(Vec::len), Some(1));
+    assert_eq!(only["connections"][0]["name"], "legacy");
+    let out = daemon.cli(&["status", "nope"]);
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("unknown connection \"nope\"; known connections: legacy, tunnel"));
     // WATCHDOG_USEC=200 ms: petted every 100 ms.
     let start = Instant::now();
     assert_eq!(next(), "WATCHDOG=1");

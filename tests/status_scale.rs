@@ -119,7 +119,7 @@ fn status_of_ten_thousand_tunnels_is_one_cheap_pass() {
         last_error: &no_errors,
     };
     let t = Instant::now();
-    let pending = status::collect(&a, Instant::now(), &facts, None);
+    let pending = status::collect(&a, Instant::now(), &facts, status::Scope::All);
     let collected = t.elapsed();
     assert_eq!(pending.counter_keys.len(), 2 * count);
     let t = Instant::now();

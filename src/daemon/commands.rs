@@ -7,7 +7,7 @@ use crate::kernel::Dataplane;
 
 use super::control::{Request, Response};
 use super::gateway::Gateway;
-use super::status::{self, DaemonFacts};
+use super::status::{self, DaemonFacts, Scope};
 
 impl<D: Dataplane> Gateway<D> {
     pub(super) async fn handle_request(&mut self, request: Request) -> Response {
@@ -19,14 +19,24 @@ impl<D: Dataplane> Gateway<D> {
         }
     }
 
-    /// The connection called `name`, or the error text naming the known ones.
+    /// The connection called `name`, or the error text: why a configured connection is not
+    /// running, or which connections exist.
     fn lookup(&self, name: &str) -> Result<ConnId, String> {
         self.engine.connection_id(name).ok_or_else(|| {
+            if let Some(error) = self
+                .not_running
+                .iter()
+                .find(|c| c.name == name)
+                .and_then(|c| c.last_error.as_ref())
+            {
+                return format!("{name}: {error}");
+            }
             let mut known: Vec<&str> = self
                 .engine
                 .connection_ids()
                 .filter_map(|id| self.engine.connection(id))
                 .map(|c| c.name.as_str())
+                .chain(self.not_running.iter().map(|c| c.name.as_str()))
                 .collect();
             known.sort_unstable();
             if known.is_empty() {
@@ -41,10 +51,16 @@ impl<D: Dataplane> Gateway<D> {
     }
 
     /// One pass over the IKE SAs, then one batched counters request to the dataplane.
+    /// Connections the engine cannot run are listed after the others, down, with the reason.
     async fn status(&mut self, name: Option<&str>) -> Response {
-        let only = match name.map(|n| self.lookup(n)).transpose() {
-            Ok(only) => only,
-            Err(error) => return Response::error(error),
+        let not_running = name.and_then(|n| self.not_running.iter().find(|c| c.name == n));
+        let (scope, extra) = match (name, not_running) {
+            (None, _) => (Scope::All, self.not_running.clone()),
+            (Some(_), Some(one)) => (Scope::None, vec![one.clone()]),
+            (Some(name), None) => match self.lookup(name) {
+                Ok(id) => (Scope::One(id), Vec::new()),
+                Err(error) => return Response::error(error),
+            },
         };
         let last_errors = &self.last_errors;
         let last_error = |id: ConnId| last_errors.get(&id).cloned();
@@ -54,7 +70,9 @@ impl<D: Dataplane> Gateway<D> {
             socket_counters: self.counters,
             last_error: &last_error,
         };
-        let pending = status::collect(&self.engine, Instant::now(), &facts, only);
+        let mut pending = status::collect(&self.engine, Instant::now(), &facts, scope);
+        // They have no CHILD_SAs, so the counters' order is unaffected.
+        pending.snapshot.connections.extend(extra);
         let counters = if pending.counter_keys.is_empty() {
             Some(Vec::new())
         } else {

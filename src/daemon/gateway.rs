@@ -23,7 +23,7 @@ use super::control::{self, Request, Response};
 use super::marker::{self, NatTDatagram};
 use super::notify::{self, Notifier};
 use super::sockets::{EncapRequirement, Sockets};
-use super::status::Counters;
+use super::status::{ConnectionStatus, Counters};
 use super::DaemonOptions;
 
 /// RFC 3948 2.3: a NAT-keepalive every 20 seconds by default.
@@ -62,6 +62,8 @@ pub struct Gateway<D: Dataplane> {
     pub(super) counters: Counters,
     /// The most recent failure of each connection.
     pub(super) last_errors: HashMap<ConnId, String>,
+    /// Configured connections the engine cannot run, shown in status with the reason.
+    pub(super) not_running: Vec<ConnectionStatus>,
     /// SIGTERM/SIGINT arrived: connections are being deleted.
     pub(super) stopping: bool,
     /// Reused for framing NAT-T sends.
@@ -125,7 +127,7 @@ impl<D: Dataplane> Gateway<D> {
         mut dataplane: D,
         info: DataplaneInfo,
     ) -> Result<(Gateway<D>, UnixListener, Signals), String> {
-        let settings = super::engine_settings(&config);
+        let (settings, not_running) = super::engine_settings(&config);
         let sockets = Sockets::bind(&config.gateway.local_addresses, info.encap)
             .map_err(|e| e.to_string())?;
         let removed = dataplane
@@ -135,13 +137,14 @@ impl<D: Dataplane> Gateway<D> {
         info!("removed {removed} stale kernel object(s) left by an earlier run");
         let signals =
             Signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+        let notifier = Notifier::from_env().map_err(|e| format!("NOTIFY_SOCKET: {e}"))?;
+        // Last: nothing after it can fail, so a failed start leaves no socket file behind.
         let listener = control::listen(&options.socket).map_err(|e| {
             format!(
                 "cannot open the control socket {}: {e}",
                 options.socket.display()
             )
         })?;
-        let notifier = Notifier::from_env().map_err(|e| format!("NOTIFY_SOCKET: {e}"))?;
         let engine = Engine::new(settings, Box::new(SystemRandom::new()));
         let addresses: Vec<String> = sockets.local_ips().map(|ip| ip.to_string()).collect();
         info!(
@@ -159,6 +162,7 @@ impl<D: Dataplane> Gateway<D> {
             started: Instant::now(),
             counters: Counters::default(),
             last_errors: HashMap::new(),
+            not_running,
             stopping: false,
             scratch: Vec::with_capacity(RECEIVE_BUFFER),
             notifier,
@@ -448,7 +452,8 @@ impl<D: Dataplane> Gateway<D> {
                 warn!("local address {ip} is new: its sockets are bound only at start; restart the daemon to use it");
             }
         }
-        let settings = super::engine_settings(&config);
+        let (settings, not_running) = super::engine_settings(&config);
+        self.not_running = not_running;
         let report = self.engine.reload(Instant::now(), settings);
         let names = |list: &[String]| {
             if list.is_empty() {

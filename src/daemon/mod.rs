@@ -94,11 +94,35 @@ pub fn main(options: DaemonOptions) -> ExitCode {
     }
 }
 
-/// Engine settings for a configuration, logging every connection the engine cannot run.
-fn engine_settings(config: &crate::config::Config) -> EngineSettings {
+/// Engine settings for a configuration, and the connections the engine cannot run (each
+/// logged as an error), as status entries that say why.
+fn engine_settings(
+    config: &crate::config::Config,
+) -> (EngineSettings, Vec<status::ConnectionStatus>) {
     let (settings, skipped) = EngineSettings::from_config(config);
-    for Skipped { connection, reason } in skipped {
-        tracing::error!(connection = %connection, "connection not started: {reason}");
-    }
-    settings
+    let not_running = skipped
+        .into_iter()
+        .map(|Skipped { connection, reason }| {
+            tracing::error!("connection {connection:?} not started: {reason}");
+            let configured = config.connection(&connection);
+            let peer = configured.and_then(|c| config.peer_of(c));
+            status::ConnectionStatus {
+                peer_address: peer.and_then(|p| match p.address {
+                    crate::config::PeerAddress::Addr(a) => Some(a.to_string()),
+                    crate::config::PeerAddress::Any => None,
+                }),
+                local_subnets: configured
+                    .map(|c| c.local_subnets.clone())
+                    .unwrap_or_default(),
+                remote_subnets: configured
+                    .map(|c| c.remote_subnets.clone())
+                    .unwrap_or_default(),
+                last_error: Some(format!("not started: {reason}")),
+                state: status::ConnectionState::Down,
+                ike_sas: Vec::new(),
+                name: connection,
+            }
+        })
+        .collect();
+    (settings, not_running)
 }

@@ -197,21 +197,40 @@ pub struct DaemonFacts<'a> {
     pub last_error: &'a dyn Fn(ConnId) -> Option<String>,
 }
 
-/// Build the snapshot of every connection (or only `only`), in one pass over the IKE SAs.
+/// Which connections a snapshot covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    One(ConnId),
+    /// The daemon section only.
+    None,
+}
+
+impl Scope {
+    fn includes(self, id: ConnId) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::One(only) => only == id,
+            Scope::None => false,
+        }
+    }
+}
+
+/// Build the snapshot of the connections in `scope`, in one pass over the IKE SAs.
 pub fn collect(
     engine: &Engine,
     now: Instant,
     facts: &DaemonFacts<'_>,
-    only: Option<ConnId>,
+    scope: Scope,
 ) -> PendingStatus {
     let ids: Vec<ConnId> = engine
         .connection_ids()
-        .filter(|id| only.is_none_or(|o| o == *id))
+        .filter(|id| scope.includes(*id))
         .collect();
     let slots = ids.iter().map(|id| id.0 as usize + 1).max().unwrap_or(0);
     let mut per_conn: Vec<Vec<&IkeSa>> = vec![Vec::new(); slots];
     for sa in engine.sas() {
-        if only.is_some_and(|o| o != sa.conn) {
+        if !scope.includes(sa.conn) {
             continue;
         }
         if let Some(list) = per_conn.get_mut(sa.conn.0 as usize) {
