@@ -250,7 +250,7 @@ impl<D: Dataplane> Gateway<D> {
         for id in ids {
             self.engine.terminate(now, id);
         }
-        now + SHUTDOWN_GRACE
+        now.checked_add(SHUTDOWN_GRACE).unwrap_or(now)
     }
 
     /// One datagram from socket `index`.
@@ -278,9 +278,13 @@ impl<D: Dataplane> Gateway<D> {
         }
         match marker::classify(datagram) {
             NatTDatagram::Ike(ike) => self.engine.handle_datagram(now, local, remote, ike),
-            NatTDatagram::Keepalive => self.counters.keepalives_received += 1,
+            NatTDatagram::Keepalive => {
+                self.counters.keepalives_received =
+                    self.counters.keepalives_received.saturating_add(1);
+            }
             NatTDatagram::BadMarker => {
-                self.counters.dropped_bad_marker += 1;
+                self.counters.dropped_bad_marker =
+                    self.counters.dropped_bad_marker.saturating_add(1);
                 debug!(%remote, len, "dropped datagram without the non-ESP marker");
             }
         }

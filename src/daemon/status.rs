@@ -96,11 +96,15 @@ pub struct Counters {
 impl Counters {
     /// Every datagram dropped before or inside the engine.
     pub fn dropped_total(&self) -> u64 {
-        self.dropped_malformed
-            + self.dropped_undecryptable
-            + self.dropped_unknown_sa
-            + self.dropped_unexpected
-            + self.dropped_bad_marker
+        [
+            self.dropped_malformed,
+            self.dropped_undecryptable,
+            self.dropped_unknown_sa,
+            self.dropped_unexpected,
+            self.dropped_bad_marker,
+        ]
+        .into_iter()
+        .fold(0u64, u64::saturating_add)
     }
 }
 
