@@ -298,15 +298,20 @@ fn malformed_datagrams_are_counted_and_the_sa_survives_and_the_socket_is_root_on
         None => println!("SKIPPED the non-root check: neither setpriv nor su exists"),
         Some(&tool) => {
             let socket = b.socket.to_str().expect("utf-8");
+            // The build directory may not be reachable for an unprivileged user (e.g. under
+            // /root): run a copy from the test's own world-readable directory.
+            let client = dir.0.join("ikehub-client");
+            std::fs::copy(BINARY, &client).expect("copy the binary");
+            let client = client.to_str().expect("utf-8");
             let out = if tool == "setpriv" {
                 Command::new("setpriv")
-                    .args(["--reuid=65534", "--regid=65534", "--clear-groups", BINARY])
+                    .args(["--reuid=65534", "--regid=65534", "--clear-groups", client])
                     .args(["--socket", socket, "status"])
                     .output()
             } else {
                 Command::new("su")
                     .args(["nobody", "-s", "/bin/sh", "-c"])
-                    .arg(format!("{BINARY} --socket {socket} status"))
+                    .arg(format!("{client} --socket {socket} status"))
                     .output()
             }
             .expect("run as nobody");

@@ -40,6 +40,10 @@ impl TempDir {
         let dir = std::env::temp_dir().join(format!("ikehub-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
+        // Reachable by an unprivileged user whatever the umask: the permission test runs a
+        // client from here and must be refused by the socket, not by the directory.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         TempDir(dir)
     }
 }
