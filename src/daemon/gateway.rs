@@ -226,6 +226,8 @@ impl<D: Dataplane> Gateway<D> {
                     if stopping { break; }
                     stop_at = Some(self.begin_shutdown("SIGINT"));
                 }
+                // Dropped and re-created on every turn of the loop: a dataplane's
+                // `next_event` must not lose an event when its future is dropped.
                 event = self.dataplane.next_event() => self.on_kernel_event(event),
                 _ = keepalive.tick() => self.send_nat_keepalives().await,
                 () = tick(&mut watchdog) => self.notifier.watchdog(),

@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use crate::ike::{EngineSettings, Skipped};
 use crate::kernel::mock::RecordingDataplane;
 
-pub use gateway::{run, DataplaneInfo, Gateway};
+pub use gateway::{run, DataplaneInfo};
 
 /// Exit status when the requested dataplane is not part of this build (EX_UNAVAILABLE).
 const EXIT_UNAVAILABLE: u8 = 69;
