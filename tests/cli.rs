@@ -69,20 +69,51 @@ remote_subnets = ["10.0.1.0/24"]
 }
 
 #[test]
-fn commands_without_a_daemon_say_so_and_fail() {
+fn routes_is_not_available_yet() {
+    let out = ikehub(&["routes"]);
+    assert_eq!(out.status.code(), Some(69));
+    assert!(out.stdout.is_empty(), "no output that could pass for state");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not available in this version"));
+}
+
+#[test]
+fn client_commands_without_a_daemon_say_so_and_fail() {
+    let socket = std::env::temp_dir().join(format!("ikehub-cli-none-{}.sock", std::process::id()));
+    let socket = socket.to_str().expect("utf-8 path");
     for cmd in [
         &["status"][..],
+        &["status", "--json"],
         &["up", "x"],
         &["down", "x"],
-        &["routes"],
-        &["daemon"],
     ] {
-        let out = ikehub(cmd);
+        let mut args = vec!["--socket", socket];
+        args.extend_from_slice(cmd);
+        let out = ikehub(&args);
         assert_eq!(out.status.code(), Some(69), "{cmd:?}");
         assert!(
             out.stdout.is_empty(),
             "no output that could pass for state: {cmd:?}"
         );
-        assert!(String::from_utf8_lossy(&out.stderr).contains("not available in this version"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            stderr.trim_end(),
+            format!("ikehub: the daemon is not running (no control socket at {socket})"),
+            "{cmd:?}"
+        );
     }
+}
+
+#[test]
+fn the_kernel_dataplane_is_refused_plainly() {
+    let out = ikehub(&[
+        "--socket",
+        "/nonexistent/ikehub.sock",
+        "daemon",
+        "--config",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/site-to-site.toml"),
+    ]);
+    assert_eq!(out.status.code(), Some(69));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("the kernel dataplane is not built into this version"));
 }

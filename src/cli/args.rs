@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::daemon::DataplaneKind;
+
 /// Default location of the configuration file.
 pub const DEFAULT_CONFIG: &str = "/etc/ikehub/ikehub.toml";
 /// Default location of the daemon's root-only control socket.
@@ -28,6 +30,10 @@ pub enum Command {
         /// Configuration file.
         #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// Where SAs go: `kernel` (XFRM; the default) or `recording` (nothing is installed and
+        /// no traffic is protected: for tests and benchmarks only).
+        #[arg(long, value_enum, default_value = "kernel")]
+        dataplane: DataplaneKind,
     },
     /// Show every connection: state, peer, subnets, SAs with SPIs, algorithms, counters, NAT.
     Status {

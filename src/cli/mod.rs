@@ -2,6 +2,7 @@
 //! configuration file, or talks to the running daemon over its control socket.
 
 mod args;
+mod client;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -10,6 +11,9 @@ use clap::Parser;
 
 pub use args::{Cli, Command, DEFAULT_CONFIG, DEFAULT_SOCKET};
 
+use crate::daemon::control::Request;
+use crate::daemon::DaemonOptions;
+
 /// Exit status for commands the running version cannot serve yet (EX_UNAVAILABLE).
 const EXIT_UNAVAILABLE: u8 = 69;
 
@@ -17,10 +21,14 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
-        Command::Daemon { .. } => not_yet("daemon", "the daemon (sockets, kernel programming)"),
-        Command::Status { .. } => not_yet("status", "the daemon's control socket"),
-        Command::Up { .. } => not_yet("up", "the daemon's control socket"),
-        Command::Down { .. } => not_yet("down", "the daemon's control socket"),
+        Command::Daemon { config, dataplane } => crate::daemon::main(DaemonOptions {
+            config,
+            socket: cli.socket,
+            dataplane,
+        }),
+        Command::Status { name, json } => client::status(&cli.socket, name, json),
+        Command::Up { name } => client::command(&cli.socket, Request::Up { name }),
+        Command::Down { name } => client::command(&cli.socket, Request::Down { name }),
         Command::Routes { .. } => not_yet("routes", "hub mode in the daemon"),
     }
 }

@@ -1,1 +1,128 @@
-//! The daemon: UDP 500/4500, timers, control socket, systemd integration.
+//! The daemon: UDP 500/4500, timers, the control socket, signals and systemd integration.
+//!
+//! Thin by design: it moves datagrams between the sockets and the [`crate::ike::Engine`],
+//! kernel intents between the engine and a [`crate::kernel::Dataplane`], and answers the
+//! control socket. The loop sleeps until the engine's next deadline
+//! ([`crate::ike::Engine::poll_timeout`]) or the next input, and after every input drains the
+//! engine's outputs.
+
+mod commands;
+pub mod control;
+mod gateway;
+mod logging;
+pub mod marker;
+mod notify;
+pub mod sockets;
+pub mod status;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::ike::{EngineSettings, Skipped};
+use crate::kernel::mock::RecordingDataplane;
+
+pub use gateway::{run, DataplaneInfo};
+
+/// Exit status when the requested dataplane is not part of this build (EX_UNAVAILABLE).
+const EXIT_UNAVAILABLE: u8 = 69;
+
+/// Which kernel layer the daemon programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DataplaneKind {
+    /// XFRM states and policies over netlink: ESP runs in the kernel.
+    Kernel,
+    /// Record intents only; no traffic is protected (tests and benchmarks).
+    Recording,
+}
+
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    pub config: PathBuf,
+    pub socket: PathBuf,
+    pub dataplane: DataplaneKind,
+}
+
+/// Run the daemon until SIGTERM/SIGINT; the process's exit status.
+pub fn main(options: DaemonOptions) -> ExitCode {
+    logging::init();
+    let config = match crate::config::load(&options.config) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{}", errors.to_string().trim_end());
+            eprintln!(
+                "{}: {} error(s); the daemon did not start",
+                options.config.display(),
+                errors.0.len()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match options.dataplane {
+        DataplaneKind::Kernel => {
+            tracing::error!(
+                "the kernel dataplane is not built into this version; \
+                 only --dataplane recording (which protects no traffic) is available"
+            );
+            ExitCode::from(EXIT_UNAVAILABLE)
+        }
+        DataplaneKind::Recording => {
+            tracing::warn!(
+                "DATAPLANE 'recording': NO TRAFFIC IS PROTECTED. IKE is negotiated but nothing \
+                 is installed in the kernel; use this only for tests and benchmarks"
+            );
+            let info = gateway::DataplaneInfo {
+                name: "recording",
+                encap: sockets::EncapRequirement::Optional,
+            };
+            runtime.block_on(gateway::run(
+                config,
+                &options,
+                RecordingDataplane::default(),
+                info,
+            ))
+        }
+    }
+}
+
+/// Engine settings for a configuration, and the connections the engine cannot run (each
+/// logged as an error), as status entries that say why.
+fn engine_settings(
+    config: &crate::config::Config,
+) -> (EngineSettings, Vec<status::ConnectionStatus>) {
+    let (settings, skipped) = EngineSettings::from_config(config);
+    let not_running = skipped
+        .into_iter()
+        .map(|Skipped { connection, reason }| {
+            tracing::error!("connection {connection:?} not started: {reason}");
+            let configured = config.connection(&connection);
+            let peer = configured.and_then(|c| config.peer_of(c));
+            status::ConnectionStatus {
+                peer_address: peer.and_then(|p| match p.address {
+                    crate::config::PeerAddress::Addr(a) => Some(a.to_string()),
+                    crate::config::PeerAddress::Any => None,
+                }),
+                local_subnets: configured
+                    .map(|c| c.local_subnets.clone())
+                    .unwrap_or_default(),
+                remote_subnets: configured
+                    .map(|c| c.remote_subnets.clone())
+                    .unwrap_or_default(),
+                last_error: Some(format!("not started: {reason}")),
+                state: status::ConnectionState::Down,
+                ike_sas: Vec::new(),
+                name: connection,
+            }
+        })
+        .collect();
+    (settings, not_running)
+}

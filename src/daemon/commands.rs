@@ -1,0 +1,142 @@
+//! The control socket's commands, run inside the loop: `status`, `up`, `down`.
+
+use std::time::Instant;
+
+use crate::ike::{ConnId, SaState};
+use crate::kernel::Dataplane;
+
+use super::control::{Request, Response};
+use super::gateway::Gateway;
+use super::status::{self, DaemonFacts, Scope};
+
+impl<D: Dataplane> Gateway<D> {
+    pub(super) async fn handle_request(&mut self, request: Request) -> Response {
+        // `up` and `down` queue work for the engine; the loop drains it after this input.
+        match request {
+            Request::Status { name } => self.status(name.as_deref()).await,
+            Request::Up { name } => self.up(&name),
+            Request::Down { name } => self.down(&name),
+        }
+    }
+
+    /// The connection called `name`, or the error text: why a configured connection is not
+    /// running, or which connections exist.
+    fn lookup(&self, name: &str) -> Result<ConnId, String> {
+        self.engine.connection_id(name).ok_or_else(|| {
+            if let Some(error) = self
+                .not_running
+                .iter()
+                .find(|c| c.name == name)
+                .and_then(|c| c.last_error.as_ref())
+            {
+                return format!("{name}: {error}");
+            }
+            let mut known: Vec<&str> = self
+                .engine
+                .connection_ids()
+                .filter_map(|id| self.engine.connection(id))
+                .map(|c| c.name.as_str())
+                .chain(self.not_running.iter().map(|c| c.name.as_str()))
+                .collect();
+            known.sort_unstable();
+            if known.is_empty() {
+                format!("unknown connection {name:?}; no connections are configured")
+            } else {
+                format!(
+                    "unknown connection {name:?}; known connections: {}",
+                    known.join(", ")
+                )
+            }
+        })
+    }
+
+    /// One pass over the IKE SAs, then one batched counters request to the dataplane.
+    /// Connections the engine cannot run are listed after the others, down, with the reason.
+    async fn status(&mut self, name: Option<&str>) -> Response {
+        let not_running = name.and_then(|n| self.not_running.iter().find(|c| c.name == n));
+        let (scope, extra) = match (name, not_running) {
+            (None, _) => (Scope::All, self.not_running.clone()),
+            (Some(_), Some(one)) => (Scope::None, vec![one.clone()]),
+            (Some(name), None) => match self.lookup(name) {
+                Ok(id) => (Scope::One(id), Vec::new()),
+                Err(error) => return Response::error(error),
+            },
+        };
+        let last_errors = &self.last_errors;
+        let last_error = |id: ConnId| last_errors.get(&id).cloned();
+        let facts = DaemonFacts {
+            started: self.started,
+            dataplane: self.dataplane_name,
+            socket_counters: self.counters,
+            last_error: &last_error,
+        };
+        let mut pending = status::collect(&self.engine, Instant::now(), &facts, scope);
+        // They have no CHILD_SAs, so the counters' order is unaffected.
+        pending.snapshot.connections.extend(extra);
+        let counters = if pending.counter_keys.is_empty() {
+            Some(Vec::new())
+        } else {
+            match self.dataplane.counters(&pending.counter_keys).await {
+                Ok(counters) if counters.len() == pending.counter_keys.len() => Some(counters),
+                Ok(counters) => {
+                    tracing::warn!(
+                        "dataplane answered {} counters for {} SAs; counters not shown",
+                        counters.len(),
+                        pending.counter_keys.len()
+                    );
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!("cannot read SA counters: {e}");
+                    None
+                }
+            }
+        };
+        Response::status(pending.finish(counters))
+    }
+
+    fn up(&mut self, name: &str) -> Response {
+        if self.stopping {
+            return Response::error("the daemon is stopping");
+        }
+        let id = match self.lookup(name) {
+            Ok(id) => id,
+            Err(error) => return Response::error(error),
+        };
+        let active = self
+            .engine
+            .sas()
+            .filter(|sa| sa.conn == id)
+            .map(|sa| sa.state)
+            .find(|s| *s != SaState::Deleting);
+        if let Some(state) = active {
+            let what = if state == SaState::Established {
+                "already established"
+            } else {
+                "already connecting"
+            };
+            return Response::message(format!("{name}: {what}"));
+        }
+        match self.engine.initiate(Instant::now(), id) {
+            Ok(_) => {
+                tracing::info!("{name}: initiating (requested on the control socket)");
+                Response::message(format!("{name}: initiating"))
+            }
+            Err(e) => Response::error(format!("{name}: cannot initiate: {e}")),
+        }
+    }
+
+    fn down(&mut self, name: &str) -> Response {
+        let id = match self.lookup(name) {
+            Ok(id) => id,
+            Err(error) => return Response::error(error),
+        };
+        let count = self.engine.sas().filter(|sa| sa.conn == id).count();
+        if count == 0 {
+            return Response::message(format!("{name}: already down"));
+        }
+        tracing::info!("{name}: taking down (requested on the control socket)");
+        self.engine.terminate(Instant::now(), id);
+        Response::message(format!("{name}: deleting {count} IKE SA(s)"))
+    }
+}

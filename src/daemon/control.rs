@@ -1,0 +1,279 @@
+//! The control socket: how `ikehub status`, `up` and `down` talk to the running daemon.
+//!
+//! # Protocol
+//!
+//! A unix stream socket, by default `/run/ikehub/control.sock`, mode 0600 and owned by root
+//! (its directory is created 0700): only root may connect. One request per connection: the
+//! client writes one JSON object on one line (terminated by `\n`), the daemon answers with one
+//! JSON object on one line and closes the connection.
+//!
+//! Requests (`cmd` selects the command):
+//!
+//! ```text
+//! {"cmd":"status"}                    every connection
+//! {"cmd":"status","name":"office"}    one connection
+//! {"cmd":"up","name":"office"}        initiate the connection's IKE SA and CHILD_SA
+//! {"cmd":"down","name":"office"}      delete the connection's SAs with the peer
+//! ```
+//!
+//! Responses:
+//!
+//! ```text
+//! {"ok":true,"status":{...}}          status: see daemon::status for the fields
+//! {"ok":true,"message":"office: initiating"}
+//! {"ok":false,"error":"unknown connection \"x\"; known connections: office, branch"}
+//! ```
+//!
+//! A request line longer than [`MAX_REQUEST`] bytes, or one that is not valid JSON for a known
+//! command, gets an `ok: false` answer naming the problem.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+use super::status::StatusSnapshot;
+
+/// Longest request line accepted.
+pub const MAX_REQUEST: usize = 4096;
+
+/// How long a client may take to send its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Request {
+    Status {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    Up {
+        name: String,
+    },
+    Down {
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusSnapshot>,
+}
+
+impl Response {
+    pub fn message(text: impl Into<String>) -> Response {
+        Response {
+            ok: true,
+            message: Some(text.into()),
+            error: None,
+            status: None,
+        }
+    }
+
+    pub fn error(text: impl Into<String>) -> Response {
+        Response {
+            ok: false,
+            message: None,
+            error: Some(text.into()),
+            status: None,
+        }
+    }
+
+    pub fn status(snapshot: StatusSnapshot) -> Response {
+        Response {
+            ok: true,
+            message: None,
+            error: None,
+            status: Some(snapshot),
+        }
+    }
+}
+
+/// Parse one request line.
+pub fn decode_request(line: &[u8]) -> Result<Request, String> {
+    serde_json::from_slice(line).map_err(|e| format!("bad request: {e}"))
+}
+
+/// One line of JSON, newline-terminated.
+pub fn encode_line<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec(value).unwrap_or_else(|e| {
+        // Serialising our own plain structs cannot fail; answer with the reason if it does.
+        format!("{{\"ok\":false,\"error\":\"cannot encode the answer: {e}\"}}").into_bytes()
+    });
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Create the listening socket: the directory 0700, a stale socket file replaced, the new one
+/// 0600 (root-owned, since the daemon runs as root).
+pub fn listen(path: &Path) -> io::Result<UnixListener> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
+        }
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) => {
+            // A socket left by a daemon that did not exit cleanly: a running daemon would
+            // answer a connection; a stale one refuses.
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("another daemon answers on {}", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket", path.display()),
+            ))
+        }
+        Err(_) => {}
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Read one request line from a client (bounded in size and time).
+pub async fn read_request(stream: &mut UnixStream) -> Result<Request, String> {
+    let mut line = Vec::new();
+    let mut reader = BufReader::new(stream).take(MAX_REQUEST as u64 + 1);
+    let read = tokio::time::timeout(REQUEST_TIMEOUT, reader.read_until(b'\n', &mut line)).await;
+    match read {
+        Err(_) => return Err("no request within 5 s".into()),
+        Ok(Err(e)) => return Err(format!("cannot read the request: {e}")),
+        Ok(Ok(_)) => {}
+    }
+    if line.len() > MAX_REQUEST {
+        return Err(format!("request longer than {MAX_REQUEST} bytes"));
+    }
+    decode_request(&line)
+}
+
+/// Write the answer and close.
+pub async fn write_response(stream: &mut UnixStream, response: &Response) -> io::Result<()> {
+    stream.write_all(&encode_line(response)).await?;
+    stream.shutdown().await
+}
+
+/// Why a client could not get an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("permission denied on {0}: the control socket is root-only; run as root (e.g. sudo ikehub status)")]
+    PermissionDenied(PathBuf),
+    #[error("the daemon is not running (no control socket at {0})")]
+    NotRunning(PathBuf),
+    #[error("{path}: {message}")]
+    Io { path: PathBuf, message: String },
+    #[error("unreadable answer from the daemon: {0}")]
+    Protocol(String),
+}
+
+/// Send one request to the daemon at `path` and wait for its answer (blocking; the CLI has no
+/// runtime of its own).
+pub fn request(path: &Path, request: &Request) -> Result<Response, ClientError> {
+    use std::io::{BufRead, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| match e.kind() {
+        io::ErrorKind::PermissionDenied => ClientError::PermissionDenied(path.to_path_buf()),
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+            ClientError::NotRunning(path.to_path_buf())
+        }
+        _ => ClientError::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        },
+    })?;
+    let io_error = |e: io::Error| ClientError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(io_error)?;
+    stream.write_all(&encode_line(request)).map_err(io_error)?;
+    let mut line = Vec::new();
+    std::io::BufReader::new(stream)
+        .read_until(b'\n', &mut line)
+        .map_err(io_error)?;
+    serde_json::from_slice(&line).map_err(|e| ClientError::Protocol(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_have_the_documented_form() {
+        assert_eq!(
+            String::from_utf8(encode_line(&Request::Status { name: None })).expect("utf-8"),
+            "{\"cmd\":\"status\"}\n"
+        );
+        assert_eq!(
+            String::from_utf8(encode_line(&Request::Up { name: "x".into() })).expect("utf-8"),
+            "{\"cmd\":\"up\",\"name\":\"x\"}\n"
+        );
+        assert_eq!(
+            decode_request(b"{\"cmd\":\"down\",\"name\":\"office\"}\n"),
+            Ok(Request::Down {
+                name: "office".into()
+            })
+        );
+        assert_eq!(
+            decode_request(b"{\"cmd\":\"status\",\"name\":\"office\"}"),
+            Ok(Request::Status {
+                name: Some("office".into())
+            })
+        );
+    }
+
+    #[test]
+    fn bad_requests_are_refused_with_a_reason() {
+        for bad in [
+            &b""[..],
+            b"{",
+            b"{\"cmd\":\"reboot\"}",
+            b"{\"cmd\":\"up\"}",
+            b"{\"cmd\":\"up\",\"name\":\"x\",\"force\":true}",
+            b"[1,2]",
+        ] {
+            let error = decode_request(bad).expect_err("must be refused");
+            assert!(error.starts_with("bad request: "), "{error}");
+        }
+    }
+
+    #[test]
+    fn responses_round_trip_and_omit_empty_fields() {
+        let ok = Response::message("office: initiating");
+        let line = String::from_utf8(encode_line(&ok)).expect("utf-8");
+        assert_eq!(line, "{\"ok\":true,\"message\":\"office: initiating\"}\n");
+        let error = Response::error("unknown connection");
+        let back: Response = serde_json::from_slice(&encode_line(&error)).expect("decode");
+        assert_eq!(back, error);
+    }
+
+    #[test]
+    fn a_missing_socket_means_the_daemon_is_not_running() {
+        let path = std::env::temp_dir().join(format!("ikehub-no-such-{}.sock", std::process::id()));
+        let error = request(&path, &Request::Status { name: None }).expect_err("no daemon");
+        assert!(matches!(error, ClientError::NotRunning(_)), "{error}");
+        assert!(error
+            .to_string()
+            .starts_with("the daemon is not running (no control socket at "));
+    }
+}

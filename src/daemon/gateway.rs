@@ -1,0 +1,535 @@
+//! The running gateway: the engine, the dataplane and the sockets, driven by one loop that
+//! waits for a datagram, the engine's next deadline, a control request, a signal or a kernel
+//! event, feeds it to the engine and then drains the engine's outputs.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use tokio::net::{UnixListener, UnixStream};
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error, info, warn};
+
+use crate::config::Config;
+use crate::crypto::rng::SystemRandom;
+use crate::ike::{ConnId, DownReason, Engine, Event, SaState};
+use crate::kernel::{Dataplane, KernelEvent};
+
+use super::control::{self, Request, Response};
+use super::marker::{self, NatTDatagram};
+use super::notify::{self, Notifier};
+use super::sockets::{EncapRequirement, Sockets};
+use super::status::{ConnectionStatus, Counters};
+use super::DaemonOptions;
+
+/// RFC 3948 2.3: a NAT-keepalive every 20 seconds by default.
+const NAT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
+
+/// How long SIGTERM waits for the peers to acknowledge our deletes.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// Largest UDP payload; IKE messages are far smaller, but a datagram is never truncated.
+const RECEIVE_BUFFER: usize = 65_535;
+
+/// Datagrams read from one socket before the engine's outputs are drained.
+const RECEIVE_BATCH: usize = 64;
+
+/// Control requests queued between the client tasks and the loop.
+const CONTROL_QUEUE: usize = 64;
+
+type ControlRequest = (Request, oneshot::Sender<Response>);
+
+/// What the daemon needs to know about the dataplane it drives.
+pub struct DataplaneInfo {
+    /// Shown in status: "kernel" or "recording".
+    pub name: &'static str,
+    /// Whether the NAT-T sockets must have UDP_ENCAP (a real datapath needs it).
+    pub encap: EncapRequirement,
+}
+
+pub struct Gateway<D: Dataplane> {
+    pub(super) engine: Engine,
+    pub(super) dataplane: D,
+    pub(super) dataplane_name: &'static str,
+    pub(super) sockets: Sockets,
+    config_path: PathBuf,
+    pub(super) started: Instant,
+    /// Socket-level counters (the engine keeps its own).
+    pub(super) counters: Counters,
+    /// The most recent failure of each connection.
+    pub(super) last_errors: HashMap<ConnId, String>,
+    /// Configured connections the engine cannot run, shown in status with the reason.
+    pub(super) not_running: Vec<ConnectionStatus>,
+    /// SIGTERM/SIGINT arrived: connections are being deleted.
+    pub(super) stopping: bool,
+    /// Reused for framing NAT-T sends.
+    scratch: Vec<u8>,
+    notifier: Notifier,
+}
+
+struct Signals {
+    hangup: Signal,
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl Signals {
+    fn install() -> io::Result<Signals> {
+        Ok(Signals {
+            hangup: signal(SignalKind::hangup())?,
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+}
+
+/// Start the daemon with a loaded configuration and a dataplane, and run it until SIGTERM.
+pub async fn run<D: Dataplane>(
+    config: Config,
+    options: &DaemonOptions,
+    dataplane: D,
+    info: DataplaneInfo,
+) -> ExitCode {
+    let started = match Gateway::start(config, options, dataplane, info).await {
+        Ok(started) => started,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (mut gateway, listener, signals) = started;
+    gateway.notifier.ready();
+    gateway.notifier.status(&format!(
+        "{} connection(s) configured",
+        gateway.engine.connection_ids().count()
+    ));
+    let now = Instant::now();
+    gateway.engine.start(now);
+    gateway.drive().await;
+    gateway.serve(listener, signals).await;
+    if let Err(e) = std::fs::remove_file(&options.socket) {
+        warn!("cannot remove {}: {e}", options.socket.display());
+    }
+    info!("stopped");
+    ExitCode::SUCCESS
+}
+
+impl<D: Dataplane> Gateway<D> {
+    /// Bind the sockets, clear stale kernel state and open the control socket: everything
+    /// that must succeed before systemd is told we are ready.
+    async fn start(
+        config: Config,
+        options: &DaemonOptions,
+        mut dataplane: D,
+        info: DataplaneInfo,
+    ) -> Result<(Gateway<D>, UnixListener, Signals), String> {
+        let (settings, not_running) = super::engine_settings(&config);
+        let sockets = Sockets::bind(&config.gateway.local_addresses, info.encap)
+            .map_err(|e| e.to_string())?;
+        let removed = dataplane
+            .remove_stale()
+            .await
+            .map_err(|e| format!("cannot remove stale kernel state: {e}"))?;
+        info!("removed {removed} stale kernel object(s) left by an earlier run");
+        let signals =
+            Signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+        let notifier = Notifier::from_env().map_err(|e| format!("NOTIFY_SOCKET: {e}"))?;
+        // Last: nothing after it can fail, so a failed start leaves no socket file behind.
+        let listener = control::listen(&options.socket).map_err(|e| {
+            format!(
+                "cannot open the control socket {}: {e}",
+                options.socket.display()
+            )
+        })?;
+        let engine = Engine::new(settings, Box::new(SystemRandom::new()));
+        let addresses: Vec<String> = sockets.local_ips().map(|ip| ip.to_string()).collect();
+        info!(
+            "listening on UDP 500 and 4500 at {}; control socket {}; {} connection(s)",
+            addresses.join(", "),
+            options.socket.display(),
+            engine.connection_ids().count()
+        );
+        let gateway = Gateway {
+            engine,
+            dataplane,
+            dataplane_name: info.name,
+            sockets,
+            config_path: options.config.clone(),
+            started: Instant::now(),
+            counters: Counters::default(),
+            last_errors: HashMap::new(),
+            not_running,
+            stopping: false,
+            scratch: Vec::with_capacity(RECEIVE_BUFFER),
+            notifier,
+        };
+        Ok((gateway, listener, signals))
+    }
+
+    /// The loop. Returns after SIGTERM/SIGINT once every IKE SA is gone or the grace period
+    /// has passed.
+    async fn serve(&mut self, listener: UnixListener, mut signals: Signals) {
+        let (control_tx, mut control_rx) = mpsc::channel::<ControlRequest>(CONTROL_QUEUE);
+        let mut buf = vec![0u8; RECEIVE_BUFFER];
+        let mut keepalive = tokio::time::interval(NAT_KEEPALIVE_INTERVAL);
+        keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
+        let mut stop_at: Option<Instant> = None;
+        loop {
+            let deadline = self.engine.poll_timeout();
+            let stopping = stop_at.is_some();
+            tokio::select! {
+                (index, result) = self.sockets.recv(&mut buf) => {
+                    self.on_datagram(index, result, &buf);
+                    // Take what else is queued on that socket before draining the engine
+                    // once: bursts cost one pass through the loop, not one per datagram.
+                    for _ in 1..RECEIVE_BATCH {
+                        let Some(result) = self.sockets.try_recv(index, &mut buf) else {
+                            break;
+                        };
+                        self.on_datagram(index, Ok(result), &buf);
+                    }
+                }
+                () = sleep_until(deadline) => {
+                    self.engine.handle_timeout(Instant::now());
+                }
+                () = sleep_until(stop_at) => {
+                    let left = self.engine.sas().count();
+                    warn!("{left} IKE SA(s) not deleted within {SHUTDOWN_GRACE:?}; stopping anyway");
+                    break;
+                }
+                accepted = listener.accept(), if !stopping => match accepted {
+                    Ok((stream, _)) => spawn_client(stream, control_tx.clone()),
+                    Err(e) => warn!("control socket: {e}"),
+                },
+                Some((request, reply)) = control_rx.recv() => {
+                    let response = self.handle_request(request).await;
+                    // The client may have gone away; nothing to do then.
+                    let _ = reply.send(response);
+                }
+                _ = signals.hangup.recv() => {
+                    if stopping {
+                        info!("SIGHUP ignored: stopping");
+                    } else {
+                        self.reload();
+                    }
+                }
+                _ = signals.terminate.recv() => {
+                    if stopping { break; }
+                    stop_at = Some(self.begin_shutdown("SIGTERM"));
+                }
+                _ = signals.interrupt.recv() => {
+                    if stopping { break; }
+                    stop_at = Some(self.begin_shutdown("SIGINT"));
+                }
+                // Dropped and re-created on every turn of the loop: a dataplane's
+                // `next_event` must not lose an event when its future is dropped.
+                event = self.dataplane.next_event() => self.on_kernel_event(event),
+                _ = keepalive.tick() => self.send_nat_keepalives().await,
+                () = tick(&mut watchdog) => self.notifier.watchdog(),
+            }
+            self.drive().await;
+            if stop_at.is_some() && self.engine.sas().next().is_none() {
+                info!("every IKE SA is deleted");
+                break;
+            }
+        }
+        // Whatever the engine still wants from the kernel is applied before exiting.
+        self.drive().await;
+    }
+
+    /// STOPPING=1, then delete every connection's SAs with its peer.
+    fn begin_shutdown(&mut self, signal: &str) -> Instant {
+        self.stopping = true;
+        self.notifier.stopping();
+        info!("{signal}: deleting every IKE SA, then stopping");
+        let now = Instant::now();
+        let ids: Vec<ConnId> = self.engine.connection_ids().collect();
+        for id in ids {
+            self.engine.terminate(now, id);
+        }
+        now.checked_add(SHUTDOWN_GRACE).unwrap_or(now)
+    }
+
+    /// One datagram from socket `index`.
+    fn on_datagram(&mut self, index: usize, result: io::Result<(usize, SocketAddr)>, buf: &[u8]) {
+        let Some(socket) = self.sockets.list.get(index) else {
+            return;
+        };
+        let local = socket.local;
+        let nat_t = socket.nat_t();
+        let (len, remote) = match result {
+            Ok(received) => received,
+            Err(e) => {
+                debug!(%local, "receive error: {e}");
+                return;
+            }
+        };
+        let Some(datagram) = buf.get(..len) else {
+            return;
+        };
+        debug!(%local, %remote, len, "datagram");
+        let now = Instant::now();
+        if !nat_t {
+            self.engine.handle_datagram(now, local, remote, datagram);
+            return;
+        }
+        match marker::classify(datagram) {
+            NatTDatagram::Ike(ike) => self.engine.handle_datagram(now, local, remote, ike),
+            NatTDatagram::Keepalive => {
+                self.counters.keepalives_received =
+                    self.counters.keepalives_received.saturating_add(1);
+            }
+            NatTDatagram::BadMarker => {
+                self.counters.dropped_bad_marker =
+                    self.counters.dropped_bad_marker.saturating_add(1);
+                debug!(%remote, len, "dropped datagram without the non-ESP marker");
+            }
+        }
+    }
+
+    /// Drain the engine: kernel intents first (so an inbound SA exists before the message
+    /// announcing it leaves), then datagrams, then events; again while results produce more.
+    pub(super) async fn drive(&mut self) {
+        loop {
+            let intents: Vec<_> = std::iter::from_fn(|| self.engine.poll_kernel()).collect();
+            let had_intents = !intents.is_empty();
+            if had_intents {
+                let results = self.dataplane.apply(intents).await;
+                let now = Instant::now();
+                for (id, result) in results {
+                    if let Err(e) = &result {
+                        warn!("kernel refused: {e}");
+                    }
+                    self.engine
+                        .handle_kernel_result(now, id, result.map_err(|e| e.to_string()));
+                }
+            }
+            while let Some(transmit) = self.engine.poll_transmit() {
+                debug!(local = %transmit.local, remote = %transmit.remote, len = transmit.payload.len(), "send");
+                if let Err(e) = self
+                    .sockets
+                    .send_ike(
+                        transmit.local,
+                        transmit.remote,
+                        &transmit.payload,
+                        &mut self.scratch,
+                    )
+                    .await
+                {
+                    self.counters.send_errors += 1;
+                    debug!(remote = %transmit.remote, "send failed: {e}");
+                }
+            }
+            while let Some(event) = self.engine.poll_event() {
+                self.on_event(event);
+            }
+            if !had_intents {
+                break;
+            }
+        }
+    }
+
+    fn connection_name(&self, conn: ConnId) -> String {
+        self.engine
+            .connection(conn)
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| format!("#{} (removed)", conn.0))
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::IkeUp { conn, remote, .. } => {
+                info!(
+                    "{}: IKE SA established with {remote}",
+                    self.connection_name(conn)
+                );
+            }
+            Event::IkeDown { conn, reason, .. } => {
+                let name = self.connection_name(conn);
+                info!("{name}: IKE SA down: {}", reason_text(&reason));
+                self.remember_failure(conn, &reason);
+            }
+            Event::ChildUp {
+                conn,
+                reqid,
+                inbound_spi,
+                outbound_spi,
+                ..
+            } => {
+                info!(
+                    "{}: tunnel up (CHILD_SA reqid {reqid}, spi in {inbound_spi:08x} out {outbound_spi:08x})",
+                    self.connection_name(conn)
+                );
+            }
+            Event::ChildDown {
+                conn,
+                reqid,
+                reason,
+                ..
+            } => {
+                info!(
+                    "{}: tunnel down (CHILD_SA reqid {reqid}): {}",
+                    self.connection_name(conn),
+                    reason_text(&reason)
+                );
+                self.remember_failure(conn, &reason);
+            }
+            Event::ChildFailed { conn, reason, .. } => {
+                warn!(
+                    "{}: CHILD_SA not established: {}",
+                    self.connection_name(conn),
+                    reason_text(&reason)
+                );
+                self.remember_failure(conn, &reason);
+            }
+        }
+    }
+
+    fn remember_failure(&mut self, conn: ConnId, reason: &DownReason) {
+        if matches!(reason, DownReason::Deleted | DownReason::Rekeyed) {
+            return;
+        }
+        self.last_errors.insert(conn, reason_text(reason));
+    }
+
+    fn on_kernel_event(&mut self, event: KernelEvent) {
+        // The engine has no kernel-event input yet (rekeying and on-demand tunnels are not
+        // implemented), so these are only logged.
+        match event {
+            KernelEvent::Expire { dst, spi, hard } => {
+                let kind = if hard { "hard" } else { "soft" };
+                warn!("kernel: {kind} lifetime expired for SA {dst} spi {spi:08x}");
+            }
+            KernelEvent::Acquire { reqid } => {
+                info!("kernel: traffic for reqid {reqid} without an SA");
+            }
+        }
+    }
+
+    /// RFC 3948 2.3: while we are behind a NAT, keep its mapping alive with a 0xFF datagram
+    /// to the peer's NAT-T port. One pass over the IKE SAs every 20 s.
+    async fn send_nat_keepalives(&mut self) {
+        let mut sent = 0u64;
+        let mut failed = 0u64;
+        let targets: Vec<(std::net::IpAddr, SocketAddr)> = self
+            .engine
+            .sas()
+            .filter(|sa| sa.state == SaState::Established && sa.nat.local_behind)
+            .map(|sa| (sa.local.ip(), sa.remote))
+            .collect();
+        for (local_ip, remote) in targets {
+            match self.sockets.send_keepalive(local_ip, remote).await {
+                Ok(()) => sent += 1,
+                Err(e) => {
+                    failed += 1;
+                    debug!(%remote, "NAT-keepalive not sent: {e}");
+                }
+            }
+        }
+        self.counters.keepalives_sent += sent;
+        self.counters.send_errors += failed;
+    }
+
+    /// SIGHUP: read the configuration again; keep the running one if the new one has errors.
+    fn reload(&mut self) {
+        info!("SIGHUP: reloading {}", self.config_path.display());
+        let config = match crate::config::load(&self.config_path) {
+            Ok(config) => config,
+            Err(errors) => {
+                for e in &errors.0 {
+                    error!("{e}");
+                }
+                error!(
+                    "{} error(s) in {}; still running the previous configuration",
+                    errors.0.len(),
+                    self.config_path.display()
+                );
+                return;
+            }
+        };
+        let bound: Vec<_> = self.sockets.local_ips().collect();
+        for ip in &config.gateway.local_addresses {
+            if !bound.contains(ip) {
+                warn!("local address {ip} is new: its sockets are bound only at start; restart the daemon to use it");
+            }
+        }
+        let (settings, not_running) = super::engine_settings(&config);
+        self.not_running = not_running;
+        let report = self.engine.reload(Instant::now(), settings);
+        let names = |list: &[String]| {
+            if list.is_empty() {
+                "none".to_string()
+            } else {
+                list.join(", ")
+            }
+        };
+        info!(
+            "reloaded: added {}; changed (re-established) {}; removed {}; unchanged (kept running) {}",
+            names(&report.added),
+            names(&report.changed),
+            names(&report.removed),
+            names(&report.unchanged)
+        );
+        for (name, reason) in &report.failed_to_start {
+            error!("{name}: not started after reload: {reason}");
+        }
+        self.notifier.status(&format!(
+            "reloaded; {} connection(s) configured",
+            self.engine.connection_ids().count()
+        ));
+    }
+}
+
+/// Serve one control client: read its request, hand it to the loop, write the answer.
+fn spawn_client(mut stream: UnixStream, loop_tx: mpsc::Sender<ControlRequest>) {
+    tokio::spawn(async move {
+        let response = match control::read_request(&mut stream).await {
+            Err(e) => Response::error(e),
+            Ok(request) => {
+                let (reply_tx, reply_rx) = oneshot::channel();
+                if loop_tx.send((request, reply_tx)).await.is_err() {
+                    Response::error("the daemon is stopping")
+                } else {
+                    reply_rx
+                        .await
+                        .unwrap_or_else(|_| Response::error("the daemon is stopping"))
+                }
+            }
+        };
+        if let Err(e) = control::write_response(&mut stream, &response).await {
+            debug!("control client went away: {e}");
+        }
+    });
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+pub(super) fn reason_text(reason: &DownReason) -> String {
+    match reason {
+        DownReason::Deleted => "deleted".into(),
+        DownReason::PeerDead => "the peer stopped answering".into(),
+        DownReason::AuthFailed(why) => format!("authentication failed: {why}"),
+        DownReason::NegotiationFailed(why) => format!("negotiation failed: {why}"),
+        DownReason::Rekeyed => "replaced by a rekeyed SA".into(),
+        DownReason::KernelError(why) => format!("the kernel refused the SA: {why}"),
+    }
+}

@@ -1,0 +1,734 @@
+//! What `ikehub status` shows: a snapshot of every connection, built in one pass over the
+//! engine's IKE SAs plus one batched counters request to the dataplane, and its human
+//! rendering. The JSON form (`ikehub status --json`) is this structure serialised by serde:
+//!
+//! ```text
+//! {
+//!   "daemon": {
+//!     "uptime_s": 12,                  // seconds since the daemon started
+//!     "dataplane": "kernel",           // "kernel" or "recording" (no traffic protected)
+//!     "counters": {
+//!       "dropped_malformed": 0,        // datagrams that failed to parse
+//!       "dropped_undecryptable": 0,    // SK payloads failing integrity/decryption
+//!       "dropped_unknown_sa": 0,       // messages naming an IKE SA we do not have
+//!       "dropped_unexpected": 0,       // outside the message-ID window, wrong exchange...
+//!       "dropped_bad_marker": 0,       // port 4500 datagrams without the non-ESP marker
+//!       "keepalives_received": 0,      // NAT-keepalives seen on port 4500
+//!       "keepalives_sent": 0,          // NAT-keepalives we sent (we are behind a NAT)
+//!       "send_errors": 0,              // datagrams the socket refused to send
+//!       "retransmits": 0,              // our requests sent again
+//!       "responses_resent": 0,         // cached responses resent for retransmitted requests
+//!       "cookies_sent": 0              // IKE_SA_INIT answered with a cookie
+//!     }
+//!   },
+//!   "connections": [{
+//!     "name": "office",
+//!     "state": "established",          // "down" | "connecting" | "established" | "deleting"
+//!     "peer_address": "198.51.100.20:4500", // the current SA's peer (NATed address if
+//!                                      // so), else the configured address; null for "any"
+//!     "local_subnets": ["172.16.0.0/16"],
+//!     "remote_subnets": ["192.168.10.0/24"],
+//!     "last_error": null,              // the most recent failure since the daemon started
+//!     "ike_sas": [{                    // best first: established, deleting, connecting
+//!       "state": "established",
+//!       "initiator": true,             // we initiated this IKE SA
+//!       "local": "203.0.113.1:4500", "remote": "198.51.100.20:4500",
+//!       "spi_i": "0123456789abcdef", "spi_r": "fedcba9876543210", // hex
+//!       "algorithms": "aes128gcm16-prfsha256-ecp256", // null before IKE_SA_INIT completes
+//!       "established_s": 300,          // null until established
+//!       "nat": { "local_behind": false, "remote_behind": true },
+//!       "rekey_in_s": null,            // null: no rekey scheduled (rekeying not implemented)
+//!       "children": [{
+//!         "reqid": 1073741824,
+//!         "spi_in": "c1a2b3c4", "spi_out": "d5e6f708", // hex
+//!         "algorithms": "aes128gcm16", // or e.g. "aes256-sha256"; "-esn" when ESN is on
+//!         "local_ts": ["172.16.0.0/16"], "remote_ts": ["192.168.10.0/24"],
+//!         "bytes_in": 0, "packets_in": 0, "bytes_out": 0, "packets_out": 0,
+//!                                      // from the kernel at request time; null when the
+//!                                      // kernel has no such SA
+//!         "established_s": 299
+//!       }]
+//!     }]
+//!   }]
+//! }
+//! ```
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::ike::{ChildSa, ConnId, Engine, IkeSa, SaState};
+use crate::kernel::SaCounters;
+use crate::wire::ikev2::TrafficSelector;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusSnapshot {
+    pub daemon: DaemonStatus,
+    pub connections: Vec<ConnectionStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    pub uptime_s: u64,
+    pub dataplane: String,
+    pub counters: Counters,
+}
+
+/// Daemon-wide counters: the engine's drops and repeats plus the socket layer's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub dropped_malformed: u64,
+    pub dropped_undecryptable: u64,
+    pub dropped_unknown_sa: u64,
+    pub dropped_unexpected: u64,
+    pub dropped_bad_marker: u64,
+    pub keepalives_received: u64,
+    pub keepalives_sent: u64,
+    pub send_errors: u64,
+    pub retransmits: u64,
+    pub responses_resent: u64,
+    pub cookies_sent: u64,
+}
+
+impl Counters {
+    /// Every datagram dropped before or inside the engine.
+    pub fn dropped_total(&self) -> u64 {
+        [
+            self.dropped_malformed,
+            self.dropped_undecryptable,
+            self.dropped_unknown_sa,
+            self.dropped_unexpected,
+            self.dropped_bad_marker,
+        ]
+        .into_iter()
+        .fold(0u64, u64::saturating_add)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionStatus {
+    pub name: String,
+    pub state: ConnectionState,
+    pub peer_address: Option<String>,
+    pub local_subnets: Vec<IpNet>,
+    pub remote_subnets: Vec<IpNet>,
+    pub last_error: Option<String>,
+    pub ike_sas: Vec<IkeSaStatus>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionState {
+    Down,
+    Connecting,
+    Deleting,
+    Established,
+}
+
+impl ConnectionState {
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnectionState::Down => "down",
+            ConnectionState::Connecting => "connecting",
+            ConnectionState::Deleting => "deleting",
+            ConnectionState::Established => "established",
+        }
+    }
+
+    fn of(state: SaState) -> ConnectionState {
+        match state {
+            SaState::InitSent | SaState::InitAnswered | SaState::AuthSent => {
+                ConnectionState::Connecting
+            }
+            SaState::Established => ConnectionState::Established,
+            SaState::Deleting => ConnectionState::Deleting,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NatStatus {
+    pub local_behind: bool,
+    pub remote_behind: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IkeSaStatus {
+    pub state: ConnectionState,
+    pub initiator: bool,
+    pub local: String,
+    pub remote: String,
+    pub spi_i: String,
+    pub spi_r: String,
+    pub algorithms: Option<String>,
+    pub established_s: Option<u64>,
+    pub nat: NatStatus,
+    pub rekey_in_s: Option<u64>,
+    pub children: Vec<ChildSaStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildSaStatus {
+    pub reqid: u32,
+    pub spi_in: String,
+    pub spi_out: String,
+    pub algorithms: String,
+    pub local_ts: Vec<String>,
+    pub remote_ts: Vec<String>,
+    pub bytes_in: Option<u64>,
+    pub packets_in: Option<u64>,
+    pub bytes_out: Option<u64>,
+    pub packets_out: Option<u64>,
+    pub established_s: u64,
+}
+
+/// A snapshot without kernel counters yet, and the (destination, SPI) keys to ask the
+/// dataplane for, in the order [`PendingStatus::finish`] expects them.
+pub struct PendingStatus {
+    pub snapshot: StatusSnapshot,
+    pub counter_keys: Vec<(IpAddr, u32)>,
+}
+
+/// What the daemon adds to the engine's view.
+pub struct DaemonFacts<'a> {
+    pub started: Instant,
+    pub dataplane: &'a str,
+    pub socket_counters: Counters,
+    /// The last error per connection.
+    pub last_error: &'a dyn Fn(ConnId) -> Option<String>,
+}
+
+/// Which connections a snapshot covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    One(ConnId),
+    /// The daemon section only.
+    None,
+}
+
+impl Scope {
+    fn includes(self, id: ConnId) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::One(only) => only == id,
+            Scope::None => false,
+        }
+    }
+}
+
+/// Build the snapshot of the connections in `scope`, in one pass over the IKE SAs.
+pub fn collect(
+    engine: &Engine,
+    now: Instant,
+    facts: &DaemonFacts<'_>,
+    scope: Scope,
+) -> PendingStatus {
+    let ids: Vec<ConnId> = engine
+        .connection_ids()
+        .filter(|id| scope.includes(*id))
+        .collect();
+    let slots = ids.iter().map(|id| id.0 as usize + 1).max().unwrap_or(0);
+    let mut per_conn: Vec<Vec<&IkeSa>> = vec![Vec::new(); slots];
+    for sa in engine.sas() {
+        if !scope.includes(sa.conn) {
+            continue;
+        }
+        if let Some(list) = per_conn.get_mut(sa.conn.0 as usize) {
+            list.push(sa);
+        }
+    }
+    let mut counter_keys = Vec::new();
+    let mut connections = Vec::with_capacity(ids.len());
+    for id in ids {
+        let Some(settings) = engine.connection(id) else {
+            continue;
+        };
+        let mut sas = per_conn
+            .get_mut(id.0 as usize)
+            .map(std::mem::take)
+            .unwrap_or_default();
+        sas.sort_by_key(|sa| {
+            (
+                std::cmp::Reverse(ConnectionState::of(sa.state)),
+                std::cmp::Reverse(sa.established_at),
+            )
+        });
+        let state = sas
+            .first()
+            .map(|sa| ConnectionState::of(sa.state))
+            .unwrap_or(ConnectionState::Down);
+        let peer_address = match sas.first() {
+            Some(sa) => Some(sa.remote.to_string()),
+            None => settings.remote_addr.map(|a| a.to_string()),
+        };
+        let ike_sas = sas
+            .iter()
+            .map(|sa| ike_sa_status(sa, now, &mut counter_keys))
+            .collect();
+        connections.push(ConnectionStatus {
+            name: settings.name.clone(),
+            state,
+            peer_address,
+            local_subnets: settings.local_subnets.clone(),
+            remote_subnets: settings.remote_subnets.clone(),
+            last_error: (facts.last_error)(id),
+            ike_sas,
+        });
+    }
+    let stats = engine.stats();
+    let counters = Counters {
+        dropped_malformed: stats.dropped_malformed,
+        dropped_undecryptable: stats.dropped_undecryptable,
+        dropped_unknown_sa: stats.dropped_unknown_sa,
+        dropped_unexpected: stats.dropped_unexpected,
+        retransmits: stats.retransmits,
+        responses_resent: stats.responses_resent,
+        cookies_sent: stats.cookies_sent,
+        ..facts.socket_counters
+    };
+    PendingStatus {
+        snapshot: StatusSnapshot {
+            daemon: DaemonStatus {
+                uptime_s: now.saturating_duration_since(facts.started).as_secs(),
+                dataplane: facts.dataplane.to_string(),
+                counters,
+            },
+            connections,
+        },
+        counter_keys,
+    }
+}
+
+fn ike_sa_status(sa: &IkeSa, now: Instant, keys: &mut Vec<(IpAddr, u32)>) -> IkeSaStatus {
+    let algorithms = sa.crypto.as_ref().map(|c| {
+        let suite = &c.suite;
+        let mut s = suite.encryption.to_string();
+        if let Some(integrity) = suite.integrity {
+            let _ = write!(s, "-{integrity}");
+        }
+        let _ = write!(s, "-{}-{}", suite.prf, suite.dh);
+        s
+    });
+    let children = sa
+        .children
+        .iter()
+        .map(|child| {
+            // Inbound ESP is addressed to us, outbound to the peer.
+            keys.push((sa.local.ip(), child.inbound_spi));
+            keys.push((sa.remote.ip(), child.outbound_spi));
+            child_status(child, now)
+        })
+        .collect();
+    IkeSaStatus {
+        state: ConnectionState::of(sa.state),
+        initiator: sa.initiator,
+        local: sa.local.to_string(),
+        remote: sa.remote.to_string(),
+        spi_i: format!("{:016x}", sa.spi_i),
+        spi_r: format!("{:016x}", sa.spi_r),
+        algorithms,
+        established_s: sa
+            .established_at
+            .map(|t| now.saturating_duration_since(t).as_secs()),
+        nat: NatStatus {
+            local_behind: sa.nat.local_behind,
+            remote_behind: sa.nat.remote_behind,
+        },
+        rekey_in_s: None,
+        children,
+    }
+}
+
+fn child_status(child: &ChildSa, now: Instant) -> ChildSaStatus {
+    let suite = &child.suite;
+    let mut algorithms = suite.encryption.to_string();
+    if let Some(integrity) = suite.integrity {
+        let _ = write!(algorithms, "-{integrity}");
+    }
+    if let Some(dh) = suite.dh {
+        let _ = write!(algorithms, "-{dh}");
+    }
+    if suite.esn {
+        algorithms.push_str("-esn");
+    }
+    ChildSaStatus {
+        reqid: child.reqid,
+        spi_in: format!("{:08x}", child.inbound_spi),
+        spi_out: format!("{:08x}", child.outbound_spi),
+        algorithms,
+        local_ts: child.local_ts.iter().flat_map(selector_strings).collect(),
+        remote_ts: child.remote_ts.iter().flat_map(selector_strings).collect(),
+        bytes_in: None,
+        packets_in: None,
+        bytes_out: None,
+        packets_out: None,
+        established_s: now
+            .saturating_duration_since(child.established_at)
+            .as_secs(),
+    }
+}
+
+impl PendingStatus {
+    /// Fill in the kernel counters, answered for `counter_keys` in order; `None` when the
+    /// dataplane could not be asked (the counters stay null).
+    pub fn finish(mut self, counters: Option<Vec<Option<SaCounters>>>) -> StatusSnapshot {
+        let Some(counters) = counters else {
+            return self.snapshot;
+        };
+        let mut answers = counters.into_iter();
+        let children = self
+            .snapshot
+            .connections
+            .iter_mut()
+            .flat_map(|c| c.ike_sas.iter_mut())
+            .flat_map(|sa| sa.children.iter_mut());
+        for child in children {
+            let inbound = answers.next().flatten();
+            let outbound = answers.next().flatten();
+            child.bytes_in = inbound.map(|c| c.bytes);
+            child.packets_in = inbound.map(|c| c.packets);
+            child.bytes_out = outbound.map(|c| c.bytes);
+            child.packets_out = outbound.map(|c| c.packets);
+        }
+        self.snapshot
+    }
+}
+
+/// A traffic selector as CIDRs, with "[protocol/ports]" appended when it is narrower than
+/// "any protocol, any port".
+fn selector_strings(ts: &TrafficSelector) -> Vec<String> {
+    let suffix = if ts.ip_protocol == 0 && ts.start_port == 0 && ts.end_port == u16::MAX {
+        String::new()
+    } else if ts.start_port == ts.end_port {
+        format!("[{}/{}]", ts.ip_protocol, ts.start_port)
+    } else {
+        format!("[{}/{}-{}]", ts.ip_protocol, ts.start_port, ts.end_port)
+    };
+    range_to_cidrs(ts.start, ts.end)
+        .into_iter()
+        .map(|net| format!("{net}{suffix}"))
+        .collect()
+}
+
+/// The smallest list of CIDR blocks covering exactly `start..=end` (empty if the bounds are
+/// of different families or reversed).
+pub fn range_to_cidrs(start: IpAddr, end: IpAddr) -> Vec<IpNet> {
+    let (bits, lo, hi) = match (start, end) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            (32u32, u128::from(u32::from(a)), u128::from(u32::from(b)))
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => (128u32, u128::from(a), u128::from(b)),
+        _ => return Vec::new(),
+    };
+    let mut nets = Vec::new();
+    let mut current = lo;
+    while current <= hi {
+        // The largest block aligned at `current` that does not pass `hi`.
+        let mut size_bits = current.trailing_zeros().min(bits);
+        loop {
+            let last = if size_bits >= 128 {
+                u128::MAX
+            } else {
+                current | ((1u128 << size_bits) - 1)
+            };
+            if last <= hi {
+                break;
+            }
+            size_bits -= 1;
+        }
+        let prefix = u8::try_from(bits - size_bits).unwrap_or(0);
+        let net = if bits == 32 {
+            let v4 = std::net::Ipv4Addr::from(u32::try_from(current).unwrap_or(0));
+            ipnet::Ipv4Net::new(v4, prefix).map(IpNet::V4).ok()
+        } else {
+            ipnet::Ipv6Net::new(current.into(), prefix)
+                .map(IpNet::V6)
+                .ok()
+        };
+        nets.extend(net);
+        let span_end = if size_bits >= 128 {
+            u128::MAX
+        } else {
+            current | ((1u128 << size_bits) - 1)
+        };
+        match span_end.checked_add(1) {
+            Some(next) if span_end < hi => current = next,
+            _ => break,
+        }
+    }
+    nets
+}
+
+fn duration_text(seconds: u64) -> String {
+    let (d, h, m, s) = (
+        seconds / 86_400,
+        seconds / 3600 % 24,
+        seconds / 60 % 60,
+        seconds % 60,
+    );
+    if d > 0 {
+        format!("{d}d{h}h{m}m")
+    } else if h > 0 {
+        format!("{h}h{m}m{s}s")
+    } else if m > 0 {
+        format!("{m}m{s}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+fn list(nets: &[impl std::fmt::Display]) -> String {
+    if nets.is_empty() {
+        return "-".into();
+    }
+    nets.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn traffic(bytes: Option<u64>, packets: Option<u64>) -> String {
+    match (bytes, packets) {
+        (Some(b), Some(p)) => format!("{b} bytes/{p} packets"),
+        _ => "n/a".into(),
+    }
+}
+
+/// The human form of a snapshot: the same fields as the JSON.
+pub fn render(snapshot: &StatusSnapshot) -> String {
+    let mut out = String::new();
+    let d = &snapshot.daemon;
+    let c = &d.counters;
+    let _ = writeln!(
+        out,
+        "daemon: up {}, dataplane {}",
+        duration_text(d.uptime_s),
+        d.dataplane
+    );
+    let _ = writeln!(
+        out,
+        "  dropped: {} malformed, {} undecryptable, {} unknown SA, {} unexpected, {} bad non-ESP marker",
+        c.dropped_malformed, c.dropped_undecryptable, c.dropped_unknown_sa, c.dropped_unexpected, c.dropped_bad_marker
+    );
+    let _ = writeln!(
+        out,
+        "  sent again: {} retransmits, {} responses resent; {} cookies sent; NAT-keepalives {} received, {} sent; {} send errors",
+        c.retransmits, c.responses_resent, c.cookies_sent, c.keepalives_received, c.keepalives_sent, c.send_errors
+    );
+    for conn in &snapshot.connections {
+        let _ = writeln!(
+            out,
+            "\n{}: {}, peer {}",
+            conn.name,
+            conn.state.name(),
+            conn.peer_address.as_deref().unwrap_or("any")
+        );
+        let _ = writeln!(
+            out,
+            "  subnets: {} === {}",
+            list(&conn.local_subnets),
+            list(&conn.remote_subnets)
+        );
+        if let Some(error) = &conn.last_error {
+            let _ = writeln!(out, "  last error: {error}");
+        }
+        for sa in &conn.ike_sas {
+            let established = match sa.established_s {
+                Some(s) => format!("established {} ago", duration_text(s)),
+                None => "not established yet".into(),
+            };
+            let _ = writeln!(
+                out,
+                "  IKE SA {} ({}), {}: {} -> {}, spi {}_i {}_r, {}",
+                sa.state.name(),
+                if sa.initiator {
+                    "initiator"
+                } else {
+                    "responder"
+                },
+                established,
+                sa.local,
+                sa.remote,
+                sa.spi_i,
+                sa.spi_r,
+                sa.algorithms
+                    .as_deref()
+                    .unwrap_or("algorithms not negotiated yet"),
+            );
+            let nat = match (sa.nat.local_behind, sa.nat.remote_behind) {
+                (false, false) => "no NAT".to_string(),
+                (true, false) => "we are behind a NAT".to_string(),
+                (false, true) => "the peer is behind a NAT".to_string(),
+                (true, true) => "both ends behind NAT".to_string(),
+            };
+            let rekey = match sa.rekey_in_s {
+                Some(s) => format!("rekey in {}", duration_text(s)),
+                None => "no rekey scheduled".into(),
+            };
+            let _ = writeln!(out, "    {nat}, {rekey}");
+            for child in &sa.children {
+                let _ = writeln!(
+                    out,
+                    "    CHILD_SA reqid {}: spi in {} out {}, {}, established {} ago",
+                    child.reqid,
+                    child.spi_in,
+                    child.spi_out,
+                    child.algorithms,
+                    duration_text(child.established_s)
+                );
+                let _ = writeln!(
+                    out,
+                    "      {} === {}",
+                    list(&child.local_ts),
+                    list(&child.remote_ts)
+                );
+                let _ = writeln!(
+                    out,
+                    "      in {}, out {}",
+                    traffic(child.bytes_in, child.packets_in),
+                    traffic(child.bytes_out, child.packets_out)
+                );
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> IpNet {
+        s.parse().expect("net")
+    }
+
+    fn sample() -> StatusSnapshot {
+        StatusSnapshot {
+            daemon: DaemonStatus {
+                uptime_s: 3725,
+                dataplane: "recording".into(),
+                counters: Counters {
+                    dropped_malformed: 7,
+                    dropped_bad_marker: 2,
+                    ..Counters::default()
+                },
+            },
+            connections: vec![
+                ConnectionStatus {
+                    name: "office".into(),
+                    state: ConnectionState::Established,
+                    peer_address: Some("198.51.100.20:4500".into()),
+                    local_subnets: vec![net("172.16.0.0/16")],
+                    remote_subnets: vec![net("192.168.10.0/24")],
+                    last_error: None,
+                    ike_sas: vec![IkeSaStatus {
+                        state: ConnectionState::Established,
+                        initiator: true,
+                        local: "203.0.113.1:4500".into(),
+                        remote: "198.51.100.20:4500".into(),
+                        spi_i: "0123456789abcdef".into(),
+                        spi_r: "fedcba9876543210".into(),
+                        algorithms: Some("aes128gcm16-prfsha256-ecp256".into()),
+                        established_s: Some(61),
+                        nat: NatStatus {
+                            local_behind: false,
+                            remote_behind: true,
+                        },
+                        rekey_in_s: None,
+                        children: vec![ChildSaStatus {
+                            reqid: 0x4000_0000,
+                            spi_in: "c1a2b3c4".into(),
+                            spi_out: "d5e6f708".into(),
+                            algorithms: "aes128gcm16".into(),
+                            local_ts: vec!["172.16.0.0/16".into()],
+                            remote_ts: vec!["192.168.10.0/24".into()],
+                            bytes_in: Some(1500),
+                            packets_in: Some(3),
+                            bytes_out: None,
+                            packets_out: None,
+                            established_s: 60,
+                        }],
+                    }],
+                },
+                ConnectionStatus {
+                    name: "branch".into(),
+                    state: ConnectionState::Down,
+                    peer_address: None,
+                    local_subnets: vec![net("172.16.0.0/16")],
+                    remote_subnets: vec![net("10.9.0.0/16")],
+                    last_error: Some("authentication failed: AUTH payload mismatch".into()),
+                    ike_sas: vec![],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn human_form_shows_every_field() {
+        let text = render(&sample());
+        for expected in [
+            "daemon: up 1h2m5s, dataplane recording",
+            "7 malformed",
+            "2 bad non-ESP marker",
+            "office: established, peer 198.51.100.20:4500",
+            "subnets: 172.16.0.0/16 === 192.168.10.0/24",
+            "IKE SA established (initiator), established 1m1s ago: 203.0.113.1:4500 -> 198.51.100.20:4500, spi 0123456789abcdef_i fedcba9876543210_r, aes128gcm16-prfsha256-ecp256",
+            "the peer is behind a NAT, no rekey scheduled",
+            "CHILD_SA reqid 1073741824: spi in c1a2b3c4 out d5e6f708, aes128gcm16, established 1m0s ago",
+            "172.16.0.0/16 === 192.168.10.0/24",
+            "in 1500 bytes/3 packets, out n/a",
+            "branch: down, peer any",
+            "last error: authentication failed: AUTH payload mismatch",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn json_round_trips_with_documented_names() {
+        let snapshot = sample();
+        let json = serde_json::to_value(&snapshot).expect("serialise");
+        let conn = &json["connections"][0];
+        assert_eq!(conn["state"], "established");
+        assert_eq!(conn["ike_sas"][0]["spi_i"], "0123456789abcdef");
+        assert_eq!(conn["ike_sas"][0]["rekey_in_s"], serde_json::Value::Null);
+        assert_eq!(conn["ike_sas"][0]["nat"]["remote_behind"], true);
+        assert_eq!(conn["ike_sas"][0]["children"][0]["bytes_in"], 1500);
+        assert_eq!(conn["local_subnets"][0], "172.16.0.0/16");
+        assert_eq!(json["connections"][1]["state"], "down");
+        assert_eq!(json["daemon"]["counters"]["dropped_malformed"], 7);
+        let back: StatusSnapshot = serde_json::from_value(json).expect("deserialise");
+        assert_eq!(back, snapshot);
+    }
+
+    #[test]
+    fn ranges_become_minimal_cidr_lists() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let strings = |v: Vec<IpNet>| v.iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(
+            strings(range_to_cidrs(ip("10.0.0.0"), ip("10.0.255.255"))),
+            ["10.0.0.0/16"]
+        );
+        assert_eq!(
+            strings(range_to_cidrs(ip("10.0.0.1"), ip("10.0.0.6"))),
+            ["10.0.0.1/32", "10.0.0.2/31", "10.0.0.4/31", "10.0.0.6/32"]
+        );
+        assert_eq!(
+            strings(range_to_cidrs(ip("0.0.0.0"), ip("255.255.255.255"))),
+            ["0.0.0.0/0"]
+        );
+        assert_eq!(
+            strings(range_to_cidrs(
+                ip("::"),
+                ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
+            )),
+            ["::/0"]
+        );
+        assert!(range_to_cidrs(ip("10.0.0.9"), ip("10.0.0.1")).is_empty());
+        assert!(range_to_cidrs(ip("10.0.0.1"), ip("::1")).is_empty());
+    }
+}

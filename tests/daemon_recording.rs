@@ -1,0 +1,528 @@
+//! Two daemons on loopback (127.0.0.x), each with its own configuration and control socket,
+//! using the recording dataplane: they negotiate over real UDP sockets; nothing reaches the
+//! kernel's IPsec tables. Binding port 500 needs root: without it every test here says so and
+//! returns.
+
+mod daemon_util;
+
+use std::net::{Ipv4Addr, UdpSocket};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use daemon_util::*;
+use serde_json::Value;
+
+#[test]
+fn two_daemons_establish_go_down_reload_and_stop() {
+    if skip_unless_root("two_daemons_establish_go_down_reload_and_stop") {
+        return;
+    }
+    let dir = TempDir::new("pair");
+    let a_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 1),
+        subnet: "10.1.0.0/16",
+    };
+    let b_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 2),
+        subnet: "10.2.0.0/16",
+    };
+    let (a_config, b_config) = pair_configs(&a_side, &b_side);
+    // The responder listens before the initiator starts (its control socket opens after its
+    // UDP sockets are bound), so the first IKE_SA_INIT is not lost to a closed port.
+    let mut b = Daemon::start(&dir.0, "b", &b_config);
+    wait_for(ESTABLISH_DEADLINE, "the responder to listen", || b.status());
+    let started = Instant::now();
+    let mut a = Daemon::start(&dir.0, "a", &a_config);
+
+    let (sa, sb) = wait_both(&a, &b, "established", ESTABLISH_DEADLINE);
+    println!(
+        "both established {:?} after starting the initiator (process start and status polling included)",
+        started.elapsed()
+    );
+
+    // Status fields, crosswise.
+    let (ca, cb) = (connection(&sa), connection(&sb));
+    assert_eq!(ca["name"], "tunnel");
+    assert_eq!(ca["peer_address"], "127.0.0.2:500");
+    assert_eq!(cb["peer_address"], "127.0.0.1:500");
+    assert_eq!(ca["local_subnets"], serde_json::json!(["10.1.0.0/16"]));
+    assert_eq!(ca["remote_subnets"], serde_json::json!(["10.2.0.0/16"]));
+    assert_eq!(cb["local_subnets"], serde_json::json!(["10.2.0.0/16"]));
+    assert_eq!(ca["last_error"], Value::Null);
+    let (ia, ib) = (&ca["ike_sas"][0], &cb["ike_sas"][0]);
+    assert_eq!(ca["ike_sas"].as_array().map(Vec::len), Some(1));
+    assert_eq!(ia["initiator"], true);
+    assert_eq!(ib["initiator"], false);
+    let spi_i = hex_field(&ia["spi_i"], 16);
+    let spi_r = hex_field(&ia["spi_r"], 16);
+    assert_ne!(spi_r, "0000000000000000");
+    assert_eq!(ib["spi_i"], spi_i.as_str());
+    assert_eq!(ib["spi_r"], spi_r.as_str());
+    assert_eq!(ia["algorithms"], "aes128gcm16-prfsha256-ecp256");
+    assert_eq!(ib["algorithms"], "aes128gcm16-prfsha256-ecp256");
+    assert_eq!(
+        ia["nat"],
+        serde_json::json!({"local_behind": false, "remote_behind": false})
+    );
+    assert_eq!(ia["rekey_in_s"], Value::Null);
+    assert!(ia["established_s"].as_u64().is_some_and(|s| s < 30), "{ia}");
+    let (child_a, child_b) = (&ia["children"][0], &ib["children"][0]);
+    assert!(child_a["reqid"].as_u64().is_some_and(|r| r >= 0x4000_0000));
+    let a_in = hex_field(&child_a["spi_in"], 8);
+    let a_out = hex_field(&child_a["spi_out"], 8);
+    assert_eq!(child_b["spi_in"], a_out.as_str());
+    assert_eq!(child_b["spi_out"], a_in.as_str());
+    assert_eq!(child_a["algorithms"], "aes256-sha256");
+    assert_eq!(child_a["local_ts"], serde_json::json!(["10.1.0.0/16"]));
+    assert_eq!(child_a["remote_ts"], serde_json::json!(["10.2.0.0/16"]));
+    assert_eq!(child_b["local_ts"], serde_json::json!(["10.2.0.0/16"]));
+    // The recording dataplane has the SAs installed and counts nothing.
+    for field in ["bytes_in", "packets_in", "bytes_out", "packets_out"] {
+        assert_eq!(child_a[field], 0, "{field}");
+    }
+    assert_eq!(sa["daemon"]["dataplane"], "recording");
+    assert_eq!(sa["daemon"]["counters"]["dropped_malformed"], 0);
+
+    // Status latency, as a user sees it (process start included).
+    let t = Instant::now();
+    let human = a.cli(&["status"]);
+    println!("`ikehub status` took {:?}", t.elapsed());
+    assert!(human.status.success());
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        human.contains("tunnel: established, peer 127.0.0.2:500"),
+        "{human}"
+    );
+    assert!(human.contains(&spi_i), "{human}");
+    assert!(human.contains("no rekey scheduled"), "{human}");
+
+    // Unknown names are refused with the list of known ones.
+    let out = a.cli(&["down", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unknown connection \"nope\"; known connections: tunnel"),
+        "{stderr}"
+    );
+    let out = a.cli(&["status", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+
+    // `down` on the responder: both sides go down and stay down.
+    let out = b.cli(&["down", "tunnel"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("tunnel: deleting 1 IKE SA(s)"));
+    let (sa, _) = wait_both(&a, &b, "down", ESTABLISH_DEADLINE);
+    assert_eq!(connection(&sa)["ike_sas"], serde_json::json!([]));
+    assert_eq!(connection(&sa)["peer_address"], "127.0.0.2");
+
+    // `up` brings it back.
+    let out = a.cli(&["up", "tunnel"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (sa, _) = wait_both(&a, &b, "established", ESTABLISH_DEADLINE);
+    let spi_after_up = connection(&sa)["ike_sas"][0]["spi_i"].clone();
+    assert_ne!(spi_after_up, spi_i.as_str(), "a new IKE SA");
+    let out = a.cli(&["up", "tunnel"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already established"));
+
+    // SIGHUP with an invalid file keeps the running configuration.
+    std::fs::write(&a.config, "[gateway]\nname = 1\n").expect("write");
+    a.signal("HUP");
+    wait_for(ESTABLISH_DEADLINE, "the reload error in the log", || {
+        a.log_text()
+            .contains("still running the previous configuration")
+            .then_some(())
+    });
+    assert_eq!(state_of(&a).as_deref(), Some("established"));
+
+    // SIGHUP with a changed connection: it is re-established with a new IKE SA.
+    let changed = config_text(&a_side, &b_side, true, "dpd_interval = \"20s\"");
+    std::fs::write(&a.config, changed).expect("write");
+    a.signal("HUP");
+    wait_for(ESTABLISH_DEADLINE, "the reload report in the log", || {
+        a.log_text()
+            .contains("reloaded: added none; changed (re-established) tunnel; removed none; unchanged (kept running) none")
+            .then_some(())
+    });
+    let (sa, _) = wait_for(ESTABLISH_DEADLINE, "re-established after reload", || {
+        let (sa, sb) = wait_both(&a, &b, "established", ESTABLISH_DEADLINE);
+        let spi = connection(&sa)["ike_sas"][0]["spi_i"].clone();
+        (spi != spi_after_up).then_some((sa, sb))
+    });
+    assert_eq!(connection(&sa)["ike_sas"].as_array().map(Vec::len), Some(1));
+
+    // SIGTERM: the peer is told, the daemon exits 0 and removes its socket.
+    a.signal("TERM");
+    assert_eq!(
+        a.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        a.log_text()
+    );
+    assert!(!a.socket.exists(), "control socket removed");
+    assert!(
+        a.log_text().contains("every IKE SA is deleted"),
+        "{}",
+        a.log_text()
+    );
+    wait_for(ESTABLISH_DEADLINE, "the peer to see the delete", || {
+        (state_of(&b).as_deref() == Some("down")).then_some(())
+    });
+    b.signal("TERM");
+    assert_eq!(
+        b.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        b.log_text()
+    );
+    assert!(!b.socket.exists());
+    let out = a.cli(&["status"]);
+    assert_eq!(out.status.code(), Some(69));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("ikehub: the daemon is not running (no control socket at "));
+}
+
+/// The fields of an IKE header (RFC 7296 3.1).
+struct Header {
+    spi_i: u64,
+    spi_r: u64,
+    next: u8,
+    exchange: u8,
+    flags: u8,
+    message_id: u32,
+}
+
+/// An IKE header followed by `body`; its length field is off by `length_delta`.
+fn ike_message(h: Header, body: &[u8], length_delta: i64) -> Vec<u8> {
+    let mut m = Vec::with_capacity(28 + body.len());
+    m.extend_from_slice(&h.spi_i.to_be_bytes());
+    m.extend_from_slice(&h.spi_r.to_be_bytes());
+    m.extend_from_slice(&[h.next, 0x20, h.exchange, h.flags]);
+    m.extend_from_slice(&h.message_id.to_be_bytes());
+    let length = (28 + body.len()) as i64 + length_delta;
+    m.extend_from_slice(&(length as u32).to_be_bytes());
+    m.extend_from_slice(body);
+    m
+}
+
+/// The `i`-th malformed IKE message, cycling through kinds of damage.
+fn malformed(i: u32, spi_i: u64, spi_r: u64) -> Vec<u8> {
+    let noise: Vec<u8> = (0..40u32).map(|k| (k * 31 + i * 7) as u8).collect();
+    // An SK payload header (next 0, length 36) with 32 octets of noise as IV, data and ICV.
+    let mut sk = vec![0u8, 0, 0, 36];
+    sk.extend_from_slice(&noise[..32]);
+    // Requests as the original initiator would send them (I flag), INFORMATIONAL.
+    let informational = |spi_i, spi_r, message_id| Header {
+        spi_i,
+        spi_r,
+        next: 46,
+        exchange: 37,
+        flags: 0x08,
+        message_id,
+    };
+    match i % 5 {
+        // Truncated header.
+        0 => noise[..(1 + i as usize % 27)].to_vec(),
+        // Header length disagreeing with the datagram.
+        1 => ike_message(informational(0x1111, 0x2222, 5), &noise[..8], 13),
+        // Unknown exchange type, unknown SPIs.
+        2 => ike_message(
+            Header {
+                spi_i: 0xdead_0000 + u64::from(i),
+                spi_r: 0xbeef,
+                next: 0,
+                exchange: 99,
+                flags: 0x08,
+                message_id: 1,
+            },
+            &[],
+            0,
+        ),
+        // Garbage SK payload on the live IKE SA, in the message-ID window.
+        3 => ike_message(informational(spi_i, spi_r, 2), &sk, 0),
+        // Garbage SK payload on the live IKE SA, far outside the window.
+        _ => ike_message(informational(spi_i, spi_r, 0x7fff_0000 + i), &sk, 0),
+    }
+}
+
+fn dropped_total(status: &Value) -> u64 {
+    let c = &status["daemon"]["counters"];
+    [
+        "dropped_malformed",
+        "dropped_undecryptable",
+        "dropped_unknown_sa",
+        "dropped_unexpected",
+        "dropped_bad_marker",
+    ]
+    .iter()
+    .map(|k| c[*k].as_u64().expect("counter"))
+    .sum()
+}
+
+#[test]
+fn malformed_datagrams_are_counted_and_the_sa_survives_and_the_socket_is_root_only() {
+    if skip_unless_root("malformed_datagrams_are_counted_and_the_sa_survives") {
+        return;
+    }
+    let dir = TempDir::new("malformed");
+    let a_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 3),
+        subnet: "10.3.0.0/16",
+    };
+    let b_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 4),
+        subnet: "10.4.0.0/16",
+    };
+    let (a_config, b_config) = pair_configs(&a_side, &b_side);
+    let b = Daemon::start(&dir.0, "b", &b_config);
+    wait_for(ESTABLISH_DEADLINE, "the responder to listen", || b.status());
+    let a = Daemon::start(&dir.0, "a", &a_config);
+    let (_, sb) = wait_both(&a, &b, "established", ESTABLISH_DEADLINE);
+    let ike = &connection(&sb)["ike_sas"][0];
+    let spi_i = u64::from_str_radix(ike["spi_i"].as_str().expect("spi"), 16).expect("hex");
+    let spi_r = u64::from_str_radix(ike["spi_r"].as_str().expect("spi"), 16).expect("hex");
+
+    // A non-root caller is told the socket is root-only.
+    match ["setpriv", "su"]
+        .iter()
+        .find(|tool| Command::new(tool).arg("--help").output().is_ok())
+    {
+        None => println!("SKIPPED the non-root check: neither setpriv nor su exists"),
+        Some(&tool) => {
+            let socket = b.socket.to_str().expect("utf-8");
+            // The build directory may not be reachable for an unprivileged user (e.g. under
+            // /root): run a copy from the test's own world-readable directory.
+            let client = dir.0.join("ikehub-client");
+            std::fs::copy(BINARY, &client).expect("copy the binary");
+            let client = client.to_str().expect("utf-8");
+            let out = if tool == "setpriv" {
+                Command::new("setpriv")
+                    .args(["--reuid=65534", "--regid=65534", "--clear-groups", client])
+                    .args(["--socket", socket, "status"])
+                    .output()
+            } else {
+                Command::new("su")
+                    .args(["nobody", "-s", "/bin/sh", "-c"])
+                    .arg(format!("{client} --socket {socket} status"))
+                    .output()
+            }
+            .expect("run as nobody");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(77), "{stderr}");
+            assert!(
+                stderr.contains(&format!("ikehub: permission denied on {socket}: the control socket is root-only; run as root (e.g. sudo ikehub status)")),
+                "{stderr}"
+            );
+            assert!(out.stdout.is_empty());
+        }
+    }
+
+    // 1000 malformed datagrams to B's ports 500 and 4500, in rounds of 100; each round is
+    // waited for in the counters, so the count must come out exact.
+    let sender = UdpSocket::bind("127.0.0.9:0").expect("bind sender");
+    let before = dropped_total(&b.status().expect("status"));
+    let mut sent = 0u64;
+    for round in 0..10u32 {
+        for k in 0..100u32 {
+            let i = round * 100 + k;
+            let message = malformed(i, spi_i, spi_r);
+            if i % 2 == 0 {
+                sender
+                    .send_to(&message, (b_side.address, 500))
+                    .expect("send");
+            } else if i % 10 == 9 {
+                // Short datagram without the non-ESP marker (the kernel passes <= 8 bytes
+                // that are not ESP up to the socket).
+                sender
+                    .send_to(&[0x12, 0x34, (i % 256) as u8], (b_side.address, 4500))
+                    .expect("send");
+            } else {
+                let mut framed = vec![0u8; 4];
+                framed.extend_from_slice(&message);
+                sender
+                    .send_to(&framed, (b_side.address, 4500))
+                    .expect("send");
+            }
+            sent += 1;
+        }
+        wait_for(Duration::from_secs(10), "the drops to be counted", || {
+            let now = dropped_total(&b.status()?);
+            (now >= before + sent).then_some(())
+        });
+    }
+    let status = b.status().expect("status");
+    println!(
+        "counters after 1000 malformed datagrams: {}",
+        status["daemon"]["counters"]
+    );
+    assert_eq!(
+        dropped_total(&status) - before,
+        1000,
+        "{}",
+        status["daemon"]
+    );
+    // Where each kind of damage is counted (see `malformed`): truncated headers and wrong
+    // lengths fail to parse; unknown SPIs name no SA; garbage SK in the window fails its
+    // integrity check, outside it is unexpected; 100 datagrams lacked the non-ESP marker.
+    let counters = &status["daemon"]["counters"];
+    let expected = serde_json::json!({
+        "dropped_malformed": 400,
+        "dropped_unknown_sa": 200,
+        "dropped_undecryptable": 200,
+        "dropped_unexpected": 100,
+        "dropped_bad_marker": 100,
+    });
+    for (name, value) in expected.as_object().expect("object") {
+        assert_eq!(&counters[name], value, "{name}: {counters}");
+    }
+    assert_eq!(counters["responses_resent"], 0, "{counters}");
+
+    // The IKE SA is untouched and still works: a delete protected by its keys takes both
+    // sides down.
+    let conn = connection(&status);
+    assert_eq!(conn["state"], "established");
+    assert_eq!(conn["ike_sas"][0]["spi_i"], ike["spi_i"]);
+    assert_eq!(conn["ike_sas"].as_array().map(Vec::len), Some(1));
+    let out = a.cli(&["down", "tunnel"]);
+    assert!(out.status.success());
+    wait_both(&a, &b, "down", ESTABLISH_DEADLINE);
+}
+
+#[test]
+fn a_bad_configuration_stops_the_daemon_with_every_error() {
+    let dir = TempDir::new("badconfig");
+    let path = dir.0.join("bad.toml");
+    std::fs::write(
+        &path,
+        "[gateway]\nname = \"gw\"\nlocal_addresses = [\"not-an-address\"]\n\n[[connection]]\nname = \"x\"\npeer = \"missing\"\npsk = \"k\"\n",
+    )
+    .expect("write");
+    let out = Command::new(BINARY)
+        .args(["--socket"])
+        .arg(dir.0.join("s.sock"))
+        .args(["daemon", "--dataplane", "recording", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not-an-address"), "{stderr}");
+    assert!(stderr.contains("missing"), "{stderr}");
+    assert!(stderr.contains("the daemon did not start"), "{stderr}");
+    assert!(!dir.0.join("s.sock").exists());
+}
+
+/// A second connection the IKEv2 engine cannot run.
+const LEGACY_CONNECTION: &str = r#"
+[[connection]]
+name = "legacy"
+peer = "other"
+version = "ikev1"
+psk = "test-only-key-f3a9c1d2e5b7"
+remote_subnets = ["10.7.0.0/16"]
+"#;
+
+#[test]
+fn systemd_is_told_ready_watchdog_and_stopping() {
+    if skip_unless_root("systemd_is_told_ready_watchdog_and_stopping") {
+        return;
+    }
+    use std::os::unix::net::UnixDatagram;
+    let dir = TempDir::new("notify");
+    let notify_path = dir.0.join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).expect("bind notify socket");
+    // Each receive waits at most this long: a deadline, not a delay.
+    notify
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let me = Side {
+        address: Ipv4Addr::new(127, 0, 0, 5),
+        subnet: "10.5.0.0/16",
+    };
+    let peer = Side {
+        address: Ipv4Addr::new(127, 0, 0, 6),
+        subnet: "10.6.0.0/16",
+    };
+    // A socket file left by a daemon that did not exit cleanly is replaced.
+    drop(std::os::unix::net::UnixListener::bind(dir.0.join("gw.sock")).expect("stale socket"));
+    assert!(dir.0.join("gw.sock").exists());
+    let watchdog_usec = PathBuf::from("200000");
+    let mut daemon = Daemon::start_with_env(
+        &dir.0,
+        "gw",
+        &config_text(&me, &peer, false, LEGACY_CONNECTION),
+        &[
+            ("NOTIFY_SOCKET", notify_path.as_path()),
+            ("WATCHDOG_USEC", watchdog_usec.as_path()),
+        ],
+    );
+    let mut buf = [0u8; 256];
+    let mut next = || {
+        let n = notify.recv(&mut buf).expect("a notification within 10 s");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert_eq!(next(), "READY=1");
+    // Ready means the sockets are bound and the control socket answers.
+    assert!(
+        UdpSocket::bind((me.address, 500)).is_err(),
+        "port 500 is taken"
+    );
+    assert!(
+        UdpSocket::bind((me.address, 4500)).is_err(),
+        "port 4500 is taken"
+    );
+    let status = daemon.status().expect("status right after READY=1");
+    assert_eq!(connection(&status)["state"], "down");
+    assert_eq!(next(), "STATUS=1 connection(s) configured");
+
+    // The IKEv1 connection is not run: logged as an error, shown down with the reason.
+    assert!(
+        daemon
+            .log_text()
+            .contains("connection \"legacy\" not started: IKEv1 is not implemented yet"),
+        "{}",
+        daemon.log_text()
+    );
+    let legacy = &status["connections"][1];
+    assert_eq!(legacy["name"], "legacy");
+    assert_eq!(legacy["state"], "down");
+    assert_eq!(legacy["peer_address"], "127.0.0.6");
+    assert_eq!(legacy["remote_subnets"], serde_json::json!(["10.7.0.0/16"]));
+    assert_eq!(
+        legacy["last_error"],
+        "not started: IKEv1 is not implemented yet"
+    );
+    let out = daemon.cli(&["up", "legacy"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("ikehub: legacy: not started: IKEv1 is not implemented yet"));
+    let out = daemon.cli(&["status", "legacy", "--json"]);
+    assert!(out.status.success());
+    let only: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(only["connections"].as_array().map(Vec::len), Some(1));
+    assert_eq!(only["connections"][0]["name"], "legacy");
+    let out = daemon.cli(&["status", "nope"]);
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("unknown connection \"nope\"; known connections: legacy, tunnel"));
+    // WATCHDOG_USEC=200 ms: petted every 100 ms.
+    let start = Instant::now();
+    assert_eq!(next(), "WATCHDOG=1");
+    assert_eq!(next(), "WATCHDOG=1");
+    assert!(start.elapsed() < Duration::from_secs(2));
+    daemon.signal("TERM");
+    let stopping = wait_for(Duration::from_secs(10), "STOPPING=1", || {
+        let message = next();
+        (message != "WATCHDOG=1").then_some(message)
+    });
+    assert_eq!(stopping, "STOPPING=1");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(0));
+    assert!(!daemon.socket.exists());
+}
