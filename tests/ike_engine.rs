@@ -504,9 +504,29 @@ fn fragments_survive_loss_and_corruption() {
     let _ = to;
     pair.inject(Which::B, fragment.remote, fragment.local, bad);
     let after = pair.b.engine.stats();
-    assert_eq!(
-        after.dropped_undecryptable + after.responses_resent,
-        before.dropped_undecryptable + before.responses_resent + 1
-    );
+    // It carries the ID of a request already answered but is not that request: dropped,
+    // counted, and no response is reflected.
+    assert_eq!(after.dropped_unexpected, before.dropped_unexpected + 1);
+    assert_eq!(after.responses_resent, before.responses_resent);
+    assert_eq!(pair.b.engine.poll_transmit(), None);
     assert!(pair.established());
+}
+
+#[test]
+fn a_forged_request_with_an_answered_message_id_gets_no_response() {
+    let mut pair = Pair::default_pair();
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, Pair::established));
+    let (_, auth_request) = pair.delivered[2].clone();
+    let mut forged = auth_request.payload.clone();
+    if let Some(b) = forged.get_mut(40) {
+        *b ^= 0xff;
+    }
+    // Sent from a victim's address: a reflection must not happen.
+    let victim = addr("198.51.100.99", 500);
+    pair.inject(Which::B, auth_request.remote, victim, forged);
+    assert_eq!(pair.b.engine.poll_transmit(), None);
+    assert_eq!(pair.b.engine.stats().responses_resent, 0);
+    assert_eq!(pair.b.engine.stats().dropped_unexpected, 1);
 }

@@ -379,6 +379,9 @@ impl<D: Dataplane> Gateway<D> {
                 );
                 self.remember_failure(conn, &reason);
             }
+            Event::IkeRekeyed { conn, .. } => {
+                info!("{}: IKE SA rekeyed", self.connection_name(conn));
+            }
             Event::ChildFailed { conn, reason, .. } => {
                 warn!(
                     "{}: CHILD_SA not established: {}",
@@ -398,17 +401,16 @@ impl<D: Dataplane> Gateway<D> {
     }
 
     fn on_kernel_event(&mut self, event: KernelEvent) {
-        // The engine has no kernel-event input yet (rekeying and on-demand tunnels are not
-        // implemented), so these are only logged.
-        match event {
+        match &event {
             KernelEvent::Expire { dst, spi, hard } => {
-                let kind = if hard { "hard" } else { "soft" };
-                warn!("kernel: {kind} lifetime expired for SA {dst} spi {spi:08x}");
+                let kind = if *hard { "hard" } else { "soft" };
+                info!("kernel: {kind} lifetime expired for SA {dst} spi {spi:08x}");
             }
             KernelEvent::Acquire { reqid } => {
-                info!("kernel: traffic for reqid {reqid} without an SA");
+                debug!("kernel: traffic for reqid {reqid} without an SA");
             }
         }
+        self.engine.handle_kernel_event(Instant::now(), event);
     }
 
     /// RFC 3948 2.3: while we are behind a NAT, keep its mapping alive with a 0xFF datagram

@@ -37,7 +37,7 @@
 //!       "algorithms": "aes128gcm16-prfsha256-ecp256", // null before IKE_SA_INIT completes
 //!       "established_s": 300,          // null until established
 //!       "nat": { "local_behind": false, "remote_behind": true },
-//!       "rekey_in_s": null,            // null: no rekey scheduled (rekeying not implemented)
+//!       "rekey_in_s": 12345,           // null: no rekey scheduled
 //!       "children": [{
 //!         "reqid": 1073741824,
 //!         "spi_in": "c1a2b3c4", "spi_out": "d5e6f708", // hex
@@ -304,15 +304,7 @@ pub fn collect(
 }
 
 fn ike_sa_status(sa: &IkeSa, now: Instant, keys: &mut Vec<(IpAddr, u32)>) -> IkeSaStatus {
-    let algorithms = sa.crypto.as_ref().map(|c| {
-        let suite = &c.suite;
-        let mut s = suite.encryption.to_string();
-        if let Some(integrity) = suite.integrity {
-            let _ = write!(s, "-{integrity}");
-        }
-        let _ = write!(s, "-{}-{}", suite.prf, suite.dh);
-        s
-    });
+    let algorithms = sa.algorithms();
     let children = sa
         .children
         .iter()
@@ -338,7 +330,9 @@ fn ike_sa_status(sa: &IkeSa, now: Instant, keys: &mut Vec<(IpAddr, u32)>) -> Ike
             local_behind: sa.nat.local_behind,
             remote_behind: sa.nat.remote_behind,
         },
-        rekey_in_s: None,
+        rekey_in_s: sa
+            .rekey_at()
+            .map(|t| t.saturating_duration_since(now).as_secs()),
         children,
     }
 }
@@ -408,59 +402,10 @@ fn selector_strings(ts: &TrafficSelector) -> Vec<String> {
     } else {
         format!("[{}/{}-{}]", ts.ip_protocol, ts.start_port, ts.end_port)
     };
-    range_to_cidrs(ts.start, ts.end)
+    crate::ike::selectors_to_subnets(std::slice::from_ref(ts))
         .into_iter()
         .map(|net| format!("{net}{suffix}"))
         .collect()
-}
-
-/// The smallest list of CIDR blocks covering exactly `start..=end` (empty if the bounds are
-/// of different families or reversed).
-pub fn range_to_cidrs(start: IpAddr, end: IpAddr) -> Vec<IpNet> {
-    let (bits, lo, hi) = match (start, end) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => {
-            (32u32, u128::from(u32::from(a)), u128::from(u32::from(b)))
-        }
-        (IpAddr::V6(a), IpAddr::V6(b)) => (128u32, u128::from(a), u128::from(b)),
-        _ => return Vec::new(),
-    };
-    let mut nets = Vec::new();
-    let mut current = lo;
-    while current <= hi {
-        // The largest block aligned at `current` that does not pass `hi`.
-        let mut size_bits = current.trailing_zeros().min(bits);
-        loop {
-            let last = if size_bits >= 128 {
-                u128::MAX
-            } else {
-                current | ((1u128 << size_bits) - 1)
-            };
-            if last <= hi {
-                break;
-            }
-            size_bits -= 1;
-        }
-        let prefix = u8::try_from(bits - size_bits).unwrap_or(0);
-        let net = if bits == 32 {
-            let v4 = std::net::Ipv4Addr::from(u32::try_from(current).unwrap_or(0));
-            ipnet::Ipv4Net::new(v4, prefix).map(IpNet::V4).ok()
-        } else {
-            ipnet::Ipv6Net::new(current.into(), prefix)
-                .map(IpNet::V6)
-                .ok()
-        };
-        nets.extend(net);
-        let span_end = if size_bits >= 128 {
-            u128::MAX
-        } else {
-            current | ((1u128 << size_bits) - 1)
-        };
-        match span_end.checked_add(1) {
-            Some(next) if span_end < hi => current = next,
-            _ => break,
-        }
-    }
-    nets
 }
 
 fn duration_text(seconds: u64) -> String {
@@ -703,32 +648,5 @@ mod tests {
         assert_eq!(json["daemon"]["counters"]["dropped_malformed"], 7);
         let back: StatusSnapshot = serde_json::from_value(json).expect("deserialise");
         assert_eq!(back, snapshot);
-    }
-
-    #[test]
-    fn ranges_become_minimal_cidr_lists() {
-        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
-        let strings = |v: Vec<IpNet>| v.iter().map(ToString::to_string).collect::<Vec<_>>();
-        assert_eq!(
-            strings(range_to_cidrs(ip("10.0.0.0"), ip("10.0.255.255"))),
-            ["10.0.0.0/16"]
-        );
-        assert_eq!(
-            strings(range_to_cidrs(ip("10.0.0.1"), ip("10.0.0.6"))),
-            ["10.0.0.1/32", "10.0.0.2/31", "10.0.0.4/31", "10.0.0.6/32"]
-        );
-        assert_eq!(
-            strings(range_to_cidrs(ip("0.0.0.0"), ip("255.255.255.255"))),
-            ["0.0.0.0/0"]
-        );
-        assert_eq!(
-            strings(range_to_cidrs(
-                ip("::"),
-                ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
-            )),
-            ["::/0"]
-        );
-        assert!(range_to_cidrs(ip("10.0.0.9"), ip("10.0.0.1")).is_empty());
-        assert!(range_to_cidrs(ip("10.0.0.1"), ip("::1")).is_empty());
     }
 }

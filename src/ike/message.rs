@@ -101,12 +101,27 @@ pub struct Reassembly {
     message_id: u32,
     response: bool,
     first_inner: Option<PayloadType>,
+    first_digest: Option<Digest>,
     pieces: Vec<Option<Vec<u8>>>,
+}
+
+/// SHA-256 of the datagram that identifies a message: the whole message, or its first
+/// fragment. A retransmitted request is recognised by it before any cached response is
+/// resent, so a forged datagram with a known message ID cannot make us reflect a response.
+pub type Digest = [u8; 32];
+
+pub fn digest(datagram: &[u8]) -> Digest {
+    let mut d = [0u8; 32];
+    d.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, datagram).as_ref());
+    d
 }
 
 /// The result of opening one datagram.
 pub enum Opened {
-    Complete(Vec<Payload>),
+    Complete {
+        payloads: Vec<Payload>,
+        digest: Digest,
+    },
     /// A verified fragment of a message still incomplete.
     Partial,
 }
@@ -127,10 +142,10 @@ pub fn open(
             let inner = protection
                 .open(prefix, body)
                 .map_err(|_| Error::Undecryptable)?;
-            Ok(Opened::Complete(ikev2::parse_payloads(
-                sk.first_inner,
-                &inner,
-            )?))
+            Ok(Opened::Complete {
+                payloads: ikev2::parse_payloads(sk.first_inner, &inner)?,
+                digest: digest(datagram),
+            })
         }
         [Payload::EncryptedFragment(skf)] => {
             if skf.total > MAX_FRAGMENTS {
@@ -151,6 +166,7 @@ pub fn open(
                     message_id: header.message_id,
                     response: header.flags.response,
                     first_inner: None,
+                    first_digest: None,
                     pieces: vec![None; usize::from(skf.total)],
                 };
             }
@@ -160,13 +176,17 @@ pub fn open(
             }
             if skf.number == 1 {
                 state.first_inner = Some(skf.first_inner);
+                state.first_digest = Some(digest(datagram));
             }
             let complete = state.pieces.iter().all(Option::is_some);
-            match (complete, state.first_inner) {
-                (true, Some(first)) => {
+            match (complete, state.first_inner, state.first_digest) {
+                (true, Some(first), Some(first_digest)) => {
                     let whole: Vec<u8> = state.pieces.iter().flatten().flatten().copied().collect();
                     *reassembly = None;
-                    Ok(Opened::Complete(ikev2::parse_payloads(first, &whole)?))
+                    Ok(Opened::Complete {
+                        payloads: ikev2::parse_payloads(first, &whole)?,
+                        digest: first_digest,
+                    })
                 }
                 _ => Ok(Opened::Partial),
             }

@@ -41,3 +41,4 @@ pub use settings::{
     ConnectionSettings, EngineSettings, EspProposal, IkeIdentity, IkeProposal, PreSharedKey,
 };
 pub use stats::Stats;
+pub use ts::to_subnets as selectors_to_subnets;

@@ -118,7 +118,14 @@ pub struct Exchanges {
     /// The next request ID we expect from the peer.
     pub expected_request_id: u32,
     /// Our response to the peer's last request, resent verbatim when it retransmits.
-    pub last_response: Option<(u32, Vec<Vec<u8>>)>,
+    pub last_response: Option<CachedResponse>,
+}
+
+/// The answer to the peer's last request and what identifies that request.
+pub struct CachedResponse {
+    pub message_id: u32,
+    pub request: super::message::Digest,
+    pub datagrams: Vec<Vec<u8>>,
 }
 
 /// One negotiated CHILD_SA (its kernel SAs are owned by the kernel layer).

@@ -244,11 +244,15 @@ impl Engine {
     ) {
         let spi_i = msg.header.spi_i;
         if let Some(&id) = self.half_open.get(&(spi_i, remote)) {
+            let request = super::super::message::digest(datagram);
             let cached = self
                 .sa(id)
                 .and_then(|sa| sa.exchanges.last_response.as_ref())
-                .filter(|(mid, _)| *mid == 0)
-                .map(|(_, b)| b.clone());
+                .filter(|c| c.message_id == 0 && c.request == request)
+                .map(|c| c.datagrams.clone());
+            if cached.is_none() {
+                self.stats.dropped_unexpected += 1;
+            }
             for payload in cached.into_iter().flatten() {
                 self.stats.responses_resent += 1;
                 self.emit_transmit(Transmit {
@@ -423,7 +427,11 @@ impl Engine {
             remote,
             payload: response.clone(),
         });
-        sa.exchanges.last_response = Some((0, vec![response.clone()]));
+        sa.exchanges.last_response = Some(super::super::sa::CachedResponse {
+            message_id: 0,
+            request: super::super::message::digest(datagram),
+            datagrams: vec![response.clone()],
+        });
         sa.init = Some(InitContext {
             ni: ni.clone(),
             nr,

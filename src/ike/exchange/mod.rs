@@ -19,7 +19,7 @@ use super::engine::{Engine, Fate};
 use super::error::Error;
 use super::message;
 use super::output::{DownReason, Transmit};
-use super::sa::{IkeSa, Outstanding, RequestKind, SaState};
+use super::sa::{CachedResponse, IkeSa, Outstanding, RequestKind, SaState};
 use super::timer::Timer;
 
 impl Engine {
@@ -35,12 +35,14 @@ impl Engine {
     ) -> Fate {
         let id = msg.header.message_id;
         let first_fragment = msg.encrypted_fragment().is_none_or(|f| f.number == 1);
-        if let Some((cached_id, datagrams)) = &sa.exchanges.last_response {
-            if *cached_id == id {
+        if let Some(cached) = &sa.exchanges.last_response {
+            if cached.message_id == id {
                 // A retransmitted request: answer with the very same bytes (RFC 7296 2.1),
-                // once per retransmission, not once per fragment (RFC 7383 2.6.1).
-                if first_fragment {
-                    let transmits: Vec<Transmit> = datagrams
+                // once per retransmission, not once per fragment (RFC 7383 2.6.1), and only
+                // if it is byte for byte the request we answered.
+                if first_fragment && message::digest(datagram) == cached.request {
+                    let transmits: Vec<Transmit> = cached
+                        .datagrams
                         .iter()
                         .map(|d| Transmit {
                             local: sa.local,
@@ -50,6 +52,8 @@ impl Engine {
                         .collect();
                     self.stats.responses_resent += 1;
                     transmits.into_iter().for_each(|t| self.emit_transmit(t));
+                } else {
+                    self.stats.dropped_unexpected += 1;
                 }
                 return Fate::Keep;
             }
@@ -58,7 +62,7 @@ impl Engine {
             self.stats.dropped_unexpected += 1;
             return Fate::Keep;
         }
-        let payloads = match self.open_protected(sa, datagram, msg) {
+        let (payloads, request) = match self.open_protected(sa, datagram, msg) {
             Some(p) => p,
             None => return Fate::Keep,
         };
@@ -85,7 +89,7 @@ impl Engine {
                 return Fate::Keep;
             }
         };
-        self.send_response(sa, msg.header.exchange, id, &response);
+        self.send_response(sa, msg.header.exchange, id, request, &response);
         fate
     }
 
@@ -119,7 +123,7 @@ impl Engine {
             self.on_init_response(now, sa, local, remote, datagram, msg)
         } else {
             let payloads = match self.open_protected(sa, datagram, msg) {
-                Some(p) => p,
+                Some((p, _)) => p,
                 None => return Fate::Keep,
             };
             sa.last_received = now;
@@ -224,10 +228,10 @@ impl Engine {
         sa: &mut IkeSa,
         datagram: &[u8],
         msg: &Message,
-    ) -> Option<Vec<Payload>> {
+    ) -> Option<(Vec<Payload>, message::Digest)> {
         let crypto = sa.crypto.as_ref()?;
         match message::open(&crypto.inbound, &mut sa.reassembly, datagram, msg) {
-            Ok(message::Opened::Complete(p)) => Some(p),
+            Ok(message::Opened::Complete { payloads, digest }) => Some((payloads, digest)),
             Ok(message::Opened::Partial) => None,
             Err(e) => {
                 self.count_drop(&e);
@@ -270,6 +274,7 @@ impl Engine {
         sa: &mut IkeSa,
         exchange: ExchangeType,
         message_id: u32,
+        request: message::Digest,
         payloads: &[Payload],
     ) {
         let header = message::header(sa, exchange, true, message_id);
@@ -283,7 +288,11 @@ impl Engine {
                 payload: payload.clone(),
             });
         }
-        sa.exchanges.last_response = Some((message_id, datagrams));
+        sa.exchanges.last_response = Some(CachedResponse {
+            message_id,
+            request,
+            datagrams,
+        });
         sa.exchanges.expected_request_id = message_id.wrapping_add(1);
     }
 
