@@ -1,0 +1,139 @@
+# Helpers shared by every guest test. Source it first:
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# A test reports each check with ok/bad (or check), builds its topology with
+# ns_new, waits with wait_for, and ends with `finish`. Everything it created
+# through these helpers is removed when the script exits, however it exits.
+set -u
+
+IKT_PASSED=0
+IKT_FAILED=0
+# Every namespace a test creates starts with this prefix, so the runner can
+# find leftovers and a host run never touches namespaces it does not own.
+IKT_NS_PREFIX=${IKT_NS_PREFIX:-ikt-}
+IKT_NAMESPACES=()
+IKT_PIDS=()
+
+ok() {
+    echo "@@PASS $*"
+    IKT_PASSED=$((IKT_PASSED + 1))
+}
+
+bad() {
+    echo "@@FAIL $*"
+    IKT_FAILED=$((IKT_FAILED + 1))
+}
+
+# check WHAT CMD [ARG...]: run CMD; pass if it exits 0. Its output is shown on
+# failure (and always in verbose mode). For short commands only: a daemon
+# started here would outlive the capture; use spawn for those.
+check() {
+    local what=$1 out rc
+    shift
+    out=$("$@" 2>&1)
+    rc=$?
+    if [ "$rc" -eq 0 ]; then
+        [ "${IKT_VERBOSE:-0}" = 1 ] && [ -n "$out" ] && printf '%s\n' "$out"
+        ok "$what"
+    else
+        [ -n "$out" ] && printf '%s\n' "$out"
+        bad "$what (exit $rc: $*)"
+    fi
+    return "$rc"
+}
+
+# step TEXT: a heading in the test output.
+step() {
+    echo
+    echo "== $* (t=$(cut -d' ' -f1 /proc/uptime)s)"
+}
+
+# show CMD [ARG...]: run CMD and print its output, in verbose mode only
+# (the demo narrates; the suite stays terse).
+show() {
+    [ "${IKT_VERBOSE:-0}" = 1 ] || return 0
+    echo "\$ $*"
+    "$@" 2>&1
+}
+
+# ns_new VAR: create a network namespace with loopback up and store its name
+# in VAR. It is deleted when the test exits.
+ns_new() {
+    local var=$1 name="${IKT_NS_PREFIX}$$-$1"
+    ip netns add "$name" || { bad "create namespace $name"; return 1; }
+    IKT_NAMESPACES+=("$name")
+    ip -n "$name" link set lo up
+    printf -v "$var" '%s' "$name"
+}
+
+# in_ns NS CMD [ARG...]: run CMD inside namespace NS.
+in_ns() {
+    local ns=$1
+    shift
+    ip netns exec "$ns" "$@"
+}
+
+# spawn VAR CMD [ARG...]: start CMD in the background, store its PID in VAR;
+# it is killed when the test exits. Never start daemons inside $(...).
+spawn() {
+    local var=$1
+    shift
+    "$@" &
+    IKT_PIDS+=("$!")
+    printf -v "$var" '%s' "$!"
+}
+
+# now_ms: a monotonic-enough clock in milliseconds (bash 5 EPOCHREALTIME).
+now_ms() {
+    local t=${EPOCHREALTIME/./}
+    echo $((t / 1000))
+}
+
+# wait_for DEADLINE_SECS CMD [ARG...]: poll CMD every 100 ms until it exits 0
+# (returns 0) or DEADLINE_SECS pass (returns 1). The way to wait for a
+# condition: never a bare sleep.
+wait_for() {
+    local deadline_ms=$(($(now_ms) + $1 * 1000))
+    shift
+    while :; do
+        "$@" >/dev/null 2>&1 && return 0
+        [ "$(now_ms)" -ge "$deadline_ms" ] && return 1
+        sleep 0.1
+    done
+}
+
+# xfrm_sa_packets NS SRC DST SPI: the packet counter of one ESP SA.
+xfrm_sa_packets() {
+    ip -n "$1" -s xfrm state get src "$2" dst "$3" proto esp spi "$4" 2>/dev/null |
+        sed -n 's/.*(bytes), *\([0-9]*\)(packets).*/\1/p' | head -n 1
+}
+
+# xfrm_stat NS NAME: one counter of /proc/net/xfrm_stat (per namespace), e.g.
+# XfrmOutNoStates.
+xfrm_stat() {
+    ip netns exec "$1" cat /proc/net/xfrm_stat 2>/dev/null | awk -v name="$2" '$1 == name { print $2 }'
+}
+
+ikt_cleanup() {
+    local rc=$? pid ns
+    for pid in "${IKT_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    done
+    for ns in "${IKT_NAMESPACES[@]}"; do
+        ip netns pids "$ns" 2>/dev/null | while read -r pid; do kill -9 "$pid" 2>/dev/null; done
+        ip netns del "$ns" 2>/dev/null
+    done
+    exit "$rc"
+}
+trap ikt_cleanup EXIT
+
+# finish: end the test. Fails when any check failed or none ran.
+finish() {
+    if [ "$IKT_PASSED" -eq 0 ] && [ "$IKT_FAILED" -eq 0 ]; then
+        bad "$(basename "$0" .sh): ran no checks"
+    fi
+    echo "-- $IKT_PASSED passed, $IKT_FAILED failed"
+    if [ "$IKT_FAILED" -ne 0 ]; then
+        exit 1
+    fi
+    exit 0
+}

@@ -1,0 +1,147 @@
+//! `vm-test` and `demo`: build ikehub, pick where to run, run, report.
+use crate::apt::Apt;
+use crate::process::run;
+use crate::suite::{self, Tally, DEMO_DIR};
+use crate::vm::{self, Console, VmRun};
+use crate::workspace::Workspace;
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Options {
+    pub names: Vec<String>,
+    pub kernel_package: String,
+    pub shell: bool,
+    pub force_vm: bool,
+    /// Run on the host even when the ESP probe says its kernel cannot.
+    pub force_host: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            names: Vec::new(),
+            kernel_package: vm::DEFAULT_KERNEL_PACKAGE.to_string(),
+            shell: false,
+            force_vm: false,
+            force_host: false,
+        }
+    }
+}
+
+/// Which scripts: the test suite (tests/vm/*.sh) or the demos (tests/vm/demo/*.sh).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Suite {
+    Tests,
+    Demo,
+}
+
+/// Runs and reports; returns the process exit code and the summary line.
+/// Unless in `--shell`, the last line printed is `N passed, N failed`.
+pub fn main(ws: &Workspace, options: &Options, suite: Suite) -> (i32, String) {
+    let mut tally = Tally::default();
+    let code = match execute(ws, options, suite, &mut tally) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            let one_line: Vec<&str> = e.lines().map(str::trim).collect();
+            tally.harness_failure(format!("harness: {}", one_line.join(" ")));
+            1
+        }
+    };
+    if options.shell {
+        return (code, String::new());
+    }
+    if code != 0 && tally.failed() == 0 {
+        tally.harness_failure(format!(
+            "tests exited with status {code} without reporting a failed check"
+        ));
+    }
+    tally.print_report();
+    let code = match code {
+        0 if tally.failed() > 0 => 1,
+        code => code,
+    };
+    (code, tally.summary_line())
+}
+
+fn execute(
+    ws: &Workspace,
+    options: &Options,
+    suite: Suite,
+    tally: &mut Tally,
+) -> Result<i32, String> {
+    let tests = if options.shell {
+        Vec::new()
+    } else {
+        choose_tests(ws, options, suite)?
+    };
+    println!("xtask: building the ikehub release binary");
+    let build_started = std::time::Instant::now();
+    run(ws.cargo().args(["build", "--release", "--bin", "ikehub"]))?;
+    println!(
+        "xtask: built in {:.1}s",
+        build_started.elapsed().as_secs_f64()
+    );
+    let ikehub = ws.ikehub_release_binary();
+    if !ikehub.is_file() {
+        return Err(format!("the build left no binary at {}", ikehub.display()));
+    }
+
+    let mut apt = Apt::default();
+    let on_host = if options.shell {
+        println!("xtask: mode: VM (--shell)");
+        false
+    } else if suite == Suite::Demo {
+        println!("xtask: mode: VM (the demo shows Debian's stock kernel datapath)");
+        false
+    } else if options.force_vm {
+        println!("xtask: mode: VM (--vm)");
+        false
+    } else if options.force_host {
+        let (_, reason) = crate::host::esp_capable(&mut apt);
+        println!("xtask: mode: host (--host; probe: {reason})");
+        true
+    } else {
+        let (capable, reason) = crate::host::esp_capable(&mut apt);
+        println!(
+            "xtask: mode: {} ({reason})",
+            if capable { "host" } else { "VM" }
+        );
+        capable
+    };
+    if on_host {
+        return crate::host::run(&mut apt, &ws.vm_tests(), &tests, &ikehub, tally);
+    }
+    let console = if options.shell {
+        Console::Interactive
+    } else if suite == Suite::Demo {
+        Console::Narrate
+    } else {
+        Console::Stream
+    };
+    vm::run(
+        ws,
+        &mut apt,
+        &VmRun {
+            kernel_package: &options.kernel_package,
+            tests: &tests,
+            console,
+            ikehub,
+        },
+        tally,
+    )
+}
+
+/// Test names relative to tests/vm, as the guest runner takes them.
+fn choose_tests(ws: &Workspace, options: &Options, suite: Suite) -> Result<Vec<String>, String> {
+    match suite {
+        Suite::Tests => suite::select(&suite::discover(&ws.vm_tests())?, &options.names),
+        Suite::Demo => {
+            let available = suite::discover(&ws.vm_tests().join(DEMO_DIR))?;
+            let chosen = suite::select(&available, &options.names)?;
+            Ok(chosen
+                .into_iter()
+                .map(|name| format!("{DEMO_DIR}/{name}"))
+                .collect())
+        }
+    }
+}
