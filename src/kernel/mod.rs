@@ -15,6 +15,7 @@ use std::net::IpAddr;
 use crate::ike::{IntentId, KernelIntent};
 
 pub mod mock;
+pub mod xfrm;
 
 /// Traffic counted by the kernel on one SA.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
