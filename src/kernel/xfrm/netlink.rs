@@ -74,6 +74,10 @@ impl Request {
         }
     }
 
+    fn is_dump(&self) -> bool {
+        self.flags & NLM_F_DUMP == NLM_F_DUMP
+    }
+
     fn encoded_len(&self) -> usize {
         align(NLMSG_HDRLEN + self.payload.len())
     }
@@ -371,6 +375,26 @@ impl NetlinkSocket {
     }
 }
 
+/// How many of `requests` (at least one) go into the next datagram.
+fn batch_len(requests: &[&Request]) -> usize {
+    let mut count = 0;
+    let mut bytes = 0;
+    for request in requests {
+        let len = request.encoded_len();
+        if count > 0 && (count >= MAX_BATCH_MESSAGES || bytes + len > MAX_BATCH_BYTES) {
+            break;
+        }
+        count += 1;
+        bytes += len;
+        // A socket runs one dump at a time: a second dump request in the same batch would be
+        // refused with EBUSY, so a dump closes its batch.
+        if request.is_dump() {
+            break;
+        }
+    }
+    count
+}
+
 /// The request socket: sequence numbers and batching.
 pub(super) struct RequestSocket {
     socket: NetlinkSocket,
@@ -394,16 +418,7 @@ impl RequestSocket {
         let mut outcomes = Vec::with_capacity(requests.len());
         let mut rest = requests;
         while !rest.is_empty() {
-            let mut count = 0;
-            let mut bytes = 0;
-            for request in rest {
-                let len = request.encoded_len();
-                if count > 0 && (count >= MAX_BATCH_MESSAGES || bytes + len > MAX_BATCH_BYTES) {
-                    break;
-                }
-                count += 1;
-                bytes += len;
-            }
+            let count = batch_len(rest);
             let (batch, later) = rest.split_at(count);
             outcomes.extend(self.transact_batch(batch).await?);
             rest = later;
@@ -536,6 +551,20 @@ mod tests {
         let request = Request::dump(18);
         assert_eq!(request.flags, 0x301);
         assert!(request.payload.is_empty());
+        assert!(request.is_dump());
+        assert!(!Request::acked(18, Zeroizing::new(vec![0; 24])).is_dump());
+    }
+
+    #[test]
+    fn batches_are_bounded_and_end_at_dumps() {
+        let small = Request::acked(16, Zeroizing::new(vec![0; 100]));
+        let big = Request::acked(16, Zeroizing::new(vec![0; 40_000]));
+        let dump = Request::dump(18);
+        assert_eq!(batch_len(&[&small; 300]), MAX_BATCH_MESSAGES);
+        assert_eq!(batch_len(&[&small, &big, &big]), 2);
+        assert_eq!(batch_len(&[&big]), 1);
+        assert_eq!(batch_len(&[&small, &dump, &dump, &small]), 2);
+        assert_eq!(batch_len(&[&dump, &dump]), 1);
     }
 
     #[test]
