@@ -28,7 +28,7 @@ check "plain ping over the veth" in_ns "$A" ping -c 1 -W 5 192.0.2.2
 
 step "kernel_xfrm (Rust integration tests)"
 log=$(mktemp)
-IKT_NS_A=$A IKT_NS_B=$B kernel_xfrm --ignored --test-threads=1 >"$log" 2>&1
+IKT_NS_A=$A IKT_NS_B=$B kernel_xfrm --ignored --test-threads=1 --show-output >"$log" 2>&1
 rc=$?
 cat "$log"
 ran=0

@@ -13,6 +13,8 @@ use super::uapi::{
 };
 use crate::kernel::KernelEvent;
 
+const ENOBUFS: i32 = 105;
+
 pub(super) struct EventSocket {
     socket: NetlinkSocket,
     pending: VecDeque<KernelEvent>,
@@ -40,9 +42,14 @@ impl EventSocket {
                 return event;
             }
             if let Err(error) = self.socket.recv(&mut self.buf).await {
-                // ENOBUFS: events were lost because we read too slowly; later ones still come.
-                tracing::warn!(%error, "reading XFRM events");
-                continue;
+                if error.raw_os_error() == Some(ENOBUFS) {
+                    // Events were lost because we read too slowly; later ones still come.
+                    tracing::warn!("XFRM events lost: the event socket overflowed");
+                    continue;
+                }
+                // Any other error would repeat on every read: stop reading rather than spin.
+                tracing::error!(%error, "reading XFRM events failed; no more kernel events");
+                return std::future::pending().await;
             }
             decode(&self.buf, &mut self.pending);
         }

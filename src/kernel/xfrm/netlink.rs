@@ -620,11 +620,9 @@ mod tests {
     fn malformed_input_never_panics() {
         for len in 0..40 {
             let datagram: Vec<u8> = (0..len).map(|i| (i * 37) as u8).collect();
-            for message in messages(&datagram) {
-                if let Ok((hdr, body)) = message {
-                    let _ = parse_error(&hdr, body);
-                    let _ = attributes(body).count();
-                }
+            for (hdr, body) in messages(&datagram).flatten() {
+                let _ = parse_error(&hdr, body);
+                let _ = attributes(body).count();
             }
         }
         // A header claiming more than the datagram holds is reported, not followed.

@@ -87,12 +87,14 @@ pub(super) fn add_sa(
         hard_use_expires_seconds: 0,
     };
 
+    let encryption_key_bits = key_bits(&sa.encryption_key)?;
+    let integrity_key_bits = key_bits(&sa.integrity_key)?;
     let mut nlas = Vec::new();
     match algorithms::cipher(sa.encryption) {
         CipherAttribute::Aead { name, icv_bits } => {
             nlas.push(XfrmAttrs::EncryptionAlgAead(AlgAead {
                 alg_name: algorithms::name_field(name),
-                alg_key_len: key_bits(&sa.encryption_key)?,
+                alg_key_len: encryption_key_bits,
                 alg_icv_len: icv_bits,
                 alg_key: sa.encryption_key.to_vec(),
             }));
@@ -100,7 +102,7 @@ pub(super) fn add_sa(
         CipherAttribute::Crypt { name } => {
             nlas.push(XfrmAttrs::EncryptionAlg(Alg {
                 alg_name: algorithms::name_field(name),
-                alg_key_len: key_bits(&sa.encryption_key)?,
+                alg_key_len: encryption_key_bits,
                 alg_key: sa.encryption_key.to_vec(),
             }));
         }
@@ -109,7 +111,7 @@ pub(super) fn add_sa(
         let (name, trunc_bits) = algorithms::integrity(integrity);
         nlas.push(XfrmAttrs::AuthenticationAlgTrunc(AlgAuth {
             alg_name: algorithms::name_field(name),
-            alg_key_len: key_bits(&sa.integrity_key)?,
+            alg_key_len: integrity_key_bits,
             alg_trunc_len: trunc_bits,
             alg_key: sa.integrity_key.to_vec(),
         }));
