@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use netlink_sys::{Socket, SocketAddr};
 use tokio::io::unix::AsyncFd;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// `NETLINK_XFRM` protocol number (include/uapi/linux/netlink.h).
 pub(super) const NETLINK_XFRM: isize = 6;
@@ -102,10 +102,20 @@ impl Request {
 }
 
 /// A data message the kernel sent in answer to a request (e.g. XFRM_MSG_NEWSA for a GETSA).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// SA replies carry the SA's keys, so the payload is wiped when dropped.
+#[derive(Clone, PartialEq, Eq)]
 pub(super) struct Reply {
     pub msg_type: u16,
-    pub payload: Vec<u8>,
+    pub payload: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply")
+            .field("msg_type", &self.msg_type)
+            .field("len", &self.payload.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A request the kernel refused: the errno and the extended ACK text, when given.
@@ -466,10 +476,14 @@ impl RequestSocket {
             queue.clear();
             for message in messages(&self.buf) {
                 match message {
-                    Ok((header, payload)) => queue.push_back((header, payload.to_vec())),
+                    Ok((header, payload)) => {
+                        queue.push_back((header, Zeroizing::new(payload.to_vec())))
+                    }
                     Err(problem) => tracing::debug!(%problem, "skipping netlink data"),
                 }
             }
+            // The datagram may hold SA keys (GETSA replies, SA dumps).
+            self.buf.zeroize();
             for (header, payload) in queue.drain(..) {
                 let Some(index) = seqs.iter().position(|&s| s == header.seq) else {
                     tracing::debug!(

@@ -135,7 +135,7 @@ mod tests {
         .unwrap();
         Reply {
             msg_type: XFRM_MSG_NEWSA,
-            payload: request.payload.to_vec(),
+            payload: request.payload.clone(),
         }
     }
 
@@ -150,7 +150,7 @@ mod tests {
             tmpl_dst: "192.0.2.1".parse().unwrap(),
             reqid,
         };
-        let mut payload = policy::add_policy(&spec, false).payload.to_vec();
+        let mut payload = policy::add_policy(&spec, false).payload;
         // The kernel reports the index it assigned.
         payload[156..160].copy_from_slice(&77u32.to_ne_bytes());
         Reply {
