@@ -12,6 +12,8 @@ pub struct Apt {
 fn apt_get() -> Command {
     let mut cmd = Command::new("apt-get");
     cmd.env("DEBIAN_FRONTEND", "noninteractive");
+    // a fresh machine often runs its daily apt jobs at boot: wait for their lock
+    cmd.args(["-o", "DPkg::Lock::Timeout=600"]);
     cmd
 }
 

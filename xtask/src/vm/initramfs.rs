@@ -63,10 +63,9 @@ fn module_wishes(guest_dir: &Path) -> Result<(Vec<ModuleWish>, String), String> 
     let text = read_text(&path)?;
     let mut wishes = parse_module_list(&text);
     let extra = std::env::var("IKEHUB_VM_MODULES").unwrap_or_default();
-    wishes.extend(extra.split_whitespace().map(|name| ModuleWish {
-        name: name.to_string(),
-        optional: false,
-    }));
+    wishes.extend(parse_module_list(
+        &extra.split_whitespace().collect::<Vec<_>>().join("\n"),
+    ));
     Ok((wishes, format!("{text}\n{extra}")))
 }
 
@@ -270,12 +269,20 @@ fn install_modules(
             .args(["-S", &kernel.release, "--show-depends", &wish.name]);
         let out = capture(&mut cmd)?;
         if !out.status.success() {
-            let kind = if wish.optional { "optional " } else { "" };
+            let why = String::from_utf8_lossy(&out.stderr);
+            if !wish.optional {
+                return Err(format!(
+                    "required module {} (not marked optional with `?`) is not in {}: {}",
+                    wish.name,
+                    kernel.release,
+                    why.trim()
+                ));
+            }
             println!(
-                "xtask: warning: {kind}module {} is not in {}: {}",
+                "xtask: warning: optional module {} is not in {}: {}",
                 wish.name,
                 kernel.release,
-                String::from_utf8_lossy(&out.stderr).trim()
+                why.trim()
             );
             continue;
         }
