@@ -1,7 +1,7 @@
 //! The production [`Dataplane`]: XFRM states and policies over netlink (`NETLINK_XFRM`).
 //!
 //! Messages are emitted with netlink-packet-xfrm's structure encoders; everything the kernel
-//! sends back is decoded here with checked reads ([`uapi`]), because that crate's parsers can
+//! sends back is decoded here with checked reads (module `uapi`), because that crate's parsers can
 //! panic on short input. Requests of one [`Dataplane::apply`] call go out in batches (many
 //! messages per `send`, then one wait for all acknowledgements), with extended ACKs enabled
 //! so errors carry the kernel's own explanation.
