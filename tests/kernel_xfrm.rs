@@ -5,8 +5,8 @@
 //! `IKT_NS_A` / `IKT_NS_B`:
 //!
 //! ```text
-//!   A: outer 192.0.2.1 (veth vA)   inner 10.1.0.1/24 (dummy dA)
-//!   B: outer 192.0.2.2 (veth vB)   inner 10.2.0.1/24 (dummy dB)
+//!   A: outer 192.0.2.1, 2001:db8::1 (veth vA)   inner 10.1.0.1/24, fd00:1::1/64 (dummy dA)
+//!   B: outer 192.0.2.2, 2001:db8::2 (veth vB)   inner 10.2.0.1/24, fd00:2::1/64 (dummy dB)
 //! ```
 //!
 //! Each test starts and ends with empty SA and policy databases in both namespaces.
@@ -27,6 +27,10 @@ const OUTER_A: &str = "192.0.2.1";
 const OUTER_B: &str = "192.0.2.2";
 const INNER_A: &str = "10.1.0.1";
 const INNER_B: &str = "10.2.0.1";
+const OUTER6_A: &str = "2001:db8::1";
+const OUTER6_B: &str = "2001:db8::2";
+const INNER6_A: &str = "fd00:1::1";
+const INNER6_B: &str = "fd00:2::1";
 
 fn ip(text: &str) -> IpAddr {
     text.parse().expect("test address")
@@ -153,8 +157,13 @@ struct Pair {
     encryption: Encryption,
     integrity: Option<Integrity>,
     esn: bool,
+    encap: Option<(u16, u16)>,
     soft: Duration,
     hard: Duration,
+    outer_a: &'static str,
+    outer_b: &'static str,
+    net_a: &'static str,
+    net_b: &'static str,
 }
 
 impl Pair {
@@ -166,8 +175,24 @@ impl Pair {
             encryption: Encryption::AesGcm16 { key_bits: 128 },
             integrity: None,
             esn: false,
+            encap: None,
             soft: Duration::from_secs(3000),
             hard: Duration::from_secs(3600),
+            outer_a: OUTER_A,
+            outer_b: OUTER_B,
+            net_a: "10.1.0.0/24",
+            net_b: "10.2.0.0/24",
+        }
+    }
+
+    /// The same over IPv6, outside and inside.
+    fn gcm6(reqid: u32, spi_ab: u32, spi_ba: u32) -> Pair {
+        Pair {
+            outer_a: OUTER6_A,
+            outer_b: OUTER6_B,
+            net_a: "fd00:1::/64",
+            net_b: "fd00:2::/64",
+            ..Pair::gcm(reqid, spi_ab, spi_ba)
         }
     }
 
@@ -188,24 +213,24 @@ impl Pair {
                     .map_or(Vec::new(), |i| vec![key_seed ^ 0x5a; i.key_len()]),
             ),
             esn: self.esn,
-            encap: None,
+            encap: self.encap,
         }
     }
 
     fn a_to_b(&self) -> EspSa {
-        self.sa(OUTER_A, OUTER_B, self.spi_ab, 0x10)
+        self.sa(self.outer_a, self.outer_b, self.spi_ab, 0x10)
     }
 
     fn b_to_a(&self) -> EspSa {
-        self.sa(OUTER_B, OUTER_A, self.spi_ba, 0x80)
+        self.sa(self.outer_b, self.outer_a, self.spi_ba, 0x80)
     }
 
     /// The install intent for side A (`a == true`) or B.
     fn install(&self, a: bool) -> KernelIntent {
         let (inbound, outbound, local, remote) = if a {
-            (self.b_to_a(), self.a_to_b(), "10.1.0.0/24", "10.2.0.0/24")
+            (self.b_to_a(), self.a_to_b(), self.net_a, self.net_b)
         } else {
-            (self.a_to_b(), self.b_to_a(), "10.2.0.0/24", "10.1.0.0/24")
+            (self.a_to_b(), self.b_to_a(), self.net_b, self.net_a)
         };
         KernelIntent::InstallChild {
             id: IntentId(u64::from(self.spi_ab)),
@@ -225,13 +250,13 @@ impl Pair {
 
     fn delete(&self, a: bool, remove_policies: bool) -> KernelIntent {
         let (ab, ba) = (
-            (ip(OUTER_A), ip(OUTER_B), self.spi_ab),
-            (ip(OUTER_B), ip(OUTER_A), self.spi_ba),
+            (ip(self.outer_a), ip(self.outer_b), self.spi_ab),
+            (ip(self.outer_b), ip(self.outer_a), self.spi_ba),
         );
         let (inbound, outbound, local, remote) = if a {
-            (ba, ab, "10.1.0.0/24", "10.2.0.0/24")
+            (ba, ab, self.net_a, self.net_b)
         } else {
-            (ab, ba, "10.2.0.0/24", "10.1.0.0/24")
+            (ab, ba, self.net_b, self.net_a)
         };
         KernelIntent::DeleteChild {
             id: IntentId(u64::from(self.spi_ba)),
@@ -246,7 +271,10 @@ impl Pair {
 
     /// The SA keys (destination, SPI) in both directions: A->B, then B->A.
     fn keys(&self) -> [(IpAddr, u32); 2] {
-        [(ip(OUTER_B), self.spi_ab), (ip(OUTER_A), self.spi_ba)]
+        [
+            (ip(self.outer_b), self.spi_ab),
+            (ip(self.outer_a), self.spi_ba),
+        ]
     }
 }
 
@@ -499,4 +527,56 @@ async fn soft_lifetime_raises_an_expire_event() {
         "soft expiry after {waited:?}"
     );
     println!("soft expire after {waited:?}: {event:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs root and an ESP-capable kernel; run by cargo xtask vm-test kernel-xfrm"]
+async fn ipv6_pair_carries_pings() {
+    let topology = Topology::new();
+    let mut a = topology.a.open();
+    let mut b = topology.b.open();
+    let mut pair = Pair::gcm6(REQID_BASE + 6, 0xa006, 0xb006);
+    pair.encryption = Encryption::AesCbc { key_bits: 128 };
+    pair.integrity = Some(Integrity::HmacSha512_256);
+    apply_ok(&mut a, pair.install(true)).await;
+    apply_ok(&mut b, pair.install(false)).await;
+    let policies = topology.a.policies();
+    assert_eq!(policies.matches("fd00:2::/64").count(), 3, "{policies}");
+
+    assert!(
+        topology.a.ping(INNER6_A, INNER6_B, Duration::from_secs(10)),
+        "ping6 through the tunnel"
+    );
+    let [a_out, a_in] = packets(&mut a, &pair).await;
+    let [b_in, b_out] = packets(&mut b, &pair).await;
+    for (what, count) in [
+        ("A out", a_out),
+        ("A in", a_in),
+        ("B in", b_in),
+        ("B out", b_out),
+    ] {
+        assert!(count.unwrap_or(0) >= 1, "{what} counted {count:?} packets");
+    }
+    assert_eq!(a.remove_stale().await.expect("remove stale"), 5);
+    assert_eq!(b.remove_stale().await.expect("remove stale"), 5);
+}
+
+#[tokio::test]
+#[ignore = "needs root and an ESP-capable kernel; run by cargo xtask vm-test kernel-xfrm"]
+async fn nat_traversal_sas_carry_udp_encapsulation() {
+    let topology = Topology::new();
+    let mut a = topology.a.open();
+    let mut pair = Pair::gcm(REQID_BASE + 7, 0xa007, 0xb007);
+    pair.encap = Some((4500, 4501));
+    apply_ok(&mut a, pair.install(true)).await;
+    let states = topology.a.states();
+    // Both directions carry the same (source, destination) ports as given.
+    assert_eq!(
+        states
+            .matches("encap type espinudp sport 4500 dport 4501")
+            .count(),
+        2,
+        "{states}"
+    );
+    assert_eq!(a.remove_stale().await.expect("remove stale"), 5);
 }

@@ -4,8 +4,8 @@
 # ignored tests of tests/kernel_xfrm.rs, run in two namespaces built here.
 # Each Rust test becomes one check.
 #
-#   A: outer 192.0.2.1 (veth vA)   inner 10.1.0.1/24 (dummy dA)
-#   B: outer 192.0.2.2 (veth vB)   inner 10.2.0.1/24 (dummy dB)
+#   A: outer 192.0.2.1, 2001:db8::1 (veth vA)   inner 10.1.0.1/24, fd00:1::1/64 (dummy dA)
+#   B: outer 192.0.2.2, 2001:db8::2 (veth vB)   inner 10.2.0.1/24, fd00:2::1/64 (dummy dB)
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -23,8 +23,18 @@ topology() {
         ip -n "$A" route add 10.2.0.0/24 via 192.0.2.2 &&
         ip -n "$B" route add 10.1.0.0/24 via 192.0.2.1
 }
+topology6() {
+    ip -n "$A" addr add 2001:db8::1/64 dev vA nodad &&
+        ip -n "$B" addr add 2001:db8::2/64 dev vB nodad &&
+        ip -n "$A" addr add fd00:1::1/64 dev dA nodad &&
+        ip -n "$B" addr add fd00:2::1/64 dev dB nodad &&
+        ip -n "$A" route add fd00:2::/64 via 2001:db8::2 &&
+        ip -n "$B" route add fd00:1::/64 via 2001:db8::1
+}
 check "veth, addresses, inner networks, routes" topology || finish
+check "IPv6 addresses and routes" topology6 || finish
 check "plain ping over the veth" in_ns "$A" ping -c 1 -W 5 192.0.2.2
+check "plain IPv6 ping over the veth" in_ns "$A" ping -c 1 -W 5 2001:db8::2
 
 step "kernel_xfrm (Rust integration tests)"
 log=$(mktemp)
