@@ -162,8 +162,8 @@ struct Pair {
     hard: Duration,
     outer_a: &'static str,
     outer_b: &'static str,
-    net_a: &'static str,
-    net_b: &'static str,
+    net_a: String,
+    net_b: String,
 }
 
 impl Pair {
@@ -180,8 +180,8 @@ impl Pair {
             hard: Duration::from_secs(3600),
             outer_a: OUTER_A,
             outer_b: OUTER_B,
-            net_a: "10.1.0.0/24",
-            net_b: "10.2.0.0/24",
+            net_a: "10.1.0.0/24".into(),
+            net_b: "10.2.0.0/24".into(),
         }
     }
 
@@ -190,8 +190,8 @@ impl Pair {
         Pair {
             outer_a: OUTER6_A,
             outer_b: OUTER6_B,
-            net_a: "fd00:1::/64",
-            net_b: "fd00:2::/64",
+            net_a: "fd00:1::/64".into(),
+            net_b: "fd00:2::/64".into(),
             ..Pair::gcm(reqid, spi_ab, spi_ba)
         }
     }
@@ -228,9 +228,9 @@ impl Pair {
     /// The install intent for side A (`a == true`) or B.
     fn install(&self, a: bool) -> KernelIntent {
         let (inbound, outbound, local, remote) = if a {
-            (self.b_to_a(), self.a_to_b(), self.net_a, self.net_b)
+            (self.b_to_a(), self.a_to_b(), &self.net_a, &self.net_b)
         } else {
-            (self.a_to_b(), self.b_to_a(), self.net_b, self.net_a)
+            (self.a_to_b(), self.b_to_a(), &self.net_b, &self.net_a)
         };
         KernelIntent::InstallChild {
             id: IntentId(u64::from(self.spi_ab)),
@@ -254,9 +254,9 @@ impl Pair {
             (ip(self.outer_b), ip(self.outer_a), self.spi_ba),
         );
         let (inbound, outbound, local, remote) = if a {
-            (ba, ab, self.net_a, self.net_b)
+            (ba, ab, &self.net_a, &self.net_b)
         } else {
-            (ab, ba, self.net_b, self.net_a)
+            (ab, ba, &self.net_b, &self.net_a)
         };
         KernelIntent::DeleteChild {
             id: IntentId(u64::from(self.spi_ba)),
@@ -579,4 +579,55 @@ async fn nat_traversal_sas_carry_udp_encapsulation() {
         "{states}"
     );
     assert_eq!(a.remove_stale().await.expect("remove stale"), 5);
+}
+
+#[tokio::test]
+#[ignore = "needs root and an ESP-capable kernel; run by cargo xtask vm-test kernel-xfrm"]
+async fn a_thousand_children_in_one_apply() {
+    const CHILDREN: u32 = 1000;
+    let topology = Topology::new();
+    let mut a = topology.a.open();
+    let intents: Vec<KernelIntent> = (0..CHILDREN)
+        .map(|i| {
+            let mut pair = Pair::gcm(REQID_BASE + 100 + i, 0x10_0000 + i, 0x20_0000 + i);
+            let [hi, lo] = u16::try_from(i).expect("small index").to_be_bytes();
+            pair.net_a = format!("10.100.{hi}.{lo}/32");
+            pair.net_b = format!("10.200.{hi}.{lo}/32");
+            pair.install(true)
+        })
+        .collect();
+    let keys: Vec<(IpAddr, u32)> = (0..CHILDREN)
+        .flat_map(|i| [(ip(OUTER_B), 0x10_0000 + i), (ip(OUTER_A), 0x20_0000 + i)])
+        .collect();
+
+    let started = Instant::now();
+    let results = a.apply(intents).await;
+    let applied = started.elapsed();
+    assert_eq!(results.len(), CHILDREN as usize);
+    assert!(
+        results.iter().all(|(_, r)| r.is_ok()),
+        "{:?}",
+        results.iter().find(|(_, r)| r.is_err())
+    );
+
+    let started = Instant::now();
+    let counters = a.counters(&keys).await.expect("read counters");
+    let counted = started.elapsed();
+    assert!(counters.iter().all(Option::is_some), "every SA is found");
+
+    let started = Instant::now();
+    let removed = a.remove_stale().await.expect("remove stale");
+    let cleaned = started.elapsed();
+    assert_eq!(
+        removed,
+        5 * CHILDREN as usize,
+        "2 SAs and 3 policies per child"
+    );
+    assert_eq!(topology.a.states().trim(), "");
+    println!(
+        "{CHILDREN} children ({} messages): apply {applied:?}, counters of {} SAs {counted:?}, \
+         remove_stale {cleaned:?} (TCG guest: relative figures only)",
+        5 * CHILDREN,
+        keys.len()
+    );
 }
