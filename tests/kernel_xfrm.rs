@@ -631,3 +631,32 @@ async fn a_thousand_children_in_one_apply() {
         keys.len()
     );
 }
+
+#[tokio::test]
+#[ignore = "needs root and an ESP-capable kernel; run by cargo xtask vm-test kernel-xfrm"]
+async fn traffic_on_a_policy_without_sas_raises_an_acquire_event() {
+    let topology = Topology::new();
+    let mut a = topology.a.open();
+    let pair = Pair::gcm(REQID_BASE + 8, 0xa008, 0xb008);
+    apply_ok(&mut a, pair.install(true)).await;
+    // The SAs go, the policies stay (as between a delete and its successor).
+    apply_ok(&mut a, pair.delete(true, false)).await;
+    assert_eq!(topology.a.policies().matches("10.2.0.0/24").count(), 3);
+    assert!(
+        !topology.a.ping_once(INNER_A, INNER_B),
+        "no SA: the out policy holds the packet"
+    );
+
+    let event = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let event = a.next_event().await;
+            if matches!(event, KernelEvent::Acquire { .. }) {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("an acquire event within 10 s");
+    assert_eq!(event, KernelEvent::Acquire { reqid: pair.reqid });
+    assert_eq!(a.remove_stale().await.expect("remove stale"), 3);
+}
