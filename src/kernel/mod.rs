@@ -2,8 +2,8 @@
 //! reads SA counters back, and reports the kernel's XFRM events.
 //!
 //! The daemon is generic over [`Dataplane`], so the engine and daemon run against the real
-//! kernel in production and VM tests, and against [`mock::RecordingDataplane`] where a test
-//! or benchmark must skip the datapath.
+//! kernel ([`xfrm::XfrmDataplane`]) in production and VM tests, and against
+//! [`mock::RecordingDataplane`] where a test or benchmark must skip the datapath.
 //!
 //! Ownership convention: every state and policy ikehub installs carries a reqid at or above
 //! [`crate::ike::REQID_BASE`]; on start the kernel layer removes only objects in that range and
@@ -15,6 +15,7 @@ use std::net::IpAddr;
 use crate::ike::{IntentId, KernelIntent};
 
 pub mod mock;
+pub mod xfrm;
 
 /// Traffic counted by the kernel on one SA.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]

@@ -3,7 +3,7 @@ use crate::apt::Apt;
 use crate::process::{capture, describe, failure};
 use crate::suite::Tally;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// What the host run needs: ip, ping, modprobe, nft.
@@ -72,12 +72,14 @@ pub fn esp_capable(apt: &mut Apt) -> (bool, String) {
     verdict
 }
 
-/// Runs the tests with the same runner the VM uses; ikehub comes first in PATH.
+/// Runs the tests with the same runner the VM uses; ikehub and the Rust test binaries come
+/// first in PATH.
 pub fn run(
     apt: &mut Apt,
     tests_dir: &Path,
     tests: &[String],
     ikehub: &Path,
+    rust_tests: &[PathBuf],
     tally: &mut Tally,
 ) -> Result<i32, String> {
     apt.ensure_installed(&HOST_PACKAGES)?;
@@ -86,6 +88,12 @@ pub fn run(
         .ok_or_else(|| format!("{} has no parent directory", ikehub.display()))?;
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut dirs = vec![bin_dir.to_path_buf()];
+    dirs.extend(
+        rust_tests
+            .iter()
+            .filter_map(|t| t.parent())
+            .map(Path::to_path_buf),
+    );
     dirs.extend(std::env::split_paths(&path));
     let path = std::env::join_paths(dirs).map_err(|e| format!("cannot build PATH: {e}"))?;
 

@@ -9,6 +9,7 @@ mod ci;
 mod fingerprint;
 mod host;
 mod process;
+mod rust_tests;
 mod suite;
 mod vm;
 mod vm_test;

@@ -86,6 +86,9 @@ fn execute(
         return Err(format!("the build left no binary at {}", ikehub.display()));
     }
 
+    let rust_tests = crate::rust_tests::requested(&ws.vm_tests(), &tests)
+        .and_then(|names| crate::rust_tests::prepare(ws, &names))?;
+
     let mut apt = Apt::default();
     let on_host = if options.shell {
         println!("xtask: mode: VM (--shell)");
@@ -109,7 +112,14 @@ fn execute(
         capable
     };
     if on_host {
-        return crate::host::run(&mut apt, &ws.vm_tests(), &tests, &ikehub, tally);
+        return crate::host::run(
+            &mut apt,
+            &ws.vm_tests(),
+            &tests,
+            &ikehub,
+            &rust_tests,
+            tally,
+        );
     }
     let console = if options.shell {
         Console::Interactive
@@ -126,6 +136,7 @@ fn execute(
             tests: &tests,
             console,
             ikehub,
+            rust_tests,
         },
         tally,
     )

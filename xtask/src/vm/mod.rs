@@ -23,6 +23,8 @@ pub struct VmRun<'a> {
     pub tests: &'a [String],
     pub console: Console,
     pub ikehub: PathBuf,
+    /// Rust test binaries the tests asked for (`# rust-tests:`), installed next to ikehub.
+    pub rust_tests: Vec<PathBuf>,
 }
 
 /// Prepares everything (cached), boots, and returns the guest's exit code.
@@ -39,7 +41,10 @@ pub fn run(ws: &Workspace, apt: &mut Apt, run: &VmRun, tally: &mut Tally) -> Res
     );
     let phase = std::time::Instant::now();
     let base = initramfs::base(&lab, &kernel, &ws.guest_dir())?;
-    let binaries = [(run.ikehub.clone(), "/usr/local/bin")];
+    let binaries: Vec<(PathBuf, &str)> = std::iter::once(&run.ikehub)
+        .chain(&run.rust_tests)
+        .map(|binary| (binary.clone(), "/usr/local/bin"))
+        .collect();
     let initrd = initramfs::with_run_image(
         &lab,
         &base,

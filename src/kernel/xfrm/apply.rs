@@ -1,0 +1,486 @@
+//! Turning [`KernelIntent`]s into XFRM requests, sending them as one batch, and undoing what
+//! an intent created when one of its requests failed, so that no intent is left half-applied.
+
+use std::io;
+use std::net::IpAddr;
+
+use super::netlink::{NetlinkError, Outcome, Request, RequestSocket, EEXIST};
+use super::policy::{self, PolicyKey, PolicySpec};
+use super::state::{self, SaDirection};
+use crate::ike::{ChildInstall, IntentId, KernelIntent};
+use crate::kernel::KernelError;
+
+/// What one request does, so that its outcome can be judged and undone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Step {
+    AddSa { dst: IpAddr, spi: u32 },
+    AddPolicy(PolicySpec),
+    DeleteSa { dst: IpAddr, spi: u32 },
+    DeletePolicy(PolicyKey),
+}
+
+pub(super) struct Op {
+    pub step: Step,
+    /// For errors and logs, e.g. "add SA 192.0.2.1->192.0.2.2 spi 0x1234abcd reqid 0x40000001".
+    pub operation: String,
+    pub request: Request,
+}
+
+/// Something an intent created, to remove if the intent fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Undo {
+    Sa { dst: IpAddr, spi: u32 },
+    Policy(PolicyKey),
+}
+
+fn sa_operation(verb: &str, src: IpAddr, dst: IpAddr, spi: u32) -> String {
+    format!("{verb} SA {src}->{dst} spi {spi:#010x}")
+}
+
+fn install_ops(child: &ChildInstall) -> Result<Vec<Op>, KernelError> {
+    let mut ops = Vec::new();
+    // Inbound first: the peer may send as soon as it has installed its outbound SA.
+    for (sa, direction) in [
+        (&child.inbound, SaDirection::Inbound),
+        (&child.outbound, SaDirection::Outbound),
+    ] {
+        let operation = format!(
+            "{} reqid {:#x}",
+            sa_operation("add", sa.src, sa.dst, sa.spi),
+            child.reqid
+        );
+        let request = state::add_sa(
+            sa,
+            child.reqid,
+            direction,
+            child.soft_lifetime,
+            child.hard_lifetime,
+        )
+        .map_err(|message| KernelError {
+            operation: operation.clone(),
+            message,
+        })?;
+        ops.push(Op {
+            step: Step::AddSa {
+                dst: sa.dst,
+                spi: sa.spi,
+            },
+            operation,
+            request,
+        });
+    }
+    let specs = policy::policy_specs(
+        &child.local_selectors,
+        &child.remote_selectors,
+        (child.outbound.src, child.outbound.dst),
+        (child.inbound.src, child.inbound.dst),
+        child.reqid,
+    );
+    for spec in specs {
+        ops.push(Op {
+            operation: format!("add {} reqid {:#x}", spec.key, spec.reqid),
+            request: policy::add_policy(&spec, false),
+            step: Step::AddPolicy(spec),
+        });
+    }
+    Ok(ops)
+}
+
+/// The requests of one intent, in the order the kernel must see them.
+pub(super) fn plan(intent: &KernelIntent) -> Result<Vec<Op>, KernelError> {
+    match intent {
+        KernelIntent::InstallChild { child, .. } => install_ops(child),
+        KernelIntent::DeleteChild {
+            inbound,
+            outbound,
+            remove_policies,
+            local_selectors,
+            remote_selectors,
+            ..
+        } => {
+            let mut ops = Vec::new();
+            if *remove_policies {
+                for key in policy::policy_keys(local_selectors, remote_selectors) {
+                    ops.push(Op {
+                        operation: format!("delete {key}"),
+                        request: policy::delete_policy(&key),
+                        step: Step::DeletePolicy(key),
+                    });
+                }
+            }
+            for &(src, dst, spi) in [inbound, outbound] {
+                ops.push(Op {
+                    step: Step::DeleteSa { dst, spi },
+                    operation: sa_operation("delete", src, dst, spi),
+                    request: state::delete_sa(dst, spi),
+                });
+            }
+            Ok(ops)
+        }
+    }
+}
+
+fn intent_id(intent: &KernelIntent) -> IntentId {
+    match intent {
+        KernelIntent::InstallChild { id, .. } | KernelIntent::DeleteChild { id, .. } => *id,
+    }
+}
+
+fn kernel_error(operation: &str, error: &NetlinkError) -> KernelError {
+    KernelError {
+        operation: operation.to_owned(),
+        message: error.describe(),
+    }
+}
+
+fn transport_error(error: &io::Error) -> KernelError {
+    KernelError {
+        operation: "XFRM netlink exchange".to_owned(),
+        message: format!("{error}; the kernel state of this request is unknown"),
+    }
+}
+
+/// Progress of one intent through the phases of [`apply`].
+struct Progress {
+    id: IntentId,
+    ops: Vec<Op>,
+    error: Option<KernelError>,
+    created: Vec<Undo>,
+    /// Policies that already existed (a rekey of the same reqid): replaced with UPDPOLICY.
+    existing_policies: Vec<PolicySpec>,
+}
+
+impl Progress {
+    /// Judges the kernel's answer to `ops[index]`.
+    fn record(&mut self, index: usize, outcome: Outcome) {
+        let Some(op) = self.ops.get(index) else {
+            return;
+        };
+        match (outcome, &op.step) {
+            (Ok(_), Step::AddSa { dst, spi }) => self.created.push(Undo::Sa {
+                dst: *dst,
+                spi: *spi,
+            }),
+            (Ok(_), Step::AddPolicy(spec)) => self.created.push(Undo::Policy(spec.key)),
+            (Ok(_), Step::DeleteSa { .. } | Step::DeletePolicy(_)) => {}
+            (Err(error), Step::AddPolicy(spec)) if error.errno == EEXIST => {
+                self.existing_policies.push(spec.clone());
+            }
+            (Err(error), Step::DeleteSa { .. } | Step::DeletePolicy(_)) if error.is_not_found() => {
+                tracing::debug!(operation = %op.operation, "already gone");
+            }
+            (Err(error), _) => {
+                if self.error.is_none() {
+                    self.error = Some(kernel_error(&op.operation, &error));
+                }
+            }
+        }
+    }
+}
+
+/// Applies `intents` in order; one result per intent.
+pub(super) async fn apply(
+    socket: &mut RequestSocket,
+    intents: Vec<KernelIntent>,
+) -> Vec<(IntentId, Result<(), KernelError>)> {
+    let mut progress: Vec<Progress> = intents
+        .iter()
+        .map(|intent| {
+            let (ops, error) = match plan(intent) {
+                Ok(ops) => (ops, None),
+                Err(error) => (Vec::new(), Some(error)),
+            };
+            Progress {
+                id: intent_id(intent),
+                ops,
+                error,
+                created: Vec::new(),
+                existing_policies: Vec::new(),
+            }
+        })
+        .collect();
+
+    // Phase 1: every request of every intent, one batch.
+    let requests: Vec<&Request> = progress
+        .iter()
+        .flat_map(|p| p.ops.iter().map(|op| &op.request))
+        .collect();
+    let outcomes = match socket.transact(&requests).await {
+        Ok(outcomes) => outcomes,
+        Err(error) => {
+            let error = transport_error(&error);
+            return progress
+                .into_iter()
+                .map(|p| (p.id, Err(p.error.unwrap_or_else(|| error.clone()))))
+                .collect();
+        }
+    };
+    drop(requests);
+    let mut outcomes = outcomes.into_iter();
+    for p in &mut progress {
+        for index in 0..p.ops.len() {
+            if let Some(outcome) = outcomes.next() {
+                p.record(index, outcome);
+            }
+        }
+    }
+
+    // Phase 2: policies that existed already (make-before-break rekey) take the new
+    // template; the kernel keeps forwarding with them throughout.
+    let updates: Vec<(usize, String, Request)> = progress
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.error.is_none())
+        .flat_map(|(i, p)| {
+            p.existing_policies.iter().map(move |spec| {
+                (
+                    i,
+                    format!("update {} reqid {:#x}", spec.key, spec.reqid),
+                    policy::add_policy(spec, true),
+                )
+            })
+        })
+        .collect();
+    if !updates.is_empty() {
+        let requests: Vec<&Request> = updates.iter().map(|(_, _, r)| r).collect();
+        match socket.transact(&requests).await {
+            Ok(outcomes) => {
+                for ((i, operation, _), outcome) in updates.iter().zip(outcomes) {
+                    if let (Err(error), Some(p)) = (outcome, progress.get_mut(*i)) {
+                        if p.error.is_none() {
+                            p.error = Some(kernel_error(operation, &error));
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                let error = transport_error(&error);
+                for (i, _, _) in &updates {
+                    if let Some(p) = progress.get_mut(*i) {
+                        p.error.get_or_insert_with(|| error.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    // Phase 3: undo what failed intents created.
+    let mut undo: Vec<(usize, String, Request)> = Vec::new();
+    for (i, p) in progress.iter().enumerate() {
+        if p.error.is_none() {
+            continue;
+        }
+        for created in p.created.iter().rev() {
+            undo.push(match created {
+                Undo::Policy(key) => (i, format!("delete {key}"), policy::delete_policy(key)),
+                Undo::Sa { dst, spi } => (
+                    i,
+                    format!("delete SA to {dst} spi {spi:#010x}"),
+                    state::delete_sa(*dst, *spi),
+                ),
+            });
+        }
+    }
+    if !undo.is_empty() {
+        let requests: Vec<&Request> = undo.iter().map(|(_, _, r)| r).collect();
+        let outcomes = socket.transact(&requests).await;
+        for (index, (i, operation, _)) in undo.iter().enumerate() {
+            let failure = match &outcomes {
+                Ok(outcomes) => match outcomes.get(index) {
+                    Some(Err(error)) if !error.is_not_found() => Some(error.describe()),
+                    _ => None,
+                },
+                Err(error) => Some(error.to_string()),
+            };
+            if let Some(failure) = failure {
+                tracing::warn!(%operation, %failure, "rollback step failed");
+                if let Some(KernelError { message, .. }) =
+                    progress.get_mut(*i).and_then(|p| p.error.as_mut())
+                {
+                    message.push_str(&format!("; rollback could not {operation}: {failure}"));
+                }
+            }
+        }
+    }
+
+    progress
+        .into_iter()
+        .map(|p| match p.error {
+            None => (p.id, Ok(())),
+            Some(error) => (p.id, Err(error)),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use zeroize::Zeroizing;
+
+    use super::super::uapi::{
+        XFRM_MSG_DELPOLICY, XFRM_MSG_DELSA, XFRM_MSG_NEWPOLICY, XFRM_MSG_NEWSA,
+    };
+    use super::*;
+    use crate::crypto::alg::Encryption;
+    use crate::ike::{ConnId, EspSa, SaId};
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn esp(src: &str, dst: &str, spi: u32) -> EspSa {
+        EspSa {
+            src: ip(src),
+            dst: ip(dst),
+            spi,
+            encryption: Encryption::AesGcm16 { key_bits: 128 },
+            integrity: None,
+            encryption_key: Zeroizing::new(vec![7; 20]),
+            integrity_key: Zeroizing::new(Vec::new()),
+            esn: false,
+            encap: None,
+        }
+    }
+
+    #[test]
+    fn install_plan_order() {
+        let intent = KernelIntent::InstallChild {
+            id: IntentId(1),
+            child: Box::new(ChildInstall {
+                conn: ConnId(0),
+                ike_sa: SaId(0),
+                reqid: 0x4000_0001,
+                inbound: esp("192.0.2.2", "192.0.2.1", 0x100),
+                outbound: esp("192.0.2.1", "192.0.2.2", 0x200),
+                local_selectors: vec!["10.1.0.0/24".parse().unwrap()],
+                remote_selectors: vec!["10.2.0.0/24".parse().unwrap()],
+                soft_lifetime: Duration::from_secs(5),
+                hard_lifetime: Duration::from_secs(10),
+            }),
+        };
+        let ops = plan(&intent).unwrap();
+        let kinds: Vec<u16> = ops.iter().map(|op| op.request.msg_type).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                XFRM_MSG_NEWSA,
+                XFRM_MSG_NEWSA,
+                XFRM_MSG_NEWPOLICY,
+                XFRM_MSG_NEWPOLICY,
+                XFRM_MSG_NEWPOLICY
+            ]
+        );
+        assert_eq!(
+            ops[0].step,
+            Step::AddSa {
+                dst: ip("192.0.2.1"),
+                spi: 0x100
+            }
+        );
+        assert_eq!(
+            ops[0].operation,
+            "add SA 192.0.2.2->192.0.2.1 spi 0x00000100 reqid 0x40000001"
+        );
+        assert_eq!(
+            ops[2].operation,
+            "add policy out 10.1.0.0/24->10.2.0.0/24 reqid 0x40000001"
+        );
+    }
+
+    #[test]
+    fn delete_plan_with_and_without_policies() {
+        let intent = |remove_policies| KernelIntent::DeleteChild {
+            id: IntentId(2),
+            reqid: 0x4000_0001,
+            inbound: (ip("192.0.2.2"), ip("192.0.2.1"), 0x100),
+            outbound: (ip("192.0.2.1"), ip("192.0.2.2"), 0x200),
+            remove_policies,
+            local_selectors: vec!["10.1.0.0/24".parse().unwrap()],
+            remote_selectors: vec!["10.2.0.0/24".parse().unwrap()],
+        };
+        let kinds = |ops: Vec<Op>| ops.iter().map(|op| op.request.msg_type).collect::<Vec<_>>();
+        assert_eq!(
+            kinds(plan(&intent(false)).unwrap()),
+            vec![XFRM_MSG_DELSA, XFRM_MSG_DELSA]
+        );
+        assert_eq!(
+            kinds(plan(&intent(true)).unwrap()),
+            vec![
+                XFRM_MSG_DELPOLICY,
+                XFRM_MSG_DELPOLICY,
+                XFRM_MSG_DELPOLICY,
+                XFRM_MSG_DELSA,
+                XFRM_MSG_DELSA
+            ]
+        );
+    }
+
+    #[test]
+    fn outcomes_decide_rollback() {
+        let spec = PolicySpec {
+            key: PolicyKey {
+                dir: policy::PolicyDirection::Out,
+                src: "10.1.0.0/24".parse().unwrap(),
+                dst: "10.2.0.0/24".parse().unwrap(),
+            },
+            tmpl_src: ip("192.0.2.1"),
+            tmpl_dst: ip("192.0.2.2"),
+            reqid: 1,
+        };
+        let op = |step: Step| Op {
+            request: Request::dump(0),
+            operation: format!("{step:?}"),
+            step,
+        };
+        let mut p = Progress {
+            id: IntentId(3),
+            ops: vec![
+                op(Step::AddSa {
+                    dst: ip("192.0.2.1"),
+                    spi: 1,
+                }),
+                op(Step::AddPolicy(spec.clone())),
+                op(Step::AddPolicy(spec.clone())),
+                op(Step::AddSa {
+                    dst: ip("192.0.2.2"),
+                    spi: 2,
+                }),
+            ],
+            error: None,
+            created: Vec::new(),
+            existing_policies: Vec::new(),
+        };
+        p.record(0, Ok(Vec::new()));
+        p.record(
+            1,
+            Err(NetlinkError {
+                errno: EEXIST,
+                ext_ack: None,
+            }),
+        );
+        p.record(2, Ok(Vec::new()));
+        assert!(p.error.is_none());
+        p.record(
+            3,
+            Err(NetlinkError {
+                errno: 22,
+                ext_ack: Some("bad key".into()),
+            }),
+        );
+        assert_eq!(p.existing_policies, vec![spec.clone()]);
+        assert_eq!(
+            p.created,
+            vec![
+                Undo::Sa {
+                    dst: ip("192.0.2.1"),
+                    spi: 1
+                },
+                Undo::Policy(spec.key)
+            ]
+        );
+        let error = p.error.unwrap();
+        assert_eq!(error.message, "Invalid argument (bad key)");
+        assert!(error.operation.contains("spi: 2"));
+    }
+}

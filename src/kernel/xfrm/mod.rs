@@ -1,0 +1,130 @@
+//! The production [`Dataplane`]: XFRM states and policies over netlink (`NETLINK_XFRM`).
+//!
+//! Messages are emitted with netlink-packet-xfrm's structure encoders; everything the kernel
+//! sends back is decoded here with checked reads (module `uapi`), because that crate's parsers can
+//! panic on short input. Requests of one [`Dataplane::apply`] call go out in batches (many
+//! messages per `send`, then one wait for all acknowledgements), with extended ACKs enabled
+//! so errors carry the kernel's own explanation.
+
+mod algorithms;
+mod apply;
+mod events;
+mod netlink;
+mod netns;
+mod policy;
+mod stale;
+mod state;
+mod uapi;
+
+use std::io;
+use std::net::IpAddr;
+use std::path::Path;
+
+use netlink_sys::Socket;
+
+use self::events::EventSocket;
+use self::netlink::{NetlinkSocket, Request, RequestSocket};
+use super::{Dataplane, KernelError, KernelEvent, SaCounters};
+use crate::ike::{IntentId, KernelIntent};
+
+/// XFRM over netlink, in the network namespace it was opened in.
+///
+/// Not cancel-safe in `apply`, `counters` and `remove_stale` (a dropped call may leave its
+/// requests applied without their results); `next_event` is cancel-safe.
+pub struct XfrmDataplane {
+    requests: RequestSocket,
+    events: EventSocket,
+}
+
+fn open_error(error: io::Error) -> KernelError {
+    KernelError {
+        operation: "open XFRM netlink sockets".to_owned(),
+        message: error.to_string(),
+    }
+}
+
+impl XfrmDataplane {
+    /// Opens the request and event sockets in the current network namespace. Must be called
+    /// within a tokio runtime with I/O enabled.
+    pub fn open() -> Result<Self, KernelError> {
+        let requests = netns::xfrm_socket().map_err(open_error)?;
+        let events = netns::xfrm_socket().map_err(open_error)?;
+        Self::from_sockets(requests, events)
+    }
+
+    /// Opens the sockets inside the network namespace at `path` (e.g. `/run/netns/NAME`),
+    /// without moving the calling thread into it.
+    pub fn open_in_netns(path: &Path) -> Result<Self, KernelError> {
+        let (requests, events) =
+            netns::in_namespace(path, || Ok((netns::xfrm_socket()?, netns::xfrm_socket()?)))
+                .map_err(open_error)?;
+        Self::from_sockets(requests, events)
+    }
+
+    fn from_sockets(requests: Socket, events: Socket) -> Result<Self, KernelError> {
+        NetlinkSocket::configure_for_requests(&requests).map_err(open_error)?;
+        Ok(XfrmDataplane {
+            requests: RequestSocket::new(NetlinkSocket::new(requests).map_err(open_error)?),
+            events: EventSocket::new(events).map_err(open_error)?,
+        })
+    }
+}
+
+impl Dataplane for XfrmDataplane {
+    async fn apply(
+        &mut self,
+        intents: Vec<KernelIntent>,
+    ) -> Vec<(IntentId, Result<(), KernelError>)> {
+        apply::apply(&mut self.requests, intents).await
+    }
+
+    async fn counters(
+        &mut self,
+        sas: &[(IpAddr, u32)],
+    ) -> Result<Vec<Option<SaCounters>>, KernelError> {
+        let requests: Vec<Request> = sas
+            .iter()
+            .map(|&(dst, spi)| state::get_sa(dst, spi))
+            .collect();
+        let refs: Vec<&Request> = requests.iter().collect();
+        let outcomes = self
+            .requests
+            .transact(&refs)
+            .await
+            .map_err(|e| KernelError {
+                operation: "read SA counters".to_owned(),
+                message: e.to_string(),
+            })?;
+        let mut counters = Vec::with_capacity(sas.len());
+        for (&(dst, spi), outcome) in sas.iter().zip(outcomes) {
+            match outcome {
+                Ok(replies) => counters.push(
+                    replies
+                        .iter()
+                        .filter(|r| r.msg_type == uapi::XFRM_MSG_NEWSA)
+                        .find_map(|r| uapi::parse_sa_info(&r.payload))
+                        .map(|sa| SaCounters {
+                            bytes: sa.bytes,
+                            packets: sa.packets,
+                        }),
+                ),
+                Err(error) if error.is_not_found() => counters.push(None),
+                Err(error) => {
+                    return Err(KernelError {
+                        operation: format!("read counters of SA to {dst} spi {spi:#010x}"),
+                        message: error.describe(),
+                    })
+                }
+            }
+        }
+        Ok(counters)
+    }
+
+    async fn remove_stale(&mut self) -> Result<usize, KernelError> {
+        stale::remove_stale(&mut self.requests).await
+    }
+
+    async fn next_event(&mut self) -> KernelEvent {
+        self.events.next().await
+    }
+}
