@@ -104,7 +104,7 @@ fn client_commands_without_a_daemon_say_so_and_fail() {
 }
 
 #[test]
-fn the_kernel_dataplane_is_refused_plainly() {
+fn a_local_address_the_machine_lacks_is_refused_plainly() {
     let out = ikehub(&[
         "--socket",
         "/nonexistent/ikehub.sock",
@@ -112,8 +112,11 @@ fn the_kernel_dataplane_is_refused_plainly() {
         "--config",
         concat!(env!("CARGO_MANIFEST_DIR"), "/examples/site-to-site.toml"),
     ]);
-    assert_eq!(out.status.code(), Some(69));
+    assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("the kernel dataplane is not built into this version"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot bind UDP 203.0.113.1:500"),
+        "{stderr}"
+    );
 }

@@ -68,13 +68,21 @@ pub fn main(options: DaemonOptions) -> ExitCode {
         }
     };
     match options.dataplane {
-        DataplaneKind::Kernel => {
-            tracing::error!(
-                "the kernel dataplane is not built into this version; \
-                 only --dataplane recording (which protects no traffic) is available"
-            );
-            ExitCode::from(EXIT_UNAVAILABLE)
-        }
+        DataplaneKind::Kernel => runtime.block_on(async {
+            // The netlink sockets need the runtime's I/O driver: open them inside it.
+            let dataplane = match crate::kernel::xfrm::XfrmDataplane::open() {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!("cannot open the kernel's XFRM interface: {e}");
+                    return ExitCode::from(EXIT_UNAVAILABLE);
+                }
+            };
+            let info = gateway::DataplaneInfo {
+                name: "kernel",
+                encap: sockets::EncapRequirement::Required,
+            };
+            gateway::run(config, &options, dataplane, info).await
+        }),
         DataplaneKind::Recording => {
             tracing::warn!(
                 "DATAPLANE 'recording': NO TRAFFIC IS PROTECTED. IKE is negotiated but nothing \

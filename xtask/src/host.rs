@@ -98,6 +98,14 @@ pub fn run(
     let path = std::env::join_paths(dirs).map_err(|e| format!("cannot build PATH: {e}"))?;
 
     let mut cmd = Command::new("bash");
+    // In the VM the shipped examples are at /examples; here they are in the workspace.
+    if let Some(examples) = tests_dir
+        .parent()
+        .and_then(Path::parent)
+        .map(|w| w.join("examples"))
+    {
+        cmd.env("IKT_EXAMPLES", examples);
+    }
     cmd.arg(tests_dir.join("lib/run-tests.sh"))
         .arg(tests_dir)
         .args(tests)

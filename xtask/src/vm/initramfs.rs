@@ -192,6 +192,15 @@ pub fn with_run_image(lab: &Path, base: &Path, content: &RunContent) -> Result<P
         copy_elf(binary, guest_dir, &root)?;
     }
     copy_tree(content.tests_dir, &root.join("tests"))?;
+    // The shipped example configurations, so scenarios run them as users would.
+    let examples = content
+        .tests_dir
+        .parent()
+        .and_then(Path::parent)
+        .map(|workspace| workspace.join("examples"));
+    if let Some(examples) = examples.filter(|e| e.is_dir()) {
+        copy_tree(&examples, &root.join("examples"))?;
+    }
     mkdir(&root.join("etc/ikehub-vm"))?;
     write(
         &root.join("etc/ikehub-vm/tests"),

@@ -1,0 +1,53 @@
+# Helpers for running ikehub daemons in test namespaces. Source after common.sh.
+#
+#   ikehub_start NS CONFIG          start a daemon in NS (socket /run/ikt-NS.sock, log
+#                                   /tmp/ikt-NS.log); registered for cleanup
+#   ikehub_cli NS ARGS...           run the CLI against NS's daemon
+#   ikehub_json NS [NAME]           `status --json` (pretty JSON, one field per line)
+#   ikehub_established NS NAME      exit 0 when NAME has an established IKE SA and CHILD_SA
+#   ikehub_down_everywhere NS NAME  exit 0 when NAME has no IKE SA left on NS
+#   ikehub_field NS NAME FIELD      first value of FIELD in NAME's status (numbers, strings)
+#   ikehub_log NS                   print the daemon's log
+
+ikehub_socket() { echo "/run/ikt-$1.sock"; }
+ikehub_logfile() { echo "/tmp/ikt-$1.log"; }
+
+ikehub_start() {
+    local ns=$1 config=$2 pid
+    spawn pid ip netns exec "$ns" ikehub daemon --config "$config" --socket "$(ikehub_socket "$ns")" \
+        2>"$(ikehub_logfile "$ns")"
+    wait_for 10 ikehub_cli "$ns" status
+}
+
+ikehub_cli() {
+    local ns=$1
+    shift
+    ip netns exec "$ns" ikehub --socket "$(ikehub_socket "$ns")" "$@"
+}
+
+ikehub_json() {
+    ikehub_cli "$1" status --json ${2:+"$2"}
+}
+
+# The connection is established and has a CHILD_SA (a child has an inbound SPI).
+ikehub_established() {
+    local out
+    out=$(ikehub_json "$1" "$2") || return 1
+    grep -E '"state": "established"' <<<"$out" >/dev/null && grep -E '"spi_in": "[0-9a-f]{8}"' <<<"$out" >/dev/null
+}
+
+ikehub_down_everywhere() {
+    local out
+    out=$(ikehub_json "$1" "$2") || return 1
+    ! grep -E '"spi_i"' <<<"$out" >/dev/null
+}
+
+ikehub_field() {
+    ikehub_json "$1" "$2" | sed -n "s/^ *\"$3\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" | head -n 1
+}
+
+ikehub_log() {
+    echo "---- ikehub log of $1"
+    cat "$(ikehub_logfile "$1")" 2>/dev/null
+    echo "----"
+}
