@@ -109,6 +109,8 @@ fn execute(
         capable
     };
     if on_host {
+        let peers = vm::peers::wanted(&ws.vm_tests(), &tests)?;
+        vm::peers::ensure_host(&mut apt, &peers)?;
         return crate::host::run(&mut apt, &ws.vm_tests(), &tests, &ikehub, tally);
     }
     let console = if options.shell {

@@ -4,6 +4,7 @@ mod boot;
 mod deps;
 mod initramfs;
 mod kernel;
+pub mod peers;
 
 pub use boot::Console;
 
@@ -38,11 +39,15 @@ pub fn run(ws: &Workspace, apt: &mut Apt, run: &VmRun, tally: &mut Tally) -> Res
         phase.elapsed().as_secs_f64()
     );
     let phase = std::time::Instant::now();
-    let base = initramfs::base(&lab, &kernel, &ws.guest_dir())?;
+    let mut layers = vec![initramfs::base(&lab, &kernel, &ws.guest_dir())?];
+    for peer in peers::wanted(&ws.vm_tests(), run.tests)? {
+        peers::ensure_host(apt, &[peer])?;
+        layers.push(peers::layer(&lab, peer)?);
+    }
     let binaries = [(run.ikehub.clone(), "/usr/local/bin")];
     let initrd = initramfs::with_run_image(
         &lab,
-        &base,
+        &layers,
         &RunContent {
             binaries: &binaries,
             tests_dir: &ws.vm_tests(),

@@ -1,0 +1,286 @@
+//! Third-party IKE peers in the guest: Debian's strongSwan (charon, swanctl,
+//! every plugin and the libraries they load), so tests can run real peers.
+//!
+//! A test asks for a peer with a line `# guest-payload: strongswan` in its
+//! script. The peer's files are then installed on the host (with apt when
+//! missing) and, for a VM run, packed into a cpio of their own, cached, and
+//! appended after the base image: a run that needs no peer neither installs
+//! nor boots them.
+use super::initramfs::{copy_file, file_identity, fresh_dir, mkdir, shared_libraries, write_cpio};
+use crate::apt::Apt;
+use crate::fingerprint::Fingerprint;
+use crate::process::{capture, describe};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Bump when the layout of a peer layer changes in a way its inputs don't show.
+const PEER_LAYOUT_VERSION: &str = "1";
+
+/// The marker a test script carries to get a peer into the guest.
+const MARKER: &str = "# guest-payload:";
+
+/// A peer implementation a test can ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    StrongSwan,
+}
+
+impl Peer {
+    fn from_name(name: &str) -> Option<Peer> {
+        match name {
+            "strongswan" => Some(Peer::StrongSwan),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Peer::StrongSwan => "strongswan",
+        }
+    }
+
+    /// Host packages that hold the peer's files.
+    fn host_packages(self) -> &'static [&'static str] {
+        match self {
+            Peer::StrongSwan => &[
+                "strongswan-charon",
+                "strongswan-swanctl",
+                "libcharon-extra-plugins",
+                "libstrongswan-standard-plugins",
+                "libstrongswan-extra-plugins",
+            ],
+        }
+    }
+
+    /// Services the packages start on a systemd host: the tests run their own
+    /// instances, in namespaces, and need no system-wide daemon.
+    fn host_services(self) -> &'static [&'static str] {
+        match self {
+            Peer::StrongSwan => &["strongswan-starter.service", "strongswan.service"],
+        }
+    }
+
+    /// ELF programs and the directories whose every `.so` is loaded at run time.
+    fn programs(self) -> &'static [&'static str] {
+        match self {
+            Peer::StrongSwan => &["/usr/lib/ipsec/charon", "/usr/sbin/swanctl"],
+        }
+    }
+
+    fn plugin_dirs(self) -> &'static [&'static str] {
+        match self {
+            // libcrypto loads its legacy provider by itself (strongSwan's
+            // openssl plugin asks for it, for MD4/DES)
+            Peer::StrongSwan => &[
+                "/usr/lib/ipsec/plugins",
+                "/usr/lib/x86_64-linux-gnu/ossl-modules",
+            ],
+        }
+    }
+
+    /// Plain files copied when the host has them.
+    fn files(self) -> &'static [&'static str] {
+        match self {
+            Peer::StrongSwan => &["/usr/lib/ssl/openssl.cnf"],
+        }
+    }
+}
+
+/// Peers asked for by the `# guest-payload: NAME...` lines of the chosen tests.
+pub fn wanted(tests_dir: &Path, tests: &[String]) -> Result<Vec<Peer>, String> {
+    let mut peers = Vec::new();
+    for test in tests {
+        let script = tests_dir.join(format!("{test}.sh"));
+        let Ok(text) = std::fs::read_to_string(&script) else {
+            continue; // the runner reports missing scripts
+        };
+        for name in parse_markers(&text) {
+            let peer = Peer::from_name(&name).ok_or_else(|| {
+                format!(
+                    "{} asks for the guest payload `{name}`; known: strongswan",
+                    script.display()
+                )
+            })?;
+            if !peers.contains(&peer) {
+                peers.push(peer);
+            }
+        }
+    }
+    Ok(peers)
+}
+
+/// The names on `# guest-payload: a b` lines.
+fn parse_markers(script: &str) -> Vec<String> {
+    script
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix(MARKER))
+        .flat_map(|names| names.split_whitespace().map(str::to_string))
+        .collect()
+}
+
+/// Installs the peers' host packages when missing; stops the services the
+/// installation may have started.
+pub fn ensure_host(apt: &mut Apt, peers: &[Peer]) -> Result<(), String> {
+    for peer in peers {
+        let missing = peer
+            .host_packages()
+            .iter()
+            .any(|p| !crate::apt::installed(p));
+        apt.ensure_installed(peer.host_packages())?;
+        if missing && Path::new("/run/systemd/system").is_dir() {
+            for service in peer.host_services() {
+                let mut stop = Command::new("systemctl");
+                stop.args(["disable", "--now", "--quiet", service]);
+                // a service the packages did not install is not an error
+                let _ = capture(&mut stop);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The cached cpio holding `peer`'s files, rebuilt when the host's files change.
+pub fn layer(lab: &Path, peer: Peer) -> Result<PathBuf, String> {
+    let dir = lab.join("peers");
+    let cpio = dir.join(format!("{}.cpio", peer.name()));
+    let stamp_path = dir.join(format!("{}.stamp", peer.name()));
+    let elves = elf_files(peer)?;
+
+    let mut inputs = Fingerprint::default();
+    inputs.add(PEER_LAYOUT_VERSION.as_bytes());
+    for path in &elves {
+        inputs.add(file_identity(path).as_bytes());
+    }
+    for file in peer.files() {
+        inputs.add(file_identity(Path::new(file)).as_bytes());
+    }
+    let stamp = format!("{} {}\n", peer.name(), inputs.hex());
+    if cpio.is_file() && std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp) {
+        println!(
+            "xtask: {} layer up to date ({})",
+            peer.name(),
+            cpio.display()
+        );
+        return Ok(cpio);
+    }
+
+    println!("xtask: building the {} layer", peer.name());
+    let root = dir.join(peer.name());
+    fresh_dir(&root)?;
+    let _ = std::fs::remove_file(&stamp_path);
+    let mut libraries = Vec::new();
+    for elf in &elves {
+        copy_file(elf, &guest_path(&root, elf), 0o755)?;
+        libraries.extend(ldd(elf)?);
+    }
+    libraries.sort();
+    libraries.dedup();
+    for library in &libraries {
+        copy_file(library, &guest_path(&root, library), 0o755)?;
+    }
+    for file in peer.files() {
+        let path = Path::new(file);
+        if path.is_file() {
+            copy_file(path, &guest_path(&root, path), 0o644)?;
+        }
+    }
+    mkdir(&root.join("etc/ikehub-vm/payload"))?;
+    std::fs::write(root.join("etc/ikehub-vm/payload").join(peer.name()), "")
+        .map_err(|e| format!("cannot write the {} marker: {e}", peer.name()))?;
+
+    write_cpio(&root, &cpio)?;
+    std::fs::write(&stamp_path, &stamp)
+        .map_err(|e| format!("cannot write {}: {e}", stamp_path.display()))?;
+    let size = std::fs::metadata(&cpio).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "xtask: {} layer {} ({} MB: {} programs and plugins, {} libraries)",
+        peer.name(),
+        cpio.display(),
+        size / 1_000_000,
+        elves.len(),
+        libraries.len()
+    );
+    Ok(cpio)
+}
+
+/// The peer's programs and every shared object in its plugin directories.
+fn elf_files(peer: Peer) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for program in peer.programs() {
+        let path = PathBuf::from(program);
+        if !path.is_file() {
+            return Err(format!(
+                "{program} is missing on the host (packages: {})",
+                peer.host_packages().join(" ")
+            ));
+        }
+        files.push(path);
+    }
+    for dir in peer.plugin_dirs() {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        let mut plugins: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "so") && path.is_file())
+            .collect();
+        plugins.sort();
+        files.extend(plugins);
+    }
+    Ok(files)
+}
+
+/// The shared libraries `ldd` resolves for an ELF file (program or plugin).
+fn ldd(elf: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut cmd = Command::new("ldd");
+    cmd.arg(elf);
+    let out = capture(&mut cmd)?;
+    let listing = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "`{}` failed: {}",
+            describe(&cmd),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    if let Some(line) = listing.lines().find(|l| l.contains("not found")) {
+        return Err(format!(
+            "{} needs a library the host lacks: {}",
+            elf.display(),
+            line.trim()
+        ));
+    }
+    Ok(shared_libraries(&listing))
+}
+
+/// Where a host file goes under the guest root: the same path.
+fn guest_path(root: &Path, host: &Path) -> PathBuf {
+    root.join(host.strip_prefix("/").unwrap_or(host))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_name_payloads() {
+        let script = "#!/bin/bash\n# a test\n# guest-payload: strongswan\n  # guest-payload: a b\n\
+                      echo '# guest-payload' # not a marker line\n";
+        assert_eq!(parse_markers(script), vec!["strongswan", "a", "b"]);
+    }
+
+    #[test]
+    fn unknown_payloads_are_refused() {
+        assert_eq!(Peer::from_name("strongswan"), Some(Peer::StrongSwan));
+        assert_eq!(Peer::from_name("openvpn"), None);
+    }
+
+    #[test]
+    fn guest_paths_mirror_host_paths() {
+        assert_eq!(
+            guest_path(Path::new("/r"), Path::new("/usr/lib/ipsec/charon")),
+            PathBuf::from("/r/usr/lib/ipsec/charon")
+        );
+    }
+}
