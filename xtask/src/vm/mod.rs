@@ -42,7 +42,7 @@ pub fn run(ws: &Workspace, apt: &mut Apt, run: &VmRun, tally: &mut Tally) -> Res
     let mut layers = vec![initramfs::base(&lab, &kernel, &ws.guest_dir())?];
     for peer in peers::wanted(&ws.vm_tests(), run.tests)? {
         peers::ensure_host(apt, &[peer])?;
-        layers.push(peers::layer(&lab, peer)?);
+        layers.push(peers::layer(&lab, apt, peer)?);
     }
     let binaries = [(run.ikehub.clone(), "/usr/local/bin")];
     let initrd = initramfs::with_run_image(

@@ -9,7 +9,7 @@
 use super::initramfs::{copy_file, file_identity, fresh_dir, mkdir, shared_libraries, write_cpio};
 use crate::apt::Apt;
 use crate::fingerprint::Fingerprint;
-use crate::process::{capture, describe};
+use crate::process::{capture, describe, output};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -23,12 +23,24 @@ const MARKER: &str = "# guest-payload:";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Peer {
     StrongSwan,
+    Libreswan,
+}
+
+/// Where a peer's file comes from.
+#[derive(Clone, Copy)]
+enum Origin {
+    /// Installed on the host by the peer's host packages.
+    Host,
+    /// Unpacked (never installed) from the peer's own deb: Libreswan's
+    /// package conflicts with strongSwan's, so only its files are taken.
+    Deb,
 }
 
 impl Peer {
     fn from_name(name: &str) -> Option<Peer> {
         match name {
             "strongswan" => Some(Peer::StrongSwan),
+            "libreswan" => Some(Peer::Libreswan),
             _ => None,
         }
     }
@@ -36,10 +48,12 @@ impl Peer {
     fn name(self) -> &'static str {
         match self {
             Peer::StrongSwan => "strongswan",
+            Peer::Libreswan => "libreswan",
         }
     }
 
-    /// Host packages that hold the peer's files.
+    /// Host packages that hold the peer's files (for Libreswan: the libraries
+    /// its deb needs, and NSS's certutil).
     fn host_packages(self) -> &'static [&'static str] {
         match self {
             Peer::StrongSwan => &[
@@ -49,6 +63,31 @@ impl Peer {
                 "libstrongswan-standard-plugins",
                 "libstrongswan-extra-plugins",
             ],
+            Peer::Libreswan => &[
+                "libnss3-tools",
+                "libnss3",
+                "libnspr4",
+                "libaudit1",
+                "libcap-ng0",
+                "libcrypt1",
+                "libcurl3-nss",
+                "libevent-core-2.1-7",
+                "libevent-pthreads-2.1-7",
+                "libldap-2.5-0",
+                "libldns3",
+                "libpam0g",
+                "libselinux1",
+                "libsystemd0",
+                "libunbound8",
+            ],
+        }
+    }
+
+    /// The deb whose files are unpacked rather than installed.
+    fn deb(self) -> Option<&'static str> {
+        match self {
+            Peer::StrongSwan => None,
+            Peer::Libreswan => Some("libreswan"),
         }
     }
 
@@ -57,16 +96,33 @@ impl Peer {
     fn host_services(self) -> &'static [&'static str] {
         match self {
             Peer::StrongSwan => &["strongswan-starter.service", "strongswan.service"],
+            Peer::Libreswan => &[],
         }
     }
 
-    /// ELF programs and the directories whose every `.so` is loaded at run time.
-    fn programs(self) -> &'static [&'static str] {
+    /// ELF programs and libraries loaded with dlopen.
+    fn programs(self) -> &'static [(Origin, &'static str)] {
         match self {
-            Peer::StrongSwan => &["/usr/lib/ipsec/charon", "/usr/sbin/swanctl"],
+            Peer::StrongSwan => &[
+                (Origin::Host, "/usr/lib/ipsec/charon"),
+                (Origin::Host, "/usr/sbin/swanctl"),
+            ],
+            // pluto runs addconn from this compiled-in path
+            Peer::Libreswan => &[
+                (Origin::Deb, "/usr/libexec/ipsec/pluto"),
+                (Origin::Deb, "/usr/libexec/ipsec/whack"),
+                (Origin::Deb, "/usr/libexec/ipsec/addconn"),
+                (Origin::Host, "/usr/bin/certutil"),
+                // NSS loads its softoken (and what that needs) by itself
+                (Origin::Host, "/usr/lib/x86_64-linux-gnu/libsoftokn3.so"),
+                (Origin::Host, "/usr/lib/x86_64-linux-gnu/libfreeblpriv3.so"),
+                (Origin::Host, "/usr/lib/x86_64-linux-gnu/libfreebl3.so"),
+                (Origin::Host, "/usr/lib/x86_64-linux-gnu/libnssdbm3.so"),
+            ],
         }
     }
 
+    /// Directories whose every `.so` is loaded at run time (dlopen).
     fn plugin_dirs(self) -> &'static [&'static str] {
         match self {
             // libcrypto loads its legacy provider by itself (strongSwan's
@@ -75,6 +131,7 @@ impl Peer {
                 "/usr/lib/ipsec/plugins",
                 "/usr/lib/x86_64-linux-gnu/ossl-modules",
             ],
+            Peer::Libreswan => &[],
         }
     }
 
@@ -82,6 +139,7 @@ impl Peer {
     fn files(self) -> &'static [&'static str] {
         match self {
             Peer::StrongSwan => &["/usr/lib/ssl/openssl.cnf"],
+            Peer::Libreswan => &[],
         }
     }
 }
@@ -97,7 +155,7 @@ pub fn wanted(tests_dir: &Path, tests: &[String]) -> Result<Vec<Peer>, String> {
         for name in parse_markers(&text) {
             let peer = Peer::from_name(&name).ok_or_else(|| {
                 format!(
-                    "{} asks for the guest payload `{name}`; known: strongswan",
+                    "{} asks for the guest payload `{name}`; known: strongswan, libreswan",
                     script.display()
                 )
             })?;
@@ -140,16 +198,20 @@ pub fn ensure_host(apt: &mut Apt, peers: &[Peer]) -> Result<(), String> {
 }
 
 /// The cached cpio holding `peer`'s files, rebuilt when the host's files change.
-pub fn layer(lab: &Path, peer: Peer) -> Result<PathBuf, String> {
+pub fn layer(lab: &Path, apt: &mut Apt, peer: Peer) -> Result<PathBuf, String> {
     let dir = lab.join("peers");
     let cpio = dir.join(format!("{}.cpio", peer.name()));
     let stamp_path = dir.join(format!("{}.stamp", peer.name()));
-    let elves = elf_files(peer)?;
+    let unpacked = match peer.deb() {
+        Some(package) => Some(unpack_deb(apt, &dir, package)?),
+        None => None,
+    };
+    let elves = elf_files(peer, unpacked.as_deref())?;
 
     let mut inputs = Fingerprint::default();
     inputs.add(PEER_LAYOUT_VERSION.as_bytes());
-    for path in &elves {
-        inputs.add(file_identity(path).as_bytes());
+    for (host, _) in &elves {
+        inputs.add(file_identity(host).as_bytes());
     }
     for file in peer.files() {
         inputs.add(file_identity(Path::new(file)).as_bytes());
@@ -169,9 +231,9 @@ pub fn layer(lab: &Path, peer: Peer) -> Result<PathBuf, String> {
     fresh_dir(&root)?;
     let _ = std::fs::remove_file(&stamp_path);
     let mut libraries = Vec::new();
-    for elf in &elves {
-        copy_file(elf, &guest_path(&root, elf), 0o755)?;
-        libraries.extend(ldd(elf)?);
+    for (host, guest) in &elves {
+        copy_file(host, &guest_path(&root, guest), 0o755)?;
+        libraries.extend(ldd(host)?);
     }
     libraries.sort();
     libraries.dedup();
@@ -203,18 +265,56 @@ pub fn layer(lab: &Path, peer: Peer) -> Result<PathBuf, String> {
     Ok(cpio)
 }
 
-/// The peer's programs and every shared object in its plugin directories.
-fn elf_files(peer: Peer) -> Result<Vec<PathBuf>, String> {
+/// `apt-get download` + `dpkg -x` of `package` into a cached directory
+/// (never installed); returns that directory.
+fn unpack_deb(apt: &mut Apt, dir: &Path, package: &str) -> Result<PathBuf, String> {
+    let tree = dir.join(format!("{package}-deb"));
+    let done = tree.join(".unpacked");
+    if done.is_file() {
+        return Ok(tree);
+    }
+    let debs = dir.join("debs");
+    fresh_dir(&debs)?;
+    println!("xtask: apt-get download {package}");
+    let download = || {
+        let mut cmd = Command::new("apt-get");
+        cmd.current_dir(&debs).args(["download", "-qq", package]);
+        output(&mut cmd)
+    };
+    if download().is_err() {
+        apt.update()?;
+        download()?;
+    }
+    let deb = std::fs::read_dir(&debs)
+        .map_err(|e| format!("cannot list {}: {e}", debs.display()))?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "deb"))
+        .ok_or_else(|| format!("apt-get download {package} left no .deb"))?;
+    fresh_dir(&tree)?;
+    output(Command::new("dpkg").arg("-x").arg(&deb).arg(&tree))?;
+    std::fs::write(&done, "").map_err(|e| format!("cannot write {}: {e}", done.display()))?;
+    Ok(tree)
+}
+
+/// (host file, guest path) of the peer's programs and of every shared object
+/// in its plugin directories.
+fn elf_files(peer: Peer, unpacked: Option<&Path>) -> Result<Vec<(PathBuf, PathBuf)>, String> {
     let mut files = Vec::new();
-    for program in peer.programs() {
-        let path = PathBuf::from(program);
-        if !path.is_file() {
+    for (origin, program) in peer.programs() {
+        let host = match (origin, unpacked) {
+            (Origin::Host, _) => PathBuf::from(program),
+            (Origin::Deb, Some(tree)) => guest_path(tree, Path::new(program)),
+            (Origin::Deb, None) => return Err(format!("{program}: {} has no deb", peer.name())),
+        };
+        if !host.is_file() {
             return Err(format!(
-                "{program} is missing on the host (packages: {})",
+                "{} is missing (packages: {})",
+                host.display(),
                 peer.host_packages().join(" ")
             ));
         }
-        files.push(path);
+        files.push((host, PathBuf::from(program)));
     }
     for dir in peer.plugin_dirs() {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -226,7 +326,7 @@ fn elf_files(peer: Peer) -> Result<Vec<PathBuf>, String> {
             .filter(|path| path.extension().is_some_and(|ext| ext == "so") && path.is_file())
             .collect();
         plugins.sort();
-        files.extend(plugins);
+        files.extend(plugins.into_iter().map(|path| (path.clone(), path)));
     }
     Ok(files)
 }
@@ -273,6 +373,7 @@ mod tests {
     #[test]
     fn unknown_payloads_are_refused() {
         assert_eq!(Peer::from_name("strongswan"), Some(Peer::StrongSwan));
+        assert_eq!(Peer::from_name("libreswan"), Some(Peer::Libreswan));
         assert_eq!(Peer::from_name("openvpn"), None);
     }
 
