@@ -40,9 +40,10 @@ pub fn run(ws: &Workspace, apt: &mut Apt, run: &VmRun, tally: &mut Tally) -> Res
     );
     let phase = std::time::Instant::now();
     let mut layers = vec![initramfs::base(&lab, &kernel, &ws.guest_dir())?];
-    for peer in peers::wanted(&ws.vm_tests(), run.tests)? {
-        peers::ensure_host(apt, &[peer])?;
-        layers.push(peers::layer(&lab, apt, peer)?);
+    let wanted_peers = peers::wanted(&ws.vm_tests(), run.tests)?;
+    if !wanted_peers.is_empty() {
+        peers::ensure_host(apt, &wanted_peers)?;
+        layers.push(peers::layer(&lab, apt, &wanted_peers)?);
     }
     let binaries = [(run.ikehub.clone(), "/usr/local/bin")];
     let initrd = initramfs::with_run_image(

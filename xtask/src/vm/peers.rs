@@ -6,7 +6,7 @@
 //! missing) and, for a VM run, packed into a cpio of their own, cached, and
 //! appended after the base image: a run that needs no peer neither installs
 //! nor boots them.
-use super::initramfs::{copy_file, file_identity, fresh_dir, mkdir, shared_libraries, write_cpio};
+use super::initramfs::{copy_file, file_identity, fresh_dir, shared_libraries, write_cpio};
 use crate::apt::Apt;
 use crate::fingerprint::Fingerprint;
 use crate::process::{capture, describe, output};
@@ -197,37 +197,43 @@ pub fn ensure_host(apt: &mut Apt, peers: &[Peer]) -> Result<(), String> {
     Ok(())
 }
 
-/// The cached cpio holding `peer`'s files, rebuilt when the host's files change.
-pub fn layer(lab: &Path, apt: &mut Apt, peer: Peer) -> Result<PathBuf, String> {
+/// The cached cpio holding the files of `peers` (one image for the set, so
+/// the libraries they share are stored once), rebuilt when those change.
+pub fn layer(lab: &Path, apt: &mut Apt, peers: &[Peer]) -> Result<PathBuf, String> {
     let dir = lab.join("peers");
-    let cpio = dir.join(format!("{}.cpio", peer.name()));
-    let stamp_path = dir.join(format!("{}.stamp", peer.name()));
-    let unpacked = match peer.deb() {
-        Some(package) => Some(unpack_deb(apt, &dir, package)?),
-        None => None,
-    };
-    let elves = elf_files(peer, unpacked.as_deref())?;
+    let mut names: Vec<&str> = peers.iter().map(|peer| peer.name()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let name = names.join("+");
+    let cpio = dir.join(format!("{name}.cpio"));
+    let stamp_path = dir.join(format!("{name}.stamp"));
+    let mut elves = Vec::new();
+    let mut files: Vec<&str> = Vec::new();
+    for peer in peers {
+        let unpacked = match peer.deb() {
+            Some(package) => Some(unpack_deb(apt, &dir, package)?),
+            None => None,
+        };
+        elves.extend(elf_files(*peer, unpacked.as_deref())?);
+        files.extend(peer.files());
+    }
 
     let mut inputs = Fingerprint::default();
     inputs.add(PEER_LAYOUT_VERSION.as_bytes());
     for (host, _) in &elves {
         inputs.add(file_identity(host).as_bytes());
     }
-    for file in peer.files() {
+    for file in &files {
         inputs.add(file_identity(Path::new(file)).as_bytes());
     }
-    let stamp = format!("{} {}\n", peer.name(), inputs.hex());
+    let stamp = format!("{name} {}\n", inputs.hex());
     if cpio.is_file() && std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp) {
-        println!(
-            "xtask: {} layer up to date ({})",
-            peer.name(),
-            cpio.display()
-        );
+        println!("xtask: {name} layer up to date ({})", cpio.display());
         return Ok(cpio);
     }
 
-    println!("xtask: building the {} layer", peer.name());
-    let root = dir.join(peer.name());
+    println!("xtask: building the {name} layer");
+    let root = dir.join(&name);
     fresh_dir(&root)?;
     let _ = std::fs::remove_file(&stamp_path);
     let mut libraries = Vec::new();
@@ -240,23 +246,19 @@ pub fn layer(lab: &Path, apt: &mut Apt, peer: Peer) -> Result<PathBuf, String> {
     for library in &libraries {
         copy_file(library, &guest_path(&root, library), 0o755)?;
     }
-    for file in peer.files() {
+    for file in &files {
         let path = Path::new(file);
         if path.is_file() {
             copy_file(path, &guest_path(&root, path), 0o644)?;
         }
     }
-    mkdir(&root.join("etc/ikehub-vm/payload"))?;
-    std::fs::write(root.join("etc/ikehub-vm/payload").join(peer.name()), "")
-        .map_err(|e| format!("cannot write the {} marker: {e}", peer.name()))?;
 
     write_cpio(&root, &cpio)?;
     std::fs::write(&stamp_path, &stamp)
         .map_err(|e| format!("cannot write {}: {e}", stamp_path.display()))?;
     let size = std::fs::metadata(&cpio).map(|m| m.len()).unwrap_or(0);
     println!(
-        "xtask: {} layer {} ({} MB: {} programs and plugins, {} libraries)",
-        peer.name(),
+        "xtask: {name} layer {} ({} MB: {} programs and plugins, {} libraries)",
         cpio.display(),
         size / 1_000_000,
         elves.len(),
