@@ -150,6 +150,7 @@ if up cbc; then
     ping_log=$(swan_dir "$A")/rekey-ping.log
     # 80 pings over ~8 s, the rekey early among them (busybox and iputils
     # ping print seq= and icmp_seq=)
+    ping_pid=""
     spawn ping_pid in_ns "$A" ping -c "$REKEY_PINGS" -i 0.1 -W 5 -I 10.1.0.1 10.2.0.1 >"$ping_log" 2>&1
     wait_for 10 grep -E 'seq=5 ' "$ping_log" || bad "cbc: the ping across the rekey started"
     check "cbc: A rekeys the CHILD_SA" swan_rekey_child "$A" cbc

@@ -22,7 +22,6 @@
 # its unpacked deb (`dpkg -x`), bind-mounted over /usr/libexec inside the
 # namespace because pluto runs addconn from a compiled-in path.
 IKT_LSW_ROOT=${IKT_LSW_ROOT:-}
-IKT_PLUTO=$IKT_LSW_ROOT/usr/libexec/ipsec/pluto
 IKT_WHACK=$IKT_LSW_ROOT/usr/libexec/ipsec/whack
 IKT_ADDCONN=$IKT_LSW_ROOT/usr/libexec/ipsec/addconn
 IKT_SWAN_ROOT=${IKT_SWAN_ROOT:-/tmp}
@@ -68,6 +67,7 @@ include $dir/conns/*.conf
 EOF
     echo "include $dir/secrets/*.secrets" >"$dir/ipsec.secrets"
     # --config first: the options after it override its defaults
+    # shellcheck disable=SC2016 # expanded by the inner bash
     spawn pid ip netns exec "$ns" /bin/bash -c \
         '[ -z "$1" ] || mount --bind "$1/usr/libexec" /usr/libexec || exit 1; shift; exec "$@"' \
         pluto "$IKT_LSW_ROOT" /usr/libexec/ipsec/pluto --config "$dir/ipsec.conf" --nofork \

@@ -95,6 +95,7 @@ EOF
     printf 'include conf.d/*.conf\n' >"$dir/swanctl/swanctl.conf"
     # ip netns exec gives charon a mount namespace of its own: the bind mount
     # over /run stays private to it
+    # shellcheck disable=SC2016 # expanded by the inner bash
     spawn pid ip netns exec "$ns" /bin/bash -c \
         'mount --bind "$1/run" /run && STRONGSWAN_CONF="$1/strongswan.conf" exec "$2"' \
         swan "$dir" "$IKT_CHARON" >>"$dir/charon.out" 2>&1
