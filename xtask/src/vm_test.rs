@@ -110,7 +110,7 @@ fn execute(
     };
     if on_host {
         let peers = vm::peers::wanted(&ws.vm_tests(), &tests)?;
-        vm::peers::ensure_host(&mut apt, &peers)?;
+        vm::peers::prepare_host(&mut apt, &ws.kernel_lab(), &peers)?;
         return crate::host::run(&mut apt, &ws.vm_tests(), &tests, &ikehub, tally);
     }
     let console = if options.shell {

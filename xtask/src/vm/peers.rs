@@ -197,6 +197,20 @@ pub fn ensure_host(apt: &mut Apt, peers: &[Peer]) -> Result<(), String> {
     Ok(())
 }
 
+/// For a run on the host: installs the peers' packages and unpacks the debs
+/// that cannot be installed, telling the helpers where (IKT_LSW_ROOT).
+pub fn prepare_host(apt: &mut Apt, lab: &Path, peers: &[Peer]) -> Result<(), String> {
+    ensure_host(apt, peers)?;
+    for peer in peers {
+        if let Some(package) = peer.deb() {
+            let tree = unpack_deb(apt, &lab.join("peers"), package)?;
+            // read by tests/vm/lib/libreswan.sh in the test processes
+            std::env::set_var("IKT_LSW_ROOT", &tree);
+        }
+    }
+    Ok(())
+}
+
 /// The cached cpio holding the files of `peers` (one image for the set, so
 /// the libraries they share are stored once), rebuilt when those change.
 pub fn layer(lab: &Path, apt: &mut Apt, peers: &[Peer]) -> Result<PathBuf, String> {
