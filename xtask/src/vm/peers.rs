@@ -1,11 +1,13 @@
 //! Third-party IKE peers in the guest: Debian's strongSwan (charon, swanctl,
-//! every plugin and the libraries they load), so tests can run real peers.
+//! every plugin) and Libreswan (pluto, whack, addconn, NSS's certutil), with
+//! the libraries they load, so tests can run against real peers.
 //!
-//! A test asks for a peer with a line `# guest-payload: strongswan` in its
-//! script. The peer's files are then installed on the host (with apt when
-//! missing) and, for a VM run, packed into a cpio of their own, cached, and
-//! appended after the base image: a run that needs no peer neither installs
-//! nor boots them.
+//! A test asks for peers with a line `# guest-payload: strongswan libreswan`
+//! in its script. Their files are then installed on the host (with apt when
+//! missing; Libreswan's deb, which conflicts with strongSwan's, is only
+//! unpacked) and, for a VM run, packed into one cpio for the set of peers,
+//! cached, and appended after the base image: a run that needs no peer
+//! neither installs nor boots them.
 use super::initramfs::{copy_file, file_identity, fresh_dir, shared_libraries, write_cpio};
 use crate::apt::Apt;
 use crate::fingerprint::Fingerprint;
