@@ -389,6 +389,14 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_peer_tests_ask_for_their_peers() {
+        let smoke = include_str!("../../../tests/vm/strongswan-smoke.sh");
+        assert_eq!(parse_markers(smoke), vec!["strongswan"]);
+        let ikev1 = include_str!("../../../tests/vm/libreswan-ikev1.sh");
+        assert_eq!(parse_markers(ikev1), vec!["strongswan", "libreswan"]);
+    }
+
+    #[test]
     fn unknown_payloads_are_refused() {
         assert_eq!(Peer::from_name("strongswan"), Some(Peer::StrongSwan));
         assert_eq!(Peer::from_name("libreswan"), Some(Peer::Libreswan));
