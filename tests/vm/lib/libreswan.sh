@@ -12,6 +12,7 @@
 #   lsw_initiate NS NAME              bring NAME up (blocks until done or failed)
 #   lsw_terminate NS NAME             take NAME down
 #   lsw_sa_established NS NAME        exit 0 when NAME's ISAKMP/IKE SA and IPsec SA are up
+#   lsw_no_sa NS NAME                 exit 0 when pluto holds no state for NAME
 #   lsw_whack NS ARGS...              whack against NS's pluto
 #   lsw_log NS                        print NS's pluto log (on failure)
 # Everything lives in $IKT_SWAN_ROOT/ikt-lsw-NS (default /tmp), removed when

@@ -13,6 +13,8 @@
 #   swan_sa_established NS CONN       exit 0 when the IKE SA is ESTABLISHED and the CHILD_SA INSTALLED
 #   swan_no_sa NS CONN                exit 0 when NS holds no IKE SA named CONN
 #   swan_child_spis NS CONN           "SPI_IN SPI_OUT" of the installed CHILD_SA (hex, 0x...)
+#   swan_sas NS CONN                  the raw `swanctl --list-sas` listing of CONN
+#   swan_unconn NS NAME               forget connection NAME (at the next swan_load)
 #   swan_ctl NS ARGS...               swanctl against NS's charon
 #   swan_log NS                       print NS's charon log (on failure)
 # Everything lives in a per-namespace directory under $IKT_SWAN_ROOT (default
