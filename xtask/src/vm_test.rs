@@ -112,6 +112,8 @@ fn execute(
         capable
     };
     if on_host {
+        let peers = vm::peers::wanted(&ws.vm_tests(), &tests)?;
+        vm::peers::prepare_host(&mut apt, &ws.kernel_lab(), &peers)?;
         return crate::host::run(
             &mut apt,
             &ws.vm_tests(),

@@ -12,6 +12,8 @@ IKT_FAILED=0
 IKT_NS_PREFIX=${IKT_NS_PREFIX:-ikt-}
 IKT_NAMESPACES=()
 IKT_PIDS=()
+# Directories helpers create for a test (peer configs, logs), removed on exit.
+IKT_DIRS=()
 
 ok() {
     echo "@@PASS $*"
@@ -114,13 +116,16 @@ xfrm_stat() {
 }
 
 ikt_cleanup() {
-    local rc=$? pid ns
+    local rc=$? pid ns dir
     for pid in "${IKT_PIDS[@]}"; do
         kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     done
     for ns in "${IKT_NAMESPACES[@]}"; do
         ip netns pids "$ns" 2>/dev/null | while read -r pid; do kill -9 "$pid" 2>/dev/null; done
         ip netns del "$ns" 2>/dev/null
+    done
+    for dir in "${IKT_DIRS[@]}"; do
+        rm -rf "$dir"
     done
     exit "$rc"
 }

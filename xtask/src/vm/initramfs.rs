@@ -184,7 +184,12 @@ pub struct RunContent<'a> {
 }
 
 /// Builds the run image and returns base + run concatenated: the initrd to boot.
-pub fn with_run_image(lab: &Path, base: &Path, content: &RunContent) -> Result<PathBuf, String> {
+/// `layers` are the cached images (base first, then peers) to put before it.
+pub fn with_run_image(
+    lab: &Path,
+    layers: &[PathBuf],
+    content: &RunContent,
+) -> Result<PathBuf, String> {
     let dir = lab.join("run");
     let root = dir.join("root");
     fresh_dir(&root)?;
@@ -214,8 +219,12 @@ pub fn with_run_image(lab: &Path, base: &Path, content: &RunContent) -> Result<P
     write_cpio(&root, &run_cpio)?;
 
     let initrd = dir.join("initrd.cpio");
-    let mut joined =
-        std::fs::read(base).map_err(|e| format!("cannot read {}: {e}", base.display()))?;
+    let mut joined = Vec::new();
+    for layer in layers {
+        joined.extend(
+            std::fs::read(layer).map_err(|e| format!("cannot read {}: {e}", layer.display()))?,
+        );
+    }
     joined.extend(
         std::fs::read(&run_cpio).map_err(|e| format!("cannot read {}: {e}", run_cpio.display()))?,
     );
@@ -411,7 +420,7 @@ pub fn shared_libraries(ldd_output: &str) -> Vec<PathBuf> {
 }
 
 /// Writes `root` as a newc cpio archive (busybox cpio), parents before children.
-fn write_cpio(root: &Path, archive: &Path) -> Result<(), String> {
+pub(super) fn write_cpio(root: &Path, archive: &Path) -> Result<(), String> {
     let mut entries = vec![".".to_string()];
     list_tree(root, Path::new("."), &mut entries)?;
     let file = std::fs::File::create(archive)
@@ -489,7 +498,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
 }
 
 /// A cheap identity of a host file (size and mtime) for the cache stamp.
-fn file_identity(path: &Path) -> String {
+pub(super) fn file_identity(path: &Path) -> String {
     match std::fs::metadata(path) {
         Ok(meta) => {
             let modified = meta
@@ -504,7 +513,7 @@ fn file_identity(path: &Path) -> String {
     }
 }
 
-fn copy_file(from: &Path, to: &Path, mode: u32) -> Result<(), String> {
+pub(super) fn copy_file(from: &Path, to: &Path, mode: u32) -> Result<(), String> {
     if let Some(parent) = to.parent() {
         mkdir(parent)?;
     }
@@ -530,7 +539,7 @@ fn mkdir(dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))
 }
 
-fn fresh_dir(dir: &Path) -> Result<(), String> {
+pub(super) fn fresh_dir(dir: &Path) -> Result<(), String> {
     if dir.exists() {
         std::fs::remove_dir_all(dir)
             .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;

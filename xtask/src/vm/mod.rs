@@ -4,6 +4,7 @@ mod boot;
 mod deps;
 mod initramfs;
 mod kernel;
+pub mod peers;
 
 pub use boot::Console;
 
@@ -40,14 +41,19 @@ pub fn run(ws: &Workspace, apt: &mut Apt, run: &VmRun, tally: &mut Tally) -> Res
         phase.elapsed().as_secs_f64()
     );
     let phase = std::time::Instant::now();
-    let base = initramfs::base(&lab, &kernel, &ws.guest_dir())?;
+    let mut layers = vec![initramfs::base(&lab, &kernel, &ws.guest_dir())?];
+    let wanted_peers = peers::wanted(&ws.vm_tests(), run.tests)?;
+    if !wanted_peers.is_empty() {
+        peers::ensure_host(apt, &wanted_peers)?;
+        layers.push(peers::layer(&lab, apt, &wanted_peers)?);
+    }
     let binaries: Vec<(PathBuf, &str)> = std::iter::once(&run.ikehub)
         .chain(&run.rust_tests)
         .map(|binary| (binary.clone(), "/usr/local/bin"))
         .collect();
     let initrd = initramfs::with_run_image(
         &lab,
-        &base,
+        &layers,
         &RunContent {
             binaries: &binaries,
             tests_dir: &ws.vm_tests(),
