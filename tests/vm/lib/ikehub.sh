@@ -8,15 +8,30 @@
 #   ikehub_down_everywhere NS NAME  exit 0 when NAME has no IKE SA left on NS
 #   ikehub_field NS NAME FIELD      first value of FIELD in NAME's status (numbers, strings)
 #   ikehub_log NS                   print the daemon's log
+#   ikehub_stop NS                  SIGTERM the daemon and wait for it to exit (0 when it
+#                                   exited with status 0)
 
 ikehub_socket() { echo "/run/ikt-$1.sock"; }
 ikehub_logfile() { echo "/tmp/ikt-$1.log"; }
 
+declare -A IKEHUB_PID
+
 ikehub_start() {
     local ns=$1 config=$2 pid
     spawn pid ip netns exec "$ns" ikehub daemon --config "$config" --socket "$(ikehub_socket "$ns")" \
-        2>"$(ikehub_logfile "$ns")"
+        2>>"$(ikehub_logfile "$ns")"
+    IKEHUB_PID[$ns]=$pid
     wait_for 10 ikehub_cli "$ns" status
+}
+
+ikehub_stop() {
+    local pid=${IKEHUB_PID[$1]:-}
+    [ -n "$pid" ] || return 1
+    kill -TERM "$pid" 2>/dev/null
+    wait "$pid"
+    local rc=$?
+    unset "IKEHUB_PID[$1]"
+    return "$rc"
 }
 
 ikehub_cli() {
