@@ -530,3 +530,28 @@ fn a_forged_request_with_an_answered_message_id_gets_no_response() {
     assert_eq!(pair.b.engine.stats().responses_resent, 0);
     assert_eq!(pair.b.engine.stats().dropped_unexpected, 1);
 }
+
+#[test]
+fn several_connections_to_one_peer_are_told_apart_by_their_selectors() {
+    let pair_of = |n: u8, local: &str, remote: &str, initiate: bool| {
+        let mut c = connection(local, remote, initiate);
+        c.name = format!("net{n}");
+        let (mine, theirs) = if local == A_ADDR { (1, 2) } else { (2, 1) };
+        c.local_subnets = vec![format!("10.{mine}.{n}.0/24").parse().expect("net")];
+        c.remote_subnets = vec![format!("10.{theirs}.{n}.0/24").parse().expect("net")];
+        c
+    };
+    let a: Vec<_> = (1..=3).map(|n| pair_of(n, A_ADDR, B_ADDR, true)).collect();
+    let b: Vec<_> = (1..=3).map(|n| pair_of(n, B_ADDR, A_ADDR, false)).collect();
+    let mut pair = Pair::new(EngineSettings::new(a), EngineSettings::new(b));
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, |p| p.a.kernel.sas.len() == 6 && p.b.kernel.sas.len() == 6));
+    for sa in pair.b.engine.sas() {
+        let name = &pair.b.engine.connection(sa.conn).expect("connection").name;
+        let n: u8 = name.trim_start_matches("net").parse().expect("number");
+        let child = sa.children.first().expect("child");
+        assert_eq!(child.remote_ts[0].start, ip(&format!("10.1.{n}.0")), "{name}");
+        assert_eq!(child.local_ts[0].start, ip(&format!("10.2.{n}.0")), "{name}");
+    }
+}

@@ -108,19 +108,39 @@ impl Engine {
 
     /// The connection an authenticated initiator belongs to: same addresses, and the
     /// identity it claims, if the connection names one.
-    fn connection_for_identity(&self, sa: &IkeSa, identity: &IkeIdentity) -> Option<ConnId> {
-        let fits = |id: ConnId| {
-            self.connection(id).is_some_and(|c| {
+    /// The connection an authenticated initiator belongs to: same addresses, the identity it
+    /// claims (if the connection names one), and, among several such connections to the same
+    /// peer, the one whose subnets the proposed traffic selectors fit (as strongSwan picks a
+    /// child config by its selectors).
+    fn connection_for_identity(
+        &self,
+        sa: &IkeSa,
+        identity: &IkeIdentity,
+        selectors: Option<(&[TrafficSelector], &[TrafficSelector])>,
+    ) -> Option<ConnId> {
+        let fits = |id: &ConnId| {
+            self.connection(*id).is_some_and(|c| {
                 c.local_addr == sa.local.ip()
                     && c.remote_addr
                         .is_none_or(|r| r == sa.remote.ip() || sa.nat.remote_behind)
                     && c.remote_id.as_ref().is_none_or(|r| r == identity)
             })
         };
-        if fits(sa.conn) {
-            return Some(sa.conn);
-        }
-        self.conn_index.by_identity(identity).find(|id| fits(*id))
+        let selectors_fit = |id: &ConnId| match (selectors, self.connection(*id)) {
+            (Some((tsi, tsr)), Some(c)) => {
+                !ts::narrow(tsi, &c.remote_subnets).is_empty()
+                    && !ts::narrow(tsr, &c.local_subnets).is_empty()
+            }
+            _ => true,
+        };
+        let candidates = || {
+            std::iter::once(sa.conn)
+                .chain(self.conn_index.by_identity(identity))
+                .filter(fits)
+        };
+        candidates()
+            .find(selectors_fit)
+            .or_else(|| candidates().next())
     }
 
     /// Responder: verify the initiator, authenticate ourselves, create the first CHILD_SA.
@@ -155,7 +175,8 @@ impl Engine {
                 Fate::Remove(DownReason::AuthFailed(why)),
             )
         };
-        let Some(conn) = self.connection_for_identity(sa, &identity) else {
+        let selectors = p.tsi.zip(p.tsr);
+        let Some(conn) = self.connection_for_identity(sa, &identity, selectors) else {
             return failed(format!(
                 "no connection for identity {identity} from {}",
                 sa.remote
