@@ -546,12 +546,48 @@ fn several_connections_to_one_peer_are_told_apart_by_their_selectors() {
     let mut pair = Pair::new(EngineSettings::new(a), EngineSettings::new(b));
     let now = pair.now;
     pair.a.engine.start(now);
-    assert!(pair.drive_until(LIMIT, |p| p.a.kernel.sas.len() == 6 && p.b.kernel.sas.len() == 6));
+    assert!(pair.drive_until(LIMIT, |p| p.a.kernel.sas.len() == 6
+        && p.b.kernel.sas.len() == 6));
     for sa in pair.b.engine.sas() {
         let name = &pair.b.engine.connection(sa.conn).expect("connection").name;
         let n: u8 = name.trim_start_matches("net").parse().expect("number");
         let child = sa.children.first().expect("child");
-        assert_eq!(child.remote_ts[0].start, ip(&format!("10.1.{n}.0")), "{name}");
-        assert_eq!(child.local_ts[0].start, ip(&format!("10.2.{n}.0")), "{name}");
+        assert_eq!(
+            child.remote_ts[0].start,
+            ip(&format!("10.1.{n}.0")),
+            "{name}"
+        );
+        assert_eq!(
+            child.local_ts[0].start,
+            ip(&format!("10.2.{n}.0")),
+            "{name}"
+        );
     }
+}
+
+#[test]
+fn an_unknown_critical_payload_is_refused_and_the_sa_survives() {
+    use ikehub::wire::ikev2::{self, Payload};
+    let mut pair = Pair::default_pair();
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, Pair::established));
+    // In IKE_SA_INIT: a request carrying an unknown critical payload gets the notify.
+    let (_, init) = pair.delivered[0].clone();
+    let message = ikev2::parse_message(&init.payload).expect("our own INIT parses");
+    let mut payloads = message.payloads.clone();
+    payloads.push(Payload::Unknown {
+        payload_type: 200,
+        critical: true,
+        body: vec![1, 2, 3],
+    });
+    let mut header = message.header;
+    header.spi_i ^= 1;
+    let forged = ikev2::emit_message(&header, &payloads);
+    pair.inject(Which::B, init.remote, init.local, forged);
+    let answer = pair.b.engine.poll_transmit().expect("an answer");
+    let answer = ikev2::parse_message(&answer.payload).expect("answer parses");
+    assert!(matches!(&answer.payloads[..], [Payload::Notify(n)]
+        if n.notify_type == ikev2::NotifyType::UnsupportedCriticalPayload && n.data == [200]));
+    assert!(pair.established());
 }

@@ -68,6 +68,15 @@ impl Engine {
         };
         sa.last_received = now;
         self.follow_peer_address(sa, local, remote);
+        if let Some(t) = crate::wire::ikev2::first_unsupported_critical(&payloads) {
+            // RFC 7296 2.5: a critical payload we do not understand rejects the message.
+            let refusal = vec![Payload::Notify(informational::notify(
+                crate::wire::ikev2::NotifyType::UnsupportedCriticalPayload,
+                vec![t],
+            ))];
+            self.send_response(sa, msg.header.exchange, id, request, &refusal);
+            return Fate::Keep;
+        }
         let (response, fate) = match (msg.header.exchange, sa.state) {
             (ExchangeType::IkeAuth, SaState::InitAnswered) => self.respond_auth(now, sa, &payloads),
             (ExchangeType::Informational, SaState::Established | SaState::Deleting) => {
