@@ -240,6 +240,15 @@ impl<D: Dataplane> Gateway<D> {
         }
         // Whatever the engine still wants from the kernel is applied before exiting.
         self.drive().await;
+        if stop_at.is_some() {
+            // SAs of peers that did not answer in time are still installed: ikehub's kernel
+            // state goes with the daemon all the same.
+            match self.dataplane.remove_stale().await {
+                Ok(0) => {}
+                Ok(n) => info!("removed {n} kernel object(s) left by unanswered deletes"),
+                Err(e) => warn!("could not remove ikehub's kernel state: {e}"),
+            }
+        }
     }
 
     /// STOPPING=1, then delete every connection's SAs with its peer.

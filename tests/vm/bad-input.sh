@@ -91,4 +91,11 @@ step "the tunnel is untouched"
 [ "$(ikehub_field "$A" tunnel spi_in)" = "$before_spi_in" ] && ok "same CHILD_SA as before" || bad "same CHILD_SA as before"
 ikehub_established "$A" tunnel && ok "still established" || bad "still established"
 check "ping through the tunnel after the flood" in_ns "$A" ping -c 3 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1
+
+step "SIGTERM while the peer is unreachable: A's kernel state goes anyway"
+ip -n "$B" link set wan down
+ikehub_stop "$A" && ok "A exits 0 after its grace period" || bad "A exits 0 after its grace period"
+states=$(ip -n "$A" xfrm state | grep -c '^src')
+policies=$(ip -n "$A" xfrm policy | grep -c '^src')
+[ "$states" -eq 0 ] && [ "$policies" -eq 0 ] && ok "no SA or policy left in A" || bad "no SA or policy left in A ($states SAs, $policies policies)"
 finish
