@@ -210,7 +210,58 @@ pub struct IkeSa {
     pub last_received: Instant,
 }
 
+/// Who an IKE SA is with and how it is addressed; the rest of a new SA starts empty.
+pub struct SaOrigin {
+    pub id: SaId,
+    pub conn: ConnId,
+    pub initiator: bool,
+    pub spi_i: u64,
+    pub spi_r: u64,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub state: SaState,
+}
+
 impl IkeSa {
+    pub fn new(origin: SaOrigin, now: Instant) -> IkeSa {
+        let SaOrigin {
+            id,
+            conn,
+            initiator,
+            spi_i,
+            spi_r,
+            local,
+            remote,
+            state,
+        } = origin;
+        IkeSa {
+            id,
+            conn,
+            initiator,
+            spi_i,
+            spi_r,
+            local,
+            remote,
+            state,
+            nat: NatState::default(),
+            crypto: None,
+            init: None,
+            exchanges: Exchanges::default(),
+            fragmentation: false,
+            reassembly: None,
+            children: Vec::new(),
+            timers: TimerSlots::default(),
+            remote_id: None,
+            pending_create: None,
+            ke_group_hint: None,
+            replaced_by: None,
+            half_open_key: None,
+            created_at: now,
+            established_at: None,
+            last_received: now,
+        }
+    }
+
     /// When this IKE SA will be rekeyed, if a rekey is scheduled.
     pub fn rekey_at(&self) -> Option<Instant> {
         self.timers.deadline(super::timer::Timer::IkeRekey)

@@ -23,7 +23,7 @@ use super::super::proposal::{
     preferred_pfs_group, select_esp, select_ike,
 };
 use super::super::sa::{
-    ChildState, Collision, CreateTarget, Exchanges, IkeSa, PendingCreate, RequestKind, SaState,
+    ChildState, Collision, CreateTarget, IkeSa, PendingCreate, RequestKind, SaOrigin, SaState,
 };
 use super::super::timer::{Timer, TimerQueue};
 use super::super::ts;
@@ -802,32 +802,25 @@ impl Engine {
         spi_r: u64,
     ) {
         let id = self.allocate_slot();
-        let mut new = IkeSa {
-            id,
-            conn: old.conn,
-            initiator,
-            spi_i,
-            spi_r,
-            local: old.local,
-            remote: old.remote,
-            state: SaState::Established,
-            nat: old.nat,
-            crypto: Some(crypto),
-            init: None,
-            exchanges: Exchanges::default(),
-            fragmentation: old.fragmentation,
-            reassembly: None,
-            children: std::mem::take(&mut old.children),
-            timers: Default::default(),
-            remote_id: old.remote_id.clone(),
-            pending_create: None,
-            ke_group_hint: None,
-            replaced_by: None,
-            half_open_key: None,
-            created_at: now,
-            established_at: Some(now),
-            last_received: now,
-        };
+        let mut new = IkeSa::new(
+            SaOrigin {
+                id,
+                conn: old.conn,
+                initiator,
+                spi_i,
+                spi_r,
+                local: old.local,
+                remote: old.remote,
+                state: SaState::Established,
+            },
+            now,
+        );
+        new.nat = old.nat;
+        new.crypto = Some(crypto);
+        new.fragmentation = old.fragmentation;
+        new.children = std::mem::take(&mut old.children);
+        new.remote_id = old.remote_id.clone();
+        new.established_at = Some(now);
         // Children that were being rekeyed on the old SA start over on the new one.
         for c in &mut new.children {
             self.inbound_spis.insert(c.inbound_spi, Some(id));

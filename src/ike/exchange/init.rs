@@ -21,7 +21,7 @@ use super::super::output::{ConnId, DownReason, SaId, Transmit};
 use super::super::proposal::{
     accept_ike, group_offered, ike_sa_payload, preferred_group, select_ike,
 };
-use super::super::sa::{Exchanges, IkeSa, InitContext, NatState, RequestKind, SaCrypto, SaState};
+use super::super::sa::{IkeSa, InitContext, NatState, RequestKind, SaCrypto, SaOrigin, SaState};
 use super::super::timer::{Timer, TimerQueue};
 use super::informational::notify;
 use crate::crypto::alg::DhGroup;
@@ -119,40 +119,28 @@ impl Engine {
         let spi_i = self.new_ike_spi();
         let child_spi = self.new_esp_spi();
         let id = self.allocate_slot();
-        let mut sa = IkeSa {
-            id,
-            conn,
-            initiator: true,
-            spi_i,
-            spi_r: 0,
-            local: SocketAddr::new(local_ip, IKE_PORT),
-            remote: SocketAddr::new(remote_ip, IKE_PORT),
-            state: SaState::InitSent,
-            nat: NatState::default(),
-            crypto: None,
-            init: Some(InitContext {
-                ni,
-                nr: Vec::new(),
-                request: Vec::new(),
-                response: Vec::new(),
-                dh: Some(dh),
-                cookie: None,
-                child_spi,
-            }),
-            exchanges: Exchanges::default(),
-            fragmentation: false,
-            reassembly: None,
-            children: Vec::new(),
-            timers: Default::default(),
-            remote_id: None,
-            half_open_key: None,
-            pending_create: None,
-            ke_group_hint: None,
-            replaced_by: None,
-            created_at: now,
-            established_at: None,
-            last_received: now,
-        };
+        let mut sa = IkeSa::new(
+            SaOrigin {
+                id,
+                conn,
+                initiator: true,
+                spi_i,
+                spi_r: 0,
+                local: SocketAddr::new(local_ip, IKE_PORT),
+                remote: SocketAddr::new(remote_ip, IKE_PORT),
+                state: SaState::InitSent,
+            },
+            now,
+        );
+        sa.init = Some(InitContext {
+            ni,
+            nr: Vec::new(),
+            request: Vec::new(),
+            response: Vec::new(),
+            dh: Some(dh),
+            cookie: None,
+            child_spi,
+        });
         self.by_spi.insert(spi_i, id);
         // No deadline besides retransmission: it gives up after its last try, as the peer's
         // half-open timeout would.
@@ -390,36 +378,23 @@ impl Engine {
             )));
         }
         let id = self.allocate_slot();
-        let mut sa = IkeSa {
-            id,
-            conn,
-            initiator: false,
-            spi_i,
-            spi_r,
-            local,
-            remote,
-            state: SaState::InitAnswered,
-            nat,
-            crypto: Some(crypto),
-            init: None,
-            exchanges: Exchanges {
-                next_request_id: 0,
-                expected_request_id: 1,
-                ..Exchanges::default()
+        let mut sa = IkeSa::new(
+            SaOrigin {
+                id,
+                conn,
+                initiator: false,
+                spi_i,
+                spi_r,
+                local,
+                remote,
+                state: SaState::InitAnswered,
             },
-            fragmentation,
-            reassembly: None,
-            children: Vec::new(),
-            timers: Default::default(),
-            remote_id: None,
-            half_open_key: None,
-            pending_create: None,
-            ke_group_hint: None,
-            replaced_by: None,
-            created_at: now,
-            established_at: None,
-            last_received: now,
-        };
+            now,
+        );
+        sa.nat = nat;
+        sa.crypto = Some(crypto);
+        sa.fragmentation = fragmentation;
+        sa.exchanges.expected_request_id = 1;
         let header = super::super::message::header(&sa, ExchangeType::IkeSaInit, true, 0);
         let response = ikev2::emit_message(&header, &out);
         self.emit_transmit(Transmit {
