@@ -35,6 +35,9 @@ pub(super) const XFRMA_ENCAP: u16 = 4;
 pub(super) const XFRMA_TMPL: u16 = 5;
 #[cfg(test)]
 pub(super) const XFRMA_REPLAY_ESN_VAL: u16 = 23;
+/// The xfrm interface id of an SA or policy (`__u32`).
+#[cfg(test)]
+pub(super) const XFRMA_IF_ID: u16 = 31;
 
 // Multicast groups (enum xfrm_nlgroups).
 pub(super) const XFRMNLGRP_ACQUIRE: u32 = 1;
