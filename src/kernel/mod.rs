@@ -14,7 +14,10 @@ use std::net::IpAddr;
 
 use crate::ike::{IntentId, KernelIntent};
 
+pub mod link;
 pub mod mock;
+mod netlink;
+mod netns;
 pub mod xfrm;
 
 /// Traffic counted by the kernel on one SA.

@@ -214,15 +214,16 @@ pub(super) fn delete_policy(key: &PolicyKey) -> Request {
     Request::acked(XFRM_MSG_DELPOLICY, emit(&message))
 }
 
-/// XFRM_MSG_DELPOLICY by the kernel's policy index (as a dump reports it).
-pub(super) fn delete_policy_by_index(index: u32, dir: u8) -> Request {
+/// XFRM_MSG_DELPOLICY by the kernel's policy index (as a dump reports it). The kernel matches
+/// the if_id too (xfrm_policy_byid), so a policy of an xfrm interface needs its if_id here.
+pub(super) fn delete_policy_by_index(index: u32, dir: u8, if_id: Option<u32>) -> Request {
     let message = DelGetMessage {
         user_policy_id: UserPolicyId {
             selector: Selector::default(),
             index,
             direction: dir,
         },
-        nlas: Vec::new(),
+        nlas: if_id_attribute(if_id).into_iter().collect(),
     };
     Request::acked(XFRM_MSG_DELPOLICY, emit(&message))
 }
@@ -382,7 +383,7 @@ mod tests {
         assert_eq!(request.payload[43], 24);
         assert_eq!(u32_at(&request.payload, 56), Some(0));
         assert_eq!(request.payload[60], 0);
-        let by_index = delete_policy_by_index(0x1234, 2);
+        let by_index = delete_policy_by_index(0x1234, 2, None);
         assert_eq!(u32_at(&by_index.payload, 56), Some(0x1234));
         assert_eq!(by_index.payload[60], 2);
         assert_eq!(dump_policies().msg_type, 21);
@@ -414,7 +415,9 @@ mod tests {
                     Some(42u32.to_ne_bytes().to_vec())
                 );
                 // The template is still there next to it.
-                assert_eq!(parse_policy(&request.payload).unwrap().templates.len(), 1);
+                let parsed = parse_policy(&request.payload).unwrap();
+                assert_eq!(parsed.templates.len(), 1);
+                assert_eq!(parsed.if_id, Some(42));
             }
             let delete = delete_policy(&spec.key);
             assert_eq!(

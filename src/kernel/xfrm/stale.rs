@@ -35,7 +35,7 @@ pub(super) fn stale_objects(sas: &[Reply], policies: &[Reply]) -> Vec<(String, R
                     "delete stale policy index {} dir {}",
                     policy.index, policy.dir
                 ),
-                policy::delete_policy_by_index(policy.index, policy.dir),
+                policy::delete_policy_by_index(policy.index, policy.dir, policy.if_id),
             )),
             Some(_) => {}
             None => tracing::debug!(len = reply.payload.len(), "undecodable policy in dump"),
