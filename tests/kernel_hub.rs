@@ -512,6 +512,7 @@ async fn refused_route_removes_the_new_interface() {
     assert!(error
         .operation
         .starts_with("create xfrm interface ikh-rollback"));
+    assert!(error.message.starts_with("Invalid argument"), "{error}");
     assert_eq!(la.link(&spec_a.name).await.expect("lookup"), None);
 }
 
