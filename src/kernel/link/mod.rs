@@ -377,18 +377,46 @@ impl LinkDataplane {
     /// documentation) and nothing else. Returns how many objects were removed (routes that
     /// went away with their interface are not counted).
     pub async fn remove_stale(&mut self) -> Result<usize, KernelError> {
-        let mut removed = 0;
-        for link in self.xfrm_interfaces().await? {
-            if self.delete_interface(link.index).await? {
-                removed += 1;
-            }
-        }
-        for route in self.routes(None).await? {
-            if self.delete_route(&route).await? {
-                removed += 1;
-            }
-        }
+        // One batch per kind: a hub may hold thousands of interfaces.
+        let links = self.xfrm_interfaces().await?;
+        let requests: Vec<Request> = links.iter().map(|l| interface::delete(l.index)).collect();
+        let mut removed = self
+            .count_removed("delete stale xfrm interfaces", &requests, |e| {
+                e.errno == ENODEV || e.is_not_found()
+            })
+            .await?;
+        let routes = self.routes(None).await?;
+        let requests: Vec<Request> = routes.iter().map(route::delete).collect();
+        removed += self
+            .count_removed(
+                "delete stale hub routes",
+                &requests,
+                NetlinkError::is_not_found,
+            )
+            .await?;
         removed += self.remove_rules().await?;
+        Ok(removed)
+    }
+
+    /// Sends the delete requests in one batch; counts those that removed something. A
+    /// refusal other than `gone` is an error naming the first such request.
+    async fn count_removed(
+        &mut self,
+        operation: &str,
+        requests: &[Request],
+        gone: impl Fn(&NetlinkError) -> bool,
+    ) -> Result<usize, KernelError> {
+        if requests.is_empty() {
+            return Ok(0);
+        }
+        let mut removed = 0;
+        for outcome in self.transact(operation, requests).await? {
+            match outcome {
+                Ok(_) => removed += 1,
+                Err(error) if gone(&error) => {}
+                Err(error) => return Err(kernel_error(operation, &error)),
+            }
+        }
         Ok(removed)
     }
 }
