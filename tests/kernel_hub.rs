@@ -7,8 +7,8 @@
 //! names the namespaces in `IKT_NS_A` / `IKT_NS_B`:
 //!
 //! ```text
-//!   A: outer 192.0.2.1 (veth vA)   inner 10.1.0.1/24, 10.1.5.1/24 (dummy dA)
-//!   B: outer 192.0.2.2 (veth vB)   inner 10.2.0.1/24, 10.2.5.1/24 (dummy dB)
+//!   A: outer 192.0.2.1 (veth vA)   inner 10.1.0.1/24, 10.1.5.1/24, fd00:1::1/64 (dummy dA)
+//!   B: outer 192.0.2.2 (veth vB)   inner 10.2.0.1/24, 10.2.5.1/24, fd00:2::1/64 (dummy dB)
 //! ```
 //!
 //! Nothing routes between the inner networks except what the tests install. Each test
@@ -166,6 +166,8 @@ struct Pair {
     spi_ab: u32,
     spi_ba: u32,
     if_id: u32,
+    /// Both sides' selector: 0.0.0.0/0 or ::/0.
+    any: &'static str,
 }
 
 impl Pair {
@@ -200,8 +202,8 @@ impl Pair {
                 reqid: self.reqid,
                 inbound,
                 outbound,
-                local_selectors: vec![net("0.0.0.0/0")],
-                remote_selectors: vec![net("0.0.0.0/0")],
+                local_selectors: vec![net(self.any)],
+                remote_selectors: vec![net(self.any)],
                 soft_lifetime: Duration::from_secs(3000),
                 hard_lifetime: Duration::from_secs(3600),
                 if_id: Some(self.if_id),
@@ -219,8 +221,8 @@ impl Pair {
             inbound,
             outbound,
             remove_policies: true,
-            local_selectors: vec![net("0.0.0.0/0")],
-            remote_selectors: vec![net("0.0.0.0/0")],
+            local_selectors: vec![net(self.any)],
+            remote_selectors: vec![net(self.any)],
             if_id: Some(self.if_id),
         }
     }
@@ -328,6 +330,7 @@ async fn routes_through_xfrm_interfaces_decide_where_traffic_goes() {
         spi_ab: 0xa201,
         spi_ba: 0xb201,
         if_id: 42,
+        any: "0.0.0.0/0",
     };
     apply_ok(&mut xa, main.install(true)).await;
     apply_ok(&mut xb, main.install(false)).await;
@@ -397,6 +400,7 @@ async fn routes_through_xfrm_interfaces_decide_where_traffic_goes() {
         spi_ab: 0xa202,
         spi_ba: 0xb202,
         if_id: 43,
+        any: "0.0.0.0/0",
     };
     let spec_a5 = spec(&mut la, "site-b-lan5", "vA", 43).await;
     let spec_b5 = spec(&mut lb, "site-a-lan5", "vB", 43).await;
@@ -564,4 +568,69 @@ async fn interface_state_mtu_and_listing() {
         la.routes(None).await.expect("routes").is_empty(),
         "gone with the link"
     );
+}
+
+#[tokio::test]
+#[ignore = "needs root and xfrm interfaces; run by cargo xtask vm-test kernel-hub"]
+async fn ipv6_routes_published_and_owned_carry_pings() {
+    let topology = Topology::new();
+    let (ns_a, ns_b) = (&topology.a, &topology.b);
+    let (mut xa, mut xb) = (ns_a.xfrm(), ns_b.xfrm());
+    let (mut la, mut lb) = (ns_a.links(), ns_b.links());
+    let spec_a = spec(&mut la, "site-b-v6", "vA", 46).await;
+    let spec_b = spec(&mut lb, "site-a-v6", "vB", 46).await;
+    let published = |text| Destination {
+        publish: true,
+        ..destination(text)
+    };
+    let if_a = la
+        .attach(&spec_a, &[published("fd00:2::/64")])
+        .await
+        .expect("attach on A");
+    lb.attach(&spec_b, &[published("fd00:1::/64")])
+        .await
+        .expect("attach on B");
+    la.add_rules().await.expect("rules on A");
+    lb.add_rules().await.expect("rules on B");
+    let route = |table| Route {
+        destination: net("fd00:2::/64"),
+        interface: if_a.index,
+        table,
+        metric: 100,
+    };
+    assert_eq!(
+        la.routes(Some(OWNED_TABLE)).await.expect("owned"),
+        vec![route(OWNED_TABLE)]
+    );
+    assert_eq!(la.routes(Some(254)).await.expect("main"), vec![route(254)]);
+
+    // IPv6 inside, IPv4 outside, selectors ::/0 bound to if_id 46.
+    let pair = Pair {
+        reqid: REQID_BASE + 203,
+        spi_ab: 0xa203,
+        spi_ba: 0xb203,
+        if_id: 46,
+        any: "::/0",
+    };
+    apply_ok(&mut xa, pair.install(true)).await;
+    apply_ok(&mut xb, pair.install(false)).await;
+    assert!(
+        ns_a.ping("fd00:1::1", "fd00:2::1", Duration::from_secs(10)),
+        "ping6 through the xfrm interfaces"
+    );
+    let [a_out, a_in] = packets(&mut xa, &pair).await;
+    assert!(
+        a_out.unwrap_or(0) >= 1 && a_in.unwrap_or(0) >= 1,
+        "{a_out:?} {a_in:?}"
+    );
+
+    assert_eq!(xa.remove_stale().await.expect("remove stale XFRM"), 5);
+    assert_eq!(
+        la.remove_stale().await.expect("remove stale links"),
+        3,
+        "1 interface, 2 rules"
+    );
+    assert!(la.routes(None).await.expect("routes").is_empty());
+    let main = ns_a.ip(&["-6", "route", "show"]);
+    assert!(!main.contains("fd00:2::"), "{main}");
 }

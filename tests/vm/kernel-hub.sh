@@ -4,8 +4,8 @@
 # policies) against this kernel: the ignored tests of tests/kernel_hub.rs, run
 # in two namespaces built here. Each Rust test becomes one check.
 #
-#   A: outer 192.0.2.1 (veth vA)   inner 10.1.0.1/24, 10.1.5.1/24 (dummy dA)
-#   B: outer 192.0.2.2 (veth vB)   inner 10.2.0.1/24, 10.2.5.1/24 (dummy dB)
+#   A: outer 192.0.2.1 (veth vA)   inner 10.1.0.1/24, 10.1.5.1/24, fd00:1::1/64 (dummy dA)
+#   B: outer 192.0.2.2 (veth vB)   inner 10.2.0.1/24, 10.2.5.1/24, fd00:2::1/64 (dummy dB)
 #
 # No route between the inner networks: only the routes the tests install
 # through xfrm interfaces connect them.
@@ -22,7 +22,9 @@ topology() {
         ip -n "$A" link add dA type dummy && ip -n "$A" link set dA up &&
         ip -n "$A" addr add 10.1.0.1/24 dev dA && ip -n "$A" addr add 10.1.5.1/24 dev dA &&
         ip -n "$B" link add dB type dummy && ip -n "$B" link set dB up &&
-        ip -n "$B" addr add 10.2.0.1/24 dev dB && ip -n "$B" addr add 10.2.5.1/24 dev dB
+        ip -n "$B" addr add 10.2.0.1/24 dev dB && ip -n "$B" addr add 10.2.5.1/24 dev dB &&
+        ip -n "$A" addr add fd00:1::1/64 dev dA nodad &&
+        ip -n "$B" addr add fd00:2::1/64 dev dB nodad
 }
 check "veth, addresses, inner networks" topology || finish
 check "plain ping over the veth" in_ns "$A" ping -c 1 -W 5 192.0.2.2
