@@ -60,6 +60,23 @@ pub struct LinkInfo {
     pub underlying: Option<u32>,
 }
 
+/// Refuses a name the kernel would refuse (dev_valid_name): empty, longer than 15 bytes,
+/// `.` or `..`, or holding `/`, `:` or whitespace.
+pub(super) fn check_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= super::MAX_INTERFACE_NAME
+        && name != "."
+        && name != ".."
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c == '\0');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!("invalid interface name {name:?}"))
+    }
+}
+
 fn ifinfomsg(index: u32, flags: u32, change: u32) -> Vec<u8> {
     let mut buf = Vec::with_capacity(64);
     // AF_UNSPEC, padding, device type (filled in by the kernel).
@@ -282,6 +299,23 @@ mod tests {
             b"ikh-a\0"
         );
         assert_eq!(dump().flags, NLM_F_REQUEST | NLM_F_DUMP);
+    }
+
+    #[test]
+    fn names_the_kernel_would_refuse() {
+        assert!(check_name("ikh-site1").is_ok());
+        assert!(check_name("ikh-branch_0001").is_ok());
+        for bad in [
+            "",
+            ".",
+            "..",
+            "ikh-a/b",
+            "ikh a",
+            "ikh:a",
+            "ikh-0123456789ab",
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -162,6 +162,10 @@ impl LinkDataplane {
             "create xfrm interface {} if_id {} dev #{}",
             spec.name, spec.if_id, spec.underlying
         );
+        interface::check_name(&spec.name).map_err(|message| KernelError {
+            operation: operation.clone(),
+            message,
+        })?;
         self.one(&operation, interface::create_xfrm(spec)).await?;
         match self.link(&spec.name).await {
             Ok(Some(link)) => Ok(link),
