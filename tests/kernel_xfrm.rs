@@ -244,6 +244,7 @@ impl Pair {
                 remote_selectors: vec![net(remote)],
                 soft_lifetime: self.soft,
                 hard_lifetime: self.hard,
+                if_id: None,
             }),
         }
     }
@@ -266,6 +267,7 @@ impl Pair {
             remove_policies,
             local_selectors: vec![net(local)],
             remote_selectors: vec![net(remote)],
+            if_id: None,
         }
     }
 

@@ -73,6 +73,10 @@ pub struct ChildInstall {
     pub soft_lifetime: Duration,
     /// Hard limit: the kernel deletes the SA at this age (RFC 7296 2.8).
     pub hard_lifetime: Duration,
+    /// The xfrm interface this CHILD_SA belongs to (hub mode, route-based): its SAs and
+    /// policies carry this `if_id` and only traffic routed through that interface uses them.
+    /// `None`: policy-based, as without interfaces.
+    pub if_id: Option<u32>,
 }
 
 /// What the kernel must do, in order. The engine never waits for the kernel: results come
@@ -93,6 +97,9 @@ pub enum KernelIntent {
         remove_policies: bool,
         local_selectors: Vec<IpNet>,
         remote_selectors: Vec<IpNet>,
+        /// The `if_id` the policies were installed with: policies of different xfrm
+        /// interfaces may share selectors, so deleting by selector must name it.
+        if_id: Option<u32>,
     },
 }
 

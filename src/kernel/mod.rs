@@ -7,14 +7,19 @@
 //!
 //! Ownership convention: every state and policy ikehub installs carries a reqid at or above
 //! [`crate::ike::REQID_BASE`]; on start the kernel layer removes only objects in that range and
-//! leaves other IPsec users' state alone.
+//! leaves other IPsec users' state alone. Hub mode's links, routes and rules
+//! ([`link::LinkDataplane`]) follow the same rule by interface name prefix, route protocol and
+//! rule priority.
 
 use std::future::Future;
 use std::net::IpAddr;
 
 use crate::ike::{IntentId, KernelIntent};
 
+pub mod link;
 pub mod mock;
+mod netlink;
+mod netns;
 pub mod xfrm;
 
 /// Traffic counted by the kernel on one SA.

@@ -92,6 +92,8 @@ impl Engine {
             // expiry ends an SA that could not be rekeyed (strongSwan: life = 110% rekey).
             soft_lifetime: lifetime,
             hard_lifetime: lifetime + lifetime / 10,
+            // Connections do not name an xfrm interface yet: policy-based.
+            if_id: None,
         };
         let id = self.new_intent_id();
         self.pending_installs.insert(id, (sa.id, reqid));
@@ -193,6 +195,7 @@ impl Engine {
             remove_policies: !successor,
             local_selectors: ts::to_subnets(&child.local_ts),
             remote_selectors: ts::to_subnets(&child.remote_ts),
+            if_id: None,
         });
         self.inbound_spis.remove(&child.inbound_spi);
         self.emit_event(Event::ChildDown {

@@ -55,6 +55,7 @@ fn install_ops(child: &ChildInstall) -> Result<Vec<Op>, KernelError> {
             direction,
             child.soft_lifetime,
             child.hard_lifetime,
+            child.if_id,
         )
         .map_err(|message| KernelError {
             operation: operation.clone(),
@@ -75,6 +76,7 @@ fn install_ops(child: &ChildInstall) -> Result<Vec<Op>, KernelError> {
         (child.outbound.src, child.outbound.dst),
         (child.inbound.src, child.inbound.dst),
         child.reqid,
+        child.if_id,
     );
     for spec in specs {
         ops.push(Op {
@@ -96,11 +98,12 @@ pub(super) fn plan(intent: &KernelIntent) -> Result<Vec<Op>, KernelError> {
             remove_policies,
             local_selectors,
             remote_selectors,
+            if_id,
             ..
         } => {
             let mut ops = Vec::new();
             if *remove_policies {
-                for key in policy::policy_keys(local_selectors, remote_selectors) {
+                for key in policy::policy_keys(local_selectors, remote_selectors, *if_id) {
                     ops.push(Op {
                         operation: format!("delete {key}"),
                         request: policy::delete_policy(&key),
@@ -357,6 +360,7 @@ mod tests {
                 remote_selectors: vec!["10.2.0.0/24".parse().unwrap()],
                 soft_lifetime: Duration::from_secs(5),
                 hard_lifetime: Duration::from_secs(10),
+                if_id: None,
             }),
         };
         let ops = plan(&intent).unwrap();
@@ -398,6 +402,7 @@ mod tests {
             remove_policies,
             local_selectors: vec!["10.1.0.0/24".parse().unwrap()],
             remote_selectors: vec!["10.2.0.0/24".parse().unwrap()],
+            if_id: None,
         };
         let kinds = |ops: Vec<Op>| ops.iter().map(|op| op.request.msg_type).collect::<Vec<_>>();
         assert_eq!(
@@ -423,6 +428,7 @@ mod tests {
                 dir: policy::PolicyDirection::Out,
                 src: "10.1.0.0/24".parse().unwrap(),
                 dst: "10.2.0.0/24".parse().unwrap(),
+                if_id: None,
             },
             tmpl_src: ip("192.0.2.1"),
             tmpl_dst: ip("192.0.2.2"),

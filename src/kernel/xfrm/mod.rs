@@ -9,8 +9,6 @@
 mod algorithms;
 mod apply;
 mod events;
-mod netlink;
-mod netns;
 mod policy;
 mod stale;
 mod state;
@@ -23,7 +21,8 @@ use std::path::Path;
 use netlink_sys::Socket;
 
 use self::events::EventSocket;
-use self::netlink::{NetlinkSocket, Request, RequestSocket};
+use super::netlink::{self, NetlinkSocket, Request, RequestSocket};
+use super::netns;
 use super::{Dataplane, KernelError, KernelEvent, SaCounters};
 use crate::ike::{IntentId, KernelIntent};
 

@@ -50,18 +50,29 @@ impl fmt::Display for PolicyDirection {
     }
 }
 
-/// Identifies a policy in the kernel: direction and selector.
+/// Identifies a policy in the kernel: direction, selector and xfrm interface id (policies of
+/// different interfaces may share a selector; the kernel matches the if_id on lookup and delete).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct PolicyKey {
     pub dir: PolicyDirection,
     pub src: IpNet,
     pub dst: IpNet,
+    pub if_id: Option<u32>,
 }
 
 impl fmt::Display for PolicyKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "policy {} {}->{}", self.dir, self.src, self.dst)
+        write!(f, "policy {} {}->{}", self.dir, self.src, self.dst)?;
+        if let Some(if_id) = self.if_id {
+            write!(f, " if_id {if_id}")?;
+        }
+        Ok(())
     }
+}
+
+/// XFRMA_IF_ID, when the policy or SA belongs to an xfrm interface.
+pub(super) fn if_id_attribute(if_id: Option<u32>) -> Option<XfrmAttrs> {
+    if_id.map(XfrmAttrs::IfId)
 }
 
 /// A policy to install: key and tunnel template.
@@ -74,7 +85,7 @@ pub(super) struct PolicySpec {
 }
 
 /// The policy keys of a CHILD_SA: out, in, fwd for every selector pair of one family.
-pub(super) fn policy_keys(local: &[IpNet], remote: &[IpNet]) -> Vec<PolicyKey> {
+pub(super) fn policy_keys(local: &[IpNet], remote: &[IpNet], if_id: Option<u32>) -> Vec<PolicyKey> {
     let mut keys = Vec::new();
     for l in local {
         for r in remote {
@@ -87,16 +98,19 @@ pub(super) fn policy_keys(local: &[IpNet], remote: &[IpNet]) -> Vec<PolicyKey> {
                 dir: PolicyDirection::Out,
                 src: l,
                 dst: r,
+                if_id,
             });
             keys.push(PolicyKey {
                 dir: PolicyDirection::In,
                 src: r,
                 dst: l,
+                if_id,
             });
             keys.push(PolicyKey {
                 dir: PolicyDirection::Fwd,
                 src: r,
                 dst: l,
+                if_id,
             });
         }
     }
@@ -111,8 +125,9 @@ pub(super) fn policy_specs(
     outbound: (IpAddr, IpAddr),
     inbound: (IpAddr, IpAddr),
     reqid: u32,
+    if_id: Option<u32>,
 ) -> Vec<PolicySpec> {
-    policy_keys(local, remote)
+    policy_keys(local, remote, if_id)
         .into_iter()
         .map(|key| {
             let (tmpl_src, tmpl_dst) = match key.dir {
@@ -172,9 +187,11 @@ pub(super) fn add_policy(spec: &PolicySpec, update: bool) -> Request {
         ealgos: u32::MAX,
         calgos: u32::MAX,
     };
+    let mut nlas = vec![XfrmAttrs::Template(vec![template])];
+    nlas.extend(if_id_attribute(spec.key.if_id));
     let message = ModifyMessage {
         user_policy_info: info,
-        nlas: vec![XfrmAttrs::Template(vec![template])],
+        nlas,
     };
     let kind = if update {
         XFRM_MSG_UPDPOLICY
@@ -192,20 +209,21 @@ pub(super) fn delete_policy(key: &PolicyKey) -> Request {
             index: 0,
             direction: key.dir.kernel_value(),
         },
-        nlas: Vec::new(),
+        nlas: if_id_attribute(key.if_id).into_iter().collect(),
     };
     Request::acked(XFRM_MSG_DELPOLICY, emit(&message))
 }
 
-/// XFRM_MSG_DELPOLICY by the kernel's policy index (as a dump reports it).
-pub(super) fn delete_policy_by_index(index: u32, dir: u8) -> Request {
+/// XFRM_MSG_DELPOLICY by the kernel's policy index (as a dump reports it). The kernel matches
+/// the if_id too (xfrm_policy_byid), so a policy of an xfrm interface needs its if_id here.
+pub(super) fn delete_policy_by_index(index: u32, dir: u8, if_id: Option<u32>) -> Request {
     let message = DelGetMessage {
         user_policy_id: UserPolicyId {
             selector: Selector::default(),
             index,
             direction: dir,
         },
-        nlas: Vec::new(),
+        nlas: if_id_attribute(if_id).into_iter().collect(),
     };
     Request::acked(XFRM_MSG_DELPOLICY, emit(&message))
 }
@@ -218,7 +236,9 @@ pub(super) fn dump_policies() -> Request {
 #[cfg(test)]
 mod tests {
     use super::super::netlink::u32_at;
-    use super::super::uapi::{parse_policy, USERPOLICY_ID_LEN, USERPOLICY_INFO_LEN};
+    use super::super::uapi::{
+        parse_policy, trailing_attributes, USERPOLICY_ID_LEN, USERPOLICY_INFO_LEN, XFRMA_IF_ID,
+    };
     use super::*;
 
     fn net(s: &str) -> IpNet {
@@ -237,6 +257,7 @@ mod tests {
             (ip("192.0.2.1"), ip("192.0.2.2")),
             (ip("192.0.2.2"), ip("192.0.2.1")),
             0x4000_0001,
+            None,
         );
         // The IPv4/IPv6 pairs are skipped: 2 pairs x 3 directions.
         assert_eq!(specs.len(), 6);
@@ -246,7 +267,8 @@ mod tests {
             PolicyKey {
                 dir: PolicyDirection::Out,
                 src: net("10.1.0.0/24"),
-                dst: net("10.2.0.0/24")
+                dst: net("10.2.0.0/24"),
+                if_id: None,
             }
         );
         assert_eq!(
@@ -273,6 +295,7 @@ mod tests {
                 dir: PolicyDirection::Fwd,
                 src: net("10.2.0.0/24"),
                 dst: net("10.1.0.0/16"),
+                if_id: None,
             },
             tmpl_src: ip("192.0.2.2"),
             tmpl_dst: ip("192.0.2.1"),
@@ -316,6 +339,7 @@ mod tests {
                 dir: PolicyDirection::Out,
                 src: net("2001:db8:1::/48"),
                 dst: net("2001:db8:2::/48"),
+                if_id: None,
             },
             tmpl_src: ip("192.0.2.1"),
             tmpl_dst: ip("192.0.2.2"),
@@ -347,6 +371,7 @@ mod tests {
             dir: PolicyDirection::In,
             src: net("10.2.0.0/24"),
             dst: net("10.1.0.0/24"),
+            if_id: None,
         };
         let request = delete_policy(&key);
         assert_eq!(request.msg_type, 20);
@@ -358,9 +383,65 @@ mod tests {
         assert_eq!(request.payload[43], 24);
         assert_eq!(u32_at(&request.payload, 56), Some(0));
         assert_eq!(request.payload[60], 0);
-        let by_index = delete_policy_by_index(0x1234, 2);
+        let by_index = delete_policy_by_index(0x1234, 2, None);
         assert_eq!(u32_at(&by_index.payload, 56), Some(0x1234));
         assert_eq!(by_index.payload[60], 2);
         assert_eq!(dump_policies().msg_type, 21);
+    }
+
+    #[test]
+    fn if_id_on_every_policy_and_on_delete() {
+        let specs = policy_specs(
+            &[net("0.0.0.0/0")],
+            &[net("0.0.0.0/0")],
+            (ip("192.0.2.1"), ip("192.0.2.2")),
+            (ip("192.0.2.2"), ip("192.0.2.1")),
+            9,
+            Some(42),
+        );
+        assert_eq!(specs.len(), 3);
+        let if_id = |payload: &[u8], fixed: usize| {
+            trailing_attributes(payload, fixed)
+                .into_iter()
+                .find(|(kind, _)| *kind == XFRMA_IF_ID)
+                .map(|(_, value)| value)
+        };
+        for spec in &specs {
+            assert_eq!(spec.key.if_id, Some(42));
+            for update in [false, true] {
+                let request = add_policy(spec, update);
+                assert_eq!(
+                    if_id(&request.payload, USERPOLICY_INFO_LEN),
+                    Some(42u32.to_ne_bytes().to_vec())
+                );
+                // The template is still there next to it.
+                let parsed = parse_policy(&request.payload).unwrap();
+                assert_eq!(parsed.templates.len(), 1);
+                assert_eq!(parsed.if_id, Some(42));
+            }
+            let delete = delete_policy(&spec.key);
+            assert_eq!(
+                if_id(&delete.payload, USERPOLICY_ID_LEN),
+                Some(42u32.to_ne_bytes().to_vec())
+            );
+            assert!(spec.key.to_string().ends_with(" if_id 42"));
+        }
+        // Without an interface nothing changes: no attribute on add or delete.
+        let plain = policy_specs(
+            &[net("0.0.0.0/0")],
+            &[net("0.0.0.0/0")],
+            (ip("192.0.2.1"), ip("192.0.2.2")),
+            (ip("192.0.2.2"), ip("192.0.2.1")),
+            9,
+            None,
+        );
+        assert_eq!(
+            if_id(&add_policy(&plain[0], false).payload, USERPOLICY_INFO_LEN),
+            None
+        );
+        assert_eq!(
+            delete_policy(&plain[0].key).payload.len(),
+            USERPOLICY_ID_LEN
+        );
     }
 }

@@ -35,7 +35,7 @@ pub(super) fn stale_objects(sas: &[Reply], policies: &[Reply]) -> Vec<(String, R
                     "delete stale policy index {} dir {}",
                     policy.index, policy.dir
                 ),
-                policy::delete_policy_by_index(policy.index, policy.dir),
+                policy::delete_policy_by_index(policy.index, policy.dir, policy.if_id),
             )),
             Some(_) => {}
             None => tracing::debug!(len = reply.payload.len(), "undecodable policy in dump"),
@@ -131,6 +131,7 @@ mod tests {
             SaDirection::Inbound,
             Duration::ZERO,
             Duration::ZERO,
+            None,
         )
         .unwrap();
         Reply {
@@ -145,6 +146,7 @@ mod tests {
                 dir: PolicyDirection::Fwd,
                 src: "10.2.0.0/24".parse().unwrap(),
                 dst: "10.1.0.0/24".parse().unwrap(),
+                if_id: None,
             },
             tmpl_src: "192.0.2.2".parse().unwrap(),
             tmpl_dst: "192.0.2.1".parse().unwrap(),

@@ -57,6 +57,7 @@ pub(super) fn add_sa(
     direction: SaDirection,
     soft_lifetime: Duration,
     hard_lifetime: Duration,
+    if_id: Option<u32>,
 ) -> Result<Request, String> {
     if family(&sa.src) != family(&sa.dst) {
         return Err(format!(
@@ -149,6 +150,7 @@ pub(super) fn add_sa(
         info.replay_window = window as u8;
     }
 
+    nlas.extend(super::policy::if_id_attribute(if_id));
     let mut message = ModifyMessage {
         user_sa_info: info,
         nlas,
@@ -209,7 +211,7 @@ mod tests {
     use super::super::netlink::{u16_at, u32_at, NLM_F_ACK, NLM_F_REQUEST};
     use super::super::uapi::{
         parse_sa_info, trailing_attributes, USERSA_ID_LEN, USERSA_INFO_LEN, XFRMA_ALG_AEAD,
-        XFRMA_ALG_AUTH_TRUNC, XFRMA_ALG_CRYPT, XFRMA_ENCAP, XFRMA_REPLAY_ESN_VAL,
+        XFRMA_ALG_AUTH_TRUNC, XFRMA_ALG_CRYPT, XFRMA_ENCAP, XFRMA_IF_ID, XFRMA_REPLAY_ESN_VAL,
     };
     use super::*;
     use crate::crypto::alg::{Encryption, Integrity};
@@ -250,6 +252,7 @@ mod tests {
             SaDirection::Inbound,
             Duration::from_secs(3000),
             Duration::from_secs(3600),
+            None,
         )
         .unwrap();
         assert_eq!(request.msg_type, 16);
@@ -293,6 +296,7 @@ mod tests {
             SaDirection::Outbound,
             Duration::ZERO,
             Duration::ZERO,
+            None,
         )
         .unwrap();
         let aead = &attrs(&request)[&XFRMA_ALG_AEAD];
@@ -316,8 +320,15 @@ mod tests {
                 (Integrity::HmacSha512_256, "hmac(sha512)", 256, 512),
             ] {
                 let sa = esp(encryption, Some(integrity));
-                let request =
-                    add_sa(&sa, 9, SaDirection::Inbound, Duration::ZERO, Duration::ZERO).unwrap();
+                let request = add_sa(
+                    &sa,
+                    9,
+                    SaDirection::Inbound,
+                    Duration::ZERO,
+                    Duration::ZERO,
+                    None,
+                )
+                .unwrap();
                 let attrs = attrs(&request);
                 assert_eq!(attrs.len(), 2);
                 let crypt = &attrs[&XFRMA_ALG_CRYPT];
@@ -337,7 +348,15 @@ mod tests {
     fn nat_traversal_encapsulation() {
         let mut sa = esp(Encryption::AesGcm16 { key_bits: 128 }, None);
         sa.encap = Some((4500, 31337));
-        let request = add_sa(&sa, 1, SaDirection::Inbound, Duration::ZERO, Duration::ZERO).unwrap();
+        let request = add_sa(
+            &sa,
+            1,
+            SaDirection::Inbound,
+            Duration::ZERO,
+            Duration::ZERO,
+            None,
+        )
+        .unwrap();
         let encap = &attrs(&request)[&XFRMA_ENCAP];
         // struct xfrm_encap_tmpl: type, sport (network order), dport (network order), pad, oa.
         assert_eq!(encap.len(), 24);
@@ -352,7 +371,7 @@ mod tests {
         let mut sa = esp(Encryption::AesGcm16 { key_bits: 128 }, None);
         sa.esn = true;
         for (direction, window) in [(SaDirection::Inbound, 32), (SaDirection::Outbound, 1)] {
-            let request = add_sa(&sa, 1, direction, Duration::ZERO, Duration::ZERO).unwrap();
+            let request = add_sa(&sa, 1, direction, Duration::ZERO, Duration::ZERO, None).unwrap();
             let info = parse_sa_info(&request.payload).unwrap();
             assert_eq!(info.flags, XFRM_STATE_AF_UNSPEC | XFRM_STATE_ESN);
             // The window lives in the ESN attribute; the legacy field stays 0.
@@ -372,13 +391,29 @@ mod tests {
         let mut sa = esp(Encryption::AesGcm16 { key_bits: 128 }, None);
         sa.src = "2001:db8::1".parse().unwrap();
         sa.dst = "2001:db8::2".parse().unwrap();
-        let request = add_sa(&sa, 1, SaDirection::Inbound, Duration::ZERO, Duration::ZERO).unwrap();
+        let request = add_sa(
+            &sa,
+            1,
+            SaDirection::Inbound,
+            Duration::ZERO,
+            Duration::ZERO,
+            None,
+        )
+        .unwrap();
         let info = parse_sa_info(&request.payload).unwrap();
         assert_eq!(info.family, 10);
         assert_eq!(info.dst, sa.dst);
         assert_eq!(info.src, sa.src);
         sa.dst = "192.0.2.2".parse().unwrap();
-        assert!(add_sa(&sa, 1, SaDirection::Inbound, Duration::ZERO, Duration::ZERO).is_err());
+        assert!(add_sa(
+            &sa,
+            1,
+            SaDirection::Inbound,
+            Duration::ZERO,
+            Duration::ZERO,
+            None
+        )
+        .is_err());
     }
 
     #[test]
@@ -397,5 +432,30 @@ mod tests {
             assert_eq!(request.payload[22], 50);
         }
         assert_eq!(dump_sas().msg_type, 18);
+    }
+
+    #[test]
+    fn if_id_is_carried_only_when_set() {
+        let sa = esp(Encryption::AesGcm16 { key_bits: 128 }, None);
+        let with = add_sa(
+            &sa,
+            1,
+            SaDirection::Inbound,
+            Duration::ZERO,
+            Duration::ZERO,
+            Some(42),
+        )
+        .unwrap();
+        assert_eq!(attrs(&with)[&XFRMA_IF_ID], 42u32.to_ne_bytes().to_vec());
+        let without = add_sa(
+            &sa,
+            1,
+            SaDirection::Inbound,
+            Duration::ZERO,
+            Duration::ZERO,
+            None,
+        )
+        .unwrap();
+        assert!(!attrs(&without).contains_key(&XFRMA_IF_ID));
     }
 }

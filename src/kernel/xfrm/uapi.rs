@@ -35,6 +35,8 @@ pub(super) const XFRMA_ENCAP: u16 = 4;
 pub(super) const XFRMA_TMPL: u16 = 5;
 #[cfg(test)]
 pub(super) const XFRMA_REPLAY_ESN_VAL: u16 = 23;
+/// The xfrm interface id of an SA or policy (`__u32`).
+pub(super) const XFRMA_IF_ID: u16 = 31;
 
 // Multicast groups (enum xfrm_nlgroups).
 pub(super) const XFRMNLGRP_ACQUIRE: u32 = 1;
@@ -235,6 +237,8 @@ pub(super) struct PolicyInfo {
     pub dir: u8,
     pub action: u8,
     pub templates: Vec<TemplateInfo>,
+    /// XFRMA_IF_ID: the kernel finds the policy by index only together with it.
+    pub if_id: Option<u32>,
 }
 
 /// Parses a policy message payload (NEWPOLICY / UPDPOLICY / a policy dump entry).
@@ -247,6 +251,9 @@ pub(super) fn parse_policy(buf: &[u8]) -> Option<PolicyInfo> {
         .filter(|(kind, _)| *kind == XFRMA_TMPL)
         .flat_map(|(_, value)| parse_templates(value))
         .collect();
+    let if_id = attributes(buf.get(USERPOLICY_INFO_LEN..)?)
+        .find(|(kind, _)| *kind == XFRMA_IF_ID)
+        .and_then(|(_, value)| u32_at(value, 0));
     Some(PolicyInfo {
         selector: parse_selector(buf)?,
         priority: u32_at(buf, o::PRIORITY)?,
@@ -254,6 +261,7 @@ pub(super) fn parse_policy(buf: &[u8]) -> Option<PolicyInfo> {
         dir: u8_at(buf, o::DIR)?,
         action: u8_at(buf, o::ACTION)?,
         templates,
+        if_id,
     })
 }
 

@@ -1,4 +1,4 @@
-//! Netlink framing on the XFRM socket: requests go out in batches (many messages per `send`),
+//! Netlink framing on the XFRM and rtnetlink sockets: requests go out in batches (many messages per `send`),
 //! then every acknowledgement, reply and extended-ACK text is collected and matched to its
 //! request by sequence number.
 //!
@@ -15,6 +15,8 @@ use zeroize::{Zeroize, Zeroizing};
 
 /// `NETLINK_XFRM` protocol number (include/uapi/linux/netlink.h).
 pub(super) const NETLINK_XFRM: isize = 6;
+/// `NETLINK_ROUTE` protocol number: links, addresses, routes, rules.
+pub(super) const NETLINK_ROUTE: isize = 0;
 
 pub(super) const NLMSG_HDRLEN: usize = 16;
 pub(super) const NLMSG_NOOP: u16 = 1;

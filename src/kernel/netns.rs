@@ -34,3 +34,8 @@ where
 pub(super) fn xfrm_socket() -> io::Result<Socket> {
     Socket::new(super::netlink::NETLINK_XFRM)
 }
+
+/// Creates an rtnetlink socket in the calling thread's namespace.
+pub(super) fn route_socket() -> io::Result<Socket> {
+    Socket::new(super::netlink::NETLINK_ROUTE)
+}

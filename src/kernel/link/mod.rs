@@ -1,0 +1,485 @@
+//! Hub mode's routing layer over rtnetlink (`NETLINK_ROUTE`): one xfrm interface per hub
+//! connection, routes through those interfaces in a table ikehub owns (and, when published,
+//! in the main table), and the rule that makes the kernel consult that table.
+//!
+//! The CHILD_SAs of a hub connection carry the interface's `if_id` (see
+//! [`crate::ike::ChildInstall::if_id`]); routes, not policies, decide which connection a
+//! packet takes, with the kernel's longest-prefix match.
+//!
+//! Messages are encoded here and go over the same batching request socket as the XFRM
+//! dataplane (`kernel::netlink`), so errors carry the kernel's extended-ACK text.
+//!
+//! Ownership, for start-up cleanup ([`LinkDataplane::remove_stale`]): xfrm interfaces whose
+//! name starts with [`INTERFACE_PREFIX`], routes with protocol [`RTPROT_IKEHUB`] (any table),
+//! and rules to [`OWNED_TABLE`] at [`RULE_PRIORITY`] with that protocol. Nothing else is
+//! touched.
+
+mod attr;
+mod interface;
+mod mtu;
+mod name;
+mod route;
+mod rule;
+
+use std::io;
+use std::path::Path;
+
+use ipnet::IpNet;
+use netlink_sys::Socket;
+
+pub use self::interface::{LinkInfo, XfrmInterface};
+pub use self::mtu::{esp_overhead, xfrm_interface_mtu, OuterFamily, MIN_INNER_MTU};
+pub use self::name::{
+    interface_name, interface_names_collide, is_ours, INTERFACE_PREFIX, MAX_INTERFACE_NAME,
+};
+pub use self::route::{Route, MAIN_TABLE, OWNED_TABLE, RTPROT_IKEHUB};
+pub use self::rule::{Family, RULE_PRIORITY};
+use super::netlink::{NetlinkError, NetlinkSocket, Reply, Request, RequestSocket, EEXIST};
+use super::{netns, KernelError};
+
+/// `ENODEV`: no such link.
+const ENODEV: i32 = 19;
+
+/// One destination of a hub connection, as [`LinkDataplane::attach`] installs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Destination {
+    pub destination: IpNet,
+    /// Route metric: lower wins among routes of one destination (active below standby).
+    pub metric: u32,
+    /// Also put the route into the main table, for the local networks to use.
+    pub publish: bool,
+}
+
+/// Links, routes and rules over rtnetlink, in the network namespace it was opened in.
+///
+/// Not cancel-safe: a dropped call may leave its requests applied without their results.
+pub struct LinkDataplane {
+    requests: RequestSocket,
+    table: u32,
+}
+
+fn open_error(error: io::Error) -> KernelError {
+    KernelError {
+        operation: "open rtnetlink socket".to_owned(),
+        message: error.to_string(),
+    }
+}
+
+fn transport_error(operation: &str, error: &io::Error) -> KernelError {
+    KernelError {
+        operation: operation.to_owned(),
+        message: format!("{error}; the kernel state of this request is unknown"),
+    }
+}
+
+fn kernel_error(operation: &str, error: &NetlinkError) -> KernelError {
+    KernelError {
+        operation: operation.to_owned(),
+        message: error.describe(),
+    }
+}
+
+impl LinkDataplane {
+    /// Opens the socket in the current network namespace. Must be called within a tokio
+    /// runtime with I/O enabled.
+    pub fn open() -> Result<Self, KernelError> {
+        Self::from_socket(netns::route_socket().map_err(open_error)?)
+    }
+
+    /// Opens the socket inside the network namespace at `path` (e.g. `/run/netns/NAME`),
+    /// without moving the calling thread into it.
+    pub fn open_in_netns(path: &Path) -> Result<Self, KernelError> {
+        Self::from_socket(netns::in_namespace(path, netns::route_socket).map_err(open_error)?)
+    }
+
+    fn from_socket(socket: Socket) -> Result<Self, KernelError> {
+        NetlinkSocket::configure_for_requests(&socket).map_err(open_error)?;
+        Ok(LinkDataplane {
+            requests: RequestSocket::new(NetlinkSocket::new(socket).map_err(open_error)?),
+            table: OWNED_TABLE,
+        })
+    }
+
+    /// The table hub routes go to (default [`OWNED_TABLE`]).
+    pub fn owned_table(&self) -> u32 {
+        self.table
+    }
+
+    /// Uses another table than [`OWNED_TABLE`] for hub routes and the rule.
+    pub fn with_owned_table(mut self, table: u32) -> Self {
+        self.table = table;
+        self
+    }
+
+    /// Sends `requests` in one batch; one outcome per request.
+    async fn transact(
+        &mut self,
+        operation: &str,
+        requests: &[Request],
+    ) -> Result<Vec<Result<Vec<Reply>, NetlinkError>>, KernelError> {
+        let refs: Vec<&Request> = requests.iter().collect();
+        self.requests
+            .transact(&refs)
+            .await
+            .map_err(|e| transport_error(operation, &e))
+    }
+
+    async fn one(&mut self, operation: &str, request: Request) -> Result<Vec<Reply>, KernelError> {
+        let outcome = self
+            .transact(operation, std::slice::from_ref(&request))
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or(Ok(Vec::new()));
+        outcome.map_err(|e| kernel_error(operation, &e))
+    }
+
+    /// The link called `name`, if there is one.
+    pub async fn link(&mut self, name: &str) -> Result<Option<LinkInfo>, KernelError> {
+        let operation = format!("get link {name}");
+        let outcome = self
+            .transact(&operation, &[interface::get_by_name(name)])
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or(Ok(Vec::new()));
+        match outcome {
+            Ok(replies) => Ok(replies
+                .iter()
+                .filter(|r| r.msg_type == interface::RTM_NEWLINK)
+                .find_map(|r| interface::parse(&r.payload))),
+            Err(error) if error.errno == ENODEV => Ok(None),
+            Err(error) => Err(kernel_error(&operation, &error)),
+        }
+    }
+
+    /// Creates the xfrm interface, up and with its MTU, and returns it as the kernel reports it.
+    pub async fn create_xfrm_interface(
+        &mut self,
+        spec: &XfrmInterface,
+    ) -> Result<LinkInfo, KernelError> {
+        let operation = format!(
+            "create xfrm interface {} if_id {} dev #{}",
+            spec.name, spec.if_id, spec.underlying
+        );
+        interface::check_name(&spec.name).map_err(|message| KernelError {
+            operation: operation.clone(),
+            message,
+        })?;
+        self.one(&operation, interface::create_xfrm(spec)).await?;
+        match self.link(&spec.name).await {
+            Ok(Some(link)) => Ok(link),
+            outcome => {
+                let message = match outcome {
+                    Err(error) => error.to_string(),
+                    _ => "created, but the kernel does not report it".to_owned(),
+                };
+                // Nothing half-applied: the interface goes again.
+                let _ = self
+                    .one(&operation, interface::delete_by_name(&spec.name))
+                    .await;
+                Err(KernelError { operation, message })
+            }
+        }
+    }
+
+    pub async fn set_mtu(&mut self, index: u32, mtu: u32) -> Result<(), KernelError> {
+        self.one(
+            &format!("set MTU of link #{index} to {mtu}"),
+            interface::set_mtu(index, mtu),
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn set_up(&mut self, index: u32, up: bool) -> Result<(), KernelError> {
+        let state = if up { "up" } else { "down" };
+        self.one(
+            &format!("set link #{index} {state}"),
+            interface::set_up(index, up),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Deletes the link (and with it, the kernel removes its routes). `Ok(false)` when it was
+    /// already gone.
+    pub async fn delete_interface(&mut self, index: u32) -> Result<bool, KernelError> {
+        let operation = format!("delete link #{index}");
+        let outcome = self
+            .transact(&operation, &[interface::delete(index)])
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or(Ok(Vec::new()));
+        match outcome {
+            Ok(_) => Ok(true),
+            Err(error) if error.errno == ENODEV || error.is_not_found() => Ok(false),
+            Err(error) => Err(kernel_error(&operation, &error)),
+        }
+    }
+
+    /// ikehub's xfrm interfaces: kind `xfrm` and a name starting with [`INTERFACE_PREFIX`].
+    pub async fn xfrm_interfaces(&mut self) -> Result<Vec<LinkInfo>, KernelError> {
+        let replies = self.one("dump links", interface::dump()).await?;
+        Ok(replies
+            .iter()
+            .filter(|r| r.msg_type == interface::RTM_NEWLINK)
+            .filter_map(|r| interface::parse(&r.payload))
+            .filter(|link| link.kind.as_deref() == Some("xfrm") && is_ours(&link.name))
+            .collect())
+    }
+
+    /// Adds a route; fails (EEXIST) when the table has one of the same destination and metric.
+    pub async fn add_route(&mut self, route: &Route) -> Result<(), KernelError> {
+        self.one(
+            &format!("add {route}"),
+            route::write(route, route::Write::Add),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Adds a route, or replaces the one of the same destination and metric in its table.
+    pub async fn replace_route(&mut self, route: &Route) -> Result<(), KernelError> {
+        self.one(
+            &format!("replace {route}"),
+            route::write(route, route::Write::Replace),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Deletes one of ikehub's routes. `Ok(false)` when there was no such route.
+    pub async fn delete_route(&mut self, route: &Route) -> Result<bool, KernelError> {
+        let operation = format!("delete {route}");
+        let outcome = self
+            .transact(&operation, &[route::delete(route)])
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or(Ok(Vec::new()));
+        match outcome {
+            Ok(_) => Ok(true),
+            Err(error) if error.is_not_found() => Ok(false),
+            Err(error) => Err(kernel_error(&operation, &error)),
+        }
+    }
+
+    /// ikehub's routes (protocol [`RTPROT_IKEHUB`]), in `table` or in every table.
+    pub async fn routes(&mut self, table: Option<u32>) -> Result<Vec<Route>, KernelError> {
+        let replies = self.one("dump routes", route::dump()).await?;
+        Ok(replies
+            .iter()
+            .filter(|r| r.msg_type == route::RTM_NEWROUTE)
+            .filter_map(|r| route::parse(&r.payload))
+            .filter(|(route, protocol)| {
+                *protocol == RTPROT_IKEHUB && table.is_none_or(|t| t == route.table)
+            })
+            .map(|(route, _)| route)
+            .collect())
+    }
+
+    /// Adds the rules `priority RULE_PRIORITY lookup TABLE` for IPv4 and IPv6; a rule that is
+    /// already there is left as it is. Returns how many were added.
+    pub async fn add_rules(&mut self) -> Result<usize, KernelError> {
+        let families = [Family::V4, Family::V6];
+        let requests: Vec<Request> = families
+            .iter()
+            .map(|&f| rule::add(f, self.table, RULE_PRIORITY))
+            .collect();
+        let outcomes = self.transact("add routing rules", &requests).await?;
+        let mut added = 0;
+        for (family, outcome) in families.iter().zip(outcomes) {
+            match outcome {
+                Ok(_) => added += 1,
+                Err(error) if error.errno == EEXIST => {}
+                Err(error) => {
+                    return Err(kernel_error(
+                        &format!(
+                            "add {family:?} rule priority {RULE_PRIORITY} lookup {}",
+                            self.table
+                        ),
+                        &error,
+                    ))
+                }
+            }
+        }
+        Ok(added)
+    }
+
+    /// Removes the rules [`Self::add_rules`] added. Returns how many there were.
+    pub async fn remove_rules(&mut self) -> Result<usize, KernelError> {
+        let families = [Family::V4, Family::V6];
+        let requests: Vec<Request> = families
+            .iter()
+            .map(|&f| rule::delete(f, self.table, RULE_PRIORITY))
+            .collect();
+        let outcomes = self.transact("delete routing rules", &requests).await?;
+        let mut removed = 0;
+        for (family, outcome) in families.iter().zip(outcomes) {
+            match outcome {
+                Ok(_) => removed += 1,
+                Err(error) if error.is_not_found() => {}
+                Err(error) => {
+                    return Err(kernel_error(
+                        &format!("delete {family:?} rule lookup {}", self.table),
+                        &error,
+                    ))
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Sets up one hub connection: its xfrm interface and a route per destination in the owned
+    /// table (and in the main table where published), all routes in one batch. If any route
+    /// is refused, the interface is deleted again (taking the routes that were added with
+    /// it) and the first refusal is returned.
+    pub async fn attach(
+        &mut self,
+        spec: &XfrmInterface,
+        destinations: &[Destination],
+    ) -> Result<LinkInfo, KernelError> {
+        let link = self.create_xfrm_interface(spec).await?;
+        let routes = routes_of(link.index, self.table, destinations);
+        let requests: Vec<Request> = routes
+            .iter()
+            .map(|r| route::write(r, route::Write::Add))
+            .collect();
+        let failure = match self.transact("add hub routes", &requests).await {
+            Ok(outcomes) => routes.iter().zip(outcomes).find_map(|(route, outcome)| {
+                outcome
+                    .err()
+                    .map(|e| kernel_error(&format!("add {route}"), &e))
+            }),
+            Err(error) => Some(error),
+        };
+        match failure {
+            None => Ok(link),
+            Some(mut error) => {
+                if let Err(rollback) = self.delete_interface(link.index).await {
+                    error.message.push_str(&format!(
+                        "; rollback could not delete {}: {rollback}",
+                        spec.name
+                    ));
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Removes a hub connection's interface; the kernel removes its routes with it.
+    pub async fn detach(&mut self, name: &str) -> Result<bool, KernelError> {
+        match self.link(name).await? {
+            Some(link) => self.delete_interface(link.index).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Removes every xfrm interface, route and rule ikehub owns (see the module
+    /// documentation) and nothing else. Returns how many objects were removed (routes that
+    /// went away with their interface are not counted).
+    pub async fn remove_stale(&mut self) -> Result<usize, KernelError> {
+        // One batch per kind: a hub may hold thousands of interfaces.
+        let links = self.xfrm_interfaces().await?;
+        let requests: Vec<Request> = links.iter().map(|l| interface::delete(l.index)).collect();
+        let mut removed = self
+            .count_removed("delete stale xfrm interfaces", &requests, |e| {
+                e.errno == ENODEV || e.is_not_found()
+            })
+            .await?;
+        let routes = self.routes(None).await?;
+        let requests: Vec<Request> = routes.iter().map(route::delete).collect();
+        removed += self
+            .count_removed(
+                "delete stale hub routes",
+                &requests,
+                NetlinkError::is_not_found,
+            )
+            .await?;
+        removed += self.remove_rules().await?;
+        Ok(removed)
+    }
+
+    /// Sends the delete requests in one batch; counts those that removed something. A
+    /// refusal other than `gone` is an error naming the first such request.
+    async fn count_removed(
+        &mut self,
+        operation: &str,
+        requests: &[Request],
+        gone: impl Fn(&NetlinkError) -> bool,
+    ) -> Result<usize, KernelError> {
+        if requests.is_empty() {
+            return Ok(0);
+        }
+        let mut removed = 0;
+        for outcome in self.transact(operation, requests).await? {
+            match outcome {
+                Ok(_) => removed += 1,
+                Err(error) if gone(&error) => {}
+                Err(error) => return Err(kernel_error(operation, &error)),
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// The routes of `destinations` through the link `index`: one in `table`, and one in the
+/// main table for each published destination.
+fn routes_of(index: u32, table: u32, destinations: &[Destination]) -> Vec<Route> {
+    let mut routes = Vec::with_capacity(destinations.len() * 2);
+    for d in destinations {
+        let route = Route {
+            destination: d.destination.trunc(),
+            interface: index,
+            table,
+            metric: d.metric,
+        };
+        routes.push(route);
+        if d.publish && table != MAIN_TABLE {
+            routes.push(Route {
+                table: MAIN_TABLE,
+                ..route
+            });
+        }
+    }
+    routes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn published_destinations_get_a_main_table_route() {
+        let routes = routes_of(
+            5,
+            OWNED_TABLE,
+            &[
+                Destination {
+                    destination: "10.2.0.9/24".parse().unwrap(),
+                    metric: 100,
+                    publish: false,
+                },
+                Destination {
+                    destination: "fd00:2::/64".parse().unwrap(),
+                    metric: 0,
+                    publish: true,
+                },
+            ],
+        );
+        let summary: Vec<(String, u32, u32, u32)> = routes
+            .iter()
+            .map(|r| (r.destination.to_string(), r.interface, r.table, r.metric))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("10.2.0.0/24".to_owned(), 5, OWNED_TABLE, 100),
+                ("fd00:2::/64".to_owned(), 5, OWNED_TABLE, 0),
+                ("fd00:2::/64".to_owned(), 5, MAIN_TABLE, 0),
+            ]
+        );
+    }
+}

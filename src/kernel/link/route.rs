@@ -1,0 +1,284 @@
+//! Route messages (`struct rtmsg` plus RTA_* attributes, include/uapi/linux/rtnetlink.h):
+//! `DEST dev IFACE table T metric M proto ikehub`, IPv4 and IPv6, and reading routes back.
+//!
+//! Every route ikehub installs carries [`RTPROT_IKEHUB`] as its protocol, so routes are
+//! recognised as ours in any table (the main table too, for published routes) and deletes
+//! never touch a route someone else installed with the same destination.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::IpNet;
+use zeroize::Zeroizing;
+
+use super::attr;
+use super::interface::{NLM_F_CREATE, NLM_F_EXCL};
+use crate::kernel::netlink::{attributes, u32_at, Request, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
+
+pub(super) const RTM_NEWROUTE: u16 = 24;
+pub(super) const RTM_DELROUTE: u16 = 25;
+pub(super) const RTM_GETROUTE: u16 = 26;
+
+/// `NLM_F_REPLACE`: replace the route of the same destination and metric.
+const NLM_F_REPLACE: u16 = 0x100;
+
+/// The routing table ikehub owns. strongSwan uses 220; 7220 stays clear of it and of the
+/// reserved 253-255 (default, main, local).
+pub const OWNED_TABLE: u32 = 7220;
+/// The kernel's main table (RT_TABLE_MAIN), where published routes go.
+pub const MAIN_TABLE: u32 = 254;
+/// Route protocol of ikehub's routes (`proto 226` in `ip route`): not one of the kernel's
+/// RTPROT_* values (which end at 192, RTPROT_EIGRP) nor of iproute2's rt_protos list.
+pub const RTPROT_IKEHUB: u8 = 226;
+
+/// `sizeof(struct rtmsg)`.
+pub(super) const RTMSG_LEN: usize = 12;
+const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
+const RT_SCOPE_LINK: u8 = 253;
+const RT_SCOPE_NOWHERE: u8 = 255;
+const RTN_UNICAST: u8 = 1;
+/// RT_TABLE_UNSPEC in `rtm_table`: the table is in RTA_TABLE (needed above 255).
+const RT_TABLE_UNSPEC: u8 = 0;
+
+const RTA_DST: u16 = 1;
+const RTA_OIF: u16 = 4;
+const RTA_PRIORITY: u16 = 6;
+const RTA_TABLE: u16 = 15;
+
+/// One route: traffic to `destination` leaves by the interface with ifindex `interface`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Route {
+    pub destination: IpNet,
+    pub interface: u32,
+    pub table: u32,
+    /// Lower wins among routes of the same destination (active below standby).
+    pub metric: u32,
+}
+
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "route {} dev #{} table {} metric {}",
+            self.destination, self.interface, self.table, self.metric
+        )
+    }
+}
+
+/// How a route is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Write {
+    /// Fails with EEXIST when the same destination and metric is in the table.
+    Add,
+    /// Adds, or replaces the route of the same destination and metric.
+    Replace,
+}
+
+fn rtmsg(route: &Route, scope: u8) -> Vec<u8> {
+    let destination = route.destination.trunc();
+    let family = match destination {
+        IpNet::V4(_) => AF_INET,
+        IpNet::V6(_) => AF_INET6,
+    };
+    let mut buf = Vec::with_capacity(64);
+    buf.extend_from_slice(&[
+        family,
+        destination.prefix_len(),
+        0, // source prefix length
+        0, // tos
+        u8::try_from(route.table)
+            .ok()
+            .filter(|&t| t != RT_TABLE_UNSPEC)
+            .unwrap_or(RT_TABLE_UNSPEC),
+        RTPROT_IKEHUB,
+        scope,
+        RTN_UNICAST,
+    ]);
+    buf.extend_from_slice(&0u32.to_ne_bytes()); // rtm_flags
+    match destination.network() {
+        IpAddr::V4(a) => attr::put(&mut buf, RTA_DST, &a.octets()),
+        IpAddr::V6(a) => attr::put(&mut buf, RTA_DST, &a.octets()),
+    }
+    attr::put_u32(&mut buf, RTA_OIF, route.interface);
+    attr::put_u32(&mut buf, RTA_PRIORITY, route.metric);
+    attr::put_u32(&mut buf, RTA_TABLE, route.table);
+    buf
+}
+
+/// RTM_NEWROUTE.
+pub(super) fn write(route: &Route, how: Write) -> Request {
+    let flags = NLM_F_REQUEST
+        | NLM_F_ACK
+        | NLM_F_CREATE
+        | match how {
+            Write::Add => NLM_F_EXCL,
+            Write::Replace => NLM_F_REPLACE,
+        };
+    Request {
+        msg_type: RTM_NEWROUTE,
+        flags,
+        // No next hop: the interface is point-to-point (an xfrm interface has no ARP).
+        payload: Zeroizing::new(rtmsg(route, RT_SCOPE_LINK)),
+    }
+}
+
+/// RTM_DELROUTE matching destination, interface, table, metric and ikehub's protocol.
+pub(super) fn delete(route: &Route) -> Request {
+    Request {
+        msg_type: RTM_DELROUTE,
+        flags: NLM_F_REQUEST | NLM_F_ACK,
+        // RT_SCOPE_NOWHERE on delete: match a route of any scope.
+        payload: Zeroizing::new(rtmsg(route, RT_SCOPE_NOWHERE)),
+    }
+}
+
+/// RTM_GETROUTE dump of every table, both families.
+pub(super) fn dump() -> Request {
+    Request {
+        msg_type: RTM_GETROUTE,
+        flags: NLM_F_REQUEST | NLM_F_DUMP,
+        // AF_UNSPEC: every family.
+        payload: Zeroizing::new(vec![0u8; RTMSG_LEN]),
+    }
+}
+
+/// A dumped route: the route and its protocol. `None` for routes this module cannot
+/// describe (no output interface, multipath, malformed).
+pub(super) fn parse(payload: &[u8]) -> Option<(Route, u8)> {
+    let header = payload.get(..RTMSG_LEN)?;
+    let (family, dst_len, table, protocol) = (
+        *header.first()?,
+        *header.get(1)?,
+        *header.get(4)?,
+        *header.get(5)?,
+    );
+    let mut destination: Option<IpAddr> = None;
+    let mut interface = None;
+    let mut metric = 0;
+    let mut table = u32::from(table);
+    for (kind, value) in attributes(payload.get(RTMSG_LEN..)?) {
+        match kind {
+            RTA_DST => {
+                destination = match family {
+                    AF_INET => <[u8; 4]>::try_from(value)
+                        .ok()
+                        .map(|a| IpAddr::V4(Ipv4Addr::from(a))),
+                    AF_INET6 => <[u8; 16]>::try_from(value)
+                        .ok()
+                        .map(|a| IpAddr::V6(Ipv6Addr::from(a))),
+                    _ => None,
+                }
+            }
+            RTA_OIF => interface = u32_at(value, 0),
+            RTA_PRIORITY => metric = u32_at(value, 0).unwrap_or(0),
+            RTA_TABLE => table = u32_at(value, 0).unwrap_or(table),
+            _ => {}
+        }
+    }
+    let destination = match (destination, family) {
+        (Some(address), _) => address,
+        // A default route has no RTA_DST.
+        (None, AF_INET) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        (None, AF_INET6) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        (None, _) => return None,
+    };
+    let destination = IpNet::new(destination, dst_len).ok()?;
+    Some((
+        Route {
+            destination,
+            interface: interface?,
+            table,
+            metric,
+        },
+        protocol,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(dest: &str, table: u32) -> Route {
+        Route {
+            destination: dest.parse().unwrap(),
+            interface: 12,
+            table,
+            metric: 100,
+        }
+    }
+
+    fn attrs(payload: &[u8]) -> Vec<(u16, Vec<u8>)> {
+        attributes(&payload[RTMSG_LEN..])
+            .map(|(k, v)| (k, v.to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn ipv4_route_in_the_owned_table() {
+        let request = write(&route("10.2.0.0/24", OWNED_TABLE), Write::Add);
+        assert_eq!(request.msg_type, RTM_NEWROUTE);
+        assert_eq!(request.flags, 0x1 | 0x4 | 0x400 | 0x200);
+        let p = &request.payload;
+        // family, dst_len, src_len, tos, table (in RTA_TABLE above 255), protocol, scope, type
+        assert_eq!(&p[..8], &[2, 24, 0, 0, 0, 226, 253, 1]);
+        assert_eq!(
+            attrs(p),
+            vec![
+                (RTA_DST, vec![10, 2, 0, 0]),
+                (RTA_OIF, 12u32.to_ne_bytes().to_vec()),
+                (RTA_PRIORITY, 100u32.to_ne_bytes().to_vec()),
+                (RTA_TABLE, 7220u32.to_ne_bytes().to_vec()),
+            ]
+        );
+        assert_eq!(parse(p), Some((route("10.2.0.0/24", OWNED_TABLE), 226)));
+    }
+
+    #[test]
+    fn ipv6_route_published_in_main() {
+        let r = route("fd00:2::/64", MAIN_TABLE);
+        let request = write(&r, Write::Replace);
+        assert_eq!(request.flags, 0x1 | 0x4 | 0x400 | 0x100);
+        let p = &request.payload;
+        assert_eq!(&p[..8], &[10, 64, 0, 0, 254, 226, 253, 1]);
+        assert_eq!(attrs(p)[0].1.len(), 16);
+        assert_eq!(parse(p), Some((r, 226)));
+    }
+
+    #[test]
+    fn host_bits_are_cleared_and_default_routes_parse() {
+        let request = write(&route("10.2.0.77/24", 300), Write::Add);
+        assert_eq!(attrs(&request.payload)[0].1, vec![10, 2, 0, 0]);
+        // A default route as the kernel dumps it: no RTA_DST.
+        let mut p = vec![2, 0, 0, 0, 254, 226, 253, 1, 0, 0, 0, 0];
+        attr::put_u32(&mut p, RTA_OIF, 3);
+        let (parsed, protocol) = parse(&p).unwrap();
+        assert_eq!(parsed.destination, "0.0.0.0/0".parse::<IpNet>().unwrap());
+        assert_eq!((parsed.table, parsed.interface, protocol), (254, 3, 226));
+    }
+
+    #[test]
+    fn delete_matches_any_scope() {
+        let request = delete(&route("10.2.0.0/24", OWNED_TABLE));
+        assert_eq!(request.msg_type, RTM_DELROUTE);
+        assert_eq!(request.flags, NLM_F_REQUEST | NLM_F_ACK);
+        assert_eq!(request.payload[6], RT_SCOPE_NOWHERE);
+        assert_eq!(request.payload[5], RTPROT_IKEHUB);
+        assert_eq!(dump().payload.len(), RTMSG_LEN);
+    }
+
+    #[test]
+    fn parsing_never_panics() {
+        let full = write(&route("fd00:2::/64", OWNED_TABLE), Write::Add)
+            .payload
+            .to_vec();
+        for len in 0..full.len() {
+            let _ = parse(&full[..len]);
+        }
+        let mut bad_prefix = full.clone();
+        bad_prefix[1] = 200;
+        assert_eq!(parse(&bad_prefix), None);
+        let mut no_oif = vec![2, 8, 0, 0, 254, 2, 0, 1, 0, 0, 0, 0];
+        attr::put(&mut no_oif, RTA_DST, &[10, 0, 0, 0]);
+        assert_eq!(parse(&no_oif), None);
+    }
+}
