@@ -35,21 +35,5 @@ else
 fi
 
 step "kernel_hub (Rust integration tests)"
-log=$(mktemp)
-IKT_NS_A=$A IKT_NS_B=$B kernel_hub --ignored --test-threads=1 --show-output >"$log" 2>&1
-rc=$?
-cat "$log"
-ran=0
-while read -r word name dots result _; do
-    [ "$word" = test ] && [ "$dots" = "..." ] || continue
-    case $result in
-    ok) ok "kernel_hub $name"; ran=$((ran + 1)) ;;
-    FAILED) bad "kernel_hub $name"; ran=$((ran + 1)) ;;
-    esac
-done <"$log"
-rm -f "$log"
-[ "$ran" -gt 0 ] || bad "kernel_hub ran no tests (exit $rc)"
-if [ "$rc" -ne 0 ] && [ "$IKT_FAILED" -eq 0 ]; then
-    bad "kernel_hub exited $rc"
-fi
+run_rust_tests kernel_hub IKT_NS_A="$A" IKT_NS_B="$B"
 finish

@@ -37,21 +37,5 @@ check "plain ping over the veth" in_ns "$A" ping -c 1 -W 5 192.0.2.2
 check "plain IPv6 ping over the veth" in_ns "$A" ping -c 1 -W 5 2001:db8::2
 
 step "kernel_xfrm (Rust integration tests)"
-log=$(mktemp)
-IKT_NS_A=$A IKT_NS_B=$B kernel_xfrm --ignored --test-threads=1 --show-output >"$log" 2>&1
-rc=$?
-cat "$log"
-ran=0
-while read -r word name dots result _; do
-    [ "$word" = test ] && [ "$dots" = "..." ] || continue
-    case $result in
-    ok) ok "kernel_xfrm $name"; ran=$((ran + 1)) ;;
-    FAILED) bad "kernel_xfrm $name"; ran=$((ran + 1)) ;;
-    esac
-done <"$log"
-rm -f "$log"
-[ "$ran" -gt 0 ] || bad "kernel_xfrm ran no tests (exit $rc)"
-if [ "$rc" -ne 0 ] && [ "$IKT_FAILED" -eq 0 ]; then
-    bad "kernel_xfrm exited $rc"
-fi
+run_rust_tests kernel_xfrm IKT_NS_A="$A" IKT_NS_B="$B"
 finish

@@ -142,3 +142,26 @@ finish() {
     fi
     exit 0
 }
+
+# run_rust_tests BIN [ENV=VALUE...]: run the ignored tests of a Rust test binary (installed by
+# a `# rust-tests: BIN` header), one at a time, and report each as a check.
+run_rust_tests() {
+    local bin=$1 log rc ran=0 word name dots result
+    shift
+    log=$(mktemp)
+    env "$@" "$bin" --ignored --test-threads=1 --show-output >"$log" 2>&1
+    rc=$?
+    cat "$log"
+    while read -r word name dots result _; do
+        [ "$word" = test ] && [ "$dots" = "..." ] || continue
+        case $result in
+        ok) ok "$bin $name"; ran=$((ran + 1)) ;;
+        FAILED) bad "$bin $name"; ran=$((ran + 1)) ;;
+        esac
+    done <"$log"
+    rm -f "$log"
+    [ "$ran" -gt 0 ] || bad "$bin ran no tests (exit $rc)"
+    if [ "$rc" -ne 0 ] && [ "$IKT_FAILED" -eq 0 ]; then
+        bad "$bin exited $rc"
+    fi
+}
