@@ -216,6 +216,15 @@ impl DhGroup {
         })
     }
 
+    /// The group named by the two-octet data of an INVALID_KE_PAYLOAD notify (RFC 7296
+    /// 3.10.1); `None` for malformed data or a group we do not implement.
+    pub fn from_notify_data(data: &[u8]) -> Option<DhGroup> {
+        <[u8; 2]>::try_from(data)
+            .ok()
+            .map(u16::from_be_bytes)
+            .and_then(DhGroup::from_transform_id)
+    }
+
     /// Length of the key exchange data in the KE payload, in octets.
     pub fn public_len(self) -> usize {
         match self {
@@ -237,5 +246,22 @@ impl fmt::Display for DhGroup {
             DhGroup::Ecp384 => "ecp384",
             DhGroup::Curve25519 => "curve25519",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DhGroup;
+
+    #[test]
+    fn invalid_ke_notify_data_names_a_group() {
+        assert_eq!(DhGroup::from_notify_data(&[0, 19]), Some(DhGroup::Ecp256));
+        assert_eq!(
+            DhGroup::from_notify_data(&[0, 31]),
+            Some(DhGroup::Curve25519)
+        );
+        assert_eq!(DhGroup::from_notify_data(&[0, 99]), None, "unknown group");
+        assert_eq!(DhGroup::from_notify_data(&[19]), None, "short");
+        assert_eq!(DhGroup::from_notify_data(&[0, 0, 19]), None, "long");
     }
 }

@@ -125,6 +125,19 @@ impl KeyExchange {
     /// Combines our private key with the peer's KE data into g^ir, validating the peer's
     /// value first: length, point on the curve (RFC 6989 2.3, done by ring), range for MODP
     /// (RFC 6989 2.2) and a non-zero X25519 result (RFC 8031 2.2).
+    /// The responder's side in one step: a fresh key pair for `group`, agreed with the
+    /// initiator's public value. Returns the shared secret and our public value for the KE
+    /// payload of the answer.
+    pub fn respond(
+        group: DhGroup,
+        peer_public: &[u8],
+        rng: &mut dyn Random,
+    ) -> Result<(SharedSecret, Vec<u8>), CryptoError> {
+        let ours = KeyExchange::generate(group, rng)?;
+        let public = ours.public_value().to_vec();
+        Ok((ours.agree(peer_public)?, public))
+    }
+
     pub fn agree(self, peer_public: &[u8]) -> Result<SharedSecret, CryptoError> {
         if peer_public.len() != self.group.public_len() {
             return Err(CryptoError::BadPublicValue);

@@ -285,10 +285,7 @@ impl Engine {
         };
         let (secret, our_ke) = match (suite.dh, p.ke) {
             (Some(group), Some(ke)) => {
-                let result = KeyExchange::generate(group, self.rng.as_mut()).and_then(|dh| {
-                    let public = dh.public_value().to_vec();
-                    dh.agree(&ke.data).map(|s| (s, public))
-                });
+                let result = KeyExchange::respond(group, &ke.data, self.rng.as_mut());
                 match result {
                     Ok((s, public)) => (
                         Some(s),
@@ -438,10 +435,7 @@ impl Engine {
         if let Some(error) = p.error {
             match error.notify_type {
                 NotifyType::InvalidKePayload => {
-                    let wanted = <[u8; 2]>::try_from(error.data.as_slice())
-                        .ok()
-                        .map(u16::from_be_bytes)
-                        .and_then(DhGroup::from_transform_id);
+                    let wanted = DhGroup::from_notify_data(&error.data);
                     let offered = self.connection(sa.conn).is_some_and(|c| {
                         wanted.is_some_and(|g| c.esp_proposals.iter().any(|p| p.dh.contains(&g)))
                     });
@@ -671,10 +665,7 @@ impl Engine {
         let Ok(peer_spi) = <[u8; 8]>::try_from(peer_spi.as_slice()).map(u64::from_be_bytes) else {
             return refuse(NotifyType::InvalidSyntax, Vec::new());
         };
-        let agreed = KeyExchange::generate(suite.dh, self.rng.as_mut()).and_then(|dh| {
-            let public = dh.public_value().to_vec();
-            dh.agree(&ke.data).map(|s| (s, public))
-        });
+        let agreed = KeyExchange::respond(suite.dh, &ke.data, self.rng.as_mut());
         let Ok((secret, public)) = agreed else {
             return refuse(NotifyType::InvalidSyntax, Vec::new());
         };
@@ -734,10 +725,7 @@ impl Engine {
         let p = collect(payloads);
         if let Some(error) = p.error {
             if error.notify_type == NotifyType::InvalidKePayload {
-                let wanted = <[u8; 2]>::try_from(error.data.as_slice())
-                    .ok()
-                    .map(u16::from_be_bytes)
-                    .and_then(DhGroup::from_transform_id);
+                let wanted = DhGroup::from_notify_data(&error.data);
                 if let Some(g) = wanted.filter(|g| {
                     self.connection(sa.conn)
                         .is_some_and(|c| c.ike_proposals.iter().any(|p| p.dh.contains(g)))

@@ -326,10 +326,7 @@ impl Engine {
             );
             return;
         }
-        let shared = match KeyExchange::generate(suite.dh, self.rng.as_mut()).and_then(|dh| {
-            let public = dh.public_value().to_vec();
-            dh.agree(&ke.data).map(|s| (s, public))
-        }) {
+        let shared = match KeyExchange::respond(suite.dh, &ke.data, self.rng.as_mut()) {
             Ok(s) => s,
             Err(e) => {
                 debug!(%remote, "IKE_SA_INIT with unusable key exchange data: {e}");
@@ -439,10 +436,7 @@ impl Engine {
             return Fate::Remove(DownReason::Deleted);
         };
         if let Some(data) = notify_data(payloads, NotifyType::InvalidKePayload) {
-            let wanted = <[u8; 2]>::try_from(data)
-                .ok()
-                .map(u16::from_be_bytes)
-                .and_then(DhGroup::from_transform_id);
+            let wanted = DhGroup::from_notify_data(data);
             let current = sa
                 .init
                 .as_ref()
