@@ -15,9 +15,11 @@
 //! starts and ends without XFRM state, hub interfaces, hub routes or hub rules.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod netns;
+
+use netns::Namespace;
 
 use ikehub::crypto::alg::Encryption;
 use ikehub::ike::{ChildInstall, ConnId, EspSa, IntentId, KernelIntent, SaId, REQID_BASE};
@@ -41,72 +43,10 @@ fn net(text: &str) -> IpNet {
     text.parse().expect("test network")
 }
 
-struct Namespace {
-    name: String,
-}
-
 impl Namespace {
-    fn from_env(var: &str) -> Namespace {
-        let name = std::env::var(var).unwrap_or_else(|_| {
-            panic!("{var} is not set: run these tests through `cargo xtask vm-test kernel-hub`")
-        });
-        Namespace { name }
-    }
-
-    fn path(&self) -> PathBuf {
-        PathBuf::from("/run/netns").join(&self.name)
-    }
-
-    fn xfrm(&self) -> XfrmDataplane {
-        XfrmDataplane::open_in_netns(&self.path())
-            .unwrap_or_else(|e| panic!("open the XFRM dataplane in {}: {e}", self.name))
-    }
-
     fn links(&self) -> LinkDataplane {
         LinkDataplane::open_in_netns(&self.path())
             .unwrap_or_else(|e| panic!("open the link dataplane in {}: {e}", self.name))
-    }
-
-    /// `ip -n NS ARGS...`, its output, or `Err(stderr)`.
-    fn try_ip(&self, args: &[&str]) -> Result<String, String> {
-        let out = Command::new("ip")
-            .arg("-n")
-            .arg(&self.name)
-            .args(args)
-            .output()
-            .expect("run ip");
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
-    }
-
-    fn ip(&self, args: &[&str]) -> String {
-        self.try_ip(args)
-            .unwrap_or_else(|e| panic!("ip -n {} {}: {e}", self.name, args.join(" ")))
-    }
-
-    fn ping_once(&self, src: &str, dst: &str) -> bool {
-        Command::new("ip")
-            .args([
-                "netns", "exec", &self.name, "ping", "-c", "1", "-W", "1", "-I", src, dst,
-            ])
-            .output()
-            .map(|out| out.status.success())
-            .unwrap_or(false)
-    }
-
-    fn ping(&self, src: &str, dst: &str, deadline: Duration) -> bool {
-        let start = Instant::now();
-        loop {
-            if self.ping_once(src, dst) {
-                return true;
-            }
-            if start.elapsed() >= deadline {
-                return false;
-            }
-        }
     }
 
     /// Removes what a failed test may have left: XFRM state, `ikh-*` links, the hub rule,
@@ -143,8 +83,8 @@ struct Topology {
 impl Topology {
     fn new() -> Topology {
         let topology = Topology {
-            a: Namespace::from_env("IKT_NS_A"),
-            b: Namespace::from_env("IKT_NS_B"),
+            a: Namespace::from_env("IKT_NS_A", "kernel-hub"),
+            b: Namespace::from_env("IKT_NS_B", "kernel-hub"),
         };
         topology.a.scrub();
         topology.b.scrub();

@@ -12,9 +12,12 @@
 //! Each test starts and ends with empty SA and policy databases in both namespaces.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+mod netns;
+
+use netns::Namespace;
 
 use ikehub::crypto::alg::{Encryption, Integrity};
 use ikehub::ike::{ChildInstall, ConnId, EspSa, IntentId, KernelIntent, SaId, REQID_BASE};
@@ -40,46 +43,7 @@ fn net(text: &str) -> IpNet {
     text.parse().expect("test network")
 }
 
-/// A namespace of the topology: its name (for `ip -n`) and its path (for setns).
-struct Namespace {
-    name: String,
-}
-
 impl Namespace {
-    fn from_env(var: &str) -> Namespace {
-        let name = std::env::var(var).unwrap_or_else(|_| {
-            panic!("{var} is not set: run these tests through `cargo xtask vm-test kernel-xfrm`")
-        });
-        Namespace { name }
-    }
-
-    fn path(&self) -> PathBuf {
-        PathBuf::from("/run/netns").join(&self.name)
-    }
-
-    fn open(&self) -> XfrmDataplane {
-        XfrmDataplane::open_in_netns(&self.path())
-            .unwrap_or_else(|e| panic!("open the dataplane in {}: {e}", self.name))
-    }
-
-    /// `ip -n NS ARGS...`; panics when it fails.
-    fn ip(&self, args: &[&str]) -> String {
-        let out = Command::new("ip")
-            .arg("-n")
-            .arg(&self.name)
-            .args(args)
-            .output()
-            .expect("run ip");
-        assert!(
-            out.status.success(),
-            "ip -n {} {}: {}",
-            self.name,
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
     fn flush(&self) {
         self.ip(&["xfrm", "state", "flush"]);
         self.ip(&["xfrm", "policy", "flush"]);
@@ -92,30 +56,6 @@ impl Namespace {
     fn policies(&self) -> String {
         self.ip(&["xfrm", "policy", "list"])
     }
-
-    /// One ping from `src` to `dst`, from inside this namespace.
-    fn ping_once(&self, src: &str, dst: &str) -> bool {
-        Command::new("ip")
-            .args([
-                "netns", "exec", &self.name, "ping", "-c", "1", "-W", "1", "-I", src, dst,
-            ])
-            .output()
-            .map(|out| out.status.success())
-            .unwrap_or(false)
-    }
-
-    /// Pings until one answer comes back or `deadline` passes.
-    fn ping(&self, src: &str, dst: &str, deadline: Duration) -> bool {
-        let start = Instant::now();
-        loop {
-            if self.ping_once(src, dst) {
-                return true;
-            }
-            if start.elapsed() >= deadline {
-                return false;
-            }
-        }
-    }
 }
 
 struct Topology {
@@ -126,8 +66,8 @@ struct Topology {
 impl Topology {
     fn new() -> Topology {
         let topology = Topology {
-            a: Namespace::from_env("IKT_NS_A"),
-            b: Namespace::from_env("IKT_NS_B"),
+            a: Namespace::from_env("IKT_NS_A", "kernel-xfrm"),
+            b: Namespace::from_env("IKT_NS_B", "kernel-xfrm"),
         };
         topology.a.flush();
         topology.b.flush();
@@ -307,8 +247,8 @@ async fn packets(dataplane: &mut XfrmDataplane, pair: &Pair) -> [Option<u64>; 2]
 #[ignore = "needs root and an ESP-capable kernel; run by cargo xtask vm-test kernel-xfrm"]
 async fn installed_pair_carries_pings_and_counts_them() {
     let topology = Topology::new();
-    let mut a = topology.a.open();
-    let mut b = topology.b.open();
+    let mut a = topology.a.xfrm();
+    let mut b = topology.b.xfrm();
     let mut pair = Pair::gcm(REQID_BASE + 1, 0xa001, 0xb001);
     pair.esn = true;
 
@@ -345,7 +285,7 @@ async fn installed_pair_carries_pings_and_counts_them() {
 #[ignore = "needs root and an ESP-capable kernel; run by cargo xtask vm-test kernel-xfrm"]
 async fn failed_install_is_rolled_back_with_the_kernel_reason() {
     let topology = Topology::new();
-    let mut a = topology.a.open();
+    let mut a = topology.a.xfrm();
     let pair = Pair::gcm(REQID_BASE + 2, 0xa002, 0xb002);
     let mut intent = pair.install(true);
     if let KernelIntent::InstallChild { child, .. } = &mut intent {
@@ -421,7 +361,7 @@ async fn remove_stale_removes_only_our_reqid_range() {
         "mode",
         "tunnel",
     ]);
-    let mut a = topology.a.open();
+    let mut a = topology.a.xfrm();
     let mut pair = Pair::gcm(REQID_BASE + 3, 0xa003, 0xb003);
     pair.encryption = Encryption::ChaCha20Poly1305;
     apply_ok(&mut a, pair.install(true)).await;
@@ -444,8 +384,8 @@ async fn remove_stale_removes_only_our_reqid_range() {
 #[ignore = "needs root and an ESP-capable kernel; run by cargo xtask vm-test kernel-xfrm"]
 async fn rekey_installs_next_to_the_old_pair_without_interruption() {
     let topology = Topology::new();
-    let mut a = topology.a.open();
-    let mut b = topology.b.open();
+    let mut a = topology.a.xfrm();
+    let mut b = topology.b.xfrm();
     let old = Pair::gcm(REQID_BASE + 4, 0xa004, 0xb004);
     let mut new = Pair::gcm(REQID_BASE + 4, 0xa104, 0xb104);
     new.encryption = Encryption::AesCbc { key_bits: 256 };
@@ -499,7 +439,7 @@ async fn rekey_installs_next_to_the_old_pair_without_interruption() {
 #[ignore = "needs root and an ESP-capable kernel; run by cargo xtask vm-test kernel-xfrm"]
 async fn soft_lifetime_raises_an_expire_event() {
     let topology = Topology::new();
-    let mut a = topology.a.open();
+    let mut a = topology.a.xfrm();
     let mut pair = Pair::gcm(REQID_BASE + 5, 0xa005, 0xb005);
     pair.soft = Duration::from_secs(5);
     pair.hard = Duration::from_secs(120);
@@ -535,8 +475,8 @@ async fn soft_lifetime_raises_an_expire_event() {
 #[ignore = "needs root and an ESP-capable kernel; run by cargo xtask vm-test kernel-xfrm"]
 async fn ipv6_pair_carries_pings() {
     let topology = Topology::new();
-    let mut a = topology.a.open();
-    let mut b = topology.b.open();
+    let mut a = topology.a.xfrm();
+    let mut b = topology.b.xfrm();
     let mut pair = Pair::gcm6(REQID_BASE + 6, 0xa006, 0xb006);
     pair.encryption = Encryption::AesCbc { key_bits: 128 };
     pair.integrity = Some(Integrity::HmacSha512_256);
@@ -567,7 +507,7 @@ async fn ipv6_pair_carries_pings() {
 #[ignore = "needs root and an ESP-capable kernel; run by cargo xtask vm-test kernel-xfrm"]
 async fn nat_traversal_sas_carry_udp_encapsulation() {
     let topology = Topology::new();
-    let mut a = topology.a.open();
+    let mut a = topology.a.xfrm();
     let mut pair = Pair::gcm(REQID_BASE + 7, 0xa007, 0xb007);
     pair.encap = Some((4500, 4501));
     apply_ok(&mut a, pair.install(true)).await;
@@ -588,7 +528,7 @@ async fn nat_traversal_sas_carry_udp_encapsulation() {
 async fn a_thousand_children_in_one_apply() {
     const CHILDREN: u32 = 1000;
     let topology = Topology::new();
-    let mut a = topology.a.open();
+    let mut a = topology.a.xfrm();
     let intents: Vec<KernelIntent> = (0..CHILDREN)
         .map(|i| {
             let mut pair = Pair::gcm(REQID_BASE + 100 + i, 0x10_0000 + i, 0x20_0000 + i);
@@ -638,7 +578,7 @@ async fn a_thousand_children_in_one_apply() {
 #[ignore = "needs root and an ESP-capable kernel; run by cargo xtask vm-test kernel-xfrm"]
 async fn traffic_on_a_policy_without_sas_raises_an_acquire_event() {
     let topology = Topology::new();
-    let mut a = topology.a.open();
+    let mut a = topology.a.xfrm();
     let pair = Pair::gcm(REQID_BASE + 8, 0xa008, 0xb008);
     apply_ok(&mut a, pair.install(true)).await;
     // The SAs go, the policies stay (as between a delete and its successor).
