@@ -6,7 +6,7 @@
 # examples/strongswan/ningbo.swanctl.conf (narrow traffic selectors).
 # guest-payload: strongswan
 #
-#                              NET (a bridge: the internet)
+#                              NET (a router: the internet)
 #   HQ 10.0.1.10 --- HUB [10.0.0.1/16 | 192.0.2.1] --+-- SH [198.51.100.10 | 10.10.10.1/24 LAN]
 #                                                    +-- HZ [198.51.100.20 | 10.10.20.1/24 LAN]
 #                                                    +-- NB [198.51.100.30 | 10.10.30.1/24 LAN] strongSwan
@@ -42,13 +42,18 @@ ns_new SH || finish
 ns_new HZ || finish
 ns_new NB || finish
 OFFICE_NS=([shanghai]=$SH [hangzhou]=$HZ [ningbo]=$NB)
+# NET routes between the sites' public addresses (a /32 each, reached with proxy ARP).
+declare -A PUBLIC
 topology() {
-    ip -n "$NET" link add br0 type bridge && ip -n "$NET" link set br0 up || return 1
+    PUBLIC=([$HUB]=192.0.2.1 [$SH]=${OFFICE_WAN[shanghai]} [$HZ]=${OFFICE_WAN[hangzhou]} [$NB]=${OFFICE_WAN[ningbo]})
+    in_ns "$NET" sysctl -qw net.ipv4.ip_forward=1 && in_ns "$NET" sysctl -qw net.ipv4.conf.all.proxy_arp=1 || return 1
     local ns i=0
     for ns in "$HUB" "$SH" "$HZ" "$NB"; do
         i=$((i + 1))
         ip link add wan netns "$ns" type veth peer name "port$i" netns "$NET" &&
-            ip -n "$NET" link set "port$i" master br0 && ip -n "$NET" link set "port$i" up &&
+            ip -n "$NET" link set "port$i" up && ip -n "$NET" addr add 100.64.0.1/32 dev "port$i" &&
+            in_ns "$NET" sysctl -qw "net.ipv4.conf.port$i.proxy_arp=1" &&
+            ip -n "$NET" route add "${PUBLIC[$ns]}/32" dev "port$i" &&
             ip -n "$ns" link set wan up && ip -n "$ns" route add default dev wan || return 1
     done
     ip -n "$HUB" addr add 192.0.2.1/32 dev wan || return 1
@@ -65,7 +70,7 @@ topology() {
             ip -n "$ns" addr add "${OFFICE_LAN[$office]}/24" dev lan || return 1
     done
 }
-check "bridge, links, addresses" topology || finish
+check "router, links, addresses" topology || finish
 check "the hub reaches the offices' public addresses" in_ns "$HUB" ping -c 1 -W 5 198.51.100.30
 # Like the internet, nothing leaving the hub's public link may carry a private destination:
 # count (and drop) any that would leak past the tunnels.
