@@ -24,17 +24,17 @@ hub_net() { echo "10.$(($1 / 256)).$(($1 % 256)).0/24"; }
 
 step "hub and spokes"
 ns_new HUB || finish
-ns_new SPOKES || finish
+ns_new SPK || finish
 topology() {
-    ip link add wan netns "$HUB" type veth peer name wan netns "$SPOKES" &&
+    ip link add wan netns "$HUB" type veth peer name wan netns "$SPK" &&
         ip -n "$HUB" addr add 192.0.2.1/24 dev wan && ip -n "$HUB" link set wan up &&
-        ip -n "$SPOKES" addr add 198.51.100.1/24 dev wan && ip -n "$SPOKES" link set wan up &&
-        ip -n "$HUB" route add 198.51.100.0/24 dev wan && ip -n "$SPOKES" route add 192.0.2.0/24 dev wan &&
-        ip -n "$SPOKES" route add 10.0.0.0/14 via 192.0.2.1 &&
+        ip -n "$SPK" addr add 198.51.100.1/24 dev wan && ip -n "$SPK" link set wan up &&
+        ip -n "$HUB" route add 198.51.100.0/24 dev wan && ip -n "$SPK" route add 192.0.2.0/24 dev wan &&
+        ip -n "$SPK" route add 10.0.0.0/14 via 192.0.2.1 &&
         ip -n "$HUB" link add lan type dummy && ip -n "$HUB" link set lan up &&
         ip -n "$HUB" addr add "10.0.$PROBE.1/24" dev lan &&
-        ip -n "$SPOKES" link add lan type dummy && ip -n "$SPOKES" link set lan up &&
-        ip -n "$SPOKES" addr add "10.100.$PROBE.1/24" dev lan
+        ip -n "$SPK" link add lan type dummy && ip -n "$SPK" link set lan up &&
+        ip -n "$SPK" addr add "10.100.$PROBE.1/24" dev lan
 }
 check "link and LANs" topology || finish
 
@@ -69,11 +69,11 @@ hub_pid=${IKEHUB_PID[$HUB]:-}
 rss_before=$(rss_kib "$hub_pid")
 echo "hub VmRSS with $SPOKES connections configured, none up: ${rss_before:-?} KiB"
 t0=$(now_ms)
-ikehub_start "$SPOKES" /tmp/ikt-hub-scale-spokes.toml && ok "spokes ready" || bad "spokes ready"
+ikehub_start "$SPK" /tmp/ikt-hub-scale-spokes.toml && ok "spokes ready" || bad "spokes ready"
 children() { ikehub_json "$1" | grep -c '"spi_in": "'; }
 kernel_sas() { ip -n "$1" xfrm state | grep -c '^src'; }
 all_up() {
-    [ "$(children "$HUB")" -ge "$SPOKES" ] && [ "$(children "$SPOKES")" -ge "$SPOKES" ] &&
+    [ "$(children "$HUB")" -ge "$SPOKES" ] && [ "$(children "$SPK")" -ge "$SPOKES" ] &&
         [ "$(kernel_sas "$HUB")" -ge $((2 * SPOKES)) ]
 }
 if wait_for 150 all_up; then
@@ -81,7 +81,7 @@ if wait_for 150 all_up; then
     ok "$SPOKES tunnels established with their kernel SAs in $up_ms ms"
 else
     up_ms=
-    bad "$SPOKES tunnels established (hub: $(children "$HUB") children, $(kernel_sas "$HUB") SAs; spokes: $(children "$SPOKES"))"
+    bad "$SPOKES tunnels established (hub: $(children "$HUB") children, $(kernel_sas "$HUB") SAs; spokes: $(children "$SPK"))"
     ikehub_log "$HUB" | tail -n 20
 fi
 routes_active() { [ "$(hub_routes_in_state "$HUB" active)" -ge "$SPOKES" ]; }
@@ -97,14 +97,14 @@ n=$(ip -n "$HUB" route show table 7220 | grep -c ' dev ikh-')
 n=$(ip -n "$HUB" -d link show type xfrm | grep -c ': ikh-')
 [ "$n" -ge "$SPOKES" ] && ok "$n xfrm interfaces on the hub" || bad "$SPOKES xfrm interfaces on the hub ($n)"
 rss_after=$(rss_kib "$hub_pid")
-spokes_rss=$(rss_kib "${IKEHUB_PID[$SPOKES]:-}")
+spokes_rss=$(rss_kib "${IKEHUB_PID[$SPK]:-}")
 
 step "one spoke's traffic goes through its tunnel"
 probe_route=$(hub_route "$HUB" "$(spoke_net "$PROBE")" "s$PROBE")
 grep -F '"state":"active"' <<<"$probe_route" >/dev/null && grep -F "\"interface\":\"ikh-s$PROBE\"" <<<"$probe_route" >/dev/null &&
     ok "route $(spoke_net "$PROBE") active on ikh-s$PROBE" || bad "route $(spoke_net "$PROBE") active on ikh-s$PROBE ($probe_route)"
 before=$(ikehub_field "$HUB" "s$PROBE" packets_in)
-check "spoke $PROBE (10.100.$PROBE.1) pings the hub's 10.0.$PROBE.1" in_ns "$SPOKES" ping -c 3 -i 0.2 -W 2 -I "10.100.$PROBE.1" "10.0.$PROBE.1"
+check "spoke $PROBE (10.100.$PROBE.1) pings the hub's 10.0.$PROBE.1" in_ns "$SPK" ping -c 3 -i 0.2 -W 2 -I "10.100.$PROBE.1" "10.0.$PROBE.1"
 after=$(ikehub_field "$HUB" "s$PROBE" packets_in)
 [ "${after:-0}" -ge $((${before:-0} + 3)) ] && ok "the hub's s$PROBE CHILD_SA counted them ($before -> $after)" ||
     bad "the hub's s$PROBE CHILD_SA counted them ($before -> $after)"
@@ -124,7 +124,7 @@ else
 fi
 
 step "the spokes stop; the hub's routes go down"
-ikehub_stop "$SPOKES" && ok "spokes stop cleanly, deleting their SAs" || bad "spokes stop cleanly"
+ikehub_stop "$SPK" && ok "spokes stop cleanly, deleting their SAs" || bad "spokes stop cleanly"
 all_down() { [ "$(hub_routes_in_state "$HUB" down)" -ge "$SPOKES" ]; }
 wait_for 60 all_down && ok "all $SPOKES hub routes down after the deletes" ||
     bad "all $SPOKES hub routes down ($(hub_routes_in_state "$HUB" active) still active)"
