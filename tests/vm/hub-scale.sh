@@ -66,6 +66,9 @@ rss_kib() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status" 2>/dev/null; }
 step "$SPOKES spokes at once"
 ikehub_start "$HUB" /tmp/ikt-hub-scale-hub.toml && ok "hub ready" || bad "hub ready"
 hub_pid=${IKEHUB_PID[$HUB]:-}
+# spawn starts `ip netns exec`, which execs the daemon: the PID is the daemon's
+[ "$(cat "/proc/$hub_pid/comm" 2>/dev/null)" = ikehub ] && ok "hub daemon is pid $hub_pid" ||
+    bad "hub daemon pid ($hub_pid is $(cat "/proc/$hub_pid/comm" 2>/dev/null))"
 rss_before=$(rss_kib "$hub_pid")
 echo "hub VmRSS with $SPOKES connections configured, none up: ${rss_before:-?} KiB"
 t0=$(now_ms)
