@@ -38,10 +38,15 @@ impl Dataplane for RecordingDataplane {
                         (child.inbound.dst, child.inbound.spi),
                         child.inbound.clone(),
                     );
-                    self.sas.insert(
-                        (child.outbound.dst, child.outbound.spi),
-                        child.outbound.clone(),
-                    );
+                    if let Some(outbound) = &child.outbound {
+                        self.sas
+                            .insert((outbound.dst, outbound.spi), outbound.clone());
+                    }
+                    results.push((*id, Ok(())));
+                }
+                KernelIntent::InstallOutbound { id, child } => {
+                    self.sas
+                        .insert((child.sa.dst, child.sa.spi), child.sa.clone());
                     results.push((*id, Ok(())));
                 }
                 KernelIntent::DeleteChild {
