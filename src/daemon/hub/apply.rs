@@ -165,8 +165,14 @@ mod tests {
         );
         let refused = apply(&mut links, &mut installed, &wanted).await;
         assert_eq!(refused.len(), 1);
-        assert!(refused[0].to_string().contains("No such device"), "{:?}", refused);
-        assert!(refused[0].operation.starts_with("add route 10.1.0.0/16 dev #7"));
+        assert!(
+            refused[0].to_string().contains("No such device"),
+            "{:?}",
+            refused
+        );
+        assert!(refused[0]
+            .operation
+            .starts_with("add route 10.1.0.0/16 dev #7"));
         assert_eq!(installed.len(), 1);
         assert_eq!(links.routes, installed);
         // Nothing left to do but the refused add, which is tried again.

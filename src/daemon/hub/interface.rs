@@ -24,7 +24,9 @@ pub fn spec(connection: &ConnectionSettings) -> XfrmInterface {
     };
     XfrmInterface {
         name: interface_name(&connection.name),
-        if_id: crate::config::hub_if_id(&connection.name),
+        if_id: connection
+            .if_id
+            .unwrap_or_else(|| crate::config::hub_if_id(&connection.name)),
         underlying: 0,
         mtu: xfrm_interface_mtu(PHYSICAL_MTU, outer).unwrap_or(MIN_INNER_MTU),
     }

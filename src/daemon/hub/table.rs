@@ -206,7 +206,12 @@ mod tests {
     fn states(plan: &Plan) -> Vec<(String, &'static str)> {
         plan.entries
             .iter()
-            .map(|e| (format!("{} {}", e.destination, e.connection), e.state.name()))
+            .map(|e| {
+                (
+                    format!("{} {}", e.destination, e.connection),
+                    e.state.name(),
+                )
+            })
             .collect()
     }
 
@@ -229,7 +234,11 @@ mod tests {
         assert_eq!(metric_of(WEIGHT_ACTIVE), 100);
         assert_eq!(metric_of(WEIGHT_STANDBY), 200);
         assert!(metric_of(WEIGHT_STANDBY) < UNREACHABLE_METRIC);
-        assert_eq!(metric_of(u8::MAX), 100, "weights above 100 do not underflow");
+        assert_eq!(
+            metric_of(u8::MAX),
+            100,
+            "weights above 100 do not underflow"
+        );
     }
 
     #[test]
@@ -321,9 +330,12 @@ mod tests {
         assert_eq!(only_wide.entries[0].state, EntryState::Active);
         assert_eq!(only_wide.entries[1].state, EntryState::Down);
         // The /24 keeps its unreachable route: its traffic does not fall back to the /16.
-        assert!(only_wide
-            .routes
-            .contains(&wanted("10.10.10.0/24", Table::Owned, None, UNREACHABLE_METRIC)));
+        assert!(only_wide.routes.contains(&wanted(
+            "10.10.10.0/24",
+            Table::Owned,
+            None,
+            UNREACHABLE_METRIC
+        )));
         let wide_routes = |p: &Plan| -> Vec<WantedRoute> {
             p.routes
                 .iter()

@@ -122,10 +122,7 @@ mod tests {
         assert_eq!(t.on_event(&child_up(A, 0, 11)), None, "second child");
         assert_eq!(t.count(A), 2);
         assert!(!t.is_up(B));
-        assert_eq!(
-            t.on_event(&child_down(A, 0, 10, DownReason::Deleted)),
-            None
-        );
+        assert_eq!(t.on_event(&child_down(A, 0, 10, DownReason::Deleted)), None);
         assert_eq!(
             t.on_event(&child_down(A, 0, 11, DownReason::PeerDead)),
             Some(A)
@@ -140,10 +137,7 @@ mod tests {
         t.on_event(&child_up(A, 0, 10));
         // The successor is announced before the old child goes.
         assert_eq!(t.on_event(&child_up(A, 0, 20)), None);
-        assert_eq!(
-            t.on_event(&child_down(A, 0, 10, DownReason::Rekeyed)),
-            None
-        );
+        assert_eq!(t.on_event(&child_down(A, 0, 10, DownReason::Rekeyed)), None);
         assert_eq!(t.count(A), 1);
     }
 
