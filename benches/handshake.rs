@@ -43,6 +43,7 @@ fn connection(local: IpAddr, remote: IpAddr, group: DhGroup, initiate: bool) -> 
         child_lifetime: Duration::from_secs(3600),
         dpd_interval: None,
         initiate,
+        if_id: None,
     }
 }
 

@@ -69,14 +69,6 @@ remote_subnets = ["10.0.1.0/24"]
 }
 
 #[test]
-fn routes_is_not_available_yet() {
-    let out = ikehub(&["routes"]);
-    assert_eq!(out.status.code(), Some(69));
-    assert!(out.stdout.is_empty(), "no output that could pass for state");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not available in this version"));
-}
-
-#[test]
 fn client_commands_without_a_daemon_say_so_and_fail() {
     let socket = std::env::temp_dir().join(format!("ikehub-cli-none-{}.sock", std::process::id()));
     let socket = socket.to_str().expect("utf-8 path");
@@ -85,6 +77,8 @@ fn client_commands_without_a_daemon_say_so_and_fail() {
         &["status", "--json"],
         &["up", "x"],
         &["down", "x"],
+        &["routes"],
+        &["routes", "--json"],
     ] {
         let mut args = vec!["--socket", socket];
         args.extend_from_slice(cmd);

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ikehub::crypto::alg::DhGroup;
-use ikehub::ike::{DownReason, EngineSettings, Event};
+use ikehub::ike::{DownReason, EngineSettings, Event, KernelIntent};
 use util::pair::{connection, ip, Pair, Which, A_ADDR, B_ADDR};
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -590,4 +590,66 @@ fn an_unknown_critical_payload_is_refused_and_the_sa_survives() {
     assert!(matches!(&answer.payloads[..], [Payload::Notify(n)]
         if n.notify_type == ikev2::NotifyType::UnsupportedCriticalPayload && n.data == [200]));
     assert!(pair.established());
+}
+
+#[test]
+fn hub_connections_carry_their_if_id_and_accept_narrow_peers() {
+    // B is a hub: any local side, an xfrm interface if_id. A is a site that only speaks its
+    // own subnets (10.1.0.0/16 <-> 10.2.0.0/16). Either end may initiate.
+    for hub_initiates in [false, true] {
+        let site = connection(A_ADDR, B_ADDR, !hub_initiates);
+        let mut hub = connection(B_ADDR, A_ADDR, hub_initiates);
+        hub.local_subnets = vec!["0.0.0.0/0".parse().expect("net")];
+        hub.if_id = Some(0x77);
+        let mut pair = Pair::new(
+            EngineSettings::new(vec![site]),
+            EngineSettings::new(vec![hub]),
+        );
+        let now = pair.now;
+        pair.a.engine.start(now);
+        pair.b.engine.start(now);
+        assert!(pair.drive_until(LIMIT, Pair::established));
+        assert_kernels_match(&pair);
+        let installs: Vec<_> = pair
+            .b
+            .kernel
+            .log
+            .iter()
+            .filter_map(|intent| match intent {
+                KernelIntent::InstallChild { child, .. } => Some(child.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(installs.len(), 1, "hub initiates: {hub_initiates}");
+        let child = &installs[0];
+        assert_eq!(child.if_id, Some(0x77));
+        // Negotiated narrow: the hub's policies cover what the site speaks, no more.
+        let show = |nets: &[ipnet::IpNet]| nets.iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(show(&child.local_selectors), ["10.2.0.0/16"]);
+        assert_eq!(show(&child.remote_selectors), ["10.1.0.0/16"]);
+        // The site's own intents carry no if_id: it is policy-based.
+        assert!(pair.a.kernel.log.iter().all(|intent| match intent {
+            KernelIntent::InstallChild { child, .. } => child.if_id.is_none(),
+            _ => true,
+        }));
+        let conn = pair
+            .b
+            .engine
+            .connection_id(&format!("to-{A_ADDR}"))
+            .expect("connection");
+        let now = pair.now;
+        pair.b.engine.terminate(now, conn);
+        assert!(pair.drive_until(LIMIT, |p| p.b.ike_down().len() == 1));
+        let deletes: Vec<Option<u32>> = pair
+            .b
+            .kernel
+            .log
+            .iter()
+            .filter_map(|intent| match intent {
+                KernelIntent::DeleteChild { if_id, .. } => Some(*if_id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(deletes, [Some(0x77)], "policies are deleted by their if_id");
+    }
 }

@@ -38,6 +38,8 @@ fn can_carry_traffic(kernel: &MockKernel, local: IpAddr, remote: IpAddr) -> bool
             .any(|sa| sa.src == remote && sa.dst == local)
 }
 
+/// Both kernels always hold an SA pair, and the SA each side sends on (the newest outbound
+/// one, as the kernel picks it) is installed at the other side: no packet meets a missing SA.
 fn never_without_sas(pair: &Pair) {
     assert!(
         can_carry_traffic(&pair.a.kernel, ip(A_ADDR), ip(B_ADDR)),
@@ -49,6 +51,17 @@ fn never_without_sas(pair: &Pair) {
         "B had no SA pair at {:?}",
         pair.elapsed()
     );
+    for (name, from, to, local, remote) in [
+        ("A", &pair.a.kernel, &pair.b.kernel, A_ADDR, B_ADDR),
+        ("B", &pair.b.kernel, &pair.a.kernel, B_ADDR, A_ADDR),
+    ] {
+        let sending = from.sending_sa(ip(local), ip(remote));
+        assert!(
+            sending.is_some_and(|key| to.sas.contains_key(&key)),
+            "{name} sends on {sending:x?}, which its peer does not hold, at {:?}",
+            pair.elapsed()
+        );
+    }
 }
 
 /// Exactly one SA pair on each side, with matching keys crosswise.

@@ -141,7 +141,7 @@ impl Pair {
                 ike_sa: SaId(0),
                 reqid: self.reqid,
                 inbound,
-                outbound,
+                outbound: Some(outbound),
                 local_selectors: vec![net(self.any)],
                 remote_selectors: vec![net(self.any)],
                 soft_lifetime: Duration::from_secs(3000),

@@ -20,7 +20,9 @@ mod netns;
 use netns::Namespace;
 
 use ikehub::crypto::alg::{Encryption, Integrity};
-use ikehub::ike::{ChildInstall, ConnId, EspSa, IntentId, KernelIntent, SaId, REQID_BASE};
+use ikehub::ike::{
+    ChildInstall, ConnId, EspSa, IntentId, KernelIntent, OutboundInstall, SaId, REQID_BASE,
+};
 use ikehub::kernel::xfrm::XfrmDataplane;
 use ikehub::kernel::{Dataplane, KernelEvent};
 use ipnet::IpNet;
@@ -179,7 +181,7 @@ impl Pair {
                 ike_sa: SaId(0),
                 reqid: self.reqid,
                 inbound,
-                outbound,
+                outbound: Some(outbound),
                 local_selectors: vec![net(local)],
                 remote_selectors: vec![net(remote)],
                 soft_lifetime: self.soft,
@@ -291,7 +293,9 @@ async fn failed_install_is_rolled_back_with_the_kernel_reason() {
     if let KernelIntent::InstallChild { child, .. } = &mut intent {
         // The outbound SA gets a 7-byte AES-GCM key: the inbound SA and the policies are
         // accepted before the kernel refuses it, so all of them must be undone.
-        child.outbound.encryption_key = Zeroizing::new(vec![1; 7]);
+        if let Some(outbound) = &mut child.outbound {
+            outbound.encryption_key = Zeroizing::new(vec![1; 7]);
+        }
     }
     let results = a.apply(vec![intent]).await;
     let error = results[0]
@@ -432,6 +436,73 @@ async fn rekey_installs_next_to_the_old_pair_without_interruption() {
     assert!(
         states.contains("cbc(aes)") && states.contains("hmac(sha256)"),
         "{states}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs root and an ESP-capable kernel; run by cargo xtask vm-test kernel-xfrm"]
+async fn rekey_responder_keeps_sending_on_the_old_sa_until_its_outbound_sa_is_added() {
+    let topology = Topology::new();
+    let mut a = topology.a.xfrm();
+    let mut b = topology.b.xfrm();
+    let old = Pair::gcm(REQID_BASE + 9, 0xa009, 0xb009);
+    let new = Pair::gcm(REQID_BASE + 9, 0xa109, 0xb109);
+    apply_ok(&mut a, old.install(true)).await;
+    apply_ok(&mut b, old.install(false)).await;
+
+    // B answered A's rekey: the new inbound SA only. A, the initiator, installs both.
+    let mut inbound_only = new.install(false);
+    let mut later = None;
+    if let KernelIntent::InstallChild { child, .. } = &mut inbound_only {
+        later = child.outbound.take().map(|sa| OutboundInstall {
+            conn: child.conn,
+            ike_sa: child.ike_sa,
+            reqid: child.reqid,
+            sa,
+            soft_lifetime: child.soft_lifetime,
+            hard_lifetime: child.hard_lifetime,
+            if_id: child.if_id,
+        });
+    }
+    let later = later.expect("the install has an outbound SA");
+    apply_ok(&mut b, inbound_only).await;
+    apply_ok(&mut a, new.install(true)).await;
+    assert!(
+        topology.a.ping_once(INNER_A, INNER_B),
+        "ping during the rekey"
+    );
+    // [B in, B out] of each pair: A already sends on the new SA, B still answers on the old.
+    let [new_in, new_out] = packets(&mut b, &new).await;
+    let [_, old_out] = packets(&mut b, &old).await;
+    assert!(
+        new_in.unwrap_or(0) >= 1,
+        "B received on the new SA: {new_in:?}"
+    );
+    assert_eq!(new_out, None, "B's new outbound SA is not installed yet");
+    assert!(
+        old_out.unwrap_or(0) >= 1,
+        "B answered on the old SA: {old_out:?}"
+    );
+
+    // A deletes the old pair; B adds its outbound SA, then drops the old pair.
+    apply_ok(
+        &mut b,
+        KernelIntent::InstallOutbound {
+            id: IntentId(9),
+            child: Box::new(later),
+        },
+    )
+    .await;
+    apply_ok(&mut a, old.delete(true, false)).await;
+    apply_ok(&mut b, old.delete(false, false)).await;
+    assert!(
+        topology.a.ping_once(INNER_A, INNER_B),
+        "ping after the rekey"
+    );
+    let [_, new_out] = packets(&mut b, &new).await;
+    assert!(
+        new_out.unwrap_or(0) >= 1,
+        "B answers on the new SA: {new_out:?}"
     );
 }
 

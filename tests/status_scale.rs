@@ -51,6 +51,7 @@ fn connection(local: IpAddr, remote: IpAddr, initiate: bool) -> ConnectionSettin
         child_lifetime: Duration::from_secs(3600),
         dpd_interval: None,
         initiate,
+        if_id: None,
     }
 }
 

@@ -1,9 +1,10 @@
-//! The commands that ask the running daemon: `status`, `up`, `down`.
+//! The commands that ask the running daemon: `status`, `up`, `down`, `routes`.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use crate::daemon::control::{self, ClientError, Request, Response};
+use crate::daemon::hub::{self, RoutesSnapshot};
 use crate::daemon::status;
 
 /// EX_UNAVAILABLE: the daemon is not running.
@@ -55,6 +56,32 @@ pub fn status(socket: &Path, name: Option<String>, json: bool) -> ExitCode {
         }
     } else {
         print!("{}", status::render(snapshot));
+    }
+    ExitCode::SUCCESS
+}
+
+/// `routes`: the hub's destination route table, as a table or as `{"routes":[...]}`.
+pub fn routes(socket: &Path, json: bool) -> ExitCode {
+    let response = match ask(socket, &Request::Routes) {
+        Ok(response) => response,
+        Err(code) => return code,
+    };
+    let Some(routes) = response.routes.as_ref().filter(|_| response.ok) else {
+        return refused(&response);
+    };
+    if json {
+        let snapshot = RoutesSnapshot {
+            routes: routes.clone(),
+        };
+        match serde_json::to_string(&snapshot) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("ikehub: cannot encode the routes: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        print!("{}", hub::render(routes));
     }
     ExitCode::SUCCESS
 }

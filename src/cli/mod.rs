@@ -14,9 +14,6 @@ pub use args::{Cli, Command, DEFAULT_CONFIG, DEFAULT_SOCKET};
 use crate::daemon::control::Request;
 use crate::daemon::DaemonOptions;
 
-/// Exit status for commands the running version cannot serve yet (EX_UNAVAILABLE).
-const EXIT_UNAVAILABLE: u8 = 69;
-
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -29,7 +26,7 @@ pub fn main() -> ExitCode {
         Command::Status { name, json } => client::status(&cli.socket, name, json),
         Command::Up { name } => client::command(&cli.socket, Request::Up { name }),
         Command::Down { name } => client::command(&cli.socket, Request::Down { name }),
-        Command::Routes { .. } => not_yet("routes", "hub mode in the daemon"),
+        Command::Routes { json } => client::routes(&cli.socket, json),
     }
 }
 
@@ -51,11 +48,4 @@ fn check_config(file: &Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Say plainly that a command exists in the grammar but is not implemented by this build,
-/// rather than printing anything that could be mistaken for real state.
-fn not_yet(command: &str, needs: &str) -> ExitCode {
-    eprintln!("ikehub {command}: not available in this version: it needs {needs}, which is not implemented yet");
-    ExitCode::from(EXIT_UNAVAILABLE)
 }

@@ -10,7 +10,8 @@
 //! name = "hub"                      # required; letters, digits, '-', '_', '.'
 //! local_addresses = ["192.0.2.1"]   # required, at least one: IKE runs on these
 //! local_subnets = ["10.0.0.0/16"]   # networks behind this gateway; default: none
-//! hub = true                        # forward between connections; default: false
+//! hub = true                        # route-based hub: an xfrm interface per connection,
+//!                                   # forwarding between them; default: false
 //!
 //! [[peer]]                          # one per remote gateway
 //! name = "shanghai"                 # required, unique among peers
@@ -25,8 +26,8 @@
 //! peer = "shanghai"                 # required: a [[peer]] name
 //! version = "ikev2"                 # or "ikev1"; default "ikev2"
 //! psk_file = "secrets/shanghai.psk" # relative to this file; mode 600 (or psk = "...")
-//! local_subnets = ["10.0.0.0/16"]   # default: gateway.local_subnets (+ in hub mode the
-//!                                   # remote subnets of the other connections)
+//! local_subnets = ["10.0.0.0/16"]   # default: gateway.local_subnets (in hub mode: any,
+//!                                   # 0.0.0.0/0 and/or ::/0; routes decide, see hub.rs)
 //! remote_subnets = ["10.10.10.0/24"]  # required
 //! local_identity = "192.0.2.1"      # our IKE ID; default: the gateway's first local
 //!                                   # address of the peer's address family
@@ -52,6 +53,7 @@ mod defaults;
 mod document;
 mod duration;
 mod error;
+mod hub;
 mod identity;
 mod model;
 mod overlap;
@@ -73,6 +75,7 @@ pub use defaults::{
     IKEV2_PROPOSALS as DEFAULT_IKEV2_PROPOSALS, IKE_LIFETIME as DEFAULT_IKE_LIFETIME, MIN_LIFETIME,
 };
 pub use error::{ConfigError, ConfigErrors};
+pub use hub::hub_if_id;
 pub use model::{
     Auth, Config, Connection, EspProposal, Gateway, Identity, IkeProposal, IkeVersion, Peer,
     PeerAddress, Psk, Route, StartAction, WEIGHT_ACTIVE, WEIGHT_STANDBY,
@@ -134,6 +137,7 @@ pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigErrors> {
         routes: &routes,
     };
     rules::check(&entries, &mut d);
+    hub::check(&entries, &mut d);
     let locals = overlap::local_subnets(&entries, &mut d);
     overlap::check(&entries, &locals, &mut d);
     if d.has_errors() {

@@ -46,8 +46,9 @@ pub struct Gateway {
     pub local_addresses: Vec<IpAddr>,
     /// The networks behind this gateway (the default local side of every connection).
     pub local_subnets: Vec<IpNet>,
-    /// Hub mode: the gateway forwards between its connections, so each connection's default
-    /// local side also covers the remote subnets of the other connections.
+    /// Hub mode (route-based): each connection gets its own xfrm interface (if_id from
+    /// [`super::hub_if_id`]), routes decide where traffic goes, the gateway forwards between
+    /// connections, and a connection's default local side is "any".
     pub hub: bool,
 }
 

@@ -2,10 +2,9 @@
 //!
 //! Decisions:
 //! - A connection's local subnets default to `gateway.local_subnets`. In hub mode
-//!   (`gateway.hub = true`) they also include the remote subnets of every other connection,
-//!   so each site reaches the others through the hub; subnets that overlap the connection's own
-//!   remote subnets (its standby twin's) are left out.
+//!   (`gateway.hub = true`) they default to "any" instead (see hub.rs): routes decide.
 //! - Local and remote subnets of one connection must not overlap: the error names both ranges.
+//!   A hub connection's default "any" local side is exempt, since it covers everything.
 //! - Remote subnets of two different connections must not overlap either (traffic would have
 //!   two tunnels to go to), except when the route table declares the two connections
 //!   alternatives for that address space: a route to each with the same destination, one at
@@ -15,6 +14,7 @@
 use ipnet::IpNet;
 
 use super::error::Diagnostics;
+use super::hub::any_local;
 use super::model::Gateway;
 use super::rules::Entries;
 
@@ -56,30 +56,15 @@ pub(crate) fn local_subnets(
 }
 
 fn derived_local_subnets(entries: &Entries<'_>, gateway: &Gateway, index: usize) -> Vec<IpNet> {
-    let mut subnets = gateway.local_subnets.clone();
     if !gateway.hub {
-        return subnets;
+        return gateway.local_subnets.clone();
     }
-    let own_remote = entries
+    let remote = entries
         .connections
         .get(index)
         .and_then(|c| c.remote_subnets.as_deref())
         .unwrap_or(&[]);
-    for (other_index, other) in entries.connections.iter().enumerate() {
-        let Some(other_remote) = &other.remote_subnets else {
-            continue;
-        };
-        if other_index == index {
-            continue;
-        }
-        for remote in other_remote {
-            let own = own_remote.iter().any(|r| overlaps(r, remote));
-            if !own && !subnets.contains(remote) {
-                subnets.push(*remote);
-            }
-        }
-    }
-    subnets
+    any_local(remote)
 }
 
 /// Reports overlapping local/remote subnets within a connection and remote subnets shared by
@@ -97,6 +82,9 @@ pub(crate) fn check(entries: &Entries<'_>, locals: &[Option<Vec<IpNet>>], d: &mu
             continue;
         };
         let from_gateway = matches!(draft.local_subnets, Some(None));
+        if from_gateway && entries.gateway.is_some_and(|g| g.hub) {
+            continue;
+        }
         for (r, remote) in remote_subnets.iter().enumerate() {
             for local in local.iter().filter(|l| overlaps(l, remote)) {
                 let span = raw

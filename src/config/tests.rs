@@ -167,14 +167,15 @@ fn local_identity_follows_the_peer_address_family() {
 }
 
 #[test]
-fn hub_mode_extends_the_local_side_with_the_other_sites() {
+fn hub_connections_default_to_any_local_side() {
     let text = format!(
-        "[gateway]\nname = \"hub\"\nlocal_addresses = [\"192.0.2.1\"]\nlocal_subnets = [\"10.0.0.0/16\"]\nhub = true\n{}{}{}{}{}{}",
+        "[gateway]\nname = \"hub\"\nlocal_addresses = [\"192.0.2.1\"]\nlocal_subnets = [\"10.0.0.0/16\"]\nhub = true\n{}{}{}{}{}{}{}",
         peer("a", "198.51.100.10"),
         peer("b", "198.51.100.20"),
         connection("a", "a", "10.10.10.0/24", ""),
-        connection("b", "b", "10.10.20.0/24", ""),
+        connection("b", "b", "10.10.20.0/24\", \"2001:db8:20::/48", ""),
         connection("a-backup", "b", "10.10.10.0/24", ""),
+        connection("narrow", "b", "10.10.40.0/24", "local_subnets = [\"10.0.0.0/16\"]\n"),
         route("10.10.10.0/24", "a", 100) + &route("10.10.10.0/24", "a-backup", 0),
     );
     let config = ok(&text);
@@ -186,10 +187,67 @@ fn hub_mode_extends_the_local_side_with_the_other_sites() {
             .expect("connection");
         c.local_subnets.iter().map(ToString::to_string).collect()
     };
-    assert_eq!(locals("a"), ["10.0.0.0/16", "10.10.20.0/24"]);
-    assert_eq!(locals("b"), ["10.0.0.0/16", "10.10.10.0/24"]);
-    // The standby twin of "a" does not get "a"'s remote subnet as a local one.
-    assert_eq!(locals("a-backup"), ["10.0.0.0/16", "10.10.20.0/24"]);
+    // Routes decide where traffic goes, so the selectors cover everything of each family the
+    // connection's remote side uses; an explicit local side stays as written.
+    assert_eq!(locals("a"), ["0.0.0.0/0"]);
+    assert_eq!(locals("b"), ["0.0.0.0/0", "::/0"]);
+    assert_eq!(locals("a-backup"), ["0.0.0.0/0"]);
+    assert_eq!(locals("narrow"), ["10.0.0.0/16"]);
+    // An explicit local side that overlaps the remote side is still an error in hub mode.
+    let bad = text.replace(
+        "remote_subnets = [\"10.10.40.0/24\"]\nlocal_subnets = [\"10.0.0.0/16\"]",
+        "remote_subnets = [\"10.10.40.0/24\"]\nlocal_subnets = [\"10.0.0.0/8\"]",
+    );
+    assert_ne!(bad, text, "the test edits the narrow connection");
+    let e = errors(&bad);
+    assert_error(
+        &e,
+        "connection \"narrow\".remote_subnets[0]",
+        &["10.0.0.0/8", "10.10.40.0/24"],
+    );
+}
+
+#[test]
+fn a_route_over_a_peers_address_is_refused() {
+    let text = format!(
+        "{GATEWAY}{}{}{}",
+        peer("shanghai", "198.51.100.10"),
+        connection("shanghai", "shanghai", "198.51.0.0/16", ""),
+        route("198.51.100.0/24", "shanghai", 100),
+    );
+    let e = errors(&text);
+    assert_error(
+        &e,
+        "route \"198.51.100.0/24\".destination",
+        &["198.51.100.10", "peer \"shanghai\"", "routed into a tunnel"],
+    );
+    ok(&text.replace("198.51.100.0/24", "198.51.101.0/24"));
+}
+
+#[test]
+fn hub_connections_whose_if_ids_collide_are_refused() {
+    // Two names with the same 32-bit FNV-1a hash (found by a birthday search).
+    let (first, second) = ("glbvs", "yacxa");
+    assert_eq!(
+        crate::config::hub_if_id(first),
+        crate::config::hub_if_id(second)
+    );
+    let connections = |hub: bool| {
+        format!(
+            "[gateway]\nname = \"hub\"\nlocal_addresses = [\"192.0.2.1\"]\nhub = {hub}\nlocal_subnets = [\"10.0.0.0/16\"]\n{}{}{}",
+            peer("a", "198.51.100.10"),
+            connection(first, "a", "10.10.10.0/24", ""),
+            connection(second, "a", "10.10.20.0/24", ""),
+        )
+    };
+    let e = errors(&connections(true));
+    assert_error(
+        &e,
+        &format!("connection \"{second}\".name"),
+        &["if_id", first, "rename"],
+    );
+    // Without hub mode there are no interfaces, so no if_ids to clash.
+    ok(&connections(false));
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! The control socket's commands, run inside the loop: `status`, `up`, `down`.
+//! The control socket's commands, run inside the loop: `status`, `up`, `down`, `routes`.
 
 use std::time::Instant;
 
@@ -16,6 +16,12 @@ impl<D: Dataplane> Gateway<D> {
             Request::Status { name } => self.status(name.as_deref()).await,
             Request::Up { name } => self.up(&name),
             Request::Down { name } => self.down(&name),
+            Request::Routes => Response::routes(
+                self.hub
+                    .as_ref()
+                    .map(|hub| hub.routes(&self.engine))
+                    .unwrap_or_default(),
+            ),
         }
     }
 

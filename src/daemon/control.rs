@@ -14,6 +14,7 @@
 //! {"cmd":"status","name":"office"}    one connection
 //! {"cmd":"up","name":"office"}        initiate the connection's IKE SA and CHILD_SA
 //! {"cmd":"down","name":"office"}      delete the connection's SAs with the peer
+//! {"cmd":"routes"}                    the hub's destination route table
 //! ```
 //!
 //! Responses:
@@ -21,6 +22,8 @@
 //! ```text
 //! {"ok":true,"status":{...}}          status: see daemon::status for the fields
 //! {"ok":true,"message":"office: initiating"}
+//! {"ok":true,"routes":[...]}          routes: see daemon::hub::view for the fields; empty
+//!                                     when hub mode is off
 //! {"ok":false,"error":"unknown connection \"x\"; known connections: office, branch"}
 //! ```
 //!
@@ -35,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
+use super::hub::RouteStatus;
 use super::status::StatusSnapshot;
 
 /// Longest request line accepted.
@@ -56,6 +60,7 @@ pub enum Request {
     Down {
         name: String,
     },
+    Routes,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +72,8 @@ pub struct Response {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<StatusSnapshot>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes: Option<Vec<RouteStatus>>,
 }
 
 impl Response {
@@ -76,6 +83,7 @@ impl Response {
             message: Some(text.into()),
             error: None,
             status: None,
+            routes: None,
         }
     }
 
@@ -85,6 +93,7 @@ impl Response {
             message: None,
             error: Some(text.into()),
             status: None,
+            routes: None,
         }
     }
 
@@ -94,6 +103,17 @@ impl Response {
             message: None,
             error: None,
             status: Some(snapshot),
+            routes: None,
+        }
+    }
+
+    pub fn routes(routes: Vec<RouteStatus>) -> Response {
+        Response {
+            ok: true,
+            message: None,
+            error: None,
+            status: None,
+            routes: Some(routes),
         }
     }
 }
@@ -233,6 +253,18 @@ mod tests {
             Ok(Request::Down {
                 name: "office".into()
             })
+        );
+        assert_eq!(
+            decode_request(b"{\"cmd\":\"routes\"}\n"),
+            Ok(Request::Routes)
+        );
+        assert_eq!(
+            String::from_utf8(encode_line(&Request::Routes)).expect("utf-8"),
+            "{\"cmd\":\"routes\"}\n"
+        );
+        assert_eq!(
+            String::from_utf8(encode_line(&Response::routes(Vec::new()))).expect("utf-8"),
+            "{\"ok\":true,\"routes\":[]}\n"
         );
         assert_eq!(
             decode_request(b"{\"cmd\":\"status\",\"name\":\"office\"}"),

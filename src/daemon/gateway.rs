@@ -20,6 +20,7 @@ use crate::ike::{ConnId, DownReason, Engine, Event, SaState};
 use crate::kernel::{Dataplane, KernelEvent};
 
 use super::control::{self, Request, Response};
+use super::hub::Hub;
 use super::marker::{self, NatTDatagram};
 use super::notify::{self, Notifier};
 use super::sockets::{EncapRequirement, Sockets};
@@ -66,6 +67,8 @@ pub struct Gateway<D: Dataplane> {
     pub(super) not_running: Vec<ConnectionStatus>,
     /// SIGTERM/SIGINT arrived: connections are being deleted.
     pub(super) stopping: bool,
+    /// Hub mode: interfaces and the destination route table.
+    pub(super) hub: Option<Hub<D::Links>>,
     /// Reused for framing NAT-T sends.
     scratch: Vec<u8>,
     notifier: Notifier,
@@ -127,7 +130,7 @@ impl<D: Dataplane> Gateway<D> {
         mut dataplane: D,
         info: DataplaneInfo,
     ) -> Result<(Gateway<D>, UnixListener, Signals), String> {
-        let (settings, not_running) = super::engine_settings(&config);
+        let (mut settings, mut not_running) = super::engine_settings(&config);
         let sockets = Sockets::bind(&config.gateway.local_addresses, info.encap)
             .map_err(|e| e.to_string())?;
         let removed = dataplane
@@ -138,13 +141,33 @@ impl<D: Dataplane> Gateway<D> {
         let signals =
             Signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
         let notifier = Notifier::from_env().map_err(|e| format!("NOTIFY_SOCKET: {e}"))?;
+        let mut hub = None;
+        if config.gateway.hub {
+            let links = dataplane
+                .open_links()
+                .map_err(|e| format!("hub mode: {e}"))?;
+            let (started, refused) = Hub::start(links, &config, &mut settings.connections).await?;
+            for (name, reason) in refused {
+                error!("connection {name:?} not started: {reason}");
+                not_running.push(super::not_running(&config, name, &reason));
+            }
+            hub = Some(started);
+        }
         // Last: nothing after it can fail, so a failed start leaves no socket file behind.
-        let listener = control::listen(&options.socket).map_err(|e| {
-            format!(
-                "cannot open the control socket {}: {e}",
-                options.socket.display()
-            )
-        })?;
+        let listener = match control::listen(&options.socket) {
+            Ok(listener) => listener,
+            Err(e) => {
+                if let Some(hub) = &mut hub {
+                    if let Err(e) = hub.stop().await {
+                        warn!("could not remove the hub's interfaces and routes: {e}");
+                    }
+                }
+                return Err(format!(
+                    "cannot open the control socket {}: {e}",
+                    options.socket.display()
+                ));
+            }
+        };
         let engine = Engine::new(settings, Box::new(SystemRandom::new()));
         let addresses: Vec<String> = sockets.local_ips().map(|ip| ip.to_string()).collect();
         info!(
@@ -164,6 +187,7 @@ impl<D: Dataplane> Gateway<D> {
             last_errors: HashMap::new(),
             not_running,
             stopping: false,
+            hub,
             scratch: Vec::with_capacity(RECEIVE_BUFFER),
             notifier,
         };
@@ -215,7 +239,7 @@ impl<D: Dataplane> Gateway<D> {
                     if stopping {
                         info!("SIGHUP ignored: stopping");
                     } else {
-                        self.reload();
+                        self.reload().await;
                     }
                 }
                 _ = signals.terminate.recv() => {
@@ -247,6 +271,12 @@ impl<D: Dataplane> Gateway<D> {
                 Ok(0) => {}
                 Ok(n) => info!("removed {n} kernel object(s) left by unanswered deletes"),
                 Err(e) => warn!("could not remove ikehub's kernel state: {e}"),
+            }
+            if let Some(hub) = &mut self.hub {
+                match hub.stop().await {
+                    Ok(n) => info!("hub: removed {n} interface(s), route(s) and rule(s)"),
+                    Err(e) => warn!("could not remove the hub's interfaces and routes: {e}"),
+                }
             }
         }
     }
@@ -304,6 +334,7 @@ impl<D: Dataplane> Gateway<D> {
     /// Drain the engine: kernel intents first (so an inbound SA exists before the message
     /// announcing it leaves), then datagrams, then events; again while results produce more.
     pub(super) async fn drive(&mut self) {
+        let mut routes_changed = false;
         loop {
             let intents: Vec<_> = std::iter::from_fn(|| self.engine.poll_kernel()).collect();
             let had_intents = !intents.is_empty();
@@ -335,10 +366,18 @@ impl<D: Dataplane> Gateway<D> {
                 }
             }
             while let Some(event) = self.engine.poll_event() {
+                if let Some(hub) = &mut self.hub {
+                    routes_changed |= hub.on_event(&event);
+                }
                 self.on_event(event);
             }
             if !had_intents {
                 break;
+            }
+        }
+        if routes_changed {
+            if let Some(hub) = &mut self.hub {
+                hub.sync(&self.engine).await;
             }
         }
     }
@@ -447,7 +486,9 @@ impl<D: Dataplane> Gateway<D> {
     }
 
     /// SIGHUP: read the configuration again; keep the running one if the new one has errors.
-    fn reload(&mut self) {
+    /// In hub mode, interfaces of new connections are created before the engine starts them
+    /// and those of removed connections deleted after their routes are withdrawn.
+    async fn reload(&mut self) {
         info!("SIGHUP: reloading {}", self.config_path.display());
         let config = match crate::config::load(&self.config_path) {
             Ok(config) => config,
@@ -469,9 +510,25 @@ impl<D: Dataplane> Gateway<D> {
                 warn!("local address {ip} is new: its sockets are bound only at start; restart the daemon to use it");
             }
         }
-        let (settings, not_running) = super::engine_settings(&config);
+        if config.gateway.hub != self.hub.is_some() {
+            error!(
+                "gateway.hub changed in {}: hub mode is switched at start only; restart the daemon. Still running the previous configuration",
+                self.config_path.display()
+            );
+            return;
+        }
+        let (mut settings, mut not_running) = super::engine_settings(&config);
+        if let Some(hub) = &mut self.hub {
+            for (name, reason) in hub.prepare_reload(&mut settings.connections).await {
+                error!("connection {name:?} not started: {reason}");
+                not_running.push(super::not_running(&config, name, &reason));
+            }
+        }
         self.not_running = not_running;
         let report = self.engine.reload(Instant::now(), settings);
+        if let Some(hub) = &mut self.hub {
+            hub.finish_reload(&config, &self.engine).await;
+        }
         let names = |list: &[String]| {
             if list.is_empty() {
                 "none".to_string()

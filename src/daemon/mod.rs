@@ -9,6 +9,7 @@
 mod commands;
 pub mod control;
 mod gateway;
+pub mod hub;
 mod logging;
 pub mod marker;
 mod notify;
@@ -112,25 +113,37 @@ fn engine_settings(
         .into_iter()
         .map(|Skipped { connection, reason }| {
             tracing::error!("connection {connection:?} not started: {reason}");
-            let configured = config.connection(&connection);
-            let peer = configured.and_then(|c| config.peer_of(c));
-            status::ConnectionStatus {
-                peer_address: peer.and_then(|p| match p.address {
-                    crate::config::PeerAddress::Addr(a) => Some(a.to_string()),
-                    crate::config::PeerAddress::Any => None,
-                }),
-                local_subnets: configured
-                    .map(|c| c.local_subnets.clone())
-                    .unwrap_or_default(),
-                remote_subnets: configured
-                    .map(|c| c.remote_subnets.clone())
-                    .unwrap_or_default(),
-                last_error: Some(format!("not started: {reason}")),
-                state: status::ConnectionState::Down,
-                ike_sas: Vec::new(),
-                name: connection,
-            }
+            not_running(config, connection, &reason)
         })
         .collect();
     (settings, not_running)
+}
+
+/// The status entry of a configured connection that is not running, with the reason.
+fn not_running(
+    config: &crate::config::Config,
+    connection: String,
+    reason: &str,
+) -> status::ConnectionStatus {
+    let configured = config.connection(&connection);
+    let peer = configured.and_then(|c| config.peer_of(c));
+    let hub = config.gateway.hub;
+    status::ConnectionStatus {
+        peer_address: peer.and_then(|p| match p.address {
+            crate::config::PeerAddress::Addr(a) => Some(a.to_string()),
+            crate::config::PeerAddress::Any => None,
+        }),
+        local_subnets: configured
+            .map(|c| c.local_subnets.clone())
+            .unwrap_or_default(),
+        remote_subnets: configured
+            .map(|c| c.remote_subnets.clone())
+            .unwrap_or_default(),
+        last_error: Some(format!("not started: {reason}")),
+        state: status::ConnectionState::Down,
+        ike_sas: Vec::new(),
+        interface: hub.then(|| crate::kernel::link::interface_name(&connection)),
+        if_id: hub.then(|| crate::config::hub_if_id(&connection)),
+        name: connection,
+    }
 }

@@ -29,6 +29,8 @@
 //!     "local_subnets": ["172.16.0.0/16"],
 //!     "remote_subnets": ["192.168.10.0/24"],
 //!     "last_error": null,              // the most recent failure since the daemon started
+//!     "interface": "ikh-office",       // hub mode: the xfrm interface; null otherwise
+//!     "if_id": 2166136261,             // hub mode: the interface's if_id; null otherwise
 //!     "ike_sas": [{                    // best first: established, deleting, connecting
 //!       "state": "established",
 //!       "initiator": true,             // we initiated this IKE SA
@@ -61,6 +63,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::ike::{ChildSa, ConnId, Engine, IkeSa, SaState};
+use crate::kernel::link::interface_name;
 use crate::kernel::SaCounters;
 use crate::wire::ikev2::TrafficSelector;
 
@@ -117,6 +120,11 @@ pub struct ConnectionStatus {
     pub remote_subnets: Vec<IpNet>,
     pub last_error: Option<String>,
     pub ike_sas: Vec<IkeSaStatus>,
+    /// Hub mode: the connection's xfrm interface and its if_id; null otherwise.
+    #[serde(default)]
+    pub interface: Option<String>,
+    #[serde(default)]
+    pub if_id: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -277,6 +285,8 @@ pub fn collect(
             remote_subnets: settings.remote_subnets.clone(),
             last_error: (facts.last_error)(id),
             ike_sas,
+            interface: settings.if_id.map(|_| interface_name(&settings.name)),
+            if_id: settings.if_id,
         });
     }
     let stats = engine.stats();
@@ -478,6 +488,9 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
             list(&conn.local_subnets),
             list(&conn.remote_subnets)
         );
+        if let (Some(interface), Some(if_id)) = (&conn.interface, conn.if_id) {
+            let _ = writeln!(out, "  interface: {interface} (if_id {if_id})");
+        }
         if let Some(error) = &conn.last_error {
             let _ = writeln!(out, "  last error: {error}");
         }
@@ -570,6 +583,8 @@ mod tests {
                     local_subnets: vec![net("172.16.0.0/16")],
                     remote_subnets: vec![net("192.168.10.0/24")],
                     last_error: None,
+                    interface: Some("ikh-office".into()),
+                    if_id: Some(7),
                     ike_sas: vec![IkeSaStatus {
                         state: ConnectionState::Established,
                         initiator: true,
@@ -607,6 +622,8 @@ mod tests {
                     remote_subnets: vec![net("10.9.0.0/16")],
                     last_error: Some("authentication failed: AUTH payload mismatch".into()),
                     ike_sas: vec![],
+                    interface: None,
+                    if_id: None,
                 },
             ],
         }
@@ -621,6 +638,7 @@ mod tests {
             "2 bad non-ESP marker",
             "office: established, peer 198.51.100.20:4500",
             "subnets: 172.16.0.0/16 === 192.168.10.0/24",
+            "interface: ikh-office (if_id 7)",
             "IKE SA established (initiator), established 1m1s ago: 203.0.113.1:4500 -> 198.51.100.20:4500, spi 0123456789abcdef_i fedcba9876543210_r, aes128gcm16-prfsha256-ecp256",
             "the peer is behind a NAT, no rekey scheduled",
             "CHILD_SA reqid 1073741824: spi in c1a2b3c4 out d5e6f708, aes128gcm16, established 1m0s ago",
@@ -645,6 +663,10 @@ mod tests {
         assert_eq!(conn["ike_sas"][0]["children"][0]["bytes_in"], 1500);
         assert_eq!(conn["local_subnets"][0], "172.16.0.0/16");
         assert_eq!(json["connections"][1]["state"], "down");
+        assert_eq!(conn["interface"], "ikh-office");
+        assert_eq!(conn["if_id"], 7);
+        assert_eq!(json["connections"][1]["interface"], serde_json::Value::Null);
+        assert_eq!(json["connections"][1]["if_id"], serde_json::Value::Null);
         assert_eq!(json["daemon"]["counters"]["dropped_malformed"], 7);
         let back: StatusSnapshot = serde_json::from_value(json).expect("deserialise");
         assert_eq!(back, snapshot);

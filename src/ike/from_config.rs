@@ -1,6 +1,8 @@
 //! The engine's view of a validated configuration.
 
-use crate::config::{Config, Connection, Identity, IkeVersion, PeerAddress, StartAction};
+use crate::config::{
+    hub_if_id, Config, Connection, Identity, IkeVersion, PeerAddress, StartAction,
+};
 use crate::wire::ikev2::IdType;
 
 use super::settings::{ConnectionSettings, EngineSettings, IkeIdentity, PreSharedKey};
@@ -55,6 +57,7 @@ fn connection_settings(config: &Config, conn: &Connection) -> Result<ConnectionS
         child_lifetime: conn.child_lifetime,
         dpd_interval: conn.dpd_interval,
         initiate: conn.start_action == StartAction::Initiate,
+        if_id: config.gateway.hub.then(|| hub_if_id(&conn.name)),
     })
 }
 

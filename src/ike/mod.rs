@@ -31,8 +31,8 @@ pub use engine::{Engine, REQID_BASE};
 pub use error::Error;
 pub use from_config::Skipped;
 pub use output::{
-    ChildInstall, ConnId, DownReason, EspSa, Event, IntentId, KernelEvent, KernelIntent, SaId,
-    Transmit,
+    ChildInstall, ConnId, DownReason, EspSa, Event, IntentId, KernelEvent, KernelIntent,
+    OutboundInstall, SaId, Transmit,
 };
 pub use proposal::ChildSuite;
 pub use reload::ReloadReport;

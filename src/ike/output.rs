@@ -57,8 +57,8 @@ impl std::fmt::Debug for EspSa {
     }
 }
 
-/// A CHILD_SA as the kernel layer installs it: both directions, the negotiated selectors and
-/// the lifetimes the kernel should enforce.
+/// A CHILD_SA as the kernel layer installs it: both directions (or the inbound one first, see
+/// `outbound`), the negotiated selectors and the lifetimes the kernel should enforce.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildInstall {
     pub conn: ConnId,
@@ -66,7 +66,13 @@ pub struct ChildInstall {
     /// Identifies the policy set of this CHILD_SA across rekeys (the kernel's reqid).
     pub reqid: u32,
     pub inbound: EspSa,
-    pub outbound: EspSa,
+    /// `None` when the outbound SA must wait: the responder of a CHILD_SA rekey may not send
+    /// on the new SA before the initiator can receive on it (RFC 7296 2.8), which it knows
+    /// once the initiator deletes the old SA. The outbound SA then follows in
+    /// [`KernelIntent::InstallOutbound`]. Without it, the kernel would switch to the new
+    /// outbound SA at once (the newest SA of a reqid wins) and drop traffic at the peer until
+    /// the peer has processed our response.
+    pub outbound: Option<EspSa>,
     pub local_selectors: Vec<IpNet>,
     pub remote_selectors: Vec<IpNet>,
     /// Soft limit: the engine rekeys before it; the kernel's soft expiry is a safety net.
@@ -79,6 +85,18 @@ pub struct ChildInstall {
     pub if_id: Option<u32>,
 }
 
+/// The outbound SA of a CHILD_SA installed earlier without it (see [`ChildInstall::outbound`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundInstall {
+    pub conn: ConnId,
+    pub ike_sa: SaId,
+    pub reqid: u32,
+    pub sa: EspSa,
+    pub soft_lifetime: Duration,
+    pub hard_lifetime: Duration,
+    pub if_id: Option<u32>,
+}
+
 /// What the kernel must do, in order. The engine never waits for the kernel: results come
 /// back through [`crate::ike::Engine::handle_kernel_result`] keyed by `IntentId`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +106,13 @@ pub enum KernelIntent {
         id: IntentId,
         child: Box<ChildInstall>,
     },
-    /// Remove one CHILD_SA: both SPIs; `remove_policies` when no successor takes them over.
+    /// Add the outbound SA of a CHILD_SA installed inbound-only; traffic moves to it.
+    InstallOutbound {
+        id: IntentId,
+        child: Box<OutboundInstall>,
+    },
+    /// Remove one CHILD_SA: both SPIs (an outbound SA never installed is already gone);
+    /// `remove_policies` when no successor takes them over.
     DeleteChild {
         id: IntentId,
         reqid: u32,

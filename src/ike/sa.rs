@@ -145,6 +145,11 @@ pub struct ChildSa {
     /// The peer rekeyed this child while our own rekey of it was outstanding: the child its
     /// exchange created (our inbound SPI) and that exchange's nonces (RFC 7296 2.8.1).
     pub collision: Option<Collision>,
+    /// Hub mode: the if_id of the connection's xfrm interface, on the SAs and policies.
+    pub if_id: Option<u32>,
+    /// Created by the peer's rekey of a child we still hold: our outbound SA waits until the
+    /// peer deletes that child (RFC 7296 2.8; see [`super::ChildInstall::outbound`]).
+    pub deferred_outbound: Option<Box<super::OutboundInstall>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

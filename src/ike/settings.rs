@@ -82,6 +82,9 @@ pub struct ConnectionSettings {
     pub child_lifetime: Duration,
     pub dpd_interval: Option<Duration>,
     pub initiate: bool,
+    /// Hub mode: the if_id of the connection's xfrm interface. Its CHILD_SAs' states and
+    /// policies carry it, so only traffic routed into that interface uses them.
+    pub if_id: Option<u32>,
 }
 
 /// Engine-wide knobs; the defaults follow strongSwan's where one exists.

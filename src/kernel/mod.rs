@@ -46,6 +46,12 @@ pub use crate::ike::KernelEvent;
 
 /// What the daemon needs from the kernel.
 pub trait Dataplane {
+    /// Hub mode's side of this dataplane: links, routes and rules.
+    type Links: HubLinks;
+
+    /// Opens the hub side, in the same network namespace; called only in hub mode.
+    fn open_links(&mut self) -> Result<Self::Links, KernelError>;
+
     /// Apply intents in order; one result per intent, in the same order. Implementations
     /// batch: many netlink messages per send, one wait for all acknowledgements. An intent
     /// whose kernel calls partly succeeded is rolled back before its error is returned.
@@ -66,4 +72,35 @@ pub trait Dataplane {
 
     /// The next kernel event; pending forever for dataplanes that have none.
     fn next_event(&mut self) -> impl Future<Output = KernelEvent>;
+}
+
+/// What hub mode needs from the kernel besides SAs: one xfrm interface per connection,
+/// routes through them (see [`link`] for the tables and ownership) and IP forwarding.
+pub trait HubLinks {
+    /// Remove every interface, route and rule ikehub owns; how many objects were removed.
+    fn remove_stale(&mut self) -> impl Future<Output = Result<usize, KernelError>>;
+
+    /// Turn on IPv4 forwarding, and IPv6 forwarding when `ipv6`.
+    fn enable_forwarding(&mut self, ipv6: bool) -> Result<(), KernelError>;
+
+    /// Add the rules that make the kernel consult the owned table; how many were added.
+    fn add_rules(&mut self) -> impl Future<Output = Result<usize, KernelError>>;
+
+    /// Create the xfrm interface, up and with its MTU.
+    fn create_interface(
+        &mut self,
+        spec: &link::XfrmInterface,
+    ) -> impl Future<Output = Result<link::LinkInfo, KernelError>>;
+
+    /// Delete the interface called `name` (with its routes); `Ok(false)` when it was gone.
+    fn delete_interface(&mut self, name: &str) -> impl Future<Output = Result<bool, KernelError>>;
+
+    /// Apply route changes in order and in one batch; one result per change.
+    fn write_routes(
+        &mut self,
+        changes: &[link::RouteChange],
+    ) -> impl Future<Output = Vec<Result<(), KernelError>>>;
+
+    /// The table hub routes go to.
+    fn owned_table(&self) -> u32;
 }

@@ -24,10 +24,38 @@ pub const NAT_ADDR: &str = "203.0.113.7";
 #[derive(Default)]
 pub struct MockKernel {
     pub sas: HashMap<(IpAddr, u32), EspSa>,
+    /// When each SA was added (a counter): like the kernel, traffic leaves by the newest
+    /// outbound SA.
+    pub added: HashMap<(IpAddr, u32), u64>,
+    additions: u64,
+    /// Every intent the engine issued, in order.
+    pub log: Vec<KernelIntent>,
     pub installs: usize,
     pub deletes: usize,
     /// Refuse every install with this message (to test the failure path).
     pub refuse: Option<String>,
+}
+
+impl MockKernel {
+    fn add(&mut self, sa: &EspSa) {
+        self.additions += 1;
+        self.added.insert((sa.dst, sa.spi), self.additions);
+        self.sas.insert((sa.dst, sa.spi), sa.clone());
+    }
+
+    fn remove(&mut self, key: (IpAddr, u32)) {
+        self.sas.remove(&key);
+        self.added.remove(&key);
+    }
+
+    /// The SA traffic from `local` to `remote` leaves by: the newest one between them.
+    pub fn sending_sa(&self, local: IpAddr, remote: IpAddr) -> Option<(IpAddr, u32)> {
+        self.sas
+            .values()
+            .filter(|sa| sa.src == local && sa.dst == remote)
+            .map(|sa| (sa.dst, sa.spi))
+            .max_by_key(|key| self.added.get(key).copied().unwrap_or(0))
+    }
 }
 
 pub struct Side {
@@ -135,6 +163,7 @@ pub fn connection(local: &str, remote: &str, initiate: bool) -> ConnectionSettin
         child_lifetime: Duration::from_secs(3600),
         dpd_interval: Some(Duration::from_secs(30)),
         initiate,
+        if_id: None,
     }
 }
 
@@ -211,31 +240,32 @@ impl Pair {
             }
             while let Some(intent) = side.engine.poll_kernel() {
                 progressed = true;
+                side.kernel.log.push(intent.clone());
                 match intent {
                     KernelIntent::InstallChild { id, child } => {
                         let result = match &side.kernel.refuse {
                             Some(message) => Err(message.clone()),
                             None => {
                                 side.kernel.installs += 1;
-                                side.kernel.sas.insert(
-                                    (child.inbound.dst, child.inbound.spi),
-                                    child.inbound.clone(),
-                                );
-                                side.kernel.sas.insert(
-                                    (child.outbound.dst, child.outbound.spi),
-                                    child.outbound.clone(),
-                                );
+                                side.kernel.add(&child.inbound);
+                                if let Some(outbound) = &child.outbound {
+                                    side.kernel.add(outbound);
+                                }
                                 Ok(())
                             }
                         };
                         side.engine.handle_kernel_result(now, id, result);
                     }
+                    KernelIntent::InstallOutbound { id, child } => {
+                        side.kernel.add(&child.sa);
+                        side.engine.handle_kernel_result(now, id, Ok(()));
+                    }
                     KernelIntent::DeleteChild {
                         inbound, outbound, ..
                     } => {
                         side.kernel.deletes += 1;
-                        side.kernel.sas.remove(&(inbound.1, inbound.2));
-                        side.kernel.sas.remove(&(outbound.1, outbound.2));
+                        side.kernel.remove((inbound.1, inbound.2));
+                        side.kernel.remove((outbound.1, outbound.2));
                     }
                 }
             }

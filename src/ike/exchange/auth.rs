@@ -295,6 +295,7 @@ impl Engine {
                 remote_ts,
                 initiator: false,
                 reqid: None,
+                defer_outbound: false,
             },
         ))
     }
@@ -374,6 +375,7 @@ impl Engine {
                             remote_ts: tsr.to_vec(),
                             initiator: true,
                             reqid: None,
+                            defer_outbound: false,
                         })
                     }
                     Some(_) => Err("responder widened the traffic selectors".to_string()),

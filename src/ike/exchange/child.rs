@@ -7,7 +7,7 @@ use crate::crypto::keymat::ChildKeys;
 use crate::wire::ikev2::TrafficSelector;
 
 use super::super::engine::Engine;
-use super::super::output::{ChildInstall, DownReason, EspSa, Event, KernelIntent};
+use super::super::output::{ChildInstall, DownReason, EspSa, Event, KernelIntent, OutboundInstall};
 use super::super::proposal::ChildSuite;
 use super::super::sa::{ChildSa, ChildState, IkeSa, RequestKind};
 use super::super::timer::Timer;
@@ -26,6 +26,9 @@ pub(super) struct NewChild {
     pub initiator: bool,
     /// The reqid of the child it replaces, so the kernel policies carry over.
     pub reqid: Option<u32>,
+    /// We answered the peer's rekey of a child we still hold: install our outbound SA only
+    /// when the peer deletes that child (RFC 7296 2.8).
+    pub defer_outbound: bool,
 }
 
 /// Rekey deadline: the configured lifetime minus up to 10% random jitter, so that the two
@@ -49,6 +52,7 @@ impl Engine {
             return;
         };
         let lifetime = settings.child_lifetime;
+        let if_id = settings.if_id;
         let keys = child.keys;
         // RFC 7296 2.17: the first half of KEYMAT protects initiator-to-responder traffic.
         let (in_enc, in_int, out_enc, out_int) = if child.initiator {
@@ -80,6 +84,23 @@ impl Engine {
             esn: child.suite.esn,
             encap: encap.then(|| (sa.local.port(), sa.remote.port())),
         };
+        // The kernel's soft expiry is a safety net behind our own rekey timer; its hard
+        // expiry ends an SA that could not be rekeyed (strongSwan: life = 110% rekey).
+        let (soft_lifetime, hard_lifetime) = (lifetime, lifetime + lifetime / 10);
+        let (outbound, deferred_outbound) = if child.defer_outbound {
+            let later = OutboundInstall {
+                conn: sa.conn,
+                ike_sa: sa.id,
+                reqid,
+                sa: outbound,
+                soft_lifetime,
+                hard_lifetime,
+                if_id,
+            };
+            (None, Some(Box::new(later)))
+        } else {
+            (Some(outbound), None)
+        };
         let install = ChildInstall {
             conn: sa.conn,
             ike_sa: sa.id,
@@ -88,12 +109,9 @@ impl Engine {
             outbound,
             local_selectors: ts::to_subnets(&child.local_ts),
             remote_selectors: ts::to_subnets(&child.remote_ts),
-            // The kernel's soft expiry is a safety net behind our own rekey timer; its hard
-            // expiry ends an SA that could not be rekeyed (strongSwan: life = 110% rekey).
-            soft_lifetime: lifetime,
-            hard_lifetime: lifetime + lifetime / 10,
-            // Connections do not name an xfrm interface yet: policy-based.
-            if_id: None,
+            soft_lifetime,
+            hard_lifetime,
+            if_id,
         };
         let id = self.new_intent_id();
         self.pending_installs.insert(id, (sa.id, reqid));
@@ -122,6 +140,8 @@ impl Engine {
             rekey_at,
             state: ChildState::Installed,
             collision: None,
+            if_id,
+            deferred_outbound,
         });
         self.arm_child_rekey(sa);
     }
@@ -195,7 +215,7 @@ impl Engine {
             remove_policies: !successor,
             local_selectors: ts::to_subnets(&child.local_ts),
             remote_selectors: ts::to_subnets(&child.remote_ts),
-            if_id: None,
+            if_id: child.if_id,
         });
         self.inbound_spis.remove(&child.inbound_spi);
         self.emit_event(Event::ChildDown {
@@ -222,8 +242,39 @@ impl Engine {
             return false;
         };
         let child = sa.children.remove(index);
-        self.remove_child_from_kernel(sa, &child, reason);
+        self.retire_child(sa, &child, reason);
         true
+    }
+
+    /// Remove one child (already taken out of `sa.children`) that may have a successor
+    /// waiting for it to go: the successor's outbound SA is installed first, so traffic moves
+    /// over before the old SAs leave the kernel (RFC 7296 2.8: the initiator deleting the old
+    /// SA shows it can receive on the new one).
+    pub(in crate::ike) fn retire_child(
+        &mut self,
+        sa: &mut IkeSa,
+        child: &ChildSa,
+        reason: DownReason,
+    ) {
+        let successors = sa
+            .children
+            .iter_mut()
+            .filter(|c| c.reqid == child.reqid && c.deferred_outbound.is_some());
+        let mut released = Vec::new();
+        for successor in successors {
+            if let Some(outbound) = successor.deferred_outbound.take() {
+                released.push(outbound);
+            }
+        }
+        for outbound in released {
+            let id = self.new_intent_id();
+            self.pending_installs.insert(id, (sa.id, outbound.reqid));
+            self.emit_intent(KernelIntent::InstallOutbound {
+                id,
+                child: outbound,
+            });
+        }
+        self.remove_child_from_kernel(sa, child, reason);
     }
 
     /// The kernel refused a CHILD_SA: clean up what it may hold and delete it with the peer.

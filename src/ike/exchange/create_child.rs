@@ -331,6 +331,7 @@ impl Engine {
             remote_ts,
             initiator: false,
             reqid: old.map(|(_, reqid)| reqid),
+            defer_outbound: old.is_some(),
         };
         self.install_child(now, sa, child);
         if let Some((old_inbound, _)) = old {
@@ -572,6 +573,7 @@ impl Engine {
             remote_ts: tsr.to_vec(),
             initiator: true,
             reqid: Some(reqid),
+            defer_outbound: false,
         };
         self.install_child(now, sa, child);
         let collision = sa

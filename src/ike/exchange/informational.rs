@@ -65,7 +65,7 @@ impl Engine {
                             } else {
                                 DownReason::Deleted
                             };
-                            self.remove_child_from_kernel(sa, &child, reason);
+                            self.retire_child(sa, &child, reason);
                         }
                     }
                 }

@@ -15,6 +15,7 @@
 //! touched.
 
 mod attr;
+mod forwarding;
 mod interface;
 mod mtu;
 mod name;
@@ -27,12 +28,13 @@ use std::path::Path;
 use ipnet::IpNet;
 use netlink_sys::Socket;
 
+pub use self::forwarding::enable_forwarding;
 pub use self::interface::{LinkInfo, XfrmInterface};
 pub use self::mtu::{esp_overhead, xfrm_interface_mtu, OuterFamily, MIN_INNER_MTU};
 pub use self::name::{
     interface_name, interface_names_collide, is_ours, INTERFACE_PREFIX, MAX_INTERFACE_NAME,
 };
-pub use self::route::{Route, MAIN_TABLE, OWNED_TABLE, RTPROT_IKEHUB};
+pub use self::route::{Route, MAIN_TABLE, OWNED_TABLE, RTPROT_IKEHUB, UNREACHABLE};
 pub use self::rule::{Family, RULE_PRIORITY};
 use super::netlink::{NetlinkError, NetlinkSocket, Reply, Request, RequestSocket, EEXIST};
 use super::{netns, KernelError};
@@ -48,6 +50,24 @@ pub struct Destination {
     pub metric: u32,
     /// Also put the route into the main table, for the local networks to use.
     pub publish: bool,
+}
+
+/// One change of a route, as [`LinkDataplane::write_routes`] applies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteChange {
+    /// Fails (EEXIST) when the table has a route of the same destination and metric.
+    Add(Route),
+    /// Succeeds when the route is already gone (e.g. with its interface).
+    Delete(Route),
+}
+
+impl std::fmt::Display for RouteChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RouteChange::Add(route) => write!(f, "add {route}"),
+            RouteChange::Delete(route) => write!(f, "delete {route}"),
+        }
+    }
 }
 
 /// Links, routes and rules over rtnetlink, in the network namespace it was opened in.
@@ -266,6 +286,38 @@ impl LinkDataplane {
         }
     }
 
+    /// Applies route changes in order, in one batch; one result per change. A refusal names
+    /// the change and carries the kernel's message.
+    pub async fn write_routes(&mut self, changes: &[RouteChange]) -> Vec<Result<(), KernelError>> {
+        if changes.is_empty() {
+            return Vec::new();
+        }
+        let requests: Vec<Request> = changes
+            .iter()
+            .map(|change| match change {
+                RouteChange::Add(route) => route::write(route, route::Write::Add),
+                RouteChange::Delete(route) => route::delete(route),
+            })
+            .collect();
+        let outcomes = match self.transact("write hub routes", &requests).await {
+            Ok(outcomes) => outcomes,
+            Err(error) => return changes.iter().map(|_| Err(error.clone())).collect(),
+        };
+        let mut outcomes = outcomes.into_iter();
+        changes
+            .iter()
+            .map(|change| match (change, outcomes.next()) {
+                (_, Some(Ok(_))) => Ok(()),
+                (RouteChange::Delete(_), Some(Err(error))) if error.is_not_found() => Ok(()),
+                (_, Some(Err(error))) => Err(kernel_error(&change.to_string(), &error)),
+                (_, None) => Err(KernelError {
+                    operation: change.to_string(),
+                    message: "no answer from the kernel".to_owned(),
+                }),
+            })
+            .collect()
+    }
+
     /// ikehub's routes (protocol [`RTPROT_IKEHUB`]), in `table` or in every table.
     pub async fn routes(&mut self, table: Option<u32>) -> Result<Vec<Route>, KernelError> {
         let replies = self.one("dump routes", route::dump()).await?;
@@ -422,6 +474,36 @@ impl LinkDataplane {
             }
         }
         Ok(removed)
+    }
+}
+
+impl super::HubLinks for LinkDataplane {
+    async fn remove_stale(&mut self) -> Result<usize, KernelError> {
+        LinkDataplane::remove_stale(self).await
+    }
+
+    fn enable_forwarding(&mut self, ipv6: bool) -> Result<(), KernelError> {
+        enable_forwarding(ipv6)
+    }
+
+    async fn add_rules(&mut self) -> Result<usize, KernelError> {
+        LinkDataplane::add_rules(self).await
+    }
+
+    async fn create_interface(&mut self, spec: &XfrmInterface) -> Result<LinkInfo, KernelError> {
+        self.create_xfrm_interface(spec).await
+    }
+
+    async fn delete_interface(&mut self, name: &str) -> Result<bool, KernelError> {
+        self.detach(name).await
+    }
+
+    async fn write_routes(&mut self, changes: &[RouteChange]) -> Vec<Result<(), KernelError>> {
+        LinkDataplane::write_routes(self, changes).await
+    }
+
+    fn owned_table(&self) -> u32 {
+        self.table
     }
 }
 

@@ -1,5 +1,6 @@
 //! Route messages (`struct rtmsg` plus RTA_* attributes, include/uapi/linux/rtnetlink.h):
-//! `DEST dev IFACE table T metric M proto ikehub`, IPv4 and IPv6, and reading routes back.
+//! `DEST dev IFACE table T metric M proto ikehub` and `unreachable DEST table T metric M proto
+//! ikehub`, IPv4 and IPv6, and reading routes back.
 //!
 //! Every route ikehub installs carries [`RTPROT_IKEHUB`] as its protocol, so routes are
 //! recognised as ours in any table (the main table too, for published routes) and deletes
@@ -34,9 +35,12 @@ pub const RTPROT_IKEHUB: u8 = 226;
 pub(super) const RTMSG_LEN: usize = 12;
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
+const RT_SCOPE_UNIVERSE: u8 = 0;
 const RT_SCOPE_LINK: u8 = 253;
 const RT_SCOPE_NOWHERE: u8 = 255;
 const RTN_UNICAST: u8 = 1;
+/// RTN_UNREACHABLE: the kernel refuses matching packets (ICMP unreachable, EHOSTUNREACH).
+const RTN_UNREACHABLE: u8 = 7;
 /// RT_TABLE_UNSPEC in `rtm_table`: the table is in RTA_TABLE (needed above 255).
 const RT_TABLE_UNSPEC: u8 = 0;
 
@@ -45,18 +49,46 @@ const RTA_OIF: u16 = 4;
 const RTA_PRIORITY: u16 = 6;
 const RTA_TABLE: u16 = 15;
 
-/// One route: traffic to `destination` leaves by the interface with ifindex `interface`.
+/// One route: traffic to `destination` leaves by the interface with ifindex `interface`, or,
+/// with `interface` 0 (no link has ifindex 0), is refused: an `unreachable` route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Route {
     pub destination: IpNet,
+    /// ifindex of the output interface; [`UNREACHABLE`] for an `unreachable` route.
     pub interface: u32,
     pub table: u32,
     /// Lower wins among routes of the same destination (active below standby).
     pub metric: u32,
 }
 
+/// The `interface` of an `unreachable` route.
+pub const UNREACHABLE: u32 = 0;
+
+impl Route {
+    /// `unreachable DESTINATION table TABLE metric METRIC`.
+    pub fn unreachable(destination: IpNet, table: u32, metric: u32) -> Route {
+        Route {
+            destination,
+            interface: UNREACHABLE,
+            table,
+            metric,
+        }
+    }
+
+    pub fn is_unreachable(&self) -> bool {
+        self.interface == UNREACHABLE
+    }
+}
+
 impl std::fmt::Display for Route {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_unreachable() {
+            return write!(
+                f,
+                "route unreachable {} table {} metric {}",
+                self.destination, self.table, self.metric
+            );
+        }
         write!(
             f,
             "route {} dev #{} table {} metric {}",
@@ -75,6 +107,17 @@ pub(super) enum Write {
 }
 
 fn rtmsg(route: &Route, scope: u8) -> Vec<u8> {
+    let (kind, scope) = if route.is_unreachable() {
+        // iproute2 leaves an unreachable route at universe scope; on delete, any scope.
+        let scope = if scope == RT_SCOPE_NOWHERE {
+            scope
+        } else {
+            RT_SCOPE_UNIVERSE
+        };
+        (RTN_UNREACHABLE, scope)
+    } else {
+        (RTN_UNICAST, scope)
+    };
     let destination = route.destination.trunc();
     let family = match destination {
         IpNet::V4(_) => AF_INET,
@@ -92,14 +135,16 @@ fn rtmsg(route: &Route, scope: u8) -> Vec<u8> {
             .unwrap_or(RT_TABLE_UNSPEC),
         RTPROT_IKEHUB,
         scope,
-        RTN_UNICAST,
+        kind,
     ]);
     buf.extend_from_slice(&0u32.to_ne_bytes()); // rtm_flags
     match destination.network() {
         IpAddr::V4(a) => attr::put(&mut buf, RTA_DST, &a.octets()),
         IpAddr::V6(a) => attr::put(&mut buf, RTA_DST, &a.octets()),
     }
-    attr::put_u32(&mut buf, RTA_OIF, route.interface);
+    if !route.is_unreachable() {
+        attr::put_u32(&mut buf, RTA_OIF, route.interface);
+    }
     attr::put_u32(&mut buf, RTA_PRIORITY, route.metric);
     attr::put_u32(&mut buf, RTA_TABLE, route.table);
     buf
@@ -143,14 +188,15 @@ pub(super) fn dump() -> Request {
 }
 
 /// A dumped route: the route and its protocol. `None` for routes this module cannot
-/// describe (no output interface, multipath, malformed).
+/// describe (a unicast route without output interface, multipath, other types, malformed).
 pub(super) fn parse(payload: &[u8]) -> Option<(Route, u8)> {
     let header = payload.get(..RTMSG_LEN)?;
-    let (family, dst_len, table, protocol) = (
+    let (family, dst_len, table, protocol, kind) = (
         *header.first()?,
         *header.get(1)?,
         *header.get(4)?,
         *header.get(5)?,
+        *header.get(7)?,
     );
     let mut destination: Option<IpAddr> = None;
     let mut interface = None;
@@ -183,10 +229,15 @@ pub(super) fn parse(payload: &[u8]) -> Option<(Route, u8)> {
         (None, _) => return None,
     };
     let destination = IpNet::new(destination, dst_len).ok()?;
+    let interface = match kind {
+        RTN_UNICAST => interface.filter(|&i| i != UNREACHABLE)?,
+        RTN_UNREACHABLE => UNREACHABLE,
+        _ => return None,
+    };
     Some((
         Route {
             destination,
-            interface: interface?,
+            interface,
             table,
             metric,
         },
@@ -264,6 +315,38 @@ mod tests {
         assert_eq!(request.payload[6], RT_SCOPE_NOWHERE);
         assert_eq!(request.payload[5], RTPROT_IKEHUB);
         assert_eq!(dump().payload.len(), RTMSG_LEN);
+    }
+
+    #[test]
+    fn unreachable_route_has_no_interface() {
+        let r = Route::unreachable("10.9.0.0/16".parse().unwrap(), OWNED_TABLE, 4096);
+        assert!(r.is_unreachable());
+        let request = write(&r, Write::Add);
+        assert_eq!(request.msg_type, RTM_NEWROUTE);
+        let p = &request.payload;
+        // family, dst_len, src_len, tos, table, protocol, scope universe, RTN_UNREACHABLE
+        assert_eq!(&p[..8], &[2, 16, 0, 0, 0, 226, 0, 7]);
+        assert_eq!(&p[8..12], &[0, 0, 0, 0]);
+        assert_eq!(
+            attrs(p),
+            vec![
+                (RTA_DST, vec![10, 9, 0, 0]),
+                (RTA_PRIORITY, 4096u32.to_ne_bytes().to_vec()),
+                (RTA_TABLE, 7220u32.to_ne_bytes().to_vec()),
+            ]
+        );
+        assert_eq!(parse(p), Some((r, 226)));
+        let delete = delete(&r);
+        assert_eq!(&delete.payload[5..8], &[226, RT_SCOPE_NOWHERE, 7]);
+        assert!(!attrs(&delete.payload).iter().any(|(k, _)| *k == RTA_OIF));
+        assert_eq!(
+            r.to_string(),
+            "route unreachable 10.9.0.0/16 table 7220 metric 4096"
+        );
+        // Other route types (here RTN_BLACKHOLE) are not described as ours.
+        let mut blackhole = p.to_vec();
+        blackhole[7] = 6;
+        assert_eq!(parse(&blackhole), None);
     }
 
     #[test]

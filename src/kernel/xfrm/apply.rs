@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use super::netlink::{NetlinkError, Outcome, Request, RequestSocket, EEXIST};
 use super::policy::{self, PolicyKey, PolicySpec};
 use super::state::{self, SaDirection};
-use crate::ike::{ChildInstall, IntentId, KernelIntent};
+use crate::ike::{ChildInstall, EspSa, IntentId, KernelIntent};
 use crate::kernel::KernelError;
 
 /// What one request does, so that its outcome can be judged and undone.
@@ -37,43 +37,60 @@ fn sa_operation(verb: &str, src: IpAddr, dst: IpAddr, spi: u32) -> String {
     format!("{verb} SA {src}->{dst} spi {spi:#010x}")
 }
 
+/// The SA's lifetimes and interface, shared by both directions of a CHILD_SA.
+struct SaContext {
+    reqid: u32,
+    soft_lifetime: std::time::Duration,
+    hard_lifetime: std::time::Duration,
+    if_id: Option<u32>,
+}
+
+fn add_sa_op(sa: &EspSa, direction: SaDirection, context: &SaContext) -> Result<Op, KernelError> {
+    let operation = format!(
+        "{} reqid {:#x}",
+        sa_operation("add", sa.src, sa.dst, sa.spi),
+        context.reqid
+    );
+    let request = state::add_sa(
+        sa,
+        context.reqid,
+        direction,
+        context.soft_lifetime,
+        context.hard_lifetime,
+        context.if_id,
+    )
+    .map_err(|message| KernelError {
+        operation: operation.clone(),
+        message,
+    })?;
+    Ok(Op {
+        step: Step::AddSa {
+            dst: sa.dst,
+            spi: sa.spi,
+        },
+        operation,
+        request,
+    })
+}
+
 fn install_ops(child: &ChildInstall) -> Result<Vec<Op>, KernelError> {
-    let mut ops = Vec::new();
+    let context = SaContext {
+        reqid: child.reqid,
+        soft_lifetime: child.soft_lifetime,
+        hard_lifetime: child.hard_lifetime,
+        if_id: child.if_id,
+    };
     // Inbound first: the peer may send as soon as it has installed its outbound SA.
-    for (sa, direction) in [
-        (&child.inbound, SaDirection::Inbound),
-        (&child.outbound, SaDirection::Outbound),
-    ] {
-        let operation = format!(
-            "{} reqid {:#x}",
-            sa_operation("add", sa.src, sa.dst, sa.spi),
-            child.reqid
-        );
-        let request = state::add_sa(
-            sa,
-            child.reqid,
-            direction,
-            child.soft_lifetime,
-            child.hard_lifetime,
-            child.if_id,
-        )
-        .map_err(|message| KernelError {
-            operation: operation.clone(),
-            message,
-        })?;
-        ops.push(Op {
-            step: Step::AddSa {
-                dst: sa.dst,
-                spi: sa.spi,
-            },
-            operation,
-            request,
-        });
+    let mut ops = vec![add_sa_op(&child.inbound, SaDirection::Inbound, &context)?];
+    if let Some(outbound) = &child.outbound {
+        ops.push(add_sa_op(outbound, SaDirection::Outbound, &context)?);
     }
+    // The tunnel's ends, outbound: from us (the inbound SA's destination) to the peer.
+    let tunnel_out = (child.inbound.dst, child.inbound.src);
     let specs = policy::policy_specs(
         &child.local_selectors,
         &child.remote_selectors,
-        (child.outbound.src, child.outbound.dst),
+        tunnel_out,
         (child.inbound.src, child.inbound.dst),
         child.reqid,
         child.if_id,
@@ -92,6 +109,15 @@ fn install_ops(child: &ChildInstall) -> Result<Vec<Op>, KernelError> {
 pub(super) fn plan(intent: &KernelIntent) -> Result<Vec<Op>, KernelError> {
     match intent {
         KernelIntent::InstallChild { child, .. } => install_ops(child),
+        KernelIntent::InstallOutbound { child, .. } => {
+            let context = SaContext {
+                reqid: child.reqid,
+                soft_lifetime: child.soft_lifetime,
+                hard_lifetime: child.hard_lifetime,
+                if_id: child.if_id,
+            };
+            Ok(vec![add_sa_op(&child.sa, SaDirection::Outbound, &context)?])
+        }
         KernelIntent::DeleteChild {
             inbound,
             outbound,
@@ -125,7 +151,9 @@ pub(super) fn plan(intent: &KernelIntent) -> Result<Vec<Op>, KernelError> {
 
 fn intent_id(intent: &KernelIntent) -> IntentId {
     match intent {
-        KernelIntent::InstallChild { id, .. } | KernelIntent::DeleteChild { id, .. } => *id,
+        KernelIntent::InstallChild { id, .. }
+        | KernelIntent::InstallOutbound { id, .. }
+        | KernelIntent::DeleteChild { id, .. } => *id,
     }
 }
 
@@ -355,7 +383,7 @@ mod tests {
                 ike_sa: SaId(0),
                 reqid: 0x4000_0001,
                 inbound: esp("192.0.2.2", "192.0.2.1", 0x100),
-                outbound: esp("192.0.2.1", "192.0.2.2", 0x200),
+                outbound: Some(esp("192.0.2.1", "192.0.2.2", 0x200)),
                 local_selectors: vec!["10.1.0.0/24".parse().unwrap()],
                 remote_selectors: vec!["10.2.0.0/24".parse().unwrap()],
                 soft_lifetime: Duration::from_secs(5),
@@ -389,6 +417,72 @@ mod tests {
         assert_eq!(
             ops[2].operation,
             "add policy out 10.1.0.0/24->10.2.0.0/24 reqid 0x40000001"
+        );
+    }
+
+    #[test]
+    fn deferred_outbound_sa_is_planned_on_its_own() {
+        let child = |outbound| ChildInstall {
+            conn: ConnId(0),
+            ike_sa: SaId(0),
+            reqid: 0x4000_0001,
+            inbound: esp("192.0.2.2", "192.0.2.1", 0x100),
+            outbound,
+            local_selectors: vec!["10.1.0.0/24".parse().unwrap()],
+            remote_selectors: vec!["10.2.0.0/24".parse().unwrap()],
+            soft_lifetime: Duration::from_secs(5),
+            hard_lifetime: Duration::from_secs(10),
+            if_id: Some(9),
+        };
+        // Inbound only: one SA, and the policies still name the tunnel's ends.
+        let ops = plan(&KernelIntent::InstallChild {
+            id: IntentId(1),
+            child: Box::new(child(None)),
+        })
+        .unwrap();
+        let kinds: Vec<u16> = ops.iter().map(|op| op.request.msg_type).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                XFRM_MSG_NEWSA,
+                XFRM_MSG_NEWPOLICY,
+                XFRM_MSG_NEWPOLICY,
+                XFRM_MSG_NEWPOLICY
+            ]
+        );
+        let with_outbound = plan(&KernelIntent::InstallChild {
+            id: IntentId(1),
+            child: Box::new(child(Some(esp("192.0.2.1", "192.0.2.2", 0x200)))),
+        })
+        .unwrap();
+        let policies = |ops: &[Op]| {
+            ops.iter()
+                .filter_map(|op| match &op.step {
+                    Step::AddPolicy(spec) => Some(spec.clone()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(policies(&ops), policies(&with_outbound));
+        // The outbound SA later: just that SA, with the child's reqid and lifetimes.
+        let later = plan(&KernelIntent::InstallOutbound {
+            id: IntentId(2),
+            child: Box::new(crate::ike::OutboundInstall {
+                conn: ConnId(0),
+                ike_sa: SaId(0),
+                reqid: 0x4000_0001,
+                sa: esp("192.0.2.1", "192.0.2.2", 0x200),
+                soft_lifetime: Duration::from_secs(5),
+                hard_lifetime: Duration::from_secs(10),
+                if_id: Some(9),
+            }),
+        })
+        .unwrap();
+        assert_eq!(later.len(), 1);
+        assert_eq!(later[0].request.msg_type, XFRM_MSG_NEWSA);
+        assert_eq!(
+            later[0].operation,
+            "add SA 192.0.2.1->192.0.2.2 spi 0x00000200 reqid 0x40000001"
         );
     }
 

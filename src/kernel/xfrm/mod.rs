@@ -70,6 +70,12 @@ impl XfrmDataplane {
 }
 
 impl Dataplane for XfrmDataplane {
+    type Links = super::link::LinkDataplane;
+
+    fn open_links(&mut self) -> Result<Self::Links, KernelError> {
+        super::link::LinkDataplane::open()
+    }
+
     async fn apply(
         &mut self,
         intents: Vec<KernelIntent>,
