@@ -71,8 +71,8 @@ dpd_interval = "1s"
 start_action = "$5"
 EOF
 }
-# route DESTINATION CONNECTION WEIGHT
-route() {
+# route_entry DESTINATION CONNECTION WEIGHT
+route_entry() {
     printf '[[route]]\ndestination = "%s"\nconnection = "%s"\nweight = %s\npublish = true\n' "$1" "$2" "$3"
 }
 {
@@ -82,8 +82,8 @@ route() {
     printf '[[peer]]\nname = "office-v6"\naddress = "2001:db8:2::40"\n'
     connection uplink1 office-v4 "$PSK1" "$OFFICE_NET" listen
     connection uplink2 office-v6 "$PSK2" "$OFFICE_NET" listen
-    route "$OFFICE_NET" uplink1 100
-    route "$OFFICE_NET" uplink2 0
+    route_entry "$OFFICE_NET" uplink1 100
+    route_entry "$OFFICE_NET" uplink2 0
 } >/tmp/ikt-failover-hub.toml
 {
     printf '[gateway]\nname = "office"\nlocal_addresses = ["198.51.100.40", "2001:db8:2::40"]\n'
@@ -92,8 +92,8 @@ route() {
     printf '[[peer]]\nname = "hub-v6"\naddress = "2001:db8:2::1"\n'
     connection uplink1 hub-v4 "$PSK1" "$HQ_NET" initiate
     connection uplink2 hub-v6 "$PSK2" "$HQ_NET" initiate
-    route "$HQ_NET" uplink1 100
-    route "$HQ_NET" uplink2 0
+    route_entry "$HQ_NET" uplink1 100
+    route_entry "$HQ_NET" uplink2 0
 } >/tmp/ikt-failover-office.toml
 IKT_DIRS+=(/tmp/ikt-failover-hub.toml /tmp/ikt-failover-office.toml)
 check "hub configuration is valid" ikehub check-config /tmp/ikt-failover-hub.toml
@@ -154,7 +154,7 @@ wait_for 10 bash -c "[ \$(grep -c 'bytes from' $PING_LOG) -ge 5 ]" && ok "ping s
     bad "ping stream flowing"
 
 step "cut uplink 1: drop its IKE and ESP on the office's link"
-cut() {
+cut_uplink1() {
     in_ns "$OFFICE" nft -f - <<'NFT'
 table netdev cut {
     chain in {
@@ -173,7 +173,7 @@ table netdev cut {
 NFT
 }
 cut_at=$(now_ms)
-check "nftables drop rule on up1" cut
+check "nftables drop rule on up1" cut_uplink1
 hub_switched() { routes_are "$HUB" "$OFFICE_NET" down active; }
 if wait_for "$FAILOVER_DEADLINE" hub_switched; then
     route_ms=$(($(now_ms) - cut_at))
