@@ -1,7 +1,7 @@
 #!/bin/bash
 # A hub with many spoke connections (200; IKT_SPOKES changes it on a host run, where the
-# environment reaches the script). The spokes are one ikehub
-# daemon with one connection per spoke network, all initiating at once; the hub runs in hub
+# environment reaches the script). The spokes are one ikehub daemon with one connection per
+# spoke network, all initiating at once; the hub runs in hub
 # mode: one xfrm interface per connection and one published weight-100 route per spoke
 # network (spoke N: 10.(100 + N/256).(N%256).0/24 behind the spoke, 10.(N/256).(N%256).0/24
 # of the head office on the hub side).
