@@ -532,3 +532,225 @@ fn systemd_is_told_ready_watchdog_and_stopping() {
     assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(0));
     assert!(!daemon.socket.exists());
 }
+
+fn hub_config(hub: &Side, east: &Side, backup: &Side) -> String {
+    let connection = |name: &str, peer: &Side| {
+        format!(
+            r#"
+[[peer]]
+name = "{name}"
+address = "{address}"
+
+[[connection]]
+name = "{name}"
+peer = "{name}"
+psk = "test-only-key-f3a9c1d2e5b7"
+remote_subnets = ["{subnet}"]
+ike_proposals = ["aes128gcm16-prfsha256-ecp256"]
+esp_proposals = ["aes256-sha256"]
+"#,
+            address = peer.address,
+            subnet = peer.subnet,
+        )
+    };
+    format!(
+        r#"
+[gateway]
+name = "hub"
+local_addresses = ["{address}"]
+local_subnets = ["{subnet}"]
+hub = true
+{east}{backup}
+[[route]]
+destination = "10.2.0.0/16"
+connection = "east"
+weight = 100
+publish = true
+
+[[route]]
+destination = "10.2.0.0/16"
+connection = "backup"
+weight = 0
+"#,
+        address = hub.address,
+        subnet = hub.subnet,
+        east = connection("east", east),
+        backup = connection("backup", backup),
+    )
+}
+
+/// `ikehub routes --json`, parsed.
+fn routes(daemon: &Daemon) -> Option<Value> {
+    let out = daemon.cli(&["routes", "--json"]);
+    if !out.status.success() {
+        return None;
+    }
+    Some(serde_json::from_slice(&out.stdout).expect("routes --json is JSON"))
+}
+
+/// The state of each route entry, in configuration order.
+fn route_states(daemon: &Daemon) -> Option<Vec<String>> {
+    let routes = routes(daemon)?;
+    routes["routes"].as_array().map(|list| {
+        list.iter()
+            .map(|r| r["state"].as_str().unwrap_or("").to_owned())
+            .collect()
+    })
+}
+
+fn wait_routes(daemon: &Daemon, expected: &[&str]) {
+    let mut last = None;
+    let found = wait_for_or_none(ESTABLISH_DEADLINE, || {
+        let states = route_states(daemon);
+        let matched = states
+            .as_ref()
+            .is_some_and(|s| s.iter().map(String::as_str).eq(expected.iter().copied()));
+        last = states;
+        matched.then_some(())
+    });
+    assert!(
+        found.is_some(),
+        "routes never became {expected:?}; last {last:?}; hub log:\n{}",
+        daemon.log_text()
+    );
+}
+
+/// Like `wait_for`, but `None` at the deadline so the caller can say what it saw.
+fn wait_for_or_none<T>(deadline: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + deadline;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(POLL_EVERY);
+    }
+}
+
+#[test]
+fn hub_routes_follow_the_tunnels_between_active_and_standby() {
+    if skip_unless_root("hub_routes_follow_the_tunnels_between_active_and_standby") {
+        return;
+    }
+    let dir = TempDir::new("hub");
+    let hub_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 11),
+        subnet: "10.1.0.0/16",
+    };
+    // Two sites behind the same network: the active one and its standby twin.
+    let east_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 12),
+        subnet: "10.2.0.0/16",
+    };
+    let backup_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 13),
+        subnet: "10.2.0.0/16",
+    };
+    let mut hub = Daemon::start(
+        &dir.0,
+        "hub",
+        &hub_config(&hub_side, &east_side, &backup_side),
+    );
+    wait_for(ESTABLISH_DEADLINE, "the hub to listen", || hub.status());
+
+    // Before any tunnel: both entries down, with the documented JSON shape.
+    let before = routes(&hub).expect("routes");
+    assert_eq!(
+        before,
+        serde_json::json!({"routes": [
+            {"destination": "10.2.0.0/16", "connection": "east", "interface": "ikh-east",
+             "weight": 100, "state": "down", "published": true},
+            {"destination": "10.2.0.0/16", "connection": "backup", "interface": "ikh-backup",
+             "weight": 0, "state": "down", "published": false},
+        ]})
+    );
+    let status = hub.status().expect("status");
+    let east_status = &status["connections"][0];
+    assert_eq!(east_status["name"], "east");
+    assert_eq!(east_status["interface"], "ikh-east");
+    assert!(
+        east_status["if_id"].as_u64().is_some_and(|id| id > 0),
+        "{east_status}"
+    );
+    assert_ne!(east_status["if_id"], status["connections"][1]["if_id"]);
+    let human = String::from_utf8_lossy(&hub.cli(&["status"]).stdout).into_owned();
+    assert!(human.contains("interface: ikh-east (if_id "), "{human}");
+
+    // Both sites connect: east carries, backup stands by.
+    let east = Daemon::start(
+        &dir.0,
+        "east",
+        &config_text(&east_side, &hub_side, true, ""),
+    );
+    let mut backup = Daemon::start(
+        &dir.0,
+        "backup",
+        &config_text(&backup_side, &hub_side, true, ""),
+    );
+    wait_routes(&hub, &["active", "standby"]);
+    let out = hub.cli(&["routes"]);
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    for heading in [
+        "DESTINATION",
+        "CONNECTION",
+        "INTERFACE",
+        "WEIGHT",
+        "STATE",
+        "PUBLISHED",
+    ] {
+        assert!(lines[0].contains(heading), "{table}");
+    }
+    let columns =
+        |line: &str| -> Vec<String> { line.split_whitespace().map(str::to_owned).collect() };
+    assert_eq!(
+        columns(lines[1]),
+        ["10.2.0.0/16", "east", "ikh-east", "100", "active", "yes"]
+    );
+    assert_eq!(
+        columns(lines[2]),
+        ["10.2.0.0/16", "backup", "ikh-backup", "0", "standby", "no"]
+    );
+    // A gateway outside hub mode has no routes to show.
+    assert_eq!(
+        routes(&east).expect("routes"),
+        serde_json::json!({"routes": []})
+    );
+
+    // The hub takes east down: backup carries.
+    let out = hub.cli(&["down", "east"]);
+    assert!(out.status.success());
+    wait_routes(&hub, &["down", "active"]);
+
+    // The backup site stops (and deletes its SAs): nothing carries.
+    backup.signal("TERM");
+    assert_eq!(backup.wait_exit(Duration::from_secs(10)), Some(0));
+    wait_routes(&hub, &["down", "down"]);
+
+    // East comes back, from the hub's side: traffic returns to it.
+    let out = hub.cli(&["up", "east"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_routes(&hub, &["active", "down"]);
+
+    let log = hub.log_text();
+    assert!(log.contains("east: interface ikh-east (if_id "), "{log}");
+    assert!(!log.contains("kernel refused"), "{log}");
+    println!("hub log:\n{log}");
+    hub.signal("TERM");
+    assert_eq!(hub.wait_exit(Duration::from_secs(10)), Some(0));
+    // East's routes were withdrawn with its deletes; the two interfaces, the unreachable
+    // route and the rules are left to remove.
+    let log = hub.log_text();
+    assert!(
+        log.contains("hub: removed 4 interface(s), route(s) and rule(s)"),
+        "{log}"
+    );
+}
