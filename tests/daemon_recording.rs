@@ -533,7 +533,9 @@ fn systemd_is_told_ready_watchdog_and_stopping() {
     assert!(!daemon.socket.exists());
 }
 
-fn hub_config(hub: &Side, east: &Side, backup: &Side) -> String {
+/// A hub with `east` (active for its subnet, published) and a second connection whose subnet
+/// route is a standby one (for the backup twin of east, the same subnet).
+fn hub_config(hub: &Side, east: &Side, (second, second_side): (&str, &Side)) -> String {
     let connection = |name: &str, peer: &Side| {
         format!(
             r#"
@@ -560,22 +562,24 @@ name = "hub"
 local_addresses = ["{address}"]
 local_subnets = ["{subnet}"]
 hub = true
-{east}{backup}
+{east}{second_connection}
 [[route]]
-destination = "10.2.0.0/16"
+destination = "{east_subnet}"
 connection = "east"
 weight = 100
 publish = true
 
 [[route]]
-destination = "10.2.0.0/16"
-connection = "backup"
+destination = "{second_subnet}"
+connection = "{second}"
 weight = 0
 "#,
         address = hub.address,
         subnet = hub.subnet,
         east = connection("east", east),
-        backup = connection("backup", backup),
+        east_subnet = east.subnet,
+        second_connection = connection(second, second_side),
+        second_subnet = second_side.subnet,
     )
 }
 
@@ -651,7 +655,7 @@ fn hub_routes_follow_the_tunnels_between_active_and_standby() {
     let mut hub = Daemon::start(
         &dir.0,
         "hub",
-        &hub_config(&hub_side, &east_side, &backup_side),
+        &hub_config(&hub_side, &east_side, ("backup", &backup_side)),
     );
     wait_for(ESTABLISH_DEADLINE, "the hub to listen", || hub.status());
 
@@ -740,17 +744,59 @@ fn hub_routes_follow_the_tunnels_between_active_and_standby() {
     );
     wait_routes(&hub, &["active", "down"]);
 
+    // SIGHUP: backup is removed (its interface deleted), west is added (and gets one).
+    let west_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 14),
+        subnet: "10.4.0.0/16",
+    };
+    let reloaded = hub_config(&hub_side, &east_side, ("west", &west_side));
+    std::fs::write(&hub.config, &reloaded).expect("write config");
+    hub.signal("HUP");
+    let after = wait_for(ESTABLISH_DEADLINE, "the reloaded route table", || {
+        let routes = routes(&hub)?;
+        (routes["routes"][1]["connection"] == "west").then_some(routes)
+    });
+    assert_eq!(
+        after,
+        serde_json::json!({"routes": [
+            {"destination": "10.2.0.0/16", "connection": "east", "interface": "ikh-east",
+             "weight": 100, "state": "active", "published": true},
+            {"destination": "10.4.0.0/16", "connection": "west", "interface": "ikh-west",
+             "weight": 0, "state": "down", "published": false},
+        ]})
+    );
+    let status = hub.status().expect("status");
+    let names: Vec<&str> = status["connections"]
+        .as_array()
+        .expect("connections")
+        .iter()
+        .filter_map(|c| c["interface"].as_str())
+        .collect();
+    assert_eq!(names, ["ikh-east", "ikh-west"]);
+
     let log = hub.log_text();
     assert!(log.contains("east: interface ikh-east (if_id "), "{log}");
+    assert!(log.contains("west: interface ikh-west (if_id "), "{log}");
+    assert!(
+        log.contains("backup: interface ikh-backup deleted"),
+        "{log}"
+    );
+    assert!(
+        log.contains("hub: 10.2.0.0/16 now through backup (ikh-backup)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("hub: 10.2.0.0/16 unreachable: none of its connections is up"),
+        "{log}"
+    );
     assert!(!log.contains("kernel refused"), "{log}");
-    println!("hub log:\n{log}");
     hub.signal("TERM");
     assert_eq!(hub.wait_exit(Duration::from_secs(10)), Some(0));
-    // East's routes were withdrawn with its deletes; the two interfaces, the unreachable
-    // route and the rules are left to remove.
+    // East's routes were withdrawn with its deletes; the two interfaces, the two unreachable
+    // routes and the rules are left to remove.
     let log = hub.log_text();
     assert!(
-        log.contains("hub: removed 4 interface(s), route(s) and rule(s)"),
+        log.contains("hub: removed 5 interface(s), route(s) and rule(s)"),
         "{log}"
     );
 }

@@ -21,7 +21,9 @@ pub mod table;
 mod tunnels;
 pub mod view;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use ipnet::IpNet;
 
 use tracing::{info, warn};
 
@@ -43,6 +45,8 @@ pub struct Hub<L> {
     tunnels: tunnels::Tunnels,
     /// The routes the kernel accepted and still has, as far as we know.
     installed: HashSet<Route>,
+    /// The connection carrying each destination's traffic, for logging changes.
+    carrying: BTreeMap<IpNet, String>,
 }
 
 /// Whether any destination or remote subnet is IPv6: then IPv6 forwarding is needed too.
@@ -83,6 +87,7 @@ impl<L: HubLinks> Hub<L> {
             interfaces: HashMap::new(),
             tunnels: tunnels::Tunnels::default(),
             installed: HashSet::new(),
+            carrying: BTreeMap::new(),
         };
         let refused = hub.create_interfaces(connections).await;
         hub.apply(&HashSet::new()).await;
@@ -144,10 +149,37 @@ impl<L: HubLinks> Hub<L> {
 
     async fn apply(&mut self, up: &HashSet<String>) {
         let plan = table::plan(&self.routes, |name| up.contains(name));
+        self.log_carrying(&plan);
         let wanted = apply::kernel_routes(&plan.routes, &self.interfaces, self.links.owned_table());
         for error in apply::apply(&mut self.links, &mut self.installed, &wanted).await {
             warn!("hub: kernel refused: {error}");
         }
+    }
+
+    /// Logs each destination whose traffic moved to another connection or became unreachable.
+    fn log_carrying(&mut self, plan: &table::Plan) {
+        let now: BTreeMap<IpNet, String> = plan
+            .entries
+            .iter()
+            .filter(|e| e.state == table::EntryState::Active)
+            .map(|e| (e.destination, e.connection.clone()))
+            .collect();
+        let destinations: std::collections::BTreeSet<IpNet> =
+            plan.entries.iter().map(|e| e.destination).collect();
+        for destination in destinations {
+            let (before, after) = (self.carrying.get(&destination), now.get(&destination));
+            if before == after {
+                continue;
+            }
+            match after {
+                Some(connection) => info!(
+                    "hub: {destination} now through {connection} ({})",
+                    interface_name(connection)
+                ),
+                None => info!("hub: {destination} unreachable: none of its connections is up"),
+            }
+        }
+        self.carrying = now;
     }
 
     /// Before the engine reloads: interfaces for the connections that are new (removed from
