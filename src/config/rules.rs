@@ -14,6 +14,7 @@
 //!   destination has at most one route per weight, and never two routes to one connection;
 //!   the destination must lie inside one of the connection's remote subnets, since traffic
 //!   outside them cannot enter that connection's tunnel.
+//! - A route may not cover a peer's address: IKE and ESP to the peer would enter a tunnel.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -281,6 +282,38 @@ fn routes(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
                     ),
                 );
             }
+        }
+        route_loop(entries, raw_route, &destination, d);
+    }
+}
+
+/// A route must not cover a peer's address: IKE and ESP to that peer would be routed into
+/// a tunnel, which loops (ikehub's route table is consulted before the main table).
+fn route_loop(
+    entries: &Entries<'_>,
+    raw_route: &super::raw::RawRoute,
+    destination: &IpNet,
+    d: &mut Diagnostics<'_>,
+) {
+    let peers = entries.peers.iter().filter_map(|p| match p.address {
+        Some(PeerAddress::Addr(addr)) => Some((p.name.as_deref().unwrap_or("?"), addr)),
+        _ => None,
+    });
+    for (peer, addr) in peers {
+        if destination.contains(&addr) {
+            let span = raw_route
+                .destination
+                .as_ref()
+                .map_or(raw_route.span.clone(), |s| s.span());
+            d.error(
+                Some(&span),
+                format!("{}.destination", raw_route.label),
+                format!(
+                    "destination {destination} contains the address {addr} of peer \"{peer}\": \
+                     IKE and ESP to that peer would be routed into a tunnel; use narrower \
+                     destinations that leave the peers' addresses out"
+                ),
+            );
         }
     }
 }

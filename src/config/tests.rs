@@ -208,6 +208,23 @@ fn hub_connections_default_to_any_local_side() {
 }
 
 #[test]
+fn a_route_over_a_peers_address_is_refused() {
+    let text = format!(
+        "{GATEWAY}{}{}{}",
+        peer("shanghai", "198.51.100.10"),
+        connection("shanghai", "shanghai", "198.51.0.0/16", ""),
+        route("198.51.100.0/24", "shanghai", 100),
+    );
+    let e = errors(&text);
+    assert_error(
+        &e,
+        "route \"198.51.100.0/24\".destination",
+        &["198.51.100.10", "peer \"shanghai\"", "routed into a tunnel"],
+    );
+    ok(&text.replace("198.51.100.0/24", "198.51.101.0/24"));
+}
+
+#[test]
 fn hub_connections_whose_if_ids_collide_are_refused() {
     // Two names with the same 32-bit FNV-1a hash (found by a birthday search).
     let (first, second) = ("glbvs", "yacxa");
