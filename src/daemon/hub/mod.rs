@@ -107,11 +107,40 @@ impl<L: HubLinks> Hub<L> {
                 kept.push(connection);
                 continue;
             }
-            let spec = interface::spec(&connection);
+            let egress = match interface::peer(&connection) {
+                Some(peer) => match self.links.egress(peer).await {
+                    Ok(link) => link,
+                    Err(e) => {
+                        warn!(
+                            "{}: egress device unknown, MTU from {} bytes: {e}",
+                            connection.name,
+                            interface::DEFAULT_PHYSICAL_MTU
+                        );
+                        None
+                    }
+                },
+                None => None,
+            };
+            let spec = interface::spec(&connection, egress.as_ref());
             match self.links.create_interface(&spec).await {
                 Ok(link) => {
+                    let over = egress.as_ref().map_or_else(
+                        || {
+                            format!(
+                                "an assumed {} physical MTU",
+                                interface::DEFAULT_PHYSICAL_MTU
+                            )
+                        },
+                        |e| {
+                            format!(
+                                "{} MTU {}",
+                                e.name,
+                                e.mtu.unwrap_or(interface::DEFAULT_PHYSICAL_MTU)
+                            )
+                        },
+                    );
                     info!(
-                        "{}: interface {} (if_id {}, MTU {}, ifindex {})",
+                        "{}: interface {} (if_id {}, MTU {} over {over}, ifindex {})",
                         connection.name, spec.name, spec.if_id, spec.mtu, link.index
                     );
                     self.interfaces.insert(connection.name.clone(), link.index);
