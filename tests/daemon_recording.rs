@@ -309,25 +309,28 @@ fn malformed_datagrams_are_counted_and_the_sa_survives_and_the_socket_is_root_on
             let client = dir.0.join("ikehub-client");
             std::fs::copy(BINARY, &client).expect("copy the binary");
             let client = client.to_str().expect("utf-8");
-            let out = if tool == "setpriv" {
-                Command::new("setpriv")
-                    .args(["--reuid=65534", "--regid=65534", "--clear-groups", client])
-                    .args(["--socket", socket, "status"])
-                    .output()
-            } else {
-                Command::new("su")
-                    .args(["nobody", "-s", "/bin/sh", "-c"])
-                    .arg(format!("{client} --socket {socket} status"))
-                    .output()
+            for command in ["status", "routes --json"] {
+                let out = if tool == "setpriv" {
+                    Command::new("setpriv")
+                        .args(["--reuid=65534", "--regid=65534", "--clear-groups", client])
+                        .args(["--socket", socket])
+                        .args(command.split(' '))
+                        .output()
+                } else {
+                    Command::new("su")
+                        .args(["nobody", "-s", "/bin/sh", "-c"])
+                        .arg(format!("{client} --socket {socket} {command}"))
+                        .output()
+                }
+                .expect("run as nobody");
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert_eq!(out.status.code(), Some(77), "{command}: {stderr}");
+                assert!(
+                    stderr.contains(&format!("ikehub: permission denied on {socket}: the control socket is root-only; run as root (e.g. sudo ikehub status)")),
+                    "{stderr}"
+                );
+                assert!(out.stdout.is_empty());
             }
-            .expect("run as nobody");
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(77), "{stderr}");
-            assert!(
-                stderr.contains(&format!("ikehub: permission denied on {socket}: the control socket is root-only; run as root (e.g. sudo ikehub status)")),
-                "{stderr}"
-            );
-            assert!(out.stdout.is_empty());
         }
     }
 
