@@ -223,6 +223,10 @@ impl<L: HubLinks> Hub<L> {
     /// After the engine reloaded: the new route table applied, then the interfaces of
     /// connections that are gone deleted (their routes are withdrawn first).
     pub async fn finish_reload(&mut self, config: &Config, engine: &Engine) {
+        // IPv6 destinations may be new: IPv6 forwarding is turned on then (never off).
+        if let Err(e) = self.links.enable_forwarding(uses_ipv6(config)) {
+            warn!("hub: {e}");
+        }
         self.routes = config.routes.clone();
         let running: HashSet<&str> = engine
             .connection_ids()
