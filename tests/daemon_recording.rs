@@ -309,25 +309,28 @@ fn malformed_datagrams_are_counted_and_the_sa_survives_and_the_socket_is_root_on
             let client = dir.0.join("ikehub-client");
             std::fs::copy(BINARY, &client).expect("copy the binary");
             let client = client.to_str().expect("utf-8");
-            let out = if tool == "setpriv" {
-                Command::new("setpriv")
-                    .args(["--reuid=65534", "--regid=65534", "--clear-groups", client])
-                    .args(["--socket", socket, "status"])
-                    .output()
-            } else {
-                Command::new("su")
-                    .args(["nobody", "-s", "/bin/sh", "-c"])
-                    .arg(format!("{client} --socket {socket} status"))
-                    .output()
+            for command in ["status", "routes --json"] {
+                let out = if tool == "setpriv" {
+                    Command::new("setpriv")
+                        .args(["--reuid=65534", "--regid=65534", "--clear-groups", client])
+                        .args(["--socket", socket])
+                        .args(command.split(' '))
+                        .output()
+                } else {
+                    Command::new("su")
+                        .args(["nobody", "-s", "/bin/sh", "-c"])
+                        .arg(format!("{client} --socket {socket} {command}"))
+                        .output()
+                }
+                .expect("run as nobody");
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert_eq!(out.status.code(), Some(77), "{command}: {stderr}");
+                assert!(
+                    stderr.contains(&format!("ikehub: permission denied on {socket}: the control socket is root-only; run as root (e.g. sudo ikehub status)")),
+                    "{stderr}"
+                );
+                assert!(out.stdout.is_empty());
             }
-            .expect("run as nobody");
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(77), "{stderr}");
-            assert!(
-                stderr.contains(&format!("ikehub: permission denied on {socket}: the control socket is root-only; run as root (e.g. sudo ikehub status)")),
-                "{stderr}"
-            );
-            assert!(out.stdout.is_empty());
         }
     }
 
@@ -531,4 +534,272 @@ fn systemd_is_told_ready_watchdog_and_stopping() {
     assert_eq!(stopping, "STOPPING=1");
     assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(0));
     assert!(!daemon.socket.exists());
+}
+
+/// A hub with `east` (active for its subnet, published) and a second connection whose subnet
+/// route is a standby one (for the backup twin of east, the same subnet).
+fn hub_config(hub: &Side, east: &Side, (second, second_side): (&str, &Side)) -> String {
+    let connection = |name: &str, peer: &Side| {
+        format!(
+            r#"
+[[peer]]
+name = "{name}"
+address = "{address}"
+
+[[connection]]
+name = "{name}"
+peer = "{name}"
+psk = "test-only-key-f3a9c1d2e5b7"
+remote_subnets = ["{subnet}"]
+ike_proposals = ["aes128gcm16-prfsha256-ecp256"]
+esp_proposals = ["aes256-sha256"]
+"#,
+            address = peer.address,
+            subnet = peer.subnet,
+        )
+    };
+    format!(
+        r#"
+[gateway]
+name = "hub"
+local_addresses = ["{address}"]
+local_subnets = ["{subnet}"]
+hub = true
+{east}{second_connection}
+[[route]]
+destination = "{east_subnet}"
+connection = "east"
+weight = 100
+publish = true
+
+[[route]]
+destination = "{second_subnet}"
+connection = "{second}"
+weight = 0
+"#,
+        address = hub.address,
+        subnet = hub.subnet,
+        east = connection("east", east),
+        east_subnet = east.subnet,
+        second_connection = connection(second, second_side),
+        second_subnet = second_side.subnet,
+    )
+}
+
+/// `ikehub routes --json`, parsed.
+fn routes(daemon: &Daemon) -> Option<Value> {
+    let out = daemon.cli(&["routes", "--json"]);
+    if !out.status.success() {
+        return None;
+    }
+    Some(serde_json::from_slice(&out.stdout).expect("routes --json is JSON"))
+}
+
+/// The state of each route entry, in configuration order.
+fn route_states(daemon: &Daemon) -> Option<Vec<String>> {
+    let routes = routes(daemon)?;
+    routes["routes"].as_array().map(|list| {
+        list.iter()
+            .map(|r| r["state"].as_str().unwrap_or("").to_owned())
+            .collect()
+    })
+}
+
+fn wait_routes(daemon: &Daemon, expected: &[&str]) {
+    let mut last = None;
+    let found = wait_for_or_none(ESTABLISH_DEADLINE, || {
+        let states = route_states(daemon);
+        let matched = states
+            .as_ref()
+            .is_some_and(|s| s.iter().map(String::as_str).eq(expected.iter().copied()));
+        last = states;
+        matched.then_some(())
+    });
+    assert!(
+        found.is_some(),
+        "routes never became {expected:?}; last {last:?}; hub log:\n{}",
+        daemon.log_text()
+    );
+}
+
+/// Like `wait_for`, but `None` at the deadline so the caller can say what it saw.
+fn wait_for_or_none<T>(deadline: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + deadline;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(POLL_EVERY);
+    }
+}
+
+#[test]
+fn hub_routes_follow_the_tunnels_between_active_and_standby() {
+    if skip_unless_root("hub_routes_follow_the_tunnels_between_active_and_standby") {
+        return;
+    }
+    let dir = TempDir::new("hub");
+    let hub_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 11),
+        subnet: "10.1.0.0/16",
+    };
+    // Two sites behind the same network: the active one and its standby twin.
+    let east_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 12),
+        subnet: "10.2.0.0/16",
+    };
+    let backup_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 13),
+        subnet: "10.2.0.0/16",
+    };
+    let mut hub = Daemon::start(
+        &dir.0,
+        "hub",
+        &hub_config(&hub_side, &east_side, ("backup", &backup_side)),
+    );
+    wait_for(ESTABLISH_DEADLINE, "the hub to listen", || hub.status());
+
+    // Before any tunnel: both entries down, with the documented JSON shape.
+    let before = routes(&hub).expect("routes");
+    assert_eq!(
+        before,
+        serde_json::json!({"routes": [
+            {"destination": "10.2.0.0/16", "connection": "east", "interface": "ikh-east",
+             "weight": 100, "state": "down", "published": true},
+            {"destination": "10.2.0.0/16", "connection": "backup", "interface": "ikh-backup",
+             "weight": 0, "state": "down", "published": false},
+        ]})
+    );
+    let status = hub.status().expect("status");
+    let east_status = &status["connections"][0];
+    assert_eq!(east_status["name"], "east");
+    assert_eq!(east_status["interface"], "ikh-east");
+    assert!(
+        east_status["if_id"].as_u64().is_some_and(|id| id > 0),
+        "{east_status}"
+    );
+    assert_ne!(east_status["if_id"], status["connections"][1]["if_id"]);
+    let human = String::from_utf8_lossy(&hub.cli(&["status"]).stdout).into_owned();
+    assert!(human.contains("interface: ikh-east (if_id "), "{human}");
+
+    // Both sites connect: east carries, backup stands by.
+    let east = Daemon::start(
+        &dir.0,
+        "east",
+        &config_text(&east_side, &hub_side, true, ""),
+    );
+    let mut backup = Daemon::start(
+        &dir.0,
+        "backup",
+        &config_text(&backup_side, &hub_side, true, ""),
+    );
+    wait_routes(&hub, &["active", "standby"]);
+    let out = hub.cli(&["routes"]);
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    for heading in [
+        "DESTINATION",
+        "CONNECTION",
+        "INTERFACE",
+        "WEIGHT",
+        "STATE",
+        "PUBLISHED",
+    ] {
+        assert!(lines[0].contains(heading), "{table}");
+    }
+    let columns =
+        |line: &str| -> Vec<String> { line.split_whitespace().map(str::to_owned).collect() };
+    assert_eq!(
+        columns(lines[1]),
+        ["10.2.0.0/16", "east", "ikh-east", "100", "active", "yes"]
+    );
+    assert_eq!(
+        columns(lines[2]),
+        ["10.2.0.0/16", "backup", "ikh-backup", "0", "standby", "no"]
+    );
+    // A gateway outside hub mode has no routes to show.
+    assert_eq!(
+        routes(&east).expect("routes"),
+        serde_json::json!({"routes": []})
+    );
+
+    // The hub takes east down: backup carries.
+    let out = hub.cli(&["down", "east"]);
+    assert!(out.status.success());
+    wait_routes(&hub, &["down", "active"]);
+
+    // The backup site stops (and deletes its SAs): nothing carries.
+    backup.signal("TERM");
+    assert_eq!(backup.wait_exit(Duration::from_secs(10)), Some(0));
+    wait_routes(&hub, &["down", "down"]);
+
+    // East comes back, from the hub's side: traffic returns to it.
+    let out = hub.cli(&["up", "east"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_routes(&hub, &["active", "down"]);
+
+    // SIGHUP: backup is removed (its interface deleted), west is added (and gets one).
+    let west_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 14),
+        subnet: "10.4.0.0/16",
+    };
+    let reloaded = hub_config(&hub_side, &east_side, ("west", &west_side));
+    std::fs::write(&hub.config, &reloaded).expect("write config");
+    hub.signal("HUP");
+    let after = wait_for(ESTABLISH_DEADLINE, "the reloaded route table", || {
+        let routes = routes(&hub)?;
+        (routes["routes"][1]["connection"] == "west").then_some(routes)
+    });
+    assert_eq!(
+        after,
+        serde_json::json!({"routes": [
+            {"destination": "10.2.0.0/16", "connection": "east", "interface": "ikh-east",
+             "weight": 100, "state": "active", "published": true},
+            {"destination": "10.4.0.0/16", "connection": "west", "interface": "ikh-west",
+             "weight": 0, "state": "down", "published": false},
+        ]})
+    );
+    let status = hub.status().expect("status");
+    let names: Vec<&str> = status["connections"]
+        .as_array()
+        .expect("connections")
+        .iter()
+        .filter_map(|c| c["interface"].as_str())
+        .collect();
+    assert_eq!(names, ["ikh-east", "ikh-west"]);
+
+    let log = hub.log_text();
+    assert!(log.contains("east: interface ikh-east (if_id "), "{log}");
+    assert!(log.contains("west: interface ikh-west (if_id "), "{log}");
+    assert!(
+        log.contains("backup: interface ikh-backup deleted"),
+        "{log}"
+    );
+    assert!(
+        log.contains("hub: 10.2.0.0/16 now through backup (ikh-backup)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("hub: 10.2.0.0/16 unreachable: none of its connections is up"),
+        "{log}"
+    );
+    assert!(!log.contains("kernel refused"), "{log}");
+    hub.signal("TERM");
+    assert_eq!(hub.wait_exit(Duration::from_secs(10)), Some(0));
+    // East's routes were withdrawn with its deletes; the two interfaces, the two unreachable
+    // routes and the rules are left to remove.
+    let log = hub.log_text();
+    assert!(
+        log.contains("hub: removed 5 interface(s), route(s) and rule(s)"),
+        "{log}"
+    );
 }

@@ -5,6 +5,9 @@
 //! control socket. The loop sleeps until the engine's next deadline
 //! ([`crate::ike::Engine::poll_timeout`]) or the next input, and after every input drains the
 //! engine's outputs.
+//!
+//! In hub mode ([`hub`]) the daemon also keeps one xfrm interface per connection and the
+//! destination route table in the kernel, following the engine's CHILD_SA events.
 
 mod commands;
 pub mod control;

@@ -120,6 +120,10 @@ impl HubLinks for RecordingLinks {
         Ok(added)
     }
 
+    async fn egress(&mut self, _destination: IpAddr) -> Result<Option<LinkInfo>, KernelError> {
+        Ok(None)
+    }
+
     async fn create_interface(&mut self, spec: &XfrmInterface) -> Result<LinkInfo, KernelError> {
         let operation = || format!("create xfrm interface {} if_id {}", spec.name, spec.if_id);
         if self.interfaces.contains_key(&spec.name) {

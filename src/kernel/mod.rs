@@ -86,6 +86,13 @@ pub trait HubLinks {
     /// Add the rules that make the kernel consult the owned table; how many were added.
     fn add_rules(&mut self) -> impl Future<Output = Result<usize, KernelError>>;
 
+    /// The link packets to `destination` leave by; `None` when there is no route or the
+    /// dataplane cannot tell.
+    fn egress(
+        &mut self,
+        destination: IpAddr,
+    ) -> impl Future<Output = Result<Option<link::LinkInfo>, KernelError>>;
+
     /// Create the xfrm interface, up and with its MTU.
     fn create_interface(
         &mut self,

@@ -21,7 +21,9 @@ pub mod table;
 mod tunnels;
 pub mod view;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use ipnet::IpNet;
 
 use tracing::{info, warn};
 
@@ -43,6 +45,8 @@ pub struct Hub<L> {
     tunnels: tunnels::Tunnels,
     /// The routes the kernel accepted and still has, as far as we know.
     installed: HashSet<Route>,
+    /// The connection carrying each destination's traffic, for logging changes.
+    carrying: BTreeMap<IpNet, String>,
 }
 
 /// Whether any destination or remote subnet is IPv6: then IPv6 forwarding is needed too.
@@ -83,6 +87,7 @@ impl<L: HubLinks> Hub<L> {
             interfaces: HashMap::new(),
             tunnels: tunnels::Tunnels::default(),
             installed: HashSet::new(),
+            carrying: BTreeMap::new(),
         };
         let refused = hub.create_interfaces(connections).await;
         hub.apply(&HashSet::new()).await;
@@ -102,11 +107,40 @@ impl<L: HubLinks> Hub<L> {
                 kept.push(connection);
                 continue;
             }
-            let spec = interface::spec(&connection);
+            let egress = match interface::peer(&connection) {
+                Some(peer) => match self.links.egress(peer).await {
+                    Ok(link) => link,
+                    Err(e) => {
+                        warn!(
+                            "{}: egress device unknown, MTU from {} bytes: {e}",
+                            connection.name,
+                            interface::DEFAULT_PHYSICAL_MTU
+                        );
+                        None
+                    }
+                },
+                None => None,
+            };
+            let spec = interface::spec(&connection, egress.as_ref());
             match self.links.create_interface(&spec).await {
                 Ok(link) => {
+                    let over = egress.as_ref().map_or_else(
+                        || {
+                            format!(
+                                "an assumed {} physical MTU",
+                                interface::DEFAULT_PHYSICAL_MTU
+                            )
+                        },
+                        |e| {
+                            format!(
+                                "{} MTU {}",
+                                e.name,
+                                e.mtu.unwrap_or(interface::DEFAULT_PHYSICAL_MTU)
+                            )
+                        },
+                    );
                     info!(
-                        "{}: interface {} (if_id {}, MTU {}, ifindex {})",
+                        "{}: interface {} (if_id {}, MTU {} over {over}, ifindex {})",
                         connection.name, spec.name, spec.if_id, spec.mtu, link.index
                     );
                     self.interfaces.insert(connection.name.clone(), link.index);
@@ -144,10 +178,37 @@ impl<L: HubLinks> Hub<L> {
 
     async fn apply(&mut self, up: &HashSet<String>) {
         let plan = table::plan(&self.routes, |name| up.contains(name));
+        self.log_carrying(&plan);
         let wanted = apply::kernel_routes(&plan.routes, &self.interfaces, self.links.owned_table());
         for error in apply::apply(&mut self.links, &mut self.installed, &wanted).await {
             warn!("hub: kernel refused: {error}");
         }
+    }
+
+    /// Logs each destination whose traffic moved to another connection or became unreachable.
+    fn log_carrying(&mut self, plan: &table::Plan) {
+        let now: BTreeMap<IpNet, String> = plan
+            .entries
+            .iter()
+            .filter(|e| e.state == table::EntryState::Active)
+            .map(|e| (e.destination, e.connection.clone()))
+            .collect();
+        let destinations: std::collections::BTreeSet<IpNet> =
+            plan.entries.iter().map(|e| e.destination).collect();
+        for destination in destinations {
+            let (before, after) = (self.carrying.get(&destination), now.get(&destination));
+            if before == after {
+                continue;
+            }
+            match after {
+                Some(connection) => info!(
+                    "hub: {destination} now through {connection} ({})",
+                    interface_name(connection)
+                ),
+                None => info!("hub: {destination} unreachable: none of its connections is up"),
+            }
+        }
+        self.carrying = now;
     }
 
     /// Before the engine reloads: interfaces for the connections that are new (removed from
@@ -162,6 +223,10 @@ impl<L: HubLinks> Hub<L> {
     /// After the engine reloaded: the new route table applied, then the interfaces of
     /// connections that are gone deleted (their routes are withdrawn first).
     pub async fn finish_reload(&mut self, config: &Config, engine: &Engine) {
+        // IPv6 destinations may be new: IPv6 forwarding is turned on then (never off).
+        if let Err(e) = self.links.enable_forwarding(uses_ipv6(config)) {
+            warn!("hub: {e}");
+        }
         self.routes = config.routes.clone();
         let running: HashSet<&str> = engine
             .connection_ids()

@@ -32,6 +32,13 @@ impl HubLinks for Links {
         self.recorded.add_rules().await
     }
 
+    async fn egress(
+        &mut self,
+        _destination: std::net::IpAddr,
+    ) -> Result<Option<LinkInfo>, KernelError> {
+        Ok(None)
+    }
+
     async fn create_interface(&mut self, spec: &XfrmInterface) -> Result<LinkInfo, KernelError> {
         if self.refuse == Some(spec.name.as_str()) {
             return Err(KernelError {

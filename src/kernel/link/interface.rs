@@ -158,6 +158,15 @@ pub(super) fn get_by_name(name: &str) -> Request {
     request(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, buf)
 }
 
+/// RTM_GETLINK of the link with ifindex `index`.
+pub(super) fn get_by_index(index: u32) -> Request {
+    request(
+        RTM_GETLINK,
+        NLM_F_REQUEST | NLM_F_ACK,
+        ifinfomsg(index, 0, 0),
+    )
+}
+
 /// RTM_GETLINK dump of every link.
 pub(super) fn dump() -> Request {
     request(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, ifinfomsg(0, 0, 0))

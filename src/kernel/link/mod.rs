@@ -23,6 +23,7 @@ mod route;
 mod rule;
 
 use std::io;
+use std::net::IpAddr;
 use std::path::Path;
 
 use ipnet::IpNet;
@@ -41,6 +42,9 @@ use super::{netns, KernelError};
 
 /// `ENODEV`: no such link.
 const ENODEV: i32 = 19;
+/// `ENETUNREACH`, `EHOSTUNREACH`: no route to a destination.
+const ENETUNREACH: i32 = 101;
+const EHOSTUNREACH: i32 = 113;
 
 /// One destination of a hub connection, as [`LinkDataplane::attach`] installs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +174,50 @@ impl LinkDataplane {
                 .find_map(|r| interface::parse(&r.payload))),
             Err(error) if error.errno == ENODEV => Ok(None),
             Err(error) => Err(kernel_error(&operation, &error)),
+        }
+    }
+
+    /// The link with ifindex `index`, if there is one.
+    pub async fn link_by_index(&mut self, index: u32) -> Result<Option<LinkInfo>, KernelError> {
+        let operation = format!("get link #{index}");
+        let outcome = self
+            .transact(&operation, &[interface::get_by_index(index)])
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or(Ok(Vec::new()));
+        match outcome {
+            Ok(replies) => Ok(replies
+                .iter()
+                .filter(|r| r.msg_type == interface::RTM_NEWLINK)
+                .find_map(|r| interface::parse(&r.payload))),
+            Err(error) if error.errno == ENODEV => Ok(None),
+            Err(error) => Err(kernel_error(&operation, &error)),
+        }
+    }
+
+    /// The link the kernel would send packets to `destination` by (`ip route get`); `None`
+    /// when it has no route there.
+    pub async fn egress(&mut self, destination: IpAddr) -> Result<Option<LinkInfo>, KernelError> {
+        let operation = format!("get route to {destination}");
+        let outcome = self
+            .transact(&operation, &[route::get(destination)])
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or(Ok(Vec::new()));
+        let index = match outcome {
+            Ok(replies) => replies
+                .iter()
+                .filter(|r| r.msg_type == route::RTM_NEWROUTE)
+                .find_map(|r| route::output_interface(&r.payload)),
+            // ENETUNREACH, EHOSTUNREACH: no route.
+            Err(error) if error.errno == ENETUNREACH || error.errno == EHOSTUNREACH => None,
+            Err(error) => return Err(kernel_error(&operation, &error)),
+        };
+        match index {
+            Some(index) => self.link_by_index(index).await,
+            None => Ok(None),
         }
     }
 
@@ -490,6 +538,10 @@ impl super::HubLinks for LinkDataplane {
         LinkDataplane::add_rules(self).await
     }
 
+    async fn egress(&mut self, destination: IpAddr) -> Result<Option<LinkInfo>, KernelError> {
+        LinkDataplane::egress(self, destination).await
+    }
+
     async fn create_interface(&mut self, spec: &XfrmInterface) -> Result<LinkInfo, KernelError> {
         self.create_xfrm_interface(spec).await
     }
@@ -532,6 +584,27 @@ fn routes_of(index: u32, table: u32, destinations: &[Destination]) -> Vec<Route>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reads the host's routes and links (no change to them): needs only a NETLINK_ROUTE socket.
+    #[tokio::test]
+    async fn the_egress_of_a_loopback_address_is_lo() {
+        let mut links = LinkDataplane::open().expect("rtnetlink socket");
+        for address in ["127.0.0.1", "::1"] {
+            let link = links
+                .egress(address.parse().unwrap())
+                .await
+                .expect("route lookup")
+                .expect("a route to loopback");
+            assert_eq!(link.name, "lo", "{address}");
+            assert!(link.mtu.is_some_and(|mtu| mtu >= 1280), "{link:?}");
+            let again = links.link_by_index(link.index).await.expect("get link");
+            assert_eq!(again.map(|l| l.name), Some("lo".to_owned()));
+        }
+        assert_eq!(
+            links.link_by_index(0x7fff_fff0).await.expect("get link"),
+            None
+        );
+    }
 
     #[test]
     fn published_destinations_get_a_main_table_route() {

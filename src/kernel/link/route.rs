@@ -187,6 +187,34 @@ pub(super) fn dump() -> Request {
     }
 }
 
+/// RTM_GETROUTE for one address: the kernel answers with the route it would use to send
+/// there (`ip route get ADDRESS`).
+pub(super) fn get(destination: IpAddr) -> Request {
+    let (family, prefix) = match destination {
+        IpAddr::V4(_) => (AF_INET, 32),
+        IpAddr::V6(_) => (AF_INET6, 128),
+    };
+    let mut buf = vec![family, prefix, 0, 0, 0, 0, 0, 0];
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+    match destination {
+        IpAddr::V4(a) => attr::put(&mut buf, RTA_DST, &a.octets()),
+        IpAddr::V6(a) => attr::put(&mut buf, RTA_DST, &a.octets()),
+    }
+    Request {
+        msg_type: RTM_GETROUTE,
+        flags: NLM_F_REQUEST | NLM_F_ACK,
+        payload: Zeroizing::new(buf),
+    }
+}
+
+/// The output interface of a route message, whatever its type.
+pub(super) fn output_interface(payload: &[u8]) -> Option<u32> {
+    attributes(payload.get(RTMSG_LEN..)?)
+        .find(|(kind, _)| *kind == RTA_OIF)
+        .and_then(|(_, value)| u32_at(value, 0))
+        .filter(|&index| index != UNREACHABLE)
+}
+
 /// A dumped route: the route and its protocol. `None` for routes this module cannot
 /// describe (a unicast route without output interface, multipath, other types, malformed).
 pub(super) fn parse(payload: &[u8]) -> Option<(Route, u8)> {
@@ -347,6 +375,23 @@ mod tests {
         let mut blackhole = p.to_vec();
         blackhole[7] = 6;
         assert_eq!(parse(&blackhole), None);
+    }
+
+    #[test]
+    fn route_lookup_asks_for_one_address() {
+        let request = get("192.0.2.7".parse().unwrap());
+        assert_eq!(request.msg_type, RTM_GETROUTE);
+        assert_eq!(request.flags, NLM_F_REQUEST | NLM_F_ACK);
+        assert_eq!(&request.payload[..8], &[2, 32, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(attrs(&request.payload), vec![(RTA_DST, vec![192, 0, 2, 7])]);
+        let v6 = get("2001:db8::1".parse().unwrap());
+        assert_eq!(&v6.payload[..2], &[10, 128]);
+        // An answer: a local route through interface #1.
+        let mut answer = vec![2, 32, 0, 0, 254, 2, 0, 2, 0, 0, 0, 0];
+        attr::put_u32(&mut answer, RTA_OIF, 1);
+        assert_eq!(output_interface(&answer), Some(1));
+        assert_eq!(output_interface(&answer[..11]), None);
+        assert_eq!(output_interface(&answer[..12]), None);
     }
 
     #[test]
