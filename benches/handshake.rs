@@ -42,6 +42,7 @@ fn connection(local: IpAddr, remote: IpAddr, group: DhGroup, initiate: bool) -> 
         ike_lifetime: Duration::from_secs(14400),
         child_lifetime: Duration::from_secs(3600),
         dpd_interval: None,
+        dpd_timeout: None,
         initiate,
         if_id: None,
     }

@@ -164,6 +164,46 @@ fn dpd_declares_a_silent_peer_dead() {
 }
 
 #[test]
+fn dpd_timeout_declares_the_peer_dead_sooner() {
+    // DPD every 2 s, and an unanswered request ends the SA after 3 s instead of after the
+    // ~165 s of retransmissions: a hub fails over to a standby connection within seconds.
+    let mut a = connection(A_ADDR, B_ADDR, true);
+    a.dpd_interval = Some(Duration::from_secs(2));
+    a.dpd_timeout = Some(Duration::from_secs(3));
+    let mut pair = Pair::new(
+        EngineSettings::new(vec![a]),
+        EngineSettings::new(vec![connection(B_ADDR, A_ADDR, false)]),
+    );
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, Pair::established));
+    // Liveness checks that are answered keep the SA up, well past the timeout.
+    assert!(
+        !pair.drive_until(Duration::from_secs(20), |p| !p.a.ike_down().is_empty()),
+        "answered DPD keeps the SA"
+    );
+    pair.cut = true;
+    let cut_at = pair.elapsed();
+    assert!(
+        pair.drive_until(Duration::from_secs(60), |p| !p.a.ike_down().is_empty()),
+        "A never noticed"
+    );
+    assert!(matches!(
+        pair.a.ike_down()[0],
+        Event::IkeDown {
+            reason: DownReason::PeerDead,
+            ..
+        }
+    ));
+    // At most one DPD interval of silence, then the 3 s timeout.
+    let took = pair.elapsed() - cut_at;
+    assert!(
+        took >= Duration::from_secs(3) && took <= Duration::from_secs(6),
+        "took {took:?}"
+    );
+}
+
+#[test]
 fn malformed_datagrams_at_every_stage_are_dropped_and_counted() {
     let mut pair = Pair::default_pair();
     let now = pair.now;

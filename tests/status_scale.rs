@@ -50,6 +50,7 @@ fn connection(local: IpAddr, remote: IpAddr, initiate: bool) -> ConnectionSettin
         ike_lifetime: Duration::from_secs(14400),
         child_lifetime: Duration::from_secs(3600),
         dpd_interval: None,
+        dpd_timeout: None,
         initiate,
         if_id: None,
     }

@@ -53,6 +53,8 @@ pub const VERSION: IkeVersion = IkeVersion::V2;
 pub const MIN_LIFETIME: Duration = Duration::from_secs(10);
 /// Shortest DPD interval accepted.
 pub const MIN_DPD_INTERVAL: Duration = Duration::from_secs(1);
+/// Shortest `dpd_timeout`: below this a busy peer on a slow path would be declared dead.
+pub const MIN_DPD_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The default IKE proposals, parsed.
 pub fn ike_proposals(version: IkeVersion) -> Vec<IkeProposal> {

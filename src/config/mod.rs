@@ -36,6 +36,11 @@
 //! ike_lifetime = "4h"               # s, m, h, d (or bare seconds); minimum 10s
 //! child_lifetime = "1h"
 //! dpd_interval = "30s"              # "off" disables dead peer detection
+//! dpd_timeout = "10s"               # declare the peer dead when a request is unanswered
+//!                                   # this long; default: when retransmissions run out
+//!                                   # (~165 s); minimum 2s
+//! local_address = "192.0.2.1"       # one of gateway.local_addresses; default: the first
+//!                                   # of the peer's family (a second uplink names its own)
 //! start_action = "initiate"         # or "listen" (default)
 //!
 //! [[route]]                         # destination route table

@@ -163,6 +163,13 @@ pub struct Connection {
     pub child_lifetime: Duration,
     /// Dead peer detection interval; None: off.
     pub dpd_interval: Option<Duration>,
+    /// How long a request to the peer (a liveness check, a rekey, ...) may stay unanswered
+    /// before the peer is declared dead; None: when the retransmissions run out (about 165 s
+    /// with the defaults, as strongSwan).
+    pub dpd_timeout: Option<Duration>,
+    /// The address IKE runs on for this connection: one of `gateway.local_addresses`, of the
+    /// peer's family.
+    pub local_address: IpAddr,
     pub start_action: StartAction,
 }
 

@@ -64,6 +64,8 @@ pub(crate) struct RawConnection {
     pub(crate) ike_lifetime: Option<Spanned<TimeSetting>>,
     pub(crate) child_lifetime: Option<Spanned<TimeSetting>>,
     pub(crate) dpd_interval: Option<Spanned<TimeSetting>>,
+    pub(crate) dpd_timeout: Option<Spanned<TimeSetting>>,
+    pub(crate) local_address: Option<Spanned<String>>,
     pub(crate) start_action: Option<Spanned<String>>,
 }
 
@@ -105,6 +107,8 @@ const CONNECTION_KEYS: &[&str] = &[
     "ike_lifetime",
     "child_lifetime",
     "dpd_interval",
+    "dpd_timeout",
+    "local_address",
     "start_action",
 ];
 const ROUTE_KEYS: &[&str] = &["destination", "connection", "weight", "publish"];
@@ -245,6 +249,8 @@ fn read_connection(
         ike_lifetime: r.time("ike_lifetime", d),
         child_lifetime: r.time("child_lifetime", d),
         dpd_interval: r.time("dpd_interval", d),
+        dpd_timeout: r.time("dpd_timeout", d),
+        local_address: r.string("local_address", d),
         start_action: r.string("start_action", d),
     };
     r.finish(CONNECTION_KEYS, d);

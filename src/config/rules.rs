@@ -9,6 +9,8 @@
 //! - A peer with a fixed address needs a gateway local address of the same family: IKE must
 //!   send from one.
 //! - A connection to a peer at "any" cannot initiate: there is nowhere to send to.
+//! - A connection's `local_address` is one of the gateway's local addresses, of the peer's
+//!   family (two uplinks of one family are two connections, each naming its address).
 //! - Routes are allowed with or without `hub`: a site-to-site gateway may use them for
 //!   active/standby connections too. Each route's weight is 100 (active) or 0 (standby); a
 //!   destination has at most one route per weight, and never two routes to one connection;
@@ -52,6 +54,7 @@ pub(crate) fn check(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
     );
     peer_references(entries, d);
     peer_families(entries, d);
+    connection_addresses(entries, d);
     routes(entries, d);
 }
 
@@ -173,6 +176,51 @@ fn peer_families(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
                     locals.join(", ")
                 ),
             );
+        }
+    }
+}
+
+/// A connection's own `local_address` is one of the gateway's, of its peer's family.
+fn connection_addresses(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
+    let Some(gateway) = entries.gateway else {
+        return;
+    };
+    for (raw, draft) in entries.raw.connections.iter().zip(entries.connections) {
+        let (Some(Some(local)), Some(text)) = (draft.local_address, raw.local_address.as_ref())
+        else {
+            continue;
+        };
+        let field = format!("{}.local_address", raw.label);
+        if !gateway.local_addresses.contains(&local) {
+            let locals: Vec<String> = gateway
+                .local_addresses
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            d.error(
+                Some(&text.span()),
+                field,
+                format!(
+                    "{local} is not one of gateway.local_addresses ({}); IKE only runs there",
+                    locals.join(", ")
+                ),
+            );
+            continue;
+        }
+        let peer = draft.peer.as_deref().and_then(|name| {
+            entries
+                .peers
+                .iter()
+                .find(|p| p.name.as_deref() == Some(name))
+        });
+        if let Some(PeerAddress::Addr(remote)) = peer.and_then(|p| p.address) {
+            if remote.is_ipv4() != local.is_ipv4() {
+                d.error(
+                    Some(&text.span()),
+                    field,
+                    format!("{local} and the peer's address {remote} are of different families"),
+                );
+            }
         }
     }
 }

@@ -98,6 +98,8 @@ fn defaults_are_filled_in() {
     assert_eq!(c.ike_lifetime, Duration::from_secs(4 * 3600));
     assert_eq!(c.child_lifetime, Duration::from_secs(3600));
     assert_eq!(c.dpd_interval, Some(Duration::from_secs(30)));
+    assert_eq!(c.dpd_timeout, None);
+    assert_eq!(c.local_address, "192.0.2.1".parse::<IpAddr>().expect("ip"));
     assert_eq!(c.start_action, StartAction::Listen);
     assert_eq!(c.psk().secret(), b"s3cret-shanghai");
     assert_eq!(config.routes[0].weight, WEIGHT_ACTIVE);
@@ -115,6 +117,7 @@ esp_proposals = ["aes128-sha1-modp1024"]
 ike_lifetime = "1d"
 child_lifetime = 20
 dpd_interval = "off"
+dpd_timeout = "10s"
 start_action = "initiate"
 "#;
     let text = format!(
@@ -134,7 +137,77 @@ start_action = "initiate"
     assert_eq!(c.ike_lifetime, Duration::from_secs(86_400));
     assert_eq!(c.child_lifetime, Duration::from_secs(20));
     assert_eq!(c.dpd_interval, None);
+    assert_eq!(c.dpd_timeout, Some(Duration::from_secs(10)));
     assert_eq!(c.start_action, StartAction::Initiate);
+}
+
+#[test]
+fn a_second_uplink_names_its_local_address() {
+    let gateway = "[gateway]\nname = \"office\"\nlocal_addresses = [\"198.51.100.40\", \"198.51.100.41\", \"2001:db8::40\"]\nlocal_subnets = [\"10.10.40.0/24\"]\n";
+    let text = format!(
+        "{gateway}{}{}{}{}{}",
+        peer("hub", "192.0.2.1"),
+        connection("uplink-1", "hub", "10.0.0.0/16", ""),
+        connection(
+            "uplink-2",
+            "hub",
+            "10.0.0.0/16",
+            "local_address = \"198.51.100.41\"\n"
+        ),
+        route("10.0.0.0/16", "uplink-1", 100),
+        route("10.0.0.0/16", "uplink-2", 0),
+    );
+    let config = ok(&text);
+    let address = |name: &str| {
+        config
+            .connection(name)
+            .map(|c| (c.local_address, c.local_identity.clone()))
+    };
+    let first: IpAddr = "198.51.100.40".parse().expect("ip");
+    let second: IpAddr = "198.51.100.41".parse().expect("ip");
+    // The identity follows the address IKE runs on, as strongSwan's default does.
+    assert_eq!(address("uplink-1"), Some((first, Identity::from_ip(first))));
+    assert_eq!(
+        address("uplink-2"),
+        Some((second, Identity::from_ip(second)))
+    );
+
+    let e = errors(&text.replace(
+        "local_address = \"198.51.100.41\"",
+        "local_address = \"198.51.100.99\"",
+    ));
+    assert_error(
+        &e,
+        "connection \"uplink-2\".local_address",
+        &[
+            "198.51.100.99",
+            "not one of gateway.local_addresses",
+            "198.51.100.41",
+        ],
+    );
+    let e = errors(&text.replace(
+        "local_address = \"198.51.100.41\"",
+        "local_address = \"2001:db8::40\"",
+    ));
+    assert_error(
+        &e,
+        "connection \"uplink-2\".local_address",
+        &["different families", "192.0.2.1"],
+    );
+    let e = errors(&text.replace(
+        "local_address = \"198.51.100.41\"",
+        "local_address = \"uplink\"\ndpd_timeout = \"1s\"",
+    ));
+    assert_error(
+        &e,
+        "connection \"uplink-2\".local_address",
+        &["not an IP address"],
+    );
+    assert_error(
+        &e,
+        "connection \"uplink-2\".dpd_timeout",
+        &["too short", "2s"],
+    );
 }
 
 #[test]

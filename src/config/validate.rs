@@ -59,6 +59,10 @@ pub(crate) struct ConnectionDraft {
     pub(crate) ike_lifetime: Option<Duration>,
     pub(crate) child_lifetime: Option<Duration>,
     pub(crate) dpd_interval: Option<Option<Duration>>,
+    /// Some(None): not given; the retransmission schedule decides.
+    pub(crate) dpd_timeout: Option<Option<Duration>>,
+    /// Some(None): not given; the gateway's first local address of the peer's family.
+    pub(crate) local_address: Option<Option<IpAddr>>,
     pub(crate) start_action: Option<StartAction>,
 }
 
@@ -234,6 +238,24 @@ impl Validator<'_, '_> {
             &field("child_lifetime"),
         );
         let dpd_interval = self.dpd(raw.dpd_interval.as_ref(), &field("dpd_interval"));
+        let dpd_timeout = match &raw.dpd_timeout {
+            None => Some(None),
+            Some(raw) => self.dpd_timeout(raw, &field("dpd_timeout")).map(Some),
+        };
+        let local_address = match &raw.local_address {
+            None => Some(None),
+            Some(text) => match text.get_ref().trim().parse::<IpAddr>() {
+                Ok(addr) => Some(Some(addr)),
+                Err(_) => {
+                    self.fail(
+                        &text.span(),
+                        field("local_address"),
+                        format!("\"{}\" is not an IP address", text.get_ref().trim()),
+                    );
+                    None
+                }
+            },
+        };
         let start_action = match &raw.start_action {
             None => Some(defaults::START_ACTION),
             Some(text) => match text.get_ref().as_str() {
@@ -262,6 +284,8 @@ impl Validator<'_, '_> {
             ike_lifetime,
             child_lifetime,
             dpd_interval,
+            dpd_timeout,
+            local_address,
             start_action,
         }
     }
@@ -557,6 +581,23 @@ impl Validator<'_, '_> {
         Some(lifetime)
     }
 
+    fn dpd_timeout(&mut self, raw: &Spanned<TimeSetting>, field: &str) -> Option<Duration> {
+        let timeout = self.duration(raw, field)?;
+        if timeout < defaults::MIN_DPD_TIMEOUT {
+            self.fail(
+                &raw.span(),
+                field.into(),
+                format!(
+                    "{} is too short; the minimum is {}",
+                    duration::format(timeout),
+                    duration::format(defaults::MIN_DPD_TIMEOUT)
+                ),
+            );
+            return None;
+        }
+        Some(timeout)
+    }
+
     /// Some(None): DPD off.
     fn dpd(&mut self, raw: Option<&Spanned<TimeSetting>>, field: &str) -> Option<Option<Duration>> {
         let Some(raw) = raw else {
@@ -612,9 +653,12 @@ pub(crate) fn finish(
     peer: &Peer,
     local_subnets: Vec<IpNet>,
 ) -> Option<Connection> {
+    let local_address = draft
+        .local_address?
+        .or_else(|| gateway.local_address_for(&peer.address))?;
     let local_identity = draft
         .local_identity?
-        .unwrap_or_else(|| default_local_identity(gateway, peer));
+        .unwrap_or_else(|| Identity::from_ip(local_address));
     Some(Connection {
         name: draft.name?,
         peer: draft.peer?,
@@ -628,19 +672,10 @@ pub(crate) fn finish(
         ike_lifetime: draft.ike_lifetime?,
         child_lifetime: draft.child_lifetime?,
         dpd_interval: draft.dpd_interval?,
+        dpd_timeout: draft.dpd_timeout?,
+        local_address,
         start_action: draft.start_action?,
     })
-}
-
-fn default_local_identity(gateway: &Gateway, peer: &Peer) -> Identity {
-    // strongSwan likewise identifies itself by its IKE address unless told otherwise. rules.rs
-    // rejects peers whose family no local address has, and a gateway always has an address;
-    // the fallbacks only keep this total.
-    let addr = gateway
-        .local_address_for(&peer.address)
-        .or_else(|| gateway.local_addresses.first().copied())
-        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-    Identity::from_ip(addr)
 }
 
 #[cfg(test)]

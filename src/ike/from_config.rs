@@ -34,10 +34,7 @@ fn connection_settings(config: &Config, conn: &Connection) -> Result<ConnectionS
     let peer = config
         .peer_of(conn)
         .ok_or_else(|| format!("unknown peer {:?}", conn.peer))?;
-    let local_addr = config
-        .gateway
-        .local_address_for(&peer.address)
-        .ok_or_else(|| "no local address of the peer's address family".to_string())?;
+    let local_addr = conn.local_address;
     let remote_addr = match peer.address {
         PeerAddress::Addr(a) => Some(a),
         PeerAddress::Any => None,
@@ -56,6 +53,7 @@ fn connection_settings(config: &Config, conn: &Connection) -> Result<ConnectionS
         ike_lifetime: conn.ike_lifetime,
         child_lifetime: conn.child_lifetime,
         dpd_interval: conn.dpd_interval,
+        dpd_timeout: conn.dpd_timeout,
         initiate: conn.start_action == StartAction::Initiate,
         if_id: config.gateway.hub.then(|| hub_if_id(&conn.name)),
     })

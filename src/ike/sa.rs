@@ -107,6 +107,8 @@ pub struct Outstanding {
     /// The request's datagrams (several when fragmented).
     pub datagrams: Vec<Vec<u8>>,
     pub sends: u32,
+    /// When it was first sent: the connection's `dpd_timeout` counts from here.
+    pub first_sent: Instant,
 }
 
 /// Message-ID bookkeeping and the retransmission cache (RFC 7296 2.1-2.3).

@@ -81,6 +81,9 @@ pub struct ConnectionSettings {
     pub ike_lifetime: Duration,
     pub child_lifetime: Duration,
     pub dpd_interval: Option<Duration>,
+    /// Declare the peer dead when a request of an established IKE SA has been unanswered
+    /// this long, even if retransmissions remain; `None`: when they run out.
+    pub dpd_timeout: Option<Duration>,
     pub initiate: bool,
     /// Hub mode: the if_id of the connection's xfrm interface. Its CHILD_SAs' states and
     /// policies carry it, so only traffic routed into that interface uses them.

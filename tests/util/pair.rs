@@ -162,6 +162,7 @@ pub fn connection(local: &str, remote: &str, initiate: bool) -> ConnectionSettin
         ike_lifetime: Duration::from_secs(4 * 3600),
         child_lifetime: Duration::from_secs(3600),
         dpd_interval: Some(Duration::from_secs(30)),
+        dpd_timeout: None,
         initiate,
         if_id: None,
     }

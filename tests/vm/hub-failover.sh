@@ -8,7 +8,8 @@
 #                                      ==uplink2: 2001:db8:2::1 <-> 2001:db8:2::40 (wan2/up2)==
 #
 # Hub: 10.20.0.0/24 via uplink1 (weight 100) and uplink2 (weight 0). Office: 10.0.0.0/16 via
-# uplink1 (100) and uplink2 (0). DPD every second on both sides.
+# uplink1 (100) and uplink2 (0). DPD every second on both sides, and a request unanswered for
+# 3 s declares the peer dead (dpd_timeout).
 #
 # A continuous ping runs from the head office host to the office LAN. Uplink 1 is cut by
 # dropping its IKE and ESP with nftables on the office's link; the test waits until the
@@ -25,9 +26,10 @@ HQ_HOST=10.0.1.10
 OFFICE_LAN=10.20.0.1
 OFFICE_NET=10.20.0.0/24
 HQ_NET=10.0.0.0/16
-# A dead peer is declared when a DPD request goes unanswered through all its retransmissions
-# (6 sends, 4 s doubling by 1.8: about 165 s), so allow for that plus TCG's slowness.
-FAILOVER_DEADLINE=${IKT_FAILOVER_DEADLINE:-215}
+# A dead peer is declared at most dpd_interval + dpd_timeout (1 + 3 s) after the cut; allow
+# for TCG's slowness.
+DPD_TIMEOUT_S=3
+FAILOVER_DEADLINE=${IKT_FAILOVER_DEADLINE:-40}
 PSK1=failover-test-only-uplink1-Hq7Zs3
 PSK2=failover-test-only-uplink2-Lm2Wd8
 
@@ -68,6 +70,7 @@ peer = "$2"
 psk = "$3"
 remote_subnets = ["$4"]
 dpd_interval = "1s"
+dpd_timeout = "${DPD_TIMEOUT_S}s"
 start_action = "$5"
 EOF
 }
@@ -212,7 +215,7 @@ fi
 seconds() { [ -n "$1" ] && echo "$(($1 / 1000)).$(($1 % 1000 / 100)) s" || echo "n/a"; }
 echo "failover: $(seconds "$ping_ms") (cut to the first ping answered after it)"
 echo "failover: route switch on the hub $(seconds "$route_ms") after the cut"
-echo "@@METRIC failover_ping_ms=${ping_ms:-none} failover_route_ms=${route_ms:-none} dpd_interval_s=1"
+echo "@@METRIC failover_ping_ms=${ping_ms:-none} failover_route_ms=${route_ms:-none} dpd_interval_s=1 dpd_timeout_s=$DPD_TIMEOUT_S"
 u2=$(packets uplink2)
 check "5 pings through uplink 2" in_ns "$HQ" ping -c 5 -i 0.2 -W 2 "$OFFICE_LAN"
 u2b=$(packets uplink2)

@@ -271,9 +271,11 @@ impl Engine {
             message_id,
             datagrams,
             sends: 1,
+            first_sent: now,
         });
         sa.exchanges.next_request_id = message_id.wrapping_add(1);
-        let at = now + self.retransmit_delay(1);
+        let next = now + self.retransmit_delay(1);
+        let at = self.answer_deadline(sa, now).map_or(next, |d| next.min(d));
         self.timers
             .arm(&mut sa.timers, sa.id, Timer::Retransmit, at);
     }
@@ -314,15 +316,33 @@ impl Engine {
         s.retransmit_timeout.mul_f64(factor.min(1e6))
     }
 
+    /// The connection's `dpd_timeout` bounds how long an established SA waits for the answer
+    /// to a request first sent at `first_sent`; the handshake keeps the full schedule (its own
+    /// establish timeout applies).
+    fn answer_deadline(&self, sa: &IkeSa, first_sent: Instant) -> Option<Instant> {
+        if sa.state != SaState::Established {
+            return None;
+        }
+        let timeout = self.connection(sa.conn).and_then(|c| c.dpd_timeout)?;
+        Some(first_sent + timeout)
+    }
+
     pub(super) fn on_retransmit_timer(&mut self, now: Instant, sa: &mut IkeSa) -> Fate {
         let tries = self.settings.retransmit_tries;
+        let first_sent = match &sa.exchanges.outstanding {
+            Some(out) => out.first_sent,
+            None => return Fate::Keep,
+        };
+        let deadline = self.answer_deadline(sa, first_sent);
         let Some(out) = sa.exchanges.outstanding.as_mut() else {
             return Fate::Keep;
         };
-        if out.sends >= tries {
+        if out.sends >= tries || deadline.is_some_and(|d| now >= d) {
             debug!(
                 sa = sa.id.0,
-                "no answer after {} sends: peer is dead", out.sends
+                "no answer after {} sends in {:?}: peer is dead",
+                out.sends,
+                now.saturating_duration_since(out.first_sent)
             );
             return Fate::Remove(DownReason::PeerDead);
         }
@@ -339,7 +359,8 @@ impl Engine {
             .collect();
         self.stats.retransmits += 1;
         transmits.into_iter().for_each(|t| self.emit_transmit(t));
-        let at = now + self.retransmit_delay(sends);
+        let next = now + self.retransmit_delay(sends);
+        let at = deadline.map_or(next, |d| next.min(d));
         self.timers
             .arm(&mut sa.timers, sa.id, Timer::Retransmit, at);
         Fate::Keep
