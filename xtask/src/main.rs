@@ -32,7 +32,7 @@ commands:
                                 narrated
 
 environment:
-  IKEHUB_VM_TIMEOUT=SECS        limit for one VM run (default 900)
+  IKEHUB_VM_TIMEOUT=SECS        limit for one VM run (default 2400)
   IKEHUB_VM_MODULES=\"m1 m2?\"    more kernel modules for the guest (`?`: optional)
   IKT_TEST_TIMEOUT=SECS         limit for one guest test (default 300)
   IKT_VERBOSE=1                 tests print the state they inspect (as the demo does)
