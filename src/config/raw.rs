@@ -36,6 +36,7 @@ pub(crate) struct RawGateway {
     pub(crate) local_addresses: Option<Strings>,
     pub(crate) local_subnets: Option<Strings>,
     pub(crate) hub: Option<Spanned<bool>>,
+    pub(crate) offload: Option<Spanned<String>>,
 }
 
 #[derive(Debug)]
@@ -65,6 +66,7 @@ pub(crate) struct RawConnection {
     pub(crate) child_lifetime: Option<Spanned<TimeSetting>>,
     pub(crate) dpd_interval: Option<Spanned<TimeSetting>>,
     pub(crate) start_action: Option<Spanned<String>>,
+    pub(crate) offload: Option<Spanned<String>>,
 }
 
 impl std::fmt::Debug for RawConnection {
@@ -89,7 +91,7 @@ pub(crate) struct RawRoute {
 }
 
 const TOP_KEYS: &[&str] = &["gateway", "peer", "connection", "route"];
-const GATEWAY_KEYS: &[&str] = &["name", "local_addresses", "local_subnets", "hub"];
+const GATEWAY_KEYS: &[&str] = &["name", "local_addresses", "local_subnets", "hub", "offload"];
 const PEER_KEYS: &[&str] = &["name", "address", "identity"];
 const CONNECTION_KEYS: &[&str] = &[
     "name",
@@ -106,6 +108,7 @@ const CONNECTION_KEYS: &[&str] = &[
     "child_lifetime",
     "dpd_interval",
     "start_action",
+    "offload",
 ];
 const ROUTE_KEYS: &[&str] = &["destination", "connection", "weight", "publish"];
 
@@ -200,6 +203,7 @@ fn read_gateway(value: Spanned<Value>, d: &mut Diagnostics<'_>) -> Option<RawGat
         local_addresses: r.required_strings("local_addresses", d),
         local_subnets: r.strings("local_subnets", d),
         hub: r.boolean("hub", d),
+        offload: r.string("offload", d),
     };
     r.finish(GATEWAY_KEYS, d);
     Some(gateway)
@@ -246,6 +250,7 @@ fn read_connection(
         child_lifetime: r.time("child_lifetime", d),
         dpd_interval: r.time("dpd_interval", d),
         start_action: r.string("start_action", d),
+        offload: r.string("offload", d),
     };
     r.finish(CONNECTION_KEYS, d);
     connection
