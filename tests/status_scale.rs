@@ -52,6 +52,7 @@ fn connection(local: IpAddr, remote: IpAddr, initiate: bool) -> ConnectionSettin
         dpd_interval: None,
         initiate,
         if_id: None,
+        offload: ikehub::ike::Offload::None,
     }
 }
 

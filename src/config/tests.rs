@@ -132,14 +132,21 @@ fn unknown_offload_modes_are_reported_together_with_their_position() {
         connection("b", "p", "10.10.20.0/24", "offload = true"),
     );
     let e = errors(&text);
-    assert_error(&e, "gateway.offload", &["\"full\"", "\"packet\"", "\"auto\""]);
-    assert_error(&e, "connection \"a\".offload", &["\"hardware\"", "\"crypto\""]);
+    assert_error(
+        &e,
+        "gateway.offload",
+        &["\"full\"", "\"packet\"", "\"auto\""],
+    );
+    assert_error(
+        &e,
+        "connection \"a\".offload",
+        &["\"hardware\"", "\"crypto\""],
+    );
     assert_error(&e, "connection \"b\".offload", &["expected a string"]);
-    let located = e
-        .0
-        .iter()
-        .find(|e| e.field == "connection \"a\".offload")
-        .and_then(|e| e.line_col);
+    let located =
+        e.0.iter()
+            .find(|e| e.field == "connection \"a\".offload")
+            .and_then(|e| e.line_col);
     let line = text
         .lines()
         .position(|l| l.contains("\"hardware\""))
@@ -420,7 +427,7 @@ fn unknown_keys_point_at_the_key() {
     assert_eq!(e.0[0].line_col, Some((4, 4)), "{e}");
     assert_eq!(
         e.to_string(),
-        format!("{ORIGIN}:4:4: gateway.colour: unknown key \"colour\"; known keys here: name, local_addresses, local_subnets, hub")
+        format!("{ORIGIN}:4:4: gateway.colour: unknown key \"colour\"; known keys here: name, local_addresses, local_subnets, hub, offload")
     );
 }
 

@@ -164,6 +164,7 @@ pub fn connection(local: &str, remote: &str, initiate: bool) -> ConnectionSettin
         dpd_interval: Some(Duration::from_secs(30)),
         initiate,
         if_id: None,
+        offload: ikehub::ike::Offload::None,
     }
 }
 

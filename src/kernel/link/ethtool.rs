@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use super::attr;
 use crate::kernel::netlink::{
-    attributes, u16_at, u32_at, NetlinkSocket, Request, RequestSocket, NLM_F_ACK, NLM_F_REQUEST,
+    attributes, u16_at, NetlinkSocket, Request, RequestSocket, NLM_F_ACK, NLM_F_REQUEST,
 };
 use crate::kernel::{netns, KernelError};
 
@@ -165,7 +165,12 @@ fn features_request(family: u16, ifindex: u32) -> Request {
     let header = attr::begin_nested(&mut attrs, ETHTOOL_A_FEATURES_HEADER);
     attr::put_u32(&mut attrs, ETHTOOL_A_HEADER_DEV_INDEX, ifindex);
     attr::end_nested(&mut attrs, header);
-    genl_request(family, ETHTOOL_MSG_FEATURES_GET, ETHTOOL_GENL_VERSION, attrs)
+    genl_request(
+        family,
+        ETHTOOL_MSG_FEATURES_GET,
+        ETHTOOL_GENL_VERSION,
+        attrs,
+    )
 }
 
 /// Whether the named bit is set in a verbose bitset. A bitset without a mask (NOMASK, as the
@@ -181,7 +186,8 @@ fn bitset_has(bitset: &[u8], name: &str) -> bool {
             let named = attributes(bit).any(|(kind, value)| {
                 kind == ETHTOOL_A_BITSET_BIT_NAME && attr::string(value) == name
             });
-            let set = list_only || attributes(bit).any(|(kind, _)| kind == ETHTOOL_A_BITSET_BIT_VALUE);
+            let set =
+                list_only || attributes(bit).any(|(kind, _)| kind == ETHTOOL_A_BITSET_BIT_VALUE);
             named && set
         })
 }
@@ -203,6 +209,7 @@ fn parse_esp_features(payload: &[u8]) -> EspFeatures {
 /// The ifindex in a reply header, for tests.
 #[cfg(test)]
 fn header_ifindex(request: &Request) -> Option<u32> {
+    use crate::kernel::netlink::u32_at;
     let attrs = request.payload.get(GENL_HDRLEN..)?;
     let (_, header) = attributes(attrs).find(|(k, _)| *k == ETHTOOL_A_FEATURES_HEADER)?;
     let (_, index) = attributes(header).find(|(k, _)| *k == ETHTOOL_A_HEADER_DEV_INDEX)?;
@@ -284,7 +291,10 @@ mod tests {
         ));
         assert!(!features.esp_hw_offload);
         assert!(features.esp_tx_csum_hw_offload);
-        assert_eq!(parse_esp_features(&reply(true, &[])), EspFeatures::default());
+        assert_eq!(
+            parse_esp_features(&reply(true, &[])),
+            EspFeatures::default()
+        );
     }
 
     #[test]

@@ -467,11 +467,12 @@ mod tests {
         for spec in &specs {
             for update in [false, true] {
                 let request = add_policy(spec, update);
-                let offload: Vec<Vec<u8>> = trailing_attributes(&request.payload, USERPOLICY_INFO_LEN)
-                    .into_iter()
-                    .filter(|(kind, _)| *kind == 28)
-                    .map(|(_, value)| value)
-                    .collect();
+                let offload: Vec<Vec<u8>> =
+                    trailing_attributes(&request.payload, USERPOLICY_INFO_LEN)
+                        .into_iter()
+                        .filter(|(kind, _)| *kind == 28)
+                        .map(|(_, value)| value)
+                        .collect();
                 // struct xfrm_user_offload: ifindex 6, flags XFRM_OFFLOAD_PACKET (4), even on
                 // in and fwd policies (the kernel refuses INBOUND on policies).
                 let mut expected = 6i32.to_ne_bytes().to_vec();
@@ -482,8 +483,10 @@ mod tests {
         }
         // Without packet offload the policies carry no offload attribute.
         specs[0].offload = None;
-        assert!(trailing_attributes(&add_policy(&specs[0], false).payload, USERPOLICY_INFO_LEN)
-            .iter()
-            .all(|(kind, _)| *kind != 28));
+        assert!(
+            trailing_attributes(&add_policy(&specs[0], false).payload, USERPOLICY_INFO_LEN)
+                .iter()
+                .all(|(kind, _)| *kind != 28)
+        );
     }
 }

@@ -13,8 +13,8 @@ use netlink_packet_xfrm::{
 use zeroize::{Zeroize, Zeroizing};
 
 use super::algorithms::{self, CipherAttribute};
-use super::offload::DeviceOffload;
 use super::netlink::Request;
+use super::offload::DeviceOffload;
 use super::uapi::{
     AF_INET, AF_INET6, IPPROTO_ESP, UDP_ENCAP_ESPINUDP, XFRM_INF, XFRM_MODE_TUNNEL, XFRM_MSG_DELSA,
     XFRM_MSG_GETSA, XFRM_MSG_NEWSA, XFRM_STATE_AF_UNSPEC, XFRM_STATE_ESN,
@@ -256,7 +256,8 @@ mod tests {
             SaDirection::Inbound,
             Duration::from_secs(3000),
             Duration::from_secs(3600),
-            None, None,
+            None,
+            None,
         )
         .unwrap();
         assert_eq!(request.msg_type, 16);
@@ -300,7 +301,8 @@ mod tests {
             SaDirection::Outbound,
             Duration::ZERO,
             Duration::ZERO,
-            None, None,
+            None,
+            None,
         )
         .unwrap();
         let aead = &attrs(&request)[&XFRMA_ALG_AEAD];
@@ -330,7 +332,8 @@ mod tests {
                     SaDirection::Inbound,
                     Duration::ZERO,
                     Duration::ZERO,
-                    None, None,
+                    None,
+                    None,
                 )
                 .unwrap();
                 let attrs = attrs(&request);
@@ -358,7 +361,8 @@ mod tests {
             SaDirection::Inbound,
             Duration::ZERO,
             Duration::ZERO,
-            None, None,
+            None,
+            None,
         )
         .unwrap();
         let encap = &attrs(&request)[&XFRMA_ENCAP];
@@ -375,7 +379,16 @@ mod tests {
         let mut sa = esp(Encryption::AesGcm16 { key_bits: 128 }, None);
         sa.esn = true;
         for (direction, window) in [(SaDirection::Inbound, 32), (SaDirection::Outbound, 1)] {
-            let request = add_sa(&sa, 1, direction, Duration::ZERO, Duration::ZERO, None, None).unwrap();
+            let request = add_sa(
+                &sa,
+                1,
+                direction,
+                Duration::ZERO,
+                Duration::ZERO,
+                None,
+                None,
+            )
+            .unwrap();
             let info = parse_sa_info(&request.payload).unwrap();
             assert_eq!(info.flags, XFRM_STATE_AF_UNSPEC | XFRM_STATE_ESN);
             // The window lives in the ESN attribute; the legacy field stays 0.
@@ -401,7 +414,8 @@ mod tests {
             SaDirection::Inbound,
             Duration::ZERO,
             Duration::ZERO,
-            None, None,
+            None,
+            None,
         )
         .unwrap();
         let info = parse_sa_info(&request.payload).unwrap();
@@ -415,7 +429,8 @@ mod tests {
             SaDirection::Inbound,
             Duration::ZERO,
             Duration::ZERO,
-            None, None
+            None,
+            None
         )
         .is_err());
     }
@@ -447,7 +462,8 @@ mod tests {
             SaDirection::Inbound,
             Duration::ZERO,
             Duration::ZERO,
-            Some(42), None,
+            Some(42),
+            None,
         )
         .unwrap();
         assert_eq!(attrs(&with)[&XFRMA_IF_ID], 42u32.to_ne_bytes().to_vec());
@@ -457,7 +473,8 @@ mod tests {
             SaDirection::Inbound,
             Duration::ZERO,
             Duration::ZERO,
-            None, None,
+            None,
+            None,
         )
         .unwrap();
         assert!(!attrs(&without).contains_key(&XFRMA_IF_ID));
