@@ -49,6 +49,9 @@ impl Devices {
             Ok(None) => return Err(format!("no route to {peer}")),
             Err(error) => return Err(error.to_string()),
         };
+        if !link.up {
+            return Err(format!("{} is down", link.name));
+        }
         let features = self
             .ethtool
             .esp_features(link.index)
