@@ -12,7 +12,9 @@
 # Cases: crypto + AES-GCM-128 (SAs in netdevsim's table with their SPIs, its TX counter
 # moves, status says crypto); crypto + CBC (fails, naming the algorithm); auto + CBC
 # (software, status says none); packet (strict: fails with the kernel's words); auto +
-# AES-GCM-128 (packet refused, falls back to crypto).
+# AES-GCM-128 (packet refused, falls back to crypto); then the device goes down: the kernel
+# drops the SAs it held, the next rekey falls back to software on the veth, and the tunnel
+# carries traffic again.
 # guest-payload: netdevsim
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -84,6 +86,7 @@ psk = "offload-test-psk-5d3c9a"
 remote_subnets = ["$rnet"]
 esp_proposals = [$esp]
 start_action = "$start"
+child_lifetime = "${CHILD_LIFETIME:-1h}"
 EOF
 }
 GCM='"aes128gcm16"'
@@ -93,6 +96,7 @@ check "responder config" ikehub check-config "$DIR/R.toml"
 ikehub_start "$R" "$DIR/R.toml" && ok "responder ready" || bad "responder ready"
 
 field() { ikehub_field "$I" t "$1"; }
+last_error() { ikehub_json "$I" t | sed -n 's/^ *"last_error": "\(.*\)",\{0,1\}$/\1/p'; }
 nsim_tx() { sed -n 's/^SA count=[0-9]* tx=\([0-9]*\).*/\1/p' "$IPSEC"; }
 has_error() { ikehub_json "$I" t | grep -E "\"last_error\": \".*$1" >/dev/null; }
 
@@ -142,7 +146,7 @@ if wait_for 20 has_error "cbc\\(aes\\)"; then
 else
     bad "the connection fails naming the algorithm"; ikehub_log "$I"
 fi
-echo "last error: $(field last_error)"
+echo "last error: $(last_error)"
 n=$(ip -n "$I" xfrm state | grep -c '^src')
 [ "$n" -eq 0 ] && ok "no SA left behind" || bad "no SA left behind ($n)"
 
@@ -165,10 +169,10 @@ if wait_for 20 has_error "packet offload"; then
 else
     bad "the connection fails with the packet offload refusal"; ikehub_log "$I"
 fi
-echo "last error: $(field last_error)"
+echo "last error: $(last_error)"
 
 step "offload = auto, AES-GCM-128: packet refused, crypto taken"
-run_initiator auto "$GCM" && ok "initiator ready" || bad "initiator ready"
+CHILD_LIFETIME=10s run_initiator auto "$GCM" && ok "initiator ready" || bad "initiator ready"
 if wait_for 20 ikehub_established "$I" t && wait_for 5 test -n "$(field offload_out)"; then
     ok "tunnel established"
 else
@@ -180,6 +184,24 @@ spi_out=$(field spi_out)
 grep -E "spi=0x$spi_out " "$IPSEC" >/dev/null && ok "the SA is in netdevsim's table" || bad "the SA is in netdevsim's table"
 grep -E "trying the next mode" "$(ikehub_logfile "$I")" >/dev/null &&
     ok "the packet refusal is logged" || bad "the packet refusal is logged"
+
+step "the device goes down: the next rekey falls back to software"
+check "netdevsim port down" ip -n "$I" link set "$NSIM" down
+software() { [ "$(field offload_out)" = none ] && [ "$(field offload_in)" = none ] && ikehub_established "$I" t; }
+if wait_for 30 software; then
+    ok "after the rekey (child_lifetime 10s) both SAs run in software"
+else
+    bad "after the rekey both SAs run in software ($(field offload_in) / $(field offload_out))"; ikehub_log "$I"
+fi
+[ "$(field spi_out)" != "$spi_out" ] && ok "the CHILD_SA was rekeyed ($spi_out -> $(field spi_out))" || bad "the CHILD_SA was rekeyed"
+grep -E "no device to offload to" "$(ikehub_logfile "$I")" >/dev/null &&
+    ok "the fallback is logged" || bad "the fallback is logged"
+grep -E "no device to offload to" "$(ikehub_logfile "$I")" | tail -n 1
+if wait_for 10 in_ns "$I" ping -c 1 -W 1 -I 10.1.0.1 10.2.0.1; then
+    ok "the tunnel carries traffic again, over the veth"
+else
+    bad "the tunnel carries traffic again, over the veth"
+fi
 
 ikehub_stop "$I"
 ikehub_stop "$R"
