@@ -30,7 +30,7 @@ if [ ! -d /sys/bus/netdevsim ]; then
     fi
 fi
 if [ ! -d /sys/bus/netdevsim ]; then
-    bad "netdevsim module loaded"
+    bad "netdevsim module loaded (this kernel has none: run with --vm, where xtask builds it)"
     finish
 fi
 ok "netdevsim module loaded"
