@@ -247,12 +247,25 @@ async fn prepare(
     cache: &mut HashMap<IpAddr, Result<Egress, String>>,
     intent: KernelIntent,
 ) -> Entry {
-    let (setting, inbound, outbound) = match &intent {
-        KernelIntent::InstallChild { child, .. } => {
-            (child.offload, Some(&child.inbound), child.outbound.as_ref())
+    // (slot, peer, inbound) for each SA: the SA's addresses and algorithm, never its keys.
+    let slot = |sa: &EspSa| SaSlot {
+        dst: sa.dst,
+        spi: sa.spi,
+        algorithm: algorithm(sa),
+        device: None,
+        mode: None,
+    };
+    let (setting, sas) = match &intent {
+        KernelIntent::InstallChild { child, .. } => (
+            child.offload,
+            std::iter::once((slot(&child.inbound), child.inbound.src, true))
+                .chain(child.outbound.iter().map(|sa| (slot(sa), sa.dst, false)))
+                .collect(),
+        ),
+        KernelIntent::InstallOutbound { child, .. } => {
+            (child.offload, vec![(slot(&child.sa), child.sa.dst, false)])
         }
-        KernelIntent::InstallOutbound { child, .. } => (child.offload, None, Some(&child.sa)),
-        KernelIntent::DeleteChild { .. } => (Offload::None, None, None),
+        KernelIntent::DeleteChild { .. } => (Offload::None, Vec::new()),
     };
     let mut entry = Entry {
         setting,
@@ -260,25 +273,14 @@ async fn prepare(
         outbound: None,
         early: None,
         result: None,
-        intent: intent.clone(),
+        intent,
     };
     if setting == Offload::None {
         return entry;
     }
     let first = offload::attempts(setting).first().copied().flatten();
     let strict = setting != Offload::Auto;
-    for (sa, peer, inbound_side) in inbound
-        .map(|sa| (sa, sa.src, true))
-        .into_iter()
-        .chain(outbound.map(|sa| (sa, sa.dst, false)))
-    {
-        let mut slot = SaSlot {
-            dst: sa.dst,
-            spi: sa.spi,
-            algorithm: algorithm(sa),
-            device: None,
-            mode: None,
-        };
+    for (mut slot, peer, inbound_side) in sas {
         let egress = match cache.get(&peer) {
             Some(known) => known.clone(),
             None => {
