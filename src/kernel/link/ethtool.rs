@@ -125,6 +125,16 @@ impl Ethtool {
 
     /// The ESP features active on the link with this ifindex (`ethtool -k`).
     pub async fn esp_features(&mut self, ifindex: u32) -> Result<EspFeatures, KernelError> {
+        let active = self.active_features(ifindex).await?;
+        let on = |name: &str| active.iter().any(|feature| feature == name);
+        Ok(EspFeatures {
+            esp_hw_offload: on(ESP_HW_OFFLOAD),
+            esp_tx_csum_hw_offload: on(ESP_TX_CSUM_HW_OFFLOAD),
+        })
+    }
+
+    /// The names of every feature active on the link with this ifindex.
+    pub async fn active_features(&mut self, ifindex: u32) -> Result<Vec<String>, KernelError> {
         let family = self.family().await?;
         let reply = self
             .one(
@@ -132,7 +142,7 @@ impl Ethtool {
                 features_request(family, ifindex),
             )
             .await?;
-        Ok(parse_esp_features(&reply))
+        Ok(parse_active(&reply))
     }
 }
 
@@ -173,36 +183,42 @@ fn features_request(family: u16, ifindex: u32) -> Request {
     )
 }
 
-/// Whether the named bit is set in a verbose bitset. A bitset without a mask (NOMASK, as the
+/// The names of the bits set in a verbose bitset. A bitset without a mask (NOMASK, as the
 /// kernel sends `active`) lists only the bits that are set; with a mask, a bit is set when it
 /// carries ETHTOOL_A_BITSET_BIT_VALUE.
-fn bitset_has(bitset: &[u8], name: &str) -> bool {
+fn bitset_names(bitset: &[u8]) -> Vec<String> {
     let list_only = attributes(bitset).any(|(kind, _)| kind == ETHTOOL_A_BITSET_NOMASK);
     attributes(bitset)
         .filter(|(kind, _)| *kind == ETHTOOL_A_BITSET_BITS)
         .flat_map(|(_, bits)| attributes(bits))
         .filter(|(kind, _)| *kind == ETHTOOL_A_BITSET_BITS_BIT)
-        .any(|(_, bit)| {
-            let named = attributes(bit).any(|(kind, value)| {
-                kind == ETHTOOL_A_BITSET_BIT_NAME && attr::string(value) == name
-            });
-            let set =
-                list_only || attributes(bit).any(|(kind, _)| kind == ETHTOOL_A_BITSET_BIT_VALUE);
-            named && set
+        .filter(|(_, bit)| {
+            list_only || attributes(bit).any(|(kind, _)| kind == ETHTOOL_A_BITSET_BIT_VALUE)
         })
+        .filter_map(|(_, bit)| {
+            attributes(bit)
+                .find(|(kind, _)| *kind == ETHTOOL_A_BITSET_BIT_NAME)
+                .map(|(_, value)| attr::string(value))
+        })
+        .collect()
 }
 
+/// The active features of a FEATURES_GET reply.
+fn parse_active(payload: &[u8]) -> Vec<String> {
+    payload
+        .get(GENL_HDRLEN..)
+        .and_then(|attrs| attributes(attrs).find(|(kind, _)| *kind == ETHTOOL_A_FEATURES_ACTIVE))
+        .map(|(_, active)| bitset_names(active))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
 fn parse_esp_features(payload: &[u8]) -> EspFeatures {
-    let Some(attrs) = payload.get(GENL_HDRLEN..) else {
-        return EspFeatures::default();
-    };
-    let Some((_, active)) = attributes(attrs).find(|(kind, _)| *kind == ETHTOOL_A_FEATURES_ACTIVE)
-    else {
-        return EspFeatures::default();
-    };
+    let active = parse_active(payload);
+    let on = |name: &str| active.iter().any(|feature| feature == name);
     EspFeatures {
-        esp_hw_offload: bitset_has(active, ESP_HW_OFFLOAD),
-        esp_tx_csum_hw_offload: bitset_has(active, ESP_TX_CSUM_HW_OFFLOAD),
+        esp_hw_offload: on(ESP_HW_OFFLOAD),
+        esp_tx_csum_hw_offload: on(ESP_TX_CSUM_HW_OFFLOAD),
     }
 }
 
