@@ -45,6 +45,7 @@ fn connection(local: IpAddr, remote: IpAddr, group: DhGroup, initiate: bool) -> 
         dpd_timeout: None,
         initiate,
         if_id: None,
+        offload: ikehub::ike::Offload::None,
     }
 }
 

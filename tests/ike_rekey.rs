@@ -370,3 +370,48 @@ fn kernel_expiry_events_rekey_or_remove_the_child() {
         && p.b.kernel.sas.is_empty()));
     assert_eq!(pair.a.engine.sas().count(), 1, "the IKE SA stays");
 }
+
+#[test]
+fn an_acquire_for_an_installed_child_rekeys_it() {
+    let mut pair = established_pair(Duration::from_secs(3600), Duration::from_secs(3600));
+    let (reqid, inbound) = pair
+        .a
+        .engine
+        .sas()
+        .next()
+        .and_then(|sa| sa.children.first())
+        .map(|c| (c.reqid, c.inbound_spi))
+        .expect("child");
+    // An ACQUIRE for a reqid nobody has changes nothing.
+    let now = pair.now;
+    pair.a.engine.handle_kernel_event(
+        now,
+        ikehub::ike::KernelEvent::Acquire {
+            reqid: reqid.wrapping_add(1),
+        },
+    );
+    let first_child = |pair: &Pair| {
+        pair.a
+            .engine
+            .sas()
+            .next()
+            .and_then(|sa| sa.children.first())
+            .map(|c| (c.reqid, c.inbound_spi))
+    };
+    assert!(!pair.drive_until(Duration::from_secs(5), |_| false));
+    assert_eq!(first_child(&pair), Some((reqid, inbound)));
+    // The kernel lost the child's SA (e.g. with its offload device): the child is rekeyed
+    // and a new pair replaces the old one on both sides.
+    let now = pair.now;
+    pair.a
+        .engine
+        .handle_kernel_event(now, ikehub::ike::KernelEvent::Acquire { reqid });
+    assert!(pair.drive_checked(
+        LIMIT,
+        |p| settled(p) && !p.a.kernel.sas.contains_key(&(ip(A_ADDR), inbound)),
+        never_without_sas
+    ));
+    let child = first_child(&pair).expect("a child after the rekey");
+    assert_eq!(child.0, reqid, "the rekeyed child keeps its reqid");
+    assert_ne!(child.1, inbound);
+}

@@ -147,6 +147,7 @@ impl Pair {
                 soft_lifetime: Duration::from_secs(3000),
                 hard_lifetime: Duration::from_secs(3600),
                 if_id: Some(self.if_id),
+                offload: ikehub::ike::Offload::None,
             }),
         }
     }
@@ -188,8 +189,8 @@ async fn packets(dataplane: &mut XfrmDataplane, pair: &Pair) -> [Option<u64>; 2]
         .await
         .expect("read counters");
     [
-        counters[0].map(|c| c.packets),
-        counters[1].map(|c| c.packets),
+        counters[0].as_ref().map(|c| c.packets),
+        counters[1].as_ref().map(|c| c.packets),
     ]
 }
 

@@ -187,6 +187,7 @@ impl Pair {
                 soft_lifetime: self.soft,
                 hard_lifetime: self.hard,
                 if_id: None,
+                offload: ikehub::ike::Offload::None,
             }),
         }
     }
@@ -240,8 +241,8 @@ async fn packets(dataplane: &mut XfrmDataplane, pair: &Pair) -> [Option<u64>; 2]
         .expect("read counters");
     assert_eq!(counters.len(), 2);
     [
-        counters[0].map(|c| c.packets),
-        counters[1].map(|c| c.packets),
+        counters[0].as_ref().map(|c| c.packets),
+        counters[1].as_ref().map(|c| c.packets),
     ]
 }
 
@@ -462,6 +463,7 @@ async fn rekey_responder_keeps_sending_on_the_old_sa_until_its_outbound_sa_is_ad
             soft_lifetime: child.soft_lifetime,
             hard_lifetime: child.hard_lifetime,
             if_id: child.if_id,
+            offload: child.offload,
         });
     }
     let later = later.expect("the install has an outbound SA");

@@ -53,6 +53,7 @@ fn connection(local: IpAddr, remote: IpAddr, initiate: bool) -> ConnectionSettin
         dpd_timeout: None,
         initiate,
         if_id: None,
+        offload: ikehub::ike::Offload::None,
     }
 }
 

@@ -12,6 +12,10 @@
 //! local_subnets = ["10.0.0.0/16"]   # networks behind this gateway; default: none
 //! hub = true                        # route-based hub: an xfrm interface per connection,
 //!                                   # forwarding between them; default: false
+//! offload = "none"                  # ESP hardware offload of every connection that does
+//!                                   # not set its own: "none" (default), "crypto", "packet"
+//!                                   # (both strict: the SA fails if the device refuses it),
+//!                                   # "auto" (packet, else crypto, else none, per SA)
 //!
 //! [[peer]]                          # one per remote gateway
 //! name = "shanghai"                 # required, unique among peers
@@ -42,6 +46,7 @@
 //! local_address = "192.0.2.1"       # one of gateway.local_addresses; default: the first
 //!                                   # of the peer's family (a second uplink names its own)
 //! start_action = "initiate"         # or "listen" (default)
+//! offload = "crypto"                # default: gateway.offload (see above)
 //!
 //! [[route]]                         # destination route table
 //! destination = "10.10.10.0/24"     # required; inside the connection's remote subnets
@@ -61,6 +66,7 @@ mod error;
 mod hub;
 mod identity;
 mod model;
+mod offload;
 mod overlap;
 mod proposal;
 mod raw;
@@ -82,8 +88,8 @@ pub use defaults::{
 pub use error::{ConfigError, ConfigErrors};
 pub use hub::hub_if_id;
 pub use model::{
-    Auth, Config, Connection, EspProposal, Gateway, Identity, IkeProposal, IkeVersion, Peer,
-    PeerAddress, Psk, Route, StartAction, WEIGHT_ACTIVE, WEIGHT_STANDBY,
+    Auth, Config, Connection, EspProposal, Gateway, Identity, IkeProposal, IkeVersion, Offload,
+    Peer, PeerAddress, Psk, Route, StartAction, WEIGHT_ACTIVE, WEIGHT_STANDBY,
 };
 
 use error::Diagnostics;

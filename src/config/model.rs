@@ -9,6 +9,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 pub use super::identity::Identity;
+pub use super::offload::Offload;
 pub use super::proposal::{EspProposal, IkeProposal};
 pub use super::secret::Psk;
 
@@ -50,6 +51,8 @@ pub struct Gateway {
     /// [`super::hub_if_id`]), routes decide where traffic goes, the gateway forwards between
     /// connections, and a connection's default local side is "any".
     pub hub: bool,
+    /// ESP hardware offload of connections that do not set their own.
+    pub offload: Offload,
 }
 
 impl Gateway {
@@ -171,6 +174,8 @@ pub struct Connection {
     /// peer's family.
     pub local_address: IpAddr,
     pub start_action: StartAction,
+    /// ESP hardware offload of this connection's SAs (default: the gateway's).
+    pub offload: Offload,
 }
 
 impl Connection {

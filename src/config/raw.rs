@@ -36,6 +36,7 @@ pub(crate) struct RawGateway {
     pub(crate) local_addresses: Option<Strings>,
     pub(crate) local_subnets: Option<Strings>,
     pub(crate) hub: Option<Spanned<bool>>,
+    pub(crate) offload: Option<Spanned<String>>,
 }
 
 #[derive(Debug)]
@@ -67,6 +68,7 @@ pub(crate) struct RawConnection {
     pub(crate) dpd_timeout: Option<Spanned<TimeSetting>>,
     pub(crate) local_address: Option<Spanned<String>>,
     pub(crate) start_action: Option<Spanned<String>>,
+    pub(crate) offload: Option<Spanned<String>>,
 }
 
 impl std::fmt::Debug for RawConnection {
@@ -91,7 +93,7 @@ pub(crate) struct RawRoute {
 }
 
 const TOP_KEYS: &[&str] = &["gateway", "peer", "connection", "route"];
-const GATEWAY_KEYS: &[&str] = &["name", "local_addresses", "local_subnets", "hub"];
+const GATEWAY_KEYS: &[&str] = &["name", "local_addresses", "local_subnets", "hub", "offload"];
 const PEER_KEYS: &[&str] = &["name", "address", "identity"];
 const CONNECTION_KEYS: &[&str] = &[
     "name",
@@ -110,6 +112,7 @@ const CONNECTION_KEYS: &[&str] = &[
     "dpd_timeout",
     "local_address",
     "start_action",
+    "offload",
 ];
 const ROUTE_KEYS: &[&str] = &["destination", "connection", "weight", "publish"];
 
@@ -204,6 +207,7 @@ fn read_gateway(value: Spanned<Value>, d: &mut Diagnostics<'_>) -> Option<RawGat
         local_addresses: r.required_strings("local_addresses", d),
         local_subnets: r.strings("local_subnets", d),
         hub: r.boolean("hub", d),
+        offload: r.string("offload", d),
     };
     r.finish(GATEWAY_KEYS, d);
     Some(gateway)
@@ -252,6 +256,7 @@ fn read_connection(
         dpd_timeout: r.time("dpd_timeout", d),
         local_address: r.string("local_address", d),
         start_action: r.string("start_action", d),
+        offload: r.string("offload", d),
     };
     r.finish(CONNECTION_KEYS, d);
     connection

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::duration;
-use super::model::Config;
+use super::model::{Config, Offload};
 
 fn plural(count: usize, one: &str, many: &str) -> String {
     format!("{count} {}", if count == 1 { one } else { many })
@@ -59,7 +59,7 @@ impl Config {
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  {}: {} with peer \"{}\" ({address}), {} <-> {}, ike {}, esp {}, lifetimes {}/{}, {}",
+                "  {}: {} with peer \"{}\" ({address}), {} <-> {}, ike {}, esp {}, lifetimes {}/{}, {}{}",
                 c.name,
                 c.version,
                 c.peer,
@@ -70,6 +70,10 @@ impl Config {
                 duration::format(c.ike_lifetime),
                 duration::format(c.child_lifetime),
                 c.start_action,
+                match c.offload {
+                    Offload::None => String::new(),
+                    mode => format!(", offload {mode}"),
+                },
             );
         }
         let _ = writeln!(

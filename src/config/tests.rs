@@ -101,9 +101,59 @@ fn defaults_are_filled_in() {
     assert_eq!(c.dpd_timeout, None);
     assert_eq!(c.local_address, "192.0.2.1".parse::<IpAddr>().expect("ip"));
     assert_eq!(c.start_action, StartAction::Listen);
+    assert_eq!(config.gateway.offload, Offload::None);
+    assert_eq!(c.offload, Offload::None);
     assert_eq!(c.psk().secret(), b"s3cret-shanghai");
     assert_eq!(config.routes[0].weight, WEIGHT_ACTIVE);
     assert!(!config.routes[0].publish);
+}
+
+#[test]
+fn offload_defaults_to_the_gateways_and_connections_may_override_it() {
+    let gateway = GATEWAY.to_owned() + "offload = \"auto\"\n";
+    let text = format!(
+        "{gateway}{}{}{}",
+        peer("p", "198.51.100.10"),
+        connection("inherits", "p", "10.10.10.0/24", ""),
+        connection("strict", "p", "10.10.20.0/24", "offload = \"crypto\""),
+    );
+    let config = ok(&text);
+    assert_eq!(config.gateway.offload, Offload::Auto);
+    assert_eq!(config.connections[0].offload, Offload::Auto);
+    assert_eq!(config.connections[1].offload, Offload::Crypto);
+    assert!(config.summary().contains(", offload crypto"));
+}
+
+#[test]
+fn unknown_offload_modes_are_reported_together_with_their_position() {
+    let gateway = GATEWAY.to_owned() + "offload = \"full\"\n";
+    let text = format!(
+        "{gateway}{}{}{}",
+        peer("p", "198.51.100.10"),
+        connection("a", "p", "10.10.10.0/24", "offload = \"hardware\""),
+        connection("b", "p", "10.10.20.0/24", "offload = true"),
+    );
+    let e = errors(&text);
+    assert_error(
+        &e,
+        "gateway.offload",
+        &["\"full\"", "\"packet\"", "\"auto\""],
+    );
+    assert_error(
+        &e,
+        "connection \"a\".offload",
+        &["\"hardware\"", "\"crypto\""],
+    );
+    assert_error(&e, "connection \"b\".offload", &["expected a string"]);
+    let located =
+        e.0.iter()
+            .find(|e| e.field == "connection \"a\".offload")
+            .and_then(|e| e.line_col);
+    let line = text
+        .lines()
+        .position(|l| l.contains("\"hardware\""))
+        .map(|i| i + 1);
+    assert_eq!(located.map(|(line, _)| line), line);
 }
 
 #[test]
@@ -450,7 +500,7 @@ fn unknown_keys_point_at_the_key() {
     assert_eq!(e.0[0].line_col, Some((4, 4)), "{e}");
     assert_eq!(
         e.to_string(),
-        format!("{ORIGIN}:4:4: gateway.colour: unknown key \"colour\"; known keys here: name, local_addresses, local_subnets, hub")
+        format!("{ORIGIN}:4:4: gateway.colour: unknown key \"colour\"; known keys here: name, local_addresses, local_subnets, hub, offload")
     );
 }
 

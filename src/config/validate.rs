@@ -16,8 +16,8 @@ use super::duration;
 use super::error::Diagnostics;
 use super::identity::Identity;
 use super::model::{
-    Auth, Connection, EspProposal, Gateway, IkeProposal, IkeVersion, Peer, PeerAddress, Psk, Route,
-    StartAction, WEIGHT_ACTIVE, WEIGHT_STANDBY,
+    Auth, Connection, EspProposal, Gateway, IkeProposal, IkeVersion, Offload, Peer, PeerAddress,
+    Psk, Route, StartAction, WEIGHT_ACTIVE, WEIGHT_STANDBY,
 };
 use super::raw::{RawConnection, RawGateway, RawPeer, RawRoute, Strings, TimeSetting};
 use super::secret;
@@ -64,6 +64,8 @@ pub(crate) struct ConnectionDraft {
     /// Some(None): not given; the gateway's first local address of the peer's family.
     pub(crate) local_address: Option<Option<IpAddr>>,
     pub(crate) start_action: Option<StartAction>,
+    /// Some(None): not given; the default is the gateway's.
+    pub(crate) offload: Option<Option<Offload>>,
 }
 
 /// A route as far as its fields are valid.
@@ -119,12 +121,17 @@ impl Validator<'_, '_> {
             None => Some(Vec::new()),
         };
         let hub = raw.hub.as_ref().is_some_and(|h| *h.get_ref());
+        let offload = match &raw.offload {
+            None => Some(Offload::default()),
+            Some(text) => self.offload(text, "gateway.offload"),
+        };
         let local_addresses = local_addresses.filter(|a| !a.is_empty());
         Some(Gateway {
             name: name?,
             local_addresses: local_addresses?,
             local_subnets: local_subnets?,
             hub,
+            offload: offload?,
         })
     }
 
@@ -271,7 +278,12 @@ impl Validator<'_, '_> {
                 }
             },
         };
+        let offload = match &raw.offload {
+            None => Some(None),
+            Some(text) => self.offload(text, &field("offload")).map(Some),
+        };
         ConnectionDraft {
+            offload,
             name,
             peer,
             version,
@@ -339,6 +351,22 @@ impl Validator<'_, '_> {
             return None;
         }
         Some(name.clone())
+    }
+
+    fn offload(&mut self, text: &Spanned<String>, field: &str) -> Option<Offload> {
+        let value = Offload::parse(text.get_ref());
+        if value.is_none() {
+            self.fail(
+                &text.span(),
+                field.to_owned(),
+                format!(
+                    "unknown offload mode \"{}\"; use {}",
+                    text.get_ref(),
+                    Offload::CHOICES
+                ),
+            );
+        }
+        value
     }
 
     fn identity(&mut self, text: &Spanned<String>, field: &str) -> Option<Identity> {
@@ -675,6 +703,7 @@ pub(crate) fn finish(
         dpd_timeout: draft.dpd_timeout?,
         local_address,
         start_action: draft.start_action?,
+        offload: draft.offload?.unwrap_or(gateway.offload),
     })
 }
 

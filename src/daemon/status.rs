@@ -48,6 +48,10 @@
 //!         "bytes_in": 0, "packets_in": 0, "bytes_out": 0, "packets_out": 0,
 //!                                      // from the kernel at request time; null when the
 //!                                      // kernel has no such SA
+//!         "offload_in": "crypto",      // where ESP of the SA runs, as the kernel reports
+//!         "offload_in_device": "eth1", // it: "none" (software), "crypto" or "packet", and
+//!         "offload_out": "crypto",     // the device (null in software); null when the
+//!         "offload_out_device": "eth1", // kernel has no such SA
 //!         "established_s": 299
 //!       }]
 //!     }]
@@ -64,7 +68,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ike::{ChildSa, ConnId, Engine, IkeSa, SaState};
 use crate::kernel::link::interface_name;
-use crate::kernel::SaCounters;
+use crate::kernel::{OffloadMode, SaCounters};
 use crate::wire::ikev2::TrafficSelector;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,6 +194,15 @@ pub struct ChildSaStatus {
     pub packets_in: Option<u64>,
     pub bytes_out: Option<u64>,
     pub packets_out: Option<u64>,
+    /// Hardware offload of each SA as the kernel reports it (see the module docs).
+    #[serde(default)]
+    pub offload_in: Option<OffloadMode>,
+    #[serde(default)]
+    pub offload_in_device: Option<String>,
+    #[serde(default)]
+    pub offload_out: Option<OffloadMode>,
+    #[serde(default)]
+    pub offload_out_device: Option<String>,
     pub established_s: u64,
 }
 
@@ -370,6 +383,10 @@ fn child_status(child: &ChildSa, now: Instant) -> ChildSaStatus {
         packets_in: None,
         bytes_out: None,
         packets_out: None,
+        offload_in: None,
+        offload_in_device: None,
+        offload_out: None,
+        offload_out_device: None,
         established_s: now
             .saturating_duration_since(child.established_at)
             .as_secs(),
@@ -393,10 +410,14 @@ impl PendingStatus {
         for child in children {
             let inbound = answers.next().flatten();
             let outbound = answers.next().flatten();
-            child.bytes_in = inbound.map(|c| c.bytes);
-            child.packets_in = inbound.map(|c| c.packets);
-            child.bytes_out = outbound.map(|c| c.bytes);
-            child.packets_out = outbound.map(|c| c.packets);
+            child.bytes_in = inbound.as_ref().map(|c| c.bytes);
+            child.packets_in = inbound.as_ref().map(|c| c.packets);
+            child.offload_in = inbound.as_ref().map(|c| c.offload);
+            child.offload_in_device = inbound.and_then(|c| c.offload_device);
+            child.bytes_out = outbound.as_ref().map(|c| c.bytes);
+            child.packets_out = outbound.as_ref().map(|c| c.packets);
+            child.offload_out = outbound.as_ref().map(|c| c.offload);
+            child.offload_out_device = outbound.and_then(|c| c.offload_device);
         }
         self.snapshot
     }
@@ -444,6 +465,15 @@ fn list(nets: &[impl std::fmt::Display]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// "crypto on eth1", "none" (software), "n/a" (not read).
+fn offload_text(mode: Option<OffloadMode>, device: Option<&str>) -> String {
+    match (mode, device) {
+        (None, _) => "n/a".into(),
+        (Some(mode), Some(device)) => format!("{mode} on {device}"),
+        (Some(mode), None) => mode.to_string(),
+    }
 }
 
 fn traffic(bytes: Option<u64>, packets: Option<u64>) -> String {
@@ -550,6 +580,12 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
                     traffic(child.bytes_in, child.packets_in),
                     traffic(child.bytes_out, child.packets_out)
                 );
+                let _ = writeln!(
+                    out,
+                    "      offload in {}, out {}",
+                    offload_text(child.offload_in, child.offload_in_device.as_deref()),
+                    offload_text(child.offload_out, child.offload_out_device.as_deref())
+                );
             }
         }
     }
@@ -610,6 +646,10 @@ mod tests {
                             packets_in: Some(3),
                             bytes_out: None,
                             packets_out: None,
+                            offload_in: Some(OffloadMode::Crypto),
+                            offload_in_device: Some("eth1".into()),
+                            offload_out: None,
+                            offload_out_device: None,
                             established_s: 60,
                         }],
                     }],
@@ -644,6 +684,7 @@ mod tests {
             "CHILD_SA reqid 1073741824: spi in c1a2b3c4 out d5e6f708, aes128gcm16, established 1m0s ago",
             "172.16.0.0/16 === 192.168.10.0/24",
             "in 1500 bytes/3 packets, out n/a",
+            "offload in crypto on eth1, out n/a",
             "branch: down, peer any",
             "last error: authentication failed: AUTH payload mismatch",
         ] {
@@ -661,6 +702,15 @@ mod tests {
         assert_eq!(conn["ike_sas"][0]["rekey_in_s"], serde_json::Value::Null);
         assert_eq!(conn["ike_sas"][0]["nat"]["remote_behind"], true);
         assert_eq!(conn["ike_sas"][0]["children"][0]["bytes_in"], 1500);
+        assert_eq!(conn["ike_sas"][0]["children"][0]["offload_in"], "crypto");
+        assert_eq!(
+            conn["ike_sas"][0]["children"][0]["offload_in_device"],
+            "eth1"
+        );
+        assert_eq!(
+            conn["ike_sas"][0]["children"][0]["offload_out"],
+            serde_json::Value::Null
+        );
         assert_eq!(conn["local_subnets"][0], "172.16.0.0/16");
         assert_eq!(json["connections"][1]["state"], "down");
         assert_eq!(conn["interface"], "ikh-office");
@@ -670,5 +720,31 @@ mod tests {
         assert_eq!(json["daemon"]["counters"]["dropped_malformed"], 7);
         let back: StatusSnapshot = serde_json::from_value(json).expect("deserialise");
         assert_eq!(back, snapshot);
+    }
+
+    #[test]
+    fn finish_fills_offload_from_the_kernels_answer() {
+        let mut snapshot = sample();
+        snapshot.connections[0].ike_sas[0].children[0].offload_in = None;
+        snapshot.connections[0].ike_sas[0].children[0].offload_in_device = None;
+        let pending = PendingStatus {
+            snapshot,
+            counter_keys: Vec::new(),
+        };
+        let finished = pending.finish(Some(vec![
+            Some(SaCounters {
+                bytes: 10,
+                packets: 1,
+                offload: OffloadMode::Crypto,
+                offload_device: Some("eni0np1".into()),
+            }),
+            Some(SaCounters::default()),
+        ]));
+        let child = &finished.connections[0].ike_sas[0].children[0];
+        assert_eq!(child.offload_in, Some(OffloadMode::Crypto));
+        assert_eq!(child.offload_in_device.as_deref(), Some("eni0np1"));
+        assert_eq!(child.offload_out, Some(OffloadMode::None));
+        assert_eq!(child.offload_out_device, None);
+        assert!(render(&finished).contains("offload in crypto on eni0np1, out none"));
     }
 }

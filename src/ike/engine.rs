@@ -25,7 +25,7 @@ use super::output::{
     ConnId, DownReason, Event, IntentId, KernelEvent, KernelIntent, SaId, Transmit,
 };
 use super::retry::Retries;
-use super::sa::{IkeSa, RequestKind, SaState};
+use super::sa::{ChildState, IkeSa, RequestKind, SaState};
 use super::settings::{ConnectionSettings, EngineSettings};
 use super::stats::Stats;
 use super::timer::{Timer, TimerQueue};
@@ -329,13 +329,44 @@ impl Engine {
         }
     }
 
+    /// Rekeys the installed CHILD_SA of `reqid`, if there is one (see
+    /// [`Self::handle_kernel_event`]). One scan of the IKE SAs: ACQUIREs are rare (the kernel
+    /// sends one per missing SA and waits before it asks again).
+    fn rekey_lost_child(&mut self, now: Instant, reqid: u32) {
+        let found = self.sas().find_map(|sa| {
+            sa.children
+                .iter()
+                .find(|c| c.reqid == reqid && c.state == ChildState::Installed)
+                .map(|c| (sa.id, c.inbound_spi))
+        });
+        let Some((id, spi)) = found else {
+            return;
+        };
+        let Some(mut sa) = self.take(id) else { return };
+        debug!(
+            reqid,
+            "kernel lost an SA of an installed CHILD_SA: rekeying it"
+        );
+        self.rekey_child(now, &mut sa, spi);
+        self.put(sa);
+    }
+
     /// An event the kernel raised by itself. A soft expiry starts a rekey if our own timer has
     /// not (a safety net); a hard expiry means the CHILD_SA is gone from the kernel: it is
     /// removed and deleted with the peer (RFC 7296 2.8).
+    ///
+    /// An ACQUIRE (traffic met one of our policies without its SA) for the reqid of an
+    /// installed CHILD_SA means the kernel dropped that SA by itself, as it does with SAs
+    /// offloaded to a device that goes down or away: the CHILD_SA is rekeyed, so a new pair
+    /// is installed (and its offload decided again). On-demand tunnels are not used: an
+    /// ACQUIRE for any other reqid is ignored.
     pub fn handle_kernel_event(&mut self, now: Instant, event: KernelEvent) {
-        let KernelEvent::Expire { spi, hard, .. } = event else {
-            // On-demand tunnels (ACQUIRE) are not used: connections are kept up instead.
-            return;
+        let (spi, hard) = match event {
+            KernelEvent::Expire { spi, hard, .. } => (spi, hard),
+            KernelEvent::Acquire { reqid } => {
+                self.rekey_lost_child(now, reqid);
+                return;
+            }
         };
         let Some(id) = self.child_owner(spi) else {
             return;

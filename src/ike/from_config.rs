@@ -56,6 +56,7 @@ fn connection_settings(config: &Config, conn: &Connection) -> Result<ConnectionS
         dpd_timeout: conn.dpd_timeout,
         initiate: conn.start_action == StartAction::Initiate,
         if_id: config.gateway.hub.then(|| hub_if_id(&conn.name)),
+        offload: conn.offload,
     })
 }
 

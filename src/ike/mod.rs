@@ -38,7 +38,8 @@ pub use proposal::ChildSuite;
 pub use reload::ReloadReport;
 pub use sa::{ChildSa, IkeSa, NatState, SaState};
 pub use settings::{
-    ConnectionSettings, EngineSettings, EspProposal, IkeIdentity, IkeProposal, PreSharedKey,
+    ConnectionSettings, EngineSettings, EspProposal, IkeIdentity, IkeProposal, Offload,
+    PreSharedKey,
 };
 pub use stats::Stats;
 pub use ts::to_subnets as selectors_to_subnets;

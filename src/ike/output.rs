@@ -8,6 +8,7 @@ use ipnet::IpNet;
 use zeroize::Zeroizing;
 
 use crate::crypto::alg::{Encryption, Integrity};
+use crate::ike::Offload;
 
 /// Index of an IKE SA in the engine's table. Stable for the SA's lifetime; reused afterwards,
 /// so it is paired with a generation where that matters.
@@ -83,6 +84,9 @@ pub struct ChildInstall {
     /// policies carry this `if_id` and only traffic routed through that interface uses them.
     /// `None`: policy-based, as without interfaces.
     pub if_id: Option<u32>,
+    /// ESP hardware offload the connection asks for; the kernel layer resolves the device
+    /// and decides (see `kernel::xfrm::offload`).
+    pub offload: Offload,
 }
 
 /// The outbound SA of a CHILD_SA installed earlier without it (see [`ChildInstall::outbound`]).
@@ -95,6 +99,7 @@ pub struct OutboundInstall {
     pub soft_lifetime: Duration,
     pub hard_lifetime: Duration,
     pub if_id: Option<u32>,
+    pub offload: Offload,
 }
 
 /// What the kernel must do, in order. The engine never waits for the kernel: results come

@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::wire::ikev2::IdType;
 
-pub use crate::config::{EspProposal, IkeProposal};
+pub use crate::config::{EspProposal, IkeProposal, Offload};
 
 /// An IKE identity as it goes on the wire (RFC 7296 3.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -88,6 +88,9 @@ pub struct ConnectionSettings {
     /// Hub mode: the if_id of the connection's xfrm interface. Its CHILD_SAs' states and
     /// policies carry it, so only traffic routed into that interface uses them.
     pub if_id: Option<u32>,
+    /// ESP hardware offload requested for this connection's SAs. The engine passes it on to
+    /// the kernel layer with every install (rekeys included) and does not interpret it.
+    pub offload: Offload,
 }
 
 /// Engine-wide knobs; the defaults follow strongSwan's where one exists.

@@ -22,11 +22,40 @@ mod netlink;
 mod netns;
 pub mod xfrm;
 
-/// Traffic counted by the kernel on one SA.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+/// Traffic counted by the kernel on one SA, and how the kernel runs its ESP.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SaCounters {
     pub bytes: u64,
     pub packets: u64,
+    /// Hardware offload as the kernel reports it (XFRMA_OFFLOAD_DEV of the SA).
+    pub offload: OffloadMode,
+    /// The device the SA is offloaded to; `None` for software ESP.
+    pub offload_device: Option<String>,
+}
+
+/// Where an SA's ESP runs.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum OffloadMode {
+    /// Software ESP.
+    #[default]
+    None,
+    /// The device encrypts and decrypts; the kernel keeps the SA state.
+    Crypto,
+    /// The device runs all of ESP (XFRM_OFFLOAD_PACKET).
+    Packet,
+}
+
+impl std::fmt::Display for OffloadMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OffloadMode::None => "none",
+            OffloadMode::Crypto => "crypto",
+            OffloadMode::Packet => "packet",
+        })
+    }
 }
 
 /// A kernel refusal, with the kernel's own words (extended ACK text) when it gave any.

@@ -165,6 +165,7 @@ pub fn connection(local: &str, remote: &str, initiate: bool) -> ConnectionSettin
         dpd_timeout: None,
         initiate,
         if_id: None,
+        offload: ikehub::ike::Offload::None,
     }
 }
 

@@ -53,6 +53,7 @@ impl Engine {
         };
         let lifetime = settings.child_lifetime;
         let if_id = settings.if_id;
+        let offload = settings.offload;
         let keys = child.keys;
         // RFC 7296 2.17: the first half of KEYMAT protects initiator-to-responder traffic.
         let (in_enc, in_int, out_enc, out_int) = if child.initiator {
@@ -96,6 +97,7 @@ impl Engine {
                 soft_lifetime,
                 hard_lifetime,
                 if_id,
+                offload,
             };
             (None, Some(Box::new(later)))
         } else {
@@ -112,6 +114,7 @@ impl Engine {
             soft_lifetime,
             hard_lifetime,
             if_id,
+            offload,
         };
         let id = self.new_intent_id();
         self.pending_installs.insert(id, (sa.id, reqid));

@@ -15,6 +15,7 @@
 //! touched.
 
 mod attr;
+mod ethtool;
 mod forwarding;
 mod interface;
 mod mtu;
@@ -29,6 +30,7 @@ use std::path::Path;
 use ipnet::IpNet;
 use netlink_sys::Socket;
 
+pub use self::ethtool::{EspFeatures, Ethtool, ESP_HW_OFFLOAD, ESP_TX_CSUM_HW_OFFLOAD};
 pub use self::forwarding::enable_forwarding;
 pub use self::interface::{LinkInfo, XfrmInterface};
 pub use self::mtu::{esp_overhead, xfrm_interface_mtu, OuterFamily, MIN_INNER_MTU};

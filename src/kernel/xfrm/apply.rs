@@ -5,10 +5,12 @@ use std::io;
 use std::net::IpAddr;
 
 use super::netlink::{NetlinkError, Outcome, Request, RequestSocket, EEXIST};
+use super::offload::{DeviceOffload, HwMode};
 use super::policy::{self, PolicyKey, PolicySpec};
 use super::state::{self, SaDirection};
+use super::uapi;
 use crate::ike::{ChildInstall, EspSa, IntentId, KernelIntent};
-use crate::kernel::KernelError;
+use crate::kernel::{KernelError, OffloadMode};
 
 /// What one request does, so that its outcome can be judged and undone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,12 +47,23 @@ struct SaContext {
     if_id: Option<u32>,
 }
 
-fn add_sa_op(sa: &EspSa, direction: SaDirection, context: &SaContext) -> Result<Op, KernelError> {
-    let operation = format!(
+fn add_sa_op(
+    sa: &EspSa,
+    direction: SaDirection,
+    context: &SaContext,
+    offload: Option<&DeviceOffload>,
+) -> Result<Op, KernelError> {
+    let mut operation = format!(
         "{} reqid {:#x}",
         sa_operation("add", sa.src, sa.dst, sa.spi),
         context.reqid
     );
+    if let Some(offload) = offload {
+        operation.push_str(&format!(
+            " with {} offload on {}",
+            offload.mode, offload.device
+        ));
+    }
     let request = state::add_sa(
         sa,
         context.reqid,
@@ -58,6 +71,7 @@ fn add_sa_op(sa: &EspSa, direction: SaDirection, context: &SaContext) -> Result<
         context.soft_lifetime,
         context.hard_lifetime,
         context.if_id,
+        offload,
     )
     .map_err(|message| KernelError {
         operation: operation.clone(),
@@ -73,7 +87,33 @@ fn add_sa_op(sa: &EspSa, direction: SaDirection, context: &SaContext) -> Result<
     })
 }
 
-fn install_ops(child: &ChildInstall) -> Result<Vec<Op>, KernelError> {
+/// The devices and modes one attempt of an install offers its SAs to; `None`: software.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct OffloadChoice {
+    pub inbound: Option<DeviceOffload>,
+    pub outbound: Option<DeviceOffload>,
+}
+
+impl OffloadChoice {
+    /// Packet offload covers the policies too (the kernel's packet path starts at the
+    /// policy): the ifindex for the `out` policy and for `in`/`fwd`, when every SA of the
+    /// attempt is in packet mode.
+    fn policy_devices(&self, has_outbound: bool) -> Option<(u32, u32)> {
+        let packet = |o: &Option<DeviceOffload>| {
+            o.as_ref()
+                .filter(|o| o.mode == HwMode::Packet)
+                .map(|o| o.ifindex)
+        };
+        let inbound = packet(&self.inbound)?;
+        if has_outbound {
+            Some((packet(&self.outbound)?, inbound))
+        } else {
+            Some((inbound, inbound))
+        }
+    }
+}
+
+fn install_ops(child: &ChildInstall, choice: &OffloadChoice) -> Result<Vec<Op>, KernelError> {
     let context = SaContext {
         reqid: child.reqid,
         soft_lifetime: child.soft_lifetime,
@@ -81,10 +121,21 @@ fn install_ops(child: &ChildInstall) -> Result<Vec<Op>, KernelError> {
         if_id: child.if_id,
     };
     // Inbound first: the peer may send as soon as it has installed its outbound SA.
-    let mut ops = vec![add_sa_op(&child.inbound, SaDirection::Inbound, &context)?];
+    let mut ops = vec![add_sa_op(
+        &child.inbound,
+        SaDirection::Inbound,
+        &context,
+        choice.inbound.as_ref(),
+    )?];
     if let Some(outbound) = &child.outbound {
-        ops.push(add_sa_op(outbound, SaDirection::Outbound, &context)?);
+        ops.push(add_sa_op(
+            outbound,
+            SaDirection::Outbound,
+            &context,
+            choice.outbound.as_ref(),
+        )?);
     }
+    let policy_devices = choice.policy_devices(child.outbound.is_some());
     // The tunnel's ends, outbound: from us (the inbound SA's destination) to the peer.
     let tunnel_out = (child.inbound.dst, child.inbound.src);
     let specs = policy::policy_specs(
@@ -95,9 +146,18 @@ fn install_ops(child: &ChildInstall) -> Result<Vec<Op>, KernelError> {
         child.reqid,
         child.if_id,
     );
-    for spec in specs {
+    for mut spec in specs {
+        spec.offload = policy_devices.map(|(out, inbound)| match spec.key.dir {
+            policy::PolicyDirection::Out => out,
+            policy::PolicyDirection::In | policy::PolicyDirection::Fwd => inbound,
+        });
+        let offloaded = if spec.offload.is_some() {
+            " with packet offload"
+        } else {
+            ""
+        };
         ops.push(Op {
-            operation: format!("add {} reqid {:#x}", spec.key, spec.reqid),
+            operation: format!("add {} reqid {:#x}{offloaded}", spec.key, spec.reqid),
             request: policy::add_policy(&spec, false),
             step: Step::AddPolicy(spec),
         });
@@ -106,9 +166,9 @@ fn install_ops(child: &ChildInstall) -> Result<Vec<Op>, KernelError> {
 }
 
 /// The requests of one intent, in the order the kernel must see them.
-pub(super) fn plan(intent: &KernelIntent) -> Result<Vec<Op>, KernelError> {
+pub(super) fn plan(intent: &KernelIntent, choice: &OffloadChoice) -> Result<Vec<Op>, KernelError> {
     match intent {
-        KernelIntent::InstallChild { child, .. } => install_ops(child),
+        KernelIntent::InstallChild { child, .. } => install_ops(child, choice),
         KernelIntent::InstallOutbound { child, .. } => {
             let context = SaContext {
                 reqid: child.reqid,
@@ -116,7 +176,12 @@ pub(super) fn plan(intent: &KernelIntent) -> Result<Vec<Op>, KernelError> {
                 hard_lifetime: child.hard_lifetime,
                 if_id: child.if_id,
             };
-            Ok(vec![add_sa_op(&child.sa, SaDirection::Outbound, &context)?])
+            Ok(vec![add_sa_op(
+                &child.sa,
+                SaDirection::Outbound,
+                &context,
+                choice.outbound.as_ref(),
+            )?])
         }
         KernelIntent::DeleteChild {
             inbound,
@@ -149,7 +214,7 @@ pub(super) fn plan(intent: &KernelIntent) -> Result<Vec<Op>, KernelError> {
     }
 }
 
-fn intent_id(intent: &KernelIntent) -> IntentId {
+pub(super) fn intent_id(intent: &KernelIntent) -> IntentId {
     match intent {
         KernelIntent::InstallChild { id, .. }
         | KernelIntent::InstallOutbound { id, .. }
@@ -171,14 +236,47 @@ fn transport_error(error: &io::Error) -> KernelError {
     }
 }
 
-/// Progress of one intent through the phases of [`apply`].
+/// An offloaded SA to read back once installed: the kernel may have put it in software
+/// without saying so (xfrm_dev_state_add returns success when the device has no XFRM ops or
+/// its driver answers EOPNOTSUPP in crypto mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct OffloadCheck {
+    pub dst: IpAddr,
+    pub spi: u32,
+    pub wanted: HwMode,
+    pub device: String,
+    /// A strict setting: an SA the device did not take fails.
+    pub strict: bool,
+    /// Added by the operation's name in errors.
+    pub operation: String,
+}
+
+/// One intent as a round of [`run`] applies it.
+pub(super) struct Planned {
+    pub ops: Result<Vec<Op>, KernelError>,
+    pub checks: Vec<OffloadCheck>,
+}
+
+/// What became of one intent in a round.
+#[derive(Debug)]
+pub(super) struct RoundResult {
+    pub result: Result<(), KernelError>,
+    /// The step that failed, when the kernel refused one.
+    pub failed: Option<Step>,
+    /// For every [`OffloadCheck`] that was read back: (SPI, what the kernel installed).
+    pub installed: Vec<(u32, OffloadMode)>,
+}
+
+/// Progress of one intent through the phases of [`run`].
 struct Progress {
-    id: IntentId,
     ops: Vec<Op>,
     error: Option<KernelError>,
+    failed: Option<Step>,
     created: Vec<Undo>,
     /// Policies that already existed (a rekey of the same reqid): replaced with UPDPOLICY.
     existing_policies: Vec<PolicySpec>,
+    checks: Vec<OffloadCheck>,
+    installed: Vec<(u32, OffloadMode)>,
 }
 
 impl Progress {
@@ -200,33 +298,74 @@ impl Progress {
             (Err(error), Step::DeleteSa { .. } | Step::DeletePolicy(_)) if error.is_not_found() => {
                 tracing::debug!(operation = %op.operation, "already gone");
             }
-            (Err(error), _) => {
+            (Err(error), step) => {
                 if self.error.is_none() {
                     self.error = Some(kernel_error(&op.operation, &error));
+                    self.failed = Some(step.clone());
                 }
             }
         }
     }
+
+    /// Judges the read-back of `checks[index]`.
+    fn verify(&mut self, index: usize, outcome: Outcome) {
+        let Some(check) = self.checks.get(index) else {
+            return;
+        };
+        let installed = match outcome {
+            Ok(replies) => replies
+                .iter()
+                .filter(|r| r.msg_type == uapi::XFRM_MSG_NEWSA)
+                .map(|r| {
+                    uapi::sa_offload_value(&r.payload)
+                        .and_then(super::offload::parse_attribute)
+                        .map_or(OffloadMode::None, |(_, mode)| mode)
+                })
+                .next(),
+            Err(error) => {
+                tracing::warn!(operation = %check.operation, error = %error.describe(), "could not read the SA back");
+                None
+            }
+        };
+        let Some(installed) = installed else {
+            return;
+        };
+        self.installed.push((check.spi, installed));
+        if check.strict && installed != check.wanted.installed() && self.error.is_none() {
+            self.error = Some(KernelError {
+                operation: check.operation.clone(),
+                message: format!(
+                    "the kernel installed the SA with offload {installed} instead: {} declined \
+                     {} offload of it",
+                    check.device, check.wanted
+                ),
+            });
+            self.failed = Some(Step::AddSa {
+                dst: check.dst,
+                spi: check.spi,
+            });
+        }
+    }
 }
 
-/// Applies `intents` in order; one result per intent.
-pub(super) async fn apply(
-    socket: &mut RequestSocket,
-    intents: Vec<KernelIntent>,
-) -> Vec<(IntentId, Result<(), KernelError>)> {
-    let mut progress: Vec<Progress> = intents
-        .iter()
-        .map(|intent| {
-            let (ops, error) = match plan(intent) {
+/// Applies planned intents in order, as one batch; one result per intent. An intent that
+/// fails is rolled back.
+pub(super) async fn run(socket: &mut RequestSocket, planned: Vec<Planned>) -> Vec<RoundResult> {
+    let mut progress: Vec<Progress> = planned
+        .into_iter()
+        .map(|planned| {
+            let (ops, error) = match planned.ops {
                 Ok(ops) => (ops, None),
                 Err(error) => (Vec::new(), Some(error)),
             };
             Progress {
-                id: intent_id(intent),
                 ops,
                 error,
+                failed: None,
                 created: Vec::new(),
                 existing_policies: Vec::new(),
+                checks: planned.checks,
+                installed: Vec::new(),
             }
         })
         .collect();
@@ -242,7 +381,11 @@ pub(super) async fn apply(
             let error = transport_error(&error);
             return progress
                 .into_iter()
-                .map(|p| (p.id, Err(p.error.unwrap_or_else(|| error.clone()))))
+                .map(|p| RoundResult {
+                    result: Err(p.error.unwrap_or_else(|| error.clone())),
+                    failed: None,
+                    installed: Vec::new(),
+                })
                 .collect();
         }
     };
@@ -295,7 +438,36 @@ pub(super) async fn apply(
         }
     }
 
-    // Phase 3: undo what failed intents created.
+    // Phase 3: read offloaded SAs back; a strict setting fails where the device did not
+    // take the SA although the kernel accepted it.
+    let reads: Vec<(usize, usize, Request)> = progress
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.error.is_none())
+        .flat_map(|(i, p)| {
+            p.checks
+                .iter()
+                .enumerate()
+                .map(move |(c, check)| (i, c, state::get_sa(check.dst, check.spi)))
+        })
+        .collect();
+    if !reads.is_empty() {
+        let requests: Vec<&Request> = reads.iter().map(|(_, _, r)| r).collect();
+        match socket.transact(&requests).await {
+            Ok(outcomes) => {
+                for ((i, c, _), outcome) in reads.iter().zip(outcomes) {
+                    if let Some(p) = progress.get_mut(*i) {
+                        p.verify(*c, outcome);
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not read offloaded SAs back");
+            }
+        }
+    }
+
+    // Phase 4: undo what failed intents created.
     let mut undo: Vec<(usize, String, Request)> = Vec::new();
     for (i, p) in progress.iter().enumerate() {
         if p.error.is_none() {
@@ -336,9 +508,13 @@ pub(super) async fn apply(
 
     progress
         .into_iter()
-        .map(|p| match p.error {
-            None => (p.id, Ok(())),
-            Some(error) => (p.id, Err(error)),
+        .map(|p| RoundResult {
+            result: match p.error {
+                None => Ok(()),
+                Some(error) => Err(error),
+            },
+            failed: p.failed,
+            installed: p.installed,
         })
         .collect()
 }
@@ -354,7 +530,7 @@ mod tests {
     };
     use super::*;
     use crate::crypto::alg::Encryption;
-    use crate::ike::{ConnId, EspSa, SaId};
+    use crate::ike::{ConnId, EspSa, Offload, SaId};
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -389,9 +565,10 @@ mod tests {
                 soft_lifetime: Duration::from_secs(5),
                 hard_lifetime: Duration::from_secs(10),
                 if_id: None,
+                offload: Offload::None,
             }),
         };
-        let ops = plan(&intent).unwrap();
+        let ops = plan(&intent, &OffloadChoice::default()).unwrap();
         let kinds: Vec<u16> = ops.iter().map(|op| op.request.msg_type).collect();
         assert_eq!(
             kinds,
@@ -433,12 +610,16 @@ mod tests {
             soft_lifetime: Duration::from_secs(5),
             hard_lifetime: Duration::from_secs(10),
             if_id: Some(9),
+            offload: Offload::None,
         };
         // Inbound only: one SA, and the policies still name the tunnel's ends.
-        let ops = plan(&KernelIntent::InstallChild {
-            id: IntentId(1),
-            child: Box::new(child(None)),
-        })
+        let ops = plan(
+            &KernelIntent::InstallChild {
+                id: IntentId(1),
+                child: Box::new(child(None)),
+            },
+            &OffloadChoice::default(),
+        )
         .unwrap();
         let kinds: Vec<u16> = ops.iter().map(|op| op.request.msg_type).collect();
         assert_eq!(
@@ -450,10 +631,13 @@ mod tests {
                 XFRM_MSG_NEWPOLICY
             ]
         );
-        let with_outbound = plan(&KernelIntent::InstallChild {
-            id: IntentId(1),
-            child: Box::new(child(Some(esp("192.0.2.1", "192.0.2.2", 0x200)))),
-        })
+        let with_outbound = plan(
+            &KernelIntent::InstallChild {
+                id: IntentId(1),
+                child: Box::new(child(Some(esp("192.0.2.1", "192.0.2.2", 0x200)))),
+            },
+            &OffloadChoice::default(),
+        )
         .unwrap();
         let policies = |ops: &[Op]| {
             ops.iter()
@@ -465,18 +649,22 @@ mod tests {
         };
         assert_eq!(policies(&ops), policies(&with_outbound));
         // The outbound SA later: just that SA, with the child's reqid and lifetimes.
-        let later = plan(&KernelIntent::InstallOutbound {
-            id: IntentId(2),
-            child: Box::new(crate::ike::OutboundInstall {
-                conn: ConnId(0),
-                ike_sa: SaId(0),
-                reqid: 0x4000_0001,
-                sa: esp("192.0.2.1", "192.0.2.2", 0x200),
-                soft_lifetime: Duration::from_secs(5),
-                hard_lifetime: Duration::from_secs(10),
-                if_id: Some(9),
-            }),
-        })
+        let later = plan(
+            &KernelIntent::InstallOutbound {
+                id: IntentId(2),
+                child: Box::new(crate::ike::OutboundInstall {
+                    conn: ConnId(0),
+                    ike_sa: SaId(0),
+                    reqid: 0x4000_0001,
+                    sa: esp("192.0.2.1", "192.0.2.2", 0x200),
+                    soft_lifetime: Duration::from_secs(5),
+                    hard_lifetime: Duration::from_secs(10),
+                    if_id: Some(9),
+                    offload: Offload::None,
+                }),
+            },
+            &OffloadChoice::default(),
+        )
         .unwrap();
         assert_eq!(later.len(), 1);
         assert_eq!(later[0].request.msg_type, XFRM_MSG_NEWSA);
@@ -500,11 +688,11 @@ mod tests {
         };
         let kinds = |ops: Vec<Op>| ops.iter().map(|op| op.request.msg_type).collect::<Vec<_>>();
         assert_eq!(
-            kinds(plan(&intent(false)).unwrap()),
+            kinds(plan(&intent(false), &OffloadChoice::default()).unwrap()),
             vec![XFRM_MSG_DELSA, XFRM_MSG_DELSA]
         );
         assert_eq!(
-            kinds(plan(&intent(true)).unwrap()),
+            kinds(plan(&intent(true), &OffloadChoice::default()).unwrap()),
             vec![
                 XFRM_MSG_DELPOLICY,
                 XFRM_MSG_DELPOLICY,
@@ -527,6 +715,7 @@ mod tests {
             tmpl_src: ip("192.0.2.1"),
             tmpl_dst: ip("192.0.2.2"),
             reqid: 1,
+            offload: None,
         };
         let op = |step: Step| Op {
             request: Request::dump(0),
@@ -534,7 +723,6 @@ mod tests {
             step,
         };
         let mut p = Progress {
-            id: IntentId(3),
             ops: vec![
                 op(Step::AddSa {
                     dst: ip("192.0.2.1"),
@@ -548,8 +736,11 @@ mod tests {
                 }),
             ],
             error: None,
+            failed: None,
             created: Vec::new(),
             existing_policies: Vec::new(),
+            checks: Vec::new(),
+            installed: Vec::new(),
         };
         p.record(0, Ok(Vec::new()));
         p.record(
@@ -582,5 +773,66 @@ mod tests {
         let error = p.error.unwrap();
         assert_eq!(error.message, "Invalid argument (bad key)");
         assert!(error.operation.contains("spi: 2"));
+    }
+
+    fn sa_reply(offload: Option<u8>) -> Outcome {
+        let mut payload = vec![0u8; uapi::USERSA_INFO_LEN];
+        if let Some(flags) = offload {
+            // struct nlattr (len 12, XFRMA_OFFLOAD_DEV) + struct xfrm_user_offload.
+            payload.extend_from_slice(&12u16.to_ne_bytes());
+            payload.extend_from_slice(&uapi::XFRMA_OFFLOAD_DEV.to_ne_bytes());
+            payload.extend_from_slice(&5u32.to_ne_bytes());
+            payload.extend_from_slice(&[flags, 0, 0, 0]);
+        }
+        Ok(vec![super::super::netlink::Reply {
+            msg_type: XFRM_MSG_NEWSA,
+            payload: Zeroizing::new(payload),
+        }])
+    }
+
+    fn checking(strict: bool) -> Progress {
+        Progress {
+            ops: Vec::new(),
+            error: None,
+            failed: None,
+            created: Vec::new(),
+            existing_policies: Vec::new(),
+            checks: vec![OffloadCheck {
+                dst: ip("192.0.2.1"),
+                spi: 0x100,
+                wanted: HwMode::Crypto,
+                device: "eni0np1".into(),
+                strict,
+                operation: "crypto offload on eni0np1 of SA to 192.0.2.1 spi 0x00000100".into(),
+            }],
+            installed: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn read_back_offload_decides_strict_settings() {
+        // The device took the SA (inbound flag set by the kernel): fine either way.
+        let mut strict = checking(true);
+        strict.verify(0, sa_reply(Some(2)));
+        assert!(strict.error.is_none());
+        assert_eq!(strict.installed, vec![(0x100, OffloadMode::Crypto)]);
+        // The kernel installed it in software without a word: strict fails, naming it.
+        let mut strict = checking(true);
+        strict.verify(0, sa_reply(None));
+        let error = strict.error.clone().unwrap();
+        assert!(error.message.contains("offload none"), "{}", error.message);
+        assert!(error.message.contains("eni0np1 declined crypto offload"));
+        assert_eq!(
+            strict.failed,
+            Some(Step::AddSa {
+                dst: ip("192.0.2.1"),
+                spi: 0x100
+            })
+        );
+        // auto only records what it got.
+        let mut auto = checking(false);
+        auto.verify(0, sa_reply(None));
+        assert!(auto.error.is_none());
+        assert_eq!(auto.installed, vec![(0x100, OffloadMode::None)]);
     }
 }

@@ -9,6 +9,8 @@
 mod algorithms;
 mod apply;
 mod events;
+mod install;
+mod offload;
 mod policy;
 mod stale;
 mod state;
@@ -23,7 +25,7 @@ use netlink_sys::Socket;
 use self::events::EventSocket;
 use super::netlink::{self, NetlinkSocket, Request, RequestSocket};
 use super::netns;
-use super::{Dataplane, KernelError, KernelEvent, SaCounters};
+use super::{Dataplane, KernelError, KernelEvent, OffloadMode, SaCounters};
 use crate::ike::{IntentId, KernelIntent};
 
 /// XFRM over netlink, in the network namespace it was opened in.
@@ -33,6 +35,8 @@ use crate::ike::{IntentId, KernelIntent};
 pub struct XfrmDataplane {
     requests: RequestSocket,
     events: EventSocket,
+    /// Route lookups and link features for hardware offload.
+    devices: install::Devices,
 }
 
 fn open_error(error: io::Error) -> KernelError {
@@ -48,7 +52,11 @@ impl XfrmDataplane {
     pub fn open() -> Result<Self, KernelError> {
         let requests = netns::xfrm_socket().map_err(open_error)?;
         let events = netns::xfrm_socket().map_err(open_error)?;
-        Self::from_sockets(requests, events)
+        let devices = install::Devices {
+            links: super::link::LinkDataplane::open()?,
+            ethtool: super::link::Ethtool::open()?,
+        };
+        Self::from_sockets(requests, events, devices)
     }
 
     /// Opens the sockets inside the network namespace at `path` (e.g. `/run/netns/NAME`),
@@ -57,14 +65,23 @@ impl XfrmDataplane {
         let (requests, events) =
             netns::in_namespace(path, || Ok((netns::xfrm_socket()?, netns::xfrm_socket()?)))
                 .map_err(open_error)?;
-        Self::from_sockets(requests, events)
+        let devices = install::Devices {
+            links: super::link::LinkDataplane::open_in_netns(path)?,
+            ethtool: super::link::Ethtool::open_in_netns(path)?,
+        };
+        Self::from_sockets(requests, events, devices)
     }
 
-    fn from_sockets(requests: Socket, events: Socket) -> Result<Self, KernelError> {
+    fn from_sockets(
+        requests: Socket,
+        events: Socket,
+        devices: install::Devices,
+    ) -> Result<Self, KernelError> {
         NetlinkSocket::configure_for_requests(&requests).map_err(open_error)?;
         Ok(XfrmDataplane {
             requests: RequestSocket::new(NetlinkSocket::new(requests).map_err(open_error)?),
             events: EventSocket::new(events).map_err(open_error)?,
+            devices,
         })
     }
 }
@@ -80,7 +97,7 @@ impl Dataplane for XfrmDataplane {
         &mut self,
         intents: Vec<KernelIntent>,
     ) -> Vec<(IntentId, Result<(), KernelError>)> {
-        apply::apply(&mut self.requests, intents).await
+        install::apply(&mut self.requests, &mut self.devices, intents).await
     }
 
     async fn counters(
@@ -101,16 +118,26 @@ impl Dataplane for XfrmDataplane {
                 message: e.to_string(),
             })?;
         let mut counters = Vec::with_capacity(sas.len());
+        let mut offloaded = Vec::new();
         for (&(dst, spi), outcome) in sas.iter().zip(outcomes) {
             match outcome {
                 Ok(replies) => counters.push(
                     replies
                         .iter()
                         .filter(|r| r.msg_type == uapi::XFRM_MSG_NEWSA)
-                        .find_map(|r| uapi::parse_sa_info(&r.payload))
-                        .map(|sa| SaCounters {
-                            bytes: sa.bytes,
-                            packets: sa.packets,
+                        .find_map(|r| {
+                            let sa = uapi::parse_sa_info(&r.payload)?;
+                            let offload = uapi::sa_offload_value(&r.payload)
+                                .and_then(offload::parse_attribute);
+                            if let Some((ifindex, _)) = offload {
+                                offloaded.push((counters.len(), ifindex));
+                            }
+                            Some(SaCounters {
+                                bytes: sa.bytes,
+                                packets: sa.packets,
+                                offload: offload.map_or(OffloadMode::None, |(_, mode)| mode),
+                                offload_device: None,
+                            })
                         }),
                 ),
                 Err(error) if error.is_not_found() => counters.push(None),
@@ -120,6 +147,21 @@ impl Dataplane for XfrmDataplane {
                         message: error.describe(),
                     })
                 }
+            }
+        }
+        // Offloaded SAs name their device by ifindex; status shows its name.
+        let mut names = std::collections::HashMap::new();
+        for (at, ifindex) in offloaded {
+            let name = match names.get(&ifindex) {
+                Some(name) => Option::clone(name),
+                None => {
+                    let name = self.devices.name_of(ifindex).await;
+                    names.insert(ifindex, name.clone());
+                    name
+                }
+            };
+            if let Some(Some(sa)) = counters.get_mut(at) {
+                sa.offload_device = Some(name.unwrap_or_else(|| format!("#{ifindex}")));
             }
         }
         Ok(counters)

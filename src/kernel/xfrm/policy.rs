@@ -82,6 +82,8 @@ pub(super) struct PolicySpec {
     pub tmpl_src: IpAddr,
     pub tmpl_dst: IpAddr,
     pub reqid: u32,
+    /// Packet offload: the ifindex of the device that runs the policy (XFRMA_OFFLOAD_DEV).
+    pub offload: Option<u32>,
 }
 
 /// The policy keys of a CHILD_SA: out, in, fwd for every selector pair of one family.
@@ -139,6 +141,7 @@ pub(super) fn policy_specs(
                 tmpl_src,
                 tmpl_dst,
                 reqid,
+                offload: None,
             }
         })
         .collect()
@@ -189,6 +192,7 @@ pub(super) fn add_policy(spec: &PolicySpec, update: bool) -> Request {
     };
     let mut nlas = vec![XfrmAttrs::Template(vec![template])];
     nlas.extend(if_id_attribute(spec.key.if_id));
+    nlas.extend(spec.offload.map(super::offload::policy_attribute));
     let message = ModifyMessage {
         user_policy_info: info,
         nlas,
@@ -300,6 +304,7 @@ mod tests {
             tmpl_src: ip("192.0.2.2"),
             tmpl_dst: ip("192.0.2.1"),
             reqid: 0x4000_0042,
+            offload: None,
         };
         for (update, kind) in [(false, 19), (true, 25)] {
             let request = add_policy(&spec, update);
@@ -344,6 +349,7 @@ mod tests {
             tmpl_src: ip("192.0.2.1"),
             tmpl_dst: ip("192.0.2.2"),
             reqid: 7,
+            offload: None,
         };
         let policy = parse_policy(&add_policy(&spec, false).payload).unwrap();
         assert_eq!(policy.selector.family, 10);
@@ -442,6 +448,45 @@ mod tests {
         assert_eq!(
             delete_policy(&plain[0].key).payload.len(),
             USERPOLICY_ID_LEN
+        );
+    }
+
+    #[test]
+    fn packet_offloaded_policies_name_the_device_with_the_packet_flag_only() {
+        let mut specs = policy_specs(
+            &[net("10.1.0.0/24")],
+            &[net("10.2.0.0/24")],
+            (ip("192.0.2.1"), ip("192.0.2.2")),
+            (ip("192.0.2.2"), ip("192.0.2.1")),
+            9,
+            None,
+        );
+        for spec in &mut specs {
+            spec.offload = Some(6);
+        }
+        for spec in &specs {
+            for update in [false, true] {
+                let request = add_policy(spec, update);
+                let offload: Vec<Vec<u8>> =
+                    trailing_attributes(&request.payload, USERPOLICY_INFO_LEN)
+                        .into_iter()
+                        .filter(|(kind, _)| *kind == 28)
+                        .map(|(_, value)| value)
+                        .collect();
+                // struct xfrm_user_offload: ifindex 6, flags XFRM_OFFLOAD_PACKET (4), even on
+                // in and fwd policies (the kernel refuses INBOUND on policies).
+                let mut expected = 6i32.to_ne_bytes().to_vec();
+                expected.extend_from_slice(&[4, 0, 0, 0]);
+                assert_eq!(offload, vec![expected], "{}", spec.key);
+                assert_eq!(parse_policy(&request.payload).unwrap().templates.len(), 1);
+            }
+        }
+        // Without packet offload the policies carry no offload attribute.
+        specs[0].offload = None;
+        assert!(
+            trailing_attributes(&add_policy(&specs[0], false).payload, USERPOLICY_INFO_LEN)
+                .iter()
+                .all(|(kind, _)| *kind != 28)
         );
     }
 }

@@ -132,6 +132,7 @@ mod tests {
             Duration::ZERO,
             Duration::ZERO,
             None,
+            None,
         )
         .unwrap();
         Reply {
@@ -151,6 +152,7 @@ mod tests {
             tmpl_src: "192.0.2.2".parse().unwrap(),
             tmpl_dst: "192.0.2.1".parse().unwrap(),
             reqid,
+            offload: None,
         };
         let mut payload = policy::add_policy(&spec, false).payload;
         // The kernel reports the index it assigned.

@@ -14,6 +14,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::algorithms::{self, CipherAttribute};
 use super::netlink::Request;
+use super::offload::DeviceOffload;
 use super::uapi::{
     AF_INET, AF_INET6, IPPROTO_ESP, UDP_ENCAP_ESPINUDP, XFRM_INF, XFRM_MODE_TUNNEL, XFRM_MSG_DELSA,
     XFRM_MSG_GETSA, XFRM_MSG_NEWSA, XFRM_STATE_AF_UNSPEC, XFRM_STATE_ESN,
@@ -58,6 +59,7 @@ pub(super) fn add_sa(
     soft_lifetime: Duration,
     hard_lifetime: Duration,
     if_id: Option<u32>,
+    offload: Option<&DeviceOffload>,
 ) -> Result<Request, String> {
     if family(&sa.src) != family(&sa.dst) {
         return Err(format!(
@@ -151,6 +153,7 @@ pub(super) fn add_sa(
     }
 
     nlas.extend(super::policy::if_id_attribute(if_id));
+    nlas.extend(offload.map(|offload| super::offload::sa_attribute(offload, direction)));
     let mut message = ModifyMessage {
         user_sa_info: info,
         nlas,
@@ -211,7 +214,8 @@ mod tests {
     use super::super::netlink::{u16_at, u32_at, NLM_F_ACK, NLM_F_REQUEST};
     use super::super::uapi::{
         parse_sa_info, trailing_attributes, USERSA_ID_LEN, USERSA_INFO_LEN, XFRMA_ALG_AEAD,
-        XFRMA_ALG_AUTH_TRUNC, XFRMA_ALG_CRYPT, XFRMA_ENCAP, XFRMA_IF_ID, XFRMA_REPLAY_ESN_VAL,
+        XFRMA_ALG_AUTH_TRUNC, XFRMA_ALG_CRYPT, XFRMA_ENCAP, XFRMA_IF_ID, XFRMA_OFFLOAD_DEV,
+        XFRMA_REPLAY_ESN_VAL,
     };
     use super::*;
     use crate::crypto::alg::{Encryption, Integrity};
@@ -252,6 +256,7 @@ mod tests {
             SaDirection::Inbound,
             Duration::from_secs(3000),
             Duration::from_secs(3600),
+            None,
             None,
         )
         .unwrap();
@@ -297,6 +302,7 @@ mod tests {
             Duration::ZERO,
             Duration::ZERO,
             None,
+            None,
         )
         .unwrap();
         let aead = &attrs(&request)[&XFRMA_ALG_AEAD];
@@ -327,6 +333,7 @@ mod tests {
                     Duration::ZERO,
                     Duration::ZERO,
                     None,
+                    None,
                 )
                 .unwrap();
                 let attrs = attrs(&request);
@@ -355,6 +362,7 @@ mod tests {
             Duration::ZERO,
             Duration::ZERO,
             None,
+            None,
         )
         .unwrap();
         let encap = &attrs(&request)[&XFRMA_ENCAP];
@@ -371,7 +379,16 @@ mod tests {
         let mut sa = esp(Encryption::AesGcm16 { key_bits: 128 }, None);
         sa.esn = true;
         for (direction, window) in [(SaDirection::Inbound, 32), (SaDirection::Outbound, 1)] {
-            let request = add_sa(&sa, 1, direction, Duration::ZERO, Duration::ZERO, None).unwrap();
+            let request = add_sa(
+                &sa,
+                1,
+                direction,
+                Duration::ZERO,
+                Duration::ZERO,
+                None,
+                None,
+            )
+            .unwrap();
             let info = parse_sa_info(&request.payload).unwrap();
             assert_eq!(info.flags, XFRM_STATE_AF_UNSPEC | XFRM_STATE_ESN);
             // The window lives in the ESN attribute; the legacy field stays 0.
@@ -398,6 +415,7 @@ mod tests {
             Duration::ZERO,
             Duration::ZERO,
             None,
+            None,
         )
         .unwrap();
         let info = parse_sa_info(&request.payload).unwrap();
@@ -411,6 +429,7 @@ mod tests {
             SaDirection::Inbound,
             Duration::ZERO,
             Duration::ZERO,
+            None,
             None
         )
         .is_err());
@@ -444,6 +463,7 @@ mod tests {
             Duration::ZERO,
             Duration::ZERO,
             Some(42),
+            None,
         )
         .unwrap();
         assert_eq!(attrs(&with)[&XFRMA_IF_ID], 42u32.to_ne_bytes().to_vec());
@@ -454,8 +474,55 @@ mod tests {
             Duration::ZERO,
             Duration::ZERO,
             None,
+            None,
         )
         .unwrap();
         assert!(!attrs(&without).contains_key(&XFRMA_IF_ID));
+    }
+
+    #[test]
+    fn offload_attribute_flags_and_ifindex_per_direction_and_mode() {
+        use super::super::offload::{DeviceOffload, HwMode};
+        let sa = esp(Encryption::AesGcm16 { key_bits: 128 }, None);
+        for (mode, direction, flags) in [
+            (HwMode::Crypto, SaDirection::Outbound, 0u8),
+            (HwMode::Crypto, SaDirection::Inbound, 2),
+            (HwMode::Packet, SaDirection::Outbound, 4),
+            (HwMode::Packet, SaDirection::Inbound, 2 | 4),
+        ] {
+            let offload = DeviceOffload {
+                ifindex: 3,
+                device: "eni0np1".into(),
+                mode,
+            };
+            let request = add_sa(
+                &sa,
+                1,
+                direction,
+                Duration::ZERO,
+                Duration::ZERO,
+                None,
+                Some(&offload),
+            )
+            .unwrap();
+            let attrs = attrs(&request);
+            let value = &attrs[&XFRMA_OFFLOAD_DEV];
+            assert_eq!(value.len(), 8);
+            assert_eq!(&value[..4], &3i32.to_ne_bytes(), "{mode} {direction:?}");
+            assert_eq!(value[4], flags, "{mode} {direction:?}");
+            // The algorithm is still there next to it.
+            assert!(attrs.contains_key(&XFRMA_ALG_AEAD));
+        }
+        let software = add_sa(
+            &sa,
+            1,
+            SaDirection::Inbound,
+            Duration::ZERO,
+            Duration::ZERO,
+            None,
+            None,
+        )
+        .unwrap();
+        assert!(!attrs(&software).contains_key(&XFRMA_OFFLOAD_DEV));
     }
 }

@@ -35,6 +35,8 @@ pub(super) const XFRMA_ENCAP: u16 = 4;
 pub(super) const XFRMA_TMPL: u16 = 5;
 #[cfg(test)]
 pub(super) const XFRMA_REPLAY_ESN_VAL: u16 = 23;
+/// The device an SA or policy is offloaded to (`struct xfrm_user_offload`).
+pub(super) const XFRMA_OFFLOAD_DEV: u16 = 28;
 /// The xfrm interface id of an SA or policy (`__u32`).
 pub(super) const XFRMA_IF_ID: u16 = 31;
 
@@ -176,6 +178,14 @@ pub(super) fn parse_sa_info(buf: &[u8]) -> Option<SaInfo> {
     })
 }
 
+/// The XFRMA_OFFLOAD_DEV value of an SA message (a NEWSA reply), raw; `None` when the SA
+/// runs in software.
+pub(super) fn sa_offload_value(buf: &[u8]) -> Option<&[u8]> {
+    attributes(buf.get(USERSA_INFO_LEN..)?)
+        .find(|(kind, _)| *kind == XFRMA_OFFLOAD_DEV)
+        .map(|(_, value)| value)
+}
+
 /// A policy template (`struct xfrm_user_tmpl`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct TemplateInfo {
@@ -300,6 +310,7 @@ mod tests {
         for len in 0..300 {
             let buf: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31)).collect();
             let _ = parse_sa_info(&buf);
+            let _ = sa_offload_value(&buf);
             let _ = parse_policy(&buf);
             let _ = parse_expire(&buf);
             let _ = parse_acquire_reqid(&buf);

@@ -4,6 +4,7 @@ mod boot;
 mod deps;
 mod initramfs;
 mod kernel;
+mod netdevsim;
 pub mod peers;
 
 pub use boot::Console;
@@ -46,6 +47,9 @@ pub fn run(ws: &Workspace, apt: &mut Apt, run: &VmRun, tally: &mut Tally) -> Res
     if !wanted_peers.is_empty() {
         peers::ensure_host(apt, &wanted_peers)?;
         layers.push(peers::layer(&lab, apt, &wanted_peers)?);
+    }
+    if netdevsim::wanted(&ws.vm_tests(), run.tests) {
+        layers.push(netdevsim::layer(&lab, apt, &kernel)?);
     }
     let binaries: Vec<(PathBuf, &str)> = std::iter::once(&run.ikehub)
         .chain(&run.rust_tests)
