@@ -14,11 +14,13 @@
 //! `ikehub-loadgen --local 192.0.2.1 --remote 192.0.2.2 --tunnels 2000 --group ecp256`
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use ikehub::crypto::alg::{DhGroup, Encryption, Prf};
 use ikehub::crypto::SystemRandom;
+use ikehub::daemon::marker::{self, NatTDatagram};
 use ikehub::ike::{
     ConnId, ConnectionSettings, Engine, EngineSettings, EspProposal, Event, IkeIdentity,
     IkeProposal, KernelIntent, PreSharedKey,
@@ -27,6 +29,9 @@ use ipnet::{IpNet, Ipv4Net};
 use zeroize::Zeroizing;
 
 const IKE_PORT: u16 = 500;
+/// RFC 7296 2.23: once NAT detection payloads were exchanged the initiator may move to 4500,
+/// as ikehub does against strongSwan; IKE there travels behind the non-ESP marker.
+const NATT_PORT: u16 = 4500;
 /// Tunnel indexes map to 10.H.L.0/24: 65536 distinct selectors.
 const MAX_TUNNELS: u32 = 1 << 16;
 
@@ -144,6 +149,49 @@ fn own_cpu() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
+fn bind(addr: SocketAddr) -> Result<UdpSocket, String> {
+    let socket = UdpSocket::bind(addr).map_err(|e| format!("bind {addr}: {e}"))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| format!("{addr}: {e}"))?;
+    Ok(socket)
+}
+
+/// One datagram if one is waiting.
+fn receive(socket: &UdpSocket, buf: &mut [u8]) -> Result<Option<(usize, SocketAddr)>, String> {
+    match socket.recv_from(buf) {
+        Ok(received) => Ok(Some(received)),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(format!("receive: {e}")),
+    }
+}
+
+/// Block until one of the sockets is readable or `wait` has passed.
+fn wait_readable(sockets: &[&UdpSocket], wait: Duration) -> Result<(), String> {
+    let mut fds: Vec<libc::pollfd> = sockets
+        .iter()
+        .map(|s| libc::pollfd {
+            fd: s.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let timeout = libc::timespec {
+        tv_sec: libc::time_t::try_from(wait.as_secs()).unwrap_or(1),
+        tv_nsec: libc::c_long::try_from(wait.subsec_nanos()).unwrap_or(0),
+    };
+    let count = libc::nfds_t::try_from(fds.len()).map_err(|e| e.to_string())?;
+    // SAFETY: `fds` holds `count` initialised pollfd entries and outlives the call.
+    let ready = unsafe { libc::ppoll(fds.as_mut_ptr(), count, &timeout, std::ptr::null()) };
+    if ready < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(format!("poll: {e}"));
+        }
+    }
+    Ok(())
+}
+
 struct Run {
     latencies_ms: Vec<f64>,
     elapsed: Duration,
@@ -170,7 +218,10 @@ fn run(args: &Args) -> Result<Run, String> {
     settings.retransmit_tries = 3;
     let mut engine = Engine::new(settings, Box::new(SystemRandom::new()));
     let local = SocketAddr::new(args.local, IKE_PORT);
-    let socket = UdpSocket::bind(local).map_err(|e| format!("bind {local}: {e}"))?;
+    let local_natt = SocketAddr::new(args.local, NATT_PORT);
+    let socket = bind(local)?;
+    let socket_natt = bind(local_natt)?;
+    let mut framed = Vec::with_capacity(2048);
 
     let total = args.tunnels as usize;
     let mut started_at: Vec<Option<Instant>> = vec![None; total];
@@ -208,15 +259,14 @@ fn run(args: &Args) -> Result<Run, String> {
             engine.handle_kernel_result(now, id, Ok(()));
         }
         while let Some(transmit) = engine.poll_transmit() {
-            if transmit.local.port() != IKE_PORT {
-                return Err(format!(
-                    "engine wants to send from port {} (NAT-T): not supported here",
-                    transmit.local.port()
-                ));
-            }
-            socket
-                .send_to(&transmit.payload, transmit.remote)
-                .map_err(|e| format!("send to {}: {e}", transmit.remote))?;
+            let sent = if transmit.local.port() == NATT_PORT || transmit.remote.port() == NATT_PORT
+            {
+                marker::frame(&transmit.payload, &mut framed);
+                socket_natt.send_to(&framed, transmit.remote)
+            } else {
+                socket.send_to(&transmit.payload, transmit.remote)
+            };
+            sent.map_err(|e| format!("send to {}: {e}", transmit.remote))?;
         }
         while let Some(event) = engine.poll_event() {
             match event {
@@ -251,20 +301,15 @@ fn run(args: &Args) -> Result<Run, String> {
                 t.saturating_duration_since(now)
             })
             .clamp(Duration::from_micros(100), Duration::from_millis(100));
-        socket
-            .set_read_timeout(Some(wait))
-            .map_err(|e| format!("socket timeout: {e}"))?;
-        match socket.recv_from(&mut buf) {
-            Ok((len, from)) => {
-                let datagram = buf.get(..len).unwrap_or_default();
-                engine.handle_datagram(Instant::now(), local, from, datagram);
+        wait_readable(&[&socket, &socket_natt], wait)?;
+        while let Some((len, from)) = receive(&socket, &mut buf)? {
+            let datagram = buf.get(..len).unwrap_or_default();
+            engine.handle_datagram(Instant::now(), local, from, datagram);
+        }
+        while let Some((len, from)) = receive(&socket_natt, &mut buf)? {
+            if let NatTDatagram::Ike(ike) = marker::classify(buf.get(..len).unwrap_or_default()) {
+                engine.handle_datagram(Instant::now(), local_natt, from, ike);
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => return Err(format!("receive: {e}")),
         }
         let now = Instant::now();
         if engine.poll_timeout().is_some_and(|t| t <= now) {
