@@ -32,6 +32,8 @@ pub struct Options {
     pub memory_tunnels: u32,
     pub handshakes: bool,
     pub memory: bool,
+    /// Run the kernel programming benchmark in the VM instead (tests/vm/bench).
+    pub vm: bool,
 }
 
 impl Default for Options {
@@ -46,6 +48,7 @@ impl Default for Options {
             memory_tunnels: 10_000,
             handshakes: true,
             memory: true,
+            vm: false,
         }
     }
 }
@@ -60,6 +63,8 @@ pub const USAGE: &str = "\
       --memory-tunnels N        largest memory checkpoint (default 10000)
       --no-handshakes           skip the handshake runs
       --no-memory               skip the memory and status runs
+      --vm                      instead: kernel programming in the VM (tests/vm/bench:
+                                ikehub's batched netlink against ip -batch, 1k and 10k)
 ";
 
 fn number<T: std::str::FromStr>(flag: &str, value: Option<&String>) -> Result<T, String> {
@@ -91,6 +96,7 @@ pub fn parse_options(args: &[String]) -> Result<Options, String> {
             }
             "--no-handshakes" => options.handshakes = false,
             "--no-memory" => options.memory = false,
+            "--vm" => options.vm = true,
             other => return Err(format!("unknown bench option `{other}`")),
         }
     }
@@ -116,6 +122,10 @@ struct Paths {
 }
 
 pub fn main(ws: &Workspace, options: &Options) -> i32 {
+    if options.vm {
+        let vm_options = crate::vm_test::Options::default();
+        return crate::vm_test::main(ws, &vm_options, crate::vm_test::Suite::Bench).0;
+    }
     match bench(ws, options) {
         Ok(()) => 0,
         Err(e) => {
@@ -354,5 +364,6 @@ mod tests {
         assert!(parse_options(&args(&["--runs"])).is_err());
         assert!(parse_options(&args(&["--memory-tunnels", "10"])).is_err());
         assert!(parse_options(&args(&["--fast"])).is_err());
+        assert!(parse_options(&args(&["--vm"])).expect("options").vm);
     }
 }
