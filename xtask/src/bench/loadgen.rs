@@ -52,6 +52,7 @@ pub fn run(
     tunnels: u32,
     first: u32,
     in_flight: u32,
+    timeout_s: u64,
 ) -> Result<LoadReport, String> {
     let text = output(
         Command::new("ip")
@@ -61,7 +62,8 @@ pub fn run(
             .args(["--remote-subnet", RESPONDER_SUBNET, "--group", group])
             .args(["--tunnels", &tunnels.to_string()])
             .args(["--first", &first.to_string()])
-            .args(["--in-flight", &in_flight.to_string()]),
+            .args(["--in-flight", &in_flight.to_string()])
+            .args(["--timeout", &timeout_s.to_string()]),
     )?;
     let report = parse(&text)?;
     if report.tunnels != u64::from(tunnels) {

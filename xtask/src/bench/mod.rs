@@ -30,6 +30,8 @@ pub struct Options {
     pub in_flight: u32,
     pub groups: Vec<String>,
     pub memory_tunnels: u32,
+    /// Rounds of the memory runs (a fresh daemon of each kind brought to memory_tunnels).
+    pub memory_runs: usize,
     pub handshakes: bool,
     pub memory: bool,
     /// Run the kernel programming benchmark in the VM instead (tests/vm/bench).
@@ -46,6 +48,7 @@ impl Default for Options {
                 .map(String::from)
                 .to_vec(),
             memory_tunnels: 10_000,
+            memory_runs: 5,
             handshakes: true,
             memory: true,
             vm: false,
@@ -61,6 +64,8 @@ pub const USAGE: &str = "\
       --in-flight N             setups in progress at once (default 32)
       --groups G,G              ecp256,curve25519,modp2048 (default all three)
       --memory-tunnels N        largest memory checkpoint (default 10000)
+      --memory-runs N           rounds of the memory runs (default 5; charon needs
+                                minutes per round to reach 10000 tunnels here)
       --no-handshakes           skip the handshake runs
       --no-memory               skip the memory and status runs
       --vm                      instead: kernel programming in the VM (tests/vm/bench:
@@ -83,6 +88,7 @@ pub fn parse_options(args: &[String]) -> Result<Options, String> {
             "--tunnels" => options.tunnels = number(arg, args.next())?,
             "--in-flight" => options.in_flight = number(arg, args.next())?,
             "--memory-tunnels" => options.memory_tunnels = number(arg, args.next())?,
+            "--memory-runs" => options.memory_runs = number(arg, args.next())?,
             "--groups" => {
                 let list = args.next().ok_or("--groups needs a list")?;
                 options.groups = list.split(',').map(String::from).collect();
@@ -100,8 +106,12 @@ pub fn parse_options(args: &[String]) -> Result<Options, String> {
             other => return Err(format!("unknown bench option `{other}`")),
         }
     }
-    if options.runs == 0 || options.tunnels == 0 || options.in_flight == 0 {
-        return Err("--runs, --tunnels and --in-flight must be at least 1".into());
+    if options.runs == 0
+        || options.tunnels == 0
+        || options.in_flight == 0
+        || options.memory_runs == 0
+    {
+        return Err("--runs, --memory-runs, --tunnels and --in-flight must be at least 1".into());
     }
     if options.memory_tunnels < 1000 {
         return Err("--memory-tunnels must be at least 1000 (the first checkpoint)".into());
@@ -111,6 +121,9 @@ pub fn parse_options(args: &[String]) -> Result<Options, String> {
 
 /// Tunnels set up one at a time after each throughput run.
 const SINGLE_SETUPS: u32 = 50;
+/// Limit of one handshake run, and of one step of a memory run, in seconds.
+const HANDSHAKE_TIMEOUT_S: u64 = 300;
+const MEMORY_STEP_TIMEOUT_S: u64 = 3600;
 /// `status --json` calls per memory round.
 const STATUS_CALLS: usize = 3;
 const KINDS: [Kind; 2] = [Kind::Ikehub, Kind::Strongswan];
@@ -246,10 +259,24 @@ fn measure_handshakes(
     ticks: f64,
 ) -> Result<(loadgen::LoadReport, f64, loadgen::LoadReport), String> {
     let before = procfs::cpu_seconds(responder.pid, ticks)?;
-    let load = loadgen::run(&paths.loadgen, group, options.tunnels, 0, options.in_flight)?;
+    let load = loadgen::run(
+        &paths.loadgen,
+        group,
+        options.tunnels,
+        0,
+        options.in_flight,
+        HANDSHAKE_TIMEOUT_S,
+    )?;
     let after = procfs::cpu_seconds(responder.pid, ticks)?;
     let cpu_ms = (after - before) * 1e3 / f64::from(options.tunnels);
-    let single = loadgen::run(&paths.loadgen, group, SINGLE_SETUPS, options.tunnels, 1)?;
+    let single = loadgen::run(
+        &paths.loadgen,
+        group,
+        SINGLE_SETUPS,
+        options.tunnels,
+        1,
+        HANDSHAKE_TIMEOUT_S,
+    )?;
     let expected = (options.tunnels + SINGLE_SETUPS) as usize;
     let established = responder.established()?;
     if established != expected {
@@ -283,11 +310,11 @@ fn memory(paths: &Paths, options: &Options) -> Result<MemoryResults, String> {
         load_after: String::new(),
     };
     let group = "ecp256";
-    for round in 1..=options.runs {
+    for round in 1..=options.memory_runs {
         for (slot, kind) in KINDS.into_iter().enumerate() {
             eprintln!(
                 "xtask bench: memory round {round}/{}: {} (load {})",
-                options.runs,
+                options.memory_runs,
                 kind.name(),
                 load_average()
             );
@@ -313,7 +340,14 @@ fn measure_memory(
     let mut up = 0;
     for (checkpoint, target) in checkpoints(options).into_iter().enumerate() {
         if target > up {
-            loadgen::run(&paths.loadgen, "ecp256", target - up, up, options.in_flight)?;
+            loadgen::run(
+                &paths.loadgen,
+                "ecp256",
+                target - up,
+                up,
+                options.in_flight,
+                MEMORY_STEP_TIMEOUT_S,
+            )?;
             up = target;
         }
         let established = responder.established()?;
@@ -356,7 +390,7 @@ mod tests {
             "--no-memory",
         ]))
         .expect("options");
-        assert_eq!((o.runs, o.tunnels), (7, 500));
+        assert_eq!((o.runs, o.tunnels, o.memory_runs), (7, 500, 5));
         assert_eq!(o.groups, args(&["modp2048"]));
         assert!(o.handshakes && !o.memory);
         assert!(parse_options(&args(&["--groups", "modp1024"])).is_err());

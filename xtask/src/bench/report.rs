@@ -55,14 +55,17 @@ pub fn machine(ws: &Workspace) -> Result<String, String> {
 pub fn method(options: &Options) -> String {
     format!(
         "## Run\n\n`cargo xtask bench --runs {} --tunnels {} --in-flight {} --groups {} \
-         --memory-tunnels {}`\n\nEach cell: median (min-max) over {} runs; ratio = ikehub median / \
-         strongSwan median, both measured in the same run.\n\n",
+         --memory-tunnels {} --memory-runs {}`\n\nEach cell: median (min-max) over the runs \
+         ({} per handshake figure, {} per memory figure); ratio = ikehub median / strongSwan \
+         median, both measured in the same run.\n\n",
         options.runs,
         options.tunnels,
         options.in_flight,
         options.groups.join(","),
         options.memory_tunnels,
-        options.runs
+        options.memory_runs,
+        options.runs,
+        options.memory_runs
     )
 }
 
@@ -109,10 +112,10 @@ fn per_tunnel(at_zero: &[f64], at_n: &[f64], n: u32) -> Vec<f64> {
 
 pub fn memory(options: &Options, r: &MemoryResults) -> String {
     let mut out = format!(
-        "### Daemon memory (VmRSS, KiB), ecp256 tunnels, host\n\nload average (1/5/15 min) {} \
-         before, {} after\n\n| established tunnels | ikehub | strongSwan | ratio |\n\
+        "### Daemon memory (VmRSS, KiB), ecp256 tunnels, host, {} run(s)\n\nload average \
+         (1/5/15 min) {} before, {} after\n\n| established tunnels | ikehub | strongSwan | ratio |\n\
          | --- | --- | --- | --- |\n",
-        r.load_before, r.load_after
+        options.memory_runs, r.load_before, r.load_after
     );
     let points = checkpoints(options);
     for (i, n) in points.into_iter().enumerate() {
