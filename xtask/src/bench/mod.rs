@@ -34,6 +34,8 @@ pub struct Options {
     pub memory_runs: usize,
     pub handshakes: bool,
     pub memory: bool,
+    /// Build ikehub and ikehub-loadgen first (`--no-build`: reuse the last run's copies).
+    pub build: bool,
     /// Run the kernel programming benchmark in the VM instead (tests/vm/bench).
     pub vm: bool,
 }
@@ -51,6 +53,7 @@ impl Default for Options {
             memory_runs: 5,
             handshakes: true,
             memory: true,
+            build: true,
             vm: false,
         }
     }
@@ -68,6 +71,7 @@ pub const USAGE: &str = "\
                                 minutes per round to reach 10000 tunnels here)
       --no-handshakes           skip the handshake runs
       --no-memory               skip the memory and status runs
+      --no-build                reuse the binaries the last bench run built
       --vm                      instead: kernel programming in the VM (tests/vm/bench:
                                 ikehub's batched netlink against ip -batch, 1k and 10k)
 ";
@@ -103,6 +107,7 @@ pub fn parse_options(args: &[String]) -> Result<Options, String> {
             "--no-handshakes" => options.handshakes = false,
             "--no-memory" => options.memory = false,
             "--vm" => options.vm = true,
+            "--no-build" => options.build = false,
             other => return Err(format!("unknown bench option `{other}`")),
         }
     }
@@ -156,16 +161,33 @@ fn bench(ws: &Workspace, options: &Options) -> Result<(), String> {
         "libstrongswan-extra-plugins",
         "iproute2",
     ])?;
-    eprintln!("xtask bench: building ikehub and ikehub-loadgen (release)");
-    run(ws.cargo().args(["build", "--release", "--bins"]))?;
-    let release = ws.cargo_target_dir().join("release");
     let scratch = ws.cargo_target_dir().join("bench");
-    std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    let bin = scratch.join("bin");
+    std::fs::create_dir_all(&bin).map_err(|e| format!("{}: {e}", bin.display()))?;
+    if options.build {
+        eprintln!("xtask bench: building ikehub and ikehub-loadgen (release)");
+        run(ws.cargo().args(["build", "--release", "--bins"]))?;
+        // Private copies: the target directory may be shared with other checkouts, whose
+        // builds must not swap the binaries in the middle of a run.
+        let release = ws.cargo_target_dir().join("release");
+        for name in ["ikehub", "ikehub-loadgen"] {
+            std::fs::copy(release.join(name), bin.join(name))
+                .map_err(|e| format!("copy {name} to {}: {e}", bin.display()))?;
+        }
+    }
     let paths = Paths {
-        ikehub: release.join("ikehub"),
-        loadgen: release.join("ikehub-loadgen"),
+        ikehub: bin.join("ikehub"),
+        loadgen: bin.join("ikehub-loadgen"),
         scratch,
     };
+    for program in [&paths.ikehub, &paths.loadgen] {
+        if !program.is_file() {
+            return Err(format!(
+                "{} is missing: run without --no-build",
+                program.display()
+            ));
+        }
+    }
     let ticks = procfs::ticks_per_second()?;
     let _lab = lab::Lab::create()?;
     let mut out = report::machine(ws)?;
@@ -236,9 +258,8 @@ fn handshakes(
             let dir = paths.scratch.join(format!("{}-{group}", kind.name()));
             let responder = Responder::start(kind, group, &dir, &paths.ikehub)?;
             let measured = measure_handshakes(&responder, paths, options, group, ticks);
-            let stopped = responder.stop();
+            responder.stop();
             let (load, cpu_ms, single) = measured?;
-            stopped?;
             results.setups_per_s[slot].push(load.setups_per_s);
             results.cpu_ms_per_setup[slot].push(cpu_ms);
             results.p50_ms[slot].push(load.p50_ms);
@@ -321,9 +342,8 @@ fn memory(paths: &Paths, options: &Options) -> Result<MemoryResults, String> {
             let dir = paths.scratch.join(format!("{}-memory", kind.name()));
             let responder = Responder::start(kind, group, &dir, &paths.ikehub)?;
             let measured = measure_memory(&responder, paths, options, &mut results, slot);
-            let stopped = responder.stop();
+            responder.stop();
             measured?;
-            stopped?;
         }
     }
     results.load_after = load_average();
@@ -399,5 +419,10 @@ mod tests {
         assert!(parse_options(&args(&["--memory-tunnels", "10"])).is_err());
         assert!(parse_options(&args(&["--fast"])).is_err());
         assert!(parse_options(&args(&["--vm"])).expect("options").vm);
+        assert!(
+            !parse_options(&args(&["--no-build"]))
+                .expect("options")
+                .build
+        );
     }
 }

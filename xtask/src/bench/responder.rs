@@ -18,6 +18,7 @@ const CHARON_PLUGINS: &str = "random nonce openssl aes sha1 sha2 hmac kdf gmp cu
                               pkcs1 pkcs8 x509 pubkey kernel-libipsec kernel-netlink \
                               socket-default vici";
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -234,7 +235,7 @@ impl Responder {
         };
         let started = responder.wait_until_ready();
         if let Err(e) = started {
-            let _ = responder.stop();
+            responder.stop();
             return Err(e);
         }
         Ok(responder)
@@ -313,22 +314,26 @@ impl Responder {
     }
 
     /// SIGTERM, then wait for the exit so that the ports are free for the next responder.
-    pub fn stop(mut self) -> Result<(), String> {
+    /// charon deletes every IKE SA with its peer on the way out, which takes long with
+    /// thousands of them: after STOP_TIMEOUT it is killed. Either way the process is gone
+    /// when this returns.
+    pub fn stop(mut self) {
         let _ = capture(Command::new("kill").arg(self.pid.to_string()));
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + STOP_TIMEOUT;
         loop {
             match self.child.try_wait() {
-                Ok(Some(_)) => return Ok(()),
+                Ok(Some(_)) => return,
                 Ok(None) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(20))
                 }
                 _ => {
+                    eprintln!(
+                        "xtask bench: {} still running {STOP_TIMEOUT:?} after SIGTERM: killed",
+                        self.kind.name()
+                    );
                     let _ = self.child.kill();
                     let _ = self.child.wait();
-                    return Err(format!(
-                        "{} did not stop on SIGTERM within 10 s",
-                        self.kind.name()
-                    ));
+                    return;
                 }
             }
         }
