@@ -195,6 +195,8 @@ fn kernel_programming_rate() {
         .enable_all()
         .build()
         .expect("runtime");
+    // The dataplane's netlink sockets register with the runtime when they are opened.
+    let _runtime_context = runtime.enter();
     let mut table = String::from(
         "| CHILD_SAs (2 SAs + 3 policies each) | ikehub batched netlink, CHILD_SAs/s | \
          ip -batch, CHILD_SAs/s | ratio |\n| --- | --- | --- | --- |\n",
