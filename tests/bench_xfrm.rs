@@ -5,7 +5,7 @@
 //!
 //! A benchmark, not a test of behaviour: ignored by default, run in the VM through
 //! `cargo xtask bench --vm` (tests/vm/bench/kernel-programming.sh), which names the
-//! namespace in `IKT_NS`. `IKT_BENCH_PAIRS` lists the sizes (default "1000 10000"),
+//! namespace in `IKT_NS`. `IKT_BENCH_PAIRS` lists the sizes (default "1000,10000"),
 //! `IKT_BENCH_RUNS` the runs per size (default 5). Prints a Markdown table.
 
 use std::io::Write;
@@ -183,8 +183,9 @@ fn median_min_max(samples: &mut [f64]) -> (f64, f64, f64) {
 fn kernel_programming_rate() {
     let ns = Namespace::from_env("IKT_NS", "kernel-programming");
     let sizes: Vec<u32> = std::env::var("IKT_BENCH_PAIRS")
-        .unwrap_or_else(|_| "1000 10000".into())
-        .split_whitespace()
+        .unwrap_or_else(|_| "1000,10000".into())
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
         .map(|s| s.parse().expect("IKT_BENCH_PAIRS: numbers"))
         .collect();
     let runs: usize = std::env::var("IKT_BENCH_RUNS")
@@ -235,6 +236,11 @@ fn kernel_programming_rate() {
             assert_eq!(count(&ns, "state"), 2 * size as usize);
             assert_eq!(count(&ns, "policy"), 3 * size as usize);
             theirs.push(f64::from(size) / elapsed);
+            eprintln!(
+                "{size} CHILD_SAs: ikehub {:.0}/s, ip -batch {:.0}/s",
+                ours.last().copied().unwrap_or(0.0),
+                f64::from(size) / elapsed
+            );
         }
         flush(&ns);
         let (a, a_min, a_max) = median_min_max(&mut ours);

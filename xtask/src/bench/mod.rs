@@ -73,7 +73,9 @@ pub const USAGE: &str = "\
       --no-memory               skip the memory and status runs
       --no-build                reuse the binaries the last bench run built
       --vm                      instead: kernel programming in the VM (tests/vm/bench:
-                                ikehub's batched netlink against ip -batch, 1k and 10k)
+                                ikehub's batched netlink against ip -batch, 1k and 10k;
+                                IKT_BENCH_PAIRS=1000,10000 IKT_BENCH_RUNS=5 change them,
+                                IKT_TEST_TIMEOUT=SECS the guest's limit)
 ";
 
 fn number<T: std::str::FromStr>(flag: &str, value: Option<&String>) -> Result<T, String> {
