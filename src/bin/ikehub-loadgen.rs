@@ -178,6 +178,8 @@ fn wait_readable(sockets: &[&UdpSocket], wait: Duration) -> Result<(), String> {
         .collect();
     let timeout = libc::timespec {
         tv_sec: libc::time_t::try_from(wait.as_secs()).unwrap_or(1),
+        // c_long is 32 bits on 32-bit targets, where u32 does not always fit.
+        #[allow(clippy::unnecessary_fallible_conversions)]
         tv_nsec: libc::c_long::try_from(wait.subsec_nanos()).unwrap_or(0),
     };
     let count = libc::nfds_t::try_from(fds.len()).map_err(|e| e.to_string())?;
