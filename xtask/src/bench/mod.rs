@@ -224,6 +224,8 @@ pub struct HandshakeResults {
     pub p50_ms: PerKind,
     pub p99_ms: PerKind,
     pub single_p50_ms: PerKind,
+    /// The load generator's own CPU per setup (as initiator), in each responder's runs.
+    pub generator_cpu_ms: PerKind,
     pub load_before: String,
     pub load_after: String,
 }
@@ -267,6 +269,7 @@ fn handshakes(
             results.p50_ms[slot].push(load.p50_ms);
             results.p99_ms[slot].push(load.p99_ms);
             results.single_p50_ms[slot].push(single.p50_ms);
+            results.generator_cpu_ms[slot].push(load.initiator_cpu_ms);
         }
     }
     results.load_after = load_average();

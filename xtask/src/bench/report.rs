@@ -97,6 +97,11 @@ pub fn handshakes(group: &str, options: &Options, r: &HandshakeResults) -> Strin
         &r.single_p50_ms,
         3,
     ));
+    out.push_str(&row(
+        "load generator CPU per setup, initiator (ms)",
+        &r.generator_cpu_ms,
+        3,
+    ));
     out.push('\n');
     out
 }
