@@ -4,7 +4,9 @@
 //!   tests/vm, on the host when its kernel has ESP, otherwise in a VM.
 //! - `test`: the full suite (fmt, clippy, unit tests, vm-test), used by CI.
 //! - `demo [--kernel PKG] [NAME...]`: the demo scripts of tests/vm/demo in the VM.
+//! - `bench [options]`: ikehub against strongSwan on this host; tables for BENCHMARKS.md.
 mod apt;
+mod bench;
 mod ci;
 mod fingerprint;
 mod host;
@@ -17,7 +19,7 @@ mod workspace;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "\
+const USAGE_HEAD: &str = "\
 usage: cargo xtask <command>
 
 commands:
@@ -30,7 +32,9 @@ commands:
       --kernel PKG              kernel package for the VM (default linux-image-amd64)
   demo [--kernel PKG] [NAME...] run tests/vm/demo/NAME.sh (default: all) in the VM,
                                 narrated
+";
 
+const USAGE_TAIL: &str = "\
 environment:
   IKEHUB_VM_TIMEOUT=SECS        limit for one VM run (default 2400)
   IKEHUB_VM_MODULES=\"m1 m2?\"    more kernel modules for the guest (`?`: optional)
@@ -38,12 +42,17 @@ environment:
   IKT_VERBOSE=1                 tests print the state they inspect (as the demo does)
 ";
 
+fn usage() -> String {
+    format!("{USAGE_HEAD}{}\n{USAGE_TAIL}", bench::USAGE)
+}
+
 /// Parsed command line.
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
     Test,
     VmTest(vm_test::Options),
     Demo(vm_test::Options),
+    Bench(bench::Options),
     Help,
 }
 
@@ -58,6 +67,7 @@ fn parse(args: &[String]) -> Result<Command, String> {
         },
         "vm-test" => parse_options(rest, true).map(Command::VmTest),
         "demo" => parse_options(rest, false).map(Command::Demo),
+        "bench" => bench::parse_options(rest).map(Command::Bench),
         "help" | "-h" | "--help" => Ok(Command::Help),
         other => Err(format!("unknown command `{other}`")),
     }
@@ -96,7 +106,7 @@ fn main() -> ExitCode {
     let command = match parse(&args) {
         Ok(command) => command,
         Err(e) => {
-            eprintln!("xtask: {e}\n\n{USAGE}");
+            eprintln!("xtask: {e}\n\n{}", usage());
             return ExitCode::from(2);
         }
     };
@@ -109,12 +119,13 @@ fn main() -> ExitCode {
     };
     let code = match command {
         Command::Help => {
-            print!("{USAGE}");
+            print!("{}", usage());
             0
         }
         Command::Test => ci::full_suite(&ws),
         Command::VmTest(options) => vm_test::main(&ws, &options, vm_test::Suite::Tests).0,
         Command::Demo(options) => vm_test::main(&ws, &options, vm_test::Suite::Demo).0,
+        Command::Bench(options) => bench::main(&ws, &options),
     };
     ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
 }

@@ -27,12 +27,17 @@ impl Default for Options {
     }
 }
 
-/// Which scripts: the test suite (tests/vm/*.sh) or the demos (tests/vm/demo/*.sh).
+/// Which scripts: the test suite (tests/vm/*.sh), the demos (tests/vm/demo/*.sh) or the
+/// benchmarks (tests/vm/bench/*.sh, run by `cargo xtask bench --vm`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Suite {
     Tests,
     Demo,
+    Bench,
 }
+
+/// Scripts under this subdirectory of tests/vm are benchmarks, not suite tests.
+pub const BENCH_DIR: &str = "bench";
 
 /// Runs and reports; returns the process exit code and the summary line.
 /// Unless in `--shell`, the last line printed is `N passed, N failed`.
@@ -96,6 +101,9 @@ fn execute(
     } else if suite == Suite::Demo {
         println!("xtask: mode: VM (the demo shows Debian's stock kernel datapath)");
         false
+    } else if suite == Suite::Bench {
+        println!("xtask: mode: VM (benchmarks measure Debian's stock kernel)");
+        false
     } else if options.force_vm {
         println!("xtask: mode: VM (--vm)");
         false
@@ -148,12 +156,17 @@ fn execute(
 fn choose_tests(ws: &Workspace, options: &Options, suite: Suite) -> Result<Vec<String>, String> {
     match suite {
         Suite::Tests => suite::select(&suite::discover(&ws.vm_tests())?, &options.names),
-        Suite::Demo => {
-            let available = suite::discover(&ws.vm_tests().join(DEMO_DIR))?;
+        Suite::Demo | Suite::Bench => {
+            let dir = if suite == Suite::Demo {
+                DEMO_DIR
+            } else {
+                BENCH_DIR
+            };
+            let available = suite::discover(&ws.vm_tests().join(dir))?;
             let chosen = suite::select(&available, &options.names)?;
             Ok(chosen
                 .into_iter()
-                .map(|name| format!("{DEMO_DIR}/{name}"))
+                .map(|name| format!("{dir}/{name}"))
                 .collect())
         }
     }

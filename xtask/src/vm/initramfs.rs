@@ -234,7 +234,13 @@ pub fn with_run_image(
 }
 
 /// Host settings that reach the guest: sourced by /init before the tests.
-const GUEST_SETTINGS: [&str; 2] = ["IKT_TEST_TIMEOUT", "IKT_VERBOSE"];
+const GUEST_SETTINGS: [&str; 4] = [
+    "IKT_TEST_TIMEOUT",
+    "IKT_VERBOSE",
+    // sizes and runs of tests/vm/bench/kernel-programming.sh
+    "IKT_BENCH_PAIRS",
+    "IKT_BENCH_RUNS",
+];
 
 /// `export NAME=VALUE` lines for the settings set on the host. Values are
 /// limited to plain words so the file is safe to source.
@@ -245,7 +251,7 @@ fn guest_environment() -> String {
             let value = std::env::var(name).ok()?;
             let plain = value
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+                .all(|c| c.is_ascii_alphanumeric() || "._-,".contains(c));
             if plain {
                 Some(format!("export {name}={value}\n"))
             } else {

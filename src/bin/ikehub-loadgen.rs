@@ -1,0 +1,394 @@
+//! `ikehub-loadgen`: an IKEv2 load generator for benchmarks, not part of the gateway.
+//!
+//! It drives one ikehub engine holding N initiator connections over one UDP socket: each
+//! connection has its own local traffic selector (10.H.L.0/24 for tunnel index H*256+L), the
+//! same peer, the same PSK and proposal, and its CHILD_SA in IKE_AUTH. At most `--in-flight`
+//! setups run at once. A setup's latency runs from the moment its IKE_SA_INIT request is
+//! handed to the socket to the processing of the IKE_AUTH response (the engine's ChildUp).
+//! The tunnels are never deleted: the responder keeps them after the generator exits.
+//!
+//! Prints one JSON object on stdout. Exits non-zero, naming the tunnel, as soon as any setup
+//! fails or the whole run exceeds `--timeout`. Kernel intents are acknowledged without
+//! touching the kernel, so the generator needs no privileges beyond binding UDP port 500.
+//!
+//! `ikehub-loadgen --local 192.0.2.1 --remote 192.0.2.2 --tunnels 2000 --group ecp256`
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use ikehub::crypto::alg::{DhGroup, Encryption, Prf};
+use ikehub::crypto::SystemRandom;
+use ikehub::daemon::marker::{self, NatTDatagram};
+use ikehub::ike::{
+    ConnId, ConnectionSettings, Engine, EngineSettings, EspProposal, Event, IkeIdentity,
+    IkeProposal, KernelIntent, PreSharedKey,
+};
+use ipnet::{IpNet, Ipv4Net};
+use zeroize::Zeroizing;
+
+const IKE_PORT: u16 = 500;
+/// RFC 7296 2.23: once NAT detection payloads were exchanged the initiator may move to 4500,
+/// as ikehub does against strongSwan; IKE there travels behind the non-ESP marker.
+const NATT_PORT: u16 = 4500;
+/// Tunnel indexes map to 10.H.L.0/24: 65536 distinct selectors.
+const MAX_TUNNELS: u32 = 1 << 16;
+
+/// IKEv2 PSK load generator (benchmark tool).
+#[derive(Debug, Parser)]
+#[command(name = "ikehub-loadgen")]
+struct Args {
+    /// Local address to send from (UDP port 500).
+    #[arg(long)]
+    local: IpAddr,
+    /// The responder's address (UDP port 500).
+    #[arg(long)]
+    remote: IpAddr,
+    /// Number of tunnels (IKE SA + CHILD_SA) to set up.
+    #[arg(long, default_value_t = 1000)]
+    tunnels: u32,
+    /// Index of the first tunnel: selects the first local selector, so that a second run
+    /// against the same responder adds tunnels instead of repeating selectors.
+    #[arg(long, default_value_t = 0)]
+    first: u32,
+    /// Setups in progress at once.
+    #[arg(long, default_value_t = 32)]
+    in_flight: u32,
+    /// Key exchange group: ecp256, curve25519 or modp2048.
+    #[arg(long, default_value = "ecp256")]
+    group: String,
+    /// Pre-shared key (a benchmark key, not a secret).
+    #[arg(long, default_value = "ikehub benchmark pre-shared key")]
+    psk: String,
+    /// The responder's protected subnet (the remote selector of every tunnel).
+    #[arg(long, default_value = "172.16.0.0/16")]
+    remote_subnet: IpNet,
+    /// Give up (exit 1) when the run takes longer than this many seconds.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+}
+
+fn parse_group(name: &str) -> Result<DhGroup, String> {
+    match name {
+        "ecp256" => Ok(DhGroup::Ecp256),
+        "curve25519" => Ok(DhGroup::Curve25519),
+        "modp2048" => Ok(DhGroup::Modp2048),
+        other => Err(format!(
+            "unknown group `{other}` (ecp256, curve25519, modp2048)"
+        )),
+    }
+}
+
+/// The local selector of tunnel `index`: 10.H.L.0/24.
+fn tunnel_subnet(index: u32) -> Result<IpNet, String> {
+    if index >= MAX_TUNNELS {
+        return Err(format!(
+            "tunnel index {index} exceeds {MAX_TUNNELS} selectors"
+        ));
+    }
+    let [_, _, high, low] = index.to_be_bytes();
+    Ipv4Net::new([10, high, low, 0].into(), 24)
+        .map(IpNet::V4)
+        .map_err(|e| e.to_string())
+}
+
+fn connection(args: &Args, group: DhGroup, index: u32) -> Result<ConnectionSettings, String> {
+    Ok(ConnectionSettings {
+        name: format!("t{index}"),
+        local_addr: args.local,
+        remote_addr: Some(args.remote),
+        local_id: IkeIdentity::from_address(args.local),
+        remote_id: Some(IkeIdentity::from_address(args.remote)),
+        psk: PreSharedKey(Zeroizing::new(args.psk.as_bytes().to_vec())),
+        local_subnets: vec![tunnel_subnet(index)?],
+        remote_subnets: vec![args.remote_subnet],
+        ike_proposals: vec![IkeProposal {
+            encryption: vec![Encryption::AesGcm16 { key_bits: 128 }],
+            integrity: vec![],
+            prf: vec![Prf::HmacSha256],
+            dh: vec![group],
+        }],
+        esp_proposals: vec![EspProposal {
+            encryption: vec![Encryption::AesGcm16 { key_bits: 128 }],
+            integrity: vec![],
+            dh: vec![],
+            esn: false,
+        }],
+        ike_lifetime: Duration::from_secs(4 * 3600),
+        child_lifetime: Duration::from_secs(3600),
+        dpd_interval: None,
+        initiate: false,
+        if_id: None,
+    })
+}
+
+/// The value at percentile `p` (0..=100) of sorted samples, nearest-rank.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// CPU time (user + system) this process has used so far.
+fn own_cpu() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a complete rusage into the pointer it is given.
+    let usage = unsafe {
+        if libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) != 0 {
+            return Duration::ZERO;
+        }
+        usage.assume_init()
+    };
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
+    };
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+fn bind(addr: SocketAddr) -> Result<UdpSocket, String> {
+    let socket = UdpSocket::bind(addr).map_err(|e| format!("bind {addr}: {e}"))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| format!("{addr}: {e}"))?;
+    Ok(socket)
+}
+
+/// One datagram if one is waiting.
+fn receive(socket: &UdpSocket, buf: &mut [u8]) -> Result<Option<(usize, SocketAddr)>, String> {
+    match socket.recv_from(buf) {
+        Ok(received) => Ok(Some(received)),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(format!("receive: {e}")),
+    }
+}
+
+/// Block until one of the sockets is readable or `wait` has passed.
+fn wait_readable(sockets: &[&UdpSocket], wait: Duration) -> Result<(), String> {
+    let mut fds: Vec<libc::pollfd> = sockets
+        .iter()
+        .map(|s| libc::pollfd {
+            fd: s.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let timeout = libc::timespec {
+        tv_sec: libc::time_t::try_from(wait.as_secs()).unwrap_or(1),
+        // c_long is 32 bits on 32-bit targets, where u32 does not always fit.
+        #[allow(clippy::unnecessary_fallible_conversions)]
+        tv_nsec: libc::c_long::try_from(wait.subsec_nanos()).unwrap_or(0),
+    };
+    let count = libc::nfds_t::try_from(fds.len()).map_err(|e| e.to_string())?;
+    // SAFETY: `fds` holds `count` initialised pollfd entries and outlives the call.
+    let ready = unsafe { libc::ppoll(fds.as_mut_ptr(), count, &timeout, std::ptr::null()) };
+    if ready < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(format!("poll: {e}"));
+        }
+    }
+    Ok(())
+}
+
+struct Run {
+    latencies_ms: Vec<f64>,
+    elapsed: Duration,
+    cpu: Duration,
+    retransmits: u64,
+}
+
+fn run(args: &Args) -> Result<Run, String> {
+    let group = parse_group(&args.group)?;
+    if args.tunnels == 0 || args.in_flight == 0 {
+        return Err("--tunnels and --in-flight must be at least 1".into());
+    }
+    let last = args
+        .first
+        .checked_add(args.tunnels)
+        .filter(|end| *end <= MAX_TUNNELS)
+        .ok_or_else(|| format!("--first + --tunnels exceeds {MAX_TUNNELS}"))?;
+    let connections = (args.first..last)
+        .map(|i| connection(args, group, i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut settings = EngineSettings::new(connections);
+    // Fail fast rather than hide a lost setup behind minutes of retransmissions.
+    settings.retransmit_timeout = Duration::from_secs(1);
+    settings.retransmit_tries = 3;
+    let mut engine = Engine::new(settings, Box::new(SystemRandom::new()));
+    let local = SocketAddr::new(args.local, IKE_PORT);
+    let local_natt = SocketAddr::new(args.local, NATT_PORT);
+    let socket = bind(local)?;
+    let socket_natt = bind(local_natt)?;
+    let mut framed = Vec::with_capacity(2048);
+
+    let total = args.tunnels as usize;
+    let mut started_at: Vec<Option<Instant>> = vec![None; total];
+    let mut latencies_ms = Vec::with_capacity(total);
+    let mut next = 0usize;
+    let mut in_flight = 0u32;
+    let mut buf = vec![0u8; 65536];
+    let cpu_before = own_cpu();
+    let begin = Instant::now();
+    let deadline = begin + Duration::from_secs(args.timeout);
+    while latencies_ms.len() < total {
+        let now = Instant::now();
+        if now > deadline {
+            return Err(format!(
+                "timeout: {} of {total} tunnels up after {} s",
+                latencies_ms.len(),
+                args.timeout
+            ));
+        }
+        while next < total && in_flight < args.in_flight {
+            let conn = ConnId(u32::try_from(next).map_err(|e| e.to_string())?);
+            engine
+                .initiate(now, conn)
+                .map_err(|e| format!("tunnel {}: initiate: {e}", next))?;
+            started_at[next] = Some(now);
+            next += 1;
+            in_flight += 1;
+        }
+        while let Some(intent) = engine.poll_kernel() {
+            let id = match intent {
+                KernelIntent::InstallChild { id, .. }
+                | KernelIntent::InstallOutbound { id, .. }
+                | KernelIntent::DeleteChild { id, .. } => id,
+            };
+            engine.handle_kernel_result(now, id, Ok(()));
+        }
+        while let Some(transmit) = engine.poll_transmit() {
+            let sent = if transmit.local.port() == NATT_PORT || transmit.remote.port() == NATT_PORT
+            {
+                marker::frame(&transmit.payload, &mut framed);
+                socket_natt.send_to(&framed, transmit.remote)
+            } else {
+                socket.send_to(&transmit.payload, transmit.remote)
+            };
+            sent.map_err(|e| format!("send to {}: {e}", transmit.remote))?;
+        }
+        while let Some(event) = engine.poll_event() {
+            match event {
+                Event::ChildUp { conn, .. } => {
+                    let index = conn.0 as usize;
+                    let start = started_at
+                        .get_mut(index)
+                        .and_then(Option::take)
+                        .ok_or_else(|| format!("tunnel {index}: a second CHILD_SA came up"))?;
+                    latencies_ms.push(Instant::now().duration_since(start).as_secs_f64() * 1e3);
+                    in_flight = in_flight.saturating_sub(1);
+                }
+                Event::IkeDown { conn, reason, .. } | Event::ChildFailed { conn, reason, .. } => {
+                    return Err(format!(
+                        "tunnel {} failed: {reason:?}",
+                        u64::from(conn.0) + u64::from(args.first)
+                    ));
+                }
+                Event::IkeUp { .. } | Event::ChildDown { .. } | Event::IkeRekeyed { .. } => {}
+            }
+        }
+        if latencies_ms.len() == total {
+            break;
+        }
+        if next < total && in_flight < args.in_flight {
+            continue;
+        }
+        let now = Instant::now();
+        let wait = engine
+            .poll_timeout()
+            .map_or(Duration::from_millis(100), |t| {
+                t.saturating_duration_since(now)
+            })
+            .clamp(Duration::from_micros(100), Duration::from_millis(100));
+        wait_readable(&[&socket, &socket_natt], wait)?;
+        while let Some((len, from)) = receive(&socket, &mut buf)? {
+            let datagram = buf.get(..len).unwrap_or_default();
+            engine.handle_datagram(Instant::now(), local, from, datagram);
+        }
+        while let Some((len, from)) = receive(&socket_natt, &mut buf)? {
+            if let NatTDatagram::Ike(ike) = marker::classify(buf.get(..len).unwrap_or_default()) {
+                engine.handle_datagram(Instant::now(), local_natt, from, ike);
+            }
+        }
+        let now = Instant::now();
+        if engine.poll_timeout().is_some_and(|t| t <= now) {
+            engine.handle_timeout(now);
+        }
+    }
+    let elapsed = begin.elapsed();
+    Ok(Run {
+        latencies_ms,
+        elapsed,
+        cpu: own_cpu().saturating_sub(cpu_before),
+        retransmits: engine.stats().retransmits,
+    })
+}
+
+fn report(args: &Args, run: &Run) -> serde_json::Value {
+    let mut sorted = run.latencies_ms.clone();
+    sorted.sort_by(f64::total_cmp);
+    let tunnels = f64::from(args.tunnels);
+    serde_json::json!({
+        "tunnels": args.tunnels,
+        "first": args.first,
+        "group": args.group,
+        "in_flight": args.in_flight,
+        "elapsed_s": run.elapsed.as_secs_f64(),
+        "setups_per_s": tunnels / run.elapsed.as_secs_f64().max(1e-9),
+        "latency_ms": {
+            "p50": percentile(&sorted, 50.0),
+            "p99": percentile(&sorted, 99.0),
+            "min": sorted.first().copied().unwrap_or(f64::NAN),
+            "max": sorted.last().copied().unwrap_or(f64::NAN),
+        },
+        "initiator_cpu_ms_per_setup": run.cpu.as_secs_f64() * 1e3 / tunnels,
+        "retransmits": run.retransmits,
+    })
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(run) => {
+            println!("{}", report(&args, &run));
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ikehub-loadgen: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_is_nearest_rank() {
+        let samples: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&samples, 50.0), 50.0);
+        assert_eq!(percentile(&samples, 99.0), 99.0);
+        assert_eq!(percentile(&samples, 100.0), 100.0);
+        assert_eq!(percentile(&samples, 0.0), 1.0);
+        assert_eq!(percentile(&[7.0], 99.0), 7.0);
+        assert!(percentile(&[], 50.0).is_nan());
+    }
+
+    #[test]
+    fn tunnel_subnets_are_distinct_and_bounded() {
+        assert_eq!(tunnel_subnet(0).ok(), "10.0.0.0/24".parse().ok());
+        assert_eq!(tunnel_subnet(258).ok(), "10.1.2.0/24".parse().ok());
+        assert_eq!(tunnel_subnet(65535).ok(), "10.255.255.0/24".parse().ok());
+        assert!(tunnel_subnet(65536).is_err());
+    }
+
+    #[test]
+    fn groups_parse() {
+        assert_eq!(parse_group("curve25519"), Ok(DhGroup::Curve25519));
+        assert!(parse_group("modp1024").is_err());
+    }
+}

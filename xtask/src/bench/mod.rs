@@ -1,0 +1,433 @@
+//! `cargo xtask bench`: ikehub against Debian's strongSwan on this machine, in one run, with
+//! the same load generator and the same proposal. Prints Markdown tables for BENCHMARKS.md
+//! and writes them to `<target>/bench/results.md`. Needs root (network namespaces).
+//!
+//! Per IKE group, each of `runs` rounds starts a fresh ikehub responder and then a fresh
+//! charon, and for each: sets up `tunnels` tunnels with `in_flight` at once (setups/s,
+//! latency p50/p99, responder CPU from /proc/PID/stat), then 50 more one at a time (the
+//! latency of a single setup on an idle responder). Then memory: a fresh responder of each
+//! kind, VmRSS at 0, 1000 and `memory_tunnels` tunnels, and for ikehub the wall time of
+//! `ikehub status --json` at that size.
+mod lab;
+mod loadgen;
+mod procfs;
+mod report;
+mod responder;
+mod stats;
+
+use std::path::PathBuf;
+
+use crate::apt::Apt;
+use crate::process::run;
+use crate::workspace::Workspace;
+use responder::{Kind, Responder};
+
+/// Parsed `cargo xtask bench` options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub runs: usize,
+    pub tunnels: u32,
+    pub in_flight: u32,
+    pub groups: Vec<String>,
+    pub memory_tunnels: u32,
+    /// Rounds of the memory runs (a fresh daemon of each kind brought to memory_tunnels).
+    pub memory_runs: usize,
+    pub handshakes: bool,
+    pub memory: bool,
+    /// Build ikehub and ikehub-loadgen first (`--no-build`: reuse the last run's copies).
+    pub build: bool,
+    /// Run the kernel programming benchmark in the VM instead (tests/vm/bench).
+    pub vm: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            runs: 5,
+            tunnels: 2000,
+            in_flight: 32,
+            groups: ["ecp256", "curve25519", "modp2048"]
+                .map(String::from)
+                .to_vec(),
+            memory_tunnels: 10_000,
+            memory_runs: 5,
+            handshakes: true,
+            memory: true,
+            build: true,
+            vm: false,
+        }
+    }
+}
+
+pub const USAGE: &str = "\
+  bench [options]               ikehub against Debian's strongSwan on this host (root):
+                                handshakes, memory, status latency; Markdown tables
+      --runs N                  rounds per figure (default 5, at least 5 for the record)
+      --tunnels N               tunnels per handshake run (default 2000)
+      --in-flight N             setups in progress at once (default 32)
+      --groups G,G              ecp256,curve25519,modp2048 (default all three)
+      --memory-tunnels N        largest memory checkpoint (default 10000)
+      --memory-runs N           rounds of the memory runs (default 5; charon needs
+                                minutes per round to reach 10000 tunnels here)
+      --no-handshakes           skip the handshake runs
+      --no-memory               skip the memory and status runs
+      --no-build                reuse the binaries the last bench run built
+      --vm                      instead: kernel programming in the VM (tests/vm/bench:
+                                ikehub's batched netlink against ip -batch, 1k and 10k;
+                                IKT_BENCH_PAIRS=1000,10000 IKT_BENCH_RUNS=5 change them,
+                                IKT_TEST_TIMEOUT=SECS the guest's limit)
+";
+
+fn number<T: std::str::FromStr>(flag: &str, value: Option<&String>) -> Result<T, String> {
+    let value = value.ok_or_else(|| format!("{flag} needs a value"))?;
+    value
+        .parse()
+        .map_err(|_| format!("{flag}: `{value}` is not a valid number"))
+}
+
+pub fn parse_options(args: &[String]) -> Result<Options, String> {
+    let mut options = Options::default();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--runs" => options.runs = number(arg, args.next())?,
+            "--tunnels" => options.tunnels = number(arg, args.next())?,
+            "--in-flight" => options.in_flight = number(arg, args.next())?,
+            "--memory-tunnels" => options.memory_tunnels = number(arg, args.next())?,
+            "--memory-runs" => options.memory_runs = number(arg, args.next())?,
+            "--groups" => {
+                let list = args.next().ok_or("--groups needs a list")?;
+                options.groups = list.split(',').map(String::from).collect();
+                if let Some(bad) = options
+                    .groups
+                    .iter()
+                    .find(|g| !["ecp256", "curve25519", "modp2048"].contains(&g.as_str()))
+                {
+                    return Err(format!("unknown group `{bad}`"));
+                }
+            }
+            "--no-handshakes" => options.handshakes = false,
+            "--no-memory" => options.memory = false,
+            "--vm" => options.vm = true,
+            "--no-build" => options.build = false,
+            other => return Err(format!("unknown bench option `{other}`")),
+        }
+    }
+    if options.runs == 0
+        || options.tunnels == 0
+        || options.in_flight == 0
+        || options.memory_runs == 0
+    {
+        return Err("--runs, --memory-runs, --tunnels and --in-flight must be at least 1".into());
+    }
+    if options.memory_tunnels < 1000 {
+        return Err("--memory-tunnels must be at least 1000 (the first checkpoint)".into());
+    }
+    Ok(options)
+}
+
+/// Tunnels set up one at a time after each throughput run.
+const SINGLE_SETUPS: u32 = 50;
+/// Limit of one handshake run, and of one step of a memory run, in seconds.
+const HANDSHAKE_TIMEOUT_S: u64 = 300;
+const MEMORY_STEP_TIMEOUT_S: u64 = 3600;
+/// `status --json` calls per memory round.
+const STATUS_CALLS: usize = 3;
+const KINDS: [Kind; 2] = [Kind::Ikehub, Kind::Strongswan];
+
+struct Paths {
+    ikehub: PathBuf,
+    loadgen: PathBuf,
+    scratch: PathBuf,
+}
+
+pub fn main(ws: &Workspace, options: &Options) -> i32 {
+    if options.vm {
+        let vm_options = crate::vm_test::Options::default();
+        return crate::vm_test::main(ws, &vm_options, crate::vm_test::Suite::Bench).0;
+    }
+    match bench(ws, options) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("xtask bench: {e}");
+            1
+        }
+    }
+}
+
+fn bench(ws: &Workspace, options: &Options) -> Result<(), String> {
+    Apt::default().ensure_installed(&[
+        "strongswan-charon",
+        "strongswan-swanctl",
+        "libcharon-extra-plugins",
+        "libstrongswan-extra-plugins",
+        "iproute2",
+    ])?;
+    let scratch = ws.cargo_target_dir().join("bench");
+    let bin = scratch.join("bin");
+    std::fs::create_dir_all(&bin).map_err(|e| format!("{}: {e}", bin.display()))?;
+    if options.build {
+        eprintln!("xtask bench: building ikehub and ikehub-loadgen (release)");
+        run(ws.cargo().args(["build", "--release", "--bins"]))?;
+        // Private copies: the target directory may be shared with other checkouts, whose
+        // builds must not swap the binaries in the middle of a run.
+        let release = ws.cargo_target_dir().join("release");
+        for name in ["ikehub", "ikehub-loadgen"] {
+            std::fs::copy(release.join(name), bin.join(name))
+                .map_err(|e| format!("copy {name} to {}: {e}", bin.display()))?;
+        }
+    }
+    let paths = Paths {
+        ikehub: bin.join("ikehub"),
+        loadgen: bin.join("ikehub-loadgen"),
+        scratch,
+    };
+    for program in [&paths.ikehub, &paths.loadgen] {
+        if !program.is_file() {
+            return Err(format!(
+                "{} is missing: run without --no-build",
+                program.display()
+            ));
+        }
+    }
+    let ticks = procfs::ticks_per_second()?;
+    let _lab = lab::Lab::create()?;
+    let mut out = report::machine(ws)?;
+    out.push_str(&report::method(options));
+    if options.handshakes {
+        for group in &options.groups {
+            let results = handshakes(&paths, options, group, ticks)?;
+            let table = report::handshakes(group, options, &results);
+            println!("{table}");
+            out.push_str(&table);
+        }
+    }
+    if options.memory {
+        let results = memory(&paths, options)?;
+        let table = report::memory(options, &results);
+        println!("{table}");
+        out.push_str(&table);
+    }
+    let file = paths.scratch.join("results.md");
+    std::fs::write(&file, &out).map_err(|e| format!("{}: {e}", file.display()))?;
+    eprintln!("xtask bench: tables written to {}", file.display());
+    Ok(())
+}
+
+/// One figure's samples per responder, in [`KINDS`] order.
+pub type PerKind = [Vec<f64>; 2];
+
+#[derive(Default)]
+pub struct HandshakeResults {
+    pub setups_per_s: PerKind,
+    pub cpu_ms_per_setup: PerKind,
+    pub p50_ms: PerKind,
+    pub p99_ms: PerKind,
+    pub single_p50_ms: PerKind,
+    /// The load generator's own CPU per setup (as initiator), in each responder's runs.
+    pub generator_cpu_ms: PerKind,
+    pub load_before: String,
+    pub load_after: String,
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn handshakes(
+    paths: &Paths,
+    options: &Options,
+    group: &str,
+    ticks: f64,
+) -> Result<HandshakeResults, String> {
+    let mut results = HandshakeResults {
+        load_before: load_average(),
+        ..HandshakeResults::default()
+    };
+    for round in 1..=options.runs {
+        for (slot, kind) in KINDS.into_iter().enumerate() {
+            eprintln!(
+                "xtask bench: {group} round {round}/{}: {} (load {})",
+                options.runs,
+                kind.name(),
+                load_average()
+            );
+            let dir = paths.scratch.join(format!("{}-{group}", kind.name()));
+            let responder = Responder::start(kind, group, &dir, &paths.ikehub)?;
+            let measured = measure_handshakes(&responder, paths, options, group, ticks);
+            responder.stop();
+            let (load, cpu_ms, single) = measured?;
+            results.setups_per_s[slot].push(load.setups_per_s);
+            results.cpu_ms_per_setup[slot].push(cpu_ms);
+            results.p50_ms[slot].push(load.p50_ms);
+            results.p99_ms[slot].push(load.p99_ms);
+            results.single_p50_ms[slot].push(single.p50_ms);
+            results.generator_cpu_ms[slot].push(load.initiator_cpu_ms);
+        }
+    }
+    results.load_after = load_average();
+    Ok(results)
+}
+
+/// The throughput run (with the responder's CPU per setup) and the single-setup run.
+fn measure_handshakes(
+    responder: &Responder,
+    paths: &Paths,
+    options: &Options,
+    group: &str,
+    ticks: f64,
+) -> Result<(loadgen::LoadReport, f64, loadgen::LoadReport), String> {
+    let before = procfs::cpu_seconds(responder.pid, ticks)?;
+    let load = loadgen::run(
+        &paths.loadgen,
+        group,
+        options.tunnels,
+        0,
+        options.in_flight,
+        HANDSHAKE_TIMEOUT_S,
+    )?;
+    let after = procfs::cpu_seconds(responder.pid, ticks)?;
+    let cpu_ms = (after - before) * 1e3 / f64::from(options.tunnels);
+    let single = loadgen::run(
+        &paths.loadgen,
+        group,
+        SINGLE_SETUPS,
+        options.tunnels,
+        1,
+        HANDSHAKE_TIMEOUT_S,
+    )?;
+    let expected = (options.tunnels + SINGLE_SETUPS) as usize;
+    let established = responder.established()?;
+    if established != expected {
+        return Err(format!(
+            "{} holds {established} IKE SAs after {expected} setups",
+            responder.kind.name()
+        ));
+    }
+    Ok((load, cpu_ms, single))
+}
+
+pub struct MemoryResults {
+    /// VmRSS in KiB per checkpoint (0, 1000, memory_tunnels), per responder.
+    pub rss_kib: [PerKind; 3],
+    pub status_ms: Vec<f64>,
+    pub status_bytes: usize,
+    pub load_before: String,
+    pub load_after: String,
+}
+
+pub fn checkpoints(options: &Options) -> [u32; 3] {
+    [0, 1000, options.memory_tunnels]
+}
+
+fn memory(paths: &Paths, options: &Options) -> Result<MemoryResults, String> {
+    let mut results = MemoryResults {
+        rss_kib: Default::default(),
+        status_ms: Vec::new(),
+        status_bytes: 0,
+        load_before: load_average(),
+        load_after: String::new(),
+    };
+    let group = "ecp256";
+    for round in 1..=options.memory_runs {
+        for (slot, kind) in KINDS.into_iter().enumerate() {
+            eprintln!(
+                "xtask bench: memory round {round}/{}: {} (load {})",
+                options.memory_runs,
+                kind.name(),
+                load_average()
+            );
+            let dir = paths.scratch.join(format!("{}-memory", kind.name()));
+            let responder = Responder::start(kind, group, &dir, &paths.ikehub)?;
+            let measured = measure_memory(&responder, paths, options, &mut results, slot);
+            responder.stop();
+            measured?;
+        }
+    }
+    results.load_after = load_average();
+    Ok(results)
+}
+
+fn measure_memory(
+    responder: &Responder,
+    paths: &Paths,
+    options: &Options,
+    results: &mut MemoryResults,
+    slot: usize,
+) -> Result<(), String> {
+    let mut up = 0;
+    for (checkpoint, target) in checkpoints(options).into_iter().enumerate() {
+        if target > up {
+            loadgen::run(
+                &paths.loadgen,
+                "ecp256",
+                target - up,
+                up,
+                options.in_flight,
+                MEMORY_STEP_TIMEOUT_S,
+            )?;
+            up = target;
+        }
+        let established = responder.established()?;
+        if established != up as usize {
+            return Err(format!(
+                "{} holds {established} IKE SAs, expected {up}",
+                responder.kind.name()
+            ));
+        }
+        results.rss_kib[checkpoint][slot].push(procfs::rss(responder.pid)? as f64);
+    }
+    if responder.kind == Kind::Ikehub {
+        for _ in 0..STATUS_CALLS {
+            let (elapsed, bytes) = responder.time_status_json()?;
+            results.status_ms.push(elapsed.as_secs_f64() * 1e3);
+            results.status_bytes = bytes;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn options_parse() {
+        assert_eq!(parse_options(&[]), Ok(Options::default()));
+        let o = parse_options(&args(&[
+            "--runs",
+            "7",
+            "--tunnels",
+            "500",
+            "--groups",
+            "modp2048",
+            "--no-memory",
+        ]))
+        .expect("options");
+        assert_eq!((o.runs, o.tunnels, o.memory_runs), (7, 500, 5));
+        assert_eq!(o.groups, args(&["modp2048"]));
+        assert!(o.handshakes && !o.memory);
+        assert!(parse_options(&args(&["--groups", "modp1024"])).is_err());
+        assert!(parse_options(&args(&["--runs", "0"])).is_err());
+        assert!(parse_options(&args(&["--runs"])).is_err());
+        assert!(parse_options(&args(&["--memory-tunnels", "10"])).is_err());
+        assert!(parse_options(&args(&["--fast"])).is_err());
+        assert!(parse_options(&args(&["--vm"])).expect("options").vm);
+        assert!(
+            !parse_options(&args(&["--no-build"]))
+                .expect("options")
+                .build
+        );
+    }
+}

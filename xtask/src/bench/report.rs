@@ -1,0 +1,184 @@
+//! The Markdown the bench prints: the machine, the method, and one table per measurement,
+//! every cell `median (min-max)` over the runs, with the ratio ikehub / strongSwan.
+use std::path::Path;
+use std::process::Command;
+
+use super::stats::{ratio, Summary};
+use super::{checkpoints, HandshakeResults, MemoryResults, Options, PerKind};
+use crate::process::output;
+use crate::workspace::Workspace;
+
+fn first_line_with(text: &str, prefix: &str) -> Option<String> {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_string())
+}
+
+fn command_text(program: &str, args: &[&str]) -> String {
+    output(Command::new(program).args(args))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn commit(root: &Path) -> String {
+    output(
+        Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(["rev-parse", "--short", "HEAD"]),
+    )
+    .map(|s| s.trim().to_string())
+    .unwrap_or_else(|_| "unknown".into())
+}
+
+/// nproc, CPU model, kernel, strongSwan's package version, ikehub's commit.
+pub fn machine(ws: &Workspace) -> Result<String, String> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    Ok(format!(
+        "## Machine\n\n\
+         | | |\n| --- | --- |\n\
+         | CPUs (nproc) | {} |\n| CPU model | {} |\n| memory | {} |\n| kernel | {} |\n\
+         | strongSwan | {} (Debian package strongswan-charon) |\n| ikehub | commit {} (release build) |\n\
+         | date | {} |\n\n",
+        command_text("nproc", &[]),
+        first_line_with(&cpuinfo, "model name").unwrap_or_else(|| "unknown".into()),
+        first_line_with(&meminfo, "MemTotal").unwrap_or_else(|| "unknown".into()),
+        command_text("uname", &["-r"]),
+        command_text("dpkg-query", &["-W", "-f", "${Version}", "strongswan-charon"]),
+        commit(&ws.root),
+        command_text("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+    ))
+}
+
+pub fn method(options: &Options) -> String {
+    format!(
+        "## Run\n\n`cargo xtask bench --runs {} --tunnels {} --in-flight {} --groups {} \
+         --memory-tunnels {} --memory-runs {}`\n\nEach cell: median (min-max) over the runs \
+         ({} per handshake figure, {} per memory figure); ratio = ikehub median / strongSwan \
+         median, both measured in the same run.\n\n",
+        options.runs,
+        options.tunnels,
+        options.in_flight,
+        options.groups.join(","),
+        options.memory_tunnels,
+        options.memory_runs,
+        options.runs,
+        options.memory_runs
+    )
+}
+
+fn row(label: &str, samples: &PerKind, decimals: usize) -> String {
+    let ours = Summary::of(&samples[0]);
+    let theirs = Summary::of(&samples[1]);
+    let cell = |s: Option<Summary>| s.map_or("-".to_string(), |s| s.cell(decimals));
+    format!(
+        "| {label} | {} | {} | {} |\n",
+        cell(ours),
+        cell(theirs),
+        ratio(ours, theirs)
+    )
+}
+
+pub fn handshakes(group: &str, options: &Options, r: &HandshakeResults) -> String {
+    let mut out = format!(
+        "### IKEv2 PSK setups, {group} (aes128gcm16-prfsha256-{group}, CHILD_SA aes128gcm16 in \
+         IKE_AUTH), host\n\n{} tunnels per run, {} in flight; load average (1/5/15 min) {} before, \
+         {} after\n\n| | ikehub | strongSwan | ratio |\n| --- | --- | --- | --- |\n",
+        options.tunnels, options.in_flight, r.load_before, r.load_after
+    );
+    out.push_str(&row("setups/s", &r.setups_per_s, 0));
+    out.push_str(&row("responder CPU per setup (ms)", &r.cpu_ms_per_setup, 3));
+    out.push_str(&row("setup latency p50 under load (ms)", &r.p50_ms, 2));
+    out.push_str(&row("setup latency p99 under load (ms)", &r.p99_ms, 2));
+    out.push_str(&row(
+        "single setup latency p50, one at a time (ms)",
+        &r.single_p50_ms,
+        3,
+    ));
+    out.push_str(&row(
+        "load generator CPU per setup, initiator (ms)",
+        &r.generator_cpu_ms,
+        3,
+    ));
+    out.push('\n');
+    out
+}
+
+/// (RSS at n - RSS at 0) / n per sample pair, in KiB.
+fn per_tunnel(at_zero: &[f64], at_n: &[f64], n: u32) -> Vec<f64> {
+    at_zero
+        .iter()
+        .zip(at_n)
+        .map(|(zero, full)| (full - zero) / f64::from(n.max(1)))
+        .collect()
+}
+
+pub fn memory(options: &Options, r: &MemoryResults) -> String {
+    let mut out = format!(
+        "### Daemon memory (VmRSS, KiB), ecp256 tunnels, host, {} run(s)\n\nload average \
+         (1/5/15 min) {} before, {} after\n\n| established tunnels | ikehub | strongSwan | ratio |\n\
+         | --- | --- | --- | --- |\n",
+        options.memory_runs, r.load_before, r.load_after
+    );
+    let points = checkpoints(options);
+    for (i, n) in points.into_iter().enumerate() {
+        out.push_str(&row(&n.to_string(), &r.rss_kib[i], 0));
+    }
+    for (i, n) in points.into_iter().enumerate().skip(1) {
+        let growth: PerKind = [
+            per_tunnel(&r.rss_kib[0][0], &r.rss_kib[i][0], n),
+            per_tunnel(&r.rss_kib[0][1], &r.rss_kib[i][1], n),
+        ];
+        out.push_str(&row(
+            &format!("KiB per tunnel at {n} (growth over 0)"),
+            &growth,
+            2,
+        ));
+    }
+    let status = Summary::of(&r.status_ms).map_or("-".to_string(), |s| s.cell(1));
+    out.push_str(&format!(
+        "\n### `ikehub status --json` at {} tunnels\n\nWall time of the whole CLI call \
+         (process start, control socket, snapshot, JSON, exit), {} samples: {status} ms; \
+         output {} KiB\n\n",
+        options.memory_tunnels,
+        r.status_ms.len(),
+        r.status_bytes / 1024
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_show_median_range_and_ratio() {
+        let samples: PerKind = [vec![0.1, 0.12, 0.11], vec![0.5, 0.6, 0.55]];
+        assert_eq!(
+            row("cpu", &samples, 2),
+            "| cpu | 0.11 (0.10-0.12) | 0.55 (0.50-0.60) | 0.20x |\n"
+        );
+        let missing: PerKind = [vec![1.0], vec![]];
+        assert_eq!(row("x", &missing, 0), "| x | 1 (1-1) | - | - |\n");
+    }
+
+    #[test]
+    fn growth_per_tunnel() {
+        assert_eq!(
+            per_tunnel(&[1000.0, 2000.0], &[5000.0, 6000.0], 1000),
+            vec![4.0, 4.0]
+        );
+    }
+
+    #[test]
+    fn cpuinfo_field() {
+        let text = "processor\t: 0\nmodel name\t: AMD EPYC 7B13\n";
+        assert_eq!(
+            first_line_with(text, "model name"),
+            Some("AMD EPYC 7B13".into())
+        );
+        assert_eq!(first_line_with(text, "flags"), None);
+    }
+}

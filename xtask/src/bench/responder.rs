@@ -1,0 +1,392 @@
+//! The two responders under test, each started fresh in the responder namespace with the
+//! same proposal: `ikehub daemon --dataplane recording` and Debian's charon with
+//! kernel-libipsec. Neither puts an SA into the kernel's XFRM.
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::lab::{
+    INITIATOR_ADDR, INITIATOR_SUPERNET, RESPONDER_ADDR, RESPONDER_NS, RESPONDER_SUBNET,
+};
+use crate::process::{capture, describe, output};
+
+pub const PSK: &str = "ikehub benchmark pre-shared key";
+const CHARON: &str = "/usr/lib/ipsec/charon";
+/// charon's plugins: kernel-libipsec before kernel-netlink (userspace SAs), crypto for the
+/// three groups, the socket and vici. Nothing else.
+const CHARON_PLUGINS: &str = "random nonce openssl aes sha1 sha2 hmac kdf gmp curve25519 pem \
+                              pkcs1 pkcs8 x509 pubkey kernel-libipsec kernel-netlink \
+                              socket-default vici";
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Ikehub,
+    Strongswan,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Ikehub => "ikehub",
+            Kind::Strongswan => "strongSwan",
+        }
+    }
+}
+
+pub struct Responder {
+    pub kind: Kind,
+    pub pid: u32,
+    child: Child,
+    dir: PathBuf,
+    ikehub: PathBuf,
+}
+
+fn ikehub_config(group: &str) -> String {
+    format!(
+        r#"[gateway]
+name = "bench-responder"
+local_addresses = ["{RESPONDER_ADDR}"]
+local_subnets = ["{RESPONDER_SUBNET}"]
+
+[[peer]]
+name = "loadgen"
+address = "{INITIATOR_ADDR}"
+
+[[connection]]
+name = "loadgen"
+peer = "loadgen"
+version = "ikev2"
+psk = "{PSK}"
+remote_subnets = ["{INITIATOR_SUPERNET}"]
+ike_proposals = ["aes128gcm16-prfsha256-{group}"]
+esp_proposals = ["aes128gcm16"]
+dpd_interval = "off"
+start_action = "listen"
+"#
+    )
+}
+
+fn strongswan_conf(dir: &Path) -> String {
+    let dir = dir.display();
+    format!(
+        r#"charon {{
+    load_modular = no
+    load = {CHARON_PLUGINS}
+    # no routes of charon's own; kernel-libipsec still routes each CHILD_SA into its TUN
+    install_routes = no
+    install_virtual_ip = no
+    # the load generator keeps many setups in flight from one address: no cookies, no
+    # per-address half-open limit (ikehub's cookie threshold is 1000 half-open SAs)
+    cookie_threshold = 1000000
+    block_threshold = 1000000
+    plugins {{
+        vici {{
+            socket = unix://{dir}/charon.vici
+        }}
+        kernel-libipsec {{
+            allow_peer_ts = no
+        }}
+    }}
+    syslog {{
+        daemon {{
+            default = -1
+        }}
+    }}
+}}
+swanctl {{
+    load = random nonce openssl pem pkcs1 pkcs8 x509 pubkey
+    socket = unix://{dir}/charon.vici
+}}
+"#
+    )
+}
+
+fn swanctl_conf(group: &str) -> String {
+    format!(
+        r#"connections {{
+    loadgen {{
+        version = 2
+        local_addrs = {RESPONDER_ADDR}
+        remote_addrs = {INITIATOR_ADDR}
+        proposals = aes128gcm16-prfsha256-{group}
+        dpd_delay = 0s
+        local {{
+            auth = psk
+            id = {RESPONDER_ADDR}
+        }}
+        remote {{
+            auth = psk
+            id = {INITIATOR_ADDR}
+        }}
+        children {{
+            loadgen {{
+                local_ts = {RESPONDER_SUBNET}
+                remote_ts = {INITIATOR_SUPERNET}
+                esp_proposals = aes128gcm16
+                start_action = none
+            }}
+        }}
+    }}
+}}
+secrets {{
+    ike-loadgen {{
+        id-local = {RESPONDER_ADDR}
+        id-remote = {INITIATOR_ADDR}
+        secret = "{PSK}"
+    }}
+}}
+"#
+    )
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn log_file(path: &Path) -> Result<Stdio, String> {
+    std::fs::File::create(path)
+        .map(Stdio::from)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Poll `ready` until it holds; fail after READY_TIMEOUT or when the process exits.
+fn wait_ready(
+    child: &mut Child,
+    what: &str,
+    mut ready: impl FnMut() -> bool,
+) -> Result<(), String> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    while !ready() {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("{what} exited during start-up ({status})"));
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{what} not ready after {READY_TIMEOUT:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+impl Responder {
+    /// Start a fresh responder for `group` with its files in `dir` (emptied first).
+    pub fn start(kind: Kind, group: &str, dir: &Path, ikehub: &Path) -> Result<Responder, String> {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut responder = match kind {
+            Kind::Ikehub => {
+                let config = dir.join("ikehub.toml");
+                write(&config, &ikehub_config(group))?;
+                let child = Command::new("ip")
+                    .args(["netns", "exec", RESPONDER_NS])
+                    .arg(ikehub)
+                    .arg("--socket")
+                    .arg(dir.join("control.sock"))
+                    .arg("daemon")
+                    .arg("--config")
+                    .arg(&config)
+                    .args(["--dataplane", "recording"])
+                    // as quiet as charon below: warnings and errors only
+                    .env("IKEHUB_LOG", "warn")
+                    .stdin(Stdio::null())
+                    .stdout(log_file(&dir.join("daemon.log"))?)
+                    .stderr(log_file(&dir.join("daemon.err"))?)
+                    .spawn()
+                    .map_err(|e| format!("cannot start ikehub: {e}"))?;
+                Responder {
+                    kind,
+                    pid: child.id(),
+                    child,
+                    dir: dir.to_path_buf(),
+                    ikehub: ikehub.to_path_buf(),
+                }
+            }
+            Kind::Strongswan => {
+                for sub in ["run", "swanctl/conf.d"] {
+                    let path = dir.join(sub);
+                    std::fs::create_dir_all(&path)
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                }
+                write(&dir.join("strongswan.conf"), &strongswan_conf(dir))?;
+                write(&dir.join("swanctl/swanctl.conf"), &swanctl_conf(group))?;
+                // `ip netns exec` gives charon a mount namespace of its own: a private /run
+                // for its compiled-in pid file. bash execs charon, so the pid is charon's.
+                let child = Command::new("ip")
+                    .args(["netns", "exec", RESPONDER_NS, "/bin/bash", "-c"])
+                    .arg(r#"mount --bind "$1/run" /run && STRONGSWAN_CONF="$1/strongswan.conf" exec "$2""#)
+                    .arg("bench")
+                    .arg(dir)
+                    .arg(CHARON)
+                    .stdin(Stdio::null())
+                    .stdout(log_file(&dir.join("charon.out"))?)
+                    .stderr(log_file(&dir.join("charon.err"))?)
+                    .spawn()
+                    .map_err(|e| format!("cannot start charon: {e}"))?;
+                Responder {
+                    kind,
+                    pid: child.id(),
+                    child,
+                    dir: dir.to_path_buf(),
+                    ikehub: ikehub.to_path_buf(),
+                }
+            }
+        };
+        let started = responder.wait_until_ready();
+        if let Err(e) = started {
+            responder.stop();
+            return Err(e);
+        }
+        Ok(responder)
+    }
+
+    fn swanctl(&self) -> Command {
+        let mut cmd = Command::new("swanctl");
+        cmd.env("STRONGSWAN_CONF", self.dir.join("strongswan.conf"));
+        cmd
+    }
+
+    fn wait_until_ready(&mut self) -> Result<(), String> {
+        match self.kind {
+            Kind::Ikehub => {
+                let mut status = self.status_command();
+                wait_ready(
+                    &mut self.child,
+                    "ikehub daemon",
+                    || matches!(capture(&mut status), Ok(out) if out.status.success()),
+                )
+            }
+            Kind::Strongswan => {
+                let mut stats = self.swanctl();
+                stats.arg("--stats");
+                wait_ready(
+                    &mut self.child,
+                    "charon",
+                    || matches!(capture(&mut stats), Ok(out) if out.status.success()),
+                )?;
+                let file = self.dir.join("swanctl/swanctl.conf");
+                let mut load = self.swanctl();
+                load.args(["--load-all", "--file"]).arg(&file);
+                let text = output(&mut load)?;
+                if !text.contains("successfully loaded 1 connections") {
+                    return Err(format!(
+                        "`{}` did not load the connection:\n{text}",
+                        describe(&load)
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn status_command(&self) -> Command {
+        let mut cmd = Command::new(&self.ikehub);
+        cmd.arg("--socket")
+            .arg(self.dir.join("control.sock"))
+            .args(["status", "--json"]);
+        cmd
+    }
+
+    /// Wall-clock time of one `ikehub status --json` (the CLI's whole run: start, connect,
+    /// the daemon's snapshot, JSON, exit) and the size of its output.
+    pub fn time_status_json(&self) -> Result<(Duration, usize), String> {
+        let mut cmd = self.status_command();
+        let start = Instant::now();
+        let text = output(&mut cmd)?;
+        Ok((start.elapsed(), text.len()))
+    }
+
+    /// The number of established IKE SAs as the daemon itself reports them.
+    pub fn established(&self) -> Result<usize, String> {
+        match self.kind {
+            Kind::Ikehub => {
+                let text = output(&mut self.status_command())?;
+                let value: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| format!("ikehub status --json: {e}"))?;
+                Ok(count_ikehub_sas(&value))
+            }
+            Kind::Strongswan => {
+                let text = output(self.swanctl().arg("--stats"))?;
+                strongswan_ike_sas(&text)
+            }
+        }
+    }
+
+    /// SIGTERM, then wait for the exit so that the ports are free for the next responder.
+    /// charon deletes every IKE SA with its peer on the way out, which takes long with
+    /// thousands of them: after STOP_TIMEOUT it is killed. Either way the process is gone
+    /// when this returns.
+    pub fn stop(mut self) {
+        let _ = capture(Command::new("kill").arg(self.pid.to_string()));
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) => return,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => {
+                    eprintln!(
+                        "xtask bench: {} still running {STOP_TIMEOUT:?} after SIGTERM: killed",
+                        self.kind.name()
+                    );
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// IKE SAs in ikehub's status JSON: connections[].ike_sas[].
+pub fn count_ikehub_sas(status: &serde_json::Value) -> usize {
+    status
+        .get("connections")
+        .and_then(serde_json::Value::as_array)
+        .map_or(0, |conns| {
+            conns
+                .iter()
+                .filter_map(|c| c.get("ike_sas").and_then(serde_json::Value::as_array))
+                .map(Vec::len)
+                .sum()
+        })
+}
+
+/// Total IKE SAs from `swanctl --stats` ("IKE_SAs: 2000 total, 0 half-open").
+pub fn strongswan_ike_sas(stats: &str) -> Result<usize, String> {
+    stats
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("IKE_SAs:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("no IKE_SA count in swanctl --stats:\n{stats}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_sas_in_both_reports() {
+        let status = serde_json::json!({"connections": [
+            {"name": "a", "ike_sas": [{}, {}]}, {"name": "b", "ike_sas": [{}]}, {"name": "c"}
+        ]});
+        assert_eq!(count_ikehub_sas(&status), 3);
+        let stats =
+            "uptime: 13 seconds\nworker threads: 16 total\nIKE_SAs: 2000 total, 0 half-open\n";
+        assert_eq!(strongswan_ike_sas(stats), Ok(2000));
+        assert!(strongswan_ike_sas("uptime: 1 second\n").is_err());
+    }
+
+    #[test]
+    fn configs_carry_the_group() {
+        assert!(ikehub_config("modp2048").contains("aes128gcm16-prfsha256-modp2048"));
+        assert!(swanctl_conf("curve25519").contains("proposals = aes128gcm16-prfsha256-curve25519"));
+        let conf = strongswan_conf(Path::new("/x"));
+        let libipsec = conf.find("kernel-libipsec").expect("libipsec");
+        let netlink = conf.find("kernel-netlink").expect("netlink");
+        assert!(libipsec < netlink, "kernel-libipsec must come first");
+    }
+}
