@@ -94,6 +94,7 @@ fn intents(children: &[Child]) -> Vec<KernelIntent> {
                 soft_lifetime: SOFT,
                 hard_lifetime: HARD,
                 if_id: None,
+                offload: ikehub::ike::Offload::None,
             }),
         })
         .collect()

@@ -118,8 +118,10 @@ fn connection(args: &Args, group: DhGroup, index: u32) -> Result<ConnectionSetti
         ike_lifetime: Duration::from_secs(4 * 3600),
         child_lifetime: Duration::from_secs(3600),
         dpd_interval: None,
+        dpd_timeout: None,
         initiate: false,
         if_id: None,
+        offload: ikehub::ike::Offload::None,
     })
 }
 
