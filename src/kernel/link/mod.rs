@@ -150,65 +150,61 @@ impl LinkDataplane {
             .map_err(|e| transport_error(operation, &e))
     }
 
-    async fn one(&mut self, operation: &str, request: Request) -> Result<Vec<Reply>, KernelError> {
-        let outcome = self
+    /// Sends one request; the kernel's answer as it came (a refusal is not yet an error).
+    async fn outcome(
+        &mut self,
+        operation: &str,
+        request: Request,
+    ) -> Result<Result<Vec<Reply>, NetlinkError>, KernelError> {
+        Ok(self
             .transact(operation, std::slice::from_ref(&request))
             .await?
             .into_iter()
             .next()
-            .unwrap_or(Ok(Vec::new()));
-        outcome.map_err(|e| kernel_error(operation, &e))
+            .unwrap_or(Ok(Vec::new())))
+    }
+
+    async fn one(&mut self, operation: &str, request: Request) -> Result<Vec<Reply>, KernelError> {
+        self.outcome(operation, request)
+            .await?
+            .map_err(|e| kernel_error(operation, &e))
+    }
+
+    /// The link a `get link` request names, if there is one.
+    async fn get_link(
+        &mut self,
+        operation: &str,
+        request: Request,
+    ) -> Result<Option<LinkInfo>, KernelError> {
+        match self.outcome(operation, request).await? {
+            Ok(replies) => Ok(replies
+                .iter()
+                .filter(|r| r.msg_type == interface::RTM_NEWLINK)
+                .find_map(|r| interface::parse(&r.payload))),
+            Err(error) if error.errno == ENODEV => Ok(None),
+            Err(error) => Err(kernel_error(operation, &error)),
+        }
     }
 
     /// The link called `name`, if there is one.
     pub async fn link(&mut self, name: &str) -> Result<Option<LinkInfo>, KernelError> {
         let operation = format!("get link {name}");
-        let outcome = self
-            .transact(&operation, &[interface::get_by_name(name)])
-            .await?
-            .into_iter()
-            .next()
-            .unwrap_or(Ok(Vec::new()));
-        match outcome {
-            Ok(replies) => Ok(replies
-                .iter()
-                .filter(|r| r.msg_type == interface::RTM_NEWLINK)
-                .find_map(|r| interface::parse(&r.payload))),
-            Err(error) if error.errno == ENODEV => Ok(None),
-            Err(error) => Err(kernel_error(&operation, &error)),
-        }
+        self.get_link(&operation, interface::get_by_name(name))
+            .await
     }
 
     /// The link with ifindex `index`, if there is one.
     pub async fn link_by_index(&mut self, index: u32) -> Result<Option<LinkInfo>, KernelError> {
         let operation = format!("get link #{index}");
-        let outcome = self
-            .transact(&operation, &[interface::get_by_index(index)])
-            .await?
-            .into_iter()
-            .next()
-            .unwrap_or(Ok(Vec::new()));
-        match outcome {
-            Ok(replies) => Ok(replies
-                .iter()
-                .filter(|r| r.msg_type == interface::RTM_NEWLINK)
-                .find_map(|r| interface::parse(&r.payload))),
-            Err(error) if error.errno == ENODEV => Ok(None),
-            Err(error) => Err(kernel_error(&operation, &error)),
-        }
+        self.get_link(&operation, interface::get_by_index(index))
+            .await
     }
 
     /// The link the kernel would send packets to `destination` by (`ip route get`); `None`
     /// when it has no route there.
     pub async fn egress(&mut self, destination: IpAddr) -> Result<Option<LinkInfo>, KernelError> {
         let operation = format!("get route to {destination}");
-        let outcome = self
-            .transact(&operation, &[route::get(destination)])
-            .await?
-            .into_iter()
-            .next()
-            .unwrap_or(Ok(Vec::new()));
-        let index = match outcome {
+        let index = match self.outcome(&operation, route::get(destination)).await? {
             Ok(replies) => replies
                 .iter()
                 .filter(|r| r.msg_type == route::RTM_NEWROUTE)
