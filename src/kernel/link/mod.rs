@@ -381,21 +381,41 @@ impl LinkDataplane {
     /// Adds the rules `priority RULE_PRIORITY lookup TABLE` for IPv4 and IPv6; a rule that is
     /// already there is left as it is. Returns how many were added.
     pub async fn add_rules(&mut self) -> Result<usize, KernelError> {
+        self.change_rules("add", rule::add, |e| e.errno == EEXIST)
+            .await
+    }
+
+    /// Removes the rules [`Self::add_rules`] added. Returns how many there were.
+    pub async fn remove_rules(&mut self) -> Result<usize, KernelError> {
+        self.change_rules("delete", rule::delete, NetlinkError::is_not_found)
+            .await
+    }
+
+    /// Sends the IPv4 and IPv6 rule requests `build` makes in one batch; counts those that
+    /// changed something. A refusal other than `unchanged` is an error naming its family.
+    async fn change_rules(
+        &mut self,
+        verb: &str,
+        build: fn(Family, u32, u32) -> Request,
+        unchanged: impl Fn(&NetlinkError) -> bool,
+    ) -> Result<usize, KernelError> {
         let families = [Family::V4, Family::V6];
         let requests: Vec<Request> = families
             .iter()
-            .map(|&f| rule::add(f, self.table, RULE_PRIORITY))
+            .map(|&f| build(f, self.table, RULE_PRIORITY))
             .collect();
-        let outcomes = self.transact("add routing rules", &requests).await?;
-        let mut added = 0;
+        let outcomes = self
+            .transact(&format!("{verb} routing rules"), &requests)
+            .await?;
+        let mut changed = 0;
         for (family, outcome) in families.iter().zip(outcomes) {
             match outcome {
-                Ok(_) => added += 1,
-                Err(error) if error.errno == EEXIST => {}
+                Ok(_) => changed += 1,
+                Err(error) if unchanged(&error) => {}
                 Err(error) => {
                     return Err(kernel_error(
                         &format!(
-                            "add {family:?} rule priority {RULE_PRIORITY} lookup {}",
+                            "{verb} {family:?} rule priority {RULE_PRIORITY} lookup {}",
                             self.table
                         ),
                         &error,
@@ -403,31 +423,7 @@ impl LinkDataplane {
                 }
             }
         }
-        Ok(added)
-    }
-
-    /// Removes the rules [`Self::add_rules`] added. Returns how many there were.
-    pub async fn remove_rules(&mut self) -> Result<usize, KernelError> {
-        let families = [Family::V4, Family::V6];
-        let requests: Vec<Request> = families
-            .iter()
-            .map(|&f| rule::delete(f, self.table, RULE_PRIORITY))
-            .collect();
-        let outcomes = self.transact("delete routing rules", &requests).await?;
-        let mut removed = 0;
-        for (family, outcome) in families.iter().zip(outcomes) {
-            match outcome {
-                Ok(_) => removed += 1,
-                Err(error) if error.is_not_found() => {}
-                Err(error) => {
-                    return Err(kernel_error(
-                        &format!("delete {family:?} rule lookup {}", self.table),
-                        &error,
-                    ))
-                }
-            }
-        }
-        Ok(removed)
+        Ok(changed)
     }
 
     /// Sets up one hub connection: its xfrm interface and a route per destination in the owned
