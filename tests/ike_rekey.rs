@@ -206,6 +206,13 @@ fn ike_sa_is_rekeyed_and_keeps_its_children() {
     assert!(pair.drive_checked(LIMIT, rekeyed, never_without_sas));
     let sa = pair.a.engine.sas().next().expect("new IKE SA");
     assert_ne!(Some(sa.spi_i), spi_before);
+    for engine in [&pair.a.engine, &pair.b.engine] {
+        let crypto = engine.sas().next().and_then(|sa| sa.crypto.as_ref());
+        assert!(
+            crypto.is_some_and(|c| c.auth_keys.is_none()),
+            "a rekeyed IKE SA has keys and no SK_pi/SK_pr"
+        );
+    }
     assert_eq!(sa.children.len(), 1, "the CHILD_SA moved to the new IKE SA");
     let children_after: Vec<_> = pair.a.kernel.sas.keys().copied().collect();
     assert_eq!(children_before.len(), children_after.len());

@@ -36,8 +36,17 @@ const DES_BLOCK: usize = 8;
 /// Build one per direction from SK_ei/SK_ai or SK_er/SK_ar and keep it for the life of the
 /// SA: for the combined modes it holds the IV counter, and a second instance over the same
 /// key would start a second sequence.
+///
+/// It keeps the keys, not keyed cipher contexts: an established IKE SA protects a message
+/// every few seconds at most (DPD, rekeying), while a keyed AES-GCM context costs about
+/// 600 octets per direction. Keying per message costs well under a microsecond; holding
+/// both contexts for every SA of a hub would cost over a kilobyte per tunnel.
 pub struct PayloadProtection {
-    scheme: Scheme,
+    encryption: Encryption,
+    /// `None` for the combined modes.
+    integrity: Option<Integrity>,
+    sk_e: Zeroizing<Vec<u8>>,
+    sk_a: Zeroizing<Vec<u8>>,
     /// Next explicit IV of a combined mode; drawn at random on the first seal, then counted
     /// up. RFC 5282 section 3.1 and RFC 7634 section 2 only require uniqueness under a key,
     /// and the Message ID is not enough: a request re-sent after a fragmentation or
@@ -45,6 +54,7 @@ pub struct PayloadProtection {
     next_iv: Option<u64>,
 }
 
+/// The cipher contexts of one direction, keyed for one message.
 enum Scheme {
     Aead {
         key: aead::LessSafeKey,
@@ -67,9 +77,10 @@ enum CbcCipher {
 
 impl fmt::Debug for PayloadProtection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = match &self.scheme {
-            Scheme::Aead { .. } => "aead",
-            Scheme::CbcHmac { .. } => "cbc+hmac",
+        let scheme = if self.encryption.is_aead() {
+            "aead"
+        } else {
+            "cbc+hmac"
         };
         f.debug_struct("PayloadProtection")
             .field("scheme", &scheme)
@@ -94,18 +105,18 @@ fn hmac_algorithm(integrity: Integrity) -> hmac::Algorithm {
     }
 }
 
-impl PayloadProtection {
+impl Scheme {
     /// Keys one direction. `sk_e` is SK_ei or SK_er as long as `encryption.keymat_len()`
     /// (for the combined modes the last four octets are the salt); `sk_a` is SK_ai or SK_ar,
     /// required for CBC and ignored for the combined modes.
-    pub fn new(
+    fn key(
         encryption: Encryption,
         integrity: Option<Integrity>,
         sk_e: &[u8],
         sk_a: Option<&[u8]>,
-    ) -> Result<PayloadProtection, CryptoError> {
+    ) -> Result<Scheme, CryptoError> {
         check_len(encryption.keymat_len(), sk_e.len())?;
-        let scheme = match encryption {
+        Ok(match encryption {
             Encryption::AesGcm16 { .. } | Encryption::ChaCha20Poly1305 => {
                 // RFC 7296 3.3: a combined-mode proposal carries no integrity transform.
                 if integrity.is_some() {
@@ -165,26 +176,62 @@ impl PayloadProtection {
                     icv_len: integrity.icv_len(),
                 }
             }
+        })
+    }
+}
+
+impl PayloadProtection {
+    /// Checks and keeps the keys of one direction. `sk_e` is SK_ei or SK_er as long as
+    /// `encryption.keymat_len()` (for the combined modes the last four octets are the salt);
+    /// `sk_a` is SK_ai or SK_ar, required for CBC and ignored for the combined modes. Every
+    /// error a key can cause is reported here, by keying once.
+    pub fn new(
+        encryption: Encryption,
+        integrity: Option<Integrity>,
+        sk_e: &[u8],
+        sk_a: Option<&[u8]>,
+    ) -> Result<PayloadProtection, CryptoError> {
+        Scheme::key(encryption, integrity, sk_e, sk_a)?;
+        // `key` refused an integrity transform next to a combined mode.
+        let sk_a = match integrity {
+            Some(_) => sk_a.unwrap_or_default(),
+            None => &[],
         };
         Ok(PayloadProtection {
-            scheme,
+            encryption,
+            integrity,
+            sk_e: Zeroizing::new(sk_e.to_vec()),
+            sk_a: Zeroizing::new(sk_a.to_vec()),
             next_iv: None,
         })
     }
 
+    fn scheme(&self) -> Result<Scheme, CryptoError> {
+        let sk_a = self.integrity.map(|_| self.sk_a.as_slice());
+        Scheme::key(self.encryption, self.integrity, &self.sk_e, sk_a)
+    }
+
+    fn block_len(&self) -> usize {
+        match self.encryption {
+            Encryption::TripleDes => DES_BLOCK,
+            _ => AES_BLOCK,
+        }
+    }
+
     /// Length of the IV at the start of the body (for CBC, one cipher block).
     pub fn iv_len(&self) -> usize {
-        match &self.scheme {
-            Scheme::Aead { .. } => AEAD_IV_LEN,
-            Scheme::CbcHmac { cipher, .. } => cipher.block_len(),
+        if self.encryption.is_aead() {
+            AEAD_IV_LEN
+        } else {
+            self.block_len()
         }
     }
 
     /// Length of the ICV at the end of the body.
     pub fn icv_len(&self) -> usize {
-        match self.scheme {
-            Scheme::Aead { .. } => AEAD_ICV_LEN,
-            Scheme::CbcHmac { icv_len, .. } => icv_len,
+        match self.integrity {
+            Some(integrity) => integrity.icv_len(),
+            None => AEAD_ICV_LEN,
         }
     }
 
@@ -193,12 +240,11 @@ impl PayloadProtection {
     /// need no padding.
     fn ciphertext_len(&self, plaintext_len: usize) -> usize {
         let unpadded = plaintext_len.saturating_add(1);
-        match &self.scheme {
-            Scheme::Aead { .. } => unpadded,
-            Scheme::CbcHmac { cipher, .. } => {
-                let block = cipher.block_len();
-                unpadded.div_ceil(block).saturating_mul(block)
-            }
+        if self.encryption.is_aead() {
+            unpadded
+        } else {
+            let block = self.block_len();
+            unpadded.div_ceil(block).saturating_mul(block)
         }
     }
 
@@ -217,12 +263,15 @@ impl PayloadProtection {
     ///
     /// Returns an empty body (so nothing readable is sent) only where the underlying cipher
     /// refuses the input: the combined modes above about 2^36 octets, while an IKE message
-    /// is at most 65535. That cannot occur in practice.
+    /// is at most 65535, or keys `new` already accepted. That cannot occur in practice.
     pub fn seal(&mut self, prefix: &[u8], plaintext: &[u8], rng: &mut dyn Random) -> Vec<u8> {
         let body_len = self.body_len(plaintext.len());
         let ciphertext_len = self.ciphertext_len(plaintext.len());
+        let Ok(scheme) = self.scheme() else {
+            return Vec::new();
+        };
         let mut body = Vec::with_capacity(body_len);
-        match &self.scheme {
+        match &scheme {
             Scheme::Aead { key, salt } => {
                 let iv = match self.next_iv {
                     Some(iv) => iv,
@@ -282,7 +331,7 @@ impl PayloadProtection {
     /// decrypted; any malformation is an error, never a panic. The padding octets' values
     /// are not checked: RFC 7296 3.14 lets the sender choose them.
     pub fn open(&self, prefix: &[u8], body: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        match &self.scheme {
+        match &self.scheme()? {
             Scheme::Aead { key, salt } => {
                 if body.len() < AEAD_IV_LEN + AEAD_ICV_LEN {
                     return Err(CryptoError::Truncated);

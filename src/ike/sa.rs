@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::crypto::dh::KeyExchange;
-use crate::crypto::keymat::{IkeKeys, IkeSuite};
+use zeroize::Zeroizing;
+
+use crate::crypto::keymat::IkeSuite;
 use crate::crypto::protect::PayloadProtection;
 use crate::wire::ikev2::TrafficSelector;
 
@@ -43,10 +45,21 @@ impl SaState {
 /// Keys and payload protection of an IKE SA, once IKE_SA_INIT completed.
 pub struct SaCrypto {
     pub suite: IkeSuite,
-    pub keys: IkeKeys,
+    /// SK_d: the keys of every CHILD_SA and of the IKE SA's successor derive from it
+    /// (RFC 7296 2.17, 2.18).
+    pub sk_d: Zeroizing<Vec<u8>>,
+    /// Only the AUTH payloads of IKE_AUTH use SK_pi and SK_pr (RFC 7296 2.15): kept until
+    /// the SA is established, never on a rekeyed SA.
+    pub auth_keys: Option<AuthKeys>,
     /// Protects what we send (SK_ei/SK_ai as original initiator, SK_er/SK_ar otherwise).
     pub outbound: PayloadProtection,
     pub inbound: PayloadProtection,
+}
+
+/// SK_pi and SK_pr.
+pub struct AuthKeys {
+    pub sk_pi: Zeroizing<Vec<u8>>,
+    pub sk_pr: Zeroizing<Vec<u8>>,
 }
 
 /// What IKE_SA_INIT leaves behind until IKE_AUTH is done: both messages and nonces are
@@ -196,7 +209,8 @@ pub struct IkeSa {
     pub state: SaState,
     pub nat: NatState,
     pub crypto: Option<SaCrypto>,
-    pub init: Option<InitContext>,
+    /// Boxed: most SAs are established and have none, so it should not take room in each.
+    pub init: Option<Box<InitContext>>,
     pub exchanges: Exchanges,
     /// Both ends announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 2.3).
     pub fragmentation: bool,

@@ -1,9 +1,11 @@
-//! A dataplane that only records what it was asked to do: for tests and benchmarks that must
-//! skip the kernel datapath. It never pretends traffic flows: its counters are always zero.
+//! A dataplane that only records which SAs it was asked to install: for tests and benchmarks
+//! that must skip the kernel datapath. It never pretends traffic flows: its counters are
+//! always zero. Like the kernel dataplane, it keeps nothing else of an SA (no keys, no
+//! history), so a daemon running on it holds what it would hold on the kernel.
 //! Its hub side ([`RecordingLinks`]) keeps interfaces and routes in memory, refusing what the
 //! kernel would refuse (a duplicate name or route), so hub mode runs without a kernel too.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 
 use crate::ike::{EspSa, IntentId, KernelIntent};
@@ -14,9 +16,12 @@ use super::{Dataplane, HubLinks, KernelError, KernelEvent, SaCounters};
 #[derive(Default)]
 pub struct RecordingDataplane {
     /// SAs currently installed, by (destination, SPI).
-    pub sas: HashMap<(IpAddr, u32), EspSa>,
-    /// Every intent applied, in order.
-    pub log: Vec<KernelIntent>,
+    pub sas: HashSet<(IpAddr, u32)>,
+}
+
+/// How the kernel names an SA: destination and SPI.
+fn key(sa: &EspSa) -> (IpAddr, u32) {
+    (sa.dst, sa.spi)
 }
 
 impl Dataplane for RecordingDataplane {
@@ -34,19 +39,14 @@ impl Dataplane for RecordingDataplane {
         for intent in intents {
             match &intent {
                 KernelIntent::InstallChild { id, child } => {
-                    self.sas.insert(
-                        (child.inbound.dst, child.inbound.spi),
-                        child.inbound.clone(),
-                    );
+                    self.sas.insert(key(&child.inbound));
                     if let Some(outbound) = &child.outbound {
-                        self.sas
-                            .insert((outbound.dst, outbound.spi), outbound.clone());
+                        self.sas.insert(key(outbound));
                     }
                     results.push((*id, Ok(())));
                 }
                 KernelIntent::InstallOutbound { id, child } => {
-                    self.sas
-                        .insert((child.sa.dst, child.sa.spi), child.sa.clone());
+                    self.sas.insert(key(&child.sa));
                     results.push((*id, Ok(())));
                 }
                 KernelIntent::DeleteChild {
@@ -60,7 +60,6 @@ impl Dataplane for RecordingDataplane {
                     results.push((*id, Ok(())));
                 }
             }
-            self.log.push(intent);
         }
         results
     }
@@ -71,7 +70,7 @@ impl Dataplane for RecordingDataplane {
     ) -> Result<Vec<Option<SaCounters>>, KernelError> {
         Ok(sas
             .iter()
-            .map(|key| self.sas.get(key).map(|_| SaCounters::default()))
+            .map(|key| self.sas.contains(key).then(SaCounters::default))
             .collect())
     }
 

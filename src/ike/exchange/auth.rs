@@ -72,6 +72,9 @@ impl Engine {
         ) else {
             return Fate::Remove(DownReason::Deleted);
         };
+        let Some(auth_keys) = crypto.auth_keys.as_ref() else {
+            return Fate::Remove(DownReason::Deleted);
+        };
         let idi = identification(&settings.local_id);
         // RFC 7296 2.15: the initiator signs its IKE_SA_INIT request, the responder's nonce
         // and prf(SK_pi, IDi').
@@ -80,7 +83,7 @@ impl Engine {
             &settings.psk.0,
             &init.request,
             &init.nr,
-            &crypto.keys.sk_pi,
+            &auth_keys.sk_pi,
             &idi.body_bytes(),
         );
         let mut payloads = vec![Payload::IdI(idi)];
@@ -187,6 +190,9 @@ impl Engine {
         else {
             return failed("internal state missing".into());
         };
+        let Some(auth_keys) = crypto.auth_keys.as_ref() else {
+            return failed("internal state missing".into());
+        };
         let prf = crypto.suite.prf;
         let valid = auth.method == AuthMethod::SharedKeyMic
             && verify_psk_auth(
@@ -194,7 +200,7 @@ impl Engine {
                 &settings.psk.0,
                 &init.request,
                 &init.nr,
-                &crypto.keys.sk_pi,
+                &auth_keys.sk_pi,
                 &idi.body_bytes(),
                 &auth.data,
             );
@@ -208,7 +214,7 @@ impl Engine {
             &settings.psk.0,
             &init.response,
             &init.ni,
-            &crypto.keys.sk_pr,
+            &auth_keys.sk_pr,
             &idr.body_bytes(),
         );
         let mut response = vec![
@@ -265,7 +271,7 @@ impl Engine {
         let proposals = settings.esp_proposals.clone();
         let (prf, sk_d, ni, nr) = (
             crypto.suite.prf,
-            crypto.keys.sk_d.clone(),
+            crypto.sk_d.clone(),
             init.ni.clone(),
             init.nr.clone(),
         );
@@ -327,6 +333,9 @@ impl Engine {
         ) else {
             return Fate::Remove(DownReason::Deleted);
         };
+        let Some(auth_keys) = crypto.auth_keys.as_ref() else {
+            return Fate::Remove(DownReason::Deleted);
+        };
         if let Some(expected) = &settings.remote_id {
             if *expected != identity {
                 return Fate::Remove(DownReason::AuthFailed(format!(
@@ -340,7 +349,7 @@ impl Engine {
                 &settings.psk.0,
                 &init.response,
                 &init.ni,
-                &crypto.keys.sk_pr,
+                &auth_keys.sk_pr,
                 &idr.body_bytes(),
                 &auth.data,
             );
@@ -359,7 +368,7 @@ impl Engine {
                     {
                         let keys = derive_child_keys(
                             crypto.suite.prf,
-                            &crypto.keys.sk_d,
+                            &crypto.sk_d,
                             suite.encryption,
                             suite.integrity,
                             None,
@@ -411,6 +420,9 @@ impl Engine {
         sa.state = SaState::Established;
         sa.established_at = Some(now);
         sa.init = None;
+        if let Some(crypto) = sa.crypto.as_mut() {
+            crypto.auth_keys = None;
+        }
         if let Some(key) = sa.half_open_key.take() {
             self.half_open.remove(&key);
         }

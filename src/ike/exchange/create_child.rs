@@ -309,7 +309,7 @@ impl Engine {
         let nr = self.new_nonce();
         let keys = derive_child_keys(
             crypto.suite.prf,
-            &crypto.keys.sk_d,
+            &crypto.sk_d,
             suite.encryption,
             suite.integrity,
             secret.as_ref().map(|s| s.as_bytes()),
@@ -557,7 +557,7 @@ impl Engine {
         }
         let keys = derive_child_keys(
             crypto.suite.prf,
-            &crypto.keys.sk_d,
+            &crypto.sk_d,
             suite.encryption,
             suite.integrity,
             secret.as_ref().map(|s| s.as_bytes()),
@@ -677,7 +677,7 @@ impl Engine {
         let nr = self.new_nonce();
         let keys = derive_rekeyed_ike_keys(
             &suite,
-            &old.keys.sk_d,
+            &old.sk_d,
             old.suite.prf,
             secret.as_bytes(),
             ni,
@@ -763,7 +763,7 @@ impl Engine {
         };
         let keys = derive_rekeyed_ike_keys(
             &suite,
-            &old.keys.sk_d,
+            &old.sk_d,
             old.suite.prf,
             secret.as_bytes(),
             &ni,
@@ -786,7 +786,7 @@ impl Engine {
         &mut self,
         now: Instant,
         old: &mut IkeSa,
-        crypto: super::super::sa::SaCrypto,
+        mut crypto: super::super::sa::SaCrypto,
         initiator: bool,
         spi_i: u64,
         spi_r: u64,
@@ -806,6 +806,8 @@ impl Engine {
             now,
         );
         new.nat = old.nat;
+        // A rekeyed IKE SA is never authenticated again (RFC 7296 1.3.2): no SK_pi/SK_pr.
+        crypto.auth_keys = None;
         new.crypto = Some(crypto);
         new.fragmentation = old.fragmentation;
         new.children = std::mem::take(&mut old.children);

@@ -21,7 +21,9 @@ use super::super::output::{ConnId, DownReason, SaId, Transmit};
 use super::super::proposal::{
     accept_ike, group_offered, ike_sa_payload, preferred_group, select_ike,
 };
-use super::super::sa::{IkeSa, InitContext, NatState, RequestKind, SaCrypto, SaOrigin, SaState};
+use super::super::sa::{
+    AuthKeys, IkeSa, InitContext, NatState, RequestKind, SaCrypto, SaOrigin, SaState,
+};
 use super::super::timer::{Timer, TimerQueue};
 use super::informational::notify;
 use crate::crypto::alg::DhGroup;
@@ -71,9 +73,13 @@ pub(super) fn sa_crypto(
         auth(in_a).as_deref(),
     )
     .map_err(to_err)?;
+    let IkeKeys {
+        sk_d, sk_pi, sk_pr, ..
+    } = keys;
     Ok(SaCrypto {
         suite,
-        keys,
+        sk_d,
+        auth_keys: Some(AuthKeys { sk_pi, sk_pr }),
         outbound,
         inbound,
     })
@@ -132,7 +138,7 @@ impl Engine {
             },
             now,
         );
-        sa.init = Some(InitContext {
+        sa.init = Some(Box::new(InitContext {
             ni,
             nr: Vec::new(),
             request: Vec::new(),
@@ -140,7 +146,7 @@ impl Engine {
             dh: Some(dh),
             cookie: None,
             child_spi,
-        });
+        }));
         self.by_spi.insert(spi_i, id);
         // No deadline besides retransmission: it gives up after its last try, as the peer's
         // half-open timeout would.
@@ -404,7 +410,7 @@ impl Engine {
             request: super::super::message::digest(datagram),
             datagrams: vec![response.clone()],
         });
-        sa.init = Some(InitContext {
+        sa.init = Some(Box::new(InitContext {
             ni: ni.clone(),
             nr,
             request: datagram.to_vec(),
@@ -412,7 +418,7 @@ impl Engine {
             dh: None,
             cookie: None,
             child_spi: 0,
-        });
+        }));
         let deadline = now + self.settings.establish_timeout;
         self.timers
             .arm(&mut sa.timers, id, Timer::Establish, deadline);
