@@ -132,13 +132,19 @@ impl Engine {
         self.inbound_spis.insert(child.inbound_spi, Some(sa.id));
         let random = self.random_u32();
         let rekey_at = now + jittered(lifetime, random);
+        // Kept for the CHILD_SA's life, which on a hub means thousands of them: no spare
+        // capacity (a Vec grows to four entries at its first push).
+        let (mut local_ts, mut remote_ts) = (child.local_ts, child.remote_ts);
+        local_ts.shrink_to_fit();
+        remote_ts.shrink_to_fit();
+        sa.children.reserve_exact(1);
         sa.children.push(ChildSa {
             reqid,
             inbound_spi: child.inbound_spi,
             outbound_spi: child.outbound_spi,
             suite: child.suite,
-            local_ts: child.local_ts,
-            remote_ts: child.remote_ts,
+            local_ts,
+            remote_ts,
             established_at: now,
             rekey_at,
             state: ChildState::Installed,
