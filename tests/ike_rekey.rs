@@ -222,9 +222,13 @@ fn ike_sa_is_rekeyed_and_keeps_its_children() {
             .all(|k| pair.a.kernel.sas.contains_key(k)),
         "CHILD_SAs untouched by an IKE rekey"
     );
-    // The new IKE SA works: a CHILD_SA rekey and then a delete go through it.
+    // The new IKE SA works: a CHILD_SA rekey (asked for by a kernel ACQUIRE, which finds
+    // the child on the SA it moved to) and then a delete go through it.
     let (now, c) = (pair.now, conn(&pair));
-    pair.a.engine.rekey_children(now, c);
+    let reqid = sa.children[0].reqid;
+    pair.a
+        .engine
+        .handle_kernel_event(now, ikehub::ike::KernelEvent::Acquire { reqid });
     assert!(pair.drive_until(LIMIT, |p| settled(p)
         && children_before
             .iter()
@@ -421,4 +425,15 @@ fn an_acquire_for_an_installed_child_rekeys_it() {
     let child = first_child(&pair).expect("a child after the rekey");
     assert_eq!(child.0, reqid, "the rekeyed child keeps its reqid");
     assert_ne!(child.1, inbound);
+    // The successor is found the same way when its SA goes in turn.
+    let now = pair.now;
+    pair.a
+        .engine
+        .handle_kernel_event(now, ikehub::ike::KernelEvent::Acquire { reqid });
+    assert!(pair.drive_checked(
+        LIMIT,
+        |p| settled(p) && !p.a.kernel.sas.contains_key(&(ip(A_ADDR), child.1)),
+        never_without_sas
+    ));
+    assert_eq!(first_child(&pair).map(|c| c.0), Some(reqid));
 }

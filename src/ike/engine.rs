@@ -51,6 +51,9 @@ pub struct Engine {
     /// ESP SPIs we handed out for inbound SAs, and the IKE SA whose child owns each (set
     /// once installed, `None` while only reserved).
     pub(super) inbound_spis: HashMap<u32, Option<SaId>>,
+    /// The IKE SA holding the CHILD_SAs of each reqid (a CHILD_SA and its rekeyed
+    /// successors share one), so a kernel ACQUIRE finds its SA without a scan.
+    pub(super) reqid_owners: HashMap<u32, SaId>,
     next_reqid: u32,
     pub(super) timers: TimerQueue,
     transmits: VecDeque<Transmit>,
@@ -90,6 +93,7 @@ impl Engine {
             by_spi: HashMap::new(),
             half_open: HashMap::new(),
             inbound_spis: HashMap::new(),
+            reqid_owners: HashMap::new(),
             next_reqid: REQID_BASE,
             timers: TimerQueue::default(),
             transmits: VecDeque::new(),
@@ -333,16 +337,19 @@ impl Engine {
     /// [`Self::handle_kernel_event`]). One scan of the IKE SAs: ACQUIREs are rare (the kernel
     /// sends one per missing SA and waits before it asks again).
     fn rekey_lost_child(&mut self, now: Instant, reqid: u32) {
-        let found = self.sas().find_map(|sa| {
-            sa.children
-                .iter()
-                .find(|c| c.reqid == reqid && c.state == ChildState::Installed)
-                .map(|c| (sa.id, c.inbound_spi))
-        });
-        let Some((id, spi)) = found else {
+        let Some(&id) = self.reqid_owners.get(&reqid) else {
             return;
         };
         let Some(mut sa) = self.take(id) else { return };
+        let installed = sa
+            .children
+            .iter()
+            .find(|c| c.reqid == reqid && c.state == ChildState::Installed)
+            .map(|c| c.inbound_spi);
+        let Some(spi) = installed else {
+            self.put(sa);
+            return;
+        };
         debug!(
             reqid,
             "kernel lost an SA of an installed CHILD_SA: rekeying it"

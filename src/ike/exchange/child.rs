@@ -137,6 +137,7 @@ impl Engine {
         let (mut local_ts, mut remote_ts) = (child.local_ts, child.remote_ts);
         local_ts.shrink_to_fit();
         remote_ts.shrink_to_fit();
+        self.reqid_owners.insert(reqid, sa.id);
         sa.children.reserve_exact(1);
         sa.children.push(ChildSa {
             reqid,
@@ -227,6 +228,9 @@ impl Engine {
             if_id: child.if_id,
         });
         self.inbound_spis.remove(&child.inbound_spi);
+        if !successor && self.reqid_owners.get(&child.reqid) == Some(&sa.id) {
+            self.reqid_owners.remove(&child.reqid);
+        }
         self.emit_event(Event::ChildDown {
             conn: sa.conn,
             sa: sa.id,

@@ -816,6 +816,7 @@ impl Engine {
         // Children that were being rekeyed on the old SA start over on the new one.
         for c in &mut new.children {
             self.inbound_spis.insert(c.inbound_spi, Some(id));
+            self.reqid_owners.insert(c.reqid, id);
             if c.state == ChildState::Rekeying {
                 c.state = ChildState::Installed;
                 c.collision = None;
