@@ -59,6 +59,7 @@
 //! }
 //! ```
 
+mod pretty;
 mod values;
 
 use std::fmt::Write as _;
@@ -494,7 +495,7 @@ pub fn to_json(snapshot: &StatusSnapshot) -> serde_json::Result<Vec<u8>> {
     const BYTES_PER_SA: usize = 1200;
     let sas: usize = snapshot.connections.iter().map(|c| c.ike_sas.len()).sum();
     let mut out = Vec::with_capacity(BYTES_PER_SA.saturating_mul(sas.saturating_add(2)));
-    serde_json::to_writer_pretty(&mut out, snapshot)?;
+    pretty::to_writer(&mut out, snapshot)?;
     Ok(out)
 }
 
