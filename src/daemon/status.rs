@@ -177,7 +177,9 @@ pub struct NatStatus {
 pub struct IkeSaStatus {
     pub state: ConnectionState,
     pub initiator: bool,
+    #[serde(serialize_with = "values::serialize_socket_address")]
     pub local: SocketAddr,
+    #[serde(serialize_with = "values::serialize_socket_address")]
     pub remote: SocketAddr,
     pub spi_i: IkeSpi,
     pub spi_r: IkeSpi,

@@ -1,8 +1,9 @@
 //! Status fields kept in their typed form and written straight into the JSON as text (SPIs in
-//! hex, traffic selectors as CIDRs): the daemon builds a snapshot of thousands of SAs without
-//! one intermediate `String` per field, and the client reads the same text back.
+//! hex, traffic selectors as CIDRs, addresses): the daemon builds a snapshot of thousands of
+//! SAs without one intermediate `String` per field, and the client reads the same text back.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 
 use ipnet::IpNet;
@@ -10,6 +11,105 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Room for the longest text built here: an IPv6 CIDR with a protocol and port range, or an
+/// IPv6 socket address with a scope id.
+const TEXT_CAPACITY: usize = 80;
+
+/// A short text built on the stack; IPv4 addresses and numbers are written without going
+/// through `core::fmt`, which dominates the cost of printing thousands of them.
+struct ShortText {
+    bytes: [u8; TEXT_CAPACITY],
+    len: usize,
+}
+
+impl ShortText {
+    fn new() -> ShortText {
+        ShortText {
+            bytes: [0; TEXT_CAPACITY],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, text: &[u8]) -> fmt::Result {
+        let end = self.len.checked_add(text.len()).ok_or(fmt::Error)?;
+        self.bytes
+            .get_mut(self.len..end)
+            .ok_or(fmt::Error)?
+            .copy_from_slice(text);
+        self.len = end;
+        Ok(())
+    }
+
+    fn push_decimal(&mut self, value: u32) -> fmt::Result {
+        let mut digits = [0u8; 10];
+        let mut start = digits.len();
+        let mut rest = value;
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        self.push(&digits[start..])
+    }
+
+    fn push_ipv4(&mut self, address: Ipv4Addr) -> fmt::Result {
+        let [a, b, c, d] = address.octets();
+        self.push_decimal(a.into())?;
+        for octet in [b, c, d] {
+            self.push(b".")?;
+            self.push_decimal(octet.into())?;
+        }
+        Ok(())
+    }
+
+    fn push_ip(&mut self, address: IpAddr) -> fmt::Result {
+        match address {
+            IpAddr::V4(v4) => self.push_ipv4(v4),
+            IpAddr::V6(v6) => write!(self, "{v6}"),
+        }
+    }
+
+    fn as_str(&self) -> Result<&str, fmt::Error> {
+        let bytes = self.bytes.get(..self.len).ok_or(fmt::Error)?;
+        std::str::from_utf8(bytes).map_err(|_| fmt::Error)
+    }
+
+    /// Serialise what `build` writes as one JSON string.
+    fn serialize<S: Serializer>(
+        serializer: S,
+        build: impl FnOnce(&mut ShortText) -> fmt::Result,
+    ) -> Result<S::Ok, S::Error> {
+        let mut text = ShortText::new();
+        let overflow = |_| serde::ser::Error::custom("status text longer than expected");
+        build(&mut text).map_err(overflow)?;
+        serializer.serialize_str(text.as_str().map_err(overflow)?)
+    }
+}
+
+impl fmt::Write for ShortText {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.push(text.as_bytes())
+    }
+}
+
+/// Serialise a socket address as its `Display` form ("192.0.2.1:4500", "[2001:db8::1]:500").
+pub fn serialize_socket_address<S: Serializer>(
+    address: &SocketAddr,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    ShortText::serialize(serializer, |text| match address {
+        SocketAddr::V4(v4) => {
+            text.push_ipv4(*v4.ip())?;
+            text.push(b":")?;
+            text.push_decimal(v4.port().into())
+        }
+        SocketAddr::V6(v6) => write!(text, "{v6}"),
+    })
+}
 
 /// `value` as exactly `N` lowercase hex digits (the low `4 * N` bits).
 fn hex<const N: usize>(value: u64) -> [u8; N] {
@@ -148,8 +248,25 @@ impl FromStr for Selector {
 }
 
 impl Serialize for Selector {
+    /// The `Display` form.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        ShortText::serialize(serializer, |text| {
+            text.push_ip(self.net.addr())?;
+            text.push(b"/")?;
+            text.push_decimal(self.net.prefix_len().into())?;
+            if self.any_protocol_and_port() {
+                return Ok(());
+            }
+            text.push(b"[")?;
+            text.push_decimal(self.protocol.into())?;
+            text.push(b"/")?;
+            text.push_decimal(self.start_port.into())?;
+            if self.start_port != self.end_port {
+                text.push(b"-")?;
+                text.push_decimal(self.end_port.into())?;
+            }
+            text.push(b"]")
+        })
     }
 }
 
@@ -199,6 +316,29 @@ mod tests {
         assert!(serde_json::from_str::<IkeSpi>("\"c1a2b3c4\"").is_err());
     }
 
+    #[derive(Serialize)]
+    struct Address(#[serde(serialize_with = "serialize_socket_address")] SocketAddr);
+
+    #[test]
+    fn socket_addresses_are_written_as_displayed() {
+        for text in [
+            "0.0.0.0:0",
+            "192.0.2.1:500",
+            "255.255.255.255:65535",
+            "10.0.100.7:4500",
+            "[2001:db8::1]:500",
+            "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff%4294967295]:65535",
+            "[::ffff:192.0.2.1]:4500",
+        ] {
+            let address: SocketAddr = text.parse().expect("address");
+            assert_eq!(
+                serde_json::to_string(&Address(address)).expect("json"),
+                format!("\"{address}\""),
+                "{text}"
+            );
+        }
+    }
+
     #[test]
     fn selectors_print_ports_only_when_narrowed_and_parse_back() {
         for (text, protocol, start, end) in [
@@ -221,6 +361,18 @@ mod tests {
             let back: Selector = serde_json::from_str(&format!("\"{text}\"")).expect("back");
             assert_eq!(back, parsed);
         }
+        let widest = Selector {
+            net: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128"
+                .parse()
+                .expect("net"),
+            protocol: 255,
+            start_port: 65534,
+            end_port: 65535,
+        };
+        assert_eq!(
+            serde_json::to_string(&widest).expect("json"),
+            format!("\"{widest}\"")
+        );
         for bad in [
             "",
             "10.0.0.0",
