@@ -49,6 +49,8 @@ pub const MAX_REQUEST: usize = 4096;
 
 /// Most memory reserved up front for a status answer (it grows past this if it must).
 const MAX_RESERVE: usize = 256 << 20;
+/// The client's read buffer: a status answer is copied out through it in pieces this big.
+const READ_BUFFER: usize = 256 << 10;
 
 /// How long a client may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -158,38 +160,101 @@ pub fn encode_response(response: &Response) -> (Vec<u8>, &[u8]) {
     (line, status_json)
 }
 
+fn invalid_data(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
 /// Read an answer as [`encode_response`] sends it. An answer that is not one is an
 /// `InvalidData` error.
 pub fn read_response(reader: &mut impl io::BufRead) -> io::Result<Response> {
-    use std::io::Read;
-    let invalid = |message: String| io::Error::new(io::ErrorKind::InvalidData, message);
+    read_answer_line(reader)?.read_status()
+}
+
+/// Read an answer's line; its status JSON, if it has one, is left on the connection.
+pub fn read_answer_line<R: io::BufRead>(mut reader: R) -> io::Result<PendingAnswer<R>> {
     let mut line = Vec::new();
     reader.read_until(b'\n', &mut line)?;
-    let head: ResponseLine = serde_json::from_slice(&line).map_err(|e| invalid(e.to_string()))?;
-    let status_json = match head.status_bytes {
-        None => None,
-        Some(length) => {
-            // The length comes from the daemon: reserve it only up to a sane bound.
-            let mut json = Vec::with_capacity(length.min(MAX_RESERVE));
-            reader
-                .take(u64::try_from(length).unwrap_or(u64::MAX))
-                .read_to_end(&mut json)?;
-            if json.len() != length {
-                return Err(invalid(format!(
-                    "the status ended after {} of {length} bytes",
-                    json.len()
-                )));
-            }
-            Some(json)
-        }
-    };
-    Ok(Response {
-        ok: head.ok,
-        message: head.message,
-        error: head.error,
-        status_json,
-        routes: head.routes,
+    let head: ResponseLine =
+        serde_json::from_slice(&line).map_err(|e| invalid_data(e.to_string()))?;
+    Ok(PendingAnswer {
+        response: Response {
+            ok: head.ok,
+            message: head.message,
+            error: head.error,
+            status_json: None,
+            routes: head.routes,
+        },
+        status_bytes: head.status_bytes,
+        reader,
     })
+}
+
+/// An answer whose status JSON, if it has one, is still to be read.
+pub struct PendingAnswer<R> {
+    /// The answer without its status JSON.
+    pub response: Response,
+    status_bytes: Option<usize>,
+    reader: R,
+}
+
+/// Why copying the status JSON out stopped.
+#[derive(Debug)]
+pub enum CopyError {
+    /// Reading the answer failed (`InvalidData`: it ended early).
+    Answer(io::Error),
+    /// Writing the copy failed.
+    Output(io::Error),
+}
+
+impl<R: io::BufRead> PendingAnswer<R> {
+    pub fn has_status(&self) -> bool {
+        self.status_bytes.is_some()
+    }
+
+    /// The whole answer, status JSON included.
+    pub fn read_status(mut self) -> io::Result<Response> {
+        use std::io::Read;
+        let Some(length) = self.status_bytes else {
+            return Ok(self.response);
+        };
+        // The length comes from the daemon: reserve it only up to a sane bound.
+        let mut json = Vec::with_capacity(length.min(MAX_RESERVE));
+        self.reader
+            .take(u64::try_from(length).unwrap_or(u64::MAX))
+            .read_to_end(&mut json)?;
+        if json.len() != length {
+            return Err(cut_short(json.len(), length));
+        }
+        self.response.status_json = Some(json);
+        Ok(self.response)
+    }
+
+    /// Copy the status JSON to `out` as it arrives, without holding all of it: megabytes
+    /// for thousands of SAs. Copies nothing when the answer has none.
+    pub fn copy_status(self, out: &mut impl io::Write) -> Result<(), CopyError> {
+        use std::io::BufRead;
+        let length = self.status_bytes.unwrap_or(0);
+        let mut json = self.reader.take(u64::try_from(length).unwrap_or(u64::MAX));
+        let mut copied = 0usize;
+        loop {
+            let chunk = json.fill_buf().map_err(CopyError::Answer)?;
+            if chunk.is_empty() {
+                break;
+            }
+            out.write_all(chunk).map_err(CopyError::Output)?;
+            let taken = chunk.len();
+            json.consume(taken);
+            copied = copied.saturating_add(taken);
+        }
+        if copied != length {
+            return Err(CopyError::Answer(cut_short(copied, length)));
+        }
+        Ok(())
+    }
+}
+
+fn cut_short(got: usize, length: usize) -> io::Error {
+    invalid_data(format!("the status ended after {got} of {length} bytes"))
 }
 
 /// One line of JSON, newline-terminated.
@@ -279,6 +344,27 @@ pub enum ClientError {
 /// Send one request to the daemon at `path` and wait for its answer (blocking; the CLI has no
 /// runtime of its own).
 pub fn request(path: &Path, request: &Request) -> Result<Response, ClientError> {
+    request_line(path, request)?
+        .read_status()
+        .map_err(|e| client_error(path, e))
+}
+
+/// A failure to read the daemon's answer at `path`.
+pub fn client_error(path: &Path, e: io::Error) -> ClientError {
+    match e.kind() {
+        io::ErrorKind::InvalidData => ClientError::Protocol(e.to_string()),
+        _ => ClientError::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        },
+    }
+}
+
+/// Send one request and read the answer's line, leaving its status JSON on the connection.
+pub fn request_line(
+    path: &Path,
+    request: &Request,
+) -> Result<PendingAnswer<io::BufReader<std::os::unix::net::UnixStream>>, ClientError> {
     use std::io::Write;
     let mut stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| match e.kind() {
         io::ErrorKind::PermissionDenied => ClientError::PermissionDenied(path.to_path_buf()),
@@ -298,10 +384,8 @@ pub fn request(path: &Path, request: &Request) -> Result<Response, ClientError> 
         .set_read_timeout(Some(Duration::from_secs(30)))
         .map_err(io_error)?;
     stream.write_all(&encode_line(request)).map_err(io_error)?;
-    read_response(&mut std::io::BufReader::new(stream)).map_err(|e| match e.kind() {
-        io::ErrorKind::InvalidData => ClientError::Protocol(e.to_string()),
-        _ => io_error(e),
-    })
+    read_answer_line(io::BufReader::with_capacity(READ_BUFFER, stream))
+        .map_err(|e| client_error(path, e))
 }
 
 #[cfg(test)]
@@ -411,6 +495,47 @@ mod tests {
             let error = read_response(&mut &garbled[..]).expect_err("garbled");
             assert_eq!(error.kind(), io::ErrorKind::InvalidData);
         }
+        let pending = read_answer_line(&wire[..cut]).expect("line");
+        let mut copy = Vec::new();
+        match pending.copy_status(&mut copy) {
+            Err(CopyError::Answer(error)) => {
+                assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+            }
+            other => panic!("a cut-short answer was copied: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn status_json_is_copied_out_exactly_and_write_errors_are_the_outputs() {
+        let response = Response::status(crate::daemon::status::tests::sample());
+        let (mut wire, status_json) = encode_response(&response);
+        wire.extend_from_slice(status_json);
+        // Followed by anything: only the announced bytes are copied.
+        wire.extend_from_slice(b"trailing");
+        let pending = read_answer_line(io::BufReader::with_capacity(7, &wire[..])).expect("line");
+        assert!(pending.has_status());
+        assert_eq!(pending.response.status_json, None);
+        let mut copy = Vec::new();
+        assert!(pending.copy_status(&mut copy).is_ok());
+        assert_eq!(Some(copy), response.status_json);
+
+        struct Full;
+        impl io::Write for Full {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::new(io::ErrorKind::BrokenPipe, "closed"))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let pending = read_answer_line(&wire[..]).expect("line");
+        assert!(matches!(
+            pending.copy_status(&mut Full),
+            Err(CopyError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe
+        ));
+        let (line, _) = encode_response(&Response::message("x"));
+        let without = read_answer_line(&line[..]).expect("line");
+        assert!(!without.has_status());
     }
 
     #[test]
