@@ -69,7 +69,7 @@ use std::time::Instant;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::keymat::IkeSuite;
+use crate::crypto::IkeSuite;
 use crate::ike::{ChildSa, ChildSuite, ConnId, Engine, IkeSa, SaState};
 use crate::kernel::link::interface_name;
 use crate::kernel::{OffloadMode, SaCounters};
