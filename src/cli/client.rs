@@ -1,9 +1,10 @@
 //! The commands that ask the running daemon: `status`, `up`, `down`, `routes`.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::daemon::control::{self, ClientError, Request, Response};
+use crate::daemon::control::{self, ClientError, CopyError, Request, Response};
 use crate::daemon::hub::{self, RoutesSnapshot};
 use crate::daemon::status;
 
@@ -15,15 +16,7 @@ const EXIT_NO_PERMISSION: u8 = 77;
 const EXIT_PROTOCOL: u8 = 76;
 
 fn ask(socket: &Path, request: &Request) -> Result<Response, ExitCode> {
-    control::request(socket, request).map_err(|e| {
-        eprintln!("ikehub: {e}");
-        ExitCode::from(match e {
-            ClientError::PermissionDenied(_) => EXIT_NO_PERMISSION,
-            ClientError::NotRunning(_) => EXIT_NOT_RUNNING,
-            ClientError::Protocol(_) => EXIT_PROTOCOL,
-            ClientError::Io { .. } => 1,
-        })
-    })
+    control::request(socket, request).map_err(failed)
 }
 
 /// The daemon refused: print its reason and fail.
@@ -38,26 +31,58 @@ fn refused(response: &Response) -> ExitCode {
     ExitCode::FAILURE
 }
 
+fn exit_code(error: &ClientError) -> ExitCode {
+    ExitCode::from(match error {
+        ClientError::PermissionDenied(_) => EXIT_NO_PERMISSION,
+        ClientError::NotRunning(_) => EXIT_NOT_RUNNING,
+        ClientError::Protocol(_) => EXIT_PROTOCOL,
+        ClientError::Io { .. } => 1,
+    })
+}
+
+fn failed(error: ClientError) -> ExitCode {
+    eprintln!("ikehub: {error}");
+    exit_code(&error)
+}
+
+/// `status`: with `--json` the daemon's JSON is copied out as it arrives (it is already in
+/// the printed form; an answer cut short leaves what arrived printed and exits 76); else it
+/// is decoded and rendered for humans.
 pub fn status(socket: &Path, name: Option<String>, json: bool) -> ExitCode {
-    let response = match ask(socket, &Request::Status { name }) {
-        Ok(response) => response,
-        Err(code) => return code,
+    let answer = match control::request_line(socket, &Request::Status { name }) {
+        Ok(answer) => answer,
+        Err(error) => return failed(error),
     };
-    let Some(snapshot) = response.status.as_ref().filter(|_| response.ok) else {
-        return refused(&response);
-    };
-    if json {
-        match serde_json::to_string_pretty(snapshot) {
-            Ok(text) => println!("{text}"),
-            Err(e) => {
-                eprintln!("ikehub: cannot encode the status: {e}");
-                return ExitCode::FAILURE;
-            }
+    if !answer.response.ok || !answer.has_status() {
+        return refused(&answer.response);
+    }
+    let mut out = std::io::stdout().lock();
+    let printed = if json {
+        match answer.copy_status(&mut out) {
+            Ok(()) => out.write_all(b"\n"),
+            Err(CopyError::Answer(e)) => return failed(control::client_error(socket, e)),
+            Err(CopyError::Output(e)) => Err(e),
         }
     } else {
-        print!("{}", status::render(snapshot));
+        let response = match answer.read_status() {
+            Ok(response) => response,
+            Err(e) => return failed(control::client_error(socket, e)),
+        };
+        let status_json = response.status_json.unwrap_or_default();
+        match serde_json::from_slice::<status::StatusSnapshot>(&status_json) {
+            Ok(snapshot) => out.write_all(status::render(&snapshot).as_bytes()),
+            Err(e) => return failed(ClientError::Protocol(e.to_string())),
+        }
+    };
+    match printed.and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`ikehub status | head`): nothing left to tell it.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("ikehub: cannot print the status: {e}");
+            ExitCode::FAILURE
+        }
     }
-    ExitCode::SUCCESS
 }
 
 /// `routes`: the hub's destination route table, as a table or as `{"routes":[...]}`.
@@ -99,4 +124,58 @@ pub fn command(socket: &Path, request: Request) -> ExitCode {
         println!("{message}");
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The daemon's answer for `snapshot`, as it arrives on the connection.
+    fn wire(snapshot: &status::StatusSnapshot) -> Vec<u8> {
+        let answer = Response::status(snapshot.clone());
+        let (mut wire, status_json) = control::encode_response(&answer);
+        wire.extend_from_slice(status_json);
+        wire
+    }
+
+    #[test]
+    fn json_output_is_the_snapshot_pretty_printed_one_field_per_line() {
+        let snapshot = status::tests::sample();
+        let wire = wire(&snapshot);
+        let answer = control::read_answer_line(&wire[..]).expect("answer");
+        let mut printed = Vec::new();
+        assert!(answer.copy_status(&mut printed).is_ok());
+        let text = String::from_utf8(printed).expect("utf-8");
+        let parsed: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(parsed, serde_json::to_value(&snapshot).expect("value"));
+        // Byte for byte what decoding and pretty-printing the snapshot gives.
+        let pretty = serde_json::to_string_pretty(&snapshot).expect("pretty");
+        assert_eq!(text, pretty);
+        // One field per line: scripts grep lines like `"spi_in": "c1a2b3c4",`.
+        assert!(text.lines().count() > 60, "{text}");
+        for line in text.lines() {
+            assert!(line.matches("\": ").count() <= 1, "two fields on {line:?}");
+            assert!(
+                !line.trim_end_matches(',').contains(','),
+                "list on {line:?}"
+            );
+        }
+        assert!(
+            text.contains("\n              \"spi_in\": \"c1a2b3c4\",\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n      \"state\": \"established\",\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn human_output_is_rendered_from_the_same_answer() {
+        let snapshot = status::tests::sample();
+        let response = control::read_response(&mut &wire(&snapshot)[..]).expect("answer");
+        let status_json = response.status_json.expect("status");
+        let decoded: status::StatusSnapshot = serde_json::from_slice(&status_json).expect("decode");
+        assert_eq!(decoded, snapshot);
+    }
 }

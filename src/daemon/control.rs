@@ -5,7 +5,9 @@
 //! A unix stream socket, by default `/run/ikehub/control.sock`, mode 0600 and owned by root
 //! (its directory is created 0700): only root may connect. One request per connection: the
 //! client writes one JSON object on one line (terminated by `\n`), the daemon answers with one
-//! JSON object on one line and closes the connection.
+//! JSON object on one line and closes the connection. A status answer's line announces the
+//! length of the snapshot that follows it: the snapshot in its JSON form, pretty-printed
+//! exactly as `ikehub status --json` prints it, so the client copies it out unparsed.
 //!
 //! Requests (`cmd` selects the command):
 //!
@@ -20,7 +22,8 @@
 //! Responses:
 //!
 //! ```text
-//! {"ok":true,"status":{...}}          status: see daemon::status for the fields
+//! {"ok":true,"status_bytes":N}        status: N bytes of JSON follow the line; see
+//!                                     daemon::status for the fields
 //! {"ok":true,"message":"office: initiating"}
 //! {"ok":true,"routes":[...]}          routes: see daemon::hub::view for the fields; empty
 //!                                     when hub mode is off
@@ -39,10 +42,15 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 use super::hub::RouteStatus;
-use super::status::StatusSnapshot;
+use super::status::{self, StatusSnapshot};
 
 /// Longest request line accepted.
 pub const MAX_REQUEST: usize = 4096;
+
+/// Most memory reserved up front for a status answer (it grows past this if it must).
+const MAX_RESERVE: usize = 256 << 20;
+/// The client's read buffer: a status answer is copied out through it in pieces this big.
+const READ_BUFFER: usize = 256 << 10;
 
 /// How long a client may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -63,17 +71,29 @@ pub enum Request {
     Routes,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub ok: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<StatusSnapshot>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The status snapshot in its JSON form ([`status::to_json`]), ready to print.
+    pub status_json: Option<Vec<u8>>,
     pub routes: Option<Vec<RouteStatus>>,
+}
+
+/// The line of an answer: the [`Response`] with the status snapshot replaced by its length.
+#[derive(Debug, Serialize, Deserialize)]
+struct ResponseLine {
+    ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    /// Bytes of status JSON that follow the line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status_bytes: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    routes: Option<Vec<RouteStatus>>,
 }
 
 impl Response {
@@ -82,7 +102,7 @@ impl Response {
             ok: true,
             message: Some(text.into()),
             error: None,
-            status: None,
+            status_json: None,
             routes: None,
         }
     }
@@ -92,18 +112,22 @@ impl Response {
             ok: false,
             message: None,
             error: Some(text.into()),
-            status: None,
+            status_json: None,
             routes: None,
         }
     }
 
+    /// The snapshot is encoded here, once, in the form the client prints.
     pub fn status(snapshot: StatusSnapshot) -> Response {
-        Response {
-            ok: true,
-            message: None,
-            error: None,
-            status: Some(snapshot),
-            routes: None,
+        match status::to_json(&snapshot) {
+            Ok(json) => Response {
+                ok: true,
+                message: None,
+                error: None,
+                status_json: Some(json),
+                routes: None,
+            },
+            Err(e) => Response::error(format!("cannot encode the status: {e}")),
         }
     }
 
@@ -112,7 +136,7 @@ impl Response {
             ok: true,
             message: None,
             error: None,
-            status: None,
+            status_json: None,
             routes: Some(routes),
         }
     }
@@ -121,6 +145,116 @@ impl Response {
 /// Parse one request line.
 pub fn decode_request(line: &[u8]) -> Result<Request, String> {
     serde_json::from_slice(line).map_err(|e| format!("bad request: {e}"))
+}
+
+/// An answer as sent: its line, then the status JSON if it carries one.
+pub fn encode_response(response: &Response) -> (Vec<u8>, &[u8]) {
+    let status_json = response.status_json.as_deref().unwrap_or_default();
+    let line = encode_line(&ResponseLine {
+        ok: response.ok,
+        message: response.message.clone(),
+        error: response.error.clone(),
+        status_bytes: response.status_json.as_ref().map(Vec::len),
+        routes: response.routes.clone(),
+    });
+    (line, status_json)
+}
+
+fn invalid_data(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+/// Read an answer as [`encode_response`] sends it. An answer that is not one is an
+/// `InvalidData` error.
+pub fn read_response(reader: &mut impl io::BufRead) -> io::Result<Response> {
+    read_answer_line(reader)?.read_status()
+}
+
+/// Read an answer's line; its status JSON, if it has one, is left on the connection.
+pub fn read_answer_line<R: io::BufRead>(mut reader: R) -> io::Result<PendingAnswer<R>> {
+    let mut line = Vec::new();
+    reader.read_until(b'\n', &mut line)?;
+    let head: ResponseLine =
+        serde_json::from_slice(&line).map_err(|e| invalid_data(e.to_string()))?;
+    Ok(PendingAnswer {
+        response: Response {
+            ok: head.ok,
+            message: head.message,
+            error: head.error,
+            status_json: None,
+            routes: head.routes,
+        },
+        status_bytes: head.status_bytes,
+        reader,
+    })
+}
+
+/// An answer whose status JSON, if it has one, is still to be read.
+pub struct PendingAnswer<R> {
+    /// The answer without its status JSON.
+    pub response: Response,
+    status_bytes: Option<usize>,
+    reader: R,
+}
+
+/// Why copying the status JSON out stopped.
+#[derive(Debug)]
+pub enum CopyError {
+    /// Reading the answer failed (`InvalidData`: it ended early).
+    Answer(io::Error),
+    /// Writing the copy failed.
+    Output(io::Error),
+}
+
+impl<R: io::BufRead> PendingAnswer<R> {
+    pub fn has_status(&self) -> bool {
+        self.status_bytes.is_some()
+    }
+
+    /// The whole answer, status JSON included.
+    pub fn read_status(mut self) -> io::Result<Response> {
+        use std::io::Read;
+        let Some(length) = self.status_bytes else {
+            return Ok(self.response);
+        };
+        // The length comes from the daemon: reserve it only up to a sane bound.
+        let mut json = Vec::with_capacity(length.min(MAX_RESERVE));
+        self.reader
+            .take(u64::try_from(length).unwrap_or(u64::MAX))
+            .read_to_end(&mut json)?;
+        if json.len() != length {
+            return Err(cut_short(json.len(), length));
+        }
+        self.response.status_json = Some(json);
+        Ok(self.response)
+    }
+
+    /// Copy the status JSON to `out` as it arrives, without holding all of it: megabytes
+    /// for thousands of SAs. Copies nothing when the answer has none.
+    pub fn copy_status(self, out: &mut impl io::Write) -> Result<(), CopyError> {
+        use std::io::BufRead;
+        let length = self.status_bytes.unwrap_or(0);
+        let mut json = self.reader.take(u64::try_from(length).unwrap_or(u64::MAX));
+        let mut copied = 0usize;
+        loop {
+            let chunk = json.fill_buf().map_err(CopyError::Answer)?;
+            if chunk.is_empty() {
+                break;
+            }
+            out.write_all(chunk).map_err(CopyError::Output)?;
+            let taken = chunk.len();
+            json.consume(taken);
+            copied = copied.saturating_add(taken);
+        }
+        if copied != length {
+            return Err(CopyError::Answer(cut_short(copied, length)));
+        }
+        Ok(())
+    }
+}
+
+fn cut_short(got: usize, length: usize) -> io::Error {
+    invalid_data(format!("the status ended after {got} of {length} bytes"))
 }
 
 /// One line of JSON, newline-terminated.
@@ -188,7 +322,9 @@ pub async fn read_request(stream: &mut UnixStream) -> Result<Request, String> {
 
 /// Write the answer and close.
 pub async fn write_response(stream: &mut UnixStream, response: &Response) -> io::Result<()> {
-    stream.write_all(&encode_line(response)).await?;
+    let (line, status_json) = encode_response(response);
+    stream.write_all(&line).await?;
+    stream.write_all(status_json).await?;
     stream.shutdown().await
 }
 
@@ -208,7 +344,28 @@ pub enum ClientError {
 /// Send one request to the daemon at `path` and wait for its answer (blocking; the CLI has no
 /// runtime of its own).
 pub fn request(path: &Path, request: &Request) -> Result<Response, ClientError> {
-    use std::io::{BufRead, Write};
+    request_line(path, request)?
+        .read_status()
+        .map_err(|e| client_error(path, e))
+}
+
+/// A failure to read the daemon's answer at `path`.
+pub fn client_error(path: &Path, e: io::Error) -> ClientError {
+    match e.kind() {
+        io::ErrorKind::InvalidData => ClientError::Protocol(e.to_string()),
+        _ => ClientError::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        },
+    }
+}
+
+/// Send one request and read the answer's line, leaving its status JSON on the connection.
+pub fn request_line(
+    path: &Path,
+    request: &Request,
+) -> Result<PendingAnswer<io::BufReader<std::os::unix::net::UnixStream>>, ClientError> {
+    use std::io::Write;
     let mut stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| match e.kind() {
         io::ErrorKind::PermissionDenied => ClientError::PermissionDenied(path.to_path_buf()),
         io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
@@ -227,11 +384,8 @@ pub fn request(path: &Path, request: &Request) -> Result<Response, ClientError> 
         .set_read_timeout(Some(Duration::from_secs(30)))
         .map_err(io_error)?;
     stream.write_all(&encode_line(request)).map_err(io_error)?;
-    let mut line = Vec::new();
-    std::io::BufReader::new(stream)
-        .read_until(b'\n', &mut line)
-        .map_err(io_error)?;
-    serde_json::from_slice(&line).map_err(|e| ClientError::Protocol(e.to_string()))
+    read_answer_line(io::BufReader::with_capacity(READ_BUFFER, stream))
+        .map_err(|e| client_error(path, e))
 }
 
 #[cfg(test)]
@@ -263,7 +417,7 @@ mod tests {
             "{\"cmd\":\"routes\"}\n"
         );
         assert_eq!(
-            String::from_utf8(encode_line(&Response::routes(Vec::new()))).expect("utf-8"),
+            String::from_utf8(encode_response(&Response::routes(Vec::new())).0).expect("utf-8"),
             "{\"ok\":true,\"routes\":[]}\n"
         );
         assert_eq!(
@@ -289,14 +443,99 @@ mod tests {
         }
     }
 
+    /// What the client reads back from what the daemon sends.
+    fn round_trip(response: &Response) -> io::Result<Response> {
+        let (mut wire, status_json) = encode_response(response);
+        wire.extend_from_slice(status_json);
+        read_response(&mut &wire[..])
+    }
+
     #[test]
     fn responses_round_trip_and_omit_empty_fields() {
         let ok = Response::message("office: initiating");
-        let line = String::from_utf8(encode_line(&ok)).expect("utf-8");
-        assert_eq!(line, "{\"ok\":true,\"message\":\"office: initiating\"}\n");
+        let (line, status_json) = encode_response(&ok);
+        assert_eq!(
+            String::from_utf8(line).expect("utf-8"),
+            "{\"ok\":true,\"message\":\"office: initiating\"}\n"
+        );
+        assert!(status_json.is_empty());
+        assert_eq!(round_trip(&ok).expect("decode"), ok);
         let error = Response::error("unknown connection");
-        let back: Response = serde_json::from_slice(&encode_line(&error)).expect("decode");
-        assert_eq!(back, error);
+        assert_eq!(round_trip(&error).expect("decode"), error);
+    }
+
+    #[test]
+    fn a_status_answer_is_its_length_then_the_pretty_snapshot() {
+        let snapshot = crate::daemon::status::tests::sample();
+        let response = Response::status(snapshot.clone());
+        let pretty = serde_json::to_vec_pretty(&snapshot).expect("json");
+        assert_eq!(response.status_json.as_deref(), Some(&pretty[..]));
+        let (line, status_json) = encode_response(&response);
+        assert_eq!(
+            String::from_utf8(line).expect("utf-8"),
+            format!("{{\"ok\":true,\"status_bytes\":{}}}\n", pretty.len())
+        );
+        assert_eq!(status_json, &pretty[..]);
+        assert_eq!(round_trip(&response).expect("decode"), response);
+    }
+
+    #[test]
+    fn a_cut_short_or_garbled_answer_is_invalid_data() {
+        let response = Response::status(crate::daemon::status::tests::sample());
+        let (mut wire, status_json) = encode_response(&response);
+        wire.extend_from_slice(status_json);
+        let cut = wire.len() - 1;
+        let error = read_response(&mut &wire[..cut]).expect_err("cut short");
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert!(
+            error.to_string().contains("the status ended after"),
+            "{error}"
+        );
+        for garbled in [&b""[..], b"{\"ok\":tru\n", b"<html>\n"] {
+            let error = read_response(&mut &garbled[..]).expect_err("garbled");
+            assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        }
+        let pending = read_answer_line(&wire[..cut]).expect("line");
+        let mut copy = Vec::new();
+        match pending.copy_status(&mut copy) {
+            Err(CopyError::Answer(error)) => {
+                assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+            }
+            other => panic!("a cut-short answer was copied: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn status_json_is_copied_out_exactly_and_write_errors_are_the_outputs() {
+        let response = Response::status(crate::daemon::status::tests::sample());
+        let (mut wire, status_json) = encode_response(&response);
+        wire.extend_from_slice(status_json);
+        // Followed by anything: only the announced bytes are copied.
+        wire.extend_from_slice(b"trailing");
+        let pending = read_answer_line(io::BufReader::with_capacity(7, &wire[..])).expect("line");
+        assert!(pending.has_status());
+        assert_eq!(pending.response.status_json, None);
+        let mut copy = Vec::new();
+        assert!(pending.copy_status(&mut copy).is_ok());
+        assert_eq!(Some(copy), response.status_json);
+
+        struct Full;
+        impl io::Write for Full {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::new(io::ErrorKind::BrokenPipe, "closed"))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let pending = read_answer_line(&wire[..]).expect("line");
+        assert!(matches!(
+            pending.copy_status(&mut Full),
+            Err(CopyError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe
+        ));
+        let (line, _) = encode_response(&Response::message("x"));
+        let without = read_answer_line(&line[..]).expect("line");
+        assert!(!without.has_status());
     }
 
     #[test]

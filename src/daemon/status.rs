@@ -59,17 +59,23 @@
 //! }
 //! ```
 
+mod pretty;
+mod values;
+
 use std::fmt::Write as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::ike::{ChildSa, ConnId, Engine, IkeSa, SaState};
+use crate::crypto::IkeSuite;
+use crate::ike::{ChildSa, ChildSuite, ConnId, Engine, IkeSa, SaState};
 use crate::kernel::link::interface_name;
 use crate::kernel::{OffloadMode, SaCounters};
 use crate::wire::ikev2::TrafficSelector;
+
+pub use values::{EspSpi, IkeSpi, Selector};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusSnapshot {
@@ -171,10 +177,12 @@ pub struct NatStatus {
 pub struct IkeSaStatus {
     pub state: ConnectionState,
     pub initiator: bool,
-    pub local: String,
-    pub remote: String,
-    pub spi_i: String,
-    pub spi_r: String,
+    #[serde(serialize_with = "values::serialize_socket_address")]
+    pub local: SocketAddr,
+    #[serde(serialize_with = "values::serialize_socket_address")]
+    pub remote: SocketAddr,
+    pub spi_i: IkeSpi,
+    pub spi_r: IkeSpi,
     pub algorithms: Option<String>,
     pub established_s: Option<u64>,
     pub nat: NatStatus,
@@ -185,11 +193,11 @@ pub struct IkeSaStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChildSaStatus {
     pub reqid: u32,
-    pub spi_in: String,
-    pub spi_out: String,
+    pub spi_in: EspSpi,
+    pub spi_out: EspSpi,
     pub algorithms: String,
-    pub local_ts: Vec<String>,
-    pub remote_ts: Vec<String>,
+    pub local_ts: Vec<Selector>,
+    pub remote_ts: Vec<Selector>,
     pub bytes_in: Option<u64>,
     pub packets_in: Option<u64>,
     pub bytes_out: Option<u64>,
@@ -262,7 +270,11 @@ pub fn collect(
             list.push(sa);
         }
     }
-    let mut counter_keys = Vec::new();
+    let mut builder = SaStatusBuilder {
+        now,
+        counter_keys: Vec::new(),
+        names: AlgorithmNames::default(),
+    };
     let mut connections = Vec::with_capacity(ids.len());
     for id in ids {
         let Some(settings) = engine.connection(id) else {
@@ -286,10 +298,7 @@ pub fn collect(
             Some(sa) => Some(sa.remote.to_string()),
             None => settings.remote_addr.map(|a| a.to_string()),
         };
-        let ike_sas = sas
-            .iter()
-            .map(|sa| ike_sa_status(sa, now, &mut counter_keys))
-            .collect();
+        let ike_sas = sas.iter().map(|sa| builder.ike_sa(sa)).collect();
         connections.push(ConnectionStatus {
             name: settings.name.clone(),
             state,
@@ -322,74 +331,117 @@ pub fn collect(
             },
             connections,
         },
-        counter_keys,
+        counter_keys: builder.counter_keys,
     }
 }
 
-fn ike_sa_status(sa: &IkeSa, now: Instant, keys: &mut Vec<(IpAddr, u32)>) -> IkeSaStatus {
-    let algorithms = sa.algorithms();
-    let children = sa
-        .children
-        .iter()
-        .map(|child| {
-            // Inbound ESP is addressed to us, outbound to the peer.
-            keys.push((sa.local.ip(), child.inbound_spi));
-            keys.push((sa.remote.ip(), child.outbound_spi));
-            child_status(child, now)
-        })
-        .collect();
-    IkeSaStatus {
-        state: ConnectionState::of(sa.state),
-        initiator: sa.initiator,
-        local: sa.local.to_string(),
-        remote: sa.remote.to_string(),
-        spi_i: format!("{:016x}", sa.spi_i),
-        spi_r: format!("{:016x}", sa.spi_r),
-        algorithms,
-        established_s: sa
-            .established_at
-            .map(|t| now.saturating_duration_since(t).as_secs()),
-        nat: NatStatus {
-            local_behind: sa.nat.local_behind,
-            remote_behind: sa.nat.remote_behind,
-        },
-        rekey_in_s: sa
-            .rekey_at()
-            .map(|t| t.saturating_duration_since(now).as_secs()),
-        children,
+/// The algorithm names of the suites seen so far in one snapshot: thousands of SAs share a
+/// handful of suites, so each name is formatted once and then copied.
+#[derive(Default)]
+struct AlgorithmNames {
+    ike: Vec<(IkeSuite, String)>,
+    child: Vec<(ChildSuite, String)>,
+}
+
+impl AlgorithmNames {
+    fn ike(&mut self, sa: &IkeSa) -> Option<String> {
+        let suite = sa.crypto.as_ref()?.suite;
+        if let Some((_, name)) = self.ike.iter().find(|(known, _)| *known == suite) {
+            return Some(name.clone());
+        }
+        let name = sa.algorithms()?;
+        self.ike.push((suite, name.clone()));
+        Some(name)
+    }
+
+    fn child(&mut self, suite: &ChildSuite) -> String {
+        if let Some((_, name)) = self.child.iter().find(|(known, _)| known == suite) {
+            return name.clone();
+        }
+        let name = child_algorithms(suite);
+        self.child.push((*suite, name.clone()));
+        name
     }
 }
 
-fn child_status(child: &ChildSa, now: Instant) -> ChildSaStatus {
-    let suite = &child.suite;
-    let mut algorithms = suite.encryption.to_string();
+/// "aes128gcm16", "aes256-sha256-modp2048-esn": encryption, integrity, PFS group, ESN.
+fn child_algorithms(suite: &ChildSuite) -> String {
+    let mut name = suite.encryption.to_string();
     if let Some(integrity) = suite.integrity {
-        let _ = write!(algorithms, "-{integrity}");
+        let _ = write!(name, "-{integrity}");
     }
     if let Some(dh) = suite.dh {
-        let _ = write!(algorithms, "-{dh}");
+        let _ = write!(name, "-{dh}");
     }
     if suite.esn {
-        algorithms.push_str("-esn");
+        name.push_str("-esn");
     }
-    ChildSaStatus {
-        reqid: child.reqid,
-        spi_in: format!("{:08x}", child.inbound_spi),
-        spi_out: format!("{:08x}", child.outbound_spi),
-        algorithms,
-        local_ts: child.local_ts.iter().flat_map(selector_strings).collect(),
-        remote_ts: child.remote_ts.iter().flat_map(selector_strings).collect(),
-        bytes_in: None,
-        packets_in: None,
-        bytes_out: None,
-        packets_out: None,
-        offload_in: None,
-        offload_in_device: None,
-        offload_out: None,
-        offload_out_device: None,
-        established_s: now
-            .saturating_duration_since(child.established_at)
-            .as_secs(),
+    name
+}
+
+/// Turns engine SAs into their status entries, noting the counters to ask the kernel for.
+struct SaStatusBuilder {
+    now: Instant,
+    counter_keys: Vec<(IpAddr, u32)>,
+    names: AlgorithmNames,
+}
+
+impl SaStatusBuilder {
+    fn ike_sa(&mut self, sa: &IkeSa) -> IkeSaStatus {
+        let now = self.now;
+        let children = sa
+            .children
+            .iter()
+            .map(|child| {
+                // Inbound ESP is addressed to us, outbound to the peer.
+                self.counter_keys.push((sa.local.ip(), child.inbound_spi));
+                self.counter_keys.push((sa.remote.ip(), child.outbound_spi));
+                self.child(child)
+            })
+            .collect();
+        IkeSaStatus {
+            state: ConnectionState::of(sa.state),
+            initiator: sa.initiator,
+            local: sa.local,
+            remote: sa.remote,
+            spi_i: IkeSpi(sa.spi_i),
+            spi_r: IkeSpi(sa.spi_r),
+            algorithms: self.names.ike(sa),
+            established_s: sa
+                .established_at
+                .map(|t| now.saturating_duration_since(t).as_secs()),
+            nat: NatStatus {
+                local_behind: sa.nat.local_behind,
+                remote_behind: sa.nat.remote_behind,
+            },
+            rekey_in_s: sa
+                .rekey_at()
+                .map(|t| t.saturating_duration_since(now).as_secs()),
+            children,
+        }
+    }
+
+    fn child(&mut self, child: &ChildSa) -> ChildSaStatus {
+        ChildSaStatus {
+            reqid: child.reqid,
+            spi_in: EspSpi(child.inbound_spi),
+            spi_out: EspSpi(child.outbound_spi),
+            algorithms: self.names.child(&child.suite),
+            local_ts: selectors(&child.local_ts),
+            remote_ts: selectors(&child.remote_ts),
+            bytes_in: None,
+            packets_in: None,
+            bytes_out: None,
+            packets_out: None,
+            offload_in: None,
+            offload_in_device: None,
+            offload_out: None,
+            offload_out_device: None,
+            established_s: self
+                .now
+                .saturating_duration_since(child.established_at)
+                .as_secs(),
+        }
     }
 }
 
@@ -423,20 +475,62 @@ impl PendingStatus {
     }
 }
 
-/// A traffic selector as CIDRs, with "[protocol/ports]" appended when it is narrower than
-/// "any protocol, any port".
-fn selector_strings(ts: &TrafficSelector) -> Vec<String> {
-    let suffix = if ts.ip_protocol == 0 && ts.start_port == 0 && ts.end_port == u16::MAX {
-        String::new()
-    } else if ts.start_port == ts.end_port {
-        format!("[{}/{}]", ts.ip_protocol, ts.start_port)
-    } else {
-        format!("[{}/{}-{}]", ts.ip_protocol, ts.start_port, ts.end_port)
-    };
-    crate::ike::selectors_to_subnets(std::slice::from_ref(ts))
-        .into_iter()
-        .map(|net| format!("{net}{suffix}"))
-        .collect()
+/// Traffic selectors as CIDRs, each with its selector's protocol and ports.
+fn selectors(list: &[TrafficSelector]) -> Vec<Selector> {
+    let mut out = Vec::with_capacity(list.len());
+    for ts in list {
+        let selector = |net| Selector {
+            net,
+            protocol: ts.ip_protocol,
+            start_port: ts.start_port,
+            end_port: ts.end_port,
+        };
+        match single_prefix(ts) {
+            Some(net) => out.push(selector(net)),
+            None => out.extend(
+                crate::ike::selectors_to_subnets(std::slice::from_ref(ts))
+                    .into_iter()
+                    .map(selector),
+            ),
+        }
+    }
+    out
+}
+
+/// The selector's address range as one prefix, when it is exactly one (almost always: the
+/// engine negotiates subnets); the general split is done by the engine's `to_subnets`.
+fn single_prefix(ts: &TrafficSelector) -> Option<IpNet> {
+    match (ts.start, ts.end) {
+        (IpAddr::V4(start), IpAddr::V4(end)) => {
+            let bits = aligned_block_bits(u32::from(start).into(), u32::from(end).into())?;
+            let prefix_len = u8::try_from(32u32.checked_sub(bits)?).ok()?;
+            ipnet::Ipv4Net::new(start, prefix_len).ok().map(IpNet::V4)
+        }
+        (IpAddr::V6(start), IpAddr::V6(end)) => {
+            let bits = aligned_block_bits(start.into(), end.into())?;
+            let prefix_len = u8::try_from(128u32.checked_sub(bits)?).ok()?;
+            ipnet::Ipv6Net::new(start, prefix_len).ok().map(IpNet::V6)
+        }
+        _ => None,
+    }
+}
+
+/// For `start..=end` spanning an aligned power-of-two block, the number of host bits.
+fn aligned_block_bits(start: u128, end: u128) -> Option<u32> {
+    let span = end.checked_sub(start)?;
+    let whole_block = (span & span.wrapping_add(1)) == 0 && (start & span) == 0;
+    whole_block.then(|| span.count_ones())
+}
+
+/// The JSON form of a snapshot, as `ikehub status --json` prints it: pretty-printed, one
+/// field per line (scripts read it line by line), without a final newline.
+pub fn to_json(snapshot: &StatusSnapshot) -> serde_json::Result<Vec<u8>> {
+    // About what one IKE SA with one CHILD_SA takes, so the buffer grows rarely.
+    const BYTES_PER_SA: usize = 1200;
+    let sas: usize = snapshot.connections.iter().map(|c| c.ike_sas.len()).sum();
+    let mut out = Vec::with_capacity(BYTES_PER_SA.saturating_mul(sas.saturating_add(2)));
+    pretty::to_writer(&mut out, snapshot)?;
+    Ok(out)
 }
 
 fn duration_text(seconds: u64) -> String {
@@ -593,14 +687,15 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn net(s: &str) -> IpNet {
         s.parse().expect("net")
     }
 
-    fn sample() -> StatusSnapshot {
+    /// A snapshot with every kind of field: an established connection and a failed one.
+    pub(crate) fn sample() -> StatusSnapshot {
         StatusSnapshot {
             daemon: DaemonStatus {
                 uptime_s: 3725,
@@ -624,10 +719,10 @@ mod tests {
                     ike_sas: vec![IkeSaStatus {
                         state: ConnectionState::Established,
                         initiator: true,
-                        local: "203.0.113.1:4500".into(),
-                        remote: "198.51.100.20:4500".into(),
-                        spi_i: "0123456789abcdef".into(),
-                        spi_r: "fedcba9876543210".into(),
+                        local: "203.0.113.1:4500".parse().expect("address"),
+                        remote: "198.51.100.20:4500".parse().expect("address"),
+                        spi_i: IkeSpi(0x0123_4567_89ab_cdef),
+                        spi_r: IkeSpi(0xfedc_ba98_7654_3210),
                         algorithms: Some("aes128gcm16-prfsha256-ecp256".into()),
                         established_s: Some(61),
                         nat: NatStatus {
@@ -637,11 +732,11 @@ mod tests {
                         rekey_in_s: None,
                         children: vec![ChildSaStatus {
                             reqid: 0x4000_0000,
-                            spi_in: "c1a2b3c4".into(),
-                            spi_out: "d5e6f708".into(),
+                            spi_in: EspSpi(0xc1a2_b3c4),
+                            spi_out: EspSpi(0xd5e6_f708),
                             algorithms: "aes128gcm16".into(),
-                            local_ts: vec!["172.16.0.0/16".into()],
-                            remote_ts: vec!["192.168.10.0/24".into()],
+                            local_ts: vec!["172.16.0.0/16".parse().expect("selector")],
+                            remote_ts: vec!["192.168.10.0/24[6/443]".parse().expect("selector")],
                             bytes_in: Some(1500),
                             packets_in: Some(3),
                             bytes_out: None,
@@ -682,7 +777,7 @@ mod tests {
             "IKE SA established (initiator), established 1m1s ago: 203.0.113.1:4500 -> 198.51.100.20:4500, spi 0123456789abcdef_i fedcba9876543210_r, aes128gcm16-prfsha256-ecp256",
             "the peer is behind a NAT, no rekey scheduled",
             "CHILD_SA reqid 1073741824: spi in c1a2b3c4 out d5e6f708, aes128gcm16, established 1m0s ago",
-            "172.16.0.0/16 === 192.168.10.0/24",
+            "172.16.0.0/16 === 192.168.10.0/24[6/443]",
             "in 1500 bytes/3 packets, out n/a",
             "offload in crypto on eth1, out n/a",
             "branch: down, peer any",
@@ -699,6 +794,12 @@ mod tests {
         let conn = &json["connections"][0];
         assert_eq!(conn["state"], "established");
         assert_eq!(conn["ike_sas"][0]["spi_i"], "0123456789abcdef");
+        assert_eq!(conn["ike_sas"][0]["local"], "203.0.113.1:4500");
+        assert_eq!(conn["ike_sas"][0]["children"][0]["spi_out"], "d5e6f708");
+        assert_eq!(
+            conn["ike_sas"][0]["children"][0]["remote_ts"][0],
+            "192.168.10.0/24[6/443]"
+        );
         assert_eq!(conn["ike_sas"][0]["rekey_in_s"], serde_json::Value::Null);
         assert_eq!(conn["ike_sas"][0]["nat"]["remote_behind"], true);
         assert_eq!(conn["ike_sas"][0]["children"][0]["bytes_in"], 1500);
@@ -720,6 +821,56 @@ mod tests {
         assert_eq!(json["daemon"]["counters"]["dropped_malformed"], 7);
         let back: StatusSnapshot = serde_json::from_value(json).expect("deserialise");
         assert_eq!(back, snapshot);
+    }
+
+    #[test]
+    fn selectors_become_the_same_cidrs_as_the_engines_split() {
+        use crate::wire::ikev2::TsType;
+        let ts = |start: &str, end: &str| TrafficSelector {
+            ts_type: if start.contains(':') {
+                TsType::Ipv6AddrRange
+            } else {
+                TsType::Ipv4AddrRange
+            },
+            ip_protocol: 6,
+            start_port: 443,
+            end_port: 443,
+            start: start.parse().expect("start"),
+            end: end.parse().expect("end"),
+        };
+        let cases = [
+            ts("10.1.2.0", "10.1.2.255"),
+            ts("0.0.0.0", "255.255.255.255"),
+            ts("192.0.2.7", "192.0.2.7"),
+            ts("10.0.0.0", "10.0.2.255"),
+            ts("10.0.0.1", "10.0.0.4"),
+            ts("10.0.0.128", "10.0.1.127"),
+            ts("10.0.0.9", "10.0.0.1"),
+            ts("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+            ts("2001:db8::", "2001:db8::ffff:ffff:ffff:ffff"),
+            ts("2001:db8::1", "2001:db8::1"),
+            ts("2001:db8::1", "2001:db8::3"),
+            ts("10.0.0.0", "2001:db8::1"),
+        ];
+        for case in &cases {
+            let expected: Vec<Selector> =
+                crate::ike::selectors_to_subnets(std::slice::from_ref(case))
+                    .into_iter()
+                    .map(|net| Selector {
+                        net,
+                        protocol: 6,
+                        start_port: 443,
+                        end_port: 443,
+                    })
+                    .collect();
+            assert_eq!(selectors(std::slice::from_ref(case)), expected, "{case:?}");
+        }
+        assert_eq!(
+            single_prefix(&cases[0]).map(|net| net.to_string()),
+            Some("10.1.2.0/24".into())
+        );
+        assert_eq!(single_prefix(&cases[3]), None);
+        assert_eq!(selectors(&cases[..2]).len(), 2);
     }
 
     #[test]
