@@ -53,6 +53,11 @@ field() {
     sed -n "s/.*\"$2\":\([0-9.eE+-]*\).*/\1/p" <<<"$1"
 }
 
+# round DECIMALS NUMBER: NUMBER with that many decimals; nothing for nothing.
+round() {
+    [ -n "$2" ] && awk -v d="$1" -v x="$2" 'BEGIN { printf "%." d "f", x }'
+}
+
 # sad_count NS: the number of SAs in NS's kernel.
 sad_count() {
     ip -n "$1" xfrm state count | sed -n 's/^[[:space:]]*SAD count \([0-9]*\).*/\1/p'
@@ -103,7 +108,8 @@ ikehub_up() {
 # start_ikehub: a fresh daemon with the default (kernel) dataplane; warnings and errors only.
 start_ikehub() {
     : >"$ikehub_dir/daemon.log"
-    spawn RESPONDER_PID env IKEHUB_LOG=warn ip netns exec "$R" ikehub \
+    # env inside the namespace: busybox's env would run its own `ip` applet
+    spawn RESPONDER_PID ip netns exec "$R" env IKEHUB_LOG=warn ikehub \
         --socket "$ikehub_dir/control.sock" daemon --config "$ikehub_dir/ikehub.toml" \
         >>"$ikehub_dir/daemon.log" 2>&1
     if ! wait_for 20 ikehub_up; then
@@ -189,10 +195,10 @@ bench_run() {
     cpu_after=$(cpu_ticks "$RESPONDER_PID")
     sas=$(sad_count "$R")
     spd=$(spd_counts "$R")
-    setups=$(field "$report" setups_per_s)
-    p50=$(field "$report" p50)
-    p99=$(field "$report" p99)
-    if [ "$rc" -ne 0 ] || [ -z "$setups" ] || [ "$(field "$report" tunnels)" != "$TUNNELS" ]; then
+    setups=$(round 1 "$(field "$report" setups_per_s)")
+    p50=$(round 1 "$(field "$report" p50)")
+    p99=$(round 1 "$(field "$report" p99)")
+    if [ "$rc" -ne 0 ] || [ -z "$setups" ] || [ -z "$p50" ] || [ -z "$p99" ] || [ "$(field "$report" tunnels)" != "$TUNNELS" ]; then
         printf '%s\n' "$report"
         bad "$label: $TUNNELS tunnels set up (load generator exit $rc)"
         [ "$kind" = strongswan ] && swan_log "$R"
@@ -207,9 +213,9 @@ bench_run() {
         return
     fi
     cpu_ms=$(awk -v a="$cpu_before" -v b="$cpu_after" -v hz="$CLK_TCK" -v n="$TUNNELS" \
-        'BEGIN { printf "%.3f", (b - a) * 1000 / hz / n }')
+        'BEGIN { printf "%.2f", (b - a) * 1000 / hz / n }')
     echo "$label: $setups setups/s, responder $cpu_ms ms CPU/setup, p50 $p50 ms, p99 $p99 ms," \
-        "kernel: $sas SAs, policies in/out/fwd $spd"
+        "$(field "$report" retransmits) retransmits; kernel: $sas SAs, policies in/out/fwd $spd"
     if [ "$sas" = $((2 * TUNNELS)) ]; then
         ok "$label: responder kernel holds $((2 * TUNNELS)) SAs"
     else
@@ -234,7 +240,7 @@ bench_run() {
 median() {
     printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
         if (NR == 0) exit
-        if (NR % 2) printf "%s", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+        if (NR % 2) printf "%s", v[(NR + 1) / 2]; else printf "%s", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 # summary VALUES...: "median (min-max)", or "-" without values.
