@@ -171,7 +171,8 @@ stop_responder() {
 
 # --- one run ------------------------------------------------------------------------
 
-# Per kind, one value per run: setups/s, responder CPU ms per setup, p50 and p99 ms.
+# Per kind, one value per run: setups/s, responder CPU ms per setup, p50 and p99 ms, and the
+# load generator's retransmissions.
 declare -A RESULTS
 
 # bench_run KIND ROUND: one responder, one load generator run, the kernel checks.
@@ -231,6 +232,7 @@ bench_run() {
     RESULTS[$kind.cpu]+=" $cpu_ms"
     RESULTS[$kind.p50]+=" $p50"
     RESULTS[$kind.p99]+=" $p99"
+    RESULTS[$kind.retransmits]+=" $(field "$report" retransmits)"
     stop_responder
 }
 
@@ -263,12 +265,13 @@ print_table() {
     echo
     echo "| metric | ikehub | strongSwan (kernel-netlink) | ikehub/strongSwan |"
     echo "| --- | --- | --- | --- |"
-    for metric in setups cpu p50 p99; do
+    for metric in setups cpu p50 p99 retransmits; do
         case $metric in
         setups) title="setups/s" ;;
         cpu) title="responder CPU per setup (ms)" ;;
         p50) title="latency p50 (ms)" ;;
         p99) title="latency p99 (ms)" ;;
+        retransmits) title="load generator retransmits" ;;
         esac
         # shellcheck disable=SC2206 # word lists on purpose
         ikehub_values=(${RESULTS[ikehub.$metric]:-})
