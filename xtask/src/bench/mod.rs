@@ -83,8 +83,9 @@ pub const USAGE: &str = "\
                                                     ip -batch (IKT_BENCH_PAIRS=1000,10000)
                                 handshakes          tunnel setups against ikehub and charon
                                                     (kernel-netlink) installing real kernel
-                                                    SAs (IKT_BENCH_TUNNELS=200,
-                                                    IKT_BENCH_IN_FLIGHT=32)
+                                                    SAs (IKT_BENCH_TUNNELS=500,
+                                                    IKT_BENCH_IN_FLIGHT=16; ~4 min,
+                                                    needs IKT_TEST_TIMEOUT=1200)
 ";
 
 fn number<T: std::str::FromStr>(flag: &str, value: Option<&String>) -> Result<T, String> {
