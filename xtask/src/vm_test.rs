@@ -39,6 +39,9 @@ pub enum Suite {
 /// Scripts under this subdirectory of tests/vm are benchmarks, not suite tests.
 pub const BENCH_DIR: &str = "bench";
 
+/// The IKEv2 load generator, put into the guest for benchmark runs only.
+const LOADGEN: &str = "ikehub-loadgen";
+
 /// Runs and reports; returns the process exit code and the summary line.
 /// Unless in `--shell`, the last line printed is `N passed, N failed`.
 pub fn main(ws: &Workspace, options: &Options, suite: Suite) -> (i32, String) {
@@ -79,16 +82,37 @@ fn execute(
     } else {
         choose_tests(ws, options, suite)?
     };
-    println!("xtask: building the ikehub release binary");
+    // Benchmarks also drive the load generator in the guest; the suite never needs it.
+    let programs: &[&str] = if suite == Suite::Bench {
+        &["ikehub", LOADGEN]
+    } else {
+        &["ikehub"]
+    };
+    println!(
+        "xtask: building the release binaries: {}",
+        programs.join(", ")
+    );
     let build_started = std::time::Instant::now();
-    run(ws.cargo().args(["build", "--release", "--bin", "ikehub"]))?;
+    let mut build = ws.cargo();
+    build.args(["build", "--release"]);
+    for program in programs {
+        build.args(["--bin", program]);
+    }
+    run(&mut build)?;
     println!(
         "xtask: built in {:.1}s",
         build_started.elapsed().as_secs_f64()
     );
     let ikehub = ws.ikehub_release_binary();
-    if !ikehub.is_file() {
-        return Err(format!("the build left no binary at {}", ikehub.display()));
+    let tools: Vec<std::path::PathBuf> = programs
+        .iter()
+        .filter(|program| **program != "ikehub")
+        .map(|program| ikehub.with_file_name(program))
+        .collect();
+    for binary in std::iter::once(&ikehub).chain(&tools) {
+        if !binary.is_file() {
+            return Err(format!("the build left no binary at {}", binary.display()));
+        }
     }
 
     let rust_tests = crate::rust_tests::requested(&ws.vm_tests(), &tests)
@@ -147,6 +171,7 @@ fn execute(
             console,
             ikehub,
             rust_tests,
+            tools,
         },
         tally,
     )

@@ -36,8 +36,10 @@ pub struct Options {
     pub memory: bool,
     /// Build ikehub and ikehub-loadgen first (`--no-build`: reuse the last run's copies).
     pub build: bool,
-    /// Run the kernel programming benchmark in the VM instead (tests/vm/bench).
+    /// Run the benchmarks of tests/vm/bench in the VM instead.
     pub vm: bool,
+    /// With `vm`: the scripts to run (file stems under tests/vm/bench; empty: all of them).
+    pub vm_scripts: Vec<String>,
 }
 
 impl Default for Options {
@@ -55,6 +57,7 @@ impl Default for Options {
             memory: true,
             build: true,
             vm: false,
+            vm_scripts: Vec::new(),
         }
     }
 }
@@ -72,10 +75,17 @@ pub const USAGE: &str = "\
       --no-handshakes           skip the handshake runs
       --no-memory               skip the memory and status runs
       --no-build                reuse the binaries the last bench run built
-      --vm                      instead: kernel programming in the VM (tests/vm/bench:
-                                ikehub's batched netlink against ip -batch, 1k and 10k;
-                                IKT_BENCH_PAIRS=1000,10000 IKT_BENCH_RUNS=5 change them,
-                                IKT_TEST_TIMEOUT=SECS the guest's limit)
+      --vm [NAME...]            instead: the benchmarks of tests/vm/bench in the VM (all,
+                                or the scripts named by file stem); IKT_BENCH_RUNS=5 rounds,
+                                IKT_TEST_TIMEOUT=SECS each script's limit in the guest
+                                (default 300), IKEHUB_VM_TIMEOUT=SECS the whole VM's:
+                                kernel-programming  ikehub's batched netlink against
+                                                    ip -batch (IKT_BENCH_PAIRS=1000,10000)
+                                handshakes          tunnel setups against ikehub and charon
+                                                    (kernel-netlink) installing real kernel
+                                                    SAs (IKT_BENCH_TUNNELS=500,
+                                                    IKT_BENCH_IN_FLIGHT=16; ~4 min,
+                                                    needs IKT_TEST_TIMEOUT=1200)
 ";
 
 fn number<T: std::str::FromStr>(flag: &str, value: Option<&String>) -> Result<T, String> {
@@ -110,8 +120,15 @@ pub fn parse_options(args: &[String]) -> Result<Options, String> {
             "--no-memory" => options.memory = false,
             "--vm" => options.vm = true,
             "--no-build" => options.build = false,
+            name if !name.starts_with('-') => options.vm_scripts.push(name.to_string()),
             other => return Err(format!("unknown bench option `{other}`")),
         }
+    }
+    if !options.vm && !options.vm_scripts.is_empty() {
+        return Err(format!(
+            "`{}`: benchmark scripts are named only after --vm",
+            options.vm_scripts.join(" ")
+        ));
     }
     if options.runs == 0
         || options.tunnels == 0
@@ -143,7 +160,10 @@ struct Paths {
 
 pub fn main(ws: &Workspace, options: &Options) -> i32 {
     if options.vm {
-        let vm_options = crate::vm_test::Options::default();
+        let vm_options = crate::vm_test::Options {
+            names: options.vm_scripts.clone(),
+            ..crate::vm_test::Options::default()
+        };
         return crate::vm_test::main(ws, &vm_options, crate::vm_test::Suite::Bench).0;
     }
     match bench(ws, options) {
@@ -424,6 +444,10 @@ mod tests {
         assert!(parse_options(&args(&["--memory-tunnels", "10"])).is_err());
         assert!(parse_options(&args(&["--fast"])).is_err());
         assert!(parse_options(&args(&["--vm"])).expect("options").vm);
+        let o = parse_options(&args(&["--vm", "handshakes"])).expect("options");
+        assert!(o.vm);
+        assert_eq!(o.vm_scripts, args(&["handshakes"]));
+        assert!(parse_options(&args(&["handshakes"])).is_err());
         assert!(
             !parse_options(&args(&["--no-build"]))
                 .expect("options")

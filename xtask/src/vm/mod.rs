@@ -27,6 +27,8 @@ pub struct VmRun<'a> {
     pub ikehub: PathBuf,
     /// Rust test binaries the tests asked for (`# rust-tests:`), installed next to ikehub.
     pub rust_tests: Vec<PathBuf>,
+    /// Further programs for the scripts (the benchmarks' load generator), installed next to ikehub.
+    pub tools: Vec<PathBuf>,
 }
 
 /// Prepares everything (cached), boots, and returns the guest's exit code.
@@ -53,6 +55,7 @@ pub fn run(ws: &Workspace, apt: &mut Apt, run: &VmRun, tally: &mut Tally) -> Res
     }
     let binaries: Vec<(PathBuf, &str)> = std::iter::once(&run.ikehub)
         .chain(&run.rust_tests)
+        .chain(&run.tools)
         .map(|binary| (binary.clone(), "/usr/local/bin"))
         .collect();
     let initrd = initramfs::with_run_image(
