@@ -203,6 +203,127 @@ struct Run {
     retransmits: u64,
 }
 
+/// The engine, its sockets and the bookkeeping of the setups in progress.
+struct Generator {
+    engine: Engine,
+    local: SocketAddr,
+    local_natt: SocketAddr,
+    socket: UdpSocket,
+    socket_natt: UdpSocket,
+    framed: Vec<u8>,
+    /// Index of the first tunnel (`--first`), for error messages.
+    first: u32,
+    in_flight_limit: u32,
+    started_at: Vec<Option<Instant>>,
+    latencies_ms: Vec<f64>,
+    next: usize,
+    in_flight: u32,
+}
+
+impl Generator {
+    fn done(&self) -> bool {
+        self.latencies_ms.len() == self.started_at.len()
+    }
+
+    /// Hand everything the engine has to the socket and read its events, then start setups
+    /// until `--in-flight` are running (a setup that completed frees its slot at once).
+    /// Called after every datagram, not once per batch of them: a request the responder
+    /// could already work on is never held back while the generator computes the next
+    /// response.
+    fn step(&mut self) -> Result<(), String> {
+        loop {
+            self.drain()?;
+            if self.next >= self.started_at.len() || self.in_flight >= self.in_flight_limit {
+                return Ok(());
+            }
+            while self.next < self.started_at.len() && self.in_flight < self.in_flight_limit {
+                let conn = ConnId(u32::try_from(self.next).map_err(|e| e.to_string())?);
+                let now = Instant::now();
+                self.engine
+                    .initiate(now, conn)
+                    .map_err(|e| format!("tunnel {}: initiate: {e}", self.next))?;
+                self.started_at[self.next] = Some(now);
+                self.next += 1;
+                self.in_flight += 1;
+            }
+        }
+    }
+
+    /// Everything the engine has: kernel intents (acknowledged), datagrams, events.
+    fn drain(&mut self) -> Result<(), String> {
+        let now = Instant::now();
+        while let Some(intent) = self.engine.poll_kernel() {
+            let id = match intent {
+                KernelIntent::InstallChild { id, .. }
+                | KernelIntent::InstallOutbound { id, .. }
+                | KernelIntent::DeleteChild { id, .. } => id,
+            };
+            self.engine.handle_kernel_result(now, id, Ok(()));
+        }
+        while let Some(transmit) = self.engine.poll_transmit() {
+            let sent = if transmit.local.port() == NATT_PORT || transmit.remote.port() == NATT_PORT
+            {
+                marker::frame(&transmit.payload, &mut self.framed);
+                self.socket_natt.send_to(&self.framed, transmit.remote)
+            } else {
+                self.socket.send_to(&transmit.payload, transmit.remote)
+            };
+            sent.map_err(|e| format!("send to {}: {e}", transmit.remote))?;
+        }
+        while let Some(event) = self.engine.poll_event() {
+            match event {
+                Event::ChildUp { conn, .. } => {
+                    let index = conn.0 as usize;
+                    let start = self
+                        .started_at
+                        .get_mut(index)
+                        .and_then(Option::take)
+                        .ok_or_else(|| format!("tunnel {index}: a second CHILD_SA came up"))?;
+                    self.latencies_ms
+                        .push(Instant::now().duration_since(start).as_secs_f64() * 1e3);
+                    self.in_flight = self.in_flight.saturating_sub(1);
+                }
+                Event::IkeDown { conn, reason, .. } | Event::ChildFailed { conn, reason, .. } => {
+                    return Err(format!(
+                        "tunnel {} failed: {reason:?}",
+                        u64::from(conn.0) + u64::from(self.first)
+                    ));
+                }
+                Event::IkeUp { .. } | Event::ChildDown { .. } | Event::IkeRekeyed { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Handle every datagram waiting on either socket, stepping after each; the sockets
+    /// take turns, so that a stream of IKE_SA_INIT responses on one does not hold back the
+    /// IKE_AUTH responses (which free slots) on the other.
+    fn receive_all(&mut self, buf: &mut [u8]) -> Result<(), String> {
+        loop {
+            let mut received = false;
+            if let Some((len, from)) = receive(&self.socket, buf)? {
+                received = true;
+                let datagram = buf.get(..len).unwrap_or_default();
+                self.engine
+                    .handle_datagram(Instant::now(), self.local, from, datagram);
+                self.step()?;
+            }
+            if let Some((len, from)) = receive(&self.socket_natt, buf)? {
+                received = true;
+                let datagram = buf.get(..len).unwrap_or_default();
+                if let NatTDatagram::Ike(ike) = marker::classify(datagram) {
+                    self.engine
+                        .handle_datagram(Instant::now(), self.local_natt, from, ike);
+                    self.step()?;
+                }
+            }
+            if !received {
+                return Ok(());
+            }
+        }
+    }
+}
+
 fn run(args: &Args) -> Result<Run, String> {
     let group = parse_group(&args.group)?;
     if args.tunnels == 0 || args.in_flight == 0 {
@@ -220,112 +341,58 @@ fn run(args: &Args) -> Result<Run, String> {
     // Fail fast rather than hide a lost setup behind minutes of retransmissions.
     settings.retransmit_timeout = Duration::from_secs(1);
     settings.retransmit_tries = 3;
-    let mut engine = Engine::new(settings, Box::new(SystemRandom::new()));
     let local = SocketAddr::new(args.local, IKE_PORT);
     let local_natt = SocketAddr::new(args.local, NATT_PORT);
-    let socket = bind(local)?;
-    let socket_natt = bind(local_natt)?;
-    let mut framed = Vec::with_capacity(2048);
-
     let total = args.tunnels as usize;
-    let mut started_at: Vec<Option<Instant>> = vec![None; total];
-    let mut latencies_ms = Vec::with_capacity(total);
-    let mut next = 0usize;
-    let mut in_flight = 0u32;
+    let mut generator = Generator {
+        engine: Engine::new(settings, Box::new(SystemRandom::new())),
+        local,
+        local_natt,
+        socket: bind(local)?,
+        socket_natt: bind(local_natt)?,
+        framed: Vec::with_capacity(2048),
+        first: args.first,
+        in_flight_limit: args.in_flight,
+        started_at: vec![None; total],
+        latencies_ms: Vec::with_capacity(total),
+        next: 0,
+        in_flight: 0,
+    };
     let mut buf = vec![0u8; 65536];
     let cpu_before = own_cpu();
     let begin = Instant::now();
     let deadline = begin + Duration::from_secs(args.timeout);
-    while latencies_ms.len() < total {
+    generator.step()?;
+    while !generator.done() {
         let now = Instant::now();
         if now > deadline {
             return Err(format!(
                 "timeout: {} of {total} tunnels up after {} s",
-                latencies_ms.len(),
+                generator.latencies_ms.len(),
                 args.timeout
             ));
         }
-        while next < total && in_flight < args.in_flight {
-            let conn = ConnId(u32::try_from(next).map_err(|e| e.to_string())?);
-            engine
-                .initiate(now, conn)
-                .map_err(|e| format!("tunnel {}: initiate: {e}", next))?;
-            started_at[next] = Some(now);
-            next += 1;
-            in_flight += 1;
-        }
-        while let Some(intent) = engine.poll_kernel() {
-            let id = match intent {
-                KernelIntent::InstallChild { id, .. }
-                | KernelIntent::InstallOutbound { id, .. }
-                | KernelIntent::DeleteChild { id, .. } => id,
-            };
-            engine.handle_kernel_result(now, id, Ok(()));
-        }
-        while let Some(transmit) = engine.poll_transmit() {
-            let sent = if transmit.local.port() == NATT_PORT || transmit.remote.port() == NATT_PORT
-            {
-                marker::frame(&transmit.payload, &mut framed);
-                socket_natt.send_to(&framed, transmit.remote)
-            } else {
-                socket.send_to(&transmit.payload, transmit.remote)
-            };
-            sent.map_err(|e| format!("send to {}: {e}", transmit.remote))?;
-        }
-        while let Some(event) = engine.poll_event() {
-            match event {
-                Event::ChildUp { conn, .. } => {
-                    let index = conn.0 as usize;
-                    let start = started_at
-                        .get_mut(index)
-                        .and_then(Option::take)
-                        .ok_or_else(|| format!("tunnel {index}: a second CHILD_SA came up"))?;
-                    latencies_ms.push(Instant::now().duration_since(start).as_secs_f64() * 1e3);
-                    in_flight = in_flight.saturating_sub(1);
-                }
-                Event::IkeDown { conn, reason, .. } | Event::ChildFailed { conn, reason, .. } => {
-                    return Err(format!(
-                        "tunnel {} failed: {reason:?}",
-                        u64::from(conn.0) + u64::from(args.first)
-                    ));
-                }
-                Event::IkeUp { .. } | Event::ChildDown { .. } | Event::IkeRekeyed { .. } => {}
-            }
-        }
-        if latencies_ms.len() == total {
-            break;
-        }
-        if next < total && in_flight < args.in_flight {
-            continue;
-        }
-        let now = Instant::now();
-        let wait = engine
+        let wait = generator
+            .engine
             .poll_timeout()
             .map_or(Duration::from_millis(100), |t| {
                 t.saturating_duration_since(now)
             })
             .clamp(Duration::from_micros(100), Duration::from_millis(100));
-        wait_readable(&[&socket, &socket_natt], wait)?;
-        while let Some((len, from)) = receive(&socket, &mut buf)? {
-            let datagram = buf.get(..len).unwrap_or_default();
-            engine.handle_datagram(Instant::now(), local, from, datagram);
-        }
-        while let Some((len, from)) = receive(&socket_natt, &mut buf)? {
-            if let NatTDatagram::Ike(ike) = marker::classify(buf.get(..len).unwrap_or_default()) {
-                engine.handle_datagram(Instant::now(), local_natt, from, ike);
-            }
-        }
+        wait_readable(&[&generator.socket, &generator.socket_natt], wait)?;
+        generator.receive_all(&mut buf)?;
         let now = Instant::now();
-        if engine.poll_timeout().is_some_and(|t| t <= now) {
-            engine.handle_timeout(now);
+        if generator.engine.poll_timeout().is_some_and(|t| t <= now) {
+            generator.engine.handle_timeout(now);
+            generator.step()?;
         }
     }
     let elapsed = begin.elapsed();
     Ok(Run {
-        latencies_ms,
+        latencies_ms: generator.latencies_ms,
         elapsed,
         cpu: own_cpu().saturating_sub(cpu_before),
-        retransmits: engine.stats().retransmits,
+        retransmits: generator.engine.stats().retransmits,
     })
 }
 
