@@ -39,6 +39,14 @@ const RECEIVE_BUFFER: usize = 65_535;
 /// Datagrams read from one socket before the engine's outputs are drained.
 const RECEIVE_BATCH: usize = 64;
 
+/// Engine work after which a batch ends even if more datagrams are queued. Without it a
+/// peer that keeps sending while each message costs a key exchange (0.1-0.6 ms) keeps the
+/// batch going for all 64 datagrams, and every response of the batch waits for the last:
+/// the peers then take turns instead of working at once (measured: two busy processes on
+/// two cores shared one core's worth of time). A millisecond still puts many cheap
+/// messages, and their kernel intents, into one drain.
+const RECEIVE_BATCH_TIME: Duration = Duration::from_millis(1);
+
 /// Control requests queued between the client tasks and the loop.
 const CONTROL_QUEUE: usize = 64;
 
@@ -208,10 +216,14 @@ impl<D: Dataplane> Gateway<D> {
             let stopping = stop_at.is_some();
             tokio::select! {
                 (index, result) = self.sockets.recv(&mut buf) => {
+                    let batch_start = Instant::now();
                     self.on_datagram(index, result, &buf);
                     // Take what else is queued on that socket before draining the engine
                     // once: bursts cost one pass through the loop, not one per datagram.
                     for _ in 1..RECEIVE_BATCH {
+                        if batch_start.elapsed() >= RECEIVE_BATCH_TIME {
+                            break;
+                        }
                         let Some(result) = self.sockets.try_recv(index, &mut buf) else {
                             break;
                         };
