@@ -11,9 +11,11 @@
 # responder per run. Each of IKT_BENCH_RUNS rounds (default 5) runs ikehub and then charon:
 # IKT_BENCH_TUNNELS tunnels (default 500) with IKT_BENCH_IN_FLIGHT setups at once (default
 # 16), proposal aes128gcm16-prfsha256-ecp256, ESP aes128gcm16, CHILD_SA in IKE_AUTH. The
-# responder's CPU time (utime+stime of /proc/PID/stat, all threads) is read before the load
-# and after its kernel holds the tunnels' SAs; then its kernel must hold 2N SAs and N
-# policies per direction. IKT_TEST_TIMEOUT (seconds) may need raising under TCG.
+# responder's CPU time (utime and stime of /proc/PID/stat, all threads; the system part
+# holds its netlink and UDP work in the kernel) is read before the load and after its kernel
+# holds the tunnels' SAs; then its kernel must hold 2N SAs and N policies per direction.
+# The table also shows the load generator's own CPU per setup, from its report.
+# IKT_TEST_TIMEOUT (seconds) may need raising under TCG.
 # shellcheck source=../lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 # shellcheck source=../lib/strongswan.sh
@@ -40,7 +42,7 @@ SA_WAIT=30
 # USER_HZ: the unit of utime/stime in /proc/PID/stat
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
-# cpu_ticks PID: utime+stime of the whole process (every thread, living or exited).
+# cpu_ticks PID: "UTIME STIME" of the whole process (every thread, living or exited).
 # The fields after the last ')' (comm may hold spaces): state is field 3, utime 14, stime 15.
 cpu_ticks() {
     local stat rest
@@ -48,7 +50,16 @@ cpu_ticks() {
     rest=${stat##*) }
     # shellcheck disable=SC2086 # split into fields on purpose
     set -- $rest
-    echo $((${12} + ${13}))
+    echo "${12} ${13}"
+}
+
+# per_setup_ms BEFORE AFTER FIELD: CPU ms per tunnel between two cpu_ticks readings; FIELD
+# 1 is user time, 2 system time, 0 both.
+per_setup_ms() {
+    awk -v a="$1" -v b="$2" -v f="$3" -v hz="$CLK_TCK" -v n="$TUNNELS" 'BEGIN {
+        split(a, x, " "); split(b, y, " ")
+        d = (f == 0) ? (y[1] + y[2]) - (x[1] + x[2]) : y[f] - x[f]
+        printf "%.2f", d * 1000 / hz / n }'
 }
 
 # field JSON NAME: a number from the load generator's one-line JSON report.
@@ -181,7 +192,7 @@ declare -A RESULTS
 # bench_run KIND ROUND: one responder, one load generator run, the kernel checks.
 bench_run() {
     local kind=$1 round=$2 label report cpu_before cpu_after rc
-    local setups p50 p99 cpu_ms sas spd
+    local setups p50 p99 cpu_ms sys_ms gen_ms sas spd
     label="run $round/$RUNS $kind"
     if ! "start_$kind"; then
         bad "$label: responder starts"
@@ -216,9 +227,11 @@ bench_run() {
         stop_responder
         return
     fi
-    cpu_ms=$(awk -v a="$cpu_before" -v b="$cpu_after" -v hz="$CLK_TCK" -v n="$TUNNELS" \
-        'BEGIN { printf "%.2f", (b - a) * 1000 / hz / n }')
-    echo "$label: $setups setups/s, responder $cpu_ms ms CPU/setup, p50 $p50 ms, p99 $p99 ms," \
+    cpu_ms=$(per_setup_ms "$cpu_before" "$cpu_after" 0)
+    sys_ms=$(per_setup_ms "$cpu_before" "$cpu_after" 2)
+    gen_ms=$(round 2 "$(field "$report" initiator_cpu_ms_per_setup)")
+    echo "$label: $setups setups/s, responder $cpu_ms ms CPU/setup ($sys_ms system)," \
+        "generator $gen_ms ms CPU/setup, p50 $p50 ms, p99 $p99 ms," \
         "$(field "$report" retransmits) retransmits; kernel: $sas SAs, policies in/out/fwd $spd"
     if [ "$sas" = $((2 * TUNNELS)) ]; then
         ok "$label: responder kernel holds $((2 * TUNNELS)) SAs"
@@ -233,6 +246,8 @@ bench_run() {
     fi
     RESULTS[$kind.setups]+=" $setups"
     RESULTS[$kind.cpu]+=" $cpu_ms"
+    RESULTS[$kind.sys]+=" $sys_ms"
+    RESULTS[$kind.gen]+=" $gen_ms"
     RESULTS[$kind.p50]+=" $p50"
     RESULTS[$kind.p99]+=" $p99"
     RESULTS[$kind.retransmits]+=" $(field "$report" retransmits)"
@@ -268,10 +283,12 @@ print_table() {
     echo
     echo "| metric | ikehub | strongSwan (kernel-netlink) | ikehub/strongSwan |"
     echo "| --- | --- | --- | --- |"
-    for metric in setups cpu p50 p99 retransmits; do
+    for metric in setups cpu sys p50 p99 gen retransmits; do
         case $metric in
         setups) title="setups/s" ;;
         cpu) title="responder CPU per setup (ms)" ;;
+        sys) title="of which system time: kernel, netlink, UDP (ms)" ;;
+        gen) title="load generator CPU per setup, initiator (ms)" ;;
         p50) title="latency p50 (ms)" ;;
         p99) title="latency p99 (ms)" ;;
         retransmits) title="load generator retransmits" ;;
