@@ -6,8 +6,8 @@
 //! charon, and for each: sets up `tunnels` tunnels with `in_flight` at once (setups/s,
 //! latency p50/p99, responder CPU from /proc/PID/stat), then 50 more one at a time (the
 //! latency of a single setup on an idle responder). Then memory: a fresh responder of each
-//! kind, VmRSS at 0, 1000 and `memory_tunnels` tunnels, and for ikehub the wall time of
-//! `ikehub status --json` at that size.
+//! kind, VmRSS at 0, 1000 and `memory_tunnels` tunnels, and the wall time of listing every
+//! SA at that size (`ikehub status --json`, `swanctl --list-sas --raw`).
 mod lab;
 mod loadgen;
 mod procfs;
@@ -148,8 +148,8 @@ const SINGLE_SETUPS: u32 = 50;
 /// Limit of one handshake run, and of one step of a memory run, in seconds.
 const HANDSHAKE_TIMEOUT_S: u64 = 300;
 const MEMORY_STEP_TIMEOUT_S: u64 = 3600;
-/// `status --json` calls per memory round.
-const STATUS_CALLS: usize = 3;
+/// Listings of every SA (`status --json`, `swanctl --list-sas`) per memory round.
+const LISTING_CALLS: usize = 3;
 const KINDS: [Kind; 2] = [Kind::Ikehub, Kind::Strongswan];
 
 struct Paths {
@@ -337,8 +337,10 @@ fn measure_handshakes(
 pub struct MemoryResults {
     /// VmRSS in KiB per checkpoint (0, 1000, memory_tunnels), per responder.
     pub rss_kib: [PerKind; 3],
-    pub status_ms: Vec<f64>,
-    pub status_bytes: usize,
+    /// Wall time of listing every SA (`ikehub status --json`, `swanctl --list-sas --raw`)
+    /// at memory_tunnels, per responder, and the size of the last listing.
+    pub listing_ms: PerKind,
+    pub listing_bytes: [usize; 2],
     pub load_before: String,
     pub load_after: String,
 }
@@ -350,8 +352,8 @@ pub fn checkpoints(options: &Options) -> [u32; 3] {
 fn memory(paths: &Paths, options: &Options) -> Result<MemoryResults, String> {
     let mut results = MemoryResults {
         rss_kib: Default::default(),
-        status_ms: Vec::new(),
-        status_bytes: 0,
+        listing_ms: Default::default(),
+        listing_bytes: [0; 2],
         load_before: load_average(),
         load_after: String::new(),
     };
@@ -404,12 +406,10 @@ fn measure_memory(
         }
         results.rss_kib[checkpoint][slot].push(procfs::rss(responder.pid)? as f64);
     }
-    if responder.kind == Kind::Ikehub {
-        for _ in 0..STATUS_CALLS {
-            let (elapsed, bytes) = responder.time_status_json()?;
-            results.status_ms.push(elapsed.as_secs_f64() * 1e3);
-            results.status_bytes = bytes;
-        }
+    for _ in 0..LISTING_CALLS {
+        let (elapsed, bytes) = responder.time_listing()?;
+        results.listing_ms[slot].push(elapsed.as_secs_f64() * 1e3);
+        results.listing_bytes[slot] = bytes;
     }
     Ok(())
 }

@@ -137,14 +137,19 @@ pub fn memory(options: &Options, r: &MemoryResults) -> String {
             2,
         ));
     }
-    let status = Summary::of(&r.status_ms).map_or("-".to_string(), |s| s.cell(1));
     out.push_str(&format!(
-        "\n### `ikehub status --json` at {} tunnels\n\nWall time of the whole CLI call \
-         (process start, control socket, snapshot, JSON, exit), {} samples: {status} ms; \
-         output {} KiB\n\n",
+        "\n### Listing every SA at {} tunnels: `ikehub status --json` against `swanctl \
+         --list-sas --raw`\n\nWall time of the whole command (process start, control socket, \
+         the daemon's snapshot, output, exit), {} samples each\n\n| | ikehub | strongSwan | \
+         ratio |\n| --- | --- | --- | --- |\n",
         options.memory_tunnels,
-        r.status_ms.len(),
-        r.status_bytes / 1024
+        r.listing_ms[0].len()
+    ));
+    out.push_str(&row("wall time (ms)", &r.listing_ms, 1));
+    out.push_str(&format!(
+        "| output (KiB) | {} | {} | |\n\n",
+        r.listing_bytes[0] / 1024,
+        r.listing_bytes[1] / 1024
     ));
     out
 }

@@ -288,10 +288,23 @@ impl Responder {
         cmd
     }
 
-    /// Wall-clock time of one `ikehub status --json` (the CLI's whole run: start, connect,
-    /// the daemon's snapshot, JSON, exit) and the size of its output.
-    pub fn time_status_json(&self) -> Result<(Duration, usize), String> {
-        let mut cmd = self.status_command();
+    /// The command that lists every SA in machine-readable form: `ikehub status --json`, or
+    /// `swanctl --list-sas --raw` (vici's raw encoding; swanctl 5.9 has no JSON).
+    fn listing_command(&self) -> Command {
+        match self.kind {
+            Kind::Ikehub => self.status_command(),
+            Kind::Strongswan => {
+                let mut cmd = self.swanctl();
+                cmd.args(["--list-sas", "--raw"]);
+                cmd
+            }
+        }
+    }
+
+    /// Wall-clock time of one whole listing command (start, connect, the daemon's
+    /// snapshot, output, exit) and the size of its output.
+    pub fn time_listing(&self) -> Result<(Duration, usize), String> {
+        let mut cmd = self.listing_command();
         let start = Instant::now();
         let text = output(&mut cmd)?;
         Ok((start.elapsed(), text.len()))

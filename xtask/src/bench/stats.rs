@@ -47,7 +47,16 @@ impl Summary {
 /// ours / theirs of the medians, as `0.21x`; `-` when either is missing or theirs is zero.
 pub fn ratio(ours: Option<Summary>, theirs: Option<Summary>) -> String {
     match (ours, theirs) {
-        (Some(a), Some(b)) if b.median != 0.0 => format!("{:.2}x", a.median / b.median),
+        (Some(a), Some(b)) if b.median != 0.0 => {
+            let r = a.median / b.median;
+            // Below 0.01 two decimals would print 0.00x: keep two significant digits.
+            if r != 0.0 && r.abs() < 0.01 {
+                let decimals = (1.0 - r.abs().log10().floor()).min(12.0) as usize;
+                format!("{r:.decimals$}x")
+            } else {
+                format!("{r:.2}x")
+            }
+        }
         _ => "-".to_string(),
     }
 }
@@ -72,6 +81,10 @@ mod tests {
         let b = Summary::of(&[0.5, 0.55, 0.6]);
         assert_eq!(a.expect("a").cell(3), "0.110 (0.100-0.120)");
         assert_eq!(ratio(a, b), "0.20x");
+        assert_eq!(
+            ratio(Summary::of(&[35.1]), Summary::of(&[11444.9])),
+            "0.0031x"
+        );
         assert_eq!(ratio(a, None), "-");
         assert_eq!(ratio(a, Summary::of(&[0.0])), "-");
     }
