@@ -8,9 +8,10 @@
 # Two namespaces joined by a veth: the initiator (192.0.2.1) runs `ikehub-loadgen`, which
 # acknowledges its kernel intents itself (no SAs on its side, the same for both
 # responders); the responder (192.0.2.2, protected subnet 172.16.0.0/16) runs a fresh
-# responder per run. Each of IKT_BENCH_RUNS rounds (default 5) runs ikehub and then charon:
-# IKT_BENCH_TUNNELS tunnels (default 500) with IKT_BENCH_IN_FLIGHT setups at once (default
-# 16), proposal aes128gcm16-prfsha256-ecp256, ESP aes128gcm16, CHILD_SA in IKE_AUTH. The
+# responder per run. For each group of IKT_BENCH_GROUPS (default ecp256,curve25519,modp2048),
+# each of IKT_BENCH_RUNS rounds (default 5) runs ikehub and then charon: IKT_BENCH_TUNNELS
+# tunnels (default 500) with IKT_BENCH_IN_FLIGHT setups at once (default 16), proposal
+# aes128gcm16-prfsha256-GROUP, ESP aes128gcm16, CHILD_SA in IKE_AUTH. The
 # responder's CPU time (utime and stime of /proc/PID/stat, all threads; the system part
 # holds its netlink and UDP work in the kernel) is read before the load and after its kernel
 # holds the tunnels' SAs; then its kernel must hold 2N SAs and N policies per direction.
@@ -27,8 +28,10 @@ RUNS=${IKT_BENCH_RUNS:-5}
 # generator's first retransmission timeout (1 s), so the runs would measure retransmissions.
 TUNNELS=${IKT_BENCH_TUNNELS:-500}
 IN_FLIGHT=${IKT_BENCH_IN_FLIGHT:-16}
-GROUP=ecp256
-IKE_PROPOSAL=aes128gcm16-prfsha256-$GROUP
+# the key exchange groups, one table each
+GROUPS_TO_RUN=${IKT_BENCH_GROUPS:-ecp256,curve25519,modp2048}
+GROUP=
+IKE_PROPOSAL=
 ESP_PROPOSAL=aes128gcm16
 PSK="ikehub benchmark pre-shared key"
 INITIATOR_ADDR=192.0.2.1
@@ -93,7 +96,10 @@ RESPONDER_PID=""
 
 ikehub_dir=$(mktemp -d /tmp/ikt-bench-ikehub.XXXXXX)
 IKT_DIRS+=("$ikehub_dir")
-cat >"$ikehub_dir/ikehub.toml" <<EOF
+
+# write_ikehub_config: the responder's configuration for the current IKE_PROPOSAL.
+write_ikehub_config() {
+    cat >"$ikehub_dir/ikehub.toml" <<EOF
 [gateway]
 name = "bench-responder"
 local_addresses = ["$RESPONDER_ADDR"]
@@ -114,6 +120,7 @@ esp_proposals = ["$ESP_PROPOSAL"]
 dpd_interval = "off"
 start_action = "listen"
 EOF
+}
 
 ikehub_up() {
     ip netns exec "$R" ikehub --socket "$ikehub_dir/control.sock" status >/dev/null 2>&1
@@ -193,7 +200,7 @@ declare -A RESULTS
 bench_run() {
     local kind=$1 round=$2 label report cpu_before cpu_after rc
     local setups p50 p99 cpu_ms sys_ms gen_ms sas spd
-    label="run $round/$RUNS $kind"
+    label="$GROUP run $round/$RUNS $kind"
     if ! "start_$kind"; then
         bad "$label: responder starts"
         [ "$kind" = strongswan ] && swan_log "$R"
@@ -316,12 +323,17 @@ check "veth initiator<->responder" bash -c \
      ip -n '$R' link set d0 up" || finish
 check "load generator installed" command -v ikehub-loadgen || finish
 
-for round in $(seq 1 "$RUNS"); do
-    step "round $round/$RUNS: $TUNNELS tunnels, $IN_FLIGHT in flight"
-    for kind in ikehub strongswan; do
-        bench_run "$kind" "$round"
+IFS=, read -r -a groups <<<"$GROUPS_TO_RUN"
+for GROUP in "${groups[@]}"; do
+    IKE_PROPOSAL=aes128gcm16-prfsha256-$GROUP
+    write_ikehub_config
+    RESULTS=()
+    for round in $(seq 1 "$RUNS"); do
+        step "$GROUP round $round/$RUNS: $TUNNELS tunnels, $IN_FLIGHT in flight"
+        for kind in ikehub strongswan; do
+            bench_run "$kind" "$round"
+        done
     done
+    print_table
 done
-
-print_table
 finish
