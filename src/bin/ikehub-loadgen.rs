@@ -225,6 +225,16 @@ impl Generator {
         self.latencies_ms.len() == self.started_at.len()
     }
 
+    /// A setup is left to start and `--in-flight` allows it now.
+    fn can_start(&self) -> bool {
+        self.next < self.started_at.len() && self.in_flight < self.in_flight_limit
+    }
+
+    /// The tunnel's number as the user counts them (from `--first`).
+    fn tunnel_number(&self, index: u32) -> u64 {
+        u64::from(index) + u64::from(self.first)
+    }
+
     /// Hand everything the engine has to the socket and read its events, then start setups
     /// until `--in-flight` are running (a setup that completed frees its slot at once).
     /// Called after every datagram, not once per batch of them: a request the responder
@@ -233,15 +243,15 @@ impl Generator {
     fn step(&mut self) -> Result<(), String> {
         loop {
             self.drain()?;
-            if self.next >= self.started_at.len() || self.in_flight >= self.in_flight_limit {
+            if !self.can_start() {
                 return Ok(());
             }
-            while self.next < self.started_at.len() && self.in_flight < self.in_flight_limit {
-                let conn = ConnId(u32::try_from(self.next).map_err(|e| e.to_string())?);
+            while self.can_start() {
+                let index = u32::try_from(self.next).map_err(|e| e.to_string())?;
                 let now = Instant::now();
                 self.engine
-                    .initiate(now, conn)
-                    .map_err(|e| format!("tunnel {}: initiate: {e}", self.next))?;
+                    .initiate(now, ConnId(index))
+                    .map_err(|e| format!("tunnel {}: initiate: {e}", self.tunnel_number(index)))?;
                 self.started_at[self.next] = Some(now);
                 self.next += 1;
                 self.in_flight += 1;
@@ -286,7 +296,7 @@ impl Generator {
                 Event::IkeDown { conn, reason, .. } | Event::ChildFailed { conn, reason, .. } => {
                     return Err(format!(
                         "tunnel {} failed: {reason:?}",
-                        u64::from(conn.0) + u64::from(self.first)
+                        self.tunnel_number(conn.0)
                     ));
                 }
                 Event::IkeUp { .. } | Event::ChildDown { .. } | Event::IkeRekeyed { .. } => {}
