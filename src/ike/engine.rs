@@ -24,7 +24,7 @@ use super::lookup::ConnIndex;
 use super::output::{
     ConnId, DownReason, Event, IntentId, KernelEvent, KernelIntent, SaId, Transmit,
 };
-use super::retry::Retries;
+use super::reconnect::Retries;
 use super::sa::{ChildState, IkeSa, RequestKind, SaState};
 use super::settings::{ConnectionSettings, EngineSettings};
 use super::stats::Stats;

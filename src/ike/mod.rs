@@ -9,23 +9,19 @@
 //! rekey scheduling with jitter and hard IKE SA expiry, IKE fragmentation (RFC 7383). Not
 //! yet: initiating additional CHILD_SAs beyond the first, certificates and EAP, IKEv1.
 
-mod cookie;
+mod child;
 mod engine;
 mod error;
-mod exchange;
 mod from_config;
 mod lookup;
-mod message;
-mod nat;
 mod output;
-mod proposal;
+mod reconnect;
 mod reload;
-mod retry;
 mod sa;
 mod settings;
 mod stats;
 mod timer;
-mod ts;
+mod v2;
 
 pub use engine::{Engine, REQID_BASE};
 pub use error::Error;
@@ -34,7 +30,6 @@ pub use output::{
     ChildInstall, ConnId, DownReason, EspSa, Event, IntentId, KernelEvent, KernelIntent,
     OutboundInstall, SaId, Transmit,
 };
-pub use proposal::ChildSuite;
 pub use reload::ReloadReport;
 pub use sa::{ChildSa, IkeSa, NatState, SaState};
 pub use settings::{
@@ -42,4 +37,5 @@ pub use settings::{
     PreSharedKey,
 };
 pub use stats::Stats;
-pub use ts::to_subnets as selectors_to_subnets;
+pub use v2::proposal::ChildSuite;
+pub use v2::ts::to_subnets as selectors_to_subnets;

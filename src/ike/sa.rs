@@ -12,9 +12,9 @@ use crate::crypto::protect::PayloadProtection;
 use crate::wire::ikev2::TrafficSelector;
 
 use super::output::{ConnId, SaId};
-use super::proposal::ChildSuite;
 use super::settings::IkeIdentity;
 use super::timer::TimerSlots;
+use super::v2::proposal::ChildSuite;
 
 /// Where an IKE SA stands in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +139,7 @@ pub struct Exchanges {
 /// The answer to the peer's last request and what identifies that request.
 pub struct CachedResponse {
     pub message_id: u32,
-    pub request: super::message::Digest,
+    pub request: super::v2::message::Digest,
     pub datagrams: Vec<Vec<u8>>,
 }
 
@@ -214,7 +214,7 @@ pub struct IkeSa {
     pub exchanges: Exchanges,
     /// Both ends announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 2.3).
     pub fragmentation: bool,
-    pub reassembly: Option<super::message::Reassembly>,
+    pub reassembly: Option<super::v2::message::Reassembly>,
     pub children: Vec<ChildSa>,
     pub timers: TimerSlots,
     pub remote_id: Option<IkeIdentity>,

@@ -1,12 +1,5 @@
-//! The exchanges of IKEv2, one file each, as `impl Engine` blocks, plus the request/response
-//! machinery they share: message IDs, the one-request window, retransmission with
-//! exponential backoff and the response cache (RFC 7296 2.1-2.3).
-
-mod auth;
-mod child;
-mod create_child;
-mod informational;
-mod init;
+//! The request/response machinery the IKEv2 exchanges share: message IDs, the one-request
+//! window, retransmission with exponential backoff and the response cache (RFC 7296 2.1-2.3).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -15,16 +8,17 @@ use tracing::debug;
 
 use crate::wire::ikev2::{ExchangeType, Message, Payload};
 
-use super::engine::{Engine, Fate};
-use super::error::Error;
+use super::super::engine::{Engine, Fate};
+use super::super::error::Error;
+use super::super::output::{DownReason, Transmit};
+use super::super::sa::{CachedResponse, IkeSa, Outstanding, RequestKind, SaState};
+use super::super::timer::Timer;
+use super::informational;
 use super::message;
-use super::output::{DownReason, Transmit};
-use super::sa::{CachedResponse, IkeSa, Outstanding, RequestKind, SaState};
-use super::timer::Timer;
 
 impl Engine {
     /// A request from the peer on an existing SA.
-    pub(super) fn on_request(
+    pub(in crate::ike) fn on_request(
         &mut self,
         now: Instant,
         sa: &mut IkeSa,
@@ -103,7 +97,7 @@ impl Engine {
     }
 
     /// A response from the peer: it must answer our outstanding request.
-    pub(super) fn on_response(
+    pub(in crate::ike) fn on_response(
         &mut self,
         now: Instant,
         sa: &mut IkeSa,
@@ -138,7 +132,7 @@ impl Engine {
             sa.last_received = now;
             self.follow_peer_address(sa, local, remote);
             sa.exchanges.outstanding = None;
-            super::timer::TimerQueue::cancel(&mut sa.timers, Timer::Retransmit);
+            super::super::timer::TimerQueue::cancel(&mut sa.timers, Timer::Retransmit);
             match kind {
                 Some(RequestKind::Auth) => self.on_auth_response(now, sa, &payloads),
                 Some(RequestKind::DeleteIke) => Fate::Remove(DownReason::Deleted),
@@ -160,7 +154,7 @@ impl Engine {
     }
 
     /// Queue or send a request of `kind` on an SA with keys.
-    pub(super) fn request(&mut self, now: Instant, sa: &mut IkeSa, kind: RequestKind) {
+    pub(in crate::ike) fn request(&mut self, now: Instant, sa: &mut IkeSa, kind: RequestKind) {
         if sa.exchanges.outstanding.is_some() {
             if !sa.exchanges.queued.contains(&kind) {
                 sa.exchanges.queued.push_back(kind);
@@ -201,7 +195,7 @@ impl Engine {
     }
 
     /// Seal payloads for `sa`, fragmenting when negotiated and needed.
-    pub(super) fn seal_for(
+    pub(in crate::ike) fn seal_for(
         &mut self,
         sa: &mut IkeSa,
         header: &crate::wire::ikev2::Header,
@@ -251,7 +245,7 @@ impl Engine {
     }
 
     /// Send a built request, remember it for retransmission and advance the message ID.
-    pub(super) fn send_request(
+    pub(in crate::ike) fn send_request(
         &mut self,
         now: Instant,
         sa: &mut IkeSa,
@@ -327,7 +321,7 @@ impl Engine {
         Some(first_sent + timeout)
     }
 
-    pub(super) fn on_retransmit_timer(&mut self, now: Instant, sa: &mut IkeSa) -> Fate {
+    pub(in crate::ike) fn on_retransmit_timer(&mut self, now: Instant, sa: &mut IkeSa) -> Fate {
         let tries = self.settings.retransmit_tries;
         let first_sent = match &sa.exchanges.outstanding {
             Some(out) => out.first_sent,
@@ -368,7 +362,7 @@ impl Engine {
 
     /// Liveness (RFC 7296 2.4): when nothing authenticated came from the peer for a DPD
     /// interval, send an empty INFORMATIONAL; retransmission exhaustion declares it dead.
-    pub(super) fn on_dpd_timer(&mut self, now: Instant, sa: &mut IkeSa) -> Fate {
+    pub(in crate::ike) fn on_dpd_timer(&mut self, now: Instant, sa: &mut IkeSa) -> Fate {
         let Some(interval) = self.connection(sa.conn).and_then(|c| c.dpd_interval) else {
             return Fate::Keep;
         };
@@ -389,7 +383,7 @@ impl Engine {
         Fate::Keep
     }
 
-    pub(super) fn arm_dpd(&mut self, now: Instant, sa: &mut IkeSa) {
+    pub(in crate::ike) fn arm_dpd(&mut self, now: Instant, sa: &mut IkeSa) {
         if let Some(interval) = self.connection(sa.conn).and_then(|c| c.dpd_interval) {
             self.timers
                 .arm(&mut sa.timers, sa.id, Timer::Dpd, now + interval);

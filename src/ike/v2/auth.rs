@@ -11,16 +11,16 @@ use crate::wire::ikev2::{
     TrafficSelector,
 };
 
+use super::super::child::NewChild;
 use super::super::engine::{Engine, Fate};
-use super::super::message;
 use super::super::output::{ConnId, DownReason, Event};
-use super::super::proposal::{accept_esp, esp_sa_payload, select_esp};
 use super::super::sa::{IkeSa, RequestKind, SaState};
 use super::super::settings::IkeIdentity;
 use super::super::timer::{Timer, TimerQueue};
-use super::super::ts;
-use super::child::NewChild;
 use super::informational::notify;
+use super::message;
+use super::proposal::{accept_esp, esp_sa_payload, select_esp};
+use super::ts;
 
 fn identification(id: &IkeIdentity) -> Identification {
     Identification {
@@ -62,7 +62,7 @@ fn collect(payloads: &[Payload]) -> AuthPayloads<'_> {
 
 impl Engine {
     /// Initiator: after IKE_SA_INIT, authenticate and ask for the first CHILD_SA.
-    pub(super) fn send_auth_request(&mut self, now: Instant, sa: &mut IkeSa) -> Fate {
+    pub(in crate::ike) fn send_auth_request(&mut self, now: Instant, sa: &mut IkeSa) -> Fate {
         let message_id = sa.exchanges.next_request_id;
         let header = message::header(sa, ExchangeType::IkeAuth, false, message_id);
         let (Some(settings), Some(init), Some(crypto)) = (
@@ -147,7 +147,7 @@ impl Engine {
     }
 
     /// Responder: verify the initiator, authenticate ourselves, create the first CHILD_SA.
-    pub(super) fn respond_auth(
+    pub(in crate::ike) fn respond_auth(
         &mut self,
         now: Instant,
         sa: &mut IkeSa,
@@ -307,7 +307,7 @@ impl Engine {
     }
 
     /// Initiator: the responder's IKE_AUTH answer.
-    pub(super) fn on_auth_response(
+    pub(in crate::ike) fn on_auth_response(
         &mut self,
         now: Instant,
         sa: &mut IkeSa,

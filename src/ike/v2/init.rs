@@ -13,19 +13,17 @@ use crate::wire::ikev2::{
     self, ExchangeType, Flags, Header, KePayload, Message, NotifyType, Payload, PayloadType,
 };
 
-use super::super::cookie;
 use super::super::engine::{Engine, Fate};
 use super::super::error::Error;
-use super::super::nat::detection_hash;
 use super::super::output::{ConnId, DownReason, SaId, Transmit};
-use super::super::proposal::{
-    accept_ike, group_offered, ike_sa_payload, preferred_group, select_ike,
-};
 use super::super::sa::{
     AuthKeys, IkeSa, InitContext, NatState, RequestKind, SaCrypto, SaOrigin, SaState,
 };
 use super::super::timer::{Timer, TimerQueue};
+use super::cookie;
 use super::informational::notify;
+use super::nat::detection_hash;
+use super::proposal::{accept_ike, group_offered, ike_sa_payload, preferred_group, select_ike};
 use crate::crypto::alg::DhGroup;
 
 const IKE_PORT: u16 = 500;
@@ -47,7 +45,7 @@ fn notifies(payloads: &[Payload], kind: NotifyType) -> impl Iterator<Item = &[u8
 }
 
 /// Protection for both directions, from the point of view of one side.
-pub(super) fn sa_crypto(
+pub(in crate::ike) fn sa_crypto(
     suite: IkeSuite,
     keys: IkeKeys,
     initiator: bool,
@@ -156,7 +154,7 @@ impl Engine {
     }
 
     fn send_init_request(&mut self, now: Instant, sa: &mut IkeSa) {
-        let header = super::super::message::header(sa, ExchangeType::IkeSaInit, false, 0);
+        let header = super::message::header(sa, ExchangeType::IkeSaInit, false, 0);
         let Some(settings) = self.connection(sa.conn) else {
             return;
         };
@@ -238,7 +236,7 @@ impl Engine {
     ) {
         let spi_i = msg.header.spi_i;
         if let Some(&id) = self.half_open.get(&(spi_i, remote)) {
-            let request = super::super::message::digest(datagram);
+            let request = super::message::digest(datagram);
             let cached = self
                 .sa(id)
                 .and_then(|sa| sa.exchanges.last_response.as_ref())
@@ -398,7 +396,7 @@ impl Engine {
         sa.crypto = Some(crypto);
         sa.fragmentation = fragmentation;
         sa.exchanges.expected_request_id = 1;
-        let header = super::super::message::header(&sa, ExchangeType::IkeSaInit, true, 0);
+        let header = super::message::header(&sa, ExchangeType::IkeSaInit, true, 0);
         let response = ikev2::emit_message(&header, &out);
         self.emit_transmit(Transmit {
             local,
@@ -407,7 +405,7 @@ impl Engine {
         });
         sa.exchanges.last_response = Some(super::super::sa::CachedResponse {
             message_id: 0,
-            request: super::super::message::digest(datagram),
+            request: super::message::digest(datagram),
             datagrams: vec![response.clone()],
         });
         sa.init = Some(Box::new(InitContext {
@@ -428,7 +426,7 @@ impl Engine {
         self.put(sa);
     }
 
-    pub(super) fn on_init_response(
+    pub(in crate::ike) fn on_init_response(
         &mut self,
         now: Instant,
         sa: &mut IkeSa,

@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 use crate::crypto::keymat::ChildKeys;
 use crate::wire::ikev2::TrafficSelector;
 
-use super::super::engine::Engine;
-use super::super::output::{ChildInstall, DownReason, EspSa, Event, KernelIntent, OutboundInstall};
-use super::super::proposal::ChildSuite;
-use super::super::sa::{ChildSa, ChildState, IkeSa, RequestKind};
-use super::super::timer::Timer;
-use super::super::ts;
+use super::engine::Engine;
+use super::output::{ChildInstall, DownReason, EspSa, Event, KernelIntent, OutboundInstall};
+use super::sa::{ChildSa, ChildState, IkeSa, RequestKind};
+use super::timer::Timer;
+use super::v2::proposal::ChildSuite;
+use super::v2::ts;
 
 /// A negotiated CHILD_SA before it is installed.
 pub(super) struct NewChild {
@@ -168,7 +168,7 @@ impl Engine {
             Some(at) => self
                 .timers
                 .arm(&mut sa.timers, sa.id, Timer::ChildRekey, at),
-            None => super::super::timer::TimerQueue::cancel(&mut sa.timers, Timer::ChildRekey),
+            None => super::timer::TimerQueue::cancel(&mut sa.timers, Timer::ChildRekey),
         }
     }
 

@@ -7,8 +7,8 @@ use crate::crypto::protect::PayloadProtection;
 use crate::crypto::rng::Random;
 use crate::wire::ikev2::{self, ExchangeType, Flags, Header, Message, Payload, PayloadType};
 
-use super::error::Error;
-use super::sa::IkeSa;
+use super::super::error::Error;
+use super::super::sa::IkeSa;
 
 /// Most fragments we accept for one message; bounds the memory a peer can make us hold.
 pub const MAX_FRAGMENTS: u16 = 64;

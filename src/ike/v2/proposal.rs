@@ -8,7 +8,7 @@ use crate::crypto::alg::{DhGroup, Encryption, Integrity};
 use crate::crypto::keymat::IkeSuite;
 use crate::wire::ikev2::{Proposal, ProtocolId, SaPayload, Transform, TransformType};
 
-use super::settings::{EspProposal, IkeProposal};
+use super::super::settings::{EspProposal, IkeProposal};
 
 /// The algorithms of a negotiated CHILD_SA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

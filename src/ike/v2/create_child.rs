@@ -16,20 +16,20 @@ use crate::wire::ikev2::{
     KePayload, Notify, NotifyType, Payload, ProtocolId, SaPayload, TrafficSelector,
 };
 
+use super::super::child::{jittered, NewChild};
 use super::super::engine::{Engine, Fate};
 use super::super::output::{DownReason, Event};
-use super::super::proposal::{
-    accept_esp, accept_ike, acceptable_pfs_group, esp_sa_payload, ike_sa_payload,
-    preferred_pfs_group, select_esp, select_ike,
-};
 use super::super::sa::{
     ChildState, Collision, CreateTarget, IkeSa, PendingCreate, RequestKind, SaOrigin, SaState,
 };
 use super::super::timer::{Timer, TimerQueue};
-use super::super::ts;
-use super::child::{jittered, NewChild};
 use super::informational::notify;
 use super::init::sa_crypto;
+use super::proposal::{
+    accept_esp, accept_ike, acceptable_pfs_group, esp_sa_payload, ike_sa_payload,
+    preferred_pfs_group, select_esp, select_ike,
+};
+use super::ts;
 
 const NONCE_LEN: usize = 32;
 /// How long a responder keeps an IKE SA that was rekeyed, waiting for the initiator's Delete.
@@ -86,7 +86,7 @@ fn compare_nonces(a: &[u8], b: &[u8]) -> Ordering {
 
 impl Engine {
     /// IKE SA deadlines: a rekey before the lifetime (with jitter) and a hard end 10% after.
-    pub(super) fn arm_ike_lifetime(&mut self, now: Instant, sa: &mut IkeSa) {
+    pub(in crate::ike) fn arm_ike_lifetime(&mut self, now: Instant, sa: &mut IkeSa) {
         let Some(lifetime) = self.connection(sa.conn).map(|c| c.ike_lifetime) else {
             return;
         };
@@ -113,7 +113,7 @@ impl Engine {
 
     /// Build the payloads of our CREATE_CHILD_SA request and remember what we need to finish
     /// it. `None` when the request has become pointless (the child is gone).
-    pub(super) fn build_create_child(
+    pub(in crate::ike) fn build_create_child(
         &mut self,
         sa: &mut IkeSa,
         kind: &RequestKind,
@@ -201,7 +201,7 @@ impl Engine {
     }
 
     /// Responder side of CREATE_CHILD_SA.
-    pub(super) fn respond_create_child(
+    pub(in crate::ike) fn respond_create_child(
         &mut self,
         now: Instant,
         sa: &mut IkeSa,
@@ -358,7 +358,7 @@ impl Engine {
     }
 
     /// The answer to our CREATE_CHILD_SA.
-    pub(super) fn on_create_child_response(
+    pub(in crate::ike) fn on_create_child_response(
         &mut self,
         now: Instant,
         sa: &mut IkeSa,

@@ -16,7 +16,7 @@ pub(crate) fn notify(notify_type: NotifyType, data: Vec<u8>) -> Notify {
     }
 }
 
-pub(super) fn delete_ike() -> Payload {
+pub(in crate::ike) fn delete_ike() -> Payload {
     Payload::Delete(Delete {
         protocol: ProtocolId::Ike,
         spi_size: 0,
@@ -25,7 +25,7 @@ pub(super) fn delete_ike() -> Payload {
 }
 
 /// RFC 7296 3.11: an ESP delete names the SPI the sender expects on inbound packets.
-pub(super) fn delete_child(inbound_spi: u32) -> Payload {
+pub(in crate::ike) fn delete_child(inbound_spi: u32) -> Payload {
     Payload::Delete(Delete {
         protocol: ProtocolId::Esp,
         spi_size: 4,
@@ -34,7 +34,7 @@ pub(super) fn delete_child(inbound_spi: u32) -> Payload {
 }
 
 impl Engine {
-    pub(super) fn respond_informational(
+    pub(in crate::ike) fn respond_informational(
         &mut self,
         _now: std::time::Instant,
         sa: &mut IkeSa,
@@ -86,7 +86,11 @@ impl Engine {
         )
     }
 
-    pub(super) fn on_delete_child_response(&mut self, sa: &mut IkeSa, inbound_spi: u32) -> Fate {
+    pub(in crate::ike) fn on_delete_child_response(
+        &mut self,
+        sa: &mut IkeSa,
+        inbound_spi: u32,
+    ) -> Fate {
         let reason = match sa.children.iter().find(|c| c.inbound_spi == inbound_spi) {
             Some(c) if c.state == super::super::sa::ChildState::Rekeyed => DownReason::Rekeyed,
             _ => DownReason::Deleted,

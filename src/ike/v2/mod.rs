@@ -1,0 +1,15 @@
+//! IKEv2 (RFC 7296): the exchanges, one file each, as `impl Engine` blocks, the machinery of
+//! requests and responses they share, and what only IKEv2 has: SK payload sealing and
+//! fragments (`message`), SA payload proposals (`proposal`), traffic selector payloads (`ts`),
+//! NAT detection hashes (`nat`) and cookies (`cookie`).
+
+mod auth;
+mod cookie;
+mod create_child;
+mod exchange;
+mod informational;
+mod init;
+pub(in crate::ike) mod message;
+mod nat;
+pub(in crate::ike) mod proposal;
+pub(in crate::ike) mod ts;
