@@ -340,8 +340,8 @@ fn traffic_selectors_are_narrowed_to_the_responders_configuration() {
     let sa = pair.a.engine.sas().next().expect("IKE SA");
     let child = sa.children.first().expect("CHILD_SA");
     assert_eq!(child.remote_ts.len(), 1);
-    assert_eq!(child.remote_ts[0].start, ip("10.2.0.0"));
-    assert_eq!(child.remote_ts[0].end, ip("10.2.255.255"));
+    assert_eq!(child.remote_ts[0].net.network(), ip("10.2.0.0"));
+    assert_eq!(child.remote_ts[0].net.broadcast(), ip("10.2.255.255"));
 }
 
 #[test]
@@ -601,12 +601,12 @@ fn several_connections_to_one_peer_are_told_apart_by_their_selectors() {
         let n: u8 = name.trim_start_matches("net").parse().expect("number");
         let child = sa.children.first().expect("child");
         assert_eq!(
-            child.remote_ts[0].start,
+            child.remote_ts[0].net.network(),
             ip(&format!("10.1.{n}.0")),
             "{name}"
         );
         assert_eq!(
-            child.local_ts[0].start,
+            child.local_ts[0].net.network(),
             ip(&format!("10.2.{n}.0")),
             "{name}"
         );

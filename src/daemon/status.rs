@@ -73,7 +73,6 @@ use crate::crypto::IkeSuite;
 use crate::ike::{ChildSa, ChildSuite, ConnId, Engine, IkeSa, SaState};
 use crate::kernel::link::interface_name;
 use crate::kernel::{OffloadMode, SaCounters};
-use crate::wire::ikev2::TrafficSelector;
 
 pub use values::{EspSpi, IkeSpi, Selector};
 
@@ -476,50 +475,15 @@ impl PendingStatus {
 }
 
 /// Traffic selectors as CIDRs, each with its selector's protocol and ports.
-fn selectors(list: &[TrafficSelector]) -> Vec<Selector> {
-    let mut out = Vec::with_capacity(list.len());
-    for ts in list {
-        let selector = |net| Selector {
-            net,
-            protocol: ts.ip_protocol,
-            start_port: ts.start_port,
-            end_port: ts.end_port,
-        };
-        match single_prefix(ts) {
-            Some(net) => out.push(selector(net)),
-            None => out.extend(
-                crate::ike::selectors_to_subnets(std::slice::from_ref(ts))
-                    .into_iter()
-                    .map(selector),
-            ),
-        }
-    }
-    out
-}
-
-/// The selector's address range as one prefix, when it is exactly one (almost always: the
-/// engine negotiates subnets); the general split is done by the engine's `to_subnets`.
-fn single_prefix(ts: &TrafficSelector) -> Option<IpNet> {
-    match (ts.start, ts.end) {
-        (IpAddr::V4(start), IpAddr::V4(end)) => {
-            let bits = aligned_block_bits(u32::from(start).into(), u32::from(end).into())?;
-            let prefix_len = u8::try_from(32u32.checked_sub(bits)?).ok()?;
-            ipnet::Ipv4Net::new(start, prefix_len).ok().map(IpNet::V4)
-        }
-        (IpAddr::V6(start), IpAddr::V6(end)) => {
-            let bits = aligned_block_bits(start.into(), end.into())?;
-            let prefix_len = u8::try_from(128u32.checked_sub(bits)?).ok()?;
-            ipnet::Ipv6Net::new(start, prefix_len).ok().map(IpNet::V6)
-        }
-        _ => None,
-    }
-}
-
-/// For `start..=end` spanning an aligned power-of-two block, the number of host bits.
-fn aligned_block_bits(start: u128, end: u128) -> Option<u32> {
-    let span = end.checked_sub(start)?;
-    let whole_block = (span & span.wrapping_add(1)) == 0 && (start & span) == 0;
-    whole_block.then(|| span.count_ones())
+fn selectors(list: &[crate::ike::Selector]) -> Vec<Selector> {
+    list.iter()
+        .map(|s| Selector {
+            net: s.net,
+            protocol: s.protocol,
+            start_port: s.start_port,
+            end_port: s.end_port,
+        })
+        .collect()
 }
 
 /// The JSON form of a snapshot, as `ikehub status --json` prints it: pretty-printed, one
@@ -821,56 +785,6 @@ pub(crate) mod tests {
         assert_eq!(json["daemon"]["counters"]["dropped_malformed"], 7);
         let back: StatusSnapshot = serde_json::from_value(json).expect("deserialise");
         assert_eq!(back, snapshot);
-    }
-
-    #[test]
-    fn selectors_become_the_same_cidrs_as_the_engines_split() {
-        use crate::wire::ikev2::TsType;
-        let ts = |start: &str, end: &str| TrafficSelector {
-            ts_type: if start.contains(':') {
-                TsType::Ipv6AddrRange
-            } else {
-                TsType::Ipv4AddrRange
-            },
-            ip_protocol: 6,
-            start_port: 443,
-            end_port: 443,
-            start: start.parse().expect("start"),
-            end: end.parse().expect("end"),
-        };
-        let cases = [
-            ts("10.1.2.0", "10.1.2.255"),
-            ts("0.0.0.0", "255.255.255.255"),
-            ts("192.0.2.7", "192.0.2.7"),
-            ts("10.0.0.0", "10.0.2.255"),
-            ts("10.0.0.1", "10.0.0.4"),
-            ts("10.0.0.128", "10.0.1.127"),
-            ts("10.0.0.9", "10.0.0.1"),
-            ts("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
-            ts("2001:db8::", "2001:db8::ffff:ffff:ffff:ffff"),
-            ts("2001:db8::1", "2001:db8::1"),
-            ts("2001:db8::1", "2001:db8::3"),
-            ts("10.0.0.0", "2001:db8::1"),
-        ];
-        for case in &cases {
-            let expected: Vec<Selector> =
-                crate::ike::selectors_to_subnets(std::slice::from_ref(case))
-                    .into_iter()
-                    .map(|net| Selector {
-                        net,
-                        protocol: 6,
-                        start_port: 443,
-                        end_port: 443,
-                    })
-                    .collect();
-            assert_eq!(selectors(std::slice::from_ref(case)), expected, "{case:?}");
-        }
-        assert_eq!(
-            single_prefix(&cases[0]).map(|net| net.to_string()),
-            Some("10.1.2.0/24".into())
-        );
-        assert_eq!(single_prefix(&cases[3]), None);
-        assert_eq!(selectors(&cases[..2]).len(), 2);
     }
 
     #[test]

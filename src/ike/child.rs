@@ -4,14 +4,12 @@
 use std::time::{Duration, Instant};
 
 use crate::crypto::keymat::ChildKeys;
-use crate::wire::ikev2::TrafficSelector;
 
 use super::engine::Engine;
 use super::output::{ChildInstall, DownReason, EspSa, Event, KernelIntent, OutboundInstall};
-use super::sa::{ChildSa, ChildState, IkeSa, RequestKind};
+use super::sa::{ChildSa, ChildState, ChildSuite, IkeSa, RequestKind};
+use super::selector::{self, Selector};
 use super::timer::Timer;
-use super::v2::proposal::ChildSuite;
-use super::v2::ts;
 
 /// A negotiated CHILD_SA before it is installed.
 pub(super) struct NewChild {
@@ -20,8 +18,8 @@ pub(super) struct NewChild {
     pub inbound_spi: u32,
     pub outbound_spi: u32,
     /// Selectors on our side and the peer's side.
-    pub local_ts: Vec<TrafficSelector>,
-    pub remote_ts: Vec<TrafficSelector>,
+    pub local_ts: Vec<Selector>,
+    pub remote_ts: Vec<Selector>,
     /// We initiated the exchange that created it (decides which half of KEYMAT is ours).
     pub initiator: bool,
     /// The reqid of the child it replaces, so the kernel policies carry over.
@@ -109,8 +107,8 @@ impl Engine {
             reqid,
             inbound,
             outbound,
-            local_selectors: ts::to_subnets(&child.local_ts),
-            remote_selectors: ts::to_subnets(&child.remote_ts),
+            local_selectors: selector::prefixes(&child.local_ts),
+            remote_selectors: selector::prefixes(&child.remote_ts),
             soft_lifetime,
             hard_lifetime,
             if_id,
@@ -223,8 +221,8 @@ impl Engine {
             inbound: (sa.remote.ip(), sa.local.ip(), child.inbound_spi),
             outbound: (sa.local.ip(), sa.remote.ip(), child.outbound_spi),
             remove_policies: !successor,
-            local_selectors: ts::to_subnets(&child.local_ts),
-            remote_selectors: ts::to_subnets(&child.remote_ts),
+            local_selectors: selector::prefixes(&child.local_ts),
+            remote_selectors: selector::prefixes(&child.remote_ts),
             if_id: child.if_id,
         });
         self.inbound_spis.remove(&child.inbound_spi);

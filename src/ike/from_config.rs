@@ -3,20 +3,21 @@
 use crate::config::{
     hub_if_id, Config, Connection, Identity, IkeVersion, PeerAddress, StartAction,
 };
-use crate::wire::ikev2::IdType;
 
-use super::settings::{ConnectionSettings, EngineSettings, IkeIdentity, PreSharedKey};
+use super::settings::{
+    ConnectionSettings, EngineSettings, IdentityKind, IkeIdentity, PreSharedKey,
+};
 
 impl From<&Identity> for IkeIdentity {
     fn from(id: &Identity) -> IkeIdentity {
-        let (id_type, data) = match id {
-            Identity::Ipv4(a) => (IdType::Ipv4Addr, a.octets().to_vec()),
-            Identity::Ipv6(a) => (IdType::Ipv6Addr, a.octets().to_vec()),
-            Identity::Fqdn(s) => (IdType::Fqdn, s.as_bytes().to_vec()),
-            Identity::Email(s) => (IdType::Rfc822Addr, s.as_bytes().to_vec()),
-            Identity::KeyId(k) => (IdType::KeyId, k.clone()),
+        let (kind, data) = match id {
+            Identity::Ipv4(a) => (IdentityKind::Ipv4, a.octets().to_vec()),
+            Identity::Ipv6(a) => (IdentityKind::Ipv6, a.octets().to_vec()),
+            Identity::Fqdn(s) => (IdentityKind::Fqdn, s.as_bytes().to_vec()),
+            Identity::Email(s) => (IdentityKind::Email, s.as_bytes().to_vec()),
+            Identity::KeyId(k) => (IdentityKind::KeyId, k.clone()),
         };
-        IkeIdentity { id_type, data }
+        IkeIdentity { kind, data }
     }
 }
 

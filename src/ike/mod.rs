@@ -18,6 +18,7 @@ mod output;
 mod reconnect;
 mod reload;
 mod sa;
+mod selector;
 mod settings;
 mod stats;
 mod timer;
@@ -31,11 +32,10 @@ pub use output::{
     OutboundInstall, SaId, Transmit,
 };
 pub use reload::ReloadReport;
-pub use sa::{ChildSa, IkeSa, NatState, SaState};
+pub use sa::{ChildSa, ChildSuite, IkeSa, NatState, SaState};
+pub use selector::Selector;
 pub use settings::{
-    ConnectionSettings, EngineSettings, EspProposal, IkeIdentity, IkeProposal, Offload,
-    PreSharedKey,
+    ConnectionSettings, EngineSettings, EspProposal, IdentityKind, IkeIdentity, IkeProposal,
+    Offload, PreSharedKey,
 };
 pub use stats::Stats;
-pub use v2::proposal::ChildSuite;
-pub use v2::ts::to_subnets as selectors_to_subnets;

@@ -9,12 +9,11 @@ use zeroize::Zeroizing;
 
 use crate::crypto::keymat::IkeSuite;
 use crate::crypto::protect::PayloadProtection;
-use crate::wire::ikev2::TrafficSelector;
 
 use super::output::{ConnId, SaId};
+use super::selector::Selector;
 use super::settings::IkeIdentity;
 use super::timer::TimerSlots;
-use super::v2::proposal::ChildSuite;
 
 /// Where an IKE SA stands in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +142,15 @@ pub struct CachedResponse {
     pub datagrams: Vec<Vec<u8>>,
 }
 
+/// The algorithms of a negotiated CHILD_SA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildSuite {
+    pub encryption: crate::crypto::alg::Encryption,
+    pub integrity: Option<crate::crypto::alg::Integrity>,
+    pub esn: bool,
+    pub dh: Option<crate::crypto::alg::DhGroup>,
+}
+
 /// One negotiated CHILD_SA (its kernel SAs are owned by the kernel layer).
 #[derive(Debug, Clone)]
 pub struct ChildSa {
@@ -151,8 +159,8 @@ pub struct ChildSa {
     pub inbound_spi: u32,
     pub outbound_spi: u32,
     pub suite: ChildSuite,
-    pub local_ts: Vec<TrafficSelector>,
-    pub remote_ts: Vec<TrafficSelector>,
+    pub local_ts: Vec<Selector>,
+    pub remote_ts: Vec<Selector>,
     pub established_at: Instant,
     /// When we start replacing it (lifetime minus jitter).
     pub rekey_at: Instant,

@@ -8,14 +8,28 @@ use std::time::Duration;
 use ipnet::IpNet;
 use zeroize::Zeroizing;
 
-use crate::wire::ikev2::IdType;
-
 pub use crate::config::{EspProposal, IkeProposal, Offload};
 
-/// An IKE identity as it goes on the wire (RFC 7296 3.5).
+/// The kind of an IKE identity. The ID types of IKEv2 (RFC 7296 3.5) and IKEv1 (RFC 2407
+/// 4.6.2.1) share their numbers; each version's codec converts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IdentityKind {
+    Ipv4,
+    Ipv6,
+    Fqdn,
+    /// An email address (ID_RFC822_ADDR, ID_USER_FQDN in IKEv1).
+    Email,
+    /// A distinguished name (ID_DER_ASN1_DN).
+    Dn,
+    KeyId,
+    /// A type without a name here, kept as received.
+    Other(u8),
+}
+
+/// An IKE identity: its kind and the identification data as it goes on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IkeIdentity {
-    pub id_type: IdType,
+    pub kind: IdentityKind,
     pub data: Vec<u8>,
 }
 
@@ -23,11 +37,11 @@ impl IkeIdentity {
     pub fn from_address(addr: IpAddr) -> IkeIdentity {
         match addr {
             IpAddr::V4(v4) => IkeIdentity {
-                id_type: IdType::Ipv4Addr,
+                kind: IdentityKind::Ipv4,
                 data: v4.octets().to_vec(),
             },
             IpAddr::V6(v6) => IkeIdentity {
-                id_type: IdType::Ipv6Addr,
+                kind: IdentityKind::Ipv6,
                 data: v6.octets().to_vec(),
             },
         }
@@ -36,16 +50,18 @@ impl IkeIdentity {
 
 impl std::fmt::Display for IkeIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.id_type {
-            IdType::Ipv4Addr => match <[u8; 4]>::try_from(self.data.as_slice()) {
+        match self.kind {
+            IdentityKind::Ipv4 => match <[u8; 4]>::try_from(self.data.as_slice()) {
                 Ok(o) => write!(f, "{}", std::net::Ipv4Addr::from(o)),
                 Err(_) => f.write_str("<bad ipv4 id>"),
             },
-            IdType::Ipv6Addr => match <[u8; 16]>::try_from(self.data.as_slice()) {
+            IdentityKind::Ipv6 => match <[u8; 16]>::try_from(self.data.as_slice()) {
                 Ok(o) => write!(f, "{}", std::net::Ipv6Addr::from(o)),
                 Err(_) => f.write_str("<bad ipv6 id>"),
             },
-            IdType::Fqdn | IdType::Rfc822Addr => f.write_str(&String::from_utf8_lossy(&self.data)),
+            IdentityKind::Fqdn | IdentityKind::Email => {
+                f.write_str(&String::from_utf8_lossy(&self.data))
+            }
             _ => {
                 f.write_str("0x")?;
                 self.data.iter().try_for_each(|b| write!(f, "{b:02x}"))

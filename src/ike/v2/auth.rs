@@ -7,7 +7,7 @@ use tracing::debug;
 use crate::crypto::auth::{psk_auth, verify_psk_auth};
 use crate::crypto::keymat::derive_child_keys;
 use crate::wire::ikev2::{
-    AuthMethod, AuthPayload, ExchangeType, Identification, NotifyType, Payload, SaPayload,
+    AuthMethod, AuthPayload, ExchangeType, IdType, Identification, NotifyType, Payload, SaPayload,
     TrafficSelector,
 };
 
@@ -15,7 +15,7 @@ use super::super::child::NewChild;
 use super::super::engine::{Engine, Fate};
 use super::super::output::{ConnId, DownReason, Event};
 use super::super::sa::{IkeSa, RequestKind, SaState};
-use super::super::settings::IkeIdentity;
+use super::super::settings::{IdentityKind, IkeIdentity};
 use super::super::timer::{Timer, TimerQueue};
 use super::informational::notify;
 use super::message;
@@ -23,8 +23,33 @@ use super::proposal::{accept_esp, esp_sa_payload, select_esp};
 use super::ts;
 
 fn identification(id: &IkeIdentity) -> Identification {
+    let id_type = match id.kind {
+        IdentityKind::Ipv4 => IdType::Ipv4Addr,
+        IdentityKind::Ipv6 => IdType::Ipv6Addr,
+        IdentityKind::Fqdn => IdType::Fqdn,
+        IdentityKind::Email => IdType::Rfc822Addr,
+        IdentityKind::Dn => IdType::DerAsn1Dn,
+        IdentityKind::KeyId => IdType::KeyId,
+        IdentityKind::Other(raw) => IdType::from(raw),
+    };
     Identification {
-        id_type: id.id_type,
+        id_type,
+        data: id.data.clone(),
+    }
+}
+
+fn identity(id: &Identification) -> IkeIdentity {
+    let kind = match id.id_type {
+        IdType::Ipv4Addr => IdentityKind::Ipv4,
+        IdType::Ipv6Addr => IdentityKind::Ipv6,
+        IdType::Fqdn => IdentityKind::Fqdn,
+        IdType::Rfc822Addr => IdentityKind::Email,
+        IdType::DerAsn1Dn => IdentityKind::Dn,
+        IdType::KeyId => IdentityKind::KeyId,
+        other => IdentityKind::Other(other.value()),
+    };
+    IkeIdentity {
+        kind,
         data: id.data.clone(),
     }
 }
@@ -165,10 +190,7 @@ impl Engine {
                 )),
             );
         };
-        let identity = IkeIdentity {
-            id_type: idi.id_type,
-            data: idi.data.clone(),
-        };
+        let identity = identity(idi);
         let failed = |why: String| {
             (
                 vec![Payload::Notify(notify(
@@ -230,8 +252,8 @@ impl Engine {
             match self.negotiate_child_as_responder(sa, sa_p, tsi, tsr) {
                 Ok((answer, child)) => {
                     response.push(Payload::Sa(answer));
-                    response.push(Payload::TsI(child.remote_ts.clone()));
-                    response.push(Payload::TsR(child.local_ts.clone()));
+                    response.push(Payload::TsI(ts::from_selectors(&child.remote_ts)));
+                    response.push(Payload::TsR(ts::from_selectors(&child.local_ts)));
                     self.install_child(now, sa, child);
                 }
                 Err(e) => {
@@ -297,8 +319,8 @@ impl Engine {
                 keys,
                 inbound_spi: our_spi,
                 outbound_spi: peer_spi,
-                local_ts,
-                remote_ts,
+                local_ts: ts::to_selectors(&local_ts),
+                remote_ts: ts::to_selectors(&remote_ts),
                 initiator: false,
                 reqid: None,
                 defer_outbound: false,
@@ -322,10 +344,7 @@ impl Engine {
             };
             return Fate::Remove(DownReason::NegotiationFailed(why));
         };
-        let identity = IkeIdentity {
-            id_type: idr.id_type,
-            data: idr.data.clone(),
-        };
+        let identity = identity(idr);
         let (Some(settings), Some(init), Some(crypto)) = (
             self.connection(sa.conn),
             sa.init.as_ref(),
@@ -380,8 +399,8 @@ impl Engine {
                             keys,
                             inbound_spi: init.child_spi,
                             outbound_spi: peer_spi,
-                            local_ts: tsi.to_vec(),
-                            remote_ts: tsr.to_vec(),
+                            local_ts: ts::to_selectors(tsi),
+                            remote_ts: ts::to_selectors(tsr),
                             initiator: true,
                             reqid: None,
                             defer_outbound: false,

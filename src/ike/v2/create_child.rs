@@ -160,8 +160,8 @@ impl Engine {
                         data: dh.public_value().to_vec(),
                     }));
                 }
-                payloads.push(Payload::TsI(local_ts));
-                payloads.push(Payload::TsR(remote_ts));
+                payloads.push(Payload::TsI(ts::from_selectors(&local_ts)));
+                payloads.push(Payload::TsR(ts::from_selectors(&remote_ts)));
                 sa.pending_create = Some(PendingCreate {
                     ni,
                     dh,
@@ -327,8 +327,8 @@ impl Engine {
             keys,
             inbound_spi: our_spi,
             outbound_spi: peer_spi,
-            local_ts,
-            remote_ts,
+            local_ts: ts::to_selectors(&local_ts),
+            remote_ts: ts::to_selectors(&remote_ts),
             initiator: false,
             reqid: old.map(|(_, reqid)| reqid),
             defer_outbound: old.is_some(),
@@ -502,8 +502,10 @@ impl Engine {
         let (reqid, old_local, old_remote) =
             (old.reqid, old.local_ts.clone(), old.remote_ts.clone());
         let group = dh.as_ref().map(|d| d.group());
-        let accepted = accept_esp(&settings.esp_proposals, answer, group, false)
-            .filter(|_| ts::within(tsi, &old_local) && ts::within(tsr, &old_remote));
+        let accepted = accept_esp(&settings.esp_proposals, answer, group, false).filter(|_| {
+            ts::within(tsi, &ts::from_selectors(&old_local))
+                && ts::within(tsr, &ts::from_selectors(&old_remote))
+        });
         let secret = match (dh, p.ke) {
             (Some(dh), Some(ke)) if ke.group == dh.group().transform_id() => {
                 dh.agree(&ke.data).ok()
@@ -569,8 +571,8 @@ impl Engine {
             keys,
             inbound_spi: new_inbound_spi,
             outbound_spi: peer_spi,
-            local_ts: tsi.to_vec(),
-            remote_ts: tsr.to_vec(),
+            local_ts: ts::to_selectors(tsi),
+            remote_ts: ts::to_selectors(tsr),
             initiator: true,
             reqid: Some(reqid),
             defer_outbound: false,

@@ -4,20 +4,12 @@
 //! also offers (strongSwan's `prefer_configured_proposals` default), choosing within each
 //! transform type the first algorithm of ours the peer lists.
 
-use crate::crypto::alg::{DhGroup, Encryption, Integrity};
+use crate::crypto::alg::{DhGroup, Encryption};
 use crate::crypto::keymat::IkeSuite;
 use crate::wire::ikev2::{Proposal, ProtocolId, SaPayload, Transform, TransformType};
 
+use super::super::sa::ChildSuite;
 use super::super::settings::{EspProposal, IkeProposal};
-
-/// The algorithms of a negotiated CHILD_SA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChildSuite {
-    pub encryption: Encryption,
-    pub integrity: Option<Integrity>,
-    pub esn: bool,
-    pub dh: Option<DhGroup>,
-}
 
 fn transform(kind: TransformType, id: u16, key_length: Option<u16>) -> Transform {
     Transform {

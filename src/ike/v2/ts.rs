@@ -1,11 +1,13 @@
-//! Traffic selectors: conversion between subnets and TS ranges, and narrowing
-//! (RFC 7296 2.9).
+//! IKEv2 traffic selectors: conversion between subnets, TS ranges and the engine's
+//! [`Selector`]s, and narrowing (RFC 7296 2.9).
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
 use crate::wire::ikev2::{TrafficSelector, TsType};
+
+use super::super::selector::Selector;
 
 /// An address range of one family, as u128 bounds for arithmetic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +68,38 @@ pub fn from_subnet(net: &IpNet) -> TrafficSelector {
 
 pub fn from_subnets(nets: &[IpNet]) -> Vec<TrafficSelector> {
     nets.iter().map(from_subnet).collect()
+}
+
+/// The engine's selectors for negotiated TS payloads: each range as its prefixes, protocol
+/// and ports kept.
+pub fn to_selectors(list: &[TrafficSelector]) -> Vec<Selector> {
+    let mut out = Vec::with_capacity(list.len());
+    for ts in list {
+        let selector = |net| Selector {
+            net,
+            protocol: ts.ip_protocol,
+            start_port: ts.start_port,
+            end_port: ts.end_port,
+        };
+        out.extend(
+            to_subnets(std::slice::from_ref(ts))
+                .into_iter()
+                .map(selector),
+        );
+    }
+    out
+}
+
+/// TS payload entries for the engine's selectors (a rekey proposes the old CHILD_SA's).
+pub fn from_selectors(list: &[Selector]) -> Vec<TrafficSelector> {
+    list.iter()
+        .map(|s| TrafficSelector {
+            ip_protocol: s.protocol,
+            start_port: s.start_port,
+            end_port: s.end_port,
+            ..from_subnet(&s.net)
+        })
+        .collect()
 }
 
 /// Narrow the peer's proposed selectors to what our configuration allows: the intersection
@@ -199,6 +233,83 @@ mod tests {
             vec![net("0.0.0.0/0")]
         );
         assert_eq!(to_subnets(&from_subnets(&[net("::/0")])), vec![net("::/0")]);
+    }
+
+    #[test]
+    fn selectors_keep_protocol_and_ports_and_split_ranges() {
+        let ts = TrafficSelector {
+            ts_type: TsType::Ipv4AddrRange,
+            ip_protocol: 6,
+            start_port: 443,
+            end_port: 443,
+            start: "10.0.0.0".parse().unwrap(),
+            end: "10.0.2.255".parse().unwrap(),
+        };
+        let selectors = to_selectors(std::slice::from_ref(&ts));
+        let nets: Vec<String> = selectors.iter().map(|s| s.net.to_string()).collect();
+        assert_eq!(nets, ["10.0.0.0/23", "10.0.2.0/24"]);
+        assert!(selectors
+            .iter()
+            .all(|s| (s.protocol, s.start_port, s.end_port) == (6, 443, 443)));
+        let prefix = from_subnets(&[net("10.1.0.0/16")]);
+        assert_eq!(
+            from_selectors(&to_selectors(&prefix)),
+            prefix,
+            "a prefix round-trips"
+        );
+    }
+
+    #[test]
+    fn selectors_are_the_split_prefixes_with_protocol_and_ports() {
+        let ts = |start: &str, end: &str| TrafficSelector {
+            ts_type: if start.contains(':') {
+                TsType::Ipv6AddrRange
+            } else {
+                TsType::Ipv4AddrRange
+            },
+            ip_protocol: 6,
+            start_port: 443,
+            end_port: 443,
+            start: start.parse().expect("start"),
+            end: end.parse().expect("end"),
+        };
+        let cases = [
+            ts("10.1.2.0", "10.1.2.255"),
+            ts("0.0.0.0", "255.255.255.255"),
+            ts("192.0.2.7", "192.0.2.7"),
+            ts("10.0.0.0", "10.0.2.255"),
+            ts("10.0.0.1", "10.0.0.4"),
+            ts("10.0.0.128", "10.0.1.127"),
+            ts("10.0.0.9", "10.0.0.1"),
+            ts("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+            ts("2001:db8::", "2001:db8::ffff:ffff:ffff:ffff"),
+            ts("2001:db8::1", "2001:db8::1"),
+            ts("2001:db8::1", "2001:db8::3"),
+            ts("10.0.0.0", "2001:db8::1"),
+        ];
+        for case in &cases {
+            let expected: Vec<Selector> = to_subnets(std::slice::from_ref(case))
+                .into_iter()
+                .map(|net| Selector {
+                    net,
+                    protocol: 6,
+                    start_port: 443,
+                    end_port: 443,
+                })
+                .collect();
+            assert_eq!(
+                to_selectors(std::slice::from_ref(case)),
+                expected,
+                "{case:?}"
+            );
+        }
+        let one: Vec<String> = to_selectors(&cases[..1])
+            .iter()
+            .map(|s| s.net.to_string())
+            .collect();
+        assert_eq!(one, ["10.1.2.0/24"]);
+        assert!(to_selectors(&cases[3..4]).len() > 1);
+        assert_eq!(to_selectors(&cases[..2]).len(), 2);
     }
 
     #[test]
