@@ -401,7 +401,7 @@ fn a_kernel_refusal_deletes_the_child_with_the_peer() {
         .events
         .iter()
         .any(|e| matches!(e, Event::ChildDown { .. }))));
-    assert!(pair.b.events.iter().any(|e| matches!(e, Event::ChildDown { reason: DownReason::KernelError(m), .. } if m.contains("AEAD"))));
+    assert!(pair.b.events.iter().any(|e| matches!(e, Event::ChildDown { reason: DownReason::KernelError(m), .. } if m.message.contains("AEAD"))));
     assert!(
         pair.a.kernel.sas.is_empty(),
         "the initiator removed the child the responder could not install"

@@ -68,7 +68,7 @@ fn drain(
 ) -> Vec<(SocketAddr, SocketAddr, Vec<u8>)> {
     let intents: Vec<KernelIntent> = std::iter::from_fn(|| engine.poll_kernel()).collect();
     for (id, result) in runtime.block_on(dataplane.apply(intents)) {
-        engine.handle_kernel_result(now, id, result.map_err(|e| e.to_string()));
+        engine.handle_kernel_result(now, id, result.map_err(ikehub::ike::KernelFailure::from));
     }
     let mut out = Vec::new();
     while let Some(t) = engine.poll_transmit() {

@@ -16,7 +16,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
 use crate::crypto::rng::SystemRandom;
-use crate::ike::{ConnId, DownReason, Engine, Event, SaState};
+use crate::ike::{ConnId, DownReason, Engine, Event, KernelFailure, SaState};
 use crate::kernel::{Dataplane, KernelEvent};
 
 use super::control::{self, Request, Response};
@@ -358,7 +358,7 @@ impl<D: Dataplane> Gateway<D> {
                         warn!("kernel refused: {e}");
                     }
                     self.engine
-                        .handle_kernel_result(now, id, result.map_err(|e| e.to_string()));
+                        .handle_kernel_result(now, id, result.map_err(KernelFailure::from));
                 }
             }
             while let Some(transmit) = self.engine.poll_transmit() {

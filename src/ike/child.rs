@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use crate::crypto::keymat::ChildKeys;
 
 use super::engine::Engine;
+use super::error::KernelFailure;
 use super::output::{ChildInstall, DownReason, EspSa, Event, KernelIntent, OutboundInstall};
 use super::sa::{ChildSa, ChildState, ChildSuite, IkeSa, RequestKind};
 use super::selector::{self, Selector};
@@ -294,14 +295,14 @@ impl Engine {
         now: Instant,
         sa: &mut IkeSa,
         reqid: u32,
-        message: String,
+        failure: KernelFailure,
     ) {
         // The newest child of the reqid is the one just installed.
         let Some(child) = sa.children.iter().rev().find(|c| c.reqid == reqid) else {
             return;
         };
         let inbound_spi = child.inbound_spi;
-        self.drop_child(sa, inbound_spi, DownReason::KernelError(message));
+        self.drop_child(sa, inbound_spi, DownReason::KernelError(failure));
         self.request(now, sa, RequestKind::DeleteChild { inbound_spi });
     }
 }

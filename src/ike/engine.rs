@@ -19,7 +19,7 @@ use tracing::debug;
 use crate::crypto::rng::Random;
 use crate::wire::ikev2::{self, ExchangeType};
 
-use super::error::Error;
+use super::error::{Error, Failure, KernelFailure};
 use super::lookup::ConnIndex;
 use super::output::{
     ConnId, DownReason, Event, IntentId, KernelEvent, KernelIntent, SaId, Transmit,
@@ -308,9 +308,9 @@ impl Engine {
                 Timer::Establish
                     if sa.state != SaState::Established && sa.state != SaState::Deleting =>
                 {
-                    Fate::Remove(DownReason::NegotiationFailed(
-                        "not established in time".into(),
-                    ))
+                    Fate::Remove(DownReason::NegotiationFailed(Failure::local(
+                        "not established in time",
+                    )))
                 }
                 Timer::Establish => Fate::Keep,
                 Timer::Dpd => self.on_dpd_timer(now, &mut sa),
@@ -325,9 +325,9 @@ impl Engine {
                     Fate::Keep
                 }
                 // RFC 7296 2.8: an IKE SA past its lifetime is deleted; its CHILD_SAs go with it.
-                Timer::IkeExpire => Fate::Remove(DownReason::NegotiationFailed(
-                    "IKE SA lifetime expired before it could be rekeyed".into(),
-                )),
+                Timer::IkeExpire => Fate::Remove(DownReason::NegotiationFailed(Failure::local(
+                    "IKE SA lifetime expired before it could be rekeyed",
+                ))),
             };
             self.settle(now, sa, fate);
         }
@@ -383,7 +383,7 @@ impl Engine {
             if self.drop_child(
                 &mut sa,
                 spi,
-                DownReason::NegotiationFailed("CHILD_SA hard lifetime expired".into()),
+                DownReason::NegotiationFailed(Failure::local("CHILD_SA hard lifetime expired")),
             ) {
                 self.request(
                     now,
@@ -405,7 +405,12 @@ impl Engine {
 
     /// The kernel layer's answer to an intent. A failed install takes the CHILD_SA down and
     /// tells the peer, so both ends agree it does not exist.
-    pub fn handle_kernel_result(&mut self, now: Instant, id: IntentId, result: Result<(), String>) {
+    pub fn handle_kernel_result(
+        &mut self,
+        now: Instant,
+        id: IntentId,
+        result: Result<(), KernelFailure>,
+    ) {
         let Some((sa_id, reqid)) = self.pending_installs.remove(&id) else {
             return;
         };

@@ -1,4 +1,13 @@
-//! Why the engine refused or dropped something.
+//! Why the engine refused, failed or dropped something, in the words of the RFCs.
+//!
+//! Two vocabularies meet here. [`Error`] is what an operation of the engine returns (a
+//! message that cannot be opened, a connection that cannot start); [`Failure`] and
+//! [`KernelFailure`] are why an SA went down or was never made, as events carry it to status
+//! and logs. A failure names the end that refused, the exchange and the error notify by their
+//! RFC names (`IKE_AUTH`, `TS_UNACCEPTABLE`): that is what operators search logs for and
+//! what both IKE versions share.
+
+use std::fmt;
 
 use crate::wire::ikev2::NotifyType;
 
@@ -12,16 +21,10 @@ pub enum Error {
     TooManyFragments(u16),
     #[error("integrity check or decryption failed")]
     Undecryptable,
-    #[error("missing {0} payload")]
-    Missing(&'static str),
     #[error("no acceptable proposal")]
     NoProposalChosen,
     #[error("traffic selectors unacceptable")]
     TsUnacceptable,
-    #[error("authentication failed: {0}")]
-    AuthFailed(String),
-    #[error("peer refused: {0:?}")]
-    PeerRefused(NotifyType),
     #[error("key exchange failed: {0}")]
     KeyExchange(String),
     #[error("unknown connection {0:?}")]
@@ -34,11 +37,148 @@ impl Error {
     /// The error notify to answer a request with, if one applies (RFC 7296 3.10.1).
     pub fn notify(&self) -> Option<NotifyType> {
         match self {
-            Error::Malformed(_) | Error::Missing(_) => Some(NotifyType::InvalidSyntax),
+            Error::Malformed(_) => Some(NotifyType::InvalidSyntax),
             Error::NoProposalChosen => Some(NotifyType::NoProposalChosen),
             Error::TsUnacceptable => Some(NotifyType::TsUnacceptable),
-            Error::AuthFailed(_) => Some(NotifyType::AuthenticationFailed),
             _ => None,
         }
+    }
+}
+
+/// The end of an IKE SA that refused or gave up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Local,
+    Peer,
+}
+
+/// A negotiation that failed: who ended it, in which exchange, with which error notify, and
+/// what exactly went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub by: Side,
+    /// The exchange by its RFC name (`IKE_SA_INIT`); `None` when none was under way, as when
+    /// a lifetime ran out.
+    pub exchange: Option<String>,
+    /// The error notify sent or received, by its RFC name (`NO_PROPOSAL_CHOSEN`).
+    pub notify: Option<String>,
+    /// For a person: what did not match or did not arrive. May be empty.
+    pub detail: String,
+}
+
+impl Failure {
+    /// We gave up outside any exchange (a lifetime ran out, a deadline passed).
+    pub fn local(detail: impl Into<String>) -> Failure {
+        Failure {
+            by: Side::Local,
+            exchange: None,
+            notify: None,
+            detail: detail.into(),
+        }
+    }
+
+    /// We gave up on an exchange without an error notify to name: an answer we cannot use.
+    pub fn gave_up(exchange: impl fmt::Display, detail: impl Into<String>) -> Failure {
+        Failure {
+            by: Side::Local,
+            exchange: Some(exchange.to_string()),
+            notify: None,
+            detail: detail.into(),
+        }
+    }
+
+    /// We refused the peer's request with an error notify.
+    pub fn refused(
+        exchange: impl fmt::Display,
+        notify: impl fmt::Display,
+        detail: impl Into<String>,
+    ) -> Failure {
+        Failure {
+            by: Side::Local,
+            exchange: Some(exchange.to_string()),
+            notify: Some(notify.to_string()),
+            detail: detail.into(),
+        }
+    }
+
+    /// The peer answered our request with an error notify.
+    pub fn refused_by_peer(
+        exchange: impl fmt::Display,
+        notify: impl fmt::Display,
+        detail: impl Into<String>,
+    ) -> Failure {
+        Failure {
+            by: Side::Peer,
+            exchange: Some(exchange.to_string()),
+            notify: Some(notify.to_string()),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// `IKE_AUTH: the peer refused with AUTHENTICATION_FAILED: check the pre-shared key`,
+/// `CREATE_CHILD_SA: refused with NO_PROPOSAL_CHOSEN: ...`, `IKE_SA_INIT: no answer`.
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(exchange) = &self.exchange {
+            write!(f, "{exchange}: ")?;
+        }
+        let mut wrote = false;
+        if let Some(notify) = &self.notify {
+            match self.by {
+                Side::Peer => write!(f, "the peer refused with {notify}")?,
+                Side::Local => write!(f, "refused with {notify}")?,
+            }
+            wrote = true;
+        }
+        if !self.detail.is_empty() {
+            if wrote {
+                f.write_str(": ")?;
+            }
+            f.write_str(&self.detail)?;
+        }
+        Ok(())
+    }
+}
+
+/// The kernel's refusal of an intent: its errno and its own words (the errno text plus the
+/// extended ACK message, e.g. "No such file or directory (Requested AEAD algorithm not
+/// found)").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelFailure {
+    /// The errno of the netlink answer, when the failure came from the kernel.
+    pub errno: Option<i32>,
+    pub message: String,
+}
+
+impl fmt::Display for KernelFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::ikev2::ExchangeType;
+
+    #[test]
+    fn failures_speak_rfc_names() {
+        let peer = Failure::refused_by_peer(ExchangeType::IkeAuth, NotifyType::TsUnacceptable, "");
+        assert_eq!(
+            peer.to_string(),
+            "IKE_AUTH: the peer refused with TS_UNACCEPTABLE"
+        );
+        let ours = Failure::refused(
+            ExchangeType::CreateChildSa,
+            NotifyType::NoProposalChosen,
+            "no ESP proposal matches",
+        );
+        assert_eq!(
+            ours.to_string(),
+            "CREATE_CHILD_SA: refused with NO_PROPOSAL_CHOSEN: no ESP proposal matches"
+        );
+        let timeout = Failure::local("not established in time");
+        assert_eq!(timeout.to_string(), "not established in time");
     }
 }

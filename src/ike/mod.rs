@@ -25,7 +25,7 @@ mod timer;
 mod v2;
 
 pub use engine::{Engine, REQID_BASE};
-pub use error::Error;
+pub use error::{Error, Failure, KernelFailure, Side};
 pub use from_config::Skipped;
 pub use output::{
     ChildInstall, ConnId, DownReason, EspSa, Event, IntentId, KernelEvent, KernelIntent,

@@ -10,6 +10,8 @@ use zeroize::Zeroizing;
 use crate::crypto::alg::{Encryption, Integrity};
 use crate::ike::Offload;
 
+use super::error::{Failure, KernelFailure};
+
 /// Index of an IKE SA in the engine's table. Stable for the SA's lifetime; reused afterwards,
 /// so it is paired with a generation where that matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -143,13 +145,13 @@ pub enum DownReason {
     /// The peer did not answer retransmissions or liveness checks.
     PeerDead,
     /// Authentication failed (ours or theirs).
-    AuthFailed(String),
-    /// Negotiation failed: no proposal chosen, unacceptable selectors, ...
-    NegotiationFailed(String),
+    AuthFailed(Failure),
+    /// Negotiation failed: no proposal chosen, unacceptable selectors, no usable answer...
+    NegotiationFailed(Failure),
     /// Replaced by a rekeyed SA.
     Rekeyed,
     /// The kernel refused to install it.
-    KernelError(String),
+    KernelError(KernelFailure),
 }
 
 /// State changes for status, logs and the hub's route table.

@@ -69,6 +69,16 @@ pub struct KernelError {
     pub message: String,
 }
 
+/// The engine learns of a refusal with the operation named in front of the kernel's words.
+impl From<KernelError> for crate::ike::KernelFailure {
+    fn from(error: KernelError) -> crate::ike::KernelFailure {
+        crate::ike::KernelFailure {
+            errno: None,
+            message: error.to_string(),
+        }
+    }
+}
+
 /// Events the kernel raises on its own (XFRM multicast groups); defined by the engine,
 /// which consumes them.
 pub use crate::ike::KernelEvent;

@@ -22,6 +22,15 @@ macro_rules! wire_enum {
             pub fn value(self) -> $repr {
                 <$repr>::from(self)
             }
+
+            /// The value's name as the registry spells it (`NO_PROPOSAL_CHOSEN`), derived from
+            /// the variant's name; `None` for a value without a name here.
+            pub fn registry_name(self) -> Option<String> {
+                match self {
+                    $( $name::$variant => Some($crate::wire::screaming_snake(stringify!($variant))), )+
+                    $name::Unknown(_) => None,
+                }
+            }
         }
 
         impl From<$repr> for $name {

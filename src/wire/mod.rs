@@ -58,3 +58,70 @@ pub enum Error {
 
 /// Result of decoding.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// Offset of the Version field in the ISAKMP header, which IKEv1 (RFC 2408 3.1) and IKEv2
+/// (RFC 7296 3.1) share: two SPIs of 8 octets, then Next Payload, then the version.
+const VERSION_OFFSET: usize = 17;
+
+/// The major version of an ISAKMP/IKE datagram (the high nibble of its Version field): 1 for
+/// IKEv1, 2 for IKEv2. `None` when the datagram is too short to have one.
+pub fn major_version(datagram: &[u8]) -> Option<u8> {
+    datagram.get(VERSION_OFFSET).map(|version| version >> 4)
+}
+
+/// `NoProposalChosen` -> `NO_PROPOSAL_CHOSEN`: the registries' spelling of a variant name.
+/// An underscore goes before each capital that follows a small letter or a digit.
+pub(crate) fn screaming_snake(camel: &str) -> String {
+    let mut out = String::with_capacity(camel.len() + 8);
+    let mut previous: Option<char> = None;
+    for c in camel.chars() {
+        if c.is_ascii_uppercase()
+            && previous.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit())
+        {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+        previous = Some(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_names() {
+        assert_eq!(screaming_snake("NoProposalChosen"), "NO_PROPOSAL_CHOSEN");
+        assert_eq!(
+            screaming_snake("Ikev2FragmentationSupported"),
+            "IKEV2_FRAGMENTATION_SUPPORTED"
+        );
+        assert_eq!(
+            screaming_snake("AdditionalIp4Address"),
+            "ADDITIONAL_IP4_ADDRESS"
+        );
+        assert_eq!(screaming_snake("Cookie2"), "COOKIE2");
+        assert_eq!(
+            ikev2::NotifyType::TsUnacceptable.registry_name().as_deref(),
+            Some("TS_UNACCEPTABLE")
+        );
+        assert_eq!(
+            ikev2::ExchangeType::CreateChildSa
+                .registry_name()
+                .as_deref(),
+            Some("CREATE_CHILD_SA")
+        );
+        assert_eq!(ikev2::NotifyType::from(40000).registry_name(), None);
+    }
+
+    #[test]
+    fn major_version_of_either_ike() {
+        let mut header = [0u8; 28];
+        header[17] = 0x10;
+        assert_eq!(major_version(&header), Some(1));
+        header[17] = 0x20;
+        assert_eq!(major_version(&header), Some(2));
+        assert_eq!(major_version(&header[..17]), None);
+    }
+}

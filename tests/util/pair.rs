@@ -246,7 +246,10 @@ impl Pair {
                 match intent {
                     KernelIntent::InstallChild { id, child } => {
                         let result = match &side.kernel.refuse {
-                            Some(message) => Err(message.clone()),
+                            Some(message) => Err(ikehub::ike::KernelFailure {
+                                errno: None,
+                                message: message.clone(),
+                            }),
                             None => {
                                 side.kernel.installs += 1;
                                 side.kernel.add(&child.inbound);

@@ -175,7 +175,15 @@ mod tests {
     fn unknown_children_going_down_change_nothing() {
         let mut t = Tunnels::default();
         assert_eq!(
-            t.on_event(&child_down(A, 0, 99, DownReason::KernelError("x".into()))),
+            t.on_event(&child_down(
+                A,
+                0,
+                99,
+                DownReason::KernelError(crate::ike::KernelFailure {
+                    errno: None,
+                    message: "x".into()
+                })
+            )),
             None
         );
         assert_eq!(

@@ -13,6 +13,7 @@ use crate::wire::ikev2::{
 
 use super::super::child::NewChild;
 use super::super::engine::{Engine, Fate};
+use super::super::error::Failure;
 use super::super::output::{ConnId, DownReason, Event};
 use super::super::sa::{IkeSa, RequestKind, SaState};
 use super::super::settings::{IdentityKind, IkeIdentity};
@@ -185,9 +186,11 @@ impl Engine {
                     NotifyType::InvalidSyntax,
                     Vec::new(),
                 ))],
-                Fate::Remove(DownReason::NegotiationFailed(
-                    "IKE_AUTH without IDi or AUTH".into(),
-                )),
+                Fate::Remove(DownReason::NegotiationFailed(Failure::refused(
+                    ExchangeType::IkeAuth,
+                    NotifyType::InvalidSyntax,
+                    "IKE_AUTH without IDi or AUTH",
+                ))),
             );
         };
         let identity = identity(idi);
@@ -197,7 +200,11 @@ impl Engine {
                     NotifyType::AuthenticationFailed,
                     Vec::new(),
                 ))],
-                Fate::Remove(DownReason::AuthFailed(why)),
+                Fate::Remove(DownReason::AuthFailed(Failure::refused(
+                    ExchangeType::IkeAuth,
+                    NotifyType::AuthenticationFailed,
+                    why,
+                ))),
             )
         };
         let selectors = p.tsi.zip(p.tsr);
@@ -337,12 +344,24 @@ impl Engine {
     ) -> Fate {
         let p = collect(payloads);
         let (Some(idr), Some(auth)) = (p.idr, p.auth) else {
-            let why = match p.error {
-                Some(NotifyType::AuthenticationFailed) => return Fate::Remove(DownReason::AuthFailed("the peer rejected our authentication (check the pre-shared key and identities)".into())),
-                Some(kind) => format!("peer answered IKE_AUTH with {kind:?}"),
-                None => "IKE_AUTH response without IDr or AUTH".to_string(),
-            };
-            return Fate::Remove(DownReason::NegotiationFailed(why));
+            return Fate::Remove(match p.error {
+                Some(NotifyType::AuthenticationFailed) => {
+                    DownReason::AuthFailed(Failure::refused_by_peer(
+                        ExchangeType::IkeAuth,
+                        NotifyType::AuthenticationFailed,
+                        "check the pre-shared key and identities",
+                    ))
+                }
+                Some(kind) => DownReason::NegotiationFailed(Failure::refused_by_peer(
+                    ExchangeType::IkeAuth,
+                    kind,
+                    "",
+                )),
+                None => DownReason::NegotiationFailed(Failure::gave_up(
+                    ExchangeType::IkeAuth,
+                    "response without IDr or AUTH",
+                )),
+            });
         };
         let identity = identity(idr);
         let (Some(settings), Some(init), Some(crypto)) = (
@@ -357,8 +376,9 @@ impl Engine {
         };
         if let Some(expected) = &settings.remote_id {
             if *expected != identity {
-                return Fate::Remove(DownReason::AuthFailed(format!(
-                    "peer identifies as {identity}, expected {expected}"
+                return Fate::Remove(DownReason::AuthFailed(Failure::gave_up(
+                    ExchangeType::IkeAuth,
+                    format!("peer identifies as {identity}, expected {expected}"),
                 )));
             }
         }
@@ -373,8 +393,9 @@ impl Engine {
                 &auth.data,
             );
         if !valid {
-            return Fate::Remove(DownReason::AuthFailed(format!(
-                "AUTH payload of {identity} does not verify with the pre-shared key"
+            return Fate::Remove(DownReason::AuthFailed(Failure::gave_up(
+                ExchangeType::IkeAuth,
+                format!("AUTH payload of {identity} does not verify with the pre-shared key"),
             )));
         }
         let child = match (p.sa, p.tsi, p.tsr) {
@@ -406,13 +427,19 @@ impl Engine {
                             defer_outbound: false,
                         })
                     }
-                    Some(_) => Err("responder widened the traffic selectors".to_string()),
-                    None => Err("responder chose an ESP proposal we did not offer".to_string()),
+                    Some(_) => Err(Failure::gave_up(
+                        ExchangeType::IkeAuth,
+                        "responder widened the traffic selectors",
+                    )),
+                    None => Err(Failure::gave_up(
+                        ExchangeType::IkeAuth,
+                        "responder chose an ESP proposal we did not offer",
+                    )),
                 }
             }
             _ => Err(match p.error {
-                Some(kind) => format!("peer refused the CHILD_SA: {kind:?}"),
-                None => "peer created no CHILD_SA".to_string(),
+                Some(kind) => Failure::refused_by_peer(ExchangeType::IkeAuth, kind, "no CHILD_SA"),
+                None => Failure::gave_up(ExchangeType::IkeAuth, "peer created no CHILD_SA"),
             }),
         };
         let conn = sa.conn;

@@ -465,7 +465,7 @@ impl Engine {
                     sa,
                     new_inbound_spi,
                     old_inbound_spi,
-                    &format!("peer answered {other:?}"),
+                    &format!("the peer refused with {other}"),
                 ),
             }
             return;
@@ -740,7 +740,11 @@ impl Engine {
                 }
             }
             // Including TEMPORARY_FAILURE after a collision the peer won: its rekey proceeds.
-            return retry(self, sa, format!("peer answered {:?}", error.notify_type));
+            return retry(
+                self,
+                sa,
+                format!("the peer refused with {}", error.notify_type),
+            );
         }
         let Some(settings) = self.connection(sa.conn).cloned() else {
             return Fate::Keep;

@@ -14,7 +14,7 @@ use crate::wire::ikev2::{
 };
 
 use super::super::engine::{Engine, Fate};
-use super::super::error::Error;
+use super::super::error::{Error, Failure};
 use super::super::output::{ConnId, DownReason, SaId, Transmit};
 use super::super::sa::{
     AuthKeys, IkeSa, InitContext, NatState, RequestKind, SaCrypto, SaOrigin, SaState,
@@ -459,12 +459,17 @@ impl Engine {
                             self.restart_init(now, sa);
                             Fate::Keep
                         }
-                        Err(e) => Fate::Remove(DownReason::NegotiationFailed(e.to_string())),
+                        Err(e) => Fate::Remove(DownReason::NegotiationFailed(Failure::gave_up(
+                            ExchangeType::IkeSaInit,
+                            e.to_string(),
+                        ))),
                     }
                 }
-                _ => Fate::Remove(DownReason::NegotiationFailed(
-                    "responder wants a DH group we do not offer".into(),
-                )),
+                _ => Fate::Remove(DownReason::NegotiationFailed(Failure::refused_by_peer(
+                    ExchangeType::IkeSaInit,
+                    NotifyType::InvalidKePayload,
+                    "it wants a DH group we do not offer",
+                ))),
             };
         }
         if let Some(c) = notify_data(payloads, NotifyType::Cookie) {
@@ -485,8 +490,10 @@ impl Engine {
             Payload::Notify(n) if n.notify_type.is_error() => Some(n.notify_type),
             _ => None,
         }) {
-            return Fate::Remove(DownReason::NegotiationFailed(format!(
-                "responder refused IKE_SA_INIT: {refusal:?}"
+            return Fate::Remove(DownReason::NegotiationFailed(Failure::refused_by_peer(
+                ExchangeType::IkeSaInit,
+                refusal,
+                "",
             )));
         }
         let (mut sa_p, mut ke, mut nr) = (None, None, None);
@@ -507,9 +514,10 @@ impl Engine {
             return Fate::Keep;
         }
         let Some((suite, _)) = accept_ike(&settings.ike_proposals, sa_p) else {
-            return Fate::Remove(DownReason::NegotiationFailed(
-                "responder chose a proposal we did not offer".into(),
-            ));
+            return Fate::Remove(DownReason::NegotiationFailed(Failure::gave_up(
+                ExchangeType::IkeSaInit,
+                "responder chose a proposal we did not offer",
+            )));
         };
         let Some(init) = sa.init.as_mut() else {
             return Fate::Keep;
@@ -518,15 +526,17 @@ impl Engine {
             return Fate::Keep;
         };
         if ke.group != suite.dh.transform_id() || dh.group() != suite.dh {
-            return Fate::Remove(DownReason::NegotiationFailed(
-                "responder's KE group does not match its proposal".into(),
-            ));
+            return Fate::Remove(DownReason::NegotiationFailed(Failure::gave_up(
+                ExchangeType::IkeSaInit,
+                "responder's KE group does not match its proposal",
+            )));
         }
         let secret = match dh.agree(&ke.data) {
             Ok(s) => s,
             Err(e) => {
-                return Fate::Remove(DownReason::NegotiationFailed(format!(
-                    "responder's key exchange data: {e}"
+                return Fate::Remove(DownReason::NegotiationFailed(Failure::gave_up(
+                    ExchangeType::IkeSaInit,
+                    format!("responder's key exchange data: {e}"),
                 )))
             }
         };
@@ -536,7 +546,12 @@ impl Engine {
         init.response = datagram.to_vec();
         let crypto = match sa_crypto(suite, keys, true) {
             Ok(c) => c,
-            Err(e) => return Fate::Remove(DownReason::NegotiationFailed(e.to_string())),
+            Err(e) => {
+                return Fate::Remove(DownReason::NegotiationFailed(Failure::gave_up(
+                    ExchangeType::IkeSaInit,
+                    e.to_string(),
+                )))
+            }
         };
         sa.spi_r = spi_r;
         sa.crypto = Some(crypto);

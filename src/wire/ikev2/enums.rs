@@ -166,6 +166,26 @@ impl NotifyType {
     }
 }
 
+/// The RFC name (`TS_UNACCEPTABLE`), or the number of a type without one here.
+impl std::fmt::Display for NotifyType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.registry_name() {
+            Some(name) => f.write_str(&name),
+            None => write!(f, "notify type {}", self.value()),
+        }
+    }
+}
+
+/// The RFC name (`IKE_SA_INIT`), or the number of a type without one here.
+impl std::fmt::Display for ExchangeType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.registry_name() {
+            Some(name) => f.write_str(&name),
+            None => write!(f, "exchange type {}", self.value()),
+        }
+    }
+}
+
 wire_enum! {
     /// Security Protocol ID (RFC 7296 3.3.1, 3.10, 3.11). `None` (0) is what a Notify about no
     /// SA carries.
