@@ -701,3 +701,82 @@ fn hub_connections_carry_their_if_id_and_accept_narrow_peers() {
         assert_eq!(deletes, [Some(0x77)], "policies are deleted by their if_id");
     }
 }
+
+/// The first message of an IKEv1 Main Mode (RFC 2409 5, RFC 2408 3.1 and 3.4-3.6): an ISAKMP
+/// header of major version 1 and an SA payload proposing aes128-sha1-modp1024 with a
+/// pre-shared key, as a cloud gateway's IKEv1 defaults send it.
+fn ikev1_main_mode_first_message() -> Vec<u8> {
+    // Transform attributes (RFC 2409 appendix A), each a basic (TV) attribute.
+    let attributes: [(u16, u16); 6] = [
+        (1, 7),    // encryption algorithm: AES-CBC
+        (14, 128), // key length
+        (2, 2),    // hash algorithm: SHA
+        (3, 1),    // authentication method: pre-shared key
+        (4, 2),    // group description: 1024-bit MODP
+        (11, 1),   // life type: seconds
+    ];
+    let mut transform = vec![0, 0, 0, 0, 1, 1, 0, 0]; // last, length, #1, KEY_IKE
+    for (kind, value) in attributes {
+        transform.extend_from_slice(&(0x8000 | kind).to_be_bytes());
+        transform.extend_from_slice(&value.to_be_bytes());
+    }
+    let len = transform.len() as u16;
+    transform[2..4].copy_from_slice(&len.to_be_bytes());
+    // Proposal #1, PROTO_ISAKMP, no SPI, one transform.
+    let mut proposal = vec![0, 0, 0, 0, 1, 1, 0, 1];
+    proposal.extend_from_slice(&transform);
+    let len = proposal.len() as u16;
+    proposal[2..4].copy_from_slice(&len.to_be_bytes());
+    // SA payload: DOI IPsec (1), situation SIT_IDENTITY_ONLY (1).
+    let mut sa = vec![0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1];
+    sa.extend_from_slice(&proposal);
+    let len = sa.len() as u16;
+    sa[2..4].copy_from_slice(&len.to_be_bytes());
+    // Header: initiator cookie, zero responder cookie, next payload SA (1), version 1.0,
+    // exchange Identity Protection (2), no flags, message ID 0.
+    let mut message = vec![0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88];
+    message.extend_from_slice(&[0; 8]);
+    message.extend_from_slice(&[1, 0x10, 2, 0, 0, 0, 0, 0]);
+    let len = (28 + sa.len()) as u32;
+    message.extend_from_slice(&len.to_be_bytes());
+    message.extend_from_slice(&sa);
+    message
+}
+
+#[test]
+fn an_ikev1_datagram_is_counted_and_dropped_with_no_state() {
+    let mut pair = Pair::default_pair();
+    let now = pair.now;
+    let message = ikev1_main_mode_first_message();
+    let engine = &mut pair.b.engine;
+    let before = engine.stats();
+    for _ in 0..3 {
+        // A peer retransmits when nothing answers.
+        engine.handle_datagram(now, addr(B_ADDR, 500), addr(A_ADDR, 500), &message);
+    }
+    let after = engine.stats();
+    assert_eq!(after.dropped_ikev1, before.dropped_ikev1 + 3);
+    assert_eq!(
+        (
+            after.dropped_malformed,
+            after.dropped_unknown_sa,
+            after.dropped_unexpected
+        ),
+        (
+            before.dropped_malformed,
+            before.dropped_unknown_sa,
+            before.dropped_unexpected
+        ),
+        "counted as IKEv1, nothing else"
+    );
+    assert_eq!(engine.sas().count(), 0, "no IKE SA created");
+    assert!(engine.poll_transmit().is_none(), "no answer");
+    assert!(engine.poll_event().is_none(), "no event");
+    assert!(engine.poll_kernel().is_none(), "no kernel intent");
+    assert!(engine.poll_timeout().is_none(), "no timer armed");
+    // The same bytes as IKEv2 would be a datagram like any other: the version decides.
+    let mut as_v2 = message.clone();
+    as_v2[17] = 0x20;
+    engine.handle_datagram(now, addr(B_ADDR, 500), addr(A_ADDR, 500), &as_v2);
+    assert_eq!(engine.stats().dropped_ikev1, after.dropped_ikev1);
+}

@@ -12,6 +12,7 @@
 //!       "dropped_undecryptable": 0,    // SK payloads failing integrity/decryption
 //!       "dropped_unknown_sa": 0,       // messages naming an IKE SA we do not have
 //!       "dropped_unexpected": 0,       // outside the message-ID window, wrong exchange...
+//!       "dropped_ikev1": 0,            // IKEv1 datagrams (IKEv1 is not implemented)
 //!       "dropped_bad_marker": 0,       // port 4500 datagrams without the non-ESP marker
 //!       "keepalives_received": 0,      // NAT-keepalives seen on port 4500
 //!       "keepalives_sent": 0,          // NAT-keepalives we sent (we are behind a NAT)
@@ -96,6 +97,7 @@ pub struct Counters {
     pub dropped_undecryptable: u64,
     pub dropped_unknown_sa: u64,
     pub dropped_unexpected: u64,
+    pub dropped_ikev1: u64,
     pub dropped_bad_marker: u64,
     pub keepalives_received: u64,
     pub keepalives_sent: u64,
@@ -113,6 +115,7 @@ impl Counters {
             self.dropped_undecryptable,
             self.dropped_unknown_sa,
             self.dropped_unexpected,
+            self.dropped_ikev1,
             self.dropped_bad_marker,
         ]
         .into_iter()
@@ -316,6 +319,7 @@ pub fn collect(
         dropped_undecryptable: stats.dropped_undecryptable,
         dropped_unknown_sa: stats.dropped_unknown_sa,
         dropped_unexpected: stats.dropped_unexpected,
+        dropped_ikev1: stats.dropped_ikev1,
         retransmits: stats.retransmits,
         responses_resent: stats.responses_resent,
         cookies_sent: stats.cookies_sent,
@@ -554,8 +558,8 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
     );
     let _ = writeln!(
         out,
-        "  dropped: {} malformed, {} undecryptable, {} unknown SA, {} unexpected, {} bad non-ESP marker",
-        c.dropped_malformed, c.dropped_undecryptable, c.dropped_unknown_sa, c.dropped_unexpected, c.dropped_bad_marker
+        "  dropped: {} malformed, {} undecryptable, {} unknown SA, {} unexpected, {} IKEv1, {} bad non-ESP marker",
+        c.dropped_malformed, c.dropped_undecryptable, c.dropped_unknown_sa, c.dropped_unexpected, c.dropped_ikev1, c.dropped_bad_marker
     );
     let _ = writeln!(
         out,

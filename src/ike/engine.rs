@@ -10,14 +10,13 @@
 //! IKE SPI, and deadlines sit in one priority queue: no per-packet or per-tick work grows with
 //! the number of SAs.
 
-use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::crypto::rng::Random;
-use crate::wire::ikev2::{self, ExchangeType};
 
 use super::error::{Error, Failure, KernelFailure};
 use super::lookup::ConnIndex;
@@ -33,6 +32,9 @@ use super::timer::{Timer, TimerQueue};
 /// First reqid handed out; reqids at or above it belong to ikehub (the kernel layer uses the
 /// range to recognise its own policies and states).
 pub const REQID_BASE: u32 = 0x4000_0000;
+
+/// How many peers' IKEv1 datagrams are remembered as logged.
+const IKEV1_PEERS_REMEMBERED: usize = 1024;
 
 pub struct Engine {
     /// Engine-wide knobs; its `connections` list is moved into `connections` below.
@@ -55,6 +57,8 @@ pub struct Engine {
     /// successors share one), so a kernel ACQUIRE finds its SA without a scan.
     pub(super) reqid_owners: HashMap<u32, SaId>,
     next_reqid: u32,
+    /// Peers whose IKEv1 datagrams were logged (at most [`IKEV1_PEERS_REMEMBERED`]).
+    ikev1_peers_seen: HashSet<IpAddr>,
     pub(super) timers: TimerQueue,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -95,6 +99,7 @@ impl Engine {
             inbound_spis: HashMap::new(),
             reqid_owners: HashMap::new(),
             next_reqid: REQID_BASE,
+            ikev1_peers_seen: HashSet::new(),
             timers: TimerQueue::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -245,6 +250,8 @@ impl Engine {
     // ----- inputs --------------------------------------------------------------------------
 
     /// A datagram arrived on `local` from `remote` (the non-ESP marker already stripped).
+    /// The ISAKMP header's major version, the first field in which the two IKE versions
+    /// differ, picks the codec and the exchanges.
     pub fn handle_datagram(
         &mut self,
         now: Instant,
@@ -252,46 +259,28 @@ impl Engine {
         remote: SocketAddr,
         datagram: &[u8],
     ) {
-        let message = match ikev2::parse_message(datagram) {
-            Ok(m) => m,
-            Err(e) => {
-                self.stats.dropped_malformed += 1;
-                debug!(%remote, "dropped malformed datagram: {e}");
-                return;
-            }
-        };
-        let header = message.header;
-        if header.exchange == ExchangeType::IkeSaInit && !header.flags.response {
-            if header.spi_r != 0 || header.message_id != 0 {
-                self.stats.dropped_unexpected += 1;
-                return;
-            }
-            self.respond_init(now, local, remote, datagram, &message);
-            return;
+        match crate::wire::major_version(datagram) {
+            Some(1) => self.drop_ikev1(remote),
+            // Any other version goes to the IKEv2 codec, which refuses what is not IKEv2.
+            _ => self.handle_v2_datagram(now, local, remote, datagram),
         }
-        // The sender's initiator flag tells which of the two SPIs is ours (RFC 7296 3.1).
-        let our_spi = if header.flags.initiator {
-            header.spi_r
-        } else {
-            header.spi_i
-        };
-        let Some(id) = self.by_spi.get(&our_spi).copied() else {
-            self.stats.dropped_unknown_sa += 1;
-            debug!(%remote, spi = format_args!("{our_spi:016x}"), "dropped message for unknown IKE SA");
-            return;
-        };
-        let Some(mut sa) = self.take(id) else { return };
-        let fate = if header.flags.initiator == sa.initiator {
-            self.stats.dropped_unexpected += 1;
-            Fate::Keep
-        } else if header.flags.response {
-            self.on_response(now, &mut sa, local, remote, datagram, &message)
-        } else {
-            self.on_request(now, &mut sa, local, remote, datagram, &message)
-        };
-        self.settle(now, sa, fate);
     }
 
+    /// IKEv1 is not implemented: its datagrams are counted, and the first from each peer is
+    /// logged so that an operator sees why a peer configured for IKEv1 gets no answer.
+    fn drop_ikev1(&mut self, remote: SocketAddr) {
+        self.stats.dropped_ikev1 += 1;
+        if self.ikev1_peers_seen.len() >= IKEV1_PEERS_REMEMBERED {
+            // Bounded against spoofed sources: peers seen long ago may be logged again.
+            self.ikev1_peers_seen.clear();
+        }
+        if self.ikev1_peers_seen.insert(remote.ip()) {
+            info!(peer = %remote, "IKEv1 not supported: dropped an IKEv1 datagram (counted in dropped_ikev1)");
+        }
+    }
+}
+
+impl Engine {
     /// Fire every deadline that is due.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.retry_due_connections(now);

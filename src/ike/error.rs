@@ -9,8 +9,6 @@
 
 use std::fmt;
 
-use crate::wire::ikev2::NotifyType;
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("malformed message: {0}")]
@@ -31,18 +29,6 @@ pub enum Error {
     UnknownConnection(String),
     #[error("no usable proposal configured")]
     NoProposalConfigured,
-}
-
-impl Error {
-    /// The error notify to answer a request with, if one applies (RFC 7296 3.10.1).
-    pub fn notify(&self) -> Option<NotifyType> {
-        match self {
-            Error::Malformed(_) => Some(NotifyType::InvalidSyntax),
-            Error::NoProposalChosen => Some(NotifyType::NoProposalChosen),
-            Error::TsUnacceptable => Some(NotifyType::TsUnacceptable),
-            _ => None,
-        }
-    }
 }
 
 /// The end of an IKE SA that refused or gave up.
@@ -160,18 +146,17 @@ impl fmt::Display for KernelFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::ikev2::ExchangeType;
 
     #[test]
     fn failures_speak_rfc_names() {
-        let peer = Failure::refused_by_peer(ExchangeType::IkeAuth, NotifyType::TsUnacceptable, "");
+        let peer = Failure::refused_by_peer("IKE_AUTH", "TS_UNACCEPTABLE", "");
         assert_eq!(
             peer.to_string(),
             "IKE_AUTH: the peer refused with TS_UNACCEPTABLE"
         );
         let ours = Failure::refused(
-            ExchangeType::CreateChildSa,
-            NotifyType::NoProposalChosen,
+            "CREATE_CHILD_SA",
+            "NO_PROPOSAL_CHOSEN",
             "no ESP proposal matches",
         );
         assert_eq!(

@@ -10,6 +10,8 @@ pub struct Stats {
     pub dropped_unknown_sa: u64,
     /// Messages out of the message-ID window, unexpected responses, wrong exchange for the state.
     pub dropped_unexpected: u64,
+    /// IKEv1 datagrams: IKEv1 is not implemented.
+    pub dropped_ikev1: u64,
     /// Requests we retransmitted.
     pub retransmits: u64,
     /// Cached responses resent for retransmitted requests.

@@ -62,10 +62,16 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// Offset of the Version field in the ISAKMP header, which IKEv1 (RFC 2408 3.1) and IKEv2
 /// (RFC 7296 3.1) share: two SPIs of 8 octets, then Next Payload, then the version.
 const VERSION_OFFSET: usize = 17;
+/// Length of that header.
+const ISAKMP_HEADER_LEN: usize = 28;
 
 /// The major version of an ISAKMP/IKE datagram (the high nibble of its Version field): 1 for
-/// IKEv1, 2 for IKEv2. `None` when the datagram is too short to have one.
+/// IKEv1, 2 for IKEv2. `None` when the datagram is shorter than the header: it is no message
+/// of either version.
 pub fn major_version(datagram: &[u8]) -> Option<u8> {
+    if datagram.len() < ISAKMP_HEADER_LEN {
+        return None;
+    }
     datagram.get(VERSION_OFFSET).map(|version| version >> 4)
 }
 
@@ -122,6 +128,6 @@ mod tests {
         assert_eq!(major_version(&header), Some(1));
         header[17] = 0x20;
         assert_eq!(major_version(&header), Some(2));
-        assert_eq!(major_version(&header[..17]), None);
+        assert_eq!(major_version(&header[..27]), None, "shorter than the header");
     }
 }

@@ -18,7 +18,7 @@ use super::super::output::{ConnId, DownReason, Event};
 use super::super::sa::{IkeSa, RequestKind, SaState};
 use super::super::settings::{IdentityKind, IkeIdentity};
 use super::super::timer::{Timer, TimerQueue};
-use super::informational::notify;
+use super::informational::{error_notify, notify};
 use super::message;
 use super::proposal::{accept_esp, esp_sa_payload, select_esp};
 use super::ts;
@@ -266,7 +266,7 @@ impl Engine {
                 Err(e) => {
                     // RFC 7296 2.21.2: the IKE SA is still created without the CHILD_SA.
                     debug!(sa = sa.id.0, "first CHILD_SA refused: {e}");
-                    if let Some(kind) = e.notify() {
+                    if let Some(kind) = error_notify(&e) {
                         response.push(Payload::Notify(notify(kind, Vec::new())));
                     }
                 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tracing::debug;
 
-use crate::wire::ikev2::{ExchangeType, Message, Payload};
+use crate::wire::ikev2::{self, ExchangeType, Message, Payload};
 
 use super::super::engine::{Engine, Fate};
 use super::super::error::Error;
@@ -17,6 +17,54 @@ use super::informational;
 use super::message;
 
 impl Engine {
+    /// An IKEv2 datagram.
+    pub(in crate::ike) fn handle_v2_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        datagram: &[u8],
+    ) {
+        let message = match ikev2::parse_message(datagram) {
+            Ok(m) => m,
+            Err(e) => {
+                self.stats.dropped_malformed += 1;
+                debug!(%remote, "dropped malformed datagram: {e}");
+                return;
+            }
+        };
+        let header = message.header;
+        if header.exchange == ExchangeType::IkeSaInit && !header.flags.response {
+            if header.spi_r != 0 || header.message_id != 0 {
+                self.stats.dropped_unexpected += 1;
+                return;
+            }
+            self.respond_init(now, local, remote, datagram, &message);
+            return;
+        }
+        // The sender's initiator flag tells which of the two SPIs is ours (RFC 7296 3.1).
+        let our_spi = if header.flags.initiator {
+            header.spi_r
+        } else {
+            header.spi_i
+        };
+        let Some(id) = self.by_spi.get(&our_spi).copied() else {
+            self.stats.dropped_unknown_sa += 1;
+            debug!(%remote, spi = format_args!("{our_spi:016x}"), "dropped message for unknown IKE SA");
+            return;
+        };
+        let Some(mut sa) = self.take(id) else { return };
+        let fate = if header.flags.initiator == sa.initiator {
+            self.stats.dropped_unexpected += 1;
+            Fate::Keep
+        } else if header.flags.response {
+            self.on_response(now, &mut sa, local, remote, datagram, &message)
+        } else {
+            self.on_request(now, &mut sa, local, remote, datagram, &message)
+        };
+        self.settle(now, sa, fate);
+    }
+
     /// A request from the peer on an existing SA.
     pub(in crate::ike) fn on_request(
         &mut self,

@@ -3,6 +3,7 @@
 use crate::wire::ikev2::{Delete, Notify, NotifyType, Payload, ProtocolId};
 
 use super::super::engine::{Engine, Fate};
+use super::super::error::Error;
 use super::super::output::DownReason;
 use super::super::sa::IkeSa;
 
@@ -97,5 +98,16 @@ impl Engine {
         };
         self.drop_child(sa, inbound_spi, reason);
         Fate::Keep
+    }
+}
+
+/// The error notify that answers a request the engine refused with `error`, if one applies
+/// (RFC 7296 3.10.1).
+pub(in crate::ike) fn error_notify(error: &Error) -> Option<NotifyType> {
+    match error {
+        Error::Malformed(_) => Some(NotifyType::InvalidSyntax),
+        Error::NoProposalChosen => Some(NotifyType::NoProposalChosen),
+        Error::TsUnacceptable => Some(NotifyType::TsUnacceptable),
+        _ => None,
     }
 }
