@@ -4,7 +4,7 @@
 //! also offers (strongSwan's `prefer_configured_proposals` default), choosing within each
 //! transform type the first algorithm of ours the peer lists.
 
-use crate::crypto::alg::{DhGroup, Encryption, Integrity};
+use crate::algorithm::{DhGroup, Encryption, Integrity};
 use crate::crypto::keymat::IkeSuite;
 use crate::wire::ikev2::{Proposal, ProtocolId, SaPayload, Transform, TransformType};
 

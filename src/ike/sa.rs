@@ -221,7 +221,7 @@ pub struct IkeSa {
     /// Our outstanding CREATE_CHILD_SA request.
     pub pending_create: Option<PendingCreate>,
     /// The DH group the peer asked for with INVALID_KE_PAYLOAD, for our next CREATE_CHILD_SA.
-    pub ke_group_hint: Option<crate::crypto::alg::DhGroup>,
+    pub ke_group_hint: Option<crate::algorithm::DhGroup>,
     /// This SA was rekeyed into another; it only waits for its deletion.
     pub replaced_by: Option<SaId>,
     /// Responder: the key of this SA in the half-open table until IKE_AUTH completes.

@@ -26,7 +26,7 @@ use super::super::sa::{
 };
 use super::super::timer::{Timer, TimerQueue};
 use super::informational::notify;
-use crate::crypto::alg::DhGroup;
+use crate::algorithm::DhGroup;
 
 const IKE_PORT: u16 = 500;
 const NAT_T_PORT: u16 = 4500;

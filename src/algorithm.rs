@@ -1,4 +1,5 @@
-//! Algorithm identifiers shared by the configuration, the engine and the kernel layer.
+//! Algorithms shared by the configuration, the engine and the kernel layer, in a module of
+//! their own so that the configuration does not depend on `crypto`.
 //!
 //! Numbers are IANA "IKEv2 Transform Type" values (RFC 7296 section 3.3.2 and the registry it
 //! creates).
