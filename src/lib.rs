@@ -10,7 +10,7 @@
 //! 4. [`daemon`]: the tokio process that moves bytes between sockets, engine and kernel.
 //! 5. [`cli`]: the command line, talking to the daemon over its control socket.
 //!
-//! [`algorithm`] names the algorithms every layer speaks of, in a module of its own so that
+//! [`algorithm`] names the algorithms every layer speaks of, without any protocol's numbers, so
 //! each layer may use it without depending on another.
 #![forbid(unsafe_code)]
 

@@ -27,6 +27,7 @@ use super::super::sa::{
 use super::super::timer::{Timer, TimerQueue};
 use super::informational::notify;
 use crate::algorithm::DhGroup;
+use crate::wire::ikev2::transform::{InvalidKeData, TransformId};
 
 const IKE_PORT: u16 = 500;
 const NAT_T_PORT: u16 = 4500;
