@@ -9,7 +9,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use ikehub::crypto::alg::{DhGroup, Encryption, Prf};
+use ikehub::algorithm::{DhGroup, Encryption, Prf};
 use ikehub::crypto::SystemRandom;
 use ikehub::ike::{
     ConnectionSettings, Engine, EngineSettings, EspProposal, IkeIdentity, IkeProposal,

@@ -9,8 +9,12 @@
 //! 3. [`kernel`]: kernel intents turned into XFRM / rtnetlink requests.
 //! 4. [`daemon`]: the tokio process that moves bytes between sockets, engine and kernel.
 //! 5. [`cli`]: the command line, talking to the daemon over its control socket.
+//!
+//! [`algorithm`] names the algorithms every layer speaks of, without any protocol's numbers, so
+//! each layer may use it without depending on another.
 #![forbid(unsafe_code)]
 
+pub mod algorithm;
 pub mod cli;
 pub mod config;
 pub mod crypto;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 mod netns;
 
-use ikehub::crypto::alg::Encryption;
+use ikehub::algorithm::Encryption;
 use ikehub::ike::{ChildInstall, ConnId, EspSa, IntentId, KernelIntent, SaId, REQID_BASE};
 use ikehub::kernel::Dataplane;
 use ipnet::IpNet;

@@ -5,7 +5,7 @@ mod util;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ikehub::crypto::alg::DhGroup;
+use ikehub::algorithm::DhGroup;
 use ikehub::ike::{DownReason, EngineSettings, Event, KernelIntent};
 use util::pair::{connection, ip, Pair, Which, A_ADDR, B_ADDR};
 

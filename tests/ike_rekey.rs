@@ -6,7 +6,7 @@ mod util;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use ikehub::crypto::alg::DhGroup;
+use ikehub::algorithm::DhGroup;
 use ikehub::ike::{ConnId, EngineSettings, Event};
 use util::pair::{connection, ip, MockKernel, Pair, A_ADDR, B_ADDR};
 

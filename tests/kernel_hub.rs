@@ -21,7 +21,7 @@ mod netns;
 
 use netns::Namespace;
 
-use ikehub::crypto::alg::Encryption;
+use ikehub::algorithm::Encryption;
 use ikehub::ike::{ChildInstall, ConnId, EspSa, IntentId, KernelIntent, SaId, REQID_BASE};
 use ikehub::kernel::link::{
     interface_name, xfrm_interface_mtu, Destination, LinkDataplane, OuterFamily, Route,

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use ikehub::crypto::alg::Encryption;
+use ikehub::algorithm::Encryption;
 use ikehub::ike::{ChildInstall, ConnId, EspSa, IntentId, KernelIntent, Offload, SaId};
 use ikehub::kernel::link::{Ethtool, LinkDataplane};
 use ikehub::kernel::xfrm::XfrmDataplane;

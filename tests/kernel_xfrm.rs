@@ -19,7 +19,7 @@ mod netns;
 
 use netns::Namespace;
 
-use ikehub::crypto::alg::{Encryption, Integrity};
+use ikehub::algorithm::{Encryption, Integrity};
 use ikehub::ike::{
     ChildInstall, ConnId, EspSa, IntentId, KernelIntent, OutboundInstall, SaId, REQID_BASE,
 };

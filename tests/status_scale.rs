@@ -10,7 +10,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use ikehub::crypto::alg::{DhGroup, Encryption, Prf};
+use ikehub::algorithm::{DhGroup, Encryption, Prf};
 use ikehub::crypto::SystemRandom;
 use ikehub::daemon::control::{self, Response};
 use ikehub::daemon::status::{self, Counters, DaemonFacts};

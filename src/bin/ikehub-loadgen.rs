@@ -18,7 +18,7 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ikehub::crypto::alg::{DhGroup, Encryption, Prf};
+use ikehub::algorithm::{DhGroup, Encryption, Prf};
 use ikehub::crypto::SystemRandom;
 use ikehub::daemon::marker::{self, NatTDatagram};
 use ikehub::ike::{

@@ -17,7 +17,7 @@
 
 use std::fmt;
 
-use crate::crypto::alg::{DhGroup, Encryption, Integrity, Prf};
+use crate::algorithm::{DhGroup, Encryption, Integrity, Prf};
 
 /// One IKE SA proposal.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
-use crate::crypto::alg::{DhGroup, Encryption};
+use crate::algorithm::{DhGroup, Encryption};
 
 const ORIGIN: &str = "/etc/ikehub/ikehub.toml";
 

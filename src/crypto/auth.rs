@@ -3,8 +3,8 @@
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::alg::Prf;
 use super::prf::prf;
+use crate::algorithm::Prf;
 
 /// The pad string of RFC 7296 2.15, without a terminating NUL.
 const KEY_PAD: &[u8] = b"Key Pad for IKEv2";

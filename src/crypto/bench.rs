@@ -4,13 +4,13 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use super::alg::{DhGroup, Encryption, Prf};
 use super::auth::psk_auth;
 use super::dh::KeyExchange;
 use super::keymat::{derive_child_keys, derive_ike_keys, IkeSuite};
 use super::protect::PayloadProtection;
 use super::rng::SystemRandom;
 use super::testing::DeterministicRandom;
+use crate::algorithm::{DhGroup, Encryption, Prf};
 
 /// CPU time of the current thread in nanoseconds (Linux schedstat), so that other load on
 /// the machine does not inflate the figures; `None` where unavailable.
@@ -111,7 +111,7 @@ fn crypto_hot_path_timings() {
         let body = tx.seal(&prefix, &plaintext, &mut drng);
         black_box(rx.open(&prefix, &body).unwrap());
     });
-    let integ = Some(super::alg::Integrity::HmacSha256_128);
+    let integ = Some(crate::algorithm::Integrity::HmacSha256_128);
     let cbc = Encryption::AesCbc { key_bits: 256 };
     let mut tx = PayloadProtection::new(cbc, integ, &[7; 32], Some(&[8; 32])).unwrap();
     let rx = PayloadProtection::new(cbc, integ, &[7; 32], Some(&[8; 32])).unwrap();

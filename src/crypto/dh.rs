@@ -9,10 +9,10 @@ use ring::agreement;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::alg::DhGroup;
 use super::error::CryptoError;
 use super::modp::ModpPrivate;
 use super::rng::Random;
+use crate::algorithm::DhGroup;
 
 /// Our half of one key exchange: the private key and the KE payload data to send.
 pub struct KeyExchange {

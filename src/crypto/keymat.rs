@@ -4,8 +4,8 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
-use super::alg::{DhGroup, Encryption, Integrity, Prf};
 use super::prf::{prf, prf_plus_into};
+use crate::algorithm::{DhGroup, Encryption, Integrity, Prf};
 
 /// The algorithms negotiated for an IKE SA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,5 +1,5 @@
-//! Cryptographic suite of the IKE engine: algorithms, PRFs, key derivation, DH, payload
-//! protection.
+//! Cryptographic suite of the IKE engine: PRFs, key derivation, DH, payload protection, for the
+//! algorithms named in [`crate::algorithm`].
 //!
 //! Everything here is sans-I/O: there is no clock, and randomness comes in through
 //! [`rng::Random`] so tests can run deterministically ([`testing::DeterministicRandom`]).
@@ -13,7 +13,6 @@
 //!   AES-CBC/3DES-CBC plus HMAC.
 //! - [`auth`]: pre-shared key AUTH (2.15).
 
-pub mod alg;
 pub mod auth;
 pub mod dh;
 pub mod error;

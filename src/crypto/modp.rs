@@ -19,9 +19,9 @@ use crypto_bigint::modular::{FixedMontyForm, FixedMontyParams};
 use crypto_bigint::{CtAssign, CtEq, Odd, Uint, U1024, U2048, U256};
 use zeroize::Zeroizing;
 
-use super::alg::DhGroup;
 use super::error::CryptoError;
 use super::rng::Random;
+use crate::algorithm::DhGroup;
 
 /// Group 2: 2^1024 - 2^960 - 1 + 2^64 * { [2^894 pi] + 129093 } (RFC 2409 section 6.2).
 const MODP1024_P: &str = concat!(

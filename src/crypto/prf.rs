@@ -3,8 +3,8 @@
 use ring::hmac;
 use zeroize::Zeroizing;
 
-use super::alg::Prf;
 use super::error::CryptoError;
+use crate::algorithm::Prf;
 
 /// prf+ stops after 255 blocks: the block counter is a single octet (RFC 7296 2.13).
 pub const PRF_PLUS_MAX_BLOCKS: usize = 255;

@@ -15,10 +15,10 @@ use ring::{aead, hmac};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::alg::{Encryption, Integrity};
 use super::error::CryptoError;
 use super::keymat::{IkeKeys, IkeSuite};
 use super::rng::Random;
+use crate::algorithm::{Encryption, Integrity};
 
 /// Explicit IV of the combined modes (RFC 5282 section 3.1, RFC 7634 section 2).
 const AEAD_IV_LEN: usize = 8;
@@ -624,7 +624,7 @@ mod tests {
 
     #[test]
     fn protections_pair_the_directions() {
-        use crate::crypto::alg::{DhGroup, Prf};
+        use crate::algorithm::{DhGroup, Prf};
         use crate::crypto::keymat::derive_ike_keys;
         let mut rng = DeterministicRandom::new(16);
         for (encryption, integrity) in [

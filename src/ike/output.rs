@@ -7,7 +7,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use zeroize::Zeroizing;
 
-use crate::crypto::alg::{Encryption, Integrity};
+use crate::algorithm::{Encryption, Integrity};
 use crate::ike::Offload;
 
 use super::error::{Failure, KernelFailure};

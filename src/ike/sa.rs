@@ -145,10 +145,10 @@ pub struct CachedResponse {
 /// The algorithms of a negotiated CHILD_SA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChildSuite {
-    pub encryption: crate::crypto::alg::Encryption,
-    pub integrity: Option<crate::crypto::alg::Integrity>,
+    pub encryption: crate::algorithm::Encryption,
+    pub integrity: Option<crate::algorithm::Integrity>,
     pub esn: bool,
-    pub dh: Option<crate::crypto::alg::DhGroup>,
+    pub dh: Option<crate::algorithm::DhGroup>,
 }
 
 /// One negotiated CHILD_SA (its kernel SAs are owned by the kernel layer).
@@ -229,7 +229,7 @@ pub struct IkeSa {
     /// Our outstanding CREATE_CHILD_SA request.
     pub pending_create: Option<PendingCreate>,
     /// The DH group the peer asked for with INVALID_KE_PAYLOAD, for our next CREATE_CHILD_SA.
-    pub ke_group_hint: Option<crate::crypto::alg::DhGroup>,
+    pub ke_group_hint: Option<crate::algorithm::DhGroup>,
     /// This SA was rekeyed into another; it only waits for its deletion.
     pub replaced_by: Option<SaId>,
     /// Responder: the key of this SA in the half-open table until IKE_AUTH completes.

@@ -128,6 +128,10 @@ mod tests {
         assert_eq!(major_version(&header), Some(1));
         header[17] = 0x20;
         assert_eq!(major_version(&header), Some(2));
-        assert_eq!(major_version(&header[..27]), None, "shorter than the header");
+        assert_eq!(
+            major_version(&header[..27]),
+            None,
+            "shorter than the header"
+        );
     }
 }

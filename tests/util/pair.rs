@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use ikehub::crypto::alg::{DhGroup, Encryption, Prf};
+use ikehub::algorithm::{DhGroup, Encryption, Prf};
 use ikehub::crypto::testing::DeterministicRandom;
 use ikehub::ike::{
     ConnectionSettings, Engine, EngineSettings, EspProposal, EspSa, Event, IkeIdentity,

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use tracing::debug;
 
-use crate::crypto::alg::DhGroup;
+use crate::algorithm::DhGroup;
 use crate::crypto::dh::KeyExchange;
 use crate::crypto::keymat::{derive_child_keys, derive_rekeyed_ike_keys};
+use crate::wire::ikev2::transform::{InvalidKeData, TransformId};
 use crate::wire::ikev2::{
     KePayload, Notify, NotifyType, Payload, ProtocolId, SaPayload, TrafficSelector,
 };

@@ -24,7 +24,8 @@ use super::cookie;
 use super::informational::notify;
 use super::nat::detection_hash;
 use super::proposal::{accept_ike, group_offered, ike_sa_payload, preferred_group, select_ike};
-use crate::crypto::alg::DhGroup;
+use crate::algorithm::DhGroup;
+use crate::wire::ikev2::transform::{InvalidKeData, TransformId};
 
 const IKE_PORT: u16 = 500;
 const NAT_T_PORT: u16 = 4500;

@@ -4,40 +4,15 @@
 //! also offers (strongSwan's `prefer_configured_proposals` default), choosing within each
 //! transform type the first algorithm of ours the peer lists.
 
-use crate::crypto::alg::{DhGroup, Encryption};
+use crate::algorithm::{DhGroup, Encryption, Integrity};
 use crate::crypto::keymat::IkeSuite;
+use crate::wire::ikev2::transform::{
+    encryption_from_transform, encryption_transform, TransformId, NONE,
+};
 use crate::wire::ikev2::{Proposal, ProtocolId, SaPayload, Transform, TransformType};
 
 use super::super::sa::ChildSuite;
 use super::super::settings::{EspProposal, IkeProposal};
-
-fn transform(kind: TransformType, id: u16, key_length: Option<u16>) -> Transform {
-    Transform {
-        kind,
-        id,
-        key_length,
-        other_attributes: Vec::new(),
-    }
-}
-
-fn encryption_transform(e: Encryption) -> Transform {
-    transform(
-        TransformType::Encr,
-        e.transform_id(),
-        e.key_length_attribute(),
-    )
-}
-
-pub fn encryption_from(t: &Transform) -> Option<Encryption> {
-    let key = t.key_length;
-    Some(match (t.id, key) {
-        (3, None) => Encryption::TripleDes,
-        (12, Some(bits @ (128 | 192 | 256))) => Encryption::AesCbc { key_bits: bits },
-        (20, Some(bits @ (128 | 256))) => Encryption::AesGcm16 { key_bits: bits },
-        (28, None) => Encryption::ChaCha20Poly1305,
-        _ => return None,
-    })
-}
 
 /// IKE proposals for IKE_SA_INIT (no SPI) or an IKE rekey (our new 8-octet SPI).
 pub fn ike_sa_payload(proposals: &[IkeProposal], spi: Option<u64>) -> SaPayload {
@@ -51,20 +26,9 @@ pub fn ike_sa_payload(proposals: &[IkeProposal], spi: Option<u64>) -> SaPayload 
                 .iter()
                 .map(|e| encryption_transform(*e))
                 .collect();
-            transforms.extend(
-                p.prf
-                    .iter()
-                    .map(|f| transform(TransformType::Prf, f.transform_id(), None)),
-            );
-            transforms.extend(
-                p.integrity
-                    .iter()
-                    .map(|i| transform(TransformType::Integ, i.transform_id(), None)),
-            );
-            transforms.extend(
-                p.dh.iter()
-                    .map(|g| transform(TransformType::Dh, g.transform_id(), None)),
-            );
+            transforms.extend(p.prf.iter().map(|f| f.to_transform()));
+            transforms.extend(p.integrity.iter().map(|i| i.to_transform()));
+            transforms.extend(p.dh.iter().map(|g| g.to_transform()));
             Proposal {
                 number,
                 protocol: ProtocolId::Ike,
@@ -88,21 +52,14 @@ pub fn esp_sa_payload(proposals: &[EspProposal], spi: u32, with_dh: bool) -> SaP
                 .iter()
                 .map(|e| encryption_transform(*e))
                 .collect();
-            transforms.extend(
-                p.integrity
-                    .iter()
-                    .map(|i| transform(TransformType::Integ, i.transform_id(), None)),
-            );
+            transforms.extend(p.integrity.iter().map(|i| i.to_transform()));
             if with_dh {
-                transforms.extend(
-                    p.dh.iter()
-                        .map(|g| transform(TransformType::Dh, g.transform_id(), None)),
-                );
+                transforms.extend(p.dh.iter().map(|g| g.to_transform()));
             }
             if p.esn {
-                transforms.push(transform(TransformType::Esn, 1, None));
+                transforms.push(Transform::new(TransformType::Esn, 1));
             }
-            transforms.push(transform(TransformType::Esn, 0, None));
+            transforms.push(Transform::new(TransformType::Esn, 0));
             Proposal {
                 number,
                 protocol: ProtocolId::Esp,
@@ -118,35 +75,47 @@ fn offered(p: &Proposal, kind: TransformType) -> impl Iterator<Item = &Transform
     p.transforms.iter().filter(move |t| t.kind == kind)
 }
 
-/// AEAD proposals may carry integrity "NONE" (0) or nothing (RFC 5282 8).
+/// Whether the peer's proposal lists this algorithm.
+fn lists<T: TransformId>(p: &Proposal, algorithm: T) -> bool {
+    offered(p, T::KIND).any(|t| t.id == algorithm.transform_id())
+}
+
+/// Our first algorithm of one kind that the peer's proposal also lists.
+fn first_listed<T: TransformId>(ours: &[T], theirs: &Proposal) -> Option<T> {
+    ours.iter().copied().find(|a| lists(theirs, *a))
+}
+
+/// Our first cipher that the peer's proposal also lists, with the same key length.
+fn first_listed_cipher(ours: &[Encryption], theirs: &Proposal) -> Option<Encryption> {
+    ours.iter().copied().find(|e| {
+        offered(theirs, TransformType::Encr).any(|t| encryption_from_transform(t) == Some(*e))
+    })
+}
+
+/// AEAD proposals may carry integrity "NONE" or nothing (RFC 5282 8).
 fn integrity_ok_for_aead(p: &Proposal) -> bool {
-    offered(p, TransformType::Integ).all(|t| t.id == 0)
+    offered(p, TransformType::Integ).all(|t| t.id == NONE)
+}
+
+/// The integrity algorithm to go with the chosen cipher: none for AEAD (and the peer must not
+/// ask for one), else our first one the peer lists. `None` when the proposal does not fit.
+fn pick_integrity(
+    encryption: Encryption,
+    ours: &[Integrity],
+    theirs: &Proposal,
+) -> Option<Option<Integrity>> {
+    if encryption.is_aead() {
+        integrity_ok_for_aead(theirs).then_some(None)
+    } else {
+        first_listed(ours, theirs).map(Some)
+    }
 }
 
 fn pick_ike(ours: &IkeProposal, theirs: &Proposal) -> Option<IkeSuite> {
-    let encryption = *ours
-        .encryption
-        .iter()
-        .find(|e| offered(theirs, TransformType::Encr).any(|t| encryption_from(t) == Some(**e)))?;
-    let prf = *ours
-        .prf
-        .iter()
-        .find(|f| offered(theirs, TransformType::Prf).any(|t| t.id == f.transform_id()))?;
-    let dh = *ours
-        .dh
-        .iter()
-        .find(|g| offered(theirs, TransformType::Dh).any(|t| t.id == g.transform_id()))?;
-    let integrity =
-        if encryption.is_aead() {
-            if !integrity_ok_for_aead(theirs) {
-                return None;
-            }
-            None
-        } else {
-            Some(*ours.integrity.iter().find(|i| {
-                offered(theirs, TransformType::Integ).any(|t| t.id == i.transform_id())
-            })?)
-        };
+    let encryption = first_listed_cipher(&ours.encryption, theirs)?;
+    let prf = first_listed(&ours.prf, theirs)?;
+    let dh = first_listed(&ours.dh, theirs)?;
+    let integrity = pick_integrity(encryption, &ours.integrity, theirs)?;
     Some(IkeSuite {
         encryption,
         integrity,
@@ -158,12 +127,12 @@ fn pick_ike(ours: &IkeProposal, theirs: &Proposal) -> Option<IkeSuite> {
 fn ike_suite_proposal(suite: &IkeSuite, number: u8, spi: Vec<u8>) -> Proposal {
     let mut transforms = vec![
         encryption_transform(suite.encryption),
-        transform(TransformType::Prf, suite.prf.transform_id(), None),
+        suite.prf.to_transform(),
     ];
     if let Some(i) = suite.integrity {
-        transforms.push(transform(TransformType::Integ, i.transform_id(), None));
+        transforms.push(i.to_transform());
     }
-    transforms.push(transform(TransformType::Dh, suite.dh.transform_id(), None));
+    transforms.push(suite.dh.to_transform());
     Proposal {
         number,
         protocol: ProtocolId::Ike,
@@ -224,21 +193,8 @@ fn pick_esp(
     want_dh: Option<DhGroup>,
     in_ike_auth: bool,
 ) -> Option<ChildSuite> {
-    let encryption = *ours
-        .encryption
-        .iter()
-        .find(|e| offered(theirs, TransformType::Encr).any(|t| encryption_from(t) == Some(**e)))?;
-    let integrity =
-        if encryption.is_aead() {
-            if !integrity_ok_for_aead(theirs) {
-                return None;
-            }
-            None
-        } else {
-            Some(*ours.integrity.iter().find(|i| {
-                offered(theirs, TransformType::Integ).any(|t| t.id == i.transform_id())
-            })?)
-        };
+    let encryption = first_listed_cipher(&ours.encryption, theirs)?;
+    let integrity = pick_integrity(encryption, &ours.integrity, theirs)?;
     let their_esn: Vec<u16> = offered(theirs, TransformType::Esn).map(|t| t.id).collect();
     let esn = if ours.esn && their_esn.contains(&1) {
         true
@@ -252,17 +208,15 @@ fn pick_esp(
         None if !ours.dh.is_empty() && !in_ike_auth => return None,
         None => {
             // Without a KE payload a DH transform cannot be honoured, unless NONE is offered.
-            if offered(theirs, TransformType::Dh).any(|t| t.id != 0)
-                && !offered(theirs, TransformType::Dh).any(|t| t.id == 0)
+            if offered(theirs, TransformType::Dh).any(|t| t.id != NONE)
+                && !offered(theirs, TransformType::Dh).any(|t| t.id == NONE)
             {
                 return None;
             }
             None
         }
         Some(group) => {
-            if !ours.dh.contains(&group)
-                || !offered(theirs, TransformType::Dh).any(|t| t.id == group.transform_id())
-            {
+            if !ours.dh.contains(&group) || !lists(theirs, group) {
                 return None;
             }
             Some(group)
@@ -279,12 +233,12 @@ fn pick_esp(
 fn esp_suite_proposal(suite: &ChildSuite, number: u8, spi: u32) -> Proposal {
     let mut transforms = vec![encryption_transform(suite.encryption)];
     if let Some(i) = suite.integrity {
-        transforms.push(transform(TransformType::Integ, i.transform_id(), None));
+        transforms.push(i.to_transform());
     }
     if let Some(g) = suite.dh {
-        transforms.push(transform(TransformType::Dh, g.transform_id(), None));
+        transforms.push(g.to_transform());
     }
-    transforms.push(transform(TransformType::Esn, u16::from(suite.esn), None));
+    transforms.push(Transform::new(TransformType::Esn, u16::from(suite.esn)));
     Proposal {
         number,
         protocol: ProtocolId::Esp,
@@ -354,10 +308,10 @@ pub fn preferred_pfs_group(ours: &[EspProposal]) -> Option<DhGroup> {
 /// A PFS group we would accept with this offer, for an INVALID_KE_PAYLOAD answer.
 pub fn acceptable_pfs_group(ours: &[EspProposal], theirs: &SaPayload) -> Option<DhGroup> {
     ours.iter().flat_map(|p| p.dh.iter().copied()).find(|g| {
-        theirs.proposals.iter().any(|p| {
-            p.protocol == ProtocolId::Esp
-                && offered(p, TransformType::Dh).any(|t| t.id == g.transform_id())
-        })
+        theirs
+            .proposals
+            .iter()
+            .any(|p| p.protocol == ProtocolId::Esp && lists(p, *g))
     })
 }
 

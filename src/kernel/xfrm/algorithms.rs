@@ -1,7 +1,7 @@
 //! Negotiated ESP transforms as the kernel's crypto API names them, with the ICV and
 //! truncation lengths the XFRM algorithm attributes carry.
 
-use crate::crypto::alg::{Encryption, Integrity};
+use crate::algorithm::{Encryption, Integrity};
 
 /// How an encryption transform is handed to the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

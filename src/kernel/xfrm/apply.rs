@@ -529,7 +529,7 @@ mod tests {
         XFRM_MSG_DELPOLICY, XFRM_MSG_DELSA, XFRM_MSG_NEWPOLICY, XFRM_MSG_NEWSA,
     };
     use super::*;
-    use crate::crypto::alg::Encryption;
+    use crate::algorithm::Encryption;
     use crate::ike::{ConnId, EspSa, Offload, SaId};
 
     fn ip(s: &str) -> IpAddr {

@@ -451,7 +451,7 @@ mod tests {
 
     use super::super::policy::{PolicyDirection, PolicyKey, PolicySpec};
     use super::*;
-    use crate::crypto::alg::{Encryption, Integrity};
+    use crate::algorithm::{Encryption, Integrity};
     use crate::ike::{ChildInstall, ConnId, SaId};
 
     fn esp(src: &str, dst: &str, spi: u32, encryption: Encryption) -> EspSa {

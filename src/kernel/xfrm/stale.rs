@@ -110,7 +110,7 @@ mod tests {
     use super::super::state::SaDirection;
     use super::super::uapi::XFRM_MSG_DELSA;
     use super::*;
-    use crate::crypto::alg::Encryption;
+    use crate::algorithm::Encryption;
     use crate::ike::EspSa;
 
     fn sa_reply(reqid: u32, spi: u32) -> Reply {

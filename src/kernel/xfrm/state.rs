@@ -218,7 +218,7 @@ mod tests {
         XFRMA_REPLAY_ESN_VAL,
     };
     use super::*;
-    use crate::crypto::alg::{Encryption, Integrity};
+    use crate::algorithm::{Encryption, Integrity};
 
     fn esp(encryption: Encryption, integrity: Option<Integrity>) -> EspSa {
         EspSa {

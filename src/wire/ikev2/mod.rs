@@ -21,6 +21,7 @@ mod notify;
 mod payload;
 mod sa;
 mod sk;
+pub mod transform;
 mod ts;
 mod vendor;
 

@@ -1,43 +1,30 @@
-//! Algorithm identifiers shared by the configuration, the engine and the kernel layer.
+//! Names of the algorithms ikehub implements, shared by the configuration, the engine and the
+//! kernel layer, with the sizes that follow from the algorithm itself (keys, ICVs, PRF output,
+//! public values).
 //!
-//! Numbers are IANA "IKEv2 Transform Type" values (RFC 7296 section 3.3.2 and the registry it
-//! creates).
+//! This module names algorithms only. Their numbers belong to each protocol's wire format: IKEv2
+//! transform IDs live in [`crate::wire::ikev2::transform`], and IKEv1 attribute values (RFC 2409
+//! appendix A) differ for the same algorithms. The `crypto` module implements them; the kernel
+//! layer maps them to XFRM names. Depending on nothing else keeps the configuration free of
+//! both.
 
 use std::fmt;
 
-/// Transform type 1: encryption (RFC 7296 3.3.2, RFC 4106, RFC 7634).
+/// A cipher protecting IKE and ESP payloads (RFC 3602, RFC 4106, RFC 7634, RFC 2451).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Encryption {
-    /// AES-CBC (ENCR_AES_CBC, 12) with a 128, 192 or 256 bit key.
+    /// AES-CBC with a 128, 192 or 256 bit key.
     AesCbc { key_bits: u16 },
-    /// AES-GCM with a 16-octet ICV (ENCR_AES_GCM_16, 20).
+    /// AES-GCM with a 16-octet ICV.
     AesGcm16 { key_bits: u16 },
-    /// ChaCha20-Poly1305 (ENCR_CHACHA20_POLY1305, 28), 256 bit key.
+    /// ChaCha20-Poly1305, 256 bit key.
     ChaCha20Poly1305,
-    /// 3DES-CBC (ENCR_3DES, 3): only for legacy peers.
+    /// 3DES-CBC: only for legacy peers.
     TripleDes,
 }
 
 impl Encryption {
-    /// IANA transform ID.
-    pub fn transform_id(self) -> u16 {
-        match self {
-            Encryption::TripleDes => 3,
-            Encryption::AesCbc { .. } => 12,
-            Encryption::AesGcm16 { .. } => 20,
-            Encryption::ChaCha20Poly1305 => 28,
-        }
-    }
-
-    /// Key length attribute to send, if the transform takes one (RFC 7296 3.3.5).
-    pub fn key_length_attribute(self) -> Option<u16> {
-        match self {
-            Encryption::AesCbc { key_bits } | Encryption::AesGcm16 { key_bits } => Some(key_bits),
-            Encryption::ChaCha20Poly1305 | Encryption::TripleDes => None,
-        }
-    }
-
-    /// Combined-mode (AEAD) ciphers take no separate integrity transform.
+    /// Combined-mode (AEAD) ciphers take no separate integrity algorithm.
     pub fn is_aead(self) -> bool {
         matches!(
             self,
@@ -68,29 +55,20 @@ impl fmt::Display for Encryption {
     }
 }
 
-/// Transform type 2: integrity (RFC 7296 3.3.2, RFC 4868).
+/// An integrity algorithm: HMAC truncated to an ICV (RFC 2404, RFC 4868).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Integrity {
-    /// AUTH_HMAC_SHA1_96 (2).
+    /// HMAC-SHA1, 96-bit ICV.
     HmacSha1_96,
-    /// AUTH_HMAC_SHA2_256_128 (12).
+    /// HMAC-SHA-256, 128-bit ICV.
     HmacSha256_128,
-    /// AUTH_HMAC_SHA2_384_192 (13).
+    /// HMAC-SHA-384, 192-bit ICV.
     HmacSha384_192,
-    /// AUTH_HMAC_SHA2_512_256 (14).
+    /// HMAC-SHA-512, 256-bit ICV.
     HmacSha512_256,
 }
 
 impl Integrity {
-    pub fn transform_id(self) -> u16 {
-        match self {
-            Integrity::HmacSha1_96 => 2,
-            Integrity::HmacSha256_128 => 12,
-            Integrity::HmacSha384_192 => 13,
-            Integrity::HmacSha512_256 => 14,
-        }
-    }
-
     /// Key length in octets (RFC 4868 section 2.1.1: the full hash output size).
     pub fn key_len(self) -> usize {
         match self {
@@ -123,29 +101,20 @@ impl fmt::Display for Integrity {
     }
 }
 
-/// Transform type 3: pseudo-random function (RFC 7296 3.3.2, RFC 4868).
+/// A pseudo-random function for key derivation (RFC 2104, RFC 4868).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Prf {
-    /// PRF_HMAC_SHA1 (2).
+    /// HMAC-SHA1.
     HmacSha1,
-    /// PRF_HMAC_SHA2_256 (5).
+    /// HMAC-SHA-256.
     HmacSha256,
-    /// PRF_HMAC_SHA2_384 (6).
+    /// HMAC-SHA-384.
     HmacSha384,
-    /// PRF_HMAC_SHA2_512 (7).
+    /// HMAC-SHA-512.
     HmacSha512,
 }
 
 impl Prf {
-    pub fn transform_id(self) -> u16 {
-        match self {
-            Prf::HmacSha1 => 2,
-            Prf::HmacSha256 => 5,
-            Prf::HmacSha384 => 6,
-            Prf::HmacSha512 => 7,
-        }
-    }
-
     /// Output length in octets; also the preferred key length (RFC 7296 section 2.13).
     pub fn output_len(self) -> usize {
         match self {
@@ -179,7 +148,7 @@ impl fmt::Display for Prf {
     }
 }
 
-/// Transform type 4: key exchange method (Diffie-Hellman group).
+/// A key exchange method (Diffie-Hellman group).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DhGroup {
     /// 1024-bit MODP (group 2, RFC 2409 6.2). Weak; only for cloud interop.
@@ -195,36 +164,6 @@ pub enum DhGroup {
 }
 
 impl DhGroup {
-    pub fn transform_id(self) -> u16 {
-        match self {
-            DhGroup::Modp1024 => 2,
-            DhGroup::Modp2048 => 14,
-            DhGroup::Ecp256 => 19,
-            DhGroup::Ecp384 => 20,
-            DhGroup::Curve25519 => 31,
-        }
-    }
-
-    pub fn from_transform_id(id: u16) -> Option<DhGroup> {
-        Some(match id {
-            2 => DhGroup::Modp1024,
-            14 => DhGroup::Modp2048,
-            19 => DhGroup::Ecp256,
-            20 => DhGroup::Ecp384,
-            31 => DhGroup::Curve25519,
-            _ => return None,
-        })
-    }
-
-    /// The group named by the two-octet data of an INVALID_KE_PAYLOAD notify (RFC 7296
-    /// 3.10.1); `None` for malformed data or a group we do not implement.
-    pub fn from_notify_data(data: &[u8]) -> Option<DhGroup> {
-        <[u8; 2]>::try_from(data)
-            .ok()
-            .map(u16::from_be_bytes)
-            .and_then(DhGroup::from_transform_id)
-    }
-
     /// Length of the key exchange data in the KE payload, in octets.
     pub fn public_len(self) -> usize {
         match self {
@@ -246,22 +185,5 @@ impl fmt::Display for DhGroup {
             DhGroup::Ecp384 => "ecp384",
             DhGroup::Curve25519 => "curve25519",
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::DhGroup;
-
-    #[test]
-    fn invalid_ke_notify_data_names_a_group() {
-        assert_eq!(DhGroup::from_notify_data(&[0, 19]), Some(DhGroup::Ecp256));
-        assert_eq!(
-            DhGroup::from_notify_data(&[0, 31]),
-            Some(DhGroup::Curve25519)
-        );
-        assert_eq!(DhGroup::from_notify_data(&[0, 99]), None, "unknown group");
-        assert_eq!(DhGroup::from_notify_data(&[19]), None, "short");
-        assert_eq!(DhGroup::from_notify_data(&[0, 0, 19]), None, "long");
     }
 }
