@@ -207,7 +207,7 @@ fn ike_sa_is_rekeyed_and_keeps_its_children() {
     let sa = pair.a.engine.sas().next().expect("new IKE SA");
     assert_ne!(Some(sa.spi_i), spi_before);
     for engine in [&pair.a.engine, &pair.b.engine] {
-        let crypto = engine.sas().next().and_then(|sa| sa.crypto.as_ref());
+        let crypto = engine.sas().next().and_then(|sa| sa.v2.crypto.as_ref());
         assert!(
             crypto.is_some_and(|c| c.auth_keys.is_none()),
             "a rekeyed IKE SA has keys and no SK_pi/SK_pr"

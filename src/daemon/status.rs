@@ -348,7 +348,7 @@ struct AlgorithmNames {
 
 impl AlgorithmNames {
     fn ike(&mut self, sa: &IkeSa) -> Option<String> {
-        let suite = sa.crypto.as_ref()?.suite;
+        let suite = sa.suite()?;
         if let Some((_, name)) = self.ike.iter().find(|(known, _)| *known == suite) {
             return Some(name.clone());
         }

@@ -205,7 +205,7 @@ impl Engine {
             };
             let fate = if sa.state == SaState::Established {
                 sa.state = SaState::Deleting;
-                sa.exchanges.queued.clear();
+                sa.v2.exchanges.queued.clear();
                 self.request(now, &mut sa, RequestKind::DeleteIke);
                 Fate::Keep
             } else {

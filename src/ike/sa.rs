@@ -1,19 +1,13 @@
 //! State of one IKE SA and its CHILD_SAs.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
-
-use crate::crypto::dh::KeyExchange;
-use zeroize::Zeroizing;
-
-use crate::crypto::keymat::IkeSuite;
-use crate::crypto::protect::PayloadProtection;
 
 use super::output::{ConnId, SaId};
 use super::selector::Selector;
 use super::settings::IkeIdentity;
 use super::timer::TimerSlots;
+use super::v2::sa::V2State;
 
 /// Where an IKE SA stands in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,41 +35,6 @@ impl SaState {
     }
 }
 
-/// Keys and payload protection of an IKE SA, once IKE_SA_INIT completed.
-pub struct SaCrypto {
-    pub suite: IkeSuite,
-    /// SK_d: the keys of every CHILD_SA and of the IKE SA's successor derive from it
-    /// (RFC 7296 2.17, 2.18).
-    pub sk_d: Zeroizing<Vec<u8>>,
-    /// Only the AUTH payloads of IKE_AUTH use SK_pi and SK_pr (RFC 7296 2.15): kept until
-    /// the SA is established, never on a rekeyed SA.
-    pub auth_keys: Option<AuthKeys>,
-    /// Protects what we send (SK_ei/SK_ai as original initiator, SK_er/SK_ar otherwise).
-    pub outbound: PayloadProtection,
-    pub inbound: PayloadProtection,
-}
-
-/// SK_pi and SK_pr.
-pub struct AuthKeys {
-    pub sk_pi: Zeroizing<Vec<u8>>,
-    pub sk_pr: Zeroizing<Vec<u8>>,
-}
-
-/// What IKE_SA_INIT leaves behind until IKE_AUTH is done: both messages and nonces are
-/// signed in AUTH (RFC 7296 2.15).
-pub struct InitContext {
-    pub ni: Vec<u8>,
-    pub nr: Vec<u8>,
-    pub request: Vec<u8>,
-    pub response: Vec<u8>,
-    /// Initiator: our key exchange until the response arrives.
-    pub dh: Option<KeyExchange>,
-    /// Initiator: a cookie the responder asked us to return (RFC 7296 2.6).
-    pub cookie: Option<Vec<u8>>,
-    /// Initiator: the inbound SPI reserved for the first CHILD_SA.
-    pub child_spi: u32,
-}
-
 /// The request kinds an SA can have in flight; one at a time (window size 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequestKind {
@@ -93,53 +52,6 @@ pub enum RequestKind {
     },
     /// Replace the IKE SA itself (CREATE_CHILD_SA with IKE proposals, RFC 7296 1.3.2).
     RekeyIke,
-}
-
-/// What we sent in an outstanding CREATE_CHILD_SA request and need to finish it.
-pub struct PendingCreate {
-    pub ni: Vec<u8>,
-    pub dh: Option<KeyExchange>,
-    pub target: CreateTarget,
-}
-
-pub enum CreateTarget {
-    /// A CHILD_SA rekey: our new inbound SPI and the old child's inbound SPI.
-    Child {
-        new_inbound_spi: u32,
-        old_inbound_spi: u32,
-    },
-    /// An IKE SA rekey: our SPI of the new IKE SA.
-    Ike { new_spi: u64 },
-}
-
-/// Our outstanding request, kept for retransmission until its response arrives.
-pub struct Outstanding {
-    pub kind: RequestKind,
-    pub message_id: u32,
-    /// The request's datagrams (several when fragmented).
-    pub datagrams: Vec<Vec<u8>>,
-    pub sends: u32,
-    /// When it was first sent: the connection's `dpd_timeout` counts from here.
-    pub first_sent: Instant,
-}
-
-/// Message-ID bookkeeping and the retransmission cache (RFC 7296 2.1-2.3).
-#[derive(Default)]
-pub struct Exchanges {
-    pub next_request_id: u32,
-    pub outstanding: Option<Outstanding>,
-    pub queued: VecDeque<RequestKind>,
-    /// The next request ID we expect from the peer.
-    pub expected_request_id: u32,
-    /// Our response to the peer's last request, resent verbatim when it retransmits.
-    pub last_response: Option<CachedResponse>,
-}
-
-/// The answer to the peer's last request and what identifies that request.
-pub struct CachedResponse {
-    pub message_id: u32,
-    pub request: super::v2::message::Digest,
-    pub datagrams: Vec<Vec<u8>>,
 }
 
 /// The algorithms of a negotiated CHILD_SA.
@@ -216,20 +128,11 @@ pub struct IkeSa {
     pub remote: SocketAddr,
     pub state: SaState,
     pub nat: NatState,
-    pub crypto: Option<SaCrypto>,
-    /// Boxed: most SAs are established and have none, so it should not take room in each.
-    pub init: Option<Box<InitContext>>,
-    pub exchanges: Exchanges,
-    /// Both ends announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 2.3).
-    pub fragmentation: bool,
-    pub reassembly: Option<super::v2::message::Reassembly>,
+    /// What only IKEv2 keeps: SK payload keys, message IDs, the exchange in progress.
+    pub v2: V2State,
     pub children: Vec<ChildSa>,
     pub timers: TimerSlots,
     pub remote_id: Option<IkeIdentity>,
-    /// Our outstanding CREATE_CHILD_SA request.
-    pub pending_create: Option<PendingCreate>,
-    /// The DH group the peer asked for with INVALID_KE_PAYLOAD, for our next CREATE_CHILD_SA.
-    pub ke_group_hint: Option<crate::algorithm::DhGroup>,
     /// This SA was rekeyed into another; it only waits for its deletion.
     pub replaced_by: Option<SaId>,
     /// Responder: the key of this SA in the half-open table until IKE_AUTH completes.
@@ -273,16 +176,10 @@ impl IkeSa {
             remote,
             state,
             nat: NatState::default(),
-            crypto: None,
-            init: None,
-            exchanges: Exchanges::default(),
-            fragmentation: false,
-            reassembly: None,
+            v2: V2State::default(),
             children: Vec::new(),
             timers: TimerSlots::default(),
             remote_id: None,
-            pending_create: None,
-            ke_group_hint: None,
             replaced_by: None,
             half_open_key: None,
             created_at: now,
@@ -296,14 +193,16 @@ impl IkeSa {
         self.timers.deadline(super::timer::Timer::IkeRekey)
     }
 
+    /// The negotiated IKE algorithms, once the key exchange is done.
+    pub fn suite(&self) -> Option<crate::crypto::IkeSuite> {
+        self.v2.crypto.as_ref().map(|c| c.suite)
+    }
+
     /// The negotiated IKE algorithms, e.g. `aes128gcm16-prfsha256-ecp256`.
     pub fn algorithms(&self) -> Option<String> {
-        self.crypto.as_ref().map(|c| {
-            let s = &c.suite;
-            match s.integrity {
-                Some(i) => format!("{}-{}-{}-{}", s.encryption, i, s.prf, s.dh),
-                None => format!("{}-{}-{}", s.encryption, s.prf, s.dh),
-            }
+        self.suite().map(|s| match s.integrity {
+            Some(i) => format!("{}-{}-{}-{}", s.encryption, i, s.prf, s.dh),
+            None => format!("{}-{}-{}", s.encryption, s.prf, s.dh),
         })
     }
 

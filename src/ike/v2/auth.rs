@@ -89,12 +89,12 @@ fn collect(payloads: &[Payload]) -> AuthPayloads<'_> {
 impl Engine {
     /// Initiator: after IKE_SA_INIT, authenticate and ask for the first CHILD_SA.
     pub(in crate::ike) fn send_auth_request(&mut self, now: Instant, sa: &mut IkeSa) -> Fate {
-        let message_id = sa.exchanges.next_request_id;
+        let message_id = sa.v2.exchanges.next_request_id;
         let header = message::header(sa, ExchangeType::IkeAuth, false, message_id);
         let (Some(settings), Some(init), Some(crypto)) = (
             self.connection(sa.conn),
-            sa.init.as_ref(),
-            sa.crypto.as_ref(),
+            sa.v2.init.as_ref(),
+            sa.v2.crypto.as_ref(),
         ) else {
             return Fate::Remove(DownReason::Deleted);
         };
@@ -214,9 +214,11 @@ impl Engine {
                 sa.remote
             ));
         };
-        let (Some(settings), Some(init), Some(crypto)) =
-            (self.connection(conn), sa.init.as_ref(), sa.crypto.as_ref())
-        else {
+        let (Some(settings), Some(init), Some(crypto)) = (
+            self.connection(conn),
+            sa.v2.init.as_ref(),
+            sa.v2.crypto.as_ref(),
+        ) else {
             return failed("internal state missing".into());
         };
         let Some(auth_keys) = crypto.auth_keys.as_ref() else {
@@ -286,8 +288,8 @@ impl Engine {
         use super::super::error::Error;
         let (Some(settings), Some(init), Some(crypto)) = (
             self.connection(sa.conn),
-            sa.init.as_ref(),
-            sa.crypto.as_ref(),
+            sa.v2.init.as_ref(),
+            sa.v2.crypto.as_ref(),
         ) else {
             return Err(Error::NoProposalChosen);
         };
@@ -366,8 +368,8 @@ impl Engine {
         let identity = identity(idr);
         let (Some(settings), Some(init), Some(crypto)) = (
             self.connection(sa.conn),
-            sa.init.as_ref(),
-            sa.crypto.as_ref(),
+            sa.v2.init.as_ref(),
+            sa.v2.crypto.as_ref(),
         ) else {
             return Fate::Remove(DownReason::Deleted);
         };
@@ -465,8 +467,8 @@ impl Engine {
     fn establish(&mut self, now: Instant, sa: &mut IkeSa) {
         sa.state = SaState::Established;
         sa.established_at = Some(now);
-        sa.init = None;
-        if let Some(crypto) = sa.crypto.as_mut() {
+        sa.v2.init = None;
+        if let Some(crypto) = sa.v2.crypto.as_mut() {
             crypto.auth_keys = None;
         }
         if let Some(key) = sa.half_open_key.take() {

@@ -20,9 +20,7 @@ use crate::wire::ikev2::{
 use super::super::child::{jittered, NewChild};
 use super::super::engine::{Engine, Fate};
 use super::super::output::{DownReason, Event};
-use super::super::sa::{
-    ChildState, Collision, CreateTarget, IkeSa, PendingCreate, RequestKind, SaOrigin, SaState,
-};
+use super::super::sa::{ChildState, Collision, IkeSa, RequestKind, SaOrigin, SaState};
 use super::super::timer::{Timer, TimerQueue};
 use super::informational::notify;
 use super::init::sa_crypto;
@@ -30,6 +28,7 @@ use super::proposal::{
     accept_esp, accept_ike, acceptable_pfs_group, esp_sa_payload, ike_sa_payload,
     preferred_pfs_group, select_esp, select_ike,
 };
+use super::sa::{CreateTarget, PendingCreate, SaCrypto};
 use super::ts;
 
 const NONCE_LEN: usize = 32;
@@ -129,6 +128,7 @@ impl Engine {
                     .find(|c| c.inbound_spi == *old_inbound_spi)?;
                 let (local_ts, remote_ts) = (old.local_ts.clone(), old.remote_ts.clone());
                 let group = sa
+                    .v2
                     .ke_group_hint
                     .take()
                     .or_else(|| preferred_pfs_group(&settings.esp_proposals));
@@ -163,7 +163,7 @@ impl Engine {
                 }
                 payloads.push(Payload::TsI(ts::from_selectors(&local_ts)));
                 payloads.push(Payload::TsR(ts::from_selectors(&remote_ts)));
-                sa.pending_create = Some(PendingCreate {
+                sa.v2.pending_create = Some(PendingCreate {
                     ni,
                     dh,
                     target: CreateTarget::Child {
@@ -175,9 +175,10 @@ impl Engine {
             }
             RequestKind::RekeyIke => {
                 let group = sa
+                    .v2
                     .ke_group_hint
                     .take()
-                    .or_else(|| sa.crypto.as_ref().map(|c| c.suite.dh))?;
+                    .or_else(|| sa.v2.crypto.as_ref().map(|c| c.suite.dh))?;
                 let dh = KeyExchange::generate(group, self.rng.as_mut()).ok()?;
                 let new_spi = self.new_ike_spi();
                 // Reserve the SPI until the exchange ends.
@@ -190,7 +191,7 @@ impl Engine {
                         data: dh.public_value().to_vec(),
                     }),
                 ];
-                sa.pending_create = Some(PendingCreate {
+                sa.v2.pending_create = Some(PendingCreate {
                     ni,
                     dh: Some(dh),
                     target: CreateTarget::Ike { new_spi },
@@ -304,7 +305,7 @@ impl Engine {
             }
             _ => (None, None),
         };
-        let Some(crypto) = sa.crypto.as_ref() else {
+        let Some(crypto) = sa.v2.crypto.as_ref() else {
             return refuse(NotifyType::TemporaryFailure, Vec::new());
         };
         let nr = self.new_nonce();
@@ -365,7 +366,7 @@ impl Engine {
         sa: &mut IkeSa,
         payloads: &[Payload],
     ) -> Fate {
-        let Some(pending) = sa.pending_create.take() else {
+        let Some(pending) = sa.v2.pending_create.take() else {
             return Fate::Keep;
         };
         match pending.target {
@@ -443,8 +444,9 @@ impl Engine {
                     });
                     self.inbound_spis.remove(&new_inbound_spi);
                     if offered && dh.as_ref().map(|d| d.group()) != wanted {
-                        sa.ke_group_hint = wanted;
-                        sa.exchanges
+                        sa.v2.ke_group_hint = wanted;
+                        sa.v2
+                            .exchanges
                             .queued
                             .push_front(RequestKind::RekeyChild { old_inbound_spi });
                         return;
@@ -523,7 +525,7 @@ impl Engine {
                 return;
             }
         };
-        let (Some((suite, peer_spi)), Some(crypto)) = (accepted, sa.crypto.as_ref()) else {
+        let (Some((suite, peer_spi)), Some(crypto)) = (accepted, sa.v2.crypto.as_ref()) else {
             // The peer installed something we cannot accept: delete it, keep the old child.
             self.abandon_child_rekey(
                 now,
@@ -636,7 +638,7 @@ impl Engine {
         if sa.replaced_by.is_some() {
             return refuse(NotifyType::TemporaryFailure, Vec::new());
         }
-        match &sa.pending_create {
+        match &sa.v2.pending_create {
             // Simultaneous IKE rekeys (2.8.2): the exchange with the higher initiator nonce
             // proceeds, the other is refused, so exactly one new IKE SA results.
             Some(PendingCreate {
@@ -674,7 +676,7 @@ impl Engine {
         let Ok((secret, public)) = agreed else {
             return refuse(NotifyType::InvalidSyntax, Vec::new());
         };
-        let Some(old) = sa.crypto.as_ref() else {
+        let Some(old) = sa.v2.crypto.as_ref() else {
             return refuse(NotifyType::TemporaryFailure, Vec::new());
         };
         let nr = self.new_nonce();
@@ -735,8 +737,8 @@ impl Engine {
                     self.connection(sa.conn)
                         .is_some_and(|c| c.ike_proposals.iter().any(|p| p.dh.contains(g)))
                 }) {
-                    sa.ke_group_hint = Some(g);
-                    sa.exchanges.queued.push_front(RequestKind::RekeyIke);
+                    sa.v2.ke_group_hint = Some(g);
+                    sa.v2.exchanges.queued.push_front(RequestKind::RekeyIke);
                     return Fate::Keep;
                 }
             }
@@ -765,7 +767,7 @@ impl Engine {
         let Ok(secret) = dh.agree(&ke.data) else {
             return retry(self, sa, "unusable key exchange data".into());
         };
-        let Some(old) = sa.crypto.as_ref() else {
+        let Some(old) = sa.v2.crypto.as_ref() else {
             return Fate::Keep;
         };
         let keys = derive_rekeyed_ike_keys(
@@ -782,7 +784,7 @@ impl Engine {
             return retry(self, sa, "cannot set up protection".into());
         };
         self.replace_ike_sa(now, sa, crypto, true, new_spi, peer_spi);
-        sa.exchanges.queued.clear();
+        sa.v2.exchanges.queued.clear();
         self.request(now, sa, RequestKind::DeleteIke);
         Fate::Keep
     }
@@ -793,7 +795,7 @@ impl Engine {
         &mut self,
         now: Instant,
         old: &mut IkeSa,
-        mut crypto: super::super::sa::SaCrypto,
+        mut crypto: SaCrypto,
         initiator: bool,
         spi_i: u64,
         spi_r: u64,
@@ -815,8 +817,8 @@ impl Engine {
         new.nat = old.nat;
         // A rekeyed IKE SA is never authenticated again (RFC 7296 1.3.2): no SK_pi/SK_pr.
         crypto.auth_keys = None;
-        new.crypto = Some(crypto);
-        new.fragmentation = old.fragmentation;
+        new.v2.crypto = Some(crypto);
+        new.v2.fragmentation = old.v2.fragmentation;
         new.children = std::mem::take(&mut old.children);
         new.remote_id = old.remote_id.clone();
         new.established_at = Some(now);

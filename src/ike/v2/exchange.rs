@@ -11,10 +11,11 @@ use crate::wire::ikev2::{self, ExchangeType, Message, Payload};
 use super::super::engine::{Engine, Fate};
 use super::super::error::Error;
 use super::super::output::{DownReason, Transmit};
-use super::super::sa::{CachedResponse, IkeSa, Outstanding, RequestKind, SaState};
+use super::super::sa::{IkeSa, RequestKind, SaState};
 use super::super::timer::Timer;
 use super::informational;
 use super::message;
+use super::sa::{CachedResponse, Outstanding};
 
 impl Engine {
     /// An IKEv2 datagram.
@@ -77,7 +78,7 @@ impl Engine {
     ) -> Fate {
         let id = msg.header.message_id;
         let first_fragment = msg.encrypted_fragment().is_none_or(|f| f.number == 1);
-        if let Some(cached) = &sa.exchanges.last_response {
+        if let Some(cached) = &sa.v2.exchanges.last_response {
             if cached.message_id == id {
                 // A retransmitted request: answer with the very same bytes (RFC 7296 2.1),
                 // once per retransmission, not once per fragment (RFC 7383 2.6.1), and only
@@ -100,7 +101,7 @@ impl Engine {
                 return Fate::Keep;
             }
         }
-        if id != sa.exchanges.expected_request_id {
+        if id != sa.v2.exchanges.expected_request_id {
             self.stats.dropped_unexpected += 1;
             return Fate::Keep;
         }
@@ -155,6 +156,7 @@ impl Engine {
         msg: &Message,
     ) -> Fate {
         let matches = sa
+            .v2
             .exchanges
             .outstanding
             .as_ref()
@@ -163,7 +165,7 @@ impl Engine {
             self.stats.dropped_unexpected += 1;
             return Fate::Keep;
         }
-        let kind = sa.exchanges.outstanding.as_ref().map(|o| o.kind.clone());
+        let kind = sa.v2.exchanges.outstanding.as_ref().map(|o| o.kind.clone());
         let fate = if kind == Some(RequestKind::Init) {
             if msg.header.exchange != ExchangeType::IkeSaInit {
                 self.stats.dropped_unexpected += 1;
@@ -179,7 +181,7 @@ impl Engine {
             };
             sa.last_received = now;
             self.follow_peer_address(sa, local, remote);
-            sa.exchanges.outstanding = None;
+            sa.v2.exchanges.outstanding = None;
             super::super::timer::TimerQueue::cancel(&mut sa.timers, Timer::Retransmit);
             match kind {
                 Some(RequestKind::Auth) => self.on_auth_response(now, sa, &payloads),
@@ -193,8 +195,8 @@ impl Engine {
                 Some(RequestKind::Liveness) | Some(RequestKind::Init) | None => Fate::Keep,
             }
         };
-        if matches!(fate, Fate::Keep) && sa.exchanges.outstanding.is_none() {
-            if let Some(next) = sa.exchanges.queued.pop_front() {
+        if matches!(fate, Fate::Keep) && sa.v2.exchanges.outstanding.is_none() {
+            if let Some(next) = sa.v2.exchanges.queued.pop_front() {
                 self.request(now, sa, next);
             }
         }
@@ -203,9 +205,9 @@ impl Engine {
 
     /// Queue or send a request of `kind` on an SA with keys.
     pub(in crate::ike) fn request(&mut self, now: Instant, sa: &mut IkeSa, kind: RequestKind) {
-        if sa.exchanges.outstanding.is_some() {
-            if !sa.exchanges.queued.contains(&kind) {
-                sa.exchanges.queued.push_back(kind);
+        if sa.v2.exchanges.outstanding.is_some() {
+            if !sa.v2.exchanges.queued.contains(&kind) {
+                sa.v2.exchanges.queued.push_back(kind);
             }
             return;
         }
@@ -224,7 +226,7 @@ impl Engine {
                     Some(p) => (ExchangeType::CreateChildSa, p),
                     None => {
                         // Nothing left to rekey: move on to what is queued.
-                        if let Some(next) = sa.exchanges.queued.pop_front() {
+                        if let Some(next) = sa.v2.exchanges.queued.pop_front() {
                             self.request(now, sa, next);
                         }
                         return;
@@ -234,7 +236,7 @@ impl Engine {
             // These two are built by their exchanges, which call `send_request` themselves.
             RequestKind::Init | RequestKind::Auth => return,
         };
-        let message_id = sa.exchanges.next_request_id;
+        let message_id = sa.v2.exchanges.next_request_id;
         let header = message::header(sa, exchange, false, message_id);
         let Some(datagrams) = self.seal_for(sa, &header, &payloads) else {
             return;
@@ -249,8 +251,8 @@ impl Engine {
         header: &crate::wire::ikev2::Header,
         payloads: &[Payload],
     ) -> Option<Vec<Vec<u8>>> {
-        let max = sa.fragmentation.then(|| self.max_message(sa));
-        let crypto = sa.crypto.as_mut()?;
+        let max = sa.v2.fragmentation.then(|| self.max_message(sa));
+        let crypto = sa.v2.crypto.as_mut()?;
         Some(message::seal(
             &mut crypto.outbound,
             header,
@@ -280,8 +282,8 @@ impl Engine {
         datagram: &[u8],
         msg: &Message,
     ) -> Option<(Vec<Payload>, message::Digest)> {
-        let crypto = sa.crypto.as_ref()?;
-        match message::open(&crypto.inbound, &mut sa.reassembly, datagram, msg) {
+        let crypto = sa.v2.crypto.as_ref()?;
+        match message::open(&crypto.inbound, &mut sa.v2.reassembly, datagram, msg) {
             Ok(message::Opened::Complete { payloads, digest }) => Some((payloads, digest)),
             Ok(message::Opened::Partial) => None,
             Err(e) => {
@@ -308,14 +310,14 @@ impl Engine {
                 payload: payload.clone(),
             });
         }
-        sa.exchanges.outstanding = Some(Outstanding {
+        sa.v2.exchanges.outstanding = Some(Outstanding {
             kind,
             message_id,
             datagrams,
             sends: 1,
             first_sent: now,
         });
-        sa.exchanges.next_request_id = message_id.wrapping_add(1);
+        sa.v2.exchanges.next_request_id = message_id.wrapping_add(1);
         let next = now + self.retransmit_delay(1);
         let at = self.answer_deadline(sa, now).map_or(next, |d| next.min(d));
         self.timers
@@ -341,12 +343,12 @@ impl Engine {
                 payload: payload.clone(),
             });
         }
-        sa.exchanges.last_response = Some(CachedResponse {
+        sa.v2.exchanges.last_response = Some(CachedResponse {
             message_id,
             request,
             datagrams,
         });
-        sa.exchanges.expected_request_id = message_id.wrapping_add(1);
+        sa.v2.exchanges.expected_request_id = message_id.wrapping_add(1);
     }
 
     /// Timeout before send number `sends + 1`: base timeout times base^(sends-1).
@@ -371,12 +373,12 @@ impl Engine {
 
     pub(in crate::ike) fn on_retransmit_timer(&mut self, now: Instant, sa: &mut IkeSa) -> Fate {
         let tries = self.settings.retransmit_tries;
-        let first_sent = match &sa.exchanges.outstanding {
+        let first_sent = match &sa.v2.exchanges.outstanding {
             Some(out) => out.first_sent,
             None => return Fate::Keep,
         };
         let deadline = self.answer_deadline(sa, first_sent);
-        let Some(out) = sa.exchanges.outstanding.as_mut() else {
+        let Some(out) = sa.v2.exchanges.outstanding.as_mut() else {
             return Fate::Keep;
         };
         if out.sends >= tries || deadline.is_some_and(|d| now >= d) {
@@ -419,7 +421,7 @@ impl Engine {
         }
         let idle_since = sa.last_received;
         if now.saturating_duration_since(idle_since) >= interval {
-            if sa.exchanges.outstanding.is_none() && sa.exchanges.queued.is_empty() {
+            if sa.v2.exchanges.outstanding.is_none() && sa.v2.exchanges.queued.is_empty() {
                 self.request(now, sa, RequestKind::Liveness);
             }
             self.timers

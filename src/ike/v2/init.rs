@@ -16,14 +16,13 @@ use crate::wire::ikev2::{
 use super::super::engine::{Engine, Fate};
 use super::super::error::{Error, Failure};
 use super::super::output::{ConnId, DownReason, SaId, Transmit};
-use super::super::sa::{
-    AuthKeys, IkeSa, InitContext, NatState, RequestKind, SaCrypto, SaOrigin, SaState,
-};
+use super::super::sa::{IkeSa, NatState, RequestKind, SaOrigin, SaState};
 use super::super::timer::{Timer, TimerQueue};
 use super::cookie;
 use super::informational::notify;
 use super::nat::detection_hash;
 use super::proposal::{accept_ike, group_offered, ike_sa_payload, preferred_group, select_ike};
+use super::sa::{AuthKeys, CachedResponse, InitContext, SaCrypto};
 use crate::algorithm::DhGroup;
 use crate::wire::ikev2::transform::{InvalidKeData, TransformId};
 
@@ -137,7 +136,7 @@ impl Engine {
             },
             now,
         );
-        sa.init = Some(Box::new(InitContext {
+        sa.v2.init = Some(Box::new(InitContext {
             ni,
             nr: Vec::new(),
             request: Vec::new(),
@@ -159,7 +158,9 @@ impl Engine {
         let Some(settings) = self.connection(sa.conn) else {
             return;
         };
-        let Some(init) = sa.init.as_mut() else { return };
+        let Some(init) = sa.v2.init.as_mut() else {
+            return;
+        };
         let Some(dh) = init.dh.as_ref() else { return };
         let mut payloads = Vec::with_capacity(6);
         if let Some(c) = &init.cookie {
@@ -240,7 +241,7 @@ impl Engine {
             let request = super::message::digest(datagram);
             let cached = self
                 .sa(id)
-                .and_then(|sa| sa.exchanges.last_response.as_ref())
+                .and_then(|sa| sa.v2.exchanges.last_response.as_ref())
                 .filter(|c| c.message_id == 0 && c.request == request)
                 .map(|c| c.datagrams.clone());
             if cached.is_none() {
@@ -394,9 +395,9 @@ impl Engine {
             now,
         );
         sa.nat = nat;
-        sa.crypto = Some(crypto);
-        sa.fragmentation = fragmentation;
-        sa.exchanges.expected_request_id = 1;
+        sa.v2.crypto = Some(crypto);
+        sa.v2.fragmentation = fragmentation;
+        sa.v2.exchanges.expected_request_id = 1;
         let header = super::message::header(&sa, ExchangeType::IkeSaInit, true, 0);
         let response = ikev2::emit_message(&header, &out);
         self.emit_transmit(Transmit {
@@ -404,12 +405,12 @@ impl Engine {
             remote,
             payload: response.clone(),
         });
-        sa.exchanges.last_response = Some(super::super::sa::CachedResponse {
+        sa.v2.exchanges.last_response = Some(CachedResponse {
             message_id: 0,
             request: super::message::digest(datagram),
             datagrams: vec![response.clone()],
         });
-        sa.init = Some(Box::new(InitContext {
+        sa.v2.init = Some(Box::new(InitContext {
             ni: ni.clone(),
             nr,
             request: datagram.to_vec(),
@@ -443,6 +444,7 @@ impl Engine {
         if let Some(data) = notify_data(payloads, NotifyType::InvalidKePayload) {
             let wanted = DhGroup::from_notify_data(data);
             let current = sa
+                .v2
                 .init
                 .as_ref()
                 .and_then(|i| i.dh.as_ref())
@@ -454,7 +456,7 @@ impl Engine {
                     debug!(sa = sa.id.0, %group, "responder asked for another DH group");
                     match KeyExchange::generate(group, self.rng.as_mut()) {
                         Ok(dh) => {
-                            if let Some(init) = sa.init.as_mut() {
+                            if let Some(init) = sa.v2.init.as_mut() {
                                 init.dh = Some(dh);
                             }
                             self.restart_init(now, sa);
@@ -474,7 +476,7 @@ impl Engine {
             };
         }
         if let Some(c) = notify_data(payloads, NotifyType::Cookie) {
-            let Some(init) = sa.init.as_mut() else {
+            let Some(init) = sa.v2.init.as_mut() else {
                 return Fate::Keep;
             };
             if init.cookie.as_deref() == Some(c) {
@@ -520,7 +522,7 @@ impl Engine {
                 "responder chose a proposal we did not offer",
             )));
         };
-        let Some(init) = sa.init.as_mut() else {
+        let Some(init) = sa.v2.init.as_mut() else {
             return Fate::Keep;
         };
         let Some(dh) = init.dh.take() else {
@@ -555,23 +557,24 @@ impl Engine {
             }
         };
         sa.spi_r = spi_r;
-        sa.crypto = Some(crypto);
+        sa.v2.crypto = Some(crypto);
         sa.nat = detect_nat(payloads, sa.spi_i, spi_r, local, remote);
-        sa.fragmentation = notify_data(payloads, NotifyType::Ikev2FragmentationSupported).is_some();
+        sa.v2.fragmentation =
+            notify_data(payloads, NotifyType::Ikev2FragmentationSupported).is_some();
         sa.last_received = now;
         if sa.nat.any() {
             // RFC 7296 2.23: continue on port 4500 once a NAT is detected.
             sa.local.set_port(NAT_T_PORT);
             sa.remote.set_port(NAT_T_PORT);
         }
-        sa.exchanges.outstanding = None;
+        sa.v2.exchanges.outstanding = None;
         TimerQueue::cancel(&mut sa.timers, Timer::Retransmit);
         self.send_auth_request(now, sa)
     }
 
     /// Resend IKE_SA_INIT after INVALID_KE_PAYLOAD or COOKIE: same SPI, message ID 0.
     fn restart_init(&mut self, now: Instant, sa: &mut IkeSa) {
-        sa.exchanges.outstanding = None;
+        sa.v2.exchanges.outstanding = None;
         TimerQueue::cancel(&mut sa.timers, Timer::Retransmit);
         self.send_init_request(now, sa);
     }

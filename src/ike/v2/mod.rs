@@ -12,4 +12,5 @@ mod init;
 pub(in crate::ike) mod message;
 mod nat;
 pub(in crate::ike) mod proposal;
+pub(in crate::ike) mod sa;
 pub(in crate::ike) mod ts;

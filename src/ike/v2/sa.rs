@@ -1,0 +1,114 @@
+//! What an IKEv2 SA keeps beyond the common part of [`IkeSa`](super::super::sa::IkeSa): the
+//! SK payload keys, the IKE_SA_INIT context until IKE_AUTH, message IDs and the
+//! retransmission cache, fragments being reassembled and an outstanding CREATE_CHILD_SA.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use zeroize::Zeroizing;
+
+use crate::algorithm::DhGroup;
+use crate::crypto::dh::KeyExchange;
+use crate::crypto::keymat::IkeSuite;
+use crate::crypto::protect::PayloadProtection;
+
+use super::super::sa::RequestKind;
+use super::message::{Digest, Reassembly};
+
+/// The IKEv2 part of an IKE SA.
+#[derive(Default)]
+pub struct V2State {
+    pub crypto: Option<SaCrypto>,
+    /// Boxed: most SAs are established and have none, so it should not take room in each.
+    pub init: Option<Box<InitContext>>,
+    pub exchanges: Exchanges,
+    /// Both ends announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 2.3).
+    pub fragmentation: bool,
+    pub reassembly: Option<Reassembly>,
+    /// Our outstanding CREATE_CHILD_SA request.
+    pub pending_create: Option<PendingCreate>,
+    /// The DH group the peer asked for with INVALID_KE_PAYLOAD, for our next CREATE_CHILD_SA.
+    pub ke_group_hint: Option<DhGroup>,
+}
+
+/// Keys and payload protection of an IKE SA, once IKE_SA_INIT completed.
+pub struct SaCrypto {
+    pub suite: IkeSuite,
+    /// SK_d: the keys of every CHILD_SA and of the IKE SA's successor derive from it
+    /// (RFC 7296 2.17, 2.18).
+    pub sk_d: Zeroizing<Vec<u8>>,
+    /// Only the AUTH payloads of IKE_AUTH use SK_pi and SK_pr (RFC 7296 2.15): kept until
+    /// the SA is established, never on a rekeyed SA.
+    pub auth_keys: Option<AuthKeys>,
+    /// Protects what we send (SK_ei/SK_ai as original initiator, SK_er/SK_ar otherwise).
+    pub outbound: PayloadProtection,
+    pub inbound: PayloadProtection,
+}
+
+/// SK_pi and SK_pr.
+pub struct AuthKeys {
+    pub sk_pi: Zeroizing<Vec<u8>>,
+    pub sk_pr: Zeroizing<Vec<u8>>,
+}
+
+/// What IKE_SA_INIT leaves behind until IKE_AUTH is done: both messages and nonces are
+/// signed in AUTH (RFC 7296 2.15).
+pub struct InitContext {
+    pub ni: Vec<u8>,
+    pub nr: Vec<u8>,
+    pub request: Vec<u8>,
+    pub response: Vec<u8>,
+    /// Initiator: our key exchange until the response arrives.
+    pub dh: Option<KeyExchange>,
+    /// Initiator: a cookie the responder asked us to return (RFC 7296 2.6).
+    pub cookie: Option<Vec<u8>>,
+    /// Initiator: the inbound SPI reserved for the first CHILD_SA.
+    pub child_spi: u32,
+}
+
+/// What we sent in an outstanding CREATE_CHILD_SA request and need to finish it.
+pub struct PendingCreate {
+    pub ni: Vec<u8>,
+    pub dh: Option<KeyExchange>,
+    pub target: CreateTarget,
+}
+
+pub enum CreateTarget {
+    /// A CHILD_SA rekey: our new inbound SPI and the old child's inbound SPI.
+    Child {
+        new_inbound_spi: u32,
+        old_inbound_spi: u32,
+    },
+    /// An IKE SA rekey: our SPI of the new IKE SA.
+    Ike { new_spi: u64 },
+}
+
+/// Our outstanding request, kept for retransmission until its response arrives.
+pub struct Outstanding {
+    pub kind: RequestKind,
+    pub message_id: u32,
+    /// The request's datagrams (several when fragmented).
+    pub datagrams: Vec<Vec<u8>>,
+    pub sends: u32,
+    /// When it was first sent: the connection's `dpd_timeout` counts from here.
+    pub first_sent: Instant,
+}
+
+/// Message-ID bookkeeping and the retransmission cache (RFC 7296 2.1-2.3).
+#[derive(Default)]
+pub struct Exchanges {
+    pub next_request_id: u32,
+    pub outstanding: Option<Outstanding>,
+    pub queued: VecDeque<RequestKind>,
+    /// The next request ID we expect from the peer.
+    pub expected_request_id: u32,
+    /// Our response to the peer's last request, resent verbatim when it retransmits.
+    pub last_response: Option<CachedResponse>,
+}
+
+/// The answer to the peer's last request and what identifies that request.
+pub struct CachedResponse {
+    pub message_id: u32,
+    pub request: Digest,
+    pub datagrams: Vec<Vec<u8>>,
+}
