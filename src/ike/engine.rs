@@ -12,6 +12,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
 use tracing::{debug, info};
@@ -41,7 +42,9 @@ pub struct Engine {
     pub(super) settings: EngineSettings,
     /// Connection slots: a [`ConnId`] indexes this and stays valid across reloads (removed
     /// connections leave `None`).
-    pub(super) connections: Vec<Option<ConnectionSettings>>,
+    /// Shared (`Arc`): an exchange holds its connection's settings while it changes the
+    /// engine, without copying them.
+    pub(super) connections: Vec<Option<Arc<ConnectionSettings>>>,
     pub(super) conn_index: ConnIndex,
     sas: Vec<Option<IkeSa>>,
     free_slots: Vec<u32>,
@@ -82,10 +85,10 @@ impl Engine {
     pub fn new(mut settings: EngineSettings, mut rng: Box<dyn Random>) -> Engine {
         let mut cookie_secret = [0u8; 32];
         rng.fill(&mut cookie_secret);
-        let connections: Vec<Option<ConnectionSettings>> =
+        let connections: Vec<Option<Arc<ConnectionSettings>>> =
             std::mem::take(&mut settings.connections)
                 .into_iter()
-                .map(Some)
+                .map(|c| Some(Arc::new(c)))
                 .collect();
         let conn_index = ConnIndex::build(&connections);
         Engine {
@@ -120,7 +123,15 @@ impl Engine {
     }
 
     pub fn connection(&self, id: ConnId) -> Option<&ConnectionSettings> {
-        self.connections.get(id.0 as usize).and_then(Option::as_ref)
+        self.connections
+            .get(id.0 as usize)
+            .and_then(Option::as_deref)
+    }
+
+    /// A connection's settings, shared: for an exchange that changes the engine while it
+    /// reads them.
+    pub(super) fn shared_connection(&self, id: ConnId) -> Option<Arc<ConnectionSettings>> {
+        self.connections.get(id.0 as usize).and_then(Option::clone)
     }
 
     pub fn connection_id(&self, name: &str) -> Option<ConnId> {

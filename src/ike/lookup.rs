@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::output::ConnId;
 use super::settings::{ConnectionSettings, IkeIdentity};
@@ -17,7 +18,7 @@ pub struct ConnIndex {
 }
 
 impl ConnIndex {
-    pub fn build(connections: &[Option<ConnectionSettings>]) -> ConnIndex {
+    pub fn build(connections: &[Option<Arc<ConnectionSettings>>]) -> ConnIndex {
         let mut index = ConnIndex::default();
         for (i, c) in connections.iter().enumerate() {
             let (Some(c), Ok(i)) = (c, u32::try_from(i)) else {

@@ -2,6 +2,7 @@
 //! settings are unchanged keep their SAs; changed ones are re-established; removed ones are
 //! deleted with the peer; new ones start if they initiate.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::engine::Engine;
@@ -27,7 +28,7 @@ impl Engine {
         let existing: Vec<ConnId> = self.connection_ids().collect();
         let mut to_start = Vec::new();
         for id in existing {
-            let Some(current) = self.connection(id).cloned() else {
+            let Some(current) = self.shared_connection(id) else {
                 continue;
             };
             match incoming.iter().position(|c| c.name == current.name) {
@@ -36,30 +37,30 @@ impl Engine {
                     if let Some(slot) = self.connections.get_mut(id.0 as usize) {
                         *slot = None;
                     }
-                    report.removed.push(current.name);
+                    report.removed.push(current.name.clone());
                 }
                 Some(index) => {
                     let new = incoming.remove(index);
-                    if new == current {
-                        report.unchanged.push(current.name);
+                    if new == *current {
+                        report.unchanged.push(current.name.clone());
                         continue;
                     }
                     self.terminate(now, id);
                     let initiate = new.initiate;
                     if let Some(slot) = self.connections.get_mut(id.0 as usize) {
-                        *slot = Some(new);
+                        *slot = Some(Arc::new(new));
                     }
                     if initiate {
                         to_start.push(id);
                     }
-                    report.changed.push(current.name);
+                    report.changed.push(current.name.clone());
                 }
             }
         }
         for new in incoming {
             report.added.push(new.name.clone());
             let initiate = new.initiate;
-            self.connections.push(Some(new));
+            self.connections.push(Some(Arc::new(new)));
             if initiate {
                 if let Ok(i) = u32::try_from(self.connections.len() - 1) {
                     to_start.push(ConnId(i));

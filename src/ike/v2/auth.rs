@@ -287,7 +287,7 @@ impl Engine {
     ) -> Result<(SaPayload, NewChild), super::super::error::Error> {
         use super::super::error::Error;
         let (Some(settings), Some(init), Some(crypto)) = (
-            self.connection(sa.conn),
+            self.shared_connection(sa.conn),
             sa.v2.init.as_ref(),
             sa.v2.crypto.as_ref(),
         ) else {
@@ -299,27 +299,21 @@ impl Engine {
         if remote_ts.is_empty() || local_ts.is_empty() {
             return Err(Error::TsUnacceptable);
         }
-        let proposals = settings.esp_proposals.clone();
-        let (prf, sk_d, ni, nr) = (
-            crypto.suite.prf,
-            crypto.sk_d.clone(),
-            init.ni.clone(),
-            init.nr.clone(),
-        );
         let our_spi = self.new_esp_spi();
-        let Some((suite, answer, peer_spi)) = select_esp(&proposals, offer, None, our_spi, true)
+        let Some((suite, answer, peer_spi)) =
+            select_esp(&settings.esp_proposals, offer, None, our_spi, true)
         else {
             self.inbound_spis.remove(&our_spi);
             return Err(Error::NoProposalChosen);
         };
         let keys = derive_child_keys(
-            prf,
-            &sk_d,
+            crypto.suite.prf,
+            &crypto.sk_d,
             suite.encryption,
             suite.integrity,
             None,
-            &ni,
-            &nr,
+            &init.ni,
+            &init.nr,
         );
         Ok((
             answer,

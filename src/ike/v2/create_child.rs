@@ -118,7 +118,7 @@ impl Engine {
         sa: &mut IkeSa,
         kind: &RequestKind,
     ) -> Option<Vec<Payload>> {
-        let settings = self.connection(sa.conn)?.clone();
+        let settings = self.shared_connection(sa.conn)?;
         let ni = self.new_nonce();
         match kind {
             RequestKind::RekeyChild { old_inbound_spi } => {
@@ -220,7 +220,7 @@ impl Engine {
         {
             return self.respond_rekey_ike(now, sa, offer, ni, p.ke);
         }
-        let Some(settings) = self.connection(sa.conn).cloned() else {
+        let Some(settings) = self.shared_connection(sa.conn) else {
             return refuse(NotifyType::NoProposalChosen, Vec::new());
         };
         // Which child is replaced, if any.
@@ -473,7 +473,7 @@ impl Engine {
             }
             return;
         }
-        let Some(settings) = self.connection(sa.conn).cloned() else {
+        let Some(settings) = self.shared_connection(sa.conn) else {
             return;
         };
         let (Some(answer), Some(nr), Some(tsi), Some(tsr)) = (p.sa, p.nonce, p.tsi, p.tsr) else {
@@ -654,7 +654,7 @@ impl Engine {
             }) => return refuse(NotifyType::TemporaryFailure, Vec::new()),
             _ => {}
         }
-        let Some(settings) = self.connection(sa.conn).cloned() else {
+        let Some(settings) = self.shared_connection(sa.conn) else {
             return refuse(NotifyType::NoProposalChosen, Vec::new());
         };
         let our_spi = self.new_ike_spi();
@@ -749,7 +749,7 @@ impl Engine {
                 format!("the peer refused with {}", error.notify_type),
             );
         }
-        let Some(settings) = self.connection(sa.conn).cloned() else {
+        let Some(settings) = self.shared_connection(sa.conn) else {
             return Fate::Keep;
         };
         let (Some(answer), Some(nr), Some(ke), Some(dh)) = (p.sa, p.nonce, p.ke, dh) else {
