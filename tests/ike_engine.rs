@@ -780,3 +780,43 @@ fn an_ikev1_datagram_is_counted_and_dropped_with_no_state() {
     engine.handle_datagram(now, addr(B_ADDR, 500), addr(A_ADDR, 500), &as_v2);
     assert_eq!(engine.stats().dropped_ikev1, after.dropped_ikev1);
 }
+
+/// The engine's driver contract: kernel intents are drained before transmits. It holds only
+/// if the install of our inbound SA is queued by the very input that queues the response
+/// letting the peer send on it; this checks that for the responder's IKE_AUTH.
+#[test]
+fn the_inbound_sa_is_queued_with_the_response_that_lets_the_peer_use_it() {
+    let mut pair = Pair::default_pair();
+    let now = pair.now;
+    let (a, b) = (&mut pair.a.engine, &mut pair.b.engine);
+    let (a_addr, b_addr) = (addr(A_ADDR, 500), addr(B_ADDR, 500));
+    a.start(now);
+    // IKE_SA_INIT request and response, then the IKE_AUTH request, by hand.
+    let init = a.poll_transmit().expect("IKE_SA_INIT request");
+    b.handle_datagram(now, b_addr, a_addr, &init.payload);
+    assert!(
+        b.poll_kernel().is_none(),
+        "nothing to install after IKE_SA_INIT"
+    );
+    let init_response = b.poll_transmit().expect("IKE_SA_INIT response");
+    a.handle_datagram(now, a_addr, b_addr, &init_response.payload);
+    let auth = a.poll_transmit().expect("IKE_AUTH request");
+    b.handle_datagram(now, b_addr, a_addr, &auth.payload);
+    let Some(KernelIntent::InstallChild { child, .. }) = b.poll_kernel() else {
+        panic!("the responder's CHILD_SA is not queued with its IKE_AUTH response");
+    };
+    let b_inbound = child.inbound.spi;
+    let auth_response = b.poll_transmit().expect("IKE_AUTH response");
+    a.handle_datagram(now, a_addr, b_addr, &auth_response.payload);
+    let Some(KernelIntent::InstallChild { child, .. }) = a.poll_kernel() else {
+        panic!("the initiator installs no CHILD_SA");
+    };
+    let a_outbound = child
+        .outbound
+        .as_ref()
+        .expect("the initiator sends at once");
+    assert_eq!(
+        a_outbound.spi, b_inbound,
+        "the SA the initiator sends on is the one queued with the response"
+    );
+}

@@ -2,9 +2,28 @@
 //!
 //! Inputs are datagrams, timer expiries, kernel results and commands, each with the current
 //! time; outputs are polled: [`Engine::poll_transmit`], [`Engine::poll_timeout`],
-//! [`Engine::poll_event`], [`Engine::poll_kernel`]. Call the `poll_*` methods until they return
-//! `None` after every input. The engine never blocks, never reads a clock and never touches a
-//! socket, so two engines can be driven against each other in memory.
+//! [`Engine::poll_event`], [`Engine::poll_kernel`]. The engine never blocks, never reads a
+//! clock and never touches a socket, so two engines can be driven against each other in
+//! memory.
+//!
+//! # The driver's contract
+//!
+//! After every input (`handle_*`, `initiate`, `start`, `terminate`, `reload`, the rekey
+//! commands), the driver drains the outputs in this order:
+//!
+//! 1. [`Engine::poll_kernel`] until `None`, applying the intents in order and handing each
+//!    result back with [`Engine::handle_kernel_result`] (which may queue more outputs: start
+//!    again at 1);
+//! 2. [`Engine::poll_transmit`] until `None`, sending each datagram;
+//! 3. [`Engine::poll_event`] until `None`;
+//! 4. [`Engine::poll_timeout`], to sleep until that instant or the next input, then
+//!    [`Engine::handle_timeout`] with the time it woke at.
+//!
+//! Kernel intents come before transmits because one input can produce both a CHILD_SA to
+//! install and the response that lets the peer use it: the peer may send ESP as soon as it
+//! has our IKE_AUTH or CREATE_CHILD_SA response, so our inbound SA must exist before that
+//! response leaves (RFC 7296 2.8 for rekeys). The engine queues them from the same input;
+//! the order of draining is the driver's part. Time passed in must never go backwards.
 //!
 //! SAs live in a slab indexed by [`SaId`]; messages find theirs through a hash map keyed by our
 //! IKE SPI, and deadlines sit in one priority queue: no per-packet or per-tick work grows with
