@@ -11,6 +11,7 @@ use crate::crypto::keymat::{derive_ike_keys, IkeKeys, IkeSuite};
 use crate::crypto::protect::PayloadProtection;
 use crate::wire::ikev2::{
     self, ExchangeType, Flags, Header, KePayload, Message, NotifyType, Payload, PayloadType,
+    SaPayload,
 };
 
 use super::super::engine::{Engine, Fate};
@@ -102,6 +103,42 @@ fn detect_nat(
         local_behind,
         remote_behind,
     }
+}
+
+/// What the responder reads from an IKE_SA_INIT request.
+#[derive(Clone, Copy)]
+struct InitRequest<'a> {
+    local: SocketAddr,
+    remote: SocketAddr,
+    spi_i: u64,
+    datagram: &'a [u8],
+    payloads: &'a [Payload],
+    offer: &'a SaPayload,
+    ke: &'a KePayload,
+    ni: &'a [u8],
+}
+
+/// The notifies of our IKE_SA_INIT response: NAT detection when the initiator sent it
+/// (RFC 7296 2.23), and fragmentation support when both ends announce it (RFC 7383 2.3).
+fn init_response_notifies(request: &InitRequest, spi_r: u64, fragmentation: bool) -> Vec<Payload> {
+    let mut out = Vec::new();
+    if notify_data(request.payloads, NotifyType::NatDetectionSourceIp).is_some() {
+        out.push(Payload::Notify(notify(
+            NotifyType::NatDetectionSourceIp,
+            detection_hash(request.spi_i, spi_r, request.local),
+        )));
+        out.push(Payload::Notify(notify(
+            NotifyType::NatDetectionDestinationIp,
+            detection_hash(request.spi_i, spi_r, request.remote),
+        )));
+    }
+    if fragmentation {
+        out.push(Payload::Notify(notify(
+            NotifyType::Ikev2FragmentationSupported,
+            Vec::new(),
+        )));
+    }
+    out
 }
 
 impl Engine {
@@ -228,6 +265,9 @@ impl Engine {
         })
     }
 
+    /// Responder: an IKE_SA_INIT request (RFC 7296 1.2). A retransmission gets the same
+    /// answer; a new request is checked, admitted (cookies under load), given a proposal and
+    /// answered, creating a half-open SA.
     pub(in crate::ike) fn respond_init(
         &mut self,
         now: Instant,
@@ -238,25 +278,59 @@ impl Engine {
     ) {
         let spi_i = msg.header.spi_i;
         if let Some(&id) = self.half_open.get(&(spi_i, remote)) {
-            let request = super::message::digest(datagram);
-            let cached = self
-                .sa(id)
-                .and_then(|sa| sa.v2.exchanges.last_response.as_ref())
-                .filter(|c| c.message_id == 0 && c.request == request)
-                .map(|c| c.datagrams.clone());
-            if cached.is_none() {
-                self.stats.dropped_unexpected += 1;
-            }
-            for payload in cached.into_iter().flatten() {
-                self.stats.responses_resent += 1;
-                self.emit_transmit(Transmit {
-                    local,
-                    remote,
-                    payload,
-                });
-            }
+            self.resend_init_response(id, local, remote, datagram);
             return;
         }
+        let Some(request) = self.read_init_request(local, remote, datagram, msg) else {
+            return;
+        };
+        let Some(conn) = self.admit_init(&request) else {
+            return;
+        };
+        let Some((suite, answer)) = self.choose_init_proposal(conn, &request) else {
+            return;
+        };
+        self.answer_init(now, conn, &request, suite, answer);
+    }
+
+    /// RFC 7296 2.1: the cached answer to a retransmitted IKE_SA_INIT, if it is byte for
+    /// byte the request we answered.
+    fn resend_init_response(
+        &mut self,
+        id: SaId,
+        local: SocketAddr,
+        remote: SocketAddr,
+        datagram: &[u8],
+    ) {
+        let request = super::message::digest(datagram);
+        let cached = self
+            .sa(id)
+            .and_then(|sa| sa.v2.exchanges.last_response.as_ref())
+            .filter(|c| c.message_id == 0 && c.request == request)
+            .map(|c| c.datagrams.clone());
+        if cached.is_none() {
+            self.stats.dropped_unexpected += 1;
+        }
+        for payload in cached.into_iter().flatten() {
+            self.stats.responses_resent += 1;
+            self.emit_transmit(Transmit {
+                local,
+                remote,
+                payload,
+            });
+        }
+    }
+
+    /// The payloads an IKE_SA_INIT request must have; `None` (counted, or refused for an
+    /// unknown critical payload) otherwise.
+    fn read_init_request<'a>(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        datagram: &'a [u8],
+        msg: &'a Message,
+    ) -> Option<InitRequest<'a>> {
+        let spi_i = msg.header.spi_i;
         let payloads = &msg.payloads;
         if let Some(t) = ikev2::first_unsupported_critical(payloads) {
             // RFC 7296 2.5: reject a message with a critical payload we do not understand.
@@ -267,7 +341,7 @@ impl Engine {
                 NotifyType::UnsupportedCriticalPayload,
                 vec![t],
             );
-            return;
+            return None;
         }
         let (mut sa_p, mut ke, mut ni) = (None, None, None);
         for p in payloads {
@@ -278,15 +352,37 @@ impl Engine {
                 _ => {}
             }
         }
-        let (Some(sa_p), Some(ke), Some(ni)) = (sa_p, ke, ni) else {
+        let (Some(offer), Some(ke), Some(ni)) = (sa_p, ke, ni) else {
             self.stats.dropped_malformed += 1;
-            return;
+            return None;
         };
         // RFC 7296 2.10: nonces are at least 16 and at most 256 octets.
         if !(16..=256).contains(&ni.len()) {
             self.stats.dropped_malformed += 1;
-            return;
+            return None;
         }
+        Some(InitRequest {
+            local,
+            remote,
+            spi_i,
+            datagram,
+            payloads,
+            offer,
+            ke,
+            ni,
+        })
+    }
+
+    /// The connection the request is for, once a cookie proves the initiator's address when
+    /// too many SAs are half-open (RFC 7296 2.6).
+    fn admit_init(&mut self, request: &InitRequest) -> Option<ConnId> {
+        let InitRequest {
+            local,
+            remote,
+            spi_i,
+            ni,
+            ..
+        } = *request;
         let Some(conn) = self.responder_connection(local, remote) else {
             debug!(%remote, %local, "IKE_SA_INIT from a peer no connection accepts");
             self.refuse_init(
@@ -296,22 +392,37 @@ impl Engine {
                 NotifyType::NoProposalChosen,
                 Vec::new(),
             );
-            return;
+            return None;
         };
         if self.half_open.len() >= self.settings.cookie_threshold {
-            let valid = notify_data(payloads, NotifyType::Cookie)
+            let valid = notify_data(request.payloads, NotifyType::Cookie)
                 .is_some_and(|c| cookie::verify(&self.cookie_secret, ni, remote.ip(), spi_i, c));
             if !valid {
                 let c = cookie::compute(&self.cookie_secret, ni, remote.ip(), spi_i);
                 self.stats.cookies_sent += 1;
                 self.refuse_init(local, remote, spi_i, NotifyType::Cookie, c);
-                return;
+                return None;
             }
         }
-        let Some(settings) = self.connection(conn) else {
-            return;
-        };
-        let Some((suite, answer, _)) = select_ike(&settings.ike_proposals, sa_p, None) else {
+        Some(conn)
+    }
+
+    /// Our proposal for the initiator's offer, with a KE of the chosen group; refused with
+    /// NO_PROPOSAL_CHOSEN, or INVALID_KE_PAYLOAD naming the group we want (RFC 7296 1.2).
+    fn choose_init_proposal(
+        &mut self,
+        conn: ConnId,
+        request: &InitRequest,
+    ) -> Option<(IkeSuite, SaPayload)> {
+        let InitRequest {
+            local,
+            remote,
+            spi_i,
+            ..
+        } = *request;
+        let settings = self.connection(conn)?;
+        let Some((suite, answer, _)) = select_ike(&settings.ike_proposals, request.offer, None)
+        else {
             self.refuse_init(
                 local,
                 remote,
@@ -319,10 +430,9 @@ impl Engine {
                 NotifyType::NoProposalChosen,
                 Vec::new(),
             );
-            return;
+            return None;
         };
-        if ke.group != suite.dh.transform_id() {
-            // RFC 7296 1.2: tell the initiator which group we want.
+        if request.ke.group != suite.dh.transform_id() {
             self.refuse_init(
                 local,
                 remote,
@@ -330,17 +440,36 @@ impl Engine {
                 NotifyType::InvalidKePayload,
                 suite.dh.transform_id().to_be_bytes().to_vec(),
             );
-            return;
+            return None;
         }
-        let shared = match KeyExchange::respond(suite.dh, &ke.data, self.rng.as_mut()) {
-            Ok(s) => s,
-            Err(e) => {
-                debug!(%remote, "IKE_SA_INIT with unusable key exchange data: {e}");
-                self.stats.dropped_malformed += 1;
-                return;
-            }
-        };
-        let (secret, our_public) = shared;
+        Some((suite, answer))
+    }
+
+    /// Complete the key exchange, answer, and keep a half-open SA until IKE_AUTH.
+    fn answer_init(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        request: &InitRequest,
+        suite: IkeSuite,
+        answer: SaPayload,
+    ) {
+        let InitRequest {
+            local,
+            remote,
+            spi_i,
+            ni,
+            ..
+        } = *request;
+        let (secret, our_public) =
+            match KeyExchange::respond(suite.dh, &request.ke.data, self.rng.as_mut()) {
+                Ok(s) => s,
+                Err(e) => {
+                    debug!(%remote, "IKE_SA_INIT with unusable key exchange data: {e}");
+                    self.stats.dropped_malformed += 1;
+                    return;
+                }
+            };
         let spi_r = self.new_ike_spi();
         let mut nr = vec![0u8; NONCE_LEN];
         self.rng.fill(&mut nr);
@@ -352,7 +481,9 @@ impl Engine {
                 return;
             }
         };
-        let nat = detect_nat(payloads, spi_i, 0, local, remote);
+        // RFC 7383 2.3: fragmentation is used only if both ends announce it.
+        let fragmentation =
+            notify_data(request.payloads, NotifyType::Ikev2FragmentationSupported).is_some();
         let mut out = vec![
             Payload::Sa(answer),
             Payload::Ke(KePayload {
@@ -361,25 +492,7 @@ impl Engine {
             }),
             Payload::Nonce(nr.clone()),
         ];
-        if notify_data(payloads, NotifyType::NatDetectionSourceIp).is_some() {
-            out.push(Payload::Notify(notify(
-                NotifyType::NatDetectionSourceIp,
-                detection_hash(spi_i, spi_r, local),
-            )));
-            out.push(Payload::Notify(notify(
-                NotifyType::NatDetectionDestinationIp,
-                detection_hash(spi_i, spi_r, remote),
-            )));
-        }
-        // RFC 7383 2.3: fragmentation is used only if both ends announce it.
-        let fragmentation =
-            notify_data(payloads, NotifyType::Ikev2FragmentationSupported).is_some();
-        if fragmentation {
-            out.push(Payload::Notify(notify(
-                NotifyType::Ikev2FragmentationSupported,
-                Vec::new(),
-            )));
-        }
+        out.extend(init_response_notifies(request, spi_r, fragmentation));
         let id = self.allocate_slot();
         let mut sa = IkeSa::new(
             SaOrigin {
@@ -394,7 +507,7 @@ impl Engine {
             },
             now,
         );
-        sa.nat = nat;
+        sa.nat = detect_nat(request.payloads, spi_i, 0, local, remote);
         sa.v2.crypto = Some(crypto);
         sa.v2.fragmentation = fragmentation;
         sa.v2.exchanges.expected_request_id = 1;
@@ -407,13 +520,13 @@ impl Engine {
         });
         sa.v2.exchanges.last_response = Some(CachedResponse {
             message_id: 0,
-            request: super::message::digest(datagram),
+            request: super::message::digest(request.datagram),
             datagrams: vec![response.clone()],
         });
         sa.v2.init = Some(Box::new(InitContext {
-            ni: ni.clone(),
+            ni: ni.to_vec(),
             nr,
-            request: datagram.to_vec(),
+            request: request.datagram.to_vec(),
             response,
             dh: None,
             cookie: None,
