@@ -541,6 +541,9 @@ impl Engine {
         self.put(sa);
     }
 
+    /// Initiator: the answer to our IKE_SA_INIT. INVALID_KE_PAYLOAD and COOKIE make us send
+    /// the request again (RFC 7296 1.2, 2.6), another error notify ends the SA, and a proper
+    /// answer completes the key exchange and moves on to IKE_AUTH.
     pub(in crate::ike) fn on_init_response(
         &mut self,
         now: Instant,
@@ -551,56 +554,14 @@ impl Engine {
         msg: &Message,
     ) -> Fate {
         let payloads = &msg.payloads;
-        let Some(settings) = self.connection(sa.conn) else {
+        if self.connection(sa.conn).is_none() {
             return Fate::Remove(DownReason::Deleted);
-        };
-        if let Some(data) = notify_data(payloads, NotifyType::InvalidKePayload) {
-            let wanted = DhGroup::from_notify_data(data);
-            let current = sa
-                .v2
-                .init
-                .as_ref()
-                .and_then(|i| i.dh.as_ref())
-                .map(|d| d.group());
-            return match wanted {
-                Some(group)
-                    if Some(group) != current && group_offered(&settings.ike_proposals, group) =>
-                {
-                    debug!(sa = sa.id.0, %group, "responder asked for another DH group");
-                    match KeyExchange::generate(group, self.rng.as_mut()) {
-                        Ok(dh) => {
-                            if let Some(init) = sa.v2.init.as_mut() {
-                                init.dh = Some(dh);
-                            }
-                            self.restart_init(now, sa);
-                            Fate::Keep
-                        }
-                        Err(e) => Fate::Remove(DownReason::NegotiationFailed(Failure::gave_up(
-                            ExchangeType::IkeSaInit,
-                            e.to_string(),
-                        ))),
-                    }
-                }
-                _ => Fate::Remove(DownReason::NegotiationFailed(Failure::refused_by_peer(
-                    ExchangeType::IkeSaInit,
-                    NotifyType::InvalidKePayload,
-                    "it wants a DH group we do not offer",
-                ))),
-            };
         }
-        if let Some(c) = notify_data(payloads, NotifyType::Cookie) {
-            let Some(init) = sa.v2.init.as_mut() else {
-                return Fate::Keep;
-            };
-            if init.cookie.as_deref() == Some(c) {
-                // The same cookie again: the responder does not accept it; let retransmission
-                // and the establish deadline decide.
-                self.stats.dropped_unexpected += 1;
-                return Fate::Keep;
-            }
-            init.cookie = Some(c.to_vec());
-            self.restart_init(now, sa);
-            return Fate::Keep;
+        if let Some(data) = notify_data(payloads, NotifyType::InvalidKePayload) {
+            return self.retry_init_with_group(now, sa, DhGroup::from_notify_data(data));
+        }
+        if let Some(cookie) = notify_data(payloads, NotifyType::Cookie) {
+            return self.retry_init_with_cookie(now, sa, cookie);
         }
         if let Some(refusal) = payloads.iter().find_map(|p| match p {
             Payload::Notify(n) if n.notify_type.is_error() => Some(n.notify_type),
@@ -629,45 +590,11 @@ impl Engine {
             self.stats.dropped_malformed += 1;
             return Fate::Keep;
         }
-        let Some((suite, _)) = accept_ike(&settings.ike_proposals, sa_p) else {
-            return Fate::Remove(DownReason::NegotiationFailed(Failure::gave_up(
-                ExchangeType::IkeSaInit,
-                "responder chose a proposal we did not offer",
-            )));
-        };
-        let Some(init) = sa.v2.init.as_mut() else {
-            return Fate::Keep;
-        };
-        let Some(dh) = init.dh.take() else {
-            return Fate::Keep;
-        };
-        if ke.group != suite.dh.transform_id() || dh.group() != suite.dh {
-            return Fate::Remove(DownReason::NegotiationFailed(Failure::gave_up(
-                ExchangeType::IkeSaInit,
-                "responder's KE group does not match its proposal",
-            )));
-        }
-        let secret = match dh.agree(&ke.data) {
-            Ok(s) => s,
-            Err(e) => {
-                return Fate::Remove(DownReason::NegotiationFailed(Failure::gave_up(
-                    ExchangeType::IkeSaInit,
-                    format!("responder's key exchange data: {e}"),
-                )))
-            }
-        };
         let spi_r = msg.header.spi_r;
-        let keys = derive_ike_keys(&suite, secret.as_bytes(), &init.ni, nr, sa.spi_i, spi_r);
-        init.nr = nr.clone();
-        init.response = datagram.to_vec();
-        let crypto = match sa_crypto(suite, keys, true) {
-            Ok(c) => c,
-            Err(e) => {
-                return Fate::Remove(DownReason::NegotiationFailed(Failure::gave_up(
-                    ExchangeType::IkeSaInit,
-                    e.to_string(),
-                )))
-            }
+        let crypto = match self.initiator_keys(sa, sa_p, ke, nr, spi_r, datagram) {
+            Ok(Some(crypto)) => crypto,
+            Ok(None) => return Fate::Keep,
+            Err(failure) => return Fate::Remove(DownReason::NegotiationFailed(failure)),
         };
         sa.spi_r = spi_r;
         sa.v2.crypto = Some(crypto);
@@ -683,6 +610,107 @@ impl Engine {
         sa.v2.exchanges.outstanding = None;
         TimerQueue::cancel(&mut sa.timers, Timer::Retransmit);
         self.send_auth_request(now, sa)
+    }
+
+    /// INVALID_KE_PAYLOAD: start again with the group the responder names, if we offer it
+    /// and it is not the one we sent.
+    fn retry_init_with_group(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        wanted: Option<DhGroup>,
+    ) -> Fate {
+        let current = sa
+            .v2
+            .init
+            .as_ref()
+            .and_then(|i| i.dh.as_ref())
+            .map(|d| d.group());
+        let offered = |group: DhGroup| {
+            self.connection(sa.conn)
+                .is_some_and(|c| group_offered(&c.ike_proposals, group))
+        };
+        let Some(group) = wanted.filter(|g| Some(*g) != current && offered(*g)) else {
+            return Fate::Remove(DownReason::NegotiationFailed(Failure::refused_by_peer(
+                ExchangeType::IkeSaInit,
+                NotifyType::InvalidKePayload,
+                "it wants a DH group we do not offer",
+            )));
+        };
+        debug!(sa = sa.id.0, %group, "responder asked for another DH group");
+        match KeyExchange::generate(group, self.rng.as_mut()) {
+            Ok(dh) => {
+                if let Some(init) = sa.v2.init.as_mut() {
+                    init.dh = Some(dh);
+                }
+                self.restart_init(now, sa);
+                Fate::Keep
+            }
+            Err(e) => Fate::Remove(DownReason::NegotiationFailed(Failure::gave_up(
+                ExchangeType::IkeSaInit,
+                e.to_string(),
+            ))),
+        }
+    }
+
+    /// COOKIE: send the request again with the cookie first (RFC 7296 2.6).
+    fn retry_init_with_cookie(&mut self, now: Instant, sa: &mut IkeSa, cookie: &[u8]) -> Fate {
+        let Some(init) = sa.v2.init.as_mut() else {
+            return Fate::Keep;
+        };
+        if init.cookie.as_deref() == Some(cookie) {
+            // The same cookie again: the responder does not accept it; let retransmission
+            // and the establish deadline decide.
+            self.stats.dropped_unexpected += 1;
+            return Fate::Keep;
+        }
+        init.cookie = Some(cookie.to_vec());
+        self.restart_init(now, sa);
+        Fate::Keep
+    }
+
+    /// The IKE SA's keys from the responder's proposal, KE and nonce; the IKE_SA_INIT
+    /// context keeps the nonce and the response for AUTH. `Ok(None)`: the SA has no key
+    /// exchange in progress (a duplicate answer).
+    fn initiator_keys(
+        &self,
+        sa: &mut IkeSa,
+        answer: &SaPayload,
+        ke: &KePayload,
+        nr: &[u8],
+        spi_r: u64,
+        datagram: &[u8],
+    ) -> Result<Option<SaCrypto>, Failure> {
+        let gave_up = |detail: String| Failure::gave_up(ExchangeType::IkeSaInit, detail);
+        let Some(settings) = self.connection(sa.conn) else {
+            return Err(gave_up("the connection was removed".into()));
+        };
+        let Some((suite, _)) = accept_ike(&settings.ike_proposals, answer) else {
+            return Err(gave_up(
+                "responder chose a proposal we did not offer".into(),
+            ));
+        };
+        let spi_i = sa.spi_i;
+        let Some(init) = sa.v2.init.as_mut() else {
+            return Ok(None);
+        };
+        let Some(dh) = init.dh.take() else {
+            return Ok(None);
+        };
+        if ke.group != suite.dh.transform_id() || dh.group() != suite.dh {
+            return Err(gave_up(
+                "responder's KE group does not match its proposal".into(),
+            ));
+        }
+        let secret = dh
+            .agree(&ke.data)
+            .map_err(|e| gave_up(format!("responder's key exchange data: {e}")))?;
+        let keys = derive_ike_keys(&suite, secret.as_bytes(), &init.ni, nr, spi_i, spi_r);
+        init.nr = nr.to_vec();
+        init.response = datagram.to_vec();
+        sa_crypto(suite, keys, true)
+            .map(Some)
+            .map_err(|e| gave_up(e.to_string()))
     }
 
     /// Resend IKE_SA_INIT after INVALID_KE_PAYLOAD or COOKIE: same SPI, message ID 0.
