@@ -16,11 +16,12 @@ use super::super::engine::{Engine, Fate};
 use super::super::error::Failure;
 use super::super::output::{ConnId, DownReason, Event};
 use super::super::sa::{IkeSa, RequestKind, SaState};
-use super::super::settings::{IdentityKind, IkeIdentity};
+use super::super::settings::{ConnectionSettings, IdentityKind, IkeIdentity};
 use super::super::timer::{Timer, TimerQueue};
 use super::informational::{error_notify, notify};
 use super::message;
 use super::proposal::{accept_esp, esp_sa_payload, select_esp};
+use super::sa::{InitContext, SaCrypto};
 use super::ts;
 
 fn identification(id: &IkeIdentity) -> Identification {
@@ -84,6 +85,69 @@ fn collect(payloads: &[Payload]) -> AuthPayloads<'_> {
         }
     }
     p
+}
+
+/// Why an IKE_AUTH response without IDr or AUTH ends the SA.
+fn refused_auth(error: Option<NotifyType>) -> DownReason {
+    match error {
+        Some(NotifyType::AuthenticationFailed) => DownReason::AuthFailed(Failure::refused_by_peer(
+            ExchangeType::IkeAuth,
+            NotifyType::AuthenticationFailed,
+            "check the pre-shared key and identities",
+        )),
+        Some(kind) => {
+            DownReason::NegotiationFailed(Failure::refused_by_peer(ExchangeType::IkeAuth, kind, ""))
+        }
+        None => DownReason::NegotiationFailed(Failure::gave_up(
+            ExchangeType::IkeAuth,
+            "response without IDr or AUTH",
+        )),
+    }
+}
+
+/// Initiator: the first CHILD_SA from the responder's IKE_AUTH answer, which must pick one of
+/// our ESP proposals and may only narrow our selectors (RFC 7296 2.9).
+fn first_child_as_initiator(
+    settings: &ConnectionSettings,
+    init: &InitContext,
+    crypto: &SaCrypto,
+    p: &AuthPayloads,
+) -> Result<NewChild, Failure> {
+    let gave_up = |detail| Failure::gave_up(ExchangeType::IkeAuth, detail);
+    let (Some(answer), Some(tsi), Some(tsr)) = (p.sa, p.tsi, p.tsr) else {
+        return Err(match p.error {
+            Some(kind) => Failure::refused_by_peer(ExchangeType::IkeAuth, kind, "no CHILD_SA"),
+            None => gave_up("peer created no CHILD_SA"),
+        });
+    };
+    let Some((suite, peer_spi)) = accept_esp(&settings.esp_proposals, answer, None, true) else {
+        return Err(gave_up("responder chose an ESP proposal we did not offer"));
+    };
+    let offered_local = ts::from_subnets(&settings.local_subnets);
+    let offered_remote = ts::from_subnets(&settings.remote_subnets);
+    if !(ts::within(tsi, &offered_local) && ts::within(tsr, &offered_remote)) {
+        return Err(gave_up("responder widened the traffic selectors"));
+    }
+    let keys = derive_child_keys(
+        crypto.suite.prf,
+        &crypto.sk_d,
+        suite.encryption,
+        suite.integrity,
+        None,
+        &init.ni,
+        &init.nr,
+    );
+    Ok(NewChild {
+        suite,
+        keys,
+        inbound_spi: init.child_spi,
+        outbound_spi: peer_spi,
+        local_ts: ts::to_selectors(tsi),
+        remote_ts: ts::to_selectors(tsr),
+        initiator: true,
+        reqid: None,
+        defer_outbound: false,
+    })
 }
 
 impl Engine {
@@ -340,24 +404,7 @@ impl Engine {
     ) -> Fate {
         let p = collect(payloads);
         let (Some(idr), Some(auth)) = (p.idr, p.auth) else {
-            return Fate::Remove(match p.error {
-                Some(NotifyType::AuthenticationFailed) => {
-                    DownReason::AuthFailed(Failure::refused_by_peer(
-                        ExchangeType::IkeAuth,
-                        NotifyType::AuthenticationFailed,
-                        "check the pre-shared key and identities",
-                    ))
-                }
-                Some(kind) => DownReason::NegotiationFailed(Failure::refused_by_peer(
-                    ExchangeType::IkeAuth,
-                    kind,
-                    "",
-                )),
-                None => DownReason::NegotiationFailed(Failure::gave_up(
-                    ExchangeType::IkeAuth,
-                    "response without IDr or AUTH",
-                )),
-            });
+            return Fate::Remove(refused_auth(p.error));
         };
         let identity = identity(idr);
         let (Some(settings), Some(init), Some(crypto)) = (
@@ -394,50 +441,7 @@ impl Engine {
                 format!("AUTH payload of {identity} does not verify with the pre-shared key"),
             )));
         }
-        let child = match (p.sa, p.tsi, p.tsr) {
-            (Some(answer), Some(tsi), Some(tsr)) => {
-                let offered_local = ts::from_subnets(&settings.local_subnets);
-                let offered_remote = ts::from_subnets(&settings.remote_subnets);
-                match accept_esp(&settings.esp_proposals, answer, None, true) {
-                    Some((suite, peer_spi))
-                        if ts::within(tsi, &offered_local) && ts::within(tsr, &offered_remote) =>
-                    {
-                        let keys = derive_child_keys(
-                            crypto.suite.prf,
-                            &crypto.sk_d,
-                            suite.encryption,
-                            suite.integrity,
-                            None,
-                            &init.ni,
-                            &init.nr,
-                        );
-                        Ok(NewChild {
-                            suite,
-                            keys,
-                            inbound_spi: init.child_spi,
-                            outbound_spi: peer_spi,
-                            local_ts: ts::to_selectors(tsi),
-                            remote_ts: ts::to_selectors(tsr),
-                            initiator: true,
-                            reqid: None,
-                            defer_outbound: false,
-                        })
-                    }
-                    Some(_) => Err(Failure::gave_up(
-                        ExchangeType::IkeAuth,
-                        "responder widened the traffic selectors",
-                    )),
-                    None => Err(Failure::gave_up(
-                        ExchangeType::IkeAuth,
-                        "responder chose an ESP proposal we did not offer",
-                    )),
-                }
-            }
-            _ => Err(match p.error {
-                Some(kind) => Failure::refused_by_peer(ExchangeType::IkeAuth, kind, "no CHILD_SA"),
-                None => Failure::gave_up(ExchangeType::IkeAuth, "peer created no CHILD_SA"),
-            }),
-        };
+        let child = first_child_as_initiator(settings, init, crypto, &p);
         let conn = sa.conn;
         let child_spi = init.child_spi;
         sa.remote_id = Some(identity);
