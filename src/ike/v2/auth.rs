@@ -244,81 +244,15 @@ impl Engine {
         payloads: &[Payload],
     ) -> (Vec<Payload>, Fate) {
         let p = collect(payloads);
-        let (Some(idi), Some(auth)) = (p.idi, p.auth) else {
-            return (
-                vec![Payload::Notify(notify(
-                    NotifyType::InvalidSyntax,
-                    Vec::new(),
-                ))],
-                Fate::Remove(DownReason::NegotiationFailed(Failure::refused(
-                    ExchangeType::IkeAuth,
-                    NotifyType::InvalidSyntax,
-                    "IKE_AUTH without IDi or AUTH",
-                ))),
-            );
+        let (conn, identity, mut response) = match self.authenticate_initiator(sa, &p) {
+            Ok(authenticated) => authenticated,
+            Err((refusal, reason)) => {
+                return (
+                    vec![Payload::Notify(notify(refusal, Vec::new()))],
+                    Fate::Remove(reason),
+                )
+            }
         };
-        let identity = identity(idi);
-        let failed = |why: String| {
-            (
-                vec![Payload::Notify(notify(
-                    NotifyType::AuthenticationFailed,
-                    Vec::new(),
-                ))],
-                Fate::Remove(DownReason::AuthFailed(Failure::refused(
-                    ExchangeType::IkeAuth,
-                    NotifyType::AuthenticationFailed,
-                    why,
-                ))),
-            )
-        };
-        let selectors = p.tsi.zip(p.tsr);
-        let Some(conn) = self.connection_for_identity(sa, &identity, selectors) else {
-            return failed(format!(
-                "no connection for identity {identity} from {}",
-                sa.remote
-            ));
-        };
-        let (Some(settings), Some(init), Some(crypto)) = (
-            self.connection(conn),
-            sa.v2.init.as_ref(),
-            sa.v2.crypto.as_ref(),
-        ) else {
-            return failed("internal state missing".into());
-        };
-        let Some(auth_keys) = crypto.auth_keys.as_ref() else {
-            return failed("internal state missing".into());
-        };
-        let prf = crypto.suite.prf;
-        let valid = auth.method == AuthMethod::SharedKeyMic
-            && verify_psk_auth(
-                prf,
-                &settings.psk.0,
-                &init.request,
-                &init.nr,
-                &auth_keys.sk_pi,
-                &idi.body_bytes(),
-                &auth.data,
-            );
-        if !valid {
-            debug!(sa = sa.id.0, %identity, "initiator's AUTH does not verify");
-            return failed(format!("AUTH payload of {identity} does not verify with the pre-shared key of connection {}", settings.name));
-        }
-        let idr = identification(&settings.local_id);
-        let our_auth = psk_auth(
-            prf,
-            &settings.psk.0,
-            &init.response,
-            &init.ni,
-            &auth_keys.sk_pr,
-            &idr.body_bytes(),
-        );
-        let mut response = vec![
-            Payload::IdR(idr),
-            Payload::Auth(AuthPayload {
-                method: AuthMethod::SharedKeyMic,
-                data: our_auth.to_vec(),
-            }),
-        ];
         sa.conn = conn;
         sa.remote_id = Some(identity);
         if let (Some(sa_p), Some(tsi), Some(tsr)) = (p.sa, p.tsi, p.tsr) {
@@ -340,6 +274,89 @@ impl Engine {
         }
         self.establish(now, sa);
         (response, Fate::Keep)
+    }
+
+    /// Responder: find the initiator's connection, verify its AUTH and build ours (RFC 7296
+    /// 2.15). The connection, the identity and our IDr and AUTH payloads; or the error
+    /// notify to answer with and why the SA ends.
+    fn authenticate_initiator(
+        &self,
+        sa: &IkeSa,
+        p: &AuthPayloads,
+    ) -> Result<(ConnId, IkeIdentity, Vec<Payload>), (NotifyType, DownReason)> {
+        let (Some(idi), Some(auth)) = (p.idi, p.auth) else {
+            return Err((
+                NotifyType::InvalidSyntax,
+                DownReason::NegotiationFailed(Failure::refused(
+                    ExchangeType::IkeAuth,
+                    NotifyType::InvalidSyntax,
+                    "IKE_AUTH without IDi or AUTH",
+                )),
+            ));
+        };
+        let identity = identity(idi);
+        let failed = |why: String| {
+            (
+                NotifyType::AuthenticationFailed,
+                DownReason::AuthFailed(Failure::refused(
+                    ExchangeType::IkeAuth,
+                    NotifyType::AuthenticationFailed,
+                    why,
+                )),
+            )
+        };
+        let selectors = p.tsi.zip(p.tsr);
+        let Some(conn) = self.connection_for_identity(sa, &identity, selectors) else {
+            return Err(failed(format!(
+                "no connection for identity {identity} from {}",
+                sa.remote
+            )));
+        };
+        let (Some(settings), Some(init), Some(crypto)) = (
+            self.connection(conn),
+            sa.v2.init.as_ref(),
+            sa.v2.crypto.as_ref(),
+        ) else {
+            return Err(failed("internal state missing".into()));
+        };
+        let Some(auth_keys) = crypto.auth_keys.as_ref() else {
+            return Err(failed("internal state missing".into()));
+        };
+        let prf = crypto.suite.prf;
+        let valid = auth.method == AuthMethod::SharedKeyMic
+            && verify_psk_auth(
+                prf,
+                &settings.psk.0,
+                &init.request,
+                &init.nr,
+                &auth_keys.sk_pi,
+                &idi.body_bytes(),
+                &auth.data,
+            );
+        if !valid {
+            debug!(sa = sa.id.0, %identity, "initiator's AUTH does not verify");
+            return Err(failed(format!(
+                "AUTH payload of {identity} does not verify with the pre-shared key of connection {}",
+                settings.name
+            )));
+        }
+        let idr = identification(&settings.local_id);
+        let our_auth = psk_auth(
+            prf,
+            &settings.psk.0,
+            &init.response,
+            &init.ni,
+            &auth_keys.sk_pr,
+            &idr.body_bytes(),
+        );
+        let response = vec![
+            Payload::IdR(idr),
+            Payload::Auth(AuthPayload {
+                method: AuthMethod::SharedKeyMic,
+                data: our_auth.to_vec(),
+            }),
+        ];
+        Ok((conn, identity, response))
     }
 
     fn negotiate_child_as_responder(
