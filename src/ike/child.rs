@@ -38,6 +38,47 @@ pub(super) fn jittered(lifetime: Duration, random: u32) -> Duration {
     lifetime.saturating_sub(jitter.mul_f64(fraction))
 }
 
+/// The kernel's two ESP SAs of a CHILD_SA: the keys of each direction, the addresses and,
+/// behind a NAT, the UDP encapsulation ports (RFC 3948).
+fn esp_sas(
+    sa: &IkeSa,
+    suite: &ChildSuite,
+    keys: ChildKeys,
+    initiator: bool,
+    (inbound_spi, outbound_spi): (u32, u32),
+) -> (EspSa, EspSa) {
+    // RFC 7296 2.17: the first half of KEYMAT protects initiator-to-responder traffic.
+    let (in_enc, in_int, out_enc, out_int) = if initiator {
+        (keys.encr_r, keys.integ_r, keys.encr_i, keys.integ_i)
+    } else {
+        (keys.encr_i, keys.integ_i, keys.encr_r, keys.integ_r)
+    };
+    let encap = sa.nat.any();
+    let inbound = EspSa {
+        src: sa.remote.ip(),
+        dst: sa.local.ip(),
+        spi: inbound_spi,
+        encryption: suite.encryption,
+        integrity: suite.integrity,
+        encryption_key: in_enc,
+        integrity_key: in_int,
+        esn: suite.esn,
+        encap: encap.then(|| (sa.remote.port(), sa.local.port())),
+    };
+    let outbound = EspSa {
+        src: sa.local.ip(),
+        dst: sa.remote.ip(),
+        spi: outbound_spi,
+        encryption: suite.encryption,
+        integrity: suite.integrity,
+        encryption_key: out_enc,
+        integrity_key: out_int,
+        esn: suite.esn,
+        encap: encap.then(|| (sa.local.port(), sa.remote.port())),
+    };
+    (inbound, outbound)
+}
+
 impl Engine {
     pub(super) fn random_u32(&mut self) -> u32 {
         let mut b = [0u8; 4];
@@ -53,37 +94,14 @@ impl Engine {
         let lifetime = settings.child_lifetime;
         let if_id = settings.if_id;
         let offload = settings.offload;
-        let keys = child.keys;
-        // RFC 7296 2.17: the first half of KEYMAT protects initiator-to-responder traffic.
-        let (in_enc, in_int, out_enc, out_int) = if child.initiator {
-            (keys.encr_r, keys.integ_r, keys.encr_i, keys.integ_i)
-        } else {
-            (keys.encr_i, keys.integ_i, keys.encr_r, keys.integ_r)
-        };
-        let encap = sa.nat.any();
+        let (inbound, outbound) = esp_sas(
+            sa,
+            &child.suite,
+            child.keys,
+            child.initiator,
+            (child.inbound_spi, child.outbound_spi),
+        );
         let reqid = child.reqid.unwrap_or_else(|| self.new_reqid());
-        let inbound = EspSa {
-            src: sa.remote.ip(),
-            dst: sa.local.ip(),
-            spi: child.inbound_spi,
-            encryption: child.suite.encryption,
-            integrity: child.suite.integrity,
-            encryption_key: in_enc,
-            integrity_key: in_int,
-            esn: child.suite.esn,
-            encap: encap.then(|| (sa.remote.port(), sa.local.port())),
-        };
-        let outbound = EspSa {
-            src: sa.local.ip(),
-            dst: sa.remote.ip(),
-            spi: child.outbound_spi,
-            encryption: child.suite.encryption,
-            integrity: child.suite.integrity,
-            encryption_key: out_enc,
-            integrity_key: out_int,
-            esn: child.suite.esn,
-            encap: encap.then(|| (sa.local.port(), sa.remote.port())),
-        };
         // The kernel's soft expiry is a safety net behind our own rekey timer; its hard
         // expiry ends an SA that could not be rekeyed (strongSwan: life = 110% rekey).
         let (soft_lifetime, hard_lifetime) = (lifetime, lifetime + lifetime / 10);
