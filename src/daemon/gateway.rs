@@ -343,49 +343,49 @@ impl<D: Dataplane> Gateway<D> {
         }
     }
 
-    /// Drain the engine: kernel intents first (so an inbound SA exists before the message
-    /// announcing it leaves), then datagrams, then events; again while results produce more.
+    /// Drain the engine in the order of its contract (`ike::engine`): kernel intents first,
+    /// until their results queue no more (so an inbound SA exists before the message
+    /// announcing it leaves), then datagrams, then events.
     pub(super) async fn drive(&mut self) {
         let mut routes_changed = false;
+        // A kernel result may queue more intents (a refused install deletes the CHILD_SA):
+        // they are applied before anything is sent, as the engine's contract asks.
         loop {
             let intents: Vec<_> = std::iter::from_fn(|| self.engine.poll_kernel()).collect();
-            let had_intents = !intents.is_empty();
-            if had_intents {
-                let results = self.dataplane.apply(intents).await;
-                let now = Instant::now();
-                for (id, result) in results {
-                    if let Err(e) = &result {
-                        warn!("kernel refused: {e}");
-                    }
-                    self.engine
-                        .handle_kernel_result(now, id, result.map_err(KernelFailure::from));
-                }
-            }
-            while let Some(transmit) = self.engine.poll_transmit() {
-                debug!(local = %transmit.local, remote = %transmit.remote, len = transmit.payload.len(), "send");
-                if let Err(e) = self
-                    .sockets
-                    .send_ike(
-                        transmit.local,
-                        transmit.remote,
-                        &transmit.payload,
-                        &mut self.scratch,
-                    )
-                    .await
-                {
-                    self.counters.send_errors += 1;
-                    debug!(remote = %transmit.remote, "send failed: {e}");
-                }
-            }
-            while let Some(event) = self.engine.poll_event() {
-                if let Some(hub) = &mut self.hub {
-                    routes_changed |= hub.on_event(&event);
-                }
-                self.on_event(event);
-            }
-            if !had_intents {
+            if intents.is_empty() {
                 break;
             }
+            let results = self.dataplane.apply(intents).await;
+            let now = Instant::now();
+            for (id, result) in results {
+                if let Err(e) = &result {
+                    warn!("kernel refused: {e}");
+                }
+                self.engine
+                    .handle_kernel_result(now, id, result.map_err(KernelFailure::from));
+            }
+        }
+        while let Some(transmit) = self.engine.poll_transmit() {
+            debug!(local = %transmit.local, remote = %transmit.remote, len = transmit.payload.len(), "send");
+            if let Err(e) = self
+                .sockets
+                .send_ike(
+                    transmit.local,
+                    transmit.remote,
+                    &transmit.payload,
+                    &mut self.scratch,
+                )
+                .await
+            {
+                self.counters.send_errors += 1;
+                debug!(remote = %transmit.remote, "send failed: {e}");
+            }
+        }
+        while let Some(event) = self.engine.poll_event() {
+            if let Some(hub) = &mut self.hub {
+                routes_changed |= hub.on_event(&event);
+            }
+            self.on_event(event);
         }
         if routes_changed {
             if let Some(hub) = &mut self.hub {

@@ -353,8 +353,7 @@ impl Engine {
     }
 
     /// Rekeys the installed CHILD_SA of `reqid`, if there is one (see
-    /// [`Self::handle_kernel_event`]). One scan of the IKE SAs: ACQUIREs are rare (the kernel
-    /// sends one per missing SA and waits before it asks again).
+    /// [`Self::handle_kernel_event`]), found through the reqid index.
     fn rekey_lost_child(&mut self, now: Instant, reqid: u32) {
         let Some(&id) = self.reqid_owners.get(&reqid) else {
             return;
