@@ -20,7 +20,8 @@ use crate::wire::ikev2::{
 use super::super::child::{jittered, NewChild};
 use super::super::engine::{Engine, Fate};
 use super::super::output::{DownReason, Event};
-use super::super::sa::{ChildState, Collision, IkeSa, RequestKind, SaOrigin, SaState};
+use super::super::sa::{ChildState, ChildSuite, Collision, IkeSa, RequestKind, SaOrigin, SaState};
+use super::super::settings::EspProposal;
 use super::super::timer::{Timer, TimerQueue};
 use super::informational::notify;
 use super::init::sa_crypto;
@@ -67,8 +68,64 @@ fn collect(payloads: &[Payload]) -> CreatePayloads<'_> {
     p
 }
 
-fn refuse(kind: NotifyType, data: Vec<u8>) -> (Vec<Payload>, Fate) {
+/// A response and what becomes of the SA.
+type Answer = (Vec<Payload>, Fate);
+
+fn refuse(kind: NotifyType, data: Vec<u8>) -> Answer {
     (vec![Payload::Notify(notify(kind, data))], Fate::Keep)
+}
+
+/// The child a CREATE_CHILD_SA request replaces, named by its REKEY_SA notify: our inbound
+/// SPI and its reqid; `None` for a new child. A refusal when it cannot be rekeyed.
+fn child_to_replace(sa: &IkeSa, rekey: Option<&Notify>) -> Result<Option<(u32, u32)>, Answer> {
+    let Some(n) = rekey else {
+        return Ok(None);
+    };
+    let Ok(spi) = <[u8; 4]>::try_from(n.spi.as_slice()).map(u32::from_be_bytes) else {
+        return Err(refuse(NotifyType::InvalidSyntax, Vec::new()));
+    };
+    match sa.children.iter().find(|c| c.outbound_spi == spi) {
+        None => {
+            // RFC 7296 2.25: the SA to rekey does not exist.
+            let mut n = notify(NotifyType::ChildSaNotFound, Vec::new());
+            n.protocol = ProtocolId::Esp;
+            n.spi = spi.to_be_bytes().to_vec();
+            Err((vec![Payload::Notify(n)], Fate::Keep))
+        }
+        // RFC 7296 2.25.1: a rekey of a Child SA we are closing.
+        Some(c) if c.state == ChildState::Rekeyed => {
+            Err(refuse(NotifyType::TemporaryFailure, Vec::new()))
+        }
+        Some(c) => Ok(Some((c.inbound_spi, c.reqid))),
+    }
+}
+
+/// Our ESP proposal for the peer's offer and KE: the suite, our SA payload and the peer's
+/// SPI. Refused with NO_PROPOSAL_CHOSEN, or INVALID_KE_PAYLOAD naming the group we want
+/// when the KE is of another group (RFC 7296 1.3).
+fn choose_child_proposal(
+    ours: &[EspProposal],
+    offer: &SaPayload,
+    ke: Option<&KePayload>,
+    our_spi: u32,
+) -> Result<(ChildSuite, SaPayload, u32), Answer> {
+    let wrong_group = |ke_group: Option<DhGroup>| match acceptable_pfs_group(ours, offer)
+        .filter(|g| Some(*g) != ke_group)
+    {
+        Some(g) => refuse(
+            NotifyType::InvalidKePayload,
+            g.transform_id().to_be_bytes().to_vec(),
+        ),
+        None => refuse(NotifyType::NoProposalChosen, Vec::new()),
+    };
+    let ke_group = match ke {
+        Some(ke) => match DhGroup::from_transform_id(ke.group) {
+            Some(g) => Some(g),
+            None => return Err(wrong_group(None)),
+        },
+        None => None,
+    };
+    select_esp(ours, offer, ke_group, our_spi, false).ok_or_else(|| wrong_group(ke_group))
 }
 
 /// The lowest nonce of an exchange, compared as unsigned big-endian numbers.
@@ -223,28 +280,9 @@ impl Engine {
         let Some(settings) = self.shared_connection(sa.conn) else {
             return refuse(NotifyType::NoProposalChosen, Vec::new());
         };
-        // Which child is replaced, if any.
-        let old = match p.rekey {
-            Some(n) => {
-                let Ok(spi) = <[u8; 4]>::try_from(n.spi.as_slice()).map(u32::from_be_bytes) else {
-                    return refuse(NotifyType::InvalidSyntax, Vec::new());
-                };
-                match sa.children.iter().find(|c| c.outbound_spi == spi) {
-                    None => {
-                        // RFC 7296 2.25: the SA to rekey does not exist.
-                        let mut n = notify(NotifyType::ChildSaNotFound, Vec::new());
-                        n.protocol = ProtocolId::Esp;
-                        n.spi = spi.to_be_bytes().to_vec();
-                        return (vec![Payload::Notify(n)], Fate::Keep);
-                    }
-                    // RFC 7296 2.25.1: a rekey of a Child SA we are closing.
-                    Some(c) if c.state == ChildState::Rekeyed => {
-                        return refuse(NotifyType::TemporaryFailure, Vec::new())
-                    }
-                    Some(c) => Some((c.inbound_spi, c.reqid)),
-                }
-            }
-            None => None,
+        let old = match child_to_replace(sa, p.rekey) {
+            Ok(old) => old,
+            Err(refusal) => return refusal,
         };
         let (Some(tsi), Some(tsr)) = (p.tsi, p.tsr) else {
             return refuse(NotifyType::InvalidSyntax, Vec::new());
@@ -254,41 +292,18 @@ impl Engine {
         if remote_ts.is_empty() || local_ts.is_empty() {
             return refuse(NotifyType::TsUnacceptable, Vec::new());
         }
-        let ke_group = match p.ke {
-            Some(ke) => match DhGroup::from_transform_id(ke.group) {
-                Some(g) => Some(g),
-                None => {
-                    return match acceptable_pfs_group(&settings.esp_proposals, offer) {
-                        Some(g) => refuse(
-                            NotifyType::InvalidKePayload,
-                            g.transform_id().to_be_bytes().to_vec(),
-                        ),
-                        None => refuse(NotifyType::NoProposalChosen, Vec::new()),
-                    }
-                }
-            },
-            None => None,
-        };
         let our_spi = self.new_esp_spi();
-        let Some((suite, answer, peer_spi)) =
-            select_esp(&settings.esp_proposals, offer, ke_group, our_spi, false)
-        else {
-            self.inbound_spis.remove(&our_spi);
-            // RFC 7296 1.3: a KE of the wrong group gets INVALID_KE_PAYLOAD naming ours.
-            if let Some(g) = acceptable_pfs_group(&settings.esp_proposals, offer)
-                .filter(|g| Some(*g) != ke_group)
-            {
-                return refuse(
-                    NotifyType::InvalidKePayload,
-                    g.transform_id().to_be_bytes().to_vec(),
-                );
-            }
-            return refuse(NotifyType::NoProposalChosen, Vec::new());
-        };
+        let (suite, answer, peer_spi) =
+            match choose_child_proposal(&settings.esp_proposals, offer, p.ke, our_spi) {
+                Ok(chosen) => chosen,
+                Err(refusal) => {
+                    self.inbound_spis.remove(&our_spi);
+                    return refusal;
+                }
+            };
         let (secret, our_ke) = match (suite.dh, p.ke) {
             (Some(group), Some(ke)) => {
-                let result = KeyExchange::respond(group, &ke.data, self.rng.as_mut());
-                match result {
+                match KeyExchange::respond(group, &ke.data, self.rng.as_mut()) {
                     Ok((s, public)) => (
                         Some(s),
                         Some(KePayload {
@@ -319,9 +334,7 @@ impl Engine {
             &nr,
         );
         let mut response = vec![Payload::Sa(answer), Payload::Nonce(nr.clone())];
-        if let Some(ke) = our_ke {
-            response.push(Payload::Ke(ke));
-        }
+        response.extend(our_ke.map(Payload::Ke));
         response.push(Payload::TsI(remote_ts.clone()));
         response.push(Payload::TsR(local_ts.clone()));
         let child = NewChild {
@@ -337,26 +350,38 @@ impl Engine {
         };
         self.install_child(now, sa, child);
         if let Some((old_inbound, _)) = old {
-            if let Some(c) = sa
-                .children
-                .iter_mut()
-                .find(|c| c.inbound_spi == old_inbound)
-            {
-                if c.state == ChildState::Rekeying {
-                    // Both ends rekey the same child: settled when our own exchange ends.
-                    c.collision = Some(Collision {
-                        peer_child_inbound_spi: our_spi,
-                        ni: ni.to_vec(),
-                        nr,
-                    });
-                } else {
-                    // The initiator deletes the old child once it installed the new one.
-                    c.state = ChildState::Rekeyed;
-                }
-            }
-            self.arm_child_rekey(sa);
+            let nonces = (ni.to_vec(), nr);
+            self.mark_rekeyed_by_peer(sa, old_inbound, our_spi, nonces);
         }
         (response, Fate::Keep)
+    }
+
+    /// The peer replaced our child `old_inbound` by the one we answered with `our_spi`. If we
+    /// are rekeying it too, the collision is settled when our own exchange ends (RFC 7296
+    /// 2.8.1); otherwise the initiator deletes the old child once it installed the new one.
+    fn mark_rekeyed_by_peer(
+        &mut self,
+        sa: &mut IkeSa,
+        old_inbound: u32,
+        our_spi: u32,
+        (ni, nr): (Vec<u8>, Vec<u8>),
+    ) {
+        if let Some(c) = sa
+            .children
+            .iter_mut()
+            .find(|c| c.inbound_spi == old_inbound)
+        {
+            if c.state == ChildState::Rekeying {
+                c.collision = Some(Collision {
+                    peer_child_inbound_spi: our_spi,
+                    ni,
+                    nr,
+                });
+            } else {
+                c.state = ChildState::Rekeyed;
+            }
+        }
+        self.arm_child_rekey(sa);
     }
 
     /// The answer to our CREATE_CHILD_SA.
