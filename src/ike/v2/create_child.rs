@@ -20,8 +20,10 @@ use crate::wire::ikev2::{
 use super::super::child::{jittered, NewChild};
 use super::super::engine::{Engine, Fate};
 use super::super::output::{DownReason, Event};
-use super::super::sa::{ChildState, ChildSuite, Collision, IkeSa, RequestKind, SaOrigin, SaState};
-use super::super::settings::EspProposal;
+use super::super::sa::{
+    ChildSa, ChildState, ChildSuite, Collision, IkeSa, RequestKind, SaOrigin, SaState,
+};
+use super::super::settings::{ConnectionSettings, EspProposal};
 use super::super::timer::{Timer, TimerQueue};
 use super::informational::notify;
 use super::init::sa_crypto;
@@ -126,6 +128,126 @@ fn choose_child_proposal(
         None => None,
     };
     select_esp(ours, offer, ke_group, our_spi, false).ok_or_else(|| wrong_group(ke_group))
+}
+
+/// The payloads of the peer's answer to our CHILD_SA rekey.
+struct RekeyResponse<'a> {
+    answer: &'a SaPayload,
+    nr: &'a [u8],
+    ke: Option<&'a KePayload>,
+    tsi: &'a [TrafficSelector],
+    tsr: &'a [TrafficSelector],
+}
+
+/// Why an answer to our CHILD_SA rekey cannot be used, and whether the peer already holds
+/// the new child (then we delete it).
+struct Unusable {
+    why: &'static str,
+    delete_new: bool,
+}
+
+/// The child our CHILD_SA rekey of `old` created: one of our proposals, the old child's
+/// selectors or narrower, and the PFS key exchange we asked for (RFC 7296 1.3.3, 2.17).
+fn rekeyed_child(
+    sa: &IkeSa,
+    old: &ChildSa,
+    settings: &ConnectionSettings,
+    response: RekeyResponse,
+    ni: &[u8],
+    dh: Option<KeyExchange>,
+    (new_inbound_spi, _): (u32, u32),
+) -> Result<NewChild, Unusable> {
+    let group = dh.as_ref().map(|d| d.group());
+    let accepted =
+        accept_esp(&settings.esp_proposals, response.answer, group, false).filter(|_| {
+            ts::within(response.tsi, &ts::from_selectors(&old.local_ts))
+                && ts::within(response.tsr, &ts::from_selectors(&old.remote_ts))
+        });
+    let secret = match (dh, response.ke) {
+        (Some(dh), Some(ke)) if ke.group == dh.group().transform_id() => dh.agree(&ke.data).ok(),
+        (None, None) => None,
+        _ => {
+            return Err(Unusable {
+                why: "key exchange missing or of the wrong group",
+                delete_new: false,
+            })
+        }
+    };
+    let (Some((suite, peer_spi)), Some(crypto)) = (accepted, sa.v2.crypto.as_ref()) else {
+        return Err(Unusable {
+            why: "unacceptable proposal or selectors",
+            delete_new: true,
+        });
+    };
+    if group.is_some() && secret.is_none() {
+        return Err(Unusable {
+            why: "unusable PFS key exchange data",
+            delete_new: true,
+        });
+    }
+    let keys = derive_child_keys(
+        crypto.suite.prf,
+        &crypto.sk_d,
+        suite.encryption,
+        suite.integrity,
+        secret.as_ref().map(|s| s.as_bytes()),
+        ni,
+        response.nr,
+    );
+    Ok(NewChild {
+        suite,
+        keys,
+        inbound_spi: new_inbound_spi,
+        outbound_spi: peer_spi,
+        local_ts: ts::to_selectors(response.tsi),
+        remote_ts: ts::to_selectors(response.tsr),
+        initiator: true,
+        reqid: Some(old.reqid),
+        defer_outbound: false,
+    })
+}
+
+/// Our rekey of `old` completed with `new`: the old child is replaced, and if the peer
+/// rekeyed it at the same time, the nonces decide which of the two new children goes
+/// (RFC 7296 2.8.1). Returns the inbound SPI of the child we delete.
+fn settle_rekey_collision(
+    sa: &mut IkeSa,
+    ni: &[u8],
+    nr: &[u8],
+    (new_inbound_spi, old_inbound_spi): (u32, u32),
+) -> u32 {
+    let collision = sa
+        .children
+        .iter_mut()
+        .find(|c| c.inbound_spi == old_inbound_spi)
+        .and_then(|c| {
+            c.state = ChildState::Rekeyed;
+            c.collision.take()
+        });
+    let Some(c) = collision else {
+        return old_inbound_spi;
+    };
+    // Of the two new SAs, the one created by the exchange holding the lowest of the four
+    // nonces is deleted by its initiator; the other end (the winner) deletes the old SA.
+    let ours = lower(ni, nr);
+    let theirs = lower(&c.ni, &c.nr);
+    if compare_nonces(ours, theirs) == Ordering::Less {
+        debug!(
+            sa = sa.id.0,
+            "rekey collision lost: deleting the child we created"
+        );
+        if let Some(mine) = sa
+            .children
+            .iter_mut()
+            .find(|c| c.inbound_spi == new_inbound_spi)
+        {
+            mine.state = ChildState::Rekeyed;
+        }
+        new_inbound_spi
+    } else {
+        debug!(sa = sa.id.0, "rekey collision won: deleting the old child");
+        old_inbound_spi
+    }
 }
 
 /// The lowest nonce of an exchange, compared as unsigned big-endian numbers.
@@ -460,42 +582,10 @@ impl Engine {
         old_inbound_spi: u32,
     ) {
         let p = collect(payloads);
+        let spis = (new_inbound_spi, old_inbound_spi);
         if let Some(error) = p.error {
-            match error.notify_type {
-                NotifyType::InvalidKePayload => {
-                    let wanted = DhGroup::from_notify_data(&error.data);
-                    let offered = self.connection(sa.conn).is_some_and(|c| {
-                        wanted.is_some_and(|g| c.esp_proposals.iter().any(|p| p.dh.contains(&g)))
-                    });
-                    self.inbound_spis.remove(&new_inbound_spi);
-                    if offered && dh.as_ref().map(|d| d.group()) != wanted {
-                        sa.v2.ke_group_hint = wanted;
-                        sa.v2
-                            .exchanges
-                            .queued
-                            .push_front(RequestKind::RekeyChild { old_inbound_spi });
-                        return;
-                    }
-                    self.abandon_child_rekey(
-                        now,
-                        sa,
-                        new_inbound_spi,
-                        old_inbound_spi,
-                        "the peer wants a PFS group we do not offer",
-                    );
-                }
-                NotifyType::ChildSaNotFound => {
-                    self.inbound_spis.remove(&new_inbound_spi);
-                    self.drop_child(sa, old_inbound_spi, DownReason::Deleted);
-                }
-                other => self.abandon_child_rekey(
-                    now,
-                    sa,
-                    new_inbound_spi,
-                    old_inbound_spi,
-                    &format!("the peer refused with {other}"),
-                ),
-            }
+            let group = dh.as_ref().map(|d| d.group());
+            self.child_rekey_refused(now, sa, error, group, spis);
             return;
         }
         let Some(settings) = self.shared_connection(sa.conn) else {
@@ -527,120 +617,32 @@ impl Engine {
             );
             return;
         };
-        let (reqid, old_local, old_remote) =
-            (old.reqid, old.local_ts.clone(), old.remote_ts.clone());
-        let group = dh.as_ref().map(|d| d.group());
-        let accepted = accept_esp(&settings.esp_proposals, answer, group, false).filter(|_| {
-            ts::within(tsi, &ts::from_selectors(&old_local))
-                && ts::within(tsr, &ts::from_selectors(&old_remote))
-        });
-        let secret = match (dh, p.ke) {
-            (Some(dh), Some(ke)) if ke.group == dh.group().transform_id() => {
-                dh.agree(&ke.data).ok()
-            }
-            (None, None) => None,
-            _ => {
-                self.abandon_child_rekey(
-                    now,
-                    sa,
-                    new_inbound_spi,
-                    old_inbound_spi,
-                    "key exchange missing or of the wrong group",
-                );
+        let response = RekeyResponse {
+            answer,
+            nr,
+            ke: p.ke,
+            tsi,
+            tsr,
+        };
+        let child = match rekeyed_child(sa, old, &settings, response, &ni, dh, spis) {
+            Ok(child) => child,
+            Err(Unusable { why, delete_new }) => {
+                self.abandon_child_rekey(now, sa, new_inbound_spi, old_inbound_spi, why);
+                if delete_new {
+                    // The peer installed something we cannot use: delete it, keep the old.
+                    self.request(
+                        now,
+                        sa,
+                        RequestKind::DeleteChild {
+                            inbound_spi: new_inbound_spi,
+                        },
+                    );
+                }
                 return;
             }
         };
-        let (Some((suite, peer_spi)), Some(crypto)) = (accepted, sa.v2.crypto.as_ref()) else {
-            // The peer installed something we cannot accept: delete it, keep the old child.
-            self.abandon_child_rekey(
-                now,
-                sa,
-                new_inbound_spi,
-                old_inbound_spi,
-                "unacceptable proposal or selectors",
-            );
-            self.request(
-                now,
-                sa,
-                RequestKind::DeleteChild {
-                    inbound_spi: new_inbound_spi,
-                },
-            );
-            return;
-        };
-        if group.is_some() && secret.is_none() {
-            self.abandon_child_rekey(
-                now,
-                sa,
-                new_inbound_spi,
-                old_inbound_spi,
-                "unusable PFS key exchange data",
-            );
-            self.request(
-                now,
-                sa,
-                RequestKind::DeleteChild {
-                    inbound_spi: new_inbound_spi,
-                },
-            );
-            return;
-        }
-        let keys = derive_child_keys(
-            crypto.suite.prf,
-            &crypto.sk_d,
-            suite.encryption,
-            suite.integrity,
-            secret.as_ref().map(|s| s.as_bytes()),
-            &ni,
-            nr,
-        );
-        let child = NewChild {
-            suite,
-            keys,
-            inbound_spi: new_inbound_spi,
-            outbound_spi: peer_spi,
-            local_ts: ts::to_selectors(tsi),
-            remote_ts: ts::to_selectors(tsr),
-            initiator: true,
-            reqid: Some(reqid),
-            defer_outbound: false,
-        };
         self.install_child(now, sa, child);
-        let collision = sa
-            .children
-            .iter_mut()
-            .find(|c| c.inbound_spi == old_inbound_spi)
-            .and_then(|c| {
-                c.state = ChildState::Rekeyed;
-                c.collision.take()
-            });
-        let redundant = match collision {
-            // RFC 7296 2.8.1: of the two new SAs, the one created by the exchange holding the
-            // lowest of the four nonces is deleted by its initiator; the other end (the
-            // winner) deletes the old SA.
-            Some(c) => {
-                let ours = lower(&ni, nr);
-                let theirs = lower(&c.ni, &c.nr);
-                if compare_nonces(ours, theirs) == Ordering::Less {
-                    debug!(
-                        sa = sa.id.0,
-                        "rekey collision lost: deleting the child we created"
-                    );
-                    if let Some(mine) = sa
-                        .children
-                        .iter_mut()
-                        .find(|c| c.inbound_spi == new_inbound_spi)
-                    {
-                        mine.state = ChildState::Rekeyed;
-                    }
-                    new_inbound_spi
-                } else {
-                    debug!(sa = sa.id.0, "rekey collision won: deleting the old child");
-                    old_inbound_spi
-                }
-            }
-            None => old_inbound_spi,
-        };
+        let redundant = settle_rekey_collision(sa, &ni, nr, spis);
         self.arm_child_rekey(sa);
         self.request(
             now,
@@ -649,6 +651,53 @@ impl Engine {
                 inbound_spi: redundant,
             },
         );
+    }
+
+    /// The peer answered our CHILD_SA rekey with an error notify: try again with the PFS
+    /// group it names, forget a child it no longer has, or keep the old child for now.
+    fn child_rekey_refused(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        error: &Notify,
+        our_group: Option<DhGroup>,
+        (new_inbound_spi, old_inbound_spi): (u32, u32),
+    ) {
+        match error.notify_type {
+            NotifyType::InvalidKePayload => {
+                let wanted = DhGroup::from_notify_data(&error.data);
+                let offered = self.connection(sa.conn).is_some_and(|c| {
+                    wanted.is_some_and(|g| c.esp_proposals.iter().any(|p| p.dh.contains(&g)))
+                });
+                self.inbound_spis.remove(&new_inbound_spi);
+                if offered && our_group != wanted {
+                    sa.v2.ke_group_hint = wanted;
+                    sa.v2
+                        .exchanges
+                        .queued
+                        .push_front(RequestKind::RekeyChild { old_inbound_spi });
+                    return;
+                }
+                self.abandon_child_rekey(
+                    now,
+                    sa,
+                    new_inbound_spi,
+                    old_inbound_spi,
+                    "the peer wants a PFS group we do not offer",
+                );
+            }
+            NotifyType::ChildSaNotFound => {
+                self.inbound_spis.remove(&new_inbound_spi);
+                self.drop_child(sa, old_inbound_spi, DownReason::Deleted);
+            }
+            other => self.abandon_child_rekey(
+                now,
+                sa,
+                new_inbound_spi,
+                old_inbound_spi,
+                &format!("the peer refused with {other}"),
+            ),
+        }
     }
 
     /// Responder side of an IKE SA rekey (RFC 7296 1.3.2, 2.18).
