@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use tracing::debug;
 
 use crate::algorithm::DhGroup;
-use crate::crypto::dh::KeyExchange;
+use crate::crypto::dh::{KeyExchange, SharedSecret};
+use crate::crypto::error::CryptoError;
 use crate::crypto::keymat::{derive_child_keys, derive_rekeyed_ike_keys};
 use crate::wire::ikev2::transform::{InvalidKeData, TransformId};
 use crate::wire::ikev2::{
@@ -301,84 +302,105 @@ impl Engine {
         let ni = self.new_nonce();
         match kind {
             RequestKind::RekeyChild { old_inbound_spi } => {
-                let old = sa
-                    .children
-                    .iter()
-                    .find(|c| c.inbound_spi == *old_inbound_spi)?;
-                let (local_ts, remote_ts) = (old.local_ts.clone(), old.remote_ts.clone());
-                let group = sa
-                    .v2
-                    .ke_group_hint
-                    .take()
-                    .or_else(|| preferred_pfs_group(&settings.esp_proposals));
-                let dh = match group.map(|g| KeyExchange::generate(g, self.rng.as_mut())) {
-                    Some(Ok(dh)) => Some(dh),
-                    Some(Err(e)) => {
-                        debug!(sa = sa.id.0, "cannot generate the PFS key exchange: {e}");
-                        return None;
-                    }
-                    None => None,
-                };
-                let new_inbound_spi = self.new_esp_spi();
-                // RFC 7296 1.3.3: REKEY_SA names the SA being replaced by the SPI we expect on
-                // its inbound packets.
-                let mut rekey = notify(NotifyType::RekeySa, Vec::new());
-                rekey.protocol = ProtocolId::Esp;
-                rekey.spi = old_inbound_spi.to_be_bytes().to_vec();
-                let mut payloads = vec![
-                    Payload::Notify(rekey),
-                    Payload::Sa(esp_sa_payload(
-                        &settings.esp_proposals,
-                        new_inbound_spi,
-                        dh.is_some(),
-                    )),
-                    Payload::Nonce(ni.clone()),
-                ];
-                if let Some(dh) = &dh {
-                    payloads.push(Payload::Ke(KePayload {
-                        group: dh.group().transform_id(),
-                        data: dh.public_value().to_vec(),
-                    }));
-                }
-                payloads.push(Payload::TsI(ts::from_selectors(&local_ts)));
-                payloads.push(Payload::TsR(ts::from_selectors(&remote_ts)));
-                sa.v2.pending_create = Some(PendingCreate {
-                    ni,
-                    dh,
-                    target: CreateTarget::Child {
-                        new_inbound_spi,
-                        old_inbound_spi: *old_inbound_spi,
-                    },
-                });
-                Some(payloads)
+                self.build_child_rekey(sa, &settings, ni, *old_inbound_spi)
             }
-            RequestKind::RekeyIke => {
-                let group = sa
-                    .v2
-                    .ke_group_hint
-                    .take()
-                    .or_else(|| sa.v2.crypto.as_ref().map(|c| c.suite.dh))?;
-                let dh = KeyExchange::generate(group, self.rng.as_mut()).ok()?;
-                let new_spi = self.new_ike_spi();
-                // Reserve the SPI until the exchange ends.
-                self.by_spi.insert(new_spi, sa.id);
-                let payloads = vec![
-                    Payload::Sa(ike_sa_payload(&settings.ike_proposals, Some(new_spi))),
-                    Payload::Nonce(ni.clone()),
-                    Payload::Ke(KePayload {
-                        group: dh.group().transform_id(),
-                        data: dh.public_value().to_vec(),
-                    }),
-                ];
-                sa.v2.pending_create = Some(PendingCreate {
-                    ni,
-                    dh: Some(dh),
-                    target: CreateTarget::Ike { new_spi },
-                });
-                Some(payloads)
-            }
+            RequestKind::RekeyIke => self.build_ike_rekey(sa, &settings, ni),
             _ => None,
         }
+    }
+
+    /// A CHILD_SA rekey (RFC 7296 1.3.3): the old child's selectors, our ESP proposals and,
+    /// with PFS, a KE of the group the peer asked for or our first.
+    fn build_child_rekey(
+        &mut self,
+        sa: &mut IkeSa,
+        settings: &ConnectionSettings,
+        ni: Vec<u8>,
+        old_inbound_spi: u32,
+    ) -> Option<Vec<Payload>> {
+        let old = sa
+            .children
+            .iter()
+            .find(|c| c.inbound_spi == old_inbound_spi)?;
+        let (local_ts, remote_ts) = (old.local_ts.clone(), old.remote_ts.clone());
+        let group = sa
+            .v2
+            .ke_group_hint
+            .take()
+            .or_else(|| preferred_pfs_group(&settings.esp_proposals));
+        let dh = match group.map(|g| KeyExchange::generate(g, self.rng.as_mut())) {
+            Some(Ok(dh)) => Some(dh),
+            Some(Err(e)) => {
+                debug!(sa = sa.id.0, "cannot generate the PFS key exchange: {e}");
+                return None;
+            }
+            None => None,
+        };
+        let new_inbound_spi = self.new_esp_spi();
+        // RFC 7296 1.3.3: REKEY_SA names the SA being replaced by the SPI we expect on
+        // its inbound packets.
+        let mut rekey = notify(NotifyType::RekeySa, Vec::new());
+        rekey.protocol = ProtocolId::Esp;
+        rekey.spi = old_inbound_spi.to_be_bytes().to_vec();
+        let mut payloads = vec![
+            Payload::Notify(rekey),
+            Payload::Sa(esp_sa_payload(
+                &settings.esp_proposals,
+                new_inbound_spi,
+                dh.is_some(),
+            )),
+            Payload::Nonce(ni.clone()),
+        ];
+        if let Some(dh) = &dh {
+            payloads.push(Payload::Ke(KePayload {
+                group: dh.group().transform_id(),
+                data: dh.public_value().to_vec(),
+            }));
+        }
+        payloads.push(Payload::TsI(ts::from_selectors(&local_ts)));
+        payloads.push(Payload::TsR(ts::from_selectors(&remote_ts)));
+        sa.v2.pending_create = Some(PendingCreate {
+            ni,
+            dh,
+            target: CreateTarget::Child {
+                new_inbound_spi,
+                old_inbound_spi,
+            },
+        });
+        Some(payloads)
+    }
+
+    /// An IKE SA rekey (RFC 7296 1.3.2): a new SPI of ours, reserved until the exchange ends,
+    /// and a KE of the group the peer asked for or the current one.
+    fn build_ike_rekey(
+        &mut self,
+        sa: &mut IkeSa,
+        settings: &ConnectionSettings,
+        ni: Vec<u8>,
+    ) -> Option<Vec<Payload>> {
+        let group = sa
+            .v2
+            .ke_group_hint
+            .take()
+            .or_else(|| sa.v2.crypto.as_ref().map(|c| c.suite.dh))?;
+        let dh = KeyExchange::generate(group, self.rng.as_mut()).ok()?;
+        let new_spi = self.new_ike_spi();
+        // Reserve the SPI until the exchange ends.
+        self.by_spi.insert(new_spi, sa.id);
+        let payloads = vec![
+            Payload::Sa(ike_sa_payload(&settings.ike_proposals, Some(new_spi))),
+            Payload::Nonce(ni.clone()),
+            Payload::Ke(KePayload {
+                group: dh.group().transform_id(),
+                data: dh.public_value().to_vec(),
+            }),
+        ];
+        sa.v2.pending_create = Some(PendingCreate {
+            ni,
+            dh: Some(dh),
+            target: CreateTarget::Ike { new_spi },
+        });
+        Some(payloads)
     }
 
     /// Responder side of CREATE_CHILD_SA.
@@ -423,24 +445,13 @@ impl Engine {
                     return refusal;
                 }
             };
-        let (secret, our_ke) = match (suite.dh, p.ke) {
-            (Some(group), Some(ke)) => {
-                match KeyExchange::respond(group, &ke.data, self.rng.as_mut()) {
-                    Ok((s, public)) => (
-                        Some(s),
-                        Some(KePayload {
-                            group: group.transform_id(),
-                            data: public,
-                        }),
-                    ),
-                    Err(e) => {
-                        self.inbound_spis.remove(&our_spi);
-                        debug!(sa = sa.id.0, "unusable PFS key exchange data: {e}");
-                        return refuse(NotifyType::InvalidSyntax, Vec::new());
-                    }
-                }
+        let (secret, our_ke) = match self.respond_pfs(suite.dh, p.ke) {
+            Ok(pfs) => pfs,
+            Err(e) => {
+                self.inbound_spis.remove(&our_spi);
+                debug!(sa = sa.id.0, "unusable PFS key exchange data: {e}");
+                return refuse(NotifyType::InvalidSyntax, Vec::new());
             }
-            _ => (None, None),
         };
         let Some(crypto) = sa.v2.crypto.as_ref() else {
             return refuse(NotifyType::TemporaryFailure, Vec::new());
@@ -476,6 +487,24 @@ impl Engine {
             self.mark_rekeyed_by_peer(sa, old_inbound, our_spi, nonces);
         }
         (response, Fate::Keep)
+    }
+
+    /// Our half of the PFS key exchange the chosen proposal asks for: the shared secret and
+    /// our KE payload; nothing without PFS.
+    fn respond_pfs(
+        &mut self,
+        group: Option<DhGroup>,
+        ke: Option<&KePayload>,
+    ) -> Result<(Option<SharedSecret>, Option<KePayload>), CryptoError> {
+        let (Some(group), Some(ke)) = (group, ke) else {
+            return Ok((None, None));
+        };
+        let (secret, public) = KeyExchange::respond(group, &ke.data, self.rng.as_mut())?;
+        let ours = KePayload {
+            group: group.transform_id(),
+            data: public,
+        };
+        Ok((Some(secret), Some(ours)))
     }
 
     /// The peer replaced our child `old_inbound` by the one we answered with `our_spi`. If we

@@ -118,6 +118,14 @@ struct InitRequest<'a> {
     ni: &'a [u8],
 }
 
+/// What the responder's side of the key exchange yields.
+struct ResponderKeys {
+    crypto: SaCrypto,
+    our_public: Vec<u8>,
+    nr: Vec<u8>,
+    spi_r: u64,
+}
+
 /// The notifies of our IKE_SA_INIT response: NAT detection when the initiator sent it
 /// (RFC 7296 2.23), and fragmentation support when both ends announce it (RFC 7383 2.3).
 fn init_response_notifies(request: &InitRequest, spi_r: u64, fragmentation: bool) -> Vec<Payload> {
@@ -445,6 +453,45 @@ impl Engine {
         Some((suite, answer))
     }
 
+    /// The responder's half of the key exchange, our nonce and SPI, and the IKE SA's keys
+    /// (RFC 7296 2.14); `None` for unusable KE data (counted as malformed).
+    fn responder_keys(&mut self, request: &InitRequest, suite: IkeSuite) -> Option<ResponderKeys> {
+        let (secret, our_public) =
+            match KeyExchange::respond(suite.dh, &request.ke.data, self.rng.as_mut()) {
+                Ok(s) => s,
+                Err(e) => {
+                    let remote = request.remote;
+                    debug!(%remote, "IKE_SA_INIT with unusable key exchange data: {e}");
+                    self.stats.dropped_malformed += 1;
+                    return None;
+                }
+            };
+        let spi_r = self.new_ike_spi();
+        let mut nr = vec![0u8; NONCE_LEN];
+        self.rng.fill(&mut nr);
+        let keys = derive_ike_keys(
+            &suite,
+            secret.as_bytes(),
+            request.ni,
+            &nr,
+            request.spi_i,
+            spi_r,
+        );
+        let crypto = match sa_crypto(suite, keys, false) {
+            Ok(c) => c,
+            Err(e) => {
+                debug!("cannot set up IKE SA protection: {e}");
+                return None;
+            }
+        };
+        Some(ResponderKeys {
+            crypto,
+            our_public,
+            nr,
+            spi_r,
+        })
+    }
+
     /// Complete the key exchange, answer, and keep a half-open SA until IKE_AUTH.
     fn answer_init(
         &mut self,
@@ -461,25 +508,14 @@ impl Engine {
             ni,
             ..
         } = *request;
-        let (secret, our_public) =
-            match KeyExchange::respond(suite.dh, &request.ke.data, self.rng.as_mut()) {
-                Ok(s) => s,
-                Err(e) => {
-                    debug!(%remote, "IKE_SA_INIT with unusable key exchange data: {e}");
-                    self.stats.dropped_malformed += 1;
-                    return;
-                }
-            };
-        let spi_r = self.new_ike_spi();
-        let mut nr = vec![0u8; NONCE_LEN];
-        self.rng.fill(&mut nr);
-        let keys = derive_ike_keys(&suite, secret.as_bytes(), ni, &nr, spi_i, spi_r);
-        let crypto = match sa_crypto(suite, keys, false) {
-            Ok(c) => c,
-            Err(e) => {
-                debug!("cannot set up IKE SA protection: {e}");
-                return;
-            }
+        let Some(ResponderKeys {
+            crypto,
+            our_public,
+            nr,
+            spi_r,
+        }) = self.responder_keys(request, suite)
+        else {
+            return;
         };
         // RFC 7383 2.3: fragmentation is used only if both ends announce it.
         let fragmentation =
