@@ -5,8 +5,8 @@
 //!
 //! A benchmark, not a test of behaviour: ignored by default, run in the VM through
 //! `cargo xtask bench --vm` (tests/vm/bench/kernel-programming.sh), which names the
-//! namespace in `IKT_NS`. `IKT_BENCH_PAIRS` lists the sizes (default "1000,10000"),
-//! `IKT_BENCH_RUNS` the runs per size (default 5). Prints a Markdown table.
+//! namespace in `IKEHUB_NS`. `IKEHUB_BENCH_PAIRS` lists the sizes (default "1000,10000"),
+//! `IKEHUB_BENCH_RUNS` the runs per size (default 5). Prints a Markdown table.
 
 use std::io::Write;
 use std::net::IpAddr;
@@ -182,14 +182,14 @@ fn median_min_max(samples: &mut [f64]) -> (f64, f64, f64) {
 #[test]
 #[ignore = "benchmark: run in the VM with `cargo xtask bench --vm`"]
 fn kernel_programming_rate() {
-    let ns = Namespace::from_env("IKT_NS", "kernel-programming");
-    let sizes: Vec<u32> = std::env::var("IKT_BENCH_PAIRS")
+    let ns = Namespace::from_env("IKEHUB_NS", "kernel-programming");
+    let sizes: Vec<u32> = std::env::var("IKEHUB_BENCH_PAIRS")
         .unwrap_or_else(|_| "1000,10000".into())
         .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse().expect("IKT_BENCH_PAIRS: numbers"))
+        .map(|s| s.parse().expect("IKEHUB_BENCH_PAIRS: numbers"))
         .collect();
-    let runs: usize = std::env::var("IKT_BENCH_RUNS")
+    let runs: usize = std::env::var("IKEHUB_BENCH_RUNS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);

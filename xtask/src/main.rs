@@ -38,8 +38,8 @@ const USAGE_TAIL: &str = "\
 environment:
   IKEHUB_VM_TIMEOUT=SECS        limit for one VM run (default 2400)
   IKEHUB_VM_MODULES=\"m1 m2?\"    more kernel modules for the guest (`?`: optional)
-  IKT_TEST_TIMEOUT=SECS         limit for one guest test (default 300)
-  IKT_VERBOSE=1                 tests print the state they inspect (as the demo does)
+  IKEHUB_TEST_TIMEOUT=SECS      limit for one guest test (default 300)
+  IKEHUB_VERBOSE=1              tests print the state they inspect (as the demo does)
 ";
 
 fn usage() -> String {
