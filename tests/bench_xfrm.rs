@@ -13,13 +13,15 @@ use std::net::IpAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-mod netns;
+mod support {
+    pub mod netns;
+}
 
 use ikehub::crypto::alg::Encryption;
 use ikehub::ike::{ChildInstall, ConnId, EspSa, IntentId, KernelIntent, SaId, REQID_BASE};
 use ikehub::kernel::Dataplane;
 use ipnet::IpNet;
-use netns::Namespace;
+use support::netns::Namespace;
 use zeroize::Zeroizing;
 
 const LOCAL: &str = "192.0.2.1";

@@ -1,13 +1,15 @@
 //! Two engines in memory: establishment, loss, retransmission, deletes, liveness, bad input.
 
-mod util;
+mod support {
+    pub mod pair;
+}
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use ikehub::crypto::alg::DhGroup;
 use ikehub::ike::{DownReason, EngineSettings, Event, KernelIntent};
-use util::pair::{connection, ip, Pair, Which, A_ADDR, B_ADDR};
+use support::pair::{connection, ip, Pair, Which, A_ADDR, B_ADDR};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -239,7 +241,7 @@ fn malformed_datagrams_at_every_stage_are_dropped_and_counted() {
     replayed_with_new_id[20..24].copy_from_slice(&2u32.to_be_bytes());
     pair.inject(Which::B, auth.remote, auth.local, replayed_with_new_id);
     inject_all(&mut pair);
-    let dropped = |s: &util::pair::Side| {
+    let dropped = |s: &support::pair::Side| {
         let st = s.engine.stats();
         st.dropped_malformed
             + st.dropped_undecryptable

@@ -1,14 +1,16 @@
 //! CREATE_CHILD_SA in memory: CHILD_SA and IKE SA rekeys, PFS, and simultaneous rekeys from
 //! both ends, with the kernel's SAs checked at every step.
 
-mod util;
+mod support {
+    pub mod pair;
+}
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use ikehub::crypto::alg::DhGroup;
 use ikehub::ike::{ConnId, EngineSettings, Event};
-use util::pair::{connection, ip, MockKernel, Pair, A_ADDR, B_ADDR};
+use support::pair::{connection, ip, MockKernel, Pair, A_ADDR, B_ADDR};
 
 const LIMIT: Duration = Duration::from_secs(120);
 

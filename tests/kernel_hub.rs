@@ -17,9 +17,11 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-mod netns;
+mod support {
+    pub mod netns;
+}
 
-use netns::Namespace;
+use support::netns::Namespace;
 
 use ikehub::crypto::alg::Encryption;
 use ikehub::ike::{ChildInstall, ConnId, EspSa, IntentId, KernelIntent, SaId, REQID_BASE};

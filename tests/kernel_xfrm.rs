@@ -15,9 +15,11 @@ use std::net::IpAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-mod netns;
+mod support {
+    pub mod netns;
+}
 
-use netns::Namespace;
+use support::netns::Namespace;
 
 use ikehub::crypto::alg::{Encryption, Integrity};
 use ikehub::ike::{

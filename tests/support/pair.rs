@@ -2,6 +2,7 @@
 //! an optional NAT in front of side A, and an in-memory kernel per side. Modelled on
 //! quinn-proto's test `Pair`: `step` drives both sides, then jumps time to the earliest
 //! wakeup; `drive_until` runs until a condition holds or a virtual deadline passes.
+#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
