@@ -5,21 +5,23 @@
 //!
 //! A benchmark, not a test of behaviour: ignored by default, run in the VM through
 //! `cargo xtask bench --vm` (tests/vm/bench/kernel-programming.sh), which names the
-//! namespace in `IKT_NS`. `IKT_BENCH_PAIRS` lists the sizes (default "1000,10000"),
-//! `IKT_BENCH_RUNS` the runs per size (default 5). Prints a Markdown table.
+//! namespace in `IKEHUB_NS`. `IKEHUB_BENCH_PAIRS` lists the sizes (default "1000,10000"),
+//! `IKEHUB_BENCH_RUNS` the runs per size (default 5). Prints a Markdown table.
 
 use std::io::Write;
 use std::net::IpAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-mod netns;
+mod support {
+    pub mod netns;
+}
 
 use ikehub::algorithm::Encryption;
 use ikehub::ike::{ChildInstall, ConnId, EspSa, IntentId, KernelIntent, SaId, REQID_BASE};
 use ikehub::kernel::Dataplane;
 use ipnet::IpNet;
-use netns::Namespace;
+use support::netns::Namespace;
 use zeroize::Zeroizing;
 
 const LOCAL: &str = "192.0.2.1";
@@ -182,14 +184,14 @@ fn median_min_max(samples: &mut [f64]) -> (f64, f64, f64) {
 #[test]
 #[ignore = "benchmark: run in the VM with `cargo xtask bench --vm`"]
 fn kernel_programming_rate() {
-    let ns = Namespace::from_env("IKT_NS", "kernel-programming");
-    let sizes: Vec<u32> = std::env::var("IKT_BENCH_PAIRS")
+    let ns = Namespace::from_env("IKEHUB_NS", "kernel-programming");
+    let sizes: Vec<u32> = std::env::var("IKEHUB_BENCH_PAIRS")
         .unwrap_or_else(|_| "1000,10000".into())
         .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse().expect("IKT_BENCH_PAIRS: numbers"))
+        .map(|s| s.parse().expect("IKEHUB_BENCH_PAIRS: numbers"))
         .collect();
-    let runs: usize = std::env::var("IKT_BENCH_RUNS")
+    let runs: usize = std::env::var("IKEHUB_BENCH_RUNS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);

@@ -6,14 +6,16 @@
 //! checks that the connection is not started and says why with the kernel's message, and
 //! that everything else is in place all the same. Needs root, `unshare`, `nsenter` and `ip`.
 
-mod daemon_util;
+mod support {
+    pub mod daemon;
+}
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use daemon_util::*;
 use serde_json::Value;
+use support::daemon::*;
 
 /// A network namespace held open by a `sleep` child, with loopback up.
 struct Namespace {

@@ -6,14 +6,16 @@
 //! Needs root, `unshare`, `nsenter` and `nft` (with NAT support); without them the test says
 //! so and returns.
 
-mod daemon_util;
+mod support {
+    pub mod daemon;
+}
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use daemon_util::*;
 use serde_json::Value;
+use support::daemon::*;
 
 /// The initiator's own address, and what the NAT turns it into.
 const INITIATOR: &str = "127.0.0.11";

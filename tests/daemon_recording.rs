@@ -3,15 +3,17 @@
 //! kernel's IPsec tables. Binding port 500 needs root: without it every test here says so and
 //! returns.
 
-mod daemon_util;
+mod support {
+    pub mod daemon;
+}
 
 use std::net::{Ipv4Addr, UdpSocket};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use daemon_util::*;
 use serde_json::Value;
+use support::daemon::*;
 
 #[test]
 fn two_daemons_establish_go_down_reload_and_stop() {

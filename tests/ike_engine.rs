@@ -1,13 +1,15 @@
 //! Two engines in memory: establishment, loss, retransmission, deletes, liveness, bad input.
 
-mod util;
+mod support {
+    pub mod pair;
+}
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use ikehub::algorithm::DhGroup;
 use ikehub::ike::{DownReason, EngineSettings, Event, KernelIntent};
-use util::pair::{connection, ip, Pair, Which, A_ADDR, B_ADDR};
+use support::pair::{connection, ip, Pair, Which, A_ADDR, B_ADDR};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -26,7 +28,9 @@ fn assert_kernels_match(pair: &Pair) {
             .kernel
             .sas
             .get(key)
+            .map(|installed| &installed.esp)
             .unwrap_or_else(|| panic!("B lacks SA {key:?}"));
+        let sa = &sa.esp;
         assert_eq!(
             sa.encryption_key, peer.encryption_key,
             "keys of SPI {:#x} differ",
@@ -239,7 +243,7 @@ fn malformed_datagrams_at_every_stage_are_dropped_and_counted() {
     replayed_with_new_id[20..24].copy_from_slice(&2u32.to_be_bytes());
     pair.inject(Which::B, auth.remote, auth.local, replayed_with_new_id);
     inject_all(&mut pair);
-    let dropped = |s: &util::pair::Side| {
+    let dropped = |s: &support::pair::Side| {
         let st = s.engine.stats();
         st.dropped_malformed
             + st.dropped_undecryptable
@@ -386,7 +390,10 @@ fn nat_is_detected_and_ike_moves_to_4500_with_udp_encapsulation() {
     // IKE_AUTH went over 4500.
     assert_eq!(pair.delivered[2].1.remote.port(), 4500);
     for sa in pair.a.kernel.sas.values().chain(pair.b.kernel.sas.values()) {
-        assert!(sa.encap.is_some(), "ESP is UDP-encapsulated behind a NAT");
+        assert!(
+            sa.esp.encap.is_some(),
+            "ESP is UDP-encapsulated behind a NAT"
+        );
     }
 }
 

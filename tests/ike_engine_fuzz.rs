@@ -2,12 +2,14 @@
 //! datagrams, and real datagrams of a handshake with bytes flipped, cut or appended, fed to
 //! both engines at every stage of an exchange.
 
-mod util;
+mod support {
+    pub mod pair;
+}
 
 use std::time::Duration;
 
 use proptest::prelude::*;
-use util::pair::{Pair, Which};
+use support::pair::{Pair, Which};
 
 /// A pair that went through a full handshake and a CHILD_SA rekey; its datagrams are the
 /// material for mutations.

@@ -4,7 +4,7 @@
 //!
 //! Needs root and a kernel with ESP and xfrm interfaces; `cargo xtask vm-test kernel-hub`
 //! runs these tests in a VM through tests/vm/kernel-hub.sh, which builds the topology and
-//! names the namespaces in `IKT_NS_A` / `IKT_NS_B`:
+//! names the namespaces in `IKEHUB_NS_A` / `IKEHUB_NS_B`:
 //!
 //! ```text
 //!   A: outer 192.0.2.1 (veth vA)   inner 10.1.0.1/24, 10.1.5.1/24, fd00:1::1/64 (dummy dA)
@@ -17,9 +17,11 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-mod netns;
+mod support {
+    pub mod netns;
+}
 
-use netns::Namespace;
+use support::netns::Namespace;
 
 use ikehub::algorithm::Encryption;
 use ikehub::ike::{ChildInstall, ConnId, EspSa, IntentId, KernelIntent, SaId, REQID_BASE};
@@ -83,8 +85,8 @@ struct Topology {
 impl Topology {
     fn new() -> Topology {
         let topology = Topology {
-            a: Namespace::from_env("IKT_NS_A", "kernel-hub"),
-            b: Namespace::from_env("IKT_NS_B", "kernel-hub"),
+            a: Namespace::from_env("IKEHUB_NS_A", "kernel-hub"),
+            b: Namespace::from_env("IKEHUB_NS_B", "kernel-hub"),
         };
         topology.a.scrub();
         topology.b.scrub();

@@ -2,7 +2,7 @@
 //!
 //! Needs root and a kernel with ESP; `cargo xtask vm-test kernel-xfrm` runs these tests in a
 //! VM through tests/vm/kernel-xfrm.sh, which builds the topology and names the namespaces in
-//! `IKT_NS_A` / `IKT_NS_B`:
+//! `IKEHUB_NS_A` / `IKEHUB_NS_B`:
 //!
 //! ```text
 //!   A: outer 192.0.2.1, 2001:db8::1 (veth vA)   inner 10.1.0.1/24, fd00:1::1/64 (dummy dA)
@@ -15,9 +15,11 @@ use std::net::IpAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-mod netns;
+mod support {
+    pub mod netns;
+}
 
-use netns::Namespace;
+use support::netns::Namespace;
 
 use ikehub::algorithm::{Encryption, Integrity};
 use ikehub::ike::{
@@ -68,8 +70,8 @@ struct Topology {
 impl Topology {
     fn new() -> Topology {
         let topology = Topology {
-            a: Namespace::from_env("IKT_NS_A", "kernel-xfrm"),
-            b: Namespace::from_env("IKT_NS_B", "kernel-xfrm"),
+            a: Namespace::from_env("IKEHUB_NS_A", "kernel-xfrm"),
+            b: Namespace::from_env("IKEHUB_NS_B", "kernel-xfrm"),
         };
         topology.a.flush();
         topology.b.flush();

@@ -2,7 +2,8 @@
 //! algorithms named in [`crate::algorithm`].
 //!
 //! Everything here is sans-I/O: there is no clock, and randomness comes in through
-//! [`rng::Random`] so tests can run deterministically ([`testing::DeterministicRandom`]).
+//! [`rng::Random`] so tests can run deterministically (`testing::DeterministicRandom`, built for
+//! tests and with the `testing` feature only).
 //!
 //! - [`prf`]: prf and prf+ (RFC 7296 2.13).
 //! - [`keymat`]: SKEYSEED and the IKE SA keys (2.14), rekeyed IKE SAs (2.18), Child SA
@@ -21,6 +22,7 @@ mod modp;
 pub mod prf;
 pub mod protect;
 pub mod rng;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 #[cfg(test)]

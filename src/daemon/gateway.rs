@@ -18,10 +18,10 @@ use crate::config::Config;
 use crate::crypto::rng::SystemRandom;
 use crate::ike::{ConnId, DownReason, Engine, Event, KernelFailure, SaState};
 use crate::kernel::{Dataplane, KernelEvent};
+use crate::wire::nat_t::{self, NatTDatagram};
 
 use super::control::{self, Request, Response};
 use super::hub::Hub;
-use super::marker::{self, NatTDatagram};
 use super::notify::{self, Notifier};
 use super::sockets::{EncapRequirement, Sockets};
 use super::status::{ConnectionStatus, Counters};
@@ -329,7 +329,7 @@ impl<D: Dataplane> Gateway<D> {
             self.engine.handle_datagram(now, local, remote, datagram);
             return;
         }
-        match marker::classify(datagram) {
+        match nat_t::classify(datagram) {
             NatTDatagram::Ike(ike) => self.engine.handle_datagram(now, local, remote, ike),
             NatTDatagram::Keepalive => {
                 self.counters.keepalives_received =

@@ -14,7 +14,6 @@ pub mod control;
 mod gateway;
 pub mod hub;
 mod logging;
-pub mod marker;
 mod notify;
 pub mod sockets;
 pub mod status;

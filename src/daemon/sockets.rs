@@ -13,7 +13,7 @@ use nix::{getsockopt_impl, setsockopt_impl, sockopt_impl};
 use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 
-use super::marker;
+use crate::wire::nat_t;
 
 /// IKE's port (RFC 7296 2).
 pub const IKE_PORT: u16 = 500;
@@ -149,7 +149,7 @@ impl Sockets {
             ));
         };
         let bytes = if socket.nat_t() {
-            marker::frame(payload, scratch);
+            nat_t::frame(payload, scratch);
             scratch.as_slice()
         } else {
             payload
@@ -168,7 +168,7 @@ impl Sockets {
         let socket = self.list.get(*index).ok_or(io::ErrorKind::NotFound)?;
         socket
             .socket
-            .send_to(&marker::NAT_KEEPALIVE, remote)
+            .send_to(&nat_t::NAT_KEEPALIVE, remote)
             .await
             .map(drop)
     }

@@ -1,4 +1,5 @@
-//! Packet codecs: IKEv2 messages (RFC 7296 section 3, RFC 7383 for fragments).
+//! Packet codecs: IKEv2 messages (RFC 7296 section 3, RFC 7383 for fragments), and the framing
+//! of the NAT-T port that daemon and load generator share (RFC 3948 2.2, 2.3).
 //!
 //! Each protocol lives in its own submodule and follows one contract, borrowed from smoltcp's
 //! `wire` module and rustls' `msgs` codec:
@@ -22,6 +23,7 @@
 mod macros;
 pub(crate) mod codec;
 pub mod ikev2;
+pub mod nat_t;
 
 /// Why a datagram could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -29,7 +29,7 @@ HQ_NET=10.0.0.0/16
 # A dead peer is declared at most dpd_interval + dpd_timeout (1 + 3 s) after the cut; allow
 # for TCG's slowness.
 DPD_TIMEOUT_S=3
-FAILOVER_DEADLINE=${IKT_FAILOVER_DEADLINE:-40}
+FAILOVER_DEADLINE=${IKEHUB_FAILOVER_DEADLINE:-40}
 PSK1=failover-test-only-uplink1-Hq7Zs3
 PSK2=failover-test-only-uplink2-Lm2Wd8
 
@@ -98,7 +98,7 @@ route_entry() {
     route_entry "$HQ_NET" uplink1 100
     route_entry "$HQ_NET" uplink2 0
 } >/tmp/ikt-failover-office.toml
-IKT_DIRS+=(/tmp/ikt-failover-hub.toml /tmp/ikt-failover-office.toml)
+IKEHUB_DIRS+=(/tmp/ikt-failover-hub.toml /tmp/ikt-failover-office.toml)
 check "hub configuration is valid" ikehub check-config /tmp/ikt-failover-hub.toml
 check "office configuration is valid" ikehub check-config /tmp/ikt-failover-office.toml
 
@@ -146,7 +146,7 @@ u2b=$(packets uplink2)
 
 step "a continuous ping from the head office to the office"
 PING_LOG=/tmp/ikt-failover-ping.log
-IKT_DIRS+=("$PING_LOG")
+IKEHUB_DIRS+=("$PING_LOG")
 : >"$PING_LOG"
 # Every reply line gets a millisecond timestamp (busybox ping has no -D).
 # shellcheck disable=SC2016 # expanded by the inner bash

@@ -1,5 +1,5 @@
 #!/bin/bash
-# A hub with many spoke connections (200; IKT_SPOKES changes it on a host run, where the
+# A hub with many spoke connections (200; IKEHUB_SPOKES changes it on a host run, where the
 # environment reaches the script). The spokes are one ikehub daemon with one connection per
 # spoke network, all initiating at once; the hub runs in hub
 # mode: one xfrm interface per connection and one published weight-100 route per spoke
@@ -17,7 +17,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/ikehub.sh"
 # shellcheck source=lib/hub.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/hub.sh"
-SPOKES=${IKT_SPOKES:-200}
+SPOKES=${IKEHUB_SPOKES:-200}
 PROBE=7 # the spoke whose traffic is checked
 
 spoke_net() { echo "10.$((100 + $1 / 256)).$(($1 % 256)).0/24"; }
@@ -58,7 +58,7 @@ check "link and LANs" topology || finish
         printf 'local_subnets = ["%s"]\nremote_subnets = ["%s"]\nstart_action = "initiate"\n' "$(spoke_net "$n")" "$(hub_net "$n")"
     done
 } >/tmp/ikt-hub-scale-spokes.toml
-IKT_DIRS+=(/tmp/ikt-hub-scale-hub.toml /tmp/ikt-hub-scale-spokes.toml)
+IKEHUB_DIRS+=(/tmp/ikt-hub-scale-hub.toml /tmp/ikt-hub-scale-spokes.toml)
 check "hub configuration with $SPOKES connections and routes is valid" bash -c "ikehub check-config /tmp/ikt-hub-scale-hub.toml >/dev/null"
 check "spoke configuration with $SPOKES connections is valid" bash -c "ikehub check-config /tmp/ikt-hub-scale-spokes.toml >/dev/null"
 

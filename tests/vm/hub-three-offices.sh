@@ -23,7 +23,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/strongswan.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/ikehub.sh"
 # shellcheck source=lib/hub.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/hub.sh"
-EXAMPLES=${IKT_EXAMPLES:-/examples}
+EXAMPLES=${IKEHUB_EXAMPLES:-/examples}
 HUB_TABLE=7220
 
 # office name -> namespace variable, public address, LAN address

@@ -35,5 +35,5 @@ else
 fi
 
 step "kernel_hub (Rust integration tests)"
-run_rust_tests kernel_hub IKT_NS_A="$A" IKT_NS_B="$B"
+run_rust_tests kernel_hub IKEHUB_NS_A="$A" IKEHUB_NS_B="$B"
 finish

@@ -37,5 +37,5 @@ check "plain ping over the veth" in_ns "$A" ping -c 1 -W 5 192.0.2.2
 check "plain IPv6 ping over the veth" in_ns "$A" ping -c 1 -W 5 2001:db8::2
 
 step "kernel_xfrm (Rust integration tests)"
-run_rust_tests kernel_xfrm IKT_NS_A="$A" IKT_NS_B="$B"
+run_rust_tests kernel_xfrm IKEHUB_NS_A="$A" IKEHUB_NS_B="$B"
 finish

@@ -65,7 +65,7 @@ feat=$(ip netns exec "$I" ethtool -k "$NSIM" 2>/dev/null | grep esp-hw-offload)
 echo "netdevsim features: ${feat:-(no ethtool in the guest)}"
 
 DIR=$(mktemp -d)
-IKT_DIRS+=("$DIR")
+IKEHUB_DIRS+=("$DIR")
 config() {
     local name=$1 local=$2 peer=$3 lnet=$4 rnet=$5 esp=$6 start=$7 offload=$8
     cat >"$DIR/$name.toml" <<EOF

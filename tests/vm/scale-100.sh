@@ -6,7 +6,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 # shellcheck source=lib/ikehub.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/ikehub.sh"
-TUNNELS=${IKT_TUNNELS:-100}
+TUNNELS=${IKEHUB_TUNNELS:-100}
 
 step "two gateways"
 ns_new A || finish

@@ -11,7 +11,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 # shellcheck source=lib/ikehub.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/ikehub.sh"
-EXAMPLES=${IKT_EXAMPLES:-/examples}
+EXAMPLES=${IKEHUB_EXAMPLES:-/examples}
 
 step "topology: two sites, two gateways"
 ns_new VPCH || finish

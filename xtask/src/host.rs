@@ -104,7 +104,7 @@ pub fn run(
         .and_then(Path::parent)
         .map(|w| w.join("examples"))
     {
-        cmd.env("IKT_EXAMPLES", examples);
+        cmd.env("IKEHUB_EXAMPLES", examples);
     }
     cmd.arg(tests_dir.join("lib/run-tests.sh"))
         .arg(tests_dir)

@@ -7,12 +7,12 @@
 //! - `bench [options]`: ikehub against strongSwan on this host; tables for BENCHMARKS.md.
 mod apt;
 mod bench;
-mod ci;
 mod fingerprint;
 mod host;
 mod process;
 mod rust_tests;
 mod suite;
+mod test_suite;
 mod vm;
 mod vm_test;
 mod workspace;
@@ -38,8 +38,8 @@ const USAGE_TAIL: &str = "\
 environment:
   IKEHUB_VM_TIMEOUT=SECS        limit for one VM run (default 2400)
   IKEHUB_VM_MODULES=\"m1 m2?\"    more kernel modules for the guest (`?`: optional)
-  IKT_TEST_TIMEOUT=SECS         limit for one guest test (default 300)
-  IKT_VERBOSE=1                 tests print the state they inspect (as the demo does)
+  IKEHUB_TEST_TIMEOUT=SECS      limit for one guest test (default 300)
+  IKEHUB_VERBOSE=1              tests print the state they inspect (as the demo does)
 ";
 
 fn usage() -> String {
@@ -122,7 +122,7 @@ fn main() -> ExitCode {
             print!("{}", usage());
             0
         }
-        Command::Test => ci::full_suite(&ws),
+        Command::Test => test_suite::full_suite(&ws),
         Command::VmTest(options) => vm_test::main(&ws, &options, vm_test::Suite::Tests).0,
         Command::Demo(options) => vm_test::main(&ws, &options, vm_test::Suite::Demo).0,
         Command::Bench(options) => bench::main(&ws, &options),

@@ -36,7 +36,7 @@ impl Scratch {
             .arg(vm_tests_dir().join("lib/run-tests.sh"))
             .arg(&self.0)
             .args(names)
-            .env("IKT_TEST_TIMEOUT", timeout_secs.to_string())
+            .env("IKEHUB_TEST_TIMEOUT", timeout_secs.to_string())
             .output()
             .expect("bash runs");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();

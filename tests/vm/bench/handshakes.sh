@@ -8,28 +8,28 @@
 # Two namespaces joined by a veth: the initiator (192.0.2.1) runs `ikehub-loadgen`, which
 # acknowledges its kernel intents itself (no SAs on its side, the same for both
 # responders); the responder (192.0.2.2, protected subnet 172.16.0.0/16) runs a fresh
-# responder per run. For each group of IKT_BENCH_GROUPS (default ecp256,curve25519,modp2048),
-# each of IKT_BENCH_RUNS rounds (default 5) runs ikehub and then charon: IKT_BENCH_TUNNELS
-# tunnels (default 500) with IKT_BENCH_IN_FLIGHT setups at once (default 16), proposal
+# responder per run. For each group of IKEHUB_BENCH_GROUPS (default ecp256,curve25519,modp2048),
+# each of IKEHUB_BENCH_RUNS rounds (default 5) runs ikehub and then charon: IKEHUB_BENCH_TUNNELS
+# tunnels (default 500) with IKEHUB_BENCH_IN_FLIGHT setups at once (default 16), proposal
 # aes128gcm16-prfsha256-GROUP, ESP aes128gcm16, CHILD_SA in IKE_AUTH. The
 # responder's CPU time (utime and stime of /proc/PID/stat, all threads; the system part
 # holds its netlink and UDP work in the kernel) is read before the load and after its kernel
 # holds the tunnels' SAs; then its kernel must hold 2N SAs and N policies per direction.
 # The table also shows the load generator's own CPU per setup, from its report.
-# IKT_TEST_TIMEOUT (seconds) may need raising under TCG.
+# IKEHUB_TEST_TIMEOUT (seconds) may need raising under TCG.
 # shellcheck source=../lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 # shellcheck source=../lib/strongswan.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/strongswan.sh"
 
-RUNS=${IKT_BENCH_RUNS:-5}
+RUNS=${IKEHUB_BENCH_RUNS:-5}
 # 500 tunnels: about 4 minutes for 5 rounds under TCG. 16 in flight rather than the host
 # benchmark's 32: under TCG a setup with 32 in flight takes over a second, beyond the load
 # generator's first retransmission timeout (1 s), so the runs would measure retransmissions.
-TUNNELS=${IKT_BENCH_TUNNELS:-500}
-IN_FLIGHT=${IKT_BENCH_IN_FLIGHT:-16}
+TUNNELS=${IKEHUB_BENCH_TUNNELS:-500}
+IN_FLIGHT=${IKEHUB_BENCH_IN_FLIGHT:-16}
 # the key exchange groups, one table each
-GROUPS_TO_RUN=${IKT_BENCH_GROUPS:-ecp256,curve25519,modp2048}
+GROUPS_TO_RUN=${IKEHUB_BENCH_GROUPS:-ecp256,curve25519,modp2048}
 GROUP=
 IKE_PROPOSAL=
 ESP_PROPOSAL=aes128gcm16
@@ -95,7 +95,7 @@ sas_are() {
 RESPONDER_PID=""
 
 ikehub_dir=$(mktemp -d /tmp/ikt-bench-ikehub.XXXXXX)
-IKT_DIRS+=("$ikehub_dir")
+IKEHUB_DIRS+=("$ikehub_dir")
 
 # write_ikehub_config: the responder's configuration for the current IKE_PROPOSAL.
 write_ikehub_config() {

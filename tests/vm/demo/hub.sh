@@ -5,4 +5,4 @@
 # every office reaches the head office and the other offices through the hub, and
 # `ikehub routes` / `ikehub status` show the route table and the SAs.
 # guest-payload: strongswan
-IKT_VERBOSE=1 exec bash "$(dirname "${BASH_SOURCE[0]}")/../hub-three-offices.sh"
+IKEHUB_VERBOSE=1 exec bash "$(dirname "${BASH_SOURCE[0]}")/../hub-three-offices.sh"

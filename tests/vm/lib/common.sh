@@ -5,24 +5,24 @@
 # through these helpers is removed when the script exits, however it exits.
 set -u
 
-IKT_PASSED=0
-IKT_FAILED=0
+IKEHUB_PASSED=0
+IKEHUB_FAILED=0
 # Every namespace a test creates starts with this prefix, so the runner can
 # find leftovers and a host run never touches namespaces it does not own.
-IKT_NS_PREFIX=${IKT_NS_PREFIX:-ikt-}
-IKT_NAMESPACES=()
-IKT_PIDS=()
+IKEHUB_NS_PREFIX=${IKEHUB_NS_PREFIX:-ikt-}
+IKEHUB_NAMESPACES=()
+IKEHUB_PIDS=()
 # Directories helpers create for a test (peer configs, logs), removed on exit.
-IKT_DIRS=()
+IKEHUB_DIRS=()
 
 ok() {
     echo "@@PASS $*"
-    IKT_PASSED=$((IKT_PASSED + 1))
+    IKEHUB_PASSED=$((IKEHUB_PASSED + 1))
 }
 
 bad() {
     echo "@@FAIL $*"
-    IKT_FAILED=$((IKT_FAILED + 1))
+    IKEHUB_FAILED=$((IKEHUB_FAILED + 1))
 }
 
 # check WHAT CMD [ARG...]: run CMD; pass if it exits 0. Its output is shown on
@@ -34,7 +34,7 @@ check() {
     out=$("$@" 2>&1)
     rc=$?
     if [ "$rc" -eq 0 ]; then
-        [ "${IKT_VERBOSE:-0}" = 1 ] && [ -n "$out" ] && printf '%s\n' "$out"
+        [ "${IKEHUB_VERBOSE:-0}" = 1 ] && [ -n "$out" ] && printf '%s\n' "$out"
         ok "$what"
     else
         [ -n "$out" ] && printf '%s\n' "$out"
@@ -52,7 +52,7 @@ step() {
 # show CMD [ARG...]: run CMD and print its output, in verbose mode only
 # (the demo narrates; the suite stays terse).
 show() {
-    [ "${IKT_VERBOSE:-0}" = 1 ] || return 0
+    [ "${IKEHUB_VERBOSE:-0}" = 1 ] || return 0
     echo "\$ $*"
     "$@" 2>&1
 }
@@ -60,9 +60,9 @@ show() {
 # ns_new VAR: create a network namespace with loopback up and store its name
 # in VAR. It is deleted when the test exits.
 ns_new() {
-    local var=$1 name="${IKT_NS_PREFIX}$$-$1"
+    local var=$1 name="${IKEHUB_NS_PREFIX}$$-$1"
     ip netns add "$name" || { bad "create namespace $name"; return 1; }
-    IKT_NAMESPACES+=("$name")
+    IKEHUB_NAMESPACES+=("$name")
     ip -n "$name" link set lo up
     printf -v "$var" '%s' "$name"
 }
@@ -80,7 +80,7 @@ spawn() {
     local var=$1
     shift
     "$@" &
-    IKT_PIDS+=("$!")
+    IKEHUB_PIDS+=("$!")
     printf -v "$var" '%s' "$!"
 }
 
@@ -117,14 +117,14 @@ xfrm_stat() {
 
 ikt_cleanup() {
     local rc=$? pid ns dir
-    for pid in "${IKT_PIDS[@]}"; do
+    for pid in "${IKEHUB_PIDS[@]}"; do
         kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     done
-    for ns in "${IKT_NAMESPACES[@]}"; do
+    for ns in "${IKEHUB_NAMESPACES[@]}"; do
         ip netns pids "$ns" 2>/dev/null | while read -r pid; do kill -9 "$pid" 2>/dev/null; done
         ip netns del "$ns" 2>/dev/null
     done
-    for dir in "${IKT_DIRS[@]}"; do
+    for dir in "${IKEHUB_DIRS[@]}"; do
         rm -rf "$dir"
     done
     exit "$rc"
@@ -133,11 +133,11 @@ trap ikt_cleanup EXIT
 
 # finish: end the test. Fails when any check failed or none ran.
 finish() {
-    if [ "$IKT_PASSED" -eq 0 ] && [ "$IKT_FAILED" -eq 0 ]; then
+    if [ "$IKEHUB_PASSED" -eq 0 ] && [ "$IKEHUB_FAILED" -eq 0 ]; then
         bad "$(basename "$0" .sh): ran no checks"
     fi
-    echo "-- $IKT_PASSED passed, $IKT_FAILED failed"
-    if [ "$IKT_FAILED" -ne 0 ]; then
+    echo "-- $IKEHUB_PASSED passed, $IKEHUB_FAILED failed"
+    if [ "$IKEHUB_FAILED" -ne 0 ]; then
         exit 1
     fi
     exit 0
@@ -161,7 +161,7 @@ run_rust_tests() {
     done <"$log"
     rm -f "$log"
     [ "$ran" -gt 0 ] || bad "$bin ran no tests (exit $rc)"
-    if [ "$rc" -ne 0 ] && [ "$IKT_FAILED" -eq 0 ]; then
+    if [ "$rc" -ne 0 ] && [ "$IKEHUB_FAILED" -eq 0 ]; then
         bad "$bin exited $rc"
     fi
 }

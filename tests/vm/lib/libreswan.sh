@@ -15,21 +15,21 @@
 #   lsw_no_sa NS NAME                 exit 0 when pluto holds no state for NAME
 #   lsw_whack NS ARGS...              whack against NS's pluto
 #   lsw_log NS                        print NS's pluto log (on failure)
-# Everything lives in $IKT_SWAN_ROOT/ikt-lsw-NS (default /tmp), removed when
+# Everything lives in $IKEHUB_SWAN_ROOT/ikt-lsw-NS (default /tmp), removed when
 # the test exits.
 # Debian's Libreswan 4.10 has no MODP-1024 (DH group 2): use modp2048.
 
 # Where Libreswan's files are: / in the guest; elsewhere a directory holding
 # its unpacked deb (`dpkg -x`), bind-mounted over /usr/libexec inside the
 # namespace because pluto runs addconn from a compiled-in path.
-IKT_LSW_ROOT=${IKT_LSW_ROOT:-}
-IKT_WHACK=$IKT_LSW_ROOT/usr/libexec/ipsec/whack
-IKT_ADDCONN=$IKT_LSW_ROOT/usr/libexec/ipsec/addconn
-IKT_SWAN_ROOT=${IKT_SWAN_ROOT:-/tmp}
+IKEHUB_LSW_ROOT=${IKEHUB_LSW_ROOT:-}
+IKEHUB_WHACK=$IKEHUB_LSW_ROOT/usr/libexec/ipsec/whack
+IKEHUB_ADDCONN=$IKEHUB_LSW_ROOT/usr/libexec/ipsec/addconn
+IKEHUB_SWAN_ROOT=${IKEHUB_SWAN_ROOT:-/tmp}
 
 # lsw_dir NS: the instance directory of NS's pluto.
 lsw_dir() {
-    echo "$IKT_SWAN_ROOT/ikt-lsw-$1"
+    echo "$IKEHUB_SWAN_ROOT/ikt-lsw-$1"
 }
 
 # lsw_whack NS ARGS...: whack against NS's pluto (a file socket: whack need
@@ -38,7 +38,7 @@ lsw_whack() {
     local dir
     dir=$(lsw_dir "$1")
     shift
-    "$IKT_WHACK" --ctlsocket "$dir/run/pluto.ctl" "$@"
+    "$IKEHUB_WHACK" --ctlsocket "$dir/run/pluto.ctl" "$@"
 }
 
 # lsw_start NS: create NS's NSS database and configuration, start pluto in
@@ -51,7 +51,7 @@ lsw_start() {
         bad "Libreswan in $ns: cannot create $dir"
         return 1
     }
-    IKT_DIRS+=("$dir")
+    IKEHUB_DIRS+=("$dir")
     if ! certutil -N --empty-password -d "sql:$dir/nss" >"$dir/certutil.out" 2>&1; then
         bad "Libreswan in $ns: certutil cannot create the NSS database"
         cat "$dir/certutil.out"
@@ -71,7 +71,7 @@ EOF
     # shellcheck disable=SC2016 # expanded by the inner bash
     spawn pid ip netns exec "$ns" /bin/bash -c \
         '[ -z "$1" ] || mount --bind "$1/usr/libexec" /usr/libexec || exit 1; shift; exec "$@"' \
-        pluto "$IKT_LSW_ROOT" /usr/libexec/ipsec/pluto --config "$dir/ipsec.conf" --nofork \
+        pluto "$IKEHUB_LSW_ROOT" /usr/libexec/ipsec/pluto --config "$dir/ipsec.conf" --nofork \
         --rundir "$dir/run" --dumpdir "$dir/run" --nssdir "$dir/nss" \
         --secretsfile "$dir/ipsec.secrets" --ipsecdir "$dir" >>"$dir/pluto.out" 2>&1
     echo "$pid" >"$dir/pid"
@@ -164,7 +164,7 @@ lsw_load() {
     local dir
     dir=$(lsw_dir "$1")
     lsw_whack "$1" --rereadsecrets &&
-        "$IKT_ADDCONN" --ctlsocket "$dir/run/pluto.ctl" --config "$dir/ipsec.conf" "$2"
+        "$IKEHUB_ADDCONN" --ctlsocket "$dir/run/pluto.ctl" --config "$dir/ipsec.conf" "$2"
 }
 
 # lsw_initiate NS NAME: bring NAME up; returns when done or failed.

@@ -10,9 +10,9 @@
 set -u
 dir=$1
 shift
-test_timeout=${IKT_TEST_TIMEOUT:-300}
-ns_prefix=${IKT_NS_PREFIX:-ikt-}
-export IKT_NS_PREFIX=$ns_prefix
+test_timeout=${IKEHUB_TEST_TIMEOUT:-300}
+ns_prefix=${IKEHUB_NS_PREFIX:-ikt-}
+export IKEHUB_NS_PREFIX=$ns_prefix
 log_dir=$(mktemp -d)
 failed_tests=0
 

@@ -17,21 +17,21 @@
 #   swan_unconn NS NAME               forget connection NAME (at the next swan_load)
 #   swan_ctl NS ARGS...               swanctl against NS's charon
 #   swan_log NS                       print NS's charon log (on failure)
-# Everything lives in a per-namespace directory under $IKT_SWAN_ROOT (default
+# Everything lives in a per-namespace directory under $IKEHUB_SWAN_ROOT (default
 # /tmp), removed when the test exits.
 
-IKT_CHARON=${IKT_CHARON:-/usr/lib/ipsec/charon}
-IKT_SWAN_ROOT=${IKT_SWAN_ROOT:-/tmp}
+IKEHUB_CHARON=${IKEHUB_CHARON:-/usr/lib/ipsec/charon}
+IKEHUB_SWAN_ROOT=${IKEHUB_SWAN_ROOT:-/tmp}
 # Plugins charon loads (load_modular = no): the kernel interface, the sockets,
 # vici for swanctl, and the crypto for PSK IKEv1/IKEv2 with AES, SHA-1/2,
 # MODP, ECP and Curve25519 groups.
-IKT_SWAN_PLUGINS=${IKT_SWAN_PLUGINS:-"random nonce openssl aes sha1 sha2 hmac kdf gmp curve25519 pem pkcs1 pkcs8 x509 pubkey kernel-netlink socket-default vici"}
+IKEHUB_SWAN_PLUGINS=${IKEHUB_SWAN_PLUGINS:-"random nonce openssl aes sha1 sha2 hmac kdf gmp curve25519 pem pkcs1 pkcs8 x509 pubkey kernel-netlink socket-default vici"}
 # Seconds swanctl waits for an initiate/terminate/rekey to complete.
-IKT_SWAN_TIMEOUT=${IKT_SWAN_TIMEOUT:-30}
+IKEHUB_SWAN_TIMEOUT=${IKEHUB_SWAN_TIMEOUT:-30}
 
 # swan_dir NS: the instance directory of NS's charon.
 swan_dir() {
-    echo "$IKT_SWAN_ROOT/ikt-swan-$1"
+    echo "$IKEHUB_SWAN_ROOT/ikt-swan-$1"
 }
 
 # swan_ctl NS ARGS...: run swanctl against NS's charon (its vici socket is a
@@ -56,11 +56,11 @@ swan_start() {
         bad "strongSwan in $ns: cannot create $dir"
         return 1
     }
-    IKT_DIRS+=("$dir")
+    IKEHUB_DIRS+=("$dir")
     cat >"$dir/strongswan.conf" <<EOF
 charon {
     load_modular = no
-    load = $IKT_SWAN_PLUGINS
+    load = $IKEHUB_SWAN_PLUGINS
     # the tests set up their own routes
     install_routes = no
     install_virtual_ip = no
@@ -100,7 +100,7 @@ EOF
     # shellcheck disable=SC2016 # expanded by the inner bash
     spawn pid ip netns exec "$ns" /bin/bash -c \
         'mount --bind "$1/run" /run && STRONGSWAN_CONF="$1/strongswan.conf" exec "$2"' \
-        swan "$dir" "$IKT_CHARON" >>"$dir/charon.out" 2>&1
+        swan "$dir" "$IKEHUB_CHARON" >>"$dir/charon.out" 2>&1
     echo "$pid" >"$dir/pid"
     if ! wait_for 20 swan_ctl "$ns" --stats; then
         bad "strongSwan in $ns: charon does not answer on vici within 20s"
@@ -216,7 +216,7 @@ swan_load() {
 # swan_initiate NS CONN: initiate CONN's CHILD_SA (with its IKE SA); returns
 # when both are up or failed.
 swan_initiate() {
-    swan_ctl "$1" --initiate --ike "$2" --child "$2" --timeout "$IKT_SWAN_TIMEOUT"
+    swan_ctl "$1" --initiate --ike "$2" --child "$2" --timeout "$IKEHUB_SWAN_TIMEOUT"
 }
 
 # swan_rekey_child NS CONN: rekey CONN's CHILD_SA (the command returns before
@@ -227,7 +227,7 @@ swan_rekey_child() {
 
 # swan_terminate NS CONN: delete CONN's IKE SA and its CHILD_SAs.
 swan_terminate() {
-    swan_ctl "$1" --terminate --ike "$2" --timeout "$IKT_SWAN_TIMEOUT"
+    swan_ctl "$1" --terminate --ike "$2" --timeout "$IKEHUB_SWAN_TIMEOUT"
 }
 
 # swan_sas NS CONN: the raw vici listing of CONN's SAs (one line per IKE SA).

@@ -76,16 +76,16 @@ pub const USAGE: &str = "\
       --no-memory               skip the memory and status runs
       --no-build                reuse the binaries the last bench run built
       --vm [NAME...]            instead: the benchmarks of tests/vm/bench in the VM (all,
-                                or the scripts named by file stem); IKT_BENCH_RUNS=5 rounds,
-                                IKT_TEST_TIMEOUT=SECS each script's limit in the guest
+                                or the scripts named by file stem); IKEHUB_BENCH_RUNS=5 rounds,
+                                IKEHUB_TEST_TIMEOUT=SECS each script's limit in the guest
                                 (default 300), IKEHUB_VM_TIMEOUT=SECS the whole VM's:
                                 kernel-programming  ikehub's batched netlink against
-                                                    ip -batch (IKT_BENCH_PAIRS=1000,10000)
+                                                    ip -batch (IKEHUB_BENCH_PAIRS=1000,10000)
                                 handshakes          tunnel setups against ikehub and charon
                                                     (kernel-netlink) installing real kernel
-                                                    SAs (IKT_BENCH_TUNNELS=500,
-                                                    IKT_BENCH_IN_FLIGHT=16; ~4 min,
-                                                    needs IKT_TEST_TIMEOUT=1200)
+                                                    SAs (IKEHUB_BENCH_TUNNELS=500,
+                                                    IKEHUB_BENCH_IN_FLIGHT=16; ~4 min,
+                                                    needs IKEHUB_TEST_TIMEOUT=1200)
 ";
 
 fn number<T: std::str::FromStr>(flag: &str, value: Option<&String>) -> Result<T, String> {

@@ -235,15 +235,15 @@ pub fn with_run_image(
 
 /// Host settings that reach the guest: sourced by /init before the tests.
 const GUEST_SETTINGS: [&str; 7] = [
-    "IKT_TEST_TIMEOUT",
-    "IKT_VERBOSE",
+    "IKEHUB_TEST_TIMEOUT",
+    "IKEHUB_VERBOSE",
     // sizes and runs of tests/vm/bench/kernel-programming.sh
-    "IKT_BENCH_PAIRS",
-    "IKT_BENCH_RUNS",
+    "IKEHUB_BENCH_PAIRS",
+    "IKEHUB_BENCH_RUNS",
     // sizes and groups of tests/vm/bench/handshakes.sh
-    "IKT_BENCH_TUNNELS",
-    "IKT_BENCH_IN_FLIGHT",
-    "IKT_BENCH_GROUPS",
+    "IKEHUB_BENCH_TUNNELS",
+    "IKEHUB_BENCH_IN_FLIGHT",
+    "IKEHUB_BENCH_GROUPS",
 ];
 
 /// `export NAME=VALUE` lines for the settings set on the host. Values are

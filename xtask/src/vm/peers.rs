@@ -203,14 +203,14 @@ pub fn ensure_host(apt: &mut Apt, peers: &[Peer]) -> Result<(), String> {
 }
 
 /// For a run on the host: installs the peers' packages and unpacks the debs
-/// that cannot be installed, telling the helpers where (IKT_LSW_ROOT).
+/// that cannot be installed, telling the helpers where (IKEHUB_LSW_ROOT).
 pub fn prepare_host(apt: &mut Apt, lab: &Path, peers: &[Peer]) -> Result<(), String> {
     ensure_host(apt, peers)?;
     for peer in peers {
         if let Some(package) = peer.deb() {
             let tree = unpack_deb(apt, &lab.join("peers"), package)?;
             // read by tests/vm/lib/libreswan.sh in the test processes
-            std::env::set_var("IKT_LSW_ROOT", &tree);
+            std::env::set_var("IKEHUB_LSW_ROOT", &tree);
         }
     }
     Ok(())

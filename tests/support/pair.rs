@@ -1,18 +1,20 @@
 //! Two IKE engines joined by a simulated network: virtual time, latency, seeded random loss,
-//! an optional NAT in front of side A, and an in-memory kernel per side. Modelled on
+//! an optional NAT in front of side A, and per side a kernel held in the library's in-memory SA
+//! table (the one `ikehub daemon --dataplane recording` keeps its SAs in). Modelled on
 //! quinn-proto's test `Pair`: `step` drives both sides, then jumps time to the earliest
 //! wakeup; `drive_until` runs until a condition holds or a virtual deadline passes.
+#![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use ikehub::algorithm::{DhGroup, Encryption, Prf};
 use ikehub::crypto::testing::DeterministicRandom;
 use ikehub::ike::{
-    ConnectionSettings, Engine, EngineSettings, EspProposal, EspSa, Event, IkeIdentity,
-    IkeProposal, KernelIntent, PreSharedKey, Transmit,
+    ConnectionSettings, Engine, EngineSettings, EspProposal, Event, IkeIdentity, IkeProposal,
+    IntentId, KernelFailure, KernelIntent, PreSharedKey, Transmit,
 };
+use ikehub::kernel::mock::{InstalledSa, SaTable};
 use zeroize::Zeroizing;
 
 pub const A_ADDR: &str = "192.0.2.1";
@@ -20,48 +22,48 @@ pub const B_ADDR: &str = "192.0.2.2";
 /// The public address of the NAT in front of A, when enabled.
 pub const NAT_ADDR: &str = "203.0.113.7";
 
-/// The SAs one side's kernel holds, by (destination, SPI).
+/// One side's kernel: the library's model of the kernel's SA database, and what the engine
+/// asked of it.
 #[derive(Default)]
-pub struct MockKernel {
-    pub sas: HashMap<(IpAddr, u32), EspSa>,
-    /// When each SA was added (a counter): like the kernel, traffic leaves by the newest
-    /// outbound SA.
-    pub added: HashMap<(IpAddr, u32), u64>,
-    additions: u64,
+pub struct Kernel {
+    /// The SAs installed, whole (keys included), by (destination, SPI).
+    pub sas: SaTable<InstalledSa>,
     /// Every intent the engine issued, in order.
     pub log: Vec<KernelIntent>,
-    pub installs: usize,
-    pub deletes: usize,
     /// Refuse every install with this message (to test the failure path).
     pub refuse: Option<String>,
 }
 
-impl MockKernel {
-    fn add(&mut self, sa: &EspSa) {
-        self.additions += 1;
-        self.added.insert((sa.dst, sa.spi), self.additions);
-        self.sas.insert((sa.dst, sa.spi), sa.clone());
-    }
-
-    fn remove(&mut self, key: (IpAddr, u32)) {
-        self.sas.remove(&key);
-        self.added.remove(&key);
-    }
-
-    /// The SA traffic from `local` to `remote` leaves by: the newest one between them.
-    pub fn sending_sa(&self, local: IpAddr, remote: IpAddr) -> Option<(IpAddr, u32)> {
-        self.sas
-            .values()
-            .filter(|sa| sa.src == local && sa.dst == remote)
-            .map(|sa| (sa.dst, sa.spi))
-            .max_by_key(|key| self.added.get(key).copied().unwrap_or(0))
+impl Kernel {
+    /// Carries out `intent` as the kernel would; returns the result the engine waits for, if
+    /// it waits for one (installs).
+    fn carry_out(&mut self, intent: KernelIntent) -> Option<(IntentId, Result<(), KernelFailure>)> {
+        let awaited = match &intent {
+            KernelIntent::InstallChild { id, .. } => match &self.refuse {
+                Some(message) => Some((
+                    *id,
+                    Err(KernelFailure {
+                        errno: None,
+                        message: message.clone(),
+                    }),
+                )),
+                None => Some((*id, Ok(()))),
+            },
+            KernelIntent::InstallOutbound { id, .. } => Some((*id, Ok(()))),
+            KernelIntent::DeleteChild { .. } => None,
+        };
+        if !matches!(awaited, Some((_, Err(_)))) {
+            self.sas.apply(&intent);
+        }
+        self.log.push(intent);
+        awaited
     }
 }
 
 pub struct Side {
     pub engine: Engine,
     pub addr: IpAddr,
-    pub kernel: MockKernel,
+    pub kernel: Kernel,
     pub events: Vec<Event>,
 }
 
@@ -70,7 +72,7 @@ impl Side {
         Side {
             engine: Engine::new(settings, Box::new(DeterministicRandom::new(seed))),
             addr,
-            kernel: MockKernel::default(),
+            kernel: Kernel::default(),
             events: Vec::new(),
         }
     }
@@ -242,36 +244,8 @@ impl Pair {
             }
             while let Some(intent) = side.engine.poll_kernel() {
                 progressed = true;
-                side.kernel.log.push(intent.clone());
-                match intent {
-                    KernelIntent::InstallChild { id, child } => {
-                        let result = match &side.kernel.refuse {
-                            Some(message) => Err(ikehub::ike::KernelFailure {
-                                errno: None,
-                                message: message.clone(),
-                            }),
-                            None => {
-                                side.kernel.installs += 1;
-                                side.kernel.add(&child.inbound);
-                                if let Some(outbound) = &child.outbound {
-                                    side.kernel.add(outbound);
-                                }
-                                Ok(())
-                            }
-                        };
-                        side.engine.handle_kernel_result(now, id, result);
-                    }
-                    KernelIntent::InstallOutbound { id, child } => {
-                        side.kernel.add(&child.sa);
-                        side.engine.handle_kernel_result(now, id, Ok(()));
-                    }
-                    KernelIntent::DeleteChild {
-                        inbound, outbound, ..
-                    } => {
-                        side.kernel.deletes += 1;
-                        side.kernel.remove((inbound.1, inbound.2));
-                        side.kernel.remove((outbound.1, outbound.2));
-                    }
+                if let Some((id, result)) = side.kernel.carry_out(intent) {
+                    side.engine.handle_kernel_result(now, id, result);
                 }
             }
             while let Some(e) = side.engine.poll_event() {

@@ -4,24 +4,25 @@
 //! history), so a daemon running on it holds what it would hold on the kernel.
 //! Its hub side ([`RecordingLinks`]) keeps interfaces and routes in memory, refusing what the
 //! kernel would refuse (a duplicate name or route), so hub mode runs without a kernel too.
+//! Its SAs live in an [`SaTable`], the in-memory model of the kernel's SA database that the
+//! engine tests use as their kernel too.
+
+mod sa_table;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 
-use crate::ike::{EspSa, IntentId, KernelIntent};
+use crate::ike::{IntentId, KernelIntent};
 
 use super::link::{LinkInfo, Route, RouteChange, XfrmInterface, OWNED_TABLE};
 use super::{Dataplane, HubLinks, KernelError, KernelEvent, SaCounters};
 
+pub use sa_table::{InstalledSa, SaKey, SaPlacement, SaRecord, SaTable};
+
 #[derive(Default)]
 pub struct RecordingDataplane {
-    /// SAs currently installed, by (destination, SPI).
-    pub sas: HashSet<(IpAddr, u32)>,
-}
-
-/// How the kernel names an SA: destination and SPI.
-fn key(sa: &EspSa) -> (IpAddr, u32) {
-    (sa.dst, sa.spi)
+    /// SAs currently installed: their names alone.
+    pub sas: SaTable<()>,
 }
 
 impl Dataplane for RecordingDataplane {
@@ -35,33 +36,18 @@ impl Dataplane for RecordingDataplane {
         &mut self,
         intents: Vec<KernelIntent>,
     ) -> Vec<(IntentId, Result<(), KernelError>)> {
-        let mut results = Vec::with_capacity(intents.len());
-        for intent in intents {
-            match &intent {
-                KernelIntent::InstallChild { id, child } => {
-                    self.sas.insert(key(&child.inbound));
-                    if let Some(outbound) = &child.outbound {
-                        self.sas.insert(key(outbound));
-                    }
-                    results.push((*id, Ok(())));
-                }
-                KernelIntent::InstallOutbound { id, child } => {
-                    self.sas.insert(key(&child.sa));
-                    results.push((*id, Ok(())));
-                }
-                KernelIntent::DeleteChild {
-                    id,
-                    inbound,
-                    outbound,
-                    ..
-                } => {
-                    self.sas.remove(&(inbound.1, inbound.2));
-                    self.sas.remove(&(outbound.1, outbound.2));
-                    results.push((*id, Ok(())));
-                }
-            }
-        }
-        results
+        intents
+            .iter()
+            .map(|intent| {
+                self.sas.apply(intent);
+                let id = match intent {
+                    KernelIntent::InstallChild { id, .. }
+                    | KernelIntent::InstallOutbound { id, .. }
+                    | KernelIntent::DeleteChild { id, .. } => *id,
+                };
+                (id, Ok(()))
+            })
+            .collect()
     }
 
     async fn counters(
@@ -70,7 +56,7 @@ impl Dataplane for RecordingDataplane {
     ) -> Result<Vec<Option<SaCounters>>, KernelError> {
         Ok(sas
             .iter()
-            .map(|key| self.sas.contains(key).then(SaCounters::default))
+            .map(|key| self.sas.contains_key(key).then(SaCounters::default))
             .collect())
     }
 
