@@ -35,11 +35,10 @@ impl SaState {
     }
 }
 
-/// The request kinds an SA can have in flight; one at a time (window size 1).
+/// The requests the engine asks of an established SA, queued until the one before has its
+/// answer (window size 1); each version builds its own exchange for them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequestKind {
-    Init,
-    Auth,
     Liveness,
     DeleteIke,
     /// Delete the CHILD_SA whose inbound SPI (ours, the one the peer knows) is given.

@@ -15,13 +15,13 @@ use super::super::child::NewChild;
 use super::super::engine::{Engine, Fate};
 use super::super::error::Failure;
 use super::super::output::{ConnId, DownReason, Event};
-use super::super::sa::{IkeSa, RequestKind, SaState};
+use super::super::sa::{IkeSa, SaState};
 use super::super::settings::{ConnectionSettings, IdentityKind, IkeIdentity};
 use super::super::timer::{Timer, TimerQueue};
 use super::informational::{error_notify, notify};
 use super::message;
 use super::proposal::{accept_esp, esp_sa_payload, select_esp};
-use super::sa::{InitContext, SaCrypto};
+use super::sa::{Expect, InitContext, SaCrypto};
 use super::ts;
 
 fn identification(id: &IkeIdentity) -> Identification {
@@ -195,7 +195,7 @@ impl Engine {
             return Fate::Remove(DownReason::Deleted);
         };
         sa.state = SaState::AuthSent;
-        self.send_request(now, sa, RequestKind::Auth, message_id, datagrams);
+        self.send_request(now, sa, Expect::AuthResponse, message_id, datagrams);
         Fate::Keep
     }
 

@@ -32,7 +32,7 @@ use super::proposal::{
     accept_esp, accept_ike, acceptable_pfs_group, esp_sa_payload, ike_sa_payload,
     preferred_pfs_group, select_esp, select_ike,
 };
-use super::sa::{CreateTarget, PendingCreate, SaCrypto};
+use super::sa::{ChildRekeySent, Expect, IkeRekeySent, SaCrypto};
 use super::ts;
 
 const NONCE_LEN: usize = 32;
@@ -297,7 +297,7 @@ impl Engine {
         &mut self,
         sa: &mut IkeSa,
         kind: &RequestKind,
-    ) -> Option<Vec<Payload>> {
+    ) -> Option<(Vec<Payload>, Expect)> {
         let settings = self.shared_connection(sa.conn)?;
         let ni = self.new_nonce();
         match kind {
@@ -317,7 +317,7 @@ impl Engine {
         settings: &ConnectionSettings,
         ni: Vec<u8>,
         old_inbound_spi: u32,
-    ) -> Option<Vec<Payload>> {
+    ) -> Option<(Vec<Payload>, Expect)> {
         let old = sa
             .children
             .iter()
@@ -359,15 +359,13 @@ impl Engine {
         }
         payloads.push(Payload::TsI(ts::from_selectors(&local_ts)));
         payloads.push(Payload::TsR(ts::from_selectors(&remote_ts)));
-        sa.v2.pending_create = Some(PendingCreate {
+        let sent = ChildRekeySent {
             ni,
             dh,
-            target: CreateTarget::Child {
-                new_inbound_spi,
-                old_inbound_spi,
-            },
-        });
-        Some(payloads)
+            new_inbound_spi,
+            old_inbound_spi,
+        };
+        Some((payloads, Expect::ChildRekey(Box::new(sent))))
     }
 
     /// An IKE SA rekey (RFC 7296 1.3.2): a new SPI of ours, reserved until the exchange ends,
@@ -377,7 +375,7 @@ impl Engine {
         sa: &mut IkeSa,
         settings: &ConnectionSettings,
         ni: Vec<u8>,
-    ) -> Option<Vec<Payload>> {
+    ) -> Option<(Vec<Payload>, Expect)> {
         let group = sa
             .v2
             .ke_group_hint
@@ -395,12 +393,8 @@ impl Engine {
                 data: dh.public_value().to_vec(),
             }),
         ];
-        sa.v2.pending_create = Some(PendingCreate {
-            ni,
-            dh: Some(dh),
-            target: CreateTarget::Ike { new_spi },
-        });
-        Some(payloads)
+        let sent = IkeRekeySent { ni, dh, new_spi };
+        Some((payloads, Expect::IkeRekey(Box::new(sent))))
     }
 
     /// Responder side of CREATE_CHILD_SA.
@@ -535,38 +529,6 @@ impl Engine {
         self.arm_child_rekey(sa);
     }
 
-    /// The answer to our CREATE_CHILD_SA.
-    pub(in crate::ike) fn on_create_child_response(
-        &mut self,
-        now: Instant,
-        sa: &mut IkeSa,
-        payloads: &[Payload],
-    ) -> Fate {
-        let Some(pending) = sa.v2.pending_create.take() else {
-            return Fate::Keep;
-        };
-        match pending.target {
-            CreateTarget::Child {
-                new_inbound_spi,
-                old_inbound_spi,
-            } => {
-                self.finish_child_rekey(
-                    now,
-                    sa,
-                    payloads,
-                    pending.ni,
-                    pending.dh,
-                    new_inbound_spi,
-                    old_inbound_spi,
-                );
-                Fate::Keep
-            }
-            CreateTarget::Ike { new_spi } => {
-                self.finish_ike_rekey(now, sa, payloads, pending.ni, pending.dh, new_spi)
-            }
-        }
-    }
-
     /// A refused or failed child rekey: release what we reserved and try again later.
     fn abandon_child_rekey(
         &mut self,
@@ -600,16 +562,19 @@ impl Engine {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn finish_child_rekey(
+    pub(in crate::ike) fn finish_child_rekey(
         &mut self,
         now: Instant,
         sa: &mut IkeSa,
         payloads: &[Payload],
-        ni: Vec<u8>,
-        dh: Option<KeyExchange>,
-        new_inbound_spi: u32,
-        old_inbound_spi: u32,
+        sent: ChildRekeySent,
     ) {
+        let ChildRekeySent {
+            ni,
+            dh,
+            new_inbound_spi,
+            old_inbound_spi,
+        } = sent;
         let p = collect(payloads);
         let spis = (new_inbound_spi, old_inbound_spi);
         if let Some(error) = p.error {
@@ -741,20 +706,13 @@ impl Engine {
         if sa.replaced_by.is_some() {
             return refuse(NotifyType::TemporaryFailure, Vec::new());
         }
-        match &sa.v2.pending_create {
+        match sa.v2.exchanges.outstanding.as_ref().map(|o| &o.expect) {
             // Simultaneous IKE rekeys (2.8.2): the exchange with the higher initiator nonce
             // proceeds, the other is refused, so exactly one new IKE SA results.
-            Some(PendingCreate {
-                ni: ours,
-                target: CreateTarget::Ike { .. },
-                ..
-            }) if compare_nonces(ours, ni) == Ordering::Greater => {
+            Some(Expect::IkeRekey(ours)) if compare_nonces(&ours.ni, ni) == Ordering::Greater => {
                 return refuse(NotifyType::TemporaryFailure, Vec::new());
             }
-            Some(PendingCreate {
-                target: CreateTarget::Child { .. },
-                ..
-            }) => return refuse(NotifyType::TemporaryFailure, Vec::new()),
+            Some(Expect::ChildRekey(_)) => return refuse(NotifyType::TemporaryFailure, Vec::new()),
             _ => {}
         }
         let Some(settings) = self.shared_connection(sa.conn) else {
@@ -815,15 +773,14 @@ impl Engine {
         (response, Fate::Keep)
     }
 
-    fn finish_ike_rekey(
+    pub(in crate::ike) fn finish_ike_rekey(
         &mut self,
         now: Instant,
         sa: &mut IkeSa,
         payloads: &[Payload],
-        ni: Vec<u8>,
-        dh: Option<KeyExchange>,
-        new_spi: u64,
+        sent: IkeRekeySent,
     ) -> Fate {
+        let IkeRekeySent { ni, dh, new_spi } = sent;
         self.by_spi.remove(&new_spi);
         let retry = |engine: &mut Engine, sa: &mut IkeSa, why: String| {
             debug!(sa = sa.id.0, "IKE SA rekey failed: {why}");
@@ -855,7 +812,7 @@ impl Engine {
         let Some(settings) = self.shared_connection(sa.conn) else {
             return Fate::Keep;
         };
-        let (Some(answer), Some(nr), Some(ke), Some(dh)) = (p.sa, p.nonce, p.ke, dh) else {
+        let (Some(answer), Some(nr), Some(ke)) = (p.sa, p.nonce, p.ke) else {
             return retry(self, sa, "incomplete response".into());
         };
         let Some((suite, peer_spi)) = accept_ike(&settings.ike_proposals, answer) else {

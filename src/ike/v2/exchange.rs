@@ -15,7 +15,7 @@ use super::super::sa::{IkeSa, RequestKind, SaState};
 use super::super::timer::Timer;
 use super::informational;
 use super::message;
-use super::sa::{CachedResponse, Outstanding};
+use super::sa::{CachedResponse, Expect, Outstanding};
 
 impl Engine {
     /// An IKEv2 datagram.
@@ -165,8 +165,13 @@ impl Engine {
             self.stats.dropped_unexpected += 1;
             return Fate::Keep;
         }
-        let kind = sa.v2.exchanges.outstanding.as_ref().map(|o| o.kind.clone());
-        let fate = if kind == Some(RequestKind::Init) {
+        let awaits_init = sa
+            .v2
+            .exchanges
+            .outstanding
+            .as_ref()
+            .is_some_and(|o| matches!(o.expect, Expect::InitResponse));
+        let fate = if awaits_init {
             if msg.header.exchange != ExchangeType::IkeSaInit {
                 self.stats.dropped_unexpected += 1;
                 return Fate::Keep;
@@ -181,18 +186,22 @@ impl Engine {
             };
             sa.last_received = now;
             self.follow_peer_address(sa, local, remote);
-            sa.v2.exchanges.outstanding = None;
+            let Some(answered) = sa.v2.exchanges.outstanding.take() else {
+                return Fate::Keep;
+            };
             super::super::timer::TimerQueue::cancel(&mut sa.timers, Timer::Retransmit);
-            match kind {
-                Some(RequestKind::Auth) => self.on_auth_response(now, sa, &payloads),
-                Some(RequestKind::DeleteIke) => Fate::Remove(DownReason::Deleted),
-                Some(RequestKind::DeleteChild { inbound_spi }) => {
+            match answered.expect {
+                Expect::AuthResponse => self.on_auth_response(now, sa, &payloads),
+                Expect::IkeDeleted => Fate::Remove(DownReason::Deleted),
+                Expect::ChildDeleted { inbound_spi } => {
                     self.on_delete_child_response(sa, inbound_spi)
                 }
-                Some(RequestKind::RekeyChild { .. }) | Some(RequestKind::RekeyIke) => {
-                    self.on_create_child_response(now, sa, &payloads)
+                Expect::ChildRekey(sent) => {
+                    self.finish_child_rekey(now, sa, &payloads, *sent);
+                    Fate::Keep
                 }
-                Some(RequestKind::Liveness) | Some(RequestKind::Init) | None => Fate::Keep,
+                Expect::IkeRekey(sent) => self.finish_ike_rekey(now, sa, &payloads, *sent),
+                Expect::LivenessAnswer | Expect::InitResponse => Fate::Keep,
             }
         };
         if matches!(fate, Fate::Keep) && sa.v2.exchanges.outstanding.is_none() {
@@ -211,19 +220,27 @@ impl Engine {
             }
             return;
         }
-        let (exchange, payloads) = match &kind {
-            RequestKind::Liveness => (ExchangeType::Informational, Vec::new()),
+        let (exchange, payloads, expect) = match &kind {
+            RequestKind::Liveness => (
+                ExchangeType::Informational,
+                Vec::new(),
+                Expect::LivenessAnswer,
+            ),
             RequestKind::DeleteIke => (
                 ExchangeType::Informational,
                 vec![informational::delete_ike()],
+                Expect::IkeDeleted,
             ),
             RequestKind::DeleteChild { inbound_spi } => (
                 ExchangeType::Informational,
                 vec![informational::delete_child(*inbound_spi)],
+                Expect::ChildDeleted {
+                    inbound_spi: *inbound_spi,
+                },
             ),
             RequestKind::RekeyChild { .. } | RequestKind::RekeyIke => {
                 match self.build_create_child(sa, &kind) {
-                    Some(p) => (ExchangeType::CreateChildSa, p),
+                    Some((payloads, expect)) => (ExchangeType::CreateChildSa, payloads, expect),
                     None => {
                         // Nothing left to rekey: move on to what is queued.
                         if let Some(next) = sa.v2.exchanges.queued.pop_front() {
@@ -233,15 +250,13 @@ impl Engine {
                     }
                 }
             }
-            // These two are built by their exchanges, which call `send_request` themselves.
-            RequestKind::Init | RequestKind::Auth => return,
         };
         let message_id = sa.v2.exchanges.next_request_id;
         let header = message::header(sa, exchange, false, message_id);
         let Some(datagrams) = self.seal_for(sa, &header, &payloads) else {
             return;
         };
-        self.send_request(now, sa, kind, message_id, datagrams);
+        self.send_request(now, sa, expect, message_id, datagrams);
     }
 
     /// Seal payloads for `sa`, fragmenting when negotiated and needed.
@@ -299,7 +314,7 @@ impl Engine {
         &mut self,
         now: Instant,
         sa: &mut IkeSa,
-        kind: RequestKind,
+        expect: Expect,
         message_id: u32,
         datagrams: Vec<Vec<u8>>,
     ) {
@@ -311,7 +326,7 @@ impl Engine {
             });
         }
         sa.v2.exchanges.outstanding = Some(Outstanding {
-            kind,
+            expect,
             message_id,
             datagrams,
             sends: 1,

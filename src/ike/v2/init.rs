@@ -17,13 +17,13 @@ use crate::wire::ikev2::{
 use super::super::engine::{Engine, Fate};
 use super::super::error::{Error, Failure};
 use super::super::output::{ConnId, DownReason, SaId, Transmit};
-use super::super::sa::{IkeSa, NatState, RequestKind, SaOrigin, SaState};
+use super::super::sa::{IkeSa, NatState, SaOrigin, SaState};
 use super::super::timer::{Timer, TimerQueue};
 use super::cookie;
 use super::informational::notify;
 use super::nat::detection_hash;
 use super::proposal::{accept_ike, group_offered, ike_sa_payload, preferred_group, select_ike};
-use super::sa::{AuthKeys, CachedResponse, InitContext, SaCrypto};
+use super::sa::{AuthKeys, CachedResponse, Expect, InitContext, SaCrypto};
 use crate::algorithm::DhGroup;
 use crate::wire::ikev2::transform::{InvalidKeData, TransformId};
 
@@ -232,7 +232,7 @@ impl Engine {
         )));
         let bytes = ikev2::emit_message(&header, &payloads);
         init.request = bytes.clone();
-        self.send_request(now, sa, RequestKind::Init, 0, vec![bytes]);
+        self.send_request(now, sa, Expect::InitResponse, 0, vec![bytes]);
     }
 
     /// An unauthenticated error answer to an IKE_SA_INIT request; no state is kept.

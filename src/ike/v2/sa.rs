@@ -25,8 +25,6 @@ pub struct V2State {
     /// Both ends announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 2.3).
     pub fragmentation: bool,
     pub reassembly: Option<Reassembly>,
-    /// Our outstanding CREATE_CHILD_SA request.
-    pub pending_create: Option<PendingCreate>,
     /// The DH group the peer asked for with INVALID_KE_PAYLOAD, for our next CREATE_CHILD_SA.
     pub ke_group_hint: Option<DhGroup>,
 }
@@ -66,26 +64,45 @@ pub struct InitContext {
     pub child_spi: u32,
 }
 
-/// What we sent in an outstanding CREATE_CHILD_SA request and need to finish it.
-pub struct PendingCreate {
-    pub ni: Vec<u8>,
-    pub dh: Option<KeyExchange>,
-    pub target: CreateTarget,
+/// What our outstanding request waits for, holding what its answer needs: one state per
+/// exchange, as rustls's `Expect*` handshake states. The answer consumes it.
+pub enum Expect {
+    /// The IKE_SA_INIT response (its context is the SA's [`InitContext`]).
+    InitResponse,
+    /// The IKE_AUTH response.
+    AuthResponse,
+    /// The (empty) answer to a liveness check.
+    LivenessAnswer,
+    /// The answer to our Delete of the IKE SA.
+    IkeDeleted,
+    /// The answer to our Delete of the CHILD_SA whose inbound SPI is given.
+    ChildDeleted { inbound_spi: u32 },
+    /// The answer to our CREATE_CHILD_SA rekeying a CHILD_SA.
+    ChildRekey(Box<ChildRekeySent>),
+    /// The answer to our CREATE_CHILD_SA rekeying the IKE SA.
+    IkeRekey(Box<IkeRekeySent>),
 }
 
-pub enum CreateTarget {
-    /// A CHILD_SA rekey: our new inbound SPI and the old child's inbound SPI.
-    Child {
-        new_inbound_spi: u32,
-        old_inbound_spi: u32,
-    },
-    /// An IKE SA rekey: our SPI of the new IKE SA.
-    Ike { new_spi: u64 },
+/// Our CHILD_SA rekey in flight (RFC 7296 1.3.3).
+pub struct ChildRekeySent {
+    pub ni: Vec<u8>,
+    /// The PFS key exchange, when our proposals ask for one.
+    pub dh: Option<KeyExchange>,
+    pub new_inbound_spi: u32,
+    pub old_inbound_spi: u32,
+}
+
+/// Our IKE SA rekey in flight (RFC 7296 1.3.2).
+pub struct IkeRekeySent {
+    pub ni: Vec<u8>,
+    pub dh: KeyExchange,
+    /// Our SPI of the new IKE SA, reserved until the exchange ends.
+    pub new_spi: u64,
 }
 
 /// Our outstanding request, kept for retransmission until its response arrives.
 pub struct Outstanding {
-    pub kind: RequestKind,
+    pub expect: Expect,
     pub message_id: u32,
     /// The request's datagrams (several when fragmented).
     pub datagrams: Vec<Vec<u8>>,
