@@ -10,6 +10,7 @@ use netlink_sys::Socket;
 use zeroize::Zeroizing;
 
 use super::attr;
+use crate::kernel::error::{kernel_error, open_error};
 use crate::kernel::netlink::{
     attributes, u16_at, NetlinkSocket, Request, RequestSocket, NLM_F_ACK, NLM_F_REQUEST,
 };
@@ -56,12 +57,8 @@ pub struct Ethtool {
     family: Option<u16>,
 }
 
-fn open_error(error: io::Error) -> KernelError {
-    KernelError {
-        operation: "open generic netlink socket".to_owned(),
-        message: error.to_string(),
-    }
-}
+/// What [`open_error`] names when the socket cannot be opened.
+const SOCKET: &str = "generic netlink socket";
 
 fn generic_socket() -> io::Result<Socket> {
     Socket::new(NETLINK_GENERIC)
@@ -70,18 +67,18 @@ fn generic_socket() -> io::Result<Socket> {
 impl Ethtool {
     /// Opens the socket in the current network namespace (within a tokio runtime).
     pub fn open() -> Result<Self, KernelError> {
-        Self::from_socket(generic_socket().map_err(open_error)?)
+        Self::from_socket(generic_socket().map_err(open_error(SOCKET))?)
     }
 
     /// Opens the socket inside the network namespace at `path`.
     pub fn open_in_netns(path: &Path) -> Result<Self, KernelError> {
-        Self::from_socket(netns::in_namespace(path, generic_socket).map_err(open_error)?)
+        Self::from_socket(netns::in_namespace(path, generic_socket).map_err(open_error(SOCKET))?)
     }
 
     fn from_socket(socket: Socket) -> Result<Self, KernelError> {
-        NetlinkSocket::configure_for_requests(&socket).map_err(open_error)?;
+        NetlinkSocket::configure_for_requests(&socket).map_err(open_error(SOCKET))?;
         Ok(Ethtool {
-            requests: RequestSocket::new(NetlinkSocket::new(socket).map_err(open_error)?),
+            requests: RequestSocket::new(NetlinkSocket::new(socket).map_err(open_error(SOCKET))?),
             family: None,
         })
     }
@@ -98,10 +95,7 @@ impl Ethtool {
             .into_iter()
             .next()
             .unwrap_or(Ok(Vec::new()));
-        let replies = outcome.map_err(|e| KernelError {
-            operation: operation.to_owned(),
-            message: e.describe(),
-        })?;
+        let replies = outcome.map_err(|e| kernel_error(operation, &e))?;
         Ok(replies
             .into_iter()
             .map(|reply| reply.payload.to_vec())

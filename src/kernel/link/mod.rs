@@ -23,7 +23,6 @@ mod name;
 mod route;
 mod rule;
 
-use std::io;
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -39,6 +38,7 @@ pub use self::name::{
 };
 pub use self::route::{Route, MAIN_TABLE, OWNED_TABLE, RTPROT_IKEHUB, UNREACHABLE};
 pub use self::rule::{Family, RULE_PRIORITY};
+use super::error::{kernel_error, open_error, transport_error};
 use super::netlink::{NetlinkError, NetlinkSocket, Reply, Request, RequestSocket, EEXIST};
 use super::{netns, KernelError};
 
@@ -84,44 +84,28 @@ pub struct LinkDataplane {
     table: u32,
 }
 
-fn open_error(error: io::Error) -> KernelError {
-    KernelError {
-        operation: "open rtnetlink socket".to_owned(),
-        message: error.to_string(),
-    }
-}
-
-fn transport_error(operation: &str, error: &io::Error) -> KernelError {
-    KernelError {
-        operation: operation.to_owned(),
-        message: format!("{error}; the kernel state of this request is unknown"),
-    }
-}
-
-fn kernel_error(operation: &str, error: &NetlinkError) -> KernelError {
-    KernelError {
-        operation: operation.to_owned(),
-        message: error.describe(),
-    }
-}
+/// What [`open_error`] names when the socket cannot be opened.
+const SOCKET: &str = "rtnetlink socket";
 
 impl LinkDataplane {
     /// Opens the socket in the current network namespace. Must be called within a tokio
     /// runtime with I/O enabled.
     pub fn open() -> Result<Self, KernelError> {
-        Self::from_socket(netns::route_socket().map_err(open_error)?)
+        Self::from_socket(netns::route_socket().map_err(open_error(SOCKET))?)
     }
 
     /// Opens the socket inside the network namespace at `path` (e.g. `/run/netns/NAME`),
     /// without moving the calling thread into it.
     pub fn open_in_netns(path: &Path) -> Result<Self, KernelError> {
-        Self::from_socket(netns::in_namespace(path, netns::route_socket).map_err(open_error)?)
+        Self::from_socket(
+            netns::in_namespace(path, netns::route_socket).map_err(open_error(SOCKET))?,
+        )
     }
 
     fn from_socket(socket: Socket) -> Result<Self, KernelError> {
-        NetlinkSocket::configure_for_requests(&socket).map_err(open_error)?;
+        NetlinkSocket::configure_for_requests(&socket).map_err(open_error(SOCKET))?;
         Ok(LinkDataplane {
-            requests: RequestSocket::new(NetlinkSocket::new(socket).map_err(open_error)?),
+            requests: RequestSocket::new(NetlinkSocket::new(socket).map_err(open_error(SOCKET))?),
             table: OWNED_TABLE,
         })
     }
