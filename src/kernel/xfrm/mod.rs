@@ -21,6 +21,8 @@ use std::path::Path;
 
 use netlink_sys::Socket;
 
+pub use self::uapi::UDP_ENCAP_ESPINUDP;
+
 use self::events::EventSocket;
 use super::error::{kernel_error, open_error};
 use super::netlink::{self, NetlinkSocket, Request, RequestSocket};

@@ -49,7 +49,9 @@ pub(super) const XFRM_STATE_AF_UNSPEC: u8 = 32;
 pub(super) const XFRM_STATE_ESN: u8 = 128;
 
 pub(super) const XFRM_MODE_TUNNEL: u8 = 1;
-pub(super) const UDP_ENCAP_ESPINUDP: u16 = 2;
+/// `UDP_ENCAP_ESPINUDP` (linux/udp.h): ESP in UDP with the non-ESP marker for IKE (RFC 3948),
+/// both as an SA's encapsulation (XFRMA_ENCAP) and as the NAT-T sockets' `UDP_ENCAP` option.
+pub const UDP_ENCAP_ESPINUDP: u16 = 2;
 /// "No limit" for byte and packet lifetimes.
 pub(super) const XFRM_INF: u64 = u64::MAX;
 
