@@ -259,6 +259,13 @@ impl<'a> Iterator for Attributes<'a> {
     }
 }
 
+/// The text of a string attribute, up to its terminating NUL; bytes that are not UTF-8 are
+/// replaced, not refused.
+pub(super) fn string(value: &[u8]) -> String {
+    let text = value.split(|&b| b == 0).next().unwrap_or(&[]);
+    String::from_utf8_lossy(text).into_owned()
+}
+
 /// Errno and extended-ACK text of an NLMSG_ERROR (or NLMSG_DONE) payload; `None` for a
 /// positive acknowledgement. Layout: `struct nlmsgerr` then, with NLM_F_ACK_TLVS, attributes.
 pub(super) fn parse_error(header: &Header, payload: &[u8]) -> Result<Option<NetlinkError>, String> {
@@ -283,8 +290,7 @@ pub(super) fn parse_error(header: &Header, payload: &[u8]) -> Result<Option<Netl
         if let Some(tlvs) = payload.get(tlv_offset..) {
             for (kind, value) in attributes(tlvs) {
                 if kind == NLMSGERR_ATTR_MSG {
-                    let text = value.split(|&b| b == 0).next().unwrap_or(&[]);
-                    let text = String::from_utf8_lossy(text).trim().to_owned();
+                    let text = string(value).trim().to_owned();
                     if !text.is_empty() {
                         ext_ack = Some(text);
                     }
