@@ -13,16 +13,13 @@ use nix::{getsockopt_impl, setsockopt_impl, sockopt_impl};
 use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 
+use crate::kernel::xfrm::UDP_ENCAP_ESPINUDP;
 use crate::wire::nat_t;
 
 /// IKE's port (RFC 7296 2).
 pub const IKE_PORT: u16 = 500;
 /// IKE and ESP behind NAT (RFC 3948, RFC 7296 2.23).
 pub const NAT_T_PORT: u16 = 4500;
-
-/// `UDP_ENCAP_ESPINUDP` from linux/udp.h: ESP in UDP with the non-ESP marker for IKE
-/// (RFC 3948). The value is not in libc.
-const UDP_ENCAP_ESPINUDP: libc::c_int = 2;
 
 /// Receive buffer asked for on every socket: bursts of IKE_SA_INIT from many peers at once
 /// must not be dropped by the kernel before we read them (capped by net.core.rmem_max).
@@ -43,7 +40,7 @@ sockopt_impl!(
 /// Let the kernel take ESP-in-UDP arriving on this socket (RFC 3948): only IKE behind the
 /// non-ESP marker and short non-ESP datagrams reach us; NAT-keepalives are consumed.
 pub fn enable_udp_encap(socket: &impl std::os::fd::AsFd) -> nix::Result<()> {
-    setsockopt(socket, UdpEncap, &UDP_ENCAP_ESPINUDP)
+    setsockopt(socket, UdpEncap, &libc::c_int::from(UDP_ENCAP_ESPINUDP))
 }
 
 /// One bound socket.

@@ -16,6 +16,9 @@ use std::net::IpAddr;
 
 use crate::ike::{IntentId, KernelIntent};
 
+pub use self::error::KernelError;
+
+mod error;
 pub mod link;
 pub mod mock;
 mod netlink;
@@ -55,27 +58,6 @@ impl std::fmt::Display for OffloadMode {
             OffloadMode::Crypto => "crypto",
             OffloadMode::Packet => "packet",
         })
-    }
-}
-
-/// A kernel refusal, with the kernel's own words (extended ACK text) when it gave any.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{operation}: {message}")]
-pub struct KernelError {
-    /// What we asked for, e.g. "add SA 192.0.2.1->192.0.2.2 spi 0x1234abcd".
-    pub operation: String,
-    /// errno text plus the kernel's extended ACK message, e.g.
-    /// "No such file or directory (Requested AEAD algorithm not found)".
-    pub message: String,
-}
-
-/// The engine learns of a refusal with the operation named in front of the kernel's words.
-impl From<KernelError> for crate::ike::KernelFailure {
-    fn from(error: KernelError) -> crate::ike::KernelFailure {
-        crate::ike::KernelFailure {
-            errno: None,
-            message: error.to_string(),
-        }
     }
 }
 

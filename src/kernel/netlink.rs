@@ -9,6 +9,12 @@ use std::collections::VecDeque;
 use std::io;
 use std::time::Duration;
 
+// In an NLMSG_ERROR, NLM_F_CAPPED: the echoed request is cut to its header (NETLINK_CAP_ACK);
+// in an NLMSG_ERROR or NLMSG_DONE, NLM_F_ACK_TLVS: extended-ACK attributes follow.
+use netlink_packet_core::{
+    NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, NLM_F_ACK_TLVS, NLM_F_CAPPED,
+};
+pub(super) use netlink_packet_core::{NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_sys::{Socket, SocketAddr};
 use tokio::io::unix::AsyncFd;
 use zeroize::{Zeroize, Zeroizing};
@@ -19,19 +25,7 @@ pub(super) const NETLINK_XFRM: isize = 6;
 pub(super) const NETLINK_ROUTE: isize = 0;
 
 pub(super) const NLMSG_HDRLEN: usize = 16;
-pub(super) const NLMSG_NOOP: u16 = 1;
-pub(super) const NLMSG_ERROR: u16 = 2;
-pub(super) const NLMSG_DONE: u16 = 3;
-pub(super) const NLMSG_OVERRUN: u16 = 4;
 
-pub(super) const NLM_F_REQUEST: u16 = 0x1;
-pub(super) const NLM_F_ACK: u16 = 0x4;
-/// `NLM_F_ROOT | NLM_F_MATCH`.
-pub(super) const NLM_F_DUMP: u16 = 0x300;
-/// In an NLMSG_ERROR: the echoed request is cut to its header (NETLINK_CAP_ACK).
-const NLM_F_CAPPED: u16 = 0x100;
-/// In an NLMSG_ERROR or NLMSG_DONE: extended-ACK attributes follow.
-const NLM_F_ACK_TLVS: u16 = 0x200;
 /// `NLMSGERR_ATTR_MSG`: the kernel's error text.
 const NLMSGERR_ATTR_MSG: u16 = 1;
 
@@ -265,6 +259,13 @@ impl<'a> Iterator for Attributes<'a> {
     }
 }
 
+/// The text of a string attribute, up to its terminating NUL; bytes that are not UTF-8 are
+/// replaced, not refused.
+pub(super) fn string(value: &[u8]) -> String {
+    let text = value.split(|&b| b == 0).next().unwrap_or(&[]);
+    String::from_utf8_lossy(text).into_owned()
+}
+
 /// Errno and extended-ACK text of an NLMSG_ERROR (or NLMSG_DONE) payload; `None` for a
 /// positive acknowledgement. Layout: `struct nlmsgerr` then, with NLM_F_ACK_TLVS, attributes.
 pub(super) fn parse_error(header: &Header, payload: &[u8]) -> Result<Option<NetlinkError>, String> {
@@ -289,8 +290,7 @@ pub(super) fn parse_error(header: &Header, payload: &[u8]) -> Result<Option<Netl
         if let Some(tlvs) = payload.get(tlv_offset..) {
             for (kind, value) in attributes(tlvs) {
                 if kind == NLMSGERR_ATTR_MSG {
-                    let text = value.split(|&b| b == 0).next().unwrap_or(&[]);
-                    let text = String::from_utf8_lossy(text).trim().to_owned();
+                    let text = string(value).trim().to_owned();
                     if !text.is_empty() {
                         ext_ack = Some(text);
                     }

@@ -69,6 +69,7 @@ pub async fn apply<L: HubLinks>(
     for change in &changes {
         let result = results.next().unwrap_or_else(|| {
             Err(KernelError {
+                errno: None,
                 operation: change.to_string(),
                 message: "no result from the dataplane".to_owned(),
             })

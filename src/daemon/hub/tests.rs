@@ -42,6 +42,7 @@ impl HubLinks for Links {
     async fn create_interface(&mut self, spec: &XfrmInterface) -> Result<LinkInfo, KernelError> {
         if self.refuse == Some(spec.name.as_str()) {
             return Err(KernelError {
+                errno: None,
                 operation: format!("create xfrm interface {}", spec.name),
                 message: "Operation not supported".into(),
             });

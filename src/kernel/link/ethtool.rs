@@ -6,13 +6,12 @@
 use std::io;
 use std::path::Path;
 
+use netlink_packet_core::{DefaultNla, Emitable, NLA_F_NESTED, NLM_F_ACK, NLM_F_REQUEST};
 use netlink_sys::Socket;
 use zeroize::Zeroizing;
 
-use super::attr;
-use crate::kernel::netlink::{
-    attributes, u16_at, NetlinkSocket, Request, RequestSocket, NLM_F_ACK, NLM_F_REQUEST,
-};
+use crate::kernel::error::{kernel_error, open_error};
+use crate::kernel::netlink::{attributes, string, u16_at, NetlinkSocket, Request, RequestSocket};
 use crate::kernel::{netns, KernelError};
 
 /// `NETLINK_GENERIC` protocol number.
@@ -49,6 +48,17 @@ pub struct EspFeatures {
     pub esp_tx_csum_hw_offload: bool,
 }
 
+impl EspFeatures {
+    /// The ESP features among the names of a link's active features.
+    fn among(active: &[String]) -> Self {
+        let on = |name: &str| active.iter().any(|feature| feature == name);
+        EspFeatures {
+            esp_hw_offload: on(ESP_HW_OFFLOAD),
+            esp_tx_csum_hw_offload: on(ESP_TX_CSUM_HW_OFFLOAD),
+        }
+    }
+}
+
 /// Reads link features over ethtool netlink, in the network namespace it was opened in.
 pub struct Ethtool {
     requests: RequestSocket,
@@ -56,12 +66,8 @@ pub struct Ethtool {
     family: Option<u16>,
 }
 
-fn open_error(error: io::Error) -> KernelError {
-    KernelError {
-        operation: "open generic netlink socket".to_owned(),
-        message: error.to_string(),
-    }
-}
+/// What [`open_error`] names when the socket cannot be opened.
+const SOCKET: &str = "generic netlink socket";
 
 fn generic_socket() -> io::Result<Socket> {
     Socket::new(NETLINK_GENERIC)
@@ -70,18 +76,18 @@ fn generic_socket() -> io::Result<Socket> {
 impl Ethtool {
     /// Opens the socket in the current network namespace (within a tokio runtime).
     pub fn open() -> Result<Self, KernelError> {
-        Self::from_socket(generic_socket().map_err(open_error)?)
+        Self::from_socket(generic_socket().map_err(open_error(SOCKET))?)
     }
 
     /// Opens the socket inside the network namespace at `path`.
     pub fn open_in_netns(path: &Path) -> Result<Self, KernelError> {
-        Self::from_socket(netns::in_namespace(path, generic_socket).map_err(open_error)?)
+        Self::from_socket(netns::in_namespace(path, generic_socket).map_err(open_error(SOCKET))?)
     }
 
     fn from_socket(socket: Socket) -> Result<Self, KernelError> {
-        NetlinkSocket::configure_for_requests(&socket).map_err(open_error)?;
+        NetlinkSocket::configure_for_requests(&socket).map_err(open_error(SOCKET))?;
         Ok(Ethtool {
-            requests: RequestSocket::new(NetlinkSocket::new(socket).map_err(open_error)?),
+            requests: RequestSocket::new(NetlinkSocket::new(socket).map_err(open_error(SOCKET))?),
             family: None,
         })
     }
@@ -92,16 +98,14 @@ impl Ethtool {
             .transact(&[&request])
             .await
             .map_err(|e| KernelError {
+                errno: None,
                 operation: operation.to_owned(),
                 message: e.to_string(),
             })?
             .into_iter()
             .next()
             .unwrap_or(Ok(Vec::new()));
-        let replies = outcome.map_err(|e| KernelError {
-            operation: operation.to_owned(),
-            message: e.describe(),
-        })?;
+        let replies = outcome.map_err(|e| kernel_error(operation, &e))?;
         Ok(replies
             .into_iter()
             .map(|reply| reply.payload.to_vec())
@@ -116,6 +120,7 @@ impl Ethtool {
         let operation = "resolve the ethtool netlink family";
         let reply = self.one(operation, get_family_request()).await?;
         let id = parse_family_id(&reply).ok_or_else(|| KernelError {
+            errno: None,
             operation: operation.to_owned(),
             message: "the kernel's answer names no family id".to_owned(),
         })?;
@@ -125,12 +130,7 @@ impl Ethtool {
 
     /// The ESP features active on the link with this ifindex (`ethtool -k`).
     pub async fn esp_features(&mut self, ifindex: u32) -> Result<EspFeatures, KernelError> {
-        let active = self.active_features(ifindex).await?;
-        let on = |name: &str| active.iter().any(|feature| feature == name);
-        Ok(EspFeatures {
-            esp_hw_offload: on(ESP_HW_OFFLOAD),
-            esp_tx_csum_hw_offload: on(ESP_TX_CSUM_HW_OFFLOAD),
-        })
+        Ok(EspFeatures::among(&self.active_features(ifindex).await?))
     }
 
     /// The names of every feature active on the link with this ifindex.
@@ -146,9 +146,23 @@ impl Ethtool {
     }
 }
 
-fn genl_request(msg_type: u16, cmd: u8, version: u8, attrs: Vec<u8>) -> Request {
+/// The bytes of `attributes`, one after the other.
+fn emit(attributes: &[DefaultNla]) -> Vec<u8> {
+    let mut buf = vec![0; attributes.buffer_len()];
+    attributes.emit(&mut buf);
+    buf
+}
+
+/// A string attribute, NUL-terminated as the kernel's NLA_NUL_STRING policy wants it.
+fn string_attribute(kind: u16, value: &str) -> DefaultNla {
+    let mut bytes = value.as_bytes().to_vec();
+    bytes.push(0);
+    DefaultNla::new(kind, bytes)
+}
+
+fn genl_request(msg_type: u16, cmd: u8, version: u8, attributes: &[DefaultNla]) -> Request {
     let mut payload = vec![cmd, version, 0, 0];
-    payload.extend_from_slice(&attrs);
+    payload.extend_from_slice(&emit(attributes));
     Request {
         msg_type,
         flags: NLM_F_REQUEST | NLM_F_ACK,
@@ -157,9 +171,12 @@ fn genl_request(msg_type: u16, cmd: u8, version: u8, attrs: Vec<u8>) -> Request 
 }
 
 fn get_family_request() -> Request {
-    let mut attrs = Vec::new();
-    attr::put_str(&mut attrs, CTRL_ATTR_FAMILY_NAME, ETHTOOL_FAMILY);
-    genl_request(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, attrs)
+    genl_request(
+        GENL_ID_CTRL,
+        CTRL_CMD_GETFAMILY,
+        1,
+        &[string_attribute(CTRL_ATTR_FAMILY_NAME, ETHTOOL_FAMILY)],
+    )
 }
 
 fn parse_family_id(payload: &[u8]) -> Option<u16> {
@@ -171,15 +188,14 @@ fn parse_family_id(payload: &[u8]) -> Option<u16> {
 /// ETHTOOL_MSG_FEATURES_GET for one link; no header flags, so bitsets come verbose, with
 /// names.
 fn features_request(family: u16, ifindex: u32) -> Request {
-    let mut attrs = Vec::new();
-    let header = attr::begin_nested(&mut attrs, ETHTOOL_A_FEATURES_HEADER);
-    attr::put_u32(&mut attrs, ETHTOOL_A_HEADER_DEV_INDEX, ifindex);
-    attr::end_nested(&mut attrs, header);
+    let device = DefaultNla::new(ETHTOOL_A_HEADER_DEV_INDEX, ifindex.to_ne_bytes().to_vec());
+    // The kernel's strict parser wants NLA_F_NESTED on the header.
+    let header = DefaultNla::new(ETHTOOL_A_FEATURES_HEADER | NLA_F_NESTED, emit(&[device]));
     genl_request(
         family,
         ETHTOOL_MSG_FEATURES_GET,
         ETHTOOL_GENL_VERSION,
-        attrs,
+        &[header],
     )
 }
 
@@ -198,7 +214,7 @@ fn bitset_names(bitset: &[u8]) -> Vec<String> {
         .filter_map(|(_, bit)| {
             attributes(bit)
                 .find(|(kind, _)| *kind == ETHTOOL_A_BITSET_BIT_NAME)
-                .map(|(_, value)| attr::string(value))
+                .map(|(_, value)| string(value))
         })
         .collect()
 }
@@ -213,54 +229,55 @@ fn parse_active(payload: &[u8]) -> Vec<String> {
 }
 
 #[cfg(test)]
-fn parse_esp_features(payload: &[u8]) -> EspFeatures {
-    let active = parse_active(payload);
-    let on = |name: &str| active.iter().any(|feature| feature == name);
-    EspFeatures {
-        esp_hw_offload: on(ESP_HW_OFFLOAD),
-        esp_tx_csum_hw_offload: on(ESP_TX_CSUM_HW_OFFLOAD),
-    }
-}
-
-/// The ifindex in a reply header, for tests.
-#[cfg(test)]
-fn header_ifindex(request: &Request) -> Option<u32> {
-    use crate::kernel::netlink::u32_at;
-    let attrs = request.payload.get(GENL_HDRLEN..)?;
-    let (_, header) = attributes(attrs).find(|(k, _)| *k == ETHTOOL_A_FEATURES_HEADER)?;
-    let (_, index) = attributes(header).find(|(k, _)| *k == ETHTOOL_A_HEADER_DEV_INDEX)?;
-    u32_at(index, 0)
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::netlink::u32_at;
 
-    fn bit(name: &str, value: bool) -> Vec<u8> {
-        let mut buf = Vec::new();
-        let start = attr::begin_nested(&mut buf, ETHTOOL_A_BITSET_BITS_BIT);
-        attr::put_u32(&mut buf, 1, 0);
-        attr::put_str(&mut buf, ETHTOOL_A_BITSET_BIT_NAME, name);
+    fn parse_esp_features(payload: &[u8]) -> EspFeatures {
+        EspFeatures::among(&parse_active(payload))
+    }
+
+    /// The ifindex in a request's header.
+    fn header_ifindex(request: &Request) -> Option<u32> {
+        let attrs = request.payload.get(GENL_HDRLEN..)?;
+        let (_, header) = attributes(attrs).find(|(k, _)| *k == ETHTOOL_A_FEATURES_HEADER)?;
+        let (_, index) = attributes(header).find(|(k, _)| *k == ETHTOOL_A_HEADER_DEV_INDEX)?;
+        u32_at(index, 0)
+    }
+
+    fn nested(kind: u16, attributes: &[DefaultNla]) -> DefaultNla {
+        DefaultNla::new(kind | NLA_F_NESTED, emit(attributes))
+    }
+
+    fn u32_attribute(kind: u16, value: u32) -> DefaultNla {
+        DefaultNla::new(kind, value.to_ne_bytes().to_vec())
+    }
+
+    fn flag(kind: u16) -> DefaultNla {
+        DefaultNla::new(kind, Vec::new())
+    }
+
+    fn bit(name: &str, value: bool) -> DefaultNla {
+        let mut attributes = vec![
+            u32_attribute(1, 0),
+            string_attribute(ETHTOOL_A_BITSET_BIT_NAME, name),
+        ];
         if value {
-            attr::put(&mut buf, ETHTOOL_A_BITSET_BIT_VALUE, &[]);
+            attributes.push(flag(ETHTOOL_A_BITSET_BIT_VALUE));
         }
-        attr::end_nested(&mut buf, start);
-        buf
+        nested(ETHTOOL_A_BITSET_BITS_BIT, &attributes)
     }
 
     fn reply(nomask: bool, bits: &[(&str, bool)]) -> Vec<u8> {
-        let mut buf = vec![ETHTOOL_MSG_FEATURES_GET, 1, 0, 0];
-        let active = attr::begin_nested(&mut buf, ETHTOOL_A_FEATURES_ACTIVE);
+        let mut active = Vec::new();
         if nomask {
-            attr::put(&mut buf, ETHTOOL_A_BITSET_NOMASK, &[]);
+            active.push(flag(ETHTOOL_A_BITSET_NOMASK));
         }
-        attr::put_u32(&mut buf, 2, 64);
-        let list = attr::begin_nested(&mut buf, ETHTOOL_A_BITSET_BITS);
-        for (name, value) in bits {
-            buf.extend_from_slice(&bit(name, *value));
-        }
-        attr::end_nested(&mut buf, list);
-        attr::end_nested(&mut buf, active);
+        active.push(u32_attribute(2, 64));
+        let bits: Vec<DefaultNla> = bits.iter().map(|(name, value)| bit(name, *value)).collect();
+        active.push(nested(ETHTOOL_A_BITSET_BITS, &bits));
+        let mut buf = vec![ETHTOOL_MSG_FEATURES_GET, 1, 0, 0];
+        buf.extend_from_slice(&emit(&[nested(ETHTOOL_A_FEATURES_ACTIVE, &active)]));
         buf
     }
 
@@ -273,7 +290,7 @@ mod tests {
         // The header is nested: the kernel's strict parser wants NLA_F_NESTED.
         assert_eq!(
             u16_at(&request.payload, 6),
-            Some(ETHTOOL_A_FEATURES_HEADER | attr::NLA_F_NESTED)
+            Some(ETHTOOL_A_FEATURES_HEADER | NLA_F_NESTED)
         );
     }
 
@@ -282,9 +299,12 @@ mod tests {
         let request = get_family_request();
         assert_eq!(request.msg_type, 16);
         assert_eq!(request.payload[0], 3);
+        assert_eq!(&request.payload[GENL_HDRLEN + 4..], b"ethtool\0");
         let mut reply = vec![1, 2, 0, 0];
-        attr::put_str(&mut reply, CTRL_ATTR_FAMILY_NAME, "ethtool");
-        attr::put(&mut reply, CTRL_ATTR_FAMILY_ID, &27u16.to_ne_bytes());
+        reply.extend_from_slice(&emit(&[
+            string_attribute(CTRL_ATTR_FAMILY_NAME, "ethtool"),
+            DefaultNla::new(CTRL_ATTR_FAMILY_ID, 27u16.to_ne_bytes().to_vec()),
+        ]));
         assert_eq!(parse_family_id(&reply), Some(27));
         assert_eq!(parse_family_id(&reply[..4]), None);
     }

@@ -21,6 +21,7 @@ pub fn enable_forwarding(ipv6: bool) -> Result<(), KernelError> {
 
 fn enable(path: &Path) -> Result<(), KernelError> {
     let error = |message: String| KernelError {
+        errno: None,
         operation: format!("enable forwarding ({})", path.display()),
         message,
     };

@@ -1,36 +1,16 @@
-//! Link messages (`struct ifinfomsg` plus IFLA_* attributes, include/uapi/linux/rtnetlink.h and
-//! if_link.h): create an xfrm interface (`ip link add NAME type xfrm dev PHYS if_id N`), set
-//! its MTU and state, delete it, and read links back from the kernel's answers.
+//! Link messages (`ip link`), built with netlink-packet-route's types: create an xfrm
+//! interface (`ip link add NAME type xfrm dev PHYS if_id N`), set its MTU and state, delete
+//! it, and read links back from the kernel's answers.
 
-use zeroize::Zeroizing;
+use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoXfrm, LinkAttribute, LinkFlags, LinkInfo as LinkInfoAttribute,
+    LinkMessage,
+};
+use netlink_packet_route::RouteNetlinkMessage;
 
-use super::attr;
-use crate::kernel::netlink::{attributes, u32_at, Request, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
-
-pub(super) const RTM_NEWLINK: u16 = 16;
-pub(super) const RTM_DELLINK: u16 = 17;
-pub(super) const RTM_GETLINK: u16 = 18;
-
-pub(super) const NLM_F_EXCL: u16 = 0x200;
-pub(super) const NLM_F_CREATE: u16 = 0x400;
-
-/// `sizeof(struct ifinfomsg)`: family, pad, type, index, flags, change.
-pub(super) const IFINFOMSG_LEN: usize = 16;
-const IFI_INDEX: usize = 4;
-const IFI_FLAGS: usize = 8;
-const IFF_UP: u32 = 0x1;
-
-const IFLA_IFNAME: u16 = 3;
-const IFLA_MTU: u16 = 4;
-const IFLA_LINKINFO: u16 = 18;
-const IFLA_INFO_KIND: u16 = 1;
-const IFLA_INFO_DATA: u16 = 2;
-/// `IFLA_XFRM_LINK`: the underlying device's ifindex (if_link.h, enum after IFLA_XFRM_UNSPEC).
-const IFLA_XFRM_LINK: u16 = 1;
-/// `IFLA_XFRM_IF_ID`: the id that SAs and policies of this interface carry as XFRMA_IF_ID.
-const IFLA_XFRM_IF_ID: u16 = 2;
-
-const XFRM_KIND: &str = "xfrm";
+use super::message;
+use crate::kernel::netlink::{Reply, Request};
 
 /// An xfrm interface to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,127 +57,122 @@ pub(super) fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
-fn ifinfomsg(index: u32, flags: u32, change: u32) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(64);
-    // AF_UNSPEC, padding, device type (filled in by the kernel).
-    buf.extend_from_slice(&[0, 0, 0, 0]);
-    buf.extend_from_slice(&index.to_ne_bytes());
-    buf.extend_from_slice(&flags.to_ne_bytes());
-    buf.extend_from_slice(&change.to_ne_bytes());
-    buf
+fn link(index: u32) -> LinkMessage {
+    let mut link = LinkMessage::default();
+    link.header.index = index;
+    link
 }
 
-fn request(msg_type: u16, flags: u16, payload: Vec<u8>) -> Request {
-    Request {
-        msg_type,
-        flags,
-        payload: Zeroizing::new(payload),
-    }
+fn named(name: &str) -> LinkMessage {
+    let mut link = link(0);
+    link.attributes.push(LinkAttribute::IfName(name.to_owned()));
+    link
 }
 
 /// RTM_NEWLINK creating the xfrm interface, administratively up and with its MTU, in one
 /// message: the kernel creates all of it or nothing. NLM_F_EXCL: an existing link of that
 /// name is an error, never silently reused.
 pub(super) fn create_xfrm(interface: &XfrmInterface) -> Request {
-    let mut buf = ifinfomsg(0, IFF_UP, IFF_UP);
-    attr::put_str(&mut buf, IFLA_IFNAME, &interface.name);
-    attr::put_u32(&mut buf, IFLA_MTU, interface.mtu);
-    let linkinfo = attr::begin_nested(&mut buf, IFLA_LINKINFO);
-    attr::put_str(&mut buf, IFLA_INFO_KIND, XFRM_KIND);
-    let data = attr::begin_nested(&mut buf, IFLA_INFO_DATA);
+    let mut link = named(&interface.name);
+    link.header.flags = LinkFlags::Up;
+    link.header.change_mask = LinkFlags::Up;
+    let mut data = Vec::with_capacity(2);
     if interface.underlying != 0 {
-        attr::put_u32(&mut buf, IFLA_XFRM_LINK, interface.underlying);
+        data.push(InfoXfrm::Link(interface.underlying));
     }
-    attr::put_u32(&mut buf, IFLA_XFRM_IF_ID, interface.if_id);
-    attr::end_nested(&mut buf, data);
-    attr::end_nested(&mut buf, linkinfo);
-    request(
-        RTM_NEWLINK,
+    data.push(InfoXfrm::IfId(interface.if_id));
+    link.attributes.extend([
+        LinkAttribute::Mtu(interface.mtu),
+        LinkAttribute::LinkInfo(vec![
+            LinkInfoAttribute::Kind(InfoKind::Xfrm),
+            LinkInfoAttribute::Data(InfoData::Xfrm(data)),
+        ]),
+    ]);
+    message::request(
+        RouteNetlinkMessage::NewLink(link),
         NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-        buf,
     )
 }
 
 /// RTM_NEWLINK on an existing link: its MTU.
 pub(super) fn set_mtu(index: u32, mtu: u32) -> Request {
-    let mut buf = ifinfomsg(index, 0, 0);
-    attr::put_u32(&mut buf, IFLA_MTU, mtu);
-    request(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, buf)
+    let mut link = link(index);
+    link.attributes.push(LinkAttribute::Mtu(mtu));
+    message::acked(RouteNetlinkMessage::NewLink(link))
 }
 
 /// RTM_NEWLINK on an existing link: administratively up or down.
 pub(super) fn set_up(index: u32, up: bool) -> Request {
-    let flags = if up { IFF_UP } else { 0 };
-    request(
-        RTM_NEWLINK,
-        NLM_F_REQUEST | NLM_F_ACK,
-        ifinfomsg(index, flags, IFF_UP),
-    )
+    let mut link = link(index);
+    if up {
+        link.header.flags = LinkFlags::Up;
+    }
+    link.header.change_mask = LinkFlags::Up;
+    message::acked(RouteNetlinkMessage::NewLink(link))
 }
 
 /// RTM_DELLINK by ifindex. The kernel removes the link's routes with it.
 pub(super) fn delete(index: u32) -> Request {
-    request(
-        RTM_DELLINK,
-        NLM_F_REQUEST | NLM_F_ACK,
-        ifinfomsg(index, 0, 0),
-    )
+    message::acked(RouteNetlinkMessage::DelLink(link(index)))
 }
 
 /// RTM_DELLINK by name (for when the ifindex is not known).
 pub(super) fn delete_by_name(name: &str) -> Request {
-    let mut buf = ifinfomsg(0, 0, 0);
-    attr::put_str(&mut buf, IFLA_IFNAME, name);
-    request(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, buf)
+    message::acked(RouteNetlinkMessage::DelLink(named(name)))
 }
 
 /// RTM_GETLINK by name; answered by one RTM_NEWLINK, or ENODEV.
 pub(super) fn get_by_name(name: &str) -> Request {
-    let mut buf = ifinfomsg(0, 0, 0);
-    attr::put_str(&mut buf, IFLA_IFNAME, name);
-    request(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, buf)
+    message::acked(RouteNetlinkMessage::GetLink(named(name)))
 }
 
 /// RTM_GETLINK of the link with ifindex `index`.
 pub(super) fn get_by_index(index: u32) -> Request {
-    request(
-        RTM_GETLINK,
-        NLM_F_REQUEST | NLM_F_ACK,
-        ifinfomsg(index, 0, 0),
-    )
+    message::acked(RouteNetlinkMessage::GetLink(link(index)))
 }
 
 /// RTM_GETLINK dump of every link.
 pub(super) fn dump() -> Request {
-    request(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, ifinfomsg(0, 0, 0))
+    message::dump(RouteNetlinkMessage::GetLink(link(0)))
 }
 
-/// Decodes an RTM_NEWLINK payload; `None` when it is too short or has no name.
-pub(super) fn parse(payload: &[u8]) -> Option<LinkInfo> {
-    let index = u32_at(payload, IFI_INDEX)?;
-    let flags = u32_at(payload, IFI_FLAGS)?;
+fn new_link(message: RouteNetlinkMessage) -> Option<LinkMessage> {
+    match message {
+        RouteNetlinkMessage::NewLink(link) => Some(link),
+        _ => None,
+    }
+}
+
+/// The links among the kernel's answers (RTM_NEWLINK), each read or with the reason it could
+/// not be.
+pub(super) fn links(replies: &[Reply]) -> impl Iterator<Item = Result<LinkInfo, String>> + '_ {
+    message::answers(replies, new_link).map(|link| describe(&link?))
+}
+
+/// What ikehub reads of a link; an error for a link without a name.
+fn describe(message: &LinkMessage) -> Result<LinkInfo, String> {
     let mut link = LinkInfo {
-        index,
+        index: message.header.index,
         name: String::new(),
-        up: flags & IFF_UP != 0,
+        up: message.header.flags.contains(LinkFlags::Up),
         mtu: None,
         kind: None,
         if_id: None,
         underlying: None,
     };
-    for (kind, value) in attributes(payload.get(IFINFOMSG_LEN..)?) {
-        match kind {
-            IFLA_IFNAME => link.name = attr::string(value),
-            IFLA_MTU => link.mtu = u32_at(value, 0),
-            IFLA_LINKINFO => {
-                for (info_kind, info) in attributes(value) {
-                    match info_kind {
-                        IFLA_INFO_KIND => link.kind = Some(attr::string(info)),
-                        IFLA_INFO_DATA => {
-                            for (data_kind, data) in attributes(info) {
-                                match data_kind {
-                                    IFLA_XFRM_LINK => link.underlying = u32_at(data, 0),
-                                    IFLA_XFRM_IF_ID => link.if_id = u32_at(data, 0),
+    for attribute in &message.attributes {
+        match attribute {
+            LinkAttribute::IfName(name) => link.name.clone_from(name),
+            LinkAttribute::Mtu(mtu) => link.mtu = Some(*mtu),
+            LinkAttribute::LinkInfo(infos) => {
+                for info in infos {
+                    match info {
+                        LinkInfoAttribute::Kind(kind) => link.kind = Some(kind.to_string()),
+                        LinkInfoAttribute::Data(InfoData::Xfrm(data)) => {
+                            for item in data {
+                                match item {
+                                    InfoXfrm::Link(index) => link.underlying = Some(*index),
+                                    InfoXfrm::IfId(if_id) => link.if_id = Some(*if_id),
                                     _ => {}
                                 }
                             }
@@ -210,14 +185,31 @@ pub(super) fn parse(payload: &[u8]) -> Option<LinkInfo> {
         }
     }
     if link.name.is_empty() {
-        return None;
+        return Err(format!("link #{} has no name", link.index));
     }
-    Some(link)
+    Ok(link)
 }
 
 #[cfg(test)]
 mod tests {
+    use netlink_packet_core::NLM_F_DUMP;
+
+    use super::super::testing;
     use super::*;
+    use crate::kernel::netlink::{attributes, u32_at};
+
+    /// `sizeof(struct ifinfomsg)`: family, pad, type, index, flags, change.
+    const IFINFOMSG_LEN: usize = 16;
+    const RTM_NEWLINK: u16 = 16;
+    const RTM_DELLINK: u16 = 17;
+    const RTM_GETLINK: u16 = 18;
+    const IFLA_IFNAME: u16 = 3;
+    const IFLA_MTU: u16 = 4;
+    const IFLA_LINKINFO: u16 = 18;
+    const IFLA_INFO_KIND: u16 = 1;
+    const IFLA_INFO_DATA: u16 = 2;
+    const IFLA_XFRM_LINK: u16 = 1;
+    const IFLA_XFRM_IF_ID: u16 = 2;
 
     fn spec() -> XfrmInterface {
         XfrmInterface {
@@ -226,6 +218,13 @@ mod tests {
             underlying: 7,
             mtu: 1399,
         }
+    }
+
+    /// `payload` as the kernel's RTM_NEWLINK answer.
+    fn parse(payload: &[u8]) -> Result<LinkInfo, String> {
+        let answer = [testing::reply(RTM_NEWLINK, payload)];
+        let first = links(&answer).next();
+        first.unwrap_or(Err("no link".to_owned()))
     }
 
     #[test]
@@ -281,11 +280,10 @@ mod tests {
         assert_eq!(u32_at(&mtu.payload, 4), Some(9));
         assert_eq!(u32_at(&mtu.payload, 12), Some(0), "flags untouched");
         assert_eq!(
-            parse(&{
-                let mut p = mtu.payload.to_vec();
-                attr::put_str(&mut p, IFLA_IFNAME, "x");
-                p
-            })
+            parse(&testing::with(
+                &mtu.payload,
+                &LinkAttribute::IfName("x".into())
+            ))
             .unwrap()
             .mtu,
             Some(1400)
@@ -328,12 +326,22 @@ mod tests {
     }
 
     #[test]
-    fn parsing_never_panics() {
+    fn short_or_odd_answers_are_errors_not_panics() {
         let full = create_xfrm(&spec()).payload.to_vec();
         for len in 0..full.len() {
             let _ = parse(&full[..len]);
         }
-        assert_eq!(parse(&full[..IFINFOMSG_LEN]), None, "no name");
+        for len in 0..IFINFOMSG_LEN {
+            assert!(parse(&full[..len]).is_err(), "{len} bytes");
+        }
+        assert_eq!(
+            parse(&full[..IFINFOMSG_LEN]),
+            Err("link #0 has no name".to_owned())
+        );
+        // An attribute whose length runs past the message.
+        let mut overlong = full.clone();
+        overlong[IFINFOMSG_LEN] = 200;
+        assert!(parse(&overlong).is_err());
         let garbage: Vec<u8> = (0..200u32).map(|i| (i * 89 % 251) as u8).collect();
         let _ = parse(&garbage);
     }

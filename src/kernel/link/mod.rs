@@ -6,24 +6,29 @@
 //! [`crate::ike::ChildInstall::if_id`]); routes, not policies, decide which connection a
 //! packet takes, with the kernel's longest-prefix match.
 //!
-//! Messages are encoded here and go over the same batching request socket as the XFRM
-//! dataplane (`kernel::netlink`), so errors carry the kernel's extended-ACK text.
+//! Messages are netlink-packet-route's types (module `message`), serialized and sent over the
+//! same batching request socket as the XFRM dataplane (`kernel::netlink`); the kernel's
+//! answers are decoded with that crate's bounds-checked parsers. rtnetlink's handle is not
+//! used: its connection writes every message in a datagram of its own, where a hub writes
+//! hundreds of routes with one `send` and one acknowledgement wait, and its errors are an
+//! errno and the echoed request, without the kernel's extended-ACK text that ours carry.
 //!
 //! Ownership, for start-up cleanup ([`LinkDataplane::remove_stale`]): xfrm interfaces whose
 //! name starts with [`INTERFACE_PREFIX`], routes with protocol [`RTPROT_IKEHUB`] (any table),
 //! and rules to [`OWNED_TABLE`] at [`RULE_PRIORITY`] with that protocol. Nothing else is
 //! touched.
 
-mod attr;
 mod ethtool;
 mod forwarding;
 mod interface;
+mod message;
 mod mtu;
 mod name;
 mod route;
 mod rule;
+#[cfg(test)]
+mod testing;
 
-use std::io;
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -39,6 +44,7 @@ pub use self::name::{
 };
 pub use self::route::{Route, MAIN_TABLE, OWNED_TABLE, RTPROT_IKEHUB, UNREACHABLE};
 pub use self::rule::{Family, RULE_PRIORITY};
+use super::error::{kernel_error, open_error, transport_error};
 use super::netlink::{NetlinkError, NetlinkSocket, Reply, Request, RequestSocket, EEXIST};
 use super::{netns, KernelError};
 
@@ -84,44 +90,50 @@ pub struct LinkDataplane {
     table: u32,
 }
 
-fn open_error(error: io::Error) -> KernelError {
+/// What [`open_error`] names when the socket cannot be opened.
+const SOCKET: &str = "rtnetlink socket";
+
+/// The link was already gone.
+fn link_gone(error: &NetlinkError) -> bool {
+    error.errno == ENODEV || error.is_not_found()
+}
+
+/// An answer of the kernel that could not be decoded, as the error of `operation`.
+fn undecodable(operation: &str, problem: String) -> KernelError {
     KernelError {
-        operation: "open rtnetlink socket".to_owned(),
-        message: error.to_string(),
+        errno: None,
+        operation: operation.to_owned(),
+        message: problem,
     }
 }
 
-fn transport_error(operation: &str, error: &io::Error) -> KernelError {
-    KernelError {
-        operation: operation.to_owned(),
-        message: format!("{error}; the kernel state of this request is unknown"),
-    }
-}
-
-fn kernel_error(operation: &str, error: &NetlinkError) -> KernelError {
-    KernelError {
-        operation: operation.to_owned(),
-        message: error.describe(),
-    }
+/// Skips an object of a dump that could not be decoded: it cannot be told to be ikehub's, so
+/// it is left alone, as everything else that is not ikehub's.
+fn readable<T>(outcome: Result<T, String>) -> Option<T> {
+    outcome
+        .map_err(|problem| tracing::debug!(%problem, "skipping an undecodable object of a dump"))
+        .ok()
 }
 
 impl LinkDataplane {
     /// Opens the socket in the current network namespace. Must be called within a tokio
     /// runtime with I/O enabled.
     pub fn open() -> Result<Self, KernelError> {
-        Self::from_socket(netns::route_socket().map_err(open_error)?)
+        Self::from_socket(netns::route_socket().map_err(open_error(SOCKET))?)
     }
 
     /// Opens the socket inside the network namespace at `path` (e.g. `/run/netns/NAME`),
     /// without moving the calling thread into it.
     pub fn open_in_netns(path: &Path) -> Result<Self, KernelError> {
-        Self::from_socket(netns::in_namespace(path, netns::route_socket).map_err(open_error)?)
+        Self::from_socket(
+            netns::in_namespace(path, netns::route_socket).map_err(open_error(SOCKET))?,
+        )
     }
 
     fn from_socket(socket: Socket) -> Result<Self, KernelError> {
-        NetlinkSocket::configure_for_requests(&socket).map_err(open_error)?;
+        NetlinkSocket::configure_for_requests(&socket).map_err(open_error(SOCKET))?;
         Ok(LinkDataplane {
-            requests: RequestSocket::new(NetlinkSocket::new(socket).map_err(open_error)?),
+            requests: RequestSocket::new(NetlinkSocket::new(socket).map_err(open_error(SOCKET))?),
             table: OWNED_TABLE,
         })
     }
@@ -170,6 +182,21 @@ impl LinkDataplane {
             .map_err(|e| kernel_error(operation, &e))
     }
 
+    /// Sends one delete request; `Ok(false)` when the kernel says (`gone`) there was nothing
+    /// to delete.
+    async fn delete(
+        &mut self,
+        operation: &str,
+        request: Request,
+        gone: fn(&NetlinkError) -> bool,
+    ) -> Result<bool, KernelError> {
+        match self.outcome(operation, request).await? {
+            Ok(_) => Ok(true),
+            Err(error) if gone(&error) => Ok(false),
+            Err(error) => Err(kernel_error(operation, &error)),
+        }
+    }
+
     /// The link a `get link` request names, if there is one.
     async fn get_link(
         &mut self,
@@ -177,10 +204,10 @@ impl LinkDataplane {
         request: Request,
     ) -> Result<Option<LinkInfo>, KernelError> {
         match self.outcome(operation, request).await? {
-            Ok(replies) => Ok(replies
-                .iter()
-                .filter(|r| r.msg_type == interface::RTM_NEWLINK)
-                .find_map(|r| interface::parse(&r.payload))),
+            Ok(replies) => interface::links(&replies)
+                .next()
+                .transpose()
+                .map_err(|problem| undecodable(operation, problem)),
             Err(error) if error.errno == ENODEV => Ok(None),
             Err(error) => Err(kernel_error(operation, &error)),
         }
@@ -205,10 +232,10 @@ impl LinkDataplane {
     pub async fn egress(&mut self, destination: IpAddr) -> Result<Option<LinkInfo>, KernelError> {
         let operation = format!("get route to {destination}");
         let index = match self.outcome(&operation, route::get(destination)).await? {
-            Ok(replies) => replies
-                .iter()
-                .filter(|r| r.msg_type == route::RTM_NEWROUTE)
-                .find_map(|r| route::output_interface(&r.payload)),
+            Ok(replies) => match route::routes(&replies).next().transpose() {
+                Ok(answer) => answer.as_ref().and_then(route::output_interface),
+                Err(problem) => return Err(undecodable(&operation, problem)),
+            },
             // ENETUNREACH, EHOSTUNREACH: no route.
             Err(error) if error.errno == ENETUNREACH || error.errno == EHOSTUNREACH => None,
             Err(error) => return Err(kernel_error(&operation, &error)),
@@ -229,6 +256,7 @@ impl LinkDataplane {
             spec.name, spec.if_id, spec.underlying
         );
         interface::check_name(&spec.name).map_err(|message| KernelError {
+            errno: None,
             operation: operation.clone(),
             message,
         })?;
@@ -236,15 +264,22 @@ impl LinkDataplane {
         match self.link(&spec.name).await {
             Ok(Some(link)) => Ok(link),
             outcome => {
-                let message = match outcome {
-                    Err(error) => error.to_string(),
-                    _ => "created, but the kernel does not report it".to_owned(),
+                let (errno, message) = match outcome {
+                    Err(error) => (error.errno, error.to_string()),
+                    _ => (
+                        None,
+                        "created, but the kernel does not report it".to_owned(),
+                    ),
                 };
                 // Nothing half-applied: the interface goes again.
                 let _ = self
                     .one(&operation, interface::delete_by_name(&spec.name))
                     .await;
-                Err(KernelError { operation, message })
+                Err(KernelError {
+                    errno,
+                    operation,
+                    message,
+                })
             }
         }
     }
@@ -272,26 +307,15 @@ impl LinkDataplane {
     /// already gone.
     pub async fn delete_interface(&mut self, index: u32) -> Result<bool, KernelError> {
         let operation = format!("delete link #{index}");
-        let outcome = self
-            .transact(&operation, &[interface::delete(index)])
-            .await?
-            .into_iter()
-            .next()
-            .unwrap_or(Ok(Vec::new()));
-        match outcome {
-            Ok(_) => Ok(true),
-            Err(error) if error.errno == ENODEV || error.is_not_found() => Ok(false),
-            Err(error) => Err(kernel_error(&operation, &error)),
-        }
+        self.delete(&operation, interface::delete(index), link_gone)
+            .await
     }
 
     /// ikehub's xfrm interfaces: kind `xfrm` and a name starting with [`INTERFACE_PREFIX`].
     pub async fn xfrm_interfaces(&mut self) -> Result<Vec<LinkInfo>, KernelError> {
         let replies = self.one("dump links", interface::dump()).await?;
-        Ok(replies
-            .iter()
-            .filter(|r| r.msg_type == interface::RTM_NEWLINK)
-            .filter_map(|r| interface::parse(&r.payload))
+        Ok(interface::links(&replies)
+            .filter_map(readable)
             .filter(|link| link.kind.as_deref() == Some("xfrm") && is_ours(&link.name))
             .collect())
     }
@@ -319,17 +343,8 @@ impl LinkDataplane {
     /// Deletes one of ikehub's routes. `Ok(false)` when there was no such route.
     pub async fn delete_route(&mut self, route: &Route) -> Result<bool, KernelError> {
         let operation = format!("delete {route}");
-        let outcome = self
-            .transact(&operation, &[route::delete(route)])
-            .await?
-            .into_iter()
-            .next()
-            .unwrap_or(Ok(Vec::new()));
-        match outcome {
-            Ok(_) => Ok(true),
-            Err(error) if error.is_not_found() => Ok(false),
-            Err(error) => Err(kernel_error(&operation, &error)),
-        }
+        self.delete(&operation, route::delete(route), NetlinkError::is_not_found)
+            .await
     }
 
     /// Applies route changes in order, in one batch; one result per change. A refusal names
@@ -357,6 +372,7 @@ impl LinkDataplane {
                 (RouteChange::Delete(_), Some(Err(error))) if error.is_not_found() => Ok(()),
                 (_, Some(Err(error))) => Err(kernel_error(&change.to_string(), &error)),
                 (_, None) => Err(KernelError {
+                    errno: None,
                     operation: change.to_string(),
                     message: "no answer from the kernel".to_owned(),
                 }),
@@ -367,10 +383,9 @@ impl LinkDataplane {
     /// ikehub's routes (protocol [`RTPROT_IKEHUB`]), in `table` or in every table.
     pub async fn routes(&mut self, table: Option<u32>) -> Result<Vec<Route>, KernelError> {
         let replies = self.one("dump routes", route::dump()).await?;
-        Ok(replies
-            .iter()
-            .filter(|r| r.msg_type == route::RTM_NEWROUTE)
-            .filter_map(|r| route::parse(&r.payload))
+        Ok(route::routes(&replies)
+            .filter_map(readable)
+            .filter_map(|message| route::describe(&message))
             .filter(|(route, protocol)| {
                 *protocol == RTPROT_IKEHUB && table.is_none_or(|t| t == route.table)
             })
@@ -479,9 +494,7 @@ impl LinkDataplane {
         let links = self.xfrm_interfaces().await?;
         let requests: Vec<Request> = links.iter().map(|l| interface::delete(l.index)).collect();
         let mut removed = self
-            .count_removed("delete stale xfrm interfaces", &requests, |e| {
-                e.errno == ENODEV || e.is_not_found()
-            })
+            .count_removed("delete stale xfrm interfaces", &requests, link_gone)
             .await?;
         let routes = self.routes(None).await?;
         let requests: Vec<Request> = routes.iter().map(route::delete).collect();
@@ -598,6 +611,48 @@ mod tests {
             links.link_by_index(0x7fff_fff0).await.expect("get link"),
             None
         );
+    }
+
+    /// The kernel's own answers (the host's links and routes, only read), whole and cut at
+    /// every length: whole they decode, cut they decode or are errors, never a panic.
+    #[tokio::test]
+    async fn cut_kernel_answers_are_errors_not_panics() {
+        let mut links = LinkDataplane::open().expect("rtnetlink socket");
+        let link_dump = links
+            .one("dump links", interface::dump())
+            .await
+            .expect("links");
+        let route_dump = links
+            .one("dump routes", route::dump())
+            .await
+            .expect("routes");
+        let names: Vec<String> = interface::links(&link_dump)
+            .map(|link| link.map(|link| link.name))
+            .collect::<Result<_, _>>()
+            .expect("every link decodes");
+        assert!(names.iter().any(|name| name == "lo"), "{names:?}");
+        assert_eq!(
+            route::routes(&route_dump).filter(Result::is_err).count(),
+            0,
+            "every route decodes"
+        );
+        // The first few of each: a host may have hundreds of links.
+        let cut =
+            |whole: &Reply, len: usize| [testing::reply(whole.msg_type, &whole.payload[..len])];
+        for whole in link_dump.iter().take(3) {
+            for len in 0..whole.payload.len() {
+                let decoded: Vec<_> = interface::links(&cut(whole, len)).collect();
+                assert_eq!(decoded.len(), 1, "a link or an error");
+                assert!(len >= 16 || decoded[0].is_err(), "ifinfomsg cut at {len}");
+            }
+        }
+        for whole in route_dump.iter().take(8) {
+            for len in 0..whole.payload.len() {
+                let decoded: Vec<_> = route::routes(&cut(whole, len)).collect();
+                assert_eq!(decoded.len(), 1, "a route or an error");
+                assert!(len >= 12 || decoded[0].is_err(), "rtmsg cut at {len}");
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Route messages (`struct rtmsg` plus RTA_* attributes, include/uapi/linux/rtnetlink.h):
-//! `DEST dev IFACE table T metric M proto ikehub` and `unreachable DEST table T metric M proto
-//! ikehub`, IPv4 and IPv6, and reading routes back.
+//! Route messages (`ip route`), built with netlink-packet-route's types: `DEST dev IFACE table
+//! T metric M proto ikehub` and `unreachable DEST table T metric M proto ikehub`, IPv4 and
+//! IPv6, and reading routes back from the kernel's answers.
 //!
 //! Every route ikehub installs carries [`RTPROT_IKEHUB`] as its protocol, so routes are
 //! recognised as ours in any table (the main table too, for published routes) and deletes
@@ -9,18 +9,14 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
-use zeroize::Zeroizing;
+use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use super::attr;
-use super::interface::{NLM_F_CREATE, NLM_F_EXCL};
-use crate::kernel::netlink::{attributes, u32_at, Request, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
-
-pub(super) const RTM_NEWROUTE: u16 = 24;
-pub(super) const RTM_DELROUTE: u16 = 25;
-pub(super) const RTM_GETROUTE: u16 = 26;
-
-/// `NLM_F_REPLACE`: replace the route of the same destination and metric.
-const NLM_F_REPLACE: u16 = 0x100;
+use super::message;
+use crate::kernel::netlink::{Reply, Request};
 
 /// The routing table ikehub owns. strongSwan uses 220; 7220 stays clear of it and of the
 /// reserved 253-255 (default, main, local).
@@ -30,24 +26,6 @@ pub const MAIN_TABLE: u32 = 254;
 /// Route protocol of ikehub's routes (`proto 226` in `ip route`): not one of the kernel's
 /// RTPROT_* values (which end at 192, RTPROT_EIGRP) nor of iproute2's rt_protos list.
 pub const RTPROT_IKEHUB: u8 = 226;
-
-/// `sizeof(struct rtmsg)`.
-pub(super) const RTMSG_LEN: usize = 12;
-const AF_INET: u8 = 2;
-const AF_INET6: u8 = 10;
-const RT_SCOPE_UNIVERSE: u8 = 0;
-const RT_SCOPE_LINK: u8 = 253;
-const RT_SCOPE_NOWHERE: u8 = 255;
-const RTN_UNICAST: u8 = 1;
-/// RTN_UNREACHABLE: the kernel refuses matching packets (ICMP unreachable, EHOSTUNREACH).
-const RTN_UNREACHABLE: u8 = 7;
-/// RT_TABLE_UNSPEC in `rtm_table`: the table is in RTA_TABLE (needed above 255).
-const RT_TABLE_UNSPEC: u8 = 0;
-
-const RTA_DST: u16 = 1;
-const RTA_OIF: u16 = 4;
-const RTA_PRIORITY: u16 = 6;
-const RTA_TABLE: u16 = 15;
 
 /// One route: traffic to `destination` leaves by the interface with ifindex `interface`, or,
 /// with `interface` 0 (no link has ifindex 0), is refused: an `unreachable` route.
@@ -106,48 +84,46 @@ pub(super) enum Write {
     Replace,
 }
 
-fn rtmsg(route: &Route, scope: u8) -> Vec<u8> {
-    let (kind, scope) = if route.is_unreachable() {
-        // iproute2 leaves an unreachable route at universe scope; on delete, any scope.
-        let scope = if scope == RT_SCOPE_NOWHERE {
-            scope
-        } else {
-            RT_SCOPE_UNIVERSE
-        };
-        (RTN_UNREACHABLE, scope)
-    } else {
-        (RTN_UNICAST, scope)
-    };
+fn family(address: IpAddr) -> AddressFamily {
+    match address {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    }
+}
+
+fn message(route: &Route, scope: RouteScope) -> RouteMessage {
     let destination = route.destination.trunc();
-    let family = match destination {
-        IpNet::V4(_) => AF_INET,
-        IpNet::V6(_) => AF_INET6,
-    };
-    let mut buf = Vec::with_capacity(64);
-    buf.extend_from_slice(&[
-        family,
-        destination.prefix_len(),
-        0, // source prefix length
-        0, // tos
-        u8::try_from(route.table)
-            .ok()
-            .filter(|&t| t != RT_TABLE_UNSPEC)
-            .unwrap_or(RT_TABLE_UNSPEC),
-        RTPROT_IKEHUB,
-        scope,
-        kind,
-    ]);
-    buf.extend_from_slice(&0u32.to_ne_bytes()); // rtm_flags
-    match destination.network() {
-        IpAddr::V4(a) => attr::put(&mut buf, RTA_DST, &a.octets()),
-        IpAddr::V6(a) => attr::put(&mut buf, RTA_DST, &a.octets()),
+    let mut message = RouteMessage::default();
+    let header = &mut message.header;
+    header.address_family = family(destination.addr());
+    header.destination_prefix_length = destination.prefix_len();
+    // Tables above 255 are only in RTA_TABLE; rtm_table then says RT_TABLE_UNSPEC.
+    header.table = u8::try_from(route.table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC);
+    header.protocol = RouteProtocol::from(RTPROT_IKEHUB);
+    if route.is_unreachable() {
+        // iproute2 leaves an unreachable route at universe scope; on delete, any scope.
+        header.kind = RouteType::Unreachable;
+        header.scope = match scope {
+            RouteScope::NoWhere => scope,
+            _ => RouteScope::Universe,
+        };
+    } else {
+        header.kind = RouteType::Unicast;
+        header.scope = scope;
     }
+    message
+        .attributes
+        .push(RouteAttribute::Destination(destination.network().into()));
     if !route.is_unreachable() {
-        attr::put_u32(&mut buf, RTA_OIF, route.interface);
+        message
+            .attributes
+            .push(RouteAttribute::Oif(route.interface));
     }
-    attr::put_u32(&mut buf, RTA_PRIORITY, route.metric);
-    attr::put_u32(&mut buf, RTA_TABLE, route.table);
-    buf
+    message.attributes.extend([
+        RouteAttribute::Priority(route.metric),
+        RouteAttribute::Table(route.table),
+    ]);
+    message
 }
 
 /// RTM_NEWROUTE.
@@ -159,107 +135,100 @@ pub(super) fn write(route: &Route, how: Write) -> Request {
             Write::Add => NLM_F_EXCL,
             Write::Replace => NLM_F_REPLACE,
         };
-    Request {
-        msg_type: RTM_NEWROUTE,
+    // No next hop: the interface is point-to-point (an xfrm interface has no ARP).
+    message::request(
+        RouteNetlinkMessage::NewRoute(message(route, RouteScope::Link)),
         flags,
-        // No next hop: the interface is point-to-point (an xfrm interface has no ARP).
-        payload: Zeroizing::new(rtmsg(route, RT_SCOPE_LINK)),
-    }
+    )
 }
 
 /// RTM_DELROUTE matching destination, interface, table, metric and ikehub's protocol.
 pub(super) fn delete(route: &Route) -> Request {
-    Request {
-        msg_type: RTM_DELROUTE,
-        flags: NLM_F_REQUEST | NLM_F_ACK,
-        // RT_SCOPE_NOWHERE on delete: match a route of any scope.
-        payload: Zeroizing::new(rtmsg(route, RT_SCOPE_NOWHERE)),
-    }
+    // RT_SCOPE_NOWHERE on delete: match a route of any scope.
+    message::acked(RouteNetlinkMessage::DelRoute(message(
+        route,
+        RouteScope::NoWhere,
+    )))
 }
 
-/// RTM_GETROUTE dump of every table, both families.
+/// RTM_GETROUTE dump of every table, both families (AF_UNSPEC).
 pub(super) fn dump() -> Request {
-    Request {
-        msg_type: RTM_GETROUTE,
-        flags: NLM_F_REQUEST | NLM_F_DUMP,
-        // AF_UNSPEC: every family.
-        payload: Zeroizing::new(vec![0u8; RTMSG_LEN]),
-    }
+    message::dump(RouteNetlinkMessage::GetRoute(RouteMessage::default()))
 }
 
 /// RTM_GETROUTE for one address: the kernel answers with the route it would use to send
 /// there (`ip route get ADDRESS`).
 pub(super) fn get(destination: IpAddr) -> Request {
-    let (family, prefix) = match destination {
-        IpAddr::V4(_) => (AF_INET, 32),
-        IpAddr::V6(_) => (AF_INET6, 128),
+    let mut message = RouteMessage::default();
+    message.header.address_family = family(destination);
+    message.header.destination_prefix_length = match destination {
+        IpAddr::V4(_) => 32,
+        IpAddr::V6(_) => 128,
     };
-    let mut buf = vec![family, prefix, 0, 0, 0, 0, 0, 0];
-    buf.extend_from_slice(&0u32.to_ne_bytes());
-    match destination {
-        IpAddr::V4(a) => attr::put(&mut buf, RTA_DST, &a.octets()),
-        IpAddr::V6(a) => attr::put(&mut buf, RTA_DST, &a.octets()),
-    }
-    Request {
-        msg_type: RTM_GETROUTE,
-        flags: NLM_F_REQUEST | NLM_F_ACK,
-        payload: Zeroizing::new(buf),
+    message
+        .attributes
+        .push(RouteAttribute::Destination(destination.into()));
+    message::acked(RouteNetlinkMessage::GetRoute(message))
+}
+
+fn new_route(message: RouteNetlinkMessage) -> Option<RouteMessage> {
+    match message {
+        RouteNetlinkMessage::NewRoute(route) => Some(route),
+        _ => None,
     }
 }
 
+/// The routes among the kernel's answers (RTM_NEWROUTE), each decoded or with the reason it
+/// could not be.
+pub(super) fn routes(replies: &[Reply]) -> impl Iterator<Item = Result<RouteMessage, String>> + '_ {
+    message::answers(replies, new_route)
+}
+
 /// The output interface of a route message, whatever its type.
-pub(super) fn output_interface(payload: &[u8]) -> Option<u32> {
-    attributes(payload.get(RTMSG_LEN..)?)
-        .find(|(kind, _)| *kind == RTA_OIF)
-        .and_then(|(_, value)| u32_at(value, 0))
+pub(super) fn output_interface(message: &RouteMessage) -> Option<u32> {
+    message
+        .attributes
+        .iter()
+        .find_map(|attribute| match attribute {
+            RouteAttribute::Oif(index) => Some(*index),
+            _ => None,
+        })
         .filter(|&index| index != UNREACHABLE)
 }
 
 /// A dumped route: the route and its protocol. `None` for routes this module cannot
-/// describe (a unicast route without output interface, multipath, other types, malformed).
-pub(super) fn parse(payload: &[u8]) -> Option<(Route, u8)> {
-    let header = payload.get(..RTMSG_LEN)?;
-    let (family, dst_len, table, protocol, kind) = (
-        *header.first()?,
-        *header.get(1)?,
-        *header.get(4)?,
-        *header.get(5)?,
-        *header.get(7)?,
-    );
-    let mut destination: Option<IpAddr> = None;
+/// describe (a unicast route without output interface, multipath, other types or families).
+pub(super) fn describe(message: &RouteMessage) -> Option<(Route, u8)> {
+    let header = &message.header;
+    let mut destination = None;
     let mut interface = None;
     let mut metric = 0;
-    let mut table = u32::from(table);
-    for (kind, value) in attributes(payload.get(RTMSG_LEN..)?) {
-        match kind {
-            RTA_DST => {
-                destination = match family {
-                    AF_INET => <[u8; 4]>::try_from(value)
-                        .ok()
-                        .map(|a| IpAddr::V4(Ipv4Addr::from(a))),
-                    AF_INET6 => <[u8; 16]>::try_from(value)
-                        .ok()
-                        .map(|a| IpAddr::V6(Ipv6Addr::from(a))),
-                    _ => None,
-                }
+    let mut table = u32::from(header.table);
+    for attribute in &message.attributes {
+        match attribute {
+            RouteAttribute::Destination(RouteAddress::Inet(address)) => {
+                destination = Some(IpAddr::V4(*address))
             }
-            RTA_OIF => interface = u32_at(value, 0),
-            RTA_PRIORITY => metric = u32_at(value, 0).unwrap_or(0),
-            RTA_TABLE => table = u32_at(value, 0).unwrap_or(table),
+            RouteAttribute::Destination(RouteAddress::Inet6(address)) => {
+                destination = Some(IpAddr::V6(*address))
+            }
+            RouteAttribute::Oif(index) => interface = Some(*index),
+            RouteAttribute::Priority(priority) => metric = *priority,
+            RouteAttribute::Table(id) => table = *id,
             _ => {}
         }
     }
-    let destination = match (destination, family) {
+    let destination = match (destination, header.address_family) {
         (Some(address), _) => address,
         // A default route has no RTA_DST.
-        (None, AF_INET) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        (None, AF_INET6) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        (None, AddressFamily::Inet) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        (None, AddressFamily::Inet6) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
         (None, _) => return None,
     };
-    let destination = IpNet::new(destination, dst_len).ok()?;
-    let interface = match kind {
-        RTN_UNICAST => interface.filter(|&i| i != UNREACHABLE)?,
-        RTN_UNREACHABLE => UNREACHABLE,
+    let destination = IpNet::new(destination, header.destination_prefix_length).ok()?;
+    let interface = match header.kind {
+        RouteType::Unicast => interface.filter(|&i| i != UNREACHABLE)?,
+        RouteType::Unreachable => UNREACHABLE,
         _ => return None,
     };
     Some((
@@ -269,13 +238,28 @@ pub(super) fn parse(payload: &[u8]) -> Option<(Route, u8)> {
             table,
             metric,
         },
-        protocol,
+        u8::from(header.protocol),
     ))
 }
 
 #[cfg(test)]
 mod tests {
+    use netlink_packet_core::NLM_F_DUMP;
+
+    use super::super::testing;
     use super::*;
+    use crate::kernel::netlink::attributes;
+
+    /// `sizeof(struct rtmsg)`.
+    const RTMSG_LEN: usize = 12;
+    const RTM_NEWROUTE: u16 = 24;
+    const RTM_DELROUTE: u16 = 25;
+    const RTM_GETROUTE: u16 = 26;
+    const RT_SCOPE_NOWHERE: u8 = 255;
+    const RTA_DST: u16 = 1;
+    const RTA_OIF: u16 = 4;
+    const RTA_PRIORITY: u16 = 6;
+    const RTA_TABLE: u16 = 15;
 
     fn route(dest: &str, table: u32) -> Route {
         Route {
@@ -290,6 +274,23 @@ mod tests {
         attributes(&payload[RTMSG_LEN..])
             .map(|(k, v)| (k, v.to_vec()))
             .collect()
+    }
+
+    /// `payload` as the kernel's RTM_NEWROUTE answer, decoded.
+    fn decode(payload: &[u8]) -> Result<RouteMessage, String> {
+        let answer = [testing::reply(RTM_NEWROUTE, payload)];
+        let first = routes(&answer).next();
+        first.unwrap_or(Err("no route".to_owned()))
+    }
+
+    /// `payload` as a dumped route, as [`LinkDataplane::routes`] reads it.
+    fn parse(payload: &[u8]) -> Option<(Route, u8)> {
+        describe(&decode(payload).ok()?)
+    }
+
+    /// `header` followed by RTA_OIF `index`: an answer as the kernel sends it.
+    fn answer(header: [u8; RTMSG_LEN], index: u32) -> Vec<u8> {
+        testing::with(&header, &RouteAttribute::Oif(index))
     }
 
     #[test]
@@ -328,8 +329,7 @@ mod tests {
         let request = write(&route("10.2.0.77/24", 300), Write::Add);
         assert_eq!(attrs(&request.payload)[0].1, vec![10, 2, 0, 0]);
         // A default route as the kernel dumps it: no RTA_DST.
-        let mut p = vec![2, 0, 0, 0, 254, 226, 253, 1, 0, 0, 0, 0];
-        attr::put_u32(&mut p, RTA_OIF, 3);
+        let p = answer([2, 0, 0, 0, 254, 226, 253, 1, 0, 0, 0, 0], 3);
         let (parsed, protocol) = parse(&p).unwrap();
         assert_eq!(parsed.destination, "0.0.0.0/0".parse::<IpNet>().unwrap());
         assert_eq!((parsed.table, parsed.interface, protocol), (254, 3, 226));
@@ -342,7 +342,10 @@ mod tests {
         assert_eq!(request.flags, NLM_F_REQUEST | NLM_F_ACK);
         assert_eq!(request.payload[6], RT_SCOPE_NOWHERE);
         assert_eq!(request.payload[5], RTPROT_IKEHUB);
-        assert_eq!(dump().payload.len(), RTMSG_LEN);
+        let dump = dump();
+        assert_eq!(dump.payload.len(), RTMSG_LEN);
+        assert!(dump.payload.iter().all(|&b| b == 0), "AF_UNSPEC");
+        assert_eq!(dump.flags, NLM_F_REQUEST | NLM_F_DUMP);
     }
 
     #[test]
@@ -387,26 +390,47 @@ mod tests {
         let v6 = get("2001:db8::1".parse().unwrap());
         assert_eq!(&v6.payload[..2], &[10, 128]);
         // An answer: a local route through interface #1.
-        let mut answer = vec![2, 32, 0, 0, 254, 2, 0, 2, 0, 0, 0, 0];
-        attr::put_u32(&mut answer, RTA_OIF, 1);
-        assert_eq!(output_interface(&answer), Some(1));
-        assert_eq!(output_interface(&answer[..11]), None);
-        assert_eq!(output_interface(&answer[..12]), None);
+        let answer = answer([2, 32, 0, 0, 254, 2, 0, 2, 0, 0, 0, 0], 1);
+        assert_eq!(
+            decode(&answer).ok().as_ref().and_then(output_interface),
+            Some(1)
+        );
+        assert!(decode(&answer[..11]).is_err());
+        assert!(decode(&answer[..13]).is_err(), "a cut attribute");
+        assert_eq!(
+            decode(&answer[..12])
+                .ok()
+                .as_ref()
+                .and_then(output_interface),
+            None
+        );
     }
 
     #[test]
-    fn parsing_never_panics() {
+    fn short_or_odd_answers_are_errors_not_panics() {
         let full = write(&route("fd00:2::/64", OWNED_TABLE), Write::Add)
             .payload
             .to_vec();
         for len in 0..full.len() {
             let _ = parse(&full[..len]);
         }
+        for len in 0..RTMSG_LEN {
+            assert!(decode(&full[..len]).is_err(), "{len} bytes");
+        }
         let mut bad_prefix = full.clone();
         bad_prefix[1] = 200;
         assert_eq!(parse(&bad_prefix), None);
-        let mut no_oif = vec![2, 8, 0, 0, 254, 2, 0, 1, 0, 0, 0, 0];
-        attr::put(&mut no_oif, RTA_DST, &[10, 0, 0, 0]);
-        assert_eq!(parse(&no_oif), None);
+        // An IPv6 route whose RTA_DST holds four bytes.
+        let short_address = testing::with(
+            &answer([10, 8, 0, 0, 254, 2, 0, 1, 0, 0, 0, 0], 3),
+            &RouteAttribute::Destination(RouteAddress::Other(vec![10, 0, 0, 0])),
+        );
+        assert!(decode(&short_address).is_err());
+        let no_oif = testing::with(
+            &[2, 8, 0, 0, 254, 2, 0, 1, 0, 0, 0, 0],
+            &RouteAttribute::Destination(RouteAddress::Inet([10, 0, 0, 0].into())),
+        );
+        assert!(decode(&no_oif).is_ok());
+        assert_eq!(parse(&no_oif), None, "a unicast route without interface");
     }
 }

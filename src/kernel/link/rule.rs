@@ -1,28 +1,19 @@
 //! The policy-routing rule that makes the kernel consult ikehub's table (`ip rule add
-//! priority P lookup T proto ikehub`), one per address family (`struct fib_rule_hdr` plus
-//! FRA_* attributes, include/uapi/linux/fib_rules.h).
+//! priority P lookup T proto ikehub`), one per address family, built with
+//! netlink-packet-route's types.
 
-use zeroize::Zeroizing;
+use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
+use netlink_packet_route::route::RouteProtocol;
+use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use super::attr;
-use super::interface::{NLM_F_CREATE, NLM_F_EXCL};
+use super::message;
 use super::route::RTPROT_IKEHUB;
-use crate::kernel::netlink::{Request, NLM_F_ACK, NLM_F_REQUEST};
-
-pub(super) const RTM_NEWRULE: u16 = 32;
-pub(super) const RTM_DELRULE: u16 = 33;
+use crate::kernel::netlink::Request;
 
 /// Priority of ikehub's rule: after the local table (priority 0), before main (32766), so hub
 /// routes win over the main table's (e.g. a default route), and clear of strongSwan's 220.
 pub const RULE_PRIORITY: u32 = 7220;
-
-/// `sizeof(struct fib_rule_hdr)`.
-#[cfg(test)]
-const FIB_RULE_HDR_LEN: usize = 12;
-const FR_ACT_TO_TBL: u8 = 1;
-const FRA_PRIORITY: u16 = 6;
-const FRA_TABLE: u16 = 15;
-const FRA_PROTOCOL: u16 = 21;
 
 /// The address family a rule applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,48 +22,47 @@ pub enum Family {
     V6,
 }
 
-impl Family {
-    fn value(self) -> u8 {
-        match self {
-            Family::V4 => 2,
-            Family::V6 => 10,
-        }
-    }
-}
-
-fn message(family: Family, table: u32, priority: u32) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(40);
-    // family, dst_len, src_len, tos, table (in FRA_TABLE), res1, res2, action; flags.
-    buf.extend_from_slice(&[family.value(), 0, 0, 0, 0, 0, 0, FR_ACT_TO_TBL]);
-    buf.extend_from_slice(&0u32.to_ne_bytes());
-    attr::put_u32(&mut buf, FRA_PRIORITY, priority);
-    attr::put_u32(&mut buf, FRA_TABLE, table);
-    attr::put(&mut buf, FRA_PROTOCOL, &[RTPROT_IKEHUB]);
-    buf
+fn rule(family: Family, table: u32, priority: u32) -> RuleMessage {
+    let mut rule = RuleMessage::default();
+    rule.header.family = match family {
+        Family::V4 => AddressFamily::Inet,
+        Family::V6 => AddressFamily::Inet6,
+    };
+    // The table goes in FRA_TABLE (it may be above 255); the header's stays RT_TABLE_UNSPEC.
+    rule.header.action = RuleAction::ToTable;
+    rule.attributes.extend([
+        RuleAttribute::Priority(priority),
+        RuleAttribute::Table(table),
+        RuleAttribute::Protocol(RouteProtocol::from(RTPROT_IKEHUB)),
+    ]);
+    rule
 }
 
 /// RTM_NEWRULE; NLM_F_EXCL makes a second add fail with EEXIST instead of duplicating it.
 pub(super) fn add(family: Family, table: u32, priority: u32) -> Request {
-    Request {
-        msg_type: RTM_NEWRULE,
-        flags: NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-        payload: Zeroizing::new(message(family, table, priority)),
-    }
+    message::request(
+        RouteNetlinkMessage::NewRule(rule(family, table, priority)),
+        NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+    )
 }
 
 /// RTM_DELRULE of the rule with this priority, table and protocol.
 pub(super) fn delete(family: Family, table: u32, priority: u32) -> Request {
-    Request {
-        msg_type: RTM_DELRULE,
-        flags: NLM_F_REQUEST | NLM_F_ACK,
-        payload: Zeroizing::new(message(family, table, priority)),
-    }
+    message::acked(RouteNetlinkMessage::DelRule(rule(family, table, priority)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::kernel::netlink::attributes;
+
+    /// `sizeof(struct fib_rule_hdr)`.
+    const FIB_RULE_HDR_LEN: usize = 12;
+    const RTM_NEWRULE: u16 = 32;
+    const RTM_DELRULE: u16 = 33;
+    const FRA_PRIORITY: u16 = 6;
+    const FRA_TABLE: u16 = 15;
+    const FRA_PROTOCOL: u16 = 21;
 
     #[test]
     fn rule_message_fields() {

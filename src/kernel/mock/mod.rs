@@ -81,6 +81,7 @@ pub struct RecordingLinks {
 
 fn refused(operation: String, message: &str) -> KernelError {
     KernelError {
+        errno: None,
         operation,
         message: message.to_owned(),
     }

@@ -1,15 +1,15 @@
 //! Turning [`KernelIntent`]s into XFRM requests, sending them as one batch, and undoing what
 //! an intent created when one of its requests failed, so that no intent is left half-applied.
 
-use std::io;
 use std::net::IpAddr;
 
-use super::netlink::{NetlinkError, Outcome, Request, RequestSocket, EEXIST};
+use super::netlink::{Outcome, Request, RequestSocket, EEXIST};
 use super::offload::{DeviceOffload, HwMode};
 use super::policy::{self, PolicyKey, PolicySpec};
 use super::state::{self, SaDirection};
 use super::uapi;
 use crate::ike::{ChildInstall, EspSa, IntentId, KernelIntent};
+use crate::kernel::error::{kernel_error, transport_error};
 use crate::kernel::{KernelError, OffloadMode};
 
 /// What one request does, so that its outcome can be judged and undone.
@@ -74,6 +74,7 @@ fn add_sa_op(
         offload,
     )
     .map_err(|message| KernelError {
+        errno: None,
         operation: operation.clone(),
         message,
     })?;
@@ -222,19 +223,8 @@ pub(super) fn intent_id(intent: &KernelIntent) -> IntentId {
     }
 }
 
-fn kernel_error(operation: &str, error: &NetlinkError) -> KernelError {
-    KernelError {
-        operation: operation.to_owned(),
-        message: error.describe(),
-    }
-}
-
-fn transport_error(error: &io::Error) -> KernelError {
-    KernelError {
-        operation: "XFRM netlink exchange".to_owned(),
-        message: format!("{error}; the kernel state of this request is unknown"),
-    }
-}
+/// What a [`transport_error`] names: the socket failed, not one request.
+const EXCHANGE: &str = "XFRM netlink exchange";
 
 /// An offloaded SA to read back once installed: the kernel may have put it in software
 /// without saying so (xfrm_dev_state_add returns success when the device has no XFRM ops or
@@ -333,6 +323,7 @@ impl Progress {
         self.installed.push((check.spi, installed));
         if check.strict && installed != check.wanted.installed() && self.error.is_none() {
             self.error = Some(KernelError {
+                errno: None,
                 operation: check.operation.clone(),
                 message: format!(
                     "the kernel installed the SA with offload {installed} instead: {} declined \
@@ -378,7 +369,7 @@ pub(super) async fn run(socket: &mut RequestSocket, planned: Vec<Planned>) -> Ve
     let outcomes = match socket.transact(&requests).await {
         Ok(outcomes) => outcomes,
         Err(error) => {
-            let error = transport_error(&error);
+            let error = transport_error(EXCHANGE, &error);
             return progress
                 .into_iter()
                 .map(|p| RoundResult {
@@ -428,7 +419,7 @@ pub(super) async fn run(socket: &mut RequestSocket, planned: Vec<Planned>) -> Ve
                 }
             }
             Err(error) => {
-                let error = transport_error(&error);
+                let error = transport_error(EXCHANGE, &error);
                 for (i, _, _) in &updates {
                     if let Some(p) = progress.get_mut(*i) {
                         p.error.get_or_insert_with(|| error.clone());
@@ -525,6 +516,7 @@ mod tests {
 
     use zeroize::Zeroizing;
 
+    use super::super::netlink::NetlinkError;
     use super::super::uapi::{
         XFRM_MSG_DELPOLICY, XFRM_MSG_DELSA, XFRM_MSG_NEWPOLICY, XFRM_MSG_NEWSA,
     };

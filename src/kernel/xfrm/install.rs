@@ -312,6 +312,7 @@ async fn prepare(
             (Some(reason), _) if strict => {
                 if entry.early.is_none() {
                     entry.early = Some(KernelError {
+                        errno: None,
                         operation: format!("{setting} offload of {}", slot.describe()),
                         message: format!("no device to offload to: {reason}"),
                     });
@@ -611,6 +612,7 @@ mod tests {
         strict.inbound = Some(slot(&cbc, Some(HwMode::Crypto)));
         let error = strict.strict_error(
             KernelError {
+                errno: None,
                 operation: "add SA".into(),
                 message: "Invalid argument (Device failed to offload this state)".into(),
             },

@@ -16,13 +16,15 @@ mod stale;
 mod state;
 mod uapi;
 
-use std::io;
 use std::net::IpAddr;
 use std::path::Path;
 
 use netlink_sys::Socket;
 
+pub use self::uapi::UDP_ENCAP_ESPINUDP;
+
 use self::events::EventSocket;
+use super::error::{kernel_error, open_error};
 use super::netlink::{self, NetlinkSocket, Request, RequestSocket};
 use super::netns;
 use super::{Dataplane, KernelError, KernelEvent, OffloadMode, SaCounters};
@@ -39,19 +41,15 @@ pub struct XfrmDataplane {
     devices: install::Devices,
 }
 
-fn open_error(error: io::Error) -> KernelError {
-    KernelError {
-        operation: "open XFRM netlink sockets".to_owned(),
-        message: error.to_string(),
-    }
-}
+/// What [`open_error`] names when the XFRM sockets cannot be opened.
+const SOCKETS: &str = "XFRM netlink sockets";
 
 impl XfrmDataplane {
     /// Opens the request and event sockets in the current network namespace. Must be called
     /// within a tokio runtime with I/O enabled.
     pub fn open() -> Result<Self, KernelError> {
-        let requests = netns::xfrm_socket().map_err(open_error)?;
-        let events = netns::xfrm_socket().map_err(open_error)?;
+        let requests = netns::xfrm_socket().map_err(open_error(SOCKETS))?;
+        let events = netns::xfrm_socket().map_err(open_error(SOCKETS))?;
         let devices = install::Devices {
             links: super::link::LinkDataplane::open()?,
             ethtool: super::link::Ethtool::open()?,
@@ -64,7 +62,7 @@ impl XfrmDataplane {
     pub fn open_in_netns(path: &Path) -> Result<Self, KernelError> {
         let (requests, events) =
             netns::in_namespace(path, || Ok((netns::xfrm_socket()?, netns::xfrm_socket()?)))
-                .map_err(open_error)?;
+                .map_err(open_error(SOCKETS))?;
         let devices = install::Devices {
             links: super::link::LinkDataplane::open_in_netns(path)?,
             ethtool: super::link::Ethtool::open_in_netns(path)?,
@@ -77,10 +75,12 @@ impl XfrmDataplane {
         events: Socket,
         devices: install::Devices,
     ) -> Result<Self, KernelError> {
-        NetlinkSocket::configure_for_requests(&requests).map_err(open_error)?;
+        NetlinkSocket::configure_for_requests(&requests).map_err(open_error(SOCKETS))?;
         Ok(XfrmDataplane {
-            requests: RequestSocket::new(NetlinkSocket::new(requests).map_err(open_error)?),
-            events: EventSocket::new(events).map_err(open_error)?,
+            requests: RequestSocket::new(
+                NetlinkSocket::new(requests).map_err(open_error(SOCKETS))?,
+            ),
+            events: EventSocket::new(events).map_err(open_error(SOCKETS))?,
             devices,
         })
     }
@@ -114,6 +114,7 @@ impl Dataplane for XfrmDataplane {
             .transact(&refs)
             .await
             .map_err(|e| KernelError {
+                errno: None,
                 operation: "read SA counters".to_owned(),
                 message: e.to_string(),
             })?;
@@ -142,10 +143,10 @@ impl Dataplane for XfrmDataplane {
                 ),
                 Err(error) if error.is_not_found() => counters.push(None),
                 Err(error) => {
-                    return Err(KernelError {
-                        operation: format!("read counters of SA to {dst} spi {spi:#010x}"),
-                        message: error.describe(),
-                    })
+                    return Err(kernel_error(
+                        &format!("read counters of SA to {dst} spi {spi:#010x}"),
+                        &error,
+                    ))
                 }
             }
         }

@@ -240,10 +240,11 @@ pub(super) fn dump_policies() -> Request {
 #[cfg(test)]
 mod tests {
     use super::super::netlink::u32_at;
-    use super::super::uapi::{
-        parse_policy, trailing_attributes, USERPOLICY_ID_LEN, USERPOLICY_INFO_LEN, XFRMA_IF_ID,
-    };
+    use super::super::uapi::{parse_policy, trailing_attributes, USERPOLICY_INFO_LEN, XFRMA_IF_ID};
     use super::*;
+
+    /// sizeof(struct xfrm_userpolicy_id).
+    const USERPOLICY_ID_LEN: usize = 64;
 
     fn net(s: &str) -> IpNet {
         s.parse().unwrap()

@@ -6,6 +6,7 @@ use super::policy;
 use super::state;
 use super::uapi::{parse_policy, parse_sa_info, IPPROTO_ESP, XFRM_MSG_NEWPOLICY, XFRM_MSG_NEWSA};
 use crate::ike::REQID_BASE;
+use crate::kernel::error::kernel_error;
 use crate::kernel::KernelError;
 
 fn ours(reqid: u32) -> bool {
@@ -48,6 +49,7 @@ pub(super) async fn remove_stale(socket: &mut RequestSocket) -> Result<usize, Ke
     let dumps = [state::dump_sas(), policy::dump_policies()];
     let requests: Vec<&Request> = dumps.iter().collect();
     let outcomes = socket.transact(&requests).await.map_err(|e| KernelError {
+        errno: None,
         operation: "dump XFRM SAs and policies".to_owned(),
         message: e.to_string(),
     })?;
@@ -56,10 +58,7 @@ pub(super) async fn remove_stale(socket: &mut RequestSocket) -> Result<usize, Ke
         .into_iter()
         .zip(["dump XFRM SAs", "dump XFRM policies"])
     {
-        replies.push(outcome.map_err(|e| KernelError {
-            operation: what.to_owned(),
-            message: e.describe(),
-        })?);
+        replies.push(outcome.map_err(|e| kernel_error(what, &e))?);
     }
     let (sas, policies) = match replies.as_slice() {
         [sas, policies] => (sas.as_slice(), policies.as_slice()),
@@ -71,6 +70,7 @@ pub(super) async fn remove_stale(socket: &mut RequestSocket) -> Result<usize, Ke
     }
     let requests: Vec<&Request> = deletes.iter().map(|(_, r)| r).collect();
     let outcomes = socket.transact(&requests).await.map_err(|e| KernelError {
+        errno: None,
         operation: "delete stale XFRM objects".to_owned(),
         message: e.to_string(),
     })?;
@@ -87,10 +87,7 @@ pub(super) async fn remove_stale(socket: &mut RequestSocket) -> Result<usize, Ke
             }
             Err(error) => {
                 tracing::warn!(%operation, error = %error.describe(), "stale object not removed");
-                first_error.get_or_insert_with(|| KernelError {
-                    operation: operation.clone(),
-                    message: error.describe(),
-                });
+                first_error.get_or_insert_with(|| kernel_error(operation, &error));
             }
         }
     }

@@ -213,12 +213,19 @@ mod tests {
 
     use super::super::netlink::{u16_at, u32_at, NLM_F_ACK, NLM_F_REQUEST};
     use super::super::uapi::{
-        parse_sa_info, trailing_attributes, USERSA_ID_LEN, USERSA_INFO_LEN, XFRMA_ALG_AEAD,
-        XFRMA_ALG_AUTH_TRUNC, XFRMA_ALG_CRYPT, XFRMA_ENCAP, XFRMA_IF_ID, XFRMA_OFFLOAD_DEV,
-        XFRMA_REPLAY_ESN_VAL,
+        parse_sa_info, trailing_attributes, USERSA_INFO_LEN, XFRMA_IF_ID, XFRMA_OFFLOAD_DEV,
     };
     use super::*;
     use crate::algorithm::{Encryption, Integrity};
+
+    // Attribute types (enum xfrm_attr_type_t) that only these tests read back.
+    const XFRMA_ALG_CRYPT: u16 = 2;
+    const XFRMA_ENCAP: u16 = 4;
+    const XFRMA_ALG_AEAD: u16 = 18;
+    const XFRMA_ALG_AUTH_TRUNC: u16 = 20;
+    const XFRMA_REPLAY_ESN_VAL: u16 = 23;
+    /// sizeof(struct xfrm_usersa_id).
+    const USERSA_ID_LEN: usize = 24;
 
     fn esp(encryption: Encryption, integrity: Option<Integrity>) -> EspSa {
         EspSa {

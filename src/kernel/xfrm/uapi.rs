@@ -24,17 +24,7 @@ pub(super) const XFRM_MSG_EXPIRE: u16 = 0x18;
 pub(super) const XFRM_MSG_UPDPOLICY: u16 = 0x19;
 
 // Attribute types (enum xfrm_attr_type_t).
-#[cfg(test)]
-pub(super) const XFRMA_ALG_AUTH_TRUNC: u16 = 20;
-#[cfg(test)]
-pub(super) const XFRMA_ALG_CRYPT: u16 = 2;
-#[cfg(test)]
-pub(super) const XFRMA_ALG_AEAD: u16 = 18;
-#[cfg(test)]
-pub(super) const XFRMA_ENCAP: u16 = 4;
 pub(super) const XFRMA_TMPL: u16 = 5;
-#[cfg(test)]
-pub(super) const XFRMA_REPLAY_ESN_VAL: u16 = 23;
 /// The device an SA or policy is offloaded to (`struct xfrm_user_offload`).
 pub(super) const XFRMA_OFFLOAD_DEV: u16 = 28;
 /// The xfrm interface id of an SA or policy (`__u32`).
@@ -49,7 +39,9 @@ pub(super) const XFRM_STATE_AF_UNSPEC: u8 = 32;
 pub(super) const XFRM_STATE_ESN: u8 = 128;
 
 pub(super) const XFRM_MODE_TUNNEL: u8 = 1;
-pub(super) const UDP_ENCAP_ESPINUDP: u16 = 2;
+/// `UDP_ENCAP_ESPINUDP` (linux/udp.h): ESP in UDP with the non-ESP marker for IKE (RFC 3948),
+/// both as an SA's encapsulation (XFRMA_ENCAP) and as the NAT-T sockets' `UDP_ENCAP` option.
+pub const UDP_ENCAP_ESPINUDP: u16 = 2;
 /// "No limit" for byte and packet lifetimes.
 pub(super) const XFRM_INF: u64 = u64::MAX;
 
@@ -59,14 +51,8 @@ pub(super) const XFRM_POLICY_FWD: u8 = 2;
 
 /// sizeof(struct xfrm_usersa_info).
 pub(super) const USERSA_INFO_LEN: usize = 224;
-/// sizeof(struct xfrm_usersa_id).
-#[cfg(test)]
-pub(super) const USERSA_ID_LEN: usize = 24;
 /// sizeof(struct xfrm_userpolicy_info).
 pub(super) const USERPOLICY_INFO_LEN: usize = 168;
-/// sizeof(struct xfrm_userpolicy_id).
-#[cfg(test)]
-pub(super) const USERPOLICY_ID_LEN: usize = 64;
 /// sizeof(struct xfrm_user_tmpl).
 pub(super) const USER_TMPL_LEN: usize = 64;
 /// sizeof(struct xfrm_user_expire): a usersa_info, `hard`, padding.
