@@ -430,8 +430,8 @@ impl SaStatusBuilder {
             spi_in: EspSpi(child.inbound_spi),
             spi_out: EspSpi(child.outbound_spi),
             algorithms: self.names.child(&child.suite),
-            local_ts: selectors(&child.local_ts),
-            remote_ts: selectors(&child.remote_ts),
+            local_ts: child.local_ts.clone(),
+            remote_ts: child.remote_ts.clone(),
             bytes_in: None,
             packets_in: None,
             bytes_out: None,
@@ -476,18 +476,6 @@ impl PendingStatus {
         }
         self.snapshot
     }
-}
-
-/// Traffic selectors as CIDRs, each with its selector's protocol and ports.
-fn selectors(list: &[crate::ike::Selector]) -> Vec<Selector> {
-    list.iter()
-        .map(|s| Selector {
-            net: s.net,
-            protocol: s.protocol,
-            start_port: s.start_port,
-            end_port: s.end_port,
-        })
-        .collect()
 }
 
 /// The JSON form of a snapshot, as `ikehub status --json` prints it: pretty-printed, one

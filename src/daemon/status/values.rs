@@ -183,28 +183,19 @@ macro_rules! spi_text {
 spi_text!(IkeSpi, 16, "IKE SPI", u64);
 spi_text!(EspSpi, 8, "ESP SPI", u32);
 
-/// One CIDR of a traffic selector, with "[protocol/port]" or "[protocol/first-last]" appended
-/// when the selector is narrower than "any protocol, any port": "172.16.0.0/16",
-/// "172.16.0.0/16[6/443]", "172.16.0.0/16[17/500-4500]".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Selector {
-    pub net: IpNet,
-    /// 0 means any protocol.
-    pub protocol: u8,
-    pub start_port: u16,
-    pub end_port: u16,
-}
+/// The engine's traffic selector, shown as one CIDR with "[protocol/port]" or
+/// "[protocol/first-last]" appended when the selector is narrower than "any protocol, any
+/// port": "172.16.0.0/16", "172.16.0.0/16[6/443]", "172.16.0.0/16[17/500-4500]".
+pub use crate::ike::Selector;
 
-impl Selector {
-    fn any_protocol_and_port(&self) -> bool {
-        self.protocol == 0 && self.start_port == 0 && self.end_port == u16::MAX
-    }
+fn any_protocol_and_port(selector: &Selector) -> bool {
+    *selector == Selector::subnet(selector.net)
 }
 
 impl fmt::Display for Selector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.net, f)?;
-        if self.any_protocol_and_port() {
+        if any_protocol_and_port(self) {
             Ok(())
         } else if self.start_port == self.end_port {
             write!(f, "[{}/{}]", self.protocol, self.start_port)
@@ -254,7 +245,7 @@ impl Serialize for Selector {
             text.push_ip(self.net.addr())?;
             text.push(b"/")?;
             text.push_decimal(self.net.prefix_len().into())?;
-            if self.any_protocol_and_port() {
+            if any_protocol_and_port(self) {
                 return Ok(());
             }
             text.push(b"[")?;

@@ -84,17 +84,8 @@ impl Engine {
                 // once per retransmission, not once per fragment (RFC 7383 2.6.1), and only
                 // if it is byte for byte the request we answered.
                 if first_fragment && message::digest(datagram) == cached.request {
-                    let transmits: Vec<Transmit> = cached
-                        .datagrams
-                        .iter()
-                        .map(|d| Transmit {
-                            local: sa.local,
-                            remote: sa.remote,
-                            payload: d.clone(),
-                        })
-                        .collect();
                     self.stats.responses_resent += 1;
-                    transmits.into_iter().for_each(|t| self.emit_transmit(t));
+                    self.transmit_all(sa.local, sa.remote, &cached.datagrams);
                 } else {
                     self.stats.dropped_unexpected += 1;
                 }
@@ -259,6 +250,17 @@ impl Engine {
         self.send_request(now, sa, expect, message_id, datagrams);
     }
 
+    /// Queue the datagrams of one message (several when fragmented).
+    fn transmit_all(&mut self, local: SocketAddr, remote: SocketAddr, datagrams: &[Vec<u8>]) {
+        for payload in datagrams {
+            self.emit_transmit(Transmit {
+                local,
+                remote,
+                payload: payload.clone(),
+            });
+        }
+    }
+
     /// Seal payloads for `sa`, fragmenting when negotiated and needed.
     pub(in crate::ike) fn seal_for(
         &mut self,
@@ -318,13 +320,7 @@ impl Engine {
         message_id: u32,
         datagrams: Vec<Vec<u8>>,
     ) {
-        for payload in &datagrams {
-            self.emit_transmit(Transmit {
-                local: sa.local,
-                remote: sa.remote,
-                payload: payload.clone(),
-            });
-        }
+        self.transmit_all(sa.local, sa.remote, &datagrams);
         sa.v2.exchanges.outstanding = Some(Outstanding {
             expect,
             message_id,
@@ -351,13 +347,7 @@ impl Engine {
         let Some(datagrams) = self.seal_for(sa, &header, payloads) else {
             return;
         };
-        for payload in &datagrams {
-            self.emit_transmit(Transmit {
-                local: sa.local,
-                remote: sa.remote,
-                payload: payload.clone(),
-            });
-        }
+        self.transmit_all(sa.local, sa.remote, &datagrams);
         sa.v2.exchanges.last_response = Some(CachedResponse {
             message_id,
             request,
@@ -407,17 +397,8 @@ impl Engine {
         }
         out.sends += 1;
         let sends = out.sends;
-        let transmits: Vec<Transmit> = out
-            .datagrams
-            .iter()
-            .map(|d| Transmit {
-                local: sa.local,
-                remote: sa.remote,
-                payload: d.clone(),
-            })
-            .collect();
         self.stats.retransmits += 1;
-        transmits.into_iter().for_each(|t| self.emit_transmit(t));
+        self.transmit_all(sa.local, sa.remote, &out.datagrams);
         let next = now + self.retransmit_delay(sends);
         let at = deadline.map_or(next, |d| next.min(d));
         self.timers

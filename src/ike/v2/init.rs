@@ -118,6 +118,20 @@ struct InitRequest<'a> {
     ni: &'a [u8],
 }
 
+/// The SA, KE and Nonce payloads both IKE_SA_INIT messages must carry (RFC 7296 1.2).
+fn sa_ke_nonce(payloads: &[Payload]) -> Option<(&SaPayload, &KePayload, &[u8])> {
+    let (mut sa, mut ke, mut nonce) = (None, None, None);
+    for p in payloads {
+        match p {
+            Payload::Sa(s) => sa = Some(s),
+            Payload::Ke(k) => ke = Some(k),
+            Payload::Nonce(n) => nonce = Some(n.as_slice()),
+            _ => {}
+        }
+    }
+    Some((sa?, ke?, nonce?))
+}
+
 /// What the responder's side of the key exchange yields.
 struct ResponderKeys {
     crypto: SaCrypto,
@@ -351,16 +365,7 @@ impl Engine {
             );
             return None;
         }
-        let (mut sa_p, mut ke, mut ni) = (None, None, None);
-        for p in payloads {
-            match p {
-                Payload::Sa(s) => sa_p = Some(s),
-                Payload::Ke(k) => ke = Some(k),
-                Payload::Nonce(n) => ni = Some(n),
-                _ => {}
-            }
-        }
-        let (Some(offer), Some(ke), Some(ni)) = (sa_p, ke, ni) else {
+        let Some((offer, ke, ni)) = sa_ke_nonce(payloads) else {
             self.stats.dropped_malformed += 1;
             return None;
         };
@@ -609,16 +614,7 @@ impl Engine {
                 "",
             )));
         }
-        let (mut sa_p, mut ke, mut nr) = (None, None, None);
-        for p in payloads {
-            match p {
-                Payload::Sa(s) => sa_p = Some(s),
-                Payload::Ke(k) => ke = Some(k),
-                Payload::Nonce(n) => nr = Some(n),
-                _ => {}
-            }
-        }
-        let (Some(sa_p), Some(ke), Some(nr)) = (sa_p, ke, nr) else {
+        let Some((sa_p, ke, nr)) = sa_ke_nonce(payloads) else {
             self.stats.dropped_malformed += 1;
             return Fate::Keep;
         };
