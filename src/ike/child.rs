@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::crypto::keymat::ChildKeys;
 
-use super::engine::Engine;
+use super::context::Context;
 use super::error::KernelFailure;
 use super::output::{ChildInstall, DownReason, EspSa, Event, KernelIntent, OutboundInstall};
 use super::sa::{ChildSa, ChildState, ChildSuite, IkeSa, RequestKind};
@@ -79,7 +79,7 @@ fn esp_sas(
     (inbound, outbound)
 }
 
-impl Engine {
+impl Context {
     pub(super) fn random_u32(&mut self) -> u32 {
         let mut b = [0u8; 4];
         self.rng.fill(&mut b);

@@ -10,6 +10,7 @@
 //! yet: initiating additional CHILD_SAs beyond the first, certificates and EAP, IKEv1.
 
 mod child;
+mod context;
 mod engine;
 mod error;
 mod from_config;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use tracing::debug;
 
+use super::context::Context;
 use super::engine::Engine;
 use super::output::ConnId;
 
@@ -53,16 +54,18 @@ impl Retries {
     }
 }
 
-impl Engine {
+impl Context {
     pub(super) fn schedule_retry(&mut self, now: Instant, conn: ConnId) {
         if self.connection(conn).is_some_and(|c| c.initiate) {
             let delay = self.retries.schedule(now, conn);
             debug!(conn = conn.0, ?delay, "connection will be initiated again");
         }
     }
+}
 
+impl Engine {
     pub(super) fn retry_due_connections(&mut self, now: Instant) {
-        while let Some(conn) = self.retries.pop_due(now) {
+        while let Some(conn) = self.cx.retries.pop_due(now) {
             // Another SA of the connection may have come up meanwhile (the peer initiated).
             if self.sas().any(|sa| sa.conn == conn) {
                 continue;

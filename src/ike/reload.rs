@@ -24,17 +24,17 @@ impl Engine {
     pub fn reload(&mut self, now: Instant, mut settings: EngineSettings) -> ReloadReport {
         let mut report = ReloadReport::default();
         let mut incoming = std::mem::take(&mut settings.connections);
-        self.settings = settings;
+        self.cx.settings = settings;
         let existing: Vec<ConnId> = self.connection_ids().collect();
         let mut to_start = Vec::new();
         for id in existing {
-            let Some(current) = self.shared_connection(id) else {
+            let Some(current) = self.cx.shared_connection(id) else {
                 continue;
             };
             match incoming.iter().position(|c| c.name == current.name) {
                 None => {
                     self.terminate(now, id);
-                    if let Some(slot) = self.connections.get_mut(id.0 as usize) {
+                    if let Some(slot) = self.cx.connections.get_mut(id.0 as usize) {
                         *slot = None;
                     }
                     report.removed.push(current.name.clone());
@@ -47,7 +47,7 @@ impl Engine {
                     }
                     self.terminate(now, id);
                     let initiate = new.initiate;
-                    if let Some(slot) = self.connections.get_mut(id.0 as usize) {
+                    if let Some(slot) = self.cx.connections.get_mut(id.0 as usize) {
                         *slot = Some(Arc::new(new));
                     }
                     if initiate {
@@ -60,14 +60,14 @@ impl Engine {
         for new in incoming {
             report.added.push(new.name.clone());
             let initiate = new.initiate;
-            self.connections.push(Some(Arc::new(new)));
+            self.cx.connections.push(Some(Arc::new(new)));
             if initiate {
-                if let Ok(i) = u32::try_from(self.connections.len() - 1) {
+                if let Ok(i) = u32::try_from(self.cx.connections.len() - 1) {
                     to_start.push(ConnId(i));
                 }
             }
         }
-        self.conn_index = super::lookup::ConnIndex::build(&self.connections);
+        self.cx.conn_index = super::lookup::ConnIndex::build(&self.cx.connections);
         for id in to_start {
             if let Err(e) = self.initiate(now, id) {
                 let name = self

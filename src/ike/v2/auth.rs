@@ -12,7 +12,8 @@ use crate::wire::ikev2::{
 };
 
 use super::super::child::NewChild;
-use super::super::engine::{Engine, Fate};
+use super::super::context::Context;
+use super::super::engine::Fate;
 use super::super::error::Failure;
 use super::super::output::{ConnId, DownReason, Event};
 use super::super::sa::{IkeSa, SaState};
@@ -150,7 +151,7 @@ fn first_child_as_initiator(
     })
 }
 
-impl Engine {
+impl Context {
     /// Initiator: after IKE_SA_INIT, authenticate and ask for the first CHILD_SA.
     pub(in crate::ike) fn send_auth_request(&mut self, now: Instant, sa: &mut IkeSa) -> Fate {
         let message_id = sa.v2.exchanges.next_request_id;

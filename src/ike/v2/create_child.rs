@@ -19,7 +19,8 @@ use crate::wire::ikev2::{
 };
 
 use super::super::child::{jittered, NewChild};
-use super::super::engine::{Engine, Fate};
+use super::super::context::Context;
+use super::super::engine::Fate;
 use super::super::output::{DownReason, Event};
 use super::super::sa::{
     ChildSa, ChildState, ChildSuite, Collision, IkeSa, RequestKind, SaOrigin, SaState,
@@ -264,7 +265,7 @@ fn compare_nonces(a: &[u8], b: &[u8]) -> Ordering {
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
-impl Engine {
+impl Context {
     /// IKE SA deadlines: a rekey before the lifetime (with jitter) and a hard end 10% after.
     pub(in crate::ike) fn arm_ike_lifetime(&mut self, now: Instant, sa: &mut IkeSa) {
         let Some(lifetime) = self.connection(sa.conn).map(|c| c.ike_lifetime) else {
@@ -782,7 +783,7 @@ impl Engine {
     ) -> Fate {
         let IkeRekeySent { ni, dh, new_spi } = sent;
         self.by_spi.remove(&new_spi);
-        let retry = |engine: &mut Engine, sa: &mut IkeSa, why: String| {
+        let retry = |engine: &mut Context, sa: &mut IkeSa, why: String| {
             debug!(sa = sa.id.0, "IKE SA rekey failed: {why}");
             engine
                 .timers
@@ -860,7 +861,7 @@ impl Engine {
         spi_i: u64,
         spi_r: u64,
     ) {
-        let id = self.allocate_slot();
+        let id = self.new_sa_id();
         let mut new = IkeSa::new(
             SaOrigin {
                 id,
@@ -910,6 +911,6 @@ impl Engine {
             old: old.id,
             new: id,
         });
-        self.put(new);
+        self.adopt(new);
     }
 }

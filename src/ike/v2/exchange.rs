@@ -8,6 +8,7 @@ use tracing::debug;
 
 use crate::wire::ikev2::{self, ExchangeType, Message, Payload};
 
+use super::super::context::Context;
 use super::super::engine::{Engine, Fate};
 use super::super::error::Error;
 use super::super::output::{DownReason, Transmit};
@@ -18,7 +19,8 @@ use super::message;
 use super::sa::{CachedResponse, Expect, Outstanding};
 
 impl Engine {
-    /// An IKEv2 datagram.
+    /// An IKEv2 datagram: a new IKE_SA_INIT request, a retransmission of one, or a message
+    /// of an SA we have, found by our SPI and lent with the context to its exchange.
     pub(in crate::ike) fn handle_v2_datagram(
         &mut self,
         now: Instant,
@@ -26,10 +28,11 @@ impl Engine {
         remote: SocketAddr,
         datagram: &[u8],
     ) {
+        let cx = &mut self.cx;
         let message = match ikev2::parse_message(datagram) {
             Ok(m) => m,
             Err(e) => {
-                self.stats.dropped_malformed += 1;
+                cx.stats.dropped_malformed += 1;
                 debug!(%remote, "dropped malformed datagram: {e}");
                 return;
             }
@@ -37,10 +40,16 @@ impl Engine {
         let header = message.header;
         if header.exchange == ExchangeType::IkeSaInit && !header.flags.response {
             if header.spi_r != 0 || header.message_id != 0 {
-                self.stats.dropped_unexpected += 1;
+                cx.stats.dropped_unexpected += 1;
                 return;
             }
-            self.respond_init(now, local, remote, datagram, &message);
+            match cx.half_open.get(&(header.spi_i, remote)).copied() {
+                Some(id) => {
+                    let sa = self.sas.get(id.0 as usize).and_then(Option::as_ref);
+                    self.cx.resend_init_response(sa, local, remote, datagram);
+                }
+                None => cx.respond_init(now, local, remote, datagram, &message),
+            }
             return;
         }
         // The sender's initiator flag tells which of the two SPIs is ours (RFC 7296 3.1).
@@ -49,23 +58,28 @@ impl Engine {
         } else {
             header.spi_i
         };
-        let Some(id) = self.by_spi.get(&our_spi).copied() else {
-            self.stats.dropped_unknown_sa += 1;
+        let Some(id) = cx.by_spi.get(&our_spi).copied() else {
+            cx.stats.dropped_unknown_sa += 1;
             debug!(%remote, spi = format_args!("{our_spi:016x}"), "dropped message for unknown IKE SA");
             return;
         };
-        let Some(mut sa) = self.take(id) else { return };
+        let Some(sa) = self.sas.get_mut(id.0 as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        let cx = &mut self.cx;
         let fate = if header.flags.initiator == sa.initiator {
-            self.stats.dropped_unexpected += 1;
+            cx.stats.dropped_unexpected += 1;
             Fate::Keep
         } else if header.flags.response {
-            self.on_response(now, &mut sa, local, remote, datagram, &message)
+            cx.on_response(now, sa, local, remote, datagram, &message)
         } else {
-            self.on_request(now, &mut sa, local, remote, datagram, &message)
+            cx.on_request(now, sa, local, remote, datagram, &message)
         };
-        self.settle(now, sa, fate);
+        self.settle(now, id, fate);
     }
+}
 
+impl Context {
     /// A request from the peer on an existing SA.
     pub(in crate::ike) fn on_request(
         &mut self,

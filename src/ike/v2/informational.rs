@@ -2,7 +2,8 @@
 
 use crate::wire::ikev2::{Delete, Notify, NotifyType, Payload, ProtocolId};
 
-use super::super::engine::{Engine, Fate};
+use super::super::context::Context;
+use super::super::engine::Fate;
 use super::super::error::Error;
 use super::super::output::DownReason;
 use super::super::sa::IkeSa;
@@ -34,7 +35,7 @@ pub(in crate::ike) fn delete_child(inbound_spi: u32) -> Payload {
     })
 }
 
-impl Engine {
+impl Context {
     pub(in crate::ike) fn respond_informational(
         &mut self,
         _now: std::time::Instant,

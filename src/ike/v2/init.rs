@@ -14,7 +14,8 @@ use crate::wire::ikev2::{
     SaPayload,
 };
 
-use super::super::engine::{Engine, Fate};
+use super::super::context::Context;
+use super::super::engine::Fate;
 use super::super::error::{Error, Failure};
 use super::super::output::{ConnId, DownReason, SaId, Transmit};
 use super::super::sa::{IkeSa, NatState, SaOrigin, SaState};
@@ -163,7 +164,7 @@ fn init_response_notifies(request: &InitRequest, spi_r: u64, fragmentation: bool
     out
 }
 
-impl Engine {
+impl Context {
     /// Start a new IKE SA for a connection (RFC 7296 1.2).
     pub fn initiate(&mut self, now: Instant, conn: ConnId) -> Result<SaId, Error> {
         let settings = self.settings_of(conn)?;
@@ -181,7 +182,7 @@ impl Engine {
         self.rng.fill(&mut ni);
         let spi_i = self.new_ike_spi();
         let child_spi = self.new_esp_spi();
-        let id = self.allocate_slot();
+        let id = self.new_sa_id();
         let mut sa = IkeSa::new(
             SaOrigin {
                 id,
@@ -208,7 +209,7 @@ impl Engine {
         // No deadline besides retransmission: it gives up after its last try, as the peer's
         // half-open timeout would.
         self.send_init_request(now, &mut sa);
-        self.put(sa);
+        self.adopt(sa);
         Ok(id)
     }
 
@@ -287,9 +288,9 @@ impl Engine {
         })
     }
 
-    /// Responder: an IKE_SA_INIT request (RFC 7296 1.2). A retransmission gets the same
-    /// answer; a new request is checked, admitted (cookies under load), given a proposal and
-    /// answered, creating a half-open SA.
+    /// Responder: a new IKE_SA_INIT request (RFC 7296 1.2; a retransmission gets
+    /// [`Self::resend_init_response`]): checked, admitted (cookies under load), given a
+    /// proposal and answered, creating a half-open SA.
     pub(in crate::ike) fn respond_init(
         &mut self,
         now: Instant,
@@ -298,11 +299,6 @@ impl Engine {
         datagram: &[u8],
         msg: &Message,
     ) {
-        let spi_i = msg.header.spi_i;
-        if let Some(&id) = self.half_open.get(&(spi_i, remote)) {
-            self.resend_init_response(id, local, remote, datagram);
-            return;
-        }
         let Some(request) = self.read_init_request(local, remote, datagram, msg) else {
             return;
         };
@@ -317,16 +313,15 @@ impl Engine {
 
     /// RFC 7296 2.1: the cached answer to a retransmitted IKE_SA_INIT, if it is byte for
     /// byte the request we answered.
-    fn resend_init_response(
+    pub(in crate::ike) fn resend_init_response(
         &mut self,
-        id: SaId,
+        half_open: Option<&IkeSa>,
         local: SocketAddr,
         remote: SocketAddr,
         datagram: &[u8],
     ) {
         let request = super::message::digest(datagram);
-        let cached = self
-            .sa(id)
+        let cached = half_open
             .and_then(|sa| sa.v2.exchanges.last_response.as_ref())
             .filter(|c| c.message_id == 0 && c.request == request)
             .map(|c| c.datagrams.clone());
@@ -534,7 +529,7 @@ impl Engine {
             Payload::Nonce(nr.clone()),
         ];
         out.extend(init_response_notifies(request, spi_r, fragmentation));
-        let id = self.allocate_slot();
+        let id = self.new_sa_id();
         let mut sa = IkeSa::new(
             SaOrigin {
                 id,
@@ -579,7 +574,7 @@ impl Engine {
         self.by_spi.insert(spi_r, id);
         self.half_open.insert((spi_i, remote), id);
         sa.half_open_key = Some((spi_i, remote));
-        self.put(sa);
+        self.adopt(sa);
     }
 
     /// Initiator: the answer to our IKE_SA_INIT. INVALID_KE_PAYLOAD and COOKIE make us send

@@ -1,0 +1,238 @@
+//! Everything the exchanges work with besides the one IKE SA they handle: the connections
+//! (shared, never copied), the indexes that find SAs without a scan, the timer queue, the
+//! output queues, randomness and counters.
+//!
+//! The engine keeps its SAs in a table of its own and lends the exchanges one SA at a time
+//! (`&mut IkeSa`) together with this context, so an exchange never takes an SA out of the
+//! table to reach the rest. An exchange that creates an IKE SA (IKE_SA_INIT, an IKE SA
+//! rekey) hands it over with [`Context::adopt`]; the engine puts it into its table before
+//! the input returns.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tracing::{debug, info};
+
+use crate::crypto::rng::Random;
+
+use super::error::Error;
+use super::lookup::ConnIndex;
+use super::output::{ConnId, DownReason, Event, IntentId, KernelIntent, SaId, Transmit};
+use super::reconnect::Retries;
+use super::sa::IkeSa;
+use super::settings::{ConnectionSettings, EngineSettings};
+use super::stats::Stats;
+use super::timer::TimerQueue;
+
+/// First reqid handed out; reqids at or above it belong to ikehub (the kernel layer uses the
+/// range to recognise its own policies and states).
+pub const REQID_BASE: u32 = 0x4000_0000;
+
+/// How many peers' IKEv1 datagrams are remembered as logged.
+const IKEV1_PEERS_REMEMBERED: usize = 1024;
+
+pub struct Context {
+    /// Engine-wide knobs; its `connections` list is moved into `connections` below.
+    pub(super) settings: EngineSettings,
+    /// Connection slots: a [`ConnId`] indexes this and stays valid across reloads (removed
+    /// connections leave `None`). Shared (`Arc`): an exchange holds its connection's
+    /// settings while it changes the context, without copying them.
+    pub(super) connections: Vec<Option<Arc<ConnectionSettings>>>,
+    pub(super) conn_index: ConnIndex,
+    /// Our IKE SPI -> SA.
+    pub(super) by_spi: HashMap<u64, SaId>,
+    /// Responder SAs between IKE_SA_INIT and IKE_AUTH, by (initiator SPI, peer address), so a
+    /// retransmitted IKE_SA_INIT finds its SA instead of creating another (RFC 7296 2.1).
+    pub(super) half_open: HashMap<(u64, SocketAddr), SaId>,
+    /// ESP SPIs we handed out for inbound SAs, and the IKE SA whose child owns each (set
+    /// once installed, `None` while only reserved).
+    pub(super) inbound_spis: HashMap<u32, Option<SaId>>,
+    /// The IKE SA holding the CHILD_SAs of each reqid (a CHILD_SA and its rekeyed
+    /// successors share one), so a kernel ACQUIRE finds its SA without a scan.
+    pub(super) reqid_owners: HashMap<u32, SaId>,
+    next_reqid: u32,
+    /// Peers whose IKEv1 datagrams were logged (at most [`IKEV1_PEERS_REMEMBERED`]).
+    ikev1_peers_seen: HashSet<IpAddr>,
+    pub(super) timers: TimerQueue,
+    pub(super) transmits: VecDeque<Transmit>,
+    pub(super) events: VecDeque<Event>,
+    pub(super) intents: VecDeque<KernelIntent>,
+    next_intent: u64,
+    /// Kernel installs awaiting a result: intent -> (SA, reqid).
+    pub(super) pending_installs: HashMap<IntentId, (SaId, u32)>,
+    pub(super) rng: Box<dyn Random>,
+    pub(super) cookie_secret: [u8; 32],
+    pub(super) stats: Stats,
+    pub(super) retries: Retries,
+    /// SA numbers of removed SAs, handed out again first.
+    free_ids: Vec<u32>,
+    /// The number after the highest SA number handed out so far.
+    next_id: u32,
+    /// SAs created while handling the current input, for the engine's table.
+    pub(super) created: Vec<IkeSa>,
+}
+
+impl Context {
+    pub(super) fn new(mut settings: EngineSettings, mut rng: Box<dyn Random>) -> Context {
+        let mut cookie_secret = [0u8; 32];
+        rng.fill(&mut cookie_secret);
+        let connections: Vec<Option<Arc<ConnectionSettings>>> =
+            std::mem::take(&mut settings.connections)
+                .into_iter()
+                .map(|c| Some(Arc::new(c)))
+                .collect();
+        let conn_index = ConnIndex::build(&connections);
+        Context {
+            settings,
+            connections,
+            conn_index,
+            by_spi: HashMap::new(),
+            half_open: HashMap::new(),
+            inbound_spis: HashMap::new(),
+            reqid_owners: HashMap::new(),
+            next_reqid: REQID_BASE,
+            ikev1_peers_seen: HashSet::new(),
+            timers: TimerQueue::default(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            intents: VecDeque::new(),
+            next_intent: 1,
+            pending_installs: HashMap::new(),
+            rng,
+            cookie_secret,
+            stats: Stats::default(),
+            retries: Retries::default(),
+            free_ids: Vec::new(),
+            next_id: 0,
+            created: Vec::new(),
+        }
+    }
+
+    pub(super) fn connection(&self, id: ConnId) -> Option<&ConnectionSettings> {
+        self.connections
+            .get(id.0 as usize)
+            .and_then(Option::as_deref)
+    }
+
+    /// A connection's settings, shared: for an exchange that changes the context while it
+    /// reads them.
+    pub(super) fn shared_connection(&self, id: ConnId) -> Option<Arc<ConnectionSettings>> {
+        self.connections.get(id.0 as usize).and_then(Option::clone)
+    }
+
+    pub(super) fn settings_of(&self, conn: ConnId) -> Result<&ConnectionSettings, Error> {
+        self.connection(conn)
+            .ok_or_else(|| Error::UnknownConnection(format!("#{}", conn.0)))
+    }
+
+    /// The number of a new IKE SA.
+    pub(super) fn new_sa_id(&mut self) -> SaId {
+        if let Some(id) = self.free_ids.pop() {
+            return SaId(id);
+        }
+        let id = self.next_id;
+        self.next_id = self.next_id.saturating_add(1);
+        SaId(id)
+    }
+
+    /// Hand a new IKE SA to the engine's table.
+    pub(super) fn adopt(&mut self, sa: IkeSa) {
+        self.created.push(sa);
+    }
+
+    /// Forget an IKE SA with everything it owns: its SPI and half-open entries, its
+    /// CHILD_SAs in the kernel; tell the daemon, and initiate again if it was ours and did
+    /// not end by a delete or a rekey.
+    pub(super) fn remove(&mut self, now: Instant, mut sa: IkeSa, reason: DownReason) {
+        let reason = if sa.replaced_by.is_some() {
+            DownReason::Rekeyed
+        } else {
+            reason
+        };
+        self.by_spi.remove(&sa.local_spi());
+        if let Some(key) = sa.half_open_key.take() {
+            self.half_open.remove(&key);
+        }
+        for child in std::mem::take(&mut sa.children) {
+            self.remove_child_from_kernel(&sa, &child, reason.clone());
+        }
+        debug!(conn = sa.conn.0, sa = sa.id.0, ?reason, "IKE SA removed");
+        if sa.initiator && !matches!(reason, DownReason::Deleted | DownReason::Rekeyed) {
+            self.schedule_retry(now, sa.conn);
+        }
+        self.events.push_back(Event::IkeDown {
+            conn: sa.conn,
+            sa: sa.id,
+            reason,
+        });
+        self.free_ids.push(sa.id.0);
+    }
+
+    /// IKEv1 is not implemented: its datagrams are counted, and the first from each peer is
+    /// logged so that an operator sees why a peer configured for IKEv1 gets no answer.
+    pub(super) fn drop_ikev1(&mut self, remote: SocketAddr) {
+        self.stats.dropped_ikev1 += 1;
+        if self.ikev1_peers_seen.len() >= IKEV1_PEERS_REMEMBERED {
+            // Bounded against spoofed sources: peers seen long ago may be logged again.
+            self.ikev1_peers_seen.clear();
+        }
+        if self.ikev1_peers_seen.insert(remote.ip()) {
+            info!(peer = %remote, "IKEv1 not supported: dropped an IKEv1 datagram (counted in dropped_ikev1)");
+        }
+    }
+
+    pub(super) fn random_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.rng.fill(&mut b);
+        u64::from_be_bytes(b)
+    }
+
+    /// A fresh IKE SPI of ours: non-zero and unused (RFC 7296 2.6).
+    pub(super) fn new_ike_spi(&mut self) -> u64 {
+        loop {
+            let spi = self.random_u64();
+            if spi != 0 && !self.by_spi.contains_key(&spi) {
+                return spi;
+            }
+        }
+    }
+
+    /// A fresh inbound ESP SPI: outside the reserved range 1-255 (RFC 4303 2.1) and unused.
+    pub(super) fn new_esp_spi(&mut self) -> u32 {
+        loop {
+            let mut b = [0u8; 4];
+            self.rng.fill(&mut b);
+            let spi = u32::from_be_bytes(b);
+            if spi > 255 && !self.inbound_spis.contains_key(&spi) {
+                self.inbound_spis.insert(spi, None);
+                return spi;
+            }
+        }
+    }
+
+    pub(super) fn new_reqid(&mut self) -> u32 {
+        let reqid = self.next_reqid;
+        self.next_reqid = self.next_reqid.checked_add(1).unwrap_or(REQID_BASE);
+        reqid
+    }
+
+    pub(super) fn new_intent_id(&mut self) -> IntentId {
+        let id = IntentId(self.next_intent);
+        self.next_intent += 1;
+        id
+    }
+
+    pub(super) fn emit_transmit(&mut self, transmit: Transmit) {
+        self.transmits.push_back(transmit);
+    }
+
+    pub(super) fn emit_event(&mut self, event: Event) {
+        self.events.push_back(event);
+    }
+
+    pub(super) fn emit_intent(&mut self, intent: KernelIntent) {
+        self.intents.push_back(intent);
+    }
+}
