@@ -21,11 +21,11 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use ikehub::algorithm::{DhGroup, Encryption, Prf};
 use ikehub::crypto::SystemRandom;
+use ikehub::ike::nat_t::{self, NatTDatagram};
 use ikehub::ike::{
     ConnId, ConnectionSettings, Engine, EngineSettings, EspProposal, Event, IkeIdentity,
     IkeProposal, KernelIntent, PreSharedKey,
 };
-use ikehub::wire::nat_t::{self, NatTDatagram};
 use ipnet::{IpNet, Ipv4Net};
 use nix::errno::Errno;
 use nix::poll::{ppoll, PollFd, PollFlags};

@@ -16,9 +16,9 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
 use crate::crypto::rng::SystemRandom;
+use crate::ike::nat_t::{self, NatTDatagram};
 use crate::ike::{ConnId, DownReason, Engine, Event, KernelFailure, SaState};
 use crate::kernel::{Dataplane, KernelEvent};
-use crate::wire::nat_t::{self, NatTDatagram};
 
 use super::control::{self, Request, Response};
 use super::hub::Hub;

@@ -13,8 +13,8 @@ use nix::{getsockopt_impl, setsockopt_impl, sockopt_impl};
 use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 
+use crate::ike::nat_t;
 use crate::kernel::xfrm::UDP_ENCAP_ESPINUDP;
-use crate::wire::nat_t;
 
 /// IKE's port (RFC 7296 2).
 pub const IKE_PORT: u16 = 500;

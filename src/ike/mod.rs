@@ -15,6 +15,7 @@ mod engine;
 mod error;
 mod from_config;
 mod lookup;
+pub mod nat_t;
 mod output;
 mod reconnect;
 mod reload;

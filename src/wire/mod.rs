@@ -23,7 +23,6 @@
 mod macros;
 pub(crate) mod codec;
 pub mod ikev2;
-pub mod nat_t;
 
 /// Why a datagram could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
