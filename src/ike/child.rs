@@ -10,6 +10,7 @@ use super::error::KernelFailure;
 use super::output::{ChildInstall, DownReason, EspSa, Event, KernelIntent, OutboundInstall};
 use super::sa::{ChildSa, ChildState, ChildSuite, IkeSa, RequestKind};
 use super::selector::{self, Selector};
+use super::settings::ConnectionSettings;
 use super::timer::Timer;
 
 /// A negotiated CHILD_SA before it is installed.
@@ -79,6 +80,52 @@ fn esp_sas(
     (inbound, outbound)
 }
 
+/// What the kernel layer installs for a CHILD_SA: its SAs with lifetimes, selectors, xfrm
+/// interface and offload; the outbound SA apart when it must wait (see
+/// [`ChildInstall::outbound`]).
+fn kernel_install(
+    sa: &IkeSa,
+    settings: &ConnectionSettings,
+    reqid: u32,
+    (inbound, outbound): (EspSa, EspSa),
+    (local_ts, remote_ts): (&[Selector], &[Selector]),
+    defer_outbound: bool,
+) -> (ChildInstall, Option<Box<OutboundInstall>>) {
+    let (lifetime, if_id, offload) = (settings.child_lifetime, settings.if_id, settings.offload);
+    // The kernel's soft expiry is a safety net behind our own rekey timer; its hard
+    // expiry ends an SA that could not be rekeyed (strongSwan: life = 110% rekey).
+    let (soft_lifetime, hard_lifetime) = (lifetime, lifetime + lifetime / 10);
+    let (outbound, deferred_outbound) = if defer_outbound {
+        let later = OutboundInstall {
+            conn: sa.conn,
+            ike_sa: sa.id,
+            reqid,
+            sa: outbound,
+            soft_lifetime,
+            hard_lifetime,
+            if_id,
+            offload,
+        };
+        (None, Some(Box::new(later)))
+    } else {
+        (Some(outbound), None)
+    };
+    let install = ChildInstall {
+        conn: sa.conn,
+        ike_sa: sa.id,
+        reqid,
+        inbound,
+        outbound,
+        local_selectors: selector::prefixes(local_ts),
+        remote_selectors: selector::prefixes(remote_ts),
+        soft_lifetime,
+        hard_lifetime,
+        if_id,
+        offload,
+    };
+    (install, deferred_outbound)
+}
+
 impl Context {
     pub(super) fn random_u32(&mut self) -> u32 {
         let mut b = [0u8; 4];
@@ -88,12 +135,10 @@ impl Context {
 
     /// Record a CHILD_SA and ask the kernel layer to install it, inbound keys first.
     pub(super) fn install_child(&mut self, now: Instant, sa: &mut IkeSa, child: NewChild) {
-        let Some(settings) = self.connection(sa.conn) else {
+        let Some(settings) = self.shared_connection(sa.conn) else {
             return;
         };
-        let lifetime = settings.child_lifetime;
-        let if_id = settings.if_id;
-        let offload = settings.offload;
+        let (lifetime, if_id) = (settings.child_lifetime, settings.if_id);
         let (inbound, outbound) = esp_sas(
             sa,
             &child.suite,
@@ -102,37 +147,14 @@ impl Context {
             (child.inbound_spi, child.outbound_spi),
         );
         let reqid = child.reqid.unwrap_or_else(|| self.new_reqid());
-        // The kernel's soft expiry is a safety net behind our own rekey timer; its hard
-        // expiry ends an SA that could not be rekeyed (strongSwan: life = 110% rekey).
-        let (soft_lifetime, hard_lifetime) = (lifetime, lifetime + lifetime / 10);
-        let (outbound, deferred_outbound) = if child.defer_outbound {
-            let later = OutboundInstall {
-                conn: sa.conn,
-                ike_sa: sa.id,
-                reqid,
-                sa: outbound,
-                soft_lifetime,
-                hard_lifetime,
-                if_id,
-                offload,
-            };
-            (None, Some(Box::new(later)))
-        } else {
-            (Some(outbound), None)
-        };
-        let install = ChildInstall {
-            conn: sa.conn,
-            ike_sa: sa.id,
+        let (install, deferred_outbound) = kernel_install(
+            sa,
+            &settings,
             reqid,
-            inbound,
-            outbound,
-            local_selectors: selector::prefixes(&child.local_ts),
-            remote_selectors: selector::prefixes(&child.remote_ts),
-            soft_lifetime,
-            hard_lifetime,
-            if_id,
-            offload,
-        };
+            (inbound, outbound),
+            (&child.local_ts, &child.remote_ts),
+            child.defer_outbound,
+        );
         let id = self.new_intent_id();
         self.pending_installs.insert(id, (sa.id, reqid));
         self.emit_intent(KernelIntent::InstallChild {
@@ -308,6 +330,11 @@ impl Context {
     }
 
     /// The kernel refused a CHILD_SA: clean up what it may hold and delete it with the peer.
+    /// Ask the peer to delete the CHILD_SA whose inbound SPI is ours (RFC 7296 1.4.1).
+    pub(super) fn delete_child(&mut self, now: Instant, sa: &mut IkeSa, inbound_spi: u32) {
+        self.request(now, sa, RequestKind::DeleteChild { inbound_spi });
+    }
+
     pub(in crate::ike) fn child_failed_in_kernel(
         &mut self,
         now: Instant,
@@ -321,6 +348,6 @@ impl Context {
         };
         let inbound_spi = child.inbound_spi;
         self.drop_child(sa, inbound_spi, DownReason::KernelError(failure));
-        self.request(now, sa, RequestKind::DeleteChild { inbound_spi });
+        self.delete_child(now, sa, inbound_spi);
     }
 }

@@ -325,7 +325,7 @@ impl Engine {
             let reason =
                 DownReason::NegotiationFailed(Failure::local("CHILD_SA hard lifetime expired"));
             if cx.drop_child(sa, spi, reason) {
-                cx.request(now, sa, RequestKind::DeleteChild { inbound_spi: spi });
+                cx.delete_child(now, sa, spi);
                 cx.arm_child_rekey(sa);
             }
         } else {

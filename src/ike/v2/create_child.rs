@@ -104,6 +104,24 @@ fn child_to_replace(sa: &IkeSa, rekey: Option<&Notify>) -> Result<Option<(u32, u
     }
 }
 
+/// The peer's TSi and TSr narrowed to our subnets (ours first); refused when either is
+/// missing or nothing of it is ours (TS_UNACCEPTABLE, RFC 7296 2.9).
+fn narrowed_selectors(
+    settings: &ConnectionSettings,
+    tsi: Option<&[TrafficSelector]>,
+    tsr: Option<&[TrafficSelector]>,
+) -> Result<(Vec<TrafficSelector>, Vec<TrafficSelector>), Answer> {
+    let (Some(tsi), Some(tsr)) = (tsi, tsr) else {
+        return Err(refuse(NotifyType::InvalidSyntax, Vec::new()));
+    };
+    let remote_ts = ts::narrow(tsi, &settings.remote_subnets);
+    let local_ts = ts::narrow(tsr, &settings.local_subnets);
+    if remote_ts.is_empty() || local_ts.is_empty() {
+        return Err(refuse(NotifyType::TsUnacceptable, Vec::new()));
+    }
+    Ok((local_ts, remote_ts))
+}
+
 /// Our ESP proposal for the peer's offer and KE: the suite, our SA payload and the peer's
 /// SPI. Refused with NO_PROPOSAL_CHOSEN, or INVALID_KE_PAYLOAD naming the group we want
 /// when the KE is of another group (RFC 7296 1.3).
@@ -423,14 +441,10 @@ impl Context {
             Ok(old) => old,
             Err(refusal) => return refusal,
         };
-        let (Some(tsi), Some(tsr)) = (p.tsi, p.tsr) else {
-            return refuse(NotifyType::InvalidSyntax, Vec::new());
+        let (local_ts, remote_ts) = match narrowed_selectors(&settings, p.tsi, p.tsr) {
+            Ok(selectors) => selectors,
+            Err(refusal) => return refusal,
         };
-        let remote_ts = ts::narrow(tsi, &settings.remote_subnets);
-        let local_ts = ts::narrow(tsr, &settings.local_subnets);
-        if remote_ts.is_empty() || local_ts.is_empty() {
-            return refuse(NotifyType::TsUnacceptable, Vec::new());
-        }
         let our_spi = self.new_esp_spi();
         let (suite, answer, peer_spi) =
             match choose_child_proposal(&settings.esp_proposals, offer, p.ke, our_spi) {
@@ -603,13 +617,7 @@ impl Context {
         else {
             // The old child went away meanwhile: the peer created a new one we do not want.
             self.inbound_spis.remove(&new_inbound_spi);
-            self.request(
-                now,
-                sa,
-                RequestKind::DeleteChild {
-                    inbound_spi: new_inbound_spi,
-                },
-            );
+            self.delete_child(now, sa, new_inbound_spi);
             return;
         };
         let response = RekeyResponse {
@@ -625,13 +633,7 @@ impl Context {
                 self.abandon_child_rekey(now, sa, new_inbound_spi, old_inbound_spi, why);
                 if delete_new {
                     // The peer installed something we cannot use: delete it, keep the old.
-                    self.request(
-                        now,
-                        sa,
-                        RequestKind::DeleteChild {
-                            inbound_spi: new_inbound_spi,
-                        },
-                    );
+                    self.delete_child(now, sa, new_inbound_spi);
                 }
                 return;
             }
@@ -639,13 +641,7 @@ impl Context {
         self.install_child(now, sa, child);
         let redundant = settle_rekey_collision(sa, &ni, nr, spis);
         self.arm_child_rekey(sa);
-        self.request(
-            now,
-            sa,
-            RequestKind::DeleteChild {
-                inbound_spi: redundant,
-            },
-        );
+        self.delete_child(now, sa, redundant);
     }
 
     /// The peer answered our CHILD_SA rekey with an error notify: try again with the PFS

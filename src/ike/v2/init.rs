@@ -568,12 +568,20 @@ impl Context {
             cookie: None,
             child_spi: 0,
         }));
+        self.keep_half_open(now, sa);
+    }
+
+    /// A responder's SA between IKE_SA_INIT and IKE_AUTH: found by our SPI and by the
+    /// initiator's SPI and address (for retransmissions), and gone if IKE_AUTH does not come
+    /// in time.
+    fn keep_half_open(&mut self, now: Instant, mut sa: IkeSa) {
         let deadline = now + self.settings.establish_timeout;
         self.timers
-            .arm(&mut sa.timers, id, Timer::Establish, deadline);
-        self.by_spi.insert(spi_r, id);
-        self.half_open.insert((spi_i, remote), id);
-        sa.half_open_key = Some((spi_i, remote));
+            .arm(&mut sa.timers, sa.id, Timer::Establish, deadline);
+        self.by_spi.insert(sa.spi_r, sa.id);
+        let key = (sa.spi_i, sa.remote);
+        self.half_open.insert(key, sa.id);
+        sa.half_open_key = Some(key);
         self.adopt(sa);
     }
 
