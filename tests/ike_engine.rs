@@ -58,7 +58,7 @@ fn tunnel_is_established_and_keys_agree() {
     // Once authenticated, neither end keeps SK_pi/SK_pr or the IKE_SA_INIT messages.
     for engine in [&pair.a.engine, &pair.b.engine] {
         let sa = engine.sas().next().expect("established SA");
-        assert!(sa.v2.init.is_none(), "IKE_SA_INIT context kept");
+        assert!(sa.v2.handshake.is_none(), "IKE_SA_INIT context kept");
         let crypto = sa.v2.crypto.as_ref().expect("keys");
         assert!(crypto.auth_keys.is_none(), "SK_pi/SK_pr kept");
         assert!(!crypto.sk_d.is_empty());

@@ -22,7 +22,7 @@ use super::super::timer::{Timer, TimerQueue};
 use super::informational::{error_notify, notify};
 use super::message;
 use super::proposal::{accept_esp, esp_sa_payload, select_esp};
-use super::sa::{Expect, InitContext, SaCrypto};
+use super::sa::{AuthContext, Expect, SaCrypto};
 use super::ts;
 
 fn identification(id: &IkeIdentity) -> Identification {
@@ -110,7 +110,7 @@ fn refused_auth(error: Option<NotifyType>) -> DownReason {
 /// our ESP proposals and may only narrow our selectors (RFC 7296 2.9).
 fn first_child_as_initiator(
     settings: &ConnectionSettings,
-    init: &InitContext,
+    init: &AuthContext,
     crypto: &SaCrypto,
     p: &AuthPayloads,
 ) -> Result<NewChild, Failure> {
@@ -158,7 +158,7 @@ impl Context {
         let header = message::header(sa, ExchangeType::IkeAuth, false, message_id);
         let (Some(settings), Some(init), Some(crypto)) = (
             self.connection(sa.conn),
-            sa.v2.init.as_ref(),
+            sa.v2.auth_context(),
             sa.v2.crypto.as_ref(),
         ) else {
             return Fate::Remove(DownReason::Deleted);
@@ -315,7 +315,7 @@ impl Context {
         };
         let (Some(settings), Some(init), Some(crypto)) = (
             self.connection(conn),
-            sa.v2.init.as_ref(),
+            sa.v2.auth_context(),
             sa.v2.crypto.as_ref(),
         ) else {
             return Err(failed("internal state missing".into()));
@@ -370,7 +370,7 @@ impl Context {
         use super::super::error::Error;
         let (Some(settings), Some(init), Some(crypto)) = (
             self.shared_connection(sa.conn),
-            sa.v2.init.as_ref(),
+            sa.v2.auth_context(),
             sa.v2.crypto.as_ref(),
         ) else {
             return Err(Error::NoProposalChosen);
@@ -427,7 +427,7 @@ impl Context {
         let identity = identity(idr);
         let (Some(settings), Some(init), Some(crypto)) = (
             self.connection(sa.conn),
-            sa.v2.init.as_ref(),
+            sa.v2.auth_context(),
             sa.v2.crypto.as_ref(),
         ) else {
             return Fate::Remove(DownReason::Deleted);
@@ -483,7 +483,7 @@ impl Context {
     fn establish(&mut self, now: Instant, sa: &mut IkeSa) {
         sa.state = SaState::Established;
         sa.established_at = Some(now);
-        sa.v2.init = None;
+        sa.v2.handshake = None;
         if let Some(crypto) = sa.v2.crypto.as_mut() {
             crypto.auth_keys = None;
         }

@@ -24,7 +24,7 @@ use super::cookie;
 use super::informational::notify;
 use super::nat::detection_hash;
 use super::proposal::{accept_ike, group_offered, ike_sa_payload, preferred_group, select_ike};
-use super::sa::{AuthKeys, CachedResponse, Expect, InitContext, SaCrypto};
+use super::sa::{AuthContext, AuthKeys, CachedResponse, Expect, Handshake, InitSent, SaCrypto};
 use crate::algorithm::DhGroup;
 use crate::wire::ikev2::transform::{InvalidKeData, TransformId};
 
@@ -196,15 +196,13 @@ impl Context {
             },
             now,
         );
-        sa.v2.init = Some(Box::new(InitContext {
+        sa.v2.handshake = Some(Handshake::ExpectInitResponse(Box::new(InitSent {
             ni,
-            nr: Vec::new(),
             request: Vec::new(),
-            response: Vec::new(),
-            dh: Some(dh),
+            dh,
             cookie: None,
             child_spi,
-        }));
+        })));
         self.by_spi.insert(spi_i, id);
         // No deadline besides retransmission: it gives up after its last try, as the peer's
         // half-open timeout would.
@@ -218,10 +216,10 @@ impl Context {
         let Some(settings) = self.connection(sa.conn) else {
             return;
         };
-        let Some(init) = sa.v2.init.as_mut() else {
+        let Some(init) = sa.v2.init_sent() else {
             return;
         };
-        let Some(dh) = init.dh.as_ref() else { return };
+        let dh = &init.dh;
         let mut payloads = Vec::with_capacity(6);
         if let Some(c) = &init.cookie {
             // The cookie goes first (RFC 7296 2.6).
@@ -559,15 +557,13 @@ impl Context {
             request: super::message::digest(request.datagram),
             datagrams: vec![response.clone()],
         });
-        sa.v2.init = Some(Box::new(InitContext {
+        sa.v2.handshake = Some(Handshake::ExpectAuth(Box::new(AuthContext {
             ni: ni.to_vec(),
             nr,
             request: request.datagram.to_vec(),
             response,
-            dh: None,
-            cookie: None,
             child_spi: 0,
-        }));
+        })));
         self.keep_half_open(now, sa);
     }
 
@@ -655,12 +651,7 @@ impl Context {
         sa: &mut IkeSa,
         wanted: Option<DhGroup>,
     ) -> Fate {
-        let current = sa
-            .v2
-            .init
-            .as_ref()
-            .and_then(|i| i.dh.as_ref())
-            .map(|d| d.group());
+        let current = sa.v2.init_sent().map(|i| i.dh.group());
         let offered = |group: DhGroup| {
             self.connection(sa.conn)
                 .is_some_and(|c| group_offered(&c.ike_proposals, group))
@@ -675,8 +666,8 @@ impl Context {
         debug!(sa = sa.id.0, %group, "responder asked for another DH group");
         match KeyExchange::generate(group, self.rng.as_mut()) {
             Ok(dh) => {
-                if let Some(init) = sa.v2.init.as_mut() {
-                    init.dh = Some(dh);
+                if let Some(init) = sa.v2.init_sent() {
+                    init.dh = dh;
                 }
                 self.restart_init(now, sa);
                 Fate::Keep
@@ -690,7 +681,7 @@ impl Context {
 
     /// COOKIE: send the request again with the cookie first (RFC 7296 2.6).
     fn retry_init_with_cookie(&mut self, now: Instant, sa: &mut IkeSa, cookie: &[u8]) -> Fate {
-        let Some(init) = sa.v2.init.as_mut() else {
+        let Some(init) = sa.v2.init_sent() else {
             return Fate::Keep;
         };
         if init.cookie.as_deref() == Some(cookie) {
@@ -725,13 +716,19 @@ impl Context {
                 "responder chose a proposal we did not offer".into(),
             ));
         };
-        let spi_i = sa.spi_i;
-        let Some(init) = sa.v2.init.as_mut() else {
+        if sa.v2.init_sent().is_none() {
+            return Ok(None);
+        }
+        let Some(Handshake::ExpectInitResponse(sent)) = sa.v2.handshake.take() else {
             return Ok(None);
         };
-        let Some(dh) = init.dh.take() else {
-            return Ok(None);
-        };
+        let InitSent {
+            ni,
+            request,
+            dh,
+            child_spi,
+            ..
+        } = *sent;
         if ke.group != suite.dh.transform_id() || dh.group() != suite.dh {
             return Err(gave_up(
                 "responder's KE group does not match its proposal".into(),
@@ -740,9 +737,15 @@ impl Context {
         let secret = dh
             .agree(&ke.data)
             .map_err(|e| gave_up(format!("responder's key exchange data: {e}")))?;
-        let keys = derive_ike_keys(&suite, secret.as_bytes(), &init.ni, nr, spi_i, spi_r);
-        init.nr = nr.to_vec();
-        init.response = datagram.to_vec();
+        let keys = derive_ike_keys(&suite, secret.as_bytes(), &ni, nr, sa.spi_i, spi_r);
+        // IKE_AUTH signs both IKE_SA_INIT messages and the nonces (RFC 7296 2.15).
+        sa.v2.handshake = Some(Handshake::ExpectAuth(Box::new(AuthContext {
+            ni,
+            nr: nr.to_vec(),
+            request,
+            response: datagram.to_vec(),
+            child_spi,
+        })));
         sa_crypto(suite, keys, true)
             .map(Some)
             .map_err(|e| gave_up(e.to_string()))

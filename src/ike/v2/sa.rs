@@ -19,8 +19,8 @@ use super::message::{Digest, Reassembly};
 #[derive(Default)]
 pub struct V2State {
     pub crypto: Option<SaCrypto>,
-    /// Boxed: most SAs are established and have none, so it should not take room in each.
-    pub init: Option<Box<InitContext>>,
+    /// The handshake until the SA is established (boxed inside: most SAs have none).
+    pub handshake: Option<Handshake>,
     pub exchanges: Exchanges,
     /// Both ends announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 2.3).
     pub fragmentation: bool,
@@ -49,19 +49,57 @@ pub struct AuthKeys {
     pub sk_pr: Zeroizing<Vec<u8>>,
 }
 
+/// Where the IKE_SA_INIT/IKE_AUTH handshake stands, holding what its next message needs
+/// (RFC 7296 1.2): one state per expected message, as rustls's `Expect*` states. Gone once
+/// the SA is established.
+pub enum Handshake {
+    /// Initiator: our IKE_SA_INIT request is out.
+    ExpectInitResponse(Box<InitSent>),
+    /// Both roles after IKE_SA_INIT: the IKE_AUTH request (responder) or response
+    /// (initiator) is to come.
+    ExpectAuth(Box<AuthContext>),
+}
+
+/// The initiator's IKE_SA_INIT in flight: what a resend (after INVALID_KE_PAYLOAD or
+/// COOKIE) and the response need.
+pub struct InitSent {
+    pub ni: Vec<u8>,
+    /// The request as sent: AUTH signs it (RFC 7296 2.15).
+    pub request: Vec<u8>,
+    pub dh: KeyExchange,
+    /// A cookie the responder asked us to return (RFC 7296 2.6).
+    pub cookie: Option<Vec<u8>>,
+    /// The inbound SPI reserved for the first CHILD_SA.
+    pub child_spi: u32,
+}
+
 /// What IKE_SA_INIT leaves behind until IKE_AUTH is done: both messages and nonces are
 /// signed in AUTH (RFC 7296 2.15).
-pub struct InitContext {
+pub struct AuthContext {
     pub ni: Vec<u8>,
     pub nr: Vec<u8>,
     pub request: Vec<u8>,
     pub response: Vec<u8>,
-    /// Initiator: our key exchange until the response arrives.
-    pub dh: Option<KeyExchange>,
-    /// Initiator: a cookie the responder asked us to return (RFC 7296 2.6).
-    pub cookie: Option<Vec<u8>>,
-    /// Initiator: the inbound SPI reserved for the first CHILD_SA.
+    /// Initiator: the inbound SPI reserved for the first CHILD_SA (0 for the responder).
     pub child_spi: u32,
+}
+
+impl V2State {
+    /// The initiator's IKE_SA_INIT in flight, if that is where the handshake stands.
+    pub fn init_sent(&mut self) -> Option<&mut InitSent> {
+        match self.handshake.as_mut()? {
+            Handshake::ExpectInitResponse(sent) => Some(sent),
+            Handshake::ExpectAuth(_) => None,
+        }
+    }
+
+    /// What AUTH signs, once IKE_SA_INIT is done and until IKE_AUTH is.
+    pub fn auth_context(&self) -> Option<&AuthContext> {
+        match self.handshake.as_ref()? {
+            Handshake::ExpectAuth(context) => Some(context),
+            Handshake::ExpectInitResponse(_) => None,
+        }
+    }
 }
 
 /// What our outstanding request waits for, holding what its answer needs: one state per
