@@ -105,7 +105,7 @@ impl V2State {
 /// What our outstanding request waits for, holding what its answer needs: one state per
 /// exchange, as rustls's `Expect*` handshake states. The answer consumes it.
 pub enum Expect {
-    /// The IKE_SA_INIT response (its context is the SA's [`InitContext`]).
+    /// The IKE_SA_INIT response (its context is the SA's [`Handshake`]).
     InitResponse,
     /// The IKE_AUTH response.
     AuthResponse,
