@@ -805,3 +805,63 @@ fn hub_routes_follow_the_tunnels_between_active_and_standby() {
         "{log}"
     );
 }
+
+/// A negotiation refused for its proposals is visible on both ends: the responder's status
+/// and log name NO_PROPOSAL_CHOSEN with both proposal lists, the initiator's say the peer
+/// refused.
+#[test]
+fn mismatched_proposals_show_on_both_ends() {
+    if skip_unless_root("mismatched_proposals_show_on_both_ends") {
+        return;
+    }
+    let dir = TempDir::new("mismatch");
+    let a_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 21),
+        subnet: "10.1.0.0/16",
+    };
+    let b_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 22),
+        subnet: "10.2.0.0/16",
+    };
+    let (a_config, b_config) = pair_configs(&a_side, &b_side);
+    let b_config = b_config.replace(
+        r#"ike_proposals = ["aes128gcm16-prfsha256-ecp256"]"#,
+        r#"ike_proposals = ["aes256-sha256-modp2048"]"#,
+    );
+    let mut b = Daemon::start(&dir.0, "b", &b_config);
+    wait_for(ESTABLISH_DEADLINE, "the responder to listen", || b.status());
+    let mut a = Daemon::start(&dir.0, "a", &a_config);
+    let last_error = |daemon: &Daemon| {
+        daemon
+            .status()
+            .and_then(|s| connection(&s)["last_error"].as_str().map(str::to_owned))
+    };
+    let refused = wait_for(ESTABLISH_DEADLINE, "the responder's last_error", || {
+        last_error(&b)
+    });
+    assert!(
+        refused.contains("IKE_SA_INIT: refused with NO_PROPOSAL_CHOSEN"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("ours aes256-sha256-prfsha256-modp2048")
+            && refused.contains("offered aes128gcm16-prfsha256-ecp256"),
+        "{refused}"
+    );
+    let log = b.log_text();
+    assert!(
+        log.contains("WARN") && log.contains("NO_PROPOSAL_CHOSEN"),
+        "the responder logs the refusal at warn: {log}"
+    );
+    let told = wait_for(ESTABLISH_DEADLINE, "the initiator's last_error", || {
+        last_error(&a)
+    });
+    assert!(
+        told.contains("IKE_SA_INIT: the peer refused with NO_PROPOSAL_CHOSEN"),
+        "{told}"
+    );
+    for daemon in [&mut a, &mut b] {
+        daemon.signal("TERM");
+        assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(0));
+    }
+}

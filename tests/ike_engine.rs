@@ -7,8 +7,8 @@ mod support {
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ikehub::algorithm::DhGroup;
-use ikehub::ike::{DownReason, EngineSettings, Event, KernelIntent};
+use ikehub::algorithm::{DhGroup, Encryption, Integrity, Prf};
+use ikehub::ike::{DownReason, EngineSettings, Event, IkeProposal, KernelIntent};
 use support::pair::{connection, ip, Pair, Which, A_ADDR, B_ADDR};
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -366,6 +366,23 @@ fn disjoint_selectors_leave_the_ike_sa_up_without_a_child() {
         .iter()
         .any(|e| matches!(e, Event::ChildFailed { .. })));
     assert!(pair.a.kernel.sas.is_empty() && pair.b.kernel.sas.is_empty());
+    // The refusal is visible on the end that refused, by its RFC name and both sides' selectors.
+    let refused = pair.b.events.iter().find_map(|e| match e {
+        Event::ChildFailed {
+            reason: DownReason::NegotiationFailed(failure),
+            ..
+        } => Some(failure.to_string()),
+        _ => None,
+    });
+    let text = refused.expect("the responder reports the refused CHILD_SA");
+    assert!(
+        text.starts_with("IKE_AUTH: refused with TS_UNACCEPTABLE"),
+        "{text}"
+    );
+    assert!(
+        text.contains("172.16.0.0/12") && text.contains("10.1.0.0/16"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -778,7 +795,23 @@ fn an_ikev1_datagram_is_counted_and_dropped_with_no_state() {
     );
     assert_eq!(engine.sas().count(), 0, "no IKE SA created");
     assert!(engine.poll_transmit().is_none(), "no answer");
-    assert!(engine.poll_event().is_none(), "no event");
+    // Reported once for the peer's connection, not once per datagram.
+    let conn = engine.connection_id(&format!("to-{A_ADDR}"));
+    match engine.poll_event() {
+        Some(Event::Refused {
+            conn: reported,
+            failure,
+            ..
+        }) => {
+            assert_eq!(reported, conn);
+            assert_eq!(
+                failure.to_string(),
+                "IKEv1 not supported: its datagrams are dropped"
+            );
+        }
+        other => panic!("expected the refusal reported, got {other:?}"),
+    }
+    assert!(engine.poll_event().is_none(), "reported once");
     assert!(engine.poll_kernel().is_none(), "no kernel intent");
     assert!(engine.poll_timeout().is_none(), "no timer armed");
     // The same bytes as IKEv2 would be a datagram like any other: the version decides.
@@ -826,4 +859,41 @@ fn the_inbound_sa_is_queued_with_the_response_that_lets_the_peer_use_it() {
         a_outbound.spi, b_inbound,
         "the SA the initiator sends on is the one queued with the response"
     );
+}
+
+/// A refused IKE_SA_INIT leaves the responder's connection a failure to show: the RFC name
+/// and both proposal lists.
+#[test]
+fn a_refused_ike_sa_init_is_reported_by_the_responder() {
+    let mut b = connection(B_ADDR, A_ADDR, false);
+    b.ike_proposals = vec![IkeProposal {
+        encryption: vec![Encryption::AesCbc { key_bits: 256 }],
+        integrity: vec![Integrity::HmacSha256_128],
+        prf: vec![Prf::HmacSha256],
+        dh: vec![DhGroup::Modp2048],
+    }];
+    let mut pair = Pair::new(
+        EngineSettings::new(vec![connection(A_ADDR, B_ADDR, true)]),
+        EngineSettings::new(vec![b]),
+    );
+    let now = pair.now;
+    pair.a.engine.start(now);
+    pair.drive_until(Duration::from_secs(2), |_| false);
+    let conn = pair.b.engine.connection_id(&format!("to-{A_ADDR}"));
+    let refused = pair.b.events.iter().find_map(|e| match e {
+        Event::Refused {
+            conn: reported,
+            failure,
+            ..
+        } => Some((*reported, failure.to_string())),
+        _ => None,
+    });
+    let (reported, text) = refused.expect("the responder reports the refusal");
+    assert_eq!(reported, conn, "reported for the peer's connection");
+    assert_eq!(
+        text,
+        "IKE_SA_INIT: refused with NO_PROPOSAL_CHOSEN: no IKE proposal matches: \
+         ours aes256-sha256-prfsha256-modp2048; offered aes128gcm16-prfsha256-ecp256"
+    );
+    assert_eq!(pair.b.engine.sas().count(), 0, "no state kept");
 }

@@ -281,7 +281,10 @@ impl Generator {
                         self.tunnel_number(conn.0)
                     ));
                 }
-                Event::IkeUp { .. } | Event::ChildDown { .. } | Event::IkeRekeyed { .. } => {}
+                Event::IkeUp { .. }
+                | Event::ChildDown { .. }
+                | Event::IkeRekeyed { .. }
+                | Event::Refused { .. } => {}
             }
         }
         Ok(())

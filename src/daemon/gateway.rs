@@ -450,6 +450,22 @@ impl<D: Dataplane> Gateway<D> {
                 );
                 self.remember_failure(conn, &reason);
             }
+            Event::Refused {
+                conn: Some(conn),
+                peer,
+                failure,
+            } => {
+                let text = format!("refused {peer}: {failure}");
+                warn!("{}: {text}", self.connection_name(conn));
+                self.last_errors.insert(conn, text);
+            }
+            Event::Refused {
+                conn: None,
+                peer,
+                failure,
+            } => {
+                info!("refused {peer}, which no connection accepts: {failure}");
+            }
         }
     }
 

@@ -17,7 +17,7 @@ use tracing::{debug, info};
 
 use crate::crypto::rng::Random;
 
-use super::error::Error;
+use super::error::{Error, Failure};
 use super::lookup::ConnIndex;
 use super::output::{ConnId, DownReason, Event, IntentId, KernelIntent, SaId, Transmit};
 use super::reconnect::Retries;
@@ -30,8 +30,15 @@ use super::timer::TimerQueue;
 /// range to recognise its own policies and states).
 pub const REQID_BASE: u32 = 0x4000_0000;
 
-/// How many peers' IKEv1 datagrams are remembered as logged.
-const IKEV1_PEERS_REMEMBERED: usize = 1024;
+/// How many peers are remembered as reported.
+const PEERS_REMEMBERED: usize = 1024;
+
+/// What a peer was told about, for reporting each once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum RefusalKind {
+    Ikev1,
+    NoConnection,
+}
 
 pub struct Context {
     /// Engine-wide knobs; its `connections` list is moved into `connections` below.
@@ -53,8 +60,9 @@ pub struct Context {
     /// successors share one), so a kernel ACQUIRE finds its SA without a scan.
     pub(super) reqid_owners: HashMap<u32, SaId>,
     next_reqid: u32,
-    /// Peers whose IKEv1 datagrams were logged (at most [`IKEV1_PEERS_REMEMBERED`]).
-    ikev1_peers_seen: HashSet<IpAddr>,
+    /// Peers already told about in an [`Event::Refused`] without a connection, or whose
+    /// IKEv1 datagrams were logged (at most [`PEERS_REMEMBERED`]).
+    peers_told: HashSet<(IpAddr, RefusalKind)>,
     pub(super) timers: TimerQueue,
     pub(super) transmits: VecDeque<Transmit>,
     pub(super) events: VecDeque<Event>,
@@ -93,7 +101,7 @@ impl Context {
             inbound_spis: HashMap::new(),
             reqid_owners: HashMap::new(),
             next_reqid: REQID_BASE,
-            ikev1_peers_seen: HashSet::new(),
+            peers_told: HashSet::new(),
             timers: TimerQueue::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -174,13 +182,44 @@ impl Context {
     /// logged so that an operator sees why a peer configured for IKEv1 gets no answer.
     pub(super) fn drop_ikev1(&mut self, remote: SocketAddr) {
         self.stats.dropped_ikev1 += 1;
-        if self.ikev1_peers_seen.len() >= IKEV1_PEERS_REMEMBERED {
-            // Bounded against spoofed sources: peers seen long ago may be logged again.
-            self.ikev1_peers_seen.clear();
-        }
-        if self.ikev1_peers_seen.insert(remote.ip()) {
+        if self.first_time(remote, RefusalKind::Ikev1) {
             info!(peer = %remote, "IKEv1 not supported: dropped an IKEv1 datagram (counted in dropped_ikev1)");
+            let conn = self.conn_index.by_address(remote.ip()).next();
+            if conn.is_some() {
+                self.emit_event(Event::Refused {
+                    conn,
+                    peer: remote,
+                    failure: Failure::local("IKEv1 not supported: its datagrams are dropped"),
+                });
+            }
         }
+    }
+
+    /// Report a refusal of a request that left no SA: always when it was for a connection,
+    /// once per peer otherwise.
+    pub(super) fn report_refusal(
+        &mut self,
+        conn: Option<ConnId>,
+        peer: SocketAddr,
+        failure: Failure,
+    ) {
+        if conn.is_none() && !self.first_time(peer, RefusalKind::NoConnection) {
+            return;
+        }
+        self.emit_event(Event::Refused {
+            conn,
+            peer,
+            failure,
+        });
+    }
+
+    /// Whether `peer` is told about `kind` for the first time (bounded against spoofed
+    /// sources: peers seen long ago may be told again).
+    fn first_time(&mut self, peer: SocketAddr, kind: RefusalKind) -> bool {
+        if self.peers_told.len() >= PEERS_REMEMBERED {
+            self.peers_told.clear();
+        }
+        self.peers_told.insert((peer.ip(), kind))
     }
 
     pub(super) fn random_u64(&mut self) -> u64 {

@@ -189,6 +189,14 @@ pub enum Event {
         sa: SaId,
         reason: DownReason,
     },
+    /// We refused a peer's request that left no SA (an IKE_SA_INIT, an IKEv1 datagram).
+    /// `conn`: the connection it was for, when one is known; without one, each peer is
+    /// reported once (a bounded memory of peers), so a flood of strangers floods no log.
+    Refused {
+        conn: Option<ConnId>,
+        peer: SocketAddr,
+        failure: Failure,
+    },
 }
 
 /// Events the kernel raises on its own, as the kernel layer reports them to the engine.

@@ -28,6 +28,40 @@ impl Selector {
     }
 }
 
+/// One CIDR with "[protocol/port]" or "[protocol/first-last]" appended when the selector is
+/// narrower than "any protocol, any port": "172.16.0.0/16", "172.16.0.0/16[6/443]",
+/// "172.16.0.0/16[17/500-4500]".
+impl std::fmt::Display for Selector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.net, f)?;
+        if *self == Selector::subnet(self.net) {
+            Ok(())
+        } else if self.start_port == self.end_port {
+            write!(f, "[{}/{}]", self.protocol, self.start_port)
+        } else {
+            write!(
+                f,
+                "[{}/{}-{}]",
+                self.protocol, self.start_port, self.end_port
+            )
+        }
+    }
+}
+
+/// Whole subnets as selectors.
+pub fn subnets(nets: &[IpNet]) -> Vec<Selector> {
+    nets.iter().copied().map(Selector::subnet).collect()
+}
+
+/// Selectors as a comma-separated list, for logs.
+pub fn list(selectors: &[Selector]) -> String {
+    selectors
+        .iter()
+        .map(Selector::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The prefixes of a list of selectors, for the kernel's policies.
 pub fn prefixes(selectors: &[Selector]) -> Vec<IpNet> {
     selectors.iter().map(|s| s.net).collect()

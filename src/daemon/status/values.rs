@@ -183,31 +183,9 @@ macro_rules! spi_text {
 spi_text!(IkeSpi, 16, "IKE SPI", u64);
 spi_text!(EspSpi, 8, "ESP SPI", u32);
 
-/// The engine's traffic selector, shown as one CIDR with "[protocol/port]" or
-/// "[protocol/first-last]" appended when the selector is narrower than "any protocol, any
-/// port": "172.16.0.0/16", "172.16.0.0/16[6/443]", "172.16.0.0/16[17/500-4500]".
+/// The engine's traffic selector, written as its `Display` writes it: "172.16.0.0/16",
+/// "172.16.0.0/16[6/443]", "172.16.0.0/16[17/500-4500]"; parsed back from that here.
 pub use crate::ike::Selector;
-
-fn any_protocol_and_port(selector: &Selector) -> bool {
-    *selector == Selector::subnet(selector.net)
-}
-
-impl fmt::Display for Selector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.net, f)?;
-        if any_protocol_and_port(self) {
-            Ok(())
-        } else if self.start_port == self.end_port {
-            write!(f, "[{}/{}]", self.protocol, self.start_port)
-        } else {
-            write!(
-                f,
-                "[{}/{}-{}]",
-                self.protocol, self.start_port, self.end_port
-            )
-        }
-    }
-}
 
 impl FromStr for Selector {
     type Err = String;
@@ -245,7 +223,7 @@ impl Serialize for Selector {
             text.push_ip(self.net.addr())?;
             text.push(b"/")?;
             text.push_decimal(self.net.prefix_len().into())?;
-            if any_protocol_and_port(self) {
+            if *self == Selector::subnet(self.net) {
                 return Ok(());
             }
             text.push(b"[")?;

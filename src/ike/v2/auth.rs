@@ -17,11 +17,12 @@ use super::super::engine::Fate;
 use super::super::error::Failure;
 use super::super::output::{ConnId, DownReason, Event};
 use super::super::sa::{IkeSa, SaState};
+use super::super::selector;
 use super::super::settings::{ConnectionSettings, IdentityKind, IkeIdentity};
 use super::super::timer::{Timer, TimerQueue};
 use super::informational::{error_notify, notify};
 use super::message;
-use super::proposal::{accept_esp, esp_sa_payload, select_esp};
+use super::proposal::{accept_esp, describe, esp_sa_payload, select_esp};
 use super::sa::{AuthContext, Expect, SaCrypto};
 use super::ts;
 
@@ -266,10 +267,16 @@ impl Context {
                 }
                 Err(e) => {
                     // RFC 7296 2.21.2: the IKE SA is still created without the CHILD_SA.
-                    debug!(sa = sa.id.0, "first CHILD_SA refused: {e}");
-                    if let Some(kind) = error_notify(&e) {
+                    let refusal = error_notify(&e);
+                    if let Some(kind) = refusal {
                         response.push(Payload::Notify(notify(kind, Vec::new())));
                     }
+                    let failure = self.first_child_refused(sa, &e, refusal, (sa_p, tsi, tsr));
+                    self.emit_event(Event::ChildFailed {
+                        conn,
+                        sa: sa.id,
+                        reason: DownReason::NegotiationFailed(failure),
+                    });
                 }
             }
         }
@@ -358,6 +365,40 @@ impl Context {
             }),
         ];
         Ok((conn, identity, response))
+    }
+
+    /// Why we refused the first CHILD_SA in IKE_AUTH, with what both sides wanted.
+    fn first_child_refused(
+        &self,
+        sa: &IkeSa,
+        error: &super::super::error::Error,
+        refusal: Option<NotifyType>,
+        (offer, tsi, tsr): (&SaPayload, &[TrafficSelector], &[TrafficSelector]),
+    ) -> Failure {
+        use super::super::error::Error;
+        let settings = self.connection(sa.conn);
+        let detail = match (error, settings) {
+            (Error::NoProposalChosen, Some(c)) => {
+                let ours: Vec<String> = c.esp_proposals.iter().map(|p| p.to_string()).collect();
+                format!(
+                    "no ESP proposal matches: ours {}; offered {}",
+                    ours.join(", "),
+                    describe(offer)
+                )
+            }
+            (Error::TsUnacceptable, Some(c)) => format!(
+                "traffic selectors do not fit ours (local {}, remote {}): offered TSi {}, TSr {}",
+                selector::list(&selector::subnets(&c.local_subnets)),
+                selector::list(&selector::subnets(&c.remote_subnets)),
+                selector::list(&ts::to_selectors(tsi)),
+                selector::list(&ts::to_selectors(tsr))
+            ),
+            _ => error.to_string(),
+        };
+        match refusal {
+            Some(kind) => Failure::refused(ExchangeType::IkeAuth, kind, detail),
+            None => Failure::gave_up(ExchangeType::IkeAuth, detail),
+        }
     }
 
     fn negotiate_child_as_responder(

@@ -23,7 +23,9 @@ use super::super::timer::{Timer, TimerQueue};
 use super::cookie;
 use super::informational::notify;
 use super::nat::detection_hash;
-use super::proposal::{accept_ike, group_offered, ike_sa_payload, preferred_group, select_ike};
+use super::proposal::{
+    accept_ike, describe, group_offered, ike_sa_payload, preferred_group, select_ike,
+};
 use super::sa::{AuthContext, AuthKeys, CachedResponse, Expect, Handshake, InitSent, SaCrypto};
 use crate::algorithm::DhGroup;
 use crate::wire::ikev2::transform::{InvalidKeData, TransformId};
@@ -356,6 +358,13 @@ impl Context {
                 NotifyType::UnsupportedCriticalPayload,
                 vec![t],
             );
+            let conn = self.responder_connection(local, remote);
+            let failure = Failure::refused(
+                ExchangeType::IkeSaInit,
+                NotifyType::UnsupportedCriticalPayload,
+                format!("critical payload of type {t}"),
+            );
+            self.report_refusal(conn, remote, failure);
             return None;
         }
         let Some((offer, ke, ni)) = sa_ke_nonce(payloads) else {
@@ -390,7 +399,6 @@ impl Context {
             ..
         } = *request;
         let Some(conn) = self.responder_connection(local, remote) else {
-            debug!(%remote, %local, "IKE_SA_INIT from a peer no connection accepts");
             self.refuse_init(
                 local,
                 remote,
@@ -398,6 +406,12 @@ impl Context {
                 NotifyType::NoProposalChosen,
                 Vec::new(),
             );
+            let failure = Failure::refused(
+                ExchangeType::IkeSaInit,
+                NotifyType::NoProposalChosen,
+                format!("no connection for a peer at {} on {local}", remote.ip()),
+            );
+            self.report_refusal(None, remote, failure);
             return None;
         };
         if self.half_open.len() >= self.settings.cookie_threshold {
@@ -429,6 +443,20 @@ impl Context {
         let settings = self.connection(conn)?;
         let Some((suite, answer, _)) = select_ike(&settings.ike_proposals, request.offer, None)
         else {
+            let ours: Vec<String> = settings
+                .ike_proposals
+                .iter()
+                .map(|p| p.to_string())
+                .collect();
+            let failure = Failure::refused(
+                ExchangeType::IkeSaInit,
+                NotifyType::NoProposalChosen,
+                format!(
+                    "no IKE proposal matches: ours {}; offered {}",
+                    ours.join(", "),
+                    describe(request.offer)
+                ),
+            );
             self.refuse_init(
                 local,
                 remote,
@@ -436,6 +464,7 @@ impl Context {
                 NotifyType::NoProposalChosen,
                 Vec::new(),
             );
+            self.report_refusal(Some(conn), remote, failure);
             return None;
         };
         if request.ke.group != suite.dh.transform_id() {

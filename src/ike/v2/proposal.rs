@@ -4,7 +4,7 @@
 //! also offers (strongSwan's `prefer_configured_proposals` default), choosing within each
 //! transform type the first algorithm of ours the peer lists.
 
-use crate::algorithm::{DhGroup, Encryption, Integrity};
+use crate::algorithm::{DhGroup, Encryption, Integrity, Prf};
 use crate::crypto::keymat::IkeSuite;
 use crate::wire::ikev2::transform::{
     encryption_from_transform, encryption_transform, TransformId, NONE,
@@ -301,6 +301,39 @@ pub fn accept_esp(
 }
 
 /// The PFS group the initiator of a CREATE_CHILD_SA offers first, if its proposals ask for one.
+/// The peer's proposals in the configuration's notation, for logs: `aes128gcm16-prfsha256-ecp256,
+/// aes256-sha256-prfsha256-modp2048`; a transform without a name here shows as its type and
+/// number (`encr#23`).
+pub fn describe(offer: &SaPayload) -> String {
+    let name = |t: &Transform| -> Option<String> {
+        Some(match t.kind {
+            TransformType::Encr => encryption_from_transform(t)?.to_string(),
+            TransformType::Integ => Integrity::from_transform_id(t.id)?.to_string(),
+            TransformType::Prf => Prf::from_transform_id(t.id)?.to_string(),
+            TransformType::Dh => DhGroup::from_transform_id(t.id)?.to_string(),
+            TransformType::Esn => if t.id == 1 { "esn" } else { "noesn" }.to_string(),
+            TransformType::Unknown(_) => return None,
+        })
+    };
+    offer
+        .proposals
+        .iter()
+        .map(|p| {
+            p.transforms
+                .iter()
+                .map(|t| {
+                    name(t).unwrap_or_else(|| {
+                        let kind = format!("{:?}", t.kind).to_lowercase();
+                        format!("{kind}#{}", t.id)
+                    })
+                })
+                .collect::<Vec<_>>()
+                .join("-")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn preferred_pfs_group(ours: &[EspProposal]) -> Option<DhGroup> {
     ours.first().and_then(|p| p.dh.first().copied())
 }
