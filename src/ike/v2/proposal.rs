@@ -303,7 +303,7 @@ pub fn accept_esp(
 /// The PFS group the initiator of a CREATE_CHILD_SA offers first, if its proposals ask for one.
 /// The peer's proposals in the configuration's notation, for logs: `aes128gcm16-prfsha256-ecp256,
 /// aes256-sha256-prfsha256-modp2048`; a transform without a name here shows as its type and
-/// number (`encr#23`).
+/// number (`encr#23`, `type9#1` for a transform type without a name here).
 pub fn describe(offer: &SaPayload) -> String {
     let name = |t: &Transform| -> Option<String> {
         Some(match t.kind {
@@ -322,9 +322,9 @@ pub fn describe(offer: &SaPayload) -> String {
             p.transforms
                 .iter()
                 .map(|t| {
-                    name(t).unwrap_or_else(|| {
-                        let kind = format!("{:?}", t.kind).to_lowercase();
-                        format!("{kind}#{}", t.id)
+                    name(t).unwrap_or_else(|| match t.kind.registry_name() {
+                        Some(kind) => format!("{}#{}", kind.to_lowercase(), t.id),
+                        None => format!("type{}#{}", t.kind.value(), t.id),
                     })
                 })
                 .collect::<Vec<_>>()
@@ -356,4 +356,42 @@ pub fn preferred_group(ours: &[IkeProposal]) -> Option<DhGroup> {
 /// Whether a group is acceptable in any of our proposals (for INVALID_KE_PAYLOAD retries).
 pub fn group_offered(ours: &[IkeProposal], group: DhGroup) -> bool {
     ours.iter().any(|p| p.dh.contains(&group))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offers_are_described_in_the_configuration_notation() {
+        let ours = ike_sa_payload(
+            &[IkeProposal {
+                encryption: vec![Encryption::AesGcm16 { key_bits: 128 }],
+                integrity: vec![],
+                prf: vec![Prf::HmacSha256],
+                dh: vec![DhGroup::Ecp256],
+            }],
+            None,
+        );
+        assert_eq!(describe(&ours), "aes128gcm16-prfsha256-ecp256");
+        let mut odd = ours.clone();
+        if let Some(p) = odd.proposals.first_mut() {
+            p.transforms.push(Transform {
+                kind: TransformType::Dh,
+                id: 4242,
+                key_length: None,
+                other_attributes: Vec::new(),
+            });
+            p.transforms.push(Transform {
+                kind: TransformType::from(9),
+                id: 1,
+                key_length: None,
+                other_attributes: Vec::new(),
+            });
+        }
+        assert_eq!(
+            describe(&odd),
+            "aes128gcm16-prfsha256-ecp256-dh#4242-type9#1"
+        );
+    }
 }
