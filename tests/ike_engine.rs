@@ -897,3 +897,21 @@ fn a_refused_ike_sa_init_is_reported_by_the_responder() {
     );
     assert_eq!(pair.b.engine.sas().count(), 0, "no state kept");
 }
+
+/// A connection that accepts any peer address is not blamed for a stranger's IKEv1 datagram:
+/// it is counted and logged, but no connection's last_error is set.
+#[test]
+fn an_ikev1_datagram_is_not_reported_to_a_connection_for_any_peer() {
+    let mut b = connection(B_ADDR, A_ADDR, false);
+    b.remote_addr = None;
+    let mut pair = Pair::new(
+        EngineSettings::new(vec![connection(A_ADDR, B_ADDR, true)]),
+        EngineSettings::new(vec![b]),
+    );
+    let now = pair.now;
+    let engine = &mut pair.b.engine;
+    let message = ikev1_main_mode_first_message();
+    engine.handle_datagram(now, addr(B_ADDR, 500), addr(A_ADDR, 500), &message);
+    assert_eq!(engine.stats().dropped_ikev1, 1);
+    assert!(engine.poll_event().is_none(), "no connection is blamed");
+}

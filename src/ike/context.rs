@@ -184,7 +184,7 @@ impl Context {
         self.stats.dropped_ikev1 += 1;
         if self.first_time(remote, RefusalKind::Ikev1) {
             info!(peer = %remote, "IKEv1 not supported: dropped an IKEv1 datagram (counted in dropped_ikev1)");
-            let conn = self.conn_index.by_address(remote.ip()).next();
+            let conn = self.connection_naming(remote.ip());
             if conn.is_some() {
                 self.emit_event(Event::Refused {
                     conn,
@@ -211,6 +211,15 @@ impl Context {
             peer,
             failure,
         });
+    }
+
+    /// The connection that names `peer` as its peer's address. Connections that accept any
+    /// address are left out: a stranger's datagram must not become their `last_error`.
+    pub(super) fn connection_naming(&self, peer: IpAddr) -> Option<ConnId> {
+        self.conn_index.by_address(peer).find(|id| {
+            self.connection(*id)
+                .is_some_and(|c| c.remote_addr == Some(peer))
+        })
     }
 
     /// Whether `peer` is told about `kind` for the first time (bounded against spoofed

@@ -358,7 +358,7 @@ impl Context {
                 NotifyType::UnsupportedCriticalPayload,
                 vec![t],
             );
-            let conn = self.responder_connection(local, remote);
+            let conn = self.connection_naming(remote.ip());
             let failure = Failure::refused(
                 ExchangeType::IkeSaInit,
                 NotifyType::UnsupportedCriticalPayload,
