@@ -23,7 +23,7 @@ use super::super::timer::{Timer, TimerQueue};
 use super::informational::{error_notify, notify};
 use super::message;
 use super::proposal::{accept_esp, describe, esp_sa_payload, select_esp};
-use super::sa::{AuthContext, Expect, SaCrypto};
+use super::sa::{AuthContext, AuthKeys, Expect, SaCrypto};
 use super::ts;
 
 fn identification(id: &IkeIdentity) -> Identification {
@@ -87,6 +87,30 @@ fn collect(payloads: &[Payload]) -> AuthPayloads<'_> {
         }
     }
     p
+}
+
+/// What signing or verifying AUTH needs (RFC 7296 2.15).
+struct AuthInputs<'a> {
+    settings: &'a ConnectionSettings,
+    /// Both IKE_SA_INIT messages and nonces.
+    init: &'a AuthContext,
+    crypto: &'a SaCrypto,
+    /// SK_pi and SK_pr.
+    auth_keys: &'a AuthKeys,
+}
+
+/// The connection's settings and what IKE_SA_INIT left behind; `None` if any is gone.
+fn auth_inputs<'a>(
+    settings: Option<&'a ConnectionSettings>,
+    sa: &'a IkeSa,
+) -> Option<AuthInputs<'a>> {
+    let crypto = sa.v2.crypto.as_ref()?;
+    Some(AuthInputs {
+        settings: settings?,
+        init: sa.v2.auth_context()?,
+        crypto,
+        auth_keys: crypto.auth_keys.as_ref()?,
+    })
 }
 
 /// Why an IKE_AUTH response without IDr or AUTH ends the SA.
@@ -157,14 +181,13 @@ impl Context {
     pub(in crate::ike) fn send_auth_request(&mut self, now: Instant, sa: &mut IkeSa) -> Fate {
         let message_id = sa.v2.exchanges.next_request_id;
         let header = message::header(sa, ExchangeType::IkeAuth, false, message_id);
-        let (Some(settings), Some(init), Some(crypto)) = (
-            self.connection(sa.conn),
-            sa.v2.auth_context(),
-            sa.v2.crypto.as_ref(),
-        ) else {
-            return Fate::Remove(DownReason::Deleted);
-        };
-        let Some(auth_keys) = crypto.auth_keys.as_ref() else {
+        let Some(AuthInputs {
+            settings,
+            init,
+            crypto,
+            auth_keys,
+        }) = auth_inputs(self.connection(sa.conn), sa)
+        else {
             return Fate::Remove(DownReason::Deleted);
         };
         let idi = identification(&settings.local_id);
@@ -320,14 +343,13 @@ impl Context {
                 sa.remote
             )));
         };
-        let (Some(settings), Some(init), Some(crypto)) = (
-            self.connection(conn),
-            sa.v2.auth_context(),
-            sa.v2.crypto.as_ref(),
-        ) else {
-            return Err(failed("internal state missing".into()));
-        };
-        let Some(auth_keys) = crypto.auth_keys.as_ref() else {
+        let Some(AuthInputs {
+            settings,
+            init,
+            crypto,
+            auth_keys,
+        }) = auth_inputs(self.connection(conn), sa)
+        else {
             return Err(failed("internal state missing".into()));
         };
         let prf = crypto.suite.prf;
@@ -466,14 +488,13 @@ impl Context {
             return Fate::Remove(refused_auth(p.error));
         };
         let identity = identity(idr);
-        let (Some(settings), Some(init), Some(crypto)) = (
-            self.connection(sa.conn),
-            sa.v2.auth_context(),
-            sa.v2.crypto.as_ref(),
-        ) else {
-            return Fate::Remove(DownReason::Deleted);
-        };
-        let Some(auth_keys) = crypto.auth_keys.as_ref() else {
+        let Some(AuthInputs {
+            settings,
+            init,
+            crypto,
+            auth_keys,
+        }) = auth_inputs(self.connection(sa.conn), sa)
+        else {
             return Fate::Remove(DownReason::Deleted);
         };
         if let Some(expected) = &settings.remote_id {
