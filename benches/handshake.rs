@@ -46,6 +46,7 @@ fn connection(local: IpAddr, remote: IpAddr, group: DhGroup, initiate: bool) -> 
         initiate,
         if_id: None,
         offload: ikehub::ike::Offload::None,
+        pfs: ikehub::ike::Pfs::Optional,
     }
 }
 

@@ -9,9 +9,10 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use ikehub::algorithm::DhGroup;
-use ikehub::ike::{ConnId, EngineSettings, Event};
+use ikehub::config::{EspProposal, DEFAULT_ESP_PROPOSALS};
+use ikehub::ike::{ConnId, ConnectionSettings, DownReason, EngineSettings, Event, Pfs};
 use ikehub::kernel::mock::{InstalledSa, SaTable};
-use support::pair::{connection, ip, Pair, A_ADDR, B_ADDR};
+use support::pair::{connection, ip, Pair, Which, A_ADDR, B_ADDR};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -164,8 +165,9 @@ fn child_rekey_with_pfs_uses_a_new_key_exchange() {
 
 #[test]
 fn pfs_group_mismatch_is_resolved_with_invalid_ke_payload() {
+    // B accepts its ESP proposals' group and its IKE proposals' (ecp256), not ecp384.
     let mut a = connection(A_ADDR, B_ADDR, true);
-    a.esp_proposals[0].dh = vec![DhGroup::Ecp256, DhGroup::Curve25519];
+    a.esp_proposals[0].dh = vec![DhGroup::Ecp384, DhGroup::Curve25519];
     let mut b = connection(B_ADDR, A_ADDR, false);
     b.esp_proposals[0].dh = vec![DhGroup::Curve25519];
     let mut pair = Pair::new(EngineSettings::new(vec![a]), EngineSettings::new(vec![b]));
@@ -436,4 +438,152 @@ fn an_acquire_for_an_installed_child_rekeys_it() {
         never_without_sas
     ));
     assert_eq!(first_child(&pair).map(|c| c.0), Some(reqid));
+}
+
+/// B's connection with ikehub's default ESP proposals (PFS with the IKE groups).
+fn with_default_esp(mut c: ConnectionSettings) -> ConnectionSettings {
+    c.esp_proposals = DEFAULT_ESP_PROPOSALS
+        .iter()
+        .map(|t| EspProposal::parse(t).expect("default proposal"))
+        .collect();
+    c
+}
+
+fn pfs_pair(a: ConnectionSettings, b: ConnectionSettings) -> Pair {
+    let mut pair = Pair::new(EngineSettings::new(vec![a]), EngineSettings::new(vec![b]));
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, Pair::established));
+    pair
+}
+
+/// `from` rekeys its CHILD_SA; true when both ends then hold one new pair and nothing else.
+fn rekey_from(pair: &mut Pair, from: Which) -> bool {
+    let first: Vec<_> = pair.a.kernel.sas.keys().copied().collect();
+    let now = pair.now;
+    match from {
+        Which::A => {
+            let c = conn(pair);
+            pair.a.engine.rekey_children(now, c);
+        }
+        Which::B => {
+            let c = conn_b(pair);
+            pair.b.engine.rekey_children(now, c);
+        }
+    }
+    pair.drive_checked(
+        Duration::from_secs(30),
+        |p| settled(p) && first.iter().all(|k| !p.a.kernel.sas.contains_key(k)),
+        never_without_sas,
+    );
+    settled(pair) && first.iter().all(|k| !pair.a.kernel.sas.contains_key(k))
+}
+
+/// The PFS group of the one CHILD_SA on each side (they must agree).
+fn child_pfs_group(pair: &Pair) -> Option<DhGroup> {
+    let group = |side: &support::pair::Side| {
+        side.engine
+            .sas()
+            .flat_map(|sa| sa.children.iter().map(|c| c.suite.dh))
+            .next()
+            .flatten()
+    };
+    let (a, b) = (group(&pair.a), group(&pair.b));
+    assert_eq!(a, b, "both ends agree on the child's PFS group");
+    a
+}
+
+/// Refusals of CREATE_CHILD_SA requests a side reported, by their notify names.
+fn child_refusals(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ChildFailed {
+                reason: DownReason::NegotiationFailed(f),
+                ..
+            } => f.notify.clone(),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_peer_proposing_pfs_rekeys_against_the_defaults_both_ways() {
+    // A proposes PFS with its IKE SA's group, as Libreswan does at its defaults.
+    let mut a = connection(A_ADDR, B_ADDR, true);
+    a.esp_proposals[0].dh = vec![DhGroup::Ecp256];
+    let b = with_default_esp(connection(B_ADDR, A_ADDR, false));
+    let mut pair = pfs_pair(a, b);
+    assert_eq!(child_pfs_group(&pair), None, "IKE_AUTH's child has no KE");
+    assert!(rekey_from(&mut pair, Which::A), "A's rekey with PFS");
+    assert_eq!(child_pfs_group(&pair), Some(DhGroup::Ecp256));
+    assert!(rekey_from(&mut pair, Which::B), "B's rekey with PFS");
+    assert_eq!(child_pfs_group(&pair), Some(DhGroup::Ecp256));
+    assert!(child_refusals(&pair.a.events).is_empty());
+    assert!(child_refusals(&pair.b.events).is_empty());
+}
+
+#[test]
+fn a_peer_without_pfs_rekeys_against_the_defaults_both_ways() {
+    // A's ESP proposals name no group, as strongSwan 5.9's defaults.
+    let a = connection(A_ADDR, B_ADDR, true);
+    let b = with_default_esp(connection(B_ADDR, A_ADDR, false));
+    let mut pair = pfs_pair(a, b);
+    assert!(rekey_from(&mut pair, Which::A), "A's rekey without KE");
+    assert_eq!(child_pfs_group(&pair), None);
+    // B proposes PFS with the IKE group, which A accepts for IKE.
+    assert!(rekey_from(&mut pair, Which::B), "B's rekey with PFS");
+    assert_eq!(child_pfs_group(&pair), Some(DhGroup::Ecp256));
+    assert!(child_refusals(&pair.b.events).is_empty());
+}
+
+#[test]
+fn a_rekey_refused_with_no_proposal_chosen_is_retried_without_key_exchange() {
+    // A allows only its IKE group (ecp256) for PFS; B offers curve25519 alone.
+    let a = connection(A_ADDR, B_ADDR, true);
+    let mut b = with_default_esp(connection(B_ADDR, A_ADDR, false));
+    for p in &mut b.esp_proposals {
+        p.dh = vec![DhGroup::Curve25519];
+    }
+    let mut pair = pfs_pair(a, b);
+    assert!(rekey_from(&mut pair, Which::B), "B's rekey, retried");
+    assert_eq!(child_pfs_group(&pair), None);
+    assert_eq!(child_refusals(&pair.a.events), ["NO_PROPOSAL_CHOSEN"]);
+    // The next rekey on this IKE SA goes without KE at once: no second refusal.
+    assert!(rekey_from(&mut pair, Which::B), "B's second rekey");
+    assert_eq!(child_refusals(&pair.a.events), ["NO_PROPOSAL_CHOSEN"]);
+}
+
+#[test]
+fn required_pfs_refuses_a_rekey_without_key_exchange() {
+    let a = connection(A_ADDR, B_ADDR, true);
+    let mut b = with_default_esp(connection(B_ADDR, A_ADDR, false));
+    b.pfs = Pfs::Required;
+    let mut pair = pfs_pair(a, b);
+    let first: Vec<_> = pair.a.kernel.sas.keys().copied().collect();
+    let now = pair.now;
+    let c = conn(&pair);
+    pair.a.engine.rekey_children(now, c);
+    let refused = |p: &Pair| !child_refusals(&p.b.events).is_empty();
+    pair.drive_checked(Duration::from_secs(30), refused, never_without_sas);
+    assert_eq!(child_refusals(&pair.b.events), ["NO_PROPOSAL_CHOSEN"]);
+    let failure = pair.b.events.iter().find_map(|e| match e {
+        Event::ChildFailed {
+            reason: DownReason::NegotiationFailed(f),
+            ..
+        } => Some(f.to_string()),
+        _ => None,
+    });
+    assert!(
+        failure
+            .as_deref()
+            .is_some_and(|f| f.contains("CREATE_CHILD_SA") && f.contains("requires PFS")),
+        "{failure:?}"
+    );
+    // The old child stays on both ends.
+    assert!(settled(&pair));
+    assert!(first.iter().all(|k| pair.a.kernel.sas.contains_key(k)));
+    // B's own rekey carries a KE, which A accepts with its IKE group.
+    assert!(rekey_from(&mut pair, Which::B), "B's rekey with PFS");
+    assert_eq!(child_pfs_group(&pair), Some(DhGroup::Ecp256));
 }

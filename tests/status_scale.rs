@@ -56,6 +56,7 @@ fn connection(local: IpAddr, remote: IpAddr, initiate: bool) -> ConnectionSettin
         initiate,
         if_id: None,
         offload: ikehub::ike::Offload::None,
+        pfs: ikehub::ike::Pfs::Optional,
     }
 }
 

@@ -127,6 +127,7 @@ fn connection(args: &Args, group: DhGroup, index: u32) -> Result<ConnectionSetti
         initiate: false,
         if_id: None,
         offload: ikehub::ike::Offload::None,
+        pfs: ikehub::ike::Pfs::Optional,
     })
 }
 

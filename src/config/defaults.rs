@@ -1,5 +1,6 @@
-//! Defaults for settings a connection leaves out, chosen so that a stock strongSwan 5.9 peer
-//! (no `proposals`/`esp_proposals` configured, i.e. its `default` proposals) accepts them.
+//! Defaults for settings a connection leaves out, chosen so that a stock strongSwan 5.9 or 6.0
+//! peer and a stock Libreswan 4/5 peer (no proposals configured) accept them, through every
+//! rekey.
 //!
 //! strongSwan 5.9's default IKE proposals (libstrongswan `proposal_create_default` and
 //! `proposal_create_default_aead`) offer, among others, AES-CBC 128/192/256 with
@@ -19,9 +20,17 @@
 //! - IKEv1 has no AEAD ciphers for the IKE SA and one algorithm of each kind per proposal:
 //!   `aes128-sha256-ecp256`, then `aes128-sha256-modp2048`.
 //! - ESP: `aes128gcm16` first (offloaded by most NICs and preferred when the peer allows it),
-//!   then `aes128-sha256`, which is in strongSwan's default ESP proposal. No DH group (no PFS):
-//!   a default strongSwan peer proposes none, and demanding PFS would fail its child SA
-//!   rekeys.
+//!   then `aes128-sha256`, which is in strongSwan's default ESP proposal. Both carry the groups
+//!   of the default IKE proposals, ecp256 and modp2048, for PFS on CHILD_SA rekeys, as
+//!   strongSwan 6.0's default ESP proposals (the IKE groups) and Libreswan's (the IKE SA's
+//!   group) do. In IKE_AUTH the groups are left out (RFC 7296 1.2).
+//! - PFS (`pfs`) is `optional`: as responder, a CHILD_SA with a key exchange is accepted when
+//!   its group is one of the IKE or ESP proposals' groups, and one without is accepted too
+//!   (Libreswan proposes PFS on every CHILD_SA rekey; strongSwan 5.9's defaults never do). As
+//!   initiator of a CHILD_SA rekey we send a key exchange of the first ESP proposal's group;
+//!   a peer that answers NO_PROPOSAL_CHOSEN (strongSwan 5.9 at its defaults) is asked again
+//!   at once without one, and later rekeys on that IKE SA go without. `pfs = "required"`
+//!   refuses CHILD_SAs without a key exchange and never retries without.
 //! - Lifetimes follow strongSwan's `rekey_time` defaults: 4h for the IKE SA, 1h for child SAs.
 //! - DPD every 30s (strongSwan leaves DPD off by default; a gateway that fails over between
 //!   active and standby routes must notice a dead peer).
@@ -40,7 +49,10 @@ pub const IKEV2_PROPOSALS: &[&str] = &[
 /// Default IKEv1 (ISAKMP SA) proposals.
 pub const IKEV1_PROPOSALS: &[&str] = &["aes128-sha256-ecp256", "aes128-sha256-modp2048"];
 /// Default ESP proposals.
-pub const ESP_PROPOSALS: &[&str] = &["aes128gcm16", "aes128-sha256"];
+pub const ESP_PROPOSALS: &[&str] = &[
+    "aes128gcm16-ecp256-modp2048",
+    "aes128-sha256-ecp256-modp2048",
+];
 
 pub const IKE_LIFETIME: Duration = Duration::from_secs(4 * 60 * 60);
 pub const CHILD_LIFETIME: Duration = Duration::from_secs(60 * 60);
@@ -93,6 +105,25 @@ mod tests {
         assert!(ike_proposals(IkeVersion::V1)
             .iter()
             .all(|p| p.encryption.iter().all(|e| !e.is_aead())));
+    }
+
+    #[test]
+    fn default_esp_proposals_offer_pfs_with_the_ike_groups() {
+        let ike_groups: Vec<_> = ike_proposals(IkeVersion::V2)
+            .iter()
+            .flat_map(|p| p.dh.clone())
+            .collect();
+        let esp = esp_proposals();
+        assert!(esp.iter().all(|p| !p.dh.is_empty()));
+        assert!(esp
+            .iter()
+            .flat_map(|p| &p.dh)
+            .all(|g| ike_groups.contains(g)));
+        assert_eq!(
+            esp.first().and_then(|p| p.dh.first()),
+            ike_groups.first(),
+            "a rekey's key exchange uses the IKE SA's default group"
+        );
     }
 
     #[test]

@@ -36,7 +36,13 @@
 //! local_identity = "192.0.2.1"      # our IKE ID; default: the gateway's first local
 //!                                   # address of the peer's address family
 //! ike_proposals = ["aes128gcm16-prfsha256-ecp256", "aes256-sha256-modp2048"]
-//! esp_proposals = ["aes128gcm16", "aes256-sha256"]
+//! esp_proposals = ["aes128gcm16-ecp256", "aes256-sha256-ecp256"]  # a group: PFS on rekeys;
+//!                                   # default "aes128gcm16-ecp256-modp2048",
+//!                                   # "aes128-sha256-ecp256-modp2048" (defaults.rs says why)
+//! pfs = "optional"                  # CHILD_SAs of CREATE_CHILD_SA: "optional" (default:
+//!                                   # ours carry a key exchange, the peer's may or may not)
+//!                                   # or "required" (one without is refused with
+//!                                   # NO_PROPOSAL_CHOSEN); IKE_AUTH's first never has one
 //! ike_lifetime = "4h"               # s, m, h, d (or bare seconds); minimum 10s
 //! child_lifetime = "1h"
 //! dpd_interval = "30s"              # "off" disables dead peer detection
@@ -68,6 +74,7 @@ mod identity;
 mod model;
 mod offload;
 mod overlap;
+mod pfs;
 mod proposal;
 mod raw;
 mod rules;
@@ -89,7 +96,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub use hub::hub_if_id;
 pub use model::{
     Auth, Config, Connection, EspProposal, Gateway, Identity, IkeProposal, IkeVersion, Offload,
-    Peer, PeerAddress, Psk, Route, StartAction, WEIGHT_ACTIVE, WEIGHT_STANDBY,
+    Peer, PeerAddress, Pfs, Psk, Route, StartAction, WEIGHT_ACTIVE, WEIGHT_STANDBY,
 };
 
 use error::Diagnostics;

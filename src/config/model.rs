@@ -10,6 +10,7 @@ use ipnet::IpNet;
 
 pub use super::identity::Identity;
 pub use super::offload::Offload;
+pub use super::pfs::Pfs;
 pub use super::proposal::{EspProposal, IkeProposal};
 pub use super::secret::Psk;
 
@@ -176,6 +177,9 @@ pub struct Connection {
     pub start_action: StartAction,
     /// ESP hardware offload of this connection's SAs (default: the gateway's).
     pub offload: Offload,
+    /// Whether CHILD_SAs made or rekeyed with CREATE_CHILD_SA must have their own key
+    /// exchange (default: optional).
+    pub pfs: Pfs,
 }
 
 impl Connection {

@@ -69,6 +69,7 @@ pub(crate) struct RawConnection {
     pub(crate) local_address: Option<Spanned<String>>,
     pub(crate) start_action: Option<Spanned<String>>,
     pub(crate) offload: Option<Spanned<String>>,
+    pub(crate) pfs: Option<Spanned<String>>,
 }
 
 impl std::fmt::Debug for RawConnection {
@@ -113,6 +114,7 @@ const CONNECTION_KEYS: &[&str] = &[
     "local_address",
     "start_action",
     "offload",
+    "pfs",
 ];
 const ROUTE_KEYS: &[&str] = &["destination", "connection", "weight", "publish"];
 
@@ -257,6 +259,7 @@ fn read_connection(
         local_address: r.string("local_address", d),
         start_action: r.string("start_action", d),
         offload: r.string("offload", d),
+        pfs: r.string("pfs", d),
     };
     r.finish(CONNECTION_KEYS, d);
     connection

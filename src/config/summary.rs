@@ -59,7 +59,7 @@ impl Config {
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  {}: {} with peer \"{}\" ({address}), {} <-> {}, ike {}, esp {}, lifetimes {}/{}, {}{}",
+                "  {}: {} with peer \"{}\" ({address}), {} <-> {}, ike {}, esp {}, pfs {}, lifetimes {}/{}, {}{}",
                 c.name,
                 c.version,
                 c.peer,
@@ -67,6 +67,7 @@ impl Config {
                 join(&c.remote_subnets),
                 join(&c.ike_proposals),
                 join(&c.esp_proposals),
+                c.pfs,
                 duration::format(c.ike_lifetime),
                 duration::format(c.child_lifetime),
                 c.start_action,

@@ -94,7 +94,11 @@ fn defaults_are_filled_in() {
     );
     let esp: Vec<String> = c.esp_proposals.iter().map(ToString::to_string).collect();
     assert_eq!(esp, DEFAULT_ESP_PROPOSALS);
-    assert!(c.esp_proposals.iter().all(|p| p.dh.is_empty() && !p.esn));
+    assert!(c
+        .esp_proposals
+        .iter()
+        .all(|p| p.dh == [DhGroup::Ecp256, DhGroup::Modp2048] && !p.esn));
+    assert_eq!(c.pfs, Pfs::Optional);
     assert_eq!(c.ike_lifetime, Duration::from_secs(4 * 3600));
     assert_eq!(c.child_lifetime, Duration::from_secs(3600));
     assert_eq!(c.dpd_interval, Some(Duration::from_secs(30)));
@@ -108,20 +112,67 @@ fn defaults_are_filled_in() {
     assert!(!config.routes[0].publish);
 }
 
+/// A gateway, one peer and two connections to it with extra settings each.
+fn two_connections(gateway: &str, first: (&str, &str), second: (&str, &str)) -> String {
+    format!(
+        "{gateway}{}{}{}",
+        peer("p", "198.51.100.10"),
+        connection(first.0, "p", "10.10.10.0/24", first.1),
+        connection(second.0, "p", "10.10.20.0/24", second.1),
+    )
+}
+
 #[test]
 fn offload_defaults_to_the_gateways_and_connections_may_override_it() {
     let gateway = GATEWAY.to_owned() + "offload = \"auto\"\n";
-    let text = format!(
-        "{gateway}{}{}{}",
-        peer("p", "198.51.100.10"),
-        connection("inherits", "p", "10.10.10.0/24", ""),
-        connection("strict", "p", "10.10.20.0/24", "offload = \"crypto\""),
+    let text = two_connections(
+        &gateway,
+        ("inherits", ""),
+        ("strict", "offload = \"crypto\""),
     );
     let config = ok(&text);
     assert_eq!(config.gateway.offload, Offload::Auto);
     assert_eq!(config.connections[0].offload, Offload::Auto);
     assert_eq!(config.connections[1].offload, Offload::Crypto);
     assert!(config.summary().contains(", offload crypto"));
+}
+
+#[test]
+fn pfs_is_optional_by_default_and_may_be_required() {
+    let text = two_connections(GATEWAY, ("optional", ""), ("strict", "pfs = \"required\""));
+    let config = ok(&text);
+    assert_eq!(config.connections[0].pfs, Pfs::Optional);
+    assert_eq!(config.connections[1].pfs, Pfs::Required);
+    let summary = config.summary();
+    assert!(summary.contains("pfs optional"), "{summary}");
+    assert!(summary.contains("pfs required"), "{summary}");
+}
+
+#[test]
+fn unknown_pfs_values_and_required_pfs_without_a_group_are_refused() {
+    let text = two_connections(
+        GATEWAY,
+        ("yes", "pfs = \"yes\""),
+        (
+            "nogroup",
+            "pfs = \"required\"\nesp_proposals = [\"aes128gcm16-ecp256\", \"aes128gcm16\"]",
+        ),
+    );
+    let e = errors(&text);
+    assert_error(
+        &e,
+        "connection \"yes\".pfs",
+        &[
+            "unknown PFS setting \"yes\"",
+            "\"optional\" or \"required\"",
+        ],
+    );
+    assert_error(
+        &e,
+        "connection \"nogroup\".pfs",
+        &["esp_proposals[1] names no key exchange group"],
+    );
+    assert_eq!(e.0.len(), 2, "{e}");
 }
 
 #[test]

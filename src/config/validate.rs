@@ -17,7 +17,7 @@ use super::error::Diagnostics;
 use super::identity::Identity;
 use super::model::{
     Auth, Connection, EspProposal, Gateway, IkeProposal, IkeVersion, Offload, Peer, PeerAddress,
-    Psk, Route, StartAction, WEIGHT_ACTIVE, WEIGHT_STANDBY,
+    Pfs, Psk, Route, StartAction, WEIGHT_ACTIVE, WEIGHT_STANDBY,
 };
 use super::raw::{RawConnection, RawGateway, RawPeer, RawRoute, Strings, TimeSetting};
 use super::secret;
@@ -66,6 +66,7 @@ pub(crate) struct ConnectionDraft {
     pub(crate) start_action: Option<StartAction>,
     /// Some(None): not given; the default is the gateway's.
     pub(crate) offload: Option<Option<Offload>>,
+    pub(crate) pfs: Option<Pfs>,
 }
 
 /// A route as far as its fields are valid.
@@ -282,8 +283,10 @@ impl Validator<'_, '_> {
             None => Some(None),
             Some(text) => self.offload(text, &field("offload")).map(Some),
         };
+        let pfs = self.pfs(raw, esp_proposals.as_deref(), &field("pfs"));
         ConnectionDraft {
             offload,
+            pfs,
             name,
             peer,
             version,
@@ -367,6 +370,47 @@ impl Validator<'_, '_> {
             );
         }
         value
+    }
+
+    /// `pfs`: "optional" (default) or "required"; required PFS needs a key exchange group in
+    /// every ESP proposal, or a rekey could be offered without one.
+    fn pfs(
+        &mut self,
+        raw: &RawConnection,
+        esp_proposals: Option<&[EspProposal]>,
+        field: &str,
+    ) -> Option<Pfs> {
+        let Some(text) = &raw.pfs else {
+            return Some(Pfs::default());
+        };
+        let Some(value) = Pfs::parse(text.get_ref()) else {
+            self.fail(
+                &text.span(),
+                field.to_owned(),
+                format!(
+                    "unknown PFS setting \"{}\"; use {}",
+                    text.get_ref(),
+                    Pfs::CHOICES
+                ),
+            );
+            return None;
+        };
+        let without_group = esp_proposals
+            .unwrap_or_default()
+            .iter()
+            .position(|p| p.dh.is_empty());
+        if let (Pfs::Required, Some(index)) = (value, without_group) {
+            self.fail(
+                &text.span(),
+                field.to_owned(),
+                format!(
+                    "pfs = \"required\" but esp_proposals[{index}] names no key exchange \
+                     group (e.g. \"aes128gcm16-ecp256\")"
+                ),
+            );
+            return None;
+        }
+        Some(value)
     }
 
     fn identity(&mut self, text: &Spanned<String>, field: &str) -> Option<Identity> {
@@ -704,6 +748,7 @@ pub(crate) fn finish(
         local_address,
         start_action: draft.start_action?,
         offload: draft.offload?.unwrap_or(gateway.offload),
+        pfs: draft.pfs?,
     })
 }
 

@@ -58,6 +58,7 @@ fn connection_settings(config: &Config, conn: &Connection) -> Result<ConnectionS
         initiate: conn.start_action == StartAction::Initiate,
         if_id: config.gateway.hub.then(|| hub_if_id(&conn.name)),
         offload: conn.offload,
+        pfs: conn.pfs,
     })
 }
 

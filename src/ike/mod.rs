@@ -38,6 +38,6 @@ pub use sa::{ChildSa, ChildSuite, IkeSa, NatState, SaState};
 pub use selector::Selector;
 pub use settings::{
     ConnectionSettings, EngineSettings, EspProposal, IdentityKind, IkeIdentity, IkeProposal,
-    Offload, PreSharedKey,
+    Offload, Pfs, PreSharedKey,
 };
 pub use stats::Stats;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use zeroize::Zeroizing;
 
-pub use crate::config::{EspProposal, IkeProposal, Offload};
+pub use crate::config::{EspProposal, IkeProposal, Offload, Pfs};
 
 /// The kind of an IKE identity. The ID types of IKEv2 (RFC 7296 3.5) and IKEv1 (RFC 2407
 /// 4.6.2.1) share their numbers; each version's codec converts.
@@ -107,6 +107,8 @@ pub struct ConnectionSettings {
     /// ESP hardware offload requested for this connection's SAs. The engine passes it on to
     /// the kernel layer with every install (rekeys included) and does not interpret it.
     pub offload: Offload,
+    /// Whether a CHILD_SA made or rekeyed with CREATE_CHILD_SA must have its own key exchange.
+    pub pfs: Pfs,
 }
 
 /// Engine-wide knobs; the defaults follow strongSwan's where one exists.

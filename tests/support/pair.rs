@@ -168,6 +168,7 @@ pub fn connection(local: &str, remote: &str, initiate: bool) -> ConnectionSettin
         initiate,
         if_id: None,
         offload: ikehub::ike::Offload::None,
+        pfs: ikehub::ike::Pfs::Optional,
     }
 }
 

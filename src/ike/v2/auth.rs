@@ -146,7 +146,7 @@ fn first_child_as_initiator(
             None => gave_up("peer created no CHILD_SA"),
         });
     };
-    let Some((suite, peer_spi)) = accept_esp(&settings.esp_proposals, answer, None, true) else {
+    let Some((suite, peer_spi)) = accept_esp(&settings.esp_proposals, answer, None) else {
         return Err(gave_up("responder chose an ESP proposal we did not offer"));
     };
     let offered_local = ts::from_subnets(&settings.local_subnets);
@@ -446,7 +446,7 @@ impl Context {
         }
         let our_spi = self.new_esp_spi();
         let Some((suite, answer, peer_spi)) =
-            select_esp(&settings.esp_proposals, offer, None, our_spi, true)
+            select_esp(&settings.esp_proposals, offer, None, our_spi)
         else {
             self.inbound_spis.remove(&our_spi);
             return Err(Error::NoProposalChosen);

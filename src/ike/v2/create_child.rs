@@ -7,7 +7,7 @@
 use std::cmp::Ordering;
 use std::time::{Duration, Instant};
 
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::algorithm::DhGroup;
 use crate::crypto::dh::{KeyExchange, SharedSecret};
@@ -15,22 +15,23 @@ use crate::crypto::error::CryptoError;
 use crate::crypto::keymat::{derive_child_keys, derive_rekeyed_ike_keys};
 use crate::wire::ikev2::transform::{InvalidKeData, TransformId};
 use crate::wire::ikev2::{
-    KePayload, Notify, NotifyType, Payload, ProtocolId, SaPayload, TrafficSelector,
+    ExchangeType, KePayload, Notify, NotifyType, Payload, ProtocolId, SaPayload, TrafficSelector,
 };
 
 use super::super::child::{jittered, NewChild};
 use super::super::context::Context;
 use super::super::engine::Fate;
+use super::super::error::Failure;
 use super::super::output::{DownReason, Event};
 use super::super::sa::{
     ChildSa, ChildState, ChildSuite, Collision, IkeSa, RequestKind, SaOrigin, SaState,
 };
-use super::super::settings::{ConnectionSettings, EspProposal};
+use super::super::settings::{ConnectionSettings, Pfs};
 use super::super::timer::{Timer, TimerQueue};
 use super::informational::notify;
 use super::init::sa_crypto;
 use super::proposal::{
-    accept_esp, accept_ike, acceptable_pfs_group, esp_sa_payload, ike_sa_payload,
+    accept_esp, accept_ike, acceptable_pfs_group, esp_sa_payload, ike_sa_payload, pfs_groups,
     preferred_pfs_group, select_esp, select_ike,
 };
 use super::sa::{ChildRekeySent, Expect, IkeRekeySent, SaCrypto};
@@ -122,32 +123,64 @@ fn narrowed_selectors(
     Ok((local_ts, remote_ts))
 }
 
+/// Why we refuse a CREATE_CHILD_SA request: the error notify, its data, and for the log what
+/// did not match.
+struct Refusal {
+    notify: NotifyType,
+    data: Vec<u8>,
+    detail: &'static str,
+}
+
+impl Refusal {
+    fn new(notify: NotifyType, detail: &'static str) -> Refusal {
+        Refusal {
+            notify,
+            data: Vec::new(),
+            detail,
+        }
+    }
+}
+
 /// Our ESP proposal for the peer's offer and KE: the suite, our SA payload and the peer's
-/// SPI. Refused with NO_PROPOSAL_CHOSEN, or INVALID_KE_PAYLOAD naming the group we want
-/// when the KE is of another group (RFC 7296 1.3).
+/// SPI. A KE must be of a group we allow (`pfs_groups`: our ESP proposals' groups, then our
+/// IKE proposals') that the chosen proposal names; a request without one is taken unless the
+/// connection requires PFS. Refused with NO_PROPOSAL_CHOSEN, or INVALID_KE_PAYLOAD naming
+/// the group we want when the KE is of another group (RFC 7296 1.3).
 fn choose_child_proposal(
-    ours: &[EspProposal],
+    settings: &ConnectionSettings,
     offer: &SaPayload,
     ke: Option<&KePayload>,
     our_spi: u32,
-) -> Result<(ChildSuite, SaPayload, u32), Answer> {
-    let wrong_group = |ke_group: Option<DhGroup>| match acceptable_pfs_group(ours, offer)
+) -> Result<(ChildSuite, SaPayload, u32), Refusal> {
+    let allowed = pfs_groups(&settings.esp_proposals, &settings.ike_proposals);
+    let wrong_group = |ke_group: Option<DhGroup>| match acceptable_pfs_group(&allowed, offer)
         .filter(|g| Some(*g) != ke_group)
     {
-        Some(g) => refuse(
-            NotifyType::InvalidKePayload,
-            g.transform_id().to_be_bytes().to_vec(),
+        Some(g) => Refusal {
+            notify: NotifyType::InvalidKePayload,
+            data: g.transform_id().to_be_bytes().to_vec(),
+            detail: "the key exchange is not of a group we accept with this proposal",
+        },
+        None => Refusal::new(
+            NotifyType::NoProposalChosen,
+            "no ESP proposal and key exchange group of the peer match ours",
         ),
-        None => refuse(NotifyType::NoProposalChosen, Vec::new()),
     };
     let ke_group = match ke {
-        Some(ke) => match DhGroup::from_transform_id(ke.group) {
+        None if settings.pfs == Pfs::Required => {
+            return Err(Refusal::new(
+                NotifyType::NoProposalChosen,
+                "no key exchange, and the connection requires PFS (pfs = \"required\")",
+            ))
+        }
+        None => None,
+        Some(ke) => match DhGroup::from_transform_id(ke.group).filter(|g| allowed.contains(g)) {
             Some(g) => Some(g),
             None => return Err(wrong_group(None)),
         },
-        None => None,
     };
-    select_esp(ours, offer, ke_group, our_spi, false).ok_or_else(|| wrong_group(ke_group))
+    select_esp(&settings.esp_proposals, offer, ke_group, our_spi)
+        .ok_or_else(|| wrong_group(ke_group))
 }
 
 /// The payloads of the peer's answer to our CHILD_SA rekey.
@@ -178,11 +211,10 @@ fn rekeyed_child(
     (new_inbound_spi, _): (u32, u32),
 ) -> Result<NewChild, Unusable> {
     let group = dh.as_ref().map(|d| d.group());
-    let accepted =
-        accept_esp(&settings.esp_proposals, response.answer, group, false).filter(|_| {
-            ts::within(response.tsi, &ts::from_selectors(&old.local_ts))
-                && ts::within(response.tsr, &ts::from_selectors(&old.remote_ts))
-        });
+    let accepted = accept_esp(&settings.esp_proposals, response.answer, group).filter(|_| {
+        ts::within(response.tsi, &ts::from_selectors(&old.local_ts))
+            && ts::within(response.tsr, &ts::from_selectors(&old.remote_ts))
+    });
     let secret = match (dh, response.ke) {
         (Some(dh), Some(ke)) if ke.group == dh.group().transform_id() => dh.agree(&ke.data).ok(),
         (None, None) => None,
@@ -342,11 +374,10 @@ impl Context {
             .iter()
             .find(|c| c.inbound_spi == old_inbound_spi)?;
         let (local_ts, remote_ts) = (old.local_ts.clone(), old.remote_ts.clone());
-        let group = sa
-            .v2
-            .ke_group_hint
-            .take()
-            .or_else(|| preferred_pfs_group(&settings.esp_proposals));
+        let hint = sa.v2.ke_group_hint.take();
+        let group = hint
+            .or_else(|| preferred_pfs_group(&settings.esp_proposals))
+            .filter(|_| !sa.v2.rekey_without_pfs);
         let dh = match group.map(|g| KeyExchange::generate(g, self.rng.as_mut())) {
             Some(Ok(dh)) => Some(dh),
             Some(Err(e)) => {
@@ -446,14 +477,14 @@ impl Context {
             Err(refusal) => return refusal,
         };
         let our_spi = self.new_esp_spi();
-        let (suite, answer, peer_spi) =
-            match choose_child_proposal(&settings.esp_proposals, offer, p.ke, our_spi) {
-                Ok(chosen) => chosen,
-                Err(refusal) => {
-                    self.inbound_spis.remove(&our_spi);
-                    return refusal;
-                }
-            };
+        let (suite, answer, peer_spi) = match choose_child_proposal(&settings, offer, p.ke, our_spi)
+        {
+            Ok(chosen) => chosen,
+            Err(refusal) => {
+                self.inbound_spis.remove(&our_spi);
+                return self.refuse_child(sa, refusal);
+            }
+        };
         let (secret, our_ke) = match self.respond_pfs(suite.dh, p.ke) {
             Ok(pfs) => pfs,
             Err(e) => {
@@ -496,6 +527,31 @@ impl Context {
             self.mark_rekeyed_by_peer(sa, old_inbound, our_spi, nonces);
         }
         (response, Fate::Keep)
+    }
+
+    /// Refuse the peer's CREATE_CHILD_SA request, visibly on our end: INVALID_KE_PAYLOAD (a
+    /// step of the negotiation) in an info line, anything else as a `ChildFailed` event.
+    fn refuse_child(&mut self, sa: &IkeSa, refusal: Refusal) -> Answer {
+        let Refusal {
+            notify,
+            data,
+            detail,
+        } = refusal;
+        if notify == NotifyType::InvalidKePayload {
+            let name = self.connection(sa.conn).map(|c| c.name.as_str());
+            info!(
+                connection = name.unwrap_or("?"),
+                "CREATE_CHILD_SA: refused with {notify}: {detail}"
+            );
+        } else {
+            let failure = Failure::refused(ExchangeType::CreateChildSa, notify, detail);
+            self.emit_event(Event::ChildFailed {
+                conn: sa.conn,
+                sa: sa.id,
+                reason: DownReason::NegotiationFailed(failure),
+            });
+        }
+        refuse(notify, data)
     }
 
     /// Our half of the PFS key exchange the chosen proposal asks for: the shared secret and
@@ -680,6 +736,26 @@ impl Context {
             NotifyType::ChildSaNotFound => {
                 self.inbound_spis.remove(&new_inbound_spi);
                 self.drop_child(sa, old_inbound_spi, DownReason::Deleted);
+            }
+            // A peer without PFS in its ESP proposals (strongSwan 5.9 at its defaults) refuses
+            // our key exchange: unless we require PFS, ask again at once without one.
+            NotifyType::NoProposalChosen
+                if our_group.is_some()
+                    && self
+                        .connection(sa.conn)
+                        .is_some_and(|c| c.pfs == Pfs::Optional) =>
+            {
+                info!(
+                    sa = sa.id.0,
+                    "CREATE_CHILD_SA: the peer refused PFS with NO_PROPOSAL_CHOSEN; \
+                     rekeying without a key exchange"
+                );
+                self.inbound_spis.remove(&new_inbound_spi);
+                sa.v2.rekey_without_pfs = true;
+                sa.v2
+                    .exchanges
+                    .queued
+                    .push_front(RequestKind::RekeyChild { old_inbound_spi });
             }
             other => self.abandon_child_rekey(
                 now,
@@ -876,6 +952,7 @@ impl Context {
         crypto.auth_keys = None;
         new.v2.crypto = Some(crypto);
         new.v2.fragmentation = old.v2.fragmentation;
+        new.v2.rekey_without_pfs = old.v2.rekey_without_pfs;
         new.children = std::mem::take(&mut old.children);
         new.remote_id = old.remote_id.clone();
         new.established_at = Some(now);

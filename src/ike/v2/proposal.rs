@@ -187,12 +187,7 @@ pub fn accept_ike(ours: &[IkeProposal], answer: &SaPayload) -> Option<(IkeSuite,
     Some((suite, p.spi.clone()))
 }
 
-fn pick_esp(
-    ours: &EspProposal,
-    theirs: &Proposal,
-    want_dh: Option<DhGroup>,
-    in_ike_auth: bool,
-) -> Option<ChildSuite> {
+fn pick_esp(ours: &EspProposal, theirs: &Proposal, want_dh: Option<DhGroup>) -> Option<ChildSuite> {
     let encryption = first_listed_cipher(&ours.encryption, theirs)?;
     let integrity = pick_integrity(encryption, &ours.integrity, theirs)?;
     let their_esn: Vec<u16> = offered(theirs, TransformType::Esn).map(|t| t.id).collect();
@@ -204,8 +199,7 @@ fn pick_esp(
         return None;
     };
     let dh = match want_dh {
-        // Our proposal demands PFS, but no key exchange came (outside IKE_AUTH).
-        None if !ours.dh.is_empty() && !in_ike_auth => return None,
+        // No key exchange: whether the connection requires one is for the caller to decide.
         None => {
             // Without a KE payload a DH transform cannot be honoured, unless NONE is offered.
             if offered(theirs, TransformType::Dh).any(|t| t.id != NONE)
@@ -215,8 +209,10 @@ fn pick_esp(
             }
             None
         }
+        // RFC 7296 1.3: the chosen proposal names the group of the KE payload. Whether we
+        // allow the group is for the caller to decide (see `pfs_groups`).
         Some(group) => {
-            if !ours.dh.contains(&group) || !lists(theirs, group) {
+            if !lists(theirs, group) {
                 return None;
             }
             Some(group)
@@ -248,14 +244,13 @@ fn esp_suite_proposal(suite: &ChildSuite, number: u8, spi: u32) -> Proposal {
 }
 
 /// Responder: choose an ESP suite. `ke_group` is the group of the KE payload when one came
-/// with the request (PFS). Returns the suite, the answer (with our inbound SPI) and the peer's
+/// with the request (PFS), already checked against `pfs_groups`. Returns the suite, the answer (with our inbound SPI) and the peer's
 /// SPI (its inbound, our outbound).
 pub fn select_esp(
     ours: &[EspProposal],
     theirs: &SaPayload,
     ke_group: Option<DhGroup>,
     our_spi: u32,
-    in_ike_auth: bool,
 ) -> Option<(ChildSuite, SaPayload, u32)> {
     for mine in ours {
         for p in theirs
@@ -266,7 +261,7 @@ pub fn select_esp(
             let Ok(peer_spi) = <[u8; 4]>::try_from(p.spi.as_slice()) else {
                 continue;
             };
-            if let Some(suite) = pick_esp(mine, p, ke_group, in_ike_auth) {
+            if let Some(suite) = pick_esp(mine, p, ke_group) {
                 let answer = SaPayload {
                     proposals: vec![esp_suite_proposal(&suite, p.number, our_spi)],
                 };
@@ -282,7 +277,6 @@ pub fn accept_esp(
     ours: &[EspProposal],
     answer: &SaPayload,
     ke_group: Option<DhGroup>,
-    in_ike_auth: bool,
 ) -> Option<(ChildSuite, u32)> {
     let [p] = answer.proposals.as_slice() else {
         return None;
@@ -294,9 +288,7 @@ pub fn accept_esp(
         return None;
     }
     let peer_spi = u32::from_be_bytes(<[u8; 4]>::try_from(p.spi.as_slice()).ok()?);
-    let suite = ours
-        .iter()
-        .find_map(|mine| pick_esp(mine, p, ke_group, in_ike_auth))?;
+    let suite = ours.iter().find_map(|mine| pick_esp(mine, p, ke_group))?;
     Some((suite, peer_spi))
 }
 
@@ -338,9 +330,27 @@ pub fn preferred_pfs_group(ours: &[EspProposal]) -> Option<DhGroup> {
     ours.first().and_then(|p| p.dh.first().copied())
 }
 
-/// A PFS group we would accept with this offer, for an INVALID_KE_PAYLOAD answer.
-pub fn acceptable_pfs_group(ours: &[EspProposal], theirs: &SaPayload) -> Option<DhGroup> {
-    ours.iter().flat_map(|p| p.dh.iter().copied()).find(|g| {
+/// The groups we accept for the key exchange of a CHILD_SA made by CREATE_CHILD_SA, in order of
+/// preference: those our ESP proposals name, then those we allow for the IKE SA (the group a
+/// Libreswan peer uses for PFS when its ESP proposals name none).
+pub fn pfs_groups(esp: &[EspProposal], ike: &[IkeProposal]) -> Vec<DhGroup> {
+    let mut groups: Vec<DhGroup> = Vec::new();
+    let all = esp
+        .iter()
+        .flat_map(|p| &p.dh)
+        .chain(ike.iter().flat_map(|p| &p.dh));
+    for g in all {
+        if !groups.contains(g) {
+            groups.push(*g);
+        }
+    }
+    groups
+}
+
+/// A PFS group of `allowed` (see `pfs_groups`) the offer lists, for an INVALID_KE_PAYLOAD
+/// answer.
+pub fn acceptable_pfs_group(allowed: &[DhGroup], theirs: &SaPayload) -> Option<DhGroup> {
+    allowed.iter().copied().find(|g| {
         theirs
             .proposals
             .iter()

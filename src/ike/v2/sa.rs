@@ -27,6 +27,9 @@ pub struct V2State {
     pub reassembly: Option<Reassembly>,
     /// The DH group the peer asked for with INVALID_KE_PAYLOAD, for our next CREATE_CHILD_SA.
     pub ke_group_hint: Option<DhGroup>,
+    /// The peer refused a CHILD_SA rekey with a key exchange (NO_PROPOSAL_CHOSEN) and PFS is
+    /// optional: our CHILD_SA rekeys on this IKE SA and its successors go without one.
+    pub rekey_without_pfs: bool,
 }
 
 /// Keys and payload protection of an IKE SA, once IKE_SA_INIT completed.
