@@ -93,13 +93,14 @@ EOF
 #   esp                  phase 2 / ESP proposal (aes256-sha2_256-modp2048: PFS)
 #   version              IKE version, 1 or 2 (1)
 #   pfs                  yes or no (yes)
-#   salifetime, ikelifetime  lifetimes (Libreswan's defaults)
+#   (ike, esp or pfs given empty: the line is left out, Libreswan's default applies)
+#   salifetime, ikelifetime, rekeymargin, rekeyfuzz  lifetimes (Libreswan's defaults)
 lsw_conn() {
     local ns=$1 name=$2 dir kv key value
     shift 2
     local local_addr="" remote_addr="" local_id="" remote_id="" psk="" local_ts="" remote_ts=""
     local ike=aes256-sha2_256-modp2048 esp=aes256-sha2_256-modp2048 version=1 pfs=yes
-    local salifetime="" ikelifetime=""
+    local salifetime="" ikelifetime="" rekeymargin="" rekeyfuzz=""
     for kv in "$@"; do
         key=${kv%%=*}
         value=${kv#*=}
@@ -117,6 +118,8 @@ lsw_conn() {
         pfs) pfs=$value ;;
         salifetime) salifetime=$value ;;
         ikelifetime) ikelifetime=$value ;;
+        rekeymargin) rekeymargin=$value ;;
+        rekeyfuzz) rekeyfuzz=$value ;;
         *)
             bad "lsw_conn $name: unknown key $key"
             return 1
@@ -146,11 +149,13 @@ lsw_conn() {
         echo "    right=$remote_addr"
         echo "    rightid=$remote_id"
         echo "    rightsubnet=$remote_ts"
-        echo "    ike=$ike"
-        echo "    esp=$esp"
-        echo "    pfs=$pfs"
+        [ -n "$ike" ] && echo "    ike=$ike"
+        [ -n "$esp" ] && echo "    esp=$esp"
+        [ -n "$pfs" ] && echo "    pfs=$pfs"
         [ -n "$salifetime" ] && echo "    salifetime=$salifetime"
         [ -n "$ikelifetime" ] && echo "    ikelifetime=$ikelifetime"
+        [ -n "$rekeymargin" ] && echo "    rekeymargin=$rekeymargin"
+        [ -n "$rekeyfuzz" ] && echo "    rekeyfuzz=$rekeyfuzz"
         # the tests set up their own routes; Debian's _updown needs bash's
         # view of ip, which busybox sh does not give
         echo "    leftupdown=/bin/true"

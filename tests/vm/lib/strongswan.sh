@@ -115,8 +115,8 @@ EOF
 #   local_id, remote_id  identities (the addresses)
 #   psk                  pre-shared key (required)
 #   local_ts, remote_ts  traffic selectors (required)
-#   ike                  IKE proposal (aes128gcm16-prfsha256-ecp256)
-#   esp                  ESP proposal (aes128gcm16)
+#   ike                  IKE proposal (aes128gcm16-prfsha256-ecp256; empty: strongSwan's defaults)
+#   esp                  ESP proposal (aes128gcm16; empty: strongSwan's defaults)
 #   version              IKE version, 1 or 2 (2)
 #   rekey_time, life_time  CHILD_SA lifetimes (strongSwan's defaults)
 #   ike_rekey_time       IKE SA rekey time (strongSwan's default)
@@ -169,7 +169,7 @@ swan_conn() {
         echo "        version = $version"
         echo "        local_addrs = $local_addr"
         echo "        remote_addrs = $remote_addr"
-        echo "        proposals = $ike"
+        [ -n "$ike" ] && echo "        proposals = $ike"
         echo "        dpd_delay = ${dpd_delay}s"
         [ -n "$ike_rekey_time" ] && echo "        rekey_time = $ike_rekey_time"
         echo "        local {"
@@ -185,7 +185,7 @@ swan_conn() {
         echo "                mode = $mode"
         echo "                local_ts = $local_ts"
         echo "                remote_ts = $remote_ts"
-        echo "                esp_proposals = $esp"
+        [ -n "$esp" ] && echo "                esp_proposals = $esp"
         [ -n "$rekey_time" ] && echo "                rekey_time = $rekey_time"
         [ -n "$life_time" ] && echo "                life_time = $life_time"
         echo "                start_action = $start_action"
