@@ -100,11 +100,10 @@ pinger() {
     done
 }
 
-# sum_pings WHAT: packets transmitted or received over all rounds.
+# sum_pings WHAT: packets transmitted or received over all rounds ("25 packets
+# transmitted, 25 received" from iputils, "25 packets received" from busybox).
 sum_pings() {
-    local field=$1
-    awk -v f="$field" '/packets transmitted/ {
-        for (i = 1; i <= NF; i++) { if ($(i + 1) ~ f) { n += $i } } } END { print n + 0 }' "$PINGS"
+    grep -o -E "[0-9]+ (packets )?$1" "$PINGS" | awk '{ n += $1 } END { print n + 0 }'
 }
 
 # run CASE PEER(libreswan|strongswan) INITIATOR(ikehub|peer)

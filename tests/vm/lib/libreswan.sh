@@ -183,12 +183,15 @@ lsw_terminate() {
 }
 
 # lsw_sa_established NS NAME: exit 0 when NAME has an established ISAKMP
-# (IKEv1) or IKE (IKEv2) SA and an IPsec SA.
+# (IKEv1) or IKE (IKEv2) SA and an IPsec (Child) SA; IKEv2 states read
+# "established IKE SA" and "established Child SA".
 lsw_sa_established() {
     local states
     states=$(lsw_whack "$1" --showstates 2>/dev/null) || return 1
-    printf '%s\n' "$states" | grep -F "\"$2\"" | grep -E 'ISAKMP SA established|IKE SA established' >/dev/null &&
-        printf '%s\n' "$states" | grep -F "\"$2\"" | grep -F 'IPsec SA established' >/dev/null
+    printf '%s\n' "$states" | grep -F "\"$2\"" |
+        grep -E 'ISAKMP SA established|IKE SA established|established IKE SA' >/dev/null &&
+        printf '%s\n' "$states" | grep -F "\"$2\"" |
+        grep -E 'IPsec SA established|established Child SA' >/dev/null
 }
 
 # lsw_no_sa NS NAME: exit 0 when NS's pluto holds no state for NAME.
