@@ -131,15 +131,17 @@ fn delete_removes_everything_on_both_sides() {
     pair.a.engine.terminate(now, conn);
     assert!(pair.drive_until(LIMIT, |p| p.a.ike_down().len() == 1
         && p.b.ike_down().len() == 1));
-    for side in [&pair.a, &pair.b] {
+    // A's delete ends the SA on A as "deleted", on B as "deleted by the peer".
+    for (side, expected) in [
+        (&pair.a, DownReason::Deleted),
+        (&pair.b, DownReason::DeletedByPeer),
+    ] {
         assert!(side.kernel.sas.is_empty(), "kernel SAs left behind");
-        assert!(matches!(
-            side.ike_down()[0],
-            Event::IkeDown {
-                reason: DownReason::Deleted,
-                ..
-            }
-        ));
+        assert!(
+            matches!(&side.ike_down()[0], Event::IkeDown { reason, .. } if *reason == expected),
+            "{:?}",
+            side.ike_down()
+        );
         assert_eq!(side.engine.sas().count(), 0);
     }
 }

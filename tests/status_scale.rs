@@ -57,6 +57,11 @@ fn connection(local: IpAddr, remote: IpAddr, initiate: bool) -> ConnectionSettin
         if_id: None,
         offload: ikehub::ike::Offload::None,
         pfs: ikehub::ike::Pfs::Optional,
+        close_action: if initiate {
+            ikehub::ike::CloseAction::Restart
+        } else {
+            ikehub::ike::CloseAction::None
+        },
     }
 }
 

@@ -128,6 +128,7 @@ fn connection(args: &Args, group: DhGroup, index: u32) -> Result<ConnectionSetti
         if_id: None,
         offload: ikehub::ike::Offload::None,
         pfs: ikehub::ike::Pfs::Optional,
+        close_action: ikehub::ike::CloseAction::None,
     })
 }
 

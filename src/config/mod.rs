@@ -52,6 +52,11 @@
 //! local_address = "192.0.2.1"       # one of gateway.local_addresses; default: the first
 //!                                   # of the peer's family (a second uplink names its own)
 //! start_action = "initiate"         # or "listen" (default)
+//! close_action = "restart"          # when the IKE SA ends without our delete (the peer
+//!                                   # deleted it, it was found dead, a negotiation or a
+//!                                   # CHILD_SA replacement failed): "restart" (initiate
+//!                                   # again with backoff; default with "initiate") or
+//!                                   # "none" (default with "listen")
 //! offload = "crypto"                # default: gateway.offload (see above)
 //!
 //! [[route]]                         # destination route table
@@ -65,6 +70,7 @@
 //! interoperate with a stock strongSwan 5.9 are in `defaults.rs`. Unknown keys are errors.
 //! The checks that span entries are documented in `rules.rs` and `overlap.rs`.
 
+mod close_action;
 mod defaults;
 mod document;
 mod duration;
@@ -95,8 +101,8 @@ pub use defaults::{
 pub use error::{ConfigError, ConfigErrors};
 pub use hub::hub_if_id;
 pub use model::{
-    Auth, Config, Connection, EspProposal, Gateway, Identity, IkeProposal, IkeVersion, Offload,
-    Peer, PeerAddress, Pfs, Psk, Route, StartAction, WEIGHT_ACTIVE, WEIGHT_STANDBY,
+    Auth, CloseAction, Config, Connection, EspProposal, Gateway, Identity, IkeProposal, IkeVersion,
+    Offload, Peer, PeerAddress, Pfs, Psk, Route, StartAction, WEIGHT_ACTIVE, WEIGHT_STANDBY,
 };
 
 use error::Diagnostics;

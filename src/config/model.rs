@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+pub use super::close_action::CloseAction;
 pub use super::identity::Identity;
 pub use super::offload::Offload;
 pub use super::pfs::Pfs;
@@ -175,6 +176,8 @@ pub struct Connection {
     /// peer's family.
     pub local_address: IpAddr,
     pub start_action: StartAction,
+    /// What happens when the IKE SA ends without our delete.
+    pub close_action: CloseAction,
     /// ESP hardware offload of this connection's SAs (default: the gateway's).
     pub offload: Offload,
     /// Whether CHILD_SAs made or rekeyed with CREATE_CHILD_SA must have their own key

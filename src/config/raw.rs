@@ -70,6 +70,7 @@ pub(crate) struct RawConnection {
     pub(crate) start_action: Option<Spanned<String>>,
     pub(crate) offload: Option<Spanned<String>>,
     pub(crate) pfs: Option<Spanned<String>>,
+    pub(crate) close_action: Option<Spanned<String>>,
 }
 
 impl std::fmt::Debug for RawConnection {
@@ -115,6 +116,7 @@ const CONNECTION_KEYS: &[&str] = &[
     "start_action",
     "offload",
     "pfs",
+    "close_action",
 ];
 const ROUTE_KEYS: &[&str] = &["destination", "connection", "weight", "publish"];
 
@@ -260,6 +262,7 @@ fn read_connection(
         start_action: r.string("start_action", d),
         offload: r.string("offload", d),
         pfs: r.string("pfs", d),
+        close_action: r.string("close_action", d),
     };
     r.finish(CONNECTION_KEYS, d);
     connection

@@ -24,7 +24,7 @@ use std::ops::Range;
 use ipnet::IpNet;
 
 use super::error::Diagnostics;
-use super::model::{Gateway, PeerAddress, StartAction};
+use super::model::{CloseAction, Gateway, PeerAddress, StartAction};
 use super::overlap::overlaps;
 use super::raw::RawConfig;
 use super::validate::{ConnectionDraft, PeerDraft, RouteDraft};
@@ -144,6 +144,23 @@ fn peer_references(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
                     ),
                 );
             }
+        }
+        // Restarting is initiating too.
+        let close_action = entries.connections.get(index).and_then(|c| c.close_action);
+        if let (Some(Some(CloseAction::Restart)), Some(PeerAddress::Any)) = (close_action, address)
+        {
+            let span = connection
+                .close_action
+                .as_ref()
+                .map_or(connection.span.clone(), |s| s.span());
+            d.error(
+                Some(&span),
+                format!("{}.close_action", connection.label),
+                format!(
+                    "cannot restart a connection to peer \"{name}\": its address is \"any\"; \
+                     use \"none\""
+                ),
+            );
         }
     }
 }

@@ -59,7 +59,7 @@ impl Config {
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  {}: {} with peer \"{}\" ({address}), {} <-> {}, ike {}, esp {}, pfs {}, lifetimes {}/{}, {}{}",
+                "  {}: {} with peer \"{}\" ({address}), {} <-> {}, ike {}, esp {}, pfs {}, lifetimes {}/{}, {}, on close {}{}",
                 c.name,
                 c.version,
                 c.peer,
@@ -71,6 +71,7 @@ impl Config {
                 duration::format(c.ike_lifetime),
                 duration::format(c.child_lifetime),
                 c.start_action,
+                c.close_action,
                 match c.offload {
                     Offload::None => String::new(),
                     mode => format!(", offload {mode}"),

@@ -703,12 +703,58 @@ fn peers_are_checked() {
         "{GATEWAY}[[peer]]\nname = \"r\"\naddress = \"any\"\nidentity = \"user@example.com\"\n"
     );
     ok(&(roamer.clone() + &connection("c", "r", "10.10.10.0/24", "")));
-    let e =
-        errors(&(roamer + &connection("c", "r", "10.10.10.0/24", "start_action = \"initiate\"")));
+    let e = errors(
+        &(roamer.clone() + &connection("c", "r", "10.10.10.0/24", "start_action = \"initiate\"")),
+    );
     assert_error(
         &e,
         "connection \"c\".start_action",
         &["cannot initiate", "\"any\""],
+    );
+    let e =
+        errors(&(roamer + &connection("c", "r", "10.10.10.0/24", "close_action = \"restart\"")));
+    assert_error(
+        &e,
+        "connection \"c\".close_action",
+        &["cannot restart", "\"any\"", "use \"none\""],
+    );
+}
+
+#[test]
+fn close_action_follows_the_start_action_unless_given() {
+    let text = format!(
+        "{GATEWAY}{}{}{}{}",
+        peer("p", "198.51.100.10"),
+        connection(
+            "initiator",
+            "p",
+            "10.10.10.0/24",
+            "start_action = \"initiate\""
+        ),
+        connection("listener", "p", "10.10.20.0/24", ""),
+        connection(
+            "quiet",
+            "p",
+            "10.10.30.0/24",
+            "start_action = \"initiate\"\nclose_action = \"none\""
+        ),
+    );
+    let config = ok(&text);
+    let actions: Vec<CloseAction> = config.connections.iter().map(|c| c.close_action).collect();
+    assert_eq!(
+        actions,
+        [CloseAction::Restart, CloseAction::None, CloseAction::None]
+    );
+    assert!(config.summary().contains("initiate, on close restart"));
+    let e = errors(&format!(
+        "{GATEWAY}{}{}",
+        peer("p", "198.51.100.10"),
+        connection("c", "p", "10.10.10.0/24", "close_action = \"start\""),
+    ));
+    assert_error(
+        &e,
+        "connection \"c\".close_action",
+        &["unknown close action \"start\"", "\"restart\" or \"none\""],
     );
 }
 

@@ -16,8 +16,8 @@ use super::duration;
 use super::error::Diagnostics;
 use super::identity::Identity;
 use super::model::{
-    Auth, Connection, EspProposal, Gateway, IkeProposal, IkeVersion, Offload, Peer, PeerAddress,
-    Pfs, Psk, Route, StartAction, WEIGHT_ACTIVE, WEIGHT_STANDBY,
+    Auth, CloseAction, Connection, EspProposal, Gateway, IkeProposal, IkeVersion, Offload, Peer,
+    PeerAddress, Pfs, Psk, Route, StartAction, WEIGHT_ACTIVE, WEIGHT_STANDBY,
 };
 use super::raw::{RawConnection, RawGateway, RawPeer, RawRoute, Strings, TimeSetting};
 use super::secret;
@@ -67,6 +67,8 @@ pub(crate) struct ConnectionDraft {
     /// Some(None): not given; the default is the gateway's.
     pub(crate) offload: Option<Option<Offload>>,
     pub(crate) pfs: Option<Pfs>,
+    /// Some(None): not given; the default follows the start action.
+    pub(crate) close_action: Option<Option<CloseAction>>,
 }
 
 /// A route as far as its fields are valid.
@@ -284,7 +286,26 @@ impl Validator<'_, '_> {
             Some(text) => self.offload(text, &field("offload")).map(Some),
         };
         let pfs = self.pfs(raw, esp_proposals.as_deref(), &field("pfs"));
+        let close_action = match &raw.close_action {
+            None => Some(None),
+            Some(text) => match CloseAction::parse(text.get_ref()) {
+                Some(action) => Some(Some(action)),
+                None => {
+                    self.fail(
+                        &text.span(),
+                        field("close_action"),
+                        format!(
+                            "unknown close action \"{}\"; use {}",
+                            text.get_ref(),
+                            CloseAction::CHOICES
+                        ),
+                    );
+                    None
+                }
+            },
+        };
         ConnectionDraft {
+            close_action,
             offload,
             pfs,
             name,
@@ -731,6 +752,7 @@ pub(crate) fn finish(
     let local_identity = draft
         .local_identity?
         .unwrap_or_else(|| Identity::from_ip(local_address));
+    let start_action = draft.start_action?;
     Some(Connection {
         name: draft.name?,
         peer: draft.peer?,
@@ -746,7 +768,10 @@ pub(crate) fn finish(
         dpd_interval: draft.dpd_interval?,
         dpd_timeout: draft.dpd_timeout?,
         local_address,
-        start_action: draft.start_action?,
+        start_action,
+        close_action: draft
+            .close_action?
+            .unwrap_or_else(|| CloseAction::default_for(start_action)),
         offload: draft.offload?.unwrap_or(gateway.offload),
         pfs: draft.pfs?,
     })

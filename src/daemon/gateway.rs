@@ -620,12 +620,5 @@ async fn tick(interval: &mut Option<tokio::time::Interval>) {
 }
 
 pub(super) fn reason_text(reason: &DownReason) -> String {
-    match reason {
-        DownReason::Deleted => "deleted".into(),
-        DownReason::PeerDead => "the peer stopped answering".into(),
-        DownReason::AuthFailed(why) => format!("authentication failed: {why}"),
-        DownReason::NegotiationFailed(why) => format!("negotiation failed: {why}"),
-        DownReason::Rekeyed => "replaced by a rekeyed SA".into(),
-        DownReason::KernelError(why) => format!("the kernel refused the SA: {why}"),
-    }
+    reason.to_string()
 }

@@ -151,8 +151,8 @@ impl Context {
     }
 
     /// Forget an IKE SA with everything it owns: its SPI and half-open entries, its
-    /// CHILD_SAs in the kernel; tell the daemon, and initiate again if it was ours and did
-    /// not end by a delete or a rekey.
+    /// CHILD_SAs in the kernel; tell the daemon, and act on the connection's close action
+    /// unless we ended it ourselves or it was rekeyed.
     pub(super) fn remove(&mut self, now: Instant, mut sa: IkeSa, reason: DownReason) {
         let reason = if sa.replaced_by.is_some() {
             DownReason::Rekeyed
@@ -167,8 +167,12 @@ impl Context {
             self.remove_child_from_kernel(&sa, &child, reason.clone());
         }
         debug!(conn = sa.conn.0, sa = sa.id.0, ?reason, "IKE SA removed");
-        if sa.initiator && !matches!(reason, DownReason::Deleted | DownReason::Rekeyed) {
-            self.schedule_retry(now, sa.conn);
+        // The connection's close action decides what follows an end we did not ask for: an
+        // SA of ours that failed, or one that was up (whoever initiated it) and was deleted by
+        // the peer or found dead.
+        let unasked = !matches!(reason, DownReason::Deleted | DownReason::Rekeyed);
+        if unasked && (sa.initiator || sa.established_at.is_some()) {
+            self.schedule_restart(now, sa.conn, &reason);
         }
         self.events.push_back(Event::IkeDown {
             conn: sa.conn,

@@ -59,6 +59,7 @@ fn connection_settings(config: &Config, conn: &Connection) -> Result<ConnectionS
         if_id: config.gateway.hub.then(|| hub_if_id(&conn.name)),
         offload: conn.offload,
         pfs: conn.pfs,
+        close_action: conn.close_action,
     })
 }
 

@@ -37,7 +37,7 @@ pub use reload::ReloadReport;
 pub use sa::{ChildSa, ChildSuite, IkeSa, NatState, SaState};
 pub use selector::Selector;
 pub use settings::{
-    ConnectionSettings, EngineSettings, EspProposal, IdentityKind, IkeIdentity, IkeProposal,
-    Offload, Pfs, PreSharedKey,
+    CloseAction, ConnectionSettings, EngineSettings, EspProposal, IdentityKind, IkeIdentity,
+    IkeProposal, Offload, Pfs, PreSharedKey,
 };
 pub use stats::Stats;

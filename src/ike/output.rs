@@ -140,8 +140,11 @@ pub struct IntentId(pub u64);
 /// Why an SA went down; shown in status and logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DownReason {
-    /// We or the peer deleted it on request.
+    /// We deleted it (an operator's request, shutdown, reload), or it could not go on
+    /// without our doing something the peer needs to hear about first.
     Deleted,
+    /// The peer deleted it (RFC 7296 1.4.1): it stopped, restarted or was told to.
+    DeletedByPeer,
     /// The peer did not answer retransmissions or liveness checks.
     PeerDead,
     /// Authentication failed (ours or theirs).
@@ -152,6 +155,20 @@ pub enum DownReason {
     Rekeyed,
     /// The kernel refused to install it.
     KernelError(KernelFailure),
+}
+
+impl std::fmt::Display for DownReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DownReason::Deleted => f.write_str("deleted"),
+            DownReason::DeletedByPeer => f.write_str("deleted by the peer"),
+            DownReason::PeerDead => f.write_str("the peer stopped answering"),
+            DownReason::AuthFailed(why) => write!(f, "authentication failed: {why}"),
+            DownReason::NegotiationFailed(why) => write!(f, "negotiation failed: {why}"),
+            DownReason::Rekeyed => f.write_str("replaced by a rekeyed SA"),
+            DownReason::KernelError(why) => write!(f, "the kernel refused the SA: {why}"),
+        }
+    }
 }
 
 /// State changes for status, logs and the hub's route table.

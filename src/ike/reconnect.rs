@@ -1,17 +1,21 @@
-//! Keeping `initiate` connections up: when an IKE SA we initiated fails (dead peer, refused
-//! or timed-out negotiation, kernel error), the connection is initiated again after a backoff
-//! of 1, 2, 4 ... 60 s, reset once an IKE SA is established. A delete, by us or the peer, is
-//! not retried.
+//! Keeping connections up (`close_action = "restart"`): when an IKE SA we initiated fails
+//! (refused or timed-out negotiation, kernel error), or an established one, whoever initiated
+//! it, is deleted by the peer or found dead, the connection is initiated again after a
+//! backoff of 1, 2, 4 ... 60 s with up to 25% jitter (so that a hub's spokes do not return
+//! in lockstep), reset once an IKE SA is established. Our own deletes and rekeys are not
+//! followed by a restart.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 
-use tracing::debug;
+use tracing::{debug, info};
 
 use super::context::Context;
 use super::engine::Engine;
-use super::output::ConnId;
+use super::output::{ConnId, DownReason};
+use super::sa::SaState;
+use super::settings::CloseAction;
 
 const FIRST_DELAY: Duration = Duration::from_secs(1);
 const MAX_DELAY: Duration = Duration::from_secs(60);
@@ -32,11 +36,14 @@ impl Retries {
         self.failures.remove(&conn);
     }
 
-    fn schedule(&mut self, now: Instant, conn: ConnId) -> Duration {
+    /// `random` picks the jitter: up to a quarter of the delay is taken off.
+    fn schedule(&mut self, now: Instant, conn: ConnId, random: u32) -> Duration {
         let failures = self.failures.entry(conn).or_insert(0);
-        let delay = FIRST_DELAY
+        let backoff = FIRST_DELAY
             .saturating_mul(1u32 << (*failures).min(6))
             .min(MAX_DELAY);
+        let jitter = (backoff / 4).mul_f64(f64::from(random) / f64::from(u32::MAX));
+        let delay = backoff.saturating_sub(jitter);
         *failures = failures.saturating_add(1);
         self.due.push(Reverse((now + delay, conn)));
         delay
@@ -55,19 +62,35 @@ impl Retries {
 }
 
 impl Context {
-    pub(super) fn schedule_retry(&mut self, now: Instant, conn: ConnId) {
-        if self.connection(conn).is_some_and(|c| c.initiate) {
-            let delay = self.retries.schedule(now, conn);
-            debug!(conn = conn.0, ?delay, "connection will be initiated again");
-        }
+    /// Initiate the connection again later if its close action says so.
+    pub(super) fn schedule_restart(&mut self, now: Instant, conn: ConnId, why: &DownReason) {
+        let Some(name) = self
+            .connection(conn)
+            .filter(|c| c.close_action == CloseAction::Restart && c.remote_addr.is_some())
+            .map(|c| c.name.clone())
+        else {
+            return;
+        };
+        let random = self.random_u32();
+        let delay = self.retries.schedule(now, conn, random);
+        info!(
+            connection = name.as_str(),
+            "initiating again in {:.1} s (close_action = restart) after: {}",
+            delay.as_secs_f64(),
+            why
+        );
     }
 }
 
 impl Engine {
     pub(super) fn retry_due_connections(&mut self, now: Instant) {
         while let Some(conn) = self.cx.retries.pop_due(now) {
-            // Another SA of the connection may have come up meanwhile (the peer initiated).
-            if self.sas().any(|sa| sa.conn == conn) {
+            // Another SA of the connection may have come up meanwhile (the peer initiated);
+            // one we are deleting does not count.
+            if self
+                .sas()
+                .any(|sa| sa.conn == conn && sa.state != SaState::Deleting)
+            {
                 continue;
             }
             if let Err(e) = self.initiate(now, conn) {

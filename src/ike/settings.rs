@@ -8,7 +8,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use zeroize::Zeroizing;
 
-pub use crate::config::{EspProposal, IkeProposal, Offload, Pfs};
+pub use crate::config::{CloseAction, EspProposal, IkeProposal, Offload, Pfs};
 
 /// The kind of an IKE identity. The ID types of IKEv2 (RFC 7296 3.5) and IKEv1 (RFC 2407
 /// 4.6.2.1) share their numbers; each version's codec converts.
@@ -101,6 +101,8 @@ pub struct ConnectionSettings {
     /// this long, even if retransmissions remain; `None`: when they run out.
     pub dpd_timeout: Option<Duration>,
     pub initiate: bool,
+    /// What happens when an IKE SA of the connection ends without our delete.
+    pub close_action: CloseAction,
     /// Hub mode: the if_id of the connection's xfrm interface. Its CHILD_SAs' states and
     /// policies carry it, so only traffic routed into that interface uses them.
     pub if_id: Option<u32>,

@@ -169,6 +169,11 @@ pub fn connection(local: &str, remote: &str, initiate: bool) -> ConnectionSettin
         if_id: None,
         offload: ikehub::ike::Offload::None,
         pfs: ikehub::ike::Pfs::Optional,
+        close_action: if initiate {
+            ikehub::ike::CloseAction::Restart
+        } else {
+            ikehub::ike::CloseAction::None
+        },
     }
 }
 

@@ -15,6 +15,7 @@ use super::super::output::{DownReason, Transmit};
 use super::super::sa::{IkeSa, RequestKind, SaState};
 use super::super::timer::Timer;
 use super::informational;
+use super::init::NAT_T_PORT;
 use super::message;
 use super::sa::{CachedResponse, Expect, Outstanding};
 
@@ -452,8 +453,15 @@ impl Context {
 
     /// Behind a NAT the peer's mapping can change; follow it once a message authenticated
     /// (RFC 7296 2.23).
+    /// Where an authenticated message came from is where the IKE SA now lives: behind a NAT
+    /// the mapping may change (RFC 7296 2.23), and a peer may move to port 4500 without one
+    /// ("an initiator can use port 4500 for both IKE and ESP, regardless of whether or not
+    /// there is a NAT", 2.23; strongSwan does in IKE_AUTH). Our requests must follow, or the
+    /// peer sees them from the old port and answers or deletes there. The move to 4500 is
+    /// one way: a message that still arrives on 500 does not move the SA back.
     fn follow_peer_address(&mut self, sa: &mut IkeSa, local: SocketAddr, remote: SocketAddr) {
-        if sa.nat.any() {
+        let floated = local.port() == NAT_T_PORT && sa.local.port() != NAT_T_PORT;
+        if sa.nat.any() || floated {
             sa.local = local;
             sa.remote = remote;
         }

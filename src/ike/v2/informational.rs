@@ -50,7 +50,7 @@ impl Context {
             match d.protocol {
                 // RFC 7296 1.4.1: answer with an empty INFORMATIONAL, then drop the IKE SA and
                 // all its CHILD_SAs.
-                ProtocolId::Ike => return (Vec::new(), Fate::Remove(DownReason::Deleted)),
+                ProtocolId::Ike => return (Vec::new(), Fate::Remove(DownReason::DeletedByPeer)),
                 ProtocolId::Esp => {
                     for spi in &d.spis {
                         let Ok(spi) = <[u8; 4]>::try_from(spi.as_slice()).map(u32::from_be_bytes)
@@ -65,7 +65,7 @@ impl Context {
                             let reason = if child.state == super::super::sa::ChildState::Rekeyed {
                                 DownReason::Rekeyed
                             } else {
-                                DownReason::Deleted
+                                DownReason::DeletedByPeer
                             };
                             self.retire_child(sa, &child, reason);
                         }

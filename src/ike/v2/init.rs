@@ -31,7 +31,7 @@ use crate::algorithm::DhGroup;
 use crate::wire::ikev2::transform::{InvalidKeData, TransformId};
 
 const IKE_PORT: u16 = 500;
-const NAT_T_PORT: u16 = 4500;
+pub(super) const NAT_T_PORT: u16 = 4500;
 const NONCE_LEN: usize = 32;
 
 fn notify_data(payloads: &[Payload], kind: NotifyType) -> Option<&[u8]> {

@@ -13,6 +13,7 @@
 #   lsw_terminate NS NAME             take NAME down
 #   lsw_sa_established NS NAME        exit 0 when NAME's ISAKMP/IKE SA and IPsec SA are up
 #   lsw_no_sa NS NAME                 exit 0 when pluto holds no state for NAME
+#   lsw_no_established_sa NS NAME     exit 0 when NAME has no established IKE or Child SA
 #   lsw_whack NS ARGS...              whack against NS's pluto
 #   lsw_log NS                        print NS's pluto log (on failure)
 # Everything lives in $IKEHUB_SWAN_ROOT/ikt-lsw-NS (default /tmp), removed when
@@ -199,6 +200,16 @@ lsw_no_sa() {
     local states
     states=$(lsw_whack "$1" --showstates 2>/dev/null) || return 1
     ! printf '%s\n' "$states" | grep -F "\"$2\"" >/dev/null
+}
+
+# lsw_no_established_sa NS NAME: exit 0 when NAME has no established SA in NS's
+# pluto; states of a new attempt (a connection it initiated revives after the
+# peer's delete) may remain.
+lsw_no_established_sa() {
+    local states
+    states=$(lsw_whack "$1" --showstates 2>/dev/null) || return 1
+    ! printf '%s\n' "$states" | grep -F "\"$2\"" |
+        grep -E 'SA established|established (IKE|Child) SA' >/dev/null
 }
 
 # lsw_log NS: NS's pluto log, for failures.
