@@ -190,6 +190,7 @@ impl Context {
             state: ChildState::Installed,
             collision: None,
             if_id,
+            rekey_failures: 0,
             deferred_outbound,
         });
         self.arm_child_rekey(sa);

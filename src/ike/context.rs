@@ -171,7 +171,9 @@ impl Context {
         // SA of ours that failed, or one that was up (whoever initiated it) and was deleted by
         // the peer or found dead.
         let unasked = !matches!(reason, DownReason::Deleted | DownReason::Rekeyed);
-        if unasked && (sa.initiator || sa.established_at.is_some()) {
+        if let Some(why) = sa.restart_when_gone.take() {
+            self.schedule_restart(now, sa.conn, &DownReason::NegotiationFailed(*why));
+        } else if unasked && (sa.initiator || sa.established_at.is_some()) {
             self.schedule_restart(now, sa.conn, &reason);
         }
         self.events.push_back(Event::IkeDown {

@@ -299,7 +299,8 @@ impl Engine {
 
     /// An event the kernel raised by itself. A soft expiry starts a rekey if our own timer has
     /// not (a safety net); a hard expiry means the CHILD_SA is gone from the kernel: it is
-    /// removed and deleted with the peer (RFC 7296 2.8).
+    /// removed and deleted with the peer (RFC 7296 2.8), and a new one asked for if it was
+    /// the IKE SA's last (see `recovery.rs`).
     ///
     /// An ACQUIRE (traffic met one of our policies without its SA) for the reqid of an
     /// installed CHILD_SA means the kernel dropped that SA by itself, as it does with SAs
@@ -327,6 +328,7 @@ impl Engine {
             if cx.drop_child(sa, spi, reason) {
                 cx.delete_child(now, sa, spi);
                 cx.arm_child_rekey(sa);
+                cx.restore_child(now, sa, false);
             }
         } else {
             cx.rekey_child(now, sa, spi);

@@ -18,6 +18,7 @@ mod lookup;
 pub mod nat_t;
 mod output;
 mod reconnect;
+mod recovery;
 mod reload;
 mod sa;
 mod selector;

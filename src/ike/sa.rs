@@ -51,6 +51,11 @@ pub enum RequestKind {
     },
     /// Replace the IKE SA itself (CREATE_CHILD_SA with IKE proposals, RFC 7296 1.3.2).
     RekeyIke,
+    /// A new CHILD_SA, for the selectors of the child whose inbound SPI is given (retired
+    /// once the new one is installed) or for the connection's subnets.
+    CreateChild {
+        replaces: Option<u32>,
+    },
 }
 
 /// The algorithms of a negotiated CHILD_SA.
@@ -81,6 +86,8 @@ pub struct ChildSa {
     pub collision: Option<Collision>,
     /// Hub mode: the if_id of the connection's xfrm interface, on the SAs and policies.
     pub if_id: Option<u32>,
+    /// Rekeys of this child that failed in a row; they space the next tries out.
+    pub rekey_failures: u8,
     /// Created by the peer's rekey of a child we still hold: our outbound SA waits until the
     /// peer deletes that child (RFC 7296 2.8; see [`super::ChildInstall::outbound`]).
     pub deferred_outbound: Option<Box<super::OutboundInstall>>,
@@ -134,6 +141,9 @@ pub struct IkeSa {
     pub remote_id: Option<IkeIdentity>,
     /// This SA was rekeyed into another; it only waits for its deletion.
     pub replaced_by: Option<SaId>,
+    /// We delete this SA because it could not keep a CHILD_SA: once it is gone (and its
+    /// policies with it), the connection's close action applies.
+    pub restart_when_gone: Option<Box<super::error::Failure>>,
     /// Responder: the key of this SA in the half-open table until IKE_AUTH completes.
     pub half_open_key: Option<(u64, SocketAddr)>,
     pub created_at: Instant,
@@ -180,6 +190,7 @@ impl IkeSa {
             timers: TimerSlots::default(),
             remote_id: None,
             replaced_by: None,
+            restart_when_gone: None,
             half_open_key: None,
             created_at: now,
             established_at: None,

@@ -23,16 +23,16 @@ use super::super::context::Context;
 use super::super::engine::Fate;
 use super::super::error::Failure;
 use super::super::output::{DownReason, Event};
-use super::super::sa::{
-    ChildSa, ChildState, ChildSuite, Collision, IkeSa, RequestKind, SaOrigin, SaState,
-};
+use super::super::sa::{ChildState, ChildSuite, Collision, IkeSa, RequestKind, SaOrigin, SaState};
+use super::super::selector::Selector;
 use super::super::settings::{ConnectionSettings, Pfs};
 use super::super::timer::{Timer, TimerQueue};
 use super::informational::notify;
 use super::init::sa_crypto;
+use super::new_child::pfs_key_exchange;
 use super::proposal::{
     accept_esp, accept_ike, acceptable_pfs_group, esp_sa_payload, ike_sa_payload, pfs_groups,
-    preferred_pfs_group, select_esp, select_ike,
+    select_esp, select_ike,
 };
 use super::sa::{ChildRekeySent, Expect, IkeRekeySent, SaCrypto};
 use super::ts;
@@ -44,17 +44,17 @@ const REKEYED_LINGER: Duration = Duration::from_secs(60);
 const REKEY_RETRY: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
-struct CreatePayloads<'a> {
-    sa: Option<&'a SaPayload>,
-    nonce: Option<&'a [u8]>,
-    ke: Option<&'a KePayload>,
-    rekey: Option<&'a Notify>,
-    tsi: Option<&'a [TrafficSelector]>,
-    tsr: Option<&'a [TrafficSelector]>,
-    error: Option<&'a Notify>,
+pub(super) struct CreatePayloads<'a> {
+    pub sa: Option<&'a SaPayload>,
+    pub nonce: Option<&'a [u8]>,
+    pub ke: Option<&'a KePayload>,
+    pub rekey: Option<&'a Notify>,
+    pub tsi: Option<&'a [TrafficSelector]>,
+    pub tsr: Option<&'a [TrafficSelector]>,
+    pub error: Option<&'a Notify>,
 }
 
-fn collect(payloads: &[Payload]) -> CreatePayloads<'_> {
+pub(super) fn collect(payloads: &[Payload]) -> CreatePayloads<'_> {
     let mut p = CreatePayloads::default();
     for payload in payloads {
         match payload {
@@ -183,37 +183,37 @@ fn choose_child_proposal(
         .ok_or_else(|| wrong_group(ke_group))
 }
 
-/// The payloads of the peer's answer to our CHILD_SA rekey.
-struct RekeyResponse<'a> {
-    answer: &'a SaPayload,
-    nr: &'a [u8],
-    ke: Option<&'a KePayload>,
-    tsi: &'a [TrafficSelector],
-    tsr: &'a [TrafficSelector],
+/// The payloads of the peer's answer to our CHILD_SA rekey or new CHILD_SA.
+pub(super) struct RekeyResponse<'a> {
+    pub answer: &'a SaPayload,
+    pub nr: &'a [u8],
+    pub ke: Option<&'a KePayload>,
+    pub tsi: &'a [TrafficSelector],
+    pub tsr: &'a [TrafficSelector],
 }
 
 /// Why an answer to our CHILD_SA rekey cannot be used, and whether the peer already holds
 /// the new child (then we delete it).
-struct Unusable {
-    why: &'static str,
-    delete_new: bool,
+pub(super) struct Unusable {
+    pub why: &'static str,
+    pub delete_new: bool,
 }
 
 /// The child our CHILD_SA rekey of `old` created: one of our proposals, the old child's
 /// selectors or narrower, and the PFS key exchange we asked for (RFC 7296 1.3.3, 2.17).
-fn rekeyed_child(
+pub(super) fn rekeyed_child(
     sa: &IkeSa,
-    old: &ChildSa,
+    (local_ts, remote_ts, reqid): (&[Selector], &[Selector], Option<u32>),
     settings: &ConnectionSettings,
     response: RekeyResponse,
     ni: &[u8],
     dh: Option<KeyExchange>,
-    (new_inbound_spi, _): (u32, u32),
+    new_inbound_spi: u32,
 ) -> Result<NewChild, Unusable> {
     let group = dh.as_ref().map(|d| d.group());
     let accepted = accept_esp(&settings.esp_proposals, response.answer, group).filter(|_| {
-        ts::within(response.tsi, &ts::from_selectors(&old.local_ts))
-            && ts::within(response.tsr, &ts::from_selectors(&old.remote_ts))
+        ts::within(response.tsi, &ts::from_selectors(local_ts))
+            && ts::within(response.tsr, &ts::from_selectors(remote_ts))
     });
     let secret = match (dh, response.ke) {
         (Some(dh), Some(ke)) if ke.group == dh.group().transform_id() => dh.agree(&ke.data).ok(),
@@ -254,7 +254,7 @@ fn rekeyed_child(
         local_ts: ts::to_selectors(response.tsi),
         remote_ts: ts::to_selectors(response.tsr),
         initiator: true,
-        reqid: Some(old.reqid),
+        reqid,
         defer_outbound: false,
     })
 }
@@ -336,7 +336,7 @@ impl Context {
         );
     }
 
-    fn new_nonce(&mut self) -> Vec<u8> {
+    pub(super) fn new_nonce(&mut self) -> Vec<u8> {
         let mut n = vec![0u8; NONCE_LEN];
         self.rng.fill(&mut n);
         n
@@ -374,18 +374,7 @@ impl Context {
             .iter()
             .find(|c| c.inbound_spi == old_inbound_spi)?;
         let (local_ts, remote_ts) = (old.local_ts.clone(), old.remote_ts.clone());
-        let hint = sa.v2.ke_group_hint.take();
-        let group = hint
-            .or_else(|| preferred_pfs_group(&settings.esp_proposals))
-            .filter(|_| !sa.v2.rekey_without_pfs);
-        let dh = match group.map(|g| KeyExchange::generate(g, self.rng.as_mut())) {
-            Some(Ok(dh)) => Some(dh),
-            Some(Err(e)) => {
-                debug!(sa = sa.id.0, "cannot generate the PFS key exchange: {e}");
-                return None;
-            }
-            None => None,
-        };
+        let dh = pfs_key_exchange(self, sa, settings).ok()?;
         let new_inbound_spi = self.new_esp_spi();
         // RFC 7296 1.3.3: REKEY_SA names the SA being replaced by the SPI we expect on
         // its inbound packets.
@@ -600,36 +589,25 @@ impl Context {
         self.arm_child_rekey(sa);
     }
 
-    /// A refused or failed child rekey: release what we reserved and try again later.
+    /// A refused or failed child rekey: release what we reserved, report it (unless `why`
+    /// is `None`: a passing condition such as TEMPORARY_FAILURE), and let the recovery decide
+    /// on a retry or a replacement.
     fn abandon_child_rekey(
         &mut self,
         now: Instant,
         sa: &mut IkeSa,
-        new_inbound_spi: u32,
-        old_inbound_spi: u32,
-        why: &str,
+        (new_inbound_spi, old_inbound_spi): (u32, u32),
+        why: Option<Failure>,
     ) {
         debug!(
             sa = sa.id.0,
             old = format_args!("{old_inbound_spi:08x}"),
-            "CHILD_SA rekey failed: {why}"
+            "CHILD_SA rekey failed: {}",
+            why.as_ref()
+                .map_or("the peer is busy".to_owned(), |f| f.to_string())
         );
         self.inbound_spis.remove(&new_inbound_spi);
-        let random = self.random_u32();
-        if let Some(old) = sa
-            .children
-            .iter_mut()
-            .find(|c| c.inbound_spi == old_inbound_spi)
-        {
-            if old.state == ChildState::Rekeying {
-                old.state = ChildState::Installed;
-                old.collision = None;
-                old.rekey_at = now
-                    + REKEY_RETRY
-                    + REKEY_RETRY.mul_f64(f64::from(random) / f64::from(u32::MAX));
-            }
-        }
-        self.arm_child_rekey(sa);
+        self.child_rekey_failed(now, sa, old_inbound_spi, why);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -657,13 +635,8 @@ impl Context {
             return;
         };
         let (Some(answer), Some(nr), Some(tsi), Some(tsr)) = (p.sa, p.nonce, p.tsi, p.tsr) else {
-            self.abandon_child_rekey(
-                now,
-                sa,
-                new_inbound_spi,
-                old_inbound_spi,
-                "incomplete response",
-            );
+            let failure = Failure::gave_up(ExchangeType::CreateChildSa, "incomplete response");
+            self.abandon_child_rekey(now, sa, spis, Some(failure));
             return;
         };
         let Some(old) = sa
@@ -683,17 +656,20 @@ impl Context {
             tsi,
             tsr,
         };
-        let child = match rekeyed_child(sa, old, &settings, response, &ni, dh, spis) {
-            Ok(child) => child,
-            Err(Unusable { why, delete_new }) => {
-                self.abandon_child_rekey(now, sa, new_inbound_spi, old_inbound_spi, why);
-                if delete_new {
-                    // The peer installed something we cannot use: delete it, keep the old.
-                    self.delete_child(now, sa, new_inbound_spi);
+        let selectors = (&old.local_ts[..], &old.remote_ts[..], Some(old.reqid));
+        let child =
+            match rekeyed_child(sa, selectors, &settings, response, &ni, dh, new_inbound_spi) {
+                Ok(child) => child,
+                Err(Unusable { why, delete_new }) => {
+                    let failure = Failure::gave_up(ExchangeType::CreateChildSa, why);
+                    self.abandon_child_rekey(now, sa, spis, Some(failure));
+                    if delete_new {
+                        // The peer installed something we cannot use: delete it, keep the old.
+                        self.delete_child(now, sa, new_inbound_spi);
+                    }
+                    return;
                 }
-                return;
-            }
-        };
+            };
         self.install_child(now, sa, child);
         let redundant = settle_rekey_collision(sa, &ni, nr, spis);
         self.arm_child_rekey(sa);
@@ -710,6 +686,13 @@ impl Context {
         our_group: Option<DhGroup>,
         (new_inbound_spi, old_inbound_spi): (u32, u32),
     ) {
+        // The peer rekeyed this child while our request was out, and refused ours: its rekey
+        // stands alone, and asking again would make a second successor that the peer, which
+        // saw no collision, does not expect.
+        if self.peer_rekey_stands(sa, old_inbound_spi) {
+            self.inbound_spis.remove(&new_inbound_spi);
+            return;
+        }
         match error.notify_type {
             NotifyType::InvalidKePayload => {
                 let wanted = DhGroup::from_notify_data(&error.data);
@@ -725,17 +708,24 @@ impl Context {
                         .push_front(RequestKind::RekeyChild { old_inbound_spi });
                     return;
                 }
-                self.abandon_child_rekey(
-                    now,
-                    sa,
-                    new_inbound_spi,
-                    old_inbound_spi,
+                let failure = Failure::refused_by_peer(
+                    ExchangeType::CreateChildSa,
+                    error.notify_type,
                     "the peer wants a PFS group we do not offer",
                 );
+                let spis = (new_inbound_spi, old_inbound_spi);
+                self.abandon_child_rekey(now, sa, spis, Some(failure));
             }
+            // The peer lost the child: ours is useless; ask for a new one.
             NotifyType::ChildSaNotFound => {
                 self.inbound_spis.remove(&new_inbound_spi);
-                self.drop_child(sa, old_inbound_spi, DownReason::Deleted);
+                let reason = DownReason::NegotiationFailed(Failure::refused_by_peer(
+                    ExchangeType::CreateChildSa,
+                    NotifyType::ChildSaNotFound,
+                    "the peer no longer has this CHILD_SA",
+                ));
+                self.drop_child(sa, old_inbound_spi, reason);
+                self.restore_child(now, sa, false);
             }
             // A peer without PFS in its ESP proposals (strongSwan 5.9 at its defaults) refuses
             // our key exchange: unless we require PFS, ask again at once without one.
@@ -757,13 +747,20 @@ impl Context {
                     .queued
                     .push_front(RequestKind::RekeyChild { old_inbound_spi });
             }
-            other => self.abandon_child_rekey(
-                now,
-                sa,
-                new_inbound_spi,
-                old_inbound_spi,
-                &format!("the peer refused with {other}"),
-            ),
+            // RFC 7296 2.25: the peer is busy with another exchange on this SA; try again.
+            NotifyType::TemporaryFailure => {
+                let spis = (new_inbound_spi, old_inbound_spi);
+                self.abandon_child_rekey(now, sa, spis, None);
+            }
+            other => {
+                let failure = Failure::refused_by_peer(
+                    ExchangeType::CreateChildSa,
+                    other,
+                    format!("rekeying the CHILD_SA; {}", self.offered_esp(sa)),
+                );
+                let spis = (new_inbound_spi, old_inbound_spi);
+                self.abandon_child_rekey(now, sa, spis, Some(failure));
+            }
         }
     }
 

@@ -207,6 +207,10 @@ impl Context {
                     Fate::Keep
                 }
                 Expect::IkeRekey(sent) => self.finish_ike_rekey(now, sa, &payloads, *sent),
+                Expect::NewChild(sent) => {
+                    self.finish_new_child(now, sa, &payloads, *sent);
+                    Fate::Keep
+                }
                 Expect::LivenessAnswer | Expect::InitResponse => Fate::Keep,
             }
         };
@@ -244,8 +248,14 @@ impl Context {
                     inbound_spi: *inbound_spi,
                 },
             ),
-            RequestKind::RekeyChild { .. } | RequestKind::RekeyIke => {
-                match self.build_create_child(sa, &kind) {
+            RequestKind::RekeyChild { .. }
+            | RequestKind::RekeyIke
+            | RequestKind::CreateChild { .. } => {
+                let built = match kind {
+                    RequestKind::CreateChild { replaces } => self.build_new_child(sa, replaces),
+                    _ => self.build_create_child(sa, &kind),
+                };
+                match built {
                     Some((payloads, expect)) => (ExchangeType::CreateChildSa, payloads, expect),
                     None => {
                         // Nothing left to rekey: move on to what is queued.

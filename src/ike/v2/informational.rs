@@ -38,7 +38,7 @@ pub(in crate::ike) fn delete_child(inbound_spi: u32) -> Payload {
 impl Context {
     pub(in crate::ike) fn respond_informational(
         &mut self,
-        _now: std::time::Instant,
+        now: std::time::Instant,
         sa: &mut IkeSa,
         payloads: &[Payload],
     ) -> (Vec<Payload>, Fate) {
@@ -77,6 +77,9 @@ impl Context {
         if deleted_ours.is_empty() {
             return (Vec::new(), Fate::Keep);
         }
+        // The peer took the last CHILD_SA away without a successor: a connection that
+        // restarts asks for a new one (after this answer, as requests wait for it anyway).
+        self.restore_child(now, sa, true);
         // RFC 7296 1.4.1: the response deletes the SAs of the other direction.
         (
             vec![Payload::Delete(Delete {

@@ -11,6 +11,7 @@ mod informational;
 mod init;
 pub(in crate::ike) mod message;
 mod nat;
+mod new_child;
 pub(in crate::ike) mod proposal;
 pub(in crate::ike) mod sa;
 pub(in crate::ike) mod ts;

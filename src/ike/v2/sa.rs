@@ -122,6 +122,21 @@ pub enum Expect {
     ChildRekey(Box<ChildRekeySent>),
     /// The answer to our CREATE_CHILD_SA rekeying the IKE SA.
     IkeRekey(Box<IkeRekeySent>),
+    /// The answer to our CREATE_CHILD_SA asking for a new CHILD_SA.
+    NewChild(Box<NewChildSent>),
+}
+
+/// Our request for a new CHILD_SA in flight (RFC 7296 1.3.1).
+pub struct NewChildSent {
+    pub ni: Vec<u8>,
+    pub dh: Option<KeyExchange>,
+    pub new_inbound_spi: u32,
+    /// The child it replaces (our inbound SPI), retired once the new one is installed.
+    pub replaces: Option<u32>,
+    /// The reqid of the child it replaces, so that the kernel policies stay.
+    pub reqid: Option<u32>,
+    pub local_ts: Vec<crate::ike::Selector>,
+    pub remote_ts: Vec<crate::ike::Selector>,
 }
 
 /// Our CHILD_SA rekey in flight (RFC 7296 1.3.3).

@@ -1,0 +1,166 @@
+//! Connections that keep themselves up, in memory: a CHILD_SA the peer will not rekey is
+//! replaced before its hard lifetime, a connection the peer deletes is initiated again when
+//! its close action says so, and a CHILD_SA the kernel ended is made anew.
+
+mod support {
+    pub mod pair;
+}
+
+use std::time::Duration;
+
+use ikehub::config::{EspProposal, DEFAULT_ESP_PROPOSALS};
+use ikehub::ike::{CloseAction, ConnId, DownReason, EngineSettings, Event, KernelEvent, Pfs};
+use support::pair::{connection, ip, Pair, A_ADDR, B_ADDR};
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn conn_b(pair: &Pair) -> ConnId {
+    pair.b
+        .engine
+        .connection_id(&format!("to-{A_ADDR}"))
+        .expect("connection")
+}
+
+/// Inbound SPIs of the installed CHILD_SAs of a side.
+fn children(side: &support::pair::Side) -> Vec<u32> {
+    side.engine
+        .sas()
+        .flat_map(|sa| sa.children.iter().map(|c| c.inbound_spi))
+        .collect()
+}
+
+/// One IKE SA with one CHILD_SA on each end, and one SA pair in each kernel.
+fn settled(pair: &Pair) -> bool {
+    pair.a.kernel.sas.len() == 2
+        && pair.b.kernel.sas.len() == 2
+        && pair.a.engine.sas().count() == 1
+        && pair.b.engine.sas().count() == 1
+        && children(&pair.a).len() == 1
+        && children(&pair.b).len() == 1
+}
+
+/// The error notifies of the CHILD_SA failures a side reported.
+fn child_failures(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ChildFailed {
+                reason: DownReason::NegotiationFailed(f),
+                ..
+            } => f.notify.clone(),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_child_sa_whose_every_rekey_is_refused_is_replaced_before_its_hard_lifetime() {
+    // A proposes no key exchange; B requires one (pfs = "required"), so it refuses each of
+    // A's rekeys and A's new CHILD_SA with NO_PROPOSAL_CHOSEN. IKE_AUTH's CHILD_SA never has
+    // a key exchange, so only a new IKE SA can give A a CHILD_SA. B's lifetime is long: it
+    // does not rekey (its rekeys, with a key exchange, would succeed).
+    let lifetime = Duration::from_secs(60);
+    let mut a = connection(A_ADDR, B_ADDR, true);
+    a.child_lifetime = lifetime;
+    let mut b = connection(B_ADDR, A_ADDR, false);
+    b.pfs = Pfs::Required;
+    b.esp_proposals = DEFAULT_ESP_PROPOSALS
+        .iter()
+        .map(|t| EspProposal::parse(t).expect("default proposal"))
+        .collect();
+    let mut pair = Pair::new(EngineSettings::new(vec![a]), EngineSettings::new(vec![b]));
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, settled));
+    let first = children(&pair.a);
+    let hard_expiry = pair.now + lifetime + lifetime / 10;
+    let replaced = |p: &Pair| settled(p) && children(&p.a) != first;
+    assert!(
+        pair.drive_until(LIMIT, replaced),
+        "the CHILD_SA was replaced"
+    );
+    assert!(
+        pair.now < hard_expiry,
+        "replaced {:?} after the hard lifetime",
+        pair.now - hard_expiry
+    );
+    // Every rekey and the new CHILD_SA were refused, each reported on both ends.
+    let refused = child_failures(&pair.a.events);
+    assert!(refused.len() >= 3, "{refused:?}");
+    assert!(
+        refused.iter().all(|n| n == "NO_PROPOSAL_CHOSEN"),
+        "{refused:?}"
+    );
+    assert_eq!(child_failures(&pair.b.events).len(), refused.len());
+    // The replacement is a new IKE SA with its CHILD_SA; the old IKE SA was deleted.
+    assert_eq!(pair.a.ike_up(), 2);
+    assert!(pair
+        .a
+        .kernel
+        .sas
+        .keys()
+        .all(|(dst, spi)| *dst != ip(A_ADDR) || !first.contains(spi)));
+}
+
+#[test]
+fn a_connection_the_peer_deletes_is_initiated_again() {
+    let mut pair = Pair::default_pair();
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, settled));
+    // B ends the IKE SA cleanly, as a peer that stops or restarts does.
+    let (now, b) = (pair.now, conn_b(&pair));
+    pair.b.engine.terminate(now, b);
+    let deleted_at = pair.now;
+    assert!(pair.drive_until(LIMIT, |p| p.a.ike_up() == 2 && settled(p)));
+    assert!(
+        pair.a.ike_down().iter().any(|e| matches!(
+            e,
+            Event::IkeDown {
+                reason: DownReason::DeletedByPeer,
+                ..
+            }
+        )),
+        "{:?}",
+        pair.a.ike_down()
+    );
+    // The first restart comes after a backoff of at most a second.
+    assert!(pair.now - deleted_at < Duration::from_secs(5));
+}
+
+#[test]
+fn close_action_none_leaves_a_deleted_connection_down() {
+    let mut a = connection(A_ADDR, B_ADDR, true);
+    a.close_action = CloseAction::None;
+    let b = connection(B_ADDR, A_ADDR, false);
+    let mut pair = Pair::new(EngineSettings::new(vec![a]), EngineSettings::new(vec![b]));
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, settled));
+    let (now, b) = (pair.now, conn_b(&pair));
+    pair.b.engine.terminate(now, b);
+    assert!(pair.drive_until(LIMIT, |p| p.a.engine.sas().count() == 0));
+    // Nothing brings it back: a minute later there is still no SA.
+    assert!(!pair.drive_until(Duration::from_secs(60), |p| p.a.engine.sas().count() > 0));
+    assert_eq!(pair.a.ike_up(), 1);
+}
+
+#[test]
+fn a_child_sa_ended_by_the_kernel_is_made_anew() {
+    let mut pair = Pair::default_pair();
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, settled));
+    let first = children(&pair.a);
+    let now = pair.now;
+    pair.a.engine.handle_kernel_event(
+        now,
+        KernelEvent::Expire {
+            dst: ip(A_ADDR),
+            spi: first[0],
+            hard: true,
+        },
+    );
+    assert!(pair.drive_until(LIMIT, |p| settled(p) && children(&p.a) != first));
+    assert_eq!(pair.a.ike_up(), 1, "on the same IKE SA");
+}
