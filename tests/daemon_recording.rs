@@ -52,6 +52,8 @@ fn two_daemons_establish_go_down_reload_and_stop() {
     assert_eq!(ca["remote_subnets"], serde_json::json!(["10.2.0.0/16"]));
     assert_eq!(cb["local_subnets"], serde_json::json!(["10.2.0.0/16"]));
     assert_eq!(ca["last_error"], Value::Null);
+    assert_eq!(ca["last_error_at"], Value::Null);
+    assert_eq!(ca["last_error_s"], Value::Null);
     let (ia, ib) = (&ca["ike_sas"][0], &cb["ike_sas"][0]);
     assert_eq!(ca["ike_sas"].as_array().map(Vec::len), Some(1));
     assert_eq!(ia["initiator"], true);
@@ -511,6 +513,11 @@ fn systemd_is_told_ready_watchdog_and_stopping() {
         legacy["last_error"],
         "not started: IKEv1 is not implemented yet"
     );
+    // Dated when the configuration was loaded.
+    assert!(is_rfc3339_utc(
+        legacy["last_error_at"].as_str().unwrap_or_default()
+    ));
+    assert!(legacy["last_error_s"].as_u64().is_some_and(|s| s < 10));
     let out = daemon.cli(&["up", "legacy"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr)
@@ -864,4 +871,131 @@ fn mismatched_proposals_show_on_both_ends() {
         daemon.signal("TERM");
         assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(0));
     }
+}
+
+/// A CHILD_SA refused in IKE_AUTH (disjoint selectors: TS_UNACCEPTABLE) leaves both ends'
+/// IKE SA up without it: status says `no-child-sa`, never `established`, with the refusal and
+/// its time, and `up` does not pretend the tunnel is there. Once the selectors match, both
+/// ends are established, and the refusal stays visible, dated before the tunnel came up.
+#[test]
+fn a_refused_child_sa_is_not_reported_established() {
+    if skip_unless_root("a_refused_child_sa_is_not_reported_established") {
+        return;
+    }
+    let dir = TempDir::new("no-child");
+    let a_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 41),
+        subnet: "10.1.0.0/16",
+    };
+    let b_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 42),
+        subnet: "10.2.0.0/16",
+    };
+    let (matching, b_config) = pair_configs(&a_side, &b_side);
+    let disjoint = matching.replace(
+        r#"remote_subnets = ["10.2.0.0/16"]"#,
+        r#"remote_subnets = ["172.16.0.0/12"]"#,
+    );
+    assert_ne!(disjoint, matching);
+    let mut b = Daemon::start(&dir.0, "b", &b_config);
+    wait_for(ESTABLISH_DEADLINE, "the responder to listen", || b.status());
+    let mut a = Daemon::start(&dir.0, "a", &disjoint);
+    let (sa, sb) = wait_for(
+        ESTABLISH_DEADLINE,
+        "both sides no-child-sa with the refusal",
+        || {
+            let (sa, sb) = (a.status()?, b.status()?);
+            let ready = [&sa, &sb].iter().all(|s| {
+                connection(s)["state"] == "no-child-sa" && connection(s)["last_error"].is_string()
+            });
+            ready.then_some((sa, sb))
+        },
+    );
+    for (side, status, refusal) in [
+        (
+            "initiator",
+            &sa,
+            "IKE_AUTH: the peer refused with TS_UNACCEPTABLE",
+        ),
+        ("responder", &sb, "IKE_AUTH: refused with TS_UNACCEPTABLE"),
+    ] {
+        let conn = connection(status);
+        let error = conn["last_error"].as_str().unwrap_or_default();
+        assert!(error.contains(refusal), "{side}: {error}");
+        let at = conn["last_error_at"].as_str().unwrap_or_default();
+        assert!(is_rfc3339_utc(at), "{side}: {at:?}");
+        assert!(
+            conn["last_error_s"].as_u64().is_some_and(|s| s < 30),
+            "{side}: {conn}"
+        );
+        assert_eq!(conn["ike_sas"][0]["state"], "no-child-sa", "{side}");
+        assert_eq!(conn["ike_sas"][0]["children"], serde_json::json!([]));
+    }
+    for (side, daemon) in [("initiator", &a), ("responder", &b)] {
+        let out = daemon.cli(&["status"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains("established"), "{side}: {text}");
+        assert!(
+            text.contains("tunnel: no-child-sa (IKE SA up, no CHILD_SA"),
+            "{side}: {text}"
+        );
+        assert!(text.contains("  last error (20"), "{side}: {text}");
+        let json = String::from_utf8_lossy(&daemon.cli(&["status", "--json"]).stdout).into_owned();
+        assert!(!json.contains("established\""), "{side}: {json}");
+    }
+    let out = a.cli(&["up", "tunnel"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("tunnel: the IKE SA is up without a CHILD_SA (last error: ")
+            && stderr.contains("TS_UNACCEPTABLE"),
+        "{stderr}"
+    );
+
+    // Matching selectors: the changed connection is negotiated again, and both ends are
+    // established with their CHILD_SA.
+    std::fs::write(&a.config, &matching).expect("write config");
+    a.signal("HUP");
+    let (sa, sb) = wait_both(&a, &b, "established", ESTABLISH_DEADLINE);
+    for status in [&sa, &sb] {
+        let ike = &connection(status)["ike_sas"][0];
+        assert_eq!(ike["state"], "established");
+        hex_field(&ike["children"][0]["spi_in"], 8);
+    }
+    // The responder's connection was not changed: it keeps the refusal, older than its
+    // CHILD_SA.
+    let conn = connection(&sb);
+    assert!(conn["last_error"]
+        .as_str()
+        .is_some_and(|e| e.contains("TS_UNACCEPTABLE")));
+    let failed_s = conn["last_error_s"].as_u64().expect("the failure's age");
+    let child_s = conn["ike_sas"][0]["children"][0]["established_s"]
+        .as_u64()
+        .expect("the CHILD_SA's age");
+    assert!(failed_s >= child_s, "{conn}");
+    for daemon in [&mut a, &mut b] {
+        daemon.signal("TERM");
+        assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(0));
+    }
+}
+
+/// "2026-12-07T11:50:02Z": RFC 3339, UTC, whole seconds.
+fn is_rfc3339_utc(text: &str) -> bool {
+    let digits = |range: std::ops::Range<usize>| {
+        text.get(range)
+            .is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit()))
+    };
+    text.len() == 20
+        && digits(0..4)
+        && digits(5..7)
+        && digits(8..10)
+        && digits(11..13)
+        && digits(14..16)
+        && digits(17..19)
+        && text.get(4..5) == Some("-")
+        && text.get(7..8) == Some("-")
+        && text.get(10..11) == Some("T")
+        && text.get(13..14) == Some(":")
+        && text.get(16..17) == Some(":")
+        && text.ends_with('Z')
 }

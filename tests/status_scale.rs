@@ -122,12 +122,12 @@ fn status_of_ten_thousand_tunnels_is_one_cheap_pass() {
     }
     assert_eq!(a.established(conn).count(), count);
 
-    let no_errors = |_| None;
+    let no_errors = status::last_error::LastErrors::default();
     let facts = DaemonFacts {
         started: now,
         dataplane: "recording",
         socket_counters: Counters::default(),
-        last_error: &no_errors,
+        last_errors: &no_errors,
     };
     // A few rounds: the first one also pays for faulting in the allocator's memory, and the
     // machine may be busy with other work during any one of them.

@@ -7,7 +7,7 @@ use crate::kernel::Dataplane;
 
 use super::control::{Request, Response};
 use super::gateway::Gateway;
-use super::status::{self, DaemonFacts, Scope};
+use super::status::{self, ConnectionState, DaemonFacts, Scope};
 
 impl<D: Dataplane> Gateway<D> {
     pub(super) async fn handle_request(&mut self, request: Request) -> Response {
@@ -68,17 +68,24 @@ impl<D: Dataplane> Gateway<D> {
                 Err(error) => return Response::error(error),
             },
         };
-        let last_errors = &self.last_errors;
-        let last_error = |id: ConnId| last_errors.get(&id).cloned();
         let facts = DaemonFacts {
             started: self.started,
             dataplane: self.dataplane_name,
             socket_counters: self.counters,
-            last_error: &last_error,
+            last_errors: &self.last_errors,
         };
-        let mut pending = status::collect(&self.engine, Instant::now(), &facts, scope);
-        // They have no CHILD_SAs, so the counters' order is unaffected.
-        pending.snapshot.connections.extend(extra);
+        let now = Instant::now();
+        let mut pending = status::collect(&self.engine, now, &facts, scope);
+        // They have no CHILD_SAs, so the counters' order is unaffected. Their failure dates
+        // from loading the configuration.
+        let since = self.not_running_since;
+        pending
+            .snapshot
+            .connections
+            .extend(extra.into_iter().map(|mut connection| {
+                connection.set_last_error_time(&since, now);
+                connection
+            }));
         let counters = if pending.counter_keys.is_empty() {
             Some(Vec::new())
         } else {
@@ -109,19 +116,30 @@ impl<D: Dataplane> Gateway<D> {
             Ok(id) => id,
             Err(error) => return Response::error(error),
         };
+        // The best of its IKE SAs that are not going away, as status shows it.
         let active = self
             .engine
             .sas()
-            .filter(|sa| sa.conn == id)
-            .map(|sa| sa.state)
-            .find(|s| *s != SaState::Deleting);
-        if let Some(state) = active {
-            let what = if state == SaState::Established {
-                "already established"
-            } else {
-                "already connecting"
-            };
-            return Response::message(format!("{name}: {what}"));
+            .filter(|sa| sa.conn == id && sa.state != SaState::Deleting)
+            .map(|sa| ConnectionState::of(sa.state, sa.children.len()))
+            .max();
+        match active {
+            Some(ConnectionState::Established) => {
+                return Response::message(format!("{name}: already established"));
+            }
+            // Initiating again would not add the CHILD_SA: the IKE SA is already there.
+            Some(ConnectionState::NoChildSa) => {
+                let why = self
+                    .last_errors
+                    .get(id)
+                    .map(|e| format!(" (last error: {})", e.message))
+                    .unwrap_or_default();
+                return Response::error(format!(
+                    "{name}: the IKE SA is up without a CHILD_SA{why}; `ikehub down {name}` and `up` again to renegotiate"
+                ));
+            }
+            Some(_) => return Response::message(format!("{name}: already connecting")),
+            None => {}
         }
         match self.engine.initiate(Instant::now(), id) {
             Ok(_) => {

@@ -2,7 +2,6 @@
 //! waits for a datagram, the engine's next deadline, a control request, a signal or a kernel
 //! event, feeds it to the engine and then drains the engine's outputs.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,13 +16,14 @@ use tracing::{debug, error, info, warn};
 use crate::config::Config;
 use crate::crypto::rng::SystemRandom;
 use crate::ike::nat_t::{self, NatTDatagram};
-use crate::ike::{ConnId, DownReason, Engine, Event, KernelFailure, SaState};
+use crate::ike::{ConnId, Engine, Event, KernelFailure, SaState};
 use crate::kernel::{Dataplane, KernelEvent};
 
 use super::control::{self, Request, Response};
 use super::hub::Hub;
 use super::notify::{self, Notifier};
 use super::sockets::{EncapRequirement, Sockets};
+use super::status::last_error::{reason_text, LastErrors, Timestamp};
 use super::status::{ConnectionStatus, Counters};
 use super::DaemonOptions;
 
@@ -69,10 +69,12 @@ pub struct Gateway<D: Dataplane> {
     pub(super) started: Instant,
     /// Socket-level counters (the engine keeps its own).
     pub(super) counters: Counters,
-    /// The most recent failure of each connection.
-    pub(super) last_errors: HashMap<ConnId, String>,
+    /// The most recent failure of each connection, with its time.
+    pub(super) last_errors: LastErrors,
     /// Configured connections the engine cannot run, shown in status with the reason.
     pub(super) not_running: Vec<ConnectionStatus>,
+    /// When the configuration that `not_running` comes from was loaded: their failure's time.
+    pub(super) not_running_since: Timestamp,
     /// SIGTERM/SIGINT arrived: connections are being deleted.
     pub(super) stopping: bool,
     /// Hub mode: interfaces and the destination route table.
@@ -192,7 +194,8 @@ impl<D: Dataplane> Gateway<D> {
             config_path: options.config.clone(),
             started: Instant::now(),
             counters: Counters::default(),
-            last_errors: HashMap::new(),
+            last_errors: LastErrors::default(),
+            not_running_since: Timestamp::now(),
             not_running,
             stopping: false,
             hub,
@@ -402,6 +405,7 @@ impl<D: Dataplane> Gateway<D> {
     }
 
     fn on_event(&mut self, event: Event) {
+        self.last_errors.record_event(&event, Timestamp::now());
         match event {
             Event::IkeUp { conn, remote, .. } => {
                 info!(
@@ -412,7 +416,6 @@ impl<D: Dataplane> Gateway<D> {
             Event::IkeDown { conn, reason, .. } => {
                 let name = self.connection_name(conn);
                 info!("{name}: IKE SA down: {}", reason_text(&reason));
-                self.remember_failure(conn, &reason);
             }
             Event::ChildUp {
                 conn,
@@ -437,7 +440,6 @@ impl<D: Dataplane> Gateway<D> {
                     self.connection_name(conn),
                     reason_text(&reason)
                 );
-                self.remember_failure(conn, &reason);
             }
             Event::IkeRekeyed { conn, .. } => {
                 info!("{}: IKE SA rekeyed", self.connection_name(conn));
@@ -448,16 +450,13 @@ impl<D: Dataplane> Gateway<D> {
                     self.connection_name(conn),
                     reason_text(&reason)
                 );
-                self.remember_failure(conn, &reason);
             }
             Event::Refused {
                 conn: Some(conn),
                 peer,
                 failure,
             } => {
-                let text = format!("refused {peer}: {failure}");
-                warn!("{}: {text}", self.connection_name(conn));
-                self.last_errors.insert(conn, text);
+                warn!("{}: refused {peer}: {failure}", self.connection_name(conn));
             }
             Event::Refused {
                 conn: None,
@@ -467,13 +466,6 @@ impl<D: Dataplane> Gateway<D> {
                 info!("refused {peer}, which no connection accepts: {failure}");
             }
         }
-    }
-
-    fn remember_failure(&mut self, conn: ConnId, reason: &DownReason) {
-        if matches!(reason, DownReason::Deleted | DownReason::Rekeyed) {
-            return;
-        }
-        self.last_errors.insert(conn, reason_text(reason));
     }
 
     fn on_kernel_event(&mut self, event: KernelEvent) {
@@ -553,6 +545,7 @@ impl<D: Dataplane> Gateway<D> {
             }
         }
         self.not_running = not_running;
+        self.not_running_since = Timestamp::now();
         let report = self.engine.reload(Instant::now(), settings);
         if let Some(hub) = &mut self.hub {
             hub.finish_reload(&config, &self.engine).await;
@@ -617,8 +610,4 @@ async fn tick(interval: &mut Option<tokio::time::Interval>) {
         }
         None => std::future::pending().await,
     }
-}
-
-pub(super) fn reason_text(reason: &DownReason) -> String {
-    reason.to_string()
 }

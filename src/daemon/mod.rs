@@ -142,6 +142,9 @@ fn not_running(
             .map(|c| c.remote_subnets.clone())
             .unwrap_or_default(),
         last_error: Some(format!("not started: {reason}")),
+        // Dated when shown: the time the configuration was loaded.
+        last_error_at: None,
+        last_error_s: None,
         state: status::ConnectionState::Down,
         ike_sas: Vec::new(),
         interface: hub.then(|| crate::kernel::link::interface_name(&connection)),

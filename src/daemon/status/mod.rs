@@ -24,21 +24,25 @@
 //!   },
 //!   "connections": [{
 //!     "name": "office",
-//!     "state": "established",          // "down" | "connecting" | "established" | "deleting"
+//!     "state": "established",          // "down" | "connecting" | "no-child-sa" |
+//!                                      // "established" | "deleting" (see below)
 //!     "peer_address": "198.51.100.20:4500", // the current SA's peer (NATed address if
 //!                                      // so), else the configured address; null for "any"
 //!     "local_subnets": ["172.16.0.0/16"],
 //!     "remote_subnets": ["192.168.10.0/24"],
 //!     "last_error": null,              // the most recent failure since the daemon started
+//!     "last_error_at": null,           // when: RFC 3339 UTC, "2026-12-07T11:50:02Z"
+//!     "last_error_s": null,            // seconds since then
 //!     "interface": "ikh-office",       // hub mode: the xfrm interface; null otherwise
 //!     "if_id": 2166136261,             // hub mode: the interface's if_id; null otherwise
-//!     "ike_sas": [{                    // best first: established, deleting, connecting
-//!       "state": "established",
+//!     "ike_sas": [{                    // best first: established, no-child-sa, deleting,
+//!                                      // connecting
+//!       "state": "established",        // as the connection's, for this IKE SA
 //!       "initiator": true,             // we initiated this IKE SA
 //!       "local": "203.0.113.1:4500", "remote": "198.51.100.20:4500",
 //!       "spi_i": "0123456789abcdef", "spi_r": "fedcba9876543210", // hex
 //!       "algorithms": "aes128gcm16-prfsha256-ecp256", // null before IKE_SA_INIT completes
-//!       "established_s": 300,          // null until established
+//!       "established_s": 300,          // null until IKE_AUTH completes
 //!       "nat": { "local_behind": false, "remote_behind": true },
 //!       "rekey_in_s": 12345,           // null: no rekey scheduled
 //!       "children": [{
@@ -59,7 +63,24 @@
 //!   }]
 //! }
 //! ```
+//!
+//! A connection's `state` is its best IKE SA's:
+//! - `established`: the IKE SA is established and at least one CHILD_SA is installed, so
+//!   traffic is protected. A connection is never `established` without a CHILD_SA.
+//! - `no-child-sa`: the IKE SA is established but has no CHILD_SA (the peer refused it, as
+//!   with TS_UNACCEPTABLE or NO_PROPOSAL_CHOSEN in IKE_AUTH, the kernel refused it, or it was
+//!   deleted): no traffic is protected, and `last_error` says why. The word does not contain
+//!   "established", and its text form says "authenticated" for the IKE SA's age, so a grep
+//!   for "established" does not count such a tunnel up (a `last error` message may still
+//!   contain the word: scripts match the state itself).
+//! - `connecting` (IKE_SA_INIT or IKE_AUTH under way), `deleting`, and `down` (no IKE SA).
+//!
+//! `last_error` stays a string, as before; its time is in the two fields beside it, null when
+//! there is none. A later success does not clear it: it keeps the reason of the last outage
+//! (see [`last_error`]); compare `last_error_s` with the `established_s` of the IKE SA and its
+//! CHILD_SAs to tell an old failure from a current one.
 
+pub mod last_error;
 mod pretty;
 mod values;
 
@@ -74,6 +95,8 @@ use crate::crypto::IkeSuite;
 use crate::ike::{ChildSa, ChildSuite, ConnId, Engine, IkeSa, SaState};
 use crate::kernel::link::interface_name;
 use crate::kernel::{OffloadMode, SaCounters};
+
+use self::last_error::{LastError, LastErrors, Timestamp};
 
 pub use values::{EspSpi, IkeSpi, Selector};
 
@@ -131,6 +154,11 @@ pub struct ConnectionStatus {
     pub local_subnets: Vec<IpNet>,
     pub remote_subnets: Vec<IpNet>,
     pub last_error: Option<String>,
+    /// When `last_error` was recorded: RFC 3339 UTC, and seconds since.
+    #[serde(default)]
+    pub last_error_at: Option<String>,
+    #[serde(default)]
+    pub last_error_s: Option<u64>,
     pub ike_sas: Vec<IkeSaStatus>,
     /// Hub mode: the connection's xfrm interface and its if_id; null otherwise.
     #[serde(default)]
@@ -139,12 +167,16 @@ pub struct ConnectionStatus {
     pub if_id: Option<u32>,
 }
 
+/// The state of a connection or of one IKE SA, worst to best (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum ConnectionState {
     Down,
     Connecting,
     Deleting,
+    /// The IKE SA is established without any CHILD_SA: no traffic is protected.
+    NoChildSa,
+    /// The IKE SA is established with at least one CHILD_SA installed.
     Established,
 }
 
@@ -154,18 +186,25 @@ impl ConnectionState {
             ConnectionState::Down => "down",
             ConnectionState::Connecting => "connecting",
             ConnectionState::Deleting => "deleting",
+            ConnectionState::NoChildSa => "no-child-sa",
             ConnectionState::Established => "established",
         }
     }
 
-    fn of(state: SaState) -> ConnectionState {
+    /// The state of an IKE SA in `state` holding `children` CHILD_SAs.
+    pub fn of(state: SaState, children: usize) -> ConnectionState {
         match state {
             SaState::InitSent | SaState::InitAnswered | SaState::AuthSent => {
                 ConnectionState::Connecting
             }
+            SaState::Established if children == 0 => ConnectionState::NoChildSa,
             SaState::Established => ConnectionState::Established,
             SaState::Deleting => ConnectionState::Deleting,
         }
+    }
+
+    fn of_sa(sa: &IkeSa) -> ConnectionState {
+        ConnectionState::of(sa.state, sa.children.len())
     }
 }
 
@@ -216,6 +255,22 @@ pub struct ChildSaStatus {
     pub established_s: u64,
 }
 
+impl ConnectionStatus {
+    /// Show `error` as the connection's last error, with its time as of `now`.
+    pub fn set_last_error(&mut self, error: &LastError, now: Instant) {
+        self.last_error = Some(error.message.clone());
+        self.set_last_error_time(&error.at, now);
+    }
+
+    /// Date `last_error`, if there is one, at `at`, as of `now`.
+    pub fn set_last_error_time(&mut self, at: &Timestamp, now: Instant) {
+        if self.last_error.is_some() {
+            self.last_error_at = Some(at.rfc3339());
+            self.last_error_s = Some(at.age_s(now));
+        }
+    }
+}
+
 /// A snapshot without kernel counters yet, and the (destination, SPI) keys to ask the
 /// dataplane for, in the order [`PendingStatus::finish`] expects them.
 pub struct PendingStatus {
@@ -228,8 +283,8 @@ pub struct DaemonFacts<'a> {
     pub started: Instant,
     pub dataplane: &'a str,
     pub socket_counters: Counters,
-    /// The last error per connection.
-    pub last_error: &'a dyn Fn(ConnId) -> Option<String>,
+    /// The last error of each connection, with its time.
+    pub last_errors: &'a LastErrors,
 }
 
 /// Which connections a snapshot covers.
@@ -288,30 +343,36 @@ pub fn collect(
             .unwrap_or_default();
         sas.sort_by_key(|sa| {
             (
-                std::cmp::Reverse(ConnectionState::of(sa.state)),
+                std::cmp::Reverse(ConnectionState::of_sa(sa)),
                 std::cmp::Reverse(sa.established_at),
             )
         });
         let state = sas
             .first()
-            .map(|sa| ConnectionState::of(sa.state))
+            .map(|sa| ConnectionState::of_sa(sa))
             .unwrap_or(ConnectionState::Down);
         let peer_address = match sas.first() {
             Some(sa) => Some(sa.remote.to_string()),
             None => settings.remote_addr.map(|a| a.to_string()),
         };
         let ike_sas = sas.iter().map(|sa| builder.ike_sa(sa)).collect();
-        connections.push(ConnectionStatus {
+        let mut connection = ConnectionStatus {
             name: settings.name.clone(),
             state,
             peer_address,
             local_subnets: settings.local_subnets.clone(),
             remote_subnets: settings.remote_subnets.clone(),
-            last_error: (facts.last_error)(id),
+            last_error: None,
+            last_error_at: None,
+            last_error_s: None,
             ike_sas,
             interface: settings.if_id.map(|_| interface_name(&settings.name)),
             if_id: settings.if_id,
-        });
+        };
+        if let Some(error) = facts.last_errors.get(id) {
+            connection.set_last_error(error, now);
+        }
+        connections.push(connection);
     }
     let stats = engine.stats();
     let counters = Counters {
@@ -403,7 +464,7 @@ impl SaStatusBuilder {
             })
             .collect();
         IkeSaStatus {
-            state: ConnectionState::of(sa.state),
+            state: ConnectionState::of_sa(sa),
             initiator: sa.initiator,
             local: sa.local,
             remote: sa.remote,
@@ -507,6 +568,20 @@ fn duration_text(seconds: u64) -> String {
     }
 }
 
+/// " (2026-12-07T11:50:02Z, 3m0s ago)": when something happened, as far as it is known.
+fn when_text(at: Option<&str>, age_s: Option<u64>) -> String {
+    let parts: Vec<String> = at
+        .map(str::to_owned)
+        .into_iter()
+        .chain(age_s.map(|s| format!("{} ago", duration_text(s))))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
+}
+
 fn list(nets: &[impl std::fmt::Display]) -> String {
     if nets.is_empty() {
         return "-".into();
@@ -555,9 +630,13 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
         c.retransmits, c.responses_resent, c.cookies_sent, c.keepalives_received, c.keepalives_sent, c.send_errors
     );
     for conn in &snapshot.connections {
+        let hint = match conn.state {
+            ConnectionState::NoChildSa => " (IKE SA up, no CHILD_SA: no traffic protected)",
+            _ => "",
+        };
         let _ = writeln!(
             out,
-            "\n{}: {}, peer {}",
+            "\n{}: {}{hint}, peer {}",
             conn.name,
             conn.state.name(),
             conn.peer_address.as_deref().unwrap_or("any")
@@ -572,12 +651,21 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
             let _ = writeln!(out, "  interface: {interface} (if_id {if_id})");
         }
         if let Some(error) = &conn.last_error {
-            let _ = writeln!(out, "  last error: {error}");
+            let _ = writeln!(
+                out,
+                "  last error{}: {error}",
+                when_text(conn.last_error_at.as_deref(), conn.last_error_s)
+            );
         }
         for sa in &conn.ike_sas {
-            let established = match sa.established_s {
-                Some(s) => format!("established {} ago", duration_text(s)),
-                None => "not established yet".into(),
+            // "established" only for an IKE SA with a CHILD_SA, so that a grep for the word
+            // finds working tunnels only.
+            let established = match (sa.established_s, sa.state) {
+                (Some(s), ConnectionState::Established) => {
+                    format!("established {} ago", duration_text(s))
+                }
+                (Some(s), _) => format!("authenticated {} ago", duration_text(s)),
+                (None, _) => "not authenticated yet".into(),
             };
             let _ = writeln!(
                 out,
@@ -650,7 +738,8 @@ pub(crate) mod tests {
         s.parse().expect("net")
     }
 
-    /// A snapshot with every kind of field: an established connection and a failed one.
+    /// A snapshot with every kind of field: an established connection (with the failure of
+    /// its last outage), one whose CHILD_SA was refused, and a failed one.
     pub(crate) fn sample() -> StatusSnapshot {
         StatusSnapshot {
             daemon: DaemonStatus {
@@ -669,7 +758,9 @@ pub(crate) mod tests {
                     peer_address: Some("198.51.100.20:4500".into()),
                     local_subnets: vec![net("172.16.0.0/16")],
                     remote_subnets: vec![net("192.168.10.0/24")],
-                    last_error: None,
+                    last_error: Some("the peer stopped answering".into()),
+                    last_error_at: Some("2026-12-07T11:48:02Z".into()),
+                    last_error_s: Some(180),
                     interface: Some("ikh-office".into()),
                     if_id: Some(7),
                     ike_sas: vec![IkeSaStatus {
@@ -706,12 +797,45 @@ pub(crate) mod tests {
                     }],
                 },
                 ConnectionStatus {
+                    name: "lab".into(),
+                    state: ConnectionState::NoChildSa,
+                    peer_address: Some("198.51.100.30:500".into()),
+                    local_subnets: vec![net("172.16.0.0/16")],
+                    remote_subnets: vec![net("10.8.0.0/16")],
+                    last_error: Some(
+                        "negotiation failed: IKE_AUTH: the peer refused with TS_UNACCEPTABLE"
+                            .into(),
+                    ),
+                    last_error_at: Some("2026-12-07T11:50:57Z".into()),
+                    last_error_s: Some(5),
+                    interface: None,
+                    if_id: None,
+                    ike_sas: vec![IkeSaStatus {
+                        state: ConnectionState::NoChildSa,
+                        initiator: true,
+                        local: "203.0.113.1:500".parse().expect("address"),
+                        remote: "198.51.100.30:500".parse().expect("address"),
+                        spi_i: IkeSpi(0x1111_2222_3333_4444),
+                        spi_r: IkeSpi(0x5555_6666_7777_8888),
+                        algorithms: Some("aes128gcm16-prfsha256-ecp256".into()),
+                        established_s: Some(5),
+                        nat: NatStatus {
+                            local_behind: false,
+                            remote_behind: false,
+                        },
+                        rekey_in_s: Some(14_000),
+                        children: vec![],
+                    }],
+                },
+                ConnectionStatus {
                     name: "branch".into(),
                     state: ConnectionState::Down,
                     peer_address: None,
                     local_subnets: vec![net("172.16.0.0/16")],
                     remote_subnets: vec![net("10.9.0.0/16")],
                     last_error: Some("authentication failed: AUTH payload mismatch".into()),
+                    last_error_at: Some("2026-12-07T11:50:59Z".into()),
+                    last_error_s: Some(3),
                     ike_sas: vec![],
                     interface: None,
                     if_id: None,
@@ -736,11 +860,103 @@ pub(crate) mod tests {
             "172.16.0.0/16 === 192.168.10.0/24[6/443]",
             "in 1500 bytes/3 packets, out n/a",
             "offload in crypto on eth1, out n/a",
+            "last error (2026-12-07T11:48:02Z, 3m0s ago): the peer stopped answering",
+            "lab: no-child-sa (IKE SA up, no CHILD_SA: no traffic protected), peer 198.51.100.30:500",
+            "last error (2026-12-07T11:50:57Z, 5s ago): negotiation failed: IKE_AUTH: the peer refused with TS_UNACCEPTABLE",
+            "IKE SA no-child-sa (initiator), authenticated 5s ago: 203.0.113.1:500 -> 198.51.100.30:500",
             "branch: down, peer any",
-            "last error: authentication failed: AUTH payload mismatch",
+            "last error (2026-12-07T11:50:59Z, 3s ago): authentication failed: AUTH payload mismatch",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }
+    }
+
+    /// `ikehub status | grep established` finds the tunnels that carry traffic, and no
+    /// connection without a CHILD_SA.
+    #[test]
+    fn only_connections_with_a_child_sa_say_established() {
+        let text = render(&sample());
+        let mut connection = "";
+        for line in text.lines().filter(|l| l.contains("established")) {
+            if !line.starts_with(' ') {
+                connection = line;
+            }
+            assert!(
+                !line.contains("no-child-sa") && !line.starts_with("lab:"),
+                "{line:?} in\n{text}"
+            );
+        }
+        assert!(connection.starts_with("office: established"), "{text}");
+        let lab = text
+            .split("\n\n")
+            .find(|block| block.starts_with("lab:"))
+            .expect("lab's block");
+        assert!(!lab.contains("established"), "{lab}");
+    }
+
+    #[test]
+    fn connection_states_put_a_child_sa_first() {
+        use ConnectionState::*;
+        assert_eq!(ConnectionState::of(SaState::Established, 1), Established);
+        assert_eq!(ConnectionState::of(SaState::Established, 0), NoChildSa);
+        assert_eq!(ConnectionState::of(SaState::AuthSent, 0), Connecting);
+        assert_eq!(ConnectionState::of(SaState::Deleting, 1), Deleting);
+        let mut states = [Established, Down, NoChildSa, Deleting, Connecting];
+        states.sort();
+        assert_eq!(
+            states,
+            [Down, Connecting, Deleting, NoChildSa, Established],
+            "worst to best"
+        );
+        let names: Vec<&str> = states.iter().map(|s| s.name()).collect();
+        let json: Vec<String> = states
+            .iter()
+            .map(|s| serde_json::to_value(s).expect("state").to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "down",
+                "connecting",
+                "deleting",
+                "no-child-sa",
+                "established"
+            ]
+        );
+        assert_eq!(
+            json,
+            names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_last_error_without_its_time_still_shows() {
+        // As an older daemon sends it: no `last_error_at` or `last_error_s`.
+        let mut json = serde_json::to_value(sample()).expect("serialise");
+        let branch = json["connections"][2].as_object_mut().expect("branch");
+        branch.remove("last_error_at");
+        branch.remove("last_error_s");
+        let snapshot: StatusSnapshot = serde_json::from_value(json).expect("deserialise");
+        assert_eq!(snapshot.connections[2].last_error_at, None);
+        let text = render(&snapshot);
+        assert!(
+            text.contains("\n  last error: authentication failed: AUTH payload mismatch\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn when_text_shows_what_is_known() {
+        assert_eq!(
+            when_text(Some("2026-12-07T11:50:02Z"), Some(3725)),
+            " (2026-12-07T11:50:02Z, 1h2m5s ago)"
+        );
+        assert_eq!(when_text(None, Some(0)), " (0s ago)");
+        assert_eq!(
+            when_text(Some("2026-12-07T11:50:02Z"), None),
+            " (2026-12-07T11:50:02Z)"
+        );
+        assert_eq!(when_text(None, None), "");
     }
 
     #[test]
@@ -769,11 +985,18 @@ pub(crate) mod tests {
             serde_json::Value::Null
         );
         assert_eq!(conn["local_subnets"][0], "172.16.0.0/16");
-        assert_eq!(json["connections"][1]["state"], "down");
+        assert_eq!(conn["last_error"], "the peer stopped answering");
+        assert_eq!(conn["last_error_at"], "2026-12-07T11:48:02Z");
+        assert_eq!(conn["last_error_s"], 180);
+        let lab = &json["connections"][1];
+        assert_eq!(lab["state"], "no-child-sa");
+        assert_eq!(lab["ike_sas"][0]["state"], "no-child-sa");
+        assert_eq!(lab["ike_sas"][0]["children"], serde_json::json!([]));
+        assert_eq!(json["connections"][2]["state"], "down");
         assert_eq!(conn["interface"], "ikh-office");
         assert_eq!(conn["if_id"], 7);
-        assert_eq!(json["connections"][1]["interface"], serde_json::Value::Null);
-        assert_eq!(json["connections"][1]["if_id"], serde_json::Value::Null);
+        assert_eq!(json["connections"][2]["interface"], serde_json::Value::Null);
+        assert_eq!(json["connections"][2]["if_id"], serde_json::Value::Null);
         assert_eq!(json["daemon"]["counters"]["dropped_malformed"], 7);
         let back: StatusSnapshot = serde_json::from_value(json).expect("deserialise");
         assert_eq!(back, snapshot);

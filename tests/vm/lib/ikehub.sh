@@ -44,7 +44,8 @@ ikehub_json() {
     ikehub_cli "$1" status --json ${2:+"$2"}
 }
 
-# The connection is established and has a CHILD_SA (a child has an inbound SPI).
+# The connection is established: its IKE SA with a CHILD_SA (status says `no-child-sa` for an
+# IKE SA without one, so "established" implies it; the inbound SPI is checked as well).
 ikehub_established() {
     local out
     out=$(ikehub_json "$1" "$2") || return 1

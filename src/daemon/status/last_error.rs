@@ -1,0 +1,291 @@
+//! Each connection's most recent failure and when it happened, as status shows it.
+//!
+//! The engine reports failures in its events and knows no clock; the daemon records each one
+//! here with the time it saw it: the wall-clock time to show (RFC 3339, UTC) and the monotonic
+//! time to measure its age by, which a clock step cannot move.
+//!
+//! A later success does not clear the failure. Like strongSwan's log, status keeps the reason
+//! of the last outage visible after the tunnel is back; its time tells it apart from a current
+//! one: a `last_error_s` greater than the CHILD_SA's `established_s` happened before the
+//! tunnel came up (again).
+
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::ike::{ConnId, DownReason, Event};
+
+/// A moment as the daemon saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timestamp {
+    /// Shown, as RFC 3339 UTC.
+    pub wall: SystemTime,
+    /// Measures the age, immune to clock steps.
+    pub monotonic: Instant,
+}
+
+impl Timestamp {
+    pub fn now() -> Timestamp {
+        Timestamp {
+            wall: SystemTime::now(),
+            monotonic: Instant::now(),
+        }
+    }
+
+    /// The wall-clock time as RFC 3339 UTC, e.g. "2026-12-07T11:50:02Z".
+    pub fn rfc3339(&self) -> String {
+        rfc3339_utc(self.wall)
+    }
+
+    /// Whole seconds from this moment until `now` (0 if `now` is earlier).
+    pub fn age_s(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.monotonic).as_secs()
+    }
+}
+
+/// A failure and when it was recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastError {
+    pub message: String,
+    pub at: Timestamp,
+}
+
+/// The most recent failure of each connection since the daemon started.
+#[derive(Debug, Default)]
+pub struct LastErrors {
+    by_conn: HashMap<ConnId, LastError>,
+}
+
+impl LastErrors {
+    pub fn get(&self, conn: ConnId) -> Option<&LastError> {
+        self.by_conn.get(&conn)
+    }
+
+    /// Record `message` as the connection's most recent failure, replacing the one before.
+    pub fn record(&mut self, conn: ConnId, message: String, at: Timestamp) {
+        self.by_conn.insert(conn, LastError { message, at });
+    }
+
+    /// Record the failure `event` reports, if it reports one for a connection; returns the
+    /// connection. Deletes on request and rekeys are no failures.
+    pub fn record_event(&mut self, event: &Event, at: Timestamp) -> Option<ConnId> {
+        let (conn, message) = failure_of(event)?;
+        self.record(conn, message, at);
+        Some(conn)
+    }
+}
+
+/// The connection and the text of the failure an engine event reports.
+fn failure_of(event: &Event) -> Option<(ConnId, String)> {
+    match event {
+        Event::IkeDown { conn, reason, .. }
+        | Event::ChildDown { conn, reason, .. }
+        | Event::ChildFailed { conn, reason, .. } => {
+            if matches!(reason, DownReason::Deleted | DownReason::Rekeyed) {
+                None
+            } else {
+                Some((*conn, reason_text(reason)))
+            }
+        }
+        Event::Refused {
+            conn: Some(conn),
+            peer,
+            failure,
+        } => Some((*conn, format!("refused {peer}: {failure}"))),
+        Event::Refused { conn: None, .. }
+        | Event::IkeUp { .. }
+        | Event::ChildUp { .. }
+        | Event::IkeRekeyed { .. } => None,
+    }
+}
+
+/// Why an SA went down or was not established, for logs and status.
+pub fn reason_text(reason: &DownReason) -> String {
+    reason.to_string()
+}
+
+/// `time` as RFC 3339 in UTC to the second, e.g. "2026-12-07T11:50:02Z"; times before 1970
+/// (a clock set far back) show as the epoch.
+pub fn rfc3339_utc(time: SystemTime) -> String {
+    let seconds = time
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let (year, month, day) = civil_from_days(seconds / 86_400);
+    let of_day = seconds % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        of_day / 3600,
+        of_day / 60 % 60,
+        of_day % 60
+    )
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's `civil_from_days`,
+/// for days since the epoch, which are never negative here).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    // Shifted so that eras (400 years, 146 097 days) start on 0000-03-01.
+    let shifted = days + 719_468;
+    let era = shifted / 146_097;
+    let day_of_era = shifted % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    // Months from March: 0 is March, 11 is February.
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::ike::{Failure, SaId};
+
+    fn at_unix(seconds: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(seconds)
+    }
+
+    #[test]
+    fn rfc3339_utc_to_the_second() {
+        for (seconds, text) in [
+            (0, "1970-01-01T00:00:00Z"),
+            (86_399, "1970-01-01T23:59:59Z"),
+            (951_782_400, "2000-02-29T00:00:00Z"),
+            (978_307_199, "2000-12-31T23:59:59Z"),
+            (1_709_251_199, "2024-02-29T23:59:59Z"),
+            (1_796_644_202, "2026-12-07T11:50:02Z"),
+            (4_107_542_400, "2100-03-01T00:00:00Z"),
+            (253_402_300_799, "9999-12-31T23:59:59Z"),
+        ] {
+            assert_eq!(rfc3339_utc(at_unix(seconds)), text, "{seconds}");
+        }
+        let fraction = at_unix(1_796_644_202) + Duration::from_millis(999);
+        assert_eq!(rfc3339_utc(fraction), "2026-12-07T11:50:02Z");
+        let before_epoch = UNIX_EPOCH - Duration::from_secs(5);
+        assert_eq!(rfc3339_utc(before_epoch), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn every_day_of_four_centuries_follows_the_one_before() {
+        // From 1970-01-01 to 2370-01-01: each date is the day after the previous one.
+        let mut previous = civil_from_days(0);
+        assert_eq!(previous, (1970, 1, 1));
+        for days in 1..146_097 {
+            let date = civil_from_days(days);
+            let (y, m, d) = previous;
+            let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+            let month_length = match m {
+                2 if leap => 29,
+                2 => 28,
+                4 | 6 | 9 | 11 => 30,
+                _ => 31,
+            };
+            let expected = if d < month_length {
+                (y, m, d + 1)
+            } else if m < 12 {
+                (y, m + 1, 1)
+            } else {
+                (y + 1, 1, 1)
+            };
+            assert_eq!(date, expected, "day {days}");
+            previous = date;
+        }
+        assert_eq!(previous, (2369, 12, 31));
+    }
+
+    #[test]
+    fn age_counts_from_the_monotonic_time() {
+        let then = Timestamp {
+            wall: at_unix(1_796_644_202),
+            monotonic: Instant::now(),
+        };
+        assert_eq!(then.rfc3339(), "2026-12-07T11:50:02Z");
+        assert_eq!(then.age_s(then.monotonic + Duration::from_secs(180)), 180);
+        assert_eq!(then.age_s(then.monotonic), 0);
+    }
+
+    #[test]
+    fn failures_are_recorded_with_their_time_and_deletes_are_not() {
+        let conn = ConnId(3);
+        let sa = SaId(0);
+        let first = Timestamp::now();
+        let later = Timestamp {
+            monotonic: first.monotonic + Duration::from_secs(60),
+            wall: first.wall + Duration::from_secs(60),
+        };
+        let mut errors = LastErrors::default();
+        let refused = Event::ChildFailed {
+            conn,
+            sa,
+            reason: DownReason::NegotiationFailed(Failure::local(
+                "IKE_AUTH: refused with TS_UNACCEPTABLE",
+            )),
+        };
+        assert_eq!(errors.record_event(&refused, first), Some(conn));
+        let recorded = errors.get(conn).expect("recorded");
+        assert_eq!(
+            recorded.message,
+            "negotiation failed: IKE_AUTH: refused with TS_UNACCEPTABLE"
+        );
+        assert_eq!(recorded.at, first);
+        for not_a_failure in [
+            Event::IkeDown {
+                conn,
+                sa,
+                reason: DownReason::Deleted,
+            },
+            Event::ChildDown {
+                conn,
+                sa,
+                reqid: 1,
+                inbound_spi: 2,
+                reason: DownReason::Rekeyed,
+            },
+            Event::ChildUp {
+                conn,
+                sa,
+                reqid: 1,
+                inbound_spi: 2,
+                outbound_spi: 3,
+            },
+        ] {
+            assert_eq!(errors.record_event(&not_a_failure, later), None);
+        }
+        assert_eq!(errors.get(conn).map(|e| e.at), Some(first), "kept");
+        let dead = Event::IkeDown {
+            conn,
+            sa,
+            reason: DownReason::PeerDead,
+        };
+        errors.record_event(&dead, later);
+        let recorded = errors.get(conn).expect("replaced");
+        assert_eq!(recorded.message, "the peer stopped answering");
+        assert_eq!(recorded.at, later);
+        assert_eq!(errors.get(ConnId(4)), None);
+    }
+
+    #[test]
+    fn a_refusal_names_the_peer() {
+        let peer = "192.0.2.9:500".parse().expect("address");
+        let mut errors = LastErrors::default();
+        let refused = |conn| Event::Refused {
+            conn,
+            peer,
+            failure: Failure::local("IKE_SA_INIT: refused with NO_PROPOSAL_CHOSEN"),
+        };
+        assert_eq!(errors.record_event(&refused(None), Timestamp::now()), None);
+        let conn = ConnId(0);
+        errors.record_event(&refused(Some(conn)), Timestamp::now());
+        assert_eq!(
+            errors.get(conn).map(|e| e.message.as_str()),
+            Some("refused 192.0.2.9:500: IKE_SA_INIT: refused with NO_PROPOSAL_CHOSEN")
+        );
+    }
+}

@@ -1,0 +1,234 @@
+//! What `ikehub status` reports for two engines driven against each other in memory: the
+//! daemon's snapshot of each engine, with the failures the daemon records from its events.
+//! A connection is `established` only with a CHILD_SA in its kernel, and a refused CHILD_SA
+//! shows as `no-child-sa` with the refusal and its time.
+
+mod support {
+    pub mod pair;
+}
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ikehub::daemon::status::last_error::{LastErrors, Timestamp};
+use ikehub::daemon::status::{self, ConnectionState, ConnectionStatus, Counters, DaemonFacts};
+use ikehub::ike::EngineSettings;
+use support::pair::{connection, Pair, Side, A_ADDR, B_ADDR};
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// The wall clock when the pair starts: 2026-12-07T11:50:00Z.
+const WALL_START_UNIX: u64 = 1_796_644_200;
+
+/// One side as its daemon sees it: the failures of the engine's events, each recorded at the
+/// virtual time it was reported, on a wall clock that starts at `WALL_START_UNIX`.
+struct Daemon {
+    errors: LastErrors,
+    events_seen: usize,
+}
+
+impl Daemon {
+    fn new() -> Daemon {
+        Daemon {
+            errors: LastErrors::default(),
+            events_seen: 0,
+        }
+    }
+
+    fn follow(&mut self, side: &Side, pair_start: Instant, now: Instant) {
+        let at = Timestamp {
+            wall: UNIX_EPOCH
+                + Duration::from_secs(WALL_START_UNIX)
+                + now.saturating_duration_since(pair_start),
+            monotonic: now,
+        };
+        for event in side.events.iter().skip(self.events_seen) {
+            self.errors.record_event(event, at);
+        }
+        self.events_seen = side.events.len();
+    }
+
+    /// The side's one connection, as `ikehub status` shows it at `now`.
+    fn status(&self, side: &Side, now: Instant) -> ConnectionStatus {
+        let facts = DaemonFacts {
+            started: now,
+            dataplane: "recording",
+            socket_counters: Counters::default(),
+            last_errors: &self.errors,
+        };
+        let pending = status::collect(&side.engine, now, &facts, status::Scope::All);
+        let mut connections = pending.snapshot.connections;
+        assert_eq!(connections.len(), 1);
+        connections.remove(0)
+    }
+}
+
+/// Status as it would be read at any moment: `established` only with a CHILD_SA.
+fn assert_established_only_with_a_child(side: &Side, daemon: &Daemon, now: Instant) {
+    let conn = daemon.status(side, now);
+    if conn.state == ConnectionState::Established {
+        let sa = conn
+            .ike_sas
+            .first()
+            .expect("an established connection has an IKE SA");
+        assert_eq!(sa.state, ConnectionState::Established);
+        assert!(
+            !sa.children.is_empty(),
+            "established without a CHILD_SA: {conn:?}"
+        );
+    }
+}
+
+/// Drive the pair until `done` or `limit` of virtual time, following both sides' events and
+/// checking status after every step.
+fn drive(
+    pair: &mut Pair,
+    daemons: &mut [Daemon; 2],
+    limit: Duration,
+    done: impl FnMut(&Pair) -> bool,
+) -> bool {
+    let start = pair.start;
+    pair.drive_checked(limit, done, |p| {
+        let [a, b] = &mut *daemons;
+        a.follow(&p.a, start, p.now);
+        b.follow(&p.b, start, p.now);
+        assert_established_only_with_a_child(&p.a, a, p.now);
+        assert_established_only_with_a_child(&p.b, b, p.now);
+    })
+}
+
+#[test]
+fn a_refused_child_sa_is_not_reported_established_on_either_end() {
+    // A asks for 10.1.0.0/16 <=> 172.16.0.0/12; B offers only 10.2.0.0/16: TS_UNACCEPTABLE.
+    let mut a = connection(A_ADDR, B_ADDR, true);
+    a.remote_subnets = vec!["172.16.0.0/12".parse().expect("net")];
+    let mut pair = Pair::new(
+        EngineSettings::new(vec![a]),
+        EngineSettings::new(vec![connection(B_ADDR, A_ADDR, false)]),
+    );
+    let mut daemons = [Daemon::new(), Daemon::new()];
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(drive(&mut pair, &mut daemons, LIMIT, |p| p.a.ike_up() == 1
+        && p.b.ike_up() == 1));
+    let refused_at = pair.now;
+    // A while later, nothing has changed: the IKE SA stays up without a CHILD_SA.
+    let later = pair.now + Duration::from_secs(60);
+    drive(&mut pair, &mut daemons, LIMIT, |p| p.now >= later);
+    assert!(pair.a.kernel.sas.is_empty() && pair.b.kernel.sas.is_empty());
+
+    let now = pair.now;
+    for (name, side, daemon, refusal) in [
+        (
+            "initiator",
+            &pair.a,
+            &daemons[0],
+            "IKE_AUTH: the peer refused with TS_UNACCEPTABLE",
+        ),
+        (
+            "responder",
+            &pair.b,
+            &daemons[1],
+            "IKE_AUTH: refused with TS_UNACCEPTABLE",
+        ),
+    ] {
+        let conn = daemon.status(side, now);
+        assert_eq!(conn.state, ConnectionState::NoChildSa, "{name}: {conn:?}");
+        assert_eq!(conn.ike_sas.len(), 1, "{name}");
+        assert_eq!(conn.ike_sas[0].state, ConnectionState::NoChildSa, "{name}");
+        assert!(conn.ike_sas[0].children.is_empty(), "{name}");
+        let error = conn.last_error.as_deref().unwrap_or_default();
+        assert!(error.contains(refusal), "{name}: {error}");
+        // Recorded when the refusal was reported, within the handshake's first second.
+        let age = conn.last_error_s.expect("the failure's age");
+        let since_refusal = now.duration_since(refused_at).as_secs();
+        assert!(
+            (since_refusal..=since_refusal + 1).contains(&age),
+            "{name}: {age} s, refused {since_refusal} s ago"
+        );
+        assert_eq!(
+            conn.last_error_at.as_deref(),
+            Some("2026-12-07T11:50:00Z"),
+            "{name}"
+        );
+
+        // Neither form of the snapshot says "established" anywhere for it.
+        let snapshot = status::StatusSnapshot {
+            daemon: status::DaemonStatus {
+                uptime_s: 0,
+                dataplane: "recording".into(),
+                counters: Counters::default(),
+            },
+            connections: vec![conn],
+        };
+        let json = String::from_utf8(status::to_json(&snapshot).expect("json")).expect("utf-8");
+        assert!(json.contains("\"state\": \"no-child-sa\""), "{json}");
+        assert!(!json.contains("established\""), "{name}: {json}");
+        let text = status::render(&snapshot);
+        assert!(!text.contains("established"), "{name}: {text}");
+        assert!(
+            text.contains(
+                "last error (2026-12-07T11:50:00Z, 1m0s ago): negotiation failed: IKE_AUTH"
+            ) && text.contains("TS_UNACCEPTABLE"),
+            "{name}: {text}"
+        );
+    }
+}
+
+#[test]
+fn matching_selectors_are_reported_established_on_both_ends() {
+    let mut pair = Pair::default_pair();
+    let mut daemons = [Daemon::new(), Daemon::new()];
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(drive(&mut pair, &mut daemons, LIMIT, Pair::established));
+    let now = pair.now;
+    for (side, daemon) in [(&pair.a, &daemons[0]), (&pair.b, &daemons[1])] {
+        let conn = daemon.status(side, now);
+        assert_eq!(conn.state, ConnectionState::Established, "{conn:?}");
+        let child = &conn.ike_sas[0].children[0];
+        assert!(side.kernel.sas.contains_key(&(side.addr, child.spi_in.0)));
+        assert_eq!(
+            (conn.last_error, conn.last_error_at, conn.last_error_s),
+            (None, None, None)
+        );
+    }
+}
+
+/// A failure is kept after the tunnel comes back, dated before it, so status tells the cause
+/// of the last outage from a current one.
+#[test]
+fn a_failure_before_the_tunnel_came_up_is_kept_and_older_than_it() {
+    let mut pair = Pair::default_pair();
+    let mut daemons = [Daemon::new(), Daemon::new()];
+    // The first attempt finds the link cut and gives up; the retry gets through.
+    pair.cut = true;
+    let now = pair.now;
+    pair.a.engine.start(now);
+    let give_up = Duration::from_secs(600);
+    assert!(drive(&mut pair, &mut daemons, give_up, |p| !p
+        .a
+        .ike_down()
+        .is_empty()));
+    pair.cut = false;
+    assert!(drive(&mut pair, &mut daemons, LIMIT, Pair::established));
+    let later = pair.now + Duration::from_secs(30);
+    drive(&mut pair, &mut daemons, LIMIT, |p| p.now >= later);
+
+    let conn = daemons[0].status(&pair.a, pair.now);
+    assert_eq!(conn.state, ConnectionState::Established);
+    let failed_s = conn.last_error_s.expect("the failure is kept");
+    let child_s = conn.ike_sas[0].children[0].established_s;
+    assert!(
+        failed_s > child_s,
+        "failed {failed_s} s ago, up {child_s} s"
+    );
+    let at = conn.last_error_at.expect("its time");
+    let wall_now = SystemTime::UNIX_EPOCH
+        + Duration::from_secs(WALL_START_UNIX)
+        + pair.now.duration_since(pair.start);
+    assert!(
+        at.starts_with("2026-12-07T")
+            && at.as_str() < status::last_error::rfc3339_utc(wall_now).as_str(),
+        "{at}"
+    );
+}
