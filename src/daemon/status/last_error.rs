@@ -66,7 +66,7 @@ impl LastErrors {
     }
 
     /// Record the failure `event` reports, if it reports one for a connection; returns the
-    /// connection. Deletes on request and rekeys are no failures.
+    /// connection. Deletes (ours or the peer's) and rekeys are no failures.
     pub fn record_event(&mut self, event: &Event, at: Timestamp) -> Option<ConnId> {
         let (conn, message) = failure_of(event)?;
         self.record(conn, message, at);
@@ -80,7 +80,12 @@ fn failure_of(event: &Event) -> Option<(ConnId, String)> {
         Event::IkeDown { conn, reason, .. }
         | Event::ChildDown { conn, reason, .. }
         | Event::ChildFailed { conn, reason, .. } => {
-            if matches!(reason, DownReason::Deleted | DownReason::Rekeyed) {
+            // A delete, ours or the peer's, is no failure: the log says who deleted what,
+            // and the failure before it (often the reason for the delete) stays visible.
+            if matches!(
+                reason,
+                DownReason::Deleted | DownReason::DeletedByPeer | DownReason::Rekeyed
+            ) {
                 None
             } else {
                 Some((*conn, reason_text(reason)))
