@@ -164,3 +164,41 @@ fn a_child_sa_ended_by_the_kernel_is_made_anew() {
     assert!(pair.drive_until(LIMIT, |p| settled(p) && children(&p.a) != first));
     assert_eq!(pair.a.ike_up(), 1, "on the same IKE SA");
 }
+
+#[test]
+fn an_additional_child_sa_for_the_same_subnets_shares_the_reqid_on_both_ends() {
+    let mut pair = Pair::default_pair();
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, settled));
+    let a = pair
+        .a
+        .engine
+        .connection_id(&format!("to-{B_ADDR}"))
+        .expect("connection");
+    let now = pair.now;
+    assert!(pair.a.engine.create_child(now, a));
+    let two = |p: &Pair| {
+        children(&p.a).len() == 2
+            && children(&p.b).len() == 2
+            && p.a.kernel.sas.len() == 4
+            && p.b.kernel.sas.len() == 4
+    };
+    assert!(pair.drive_until(LIMIT, two));
+    // Same selectors, same kernel policies: one reqid on each end, so that deleting either
+    // child leaves the policies to the other.
+    for side in [&pair.a, &pair.b] {
+        let reqids: std::collections::HashSet<u32> = side
+            .engine
+            .sas()
+            .flat_map(|sa| sa.children.iter().map(|c| c.reqid))
+            .collect();
+        assert_eq!(reqids.len(), 1, "{reqids:?}");
+    }
+    // A connection without an IKE SA has nowhere to ask.
+    let b = conn_b(&pair);
+    let now = pair.now;
+    pair.b.engine.terminate(now, b);
+    assert!(pair.drive_until(LIMIT, |p| p.b.engine.sas().count() == 0));
+    assert!(!pair.b.engine.create_child(pair.now, b));
+}

@@ -196,6 +196,20 @@ impl Engine {
         }
     }
 
+    /// Ask for an additional CHILD_SA for the connection's subnets on its established IKE
+    /// SA (CREATE_CHILD_SA, RFC 7296 1.3.1). False when the connection has none.
+    pub fn create_child(&mut self, now: Instant, conn: ConnId) -> bool {
+        let Some(id) = self.established_ids(conn).into_iter().next() else {
+            return false;
+        };
+        let Some(sa) = self.sas.get_mut(id.0 as usize).and_then(Option::as_mut) else {
+            return false;
+        };
+        self.cx
+            .request(now, sa, RequestKind::CreateChild { replaces: None });
+        true
+    }
+
     /// Rekey the IKE SA of a connection now (as `swanctl --rekey --ike`).
     pub fn rekey_ike(&mut self, now: Instant, conn: ConnId) {
         for id in self.established_ids(conn) {

@@ -3,11 +3,12 @@
 //!
 //! Implemented: IKEv2 IKE_SA_INIT (with INVALID_KE_PAYLOAD retry, cookies under load and NAT
 //! detection), IKE_AUTH with PSK and the first CHILD_SA (traffic-selector narrowing),
-//! CREATE_CHILD_SA (CHILD_SA rekeys with optional PFS, new CHILD_SAs from the peer, IKE SA
+//! CREATE_CHILD_SA (CHILD_SA rekeys with optional PFS, new CHILD_SAs from either end, IKE SA
 //! rekeys, simultaneous-rekey resolution), INFORMATIONAL deletes and liveness checks,
 //! retransmission with exponential backoff, the response cache and the one-request window,
-//! rekey scheduling with jitter and hard IKE SA expiry, IKE fragmentation (RFC 7383). Not
-//! yet: initiating additional CHILD_SAs beyond the first, certificates and EAP, IKEv1.
+//! rekey scheduling with jitter and hard IKE SA expiry, IKE fragmentation (RFC 7383), the
+//! recovery of CHILD_SAs that cannot be rekeyed (`recovery.rs`) and of connections the peer
+//! deleted (`reconnect.rs`). Not yet: certificates and EAP, IKEv1.
 
 mod child;
 mod context;

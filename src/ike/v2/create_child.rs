@@ -105,6 +105,20 @@ fn child_to_replace(sa: &IkeSa, rekey: Option<&Notify>) -> Result<Option<(u32, u
     }
 }
 
+/// The reqid of a child of `sa` with exactly these selectors. A new CHILD_SA the peer makes
+/// for them (one replacing a child it could not rekey, as Libreswan does) shares its reqid:
+/// the kernel policies are the same, and deleting the old child must leave them in place.
+pub(super) fn same_selectors_reqid(
+    sa: &IkeSa,
+    local: &[Selector],
+    remote: &[Selector],
+) -> Option<u32> {
+    sa.children
+        .iter()
+        .find(|c| c.local_ts == local && c.remote_ts == remote)
+        .map(|c| c.reqid)
+}
+
 /// The peer's TSi and TSr narrowed to our subnets (ours first); refused when either is
 /// missing or nothing of it is ours (TS_UNACCEPTABLE, RFC 7296 2.9).
 fn narrowed_selectors(
@@ -499,15 +513,19 @@ impl Context {
         response.extend(our_ke.map(Payload::Ke));
         response.push(Payload::TsI(remote_ts.clone()));
         response.push(Payload::TsR(local_ts.clone()));
+        let (child_local, child_remote) =
+            (ts::to_selectors(&local_ts), ts::to_selectors(&remote_ts));
         let child = NewChild {
             suite,
             keys,
             inbound_spi: our_spi,
             outbound_spi: peer_spi,
-            local_ts: ts::to_selectors(&local_ts),
-            remote_ts: ts::to_selectors(&remote_ts),
+            local_ts: child_local.clone(),
+            remote_ts: child_remote.clone(),
             initiator: false,
-            reqid: old.map(|(_, reqid)| reqid),
+            reqid: old
+                .map(|(_, reqid)| reqid)
+                .or_else(|| same_selectors_reqid(sa, &child_local, &child_remote)),
             defer_outbound: old.is_some(),
         };
         self.install_child(now, sa, child);

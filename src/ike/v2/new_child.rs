@@ -18,7 +18,7 @@ use super::super::error::Failure;
 use super::super::sa::{IkeSa, RequestKind};
 use super::super::selector;
 use super::super::settings::{ConnectionSettings, Pfs};
-use super::create_child::{collect, rekeyed_child, RekeyResponse, Unusable};
+use super::create_child::{collect, rekeyed_child, same_selectors_reqid, RekeyResponse, Unusable};
 use super::proposal::{esp_sa_payload, preferred_pfs_group};
 use super::sa::{Expect, NewChildSent};
 use super::ts;
@@ -58,11 +58,12 @@ impl Context {
         let replaces = old.map(|c| c.inbound_spi);
         let (local_ts, remote_ts, reqid) = match old {
             Some(old) => (old.local_ts.clone(), old.remote_ts.clone(), Some(old.reqid)),
-            None => (
-                selector::subnets(&settings.local_subnets),
-                selector::subnets(&settings.remote_subnets),
-                None,
-            ),
+            None => {
+                let local = selector::subnets(&settings.local_subnets);
+                let remote = selector::subnets(&settings.remote_subnets);
+                let reqid = same_selectors_reqid(sa, &local, &remote);
+                (local, remote, reqid)
+            }
         };
         let dh = pfs_key_exchange(self, sa, &settings).ok()?;
         let ni = self.new_nonce();
@@ -156,11 +157,14 @@ impl Context {
             self.new_child_failed(now, sa, sent.replaces, failure);
             return;
         };
-        // The child to replace may have gone meanwhile; then its reqid goes with it.
+        // The child to replace, or the one whose reqid we share, may have gone meanwhile
+        // (and its policies with it): then the new child gets a reqid of its own.
         let replaced = sent
             .replaces
             .filter(|spi| sa.children.iter().any(|c| c.inbound_spi == *spi));
-        let reqid = sent.reqid.filter(|_| replaced.is_some());
+        let reqid = sent
+            .reqid
+            .filter(|r| sa.children.iter().any(|c| c.reqid == *r));
         let response = RekeyResponse {
             answer,
             nr,

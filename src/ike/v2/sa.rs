@@ -133,7 +133,8 @@ pub struct NewChildSent {
     pub new_inbound_spi: u32,
     /// The child it replaces (our inbound SPI), retired once the new one is installed.
     pub replaces: Option<u32>,
-    /// The reqid of the child it replaces, so that the kernel policies stay.
+    /// The reqid of the child it replaces or of one with the same selectors, so that the
+    /// kernel policies stay one set.
     pub reqid: Option<u32>,
     pub local_ts: Vec<crate::ike::Selector>,
     pub remote_ts: Vec<crate::ike::Selector>,
