@@ -459,6 +459,11 @@ impl<D: Dataplane> Gateway<D> {
                 warn!("{}: {text}", self.connection_name(conn));
                 self.last_errors.insert(conn, text);
             }
+            Event::TrapFailed { conn, failure } => {
+                let text = format!("the kernel refused the trap policies: {failure}");
+                warn!("{}: {text}", self.connection_name(conn));
+                self.last_errors.insert(conn, text);
+            }
             Event::Refused {
                 conn: None,
                 peer,

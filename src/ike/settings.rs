@@ -101,6 +101,10 @@ pub struct ConnectionSettings {
     /// this long, even if retransmissions remain; `None`: when they run out.
     pub dpd_timeout: Option<Duration>,
     pub initiate: bool,
+    /// Install the connection's policies without SAs while it has no IKE SA, and initiate
+    /// when the kernel reports traffic for them (ACQUIRE). Never set together with
+    /// `initiate`.
+    pub trap: bool,
     /// Hub mode: the if_id of the connection's xfrm interface. Its CHILD_SAs' states and
     /// policies carry it, so only traffic routed into that interface uses them.
     pub if_id: Option<u32>,

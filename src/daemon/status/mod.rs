@@ -24,7 +24,10 @@
 //!   },
 //!   "connections": [{
 //!     "name": "office",
-//!     "state": "established",          // "down" | "connecting" | "established" | "deleting"
+//!     "state": "established",          // "down" | "trapped" | "connecting" |
+//!                                      // "established" | "deleting"; "trapped": no IKE SA,
+//!                                      // the trap policies wait for traffic
+//!                                      // (start_action = "trap")
 //!     "peer_address": "198.51.100.20:4500", // the current SA's peer (NATed address if
 //!                                      // so), else the configured address; null for "any"
 //!     "local_subnets": ["172.16.0.0/16"],
@@ -143,6 +146,9 @@ pub struct ConnectionStatus {
 #[serde(rename_all = "lowercase")]
 pub enum ConnectionState {
     Down,
+    /// No IKE SA, and the trap policies are installed: the next packet for the remote
+    /// subnets initiates (`start_action = "trap"`). A connection's state only, never an SA's.
+    Trapped,
     Connecting,
     Deleting,
     Established,
@@ -152,6 +158,7 @@ impl ConnectionState {
     pub fn name(self) -> &'static str {
         match self {
             ConnectionState::Down => "down",
+            ConnectionState::Trapped => "trapped",
             ConnectionState::Connecting => "connecting",
             ConnectionState::Deleting => "deleting",
             ConnectionState::Established => "established",
@@ -295,7 +302,11 @@ pub fn collect(
         let state = sas
             .first()
             .map(|sa| ConnectionState::of(sa.state))
-            .unwrap_or(ConnectionState::Down);
+            .unwrap_or(if engine.trapped(id) {
+                ConnectionState::Trapped
+            } else {
+                ConnectionState::Down
+            });
         let peer_address = match sas.first() {
             Some(sa) => Some(sa.remote.to_string()),
             None => settings.remote_addr.map(|a| a.to_string()),
