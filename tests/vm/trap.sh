@@ -2,13 +2,17 @@
 # On-demand tunnels (start_action = "trap"): gateway A installs its policies without SAs at
 # start, and the first packet from its inner address to B's network brings the tunnel up
 # (the kernel's ACQUIRE). B listens. When B takes the tunnel down, A's policies stay, and
-# the next packet brings it up again; when A stops, its policies go.
+# the next packet brings it up again; when A stops, its policies go. Then the same against
+# strongSwan as B.
+# guest-payload: strongswan
 #
 #   A [10.1.0.1 | 192.0.2.1] === [192.0.2.2 | 10.2.0.1] B
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 # shellcheck source=lib/ikehub.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/ikehub.sh"
+# shellcheck source=lib/strongswan.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/strongswan.sh"
 
 step "topology: two gateways, each with an inner address"
 ns_new A || finish
@@ -133,4 +137,30 @@ step "A stops: its policies go"
 ikehub_stop "$A" && ok "A's daemon stopped cleanly" || bad "A's daemon stopped cleanly"
 [ "$(policies)" -eq 0 ] && ok "no policy left on A" || { bad "no policy left on A"; ip -n "$A" xfrm policy; }
 [ "$(states)" -eq 0 ] && ok "no SA left on A" || { bad "no SA left on A"; ip -n "$A" xfrm state; }
+
+step "strongSwan as B"
+ikehub_stop "$B" && ok "B's ikehub stopped" || bad "B's ikehub stopped"
+swan_start "$B" || finish
+swan_conn "$B" b local=192.0.2.2 remote=192.0.2.1 psk=trap-test-only-7Hq2xPw \
+    local_ts=10.2.0.0/24 remote_ts=10.1.0.0/24 && swan_load "$B" &&
+    ok "strongSwan listens" || bad "strongSwan listens"
+ikehub_start "$A" "$dir/a.toml" && ok "A's daemon ready" || bad "A's daemon ready"
+wait_for 10 trapped && trap_in_place && [ "$(states)" -eq 0 ] &&
+    ok "A is trapped: policies, no SA" || bad "A is trapped: policies, no SA"
+in_ns "$A" ping -c 1 -W 1 -I 10.1.0.1 10.2.0.1 >/dev/null 2>&1
+if wait_for 20 ikehub_established "$A" b && wait_for 10 swan_sa_established "$B" b; then
+    ok "the first packet brings the tunnel to strongSwan up"
+else
+    bad "the first packet brings the tunnel to strongSwan up"
+    ikehub_log "$A"; swan_log "$B"
+fi
+ping_all 5
+check "strongSwan takes the tunnel down" swan_terminate "$B" b
+wait_for 10 ikehub_down_everywhere "$A" b && wait_for 10 trapped && trap_in_place &&
+    ok "A is trapped again" || { bad "A is trapped again"; ip -n "$A" xfrm policy; }
+in_ns "$A" ping -c 1 -W 1 -I 10.1.0.1 10.2.0.1 >/dev/null 2>&1
+wait_for 20 ikehub_established "$A" b && ok "the next packet brings it up again" ||
+    { bad "the next packet brings it up again"; ikehub_log "$A"; swan_log "$B"; }
+ping_all 5
+ikehub_stop "$A" && [ "$(policies)" -eq 0 ] && ok "A stopped; no policy left" || bad "A stopped; no policy left"
 finish
