@@ -44,6 +44,7 @@ fn connection(local: IpAddr, remote: IpAddr, group: DhGroup, initiate: bool) -> 
         dpd_interval: None,
         dpd_timeout: None,
         initiate,
+        trap: false,
         if_id: None,
         offload: ikehub::ike::Offload::None,
         pfs: ikehub::ike::Pfs::Optional,

@@ -999,3 +999,38 @@ fn is_rfc3339_utc(text: &str) -> bool {
         && text.get(16..17) == Some(":")
         && text.ends_with('Z')
 }
+
+#[test]
+fn a_trap_connection_shows_trapped_until_traffic_asks_for_it() {
+    if skip_unless_root("a_trap_connection_shows_trapped_until_traffic_asks_for_it") {
+        return;
+    }
+    let dir = TempDir::new("trap");
+    let me = Side {
+        address: Ipv4Addr::new(127, 0, 0, 1),
+        subnet: "10.1.0.0/16",
+    };
+    let peer = Side {
+        address: Ipv4Addr::new(127, 0, 0, 2),
+        subnet: "10.2.0.0/16",
+    };
+    let config = config_text(&me, &peer, false, "")
+        .replace("start_action = \"listen\"", "start_action = \"trap\"");
+    let mut a = Daemon::start(&dir.0, "a", &config);
+    // The recording dataplane takes the trap's policies and never reports traffic: the
+    // connection waits, with no IKE SA.
+    let status = wait_for(ESTABLISH_DEADLINE, "the trap", || {
+        a.status().filter(|s| connection(s)["state"] == "trapped")
+    });
+    assert_eq!(connection(&status)["ike_sas"], serde_json::json!([]));
+    let human = a.cli(&["status"]);
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(human.contains("tunnel: trapped"), "{human}");
+    assert!(
+        a.log_text().contains("trap policies installed"),
+        "{}",
+        a.log_text()
+    );
+    a.signal("TERM");
+    assert_eq!(a.wait_exit(Duration::from_secs(10)), Some(0));
+}

@@ -24,7 +24,7 @@ use ikehub::crypto::SystemRandom;
 use ikehub::ike::nat_t::{self, NatTDatagram};
 use ikehub::ike::{
     ConnId, ConnectionSettings, Engine, EngineSettings, EspProposal, Event, IkeIdentity,
-    IkeProposal, KernelIntent, PreSharedKey,
+    IkeProposal, PreSharedKey,
 };
 use ipnet::{IpNet, Ipv4Net};
 use nix::errno::Errno;
@@ -125,6 +125,7 @@ fn connection(args: &Args, group: DhGroup, index: u32) -> Result<ConnectionSetti
         dpd_interval: None,
         dpd_timeout: None,
         initiate: false,
+        trap: false,
         if_id: None,
         offload: ikehub::ike::Offload::None,
         pfs: ikehub::ike::Pfs::Optional,
@@ -247,12 +248,7 @@ impl Generator {
     fn drain(&mut self) -> Result<(), String> {
         let now = Instant::now();
         while let Some(intent) = self.engine.poll_kernel() {
-            let id = match intent {
-                KernelIntent::InstallChild { id, .. }
-                | KernelIntent::InstallOutbound { id, .. }
-                | KernelIntent::DeleteChild { id, .. } => id,
-            };
-            self.engine.handle_kernel_result(now, id, Ok(()));
+            self.engine.handle_kernel_result(now, intent.id(), Ok(()));
         }
         while let Some(transmit) = self.engine.poll_transmit() {
             let sent = if transmit.local.port() == NATT_PORT || transmit.remote.port() == NATT_PORT
@@ -286,7 +282,8 @@ impl Generator {
                 Event::IkeUp { .. }
                 | Event::ChildDown { .. }
                 | Event::IkeRekeyed { .. }
-                | Event::Refused { .. } => {}
+                | Event::Refused { .. }
+                | Event::TrapFailed { .. } => {}
             }
         }
         Ok(())

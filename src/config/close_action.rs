@@ -30,11 +30,12 @@ impl CloseAction {
     }
 
     /// The default follows how the connection starts: one that initiates keeps itself up,
-    /// one that listens waits for the peer again.
+    /// one that listens waits for the peer again, a trap for the next packet.
     pub fn default_for(start_action: StartAction) -> CloseAction {
         match start_action {
             StartAction::Initiate => CloseAction::Restart,
-            StartAction::Listen => CloseAction::None,
+            // A trap brings the tunnel back with the next packet.
+            StartAction::Listen | StartAction::Trap => CloseAction::None,
         }
     }
 }

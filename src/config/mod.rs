@@ -51,12 +51,19 @@
 //!                                   # (~165 s); minimum 2s
 //! local_address = "192.0.2.1"       # one of gateway.local_addresses; default: the first
 //!                                   # of the peer's family (a second uplink names its own)
-//! start_action = "initiate"         # or "listen" (default)
+//! start_action = "initiate"         # "initiate" (at start, and again after a failure),
+//!                                   # "listen" (default: wait for the peer) or "trap" (on
+//!                                   # demand: the policies are installed without SAs and
+//!                                   # the first packet matching them initiates; they stay
+//!                                   # when the tunnel goes down, so the next packet brings
+//!                                   # it up again). "initiate" and "trap" need a peer
+//!                                   # address other than "any"
 //! close_action = "restart"          # when the IKE SA ends without our delete (the peer
 //!                                   # deleted it, it was found dead, a negotiation or a
 //!                                   # CHILD_SA replacement failed): "restart" (initiate
 //!                                   # again with backoff; default with "initiate") or
-//!                                   # "none" (default with "listen")
+//!                                   # "none" (default with "listen" and "trap": a trap
+//!                                   # waits for the next packet)
 //! offload = "crypto"                # default: gateway.offload (see above)
 //!
 //! [[route]]                         # destination route table

@@ -133,6 +133,9 @@ pub enum StartAction {
     Initiate,
     /// Wait for the peer to initiate.
     Listen,
+    /// Install the connection's policies without SAs and initiate when traffic matches them
+    /// (the kernel's ACQUIRE): an on-demand tunnel, as strongSwan's trap policies.
+    Trap,
 }
 
 impl std::fmt::Display for StartAction {
@@ -140,6 +143,7 @@ impl std::fmt::Display for StartAction {
         f.write_str(match self {
             StartAction::Initiate => "initiate",
             StartAction::Listen => "listen",
+            StartAction::Trap => "trap",
         })
     }
 }

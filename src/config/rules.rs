@@ -8,7 +8,8 @@
 //!   errors, so one mistake is not reported again as a dangling reference.
 //! - A peer with a fixed address needs a gateway local address of the same family: IKE must
 //!   send from one.
-//! - A connection to a peer at "any" cannot initiate: there is nowhere to send to.
+//! - A connection to a peer at "any" cannot initiate, at start or on demand ("initiate",
+//!   "trap"): there is nowhere to send to.
 //! - A connection's `local_address` is one of the gateway's local addresses, of the peer's
 //!   family (two uplinks of one family are two connections, each naming its address).
 //! - Routes are allowed with or without `hub`: a site-to-site gateway may use them for
@@ -127,11 +128,14 @@ fn peer_references(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
             );
             continue;
         };
-        // A connection that must initiate needs somewhere to send to.
+        // A connection that must initiate, at once or when traffic asks for it (trap),
+        // needs somewhere to send to; a trap's policies also name the peer's address as
+        // the tunnel's end.
         let start_action = entries.connections.get(index).and_then(|c| c.start_action);
         let address = entries.peers.get(peer_index).and_then(|p| p.address);
         if let (Some(start_action), Some(address)) = (start_action, address) {
-            if start_action == StartAction::Initiate && address == PeerAddress::Any {
+            let initiates = matches!(start_action, StartAction::Initiate | StartAction::Trap);
+            if initiates && address == PeerAddress::Any {
                 let span = connection
                     .start_action
                     .as_ref()
@@ -140,7 +144,7 @@ fn peer_references(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
                     Some(&span),
                     format!("{}.start_action", connection.label),
                     format!(
-                        "cannot initiate to peer \"{name}\": its address is \"any\"; use \"listen\""
+                        "start_action \"{start_action}\" cannot initiate to peer \"{name}\": its address is \"any\"; use \"listen\""
                     ),
                 );
             }

@@ -759,6 +759,35 @@ fn close_action_follows_the_start_action_unless_given() {
 }
 
 #[test]
+fn trap_start_action() {
+    let text = format!(
+        "{GATEWAY}{}{}",
+        peer("p", "198.51.100.10"),
+        connection("c", "p", "10.10.10.0/24", "start_action = \"trap\"")
+    );
+    let config = ok(&text);
+    assert_eq!(config.connections[0].start_action, StartAction::Trap);
+    assert!(config.summary().contains(", trap"), "{}", config.summary());
+    // A trap initiates when traffic asks for it: a peer at "any" leaves nowhere to send to.
+    let roamer = format!(
+        "{GATEWAY}[[peer]]\nname = \"r\"\naddress = \"any\"\nidentity = \"user@example.com\"\n"
+    );
+    let e = errors(&(roamer + &connection("c", "r", "10.10.10.0/24", "start_action = \"trap\"")));
+    assert_error(
+        &e,
+        "connection \"c\".start_action",
+        &["\"trap\" cannot initiate", "\"any\"", "\"listen\""],
+    );
+    // The list of values names it.
+    let e = errors(&format!(
+        "{GATEWAY}{}{}",
+        peer("p", "198.51.100.10"),
+        connection("c", "p", "10.10.10.0/24", "start_action = \"on-demand\"")
+    ));
+    assert_error(&e, "connection \"c\".start_action", &["\"trap\""]);
+}
+
+#[test]
 fn duplicate_connection_names() {
     let text = basic() + &connection("shanghai", "shanghai", "10.10.20.0/24", "");
     let e = errors(&text);

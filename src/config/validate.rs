@@ -271,11 +271,14 @@ impl Validator<'_, '_> {
             Some(text) => match text.get_ref().as_str() {
                 "initiate" => Some(StartAction::Initiate),
                 "listen" => Some(StartAction::Listen),
+                "trap" => Some(StartAction::Trap),
                 other => {
                     self.fail(
                         &text.span(),
                         field("start_action"),
-                        format!("unknown start action \"{other}\"; use \"initiate\" or \"listen\""),
+                        format!(
+                            "unknown start action \"{other}\"; use \"initiate\", \"listen\" or \"trap\""
+                        ),
                     );
                     None
                 }

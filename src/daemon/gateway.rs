@@ -458,6 +458,12 @@ impl<D: Dataplane> Gateway<D> {
             } => {
                 warn!("{}: refused {peer}: {failure}", self.connection_name(conn));
             }
+            Event::TrapFailed { conn, failure } => {
+                warn!(
+                    "{}: the kernel refused the trap policies: {failure}",
+                    self.connection_name(conn)
+                );
+            }
             Event::Refused {
                 conn: None,
                 peer,

@@ -146,7 +146,11 @@ impl Context {
             child.initiator,
             (child.inbound_spi, child.outbound_spi),
         );
-        let reqid = child.reqid.unwrap_or_else(|| self.new_reqid());
+        // A new CHILD_SA of a trapped connection takes the trap's reqid, and so its policies.
+        let reqid = child
+            .reqid
+            .or_else(|| self.free_trap_reqid(sa.conn))
+            .unwrap_or_else(|| self.new_reqid());
         let (install, deferred_outbound) = kernel_install(
             sa,
             &settings,
@@ -248,7 +252,9 @@ impl Context {
     }
 
     /// Ask the kernel layer to remove a CHILD_SA (already taken out of `sa.children`) and
-    /// release its SPI. Its policies go only when no successor with the same reqid remains.
+    /// release its SPI. Its policies go only when no successor with the same reqid remains,
+    /// and not when the connection's trap covers them: they are brought back to the trap's
+    /// template instead, so the next packet initiates again (`trap.rs`).
     pub(in crate::ike) fn remove_child_from_kernel(
         &mut self,
         sa: &IkeSa,
@@ -257,12 +263,13 @@ impl Context {
     ) {
         let id = self.new_intent_id();
         let successor = sa.children.iter().any(|c| c.reqid == child.reqid);
+        let trapped = !successor && self.trap_covers(sa.conn, child);
         self.emit_intent(KernelIntent::DeleteChild {
             id,
             reqid: child.reqid,
             inbound: (sa.remote.ip(), sa.local.ip(), child.inbound_spi),
             outbound: (sa.local.ip(), sa.remote.ip(), child.outbound_spi),
-            remove_policies: !successor,
+            remove_policies: !successor && !trapped,
             local_selectors: selector::prefixes(&child.local_ts),
             remote_selectors: selector::prefixes(&child.remote_ts),
             if_id: child.if_id,
@@ -270,6 +277,9 @@ impl Context {
         self.inbound_spis.remove(&child.inbound_spi);
         if !successor && self.reqid_owners.get(&child.reqid) == Some(&sa.id) {
             self.reqid_owners.remove(&child.reqid);
+        }
+        if !successor {
+            self.release_trap(sa.conn, child.reqid);
         }
         self.emit_event(Event::ChildDown {
             conn: sa.conn,

@@ -60,6 +60,13 @@ pub struct Context {
     /// successors share one), so a kernel ACQUIRE finds its SA without a scan.
     pub(super) reqid_owners: HashMap<u32, SaId>,
     next_reqid: u32,
+    /// Traps (`start_action = "trap"`) by reqid, retired ones included (see `trap.rs`), so a
+    /// kernel ACQUIRE finds its connection without a scan.
+    pub(super) traps: HashMap<u32, super::trap::Trap>,
+    /// The reqid of each connection's trap.
+    pub(super) trap_of: HashMap<ConnId, u32>,
+    /// Trap intents awaiting a result: intent -> trap reqid.
+    pub(super) pending_traps: HashMap<IntentId, u32>,
     /// Peers already told about in an [`Event::Refused`] without a connection, or whose
     /// IKEv1 datagrams were logged (at most [`PEERS_REMEMBERED`]).
     peers_told: HashSet<(IpAddr, RefusalKind)>,
@@ -101,6 +108,9 @@ impl Context {
             inbound_spis: HashMap::new(),
             reqid_owners: HashMap::new(),
             next_reqid: REQID_BASE,
+            traps: HashMap::new(),
+            trap_of: HashMap::new(),
+            pending_traps: HashMap::new(),
             peers_told: HashSet::new(),
             timers: TimerQueue::default(),
             transmits: VecDeque::new(),
@@ -151,8 +161,9 @@ impl Context {
     }
 
     /// Forget an IKE SA with everything it owns: its SPI and half-open entries, its
-    /// CHILD_SAs in the kernel; tell the daemon, and act on the connection's close action
-    /// unless we ended it ourselves or it was rekeyed.
+    /// CHILD_SAs in the kernel (a trap's policies stay: see `trap.rs`); tell the daemon,
+    /// and act on the connection's close action unless we ended it ourselves or it was
+    /// rekeyed (a trap waits for the next packet instead).
     pub(super) fn remove(&mut self, now: Instant, mut sa: IkeSa, reason: DownReason) {
         let reason = if sa.replaced_by.is_some() {
             DownReason::Rekeyed

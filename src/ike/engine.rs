@@ -130,17 +130,33 @@ impl Engine {
 
     // ----- commands ------------------------------------------------------------------------
 
-    /// Start every connection whose start action is `initiate`.
+    /// Start every connection whose start action is `initiate`, and install the trap of
+    /// every connection whose start action is `trap`.
     pub fn start(&mut self, now: Instant) {
-        let ids: Vec<ConnId> = self
-            .connection_ids()
-            .filter(|id| self.connection(*id).is_some_and(|c| c.initiate))
-            .collect();
+        let ids: Vec<ConnId> = self.connection_ids().collect();
         for id in ids {
-            if let Err(e) = self.initiate(now, id) {
-                debug!(conn = id.0, "cannot initiate: {e}");
-            }
+            // Logged by start_connection; the connection waits for the peer or a command.
+            let _ = self.start_connection(now, id);
         }
+    }
+
+    /// What a connection's start action asks for when it starts without an IKE SA (at
+    /// start, or added or changed by a reload).
+    pub(super) fn start_connection(&mut self, now: Instant, id: ConnId) -> Result<(), Error> {
+        let Some(settings) = self.connection(id) else {
+            return Ok(());
+        };
+        let started = if settings.trap {
+            self.cx.install_trap(id)
+        } else if settings.initiate {
+            self.initiate(now, id).map(|_| ())
+        } else {
+            Ok(())
+        };
+        if let Err(e) = &started {
+            debug!(conn = id.0, "cannot start: {e}");
+        }
+        started
     }
 
     /// Start a new IKE SA for a connection (RFC 7296 1.2).
@@ -168,19 +184,24 @@ impl Engine {
             .map(|sa| sa.id)
             .collect();
         for id in ids {
-            let Some(sa) = self.sas.get_mut(id.0 as usize).and_then(Option::as_mut) else {
-                continue;
-            };
-            let fate = if sa.state == SaState::Established {
-                sa.state = SaState::Deleting;
-                sa.v2.exchanges.queued.clear();
-                self.cx.request(now, sa, RequestKind::DeleteIke);
-                Fate::Keep
-            } else {
-                Fate::Remove(DownReason::Deleted)
-            };
-            self.settle(now, id, fate);
+            self.terminate_sa(now, id);
         }
+    }
+
+    /// Delete one IKE SA with the peer (dropped if still negotiating).
+    pub(super) fn terminate_sa(&mut self, now: Instant, id: SaId) {
+        let Some(sa) = self.sas.get_mut(id.0 as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        let fate = if sa.state == SaState::Established {
+            sa.state = SaState::Deleting;
+            sa.v2.exchanges.queued.clear();
+            self.cx.request(now, sa, RequestKind::DeleteIke);
+            Fate::Keep
+        } else {
+            Fate::Remove(DownReason::Deleted)
+        };
+        self.settle(now, id, fate);
     }
 
     /// Rekey every CHILD_SA of a connection now (as `swanctl --rekey --child`).
@@ -319,13 +340,18 @@ impl Engine {
     /// An ACQUIRE (traffic met one of our policies without its SA) for the reqid of an
     /// installed CHILD_SA means the kernel dropped that SA by itself, as it does with SAs
     /// offloaded to a device that goes down or away: the CHILD_SA is rekeyed, so a new pair
-    /// is installed (and its offload decided again). On-demand tunnels are not used: an
-    /// ACQUIRE for any other reqid is ignored.
+    /// is installed (and its offload decided again). An ACQUIRE for a trap's reqid that no
+    /// CHILD_SA holds is traffic asking for an on-demand tunnel: the connection is initiated
+    /// (`trap.rs`). Any other ACQUIRE is ignored.
     pub fn handle_kernel_event(&mut self, now: Instant, event: KernelEvent) {
         let (spi, hard) = match event {
             KernelEvent::Expire { spi, hard, .. } => (spi, hard),
             KernelEvent::Acquire { reqid } => {
-                self.rekey_lost_child(now, reqid);
+                if self.cx.reqid_owners.contains_key(&reqid) {
+                    self.rekey_lost_child(now, reqid);
+                } else {
+                    self.acquire_trap(now, reqid);
+                }
                 return;
             }
         };
@@ -357,6 +383,9 @@ impl Engine {
         id: IntentId,
         result: Result<(), KernelFailure>,
     ) {
+        if self.cx.trap_result(id, &result).is_some() {
+            return;
+        }
         let Some((sa_id, reqid)) = self.cx.pending_installs.remove(&id) else {
             return;
         };

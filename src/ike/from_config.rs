@@ -56,6 +56,7 @@ fn connection_settings(config: &Config, conn: &Connection) -> Result<ConnectionS
         dpd_interval: conn.dpd_interval,
         dpd_timeout: conn.dpd_timeout,
         initiate: conn.start_action == StartAction::Initiate,
+        trap: conn.start_action == StartAction::Trap,
         if_id: config.gateway.hub.then(|| hub_if_id(&conn.name)),
         offload: conn.offload,
         pfs: conn.pfs,

@@ -6,9 +6,10 @@
 //! CREATE_CHILD_SA (CHILD_SA rekeys with optional PFS, new CHILD_SAs from either end, IKE SA
 //! rekeys, simultaneous-rekey resolution), INFORMATIONAL deletes and liveness checks,
 //! retransmission with exponential backoff, the response cache and the one-request window,
-//! rekey scheduling with jitter and hard IKE SA expiry, IKE fragmentation (RFC 7383), the
-//! recovery of CHILD_SAs that cannot be rekeyed (`recovery.rs`) and of connections the peer
-//! deleted (`reconnect.rs`). Not yet: certificates and EAP, IKEv1.
+//! rekey scheduling with jitter and hard IKE SA expiry, IKE fragmentation (RFC 7383), trap
+//! policies that initiate on the kernel's ACQUIRE (`start_action = "trap"`), the recovery of
+//! CHILD_SAs that cannot be rekeyed (`recovery.rs`) and of connections the peer deleted
+//! (`reconnect.rs`). Not yet: certificates and EAP, IKEv1.
 
 mod child;
 mod context;
@@ -26,6 +27,7 @@ mod selector;
 mod settings;
 mod stats;
 mod timer;
+mod trap;
 mod v2;
 
 pub use engine::{Engine, REQID_BASE};
@@ -33,7 +35,7 @@ pub use error::{Error, Failure, KernelFailure, Side};
 pub use from_config::Skipped;
 pub use output::{
     ChildInstall, ConnId, DownReason, EspSa, Event, IntentId, KernelEvent, KernelIntent,
-    OutboundInstall, SaId, Transmit,
+    OutboundInstall, SaId, Transmit, TrapPolicies,
 };
 pub use reload::ReloadReport;
 pub use sa::{ChildSa, ChildSuite, IkeSa, NatState, SaState};

@@ -104,6 +104,25 @@ pub struct OutboundInstall {
     pub offload: Offload,
 }
 
+/// The policies of a trap (`start_action = "trap"`): out, in and fwd for every local x
+/// remote subnet pair, with the ESP tunnel template of the connection's endpoints and the
+/// reqid reserved for it, and no SA. Traffic matching the `out` policy makes the kernel raise
+/// XFRM_MSG_ACQUIRE with that reqid; the CHILD_SA then negotiated is installed with the same
+/// reqid, so it takes these very policies over (RFC 4301 5.2: the SPD entry that asks for
+/// an SA to be created on demand).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrapPolicies {
+    pub conn: ConnId,
+    pub reqid: u32,
+    /// The tunnel's ends, as a CHILD_SA's SAs would have them.
+    pub local: IpAddr,
+    pub remote: IpAddr,
+    pub local_selectors: Vec<IpNet>,
+    pub remote_selectors: Vec<IpNet>,
+    /// Hub mode: the connection's xfrm interface, as its CHILD_SAs carry it.
+    pub if_id: Option<u32>,
+}
+
 /// What the kernel must do, in order. The engine never waits for the kernel: results come
 /// back through [`crate::ike::Engine::handle_kernel_result`] keyed by `IntentId`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +151,31 @@ pub enum KernelIntent {
         /// interfaces may share selectors, so deleting by selector must name it.
         if_id: Option<u32>,
     },
+    /// Install a trap's policies, or bring existing ones (those of a CHILD_SA with the
+    /// trap's reqid, or of an earlier trap) to the trap's template: policies that exist are
+    /// updated, never refused as existing.
+    InstallTrap {
+        id: IntentId,
+        trap: Box<TrapPolicies>,
+    },
+    /// Remove a trap's policies (those already gone are no error).
+    RemoveTrap {
+        id: IntentId,
+        trap: Box<TrapPolicies>,
+    },
+}
+
+impl KernelIntent {
+    /// The id its result comes back with.
+    pub fn id(&self) -> IntentId {
+        match self {
+            KernelIntent::InstallChild { id, .. }
+            | KernelIntent::InstallOutbound { id, .. }
+            | KernelIntent::DeleteChild { id, .. }
+            | KernelIntent::InstallTrap { id, .. }
+            | KernelIntent::RemoveTrap { id, .. } => *id,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -205,6 +249,12 @@ pub enum Event {
         conn: ConnId,
         sa: SaId,
         reason: DownReason,
+    },
+    /// The kernel refused the policies of a trap: the connection waits for no traffic
+    /// until it is initiated, reloaded or the daemon restarted.
+    TrapFailed {
+        conn: ConnId,
+        failure: KernelFailure,
     },
     /// We refused a peer's request that left no SA (an IKE_SA_INIT, an IKEv1 datagram).
     /// `conn`: the connection it was for, when one is known; without one, each peer is

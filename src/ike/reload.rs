@@ -1,6 +1,7 @@
 //! Applying a new configuration to a running engine: only the differences. Connections whose
 //! settings are unchanged keep their SAs; changed ones are re-established; removed ones are
-//! deleted with the peer; new ones start if they initiate.
+//! deleted with the peer (their traps removed); new ones start as their start action says
+//! (initiate, or install their trap).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,6 +34,7 @@ impl Engine {
             };
             match incoming.iter().position(|c| c.name == current.name) {
                 None => {
+                    self.cx.remove_trap(id);
                     self.terminate(now, id);
                     if let Some(slot) = self.cx.connections.get_mut(id.0 as usize) {
                         *slot = None;
@@ -45,31 +47,28 @@ impl Engine {
                         report.unchanged.push(current.name.clone());
                         continue;
                     }
+                    // The old trap goes (with its CHILD_SA, if one still uses it); a
+                    // new one, for the new settings, has a reqid of its own.
+                    self.cx.remove_trap(id);
                     self.terminate(now, id);
-                    let initiate = new.initiate;
                     if let Some(slot) = self.cx.connections.get_mut(id.0 as usize) {
                         *slot = Some(Arc::new(new));
                     }
-                    if initiate {
-                        to_start.push(id);
-                    }
+                    to_start.push(id);
                     report.changed.push(current.name.clone());
                 }
             }
         }
         for new in incoming {
             report.added.push(new.name.clone());
-            let initiate = new.initiate;
             self.cx.connections.push(Some(Arc::new(new)));
-            if initiate {
-                if let Ok(i) = u32::try_from(self.cx.connections.len() - 1) {
-                    to_start.push(ConnId(i));
-                }
+            if let Ok(i) = u32::try_from(self.cx.connections.len() - 1) {
+                to_start.push(ConnId(i));
             }
         }
         self.cx.conn_index = super::lookup::ConnIndex::build(&self.cx.connections);
         for id in to_start {
-            if let Err(e) = self.initiate(now, id) {
+            if let Err(e) = self.start_connection(now, id) {
                 let name = self
                     .connection(id)
                     .map(|c| c.name.clone())

@@ -103,6 +103,10 @@ pub struct ConnectionSettings {
     pub initiate: bool,
     /// What happens when an IKE SA of the connection ends without our delete.
     pub close_action: CloseAction,
+    /// Install the connection's policies without SAs while it has no IKE SA, and initiate
+    /// when the kernel reports traffic for them (ACQUIRE). Never set together with
+    /// `initiate`.
+    pub trap: bool,
     /// Hub mode: the if_id of the connection's xfrm interface. Its CHILD_SAs' states and
     /// policies carry it, so only traffic routed into that interface uses them.
     pub if_id: Option<u32>,

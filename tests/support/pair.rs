@@ -5,6 +5,7 @@
 //! wakeup; `drive_until` runs until a condition holds or a virtual deadline passes.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,7 @@ use ikehub::ike::{
     IntentId, KernelFailure, KernelIntent, PreSharedKey, Transmit,
 };
 use ikehub::kernel::mock::{InstalledSa, SaTable};
+use ipnet::IpNet;
 use zeroize::Zeroizing;
 
 pub const A_ADDR: &str = "192.0.2.1";
@@ -32,9 +34,52 @@ pub struct Kernel {
     pub log: Vec<KernelIntent>,
     /// Refuse every install with this message (to test the failure path).
     pub refuse: Option<String>,
+    /// The `out` policies installed, with their reqid (policies without SAs included).
+    pub policies: HashMap<PolicyKey, u32>,
 }
 
+/// The `out` policy of one selector pair, as the kernel finds it: (local, remote).
+pub type PolicyKey = (IpNet, IpNet);
+
 impl Kernel {
+    /// The `out` policies the intents leave (in and fwd follow them), with their reqid.
+    fn apply_policies(&mut self, intent: &KernelIntent) {
+        let pairs = |local: &[IpNet], remote: &[IpNet]| -> Vec<PolicyKey> {
+            local
+                .iter()
+                .flat_map(|l| remote.iter().map(move |r| (l.trunc(), r.trunc())))
+                .collect()
+        };
+        match intent {
+            KernelIntent::InstallChild { child, .. } => {
+                for key in pairs(&child.local_selectors, &child.remote_selectors) {
+                    self.policies.insert(key, child.reqid);
+                }
+            }
+            KernelIntent::DeleteChild {
+                remove_policies: true,
+                local_selectors,
+                remote_selectors,
+                ..
+            } => {
+                for key in pairs(local_selectors, remote_selectors) {
+                    self.policies.remove(&key);
+                }
+            }
+            KernelIntent::InstallTrap { trap, .. } => {
+                for key in pairs(&trap.local_selectors, &trap.remote_selectors) {
+                    self.policies.insert(key, trap.reqid);
+                }
+            }
+            KernelIntent::RemoveTrap { trap, .. } => {
+                for key in pairs(&trap.local_selectors, &trap.remote_selectors) {
+                    self.policies.remove(&key);
+                }
+            }
+            KernelIntent::DeleteChild { .. } | KernelIntent::InstallOutbound { .. } => {}
+        }
+    }
+
     /// Carries out `intent` as the kernel would; returns the result the engine waits for, if
     /// it waits for one (installs).
     fn carry_out(&mut self, intent: KernelIntent) -> Option<(IntentId, Result<(), KernelFailure>)> {
@@ -49,11 +94,14 @@ impl Kernel {
                 )),
                 None => Some((*id, Ok(()))),
             },
-            KernelIntent::InstallOutbound { id, .. } => Some((*id, Ok(()))),
+            KernelIntent::InstallOutbound { id, .. }
+            | KernelIntent::InstallTrap { id, .. }
+            | KernelIntent::RemoveTrap { id, .. } => Some((*id, Ok(()))),
             KernelIntent::DeleteChild { .. } => None,
         };
         if !matches!(awaited, Some((_, Err(_)))) {
             self.sas.apply(&intent);
+            self.apply_policies(&intent);
         }
         self.log.push(intent);
         awaited
@@ -166,6 +214,7 @@ pub fn connection(local: &str, remote: &str, initiate: bool) -> ConnectionSettin
         dpd_interval: Some(Duration::from_secs(30)),
         dpd_timeout: None,
         initiate,
+        trap: false,
         if_id: None,
         offload: ikehub::ike::Offload::None,
         pfs: ikehub::ike::Pfs::Optional,

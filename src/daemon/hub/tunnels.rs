@@ -27,7 +27,10 @@ impl Tunnels {
             | Event::ChildDown { conn, .. }
             | Event::IkeDown { conn, .. }
             | Event::IkeRekeyed { conn, .. } => (*conn, self.is_up(*conn)),
-            Event::IkeUp { .. } | Event::ChildFailed { .. } | Event::Refused { .. } => return None,
+            Event::IkeUp { .. }
+            | Event::ChildFailed { .. }
+            | Event::Refused { .. }
+            | Event::TrapFailed { .. } => return None,
         };
         match event {
             Event::ChildUp {
@@ -57,7 +60,10 @@ impl Tunnels {
                     }
                 }
             }
-            Event::IkeUp { .. } | Event::ChildFailed { .. } | Event::Refused { .. } => {}
+            Event::IkeUp { .. }
+            | Event::ChildFailed { .. }
+            | Event::Refused { .. }
+            | Event::TrapFailed { .. } => {}
         }
         if self.children.get(&conn).is_some_and(HashMap::is_empty) {
             self.children.remove(&conn);

@@ -96,6 +96,10 @@ fn failure_of(event: &Event) -> Option<(ConnId, String)> {
             peer,
             failure,
         } => Some((*conn, format!("refused {peer}: {failure}"))),
+        Event::TrapFailed { conn, failure } => Some((
+            *conn,
+            format!("the kernel refused the trap policies: {failure}"),
+        )),
         Event::Refused { conn: None, .. }
         | Event::IkeUp { .. }
         | Event::ChildUp { .. }

@@ -24,8 +24,10 @@
 //!   },
 //!   "connections": [{
 //!     "name": "office",
-//!     "state": "established",          // "down" | "connecting" | "no-child-sa" |
-//!                                      // "established" | "deleting" (see below)
+//!     "state": "established",          // "down" | "trapped" | "connecting" | "no-child-sa" |
+//!                                      // "established" | "deleting" (see below);
+//!                                      // "trapped": no IKE SA, the trap policies wait
+//!                                      // for traffic (start_action = "trap")
 //!     "peer_address": "198.51.100.20:4500", // the current SA's peer (NATed address if
 //!                                      // so), else the configured address; null for "any"
 //!     "local_subnets": ["172.16.0.0/16"],
@@ -172,6 +174,9 @@ pub struct ConnectionStatus {
 #[serde(rename_all = "kebab-case")]
 pub enum ConnectionState {
     Down,
+    /// No IKE SA, and the trap policies are installed: the next packet for the remote
+    /// subnets initiates (`start_action = "trap"`). A connection's state only, never an SA's.
+    Trapped,
     Connecting,
     Deleting,
     /// The IKE SA is established without any CHILD_SA: no traffic is protected.
@@ -184,6 +189,7 @@ impl ConnectionState {
     pub fn name(self) -> &'static str {
         match self {
             ConnectionState::Down => "down",
+            ConnectionState::Trapped => "trapped",
             ConnectionState::Connecting => "connecting",
             ConnectionState::Deleting => "deleting",
             ConnectionState::NoChildSa => "no-child-sa",
@@ -347,10 +353,14 @@ pub fn collect(
                 std::cmp::Reverse(sa.established_at),
             )
         });
-        let state = sas
-            .first()
-            .map(|sa| ConnectionState::of_sa(sa))
-            .unwrap_or(ConnectionState::Down);
+        let state =
+            sas.first()
+                .map(|sa| ConnectionState::of_sa(sa))
+                .unwrap_or(if engine.trapped(id) {
+                    ConnectionState::Trapped
+                } else {
+                    ConnectionState::Down
+                });
         let peer_address = match sas.first() {
             Some(sa) => Some(sa.remote.to_string()),
             None => settings.remote_addr.map(|a| a.to_string()),

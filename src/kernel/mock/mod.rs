@@ -12,7 +12,7 @@ mod sa_table;
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 
-use crate::ike::{IntentId, KernelIntent};
+use crate::ike::{IntentId, KernelIntent, TrapPolicies};
 
 use super::link::{LinkInfo, Route, RouteChange, XfrmInterface, OWNED_TABLE};
 use super::{Dataplane, HubLinks, KernelError, KernelEvent, SaCounters};
@@ -23,6 +23,8 @@ pub use sa_table::{InstalledSa, SaKey, SaPlacement, SaRecord, SaTable};
 pub struct RecordingDataplane {
     /// SAs currently installed: their names alone.
     pub sas: SaTable<()>,
+    /// Traps installed, by reqid (their policies; the table holds no policies otherwise).
+    pub traps: BTreeMap<u32, TrapPolicies>,
 }
 
 impl Dataplane for RecordingDataplane {
@@ -40,12 +42,16 @@ impl Dataplane for RecordingDataplane {
             .iter()
             .map(|intent| {
                 self.sas.apply(intent);
-                let id = match intent {
-                    KernelIntent::InstallChild { id, .. }
-                    | KernelIntent::InstallOutbound { id, .. }
-                    | KernelIntent::DeleteChild { id, .. } => *id,
-                };
-                (id, Ok(()))
+                match intent {
+                    KernelIntent::InstallTrap { trap, .. } => {
+                        self.traps.insert(trap.reqid, (**trap).clone());
+                    }
+                    KernelIntent::RemoveTrap { trap, .. } => {
+                        self.traps.remove(&trap.reqid);
+                    }
+                    _ => {}
+                }
+                (intent.id(), Ok(()))
             })
             .collect()
     }

@@ -85,6 +85,8 @@ impl<R: SaRecord> SaTable<R> {
                 self.sas.remove(&(inbound.1, inbound.2));
                 self.sas.remove(&(outbound.1, outbound.2));
             }
+            // Policies without SAs: nothing in the SA table.
+            KernelIntent::InstallTrap { .. } | KernelIntent::RemoveTrap { .. } => {}
         }
     }
 

@@ -3,12 +3,14 @@
 
 use std::net::IpAddr;
 
+use ipnet::IpNet;
+
 use super::netlink::{Outcome, Request, RequestSocket, EEXIST};
 use super::offload::{DeviceOffload, HwMode};
 use super::policy::{self, PolicyKey, PolicySpec};
 use super::state::{self, SaDirection};
 use super::uapi;
-use crate::ike::{ChildInstall, EspSa, IntentId, KernelIntent};
+use crate::ike::{ChildInstall, EspSa, KernelIntent, TrapPolicies};
 use crate::kernel::error::{kernel_error, transport_error};
 use crate::kernel::{KernelError, OffloadMode};
 
@@ -152,18 +154,51 @@ fn install_ops(child: &ChildInstall, choice: &OffloadChoice) -> Result<Vec<Op>, 
             policy::PolicyDirection::Out => out,
             policy::PolicyDirection::In | policy::PolicyDirection::Fwd => inbound,
         });
-        let offloaded = if spec.offload.is_some() {
-            " with packet offload"
-        } else {
-            ""
-        };
-        ops.push(Op {
-            operation: format!("add {} reqid {:#x}{offloaded}", spec.key, spec.reqid),
-            request: policy::add_policy(&spec, false),
-            step: Step::AddPolicy(spec),
-        });
+        ops.push(add_policy_op(spec));
     }
     Ok(ops)
+}
+
+/// Adds one policy; one that exists already is updated in a second round (see [`run`]).
+fn add_policy_op(spec: PolicySpec) -> Op {
+    let offloaded = if spec.offload.is_some() {
+        " with packet offload"
+    } else {
+        ""
+    };
+    Op {
+        operation: format!("add {} reqid {:#x}{offloaded}", spec.key, spec.reqid),
+        request: policy::add_policy(&spec, false),
+        step: Step::AddPolicy(spec),
+    }
+}
+
+/// Deletes the out, in and fwd policies of every selector pair.
+fn delete_policy_ops(local: &[IpNet], remote: &[IpNet], if_id: Option<u32>) -> Vec<Op> {
+    policy::policy_keys(local, remote, if_id)
+        .into_iter()
+        .map(|key| Op {
+            operation: format!("delete {key}"),
+            request: policy::delete_policy(&key),
+            step: Step::DeletePolicy(key),
+        })
+        .collect()
+}
+
+/// A trap's policies: a CHILD_SA's, without its SAs. Those that exist (a CHILD_SA of the
+/// trap's reqid still holds them, or the trap is put back) are updated to the trap's template.
+fn trap_ops(trap: &TrapPolicies) -> Vec<Op> {
+    policy::policy_specs(
+        &trap.local_selectors,
+        &trap.remote_selectors,
+        (trap.local, trap.remote),
+        (trap.remote, trap.local),
+        trap.reqid,
+        trap.if_id,
+    )
+    .into_iter()
+    .map(add_policy_op)
+    .collect()
 }
 
 /// The requests of one intent, in the order the kernel must see them.
@@ -195,13 +230,7 @@ pub(super) fn plan(intent: &KernelIntent, choice: &OffloadChoice) -> Result<Vec<
         } => {
             let mut ops = Vec::new();
             if *remove_policies {
-                for key in policy::policy_keys(local_selectors, remote_selectors, *if_id) {
-                    ops.push(Op {
-                        operation: format!("delete {key}"),
-                        request: policy::delete_policy(&key),
-                        step: Step::DeletePolicy(key),
-                    });
-                }
+                ops = delete_policy_ops(local_selectors, remote_selectors, *if_id);
             }
             for &(src, dst, spi) in [inbound, outbound] {
                 ops.push(Op {
@@ -212,14 +241,12 @@ pub(super) fn plan(intent: &KernelIntent, choice: &OffloadChoice) -> Result<Vec<
             }
             Ok(ops)
         }
-    }
-}
-
-pub(super) fn intent_id(intent: &KernelIntent) -> IntentId {
-    match intent {
-        KernelIntent::InstallChild { id, .. }
-        | KernelIntent::InstallOutbound { id, .. }
-        | KernelIntent::DeleteChild { id, .. } => *id,
+        KernelIntent::InstallTrap { trap, .. } => Ok(trap_ops(trap)),
+        KernelIntent::RemoveTrap { trap, .. } => Ok(delete_policy_ops(
+            &trap.local_selectors,
+            &trap.remote_selectors,
+            trap.if_id,
+        )),
     }
 }
 
@@ -522,7 +549,7 @@ mod tests {
     };
     use super::*;
     use crate::algorithm::Encryption;
-    use crate::ike::{ConnId, EspSa, Offload, SaId};
+    use crate::ike::{ConnId, EspSa, IntentId, Offload, SaId};
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -693,6 +720,65 @@ mod tests {
                 XFRM_MSG_DELSA
             ]
         );
+    }
+
+    #[test]
+    fn trap_plan_is_policies_alone() {
+        let trap = TrapPolicies {
+            conn: ConnId(0),
+            reqid: 0x4000_0002,
+            local: ip("192.0.2.1"),
+            remote: ip("192.0.2.2"),
+            local_selectors: vec!["10.1.0.0/24".parse().unwrap()],
+            remote_selectors: vec![
+                "10.2.0.0/24".parse().unwrap(),
+                "10.3.0.0/24".parse().unwrap(),
+            ],
+            if_id: None,
+        };
+        let install = plan(
+            &KernelIntent::InstallTrap {
+                id: IntentId(3),
+                trap: Box::new(trap.clone()),
+            },
+            &OffloadChoice::default(),
+        )
+        .unwrap();
+        // Out, in and fwd for each pair, with the tunnel's template and the trap's reqid: a
+        // CHILD_SA's policies, without its SAs.
+        assert_eq!(install.len(), 6);
+        assert!(install
+            .iter()
+            .all(|op| op.request.msg_type == XFRM_MSG_NEWPOLICY));
+        let Step::AddPolicy(out) = &install[0].step else {
+            panic!("{:?}", install[0].step)
+        };
+        assert_eq!(out.key.dir, policy::PolicyDirection::Out);
+        assert_eq!((out.tmpl_src, out.tmpl_dst), (trap.local, trap.remote));
+        assert_eq!(out.reqid, 0x4000_0002);
+        let Step::AddPolicy(inbound) = &install[1].step else {
+            panic!("{:?}", install[1].step)
+        };
+        assert_eq!(
+            (inbound.tmpl_src, inbound.tmpl_dst),
+            (trap.remote, trap.local)
+        );
+        assert_eq!(
+            install[0].operation,
+            "add policy out 10.1.0.0/24->10.2.0.0/24 reqid 0x40000002"
+        );
+        let remove = plan(
+            &KernelIntent::RemoveTrap {
+                id: IntentId(4),
+                trap: Box::new(trap),
+            },
+            &OffloadChoice::default(),
+        )
+        .unwrap();
+        assert_eq!(remove.len(), 6);
+        assert!(remove
+            .iter()
+            .all(|op| op.request.msg_type == XFRM_MSG_DELPOLICY));
     }
 
     #[test]

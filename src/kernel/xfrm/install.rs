@@ -129,7 +129,7 @@ struct Entry {
 
 impl Entry {
     fn id(&self) -> IntentId {
-        apply::intent_id(&self.intent)
+        self.intent.id()
     }
 
     fn slots(&self) -> impl Iterator<Item = &SaSlot> {
@@ -265,7 +265,9 @@ async fn prepare(
         KernelIntent::InstallOutbound { child, .. } => {
             (child.offload, vec![(slot(&child.sa), child.sa.dst, false)])
         }
-        KernelIntent::DeleteChild { .. } => (Offload::None, Vec::new()),
+        KernelIntent::DeleteChild { .. }
+        | KernelIntent::InstallTrap { .. }
+        | KernelIntent::RemoveTrap { .. } => (Offload::None, Vec::new()),
     };
     let mut entry = Entry {
         setting,
