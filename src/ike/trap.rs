@@ -20,7 +20,7 @@ use super::context::Context;
 use super::engine::Engine;
 use super::error::{Error, KernelFailure};
 use super::output::{ConnId, Event, IntentId, KernelIntent, SaId, TrapPolicies};
-use super::sa::{ChildSa, SaState};
+use super::sa::{ChildSa, RequestKind, SaState};
 use super::selector;
 
 /// A connection's trap.
@@ -231,9 +231,16 @@ impl Engine {
                     );
                     return;
                 }
-                // Established without the trap's CHILD_SA (the peer deleted it alone): a
-                // new IKE SA brings one, and this one, idle, goes.
-                Some(SaState::Established) => self.terminate_sa(now, id),
+                // Established without the trap's CHILD_SA (the peer deleted it alone): a new
+                // CHILD_SA on it, which takes the trap's reqid and policies.
+                Some(SaState::Established) => {
+                    info!("traffic for reqid {reqid}: asking for a new CHILD_SA");
+                    if let Some(sa) = self.sas.get_mut(id.0 as usize).and_then(Option::as_mut) {
+                        self.cx
+                            .request(now, sa, RequestKind::CreateChild { replaces: None });
+                    }
+                    return;
+                }
                 _ => {}
             }
         }
