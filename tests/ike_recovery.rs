@@ -202,3 +202,59 @@ fn an_additional_child_sa_for_the_same_subnets_shares_the_reqid_on_both_ends() {
     assert!(pair.drive_until(LIMIT, |p| p.b.engine.sas().count() == 0));
     assert!(!pair.b.engine.create_child(pair.now, b));
 }
+
+#[test]
+fn a_peer_that_started_over_with_initial_contact_replaces_its_older_ike_sa() {
+    let mut pair = Pair::default_pair();
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, settled));
+    let old_b_sa = pair.b.engine.sas().map(|sa| sa.id).next().expect("B's SA");
+    // A restarts without telling B (a crash): a fresh engine, which holds no SA with B and
+    // so sends INITIAL_CONTACT.
+    let a_settings = EngineSettings::new(vec![connection(A_ADDR, B_ADDR, true)]);
+    pair.a = support::pair::Side::new(a_settings, 99, ip(A_ADDR));
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, |p| p.a.ike_up() == 1 && settled(p)));
+    // B holds only the new SA; the old one went without a Delete, as "superseded", and the
+    // kernel policies, shared by both SAs' children, stayed.
+    assert!(pair.b.ike_down().iter().any(|e| matches!(
+        e,
+        Event::IkeDown { sa, reason: DownReason::Superseded, .. } if *sa == old_b_sa
+    )));
+    assert_eq!(
+        pair.b.kernel.policies.len(),
+        1,
+        "{:?}",
+        pair.b.kernel.policies
+    );
+    let b_reqid = pair
+        .b
+        .engine
+        .sas()
+        .flat_map(|sa| sa.children.iter().map(|c| c.reqid))
+        .next();
+    assert_eq!(pair.b.kernel.policies.values().next().copied(), b_reqid);
+    // The restarted A's own log has no failure of it.
+    assert!(pair.a.ike_down().is_empty());
+}
+
+#[test]
+fn ike_sas_initiated_from_both_ends_at_once_do_not_remove_each_other() {
+    // Both ends initiate at the same moment, each with INITIAL_CONTACT: neither SA is older
+    // than the other's start, so both stay up.
+    let a = connection(A_ADDR, B_ADDR, true);
+    let b = connection(B_ADDR, A_ADDR, true);
+    let mut pair = Pair::new(EngineSettings::new(vec![a]), EngineSettings::new(vec![b]));
+    let now = pair.now;
+    pair.a.engine.start(now);
+    pair.b.engine.start(now);
+    assert!(pair.drive_until(LIMIT, |p| p.a.ike_up() == 2 && p.b.ike_up() == 2));
+    assert!(
+        !pair.drive_until(Duration::from_secs(10), |p| !p.a.ike_down().is_empty()
+            || !p.b.ike_down().is_empty())
+    );
+    assert_eq!(pair.a.engine.sas().count(), 2);
+    assert_eq!(pair.b.engine.sas().count(), 2);
+}

@@ -31,6 +31,15 @@ pub(super) struct NewChild {
     pub defer_outbound: bool,
 }
 
+/// Identifies the kernel policies of a child: the same if_id and selectors are the same
+/// policies, whichever reqid installed them last.
+fn policy_key(if_id: Option<u32>, local: &[Selector], remote: &[Selector]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (if_id, local, remote).hash(&mut hasher);
+    hasher.finish()
+}
+
 /// Rekey deadline: the configured lifetime minus up to 10% random jitter, so that the two
 /// ends rarely start at the same moment (strongSwan's rand_time).
 pub(super) fn jittered(lifetime: Duration, random: u32) -> Duration {
@@ -181,6 +190,10 @@ impl Context {
         local_ts.shrink_to_fit();
         remote_ts.shrink_to_fit();
         self.reqid_owners.insert(reqid, sa.id);
+        *self
+            .policy_users
+            .entry(policy_key(if_id, &local_ts, &remote_ts))
+            .or_insert(0) += 1;
         sa.children.reserve_exact(1);
         sa.children.push(ChildSa {
             reqid,
@@ -264,12 +277,23 @@ impl Context {
         let id = self.new_intent_id();
         let successor = sa.children.iter().any(|c| c.reqid == child.reqid);
         let trapped = !successor && self.trap_covers(sa.conn, child);
+        let key = policy_key(child.if_id, &child.local_ts, &child.remote_ts);
+        let users = match self.policy_users.get_mut(&key) {
+            Some(n) => {
+                *n = n.saturating_sub(1);
+                *n
+            }
+            None => 0,
+        };
+        if users == 0 {
+            self.policy_users.remove(&key);
+        }
         self.emit_intent(KernelIntent::DeleteChild {
             id,
             reqid: child.reqid,
             inbound: (sa.remote.ip(), sa.local.ip(), child.inbound_spi),
             outbound: (sa.local.ip(), sa.remote.ip(), child.outbound_spi),
-            remove_policies: !successor && !trapped,
+            remove_policies: !successor && users == 0 && !trapped,
             local_selectors: selector::prefixes(&child.local_ts),
             remote_selectors: selector::prefixes(&child.remote_ts),
             if_id: child.if_id,

@@ -87,6 +87,13 @@ pub struct Context {
     next_id: u32,
     /// SAs created while handling the current input, for the engine's table.
     pub(super) created: Vec<IkeSa>,
+    /// SAs established with INITIAL_CONTACT while handling the current input: the engine
+    /// removes the peer's older SAs of the same connection and identity (RFC 7296 2.4).
+    pub(super) initial_contacts: Vec<SaId>,
+    /// Installed CHILD_SAs per set of kernel policies (their if_id and selectors, hashed):
+    /// policies go only with the last child that uses them, whichever IKE SA holds it (a
+    /// peer's new IKE SA may install the same policies before its old one is removed).
+    pub(super) policy_users: HashMap<u64, u32>,
 }
 
 impl Context {
@@ -125,6 +132,8 @@ impl Context {
             free_ids: Vec::new(),
             next_id: 0,
             created: Vec::new(),
+            initial_contacts: Vec::new(),
+            policy_users: HashMap::new(),
         }
     }
 
@@ -181,7 +190,10 @@ impl Context {
         // The connection's close action decides what follows an end we did not ask for: an
         // SA of ours that failed, or one that was up (whoever initiated it) and was deleted by
         // the peer or found dead.
-        let unasked = !matches!(reason, DownReason::Deleted | DownReason::Rekeyed);
+        let unasked = !matches!(
+            reason,
+            DownReason::Deleted | DownReason::Rekeyed | DownReason::Superseded
+        );
         if let Some(why) = sa.restart_when_gone.take() {
             self.schedule_restart(now, sa.conn, &DownReason::NegotiationFailed(*why));
         } else if unasked && (sa.initiator || sa.established_at.is_some()) {

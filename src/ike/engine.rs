@@ -33,7 +33,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::crypto::rng::Random;
 
@@ -161,7 +161,10 @@ impl Engine {
 
     /// Start a new IKE SA for a connection (RFC 7296 1.2).
     pub fn initiate(&mut self, now: Instant, conn: ConnId) -> Result<SaId, Error> {
-        let started = self.cx.initiate(now, conn);
+        // RFC 7296 2.4: INITIAL_CONTACT tells a peer that still holds SAs from an earlier
+        // run of ours that they are gone; only when we hold none with it.
+        let first = !self.sas().any(|sa| sa.conn == conn);
+        let started = self.cx.initiate(now, conn, first);
         self.adopt_created();
         started
     }
@@ -265,6 +268,40 @@ impl Engine {
             _ => self.handle_v2_datagram(now, local, remote, datagram),
         }
         self.adopt_created();
+        self.remove_superseded(now);
+    }
+
+    /// RFC 7296 2.4: a peer that sends INITIAL_CONTACT holds no SA with us but the new one,
+    /// so our older SAs of the connection with the same identity are removed, without a
+    /// Delete nobody would answer. Kernel policies the new SA shares stay (see
+    /// `Context::policy_users`).
+    fn remove_superseded(&mut self, now: Instant) {
+        for new in std::mem::take(&mut self.cx.initial_contacts) {
+            let Some((conn, identity, began)) = self
+                .sas
+                .get(new.0 as usize)
+                .and_then(Option::as_ref)
+                .map(|sa| (sa.conn, sa.remote_id.clone(), sa.created_at))
+            else {
+                continue;
+            };
+            // Only SAs up before the new one began: when both ends initiate at once, each
+            // sends INITIAL_CONTACT, and neither SA may take the other down.
+            let older: Vec<SaId> = self
+                .sas()
+                .filter(|sa| sa.id != new && sa.conn == conn && sa.remote_id == identity)
+                .filter(|sa| sa.established_at.is_some_and(|at| at < began))
+                .map(|sa| sa.id)
+                .collect();
+            for id in older {
+                info!(
+                    conn = conn.0,
+                    sa = id.0,
+                    "INITIAL_CONTACT: the peer started over; removing its older IKE SA"
+                );
+                self.settle(now, id, Fate::Remove(DownReason::Superseded));
+            }
+        }
     }
 
     /// Fire every deadline that is due.

@@ -189,6 +189,9 @@ pub enum DownReason {
     Deleted,
     /// The peer deleted it (RFC 7296 1.4.1): it stopped, restarted or was told to.
     DeletedByPeer,
+    /// The peer started over: a new IKE SA with the same identity came with INITIAL_CONTACT,
+    /// so the peer holds none of the older ones (RFC 7296 2.4).
+    Superseded,
     /// The peer did not answer retransmissions or liveness checks.
     PeerDead,
     /// Authentication failed (ours or theirs).
@@ -206,6 +209,9 @@ impl std::fmt::Display for DownReason {
         match self {
             DownReason::Deleted => f.write_str("deleted"),
             DownReason::DeletedByPeer => f.write_str("deleted by the peer"),
+            DownReason::Superseded => {
+                f.write_str("the peer started over with a new IKE SA (INITIAL_CONTACT)")
+            }
             DownReason::PeerDead => f.write_str("the peer stopped answering"),
             DownReason::AuthFailed(why) => write!(f, "authentication failed: {why}"),
             DownReason::NegotiationFailed(why) => write!(f, "negotiation failed: {why}"),

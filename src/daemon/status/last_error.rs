@@ -84,7 +84,10 @@ fn failure_of(event: &Event) -> Option<(ConnId, String)> {
             // and the failure before it (often the reason for the delete) stays visible.
             if matches!(
                 reason,
-                DownReason::Deleted | DownReason::DeletedByPeer | DownReason::Rekeyed
+                DownReason::Deleted
+                    | DownReason::DeletedByPeer
+                    | DownReason::Rekeyed
+                    | DownReason::Superseded
             ) {
                 None
             } else {

@@ -68,6 +68,7 @@ struct AuthPayloads<'a> {
     tsi: Option<&'a [TrafficSelector]>,
     tsr: Option<&'a [TrafficSelector]>,
     error: Option<NotifyType>,
+    initial_contact: bool,
 }
 
 fn collect(payloads: &[Payload]) -> AuthPayloads<'_> {
@@ -82,6 +83,9 @@ fn collect(payloads: &[Payload]) -> AuthPayloads<'_> {
             Payload::TsR(t) => p.tsr = Some(t),
             Payload::Notify(n) if n.notify_type.is_error() && p.error.is_none() => {
                 p.error = Some(n.notify_type)
+            }
+            Payload::Notify(n) if n.notify_type == NotifyType::InitialContact => {
+                p.initial_contact = true
             }
             _ => {}
         }
@@ -202,6 +206,12 @@ impl Context {
             &idi.body_bytes(),
         );
         let mut payloads = vec![Payload::IdI(idi)];
+        if init.initial_contact {
+            payloads.push(Payload::Notify(notify(
+                NotifyType::InitialContact,
+                Vec::new(),
+            )));
+        }
         if let Some(r) = &settings.remote_id {
             payloads.push(Payload::IdR(identification(r)));
         }
@@ -280,6 +290,9 @@ impl Context {
         };
         sa.conn = conn;
         sa.remote_id = Some(identity);
+        if p.initial_contact {
+            self.initial_contacts.push(sa.id);
+        }
         if let (Some(sa_p), Some(tsi), Some(tsr)) = (p.sa, p.tsi, p.tsr) {
             match self.negotiate_child_as_responder(sa, sa_p, tsi, tsr) {
                 Ok((answer, child)) => {
@@ -525,6 +538,9 @@ impl Context {
         let conn = sa.conn;
         let child_spi = init.child_spi;
         sa.remote_id = Some(identity);
+        if p.initial_contact {
+            self.initial_contacts.push(sa.id);
+        }
         self.establish(now, sa);
         match child {
             Ok(child) => self.install_child(now, sa, child),

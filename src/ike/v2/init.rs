@@ -168,7 +168,8 @@ fn init_response_notifies(request: &InitRequest, spi_r: u64, fragmentation: bool
 
 impl Context {
     /// Start a new IKE SA for a connection (RFC 7296 1.2).
-    pub fn initiate(&mut self, now: Instant, conn: ConnId) -> Result<SaId, Error> {
+    /// `first`: the connection has no other IKE SA, so IKE_AUTH carries INITIAL_CONTACT.
+    pub fn initiate(&mut self, now: Instant, conn: ConnId, first: bool) -> Result<SaId, Error> {
         let settings = self.settings_of(conn)?;
         let remote_ip = settings.remote_addr.ok_or_else(|| {
             Error::UnknownConnection(format!(
@@ -204,6 +205,7 @@ impl Context {
             dh,
             cookie: None,
             child_spi,
+            initial_contact: first,
         })));
         self.by_spi.insert(spi_i, id);
         // No deadline besides retransmission: it gives up after its last try, as the peer's
@@ -592,6 +594,7 @@ impl Context {
             request: request.datagram.to_vec(),
             response,
             child_spi: 0,
+            initial_contact: false,
         })));
         self.keep_half_open(now, sa);
     }
@@ -756,6 +759,7 @@ impl Context {
             request,
             dh,
             child_spi,
+            initial_contact,
             ..
         } = *sent;
         if ke.group != suite.dh.transform_id() || dh.group() != suite.dh {
@@ -774,6 +778,7 @@ impl Context {
             request,
             response: datagram.to_vec(),
             child_spi,
+            initial_contact,
         })));
         sa_crypto(suite, keys, true)
             .map(Some)

@@ -74,6 +74,8 @@ pub struct InitSent {
     pub cookie: Option<Vec<u8>>,
     /// The inbound SPI reserved for the first CHILD_SA.
     pub child_spi: u32,
+    /// No other IKE SA of the connection exists: IKE_AUTH tells the peer (INITIAL_CONTACT).
+    pub initial_contact: bool,
 }
 
 /// What IKE_SA_INIT leaves behind until IKE_AUTH is done: both messages and nonces are
@@ -85,6 +87,8 @@ pub struct AuthContext {
     pub response: Vec<u8>,
     /// Initiator: the inbound SPI reserved for the first CHILD_SA (0 for the responder).
     pub child_spi: u32,
+    /// Initiator: send INITIAL_CONTACT in IKE_AUTH.
+    pub initial_contact: bool,
 }
 
 impl V2State {
