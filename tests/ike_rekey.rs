@@ -577,7 +577,10 @@ fn required_pfs_refuses_a_rekey_without_key_exchange() {
     assert!(
         failure
             .as_deref()
-            .is_some_and(|f| f.contains("CREATE_CHILD_SA") && f.contains("requires PFS")),
+            .is_some_and(|f| f.contains("CREATE_CHILD_SA")
+                && f.contains("requires PFS")
+                && f.contains("ours aes128gcm16-ecp256-modp2048")
+                && f.contains("offered aes128gcm16-noesn")),
         "{failure:?}"
     );
     // The old child stays on both ends.

@@ -24,15 +24,15 @@ use super::super::engine::Fate;
 use super::super::error::Failure;
 use super::super::output::{DownReason, Event};
 use super::super::sa::{ChildState, ChildSuite, Collision, IkeSa, RequestKind, SaOrigin, SaState};
-use super::super::selector::Selector;
+use super::super::selector::{self, Selector};
 use super::super::settings::{ConnectionSettings, Pfs};
 use super::super::timer::{Timer, TimerQueue};
 use super::informational::notify;
 use super::init::sa_crypto;
 use super::new_child::pfs_key_exchange;
 use super::proposal::{
-    accept_esp, accept_ike, acceptable_pfs_group, esp_sa_payload, ike_sa_payload, pfs_groups,
-    select_esp, select_ike,
+    accept_esp, accept_ike, acceptable_pfs_group, describe, esp_sa_payload, ike_sa_payload,
+    pfs_groups, select_esp, select_ike,
 };
 use super::sa::{ChildRekeySent, Expect, IkeRekeySent, SaCrypto};
 use super::ts;
@@ -477,7 +477,20 @@ impl Context {
         };
         let (local_ts, remote_ts) = match narrowed_selectors(&settings, p.tsi, p.tsr) {
             Ok(selectors) => selectors,
-            Err(refusal) => return refusal,
+            Err(refusal) => {
+                if let (Some(tsi), Some(tsr)) = (p.tsi, p.tsr) {
+                    let detail = format!(
+                        "traffic selectors do not fit ours (local {}, remote {}): offered TSi {}, \
+                         TSr {}",
+                        selector::list(&selector::subnets(&settings.local_subnets)),
+                        selector::list(&selector::subnets(&settings.remote_subnets)),
+                        selector::list(&ts::to_selectors(tsi)),
+                        selector::list(&ts::to_selectors(tsr))
+                    );
+                    self.report_child_refusal(sa, NotifyType::TsUnacceptable, detail);
+                }
+                return refusal;
+            }
         };
         let our_spi = self.new_esp_spi();
         let (suite, answer, peer_spi) = match choose_child_proposal(&settings, offer, p.ke, our_spi)
@@ -485,7 +498,7 @@ impl Context {
             Ok(chosen) => chosen,
             Err(refusal) => {
                 self.inbound_spis.remove(&our_spi);
-                return self.refuse_child(sa, refusal);
+                return self.refuse_child(sa, refusal, offer);
             }
         };
         let (secret, our_ke) = match self.respond_pfs(suite.dh, p.ke) {
@@ -538,12 +551,23 @@ impl Context {
 
     /// Refuse the peer's CREATE_CHILD_SA request, visibly on our end: INVALID_KE_PAYLOAD (a
     /// step of the negotiation) in an info line, anything else as a `ChildFailed` event.
-    fn refuse_child(&mut self, sa: &IkeSa, refusal: Refusal) -> Answer {
+    /// Both proposal lists go with it, as strongSwan's "received proposals ... configured
+    /// proposals" lines.
+    fn refuse_child(&mut self, sa: &IkeSa, refusal: Refusal, offer: &SaPayload) -> Answer {
         let Refusal {
             notify,
             data,
             detail,
         } = refusal;
+        let ours: Vec<String> = self
+            .connection(sa.conn)
+            .map(|c| c.esp_proposals.iter().map(|p| p.to_string()).collect())
+            .unwrap_or_default();
+        let detail = format!(
+            "{detail}: ours {}; offered {}",
+            ours.join(", "),
+            describe(offer)
+        );
         if notify == NotifyType::InvalidKePayload {
             let name = self.connection(sa.conn).map(|c| c.name.as_str());
             info!(
@@ -551,14 +575,19 @@ impl Context {
                 "CREATE_CHILD_SA: refused with {notify}: {detail}"
             );
         } else {
-            let failure = Failure::refused(ExchangeType::CreateChildSa, notify, detail);
-            self.emit_event(Event::ChildFailed {
-                conn: sa.conn,
-                sa: sa.id,
-                reason: DownReason::NegotiationFailed(failure),
-            });
+            self.report_child_refusal(sa, notify, detail);
         }
         refuse(notify, data)
+    }
+
+    /// A CREATE_CHILD_SA request of the peer we refuse: a warn line and `last_error`.
+    fn report_child_refusal(&mut self, sa: &IkeSa, notify: NotifyType, detail: String) {
+        let failure = Failure::refused(ExchangeType::CreateChildSa, notify, detail);
+        self.emit_event(Event::ChildFailed {
+            conn: sa.conn,
+            sa: sa.id,
+            reason: DownReason::NegotiationFailed(failure),
+        });
     }
 
     /// Our half of the PFS key exchange the chosen proposal asks for: the shared secret and
