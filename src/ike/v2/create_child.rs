@@ -29,10 +29,10 @@ use super::super::settings::{ConnectionSettings, Pfs};
 use super::super::timer::{Timer, TimerQueue};
 use super::informational::notify;
 use super::init::sa_crypto;
-use super::new_child::pfs_key_exchange;
+use super::new_child::{child_request, pfs_key_exchange};
 use super::proposal::{
-    accept_esp, accept_ike, acceptable_pfs_group, describe, esp_sa_payload, ike_sa_payload,
-    pfs_groups, select_esp, select_ike,
+    accept_esp, accept_ike, acceptable_pfs_group, describe, ike_sa_payload, pfs_groups, select_esp,
+    select_ike,
 };
 use super::sa::{ChildRekeySent, Expect, IkeRekeySent, SaCrypto};
 use super::ts;
@@ -395,23 +395,13 @@ impl Context {
         let mut rekey = notify(NotifyType::RekeySa, Vec::new());
         rekey.protocol = ProtocolId::Esp;
         rekey.spi = old_inbound_spi.to_be_bytes().to_vec();
-        let mut payloads = vec![
-            Payload::Notify(rekey),
-            Payload::Sa(esp_sa_payload(
-                &settings.esp_proposals,
-                new_inbound_spi,
-                dh.is_some(),
-            )),
-            Payload::Nonce(ni.clone()),
-        ];
-        if let Some(dh) = &dh {
-            payloads.push(Payload::Ke(KePayload {
-                group: dh.group().transform_id(),
-                data: dh.public_value().to_vec(),
-            }));
-        }
-        payloads.push(Payload::TsI(ts::from_selectors(&local_ts)));
-        payloads.push(Payload::TsR(ts::from_selectors(&remote_ts)));
+        let mut payloads = vec![Payload::Notify(rekey)];
+        payloads.extend(child_request(
+            settings,
+            (new_inbound_spi, &ni),
+            dh.as_ref(),
+            (&local_ts, &remote_ts),
+        ));
         let sent = ChildRekeySent {
             ni,
             dh,
@@ -740,21 +730,17 @@ impl Context {
             self.inbound_spis.remove(&new_inbound_spi);
             return;
         }
+        if self.ask_again_with_other_pfs(sa, error, our_group) {
+            self.inbound_spis.remove(&new_inbound_spi);
+            sa.v2
+                .exchanges
+                .queued
+                .push_front(RequestKind::RekeyChild { old_inbound_spi });
+            return;
+        }
         match error.notify_type {
             NotifyType::InvalidKePayload => {
-                let wanted = DhGroup::from_notify_data(&error.data);
-                let offered = self.connection(sa.conn).is_some_and(|c| {
-                    wanted.is_some_and(|g| c.esp_proposals.iter().any(|p| p.dh.contains(&g)))
-                });
                 self.inbound_spis.remove(&new_inbound_spi);
-                if offered && our_group != wanted {
-                    sa.v2.ke_group_hint = wanted;
-                    sa.v2
-                        .exchanges
-                        .queued
-                        .push_front(RequestKind::RekeyChild { old_inbound_spi });
-                    return;
-                }
                 let failure = Failure::refused_by_peer(
                     ExchangeType::CreateChildSa,
                     error.notify_type,
@@ -773,26 +759,6 @@ impl Context {
                 ));
                 self.drop_child(sa, old_inbound_spi, reason);
                 self.restore_child(now, sa, false);
-            }
-            // A peer without PFS in its ESP proposals (strongSwan 5.9 at its defaults) refuses
-            // our key exchange: unless we require PFS, ask again at once without one.
-            NotifyType::NoProposalChosen
-                if our_group.is_some()
-                    && self
-                        .connection(sa.conn)
-                        .is_some_and(|c| c.pfs == Pfs::Optional) =>
-            {
-                info!(
-                    sa = sa.id.0,
-                    "CREATE_CHILD_SA: the peer refused PFS with NO_PROPOSAL_CHOSEN; \
-                     rekeying without a key exchange"
-                );
-                self.inbound_spis.remove(&new_inbound_spi);
-                sa.v2.rekey_without_pfs = true;
-                sa.v2
-                    .exchanges
-                    .queued
-                    .push_front(RequestKind::RekeyChild { old_inbound_spi });
             }
             // RFC 7296 2.25: the peer is busy with another exchange on this SA; try again.
             NotifyType::TemporaryFailure => {

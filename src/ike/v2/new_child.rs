@@ -11,12 +11,12 @@ use tracing::{debug, info};
 use crate::algorithm::DhGroup;
 use crate::crypto::dh::KeyExchange;
 use crate::wire::ikev2::transform::{InvalidKeData, TransformId};
-use crate::wire::ikev2::{ExchangeType, KePayload, NotifyType, Payload};
+use crate::wire::ikev2::{ExchangeType, KePayload, Notify, NotifyType, Payload};
 
 use super::super::context::Context;
 use super::super::error::Failure;
 use super::super::sa::{IkeSa, RequestKind};
-use super::super::selector;
+use super::super::selector::{self, Selector};
 use super::super::settings::{ConnectionSettings, Pfs};
 use super::create_child::{collect, rekeyed_child, same_selectors_reqid, RekeyResponse, Unusable};
 use super::proposal::{esp_sa_payload, preferred_pfs_group};
@@ -45,7 +45,73 @@ pub(super) fn pfs_key_exchange(
     }
 }
 
+/// The payloads of a CREATE_CHILD_SA request for a CHILD_SA: our ESP proposals with the new
+/// inbound SPI, our nonce, the PFS key exchange if any, and the selectors (RFC 7296 1.3.1).
+/// A rekey puts its REKEY_SA notify in front.
+pub(super) fn child_request(
+    settings: &ConnectionSettings,
+    (new_inbound_spi, ni): (u32, &[u8]),
+    dh: Option<&KeyExchange>,
+    (local_ts, remote_ts): (&[Selector], &[Selector]),
+) -> Vec<Payload> {
+    let mut payloads = vec![
+        Payload::Sa(esp_sa_payload(
+            &settings.esp_proposals,
+            new_inbound_spi,
+            dh.is_some(),
+        )),
+        Payload::Nonce(ni.to_vec()),
+    ];
+    if let Some(dh) = dh {
+        payloads.push(Payload::Ke(KePayload {
+            group: dh.group().transform_id(),
+            data: dh.public_value().to_vec(),
+        }));
+    }
+    payloads.push(Payload::TsI(ts::from_selectors(local_ts)));
+    payloads.push(Payload::TsR(ts::from_selectors(remote_ts)));
+    payloads
+}
+
 impl Context {
+    /// The peer refused our CREATE_CHILD_SA for its key exchange in a way that says how to
+    /// ask again: INVALID_KE_PAYLOAD names a group we also offer (RFC 7296 1.3), or
+    /// NO_PROPOSAL_CHOSEN refused our key exchange (a peer without PFS in its ESP proposals,
+    /// as strongSwan 5.9 at its defaults) and we do not require PFS. Then the next request
+    /// goes as the answer says, and true is returned.
+    pub(super) fn ask_again_with_other_pfs(
+        &mut self,
+        sa: &mut IkeSa,
+        error: &Notify,
+        ours: Option<DhGroup>,
+    ) -> bool {
+        let Some(settings) = self.connection(sa.conn) else {
+            return false;
+        };
+        match error.notify_type {
+            NotifyType::InvalidKePayload => {
+                let wanted = DhGroup::from_notify_data(&error.data);
+                let offered = wanted
+                    .is_some_and(|g| settings.esp_proposals.iter().any(|p| p.dh.contains(&g)));
+                if offered && ours != wanted {
+                    sa.v2.ke_group_hint = wanted;
+                    return true;
+                }
+                false
+            }
+            NotifyType::NoProposalChosen if ours.is_some() && settings.pfs == Pfs::Optional => {
+                info!(
+                    connection = settings.name.as_str(),
+                    "CREATE_CHILD_SA: the peer refused PFS with NO_PROPOSAL_CHOSEN; \
+                     asking again without a key exchange"
+                );
+                sa.v2.rekey_without_pfs = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The payloads of a new CHILD_SA for the selectors of the child it replaces (still
     /// installed), or for the connection's subnets.
     pub(in crate::ike) fn build_new_child(
@@ -68,22 +134,12 @@ impl Context {
         let dh = pfs_key_exchange(self, sa, &settings).ok()?;
         let ni = self.new_nonce();
         let new_inbound_spi = self.new_esp_spi();
-        let mut payloads = vec![
-            Payload::Sa(esp_sa_payload(
-                &settings.esp_proposals,
-                new_inbound_spi,
-                dh.is_some(),
-            )),
-            Payload::Nonce(ni.clone()),
-        ];
-        if let Some(dh) = &dh {
-            payloads.push(Payload::Ke(KePayload {
-                group: dh.group().transform_id(),
-                data: dh.public_value().to_vec(),
-            }));
-        }
-        payloads.push(Payload::TsI(ts::from_selectors(&local_ts)));
-        payloads.push(Payload::TsR(ts::from_selectors(&remote_ts)));
+        let payloads = child_request(
+            &settings,
+            (new_inbound_spi, &ni),
+            dh.as_ref(),
+            (&local_ts, &remote_ts),
+        );
         let sent = NewChildSent {
             ni,
             dh,
@@ -112,34 +168,9 @@ impl Context {
         };
         if let Some(error) = p.error {
             let ours = sent.dh.as_ref().map(|d| d.group());
-            match error.notify_type {
-                NotifyType::InvalidKePayload => {
-                    let wanted = DhGroup::from_notify_data(&error.data);
-                    let offered = self.connection(sa.conn).is_some_and(|c| {
-                        wanted.is_some_and(|g| c.esp_proposals.iter().any(|p| p.dh.contains(&g)))
-                    });
-                    if offered && ours != wanted {
-                        sa.v2.ke_group_hint = wanted;
-                        sa.v2.exchanges.queued.push_front(request);
-                        return;
-                    }
-                }
-                NotifyType::NoProposalChosen
-                    if ours.is_some()
-                        && self
-                            .connection(sa.conn)
-                            .is_some_and(|c| c.pfs == Pfs::Optional) =>
-                {
-                    info!(
-                        sa = sa.id.0,
-                        "CREATE_CHILD_SA: the peer refused PFS with NO_PROPOSAL_CHOSEN; \
-                         asking again without a key exchange"
-                    );
-                    sa.v2.rekey_without_pfs = true;
-                    sa.v2.exchanges.queued.push_front(request);
-                    return;
-                }
-                _ => {}
+            if self.ask_again_with_other_pfs(sa, error, ours) {
+                sa.v2.exchanges.queued.push_front(request);
+                return;
             }
             let failure = Failure::refused_by_peer(
                 ExchangeType::CreateChildSa,
