@@ -258,3 +258,62 @@ fn ike_sas_initiated_from_both_ends_at_once_do_not_remove_each_other() {
     assert_eq!(pair.a.engine.sas().count(), 2);
     assert_eq!(pair.b.engine.sas().count(), 2);
 }
+
+#[test]
+fn close_action_trap_keeps_the_policies_and_the_next_packet_brings_the_tunnel_back() {
+    let mut a = connection(A_ADDR, B_ADDR, true);
+    a.close_action = CloseAction::Trap;
+    let b = connection(B_ADDR, A_ADDR, false);
+    let mut pair = Pair::new(EngineSettings::new(vec![a]), EngineSettings::new(vec![b]));
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, settled));
+    let conn_a = pair
+        .a
+        .engine
+        .connection_id(&format!("to-{B_ADDR}"))
+        .expect("connection");
+    assert!(!pair.a.engine.trapped(conn_a));
+    // The peer deletes the tunnel: A's policies stay, now as a trap, and A does not
+    // initiate by itself.
+    let (now, b) = (pair.now, conn_b(&pair));
+    pair.b.engine.terminate(now, b);
+    assert!(pair.drive_until(LIMIT, |p| p.a.engine.sas().count() == 0
+        && p.a.engine.trapped(conn_a)));
+    assert!(pair.a.kernel.sas.is_empty());
+    assert_eq!(pair.a.kernel.policies.len(), 1, "the policies stayed");
+    // Never removed on the way: the trap went in before the CHILD_SA went out.
+    assert!(pair.a.kernel.log.iter().all(|intent| !matches!(
+        intent,
+        ikehub::ike::KernelIntent::DeleteChild {
+            remove_policies: true,
+            ..
+        }
+    )));
+    let trap_reqid = pair
+        .a
+        .kernel
+        .policies
+        .values()
+        .next()
+        .copied()
+        .expect("reqid");
+    assert!(!pair.drive_until(Duration::from_secs(30), |p| p.a.engine.sas().count() > 0));
+    // A packet for the peer: the kernel's ACQUIRE for the trap brings the tunnel back.
+    let now = pair.now;
+    pair.a
+        .engine
+        .handle_kernel_event(now, KernelEvent::Acquire { reqid: trap_reqid });
+    assert!(pair.drive_until(LIMIT, |p| p.a.ike_up() == 2 && settled(p)));
+    let reqids: Vec<u32> = pair
+        .a
+        .engine
+        .sas()
+        .flat_map(|sa| sa.children.iter().map(|c| c.reqid))
+        .collect();
+    assert_eq!(
+        reqids,
+        [trap_reqid],
+        "the CHILD_SA takes the trap's policies"
+    );
+}

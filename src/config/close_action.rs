@@ -12,18 +12,22 @@ pub enum CloseAction {
     /// Initiate again, after a backoff with jitter (1, 2, 4 ... 60 s, reset once an IKE SA
     /// is established). strongSwan's `close_action = start` plus `dpd_action = restart`.
     Restart,
+    /// Install the connection's policies without SAs, as `start_action = "trap"` does: the
+    /// next packet brings the tunnel up (strongSwan's `close_action = trap`).
+    Trap,
     /// Nothing: the peer brings it back, or an operator does (`ikehub up`).
     None,
 }
 
 impl CloseAction {
     /// The values the configuration file accepts, for error messages.
-    pub const CHOICES: &'static str = "\"restart\" or \"none\"";
+    pub const CHOICES: &'static str = "\"restart\", \"trap\" or \"none\"";
 
     /// Parses a configuration value.
     pub fn parse(text: &str) -> Option<CloseAction> {
         match text {
             "restart" => Some(CloseAction::Restart),
+            "trap" => Some(CloseAction::Trap),
             "none" => Some(CloseAction::None),
             _ => None,
         }
@@ -34,8 +38,9 @@ impl CloseAction {
     pub fn default_for(start_action: StartAction) -> CloseAction {
         match start_action {
             StartAction::Initiate => CloseAction::Restart,
-            // A trap brings the tunnel back with the next packet.
-            StartAction::Listen | StartAction::Trap => CloseAction::None,
+            // A trap's policies stay when its tunnel closes: the next packet brings it back.
+            StartAction::Trap => CloseAction::Trap,
+            StartAction::Listen => CloseAction::None,
         }
     }
 }
@@ -44,6 +49,7 @@ impl fmt::Display for CloseAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             CloseAction::Restart => "restart",
+            CloseAction::Trap => "trap",
             CloseAction::None => "none",
         })
     }
@@ -55,7 +61,7 @@ mod tests {
 
     #[test]
     fn parse_and_display_round_trip() {
-        for action in [CloseAction::Restart, CloseAction::None] {
+        for action in [CloseAction::Restart, CloseAction::Trap, CloseAction::None] {
             assert_eq!(CloseAction::parse(&action.to_string()), Some(action));
         }
         assert_eq!(CloseAction::parse("start"), None);

@@ -61,9 +61,10 @@
 //! close_action = "restart"          # when the IKE SA ends without our delete (the peer
 //!                                   # deleted it, it was found dead, a negotiation or a
 //!                                   # CHILD_SA replacement failed): "restart" (initiate
-//!                                   # again with backoff; default with "initiate") or
-//!                                   # "none" (default with "listen" and "trap": a trap
-//!                                   # waits for the next packet)
+//!                                   # again with backoff; default with "initiate"),
+//!                                   # "trap" (policies without SAs: the next packet
+//!                                   # initiates; default with "trap") or "none" (default
+//!                                   # with "listen")
 //! offload = "crypto"                # default: gateway.offload (see above)
 //!
 //! [[route]]                         # destination route table

@@ -151,7 +151,10 @@ fn peer_references(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
         }
         // Restarting is initiating too.
         let close_action = entries.connections.get(index).and_then(|c| c.close_action);
-        if let (Some(Some(CloseAction::Restart)), Some(PeerAddress::Any)) = (close_action, address)
+        if let (
+            Some(Some(action @ (CloseAction::Restart | CloseAction::Trap))),
+            Some(PeerAddress::Any),
+        ) = (close_action, address)
         {
             let span = connection
                 .close_action
@@ -161,8 +164,8 @@ fn peer_references(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
                 Some(&span),
                 format!("{}.close_action", connection.label),
                 format!(
-                    "cannot restart a connection to peer \"{name}\": its address is \"any\"; \
-                     use \"none\""
+                    "close_action = \"{action}\" initiates to peer \"{name}\", but its address \
+                     is \"any\"; use \"none\""
                 ),
             );
         }

@@ -716,7 +716,11 @@ fn peers_are_checked() {
     assert_error(
         &e,
         "connection \"c\".close_action",
-        &["cannot restart", "\"any\"", "use \"none\""],
+        &[
+            "close_action = \"restart\" initiates",
+            "\"any\"",
+            "use \"none\"",
+        ],
     );
 }
 
@@ -754,7 +758,10 @@ fn close_action_follows_the_start_action_unless_given() {
     assert_error(
         &e,
         "connection \"c\".close_action",
-        &["unknown close action \"start\"", "\"restart\" or \"none\""],
+        &[
+            "unknown close action \"start\"",
+            "\"restart\", \"trap\" or \"none\"",
+        ],
     );
 }
 

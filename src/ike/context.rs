@@ -22,7 +22,7 @@ use super::lookup::ConnIndex;
 use super::output::{ConnId, DownReason, Event, IntentId, KernelIntent, SaId, Transmit};
 use super::reconnect::Retries;
 use super::sa::IkeSa;
-use super::settings::{ConnectionSettings, EngineSettings};
+use super::settings::{CloseAction, ConnectionSettings, EngineSettings};
 use super::stats::Stats;
 use super::timer::TimerQueue;
 
@@ -183,20 +183,30 @@ impl Context {
         if let Some(key) = sa.half_open_key.take() {
             self.half_open.remove(&key);
         }
-        for child in std::mem::take(&mut sa.children) {
-            self.remove_child_from_kernel(&sa, &child, reason.clone());
-        }
-        debug!(conn = sa.conn.0, sa = sa.id.0, ?reason, "IKE SA removed");
         // The connection's close action decides what follows an end we did not ask for: an
         // SA of ours that failed, or one that was up (whoever initiated it) and was deleted by
         // the peer or found dead.
         let unasked = !matches!(
             reason,
             DownReason::Deleted | DownReason::Rekeyed | DownReason::Superseded
-        );
+        ) && (sa.initiator || sa.established_at.is_some());
+        // A trap goes in before the children go out, so that their policies stay (see
+        // `trap_covers`) and no packet leaves in the clear in between.
+        let trap_on_close = self
+            .connection(sa.conn)
+            .is_some_and(|c| c.close_action == CloseAction::Trap);
+        if unasked && trap_on_close && !self.trap_of.contains_key(&sa.conn) {
+            if let Err(e) = self.install_trap(sa.conn) {
+                debug!(conn = sa.conn.0, "close_action = trap: {e}");
+            }
+        }
+        for child in std::mem::take(&mut sa.children) {
+            self.remove_child_from_kernel(&sa, &child, reason.clone());
+        }
+        debug!(conn = sa.conn.0, sa = sa.id.0, ?reason, "IKE SA removed");
         if let Some(why) = sa.restart_when_gone.take() {
             self.schedule_restart(now, sa.conn, &DownReason::NegotiationFailed(*why));
-        } else if unasked && (sa.initiator || sa.established_at.is_some()) {
+        } else if unasked {
             self.schedule_restart(now, sa.conn, &reason);
         }
         self.events.push_back(Event::IkeDown {
