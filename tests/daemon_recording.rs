@@ -118,17 +118,27 @@ fn two_daemons_establish_go_down_reload_and_stop() {
     let out = a.cli(&["status", "nope"]);
     assert_eq!(out.status.code(), Some(1));
 
-    // `down` on the responder: both sides go down and stay down.
-    let out = b.cli(&["down", "tunnel"]);
+    // `down` on the initiator: both sides go down, and its close action (restart) does not
+    // bring it back: it stays down until `up`.
+    let out = a.cli(&["down", "tunnel"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("tunnel: deleting 1 IKE SA(s)"));
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("tunnel: deleting 1 IKE SA(s); kept down until `ikehub up tunnel`"));
     let (sa, _) = wait_both(&a, &b, "down", ESTABLISH_DEADLINE);
     assert_eq!(connection(&sa)["ike_sas"], serde_json::json!([]));
     assert_eq!(connection(&sa)["peer_address"], "127.0.0.2");
+    let out = a.cli(&["down", "tunnel"]);
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("tunnel: already down; kept down (no retry) until `ikehub up tunnel`"));
+    assert!(
+        !a.log_text().contains("initiating again"),
+        "{}",
+        a.log_text()
+    );
 
     // `up` brings it back.
     let out = a.cli(&["up", "tunnel"]);
@@ -168,6 +178,36 @@ fn two_daemons_establish_go_down_reload_and_stop() {
         (spi != spi_after_up).then_some((sa, sb))
     });
     assert_eq!(connection(&sa)["ike_sas"].as_array().map(Vec::len), Some(1));
+
+    // SIGHUP on the listening side with a changed connection: it deletes the IKE SA, and the
+    // initiator's close action (restart) brings the tunnel back with the new settings.
+    let spi_before = connection(&sa)["ike_sas"][0]["spi_i"].clone();
+    let changed = config_text(&b_side, &a_side, false, "dpd_interval = \"25s\"");
+    std::fs::write(&b.config, changed).expect("write");
+    b.signal("HUP");
+    wait_for(ESTABLISH_DEADLINE, "the listener's reload report", || {
+        b.log_text()
+            .contains("changed (re-established) tunnel")
+            .then_some(())
+    });
+    let (sa, sb) = wait_for(
+        ESTABLISH_DEADLINE,
+        "back after the listener's reload",
+        || {
+            let (sa, sb) = wait_both(&a, &b, "established", ESTABLISH_DEADLINE);
+            let spi = connection(&sa)["ike_sas"][0]["spi_i"].clone();
+            (spi != spi_before).then_some((sa, sb))
+        },
+    );
+    assert_eq!(
+        connection(&sa)["ike_sas"][0]["spi_i"],
+        connection(&sb)["ike_sas"][0]["spi_i"]
+    );
+    assert!(
+        a.log_text().contains("initiating again"),
+        "{}",
+        a.log_text()
+    );
 
     // SIGTERM: the peer is told, the daemon exits 0 and removes its socket.
     a.signal("TERM");

@@ -317,3 +317,72 @@ fn close_action_trap_keeps_the_policies_and_the_next_packet_brings_the_tunnel_ba
         "the CHILD_SA takes the trap's policies"
     );
 }
+
+#[test]
+fn down_stops_the_retries_of_a_failing_connection_until_up() {
+    let mut pair = Pair::default_pair();
+    // B cannot be reached: A's attempts fail and are retried with backoff.
+    pair.cut = true;
+    let now = pair.now;
+    pair.a.engine.start(now);
+    let a = pair
+        .a
+        .engine
+        .connection_id(&format!("to-{B_ADDR}"))
+        .expect("connection");
+    assert!(pair.drive_until(Duration::from_secs(600), |p| p.a.ike_down().len() >= 2));
+    // Between attempts or during one: `down` holds it down.
+    let now = pair.now;
+    pair.a.engine.down(now, a);
+    assert!(pair.a.engine.held_down(a));
+    pair.cut = false;
+    let attempts = pair.a.ike_down().len();
+    // Ten minutes later nothing was tried again, though B is reachable now.
+    assert!(!pair.drive_until(Duration::from_secs(600), |p| p.a.engine.sas().count() > 0));
+    assert!(pair.a.ike_down().len() <= attempts + 1);
+    assert_eq!(pair.b.engine.sas().count(), 0);
+    // `up` releases it and initiates.
+    let now = pair.now;
+    pair.a.engine.up(now, a).expect("initiate");
+    assert!(!pair.a.engine.held_down(a));
+    assert!(pair.drive_until(LIMIT, settled));
+}
+
+#[test]
+fn a_trap_held_down_ignores_traffic_until_up() {
+    let mut a = connection(A_ADDR, B_ADDR, false);
+    a.trap = true;
+    a.close_action = CloseAction::Trap;
+    let b = connection(B_ADDR, A_ADDR, false);
+    let mut pair = Pair::new(EngineSettings::new(vec![a]), EngineSettings::new(vec![b]));
+    let now = pair.now;
+    pair.a.engine.start(now);
+    let conn_a = pair
+        .a
+        .engine
+        .connection_id(&format!("to-{B_ADDR}"))
+        .expect("connection");
+    assert!(pair.drive_until(LIMIT, |p| p.a.engine.trapped(conn_a)));
+    let reqid = pair
+        .a
+        .kernel
+        .policies
+        .values()
+        .next()
+        .copied()
+        .expect("trap");
+    let now = pair.now;
+    pair.a.engine.down(now, conn_a);
+    pair.a
+        .engine
+        .handle_kernel_event(now, KernelEvent::Acquire { reqid });
+    assert!(!pair.drive_until(Duration::from_secs(30), |p| p.a.engine.sas().count() > 0));
+    assert_eq!(
+        pair.a.kernel.policies.len(),
+        1,
+        "the trap stays: nothing leaves in the clear"
+    );
+    let now = pair.now;
+    pair.a.engine.up(now, conn_a).expect("initiate");
+    assert!(pair.drive_until(LIMIT, settled));
+}

@@ -141,7 +141,7 @@ impl<D: Dataplane> Gateway<D> {
             Some(_) => return Response::message(format!("{name}: already connecting")),
             None => {}
         }
-        match self.engine.initiate(Instant::now(), id) {
+        match self.engine.up(Instant::now(), id) {
             Ok(_) => {
                 tracing::info!("{name}: initiating (requested on the control socket)");
                 Response::message(format!("{name}: initiating"))
@@ -155,12 +155,14 @@ impl<D: Dataplane> Gateway<D> {
             Ok(id) => id,
             Err(error) => return Response::error(error),
         };
-        let count = self.engine.sas().filter(|sa| sa.conn == id).count();
-        if count == 0 {
-            return Response::message(format!("{name}: already down"));
+        tracing::info!("{name}: taking down (requested on the control socket); kept down until `ikehub up {name}`");
+        match self.engine.down(Instant::now(), id) {
+            0 => Response::message(format!(
+                "{name}: already down; kept down (no retry) until `ikehub up {name}`"
+            )),
+            count => Response::message(format!(
+                "{name}: deleting {count} IKE SA(s); kept down until `ikehub up {name}`"
+            )),
         }
-        tracing::info!("{name}: taking down (requested on the control socket)");
-        self.engine.terminate(Instant::now(), id);
-        Response::message(format!("{name}: deleting {count} IKE SA(s)"))
     }
 }

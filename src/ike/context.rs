@@ -94,6 +94,9 @@ pub struct Context {
     /// policies go only with the last child that uses them, whichever IKE SA holds it (a
     /// peer's new IKE SA may install the same policies before its old one is removed).
     pub(super) policy_users: HashMap<u64, u32>,
+    /// Connections an operator took down: nothing of ours brings them up again (no restart,
+    /// no retry, no trap initiation) until `up` or a reload of the connection.
+    pub(super) held_down: HashSet<ConnId>,
 }
 
 impl Context {
@@ -134,6 +137,7 @@ impl Context {
             created: Vec::new(),
             initial_contacts: Vec::new(),
             policy_users: HashMap::new(),
+            held_down: HashSet::new(),
         }
     }
 

@@ -64,6 +64,9 @@ impl Retries {
 impl Context {
     /// Initiate the connection again later if its close action says so.
     pub(super) fn schedule_restart(&mut self, now: Instant, conn: ConnId, why: &DownReason) {
+        if self.held_down.contains(&conn) {
+            return;
+        }
         let Some(name) = self
             .connection(conn)
             .filter(|c| c.close_action == CloseAction::Restart && c.remote_addr.is_some())
@@ -83,8 +86,34 @@ impl Context {
 }
 
 impl Engine {
+    /// An operator's `down`: delete the connection's IKE SAs and keep it down (pending and
+    /// future restarts, retries and trap initiations cancelled) until [`Engine::up`] or a
+    /// reload of the connection. A listening connection still answers its peer. Returns how
+    /// many IKE SAs are deleted.
+    pub fn down(&mut self, now: Instant, conn: ConnId) -> usize {
+        self.cx.held_down.insert(conn);
+        self.cx.retries.succeeded(conn);
+        let count = self.sas().filter(|sa| sa.conn == conn).count();
+        self.terminate(now, conn);
+        count
+    }
+
+    /// An operator's `up`: the connection may come up again by itself, and is initiated now.
+    pub fn up(&mut self, now: Instant, conn: ConnId) -> Result<super::output::SaId, super::Error> {
+        self.cx.held_down.remove(&conn);
+        self.initiate(now, conn)
+    }
+
+    /// Whether an operator's `down` holds the connection down.
+    pub fn held_down(&self, conn: ConnId) -> bool {
+        self.cx.held_down.contains(&conn)
+    }
+
     pub(super) fn retry_due_connections(&mut self, now: Instant) {
         while let Some(conn) = self.cx.retries.pop_due(now) {
+            if self.cx.held_down.contains(&conn) {
+                continue;
+            }
             // Another SA of the connection may have come up meanwhile (the peer initiated);
             // one we are deleting does not count.
             if self

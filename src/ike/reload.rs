@@ -34,6 +34,7 @@ impl Engine {
             };
             match incoming.iter().position(|c| c.name == current.name) {
                 None => {
+                    self.cx.held_down.remove(&id);
                     self.cx.remove_trap(id);
                     self.terminate(now, id);
                     if let Some(slot) = self.cx.connections.get_mut(id.0 as usize) {
@@ -48,7 +49,9 @@ impl Engine {
                         continue;
                     }
                     // The old trap goes (with its CHILD_SA, if one still uses it); a
-                    // new one, for the new settings, has a reqid of its own.
+                    // new one, for the new settings, has a reqid of its own. A changed
+                    // connection starts afresh, whatever `down` said of the old one.
+                    self.cx.held_down.remove(&id);
                     self.cx.remove_trap(id);
                     self.terminate(now, id);
                     if let Some(slot) = self.cx.connections.get_mut(id.0 as usize) {

@@ -221,6 +221,12 @@ impl Engine {
         if self.cx.trap_of.get(&conn) != Some(&reqid) {
             return;
         }
+        // Taken down by an operator: the trap stays (its traffic is dropped, never sent in
+        // the clear), but nothing is negotiated until `up`.
+        if self.cx.held_down.contains(&conn) {
+            debug!(reqid, "ACQUIRE for a connection held down: ignored");
+            return;
+        }
         if let Some(id) = trap.initiated {
             match self.sa(id).filter(|sa| sa.conn == conn).map(|sa| sa.state) {
                 // Its negotiation runs: the kernel asks again for packets that follow.
