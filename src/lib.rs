@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod daemon;
+pub mod escape;
 pub mod ike;
 pub mod kernel;
 pub mod wire;

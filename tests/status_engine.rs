@@ -233,3 +233,54 @@ fn a_failure_before_the_tunnel_came_up_is_kept_and_older_than_it() {
         "{at}"
     );
 }
+
+/// A peer's identity reaches logs, `status` and its JSON escaped: a newline or an ANSI escape
+/// in it cannot forge a log line or recolour a terminal.
+#[test]
+fn a_peer_identity_with_control_characters_is_shown_escaped() {
+    let forged = "gw.example\n2026-12-07T11:50:00Z  INFO forged line \x1b[31mred";
+    let mut a = connection(A_ADDR, B_ADDR, true);
+    a.local_id = ikehub::ike::IkeIdentity {
+        kind: ikehub::ike::IdentityKind::Fqdn,
+        data: forged.as_bytes().to_vec(),
+    };
+    // B expects A's address as its identity: the forged FQDN is refused, and the refusal
+    // names it.
+    let mut pair = Pair::new(
+        EngineSettings::new(vec![a]),
+        EngineSettings::new(vec![connection(B_ADDR, A_ADDR, false)]),
+    );
+    let mut daemons = [Daemon::new(), Daemon::new()];
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(drive(&mut pair, &mut daemons, LIMIT, |p| !p
+        .a
+        .ike_down()
+        .is_empty()));
+    let escaped = "gw.example\\n2026-12-07T11:50:00Z  INFO forged line \\u{1b}[31mred";
+    let conn = daemons[1].status(&pair.b, pair.now);
+    let error = conn.last_error.clone().unwrap_or_default();
+    assert!(error.contains(escaped), "{error:?}");
+    assert!(!error.chars().any(char::is_control), "{error:?}");
+    // The same text in the text status and in JSON, with no raw control character.
+    let facts = DaemonFacts {
+        started: pair.now,
+        dataplane: "recording",
+        socket_counters: Counters::default(),
+        last_errors: &daemons[1].errors,
+    };
+    let snapshot = status::collect(&pair.b.engine, pair.now, &facts, status::Scope::All).snapshot;
+    let text = status::render(&snapshot);
+    assert!(text.contains(escaped), "{text}");
+    assert!(!text.contains('\x1b'), "{text}");
+    assert!(
+        !text.contains("\n2026-12-07T11:50:00Z  INFO forged"),
+        "{text}"
+    );
+    let json = String::from_utf8(status::to_json(&snapshot).expect("json")).expect("utf-8");
+    assert!(
+        !json.contains('\x1b') && !json.contains("\\u001b"),
+        "{json}"
+    );
+    assert!(json.contains("\\\\n2026-12-07T11:50:00Z"), "{json}");
+}

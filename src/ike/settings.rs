@@ -59,8 +59,9 @@ impl std::fmt::Display for IkeIdentity {
                 Ok(o) => write!(f, "{}", std::net::Ipv6Addr::from(o)),
                 Err(_) => f.write_str("<bad ipv6 id>"),
             },
+            // A peer's identity: it reaches logs and status, escaped (see `escape.rs`).
             IdentityKind::Fqdn | IdentityKind::Email => {
-                f.write_str(&String::from_utf8_lossy(&self.data))
+                f.write_str(&crate::escape::peer_text(&self.data))
             }
             _ => {
                 f.write_str("0x")?;
