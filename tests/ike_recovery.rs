@@ -386,3 +386,74 @@ fn a_trap_held_down_ignores_traffic_until_up() {
     pair.a.engine.up(now, conn_a).expect("initiate");
     assert!(pair.drive_until(LIMIT, settled));
 }
+
+#[test]
+fn a_request_for_a_forgotten_ike_sa_is_answered_with_invalid_ike_spi_within_a_rate() {
+    use ikehub::wire::ikev2::{parse_message, ExchangeType, NotifyType, Payload};
+    use support::pair::Which;
+    let mut pair = Pair::default_pair();
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, settled));
+    // B restarts and forgets everything; A rekeys its CHILD_SA on the old IKE SA.
+    pair.b = support::pair::Side::new(
+        EngineSettings::new(vec![connection(B_ADDR, A_ADDR, false)]),
+        7,
+        ip(B_ADDR),
+    );
+    let sent_before = pair.delivered.len();
+    let a = pair
+        .a
+        .engine
+        .connection_id(&format!("to-{B_ADDR}"))
+        .expect("connection");
+    let now = pair.now;
+    pair.a.engine.rekey_children(now, a);
+    let answered = |p: &Pair| p.b.engine.stats().invalid_spi_sent == 1;
+    assert!(pair.drive_until(Duration::from_secs(10), answered));
+    assert!(pair.drive_until(Duration::from_secs(1), |p| p
+        .delivered
+        .iter()
+        .skip(sent_before)
+        .any(|(to, _)| *to == Which::A)));
+    let (request, answer) = {
+        let mut to_b = pair.delivered[sent_before..]
+            .iter()
+            .filter(|(to, _)| *to == Which::B);
+        let mut to_a = pair.delivered[sent_before..]
+            .iter()
+            .filter(|(to, _)| *to == Which::A);
+        (
+            to_b.next().expect("A's request").1.clone(),
+            to_a.next().expect("B's answer").1.clone(),
+        )
+    };
+    let asked = parse_message(&request.payload).expect("request");
+    let told = parse_message(&answer.payload).expect("answer");
+    // Unprotected, a response to that very request: same SPIs and message ID.
+    assert_eq!(told.header.exchange, ExchangeType::CreateChildSa);
+    assert!(told.header.flags.response);
+    assert_eq!(
+        (told.header.spi_i, told.header.spi_r, told.header.message_id),
+        (
+            asked.header.spi_i,
+            asked.header.spi_r,
+            asked.header.message_id
+        )
+    );
+    assert!(matches!(
+        told.payloads.as_slice(),
+        [Payload::Notify(n)] if n.notify_type == NotifyType::InvalidIkeSpi
+    ));
+    // A cannot be made to change anything by it (it is not protected).
+    assert_eq!(pair.a.engine.sas().count(), 1);
+    // A flood of such requests gets at most 20 answers a second.
+    let now = pair.now;
+    for _ in 0..100 {
+        pair.b
+            .engine
+            .handle_datagram(now, request.remote, request.local, &request.payload);
+    }
+    assert_eq!(pair.b.engine.stats().invalid_spi_sent, 20);
+    assert!(pair.b.engine.stats().dropped_unknown_sa >= 101);
+}

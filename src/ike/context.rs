@@ -97,6 +97,8 @@ pub struct Context {
     /// Connections an operator took down: nothing of ours brings them up again (no restart,
     /// no retry, no trap initiation) until `up` or a reload of the connection.
     pub(super) held_down: HashSet<ConnId>,
+    /// The current second of INVALID_IKE_SPI answers and how many went out in it.
+    pub(super) invalid_spi_window: Option<(Instant, u32)>,
 }
 
 impl Context {
@@ -138,6 +140,7 @@ impl Context {
             initial_contacts: Vec::new(),
             policy_users: HashMap::new(),
             held_down: HashSet::new(),
+            invalid_spi_window: None,
         }
     }
 

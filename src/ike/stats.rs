@@ -18,4 +18,7 @@ pub struct Stats {
     pub responses_resent: u64,
     /// IKE_SA_INIT requests answered with a cookie instead of state.
     pub cookies_sent: u64,
+    /// Requests for an IKE SA we do not have answered with INVALID_IKE_SPI (RFC 7296
+    /// 2.21.4), within the rate limit.
+    pub invalid_spi_sent: u64,
 }

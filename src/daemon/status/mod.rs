@@ -19,7 +19,9 @@
 //!       "send_errors": 0,              // datagrams the socket refused to send
 //!       "retransmits": 0,              // our requests sent again
 //!       "responses_resent": 0,         // cached responses resent for retransmitted requests
-//!       "cookies_sent": 0              // IKE_SA_INIT answered with a cookie
+//!       "cookies_sent": 0,             // IKE_SA_INIT answered with a cookie
+//!       "invalid_spi_sent": 0          // requests for unknown IKE SAs answered with
+//!                                      // INVALID_IKE_SPI (at most 20 per second)
 //!     }
 //!   },
 //!   "connections": [{
@@ -130,6 +132,8 @@ pub struct Counters {
     pub retransmits: u64,
     pub responses_resent: u64,
     pub cookies_sent: u64,
+    #[serde(default)]
+    pub invalid_spi_sent: u64,
 }
 
 impl Counters {
@@ -394,6 +398,7 @@ pub fn collect(
         retransmits: stats.retransmits,
         responses_resent: stats.responses_resent,
         cookies_sent: stats.cookies_sent,
+        invalid_spi_sent: stats.invalid_spi_sent,
         ..facts.socket_counters
     };
     PendingStatus {
@@ -636,8 +641,8 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
     );
     let _ = writeln!(
         out,
-        "  sent again: {} retransmits, {} responses resent; {} cookies sent; NAT-keepalives {} received, {} sent; {} send errors",
-        c.retransmits, c.responses_resent, c.cookies_sent, c.keepalives_received, c.keepalives_sent, c.send_errors
+        "  sent again: {} retransmits, {} responses resent; {} cookies sent; {} INVALID_IKE_SPI sent; NAT-keepalives {} received, {} sent; {} send errors",
+        c.retransmits, c.responses_resent, c.cookies_sent, c.invalid_spi_sent, c.keepalives_received, c.keepalives_sent, c.send_errors
     );
     for conn in &snapshot.connections {
         let hint = match conn.state {

@@ -19,6 +19,9 @@ use super::init::NAT_T_PORT;
 use super::message;
 use super::sa::{CachedResponse, Expect, Outstanding};
 
+/// INVALID_IKE_SPI answers sent at most per second (see `Context::answer_invalid_spi`).
+const INVALID_SPI_PER_SECOND: u32 = 20;
+
 impl Engine {
     /// An IKEv2 datagram: a new IKE_SA_INIT request, a retransmission of one, or a message
     /// of an SA we have, found by our SPI and lent with the context to its exchange.
@@ -62,6 +65,9 @@ impl Engine {
         let Some(id) = cx.by_spi.get(&our_spi).copied() else {
             cx.stats.dropped_unknown_sa += 1;
             debug!(%remote, spi = format_args!("{our_spi:016x}"), "dropped message for unknown IKE SA");
+            if !header.flags.response {
+                cx.answer_invalid_spi(now, local, remote, &header);
+            }
             return;
         };
         let Some(sa) = self.sas.get_mut(id.0 as usize).and_then(Option::as_mut) else {
@@ -463,6 +469,51 @@ impl Context {
 
     /// Behind a NAT the peer's mapping can change; follow it once a message authenticated
     /// (RFC 7296 2.23).
+    /// RFC 7296 2.21.4: a request for an IKE SA we do not have (we restarted and forgot it)
+    /// may be answered, unprotected, with INVALID_IKE_SPI, to where it came from, with its
+    /// SPIs and message ID; a response never is. It tells a peer that still holds the SA to
+    /// stop using it, rather than wait for its liveness checks to fail. Spoofed requests could
+    /// make us a reflector, so at most [`INVALID_SPI_PER_SECOND`] go out each second; the
+    /// rest are only counted.
+    pub(in crate::ike) fn answer_invalid_spi(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        request: &ikev2::Header,
+    ) {
+        let (window, sent) = self.invalid_spi_window.get_or_insert((now, 0));
+        if now.saturating_duration_since(*window) >= Duration::from_secs(1) {
+            *window = now;
+            *sent = 0;
+        }
+        if *sent >= INVALID_SPI_PER_SECOND {
+            return;
+        }
+        *sent += 1;
+        self.stats.invalid_spi_sent += 1;
+        let header = ikev2::Header {
+            spi_i: request.spi_i,
+            spi_r: request.spi_r,
+            next_payload: ikev2::PayloadType::None,
+            version: 0x20,
+            exchange: request.exchange,
+            flags: ikev2::Flags {
+                initiator: !request.flags.initiator,
+                response: true,
+            },
+            message_id: request.message_id,
+            length: 0,
+        };
+        let notify = informational::notify(ikev2::NotifyType::InvalidIkeSpi, Vec::new());
+        let payload = ikev2::emit_message(&header, &[Payload::Notify(notify)]);
+        self.emit_transmit(Transmit {
+            local,
+            remote,
+            payload,
+        });
+    }
+
     /// Where an authenticated message came from is where the IKE SA now lives: behind a NAT
     /// the mapping may change (RFC 7296 2.23), and a peer may move to port 4500 without one
     /// ("an initiator can use port 4500 for both IKE and ESP, regardless of whether or not
