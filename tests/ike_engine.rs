@@ -291,7 +291,7 @@ fn invalid_ke_payload_makes_the_initiator_retry_with_the_wanted_group() {
 #[test]
 fn cookies_are_demanded_under_load_and_returned() {
     let mut b = EngineSettings::new(vec![connection(B_ADDR, A_ADDR, false)]);
-    b.cookie_threshold = 0;
+    b.half_open.cookie_threshold = 0;
     let mut pair = Pair::new(
         EngineSettings::new(vec![connection(A_ADDR, B_ADDR, true)]),
         b,

@@ -16,6 +16,12 @@
 //!                                   # not set its own: "none" (default), "crypto", "packet"
 //!                                   # (both strict: the SA fails if the device refuses it),
 //!                                   # "auto" (packet, else crypto, else none, per SA)
+//! cookie_threshold = 1000           # half-open IKE SAs (IKE_SA_INIT answered, no IKE_AUTH
+//!                                   # yet) above which initiators must return a cookie
+//! half_open_per_address = 1000      # half-open SAs one address may hold,
+//! half_open_limit = 10000           # in all,
+//! half_open_memory_mib = 32         # and the IKE_SA_INIT bytes they may keep; requests
+//!                                   # beyond are dropped and counted (dropped_half_open)
 //!
 //! [[peer]]                          # one per remote gateway
 //! name = "shanghai"                 # required, unique among peers
@@ -85,6 +91,7 @@ mod duration;
 mod error;
 mod hub;
 mod identity;
+mod limits;
 mod model;
 mod offload;
 mod overlap;
@@ -108,6 +115,7 @@ pub use defaults::{
 };
 pub use error::{ConfigError, ConfigErrors};
 pub use hub::hub_if_id;
+pub use limits::HalfOpenLimits;
 pub use model::{
     Auth, CloseAction, Config, Connection, EspProposal, Gateway, Identity, IkeProposal, IkeVersion,
     Offload, Peer, PeerAddress, Pfs, Psk, Route, StartAction, WEIGHT_ACTIVE, WEIGHT_STANDBY,

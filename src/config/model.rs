@@ -55,6 +55,8 @@ pub struct Gateway {
     pub hub: bool,
     /// ESP hardware offload of connections that do not set their own.
     pub offload: Offload,
+    /// What half-open IKE SAs may take (see `limits.rs`).
+    pub half_open: super::limits::HalfOpenLimits,
 }
 
 impl Gateway {

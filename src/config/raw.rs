@@ -37,6 +37,8 @@ pub(crate) struct RawGateway {
     pub(crate) local_subnets: Option<Strings>,
     pub(crate) hub: Option<Spanned<bool>>,
     pub(crate) offload: Option<Spanned<String>>,
+    /// The half-open limits given, by key (see `limits.rs`).
+    pub(crate) limits: Vec<(&'static str, Spanned<i64>)>,
 }
 
 #[derive(Debug)]
@@ -95,7 +97,17 @@ pub(crate) struct RawRoute {
 }
 
 const TOP_KEYS: &[&str] = &["gateway", "peer", "connection", "route"];
-const GATEWAY_KEYS: &[&str] = &["name", "local_addresses", "local_subnets", "hub", "offload"];
+const GATEWAY_KEYS: &[&str] = &[
+    "name",
+    "local_addresses",
+    "local_subnets",
+    "hub",
+    "offload",
+    "cookie_threshold",
+    "half_open_per_address",
+    "half_open_limit",
+    "half_open_memory_mib",
+];
 const PEER_KEYS: &[&str] = &["name", "address", "identity"];
 const CONNECTION_KEYS: &[&str] = &[
     "name",
@@ -212,6 +224,10 @@ fn read_gateway(value: Spanned<Value>, d: &mut Diagnostics<'_>) -> Option<RawGat
         local_subnets: r.strings("local_subnets", d),
         hub: r.boolean("hub", d),
         offload: r.string("offload", d),
+        limits: super::limits::KEYS
+            .iter()
+            .filter_map(|(key, _)| r.integer(key, d).map(|v| (*key, v)))
+            .collect(),
     };
     r.finish(GATEWAY_KEYS, d);
     Some(gateway)

@@ -551,7 +551,7 @@ fn unknown_keys_point_at_the_key() {
     assert_eq!(e.0[0].line_col, Some((4, 4)), "{e}");
     assert_eq!(
         e.to_string(),
-        format!("{ORIGIN}:4:4: gateway.colour: unknown key \"colour\"; known keys here: name, local_addresses, local_subnets, hub, offload")
+        format!("{ORIGIN}:4:4: gateway.colour: unknown key \"colour\"; known keys here: name, local_addresses, local_subnets, hub, offload, cookie_threshold, half_open_per_address, half_open_limit, half_open_memory_mib")
     );
 }
 
@@ -1043,4 +1043,38 @@ proptest::proptest! {
         let text: String = pieces.concat();
         let _ = parse(&text, &origin());
     }
+}
+
+#[test]
+fn half_open_limits_default_and_may_be_set_and_are_range_checked() {
+    let config = ok(&basic());
+    assert_eq!(config.gateway.half_open, HalfOpenLimits::default());
+    let set = GATEWAY.to_owned()
+        + "cookie_threshold = 0\nhalf_open_per_address = 5\nhalf_open_limit = 200\nhalf_open_memory_mib = 4\n";
+    let config = ok(&format!(
+        "{set}{}{}",
+        peer("p", "198.51.100.10"),
+        connection("c", "p", "10.10.10.0/24", "")
+    ));
+    assert_eq!(
+        config.gateway.half_open,
+        HalfOpenLimits {
+            cookie_threshold: 0,
+            per_address: 5,
+            total: 200,
+            memory_bytes: 4 << 20,
+        }
+    );
+    let bad = GATEWAY.to_owned() + "half_open_per_address = 0\nhalf_open_limit = -3\n";
+    let e = errors(&format!(
+        "{bad}{}{}",
+        peer("p", "198.51.100.10"),
+        connection("c", "p", "10.10.10.0/24", "")
+    ));
+    assert_error(
+        &e,
+        "gateway.half_open_per_address",
+        &["0 is out of range", "from 1 to 4294967295"],
+    );
+    assert_error(&e, "gateway.half_open_limit", &["-3 is out of range"]);
 }

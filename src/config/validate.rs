@@ -129,13 +129,43 @@ impl Validator<'_, '_> {
             Some(text) => self.offload(text, "gateway.offload"),
         };
         let local_addresses = local_addresses.filter(|a| !a.is_empty());
+        let half_open = self.half_open_limits(raw);
         Some(Gateway {
             name: name?,
             local_addresses: local_addresses?,
             local_subnets: local_subnets?,
             hub,
             offload: offload?,
+            half_open: half_open?,
         })
+    }
+
+    /// The half-open limits: whole numbers from the key's minimum up to 2^32 - 1.
+    fn half_open_limits(&mut self, raw: &RawGateway) -> Option<super::limits::HalfOpenLimits> {
+        let mut limits = super::limits::HalfOpenLimits::default();
+        let mut valid = true;
+        for (key, value) in &raw.limits {
+            let minimum = super::limits::KEYS
+                .iter()
+                .find(|(k, _)| k == key)
+                .map_or(0, |(_, m)| *m);
+            match u32::try_from(*value.get_ref()) {
+                Ok(v) if i64::from(v) >= minimum => limits.set(key, v),
+                _ => {
+                    self.fail(
+                        &value.span(),
+                        format!("gateway.{key}"),
+                        format!(
+                            "{} is out of range: use a whole number from {minimum} to {}",
+                            value.get_ref(),
+                            u32::MAX
+                        ),
+                    );
+                    valid = false;
+                }
+            }
+        }
+        valid.then_some(limits)
     }
 
     pub(crate) fn peer(&mut self, raw: &RawPeer) -> PeerDraft {

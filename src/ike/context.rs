@@ -35,9 +35,10 @@ const PEERS_REMEMBERED: usize = 1024;
 
 /// What a peer was told about, for reporting each once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum RefusalKind {
+pub(super) enum RefusalKind {
     Ikev1,
     NoConnection,
+    HalfOpenLimit,
 }
 
 pub struct Context {
@@ -53,6 +54,10 @@ pub struct Context {
     /// Responder SAs between IKE_SA_INIT and IKE_AUTH, by (initiator SPI, peer address), so a
     /// retransmitted IKE_SA_INIT finds its SA instead of creating another (RFC 7296 2.1).
     pub(super) half_open: HashMap<(u64, SocketAddr), SaId>,
+    /// Half-open SAs per peer address, and the IKE_SA_INIT bytes they all keep (the limits of
+    /// `EngineSettings::half_open`).
+    pub(super) half_open_by_address: HashMap<IpAddr, u32>,
+    pub(super) half_open_bytes: u64,
     /// ESP SPIs we handed out for inbound SAs, and the IKE SA whose child owns each (set
     /// once installed, `None` while only reserved).
     pub(super) inbound_spis: HashMap<u32, Option<SaId>>,
@@ -117,6 +122,8 @@ impl Context {
             conn_index,
             by_spi: HashMap::new(),
             half_open: HashMap::new(),
+            half_open_by_address: HashMap::new(),
+            half_open_bytes: 0,
             inbound_spis: HashMap::new(),
             reqid_owners: HashMap::new(),
             next_reqid: REQID_BASE,
@@ -171,6 +178,23 @@ impl Context {
         SaId(id)
     }
 
+    /// Take a responder's SA out of the half-open table and the limits' counts (IKE_AUTH came,
+    /// or the SA goes).
+    pub(super) fn release_half_open(&mut self, sa: &mut IkeSa) {
+        let Some(entry) = sa.half_open_key.take() else {
+            return;
+        };
+        self.half_open.remove(&(entry.spi_i, entry.remote));
+        let address = entry.remote.ip();
+        if let Some(count) = self.half_open_by_address.get_mut(&address) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.half_open_by_address.remove(&address);
+            }
+        }
+        self.half_open_bytes = self.half_open_bytes.saturating_sub(u64::from(entry.bytes));
+    }
+
     /// Hand a new IKE SA to the engine's table.
     pub(super) fn adopt(&mut self, sa: IkeSa) {
         self.created.push(sa);
@@ -187,9 +211,7 @@ impl Context {
             reason
         };
         self.by_spi.remove(&sa.local_spi());
-        if let Some(key) = sa.half_open_key.take() {
-            self.half_open.remove(&key);
-        }
+        self.release_half_open(&mut sa);
         // The connection's close action decides what follows an end we did not ask for: an
         // SA of ours that failed, or one that was up (whoever initiated it) and was deleted by
         // the peer or found dead.
@@ -270,7 +292,7 @@ impl Context {
 
     /// Whether `peer` is told about `kind` for the first time (bounded against spoofed
     /// sources: peers seen long ago may be told again).
-    fn first_time(&mut self, peer: SocketAddr, kind: RefusalKind) -> bool {
+    pub(super) fn first_time(&mut self, peer: SocketAddr, kind: RefusalKind) -> bool {
         if self.peers_told.len() >= PEERS_REMEMBERED {
             self.peers_told.clear();
         }

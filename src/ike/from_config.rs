@@ -79,6 +79,8 @@ impl EngineSettings {
                 }),
             }
         }
-        (EngineSettings::new(connections), skipped)
+        let mut settings = EngineSettings::new(connections);
+        settings.half_open = config.gateway.half_open;
+        (settings, skipped)
     }
 }

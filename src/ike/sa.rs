@@ -144,11 +144,20 @@ pub struct IkeSa {
     /// We delete this SA because it could not keep a CHILD_SA: once it is gone (and its
     /// policies with it), the connection's close action applies.
     pub restart_when_gone: Option<Box<super::error::Failure>>,
-    /// Responder: the key of this SA in the half-open table until IKE_AUTH completes.
-    pub half_open_key: Option<(u64, SocketAddr)>,
+    /// Responder: its entry in the half-open table until IKE_AUTH completes.
+    pub half_open_key: Option<HalfOpenEntry>,
     pub created_at: Instant,
     pub established_at: Option<Instant>,
     pub last_received: Instant,
+}
+
+/// A responder's half-open SA as the limits count it: its key in the half-open table (the
+/// initiator's SPI and address) and the bytes of IKE_SA_INIT it keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HalfOpenEntry {
+    pub spi_i: u64,
+    pub remote: SocketAddr,
+    pub bytes: u32,
 }
 
 /// Who an IKE SA is with and how it is addressed; the rest of a new SA starts empty.

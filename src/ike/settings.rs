@@ -127,8 +127,9 @@ pub struct EngineSettings {
     pub retransmit_base: f64,
     /// Sends before a request is given up (strongSwan: 5 retransmissions after the first).
     pub retransmit_tries: u32,
-    /// Half-open SAs above which IKE_SA_INIT requests must return a cookie (RFC 7296 2.6).
-    pub cookie_threshold: usize,
+    /// What half-open SAs may take: the cookie threshold (RFC 7296 2.6), per address, in
+    /// all, in bytes.
+    pub half_open: crate::config::HalfOpenLimits,
     /// Largest IP datagram an IKE message may fill before it is fragmented (RFC 7383;
     /// strongSwan's `fragment_size`, 1280 by default).
     pub fragment_size: usize,
@@ -143,7 +144,7 @@ impl EngineSettings {
             retransmit_timeout: Duration::from_secs(4),
             retransmit_base: 1.8,
             retransmit_tries: 6,
-            cookie_threshold: 1000,
+            half_open: crate::config::HalfOpenLimits::default(),
             fragment_size: 1280,
             establish_timeout: Duration::from_secs(30),
         }

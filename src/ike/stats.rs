@@ -12,6 +12,10 @@ pub struct Stats {
     pub dropped_unexpected: u64,
     /// IKEv1 datagrams: IKEv1 is not implemented.
     pub dropped_ikev1: u64,
+    /// IKE_SA_INIT requests larger than any peer needs (`MAX_INIT_REQUEST`).
+    pub dropped_oversized: u64,
+    /// IKE_SA_INIT requests dropped because the half-open limits were reached.
+    pub dropped_half_open: u64,
     /// Requests we retransmitted.
     pub retransmits: u64,
     /// Cached responses resent for retransmitted requests.

@@ -13,6 +13,9 @@
 //!       "dropped_unknown_sa": 0,       // messages naming an IKE SA we do not have
 //!       "dropped_unexpected": 0,       // outside the message-ID window, wrong exchange...
 //!       "dropped_ikev1": 0,            // IKEv1 datagrams (IKEv1 is not implemented)
+//!       "dropped_oversized": 0,        // IKE_SA_INIT larger than 8192 bytes
+//!       "dropped_half_open": 0,        // IKE_SA_INIT over a half-open limit ([gateway]
+//!                                      // half_open_per_address, _limit, _memory_mib)
 //!       "dropped_bad_marker": 0,       // port 4500 datagrams without the non-ESP marker
 //!       "keepalives_received": 0,      // NAT-keepalives seen on port 4500
 //!       "keepalives_sent": 0,          // NAT-keepalives we sent (we are behind a NAT)
@@ -125,6 +128,10 @@ pub struct Counters {
     pub dropped_unknown_sa: u64,
     pub dropped_unexpected: u64,
     pub dropped_ikev1: u64,
+    #[serde(default)]
+    pub dropped_oversized: u64,
+    #[serde(default)]
+    pub dropped_half_open: u64,
     pub dropped_bad_marker: u64,
     pub keepalives_received: u64,
     pub keepalives_sent: u64,
@@ -145,6 +152,8 @@ impl Counters {
             self.dropped_unknown_sa,
             self.dropped_unexpected,
             self.dropped_ikev1,
+            self.dropped_oversized,
+            self.dropped_half_open,
             self.dropped_bad_marker,
         ]
         .into_iter()
@@ -395,6 +404,8 @@ pub fn collect(
         dropped_unknown_sa: stats.dropped_unknown_sa,
         dropped_unexpected: stats.dropped_unexpected,
         dropped_ikev1: stats.dropped_ikev1,
+        dropped_oversized: stats.dropped_oversized,
+        dropped_half_open: stats.dropped_half_open,
         retransmits: stats.retransmits,
         responses_resent: stats.responses_resent,
         cookies_sent: stats.cookies_sent,
@@ -636,8 +647,8 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
     );
     let _ = writeln!(
         out,
-        "  dropped: {} malformed, {} undecryptable, {} unknown SA, {} unexpected, {} IKEv1, {} bad non-ESP marker",
-        c.dropped_malformed, c.dropped_undecryptable, c.dropped_unknown_sa, c.dropped_unexpected, c.dropped_ikev1, c.dropped_bad_marker
+        "  dropped: {} malformed, {} undecryptable, {} unknown SA, {} unexpected, {} IKEv1, {} oversized IKE_SA_INIT, {} over the half-open limits, {} bad non-ESP marker",
+        c.dropped_malformed, c.dropped_undecryptable, c.dropped_unknown_sa, c.dropped_unexpected, c.dropped_ikev1, c.dropped_oversized, c.dropped_half_open, c.dropped_bad_marker
     );
     let _ = writeln!(
         out,

@@ -565,9 +565,7 @@ impl Context {
         if let Some(crypto) = sa.v2.crypto.as_mut() {
             crypto.auth_keys = None;
         }
-        if let Some(key) = sa.half_open_key.take() {
-            self.half_open.remove(&key);
-        }
+        self.release_half_open(sa);
         TimerQueue::cancel(&mut sa.timers, Timer::Establish);
         self.retries.succeeded(sa.conn);
         self.arm_dpd(now, sa);

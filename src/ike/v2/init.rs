@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::crypto::dh::KeyExchange;
 use crate::crypto::keymat::{derive_ike_keys, IkeKeys, IkeSuite};
@@ -18,7 +18,7 @@ use super::super::context::Context;
 use super::super::engine::Fate;
 use super::super::error::{Error, Failure};
 use super::super::output::{ConnId, DownReason, SaId, Transmit};
-use super::super::sa::{IkeSa, NatState, SaOrigin, SaState};
+use super::super::sa::{HalfOpenEntry, IkeSa, NatState, SaOrigin, SaState};
 use super::super::timer::{Timer, TimerQueue};
 use super::cookie;
 use super::informational::notify;
@@ -31,6 +31,28 @@ use crate::algorithm::DhGroup;
 use crate::wire::ikev2::transform::{InvalidKeData, TransformId};
 
 const IKE_PORT: u16 = 500;
+/// The largest IKE_SA_INIT request we answer: room for dozens of proposals, the largest
+/// MODP key exchange (8192 bits, 1024 octets), a 256-octet nonce and the usual notifies and
+/// vendor IDs, several times over. The message cannot be fragmented (RFC 7383 covers only
+/// encrypted messages), so a peer cannot need more than a datagram of this size.
+pub(super) const MAX_INIT_REQUEST: usize = 8192;
+
+/// The bytes a half-open SA keeps of IKE_SA_INIT: the request and our answer (AUTH signs
+/// both) and the answer again in the response cache.
+fn half_open_bytes(sa: &IkeSa) -> u32 {
+    let auth = sa
+        .v2
+        .auth_context()
+        .map_or(0, |a| a.request.len() + a.response.len());
+    let cached = sa
+        .v2
+        .exchanges
+        .last_response
+        .as_ref()
+        .map_or(0, |c| c.datagrams.iter().map(Vec::len).sum());
+    u32::try_from(auth + cached).unwrap_or(u32::MAX)
+}
+
 pub(super) const NAT_T_PORT: u16 = 4500;
 const NONCE_LEN: usize = 32;
 
@@ -351,6 +373,13 @@ impl Context {
     ) -> Option<InitRequest<'a>> {
         let spi_i = msg.header.spi_i;
         let payloads = &msg.payloads;
+        // A half-open SA keeps its request whole (AUTH signs it): one larger than any
+        // proposal, key exchange and notifies need is refused before it costs anything.
+        if datagram.len() > MAX_INIT_REQUEST {
+            self.stats.dropped_oversized += 1;
+            debug!(%remote, len = datagram.len(), "dropped an IKE_SA_INIT of {} bytes (at most {MAX_INIT_REQUEST})", datagram.len());
+            return None;
+        }
         if let Some(t) = ikev2::first_unsupported_critical(payloads) {
             // RFC 7296 2.5: reject a message with a critical payload we do not understand.
             self.refuse_init(
@@ -416,7 +445,11 @@ impl Context {
             self.report_refusal(None, remote, failure);
             return None;
         };
-        if self.half_open.len() >= self.settings.cookie_threshold {
+        if !self.half_open_room(remote) {
+            return None;
+        }
+        let cookie_threshold = usize::try_from(self.settings.half_open.cookie_threshold);
+        if cookie_threshold.is_ok_and(|t| self.half_open.len() >= t) {
             let valid = notify_data(request.payloads, NotifyType::Cookie)
                 .is_some_and(|c| cookie::verify(&self.cookie_secret, ni, remote.ip(), spi_i, c));
             if !valid {
@@ -427,6 +460,39 @@ impl Context {
             }
         }
         Some(conn)
+    }
+
+    /// Whether another half-open SA from `remote` fits the limits (per address, in all, in
+    /// bytes); counted when not. Only sources that return cookies can fill them (above the
+    /// cookie threshold a spoofed flood creates no SA), and a full source is dropped before
+    /// its cookie is computed.
+    fn half_open_room(&mut self, remote: SocketAddr) -> bool {
+        let limits = self.settings.half_open;
+        let from_address = self
+            .half_open_by_address
+            .get(&remote.ip())
+            .copied()
+            .unwrap_or(0);
+        let total = u32::try_from(self.half_open.len()).unwrap_or(u32::MAX);
+        // A request and our answer, at most, come on top of what is kept.
+        let bytes = self.half_open_bytes + 2 * MAX_INIT_REQUEST as u64;
+        let full = if from_address >= limits.per_address {
+            Some("half_open_per_address")
+        } else if total >= limits.total {
+            Some("half_open_limit")
+        } else if bytes > limits.memory_bytes {
+            Some("half_open_memory_mib")
+        } else {
+            None
+        };
+        let Some(limit) = full else {
+            return true;
+        };
+        self.stats.dropped_half_open += 1;
+        if self.first_time(remote, super::super::context::RefusalKind::HalfOpenLimit) {
+            info!(peer = %remote, "IKE_SA_INIT dropped: the {limit} limit of half-open SAs is reached (counted in dropped_half_open)");
+        }
+        false
     }
 
     /// Our proposal for the initiator's offer, with a KE of the chosen group; refused with
@@ -607,9 +673,18 @@ impl Context {
         self.timers
             .arm(&mut sa.timers, sa.id, Timer::Establish, deadline);
         self.by_spi.insert(sa.spi_r, sa.id);
-        let key = (sa.spi_i, sa.remote);
-        self.half_open.insert(key, sa.id);
-        sa.half_open_key = Some(key);
+        let entry = HalfOpenEntry {
+            spi_i: sa.spi_i,
+            remote: sa.remote,
+            bytes: half_open_bytes(&sa),
+        };
+        self.half_open.insert((entry.spi_i, entry.remote), sa.id);
+        *self
+            .half_open_by_address
+            .entry(entry.remote.ip())
+            .or_insert(0) += 1;
+        self.half_open_bytes += u64::from(entry.bytes);
+        sa.half_open_key = Some(entry);
         self.adopt(sa);
     }
 

@@ -1,0 +1,153 @@
+//! Half-open IKE SAs under attack, in memory: a source that answers cookies fills no more than
+//! the limits allow, an oversized IKE_SA_INIT costs nothing, and a legitimate peer still gets
+//! its tunnel.
+
+mod support {
+    pub mod pair;
+}
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ikehub::config::HalfOpenLimits;
+use ikehub::crypto::testing::DeterministicRandom;
+use ikehub::ike::{Engine, EngineSettings};
+use ikehub::wire::ikev2::{emit_message, parse_message, Notify, NotifyType, Payload, ProtocolId};
+use support::pair::{connection, ip, Pair, A_ADDR, B_ADDR};
+
+const ATTACKER: &str = "203.0.113.66";
+
+fn notify(notify_type: NotifyType, data: Vec<u8>) -> Payload {
+    Payload::Notify(Notify {
+        protocol: ProtocolId::None,
+        spi: Vec::new(),
+        notify_type,
+        data,
+    })
+}
+
+/// A pair whose B also accepts any peer (a road-warrior connection), with small limits.
+fn pair_with_limits() -> Pair {
+    let mut any = connection(B_ADDR, A_ADDR, false);
+    any.name = "anyone".into();
+    any.remote_addr = None;
+    any.remote_id = None;
+    let mut b = EngineSettings::new(vec![connection(B_ADDR, A_ADDR, false), any]);
+    b.half_open.cookie_threshold = 20;
+    b.half_open.per_address = 50;
+    let a = EngineSettings::new(vec![connection(A_ADDR, B_ADDR, true)]);
+    Pair::new(a, b)
+}
+
+/// A's first IKE_SA_INIT, as a template for the attacker's requests.
+fn init_template() -> Vec<u8> {
+    let mut pair = Pair::default_pair();
+    let now = pair.now;
+    pair.a.engine.start(now);
+    pair.a.engine.poll_transmit().expect("IKE_SA_INIT").payload
+}
+
+/// `count` IKE_SA_INITs from `source`, each with a new SPI, returning the cookies B asks for.
+fn flood(pair: &mut Pair, source: &str, spis: std::ops::RangeInclusive<u64>) {
+    let template = parse_message(&init_template()).expect("template");
+    let (to, from) = (
+        SocketAddr::new(ip(B_ADDR), 500),
+        SocketAddr::new(ip(source), 500),
+    );
+    let now = pair.now;
+    for spi in spis {
+        let mut header = template.header;
+        header.spi_i = spi;
+        let request = emit_message(&header, &template.payloads);
+        pair.b.engine.handle_datagram(now, to, from, &request);
+        // Asked for a cookie, the source returns it, as a real address can.
+        while let Some(answer) = pair.b.engine.poll_transmit() {
+            let Ok(message) = parse_message(&answer.payload) else {
+                continue;
+            };
+            let cookie = message.payloads.iter().find_map(|p| match p {
+                Payload::Notify(n) if n.notify_type == NotifyType::Cookie => Some(n.data.clone()),
+                _ => None,
+            });
+            if let Some(cookie) = cookie {
+                let mut payloads = vec![notify(NotifyType::Cookie, cookie)];
+                payloads.extend(template.payloads.iter().cloned());
+                pair.b
+                    .engine
+                    .handle_datagram(now, to, from, &emit_message(&header, &payloads));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_source_answering_cookies_fills_no_more_than_its_half_open_limit() {
+    let mut pair = pair_with_limits();
+    flood(&mut pair, ATTACKER, 1..=500);
+    let template = parse_message(&init_template()).expect("template");
+    let (to, now) = (SocketAddr::new(ip(B_ADDR), 500), pair.now);
+    let stats = pair.b.engine.stats();
+    assert_eq!(pair.b.engine.sas().count(), 50, "the per-address limit");
+    // Cookies were asked for above the threshold (20) until the source was full (50).
+    assert_eq!(stats.cookies_sent, 30, "{stats:?}");
+    assert_eq!(stats.dropped_half_open, 450, "{stats:?}");
+    // An oversized request is dropped before anything is kept or sent.
+    let mut header = template.header;
+    header.spi_i = 9999;
+    let mut payloads = template.payloads.clone();
+    payloads.push(notify(NotifyType::from(40_000), vec![0; 9000]));
+    let oversized = emit_message(&header, &payloads);
+    assert!(oversized.len() > 8192);
+    pair.b.engine.handle_datagram(
+        now,
+        to,
+        SocketAddr::new(ip("203.0.113.67"), 500),
+        &oversized,
+    );
+    assert!(pair.b.engine.poll_transmit().is_none());
+    assert_eq!(pair.b.engine.stats().dropped_oversized, 1);
+    // A legitimate peer, from its own address, still gets its tunnel (with a cookie).
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(Duration::from_secs(60), Pair::established));
+    assert!(pair.a.engine.sas().all(|sa| sa.children.len() == 1));
+}
+
+/// A responder accepting any peer, with the given limits.
+fn responder(set: impl FnOnce(&mut HalfOpenLimits), seed: u64) -> Engine {
+    let mut any = connection(B_ADDR, A_ADDR, false);
+    any.name = "anyone".into();
+    any.remote_addr = None;
+    any.remote_id = None;
+    let mut settings = EngineSettings::new(vec![any]);
+    set(&mut settings.half_open);
+    Engine::new(settings, Box::new(DeterministicRandom::new(seed)))
+}
+
+#[test]
+fn the_total_and_memory_limits_hold_across_sources() {
+    let mut pair = pair_with_limits();
+    // 40 from each of three sources: the total limit (70) stops the third.
+    pair.b.engine = responder(
+        |l| {
+            l.cookie_threshold = 20;
+            l.total = 70;
+        },
+        5,
+    );
+    for (n, source) in ["203.0.113.1", "203.0.113.2", "203.0.113.3"]
+        .iter()
+        .enumerate()
+    {
+        let base = n as u64 * 100;
+        flood(&mut pair, source, base + 1..=base + 40);
+    }
+    assert_eq!(pair.b.engine.sas().count(), 70);
+    assert_eq!(pair.b.engine.stats().dropped_half_open, 50);
+    // A memory budget of 256 KiB holds far fewer than the count limits would.
+    pair.b.engine = responder(|l| l.memory_bytes = 256 << 10, 6);
+    flood(&mut pair, "203.0.113.9", 1..=5_000);
+    let kept = pair.b.engine.sas().count();
+    assert!(kept < 1_000 && kept > 50, "{kept}");
+    assert_eq!(pair.b.engine.stats().dropped_half_open, 5_000 - kept as u64);
+}
