@@ -83,7 +83,7 @@ pub struct Context {
     /// Kernel installs awaiting a result: intent -> (SA, reqid).
     pub(super) pending_installs: HashMap<IntentId, (SaId, u32)>,
     pub(super) rng: Box<dyn Random>,
-    pub(super) cookie_secret: [u8; 32],
+    pub(super) cookie_secrets: super::v2::cookie::CookieSecrets,
     pub(super) stats: Stats,
     pub(super) retries: Retries,
     /// SA numbers of removed SAs, handed out again first.
@@ -108,8 +108,7 @@ pub struct Context {
 
 impl Context {
     pub(super) fn new(mut settings: EngineSettings, mut rng: Box<dyn Random>) -> Context {
-        let mut cookie_secret = [0u8; 32];
-        rng.fill(&mut cookie_secret);
+        let cookie_secrets = super::v2::cookie::CookieSecrets::new(rng.as_mut());
         let connections: Vec<Option<Arc<ConnectionSettings>>> =
             std::mem::take(&mut settings.connections)
                 .into_iter()
@@ -138,7 +137,7 @@ impl Context {
             next_intent: 1,
             pending_installs: HashMap::new(),
             rng,
-            cookie_secret,
+            cookie_secrets,
             stats: Stats::default(),
             retries: Retries::default(),
             free_ids: Vec::new(),

@@ -20,7 +20,6 @@ use super::super::error::{Error, Failure};
 use super::super::output::{ConnId, DownReason, SaId, Transmit};
 use super::super::sa::{HalfOpenEntry, IkeSa, NatState, SaOrigin, SaState};
 use super::super::timer::{Timer, TimerQueue};
-use super::cookie;
 use super::informational::notify;
 use super::nat::detection_hash;
 use super::proposal::{
@@ -326,6 +325,7 @@ impl Context {
         let Some(request) = self.read_init_request(local, remote, datagram, msg) else {
             return;
         };
+        self.cookie_secrets.rotate_if_due(now, self.rng.as_mut());
         let Some(conn) = self.admit_init(&request) else {
             return;
         };
@@ -451,9 +451,9 @@ impl Context {
         let cookie_threshold = usize::try_from(self.settings.half_open.cookie_threshold);
         if cookie_threshold.is_ok_and(|t| self.half_open.len() >= t) {
             let valid = notify_data(request.payloads, NotifyType::Cookie)
-                .is_some_and(|c| cookie::verify(&self.cookie_secret, ni, remote.ip(), spi_i, c));
+                .is_some_and(|c| self.cookie_secrets.verify(ni, remote.ip(), spi_i, c));
             if !valid {
-                let c = cookie::compute(&self.cookie_secret, ni, remote.ip(), spi_i);
+                let c = self.cookie_secrets.compute(ni, remote.ip(), spi_i);
                 self.stats.cookies_sent += 1;
                 self.refuse_init(local, remote, spi_i, NotifyType::Cookie, c);
                 return None;

@@ -4,7 +4,7 @@
 //! NAT detection hashes (`nat`) and cookies (`cookie`).
 
 mod auth;
-mod cookie;
+pub(in crate::ike) mod cookie;
 mod create_child;
 mod exchange;
 mod informational;
