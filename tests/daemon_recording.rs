@@ -1074,3 +1074,60 @@ fn a_trap_connection_shows_trapped_until_traffic_asks_for_it() {
     a.signal("TERM");
     assert_eq!(a.wait_exit(Duration::from_secs(10)), Some(0));
 }
+
+#[test]
+fn a_second_daemon_of_the_instance_gives_up_and_a_killed_one_leaves_no_lock() {
+    if skip_unless_root("a_second_daemon_of_the_instance_gives_up_and_a_killed_one_leaves_no_lock")
+    {
+        return;
+    }
+    let dir = TempDir::new("instance");
+    let me = Side {
+        address: Ipv4Addr::new(127, 0, 0, 51),
+        subnet: "10.51.0.0/16",
+    };
+    let other = Side {
+        address: Ipv4Addr::new(127, 0, 0, 52),
+        subnet: "10.52.0.0/16",
+    };
+    let mut first = Daemon::start(&dir.0, "a", &config_text(&me, &other, false, ""));
+    wait_for(ESTABLISH_DEADLINE, "the first daemon to answer", || {
+        first.status()
+    });
+    assert_eq!(
+        std::fs::read_to_string(dir.0.join("a.lock")).expect("the lock file"),
+        format!("{}\n", first.child.id())
+    );
+
+    // Same socket, another configuration (other addresses, so that nothing but the lock
+    // stands in its way).
+    let second_config = dir.0.join("second.toml");
+    std::fs::write(&second_config, config_text(&other, &me, true, "")).expect("write");
+    let out = Command::new(BINARY)
+        .arg("--socket")
+        .arg(&first.socket)
+        .args(["daemon", "--dataplane", "recording", "--config"])
+        .arg(&second_config)
+        .env("IKEHUB_LOG", "info")
+        .output()
+        .expect("run the second daemon");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "another ikehub daemon (pid {}) runs for this instance: ",
+            first.child.id()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("listening on"), "{stderr}");
+    assert!(first.status().is_some(), "the first daemon still answers");
+
+    // SIGKILL: the kernel drops the lock with the process, the next daemon starts.
+    first.signal("KILL");
+    assert!(first.wait_exit(ESTABLISH_DEADLINE).is_none(), "killed");
+    let next = Daemon::start(&dir.0, "a", &config_text(&me, &other, false, ""));
+    wait_for(ESTABLISH_DEADLINE, "the next daemon to answer", || {
+        next.status()
+    });
+}

@@ -13,6 +13,7 @@ mod commands;
 pub mod control;
 mod gateway;
 pub mod hub;
+pub mod instance;
 mod logging;
 mod notify;
 pub mod sockets;
@@ -48,6 +49,15 @@ pub struct DaemonOptions {
 /// Run the daemon until SIGTERM/SIGINT; the process's exit status.
 pub fn main(options: DaemonOptions) -> ExitCode {
     logging::init();
+    // First of all: a second daemon of the instance must not get as far as the kernel.
+    let paths = instance::InstancePaths::for_socket(&options.socket);
+    let _lock = match instance::InstanceLock::acquire(&paths.lock) {
+        Ok(lock) => lock,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let config = match crate::config::load(&options.config) {
         Ok(config) => config,
         Err(errors) => {
@@ -73,13 +83,24 @@ pub fn main(options: DaemonOptions) -> ExitCode {
     match options.dataplane {
         DataplaneKind::Kernel => runtime.block_on(async {
             // The netlink sockets need the runtime's I/O driver: open them inside it.
-            let dataplane = match crate::kernel::xfrm::XfrmDataplane::open() {
+            let mut dataplane = match crate::kernel::xfrm::XfrmDataplane::open() {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::error!("cannot open the kernel's XFRM interface: {e}");
                     return ExitCode::from(EXIT_UNAVAILABLE);
                 }
             };
+            match dataplane.use_record(&paths.record) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    "{}: an earlier run recorded {n} kernel object(s); those still installed are removed",
+                    paths.record.display()
+                ),
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            }
             let info = gateway::DataplaneInfo {
                 name: "kernel",
                 encap: sockets::EncapRequirement::Required,

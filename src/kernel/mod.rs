@@ -5,11 +5,13 @@
 //! kernel ([`xfrm::XfrmDataplane`]) in production and VM tests, and against
 //! [`mock::RecordingDataplane`] where a test or benchmark must skip the datapath.
 //!
-//! Ownership convention: every state and policy ikehub installs carries a reqid at or above
-//! [`crate::ike::REQID_BASE`]; on start the kernel layer removes only objects in that range and
-//! leaves other IPsec users' state alone. Hub mode's links, routes and rules
-//! ([`link::LinkDataplane`]) follow the same rule by interface name prefix, route protocol and
-//! rule priority.
+//! Ownership: every state and policy ikehub installs carries a reqid at or above
+//! [`crate::ike::REQID_BASE`], but a reqid in that range proves nothing (another IKE daemon, or
+//! another ikehub instance, may use it). The XFRM dataplane therefore keeps a [`record`] of
+//! each SA and policy it installs, written before the request goes out; at start it removes
+//! exactly the objects the dead run of the instance recorded (same key, same reqid) and leaves
+//! everything else alone. Hub mode's links, routes and rules ([`link::LinkDataplane`]) are
+//! still recognised by interface name prefix, route protocol and rule priority.
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -23,6 +25,7 @@ pub mod link;
 pub mod mock;
 mod netlink;
 mod netns;
+pub mod record;
 pub mod xfrm;
 
 /// Traffic counted by the kernel on one SA, and how the kernel runs its ESP.
@@ -87,8 +90,9 @@ pub trait Dataplane {
         sas: &[(IpAddr, u32)],
     ) -> impl Future<Output = Result<Vec<Option<SaCounters>>, KernelError>>;
 
-    /// Remove every state and policy ikehub owns (reqid range) left by an earlier run, and
-    /// nothing else. Returns how many objects were removed.
+    /// Remove every state and policy this dataplane owns: those it installed and still holds,
+    /// and those the earlier run of its instance recorded; nothing else. Returns how many
+    /// objects were removed.
     fn remove_stale(&mut self) -> impl Future<Output = Result<usize, KernelError>>;
 
     /// The next kernel event; pending forever for dataplanes that have none.

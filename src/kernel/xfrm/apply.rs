@@ -7,11 +7,13 @@ use ipnet::IpNet;
 
 use super::netlink::{Outcome, Request, RequestSocket, EEXIST};
 use super::offload::{DeviceOffload, HwMode};
+use super::owned;
 use super::policy::{self, PolicyKey, PolicySpec};
 use super::state::{self, SaDirection};
 use super::uapi;
 use crate::ike::{ChildInstall, EspSa, KernelIntent, TrapPolicies};
 use crate::kernel::error::{kernel_error, transport_error};
+use crate::kernel::record::Record;
 use crate::kernel::{KernelError, OffloadMode};
 
 /// What one request does, so that its outcome can be judged and undone.
@@ -35,6 +37,35 @@ pub(super) struct Op {
 enum Undo {
     Sa { dst: IpAddr, spi: u32 },
     Policy(PolicyKey),
+}
+
+impl Undo {
+    fn record_key(&self) -> String {
+        match self {
+            Undo::Sa { dst, spi } => owned::sa_key(*dst, *spi),
+            Undo::Policy(key) => owned::policy_key(key),
+        }
+    }
+}
+
+/// The record entry (key, proof) of the object `op` adds; `None` for a delete.
+fn claim_of(op: &Op) -> Option<(String, String)> {
+    match &op.step {
+        // The add request carries the reqid; it was built by `state::add_sa` just before.
+        Step::AddSa { dst, spi } => uapi::parse_sa_info(&op.request.payload)
+            .map(|sa| (owned::sa_key(*dst, *spi), owned::proof(sa.reqid))),
+        Step::AddPolicy(spec) => Some((owned::policy_key(&spec.key), owned::proof(spec.reqid))),
+        Step::DeleteSa { .. } | Step::DeletePolicy(_) => None,
+    }
+}
+
+/// The record key of the object `op` deletes.
+fn deleted_key(op: &Op) -> Option<String> {
+    match &op.step {
+        Step::DeleteSa { dst, spi } => Some(owned::sa_key(*dst, *spi)),
+        Step::DeletePolicy(key) => Some(owned::policy_key(key)),
+        Step::AddSa { .. } | Step::AddPolicy(_) => None,
+    }
 }
 
 fn sa_operation(verb: &str, src: IpAddr, dst: IpAddr, spi: u32) -> String {
@@ -250,6 +281,16 @@ pub(super) fn plan(intent: &KernelIntent, choice: &OffloadChoice) -> Result<Vec<
     }
 }
 
+/// Writes the record's changes. A failure does not stop the kernel's work: tunnels go on,
+/// and the next write retries with the whole record.
+fn flush(record: &mut Record) {
+    if let Err(error) = record.flush() {
+        tracing::error!(
+            "{error}; after a crash, the next start may leave this run's kernel objects behind"
+        );
+    }
+}
+
 /// What a [`transport_error`] names: the socket failed, not one request.
 const EXCHANGE: &str = "XFRM netlink exchange";
 
@@ -294,6 +335,12 @@ struct Progress {
     existing_policies: Vec<PolicySpec>,
     checks: Vec<OffloadCheck>,
     installed: Vec<(u32, OffloadMode)>,
+    /// Entries recorded ahead of the requests: (op index, key, the proof it had before).
+    claims: Vec<(usize, String, Option<String>)>,
+    /// Adds the kernel refused: their claims are taken back.
+    not_created: Vec<usize>,
+    /// Keys of objects known to be gone: deleted, rolled back, or already absent.
+    gone: Vec<String>,
 }
 
 impl Progress {
@@ -308,14 +355,20 @@ impl Progress {
                 spi: *spi,
             }),
             (Ok(_), Step::AddPolicy(spec)) => self.created.push(Undo::Policy(spec.key)),
-            (Ok(_), Step::DeleteSa { .. } | Step::DeletePolicy(_)) => {}
+            (Ok(_), Step::DeleteSa { .. } | Step::DeletePolicy(_)) => {
+                self.gone.extend(deleted_key(op));
+            }
             (Err(error), Step::AddPolicy(spec)) if error.errno == EEXIST => {
                 self.existing_policies.push(spec.clone());
             }
             (Err(error), Step::DeleteSa { .. } | Step::DeletePolicy(_)) if error.is_not_found() => {
                 tracing::debug!(operation = %op.operation, "already gone");
+                self.gone.extend(deleted_key(op));
             }
             (Err(error), step) => {
+                if matches!(step, Step::AddSa { .. } | Step::AddPolicy(_)) {
+                    self.not_created.push(index);
+                }
                 if self.error.is_none() {
                     self.error = Some(kernel_error(&op.operation, &error));
                     self.failed = Some(step.clone());
@@ -367,8 +420,13 @@ impl Progress {
 }
 
 /// Applies planned intents in order, as one batch; one result per intent. An intent that
-/// fails is rolled back.
-pub(super) async fn run(socket: &mut RequestSocket, planned: Vec<Planned>) -> Vec<RoundResult> {
+/// fails is rolled back. Every object added is in `record` before its request is sent, and
+/// leaves it once the kernel has confirmed it gone (see `kernel::record`).
+pub(super) async fn run(
+    socket: &mut RequestSocket,
+    record: &mut Record,
+    planned: Vec<Planned>,
+) -> Vec<RoundResult> {
     let mut progress: Vec<Progress> = planned
         .into_iter()
         .map(|planned| {
@@ -384,9 +442,23 @@ pub(super) async fn run(socket: &mut RequestSocket, planned: Vec<Planned>) -> Ve
                 existing_policies: Vec::new(),
                 checks: planned.checks,
                 installed: Vec::new(),
+                claims: Vec::new(),
+                not_created: Vec::new(),
+                gone: Vec::new(),
             }
         })
         .collect();
+
+    // Phase 0: record what this round may create, before the kernel sees it.
+    for p in &mut progress {
+        for (index, op) in p.ops.iter().enumerate() {
+            if let Some((key, proof)) = claim_of(op) {
+                let previous = record.claim(key.clone(), proof);
+                p.claims.push((index, key, previous));
+            }
+        }
+    }
+    flush(record);
 
     // Phase 1: every request of every intent, one batch.
     let requests: Vec<&Request> = progress
@@ -397,6 +469,13 @@ pub(super) async fn run(socket: &mut RequestSocket, planned: Vec<Planned>) -> Ve
         Ok(outcomes) => outcomes,
         Err(error) => {
             let error = transport_error(EXCHANGE, &error);
+            // Nothing was applied: the claims go back to what they were.
+            for p in &mut progress {
+                for (_, key, previous) in p.claims.drain(..) {
+                    record.restore(key, previous);
+                }
+            }
+            flush(record);
             return progress
                 .into_iter()
                 .map(|p| RoundResult {
@@ -502,6 +581,12 @@ pub(super) async fn run(socket: &mut RequestSocket, planned: Vec<Planned>) -> Ve
             });
         }
     }
+    let undone: Vec<(usize, String)> = progress
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.error.is_some())
+        .flat_map(|(i, p)| p.created.iter().rev().map(move |c| (i, c.record_key())))
+        .collect();
     if !undo.is_empty() {
         let requests: Vec<&Request> = undo.iter().map(|(_, _, r)| r).collect();
         let outcomes = socket.transact(&requests).await;
@@ -520,9 +605,25 @@ pub(super) async fn run(socket: &mut RequestSocket, planned: Vec<Planned>) -> Ve
                 {
                     message.push_str(&format!("; rollback could not {operation}: {failure}"));
                 }
+            } else if let (Some((_, key)), Some(p)) = (undone.get(index), progress.get_mut(*i)) {
+                p.gone.push(key.clone());
             }
         }
     }
+
+    // The record follows what the kernel said: refused adds are taken back, objects that
+    // are gone are forgotten.
+    for p in &mut progress {
+        for (index, key, previous) in p.claims.drain(..) {
+            if p.not_created.contains(&index) {
+                record.restore(key, previous);
+            }
+        }
+        for key in p.gone.drain(..) {
+            record.forget(&key);
+        }
+    }
+    flush(record);
 
     progress
         .into_iter()
@@ -819,6 +920,9 @@ mod tests {
             existing_policies: Vec::new(),
             checks: Vec::new(),
             installed: Vec::new(),
+            claims: Vec::new(),
+            not_created: Vec::new(),
+            gone: Vec::new(),
         };
         p.record(0, Ok(Vec::new()));
         p.record(
@@ -884,6 +988,9 @@ mod tests {
                 operation: "crypto offload on eni0np1 of SA to 192.0.2.1 spi 0x00000100".into(),
             }],
             installed: Vec::new(),
+            claims: Vec::new(),
+            not_created: Vec::new(),
+            gone: Vec::new(),
         }
     }
 

@@ -23,6 +23,7 @@ use super::netlink::RequestSocket;
 use super::offload::{self, DeviceOffload, HwMode};
 use crate::ike::{EspSa, IntentId, KernelIntent, Offload};
 use crate::kernel::link::{Ethtool, LinkDataplane};
+use crate::kernel::record::Record;
 use crate::kernel::{KernelError, OffloadMode};
 
 /// The device an SA would be offloaded to.
@@ -374,6 +375,7 @@ fn log_installed(entry: &Entry, installed: &[(u32, OffloadMode)]) {
 /// it can fall back.
 async fn run_group(
     socket: &mut RequestSocket,
+    record: &mut Record,
     mut entries: Vec<Entry>,
 ) -> Vec<(IntentId, Result<(), KernelError>)> {
     loop {
@@ -387,7 +389,7 @@ async fn run_group(
             .iter()
             .filter_map(|&i| entries.get(i).map(Entry::planned))
             .collect();
-        let round = apply::run(socket, planned).await;
+        let round = apply::run(socket, record, planned).await;
         for (&i, outcome) in pending.iter().zip(round) {
             let Some(entry) = entries.get_mut(i) else {
                 continue;
@@ -426,6 +428,7 @@ async fn run_group(
 /// Applies `intents` in order; one result per intent.
 pub(super) async fn apply(
     socket: &mut RequestSocket,
+    record: &mut Record,
     devices: &mut Devices,
     intents: Vec<KernelIntent>,
 ) -> Vec<(IntentId, Result<(), KernelError>)> {
@@ -437,11 +440,11 @@ pub(super) async fn apply(
         let closes_group = entry.can_fall_back();
         group.push(entry);
         if closes_group {
-            results.extend(run_group(socket, std::mem::take(&mut group)).await);
+            results.extend(run_group(socket, record, std::mem::take(&mut group)).await);
         }
     }
     if !group.is_empty() {
-        results.extend(run_group(socket, group).await);
+        results.extend(run_group(socket, record, group).await);
     }
     results
 }

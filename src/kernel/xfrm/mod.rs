@@ -11,6 +11,7 @@ mod apply;
 mod events;
 mod install;
 mod offload;
+mod owned;
 mod policy;
 mod stale;
 mod state;
@@ -27,6 +28,7 @@ use self::events::EventSocket;
 use super::error::{kernel_error, open_error};
 use super::netlink::{self, NetlinkSocket, Request, RequestSocket};
 use super::netns;
+use super::record::{Record, RecordError};
 use super::{Dataplane, KernelError, KernelEvent, OffloadMode, SaCounters};
 use crate::ike::{IntentId, KernelIntent};
 
@@ -39,6 +41,9 @@ pub struct XfrmDataplane {
     events: EventSocket,
     /// Route lookups and link features for hardware offload.
     devices: install::Devices,
+    /// The SAs and policies this dataplane owns: those it installed, and those an earlier
+    /// run of the instance recorded (see [`XfrmDataplane::use_record`]).
+    record: Record,
 }
 
 /// What [`open_error`] names when the XFRM sockets cannot be opened.
@@ -82,7 +87,19 @@ impl XfrmDataplane {
             ),
             events: EventSocket::new(events).map_err(open_error(SOCKETS))?,
             devices,
+            record: Record::in_memory(),
         })
+    }
+
+    /// Keeps the record of what this dataplane installs in the file at `path`, and takes
+    /// over the entries an earlier run left there: [`Dataplane::remove_stale`] removes those
+    /// objects. Call before anything is applied, with the instance's lock held, so that no
+    /// other process writes the file. Returns how many entries the earlier run left.
+    pub fn use_record(&mut self, path: &Path) -> Result<usize, RecordError> {
+        let record = Record::open(path, owned::check)?;
+        let left = record.len();
+        self.record = record;
+        Ok(left)
     }
 }
 
@@ -97,7 +114,13 @@ impl Dataplane for XfrmDataplane {
         &mut self,
         intents: Vec<KernelIntent>,
     ) -> Vec<(IntentId, Result<(), KernelError>)> {
-        install::apply(&mut self.requests, &mut self.devices, intents).await
+        install::apply(
+            &mut self.requests,
+            &mut self.record,
+            &mut self.devices,
+            intents,
+        )
+        .await
     }
 
     async fn counters(
@@ -169,7 +192,11 @@ impl Dataplane for XfrmDataplane {
     }
 
     async fn remove_stale(&mut self) -> Result<usize, KernelError> {
-        stale::remove_stale(&mut self.requests).await
+        let removed = stale::remove_owned(&mut self.requests, &mut self.record).await;
+        if let Err(error) = self.record.flush() {
+            tracing::error!("{error}");
+        }
+        removed
     }
 
     async fn next_event(&mut self) -> KernelEvent {

@@ -1,0 +1,157 @@
+#!/bin/bash
+# One daemon per instance, and only its own kernel state.
+#
+#   A (ikehub): 192.0.2.1  inner 10.1.0.0/24  ===  B (ikehub): 192.0.2.2  inner 10.2.0.0/24
+#
+# (a) With the tunnel up, a second daemon for A's instance (same control socket, another
+#     configuration) exits non-zero naming the running daemon's pid, and A's XFRM states and
+#     policies are unchanged.
+# (b) Beside the tunnel, an SA and a policy of another program in ikehub's reqid range
+#     (reqid 0x40000123, as another IKE daemon configured with that reqid would make them).
+#     A is killed with SIGKILL and started again: exactly the dead run's SAs and policies are
+#     removed, the other program's SA and policy stay.
+# shellcheck source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=lib/ikehub.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/ikehub.sh"
+
+PSK=second-daemon-test-psk-4Kd9
+CONFIG_A=/tmp/ikt-second-a.toml
+CONFIG_A2=/tmp/ikt-second-a2.toml
+CONFIG_B=/tmp/ikt-second-b.toml
+SECOND_LOG=/tmp/ikt-second-daemon.log
+IKEHUB_DIRS+=("$CONFIG_A" "$CONFIG_A2" "$CONFIG_B" "$SECOND_LOG")
+
+step "topology"
+ns_new A || finish
+ns_new B || finish
+check "veth A<->B" ip link add vA netns "$A" type veth peer name vB netns "$B"
+ip -n "$A" addr add 192.0.2.1/24 dev vA && ip -n "$A" link set vA up
+ip -n "$B" addr add 192.0.2.2/24 dev vB && ip -n "$B" link set vB up
+for ns in "$A" "$B"; do ip -n "$ns" link set lo up; done
+check "plain ping A->B" in_ns "$A" ping -c 1 -W 5 192.0.2.2
+
+# config LOCAL REMOTE LOCAL_NET REMOTE_NET START_ACTION [CONNECTION]
+config() {
+    cat <<CONFIG_END
+[gateway]
+name = "ikehub"
+local_addresses = ["$1"]
+local_subnets = ["$3"]
+[[peer]]
+name = "peer"
+address = "$2"
+[[connection]]
+name = "${6:-tunnel}"
+peer = "peer"
+psk = "$PSK"
+remote_subnets = ["$4"]
+start_action = "$5"
+CONFIG_END
+}
+config 192.0.2.1 192.0.2.2 10.1.0.0/24 10.2.0.0/24 initiate >"$CONFIG_A"
+config 192.0.2.2 192.0.2.1 10.2.0.0/24 10.1.0.0/24 listen >"$CONFIG_B"
+# The second daemon's: another connection, other subnets.
+config 192.0.2.1 192.0.2.2 10.11.0.0/24 10.12.0.0/24 initiate other >"$CONFIG_A2"
+
+# xfrm_view NS: the SAs and policies, without what moves with traffic and time (replay
+# counters, lifetimes in use).
+xfrm_view() {
+    echo "== states"
+    ip -n "$1" xfrm state | grep -vE 'anti-replay|lifetime|current|lastused|bytes|packets'
+    echo "== policies"
+    ip -n "$1" xfrm policy | grep -vE 'lifetime|current|lastused|bytes|packets'
+}
+# spis NS: the SPIs of NS's ESP SAs, one a line, sorted.
+spis() { ip -n "$1" xfrm state | sed -n 's/.*proto esp spi \(0x[0-9a-f]*\).*/\1/p' | sort; }
+# gone PID: the process has exited (a zombie not yet reaped counts as gone).
+gone() { ! [ -e "/proc/$1" ] || grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat"; }
+# log_says NS TEXT: the daemon's log has TEXT.
+log_says() { grep -F -- "$2" "$(ikehub_logfile "$1")" >/dev/null; }
+
+step "a tunnel between two ikehub daemons"
+ikehub_start "$B" "$CONFIG_B" || { bad "B's daemon started"; ikehub_log "$B"; finish; }
+ikehub_start "$A" "$CONFIG_A" || { bad "A's daemon started"; ikehub_log "$A"; finish; }
+if wait_for 30 ikehub_established "$A" tunnel; then
+    ok "tunnel established"
+else
+    bad "tunnel established"; ikehub_log "$A"; ikehub_log "$B"; finish
+fi
+[ "$(spis "$A" | wc -l)" -eq 2 ] && ok "A holds the tunnel's 2 SAs" || bad "A holds the tunnel's 2 SAs ($(spis "$A" | tr '\n' ' '))"
+# The instance's files sit beside its control socket.
+socket=$(ikehub_socket "$A")
+lock=${socket%.sock}.lock
+record=${socket%.sock}.state
+IKEHUB_DIRS+=("$lock" "$record")
+first_pid=${IKEHUB_PID[$A]}
+[ "$(cat "$lock" 2>/dev/null)" = "$first_pid" ] && ok "the lock file $lock holds the daemon's pid" ||
+    bad "the lock file $lock holds the daemon's pid $first_pid (has: $(cat "$lock" 2>/dev/null))"
+
+step "(a) a second daemon for the same instance changes nothing"
+before=$(xfrm_view "$A")
+timeout 20 ip netns exec "$A" ikehub daemon --config "$CONFIG_A2" --socket "$(ikehub_socket "$A")" \
+    2>"$SECOND_LOG"
+rc=$?
+cat "$SECOND_LOG"
+[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && ok "the second daemon exits non-zero ($rc)" ||
+    bad "the second daemon exits non-zero (status $rc)"
+grep -F "another ikehub daemon (pid $first_pid) runs for this instance:" "$SECOND_LOG" >/dev/null &&
+    ok "it names the running daemon's pid" || bad "it names the running daemon's pid $first_pid"
+after=$(xfrm_view "$A")
+if [ "$before" = "$after" ]; then
+    ok "A's XFRM states and policies are unchanged"
+else
+    bad "A's XFRM states and policies are unchanged"
+    diff <(echo "$before") <(echo "$after")
+fi
+check "the first daemon still answers" ikehub_cli "$A" status
+check "and its tunnel is still established" ikehub_established "$A" tunnel
+
+step "(b) after SIGKILL, the next run removes exactly the dead run's objects"
+check "another program's SA, reqid 0x40000123" ip -n "$A" xfrm state add src 192.0.2.9 dst 192.0.2.8 \
+    proto esp spi 0x123 reqid 0x40000123 mode tunnel \
+    aead 'rfc4106(gcm(aes))' 0x0102030405060708090a0b0c0d0e0f1011121314 128
+check "its policy, reqid 0x40000123" ip -n "$A" xfrm policy add src 10.9.0.0/24 dst 10.8.0.0/24 dir out \
+    tmpl src 192.0.2.9 dst 192.0.2.8 proto esp reqid 0x40000123 mode tunnel
+foreign_state=$(ip -n "$A" xfrm state get src 192.0.2.9 dst 192.0.2.8 proto esp spi 0x123 |
+    grep -vE 'anti-replay|lifetime|current|lastused|bytes|packets')
+foreign_policy=$(ip -n "$A" xfrm policy get src 10.9.0.0/24 dst 10.8.0.0/24 dir out)
+dead_spis=$(spis "$A" | grep -vx 0x00000123)
+echo "ikehub's SPIs in A: $(echo "$dead_spis" | tr '\n' ' ')"
+kill -KILL "$first_pid"
+wait_for 10 gone "$first_pid" && ok "A's daemon killed with SIGKILL" || bad "A's daemon killed with SIGKILL"
+wait "$first_pid" 2>/dev/null
+unset "IKEHUB_PID[$A]"
+[ "$(spis "$A" | grep -cvx 0x00000123)" -eq 2 ] && [ "$(ip -n "$A" xfrm policy | grep -c '^src 10\.[12]\.0\.0/24')" -eq 3 ] &&
+    ok "the dead run's 2 SAs and 3 policies are still in the kernel" ||
+    bad "the dead run's 2 SAs and 3 policies are still in the kernel"
+# B goes too, so that the restarted A makes no new tunnel: what is left afterwards is
+# exactly what the cleanup left.
+ikehub_stop "$B" && ok "B's daemon stopped" || bad "B's daemon stopped"
+: >"$(ikehub_logfile "$A")"
+ikehub_start "$A" "$CONFIG_A" && ok "A's daemon starts again (the lock went with the killed one)" ||
+    { bad "A's daemon starts again"; ikehub_log "$A"; finish; }
+log_says "$A" "removed 5 stale kernel object(s)" && ok "the start-up cleanup removed 5 objects" ||
+    { bad "the start-up cleanup removed 5 objects"; ikehub_log "$A"; }
+log_says "$A" "left alone 2 XFRM object(s)" && ok "it reports the 2 objects it left alone" ||
+    bad "it reports the 2 objects it left alone"
+left=$(spis "$A")
+[ "$left" = "0x00000123" ] && ok "of the SAs only the other program's is left" ||
+    bad "of the SAs only the other program's is left (SPIs: $(echo "$left" | tr '\n' ' '))"
+for spi in $dead_spis; do
+    ip -n "$A" xfrm state | grep -F "spi $spi " >/dev/null && bad "the dead run's SA $spi is gone"
+done
+[ "$(ip -n "$A" xfrm state get src 192.0.2.9 dst 192.0.2.8 proto esp spi 0x123 |
+    grep -vE 'anti-replay|lifetime|current|lastused|bytes|packets')" = "$foreign_state" ] &&
+    ok "the other program's SA is unchanged" || bad "the other program's SA is unchanged"
+[ "$(ip -n "$A" xfrm policy get src 10.9.0.0/24 dst 10.8.0.0/24 dir out)" = "$foreign_policy" ] &&
+    ok "the other program's policy is unchanged" || bad "the other program's policy is unchanged"
+policies=$(ip -n "$A" xfrm policy | grep -c '^src')
+[ "$policies" -eq 1 ] && ok "no other policy is left" || { bad "no other policy is left ($policies)"; ip -n "$A" xfrm policy; }
+
+step "a clean stop empties the record"
+ikehub_stop "$A" && ok "A's daemon stopped with status 0" || bad "A's daemon stopped with status 0"
+[ "$(cat "$record" 2>/dev/null)" = "ikehub-record 1" ] && ok "the record $record is empty" ||
+    { bad "the record $record is empty"; cat "$record"; }
+[ "$(spis "$A")" = "0x00000123" ] && ok "the other program's SA is still there" || bad "the other program's SA is still there"
+finish
