@@ -19,6 +19,8 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod daemon;
+#[cfg(feature = "testing")]
+pub mod fuzz;
 pub mod ike;
 pub mod kernel;
 pub mod wire;
