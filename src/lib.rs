@@ -20,6 +20,8 @@ pub mod config;
 pub mod crypto;
 pub mod daemon;
 pub mod escape;
+#[cfg(feature = "testing")]
+pub mod fuzz;
 pub mod ike;
 pub mod kernel;
 pub mod wire;

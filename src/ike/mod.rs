@@ -26,6 +26,8 @@ mod sa;
 mod selector;
 mod settings;
 mod stats;
+#[cfg(feature = "testing")]
+mod testing;
 mod timer;
 mod trap;
 mod v2;
@@ -45,3 +47,5 @@ pub use settings::{
     IkeProposal, Offload, Pfs, PreSharedKey,
 };
 pub use stats::Stats;
+#[cfg(feature = "testing")]
+pub use testing::MessageIds;

@@ -5,9 +5,11 @@
 //! - `test`: the full suite (fmt, clippy, unit tests, vm-test), used by CI.
 //! - `demo [--kernel PKG] [NAME...]`: the demo scripts of tests/vm/demo in the VM.
 //! - `bench [options]`: ikehub against strongSwan on this host; tables for BENCHMARKS.md.
+//! - `fuzz [TARGET...] [--seconds N]`: libFuzzer on the targets of fuzz/ (nightly).
 mod apt;
 mod bench;
 mod fingerprint;
+mod fuzz;
 mod host;
 mod process;
 mod rust_tests;
@@ -23,7 +25,8 @@ const USAGE_HEAD: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  test                          the full suite: fmt, clippy, cargo test, vm-test
+  test                          the full suite: fmt, clippy, cargo test (with every
+                                fuzz target's corpus), vm-test
   vm-test [options] [NAME...]   run tests/vm/NAME.sh (default: all) on the host if
                                 its kernel has ESP, otherwise in a qemu VM
       --vm                      always use the VM
@@ -43,7 +46,7 @@ environment:
 ";
 
 fn usage() -> String {
-    format!("{USAGE_HEAD}{}\n{USAGE_TAIL}", bench::USAGE)
+    format!("{USAGE_HEAD}{}{}\n{USAGE_TAIL}", fuzz::USAGE, bench::USAGE)
 }
 
 /// Parsed command line.
@@ -53,6 +56,7 @@ enum Command {
     VmTest(vm_test::Options),
     Demo(vm_test::Options),
     Bench(bench::Options),
+    Fuzz(fuzz::Options),
     Help,
 }
 
@@ -68,6 +72,7 @@ fn parse(args: &[String]) -> Result<Command, String> {
         "vm-test" => parse_options(rest, true).map(Command::VmTest),
         "demo" => parse_options(rest, false).map(Command::Demo),
         "bench" => bench::parse_options(rest).map(Command::Bench),
+        "fuzz" => fuzz::parse_options(rest).map(Command::Fuzz),
         "help" | "-h" | "--help" => Ok(Command::Help),
         other => Err(format!("unknown command `{other}`")),
     }
@@ -126,6 +131,7 @@ fn main() -> ExitCode {
         Command::VmTest(options) => vm_test::main(&ws, &options, vm_test::Suite::Tests).0,
         Command::Demo(options) => vm_test::main(&ws, &options, vm_test::Suite::Demo).0,
         Command::Bench(options) => bench::main(&ws, &options),
+        Command::Fuzz(options) => fuzz::main(&ws, &options),
     };
     ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
 }
