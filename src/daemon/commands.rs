@@ -1,18 +1,23 @@
 //! The control socket's commands, run inside the loop: `status`, `up`, `down`, `routes`.
 
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::ike::{ConnId, SaState};
 use crate::kernel::Dataplane;
 
 use super::control::{Request, Response};
+use super::control_clients;
 use super::gateway::Gateway;
-use super::status::{self, ConnectionState, DaemonFacts, Scope};
+use super::status::{self, ConnectionState, Counters, DaemonFacts, Scope};
 
 impl<D: Dataplane> Gateway<D> {
     pub(super) async fn handle_request(&mut self, request: Request) -> Response {
         // `up` and `down` queue work for the engine; the loop drains it after this input.
         match request {
+            Request::Status { .. } if !self.control.answer_budget_left() => {
+                control_clients::budget_spent()
+            }
             Request::Status { name } => self.status(name.as_deref()).await,
             Request::Up { name } => self.up(&name),
             Request::Down { name } => self.down(&name),
@@ -56,6 +61,17 @@ impl<D: Dataplane> Gateway<D> {
         })
     }
 
+    /// The socket-level counters with the control socket's.
+    fn counters_with_control(&self) -> Counters {
+        let control = self.control.counters();
+        Counters {
+            control_clients_refused: control.refused.load(Ordering::Relaxed),
+            control_clients_dropped: control.dropped.load(Ordering::Relaxed),
+            control_accept_errors: control.accept_errors.load(Ordering::Relaxed),
+            ..self.counters
+        }
+    }
+
     /// One pass over the IKE SAs, then one batched counters request to the dataplane.
     /// Connections the engine cannot run are listed after the others, down, with the reason.
     async fn status(&mut self, name: Option<&str>) -> Response {
@@ -71,7 +87,7 @@ impl<D: Dataplane> Gateway<D> {
         let facts = DaemonFacts {
             started: self.started,
             dataplane: self.dataplane_name,
-            socket_counters: self.counters,
+            socket_counters: self.counters_with_control(),
             last_errors: &self.last_errors,
         };
         let now = Instant::now();

@@ -304,27 +304,71 @@ pub fn listen(path: &Path) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
+/// Why a client's request was not read.
+#[derive(Debug)]
+pub struct RequestError {
+    pub message: String,
+    /// The client sent no whole request in time.
+    pub timed_out: bool,
+}
+
+impl RequestError {
+    fn new(message: String) -> RequestError {
+        RequestError {
+            message,
+            timed_out: false,
+        }
+    }
+}
+
 /// Read one request line from a client (bounded in size and time).
-pub async fn read_request(stream: &mut UnixStream) -> Result<Request, String> {
+pub async fn read_request(stream: &mut UnixStream) -> Result<Request, RequestError> {
     let mut line = Vec::new();
     let mut reader = BufReader::new(stream).take(MAX_REQUEST as u64 + 1);
     let read = tokio::time::timeout(REQUEST_TIMEOUT, reader.read_until(b'\n', &mut line)).await;
     match read {
-        Err(_) => return Err("no request within 5 s".into()),
-        Ok(Err(e)) => return Err(format!("cannot read the request: {e}")),
+        Err(_) => {
+            return Err(RequestError {
+                message: format!("no request within {} s", REQUEST_TIMEOUT.as_secs()),
+                timed_out: true,
+            })
+        }
+        Ok(Err(e)) => return Err(RequestError::new(format!("cannot read the request: {e}"))),
         Ok(Ok(_)) => {}
     }
     if line.len() > MAX_REQUEST {
-        return Err(format!("request longer than {MAX_REQUEST} bytes"));
+        return Err(RequestError::new(format!(
+            "request longer than {MAX_REQUEST} bytes"
+        )));
     }
-    decode_request(&line)
+    decode_request(&line).map_err(RequestError::new)
 }
 
-/// Write the answer and close.
-pub async fn write_response(stream: &mut UnixStream, response: &Response) -> io::Result<()> {
+/// Pieces an answer is written in; each must be taken by the client within the stall timeout.
+const WRITE_PIECE: usize = 64 << 10;
+
+/// Write the answer and close. A client that takes none of a piece within `stall` is left
+/// with a `TimedOut` error.
+pub async fn write_response(
+    stream: &mut UnixStream,
+    response: &Response,
+    stall: Duration,
+) -> io::Result<()> {
     let (line, status_json) = encode_response(response);
-    stream.write_all(&line).await?;
-    stream.write_all(status_json).await?;
+    for piece in std::iter::once(&line[..]).chain(status_json.chunks(WRITE_PIECE)) {
+        match tokio::time::timeout(stall, stream.write_all(piece)).await {
+            Ok(written) => written?,
+            Err(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "the client read none of its answer for {} s",
+                        stall.as_secs()
+                    ),
+                ))
+            }
+        }
+    }
     stream.shutdown().await
 }
 

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, Signal, SignalKind};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
@@ -19,7 +19,8 @@ use crate::ike::nat_t::{self, NatTDatagram};
 use crate::ike::{ConnId, Engine, Event, KernelFailure, SaState};
 use crate::kernel::{Dataplane, KernelEvent};
 
-use super::control::{self, Request, Response};
+use super::control;
+use super::control_clients::{ControlClients, ControlRequest, MAX_CLIENTS};
 use super::hub::Hub;
 use super::notify::{self, Notifier};
 use super::sockets::{EncapRequirement, Sockets};
@@ -50,8 +51,6 @@ const RECEIVE_BATCH_TIME: Duration = Duration::from_millis(1);
 /// Control requests queued between the client tasks and the loop.
 const CONTROL_QUEUE: usize = 64;
 
-type ControlRequest = (Request, oneshot::Sender<Response>);
-
 /// What the daemon needs to know about the dataplane it drives.
 pub struct DataplaneInfo {
     /// Shown in status: "kernel" or "recording".
@@ -81,6 +80,8 @@ pub struct Gateway<D: Dataplane> {
     pub(super) hub: Option<Hub<D::Links>>,
     /// Reused for framing NAT-T sends.
     scratch: Vec<u8>,
+    /// The control socket's clients, bounded in number, time and memory.
+    pub(super) control: ControlClients,
     notifier: Notifier,
 }
 
@@ -200,6 +201,7 @@ impl<D: Dataplane> Gateway<D> {
             stopping: false,
             hub,
             scratch: Vec::with_capacity(RECEIVE_BUFFER),
+            control: ControlClients::new(MAX_CLIENTS),
             notifier,
         };
         Ok((gateway, listener, signals))
@@ -241,14 +243,15 @@ impl<D: Dataplane> Gateway<D> {
                     warn!("{left} IKE SA(s) not deleted within {SHUTDOWN_GRACE:?}; stopping anyway");
                     break;
                 }
-                accepted = listener.accept(), if !stopping => match accepted {
-                    Ok((stream, _)) => spawn_client(stream, control_tx.clone()),
-                    Err(e) => warn!("control socket: {e}"),
+                accepted = listener.accept(), if !stopping && self.control.accept_paused_until().is_none() => match accepted {
+                    Ok((stream, _)) => self.control.admit(stream, control_tx.clone()),
+                    Err(e) => self.control.on_accept_error(&e),
                 },
+                () = sleep_until(self.control.accept_paused_until()) => self.control.resume_accepting(),
                 Some((request, reply)) = control_rx.recv() => {
                     let response = self.handle_request(request).await;
                     // The client may have gone away; nothing to do then.
-                    let _ = reply.send(response);
+                    let _ = reply.send(self.control.answer(response));
                 }
                 _ = signals.hangup.recv() => {
                     if stopping {
@@ -578,28 +581,6 @@ impl<D: Dataplane> Gateway<D> {
             self.engine.connection_ids().count()
         ));
     }
-}
-
-/// Serve one control client: read its request, hand it to the loop, write the answer.
-fn spawn_client(mut stream: UnixStream, loop_tx: mpsc::Sender<ControlRequest>) {
-    tokio::spawn(async move {
-        let response = match control::read_request(&mut stream).await {
-            Err(e) => Response::error(e),
-            Ok(request) => {
-                let (reply_tx, reply_rx) = oneshot::channel();
-                if loop_tx.send((request, reply_tx)).await.is_err() {
-                    Response::error("the daemon is stopping")
-                } else {
-                    reply_rx
-                        .await
-                        .unwrap_or_else(|_| Response::error("the daemon is stopping"))
-                }
-            }
-        };
-        if let Err(e) = control::write_response(&mut stream, &response).await {
-            debug!("control client went away: {e}");
-        }
-    });
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

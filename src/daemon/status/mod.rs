@@ -23,8 +23,14 @@
 //!       "retransmits": 0,              // our requests sent again
 //!       "responses_resent": 0,         // cached responses resent for retransmitted requests
 //!       "cookies_sent": 0,             // IKE_SA_INIT answered with a cookie
-//!       "invalid_spi_sent": 0          // requests for unknown IKE SAs answered with
+//!       "invalid_spi_sent": 0,         // requests for unknown IKE SAs answered with
 //!                                      // INVALID_IKE_SPI (at most 20 per second)
+//!       "control_clients_refused": 0,  // control clients refused: 256 others were being
+//!                                      // answered
+//!       "control_clients_dropped": 0,  // control clients closed: silent while others
+//!                                      // needed room, or too slow to send or to read
+//!       "control_accept_errors": 0     // control socket accept failures (e.g. no file
+//!                                      // descriptors left), each pausing accept
 //!     }
 //!   },
 //!   "connections": [{
@@ -141,6 +147,12 @@ pub struct Counters {
     pub cookies_sent: u64,
     #[serde(default)]
     pub invalid_spi_sent: u64,
+    #[serde(default)]
+    pub control_clients_refused: u64,
+    #[serde(default)]
+    pub control_clients_dropped: u64,
+    #[serde(default)]
+    pub control_accept_errors: u64,
 }
 
 impl Counters {
@@ -655,6 +667,13 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
         "  sent again: {} retransmits, {} responses resent; {} cookies sent; {} INVALID_IKE_SPI sent; NAT-keepalives {} received, {} sent; {} send errors",
         c.retransmits, c.responses_resent, c.cookies_sent, c.invalid_spi_sent, c.keepalives_received, c.keepalives_sent, c.send_errors
     );
+    if c.control_clients_refused + c.control_clients_dropped + c.control_accept_errors > 0 {
+        let _ = writeln!(
+            out,
+            "  control socket: {} clients refused, {} dropped, {} accept errors",
+            c.control_clients_refused, c.control_clients_dropped, c.control_accept_errors
+        );
+    }
     for conn in &snapshot.connections {
         let hint = match conn.state {
             ConnectionState::NoChildSa => " (IKE SA up, no CHILD_SA: no traffic protected)",
