@@ -128,7 +128,7 @@ swan_conn() {
     shift 2
     local local_addr="" remote_addr="" local_id="" remote_id="" psk="" local_ts="" remote_ts=""
     local ike=aes128gcm16-prfsha256-ecp256 esp=aes128gcm16 version=2 rekey_time="" life_time=""
-    local ike_rekey_time="" start_action=none dpd_delay=0 mode=tunnel
+    local ike_rekey_time="" start_action=none dpd_delay=0 dpd_action="" mode=tunnel
     for kv in "$@"; do
         key=${kv%%=*}
         value=${kv#*=}
@@ -148,6 +148,7 @@ swan_conn() {
         ike_rekey_time) ike_rekey_time=$value ;;
         start_action) start_action=$value ;;
         dpd_delay) dpd_delay=$value ;;
+        dpd_action) dpd_action=$value ;;
         mode) mode=$value ;;
         *)
             bad "swan_conn $name: unknown key $key"
@@ -189,6 +190,7 @@ swan_conn() {
         [ -n "$rekey_time" ] && echo "                rekey_time = $rekey_time"
         [ -n "$life_time" ] && echo "                life_time = $life_time"
         echo "                start_action = $start_action"
+        [ -n "$dpd_action" ] && echo "                dpd_action = $dpd_action"
         echo "            }"
         echo "        }"
         echo "    }"
