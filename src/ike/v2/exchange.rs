@@ -467,8 +467,6 @@ impl Context {
         }
     }
 
-    /// Behind a NAT the peer's mapping can change; follow it once a message authenticated
-    /// (RFC 7296 2.23).
     /// RFC 7296 2.21.4: a request for an IKE SA we do not have (we restarted and forgot it)
     /// may be answered, unprotected, with INVALID_IKE_SPI, to where it came from, with its
     /// SPIs and message ID; a response never is. It tells a peer that still holds the SA to
