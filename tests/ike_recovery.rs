@@ -395,9 +395,11 @@ fn a_request_for_a_forgotten_ike_sa_is_answered_with_invalid_ike_spi_within_a_ra
     let now = pair.now;
     pair.a.engine.start(now);
     assert!(pair.drive_until(LIMIT, settled));
-    // B restarts and forgets everything; A rekeys its CHILD_SA on the old IKE SA.
+    // B restarts and forgets everything; A rekeys its CHILD_SA on the old IKE SA. B's
+    // connection initiates but is not started: it does not answer A's request with an IKE
+    // SA of its own (a listening one would, see the next test).
     pair.b = support::pair::Side::new(
-        EngineSettings::new(vec![connection(B_ADDR, A_ADDR, false)]),
+        EngineSettings::new(vec![connection(B_ADDR, A_ADDR, true)]),
         7,
         ip(B_ADDR),
     );
@@ -456,4 +458,71 @@ fn a_request_for_a_forgotten_ike_sa_is_answered_with_invalid_ike_spi_within_a_ra
     }
     assert_eq!(pair.b.engine.stats().invalid_spi_sent, 20);
     assert!(pair.b.engine.stats().dropped_unknown_sa >= 101);
+}
+
+#[test]
+fn a_listening_connection_whose_peer_uses_a_forgotten_ike_sa_initiates_with_initial_contact() {
+    let mut pair = Pair::default_pair();
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, settled));
+    let old_a_sa = pair.a.engine.sas().map(|sa| sa.id).next().expect("A's SA");
+    // B, which only listens, restarts and forgets everything. A, which does not know,
+    // rekeys its CHILD_SA on the old IKE SA; B answers INVALID_IKE_SPI, which A may not act
+    // on (it is unprotected), and initiates the connection itself, with INITIAL_CONTACT.
+    pair.b = support::pair::Side::new(
+        EngineSettings::new(vec![connection(B_ADDR, A_ADDR, false)]),
+        11,
+        ip(B_ADDR),
+    );
+    let a = pair
+        .a
+        .engine
+        .connection_id(&format!("to-{B_ADDR}"))
+        .expect("connection");
+    let now = pair.now;
+    pair.a.engine.rekey_children(now, a);
+    assert!(pair.drive_until(LIMIT, |p| p.b.ike_up() == 1 && settled(p)));
+    let b_sa = pair.b.engine.sas().next().expect("B's SA");
+    assert!(b_sa.initiator, "B initiated the new IKE SA");
+    // A replaced its stale SA without waiting for its liveness check.
+    assert!(pair.a.ike_down().iter().any(|e| matches!(
+        e,
+        Event::IkeDown { sa, reason: DownReason::Superseded, .. } if *sa == old_a_sa
+    )));
+    assert_eq!(pair.b.engine.stats().invalid_spi_sent, 1);
+}
+
+#[test]
+fn a_listening_connection_held_down_does_not_initiate_for_a_forgotten_ike_sa() {
+    let mut pair = Pair::default_pair();
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, settled));
+    pair.b = support::pair::Side::new(
+        EngineSettings::new(vec![connection(B_ADDR, A_ADDR, false)]),
+        12,
+        ip(B_ADDR),
+    );
+    let b = conn_b(&pair);
+    let now = pair.now;
+    pair.b.engine.down(now, b);
+    let a = pair
+        .a
+        .engine
+        .connection_id(&format!("to-{B_ADDR}"))
+        .expect("connection");
+    pair.a.engine.rekey_children(now, a);
+    assert!(pair.drive_until(Duration::from_secs(10), |p| p
+        .b
+        .engine
+        .stats()
+        .invalid_spi_sent
+        == 1));
+    // Whatever else happens in the next seconds (A retransmits its rekey), B starts nothing.
+    pair.drive_checked(
+        Duration::from_secs(5),
+        |_| false,
+        |p| assert_eq!(p.b.engine.sas().count(), 0, "B initiated while held down"),
+    );
 }

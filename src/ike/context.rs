@@ -104,6 +104,11 @@ pub struct Context {
     pub(super) held_down: HashSet<ConnId>,
     /// The current second of INVALID_IKE_SPI answers and how many went out in it.
     pub(super) invalid_spi_window: Option<(Instant, u32)>,
+    /// Where requests for IKE SAs we do not have came from, during the current input
+    /// (see `stale_peer.rs`).
+    pub(super) stale_peers: Vec<SocketAddr>,
+    /// When each listening connection was last initiated for a peer's stale IKE SA.
+    pub(super) stale_peer_attempts: HashMap<ConnId, Instant>,
 }
 
 impl Context {
@@ -147,6 +152,8 @@ impl Context {
             policy_users: HashMap::new(),
             held_down: HashSet::new(),
             invalid_spi_window: None,
+            stale_peers: Vec::new(),
+            stale_peer_attempts: HashMap::new(),
         }
     }
 

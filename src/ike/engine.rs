@@ -269,6 +269,7 @@ impl Engine {
         }
         self.adopt_created();
         self.remove_superseded(now);
+        self.reestablish_for_stale_peers(now);
     }
 
     /// RFC 7296 2.4: a peer that sends INITIAL_CONTACT holds no SA with us but the new one,

@@ -89,7 +89,8 @@ first_pid=${IKEHUB_PID[$A]}
 
 step "(a) a second daemon for the same instance changes nothing"
 before=$(xfrm_view "$A")
-timeout 20 ip netns exec "$A" ikehub daemon --config "$CONFIG_A2" --socket "$(ikehub_socket "$A")" \
+# iproute2's ip by its path: busybox's timeout would run its own ip applet
+timeout 20 "$(type -P ip)" netns exec "$A" ikehub daemon --config "$CONFIG_A2" --socket "$(ikehub_socket "$A")" \
     2>"$SECOND_LOG"
 rc=$?
 cat "$SECOND_LOG"
