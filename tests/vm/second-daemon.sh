@@ -10,8 +10,17 @@
 #     (reqid 0x40000123, as another IKE daemon configured with that reqid would make them).
 #     A is killed with SIGKILL and started again: exactly the dead run's SAs and policies are
 #     removed, the other program's SA and policy stay.
+# (c) strongSwan in A's namespace (its IKE on ports 1500/14500, beside ikehub's 500/4500) with
+#     a tunnel to D whose CHILD_SA has reqid 0x40000124, in ikehub's range. ikehub's A is
+#     killed with SIGKILL while its tunnel with B is up, and started again: strongSwan's SAs
+#     and policies are unchanged and its tunnel still carries pings.
+# guest-payload: strongswan
+#
+#   A 198.51.100.1 inner 10.7.0.1/24 (strongSwan)  ===  D 198.51.100.2 inner 10.6.0.1/24
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=lib/strongswan.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/strongswan.sh"
 # shellcheck source=lib/ikehub.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/ikehub.sh"
 
@@ -155,4 +164,54 @@ ikehub_stop "$A" && ok "A's daemon stopped with status 0" || bad "A's daemon sto
 [ "$(cat "$record" 2>/dev/null)" = "ikehub-record 1" ] && ok "the record $record is empty" ||
     { bad "the record $record is empty"; cat "$record"; }
 [ "$(spis "$A")" = "0x00000123" ] && ok "the other program's SA is still there" || bad "the other program's SA is still there"
+step "(c) strongSwan's tunnel in the same namespace, reqid 0x40000124, survives ikehub's crash"
+ns_new D || finish
+check "veth A<->D" ip link add vA2 netns "$A" type veth peer name vD netns "$D"
+ip -n "$A" addr add 198.51.100.1/24 dev vA2 && ip -n "$A" link set vA2 up
+ip -n "$D" addr add 198.51.100.2/24 dev vD && ip -n "$D" link set vD up && ip -n "$D" link set lo up
+ip -n "$A" link add d7 type dummy && ip -n "$A" addr add 10.7.0.1/24 dev d7 && ip -n "$A" link set d7 up
+ip -n "$D" link add d6 type dummy && ip -n "$D" addr add 10.6.0.1/24 dev d6 && ip -n "$D" link set d6 up
+ip -n "$A" route add 10.6.0.0/24 via 198.51.100.2
+ip -n "$D" route add 10.7.0.0/24 via 198.51.100.1
+SWAN_PORTS="port = 1500
+    port_nat_t = 14500"
+swan_start "$A" "$SWAN_PORTS" && swan_start "$D" "$SWAN_PORTS" || finish
+swan_conn "$A" swan local=198.51.100.1 remote=198.51.100.2 psk="$PSK" remote_port=1500 \
+    local_ts=10.7.0.0/24 remote_ts=10.6.0.0/24 reqid=1073742116 && swan_load "$A" >/dev/null
+swan_conn "$D" swan local=198.51.100.2 remote=198.51.100.1 psk="$PSK" remote_port=1500 \
+    local_ts=10.6.0.0/24 remote_ts=10.7.0.0/24 && swan_load "$D" >/dev/null
+check "strongSwan's tunnel A-D up" swan_initiate "$A" swan
+swan_pings() { in_ns "$A" ping -c 2 -i 0.2 -W 2 -I 10.7.0.1 10.6.0.1; }
+check "pings through strongSwan's tunnel" swan_pings
+ip -n "$A" xfrm state | grep -q "reqid 1073742116 " && ok "strongSwan's SAs in A have reqid 0x40000124" ||
+    { bad "strongSwan's SAs in A have reqid 0x40000124"; ip -n "$A" xfrm state; }
+# swan_view: strongSwan's SAs and policies in A, without what moves with traffic and time.
+swan_view() {
+    ip -n "$A" xfrm state | grep -A3 -B1 "reqid 1073742116 " | grep -vE 'anti-replay|lifetime|current|lastused|bytes|packets'
+    ip -n "$A" xfrm policy | grep -A2 -E '^src 10\.(7|6)\.0\.0/24' | grep -vE 'lifetime|current|lastused|bytes|packets'
+}
+swan_before=$(swan_view)
+ikehub_start "$B" "$CONFIG_B" || { bad "B's daemon started again"; ikehub_log "$B"; finish; }
+ikehub_start "$A" "$CONFIG_A" || { bad "A's daemon started"; ikehub_log "$A"; finish; }
+check "ikehub's tunnel A-B up again" wait_for 30 ikehub_established "$A" tunnel
+pid=${IKEHUB_PID[$A]}
+kill -KILL "$pid"
+wait_for 10 gone "$pid" && ok "A's daemon killed with SIGKILL" || bad "A's daemon killed with SIGKILL"
+wait "$pid" 2>/dev/null
+unset "IKEHUB_PID[$A]"
+ikehub_stop "$B" && ok "B's daemon stopped" || bad "B's daemon stopped"
+: >"$(ikehub_logfile "$A")"
+ikehub_start "$A" "$CONFIG_A" && ok "A's daemon starts again" || { bad "A's daemon starts again"; ikehub_log "$A"; finish; }
+log_says "$A" "removed 5 stale kernel object(s)" && ok "the start-up cleanup removed the dead run's 5 objects" ||
+    { bad "the start-up cleanup removed the dead run's 5 objects"; ikehub_log "$A"; }
+if [ "$(swan_view)" = "$swan_before" ]; then
+    ok "strongSwan's SAs and policies are unchanged"
+else
+    bad "strongSwan's SAs and policies are unchanged"
+    diff <(echo "$swan_before") <(swan_view)
+fi
+check "strongSwan's tunnel still carries pings" swan_pings
+check "and charon still holds its CHILD_SA" swan_sa_established "$A" swan
+
+ikehub_stop "$A" && ok "A's daemon stopped" || bad "A's daemon stopped"
 finish

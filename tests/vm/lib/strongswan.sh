@@ -123,12 +123,15 @@ EOF
 #   start_action         none, trap or start (none)
 #   dpd_delay            seconds (0: off)
 #   mode                 tunnel or transport (tunnel)
+#   remote_port          the peer's IKE port (500)
+#   reqid                the CHILD_SA's reqid (charon picks one)
 swan_conn() {
     local ns=$1 name=$2 dir kv key value
     shift 2
     local local_addr="" remote_addr="" local_id="" remote_id="" psk="" local_ts="" remote_ts=""
     local ike=aes128gcm16-prfsha256-ecp256 esp=aes128gcm16 version=2 rekey_time="" life_time=""
     local ike_rekey_time="" start_action=none dpd_delay=0 dpd_action="" mode=tunnel
+    local remote_port="" reqid=""
     for kv in "$@"; do
         key=${kv%%=*}
         value=${kv#*=}
@@ -149,6 +152,8 @@ swan_conn() {
         start_action) start_action=$value ;;
         dpd_delay) dpd_delay=$value ;;
         dpd_action) dpd_action=$value ;;
+        remote_port) remote_port=$value ;;
+        reqid) reqid=$value ;;
         mode) mode=$value ;;
         *)
             bad "swan_conn $name: unknown key $key"
@@ -170,6 +175,7 @@ swan_conn() {
         echo "        version = $version"
         echo "        local_addrs = $local_addr"
         echo "        remote_addrs = $remote_addr"
+        [ -n "$remote_port" ] && echo "        remote_port = $remote_port"
         [ -n "$ike" ] && echo "        proposals = $ike"
         echo "        dpd_delay = ${dpd_delay}s"
         [ -n "$ike_rekey_time" ] && echo "        rekey_time = $ike_rekey_time"
@@ -191,6 +197,7 @@ swan_conn() {
         [ -n "$life_time" ] && echo "                life_time = $life_time"
         echo "                start_action = $start_action"
         [ -n "$dpd_action" ] && echo "                dpd_action = $dpd_action"
+        [ -n "$reqid" ] && echo "                reqid = $reqid"
         echo "            }"
         echo "        }"
         echo "    }"
