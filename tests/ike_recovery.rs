@@ -14,6 +14,23 @@ use support::pair::{connection, ip, Pair, A_ADDR, B_ADDR};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
+fn conn_a(pair: &Pair) -> ConnId {
+    pair.a
+        .engine
+        .connection_id(&format!("to-{B_ADDR}"))
+        .expect("connection")
+}
+
+/// B restarts and forgets everything (a crash): a fresh engine with one connection to A,
+/// initiating or listening, not started.
+fn restart_b(pair: &mut Pair, initiate: bool, seed: u64) {
+    pair.b = support::pair::Side::new(
+        EngineSettings::new(vec![connection(B_ADDR, A_ADDR, initiate)]),
+        seed,
+        ip(B_ADDR),
+    );
+}
+
 fn conn_b(pair: &Pair) -> ConnId {
     pair.b
         .engine
@@ -171,11 +188,7 @@ fn an_additional_child_sa_for_the_same_subnets_shares_the_reqid_on_both_ends() {
     let now = pair.now;
     pair.a.engine.start(now);
     assert!(pair.drive_until(LIMIT, settled));
-    let a = pair
-        .a
-        .engine
-        .connection_id(&format!("to-{B_ADDR}"))
-        .expect("connection");
+    let a = conn_a(&pair);
     let now = pair.now;
     assert!(pair.a.engine.create_child(now, a));
     let two = |p: &Pair| {
@@ -268,11 +281,7 @@ fn close_action_trap_keeps_the_policies_and_the_next_packet_brings_the_tunnel_ba
     let now = pair.now;
     pair.a.engine.start(now);
     assert!(pair.drive_until(LIMIT, settled));
-    let conn_a = pair
-        .a
-        .engine
-        .connection_id(&format!("to-{B_ADDR}"))
-        .expect("connection");
+    let conn_a = conn_a(&pair);
     assert!(!pair.a.engine.trapped(conn_a));
     // The peer deletes the tunnel: A's policies stay, now as a trap, and A does not
     // initiate by itself.
@@ -325,11 +334,7 @@ fn down_stops_the_retries_of_a_failing_connection_until_up() {
     pair.cut = true;
     let now = pair.now;
     pair.a.engine.start(now);
-    let a = pair
-        .a
-        .engine
-        .connection_id(&format!("to-{B_ADDR}"))
-        .expect("connection");
+    let a = conn_a(&pair);
     assert!(pair.drive_until(Duration::from_secs(600), |p| p.a.ike_down().len() >= 2));
     // Between attempts or during one: `down` holds it down.
     let now = pair.now;
@@ -357,11 +362,7 @@ fn a_trap_held_down_ignores_traffic_until_up() {
     let mut pair = Pair::new(EngineSettings::new(vec![a]), EngineSettings::new(vec![b]));
     let now = pair.now;
     pair.a.engine.start(now);
-    let conn_a = pair
-        .a
-        .engine
-        .connection_id(&format!("to-{B_ADDR}"))
-        .expect("connection");
+    let conn_a = conn_a(&pair);
     assert!(pair.drive_until(LIMIT, |p| p.a.engine.trapped(conn_a)));
     let reqid = pair
         .a
@@ -398,17 +399,9 @@ fn a_request_for_a_forgotten_ike_sa_is_answered_with_invalid_ike_spi_within_a_ra
     // B restarts and forgets everything; A rekeys its CHILD_SA on the old IKE SA. B's
     // connection initiates but is not started: it does not answer A's request with an IKE
     // SA of its own (a listening one would, see the next test).
-    pair.b = support::pair::Side::new(
-        EngineSettings::new(vec![connection(B_ADDR, A_ADDR, true)]),
-        7,
-        ip(B_ADDR),
-    );
+    restart_b(&mut pair, true, 7);
     let sent_before = pair.delivered.len();
-    let a = pair
-        .a
-        .engine
-        .connection_id(&format!("to-{B_ADDR}"))
-        .expect("connection");
+    let a = conn_a(&pair);
     let now = pair.now;
     pair.a.engine.rekey_children(now, a);
     let answered = |p: &Pair| p.b.engine.stats().invalid_spi_sent == 1;
@@ -470,16 +463,8 @@ fn a_listening_connection_whose_peer_uses_a_forgotten_ike_sa_initiates_with_init
     // B, which only listens, restarts and forgets everything. A, which does not know,
     // rekeys its CHILD_SA on the old IKE SA; B answers INVALID_IKE_SPI, which A may not act
     // on (it is unprotected), and initiates the connection itself, with INITIAL_CONTACT.
-    pair.b = support::pair::Side::new(
-        EngineSettings::new(vec![connection(B_ADDR, A_ADDR, false)]),
-        11,
-        ip(B_ADDR),
-    );
-    let a = pair
-        .a
-        .engine
-        .connection_id(&format!("to-{B_ADDR}"))
-        .expect("connection");
+    restart_b(&mut pair, false, 11);
+    let a = conn_a(&pair);
     let now = pair.now;
     pair.a.engine.rekey_children(now, a);
     assert!(pair.drive_until(LIMIT, |p| p.b.ike_up() == 1 && settled(p)));
@@ -499,19 +484,11 @@ fn a_listening_connection_held_down_does_not_initiate_for_a_forgotten_ike_sa() {
     let now = pair.now;
     pair.a.engine.start(now);
     assert!(pair.drive_until(LIMIT, settled));
-    pair.b = support::pair::Side::new(
-        EngineSettings::new(vec![connection(B_ADDR, A_ADDR, false)]),
-        12,
-        ip(B_ADDR),
-    );
+    restart_b(&mut pair, false, 12);
     let b = conn_b(&pair);
     let now = pair.now;
     pair.b.engine.down(now, b);
-    let a = pair
-        .a
-        .engine
-        .connection_id(&format!("to-{B_ADDR}"))
-        .expect("connection");
+    let a = conn_a(&pair);
     pair.a.engine.rekey_children(now, a);
     assert!(pair.drive_until(Duration::from_secs(10), |p| p
         .b
