@@ -72,7 +72,10 @@ impl Engine {
     // ----- queries -------------------------------------------------------------------------
 
     pub fn stats(&self) -> Stats {
-        self.cx.stats
+        Stats {
+            half_open: self.cx.half_open.len() as u64,
+            ..self.cx.stats
+        }
     }
 
     pub fn connection(&self, id: ConnId) -> Option<&ConnectionSettings> {
@@ -163,7 +166,7 @@ impl Engine {
     pub fn initiate(&mut self, now: Instant, conn: ConnId) -> Result<SaId, Error> {
         // RFC 7296 2.4: INITIAL_CONTACT tells a peer that still holds SAs from an earlier
         // run of ours that they are gone; only when we hold none with it.
-        let first = !self.sas().any(|sa| sa.conn == conn);
+        let first = self.cx.settings.initial_contact && !self.sas().any(|sa| sa.conn == conn);
         let started = self.cx.initiate(now, conn, first);
         self.adopt_created();
         started

@@ -135,6 +135,10 @@ pub struct EngineSettings {
     pub fragment_size: usize,
     /// How long a responder keeps a half-open SA (IKE_SA_INIT answered, no IKE_AUTH yet).
     pub establish_timeout: Duration,
+    /// Whether IKE_AUTH carries INITIAL_CONTACT when we hold no SA of the connection (RFC
+    /// 7296 2.4). A load generator turns it off: its many connections share one pair of
+    /// identities, and each would make the responder remove the others.
+    pub initial_contact: bool,
 }
 
 impl EngineSettings {
@@ -147,6 +151,7 @@ impl EngineSettings {
             half_open: crate::config::HalfOpenLimits::default(),
             fragment_size: 1280,
             establish_timeout: Duration::from_secs(30),
+            initial_contact: true,
         }
     }
 }

@@ -33,6 +33,9 @@ impl Engine {
         datagram: &[u8],
     ) {
         let cx = &mut self.cx;
+        if cx.drop_init_from_full_source(remote, datagram) {
+            return;
+        }
         let message = match ikev2::parse_message(datagram) {
             Ok(m) => m,
             Err(e) => {

@@ -462,6 +462,33 @@ impl Context {
         Some(conn)
     }
 
+    /// A new IKE_SA_INIT request from an address that holds all the half-open SAs it may is
+    /// dropped (and counted) on its header alone, before its payloads are decoded: a flood
+    /// from one address that answers cookies costs a header read and two lookups once it is
+    /// full. Retransmissions of requests already answered go on to their cached response.
+    pub(in crate::ike) fn drop_init_from_full_source(
+        &mut self,
+        remote: SocketAddr,
+        datagram: &[u8],
+    ) -> bool {
+        let Ok(header) = ikev2::Header::parse(datagram) else {
+            return false;
+        };
+        let new_request = header.exchange == ExchangeType::IkeSaInit
+            && !header.flags.response
+            && header.spi_r == 0
+            && datagram.len() <= MAX_INIT_REQUEST;
+        if !new_request || self.half_open.contains_key(&(header.spi_i, remote)) {
+            return false;
+        }
+        let held = self.half_open_by_address.get(&remote.ip()).copied();
+        if held.is_none_or(|n| n < self.settings.half_open.per_address) {
+            return false;
+        }
+        self.count_half_open_drop(remote, "half_open_per_address");
+        true
+    }
+
     /// Whether another half-open SA from `remote` fits the limits (per address, in all, in
     /// bytes); counted when not. Only sources that return cookies can fill them (above the
     /// cookie threshold a spoofed flood creates no SA), and a full source is dropped before
@@ -488,11 +515,17 @@ impl Context {
         let Some(limit) = full else {
             return true;
         };
+        self.count_half_open_drop(remote, limit);
+        false
+    }
+
+    /// An IKE_SA_INIT request dropped for the half-open `limit`: counted, the first from each
+    /// peer logged.
+    fn count_half_open_drop(&mut self, remote: SocketAddr, limit: &str) {
         self.stats.dropped_half_open += 1;
         if self.first_time(remote, super::super::context::RefusalKind::HalfOpenLimit) {
             info!(peer = %remote, "IKE_SA_INIT dropped: the {limit} limit of half-open SAs is reached (counted in dropped_half_open)");
         }
-        false
     }
 
     /// Our proposal for the initiator's offer, with a KE of the chosen group; refused with
@@ -679,6 +712,7 @@ impl Context {
             bytes: half_open_bytes(&sa),
         };
         self.half_open.insert((entry.spi_i, entry.remote), sa.id);
+        self.stats.half_open_peak = self.stats.half_open_peak.max(self.half_open.len() as u64);
         *self
             .half_open_by_address
             .entry(entry.remote.ip())
