@@ -272,6 +272,35 @@ impl Engine {
         }
         self.adopt_created();
         self.remove_superseded(now);
+        self.remove_replaced_half_open(now);
+    }
+
+    /// Half-open SAs a new one replaced under the half-open limits (see
+    /// `Context::half_open_room`).
+    fn remove_replaced_half_open(&mut self, now: Instant) {
+        for id in std::mem::take(&mut self.cx.half_open_evictions) {
+            let half_open = self
+                .sas
+                .get(id.0 as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|sa| sa.half_open_key.is_some());
+            if !half_open {
+                continue;
+            }
+            self.cx.stats.half_open_replaced += 1;
+            debug!(
+                sa = id.0,
+                "half-open SA dropped for a newer one: the half-open limits are reached"
+            );
+            let failure = Failure::local(
+                "no IKE_AUTH in time: the half-open limits are reached and a newer IKE_SA_INIT took its place",
+            );
+            self.settle(
+                now,
+                id,
+                Fate::Remove(DownReason::NegotiationFailed(failure)),
+            );
+        }
     }
 
     /// RFC 7296 2.4: a peer that sends INITIAL_CONTACT holds no SA with us but the new one,

@@ -20,6 +20,9 @@ pub struct Stats {
     /// most there were at once since the start.
     pub half_open: u64,
     pub half_open_peak: u64,
+    /// Half-open SAs dropped before their time to make room for a new one, the half-open
+    /// limits being reached (the oldest first, none younger than `establish_timeout`).
+    pub half_open_replaced: u64,
     /// Requests we retransmitted.
     pub retransmits: u64,
     /// Cached responses resent for retransmitted requests.
