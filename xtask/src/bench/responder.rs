@@ -145,6 +145,15 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Write a configuration only its owner may read: ikehub refuses an inline psk in a file
+/// group or others can read.
+fn write_private(path: &Path, text: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    write(path, text)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("chmod 600 {}: {e}", path.display()))
+}
+
 fn log_file(path: &Path) -> Result<Stdio, String> {
     std::fs::File::create(path)
         .map(Stdio::from)
@@ -232,7 +241,7 @@ impl Responder {
     fn spawn_ikehub(dir: &Path, ikehub: &Path, config_text: &str) -> Result<Responder, String> {
         let kind = Kind::Ikehub;
         let config = dir.join("ikehub.toml");
-        write(&config, config_text)?;
+        write_private(&config, config_text)?;
         let child = Command::new("ip")
             .args(["netns", "exec", RESPONDER_NS])
             .arg(ikehub)
