@@ -240,3 +240,37 @@ fn under_the_limits_the_oldest_half_open_sa_past_30_s_gives_way() {
     let stats = pair.b.engine.stats();
     assert_eq!((stats.dropped_half_open, stats.half_open_replaced), (10, 0));
 }
+
+#[test]
+fn a_retransmitted_ike_sa_init_keeps_the_half_open_sa_as_long_again() {
+    let mut pair = Pair::default_pair();
+    answered_init(&mut pair);
+    let init = pair
+        .delivered
+        .iter()
+        .find(|(to, _)| *to == Which::B)
+        .map(|(_, t)| t.clone())
+        .expect("A's IKE_SA_INIT");
+    // Our answer is lost; a minute or more later the initiator sends IKE_SA_INIT again.
+    pair.cut = true;
+    pair.drive_until(Duration::from_secs(200), |p| {
+        p.elapsed() >= Duration::from_secs(60)
+    });
+    let resent_at = pair.elapsed();
+    assert!(resent_at < Duration::from_secs(160), "{resent_at:?}");
+    pair.inject(Which::B, init.remote, init.local, init.payload.clone());
+    assert_eq!(pair.b.engine.stats().responses_resent, 1);
+    // Its IKE_AUTH may come until 165 s after that.
+    let kept_until = resent_at + Duration::from_secs(164);
+    let gone = pair.drive_checked(
+        Duration::from_secs(400),
+        |p| p.b.engine.sas().count() == 0,
+        |p| {
+            if p.elapsed() <= kept_until {
+                assert_eq!(p.b.engine.sas().count(), 1, "at {:?}", p.elapsed());
+            }
+        },
+    );
+    assert!(gone);
+    assert!(pair.elapsed() < resent_at + Duration::from_secs(166));
+}
