@@ -226,7 +226,7 @@ fn a_half_open_flood_stays_within_its_memory_and_lets_tunnels_up() {
     );
     let tunnels = TUNNELS.to_string();
     // The flood fills the daemon's socket queue, so some requests of the sites are lost
-    // there and sent again: up to 6 times over 22 s.
+    // there and sent again: up to 8 times over 75 s.
     let sites = loadgen(
         &ns,
         SITES,
@@ -236,7 +236,7 @@ fn a_half_open_flood_stays_within_its_memory_and_lets_tunnels_up() {
             "--in-flight",
             "32",
             "--retransmit-tries",
-            "6",
+            "8",
         ],
     );
     let sites = report(
