@@ -9,12 +9,28 @@ fn ikehub(args: &[&str]) -> std::process::Output {
         .expect("run ikehub")
 }
 
+/// A copy of a shipped example that only its owner may read, in a directory of its own: git
+/// checks the examples out readable by all, and ikehub refuses inline keys in such a file.
+fn private_copy(name: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("ikehub-examples-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let copy = dir.join(name);
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name);
+    std::fs::copy(&example, &copy).expect("copy the example");
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
+    copy
+}
+
+fn text(path: &std::path::Path) -> &str {
+    path.to_str().expect("UTF-8 path")
+}
+
 #[test]
 fn check_config_accepts_the_hub_example() {
-    let out = ikehub(&[
-        "check-config",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/hub.toml"),
-    ]);
+    let out = ikehub(&["check-config", text(&private_copy("hub.toml"))]);
     assert!(
         out.status.success(),
         "{}",
@@ -104,13 +120,30 @@ fn a_local_address_the_machine_lacks_is_refused_plainly() {
         "/nonexistent/ikehub.sock",
         "daemon",
         "--config",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/site-to-site.toml"),
+        text(&private_copy("site-to-site.toml")),
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("cannot bind UDP 203.0.113.1:500"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_config_refuses_inline_keys_in_a_file_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let copy = private_copy("site-to-site.toml");
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = ikehub(&["check-config", text(&copy)]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let path = copy.display();
+    assert!(
+        stderr.contains(&format!(
+            "has mode 0644: group or others can access it; run chmod 600 {path}"
+        )),
         "{stderr}"
     );
 }

@@ -134,7 +134,7 @@ fn hub_mode_sets_up_and_removes_its_kernel_objects() {
         }
     };
     let config = dir.0.join("hub.toml");
-    std::fs::write(&config, CONFIG).expect("config");
+    write_private(&config, CONFIG);
     let socket = dir.0.join("hub.sock");
     let log = dir.0.join("hub.log");
     let mut daemon = Daemon {

@@ -453,11 +453,11 @@ fn malformed_datagrams_are_counted_and_the_sa_survives_and_the_socket_is_root_on
 fn a_bad_configuration_stops_the_daemon_with_every_error() {
     let dir = TempDir::new("badconfig");
     let path = dir.0.join("bad.toml");
-    std::fs::write(
+    write_with_mode(
         &path,
+        0o644,
         "[gateway]\nname = \"gw\"\nlocal_addresses = [\"not-an-address\"]\n\n[[connection]]\nname = \"x\"\npeer = \"missing\"\npsk = \"k\"\n",
-    )
-    .expect("write");
+    );
     let out = Command::new(BINARY)
         .args(["--socket"])
         .arg(dir.0.join("s.sock"))
@@ -469,6 +469,14 @@ fn a_bad_configuration_stops_the_daemon_with_every_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not-an-address"), "{stderr}");
     assert!(stderr.contains("missing"), "{stderr}");
+    // The file is readable by others (0644 here), so its inline key is refused too.
+    assert!(
+        stderr.contains(&format!(
+            "group or others can access it; run chmod 600 {}",
+            path.display()
+        )),
+        "{stderr}"
+    );
     assert!(stderr.contains("the daemon did not start"), "{stderr}");
     assert!(!dir.0.join("s.sock").exists());
 }
@@ -1102,7 +1110,7 @@ fn a_second_daemon_of_the_instance_gives_up_and_a_killed_one_leaves_no_lock() {
     // Same socket, another configuration (other addresses, so that nothing but the lock
     // stands in its way).
     let second_config = dir.0.join("second.toml");
-    std::fs::write(&second_config, config_text(&other, &me, true, "")).expect("write");
+    write_private(&second_config, &config_text(&other, &me, true, ""));
     let out = Command::new(BINARY)
         .arg("--socket")
         .arg(&first.socket)

@@ -12,6 +12,12 @@
 //! touching the kernel, so the generator needs no privileges beyond binding UDP port 500.
 //!
 //! `ikehub-loadgen --local 192.0.2.1 --remote 192.0.2.2 --tunnels 2000 --group ecp256`
+//!
+//! With `--flood-seconds N` it sets up no tunnel: it sends IKE_SA_INIT requests, each with a
+//! new SPI and padded to `--flood-size` bytes, as fast as its socket takes them, for N
+//! seconds, and answers every cookie challenge (a source that owns its address, so cookies
+//! do not stop it). It never sends IKE_AUTH: every answered request leaves a half-open SA on
+//! the responder. The report counts requests sent, cookies answered, and the answers.
 #![forbid(unsafe_code)]
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -25,6 +31,10 @@ use ikehub::ike::nat_t::{self, NatTDatagram};
 use ikehub::ike::{
     ConnId, ConnectionSettings, Engine, EngineSettings, EspProposal, Event, IkeIdentity,
     IkeProposal, PreSharedKey,
+};
+use ikehub::wire::ikev2::{
+    emit_message, parse_message, ExchangeType, Header, Message, Notify, NotifyType, Payload,
+    ProtocolId, GENERIC_HEADER_LEN,
 };
 use ipnet::{IpNet, Ipv4Net};
 use nix::errno::Errno;
@@ -72,6 +82,18 @@ struct Args {
     /// Give up (exit 1) when the run takes longer than this many seconds.
     #[arg(long, default_value_t = 300)]
     timeout: u64,
+    /// Sends of a request before its setup fails (the first after 1 s, then 1.8 times the
+    /// previous wait); few, so that a lost setup shows quickly.
+    #[arg(long, default_value_t = 3)]
+    retransmit_tries: u32,
+    /// Instead of tunnels: flood the responder with IKE_SA_INIT requests for this many
+    /// seconds (see `flood`).
+    #[arg(long, default_value_t = 0)]
+    flood_seconds: u64,
+    /// Size in bytes of each flood request, padded with a Vendor ID payload (the responder
+    /// drops requests over 8192 bytes unread, so the default stays just under).
+    #[arg(long, default_value_t = 8000)]
+    flood_size: usize,
 }
 
 fn parse_group(name: &str) -> Result<DhGroup, String> {
@@ -334,7 +356,10 @@ fn run(args: &Args) -> Result<Run, String> {
     let mut settings = EngineSettings::new(connections);
     // Fail fast rather than hide a lost setup behind minutes of retransmissions.
     settings.retransmit_timeout = Duration::from_secs(1);
-    settings.retransmit_tries = 3;
+    settings.retransmit_tries = args.retransmit_tries;
+    // Every tunnel is between the same two identities: INITIAL_CONTACT from each would make
+    // the responder remove the tunnels before it (RFC 7296 2.4).
+    settings.initial_contact = false;
     let local = SocketAddr::new(args.local, IKE_PORT);
     let local_natt = SocketAddr::new(args.local, NATT_PORT);
     let total = args.tunnels as usize;
@@ -412,8 +437,178 @@ fn report(args: &Args, run: &Run) -> serde_json::Value {
     })
 }
 
+/// Requests sent per turn of the flood loop before the answers are read.
+const FLOOD_BURST: u32 = 32;
+/// After the flood: how long the responder may stay silent before its last answers are
+/// taken as all come.
+const FLOOD_QUIET: Duration = Duration::from_millis(300);
+
+/// What a flood did.
+#[derive(Debug, Default)]
+struct Flood {
+    /// Requests the socket took, first sends and those returning a cookie.
+    sent: u64,
+    /// Cookie challenges received and answered (included in `sent`).
+    cookies: u64,
+    /// IKE_SA_INIT responses with an SA payload: half-open SAs the responder created.
+    answered: u64,
+    /// Other answers (error notifies).
+    refused: u64,
+    /// Sends the socket refused for a full buffer (not counted in `sent`).
+    send_blocked: u64,
+    request_bytes: usize,
+    elapsed: Duration,
+}
+
+/// The first IKE_SA_INIT of a tunnel like the others, with a Vendor ID payload that pads
+/// it to `size` bytes.
+fn flood_template(args: &Args) -> Result<(Header, Vec<Payload>), String> {
+    let group = parse_group(&args.group)?;
+    let settings = EngineSettings::new(vec![connection(args, group, 0)?]);
+    let mut engine = Engine::new(settings, Box::new(SystemRandom::new()));
+    engine
+        .initiate(Instant::now(), ConnId(0))
+        .map_err(|e| format!("initiate: {e}"))?;
+    let first = engine
+        .poll_transmit()
+        .ok_or("the engine sent no IKE_SA_INIT")?;
+    let message = parse_message(&first.payload).map_err(|e| format!("IKE_SA_INIT: {e}"))?;
+    let mut payloads = message.payloads;
+    let unpadded = emit_message(&message.header, &payloads).len();
+    let padding = args
+        .flood_size
+        .checked_sub(unpadded + GENERIC_HEADER_LEN)
+        .ok_or_else(|| {
+            format!(
+                "--flood-size must be at least {}",
+                unpadded + GENERIC_HEADER_LEN
+            )
+        })?;
+    payloads.push(Payload::Vendor(vec![0x5a; padding]));
+    Ok((message.header, payloads))
+}
+
+/// The cookie of a COOKIE challenge (RFC 7296 2.6), if `message` is one.
+fn cookie_of(message: &Message) -> Option<&[u8]> {
+    message.payloads.iter().find_map(|p| match p {
+        Payload::Notify(n) if n.notify_type == NotifyType::Cookie => Some(n.data.as_slice()),
+        _ => None,
+    })
+}
+
+/// Send IKE_SA_INIT requests for `--flood-seconds`, answering cookie challenges.
+fn flood(args: &Args) -> Result<Flood, String> {
+    let (header, payloads) = flood_template(args)?;
+    let remote = SocketAddr::new(args.remote, IKE_PORT);
+    let socket = bind(SocketAddr::new(args.local, IKE_PORT))?;
+    let mut request = emit_message(&header, &payloads);
+    let mut result = Flood {
+        request_bytes: request.len(),
+        ..Flood::default()
+    };
+    // SPIs of this run: the process id above, a count below.
+    let spi_base = u64::from(std::process::id()) << 32;
+    let mut count = 0u64;
+    let mut buf = vec![0u8; 65536];
+    let begin = Instant::now();
+    let end = begin + Duration::from_secs(args.flood_seconds);
+    let mut quiet_since = None;
+    loop {
+        let now = Instant::now();
+        let flooding = now < end;
+        if flooding {
+            for _ in 0..FLOOD_BURST {
+                count += 1;
+                let spi = (spi_base | (count & 0xffff_ffff)).to_be_bytes();
+                if let Some(field) = request.get_mut(..8) {
+                    field.copy_from_slice(&spi);
+                }
+                match socket.send_to(&request, remote) {
+                    Ok(_) => result.sent += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        result.send_blocked += 1;
+                        break;
+                    }
+                    Err(e) => return Err(format!("send to {remote}: {e}")),
+                }
+            }
+        }
+        let mut received = false;
+        while let Some((len, _)) = receive(&socket, &mut buf)? {
+            received = true;
+            let Ok(answer) = parse_message(buf.get(..len).unwrap_or_default()) else {
+                continue;
+            };
+            if answer.header.exchange != ExchangeType::IkeSaInit || !answer.header.flags.response {
+                continue;
+            }
+            if let Some(cookie) = cookie_of(&answer) {
+                let mut again = header;
+                again.spi_i = answer.header.spi_i;
+                let mut with_cookie = vec![Payload::Notify(Notify {
+                    protocol: ProtocolId::None,
+                    spi: Vec::new(),
+                    notify_type: NotifyType::Cookie,
+                    data: cookie.to_vec(),
+                })];
+                with_cookie.extend(payloads.iter().cloned());
+                if socket
+                    .send_to(&emit_message(&again, &with_cookie), remote)
+                    .is_ok()
+                {
+                    result.sent += 1;
+                    result.cookies += 1;
+                }
+            } else if answer.payloads.iter().any(|p| matches!(p, Payload::Sa(_))) {
+                result.answered += 1;
+            } else {
+                result.refused += 1;
+            }
+        }
+        if flooding {
+            continue;
+        }
+        // The flood is over: wait for the last answers until the responder is quiet.
+        if received {
+            quiet_since = None;
+        }
+        let since = *quiet_since.get_or_insert(now);
+        if now.duration_since(since) >= FLOOD_QUIET {
+            break;
+        }
+        wait_readable(&[&socket], Duration::from_millis(10))?;
+    }
+    result.elapsed = end.saturating_duration_since(begin);
+    Ok(result)
+}
+
+fn flood_report(args: &Args, flood: &Flood) -> serde_json::Value {
+    serde_json::json!({
+        "flood_seconds": args.flood_seconds,
+        "request_bytes": flood.request_bytes,
+        "sent": flood.sent,
+        "requests_per_s": flood.sent as f64 / flood.elapsed.as_secs_f64().max(1e-9),
+        "cookies": flood.cookies,
+        "answered": flood.answered,
+        "refused": flood.refused,
+        "send_blocked": flood.send_blocked,
+    })
+}
+
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if args.flood_seconds > 0 {
+        return match flood(&args) {
+            Ok(flood) => {
+                println!("{}", flood_report(&args, &flood));
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ikehub-loadgen: flood: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     match run(&args) {
         Ok(run) => {
             println!("{}", report(&args, &run));

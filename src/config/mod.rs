@@ -35,7 +35,8 @@
 //! name = "shanghai"                 # required, unique among connections
 //! peer = "shanghai"                 # required: a [[peer]] name
 //! version = "ikev2"                 # or "ikev1"; default "ikev2"
-//! psk_file = "secrets/shanghai.psk" # relative to this file; mode 600 (or psk = "...")
+//! psk_file = "secrets/shanghai.psk" # relative to this file; mode 600 (or psk = "...",
+//!                                   #   in a configuration file of mode 600)
 //! local_subnets = ["10.0.0.0/16"]   # default: gateway.local_subnets (in hub mode: any,
 //!                                   # 0.0.0.0/0 and/or ::/0; routes decide, see hub.rs)
 //! remote_subnets = ["10.10.10.0/24"]  # required
@@ -126,10 +127,21 @@ use rules::Entries;
 use validate::Validator;
 
 /// Reads, parses and validates a configuration file.
+///
+/// An inline `psk` is refused (with every other error) when the file is readable by group or
+/// others, as a `psk_file` is.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-    // The text may hold inline secrets: wipe it when done.
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => zeroize::Zeroizing::new(text),
+    // The text may hold inline secrets: wipe it when done. The mode is the opened file's.
+    let read = || -> std::io::Result<(zeroize::Zeroizing<String>, Option<u32>)> {
+        use std::io::Read;
+        let mut file = std::fs::File::open(path)?;
+        let mode = secret::file_mode(&file.metadata()?);
+        let mut text = zeroize::Zeroizing::new(String::new());
+        file.read_to_string(&mut text)?;
+        Ok((text, mode))
+    };
+    let (text, mode) = match read() {
+        Ok(read) => read,
         Err(e) => {
             return Err(ConfigErrors(vec![ConfigError {
                 file: path.to_path_buf(),
@@ -139,12 +151,18 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
             }]))
         }
     };
-    parse(&text, path)
+    parse_text(&text, path, mode)
 }
 
 /// Parses and validates configuration text. `origin` names the file in errors and is the base
-/// for relative `psk_file` paths (its parent directory).
+/// for relative `psk_file` paths (its parent directory). Text that comes from no file has no
+/// mode to check: [`load`] checks the file's.
 pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigErrors> {
+    parse_text(text, origin, None)
+}
+
+/// [`parse`], with the permission bits of the file the text was read from.
+fn parse_text(text: &str, origin: &Path, file_mode: Option<u32>) -> Result<Config, ConfigErrors> {
     let mut d = Diagnostics::new(origin, text);
     let root = match document::parse(text) {
         Ok(root) => root,
@@ -163,6 +181,7 @@ pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigErrors> {
     let mut v = Validator {
         d: &mut d,
         base_dir,
+        file_mode: file_mode.map(|mode| (origin, mode)),
     };
     let gateway = raw.gateway.as_ref().and_then(|g| v.gateway(g));
     let peers: Vec<_> = raw.peers.iter().map(|p| v.peer(p)).collect();

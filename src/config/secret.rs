@@ -67,23 +67,35 @@ pub(crate) fn read_psk_file(path: &Path) -> Result<Psk, String> {
     Ok(Psk::new(secret))
 }
 
-#[cfg(unix)]
 fn check_mode(path: &Path, metadata: &std::fs::Metadata) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = metadata.permissions().mode() & 0o7777;
-    if mode & 0o077 != 0 {
-        return Err(format!(
-            "{} has mode {mode:04o}: group or others can access it; run chmod 600 {}",
-            path.display(),
-            path.display()
-        ));
+    match file_mode(metadata) {
+        Some(mode) => too_open(path, mode).map_or(Ok(()), Err),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// The permission bits of a file (`None` where there are none to check).
+#[cfg(unix)]
+pub(crate) fn file_mode(metadata: &std::fs::Metadata) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    Some(metadata.permissions().mode() & 0o7777)
 }
 
 #[cfg(not(unix))]
-fn check_mode(_path: &Path, _metadata: &std::fs::Metadata) -> Result<(), String> {
-    Ok(())
+pub(crate) fn file_mode(_metadata: &std::fs::Metadata) -> Option<u32> {
+    None
+}
+
+/// Why a file holding a key with `mode` is refused (group or others may access it), with
+/// the command that fixes it; `None` if only its owner may.
+pub(crate) fn too_open(path: &Path, mode: u32) -> Option<String> {
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "{} has mode {mode:04o}: group or others can access it; run chmod 600 {}",
+            path.display(),
+            path.display()
+        )
+    })
 }
 
 fn strip_one_newline(secret: &mut Zeroizing<Vec<u8>>) {

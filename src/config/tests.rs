@@ -934,6 +934,48 @@ fn psk_inline_rules_and_secrets_stay_out_of_errors() {
 
 #[cfg(unix)]
 #[test]
+fn inline_keys_are_refused_in_a_file_others_can_read() {
+    use super::secret::tests::TempFile;
+
+    // Two connections with inline keys and an unrelated error: all three are reported.
+    let text = format!(
+        "{GATEWAY}{}{}{}{}",
+        peer("shanghai", "198.51.100.10"),
+        peer("beijing", "198.51.100.11"),
+        connection("shanghai", "shanghai", "10.10.10.0/24", ""),
+        connection(
+            "beijing",
+            "beijing",
+            "10.10.20.0/24",
+            "dpd_interval = \"soon\""
+        )
+    );
+    for mode in [0o644, 0o640, 0o604] {
+        let file = TempFile::with_mode("inline", text.as_bytes(), mode);
+        let e = load(&file.0).expect_err("readable by others");
+        let path = file.0.display().to_string();
+        let hint =
+            format!("has mode {mode:04o}: group or others can access it; run chmod 600 {path}");
+        for name in ["shanghai", "beijing"] {
+            assert_error(
+                &e,
+                &format!("connection \"{name}\".psk"),
+                &[&hint, "inline"],
+            );
+        }
+        assert_error(&e, "connection \"beijing\".dpd_interval", &["soon"]);
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+    }
+    let fixed = text.replace("dpd_interval = \"soon\"", "");
+    let private = TempFile::with_mode("inline", fixed.as_bytes(), 0o600);
+    let config = load(&private.0).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.connections[0].psk().secret(), b"s3cret-shanghai");
+    // Text that comes from no file has no mode to check.
+    assert!(parse(&fixed, &origin()).is_ok());
+}
+
+#[cfg(unix)]
+#[test]
 fn psk_files_are_read_relative_to_the_config_and_checked() {
     use super::secret::tests::TempFile;
 

@@ -97,6 +97,9 @@ pub(crate) struct Validator<'d, 'a> {
     pub(crate) d: &'d mut Diagnostics<'a>,
     /// Directory that relative `psk_file` paths start from.
     pub(crate) base_dir: &'d Path,
+    /// The configuration file and its permission bits, when it was read from a file: an
+    /// inline `psk` is refused in a file group or others can read, as a `psk_file` is.
+    pub(crate) file_mode: Option<(&'d Path, u32)>,
 }
 
 impl Validator<'_, '_> {
@@ -552,6 +555,17 @@ impl Validator<'_, '_> {
                         &inline.span(),
                         format!("{label}.psk"),
                         "the pre-shared key is empty",
+                    );
+                    return None;
+                }
+                let too_open = self
+                    .file_mode
+                    .and_then(|(path, mode)| secret::too_open(path, mode));
+                if let Some(why) = too_open {
+                    self.fail(
+                        &inline.span(),
+                        format!("{label}.psk"),
+                        format!("the key is inline and {why} (or move the key to a psk_file)"),
                     );
                     return None;
                 }

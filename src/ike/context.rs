@@ -58,6 +58,13 @@ pub struct Context {
     /// `EngineSettings::half_open`).
     pub(super) half_open_by_address: HashMap<IpAddr, u32>,
     pub(super) half_open_bytes: u64,
+    /// Half-open SAs in the order they were made (with their key in `half_open` and when),
+    /// oldest first; entries of SAs no longer half-open are dropped lazily.
+    pub(super) half_open_order: VecDeque<(SaId, (u64, SocketAddr), Instant)>,
+    /// The half-open SA the request being answered replaces, once its own SA exists; and
+    /// those replaced, for the engine to remove after the input.
+    pub(super) evict_for_new: Option<SaId>,
+    pub(super) half_open_evictions: Vec<SaId>,
     /// ESP SPIs we handed out for inbound SAs, and the IKE SA whose child owns each (set
     /// once installed, `None` while only reserved).
     pub(super) inbound_spis: HashMap<u32, Option<SaId>>,
@@ -128,6 +135,9 @@ impl Context {
             half_open: HashMap::new(),
             half_open_by_address: HashMap::new(),
             half_open_bytes: 0,
+            half_open_order: VecDeque::new(),
+            evict_for_new: None,
+            half_open_evictions: Vec::new(),
             inbound_spis: HashMap::new(),
             reqid_owners: HashMap::new(),
             next_reqid: REQID_BASE,

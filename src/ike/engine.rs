@@ -72,7 +72,10 @@ impl Engine {
     // ----- queries -------------------------------------------------------------------------
 
     pub fn stats(&self) -> Stats {
-        self.cx.stats
+        Stats {
+            half_open: self.cx.half_open.len() as u64,
+            ..self.cx.stats
+        }
     }
 
     pub fn connection(&self, id: ConnId) -> Option<&ConnectionSettings> {
@@ -163,7 +166,7 @@ impl Engine {
     pub fn initiate(&mut self, now: Instant, conn: ConnId) -> Result<SaId, Error> {
         // RFC 7296 2.4: INITIAL_CONTACT tells a peer that still holds SAs from an earlier
         // run of ours that they are gone; only when we hold none with it.
-        let first = !self.sas().any(|sa| sa.conn == conn);
+        let first = self.cx.settings.initial_contact && !self.sas().any(|sa| sa.conn == conn);
         let started = self.cx.initiate(now, conn, first);
         self.adopt_created();
         started
@@ -269,7 +272,36 @@ impl Engine {
         }
         self.adopt_created();
         self.remove_superseded(now);
+        self.remove_replaced_half_open(now);
         self.reestablish_for_stale_peers(now);
+    }
+
+    /// Half-open SAs a new one replaced under the half-open limits (see
+    /// `Context::half_open_room`).
+    fn remove_replaced_half_open(&mut self, now: Instant) {
+        for id in std::mem::take(&mut self.cx.half_open_evictions) {
+            let half_open = self
+                .sas
+                .get(id.0 as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|sa| sa.half_open_key.is_some());
+            if !half_open {
+                continue;
+            }
+            self.cx.stats.half_open_replaced += 1;
+            debug!(
+                sa = id.0,
+                "half-open SA dropped for a newer one: the half-open limits are reached"
+            );
+            let failure = Failure::local(
+                "no IKE_AUTH in time: the half-open limits are reached and a newer IKE_SA_INIT took its place",
+            );
+            self.settle(
+                now,
+                id,
+                Fate::Remove(DownReason::NegotiationFailed(failure)),
+            );
+        }
     }
 
     /// RFC 7296 2.4: a peer that sends INITIAL_CONTACT holds no SA with us but the new one,

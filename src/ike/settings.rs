@@ -133,11 +133,45 @@ pub struct EngineSettings {
     /// Largest IP datagram an IKE message may fill before it is fragmented (RFC 7383;
     /// strongSwan's `fragment_size`, 1280 by default).
     pub fragment_size: usize,
-    /// How long a responder keeps a half-open SA (IKE_SA_INIT answered, no IKE_AUTH yet).
+    /// How long a responder keeps a half-open SA (IKE_SA_INIT answered, no IKE_AUTH yet) at
+    /// least, whatever the half-open limits. It keeps one longer, as long as an initiator
+    /// retransmitting on our schedule still waits for IKE_AUTH's answer
+    /// ([`Self::half_open_lifetime`]), unless the limits are reached: then the oldest
+    /// half-open SA past this age gives way to a new one.
     pub establish_timeout: Duration,
+    /// Whether IKE_AUTH carries INITIAL_CONTACT when we hold no SA of the connection (RFC
+    /// 7296 2.4). A load generator turns it off: its many connections share one pair of
+    /// identities, and each would make the responder remove the others.
+    pub initial_contact: bool,
 }
 
 impl EngineSettings {
+    /// The wait after send number `sends` (from 1) of a request: the first timeout times
+    /// `retransmit_base` to the power `sends - 1`.
+    pub fn retransmit_delay(&self, sends: u32) -> Duration {
+        let factor = self
+            .retransmit_base
+            .powi(i32::try_from(sends.saturating_sub(1)).unwrap_or(i32::MAX));
+        self.retransmit_timeout.mul_f64(factor.clamp(0.0, 1e6))
+    }
+
+    /// From a request's first send until the requester gives it up: every wait of the
+    /// schedule (4 s, 1.8 times more each, 6 sends: 165 s, as strongSwan's defaults).
+    pub fn retransmission_span(&self) -> Duration {
+        (1..=self.retransmit_tries)
+            .map(|sends| self.retransmit_delay(sends))
+            .fold(Duration::ZERO, Duration::saturating_add)
+    }
+
+    /// How long a responder keeps a half-open SA after the last IKE_SA_INIT of its
+    /// initiator, while the half-open limits leave room (RFC 7296 2.4: an initiator
+    /// retransmits IKE_AUTH until its own schedule ends; assumed to be like ours, so the
+    /// SA stays as long as an IKE_AUTH can still come), and never less than
+    /// `establish_timeout`.
+    pub fn half_open_lifetime(&self) -> Duration {
+        self.retransmission_span().max(self.establish_timeout)
+    }
+
     pub fn new(connections: Vec<ConnectionSettings>) -> EngineSettings {
         EngineSettings {
             connections,
@@ -147,6 +181,7 @@ impl EngineSettings {
             half_open: crate::config::HalfOpenLimits::default(),
             fragment_size: 1280,
             establish_timeout: Duration::from_secs(30),
+            initial_contact: true,
         }
     }
 }

@@ -16,6 +16,13 @@ pub struct Stats {
     pub dropped_oversized: u64,
     /// IKE_SA_INIT requests dropped because the half-open limits were reached.
     pub dropped_half_open: u64,
+    /// Half-open SAs (responder, IKE_SA_INIT answered, IKE_AUTH not yet come) now, and the
+    /// most there were at once since the start.
+    pub half_open: u64,
+    pub half_open_peak: u64,
+    /// Half-open SAs dropped before their time to make room for a new one, the half-open
+    /// limits being reached (the oldest first, none younger than `establish_timeout`).
+    pub half_open_replaced: u64,
     /// Requests we retransmitted.
     pub retransmits: u64,
     /// Cached responses resent for retransmitted requests.

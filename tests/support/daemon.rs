@@ -89,6 +89,19 @@ start_action = "{start}"
     )
 }
 
+/// Write a configuration readable by its owner only: ikehub refuses an inline `psk` in a
+/// file group or others can read.
+pub fn write_private(path: &Path, text: &str) {
+    write_with_mode(path, 0o600, text);
+}
+
+/// Write a file and give it `mode`, whatever the umask.
+pub fn write_with_mode(path: &Path, mode: u32, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).expect("write config");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
 /// One daemon child process; killed if the test fails before stopping it.
 pub struct Daemon {
     pub child: Child,
@@ -116,7 +129,7 @@ impl Daemon {
         env: &[(&str, &Path)],
     ) -> Daemon {
         let config_path = dir.join(format!("{name}.toml"));
-        std::fs::write(&config_path, config).expect("write config");
+        write_private(&config_path, config);
         let socket = dir.join(format!("{name}.sock"));
         let log = dir.join(format!("{name}.log"));
         let mut command = match prefix.split_first() {

@@ -23,7 +23,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/strongswan.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/ikehub.sh"
 # shellcheck source=lib/hub.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/hub.sh"
-EXAMPLES=${IKEHUB_EXAMPLES:-/examples}
+# The examples hold inline keys: the daemons get a copy only root can read.
+ikehub_examples "${IKEHUB_EXAMPLES:-/examples}" || {
+    bad "private copy of the examples"
+    finish
+}
 HUB_TABLE=7220
 
 # office name -> namespace variable, public address, LAN address

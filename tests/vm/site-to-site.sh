@@ -11,7 +11,11 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 # shellcheck source=lib/ikehub.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/ikehub.sh"
-EXAMPLES=${IKEHUB_EXAMPLES:-/examples}
+# The examples hold inline keys: the daemons get a copy only root can read.
+ikehub_examples "${IKEHUB_EXAMPLES:-/examples}" || {
+    bad "private copy of the examples"
+    finish
+}
 
 step "topology: two sites, two gateways"
 ns_new VPCH || finish

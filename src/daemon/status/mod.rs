@@ -16,6 +16,10 @@
 //!       "dropped_oversized": 0,        // IKE_SA_INIT larger than 8192 bytes
 //!       "dropped_half_open": 0,        // IKE_SA_INIT over a half-open limit ([gateway]
 //!                                      // half_open_per_address, _limit, _memory_mib)
+//!       "half_open": 0,                // half-open IKE SAs now (IKE_AUTH not yet come)
+//!       "half_open_peak": 0,           // the most half-open IKE SAs at once
+//!       "half_open_replaced": 0,       // half-open IKE SAs a newer one replaced under
+//!                                      // the limits (oldest first, none under 30 s)
 //!       "dropped_bad_marker": 0,       // port 4500 datagrams without the non-ESP marker
 //!       "keepalives_received": 0,      // NAT-keepalives seen on port 4500
 //!       "keepalives_sent": 0,          // NAT-keepalives we sent (we are behind a NAT)
@@ -138,6 +142,12 @@ pub struct Counters {
     pub dropped_oversized: u64,
     #[serde(default)]
     pub dropped_half_open: u64,
+    #[serde(default)]
+    pub half_open: u64,
+    #[serde(default)]
+    pub half_open_peak: u64,
+    #[serde(default)]
+    pub half_open_replaced: u64,
     pub dropped_bad_marker: u64,
     pub keepalives_received: u64,
     pub keepalives_sent: u64,
@@ -418,6 +428,9 @@ pub fn collect(
         dropped_ikev1: stats.dropped_ikev1,
         dropped_oversized: stats.dropped_oversized,
         dropped_half_open: stats.dropped_half_open,
+        half_open: stats.half_open,
+        half_open_peak: stats.half_open_peak,
+        half_open_replaced: stats.half_open_replaced,
         retransmits: stats.retransmits,
         responses_resent: stats.responses_resent,
         cookies_sent: stats.cookies_sent,
@@ -661,6 +674,11 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
         out,
         "  dropped: {} malformed, {} undecryptable, {} unknown SA, {} unexpected, {} IKEv1, {} oversized IKE_SA_INIT, {} over the half-open limits, {} bad non-ESP marker",
         c.dropped_malformed, c.dropped_undecryptable, c.dropped_unknown_sa, c.dropped_unexpected, c.dropped_ikev1, c.dropped_oversized, c.dropped_half_open, c.dropped_bad_marker
+    );
+    let _ = writeln!(
+        out,
+        "  half-open IKE SAs: {} now, {} at most, {} replaced by newer ones",
+        c.half_open, c.half_open_peak, c.half_open_replaced
     );
     let _ = writeln!(
         out,

@@ -33,6 +33,9 @@ impl Engine {
         datagram: &[u8],
     ) {
         let cx = &mut self.cx;
+        if cx.drop_init_from_full_source(remote, datagram) {
+            return;
+        }
         let message = match ikev2::parse_message(datagram) {
             Ok(m) => m,
             Err(e) => {
@@ -49,8 +52,9 @@ impl Engine {
             }
             match cx.half_open.get(&(header.spi_i, remote)).copied() {
                 Some(id) => {
-                    let sa = self.sas.get(id.0 as usize).and_then(Option::as_ref);
-                    self.cx.resend_init_response(sa, local, remote, datagram);
+                    let sa = self.sas.get_mut(id.0 as usize).and_then(Option::as_mut);
+                    self.cx
+                        .resend_init_response(now, sa, local, remote, datagram);
                 }
                 None => cx.respond_init(now, local, remote, datagram, &message),
             }
@@ -390,11 +394,7 @@ impl Context {
 
     /// Timeout before send number `sends + 1`: base timeout times base^(sends-1).
     fn retransmit_delay(&self, sends: u32) -> Duration {
-        let s = &self.settings;
-        let factor = s
-            .retransmit_base
-            .powi(i32::try_from(sends.saturating_sub(1)).unwrap_or(i32::MAX));
-        s.retransmit_timeout.mul_f64(factor.min(1e6))
+        self.settings.retransmit_delay(sends)
     }
 
     /// The connection's `dpd_timeout` bounds how long an established SA waits for the answer

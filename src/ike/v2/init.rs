@@ -326,7 +326,8 @@ impl Context {
             return;
         };
         self.cookie_secrets.rotate_if_due(now, self.rng.as_mut());
-        let Some(conn) = self.admit_init(&request) else {
+        self.evict_for_new = None;
+        let Some(conn) = self.admit_init(now, &request) else {
             return;
         };
         let Some((suite, answer)) = self.choose_init_proposal(conn, &request) else {
@@ -337,20 +338,35 @@ impl Context {
 
     /// RFC 7296 2.1: the cached answer to a retransmitted IKE_SA_INIT, if it is byte for
     /// byte the request we answered.
+    ///
+    /// The initiator had not received our answer: its IKE_AUTH, and the retransmissions of
+    /// it, start only now, so the half-open SA is kept as long again from now.
     pub(in crate::ike) fn resend_init_response(
         &mut self,
-        half_open: Option<&IkeSa>,
+        now: Instant,
+        half_open: Option<&mut IkeSa>,
         local: SocketAddr,
         remote: SocketAddr,
         datagram: &[u8],
     ) {
         let request = super::message::digest(datagram);
-        let cached = half_open
-            .and_then(|sa| sa.v2.exchanges.last_response.as_ref())
+        let Some(sa) = half_open else {
+            self.stats.dropped_unexpected += 1;
+            return;
+        };
+        let cached = sa
+            .v2
+            .exchanges
+            .last_response
+            .as_ref()
             .filter(|c| c.message_id == 0 && c.request == request)
             .map(|c| c.datagrams.clone());
         if cached.is_none() {
             self.stats.dropped_unexpected += 1;
+        } else if sa.half_open_key.is_some() {
+            let deadline = now + self.settings.half_open_lifetime();
+            self.timers
+                .arm(&mut sa.timers, sa.id, Timer::Establish, deadline);
         }
         for payload in cached.into_iter().flatten() {
             self.stats.responses_resent += 1;
@@ -421,7 +437,7 @@ impl Context {
 
     /// The connection the request is for, once a cookie proves the initiator's address when
     /// too many SAs are half-open (RFC 7296 2.6).
-    fn admit_init(&mut self, request: &InitRequest) -> Option<ConnId> {
+    fn admit_init(&mut self, now: Instant, request: &InitRequest) -> Option<ConnId> {
         let InitRequest {
             local,
             remote,
@@ -445,9 +461,7 @@ impl Context {
             self.report_refusal(None, remote, failure);
             return None;
         };
-        if !self.half_open_room(remote) {
-            return None;
-        }
+        let evict = self.half_open_room(now, remote)?;
         let cookie_threshold = usize::try_from(self.settings.half_open.cookie_threshold);
         if cookie_threshold.is_ok_and(|t| self.half_open.len() >= t) {
             let valid = notify_data(request.payloads, NotifyType::Cookie)
@@ -459,14 +473,47 @@ impl Context {
                 return None;
             }
         }
+        // Only a request that made it here (from its own address, when cookies are asked
+        // for) takes an older SA's place, and only once its SA exists (`keep_half_open`).
+        self.evict_for_new = evict;
         Some(conn)
     }
 
+    /// A new IKE_SA_INIT request from an address that holds all the half-open SAs it may is
+    /// dropped (and counted) on its header alone, before its payloads are decoded: a flood
+    /// from one address that answers cookies costs a header read and two lookups once it is
+    /// full. Retransmissions of requests already answered go on to their cached response.
+    pub(in crate::ike) fn drop_init_from_full_source(
+        &mut self,
+        remote: SocketAddr,
+        datagram: &[u8],
+    ) -> bool {
+        let Ok(header) = ikev2::Header::parse(datagram) else {
+            return false;
+        };
+        let new_request = header.exchange == ExchangeType::IkeSaInit
+            && !header.flags.response
+            && header.spi_r == 0
+            && datagram.len() <= MAX_INIT_REQUEST;
+        if !new_request || self.half_open.contains_key(&(header.spi_i, remote)) {
+            return false;
+        }
+        let held = self.half_open_by_address.get(&remote.ip()).copied();
+        if held.is_none_or(|n| n < self.settings.half_open.per_address) {
+            return false;
+        }
+        self.count_half_open_drop(remote, "half_open_per_address");
+        true
+    }
+
     /// Whether another half-open SA from `remote` fits the limits (per address, in all, in
-    /// bytes); counted when not. Only sources that return cookies can fill them (above the
-    /// cookie threshold a spoofed flood creates no SA), and a full source is dropped before
-    /// its cookie is computed.
-    fn half_open_room(&mut self, remote: SocketAddr) -> bool {
+    /// bytes): `Some(None)` if it does, `Some(Some(oldest))` if it does once the oldest
+    /// half-open SA goes, which may happen when that one is older than `establish_timeout`
+    /// and the limit reached is the total or the bytes (an address at its own limit waits
+    /// for its own SAs to go); `None`, counted, if not. Only sources that return cookies can
+    /// fill them (above the cookie threshold a spoofed flood creates no SA), and a full
+    /// source is dropped before its cookie is computed.
+    fn half_open_room(&mut self, now: Instant, remote: SocketAddr) -> Option<Option<SaId>> {
         let limits = self.settings.half_open;
         let from_address = self
             .half_open_by_address
@@ -486,13 +533,38 @@ impl Context {
             None
         };
         let Some(limit) = full else {
-            return true;
+            return Some(None);
         };
+        if limit != "half_open_per_address" {
+            if let Some(oldest) = self.oldest_half_open(now) {
+                return Some(Some(oldest));
+            }
+        }
+        self.count_half_open_drop(remote, limit);
+        None
+    }
+
+    /// The oldest half-open SA if it is past `establish_timeout`, so that it may give way to
+    /// a new one under the limits. Entries of SAs no longer half-open are dropped on the way.
+    fn oldest_half_open(&mut self, now: Instant) -> Option<SaId> {
+        while let Some(&(id, key, created)) = self.half_open_order.front() {
+            if self.half_open.get(&key) != Some(&id) {
+                self.half_open_order.pop_front();
+                continue;
+            }
+            let age = now.saturating_duration_since(created);
+            return (age >= self.settings.establish_timeout).then_some(id);
+        }
+        None
+    }
+
+    /// An IKE_SA_INIT request dropped for the half-open `limit`: counted, the first from each
+    /// peer logged.
+    fn count_half_open_drop(&mut self, remote: SocketAddr, limit: &str) {
         self.stats.dropped_half_open += 1;
         if self.first_time(remote, super::super::context::RefusalKind::HalfOpenLimit) {
             info!(peer = %remote, "IKE_SA_INIT dropped: the {limit} limit of half-open SAs is reached (counted in dropped_half_open)");
         }
-        false
     }
 
     /// Our proposal for the initiator's offer, with a KE of the chosen group; refused with
@@ -669,7 +741,7 @@ impl Context {
     /// initiator's SPI and address (for retransmissions), and gone if IKE_AUTH does not come
     /// in time.
     fn keep_half_open(&mut self, now: Instant, mut sa: IkeSa) {
-        let deadline = now + self.settings.establish_timeout;
+        let deadline = now + self.settings.half_open_lifetime();
         self.timers
             .arm(&mut sa.timers, sa.id, Timer::Establish, deadline);
         self.by_spi.insert(sa.spi_r, sa.id);
@@ -679,6 +751,17 @@ impl Context {
             bytes: half_open_bytes(&sa),
         };
         self.half_open.insert((entry.spi_i, entry.remote), sa.id);
+        self.half_open_order
+            .push_back((sa.id, (entry.spi_i, entry.remote), now));
+        if self.half_open_order.len() > 2 * self.half_open.len() + 64 {
+            let live = &self.half_open;
+            self.half_open_order
+                .retain(|(id, key, _)| live.get(key) == Some(id));
+        }
+        if let Some(oldest) = self.evict_for_new.take() {
+            self.half_open_evictions.push(oldest);
+        }
+        self.stats.half_open_peak = self.stats.half_open_peak.max(self.half_open.len() as u64);
         *self
             .half_open_by_address
             .entry(entry.remote.ip())

@@ -4,6 +4,9 @@
 # ns_new, waits with wait_for, and ends with `finish`. Everything it created
 # through these helpers is removed when the script exits, however it exits.
 set -u
+# The configurations tests write hold inline pre-shared keys, which ikehub refuses in a file
+# group or others can read: every file a test creates is its owner's alone.
+umask 077
 
 IKEHUB_PASSED=0
 IKEHUB_FAILED=0

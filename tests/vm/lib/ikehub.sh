@@ -1,7 +1,11 @@
 # Helpers for running ikehub daemons in test namespaces. Source after common.sh.
 #
 #   ikehub_start NS CONFIG          start a daemon in NS (socket /run/ikt-NS.sock, log
-#                                   /tmp/ikt-NS.log); registered for cleanup
+#                                   /tmp/ikt-NS.log); registered for cleanup. CONFIG is
+#                                   made readable by its owner only (chmod 600): ikehub
+#                                   refuses an inline psk in a file others can read
+#   ikehub_examples DIR             EXAMPLES= a private copy of the shipped examples in DIR
+#                                   (git checks them out 0644), mode 600; removed on exit
 #   ikehub_cli NS ARGS...           run the CLI against NS's daemon
 #   ikehub_json NS [NAME]           `status --json` (pretty JSON, one field per line)
 #   ikehub_established NS NAME      exit 0 when NAME has an established IKE SA and CHILD_SA
@@ -18,10 +22,17 @@ declare -A IKEHUB_PID
 
 ikehub_start() {
     local ns=$1 config=$2 pid
+    chmod 600 "$config"
     spawn pid ip netns exec "$ns" ikehub daemon --config "$config" --socket "$(ikehub_socket "$ns")" \
         2>>"$(ikehub_logfile "$ns")"
     IKEHUB_PID[$ns]=$pid
     wait_for 10 ikehub_cli "$ns" status
+}
+
+ikehub_examples() {
+    EXAMPLES=$(mktemp -d /tmp/ikt-examples.XXXXXX) || return 1
+    IKEHUB_DIRS+=("$EXAMPLES")
+    cp -r "$1"/. "$EXAMPLES"/ && chmod 600 "$EXAMPLES"/*.toml
 }
 
 ikehub_stop() {

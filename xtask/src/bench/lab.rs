@@ -8,6 +8,8 @@ pub const INITIATOR_NS: &str = "ikb-init";
 pub const RESPONDER_NS: &str = "ikb-resp";
 pub const INITIATOR_ADDR: &str = "192.0.2.1";
 pub const RESPONDER_ADDR: &str = "192.0.2.2";
+/// A second address in the initiator's namespace, the flood's (`cargo xtask bench --flood`).
+pub const FLOODER_ADDR: &str = "192.0.2.3";
 /// The responder's protected subnet; one address of it sits on the responder's loopback,
 /// because strongSwan's kernel-libipsec routes each CHILD_SA from a local address inside
 /// the local traffic selector and refuses the CHILD_SA without one.
@@ -57,6 +59,15 @@ impl Lab {
             ip(&["-n", ns, "link", "set", dev, "up"])?;
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
         }
+        ip(&[
+            "-n",
+            INITIATOR_NS,
+            "addr",
+            "add",
+            &format!("{FLOODER_ADDR}/24"),
+            "dev",
+            "ikb-i",
+        ])?;
         ip(&[
             "-n",
             RESPONDER_NS,

@@ -11,6 +11,7 @@ use crate::process::output;
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadReport {
     pub tunnels: u64,
+    pub elapsed_s: f64,
     pub setups_per_s: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -37,6 +38,7 @@ pub fn parse(text: &str) -> Result<LoadReport, String> {
     };
     Ok(LoadReport {
         tunnels: count("tunnels")?,
+        elapsed_s: number(&value, &["elapsed_s"]).unwrap_or(f64::NAN),
         setups_per_s: number(&value, &["setups_per_s"])?,
         p50_ms: number(&value, &["latency_ms", "p50"])?,
         p99_ms: number(&value, &["latency_ms", "p99"])?,
@@ -54,6 +56,19 @@ pub fn run(
     in_flight: u32,
     timeout_s: u64,
 ) -> Result<LoadReport, String> {
+    run_with(loadgen, group, tunnels, first, in_flight, timeout_s, &[])
+}
+
+/// [`run`] with more arguments for the load generator.
+pub fn run_with(
+    loadgen: &Path,
+    group: &str,
+    tunnels: u32,
+    first: u32,
+    in_flight: u32,
+    timeout_s: u64,
+    extra: &[&str],
+) -> Result<LoadReport, String> {
     let text = output(
         Command::new("ip")
             .args(["netns", "exec", INITIATOR_NS])
@@ -63,7 +78,8 @@ pub fn run(
             .args(["--tunnels", &tunnels.to_string()])
             .args(["--first", &first.to_string()])
             .args(["--in-flight", &in_flight.to_string()])
-            .args(["--timeout", &timeout_s.to_string()]),
+            .args(["--timeout", &timeout_s.to_string()])
+            .args(extra),
     )?;
     let report = parse(&text)?;
     if report.tunnels != u64::from(tunnels) {

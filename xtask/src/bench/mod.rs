@@ -8,6 +8,7 @@
 //! latency of a single setup on an idle responder). Then memory: a fresh responder of each
 //! kind, VmRSS at 0, 1000 and `memory_tunnels` tunnels, and the wall time of listing every
 //! SA at that size (`ikehub status --json`, `swanctl --list-sas --raw`).
+mod flood;
 mod lab;
 mod loadgen;
 mod procfs;
@@ -40,6 +41,9 @@ pub struct Options {
     pub vm: bool,
     /// With `vm`: the scripts to run (file stems under tests/vm/bench; empty: all of them).
     pub vm_scripts: Vec<String>,
+    /// Run the half-open flood instead (`--flood`), each round this long.
+    pub flood: bool,
+    pub flood_seconds: u64,
 }
 
 impl Default for Options {
@@ -58,6 +62,8 @@ impl Default for Options {
             build: true,
             vm: false,
             vm_scripts: Vec::new(),
+            flood: false,
+            flood_seconds: 30,
         }
     }
 }
@@ -75,6 +81,11 @@ pub const USAGE: &str = "\
       --no-handshakes           skip the handshake runs
       --no-memory               skip the memory and status runs
       --no-build                reuse the binaries the last bench run built
+      --flood                   instead: a half-open flood against ikehub alone (one
+                                address sends IKE_SA_INITs of 8000 bytes as fast as it
+                                can, answering cookies, while 200 tunnels come up);
+                                --runs rounds, peak RSS, tunnels up, drops
+      --flood-seconds N         length of each flood round (default 30)
       --vm [NAME...]            instead: the benchmarks of tests/vm/bench in the VM (all,
                                 or the scripts named by file stem); IKEHUB_BENCH_RUNS=5 rounds,
                                 IKEHUB_TEST_TIMEOUT=SECS each script's limit in the guest
@@ -120,6 +131,8 @@ pub fn parse_options(args: &[String]) -> Result<Options, String> {
             "--no-memory" => options.memory = false,
             "--vm" => options.vm = true,
             "--no-build" => options.build = false,
+            "--flood" => options.flood = true,
+            "--flood-seconds" => options.flood_seconds = number(arg, args.next())?,
             name if !name.starts_with('-') => options.vm_scripts.push(name.to_string()),
             other => return Err(format!("unknown bench option `{other}`")),
         }
@@ -137,6 +150,9 @@ pub fn parse_options(args: &[String]) -> Result<Options, String> {
     {
         return Err("--runs, --memory-runs, --tunnels and --in-flight must be at least 1".into());
     }
+    if options.flood_seconds == 0 {
+        return Err("--flood-seconds must be at least 1".into());
+    }
     if options.memory_tunnels < 1000 {
         return Err("--memory-tunnels must be at least 1000 (the first checkpoint)".into());
     }
@@ -152,10 +168,10 @@ const MEMORY_STEP_TIMEOUT_S: u64 = 3600;
 const LISTING_CALLS: usize = 3;
 const KINDS: [Kind; 2] = [Kind::Ikehub, Kind::Strongswan];
 
-struct Paths {
-    ikehub: PathBuf,
-    loadgen: PathBuf,
-    scratch: PathBuf,
+pub(crate) struct Paths {
+    pub(crate) ikehub: PathBuf,
+    pub(crate) loadgen: PathBuf,
+    pub(crate) scratch: PathBuf,
 }
 
 pub fn main(ws: &Workspace, options: &Options) -> i32 {
@@ -176,13 +192,18 @@ pub fn main(ws: &Workspace, options: &Options) -> i32 {
 }
 
 fn bench(ws: &Workspace, options: &Options) -> Result<(), String> {
-    Apt::default().ensure_installed(&[
-        "strongswan-charon",
-        "strongswan-swanctl",
-        "libcharon-extra-plugins",
-        "libstrongswan-extra-plugins",
-        "iproute2",
-    ])?;
+    let packages: &[&str] = if options.flood {
+        &["iproute2"]
+    } else {
+        &[
+            "strongswan-charon",
+            "strongswan-swanctl",
+            "libcharon-extra-plugins",
+            "libstrongswan-extra-plugins",
+            "iproute2",
+        ]
+    };
+    Apt::default().ensure_installed(packages)?;
     let scratch = ws.cargo_target_dir().join("bench");
     let bin = scratch.join("bin");
     std::fs::create_dir_all(&bin).map_err(|e| format!("{}: {e}", bin.display()))?;
@@ -213,6 +234,16 @@ fn bench(ws: &Workspace, options: &Options) -> Result<(), String> {
     let ticks = procfs::ticks_per_second()?;
     let _lab = lab::Lab::create()?;
     let mut out = report::machine(ws)?;
+    if options.flood {
+        let results = flood::run(&paths, options)?;
+        let table = flood::report(options, &results);
+        println!("{table}");
+        out.push_str(&table);
+        let file = paths.scratch.join("flood.md");
+        std::fs::write(&file, &out).map_err(|e| format!("{}: {e}", file.display()))?;
+        eprintln!("xtask bench: table written to {}", file.display());
+        return Ok(());
+    }
     out.push_str(&report::method(options));
     if options.handshakes {
         for group in &options.groups {
@@ -250,7 +281,7 @@ pub struct HandshakeResults {
     pub load_after: String,
 }
 
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|text| {
             text.split_whitespace()
@@ -448,6 +479,9 @@ mod tests {
         assert!(o.vm);
         assert_eq!(o.vm_scripts, args(&["handshakes"]));
         assert!(parse_options(&args(&["handshakes"])).is_err());
+        let o = parse_options(&args(&["--flood", "--flood-seconds", "5"])).expect("options");
+        assert!(o.flood && o.flood_seconds == 5);
+        assert!(parse_options(&args(&["--flood-seconds", "0"])).is_err());
         assert!(
             !parse_options(&args(&["--no-build"]))
                 .expect("options")

@@ -145,6 +145,15 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Write a configuration only its owner may read: ikehub refuses an inline psk in a file
+/// group or others can read.
+fn write_private(path: &Path, text: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    write(path, text)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("chmod 600 {}: {e}", path.display()))
+}
+
 fn log_file(path: &Path) -> Result<Stdio, String> {
     std::fs::File::create(path)
         .map(Stdio::from)
@@ -176,33 +185,7 @@ impl Responder {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut responder = match kind {
-            Kind::Ikehub => {
-                let config = dir.join("ikehub.toml");
-                write(&config, &ikehub_config(group))?;
-                let child = Command::new("ip")
-                    .args(["netns", "exec", RESPONDER_NS])
-                    .arg(ikehub)
-                    .arg("--socket")
-                    .arg(dir.join("control.sock"))
-                    .arg("daemon")
-                    .arg("--config")
-                    .arg(&config)
-                    .args(["--dataplane", "recording"])
-                    // as quiet as charon below: warnings and errors only
-                    .env("IKEHUB_LOG", "warn")
-                    .stdin(Stdio::null())
-                    .stdout(log_file(&dir.join("daemon.log"))?)
-                    .stderr(log_file(&dir.join("daemon.err"))?)
-                    .spawn()
-                    .map_err(|e| format!("cannot start ikehub: {e}"))?;
-                Responder {
-                    kind,
-                    pid: child.id(),
-                    child,
-                    dir: dir.to_path_buf(),
-                    ikehub: ikehub.to_path_buf(),
-                }
-            }
+            Kind::Ikehub => Responder::spawn_ikehub(dir, ikehub, &ikehub_config(group))?,
             Kind::Strongswan => {
                 for sub in ["run", "swanctl/conf.d"] {
                     let path = dir.join(sub);
@@ -239,6 +222,49 @@ impl Responder {
             return Err(e);
         }
         Ok(responder)
+    }
+
+    /// A fresh ikehub responder with the configuration `config`, its files in `dir` (emptied
+    /// first).
+    pub fn start_ikehub(dir: &Path, ikehub: &Path, config: &str) -> Result<Responder, String> {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut responder = Responder::spawn_ikehub(dir, ikehub, config)?;
+        let started = responder.wait_until_ready();
+        if let Err(e) = started {
+            responder.stop();
+            return Err(e);
+        }
+        Ok(responder)
+    }
+
+    fn spawn_ikehub(dir: &Path, ikehub: &Path, config_text: &str) -> Result<Responder, String> {
+        let kind = Kind::Ikehub;
+        let config = dir.join("ikehub.toml");
+        write_private(&config, config_text)?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", RESPONDER_NS])
+            .arg(ikehub)
+            .arg("--socket")
+            .arg(dir.join("control.sock"))
+            .arg("daemon")
+            .arg("--config")
+            .arg(&config)
+            .args(["--dataplane", "recording"])
+            // as quiet as charon below: warnings and errors only
+            .env("IKEHUB_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(log_file(&dir.join("daemon.log"))?)
+            .stderr(log_file(&dir.join("daemon.err"))?)
+            .spawn()
+            .map_err(|e| format!("cannot start ikehub: {e}"))?;
+        Ok(Responder {
+            kind,
+            pid: child.id(),
+            child,
+            dir: dir.to_path_buf(),
+            ikehub: ikehub.to_path_buf(),
+        })
     }
 
     fn swanctl(&self) -> Command {
@@ -308,6 +334,12 @@ impl Responder {
         let start = Instant::now();
         let text = output(&mut cmd)?;
         Ok((start.elapsed(), text.len()))
+    }
+
+    /// ikehub's `status --json`.
+    pub fn status(&self) -> Result<serde_json::Value, String> {
+        let text = output(&mut self.status_command())?;
+        serde_json::from_str(&text).map_err(|e| format!("ikehub status --json: {e}"))
     }
 
     /// The number of established IKE SAs as the daemon itself reports them.
