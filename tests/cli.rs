@@ -1,6 +1,15 @@
-//! The `ikehub` binary as a user runs it.
+//! The `ikehub` binary as a user runs it. The tests that need a daemon start one with the
+//! recording dataplane on loopback (binding UDP 500 needs root: without it they say so and
+//! return).
 
-use std::process::Command;
+mod support {
+    pub mod daemon;
+}
+
+use std::net::Ipv4Addr;
+use std::process::{Command, Output, Stdio};
+
+use support::daemon::*;
 
 fn ikehub(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ikehub"))
@@ -112,5 +121,77 @@ fn a_local_address_the_machine_lacks_is_refused_plainly() {
     assert!(
         stderr.contains("cannot bind UDP 203.0.113.1:500"),
         "{stderr}"
+    );
+}
+
+/// Run `command` with its standard output a pipe whose reader has gone away.
+fn into_closed_pipe(mut command: Command) -> Output {
+    let (reader, writer) = nix::unistd::pipe().expect("pipe");
+    drop(reader);
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(writer))
+        .output()
+        .expect("run ikehub")
+}
+
+fn assert_quiet_end(what: &str, out: &Output) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        matches!(out.status.code(), Some(0 | 141)),
+        "{what}: {:?}: {stderr}",
+        out.status
+    );
+    assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{what}: {stderr}");
+}
+
+#[test]
+fn a_closed_output_ends_check_config_and_help_quietly() {
+    let hub = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/hub.toml");
+    for args in [&["check-config", hub][..], &["--help"], &["--version"]] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ikehub"));
+        command.args(args);
+        assert_quiet_end(&format!("{args:?}"), &into_closed_pipe(command));
+    }
+}
+
+/// Every command that asks the daemon, its output going into a closed pipe: no panic.
+#[test]
+fn a_closed_output_ends_every_daemon_command_quietly() {
+    if skip_unless_root("a_closed_output_ends_every_daemon_command_quietly") {
+        return;
+    }
+    let dir = TempDir::new("cli-closed-output");
+    let me = Side {
+        address: Ipv4Addr::new(127, 0, 0, 61),
+        subnet: "10.1.0.0/16",
+    };
+    let peer = Side {
+        address: Ipv4Addr::new(127, 0, 0, 62),
+        subnet: "10.2.0.0/16",
+    };
+    let mut daemon = Daemon::start(&dir.0, "a", &config_text(&me, &peer, false, ""));
+    wait_for(ESTABLISH_DEADLINE, "the daemon to answer", || {
+        daemon.status()
+    });
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["status", "tunnel"],
+        &["routes"],
+        &["routes", "--json"],
+        &["down", "tunnel"],
+        &["up", "tunnel"],
+        &["down", "tunnel"],
+    ] {
+        let mut command = Command::new(BINARY);
+        command.arg("--socket").arg(&daemon.socket).args(args);
+        assert_quiet_end(&format!("{args:?}"), &into_closed_pipe(command));
+    }
+    daemon.signal("TERM");
+    assert_eq!(
+        daemon.wait_exit(std::time::Duration::from_secs(10)),
+        Some(0)
     );
 }

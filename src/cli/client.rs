@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
+use super::output::{self, error_line, print, print_line};
 use crate::daemon::control::{self, ClientError, CopyError, Request, Response};
 use crate::daemon::hub::{self, RoutesSnapshot};
 use crate::daemon::status;
@@ -21,13 +22,13 @@ fn ask(socket: &Path, request: &Request) -> Result<Response, ExitCode> {
 
 /// The daemon refused: print its reason and fail.
 fn refused(response: &Response) -> ExitCode {
-    eprintln!(
+    error_line(&format!(
         "ikehub: {}",
         response
             .error
             .as_deref()
             .unwrap_or("the daemon refused without a reason")
-    );
+    ));
     ExitCode::FAILURE
 }
 
@@ -41,7 +42,7 @@ fn exit_code(error: &ClientError) -> ExitCode {
 }
 
 fn failed(error: ClientError) -> ExitCode {
-    eprintln!("ikehub: {error}");
+    error_line(&format!("ikehub: {error}"));
     exit_code(&error)
 }
 
@@ -76,12 +77,8 @@ pub fn status(socket: &Path, name: Option<String>, json: bool) -> ExitCode {
     };
     match printed.and_then(|()| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,
-        // The reader went away (`ikehub status | head`): nothing left to tell it.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("ikehub: cannot print the status: {e}");
-            ExitCode::FAILURE
-        }
+        // The reader went away (`ikehub status | head`): a quiet end.
+        Err(e) => output::output_failed(e),
     }
 }
 
@@ -99,16 +96,15 @@ pub fn routes(socket: &Path, json: bool) -> ExitCode {
             routes: routes.clone(),
         };
         match serde_json::to_string(&snapshot) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => output::exit(print_line(&text)),
             Err(e) => {
-                eprintln!("ikehub: cannot encode the routes: {e}");
-                return ExitCode::FAILURE;
+                error_line(&format!("ikehub: cannot encode the routes: {e}"));
+                ExitCode::FAILURE
             }
         }
     } else {
-        print!("{}", hub::render(routes));
+        output::exit(print(hub::render(routes)))
     }
-    ExitCode::SUCCESS
 }
 
 /// `up` / `down`: print the daemon's answer.
@@ -120,10 +116,10 @@ pub fn command(socket: &Path, request: Request) -> ExitCode {
     if !response.ok {
         return refused(&response);
     }
-    if let Some(message) = &response.message {
-        println!("{message}");
+    match &response.message {
+        Some(message) => output::exit(print_line(message)),
+        None => ExitCode::SUCCESS,
     }
-    ExitCode::SUCCESS
 }
 
 #[cfg(test)]

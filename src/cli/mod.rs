@@ -3,6 +3,7 @@
 
 mod args;
 mod client;
+pub mod output;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -33,18 +34,20 @@ pub fn main() -> ExitCode {
 fn check_config(file: &Path) -> ExitCode {
     match crate::config::load(file) {
         Ok(config) => {
-            println!("{}: configuration is valid", file.display());
             let summary = config.summary();
-            println!("{}", summary.trim_end());
-            ExitCode::SUCCESS
+            output::exit(output::print(format!(
+                "{}: configuration is valid\n{}\n",
+                file.display(),
+                summary.trim_end()
+            )))
         }
         Err(errors) => {
-            eprintln!("{}", errors.to_string().trim_end());
-            eprintln!(
+            output::error_line(errors.to_string().trim_end());
+            output::error_line(&format!(
                 "{}: {} error(s); nothing was applied",
                 file.display(),
                 errors.0.len()
-            );
+            ));
             ExitCode::FAILURE
         }
     }
