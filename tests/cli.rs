@@ -195,3 +195,75 @@ fn a_closed_output_ends_every_daemon_command_quietly() {
         Some(0)
     );
 }
+
+/// Sends SIGCONT to a stopped daemon when dropped, even when the test fails.
+struct Stopped<'a>(&'a Daemon);
+
+impl<'a> Stopped<'a> {
+    fn stop(daemon: &'a Daemon) -> Stopped<'a> {
+        daemon.signal("STOP");
+        Stopped(daemon)
+    }
+}
+
+impl Drop for Stopped<'_> {
+    fn drop(&mut self) {
+        self.0.signal("CONT");
+    }
+}
+
+/// A stopped daemon (SIGSTOP) accepts connections in the kernel but never answers: every
+/// command gives up after `--timeout`, saying so, with its own exit status.
+#[test]
+fn a_stopped_daemon_makes_commands_give_up_after_the_timeout() {
+    if skip_unless_root("a_stopped_daemon_makes_commands_give_up_after_the_timeout") {
+        return;
+    }
+    let dir = TempDir::new("cli-stopped");
+    let me = Side {
+        address: Ipv4Addr::new(127, 0, 0, 63),
+        subnet: "10.1.0.0/16",
+    };
+    let peer = Side {
+        address: Ipv4Addr::new(127, 0, 0, 64),
+        subnet: "10.2.0.0/16",
+    };
+    let mut daemon = Daemon::start(&dir.0, "a", &config_text(&me, &peer, false, ""));
+    wait_for(ESTABLISH_DEADLINE, "the daemon to answer", || {
+        daemon.status()
+    });
+    {
+        let _stopped = Stopped::stop(&daemon);
+        for args in [
+            &["status", "--timeout", "1"][..],
+            &["--timeout", "1", "status", "--json"],
+            &["routes", "--timeout", "1"],
+            &["down", "tunnel", "--timeout", "1"],
+        ] {
+            let started = std::time::Instant::now();
+            let out = daemon.cli(args);
+            let took = started.elapsed();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(75), "{args:?}: {stderr}");
+            assert!(
+                took < std::time::Duration::from_secs(6),
+                "{args:?} took {took:?}"
+            );
+            assert!(
+                stderr.contains("ikehub: no answer from the daemon on ")
+                    && stderr.contains(" within 1 s: it is stopped or too busy"),
+                "{args:?}: {stderr}"
+            );
+            assert!(out.stdout.is_empty(), "{args:?}");
+        }
+    }
+    // Running again, it answers the requests it had queued and new ones.
+    wait_for(ESTABLISH_DEADLINE, "the daemon to answer again", || {
+        daemon.status()
+    });
+    daemon.signal("TERM");
+    assert_eq!(
+        daemon.wait_exit(std::time::Duration::from_secs(10)),
+        Some(0)
+    );
+}

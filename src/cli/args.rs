@@ -10,6 +10,8 @@ use crate::daemon::DataplaneKind;
 pub const DEFAULT_CONFIG: &str = "/etc/ikehub/ikehub.toml";
 /// Default location of the daemon's root-only control socket.
 pub const DEFAULT_SOCKET: &str = "/run/ikehub/control.sock";
+/// How long a command waits for the daemon's answer unless `--timeout` says otherwise.
+pub const DEFAULT_TIMEOUT_S: u64 = 10;
 
 /// ikehub: an IPsec VPN gateway (IKEv2/IKEv1 in userspace, ESP in the kernel).
 #[derive(Debug, Parser)]
@@ -18,6 +20,11 @@ pub struct Cli {
     /// Control socket of the running daemon.
     #[arg(long, global = true, value_name = "PATH", default_value = DEFAULT_SOCKET)]
     pub socket: PathBuf,
+
+    /// Give up when the daemon has not answered within this many seconds (default 10):
+    /// exit status 75.
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout: Option<u64>,
 
     #[command(subcommand)]
     pub command: Command,

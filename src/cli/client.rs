@@ -1,11 +1,10 @@
 //! The commands that ask the running daemon: `status`, `up`, `down`, `routes`.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 
 use super::output::{self, error_line, print, print_line};
-use crate::daemon::control::{self, ClientError, CopyError, Request, Response};
+use crate::daemon::control::{self, ClientError, CopyError, Request, Response, Target};
 use crate::daemon::hub::{self, RoutesSnapshot};
 use crate::daemon::status;
 
@@ -15,9 +14,11 @@ const EXIT_NOT_RUNNING: u8 = 69;
 const EXIT_NO_PERMISSION: u8 = 77;
 /// EX_PROTOCOL: the daemon's answer could not be read.
 const EXIT_PROTOCOL: u8 = 76;
+/// EX_TEMPFAIL: the daemon did not answer within `--timeout` (stopped, hung, overloaded).
+pub const EXIT_NO_ANSWER: u8 = 75;
 
-fn ask(socket: &Path, request: &Request) -> Result<Response, ExitCode> {
-    control::request(socket, request).map_err(failed)
+fn ask(target: Target<'_>, request: &Request) -> Result<Response, ExitCode> {
+    control::request(target, request).map_err(failed)
 }
 
 /// The daemon refused: print its reason and fail.
@@ -37,6 +38,7 @@ fn exit_code(error: &ClientError) -> ExitCode {
         ClientError::PermissionDenied(_) => EXIT_NO_PERMISSION,
         ClientError::NotRunning(_) => EXIT_NOT_RUNNING,
         ClientError::Protocol(_) => EXIT_PROTOCOL,
+        ClientError::NoAnswer { .. } => EXIT_NO_ANSWER,
         ClientError::Io { .. } => 1,
     })
 }
@@ -49,8 +51,8 @@ fn failed(error: ClientError) -> ExitCode {
 /// `status`: with `--json` the daemon's JSON is copied out as it arrives (it is already in
 /// the printed form; an answer cut short leaves what arrived printed and exits 76); else it
 /// is decoded and rendered for humans.
-pub fn status(socket: &Path, name: Option<String>, json: bool) -> ExitCode {
-    let answer = match control::request_line(socket, &Request::Status { name }) {
+pub fn status(target: Target<'_>, name: Option<String>, json: bool) -> ExitCode {
+    let answer = match control::request_line(target, &Request::Status { name }) {
         Ok(answer) => answer,
         Err(error) => return failed(error),
     };
@@ -61,13 +63,13 @@ pub fn status(socket: &Path, name: Option<String>, json: bool) -> ExitCode {
     let printed = if json {
         match answer.copy_status(&mut out) {
             Ok(()) => out.write_all(b"\n"),
-            Err(CopyError::Answer(e)) => return failed(control::client_error(socket, e)),
+            Err(CopyError::Answer(e)) => return failed(target.error(e)),
             Err(CopyError::Output(e)) => Err(e),
         }
     } else {
         let response = match answer.read_status() {
             Ok(response) => response,
-            Err(e) => return failed(control::client_error(socket, e)),
+            Err(e) => return failed(target.error(e)),
         };
         let status_json = response.status_json.unwrap_or_default();
         match serde_json::from_slice::<status::StatusSnapshot>(&status_json) {
@@ -83,8 +85,8 @@ pub fn status(socket: &Path, name: Option<String>, json: bool) -> ExitCode {
 }
 
 /// `routes`: the hub's destination route table, as a table or as `{"routes":[...]}`.
-pub fn routes(socket: &Path, json: bool) -> ExitCode {
-    let response = match ask(socket, &Request::Routes) {
+pub fn routes(target: Target<'_>, json: bool) -> ExitCode {
+    let response = match ask(target, &Request::Routes) {
         Ok(response) => response,
         Err(code) => return code,
     };
@@ -108,8 +110,8 @@ pub fn routes(socket: &Path, json: bool) -> ExitCode {
 }
 
 /// `up` / `down`: print the daemon's answer.
-pub fn command(socket: &Path, request: Request) -> ExitCode {
-    let response = match ask(socket, &request) {
+pub fn command(target: Target<'_>, request: Request) -> ExitCode {
+    let response = match ask(target, &request) {
         Ok(response) => response,
         Err(code) => return code,
     };

@@ -7,27 +7,32 @@ pub mod output;
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 
-pub use args::{Cli, Command, DEFAULT_CONFIG, DEFAULT_SOCKET};
+pub use args::{Cli, Command, DEFAULT_CONFIG, DEFAULT_SOCKET, DEFAULT_TIMEOUT_S};
 
-use crate::daemon::control::Request;
+use crate::daemon::control::{Request, Target};
 use crate::daemon::DaemonOptions;
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let target = Target {
+        path: &cli.socket,
+        timeout: Duration::from_secs(cli.timeout.unwrap_or(DEFAULT_TIMEOUT_S)),
+    };
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
         Command::Daemon { config, dataplane } => crate::daemon::main(DaemonOptions {
             config,
-            socket: cli.socket,
+            socket: cli.socket.clone(),
             dataplane,
         }),
-        Command::Status { name, json } => client::status(&cli.socket, name, json),
-        Command::Up { name } => client::command(&cli.socket, Request::Up { name }),
-        Command::Down { name } => client::command(&cli.socket, Request::Down { name }),
-        Command::Routes { json } => client::routes(&cli.socket, json),
+        Command::Status { name, json } => client::status(target, name, json),
+        Command::Up { name } => client::command(target, Request::Up { name }),
+        Command::Down { name } => client::command(target, Request::Down { name }),
+        Command::Routes { json } => client::routes(target, json),
     }
 }
 

@@ -35,7 +35,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -194,7 +194,7 @@ pub struct PendingAnswer<R> {
     /// The answer without its status JSON.
     pub response: Response,
     status_bytes: Option<usize>,
-    reader: R,
+    pub(crate) reader: R,
 }
 
 /// Why copying the status JSON out stopped.
@@ -379,57 +379,180 @@ pub enum ClientError {
     PermissionDenied(PathBuf),
     #[error("the daemon is not running (no control socket at {0})")]
     NotRunning(PathBuf),
+    #[error("no answer from the daemon on {} within {seconds} s: it is stopped or too busy (--timeout SECONDS waits longer)", path.display())]
+    NoAnswer { path: PathBuf, seconds: u64 },
     #[error("{path}: {message}")]
     Io { path: PathBuf, message: String },
     #[error("unreadable answer from the daemon: {0}")]
     Protocol(String),
 }
 
-/// Send one request to the daemon at `path` and wait for its answer (blocking; the CLI has no
-/// runtime of its own).
-pub fn request(path: &Path, request: &Request) -> Result<Response, ClientError> {
-    request_line(path, request)?
-        .read_status()
-        .map_err(|e| client_error(path, e))
+/// Where the daemon is and how long the client waits for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub path: &'a Path,
+    /// Connecting and the answer's first line, together, take at most this long; after the
+    /// first line every read must bring something within it.
+    pub timeout: Duration,
 }
 
-/// A failure to read the daemon's answer at `path`.
-pub fn client_error(path: &Path, e: io::Error) -> ClientError {
-    match e.kind() {
-        io::ErrorKind::InvalidData => ClientError::Protocol(e.to_string()),
-        _ => ClientError::Io {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        },
+impl Target<'_> {
+    /// A failure to reach the daemon or to read its answer.
+    pub fn error(&self, e: io::Error) -> ClientError {
+        let path = self.path.to_path_buf();
+        match e.kind() {
+            io::ErrorKind::InvalidData => ClientError::Protocol(e.to_string()),
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => ClientError::NoAnswer {
+                path,
+                seconds: self.timeout.as_secs_f64().ceil() as u64,
+            },
+            _ => ClientError::Io {
+                path,
+                message: e.to_string(),
+            },
+        }
     }
 }
 
-/// Send one request and read the answer's line, leaving its status JSON on the connection.
+/// Send one request to the daemon and wait for its whole answer (blocking; the CLI has no
+/// runtime of its own).
+pub fn request(target: Target<'_>, request: &Request) -> Result<Response, ClientError> {
+    request_line(target, request)?
+        .read_status()
+        .map_err(|e| target.error(e))
+}
+
+/// Send one request and read the answer's line, leaving what follows it (a status
+/// snapshot, more lines of a waited command) on the connection. Everything up to the line
+/// is bounded by `target.timeout`; later reads by the same time each.
 pub fn request_line(
-    path: &Path,
+    target: Target<'_>,
     request: &Request,
-) -> Result<PendingAnswer<io::BufReader<std::os::unix::net::UnixStream>>, ClientError> {
+) -> Result<PendingAnswer<io::BufReader<TimedStream>>, ClientError> {
+    request_line_by(target, request, Instant::now() + target.timeout)
+}
+
+/// As [`request_line`], with the answer's line due by `deadline`.
+pub fn request_line_by(
+    target: Target<'_>,
+    request: &Request,
+    deadline: Instant,
+) -> Result<PendingAnswer<io::BufReader<TimedStream>>, ClientError> {
     use std::io::Write;
-    let mut stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| match e.kind() {
+    let path = target.path;
+    let stream = connect(path, deadline).map_err(|e| match e.kind() {
         io::ErrorKind::PermissionDenied => ClientError::PermissionDenied(path.to_path_buf()),
         io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
             ClientError::NotRunning(path.to_path_buf())
         }
-        _ => ClientError::Io {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        },
+        _ => target.error(e),
     })?;
-    let io_error = |e: io::Error| ClientError::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
+    let mut stream = TimedStream {
+        stream,
+        deadline: Some(deadline),
+        idle: target.timeout,
     };
     stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(io_error)?;
-    stream.write_all(&encode_line(request)).map_err(io_error)?;
-    read_answer_line(io::BufReader::with_capacity(READ_BUFFER, stream))
-        .map_err(|e| client_error(path, e))
+        .write_all(&encode_line(request))
+        .map_err(|e| target.error(e))?;
+    let mut answer = read_answer_line(io::BufReader::with_capacity(READ_BUFFER, stream))
+        .map_err(|e| target.error(e))?;
+    answer.reader.get_mut().deadline = None;
+    Ok(answer)
+}
+
+/// Connect to the daemon's socket, giving up at `deadline`: a stopped daemon's listening
+/// queue fills, and then `connect` waits, bounded by the socket's send timeout.
+fn connect(path: &Path, deadline: Instant) -> io::Result<std::os::unix::net::UnixStream> {
+    use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, UnixAddr};
+    use std::os::fd::AsRawFd;
+    let fd = socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let address = UnixAddr::new(path)?;
+    socket::setsockopt(&fd, sockopt::SendTimeout, &timeval(time_left(deadline)?))?;
+    match socket::connect(fd.as_raw_fd(), &address) {
+        Ok(()) => Ok(std::os::unix::net::UnixStream::from(fd)),
+        Err(nix::errno::Errno::EAGAIN) => Err(timed_out()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn timeval(duration: Duration) -> nix::sys::time::TimeVal {
+    nix::sys::time::TimeVal::new(
+        libc::time_t::try_from(duration.as_secs()).unwrap_or(libc::time_t::MAX),
+        libc::suseconds_t::from(duration.subsec_micros()),
+    )
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "no answer in time")
+}
+
+/// The time until `deadline`: never zero, which would mean "no timeout" to the socket.
+fn time_left(deadline: Instant) -> io::Result<Duration> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(timed_out());
+    }
+    Ok(left.max(Duration::from_millis(1)))
+}
+
+/// The client's end of a control connection, whose reads and writes give up in time: until
+/// `deadline` while it is set, then after `idle` without progress each.
+pub struct TimedStream {
+    stream: std::os::unix::net::UnixStream,
+    deadline: Option<Instant>,
+    idle: Duration,
+}
+
+impl TimedStream {
+    fn wait(&self) -> io::Result<Duration> {
+        match self.deadline {
+            Some(deadline) => time_left(deadline),
+            None => Ok(self.idle.max(Duration::from_millis(1))),
+        }
+    }
+
+    /// Until `deadline`, reads give up then; `None`: each read waits up to the idle time.
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
+}
+
+fn in_time<T>(result: io::Result<T>) -> io::Result<T> {
+    match result {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Err(timed_out())
+        }
+        other => other,
+    }
+}
+
+impl io::Read for TimedStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.set_read_timeout(Some(self.wait()?))?;
+        in_time(io::Read::read(&mut self.stream, buf))
+    }
+}
+
+impl io::Write for TimedStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.set_write_timeout(Some(self.wait()?))?;
+        in_time(io::Write::write(&mut self.stream, buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -585,7 +708,11 @@ mod tests {
     #[test]
     fn a_missing_socket_means_the_daemon_is_not_running() {
         let path = std::env::temp_dir().join(format!("ikehub-no-such-{}.sock", std::process::id()));
-        let error = request(&path, &Request::Status { name: None }).expect_err("no daemon");
+        let target = Target {
+            path: &path,
+            timeout: Duration::from_secs(1),
+        };
+        let error = request(target, &Request::Status { name: None }).expect_err("no daemon");
         assert!(matches!(error, ClientError::NotRunning(_)), "{error}");
         assert!(error
             .to_string()
