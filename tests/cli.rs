@@ -232,6 +232,21 @@ fn a_stopped_daemon_makes_commands_give_up_after_the_timeout() {
     wait_for(ESTABLISH_DEADLINE, "the daemon to answer", || {
         daemon.status()
     });
+    // Running, with no peer at the other end: `up` waits for the daemon's timeout and says
+    // so with its own status; `down` drops the half-made IKE SA at once.
+    let started = std::time::Instant::now();
+    let out = daemon.cli(&["up", "tunnel", "--timeout", "1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("ikehub: tunnel: not established within 1 s; the daemon goes on trying"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(6));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "tunnel: initiating\n");
+    let out = daemon.cli(&["down", "tunnel"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("tunnel: down\n"));
     {
         let _stopped = Stopped::stop(&daemon);
         for args in [
@@ -239,6 +254,8 @@ fn a_stopped_daemon_makes_commands_give_up_after_the_timeout() {
             &["--timeout", "1", "status", "--json"],
             &["routes", "--timeout", "1"],
             &["down", "tunnel", "--timeout", "1"],
+            &["up", "tunnel", "--timeout", "1"],
+            &["up", "tunnel", "--no-wait", "--timeout", "1"],
         ] {
             let started = std::time::Instant::now();
             let out = daemon.cli(args);

@@ -2,9 +2,10 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use super::output::{self, error_line, print, print_line};
-use crate::daemon::control::{self, ClientError, CopyError, Request, Response, Target};
+use crate::daemon::control::{self, ClientError, CopyError, Outcome, Request, Response, Target};
 use crate::daemon::hub::{self, RoutesSnapshot};
 use crate::daemon::status;
 
@@ -16,6 +17,13 @@ const EXIT_NO_PERMISSION: u8 = 77;
 const EXIT_PROTOCOL: u8 = 76;
 /// EX_TEMPFAIL: the daemon did not answer within `--timeout` (stopped, hung, overloaded).
 pub const EXIT_NO_ANSWER: u8 = 75;
+/// `up` / `down`: the connection failed; the reason is printed.
+pub const EXIT_CONNECTION_FAILED: u8 = 3;
+/// `up` / `down`: not done within `--timeout`; the daemon goes on.
+pub const EXIT_TIMED_OUT: u8 = 4;
+
+/// How much longer than the daemon's wait the client waits for its last line.
+const WAIT_GRACE: Duration = Duration::from_secs(2);
 
 fn ask(target: Target<'_>, request: &Request) -> Result<Response, ExitCode> {
     control::request(target, request).map_err(failed)
@@ -109,7 +117,7 @@ pub fn routes(target: Target<'_>, json: bool) -> ExitCode {
     }
 }
 
-/// `up` / `down`: print the daemon's answer.
+/// `up` / `down` with `--no-wait`: print the daemon's answer.
 pub fn command(target: Target<'_>, request: Request) -> ExitCode {
     let response = match ask(target, &request) {
         Ok(response) => response,
@@ -117,6 +125,51 @@ pub fn command(target: Target<'_>, request: Request) -> ExitCode {
     };
     if !response.ok {
         return refused(&response);
+    }
+    match &response.message {
+        Some(message) => output::exit(print_line(message)),
+        None => ExitCode::SUCCESS,
+    }
+}
+
+/// `up` / `down`: ask the daemon to wait up to `target.timeout` for the connection, print
+/// each line of progress as it comes, and exit with how it ended.
+pub fn wait(target: Target<'_>, request: Request) -> ExitCode {
+    let deadline = Instant::now() + target.timeout + WAIT_GRACE;
+    let mut answer = match control::request_line_by(target, &request, deadline) {
+        Ok(answer) => answer,
+        Err(error) => return failed(error),
+    };
+    // Every line, the last included, is due by the deadline.
+    answer.reader.get_mut().set_deadline(Some(deadline));
+    let mut response = answer.response;
+    let mut reader = answer.reader;
+    loop {
+        if let Some(progress) = &response.progress {
+            if let Err(code) = print_line(progress) {
+                return code;
+            }
+            response = match control::read_answer_line(&mut reader) {
+                Ok(next) => next.response,
+                Err(e) => return failed(target.error(e)),
+            };
+            continue;
+        }
+        return finish(&response);
+    }
+}
+
+/// The last line of a waited command.
+fn finish(response: &Response) -> ExitCode {
+    if !response.ok {
+        let code = match response.outcome {
+            Some(Outcome::Failed) => ExitCode::from(EXIT_CONNECTION_FAILED),
+            Some(Outcome::Timeout) => ExitCode::from(EXIT_TIMED_OUT),
+            // Refused before anything started (an unknown connection...).
+            Some(Outcome::Done) | None => ExitCode::FAILURE,
+        };
+        refused(response);
+        return code;
     }
     match &response.message {
         Some(message) => output::exit(print_line(message)),

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-pub use args::{Cli, Command, DEFAULT_CONFIG, DEFAULT_SOCKET, DEFAULT_TIMEOUT_S};
+pub use args::{Cli, Command, DEFAULT_CONFIG, DEFAULT_SOCKET, DEFAULT_TIMEOUT_S, DEFAULT_WAIT_S};
 
 use crate::daemon::control::{Request, Target};
 use crate::daemon::DaemonOptions;
@@ -30,9 +30,29 @@ pub fn main() -> ExitCode {
             dataplane,
         }),
         Command::Status { name, json } => client::status(target, name, json),
-        Command::Up { name } => client::command(target, Request::Up { name }),
-        Command::Down { name } => client::command(target, Request::Down { name }),
+        Command::Up { name, no_wait } => {
+            let wait_s = (!no_wait).then_some(cli.timeout.unwrap_or(DEFAULT_WAIT_S));
+            up_or_down(target, wait_s, Request::Up { name, wait_s })
+        }
+        Command::Down { name, no_wait } => {
+            let wait_s = (!no_wait).then_some(cli.timeout.unwrap_or(DEFAULT_WAIT_S));
+            up_or_down(target, wait_s, Request::Down { name, wait_s })
+        }
         Command::Routes { json } => client::routes(target, json),
+    }
+}
+
+/// `up` / `down`: waiting `wait_s` seconds for the connection, or not at all.
+fn up_or_down(target: Target<'_>, wait_s: Option<u64>, request: Request) -> ExitCode {
+    match wait_s {
+        Some(wait_s) => client::wait(
+            Target {
+                timeout: Duration::from_secs(wait_s),
+                ..target
+            },
+            request,
+        ),
+        None => client::command(target, request),
     }
 }
 

@@ -4,18 +4,22 @@
 //!
 //! A unix stream socket, by default `/run/ikehub/control.sock`, mode 0600 and owned by root
 //! (its directory is created 0700): only root may connect. One request per connection: the
-//! client writes one JSON object on one line (terminated by `\n`), the daemon answers with one
-//! JSON object on one line and closes the connection. A status answer's line announces the
-//! length of the snapshot that follows it: the snapshot in its JSON form, pretty-printed
-//! exactly as `ikehub status --json` prints it, so the client copies it out unparsed.
+//! client writes one JSON object on one line (terminated by `\n`), the daemon answers with
+//! JSON objects, one per line, and closes the connection. Every answer is one line, except a
+//! waited `up` or `down` (below). A status answer's line announces the length of the
+//! snapshot that follows it: the snapshot in its JSON form, pretty-printed exactly as
+//! `ikehub status --json` prints it, so the client copies it out unparsed.
 //!
 //! Requests (`cmd` selects the command):
 //!
 //! ```text
 //! {"cmd":"status"}                    every connection
 //! {"cmd":"status","name":"office"}    one connection
-//! {"cmd":"up","name":"office"}        initiate the connection's IKE SA and CHILD_SA
+//! {"cmd":"up","name":"office"}        initiate the connection's IKE SA and CHILD_SA (only
+//!                                     a CHILD_SA on an IKE SA without one)
 //! {"cmd":"down","name":"office"}      delete the connection's SAs with the peer
+//! {"cmd":"up","name":"office","wait_s":30}    the same, and wait up to 30 s (at most
+//! {"cmd":"down","name":"office","wait_s":30}  3600) for the outcome
 //! {"cmd":"routes"}                    the hub's destination route table
 //! ```
 //!
@@ -29,6 +33,22 @@
 //!                                     when hub mode is off
 //! {"ok":false,"error":"unknown connection \"x\"; known connections: office, branch"}
 //! ```
+//!
+//! A waited `up` or `down` is answered with lines of progress, each with `progress`, as the
+//! connection's events happen, and ends with a line without it, whose `outcome` says how it
+//! ended: `done` (`up`: established, IKE SA and a CHILD_SA; `down`: no IKE SA left),
+//! `failed` (the reason in `error`, by RFC names) or `timeout` (the daemon goes on). A
+//! request refused at once (an unknown name) is one line without `outcome`, as unwaited.
+//!
+//! ```text
+//! {"ok":true,"progress":"office: initiating"}
+//! {"ok":true,"progress":"office: IKE SA established with 198.51.100.20:500"}
+//! {"ok":true,"progress":"office: CHILD_SA not established: negotiation failed: IKE_AUTH: the peer refused with TS_UNACCEPTABLE: no CHILD_SA"}
+//! {"ok":false,"error":"office: failed: negotiation failed: IKE_AUTH: ...","outcome":"failed"}
+//! ```
+//!
+//! Progress lines a client is slow to take may be left out (at most 32 wait for it); the
+//! outcome never is.
 //!
 //! A request line longer than [`MAX_REQUEST`] bytes, or one that is not valid JSON for a known
 //! command, gets an `ok: false` answer naming the problem.
@@ -64,14 +84,33 @@ pub enum Request {
     },
     Up {
         name: String,
+        /// Wait up to this many seconds for the connection to be established, answering
+        /// with progress lines and the outcome; absent: answer at once.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wait_s: Option<u64>,
     },
     Down {
         name: String,
+        /// Wait up to this many seconds for the connection's IKE SAs to be deleted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wait_s: Option<u64>,
     },
     Routes,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a waited `up` or `down` ended, on its last line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// `up`: established; `down`: no IKE SA left.
+    Done,
+    /// The connection failed; `error` says why, by RFC names.
+    Failed,
+    /// Not done within the time asked for; the daemon goes on.
+    Timeout,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Response {
     pub ok: bool,
     pub message: Option<String>,
@@ -79,6 +118,10 @@ pub struct Response {
     /// The status snapshot in its JSON form ([`status::to_json`]), ready to print.
     pub status_json: Option<Vec<u8>>,
     pub routes: Option<Vec<RouteStatus>>,
+    /// A line of progress of a waited command: more lines follow.
+    pub progress: Option<String>,
+    /// The last line of a waited command: how it ended.
+    pub outcome: Option<Outcome>,
 }
 
 /// The line of an answer: the [`Response`] with the status snapshot replaced by its length.
@@ -94,6 +137,10 @@ struct ResponseLine {
     status_bytes: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     routes: Option<Vec<RouteStatus>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    progress: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    outcome: Option<Outcome>,
 }
 
 impl Response {
@@ -101,20 +148,35 @@ impl Response {
         Response {
             ok: true,
             message: Some(text.into()),
-            error: None,
-            status_json: None,
-            routes: None,
+            ..Response::default()
         }
     }
 
     pub fn error(text: impl Into<String>) -> Response {
         Response {
             ok: false,
-            message: None,
             error: Some(text.into()),
-            status_json: None,
-            routes: None,
+            ..Response::default()
         }
+    }
+
+    /// A line of progress: the answer goes on.
+    pub fn progress(text: impl Into<String>) -> Response {
+        Response {
+            ok: true,
+            progress: Some(text.into()),
+            ..Response::default()
+        }
+    }
+
+    /// The last line of a waited command: a message when it is done, else the error.
+    pub fn outcome(outcome: Outcome, text: impl Into<String>) -> Response {
+        let mut response = match outcome {
+            Outcome::Done => Response::message(text),
+            Outcome::Failed | Outcome::Timeout => Response::error(text),
+        };
+        response.outcome = Some(outcome);
+        response
     }
 
     /// The snapshot is encoded here, once, in the form the client prints.
@@ -122,10 +184,8 @@ impl Response {
         match status::to_json(&snapshot) {
             Ok(json) => Response {
                 ok: true,
-                message: None,
-                error: None,
                 status_json: Some(json),
-                routes: None,
+                ..Response::default()
             },
             Err(e) => Response::error(format!("cannot encode the status: {e}")),
         }
@@ -134,10 +194,8 @@ impl Response {
     pub fn routes(routes: Vec<RouteStatus>) -> Response {
         Response {
             ok: true,
-            message: None,
-            error: None,
-            status_json: None,
             routes: Some(routes),
+            ..Response::default()
         }
     }
 }
@@ -156,6 +214,8 @@ pub fn encode_response(response: &Response) -> (Vec<u8>, &[u8]) {
         error: response.error.clone(),
         status_bytes: response.status_json.as_ref().map(Vec::len),
         routes: response.routes.clone(),
+        progress: response.progress.clone(),
+        outcome: response.outcome,
     });
     (line, status_json)
 }
@@ -174,6 +234,11 @@ pub fn read_response(reader: &mut impl io::BufRead) -> io::Result<Response> {
 pub fn read_answer_line<R: io::BufRead>(mut reader: R) -> io::Result<PendingAnswer<R>> {
     let mut line = Vec::new();
     reader.read_until(b'\n', &mut line)?;
+    if line.is_empty() {
+        return Err(invalid_data(
+            "the daemon closed the connection without an answer".to_owned(),
+        ));
+    }
     let head: ResponseLine =
         serde_json::from_slice(&line).map_err(|e| invalid_data(e.to_string()))?;
     Ok(PendingAnswer {
@@ -183,6 +248,8 @@ pub fn read_answer_line<R: io::BufRead>(mut reader: R) -> io::Result<PendingAnsw
             error: head.error,
             status_json: None,
             routes: head.routes,
+            progress: head.progress,
+            outcome: head.outcome,
         },
         status_bytes: head.status_bytes,
         reader,
@@ -566,13 +633,26 @@ mod tests {
             "{\"cmd\":\"status\"}\n"
         );
         assert_eq!(
-            String::from_utf8(encode_line(&Request::Up { name: "x".into() })).expect("utf-8"),
+            String::from_utf8(encode_line(&Request::Up {
+                name: "x".into(),
+                wait_s: None
+            }))
+            .expect("utf-8"),
             "{\"cmd\":\"up\",\"name\":\"x\"}\n"
+        );
+        assert_eq!(
+            String::from_utf8(encode_line(&Request::Up {
+                name: "x".into(),
+                wait_s: Some(30)
+            }))
+            .expect("utf-8"),
+            "{\"cmd\":\"up\",\"name\":\"x\",\"wait_s\":30}\n"
         );
         assert_eq!(
             decode_request(b"{\"cmd\":\"down\",\"name\":\"office\"}\n"),
             Ok(Request::Down {
-                name: "office".into()
+                name: "office".into(),
+                wait_s: None
             })
         );
         assert_eq!(
@@ -592,6 +672,54 @@ mod tests {
             Ok(Request::Status {
                 name: Some("office".into())
             })
+        );
+    }
+
+    #[test]
+    fn a_waited_answer_is_progress_lines_then_the_outcome() {
+        assert_eq!(
+            decode_request(b"{\"cmd\":\"down\",\"name\":\"office\",\"wait_s\":5}"),
+            Ok(Request::Down {
+                name: "office".into(),
+                wait_s: Some(5)
+            })
+        );
+        let lines = [
+            Response::progress("office: initiating"),
+            Response::progress("office: IKE SA established with 192.0.2.1:500"),
+            Response::outcome(Outcome::Failed, "office: failed: TS_UNACCEPTABLE"),
+        ];
+        let mut wire = Vec::new();
+        for line in &lines {
+            wire.extend_from_slice(&encode_response(line).0);
+        }
+        let text = String::from_utf8(wire.clone()).expect("utf-8");
+        assert!(
+            text.starts_with("{\"ok\":true,\"progress\":\"office: initiating\"}\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(
+                "{\"ok\":false,\"error\":\"office: failed: TS_UNACCEPTABLE\",\"outcome\":\"failed\"}\n"
+            ),
+            "{text}"
+        );
+        let mut reader = &wire[..];
+        for line in &lines {
+            let read = read_answer_line(&mut reader).expect("line").response;
+            assert_eq!(&read, line);
+        }
+        let done = Response::outcome(Outcome::Done, "office: established");
+        assert_eq!(
+            String::from_utf8(encode_response(&done).0).expect("utf-8"),
+            "{\"ok\":true,\"message\":\"office: established\",\"outcome\":\"done\"}\n"
+        );
+        // The connection closed before the outcome: said so.
+        let error = read_answer_line(&mut &b""[..]).err().expect("no answer");
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert!(
+            error.to_string().contains("closed the connection"),
+            "{error}"
         );
     }
 

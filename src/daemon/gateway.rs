@@ -26,6 +26,7 @@ use super::notify::{self, Notifier};
 use super::sockets::{EncapRequirement, Sockets};
 use super::status::last_error::{reason_text, LastErrors, Timestamp};
 use super::status::{ConnectionStatus, Counters};
+use super::waiters::Waiters;
 use super::DaemonOptions;
 
 /// RFC 3948 2.3: a NAT-keepalive every 20 seconds by default.
@@ -82,6 +83,8 @@ pub struct Gateway<D: Dataplane> {
     scratch: Vec<u8>,
     /// The control socket's clients, bounded in number, time and memory.
     pub(super) control: ControlClients,
+    /// Control clients waiting for `up` or `down` to finish.
+    pub(super) waiters: Waiters,
     notifier: Notifier,
 }
 
@@ -202,6 +205,7 @@ impl<D: Dataplane> Gateway<D> {
             hub,
             scratch: Vec::with_capacity(RECEIVE_BUFFER),
             control: ControlClients::new(MAX_CLIENTS),
+            waiters: Waiters::default(),
             notifier,
         };
         Ok((gateway, listener, signals))
@@ -249,9 +253,11 @@ impl<D: Dataplane> Gateway<D> {
                 },
                 () = sleep_until(self.control.accept_paused_until()) => self.control.resume_accepting(),
                 Some((request, reply)) = control_rx.recv() => {
-                    let response = self.handle_request(request).await;
+                    let (response, wait) = self.handle_request(request).await;
+                    let mut answer = self.control.answer(response);
+                    answer.wait = wait;
                     // The client may have gone away; nothing to do then.
-                    let _ = reply.send(self.control.answer(response));
+                    let _ = reply.send(answer);
                 }
                 _ = signals.hangup.recv() => {
                     if stopping {
@@ -303,6 +309,7 @@ impl<D: Dataplane> Gateway<D> {
     fn begin_shutdown(&mut self, signal: &str) -> Instant {
         self.stopping = true;
         self.notifier.stopping();
+        self.waiters.fail_all("the daemon is stopping");
         info!("{signal}: deleting every IKE SA, then stopping");
         let now = Instant::now();
         let ids: Vec<ConnId> = self.engine.connection_ids().collect();
@@ -391,7 +398,12 @@ impl<D: Dataplane> Gateway<D> {
             if let Some(hub) = &mut self.hub {
                 routes_changed |= hub.on_event(&event);
             }
+            self.waiters.on_event(&event);
             self.on_event(event);
+        }
+        // Waiting clients learn the outcome once the kernel's answers are in.
+        if !self.waiters.is_empty() {
+            self.waiters.settle(&self.engine);
         }
         if routes_changed {
             if let Some(hub) = &mut self.hub {
