@@ -188,6 +188,20 @@ fn two_daemons_establish_go_down_reload_and_stop() {
             .then_some(())
     });
     assert_eq!(state_of(&a).as_deref(), Some("established"));
+    // `ikehub reload` with the same file: every error, exit 1, nothing applied.
+    let out = a.cli(&["reload"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("a.toml:2:"),
+        "the error with file:line: {stderr}"
+    );
+    assert!(
+        stderr.contains("error(s); nothing was applied, the previous configuration runs on"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+    assert_eq!(state_of(&a).as_deref(), Some("established"));
 
     // SIGHUP with a changed connection: it is re-established with a new IKE SA.
     let changed = config_text(&a_side, &b_side, true, "dpd_interval = \"20s\"");
@@ -208,14 +222,20 @@ fn two_daemons_establish_go_down_reload_and_stop() {
     // SIGHUP on the listening side with a changed connection: it deletes the IKE SA, and the
     // initiator's close action (restart) brings the tunnel back with the new settings.
     let spi_before = connection(&sa)["ike_sas"][0]["spi_i"].clone();
+    // This time with `ikehub reload`, which answers with what changed.
     let changed = config_text(&b_side, &a_side, false, "dpd_interval = \"25s\"");
     std::fs::write(&b.config, changed).expect("write");
-    b.signal("HUP");
-    wait_for(ESTABLISH_DEADLINE, "the listener's reload report", || {
-        b.log_text()
-            .contains("changed (re-established) tunnel")
-            .then_some(())
-    });
+    let out = b.cli(&["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "reloaded\nadded: none\nremoved: none\nre-established (changed): tunnel\nunchanged: none\n"
+    );
+    assert!(b.log_text().contains("changed (re-established) tunnel"));
     let (sa, sb) = wait_for(
         ESTABLISH_DEADLINE,
         "back after the listener's reload",

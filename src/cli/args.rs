@@ -78,6 +78,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Make the daemon read its configuration file again (as SIGHUP) and print what changed:
+    /// connections added, removed, re-established (settings changed) and unchanged. A file
+    /// with errors is refused whole: every error is printed, nothing is applied (exit 1).
+    Reload,
     /// Validate a configuration file and print every error at once (exit 1 if any).
     CheckConfig {
         /// Configuration file to check.

@@ -1,4 +1,4 @@
-//! The commands that ask the running daemon: `status`, `up`, `down`, `routes`.
+//! The commands that ask the running daemon: `status`, `up`, `down`, `routes`, `reload`.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -115,6 +115,47 @@ pub fn routes(target: Target<'_>, json: bool) -> ExitCode {
     } else {
         output::exit(print(hub::render(routes)))
     }
+}
+
+/// `reload`: what changed, or every error of the file (exit 1, nothing applied); connections
+/// that could not start are listed on stderr (exit 3).
+pub fn reload(target: Target<'_>) -> ExitCode {
+    let response = match ask(target, &Request::Reload) {
+        Ok(response) => response,
+        Err(code) => return code,
+    };
+    let Some(summary) = response.reloaded.as_ref().filter(|_| response.ok) else {
+        if let Some(refused) = &response.reload_errors {
+            for error in &refused.errors {
+                error_line(error);
+            }
+        }
+        return refused(&response);
+    };
+    let names = |list: &[String]| {
+        if list.is_empty() {
+            "none".to_owned()
+        } else {
+            list.join(", ")
+        }
+    };
+    let text = format!(
+        "reloaded\nadded: {}\nremoved: {}\nre-established (changed): {}\nunchanged: {}\n",
+        names(&summary.added),
+        names(&summary.removed),
+        names(&summary.changed),
+        names(&summary.unchanged)
+    );
+    if let Err(code) = print(text) {
+        return code;
+    }
+    if summary.not_started.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    for line in &summary.not_started {
+        error_line(&format!("ikehub: not started: {line}"));
+    }
+    ExitCode::from(EXIT_CONNECTION_FAILED)
 }
 
 /// `up` / `down` with `--no-wait`: print the daemon's answer.

@@ -39,6 +39,7 @@ pub fn main() -> ExitCode {
             up_or_down(target, wait_s, Request::Down { name, wait_s })
         }
         Command::Routes { json } => client::routes(target, json),
+        Command::Reload => client::reload(target),
     }
 }
 

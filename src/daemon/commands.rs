@@ -1,4 +1,5 @@
-//! The control socket's commands, run inside the loop: `status`, `up`, `down`, `routes`.
+//! The control socket's commands, run inside the loop: `status`, `up`, `down`, `routes`,
+//! `reload`.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -26,6 +27,14 @@ impl<D: Dataplane> Gateway<D> {
             Request::Up { name, wait_s } => return self.up(&name, wait_s.map(Duration::from_secs)),
             Request::Down { name, wait_s } => {
                 return self.down(&name, wait_s.map(Duration::from_secs))
+            }
+            Request::Reload if self.stopping => Response::error("the daemon is stopping"),
+            Request::Reload => {
+                tracing::info!(
+                    "reloading {} (requested on the control socket)",
+                    self.config_path.display()
+                );
+                Response::reload(self.reload().await)
             }
             Request::Routes => Response::routes(
                 self.hub

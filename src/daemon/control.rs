@@ -21,6 +21,7 @@
 //! {"cmd":"up","name":"office","wait_s":30}    the same, and wait up to 30 s (at most
 //! {"cmd":"down","name":"office","wait_s":30}  3600) for the outcome
 //! {"cmd":"routes"}                    the hub's destination route table
+//! {"cmd":"reload"}                    read the configuration file again (as SIGHUP)
 //! ```
 //!
 //! Responses:
@@ -32,6 +33,10 @@
 //! {"ok":true,"routes":[...]}          routes: see daemon::hub::view for the fields; empty
 //!                                     when hub mode is off
 //! {"ok":false,"error":"unknown connection \"x\"; known connections: office, branch"}
+//! {"ok":true,"reloaded":{"added":[],"changed":["office"],"removed":[],"unchanged":["branch"],
+//!   "not_started":[]}}               reload: connection names; not_started: "name: reason"
+//! {"ok":false,"error":"...: 2 error(s); nothing was applied, ...",
+//!   "reload_errors":{"file":"/etc/ikehub/ikehub.toml","errors":["file:3:8: ...", ...]}}
 //! ```
 //!
 //! A waited `up` or `down` is answered with lines of progress, each with `progress`, as the
@@ -96,6 +101,29 @@ pub enum Request {
         wait_s: Option<u64>,
     },
     Routes,
+    /// Read the configuration file again, as SIGHUP does, and say what changed.
+    Reload,
+}
+
+/// What a reload applied: connection names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadSummary {
+    pub added: Vec<String>,
+    /// Settings changed: re-established.
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+    /// Kept running as they were.
+    pub unchanged: Vec<String>,
+    /// Configured but not running, each `name: reason`.
+    pub not_started: Vec<String>,
+}
+
+/// Why a reload applied nothing: every error in the file, or the one change only a restart
+/// makes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadRefused {
+    pub file: String,
+    pub errors: Vec<String>,
 }
 
 /// How a waited `up` or `down` ended, on its last line.
@@ -122,6 +150,10 @@ pub struct Response {
     pub progress: Option<String>,
     /// The last line of a waited command: how it ended.
     pub outcome: Option<Outcome>,
+    /// `reload`: what it applied.
+    pub reloaded: Option<ReloadSummary>,
+    /// `reload`: why nothing was applied.
+    pub reload_errors: Option<ReloadRefused>,
 }
 
 /// The line of an answer: the [`Response`] with the status snapshot replaced by its length.
@@ -141,6 +173,10 @@ struct ResponseLine {
     progress: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     outcome: Option<Outcome>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reloaded: Option<ReloadSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reload_errors: Option<ReloadRefused>,
 }
 
 impl Response {
@@ -191,6 +227,27 @@ impl Response {
         }
     }
 
+    /// `reload`: what was applied, or why nothing was.
+    pub fn reload(result: Result<ReloadSummary, ReloadRefused>) -> Response {
+        match result {
+            Ok(summary) => Response {
+                ok: true,
+                reloaded: Some(summary),
+                ..Response::default()
+            },
+            Err(refused) => Response {
+                ok: false,
+                error: Some(format!(
+                    "{}: {} error(s); nothing was applied, the previous configuration runs on",
+                    refused.file,
+                    refused.errors.len()
+                )),
+                reload_errors: Some(refused),
+                ..Response::default()
+            },
+        }
+    }
+
     pub fn routes(routes: Vec<RouteStatus>) -> Response {
         Response {
             ok: true,
@@ -216,6 +273,8 @@ pub fn encode_response(response: &Response) -> (Vec<u8>, &[u8]) {
         routes: response.routes.clone(),
         progress: response.progress.clone(),
         outcome: response.outcome,
+        reloaded: response.reloaded.clone(),
+        reload_errors: response.reload_errors.clone(),
     });
     (line, status_json)
 }
@@ -250,6 +309,8 @@ pub fn read_answer_line<R: io::BufRead>(mut reader: R) -> io::Result<PendingAnsw
             routes: head.routes,
             progress: head.progress,
             outcome: head.outcome,
+            reloaded: head.reloaded,
+            reload_errors: head.reload_errors,
         },
         status_bytes: head.status_bytes,
         reader,
@@ -721,6 +782,31 @@ mod tests {
             error.to_string().contains("closed the connection"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn reload_answers_round_trip() {
+        assert_eq!(decode_request(b"{\"cmd\":\"reload\"}"), Ok(Request::Reload));
+        let applied = Response::reload(Ok(ReloadSummary {
+            changed: vec!["office".into()],
+            unchanged: vec!["branch".into()],
+            ..ReloadSummary::default()
+        }));
+        assert_eq!(
+            String::from_utf8(encode_response(&applied).0).expect("utf-8"),
+            "{\"ok\":true,\"reloaded\":{\"added\":[],\"changed\":[\"office\"],\"removed\":[],\"unchanged\":[\"branch\"],\"not_started\":[]}}\n"
+        );
+        assert_eq!(round_trip(&applied).expect("decode"), applied);
+        let refused = Response::reload(Err(ReloadRefused {
+            file: "/etc/ikehub/ikehub.toml".into(),
+            errors: vec!["a".into(), "b".into()],
+        }));
+        assert!(!refused.ok);
+        assert_eq!(
+            refused.error.as_deref(),
+            Some("/etc/ikehub/ikehub.toml: 2 error(s); nothing was applied, the previous configuration runs on")
+        );
+        assert_eq!(round_trip(&refused).expect("decode"), refused);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::ike::nat_t::{self, NatTDatagram};
 use crate::ike::{ConnId, Engine, Event, KernelFailure, SaState};
 use crate::kernel::{Dataplane, KernelEvent};
 
-use super::control;
+use super::control::{self, ReloadRefused, ReloadSummary};
 use super::control_clients::{ControlClients, ControlRequest, MAX_CLIENTS};
 use super::hub::Hub;
 use super::notify::{self, Notifier};
@@ -65,7 +65,7 @@ pub struct Gateway<D: Dataplane> {
     pub(super) dataplane: D,
     pub(super) dataplane_name: &'static str,
     pub(super) sockets: Sockets,
-    config_path: PathBuf,
+    pub(super) config_path: PathBuf,
     pub(super) started: Instant,
     /// Socket-level counters (the engine keeps its own).
     pub(super) counters: Counters,
@@ -263,7 +263,9 @@ impl<D: Dataplane> Gateway<D> {
                     if stopping {
                         info!("SIGHUP ignored: stopping");
                     } else {
-                        self.reload().await;
+                        info!("SIGHUP: reloading {}", self.config_path.display());
+                        // The log says how it went.
+                        let _ = self.reload().await;
                     }
                 }
                 _ = signals.terminate.recv() => {
@@ -526,11 +528,11 @@ impl<D: Dataplane> Gateway<D> {
         self.counters.send_errors += failed;
     }
 
-    /// SIGHUP: read the configuration again; keep the running one if the new one has errors.
-    /// In hub mode, interfaces of new connections are created before the engine starts them
-    /// and those of removed connections deleted after their routes are withdrawn.
-    async fn reload(&mut self) {
-        info!("SIGHUP: reloading {}", self.config_path.display());
+    /// SIGHUP and `ikehub reload`: read the configuration again; keep the running one if
+    /// the new one has errors (then every error is returned, and logged). In hub mode,
+    /// interfaces of new connections are created before the engine starts them and those of
+    /// removed connections deleted after their routes are withdrawn.
+    pub(super) async fn reload(&mut self) -> Result<ReloadSummary, ReloadRefused> {
         let config = match crate::config::load(&self.config_path) {
             Ok(config) => config,
             Err(errors) => {
@@ -542,7 +544,10 @@ impl<D: Dataplane> Gateway<D> {
                     errors.0.len(),
                     self.config_path.display()
                 );
-                return;
+                return Err(ReloadRefused {
+                    errors: errors.0.iter().map(ToString::to_string).collect(),
+                    file: self.config_path.display().to_string(),
+                });
             }
         };
         let bound: Vec<_> = self.sockets.local_ips().collect();
@@ -552,11 +557,15 @@ impl<D: Dataplane> Gateway<D> {
             }
         }
         if config.gateway.hub != self.hub.is_some() {
-            error!(
-                "gateway.hub changed in {}: hub mode is switched at start only; restart the daemon. Still running the previous configuration",
+            let error = format!(
+                "gateway.hub changed in {}: hub mode is switched at start only; restart the daemon",
                 self.config_path.display()
             );
-            return;
+            error!("{error}. Still running the previous configuration");
+            return Err(ReloadRefused {
+                errors: vec![error],
+                file: self.config_path.display().to_string(),
+            });
         }
         let (mut settings, mut not_running) = super::engine_settings(&config);
         if let Some(hub) = &mut self.hub {
@@ -565,6 +574,13 @@ impl<D: Dataplane> Gateway<D> {
                 not_running.push(super::not_running(&config, name, &reason));
             }
         }
+        let mut not_started: Vec<String> = not_running
+            .iter()
+            .map(|c| match &c.last_error {
+                Some(reason) => format!("{}: {reason}", c.name),
+                None => c.name.clone(),
+            })
+            .collect();
         self.not_running = not_running;
         self.not_running_since = Timestamp::now();
         let report = self.engine.reload(Instant::now(), settings);
@@ -587,11 +603,19 @@ impl<D: Dataplane> Gateway<D> {
         );
         for (name, reason) in &report.failed_to_start {
             error!("{name}: not started after reload: {reason}");
+            not_started.push(format!("{name}: {reason}"));
         }
         self.notifier.status(&format!(
             "reloaded; {} connection(s) configured",
             self.engine.connection_ids().count()
         ));
+        Ok(ReloadSummary {
+            added: report.added,
+            changed: report.changed,
+            removed: report.removed,
+            unchanged: report.unchanged,
+            not_started,
+        })
     }
 }
 
