@@ -584,6 +584,7 @@ impl<D: Dataplane> Gateway<D> {
         self.not_running = not_running;
         self.not_running_since = Timestamp::now();
         let report = self.engine.reload(Instant::now(), settings);
+        self.waiters.forget_removed(&self.engine);
         if let Some(hub) = &mut self.hub {
             hub.finish_reload(&config, &self.engine).await;
         }

@@ -136,6 +136,24 @@ impl Waiters {
             .retain(|w| w.settled.is_some() && !w.progress.is_closed());
     }
 
+    /// After a reload: waits on connections it removed end, failed.
+    pub fn forget_removed(&mut self, engine: &Engine) {
+        for waiter in &mut self.list {
+            let present = engine
+                .connection(waiter.conn)
+                .is_some_and(|c| c.name == waiter.name);
+            if !present {
+                if let Some(sender) = waiter.settled.take() {
+                    let _ = sender.send(Settled::Failed(format!(
+                        "{}: removed from the configuration by a reload",
+                        waiter.name
+                    )));
+                }
+            }
+        }
+        self.list.retain(|w| w.settled.is_some());
+    }
+
     /// The daemon is stopping: every wait ends, failed.
     pub fn fail_all(&mut self, why: &str) {
         for mut waiter in self.list.drain(..) {
