@@ -154,6 +154,21 @@ fn a_closed_output_ends_check_config_and_help_quietly() {
         command.args(args);
         assert_quiet_end(&format!("{args:?}"), &into_closed_pipe(command));
     }
+    // The daemon prints nothing on stdout: a closed one changes nothing (here it stops on
+    // a missing configuration file, with status 1).
+    let socket =
+        std::env::temp_dir().join(format!("ikehub-cli-closed-{}.sock", std::process::id()));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ikehub"));
+    command
+        .arg("--socket")
+        .arg(&socket)
+        .args(["daemon", "--config", "/nonexistent/ikehub.toml"]);
+    let out = into_closed_pipe(command);
+    let _ = std::fs::remove_file(socket.with_extension("lock"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("/nonexistent/ikehub.toml"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 /// Every command that asks the daemon, its output going into a closed pipe: no panic.
