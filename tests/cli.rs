@@ -1,6 +1,15 @@
-//! The `ikehub` binary as a user runs it.
+//! The `ikehub` binary as a user runs it. The tests that need a daemon start one with the
+//! recording dataplane on loopback (binding UDP 500 needs root: without it they say so and
+//! return).
 
-use std::process::Command;
+mod support {
+    pub mod daemon;
+}
+
+use std::net::Ipv4Addr;
+use std::process::{Command, Output, Stdio};
+
+use support::daemon::*;
 
 fn ikehub(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ikehub"))
@@ -145,5 +154,183 @@ fn check_config_refuses_inline_keys_in_a_file_others_can_read() {
             "has mode 0644: group or others can access it; run chmod 600 {path}"
         )),
         "{stderr}"
+    );
+}
+
+/// Run `command` with its standard output a pipe whose reader has gone away.
+fn into_closed_pipe(mut command: Command) -> Output {
+    let (reader, writer) = nix::unistd::pipe().expect("pipe");
+    drop(reader);
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(writer))
+        .output()
+        .expect("run ikehub")
+}
+
+fn assert_quiet_end(what: &str, out: &Output) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        matches!(out.status.code(), Some(0 | 141)),
+        "{what}: {:?}: {stderr}",
+        out.status
+    );
+    assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{what}: {stderr}");
+}
+
+#[test]
+fn a_closed_output_ends_check_config_and_help_quietly() {
+    let hub = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/hub.toml");
+    for args in [&["check-config", hub][..], &["--help"], &["--version"]] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ikehub"));
+        command.args(args);
+        assert_quiet_end(&format!("{args:?}"), &into_closed_pipe(command));
+    }
+    // The daemon prints nothing on stdout: a closed one changes nothing (here it stops on
+    // a missing configuration file, with status 1).
+    let socket =
+        std::env::temp_dir().join(format!("ikehub-cli-closed-{}.sock", std::process::id()));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ikehub"));
+    command
+        .arg("--socket")
+        .arg(&socket)
+        .args(["daemon", "--config", "/nonexistent/ikehub.toml"]);
+    let out = into_closed_pipe(command);
+    let _ = std::fs::remove_file(socket.with_extension("lock"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("/nonexistent/ikehub.toml"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Every command that asks the daemon, its output going into a closed pipe: no panic.
+#[test]
+fn a_closed_output_ends_every_daemon_command_quietly() {
+    if skip_unless_root("a_closed_output_ends_every_daemon_command_quietly") {
+        return;
+    }
+    let dir = TempDir::new("cli-closed-output");
+    let me = Side {
+        address: Ipv4Addr::new(127, 0, 0, 61),
+        subnet: "10.1.0.0/16",
+    };
+    let peer = Side {
+        address: Ipv4Addr::new(127, 0, 0, 62),
+        subnet: "10.2.0.0/16",
+    };
+    let mut daemon = Daemon::start(&dir.0, "a", &config_text(&me, &peer, false, ""));
+    wait_for(ESTABLISH_DEADLINE, "the daemon to answer", || {
+        daemon.status()
+    });
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["status", "tunnel"],
+        &["routes"],
+        &["routes", "--json"],
+        &["reload"],
+        &["down", "tunnel"],
+        &["up", "tunnel"],
+        &["down", "tunnel"],
+    ] {
+        let mut command = Command::new(BINARY);
+        command.arg("--socket").arg(&daemon.socket).args(args);
+        assert_quiet_end(&format!("{args:?}"), &into_closed_pipe(command));
+    }
+    daemon.signal("TERM");
+    assert_eq!(
+        daemon.wait_exit(std::time::Duration::from_secs(10)),
+        Some(0)
+    );
+}
+
+/// Sends SIGCONT to a stopped daemon when dropped, even when the test fails.
+struct Stopped<'a>(&'a Daemon);
+
+impl<'a> Stopped<'a> {
+    fn stop(daemon: &'a Daemon) -> Stopped<'a> {
+        daemon.signal("STOP");
+        Stopped(daemon)
+    }
+}
+
+impl Drop for Stopped<'_> {
+    fn drop(&mut self) {
+        self.0.signal("CONT");
+    }
+}
+
+/// A stopped daemon (SIGSTOP) accepts connections in the kernel but never answers: every
+/// command gives up after `--timeout`, saying so, with its own exit status.
+#[test]
+fn a_stopped_daemon_makes_commands_give_up_after_the_timeout() {
+    if skip_unless_root("a_stopped_daemon_makes_commands_give_up_after_the_timeout") {
+        return;
+    }
+    let dir = TempDir::new("cli-stopped");
+    let me = Side {
+        address: Ipv4Addr::new(127, 0, 0, 63),
+        subnet: "10.1.0.0/16",
+    };
+    let peer = Side {
+        address: Ipv4Addr::new(127, 0, 0, 64),
+        subnet: "10.2.0.0/16",
+    };
+    let mut daemon = Daemon::start(&dir.0, "a", &config_text(&me, &peer, false, ""));
+    wait_for(ESTABLISH_DEADLINE, "the daemon to answer", || {
+        daemon.status()
+    });
+    // Running, with no peer at the other end: `up` waits for the daemon's timeout and says
+    // so with its own status; `down` drops the half-made IKE SA at once.
+    let started = std::time::Instant::now();
+    let out = daemon.cli(&["up", "tunnel", "--timeout", "1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("ikehub: tunnel: not established within 1 s; the daemon goes on trying"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(6));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "tunnel: initiating\n");
+    let out = daemon.cli(&["down", "tunnel"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("tunnel: down\n"));
+    {
+        let _stopped = Stopped::stop(&daemon);
+        for args in [
+            &["status", "--timeout", "1"][..],
+            &["--timeout", "1", "status", "--json"],
+            &["routes", "--timeout", "1"],
+            &["reload", "--timeout", "1"],
+            &["down", "tunnel", "--timeout", "1"],
+            &["up", "tunnel", "--timeout", "1"],
+            &["up", "tunnel", "--no-wait", "--timeout", "1"],
+        ] {
+            let started = std::time::Instant::now();
+            let out = daemon.cli(args);
+            let took = started.elapsed();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(75), "{args:?}: {stderr}");
+            assert!(
+                took < std::time::Duration::from_secs(6),
+                "{args:?} took {took:?}"
+            );
+            assert!(
+                stderr.contains("ikehub: no answer from the daemon on ")
+                    && stderr.contains(" within 1 s: it is stopped or too busy"),
+                "{args:?}: {stderr}"
+            );
+            assert!(out.stdout.is_empty(), "{args:?}");
+        }
+    }
+    // Running again, it answers the requests it had queued and new ones.
+    wait_for(ESTABLISH_DEADLINE, "the daemon to answer again", || {
+        daemon.status()
+    });
+    daemon.signal("TERM");
+    assert_eq!(
+        daemon.wait_exit(std::time::Duration::from_secs(10)),
+        Some(0)
     );
 }

@@ -118,16 +118,26 @@ fn two_daemons_establish_go_down_reload_and_stop() {
     let out = a.cli(&["status", "nope"]);
     assert_eq!(out.status.code(), Some(1));
 
-    // `down` on the initiator: both sides go down, and its close action (restart) does not
-    // bring it back: it stays down until `up`.
+    // `down` on the initiator waits until the peer has acknowledged the delete: on its
+    // return the connection is down. Its close action (restart) does not bring it back: it
+    // stays down until `up`.
     let out = a.cli(&["down", "tunnel"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout)
-        .contains("tunnel: deleting 1 IKE SA(s); kept down until `ikehub up tunnel`"));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("tunnel: deleting 1 IKE SA(s); kept down until `ikehub up tunnel`\n"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("tunnel: IKE SA down: deleted\n"),
+        "{printed}"
+    );
+    assert!(printed.ends_with("tunnel: down\n"), "{printed}");
+    assert_eq!(state_of(&a).as_deref(), Some("down"));
     let (sa, _) = wait_both(&a, &b, "down", ESTABLISH_DEADLINE);
     assert_eq!(connection(&sa)["ike_sas"], serde_json::json!([]));
     assert_eq!(connection(&sa)["peer_address"], "127.0.0.2");
@@ -140,17 +150,33 @@ fn two_daemons_establish_go_down_reload_and_stop() {
         a.log_text()
     );
 
-    // `up` brings it back.
+    // `up` brings it back, and waits: on its return the tunnel is established.
     let out = a.cli(&["up", "tunnel"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.first(), Some(&"tunnel: initiating"), "{printed}");
+    assert!(
+        lines.contains(&"tunnel: IKE SA established with 127.0.0.2:500"),
+        "{printed}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("tunnel: CHILD_SA installed (reqid ")),
+        "{printed}"
+    );
+    assert_eq!(lines.last(), Some(&"tunnel: established"), "{printed}");
+    assert_eq!(state_of(&a).as_deref(), Some("established"));
     let (sa, _) = wait_both(&a, &b, "established", ESTABLISH_DEADLINE);
     let spi_after_up = connection(&sa)["ike_sas"][0]["spi_i"].clone();
     assert_ne!(spi_after_up, spi_i.as_str(), "a new IKE SA");
     let out = a.cli(&["up", "tunnel"]);
+    assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("already established"));
 
     // SIGHUP with an invalid file keeps the running configuration.
@@ -161,6 +187,20 @@ fn two_daemons_establish_go_down_reload_and_stop() {
             .contains("still running the previous configuration")
             .then_some(())
     });
+    assert_eq!(state_of(&a).as_deref(), Some("established"));
+    // `ikehub reload` with the same file: every error, exit 1, nothing applied.
+    let out = a.cli(&["reload"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("a.toml:2:"),
+        "the error with file:line: {stderr}"
+    );
+    assert!(
+        stderr.contains("error(s); nothing was applied, the previous configuration runs on"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
     assert_eq!(state_of(&a).as_deref(), Some("established"));
 
     // SIGHUP with a changed connection: it is re-established with a new IKE SA.
@@ -182,14 +222,20 @@ fn two_daemons_establish_go_down_reload_and_stop() {
     // SIGHUP on the listening side with a changed connection: it deletes the IKE SA, and the
     // initiator's close action (restart) brings the tunnel back with the new settings.
     let spi_before = connection(&sa)["ike_sas"][0]["spi_i"].clone();
+    // This time with `ikehub reload`, which answers with what changed.
     let changed = config_text(&b_side, &a_side, false, "dpd_interval = \"25s\"");
     std::fs::write(&b.config, changed).expect("write");
-    b.signal("HUP");
-    wait_for(ESTABLISH_DEADLINE, "the listener's reload report", || {
-        b.log_text()
-            .contains("changed (re-established) tunnel")
-            .then_some(())
-    });
+    let out = b.cli(&["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "reloaded\nadded: none\nremoved: none\nre-established (changed): tunnel\nunchanged: none\n"
+    );
+    assert!(b.log_text().contains("changed (re-established) tunnel"));
     let (sa, sb) = wait_for(
         ESTABLISH_DEADLINE,
         "back after the listener's reload",
@@ -915,6 +961,22 @@ fn mismatched_proposals_show_on_both_ends() {
         told.contains("IKE_SA_INIT: the peer refused with NO_PROPOSAL_CHOSEN"),
         "{told}"
     );
+    // `up` waits for the outcome: the refusal, by its RFC name, and exit status 3.
+    let out = a.cli(&["down", "tunnel"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = a.cli(&["up", "tunnel", "--timeout", "20"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("ikehub: tunnel: failed: ")
+            && stderr.contains("IKE_SA_INIT: the peer refused with NO_PROPOSAL_CHOSEN"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("tunnel: initiating\n"));
     for daemon in [&mut a, &mut b] {
         daemon.signal("TERM");
         assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(0));
@@ -991,14 +1053,45 @@ fn a_refused_child_sa_is_not_reported_established() {
         let json = String::from_utf8_lossy(&daemon.cli(&["status", "--json"]).stdout).into_owned();
         assert!(!json.contains("established\""), "{side}: {json}");
     }
-    let out = a.cli(&["up", "tunnel"]);
-    assert_eq!(out.status.code(), Some(1));
+    // `up` on the IKE SA without a CHILD_SA asks the peer for one (CREATE_CHILD_SA), which
+    // it refuses again: exit status 3 with the refusal's RFC name.
+    let out = a.cli(&["up", "tunnel", "--timeout", "20"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(
-        stderr.contains("tunnel: the IKE SA is up without a CHILD_SA (last error: ")
-            && stderr.contains("TS_UNACCEPTABLE"),
+        stderr.contains("ikehub: tunnel: failed: ") && stderr.contains("TS_UNACCEPTABLE"),
         "{stderr}"
     );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed
+            .starts_with("tunnel: the IKE SA is up without a CHILD_SA; asking the peer for one\n")
+            && printed.contains("tunnel: CHILD_SA not established: "),
+        "{printed}"
+    );
+    // From down, `up` sees the IKE SA come up and the CHILD_SA refused in IKE_AUTH.
+    let out = a.cli(&["down", "tunnel"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = a.cli(&["up", "tunnel", "--timeout", "20"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("IKE_AUTH: the peer refused with TS_UNACCEPTABLE"),
+        "{stderr}"
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("tunnel: IKE SA established with 127.0.0.42:500\n"),
+        "{printed}"
+    );
+    // Without waiting, `up` answers at once.
+    let out = a.cli(&["up", "tunnel", "--no-wait"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("tunnel: "));
 
     // Matching selectors: the changed connection is negotiated again, and both ends are
     // established with their CHILD_SA.

@@ -10,6 +10,10 @@ use crate::daemon::DataplaneKind;
 pub const DEFAULT_CONFIG: &str = "/etc/ikehub/ikehub.toml";
 /// Default location of the daemon's root-only control socket.
 pub const DEFAULT_SOCKET: &str = "/run/ikehub/control.sock";
+/// How long a command waits for the daemon's answer unless `--timeout` says otherwise.
+pub const DEFAULT_TIMEOUT_S: u64 = 10;
+/// How long `up` and `down` wait for the connection unless `--timeout` says otherwise.
+pub const DEFAULT_WAIT_S: u64 = 30;
 
 /// ikehub: an IPsec VPN gateway (IKEv2/IKEv1 in userspace, ESP in the kernel).
 #[derive(Debug, Parser)]
@@ -18,6 +22,11 @@ pub struct Cli {
     /// Control socket of the running daemon.
     #[arg(long, global = true, value_name = "PATH", default_value = DEFAULT_SOCKET)]
     pub socket: PathBuf,
+
+    /// Give up when the daemon has not answered within this many seconds (default 10; for
+    /// `up` and `down`, how long they wait for the connection: default 30).
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout: Option<u64>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -43,15 +52,25 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Bring a connection up now (initiate IKE and its CHILD_SA).
+    /// Bring a connection up now (initiate IKE and its CHILD_SA, or only a CHILD_SA on an IKE
+    /// SA without one) and wait until it is established, printing each step: exit 0 when
+    /// established, 3 when it failed (the reason, e.g. the peer's NO_PROPOSAL_CHOSEN or
+    /// TS_UNACCEPTABLE), 4 when not established within --timeout (default 30 s).
     Up {
         /// Connection name, as in the configuration.
         name: String,
+        /// Return once the daemon has started it, without waiting.
+        #[arg(long)]
+        no_wait: bool,
     },
-    /// Take a connection down: delete its SAs with the peer and remove them from the kernel.
+    /// Take a connection down: delete its SAs with the peer and remove them from the kernel,
+    /// and wait until they are gone (exit 4 when not within --timeout, default 30 s).
     Down {
         /// Connection name, as in the configuration.
         name: String,
+        /// Return once the deletes are sent, without waiting.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Show the hub's destination route table: destination, connection, weight, state, published.
     Routes {
@@ -59,6 +78,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Make the daemon read its configuration file again (as SIGHUP) and print what changed:
+    /// connections added, removed, re-established (settings changed) and unchanged. A file
+    /// with errors is refused whole: every error is printed, nothing is applied (exit 1).
+    Reload,
     /// Validate a configuration file and print every error at once (exit 1 if any).
     CheckConfig {
         /// Configuration file to check.

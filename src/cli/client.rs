@@ -1,10 +1,11 @@
-//! The commands that ask the running daemon: `status`, `up`, `down`, `routes`.
+//! The commands that ask the running daemon: `status`, `up`, `down`, `routes`, `reload`.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
-use crate::daemon::control::{self, ClientError, CopyError, Request, Response};
+use super::output::{self, error_line, print, print_line};
+use crate::daemon::control::{self, ClientError, CopyError, Outcome, Request, Response, Target};
 use crate::daemon::hub::{self, RoutesSnapshot};
 use crate::daemon::status;
 
@@ -14,20 +15,29 @@ const EXIT_NOT_RUNNING: u8 = 69;
 const EXIT_NO_PERMISSION: u8 = 77;
 /// EX_PROTOCOL: the daemon's answer could not be read.
 const EXIT_PROTOCOL: u8 = 76;
+/// EX_TEMPFAIL: the daemon did not answer within `--timeout` (stopped, hung, overloaded).
+pub const EXIT_NO_ANSWER: u8 = 75;
+/// `up` / `down`: the connection failed; the reason is printed.
+pub const EXIT_CONNECTION_FAILED: u8 = 3;
+/// `up` / `down`: not done within `--timeout`; the daemon goes on.
+pub const EXIT_TIMED_OUT: u8 = 4;
 
-fn ask(socket: &Path, request: &Request) -> Result<Response, ExitCode> {
-    control::request(socket, request).map_err(failed)
+/// How much longer than the daemon's wait the client waits for its last line.
+const WAIT_GRACE: Duration = Duration::from_secs(2);
+
+fn ask(target: Target<'_>, request: &Request) -> Result<Response, ExitCode> {
+    control::request(target, request).map_err(failed)
 }
 
 /// The daemon refused: print its reason and fail.
 fn refused(response: &Response) -> ExitCode {
-    eprintln!(
+    error_line(&format!(
         "ikehub: {}",
         response
             .error
             .as_deref()
             .unwrap_or("the daemon refused without a reason")
-    );
+    ));
     ExitCode::FAILURE
 }
 
@@ -36,20 +46,21 @@ fn exit_code(error: &ClientError) -> ExitCode {
         ClientError::PermissionDenied(_) => EXIT_NO_PERMISSION,
         ClientError::NotRunning(_) => EXIT_NOT_RUNNING,
         ClientError::Protocol(_) => EXIT_PROTOCOL,
+        ClientError::NoAnswer { .. } => EXIT_NO_ANSWER,
         ClientError::Io { .. } => 1,
     })
 }
 
 fn failed(error: ClientError) -> ExitCode {
-    eprintln!("ikehub: {error}");
+    error_line(&format!("ikehub: {error}"));
     exit_code(&error)
 }
 
 /// `status`: with `--json` the daemon's JSON is copied out as it arrives (it is already in
 /// the printed form; an answer cut short leaves what arrived printed and exits 76); else it
 /// is decoded and rendered for humans.
-pub fn status(socket: &Path, name: Option<String>, json: bool) -> ExitCode {
-    let answer = match control::request_line(socket, &Request::Status { name }) {
+pub fn status(target: Target<'_>, name: Option<String>, json: bool) -> ExitCode {
+    let answer = match control::request_line(target, &Request::Status { name }) {
         Ok(answer) => answer,
         Err(error) => return failed(error),
     };
@@ -60,13 +71,13 @@ pub fn status(socket: &Path, name: Option<String>, json: bool) -> ExitCode {
     let printed = if json {
         match answer.copy_status(&mut out) {
             Ok(()) => out.write_all(b"\n"),
-            Err(CopyError::Answer(e)) => return failed(control::client_error(socket, e)),
+            Err(CopyError::Answer(e)) => return failed(target.error(e)),
             Err(CopyError::Output(e)) => Err(e),
         }
     } else {
         let response = match answer.read_status() {
             Ok(response) => response,
-            Err(e) => return failed(control::client_error(socket, e)),
+            Err(e) => return failed(target.error(e)),
         };
         let status_json = response.status_json.unwrap_or_default();
         match serde_json::from_slice::<status::StatusSnapshot>(&status_json) {
@@ -76,18 +87,14 @@ pub fn status(socket: &Path, name: Option<String>, json: bool) -> ExitCode {
     };
     match printed.and_then(|()| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,
-        // The reader went away (`ikehub status | head`): nothing left to tell it.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("ikehub: cannot print the status: {e}");
-            ExitCode::FAILURE
-        }
+        // The reader went away (`ikehub status | head`): a quiet end.
+        Err(e) => output::output_failed(e),
     }
 }
 
 /// `routes`: the hub's destination route table, as a table or as `{"routes":[...]}`.
-pub fn routes(socket: &Path, json: bool) -> ExitCode {
-    let response = match ask(socket, &Request::Routes) {
+pub fn routes(target: Target<'_>, json: bool) -> ExitCode {
+    let response = match ask(target, &Request::Routes) {
         Ok(response) => response,
         Err(code) => return code,
     };
@@ -99,31 +106,116 @@ pub fn routes(socket: &Path, json: bool) -> ExitCode {
             routes: routes.clone(),
         };
         match serde_json::to_string(&snapshot) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => output::exit(print_line(&text)),
             Err(e) => {
-                eprintln!("ikehub: cannot encode the routes: {e}");
-                return ExitCode::FAILURE;
+                error_line(&format!("ikehub: cannot encode the routes: {e}"));
+                ExitCode::FAILURE
             }
         }
     } else {
-        print!("{}", hub::render(routes));
+        output::exit(print(hub::render(routes)))
     }
-    ExitCode::SUCCESS
 }
 
-/// `up` / `down`: print the daemon's answer.
-pub fn command(socket: &Path, request: Request) -> ExitCode {
-    let response = match ask(socket, &request) {
+/// `reload`: what changed, or every error of the file (exit 1, nothing applied); connections
+/// that could not start are listed on stderr (exit 3).
+pub fn reload(target: Target<'_>) -> ExitCode {
+    let response = match ask(target, &Request::Reload) {
+        Ok(response) => response,
+        Err(code) => return code,
+    };
+    let Some(summary) = response.reloaded.as_ref().filter(|_| response.ok) else {
+        if let Some(refused) = &response.reload_errors {
+            for error in &refused.errors {
+                error_line(error);
+            }
+        }
+        return refused(&response);
+    };
+    let names = |list: &[String]| {
+        if list.is_empty() {
+            "none".to_owned()
+        } else {
+            list.join(", ")
+        }
+    };
+    let text = format!(
+        "reloaded\nadded: {}\nremoved: {}\nre-established (changed): {}\nunchanged: {}\n",
+        names(&summary.added),
+        names(&summary.removed),
+        names(&summary.changed),
+        names(&summary.unchanged)
+    );
+    if let Err(code) = print(text) {
+        return code;
+    }
+    if summary.not_started.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    for line in &summary.not_started {
+        error_line(&format!("ikehub: not started: {line}"));
+    }
+    ExitCode::from(EXIT_CONNECTION_FAILED)
+}
+
+/// `up` / `down` with `--no-wait`: print the daemon's answer.
+pub fn command(target: Target<'_>, request: Request) -> ExitCode {
+    let response = match ask(target, &request) {
         Ok(response) => response,
         Err(code) => return code,
     };
     if !response.ok {
         return refused(&response);
     }
-    if let Some(message) = &response.message {
-        println!("{message}");
+    match &response.message {
+        Some(message) => output::exit(print_line(message)),
+        None => ExitCode::SUCCESS,
     }
-    ExitCode::SUCCESS
+}
+
+/// `up` / `down`: ask the daemon to wait up to `target.timeout` for the connection, print
+/// each line of progress as it comes, and exit with how it ended.
+pub fn wait(target: Target<'_>, request: Request) -> ExitCode {
+    let deadline = Instant::now() + target.timeout + WAIT_GRACE;
+    let mut answer = match control::request_line_by(target, &request, deadline) {
+        Ok(answer) => answer,
+        Err(error) => return failed(error),
+    };
+    // Every line, the last included, is due by the deadline.
+    answer.reader.get_mut().set_deadline(Some(deadline));
+    let mut response = answer.response;
+    let mut reader = answer.reader;
+    loop {
+        if let Some(progress) = &response.progress {
+            if let Err(code) = print_line(progress) {
+                return code;
+            }
+            response = match control::read_answer_line(&mut reader) {
+                Ok(next) => next.response,
+                Err(e) => return failed(target.error(e)),
+            };
+            continue;
+        }
+        return finish(&response);
+    }
+}
+
+/// The last line of a waited command.
+fn finish(response: &Response) -> ExitCode {
+    if !response.ok {
+        let code = match response.outcome {
+            Some(Outcome::Failed) => ExitCode::from(EXIT_CONNECTION_FAILED),
+            Some(Outcome::Timeout) => ExitCode::from(EXIT_TIMED_OUT),
+            // Refused before anything started (an unknown connection...).
+            Some(Outcome::Done) | None => ExitCode::FAILURE,
+        };
+        refused(response);
+        return code;
+    }
+    match &response.message {
+        Some(message) => output::exit(print_line(message)),
+        None => ExitCode::SUCCESS,
+    }
 }
 
 #[cfg(test)]

@@ -1,31 +1,66 @@
-//! The control socket's commands, run inside the loop: `status`, `up`, `down`, `routes`.
+//! The control socket's commands, run inside the loop: `status`, `up`, `down`, `routes`,
+//! `reload`.
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::ike::{ConnId, SaState};
+use crate::ike::ConnId;
 use crate::kernel::Dataplane;
 
-use super::control::{Request, Response};
+use super::control::{Outcome, Request, Response};
 use super::control_clients;
 use super::gateway::Gateway;
 use super::status::{self, ConnectionState, Counters, DaemonFacts, Scope};
+use super::waiters::{connection_state, Goal, WaitHandle};
+
+/// A command's answer; for a waited `up` or `down`, the wait that the rest of it comes from.
+pub(super) type Reply = (Response, Option<WaitHandle>);
 
 impl<D: Dataplane> Gateway<D> {
-    pub(super) async fn handle_request(&mut self, request: Request) -> Response {
+    pub(super) async fn handle_request(&mut self, request: Request) -> Reply {
         // `up` and `down` queue work for the engine; the loop drains it after this input.
-        match request {
+        let response = match request {
             Request::Status { .. } if !self.control.answer_budget_left() => {
                 control_clients::budget_spent()
             }
             Request::Status { name } => self.status(name.as_deref()).await,
-            Request::Up { name } => self.up(&name),
-            Request::Down { name } => self.down(&name),
+            Request::Up { name, wait_s } => return self.up(&name, wait_s.map(Duration::from_secs)),
+            Request::Down { name, wait_s } => {
+                return self.down(&name, wait_s.map(Duration::from_secs))
+            }
+            Request::Reload if self.stopping => Response::error("the daemon is stopping"),
+            Request::Reload => {
+                tracing::info!(
+                    "reloading {} (requested on the control socket)",
+                    self.config_path.display()
+                );
+                Response::reload(self.reload().await)
+            }
             Request::Routes => Response::routes(
                 self.hub
                     .as_ref()
                     .map(|hub| hub.routes(&self.engine))
                     .unwrap_or_default(),
+            ),
+        };
+        (response, None)
+    }
+
+    /// The answer to `up` or `down` that has started `text`: without a wait, the text; with
+    /// one, the text as the first line of progress and the wait for the rest.
+    fn started(
+        &mut self,
+        id: ConnId,
+        name: &str,
+        goal: Goal,
+        wait: Option<Duration>,
+        text: String,
+    ) -> Reply {
+        match wait {
+            None => (Response::message(text), None),
+            Some(wait) => (
+                Response::progress(text),
+                Some(self.waiters.add(id, name, goal, wait)),
             ),
         }
     }
@@ -124,61 +159,96 @@ impl<D: Dataplane> Gateway<D> {
         Response::status(pending.finish(counters))
     }
 
-    fn up(&mut self, name: &str) -> Response {
+    fn up(&mut self, name: &str, wait: Option<Duration>) -> Reply {
+        // Answers that end the command at once, waited or not.
+        let done = |text: String| {
+            let outcome = wait.map(|_| Outcome::Done);
+            (
+                Response {
+                    outcome,
+                    ..Response::message(text)
+                },
+                None,
+            )
+        };
         if self.stopping {
-            return Response::error("the daemon is stopping");
+            return (Response::error("the daemon is stopping"), None);
         }
         let id = match self.lookup(name) {
             Ok(id) => id,
-            Err(error) => return Response::error(error),
+            Err(error) => return (Response::error(error), None),
         };
+        let now = Instant::now();
         // The best of its IKE SAs that are not going away, as status shows it.
-        let active = self
-            .engine
-            .sas()
-            .filter(|sa| sa.conn == id && sa.state != SaState::Deleting)
-            .map(|sa| ConnectionState::of(sa.state, sa.children.len()))
-            .max();
-        match active {
+        match connection_state(&self.engine, id) {
             Some(ConnectionState::Established) => {
-                return Response::message(format!("{name}: already established"));
+                return done(format!("{name}: already established"));
             }
-            // Initiating again would not add the CHILD_SA: the IKE SA is already there.
+            // Initiating again would not add the CHILD_SA: the IKE SA is already there, so
+            // it is asked for one (CREATE_CHILD_SA).
             Some(ConnectionState::NoChildSa) => {
-                let why = self
-                    .last_errors
-                    .get(id)
-                    .map(|e| format!(" (last error: {})", e.message))
-                    .unwrap_or_default();
-                return Response::error(format!(
-                    "{name}: the IKE SA is up without a CHILD_SA{why}; `ikehub down {name}` and `up` again to renegotiate"
-                ));
+                if !self.engine.create_child(now, id) {
+                    return (
+                        Response::error(format!("{name}: cannot ask for a CHILD_SA now")),
+                        None,
+                    );
+                }
+                tracing::info!(
+                    "{name}: asking the peer for a CHILD_SA (requested on the control socket)"
+                );
+                let text =
+                    format!("{name}: the IKE SA is up without a CHILD_SA; asking the peer for one");
+                return self.started(id, name, Goal::Established, wait, text);
             }
-            Some(_) => return Response::message(format!("{name}: already connecting")),
+            Some(_) => {
+                let text = format!("{name}: already connecting");
+                return self.started(id, name, Goal::Established, wait, text);
+            }
             None => {}
         }
-        match self.engine.up(Instant::now(), id) {
+        match self.engine.up(now, id) {
             Ok(_) => {
                 tracing::info!("{name}: initiating (requested on the control socket)");
-                Response::message(format!("{name}: initiating"))
+                self.started(
+                    id,
+                    name,
+                    Goal::Established,
+                    wait,
+                    format!("{name}: initiating"),
+                )
             }
-            Err(e) => Response::error(format!("{name}: cannot initiate: {e}")),
+            Err(e) => (
+                Response::error(format!("{name}: cannot initiate: {e}")),
+                None,
+            ),
         }
     }
 
-    fn down(&mut self, name: &str) -> Response {
+    fn down(&mut self, name: &str, wait: Option<Duration>) -> Reply {
         let id = match self.lookup(name) {
             Ok(id) => id,
-            Err(error) => return Response::error(error),
+            Err(error) => return (Response::error(error), None),
         };
         tracing::info!("{name}: taking down (requested on the control socket); kept down until `ikehub up {name}`");
         match self.engine.down(Instant::now(), id) {
-            0 => Response::message(format!(
-                "{name}: already down; kept down (no retry) until `ikehub up {name}`"
-            )),
-            count => Response::message(format!(
-                "{name}: deleting {count} IKE SA(s); kept down until `ikehub up {name}`"
-            )),
+            0 => {
+                let text =
+                    format!("{name}: already down; kept down (no retry) until `ikehub up {name}`");
+                let outcome = wait.map(|_| Outcome::Done);
+                (
+                    Response {
+                        outcome,
+                        ..Response::message(text)
+                    },
+                    None,
+                )
+            }
+            count => {
+                let text = format!(
+                    "{name}: deleting {count} IKE SA(s); kept down until `ikehub up {name}`"
+                );
+                self.started(id, name, Goal::Down, wait, text)
+            }
         }
     }
 }

@@ -4,19 +4,24 @@
 //!
 //! A unix stream socket, by default `/run/ikehub/control.sock`, mode 0600 and owned by root
 //! (its directory is created 0700): only root may connect. One request per connection: the
-//! client writes one JSON object on one line (terminated by `\n`), the daemon answers with one
-//! JSON object on one line and closes the connection. A status answer's line announces the
-//! length of the snapshot that follows it: the snapshot in its JSON form, pretty-printed
-//! exactly as `ikehub status --json` prints it, so the client copies it out unparsed.
+//! client writes one JSON object on one line (terminated by `\n`), the daemon answers with
+//! JSON objects, one per line, and closes the connection. Every answer is one line, except a
+//! waited `up` or `down` (below). A status answer's line announces the length of the
+//! snapshot that follows it: the snapshot in its JSON form, pretty-printed exactly as
+//! `ikehub status --json` prints it, so the client copies it out unparsed.
 //!
 //! Requests (`cmd` selects the command):
 //!
 //! ```text
 //! {"cmd":"status"}                    every connection
 //! {"cmd":"status","name":"office"}    one connection
-//! {"cmd":"up","name":"office"}        initiate the connection's IKE SA and CHILD_SA
+//! {"cmd":"up","name":"office"}        initiate the connection's IKE SA and CHILD_SA (only
+//!                                     a CHILD_SA on an IKE SA without one)
 //! {"cmd":"down","name":"office"}      delete the connection's SAs with the peer
+//! {"cmd":"up","name":"office","wait_s":30}    the same, and wait up to 30 s (at most
+//! {"cmd":"down","name":"office","wait_s":30}  3600) for the outcome
 //! {"cmd":"routes"}                    the hub's destination route table
+//! {"cmd":"reload"}                    read the configuration file again (as SIGHUP)
 //! ```
 //!
 //! Responses:
@@ -28,14 +33,34 @@
 //! {"ok":true,"routes":[...]}          routes: see daemon::hub::view for the fields; empty
 //!                                     when hub mode is off
 //! {"ok":false,"error":"unknown connection \"x\"; known connections: office, branch"}
+//! {"ok":true,"reloaded":{"added":[],"changed":["office"],"removed":[],"unchanged":["branch"],
+//!   "not_started":[]}}               reload: connection names; not_started: "name: reason"
+//! {"ok":false,"error":"...: 2 error(s); nothing was applied, ...",
+//!   "reload_errors":{"file":"/etc/ikehub/ikehub.toml","errors":["file:3:8: ...", ...]}}
 //! ```
+//!
+//! A waited `up` or `down` is answered with lines of progress, each with `progress`, as the
+//! connection's events happen, and ends with a line without it, whose `outcome` says how it
+//! ended: `done` (`up`: established, IKE SA and a CHILD_SA; `down`: no IKE SA left),
+//! `failed` (the reason in `error`, by RFC names) or `timeout` (the daemon goes on). A
+//! request refused at once (an unknown name) is one line without `outcome`, as unwaited.
+//!
+//! ```text
+//! {"ok":true,"progress":"office: initiating"}
+//! {"ok":true,"progress":"office: IKE SA established with 198.51.100.20:500"}
+//! {"ok":true,"progress":"office: CHILD_SA not established: negotiation failed: IKE_AUTH: the peer refused with TS_UNACCEPTABLE: no CHILD_SA"}
+//! {"ok":false,"error":"office: failed: negotiation failed: IKE_AUTH: ...","outcome":"failed"}
+//! ```
+//!
+//! Progress lines a client is slow to take may be left out (at most 32 wait for it); the
+//! outcome never is.
 //!
 //! A request line longer than [`MAX_REQUEST`] bytes, or one that is not valid JSON for a known
 //! command, gets an `ok: false` answer naming the problem.
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -64,14 +89,56 @@ pub enum Request {
     },
     Up {
         name: String,
+        /// Wait up to this many seconds for the connection to be established, answering
+        /// with progress lines and the outcome; absent: answer at once.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wait_s: Option<u64>,
     },
     Down {
         name: String,
+        /// Wait up to this many seconds for the connection's IKE SAs to be deleted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wait_s: Option<u64>,
     },
     Routes,
+    /// Read the configuration file again, as SIGHUP does, and say what changed.
+    Reload,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a reload applied: connection names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadSummary {
+    pub added: Vec<String>,
+    /// Settings changed: re-established.
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+    /// Kept running as they were.
+    pub unchanged: Vec<String>,
+    /// Configured but not running, each `name: reason`.
+    pub not_started: Vec<String>,
+}
+
+/// Why a reload applied nothing: every error in the file, or the one change only a restart
+/// makes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadRefused {
+    pub file: String,
+    pub errors: Vec<String>,
+}
+
+/// How a waited `up` or `down` ended, on its last line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// `up`: established; `down`: no IKE SA left.
+    Done,
+    /// The connection failed; `error` says why, by RFC names.
+    Failed,
+    /// Not done within the time asked for; the daemon goes on.
+    Timeout,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Response {
     pub ok: bool,
     pub message: Option<String>,
@@ -79,6 +146,14 @@ pub struct Response {
     /// The status snapshot in its JSON form ([`status::to_json`]), ready to print.
     pub status_json: Option<Vec<u8>>,
     pub routes: Option<Vec<RouteStatus>>,
+    /// A line of progress of a waited command: more lines follow.
+    pub progress: Option<String>,
+    /// The last line of a waited command: how it ended.
+    pub outcome: Option<Outcome>,
+    /// `reload`: what it applied.
+    pub reloaded: Option<ReloadSummary>,
+    /// `reload`: why nothing was applied.
+    pub reload_errors: Option<ReloadRefused>,
 }
 
 /// The line of an answer: the [`Response`] with the status snapshot replaced by its length.
@@ -94,6 +169,14 @@ struct ResponseLine {
     status_bytes: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     routes: Option<Vec<RouteStatus>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    progress: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    outcome: Option<Outcome>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reloaded: Option<ReloadSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reload_errors: Option<ReloadRefused>,
 }
 
 impl Response {
@@ -101,20 +184,35 @@ impl Response {
         Response {
             ok: true,
             message: Some(text.into()),
-            error: None,
-            status_json: None,
-            routes: None,
+            ..Response::default()
         }
     }
 
     pub fn error(text: impl Into<String>) -> Response {
         Response {
             ok: false,
-            message: None,
             error: Some(text.into()),
-            status_json: None,
-            routes: None,
+            ..Response::default()
         }
+    }
+
+    /// A line of progress: the answer goes on.
+    pub fn progress(text: impl Into<String>) -> Response {
+        Response {
+            ok: true,
+            progress: Some(text.into()),
+            ..Response::default()
+        }
+    }
+
+    /// The last line of a waited command: a message when it is done, else the error.
+    pub fn outcome(outcome: Outcome, text: impl Into<String>) -> Response {
+        let mut response = match outcome {
+            Outcome::Done => Response::message(text),
+            Outcome::Failed | Outcome::Timeout => Response::error(text),
+        };
+        response.outcome = Some(outcome);
+        response
     }
 
     /// The snapshot is encoded here, once, in the form the client prints.
@@ -122,22 +220,39 @@ impl Response {
         match status::to_json(&snapshot) {
             Ok(json) => Response {
                 ok: true,
-                message: None,
-                error: None,
                 status_json: Some(json),
-                routes: None,
+                ..Response::default()
             },
             Err(e) => Response::error(format!("cannot encode the status: {e}")),
+        }
+    }
+
+    /// `reload`: what was applied, or why nothing was.
+    pub fn reload(result: Result<ReloadSummary, ReloadRefused>) -> Response {
+        match result {
+            Ok(summary) => Response {
+                ok: true,
+                reloaded: Some(summary),
+                ..Response::default()
+            },
+            Err(refused) => Response {
+                ok: false,
+                error: Some(format!(
+                    "{}: {} error(s); nothing was applied, the previous configuration runs on",
+                    refused.file,
+                    refused.errors.len()
+                )),
+                reload_errors: Some(refused),
+                ..Response::default()
+            },
         }
     }
 
     pub fn routes(routes: Vec<RouteStatus>) -> Response {
         Response {
             ok: true,
-            message: None,
-            error: None,
-            status_json: None,
             routes: Some(routes),
+            ..Response::default()
         }
     }
 }
@@ -156,6 +271,10 @@ pub fn encode_response(response: &Response) -> (Vec<u8>, &[u8]) {
         error: response.error.clone(),
         status_bytes: response.status_json.as_ref().map(Vec::len),
         routes: response.routes.clone(),
+        progress: response.progress.clone(),
+        outcome: response.outcome,
+        reloaded: response.reloaded.clone(),
+        reload_errors: response.reload_errors.clone(),
     });
     (line, status_json)
 }
@@ -174,6 +293,11 @@ pub fn read_response(reader: &mut impl io::BufRead) -> io::Result<Response> {
 pub fn read_answer_line<R: io::BufRead>(mut reader: R) -> io::Result<PendingAnswer<R>> {
     let mut line = Vec::new();
     reader.read_until(b'\n', &mut line)?;
+    if line.is_empty() {
+        return Err(invalid_data(
+            "the daemon closed the connection without an answer".to_owned(),
+        ));
+    }
     let head: ResponseLine =
         serde_json::from_slice(&line).map_err(|e| invalid_data(e.to_string()))?;
     Ok(PendingAnswer {
@@ -183,6 +307,10 @@ pub fn read_answer_line<R: io::BufRead>(mut reader: R) -> io::Result<PendingAnsw
             error: head.error,
             status_json: None,
             routes: head.routes,
+            progress: head.progress,
+            outcome: head.outcome,
+            reloaded: head.reloaded,
+            reload_errors: head.reload_errors,
         },
         status_bytes: head.status_bytes,
         reader,
@@ -194,7 +322,7 @@ pub struct PendingAnswer<R> {
     /// The answer without its status JSON.
     pub response: Response,
     status_bytes: Option<usize>,
-    reader: R,
+    pub(crate) reader: R,
 }
 
 /// Why copying the status JSON out stopped.
@@ -379,57 +507,180 @@ pub enum ClientError {
     PermissionDenied(PathBuf),
     #[error("the daemon is not running (no control socket at {0})")]
     NotRunning(PathBuf),
+    #[error("no answer from the daemon on {} within {seconds} s: it is stopped or too busy (--timeout SECONDS waits longer)", path.display())]
+    NoAnswer { path: PathBuf, seconds: u64 },
     #[error("{path}: {message}")]
     Io { path: PathBuf, message: String },
     #[error("unreadable answer from the daemon: {0}")]
     Protocol(String),
 }
 
-/// Send one request to the daemon at `path` and wait for its answer (blocking; the CLI has no
-/// runtime of its own).
-pub fn request(path: &Path, request: &Request) -> Result<Response, ClientError> {
-    request_line(path, request)?
-        .read_status()
-        .map_err(|e| client_error(path, e))
+/// Where the daemon is and how long the client waits for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub path: &'a Path,
+    /// Connecting and the answer's first line, together, take at most this long; after the
+    /// first line every read must bring something within it.
+    pub timeout: Duration,
 }
 
-/// A failure to read the daemon's answer at `path`.
-pub fn client_error(path: &Path, e: io::Error) -> ClientError {
-    match e.kind() {
-        io::ErrorKind::InvalidData => ClientError::Protocol(e.to_string()),
-        _ => ClientError::Io {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        },
+impl Target<'_> {
+    /// A failure to reach the daemon or to read its answer.
+    pub fn error(&self, e: io::Error) -> ClientError {
+        let path = self.path.to_path_buf();
+        match e.kind() {
+            io::ErrorKind::InvalidData => ClientError::Protocol(e.to_string()),
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => ClientError::NoAnswer {
+                path,
+                seconds: self.timeout.as_secs_f64().ceil() as u64,
+            },
+            _ => ClientError::Io {
+                path,
+                message: e.to_string(),
+            },
+        }
     }
 }
 
-/// Send one request and read the answer's line, leaving its status JSON on the connection.
+/// Send one request to the daemon and wait for its whole answer (blocking; the CLI has no
+/// runtime of its own).
+pub fn request(target: Target<'_>, request: &Request) -> Result<Response, ClientError> {
+    request_line(target, request)?
+        .read_status()
+        .map_err(|e| target.error(e))
+}
+
+/// Send one request and read the answer's line, leaving what follows it (a status
+/// snapshot, more lines of a waited command) on the connection. Everything up to the line
+/// is bounded by `target.timeout`; later reads by the same time each.
 pub fn request_line(
-    path: &Path,
+    target: Target<'_>,
     request: &Request,
-) -> Result<PendingAnswer<io::BufReader<std::os::unix::net::UnixStream>>, ClientError> {
+) -> Result<PendingAnswer<io::BufReader<TimedStream>>, ClientError> {
+    request_line_by(target, request, Instant::now() + target.timeout)
+}
+
+/// As [`request_line`], with the answer's line due by `deadline`.
+pub fn request_line_by(
+    target: Target<'_>,
+    request: &Request,
+    deadline: Instant,
+) -> Result<PendingAnswer<io::BufReader<TimedStream>>, ClientError> {
     use std::io::Write;
-    let mut stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| match e.kind() {
+    let path = target.path;
+    let stream = connect(path, deadline).map_err(|e| match e.kind() {
         io::ErrorKind::PermissionDenied => ClientError::PermissionDenied(path.to_path_buf()),
         io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
             ClientError::NotRunning(path.to_path_buf())
         }
-        _ => ClientError::Io {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        },
+        _ => target.error(e),
     })?;
-    let io_error = |e: io::Error| ClientError::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
+    let mut stream = TimedStream {
+        stream,
+        deadline: Some(deadline),
+        idle: target.timeout,
     };
     stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(io_error)?;
-    stream.write_all(&encode_line(request)).map_err(io_error)?;
-    read_answer_line(io::BufReader::with_capacity(READ_BUFFER, stream))
-        .map_err(|e| client_error(path, e))
+        .write_all(&encode_line(request))
+        .map_err(|e| target.error(e))?;
+    let mut answer = read_answer_line(io::BufReader::with_capacity(READ_BUFFER, stream))
+        .map_err(|e| target.error(e))?;
+    answer.reader.get_mut().deadline = None;
+    Ok(answer)
+}
+
+/// Connect to the daemon's socket, giving up at `deadline`: a stopped daemon's listening
+/// queue fills, and then `connect` waits, bounded by the socket's send timeout.
+fn connect(path: &Path, deadline: Instant) -> io::Result<std::os::unix::net::UnixStream> {
+    use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, UnixAddr};
+    use std::os::fd::AsRawFd;
+    let fd = socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let address = UnixAddr::new(path)?;
+    socket::setsockopt(&fd, sockopt::SendTimeout, &timeval(time_left(deadline)?))?;
+    match socket::connect(fd.as_raw_fd(), &address) {
+        Ok(()) => Ok(std::os::unix::net::UnixStream::from(fd)),
+        Err(nix::errno::Errno::EAGAIN) => Err(timed_out()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn timeval(duration: Duration) -> nix::sys::time::TimeVal {
+    nix::sys::time::TimeVal::new(
+        libc::time_t::try_from(duration.as_secs()).unwrap_or(libc::time_t::MAX),
+        libc::suseconds_t::from(duration.subsec_micros()),
+    )
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "no answer in time")
+}
+
+/// The time until `deadline`: never zero, which would mean "no timeout" to the socket.
+fn time_left(deadline: Instant) -> io::Result<Duration> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(timed_out());
+    }
+    Ok(left.max(Duration::from_millis(1)))
+}
+
+/// The client's end of a control connection, whose reads and writes give up in time: until
+/// `deadline` while it is set, then after `idle` without progress each.
+pub struct TimedStream {
+    stream: std::os::unix::net::UnixStream,
+    deadline: Option<Instant>,
+    idle: Duration,
+}
+
+impl TimedStream {
+    fn wait(&self) -> io::Result<Duration> {
+        match self.deadline {
+            Some(deadline) => time_left(deadline),
+            None => Ok(self.idle.max(Duration::from_millis(1))),
+        }
+    }
+
+    /// Until `deadline`, reads give up then; `None`: each read waits up to the idle time.
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
+}
+
+fn in_time<T>(result: io::Result<T>) -> io::Result<T> {
+    match result {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Err(timed_out())
+        }
+        other => other,
+    }
+}
+
+impl io::Read for TimedStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.set_read_timeout(Some(self.wait()?))?;
+        in_time(io::Read::read(&mut self.stream, buf))
+    }
+}
+
+impl io::Write for TimedStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.set_write_timeout(Some(self.wait()?))?;
+        in_time(io::Write::write(&mut self.stream, buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -443,13 +694,26 @@ mod tests {
             "{\"cmd\":\"status\"}\n"
         );
         assert_eq!(
-            String::from_utf8(encode_line(&Request::Up { name: "x".into() })).expect("utf-8"),
+            String::from_utf8(encode_line(&Request::Up {
+                name: "x".into(),
+                wait_s: None
+            }))
+            .expect("utf-8"),
             "{\"cmd\":\"up\",\"name\":\"x\"}\n"
+        );
+        assert_eq!(
+            String::from_utf8(encode_line(&Request::Up {
+                name: "x".into(),
+                wait_s: Some(30)
+            }))
+            .expect("utf-8"),
+            "{\"cmd\":\"up\",\"name\":\"x\",\"wait_s\":30}\n"
         );
         assert_eq!(
             decode_request(b"{\"cmd\":\"down\",\"name\":\"office\"}\n"),
             Ok(Request::Down {
-                name: "office".into()
+                name: "office".into(),
+                wait_s: None
             })
         );
         assert_eq!(
@@ -470,6 +734,79 @@ mod tests {
                 name: Some("office".into())
             })
         );
+    }
+
+    #[test]
+    fn a_waited_answer_is_progress_lines_then_the_outcome() {
+        assert_eq!(
+            decode_request(b"{\"cmd\":\"down\",\"name\":\"office\",\"wait_s\":5}"),
+            Ok(Request::Down {
+                name: "office".into(),
+                wait_s: Some(5)
+            })
+        );
+        let lines = [
+            Response::progress("office: initiating"),
+            Response::progress("office: IKE SA established with 192.0.2.1:500"),
+            Response::outcome(Outcome::Failed, "office: failed: TS_UNACCEPTABLE"),
+        ];
+        let mut wire = Vec::new();
+        for line in &lines {
+            wire.extend_from_slice(&encode_response(line).0);
+        }
+        let text = String::from_utf8(wire.clone()).expect("utf-8");
+        assert!(
+            text.starts_with("{\"ok\":true,\"progress\":\"office: initiating\"}\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(
+                "{\"ok\":false,\"error\":\"office: failed: TS_UNACCEPTABLE\",\"outcome\":\"failed\"}\n"
+            ),
+            "{text}"
+        );
+        let mut reader = &wire[..];
+        for line in &lines {
+            let read = read_answer_line(&mut reader).expect("line").response;
+            assert_eq!(&read, line);
+        }
+        let done = Response::outcome(Outcome::Done, "office: established");
+        assert_eq!(
+            String::from_utf8(encode_response(&done).0).expect("utf-8"),
+            "{\"ok\":true,\"message\":\"office: established\",\"outcome\":\"done\"}\n"
+        );
+        // The connection closed before the outcome: said so.
+        let error = read_answer_line(&mut &b""[..]).err().expect("no answer");
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert!(
+            error.to_string().contains("closed the connection"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn reload_answers_round_trip() {
+        assert_eq!(decode_request(b"{\"cmd\":\"reload\"}"), Ok(Request::Reload));
+        let applied = Response::reload(Ok(ReloadSummary {
+            changed: vec!["office".into()],
+            unchanged: vec!["branch".into()],
+            ..ReloadSummary::default()
+        }));
+        assert_eq!(
+            String::from_utf8(encode_response(&applied).0).expect("utf-8"),
+            "{\"ok\":true,\"reloaded\":{\"added\":[],\"changed\":[\"office\"],\"removed\":[],\"unchanged\":[\"branch\"],\"not_started\":[]}}\n"
+        );
+        assert_eq!(round_trip(&applied).expect("decode"), applied);
+        let refused = Response::reload(Err(ReloadRefused {
+            file: "/etc/ikehub/ikehub.toml".into(),
+            errors: vec!["a".into(), "b".into()],
+        }));
+        assert!(!refused.ok);
+        assert_eq!(
+            refused.error.as_deref(),
+            Some("/etc/ikehub/ikehub.toml: 2 error(s); nothing was applied, the previous configuration runs on")
+        );
+        assert_eq!(round_trip(&refused).expect("decode"), refused);
     }
 
     #[test]
@@ -585,7 +922,11 @@ mod tests {
     #[test]
     fn a_missing_socket_means_the_daemon_is_not_running() {
         let path = std::env::temp_dir().join(format!("ikehub-no-such-{}.sock", std::process::id()));
-        let error = request(&path, &Request::Status { name: None }).expect_err("no daemon");
+        let target = Target {
+            path: &path,
+            timeout: Duration::from_secs(1),
+        };
+        let error = request(target, &Request::Status { name: None }).expect_err("no daemon");
         assert!(matches!(error, ClientError::NotRunning(_)), "{error}");
         assert!(error
             .to_string()

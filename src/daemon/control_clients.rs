@@ -20,11 +20,13 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
-use super::control::{self, Request, Response};
+use super::control::{self, Outcome, Request, Response};
+use super::waiters::{Goal, Settled, WaitHandle};
 
 /// Control connections held at once; well under the usual limit of 1024 file descriptors.
 pub const MAX_CLIENTS: usize = 256;
@@ -49,6 +51,8 @@ pub type ControlRequest = (Request, oneshot::Sender<Answer>);
 pub struct Answer {
     pub response: Response,
     _held: Option<AnswerBytes>,
+    /// A waited `up` or `down`: the lines that follow the response, from the loop.
+    pub wait: Option<WaitHandle>,
 }
 
 impl Answer {
@@ -56,6 +60,7 @@ impl Answer {
         Answer {
             response,
             _held: None,
+            wait: None,
         }
     }
 }
@@ -170,6 +175,7 @@ impl ControlClients {
             Some(held) => Answer {
                 response,
                 _held: Some(held),
+                wait: None,
             },
             None => Answer::unheld(budget_spent()),
         }
@@ -303,8 +309,13 @@ impl ClientTask {
             }
             Ok(request) => ask_loop(&self.loop_tx, request).await,
         };
-        let response = &answer.response;
-        match control::write_response(&mut self.stream, response, STALL_TIMEOUT).await {
+        let written = match answer.wait {
+            Some(wait) => stream_wait(&mut self.stream, &answer.response, wait).await,
+            None => {
+                control::write_response(&mut self.stream, &answer.response, STALL_TIMEOUT).await
+            }
+        };
+        match written {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);
@@ -312,6 +323,75 @@ impl ClientTask {
             }
             Err(e) => debug!("control client went away: {e}"),
         }
+    }
+}
+
+/// A waited command's answer: its first line, the progress the loop hands over, then the
+/// outcome, or a timeout when the loop has none in time. A client that goes away ends it.
+async fn stream_wait(
+    stream: &mut UnixStream,
+    first: &Response,
+    mut wait: WaitHandle,
+) -> io::Result<()> {
+    let (mut from_client, mut to_client) = stream.split();
+    write_within(&mut to_client, &control::encode_response(first).0).await?;
+    let timeout = tokio::time::sleep(wait.wait);
+    tokio::pin!(timeout);
+    let mut ignored = [0u8; 64];
+    let last = loop {
+        tokio::select! {
+            // Progress first: what the loop sent before the outcome is written before it.
+            biased;
+            Some(line) = wait.progress.recv() => {
+                write_within(&mut to_client, &control::encode_response(&Response::progress(line)).0).await?;
+            }
+            settled = &mut wait.settled => break match settled {
+                Ok(Settled::Done(text)) => Response::outcome(Outcome::Done, text),
+                Ok(Settled::Failed(text)) => Response::outcome(Outcome::Failed, text),
+                Err(_) => Response::error("the daemon is stopping"),
+            },
+            () = &mut timeout => break Response::outcome(Outcome::Timeout, timed_out(&wait)),
+            read = from_client.read(&mut ignored) => match read {
+                // The client left: nobody to tell.
+                Ok(0) | Err(_) => return Ok(()),
+                Ok(_) => {}
+            },
+        }
+    };
+    while let Ok(line) = wait.progress.try_recv() {
+        write_within(
+            &mut to_client,
+            &control::encode_response(&Response::progress(line)).0,
+        )
+        .await?;
+    }
+    write_within(&mut to_client, &control::encode_response(&last).0).await?;
+    to_client.shutdown().await
+}
+
+fn timed_out(wait: &WaitHandle) -> String {
+    let (name, seconds) = (&wait.name, wait.wait.as_secs());
+    match wait.goal {
+        Goal::Established => format!(
+            "{name}: not established within {seconds} s; the daemon goes on trying (`ikehub status {name}` shows where it is)"
+        ),
+        Goal::Down => format!(
+            "{name}: not down within {seconds} s: the peer has not answered every delete yet; the SAs go when it does or when it is found dead"
+        ),
+    }
+}
+
+/// Write `bytes`, giving up when the client takes none of them for [`STALL_TIMEOUT`].
+async fn write_within(to_client: &mut (impl AsyncWrite + Unpin), bytes: &[u8]) -> io::Result<()> {
+    match tokio::time::timeout(STALL_TIMEOUT, to_client.write_all(bytes)).await {
+        Ok(written) => written,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "the client read none of its answer for {} s",
+                STALL_TIMEOUT.as_secs()
+            ),
+        )),
     }
 }
 

@@ -19,13 +19,14 @@ use crate::ike::nat_t::{self, NatTDatagram};
 use crate::ike::{ConnId, Engine, Event, KernelFailure, SaState};
 use crate::kernel::{Dataplane, KernelEvent};
 
-use super::control;
+use super::control::{self, ReloadRefused, ReloadSummary};
 use super::control_clients::{ControlClients, ControlRequest, MAX_CLIENTS};
 use super::hub::Hub;
 use super::notify::{self, Notifier};
 use super::sockets::{EncapRequirement, Sockets};
 use super::status::last_error::{reason_text, LastErrors, Timestamp};
 use super::status::{ConnectionStatus, Counters};
+use super::waiters::Waiters;
 use super::DaemonOptions;
 
 /// RFC 3948 2.3: a NAT-keepalive every 20 seconds by default.
@@ -64,7 +65,7 @@ pub struct Gateway<D: Dataplane> {
     pub(super) dataplane: D,
     pub(super) dataplane_name: &'static str,
     pub(super) sockets: Sockets,
-    config_path: PathBuf,
+    pub(super) config_path: PathBuf,
     pub(super) started: Instant,
     /// Socket-level counters (the engine keeps its own).
     pub(super) counters: Counters,
@@ -82,6 +83,8 @@ pub struct Gateway<D: Dataplane> {
     scratch: Vec<u8>,
     /// The control socket's clients, bounded in number, time and memory.
     pub(super) control: ControlClients,
+    /// Control clients waiting for `up` or `down` to finish.
+    pub(super) waiters: Waiters,
     notifier: Notifier,
 }
 
@@ -202,6 +205,7 @@ impl<D: Dataplane> Gateway<D> {
             hub,
             scratch: Vec::with_capacity(RECEIVE_BUFFER),
             control: ControlClients::new(MAX_CLIENTS),
+            waiters: Waiters::default(),
             notifier,
         };
         Ok((gateway, listener, signals))
@@ -249,15 +253,19 @@ impl<D: Dataplane> Gateway<D> {
                 },
                 () = sleep_until(self.control.accept_paused_until()) => self.control.resume_accepting(),
                 Some((request, reply)) = control_rx.recv() => {
-                    let response = self.handle_request(request).await;
+                    let (response, wait) = self.handle_request(request).await;
+                    let mut answer = self.control.answer(response);
+                    answer.wait = wait;
                     // The client may have gone away; nothing to do then.
-                    let _ = reply.send(self.control.answer(response));
+                    let _ = reply.send(answer);
                 }
                 _ = signals.hangup.recv() => {
                     if stopping {
                         info!("SIGHUP ignored: stopping");
                     } else {
-                        self.reload().await;
+                        info!("SIGHUP: reloading {}", self.config_path.display());
+                        // The log says how it went.
+                        let _ = self.reload().await;
                     }
                 }
                 _ = signals.terminate.recv() => {
@@ -303,6 +311,7 @@ impl<D: Dataplane> Gateway<D> {
     fn begin_shutdown(&mut self, signal: &str) -> Instant {
         self.stopping = true;
         self.notifier.stopping();
+        self.waiters.fail_all("the daemon is stopping");
         info!("{signal}: deleting every IKE SA, then stopping");
         let now = Instant::now();
         let ids: Vec<ConnId> = self.engine.connection_ids().collect();
@@ -391,7 +400,12 @@ impl<D: Dataplane> Gateway<D> {
             if let Some(hub) = &mut self.hub {
                 routes_changed |= hub.on_event(&event);
             }
+            self.waiters.on_event(&event);
             self.on_event(event);
+        }
+        // Waiting clients learn the outcome once the kernel's answers are in.
+        if !self.waiters.is_empty() {
+            self.waiters.settle(&self.engine);
         }
         if routes_changed {
             if let Some(hub) = &mut self.hub {
@@ -514,11 +528,11 @@ impl<D: Dataplane> Gateway<D> {
         self.counters.send_errors += failed;
     }
 
-    /// SIGHUP: read the configuration again; keep the running one if the new one has errors.
-    /// In hub mode, interfaces of new connections are created before the engine starts them
-    /// and those of removed connections deleted after their routes are withdrawn.
-    async fn reload(&mut self) {
-        info!("SIGHUP: reloading {}", self.config_path.display());
+    /// SIGHUP and `ikehub reload`: read the configuration again; keep the running one if
+    /// the new one has errors (then every error is returned, and logged). In hub mode,
+    /// interfaces of new connections are created before the engine starts them and those of
+    /// removed connections deleted after their routes are withdrawn.
+    pub(super) async fn reload(&mut self) -> Result<ReloadSummary, ReloadRefused> {
         let config = match crate::config::load(&self.config_path) {
             Ok(config) => config,
             Err(errors) => {
@@ -530,7 +544,10 @@ impl<D: Dataplane> Gateway<D> {
                     errors.0.len(),
                     self.config_path.display()
                 );
-                return;
+                return Err(ReloadRefused {
+                    errors: errors.0.iter().map(ToString::to_string).collect(),
+                    file: self.config_path.display().to_string(),
+                });
             }
         };
         let bound: Vec<_> = self.sockets.local_ips().collect();
@@ -540,11 +557,15 @@ impl<D: Dataplane> Gateway<D> {
             }
         }
         if config.gateway.hub != self.hub.is_some() {
-            error!(
-                "gateway.hub changed in {}: hub mode is switched at start only; restart the daemon. Still running the previous configuration",
+            let error = format!(
+                "gateway.hub changed in {}: hub mode is switched at start only; restart the daemon",
                 self.config_path.display()
             );
-            return;
+            error!("{error}. Still running the previous configuration");
+            return Err(ReloadRefused {
+                errors: vec![error],
+                file: self.config_path.display().to_string(),
+            });
         }
         let (mut settings, mut not_running) = super::engine_settings(&config);
         if let Some(hub) = &mut self.hub {
@@ -553,9 +574,17 @@ impl<D: Dataplane> Gateway<D> {
                 not_running.push(super::not_running(&config, name, &reason));
             }
         }
+        let mut not_started: Vec<String> = not_running
+            .iter()
+            .map(|c| match &c.last_error {
+                Some(reason) => format!("{}: {reason}", c.name),
+                None => c.name.clone(),
+            })
+            .collect();
         self.not_running = not_running;
         self.not_running_since = Timestamp::now();
         let report = self.engine.reload(Instant::now(), settings);
+        self.waiters.forget_removed(&self.engine);
         if let Some(hub) = &mut self.hub {
             hub.finish_reload(&config, &self.engine).await;
         }
@@ -575,11 +604,19 @@ impl<D: Dataplane> Gateway<D> {
         );
         for (name, reason) in &report.failed_to_start {
             error!("{name}: not started after reload: {reason}");
+            not_started.push(format!("{name}: {reason}"));
         }
         self.notifier.status(&format!(
             "reloaded; {} connection(s) configured",
             self.engine.connection_ids().count()
         ));
+        Ok(ReloadSummary {
+            added: report.added,
+            changed: report.changed,
+            removed: report.removed,
+            unchanged: report.unchanged,
+            not_started,
+        })
     }
 }
 

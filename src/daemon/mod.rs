@@ -19,6 +19,7 @@ mod logging;
 mod notify;
 pub mod sockets;
 pub mod status;
+mod waiters;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -75,7 +75,7 @@ impl LastErrors {
 }
 
 /// The connection and the text of the failure an engine event reports.
-fn failure_of(event: &Event) -> Option<(ConnId, String)> {
+pub(crate) fn failure_of(event: &Event) -> Option<(ConnId, String)> {
     match event {
         Event::IkeDown { conn, reason, .. }
         | Event::ChildDown { conn, reason, .. }
