@@ -7,7 +7,7 @@ use crate::kernel::Dataplane;
 
 use super::control::{Request, Response};
 use super::gateway::Gateway;
-use super::status::{self, ConnectionState, DaemonFacts, Scope};
+use super::status::{self, ConnectionState, Counters, DaemonFacts, Scope};
 
 impl<D: Dataplane> Gateway<D> {
     pub(super) async fn handle_request(&mut self, request: Request) -> Response {
@@ -68,10 +68,17 @@ impl<D: Dataplane> Gateway<D> {
                 Err(error) => return Response::error(error),
             },
         };
+        let dropped_by_kernel = self.sockets.kernel_drops().unwrap_or_else(|e| {
+            tracing::warn!("cannot read the IKE sockets' drop counters: {e}");
+            0
+        });
         let facts = DaemonFacts {
             started: self.started,
             dataplane: self.dataplane_name,
-            socket_counters: self.counters,
+            socket_counters: Counters {
+                dropped_by_kernel,
+                ..self.counters
+            },
             last_errors: &self.last_errors,
         };
         let now = Instant::now();

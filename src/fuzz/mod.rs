@@ -25,4 +25,3 @@ pub const TARGETS: [(&str, Target); 3] = [
     ("ikev2_engine", engine::run),
     ("isakmp_datagram", isakmp::run),
 ];
-

@@ -104,6 +104,9 @@ pub struct Context {
     pub(super) held_down: HashSet<ConnId>,
     /// The current second of INVALID_IKE_SPI answers and how many went out in it.
     pub(super) invalid_spi_window: Option<(Instant, u32)>,
+    /// The gateway is stopping (`Engine::shutdown`): requests are retransmitted on the
+    /// shutdown's schedule, nothing new is started or trapped.
+    pub(super) stopping: bool,
 }
 
 impl Context {
@@ -147,6 +150,7 @@ impl Context {
             policy_users: HashMap::new(),
             held_down: HashSet::new(),
             invalid_spi_window: None,
+            stopping: false,
         }
     }
 
@@ -223,7 +227,7 @@ impl Context {
         let trap_on_close = self
             .connection(sa.conn)
             .is_some_and(|c| c.close_action == CloseAction::Trap);
-        if unasked && trap_on_close && !self.trap_of.contains_key(&sa.conn) {
+        if unasked && trap_on_close && !self.stopping && !self.trap_of.contains_key(&sa.conn) {
             if let Err(e) = self.install_trap(sa.conn) {
                 debug!(conn = sa.conn.0, "close_action = trap: {e}");
             }

@@ -53,6 +53,8 @@ pub struct Engine {
     /// The IKE SAs, by [`SaId`] (removed SAs leave `None`, their number is used again).
     pub(super) sas: Vec<Option<IkeSa>>,
     pub(super) cx: Context,
+    /// The deletes of a shutdown, once [`Engine::shutdown`] was called.
+    pub(super) shutdown: Option<super::shutdown::Shutdown>,
 }
 
 /// What a handler decided about the SA it worked on.
@@ -66,6 +68,7 @@ impl Engine {
         Engine {
             sas: Vec::new(),
             cx: Context::new(settings, rng),
+            shutdown: None,
         }
     }
 
@@ -122,6 +125,7 @@ impl Engine {
         [
             self.cx.timers.next_deadline(),
             self.cx.retries.next_deadline(),
+            self.shutdown.as_ref().and_then(|s| s.next_deadline()),
         ]
         .into_iter()
         .flatten()
@@ -269,6 +273,7 @@ impl Engine {
         }
         self.adopt_created();
         self.remove_superseded(now);
+        self.pump_shutdown(now);
     }
 
     /// RFC 7296 2.4: a peer that sends INITIAL_CONTACT holds no SA with us but the new one,
@@ -343,6 +348,7 @@ impl Engine {
             };
             self.settle(now, id, fate);
         }
+        self.pump_shutdown(now);
     }
 
     /// Rekeys the installed CHILD_SA of `reqid`, if there is one (see
@@ -389,6 +395,7 @@ impl Engine {
                 } else {
                     self.acquire_trap(now, reqid);
                 }
+                self.pump_shutdown(now);
                 return;
             }
         };
@@ -410,6 +417,7 @@ impl Engine {
         } else {
             cx.rekey_child(now, sa, spi);
         }
+        self.pump_shutdown(now);
     }
 
     /// The kernel layer's answer to an intent. A failed install takes the CHILD_SA down and
@@ -431,6 +439,7 @@ impl Engine {
             return;
         };
         self.cx.child_failed_in_kernel(now, sa, reqid, failure);
+        self.pump_shutdown(now);
     }
 
     // ----- the SA table --------------------------------------------------------------------
@@ -449,6 +458,7 @@ impl Engine {
     /// Put the SAs the context created into the table, at their numbers.
     fn adopt_created(&mut self) {
         for sa in std::mem::take(&mut self.cx.created) {
+            self.shutdown_adopt(sa.id, sa.local_spi());
             let index = sa.id.0 as usize;
             if self.sas.len() <= index {
                 self.sas.resize_with(index + 1, || None);

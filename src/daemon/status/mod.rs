@@ -17,6 +17,8 @@
 //!       "dropped_half_open": 0,        // IKE_SA_INIT over a half-open limit ([gateway]
 //!                                      // half_open_per_address, _limit, _memory_mib)
 //!       "dropped_bad_marker": 0,       // port 4500 datagrams without the non-ESP marker
+//!       "dropped_by_kernel": 0,        // datagrams the kernel dropped on the IKE sockets
+//!                                      // before we read them (receive buffer full)
 //!       "keepalives_received": 0,      // NAT-keepalives seen on port 4500
 //!       "keepalives_sent": 0,          // NAT-keepalives we sent (we are behind a NAT)
 //!       "send_errors": 0,              // datagrams the socket refused to send
@@ -141,6 +143,10 @@ pub struct Counters {
     pub cookies_sent: u64,
     #[serde(default)]
     pub invalid_spi_sent: u64,
+    /// Datagrams the kernel dropped on the IKE sockets before we read them (the sockets'
+    /// drop counters: mostly a full receive buffer).
+    #[serde(default)]
+    pub dropped_by_kernel: u64,
 }
 
 impl Counters {
@@ -155,6 +161,7 @@ impl Counters {
             self.dropped_oversized,
             self.dropped_half_open,
             self.dropped_bad_marker,
+            self.dropped_by_kernel,
         ]
         .into_iter()
         .fold(0u64, u64::saturating_add)
@@ -647,8 +654,8 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
     );
     let _ = writeln!(
         out,
-        "  dropped: {} malformed, {} undecryptable, {} unknown SA, {} unexpected, {} IKEv1, {} oversized IKE_SA_INIT, {} over the half-open limits, {} bad non-ESP marker",
-        c.dropped_malformed, c.dropped_undecryptable, c.dropped_unknown_sa, c.dropped_unexpected, c.dropped_ikev1, c.dropped_oversized, c.dropped_half_open, c.dropped_bad_marker
+        "  dropped: {} malformed, {} undecryptable, {} unknown SA, {} unexpected, {} IKEv1, {} oversized IKE_SA_INIT, {} over the half-open limits, {} bad non-ESP marker, {} by the kernel (socket receive buffer full)",
+        c.dropped_malformed, c.dropped_undecryptable, c.dropped_unknown_sa, c.dropped_unexpected, c.dropped_ikev1, c.dropped_oversized, c.dropped_half_open, c.dropped_bad_marker, c.dropped_by_kernel
     );
     let _ = writeln!(
         out,

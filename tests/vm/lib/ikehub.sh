@@ -1,7 +1,8 @@
 # Helpers for running ikehub daemons in test namespaces. Source after common.sh.
 #
-#   ikehub_start NS CONFIG          start a daemon in NS (socket /run/ikt-NS.sock, log
-#                                   /tmp/ikt-NS.log); registered for cleanup
+#   ikehub_start NS CONFIG [SECS]   start a daemon in NS (socket /run/ikt-NS.sock, log
+#                                   /tmp/ikt-NS.log); registered for cleanup; waits up to
+#                                   SECS (default 10) for its control socket
 #   ikehub_cli NS ARGS...           run the CLI against NS's daemon
 #   ikehub_json NS [NAME]           `status --json` (pretty JSON, one field per line)
 #   ikehub_established NS NAME      exit 0 when NAME has an established IKE SA and CHILD_SA
@@ -21,7 +22,7 @@ ikehub_start() {
     spawn pid ip netns exec "$ns" ikehub daemon --config "$config" --socket "$(ikehub_socket "$ns")" \
         2>>"$(ikehub_logfile "$ns")"
     IKEHUB_PID[$ns]=$pid
-    wait_for 10 ikehub_cli "$ns" status
+    wait_for "${3:-10}" ikehub_cli "$ns" status
 }
 
 ikehub_stop() {
