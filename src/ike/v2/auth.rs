@@ -256,8 +256,7 @@ impl Context {
         };
         let selectors_fit = |id: &ConnId| match (selectors, self.connection(*id)) {
             (Some((tsi, tsr)), Some(c)) => {
-                !ts::narrow(tsi, &c.remote_subnets).is_empty()
-                    && !ts::narrow(tsr, &c.local_subnets).is_empty()
+                ts::overlaps(tsi, &c.remote_subnets) && ts::overlaps(tsr, &c.local_subnets)
             }
             _ => true,
         };
