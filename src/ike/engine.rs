@@ -167,7 +167,7 @@ impl Engine {
     pub fn initiate(&mut self, now: Instant, conn: ConnId) -> Result<SaId, Error> {
         // RFC 7296 2.4: INITIAL_CONTACT tells a peer that still holds SAs from an earlier
         // run of ours that they are gone; only when we hold none with it.
-        let first = !self.sas().any(|sa| sa.conn == conn);
+        let first = !self.cx.sas_of.contains_key(&conn);
         let started = self.cx.initiate(now, conn, first);
         self.adopt_created();
         started
@@ -185,12 +185,7 @@ impl Engine {
 
     /// Delete every IKE SA of a connection with the peer (SAs still negotiating are dropped).
     pub fn terminate(&mut self, now: Instant, conn: ConnId) {
-        let ids: Vec<SaId> = self
-            .sas()
-            .filter(|sa| sa.conn == conn)
-            .map(|sa| sa.id)
-            .collect();
-        for id in ids {
+        for id in self.cx.sa_ids_of(conn) {
             self.terminate_sa(now, id);
         }
     }
@@ -293,7 +288,10 @@ impl Engine {
             // Only SAs up before the new one began: when both ends initiate at once, each
             // sends INITIAL_CONTACT, and neither SA may take the other down.
             let older: Vec<SaId> = self
-                .sas()
+                .cx
+                .sa_ids_of(conn)
+                .into_iter()
+                .filter_map(|id| self.sa(id))
                 .filter(|sa| sa.id != new && sa.conn == conn && sa.remote_id == identity)
                 .filter(|sa| sa.established_at.is_some_and(|at| at < began))
                 .map(|sa| sa.id)
@@ -459,6 +457,7 @@ impl Engine {
     fn adopt_created(&mut self) {
         for sa in std::mem::take(&mut self.cx.created) {
             self.shutdown_adopt(sa.id, sa.local_spi());
+            self.cx.index_sa(sa.conn, sa.id);
             let index = sa.id.0 as usize;
             if self.sas.len() <= index {
                 self.sas.resize_with(index + 1, || None);

@@ -350,6 +350,14 @@ impl Pair {
     /// One round: collect outputs, deliver due datagrams, else advance time to the next
     /// wakeup. Returns false when nothing is pending at all.
     pub fn step(&mut self) -> bool {
+        assert!(
+            self.a.engine.sas_by_connection_consistent(),
+            "A's SAs by connection"
+        );
+        assert!(
+            self.b.engine.sas_by_connection_consistent(),
+            "B's SAs by connection"
+        );
         let mut progressed = self.collect(Which::A) | self.collect(Which::B);
         let now = self.now;
         let due: Vec<InFlight> = {

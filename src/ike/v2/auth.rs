@@ -287,6 +287,7 @@ impl Context {
                 )
             }
         };
+        self.move_sa(sa.id, sa.conn, conn);
         sa.conn = conn;
         sa.remote_id = Some(identity);
         if p.initial_contact {
