@@ -103,6 +103,13 @@ round() {
         up_ms=
         bad "$SPOKES tunnels' kernel SAs installed (hub: $(kernel_sas "$HUB") SAs; spokes: $(kernel_sas "$SPK"))"
         ikehub_log "$HUB" | tail -n 20
+        for ns in "$HUB" "$SPK"; do
+            echo "counters of $ns:"
+            ikehub_json "$ns" | sed -n '/"counters"/,/}/p' | tr -d ' \n'
+            echo
+            echo "log lines of $ns by kind:"
+            sed -e 's/^[^ ]* *[A-Z]* [^ ]* //' -e 's/^s[0-9]*: //' -e 's/[0-9]\{1,\}/N/g' "$(ikehub_logfile "$ns")" | sort | uniq -c | sort -rn | head -n 12
+        done
     fi
     all_up() { [ "$(children "$HUB")" -ge "$SPOKES" ] && [ "$(children "$SPK")" -ge "$SPOKES" ]; }
     wait_for 30 all_up && ok "status: $SPOKES CHILD_SAs on each end" ||
