@@ -182,7 +182,11 @@ fn assert_quiet_end(what: &str, out: &Output) {
 #[test]
 fn a_closed_output_ends_check_config_and_help_quietly() {
     let hub = private_copy("hub.toml");
-    for args in [&["check-config", text(&hub)][..], &["--help"], &["--version"]] {
+    for args in [
+        &["check-config", text(&hub)][..],
+        &["--help"],
+        &["--version"],
+    ] {
         let mut command = Command::new(env!("CARGO_BIN_EXE_ikehub"));
         command.args(args);
         assert_quiet_end(&format!("{args:?}"), &into_closed_pipe(command));

@@ -119,10 +119,17 @@ impl<D: Dataplane> Gateway<D> {
                 Err(error) => return Response::error(error),
             },
         };
+        let dropped_by_kernel = self.sockets.kernel_drops().unwrap_or_else(|e| {
+            tracing::warn!("cannot read the IKE sockets' drop counters: {e}");
+            0
+        });
         let facts = DaemonFacts {
             started: self.started,
             dataplane: self.dataplane_name,
-            socket_counters: self.counters_with_control(),
+            socket_counters: Counters {
+                dropped_by_kernel,
+                ..self.counters_with_control()
+            },
             last_errors: &self.last_errors,
         };
         let now = Instant::now();

@@ -32,9 +32,6 @@ use super::DaemonOptions;
 /// RFC 3948 2.3: a NAT-keepalive every 20 seconds by default.
 const NAT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
 
-/// How long SIGTERM waits for the peers to acknowledge our deletes.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
-
 /// Largest UDP payload; IKE messages are far smaller, but a datagram is never truncated.
 const RECEIVE_BUFFER: usize = 65_535;
 
@@ -77,6 +74,8 @@ pub struct Gateway<D: Dataplane> {
     pub(super) not_running_since: Timestamp,
     /// SIGTERM/SIGINT arrived: connections are being deleted.
     pub(super) stopping: bool,
+    /// When the deletes began, and the engine's retransmits then.
+    shutdown_began: Option<(Instant, u64)>,
     /// Hub mode: interfaces and the destination route table.
     pub(super) hub: Option<Hub<D::Links>>,
     /// Reused for framing NAT-T sends.
@@ -202,6 +201,7 @@ impl<D: Dataplane> Gateway<D> {
             not_running_since: Timestamp::now(),
             not_running,
             stopping: false,
+            shutdown_began: None,
             hub,
             scratch: Vec::with_capacity(RECEIVE_BUFFER),
             control: ControlClients::new(MAX_CLIENTS),
@@ -219,7 +219,9 @@ impl<D: Dataplane> Gateway<D> {
         let mut keepalive = tokio::time::interval(NAT_KEEPALIVE_INTERVAL);
         keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
+        // SIGTERM/SIGINT: until when the peers' answers to our deletes are waited for.
         let mut stop_at: Option<Instant> = None;
+        let mut grace = Duration::ZERO;
         loop {
             let deadline = self.engine.poll_timeout();
             let stopping = stop_at.is_some();
@@ -244,7 +246,7 @@ impl<D: Dataplane> Gateway<D> {
                 }
                 () = sleep_until(stop_at) => {
                     let left = self.engine.sas().count();
-                    warn!("{left} IKE SA(s) not deleted within {SHUTDOWN_GRACE:?}; stopping anyway");
+                    warn!("{left} IKE SA(s) not deleted within {grace:?}; stopping anyway");
                     break;
                 }
                 accepted = listener.accept(), if !stopping && self.control.accept_paused_until().is_none() => match accepted {
@@ -270,11 +272,13 @@ impl<D: Dataplane> Gateway<D> {
                 }
                 _ = signals.terminate.recv() => {
                     if stopping { break; }
-                    stop_at = Some(self.begin_shutdown("SIGTERM"));
+                    let (at, wait) = self.begin_shutdown("SIGTERM");
+                    (stop_at, grace) = (Some(at), wait);
                 }
                 _ = signals.interrupt.recv() => {
                     if stopping { break; }
-                    stop_at = Some(self.begin_shutdown("SIGINT"));
+                    let (at, wait) = self.begin_shutdown("SIGINT");
+                    (stop_at, grace) = (Some(at), wait);
                 }
                 // Dropped and re-created on every turn of the loop: a dataplane's
                 // `next_event` must not lose an event when its future is dropped.
@@ -290,6 +294,14 @@ impl<D: Dataplane> Gateway<D> {
         }
         // Whatever the engine still wants from the kernel is applied before exiting.
         self.drive().await;
+        if let Some((began, retransmits)) = self.shutdown_began {
+            info!(
+                "deletes done in {} ms: {} IKE SA(s) left unanswered, {} request(s) retransmitted",
+                began.elapsed().as_millis(),
+                self.engine.sas().count(),
+                self.engine.stats().retransmits.saturating_sub(retransmits)
+            );
+        }
         if stop_at.is_some() {
             // SAs of peers that did not answer in time are still installed: ikehub's kernel
             // state goes with the daemon all the same.
@@ -307,18 +319,17 @@ impl<D: Dataplane> Gateway<D> {
         }
     }
 
-    /// STOPPING=1, then delete every connection's SAs with its peer.
-    fn begin_shutdown(&mut self, signal: &str) -> Instant {
+    /// STOPPING=1, then delete every IKE SA with its peer, paced and retransmitted by the
+    /// engine (`ike::shutdown`). Returns until when, and how long, the answers are waited for.
+    fn begin_shutdown(&mut self, signal: &str) -> (Instant, Duration) {
         self.stopping = true;
         self.notifier.stopping();
         self.waiters.fail_all("the daemon is stopping");
-        info!("{signal}: deleting every IKE SA, then stopping");
         let now = Instant::now();
-        let ids: Vec<ConnId> = self.engine.connection_ids().collect();
-        for id in ids {
-            self.engine.terminate(now, id);
-        }
-        now.checked_add(SHUTDOWN_GRACE).unwrap_or(now)
+        self.shutdown_began = Some((now, self.engine.stats().retransmits));
+        let grace = self.engine.shutdown(now);
+        info!("{signal}: deleting every IKE SA (waiting up to {grace:?} for the peers), then stopping");
+        (now.checked_add(grace).unwrap_or(now), grace)
     }
 
     /// One datagram from socket `index`.

@@ -8,7 +8,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::task::Poll;
 
-use nix::sys::socket::{setsockopt, sockopt};
+use nix::sys::socket::{getsockopt, setsockopt, sockopt};
 use nix::{getsockopt_impl, setsockopt_impl, sockopt_impl};
 use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
@@ -21,9 +21,13 @@ pub const IKE_PORT: u16 = 500;
 /// IKE and ESP behind NAT (RFC 3948, RFC 7296 2.23).
 pub const NAT_T_PORT: u16 = 4500;
 
-/// Receive buffer asked for on every socket: bursts of IKE_SA_INIT from many peers at once
-/// must not be dropped by the kernel before we read them (capped by net.core.rmem_max).
-const RECEIVE_BUFFER: usize = 4 << 20;
+/// Receive buffer asked for on every socket: bursts from many peers at once (IKE_SA_INIT
+/// when they all start, INFORMATIONAL deletes when a peer with many SAs stops) must not be
+/// dropped by the kernel before we read them. Set with SO_RCVBUFFORCE, which passes
+/// net.core.rmem_max (the daemon has CAP_NET_ADMIN); the kernel doubles the figure for its
+/// bookkeeping, and a small datagram costs it 1-2 KiB of that (the buffer it arrived in):
+/// room for several thousand datagrams. Memory is taken only while datagrams wait.
+pub const RECEIVE_BUFFER: usize = 8 << 20;
 
 // setsockopt(fd, SOL_UDP, UDP_ENCAP, &UDP_ENCAP_ESPINUDP): the kernel then decapsulates
 // ESP-in-UDP arriving on the socket and hands only marker-prefixed IKE (and short non-ESP
@@ -41,6 +45,32 @@ sockopt_impl!(
 /// non-ESP marker and short non-ESP datagrams reach us; NAT-keepalives are consumed.
 pub fn enable_udp_encap(socket: &impl std::os::fd::AsFd) -> nix::Result<()> {
     setsockopt(socket, UdpEncap, &libc::c_int::from(UDP_ENCAP_ESPINUDP))
+}
+
+/// SO_RCVBUFFORCE to [`RECEIVE_BUFFER`]; without CAP_NET_ADMIN, SO_RCVBUF (which the
+/// kernel caps at net.core.rmem_max), with a log line saying what we got.
+fn size_receive_buffer(socket: &std::net::UdpSocket, local: SocketAddr) {
+    let forced = setsockopt(socket, sockopt::RcvBufForce, &RECEIVE_BUFFER);
+    let got = || {
+        getsockopt(socket, sockopt::RcvBuf)
+            .map(|bytes| format!("{} KiB", bytes / 1024))
+            .unwrap_or_else(|e| format!("unknown ({e})"))
+    };
+    match forced {
+        Ok(()) => tracing::debug!(%local, "receive buffer {}", got()),
+        Err(forced) => {
+            if let Err(e) = setsockopt(socket, sockopt::RcvBuf, &RECEIVE_BUFFER) {
+                tracing::warn!(%local, "cannot enlarge the receive buffer: SO_RCVBUFFORCE: {forced}; SO_RCVBUF: {e}");
+            } else {
+                tracing::warn!(
+                    %local,
+                    "SO_RCVBUFFORCE refused ({forced}; CAP_NET_ADMIN missing?): receive buffer {} \
+                     (SO_RCVBUF, capped by net.core.rmem_max); bursts from many peers may be dropped",
+                    got()
+                );
+            }
+        }
+    }
 }
 
 /// One bound socket.
@@ -82,9 +112,7 @@ impl Sockets {
                 let std_socket = std::net::UdpSocket::bind(local).map_err(|e| {
                     io::Error::new(e.kind(), format!("cannot bind UDP {local}: {e}"))
                 })?;
-                if let Err(e) = setsockopt(&std_socket, sockopt::RcvBuf, &RECEIVE_BUFFER) {
-                    tracing::warn!(%local, "cannot enlarge the receive buffer: {e}");
-                }
+                size_receive_buffer(&std_socket, local);
                 if port == NAT_T_PORT {
                     if let Err(e) = enable_udp_encap(&std_socket) {
                         let message = format!(
@@ -202,10 +230,64 @@ impl Sockets {
     }
 }
 
+/// Where the kernel lists the UDP sockets of our network namespace, with their drop counters.
+const UDP_TABLES: [&str; 2] = ["/proc/self/net/udp", "/proc/self/net/udp6"];
+
+impl Sockets {
+    /// Datagrams the kernel dropped on our sockets since they were opened (most often: the
+    /// receive buffer was full), the sum of their `drops` column in /proc/net/udp and udp6.
+    pub fn kernel_drops(&self) -> io::Result<u64> {
+        let mut inodes = Vec::with_capacity(self.list.len());
+        for socket in &self.list {
+            let stat = nix::sys::stat::fstat(&socket.socket).map_err(io::Error::from)?;
+            inodes.push(stat.st_ino);
+        }
+        let (mut total, mut found) = (0u64, 0usize);
+        for table in UDP_TABLES {
+            match std::fs::read_to_string(table) {
+                Ok(text) => {
+                    let (drops, sockets) = drops_of(&text, &inodes);
+                    total = total.saturating_add(drops);
+                    found += sockets;
+                }
+                // A kernel without IPv6 has no udp6 table.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io::Error::new(e.kind(), format!("{table}: {e}"))),
+            }
+        }
+        if found < inodes.len() {
+            return Err(io::Error::other(format!(
+                "{} of our {} sockets not listed in {}",
+                inodes.len() - found,
+                inodes.len(),
+                UDP_TABLES.join(" or ")
+            )));
+        }
+        Ok(total)
+    }
+}
+
+/// The sum of the `drops` column (the thirteenth) of the lines of a /proc/net/udp table
+/// whose `inode` column (the tenth) is one of `inodes`, and how many such lines there were;
+/// lines that do not parse are skipped.
+pub fn drops_of(table: &str, inodes: &[u64]) -> (u64, usize) {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let inode: u64 = fields.get(9)?.parse().ok()?;
+            let drops: u64 = fields.get(12)?.parse().ok()?;
+            inodes.contains(&inode).then_some(drops)
+        })
+        .fold((0u64, 0usize), |(sum, n), drops| {
+            (sum.saturating_add(drops), n + 1)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nix::sys::socket::getsockopt;
 
     #[test]
     fn udp_encap_is_set_to_esp_in_udp() {
@@ -219,6 +301,33 @@ mod tests {
             }
             Err(e) => panic!("UDP_ENCAP: {e}"),
         }
+    }
+
+    #[test]
+    fn drops_are_summed_over_our_inodes_only() {
+        let table = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+  116: 010002C0:01F4 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4242 2 0000000000000000 17
+  205: 010002C0:1194 00000000:0000 07 00000000:00043400 00:00000000 00000000     0        0 4243 2 0000000000000000 445
+  300: 0100007F:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 999 2 0000000000000000 1000
+  301: garbage line
+  302: 0100007F:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4244 2 0000000000000000 notanumber
+";
+        assert_eq!(drops_of(table, &[4242, 4243, 4244]), (462, 2));
+        assert_eq!(drops_of(table, &[]), (0, 0));
+        assert_eq!(drops_of("", &[4242]), (0, 0));
+    }
+
+    #[test]
+    fn a_new_socket_has_a_drop_counter_of_zero() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let inode = nix::sys::stat::fstat(&socket).expect("fstat").st_ino;
+        let text = std::fs::read_to_string(UDP_TABLES[0]).expect("/proc/self/net/udp");
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().nth(9) == Some(&inode.to_string())),
+            "inode {inode} not in {text}"
+        );
+        assert_eq!(drops_of(&text, &[inode]), (0, 1));
     }
 
     #[tokio::test]

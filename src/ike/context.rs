@@ -116,6 +116,13 @@ pub struct Context {
     pub(super) stale_peers: Vec<SocketAddr>,
     /// When each listening connection was last initiated for a peer's stale IKE SA.
     pub(super) stale_peer_attempts: HashMap<ConnId, Instant>,
+    /// The IKE SAs of each connection (in the engine's table), so that what a connection
+    /// holds is found without a pass over every SA. Kept by the engine's adoption of an SA,
+    /// [`Context::remove`] and [`Context::move_sa`].
+    pub(super) sas_of: HashMap<ConnId, Vec<SaId>>,
+    /// The gateway is stopping (`Engine::shutdown`): requests are retransmitted on the
+    /// shutdown's schedule, nothing new is started or trapped.
+    pub(super) stopping: bool,
 }
 
 impl Context {
@@ -164,6 +171,8 @@ impl Context {
             invalid_spi_window: None,
             stale_peers: Vec::new(),
             stale_peer_attempts: HashMap::new(),
+            sas_of: HashMap::new(),
+            stopping: false,
         }
     }
 
@@ -211,6 +220,39 @@ impl Context {
         self.half_open_bytes = self.half_open_bytes.saturating_sub(u64::from(entry.bytes));
     }
 
+    /// Index an SA of the engine's table under its connection.
+    pub(super) fn index_sa(&mut self, conn: ConnId, id: SaId) {
+        let ids = self.sas_of.entry(conn).or_default();
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+
+    fn unindex_sa(&mut self, conn: ConnId, id: SaId) {
+        if let Some(ids) = self.sas_of.get_mut(&conn) {
+            ids.retain(|other| *other != id);
+            if ids.is_empty() {
+                self.sas_of.remove(&conn);
+            }
+        }
+    }
+
+    /// An SA changes connection (a responder's IKE_AUTH picks the connection the peer's
+    /// identity and selectors belong to): the caller sets `sa.conn` to `to`.
+    pub(super) fn move_sa(&mut self, id: SaId, from: ConnId, to: ConnId) {
+        if from != to {
+            self.unindex_sa(from, id);
+            self.index_sa(to, id);
+        }
+    }
+
+    /// The SAs of a connection, in the order of their numbers (the table's order).
+    pub(super) fn sa_ids_of(&self, conn: ConnId) -> Vec<SaId> {
+        let mut ids = self.sas_of.get(&conn).cloned().unwrap_or_default();
+        ids.sort_unstable_by_key(|id| id.0);
+        ids
+    }
+
     /// Hand a new IKE SA to the engine's table.
     pub(super) fn adopt(&mut self, sa: IkeSa) {
         self.created.push(sa);
@@ -227,6 +269,7 @@ impl Context {
             reason
         };
         self.by_spi.remove(&sa.local_spi());
+        self.unindex_sa(sa.conn, sa.id);
         self.release_half_open(&mut sa);
         // The connection's close action decides what follows an end we did not ask for: an
         // SA of ours that failed, or one that was up (whoever initiated it) and was deleted by
@@ -240,7 +283,7 @@ impl Context {
         let trap_on_close = self
             .connection(sa.conn)
             .is_some_and(|c| c.close_action == CloseAction::Trap);
-        if unasked && trap_on_close && !self.trap_of.contains_key(&sa.conn) {
+        if unasked && trap_on_close && !self.stopping && !self.trap_of.contains_key(&sa.conn) {
             if let Err(e) = self.install_trap(sa.conn) {
                 debug!(conn = sa.conn.0, "close_action = trap: {e}");
             }

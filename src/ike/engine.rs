@@ -53,6 +53,8 @@ pub struct Engine {
     /// The IKE SAs, by [`SaId`] (removed SAs leave `None`, their number is used again).
     pub(super) sas: Vec<Option<IkeSa>>,
     pub(super) cx: Context,
+    /// The deletes of a shutdown, once [`Engine::shutdown`] was called.
+    pub(super) shutdown: Option<super::shutdown::Shutdown>,
 }
 
 /// What a handler decided about the SA it worked on.
@@ -66,6 +68,7 @@ impl Engine {
         Engine {
             sas: Vec::new(),
             cx: Context::new(settings, rng),
+            shutdown: None,
         }
     }
 
@@ -125,6 +128,7 @@ impl Engine {
         [
             self.cx.timers.next_deadline(),
             self.cx.retries.next_deadline(),
+            self.shutdown.as_ref().and_then(|s| s.next_deadline()),
         ]
         .into_iter()
         .flatten()
@@ -166,7 +170,7 @@ impl Engine {
     pub fn initiate(&mut self, now: Instant, conn: ConnId) -> Result<SaId, Error> {
         // RFC 7296 2.4: INITIAL_CONTACT tells a peer that still holds SAs from an earlier
         // run of ours that they are gone; only when we hold none with it.
-        let first = self.cx.settings.initial_contact && !self.sas().any(|sa| sa.conn == conn);
+        let first = self.cx.settings.initial_contact && !self.cx.sas_of.contains_key(&conn);
         let started = self.cx.initiate(now, conn, first);
         self.adopt_created();
         started
@@ -184,12 +188,7 @@ impl Engine {
 
     /// Delete every IKE SA of a connection with the peer (SAs still negotiating are dropped).
     pub fn terminate(&mut self, now: Instant, conn: ConnId) {
-        let ids: Vec<SaId> = self
-            .sas()
-            .filter(|sa| sa.conn == conn)
-            .map(|sa| sa.id)
-            .collect();
-        for id in ids {
+        for id in self.cx.sa_ids_of(conn) {
             self.terminate_sa(now, id);
         }
     }
@@ -274,6 +273,7 @@ impl Engine {
         self.remove_superseded(now);
         self.remove_replaced_half_open(now);
         self.reestablish_for_stale_peers(now);
+        self.pump_shutdown(now);
     }
 
     /// Half-open SAs a new one replaced under the half-open limits (see
@@ -321,7 +321,10 @@ impl Engine {
             // Only SAs up before the new one began: when both ends initiate at once, each
             // sends INITIAL_CONTACT, and neither SA may take the other down.
             let older: Vec<SaId> = self
-                .sas()
+                .cx
+                .sa_ids_of(conn)
+                .into_iter()
+                .filter_map(|id| self.sa(id))
                 .filter(|sa| sa.id != new && sa.conn == conn && sa.remote_id == identity)
                 .filter(|sa| sa.established_at.is_some_and(|at| at < began))
                 .map(|sa| sa.id)
@@ -376,6 +379,7 @@ impl Engine {
             };
             self.settle(now, id, fate);
         }
+        self.pump_shutdown(now);
     }
 
     /// Rekeys the installed CHILD_SA of `reqid`, if there is one (see
@@ -422,6 +426,7 @@ impl Engine {
                 } else {
                     self.acquire_trap(now, reqid);
                 }
+                self.pump_shutdown(now);
                 return;
             }
         };
@@ -443,6 +448,7 @@ impl Engine {
         } else {
             cx.rekey_child(now, sa, spi);
         }
+        self.pump_shutdown(now);
     }
 
     /// The kernel layer's answer to an intent. A failed install takes the CHILD_SA down and
@@ -464,6 +470,7 @@ impl Engine {
             return;
         };
         self.cx.child_failed_in_kernel(now, sa, reqid, failure);
+        self.pump_shutdown(now);
     }
 
     // ----- the SA table --------------------------------------------------------------------
@@ -482,6 +489,8 @@ impl Engine {
     /// Put the SAs the context created into the table, at their numbers.
     fn adopt_created(&mut self) {
         for sa in std::mem::take(&mut self.cx.created) {
+            self.shutdown_adopt(sa.id, sa.local_spi());
+            self.cx.index_sa(sa.conn, sa.id);
             let index = sa.id.0 as usize;
             if self.sas.len() <= index {
                 self.sas.resize_with(index + 1, || None);

@@ -25,6 +25,7 @@ mod reload;
 mod sa;
 mod selector;
 mod settings;
+pub mod shutdown;
 mod stale_peer;
 mod stats;
 #[cfg(feature = "testing")]

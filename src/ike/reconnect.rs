@@ -93,7 +93,7 @@ impl Engine {
     pub fn down(&mut self, now: Instant, conn: ConnId) -> usize {
         self.cx.held_down.insert(conn);
         self.cx.retries.succeeded(conn);
-        let count = self.sas().filter(|sa| sa.conn == conn).count();
+        let count = self.cx.sas_of.get(&conn).map_or(0, Vec::len);
         self.terminate(now, conn);
         count
     }
@@ -116,10 +116,12 @@ impl Engine {
             }
             // Another SA of the connection may have come up meanwhile (the peer initiated);
             // one we are deleting does not count.
-            if self
-                .sas()
-                .any(|sa| sa.conn == conn && sa.state != SaState::Deleting)
-            {
+            let live = self.cx.sas_of.get(&conn).is_some_and(|ids| {
+                ids.iter()
+                    .filter_map(|id| self.sa(*id))
+                    .any(|sa| sa.state != SaState::Deleting)
+            });
+            if live {
                 continue;
             }
             if let Err(e) = self.initiate(now, conn) {

@@ -77,7 +77,8 @@ impl Engine {
         listens
             && named_peer
             && !recently
+            && !self.cx.stopping
             && !self.cx.held_down.contains(&conn)
-            && !self.sas().any(|sa| sa.conn == conn)
+            && !self.cx.sas_of.contains_key(&conn)
     }
 }

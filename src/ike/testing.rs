@@ -21,6 +21,19 @@ pub struct MessageIds {
 }
 
 impl Engine {
+    /// Whether the index of SAs by connection lists exactly the SAs of the table, each
+    /// under its connection (checked by the in-memory tests after every step).
+    pub fn sas_by_connection_consistent(&self) -> bool {
+        let indexed: usize = self.cx.sas_of.values().map(Vec::len).sum();
+        indexed == self.sas().count()
+            && self.sas().all(|sa| {
+                self.cx
+                    .sas_of
+                    .get(&sa.conn)
+                    .is_some_and(|ids| ids.contains(&sa.id))
+            })
+    }
+
     /// The IKE SA that messages carrying `spi` as our SPI reach.
     pub fn sa_by_local_spi(&self, spi: u64) -> Option<SaId> {
         self.cx.by_spi.get(&spi).copied()

@@ -173,6 +173,11 @@ pub struct Pair {
     pub nat_a: bool,
     /// Every datagram that was delivered, in order: (to, transmit as received).
     pub delivered: Vec<(Which, Transmit)>,
+    /// A receiver's socket buffer: at most this many datagrams arriving at one side in one
+    /// step are delivered, the rest are dropped (counted in `overflowed`). `None`: no limit.
+    pub receive_buffer: Option<usize>,
+    /// Datagrams dropped by `receive_buffer`.
+    pub overflowed: usize,
     in_flight: Vec<InFlight>,
     rng_state: u64,
 }
@@ -244,6 +249,8 @@ impl Pair {
             cut: false,
             nat_a: false,
             delivered: Vec::new(),
+            receive_buffer: None,
+            overflowed: 0,
             in_flight: Vec::new(),
             rng_state: 0x9e37_79b9_7f4a_7c15,
         }
@@ -343,6 +350,14 @@ impl Pair {
     /// One round: collect outputs, deliver due datagrams, else advance time to the next
     /// wakeup. Returns false when nothing is pending at all.
     pub fn step(&mut self) -> bool {
+        assert!(
+            self.a.engine.sas_by_connection_consistent(),
+            "A's SAs by connection"
+        );
+        assert!(
+            self.b.engine.sas_by_connection_consistent(),
+            "B's SAs by connection"
+        );
         let mut progressed = self.collect(Which::A) | self.collect(Which::B);
         let now = self.now;
         let due: Vec<InFlight> = {
@@ -352,8 +367,15 @@ impl Pair {
             self.in_flight = later;
             due
         };
+        let mut arrived = [0usize; 2];
         for f in due {
             progressed = true;
+            let count = &mut arrived[usize::from(f.to == Which::B)];
+            *count += 1;
+            if self.receive_buffer.is_some_and(|room| *count > room) {
+                self.overflowed += 1;
+                continue;
+            }
             // The receiver sees its own address as local, the sender's (possibly NATed) as remote.
             let (local, remote) = (f.transmit.remote, f.transmit.local);
             self.delivered.push((f.to, f.transmit.clone()));

@@ -44,7 +44,7 @@ check "ping through the tunnel" in_ns "$A" ping -c 3 -i 0.2 -W 2 -I 10.1.0.1 10.
 step "status --json carries the documented fields"
 json=$(ikehub_json "$A")
 for field in uptime_s dataplane dropped_malformed dropped_undecryptable dropped_unknown_sa dropped_unexpected \
-    dropped_bad_marker name state peer_address local_subnets remote_subnets ike_sas spi_i spi_r algorithms \
+    dropped_bad_marker dropped_by_kernel name state peer_address local_subnets remote_subnets ike_sas spi_i spi_r algorithms \
     established_s local_behind remote_behind rekey_in_s children reqid spi_in spi_out local_ts remote_ts \
     bytes_in packets_in bytes_out packets_out; do
     grep -E "\"$field\":" <<<"$json" >/dev/null || missing="${missing:-} $field"

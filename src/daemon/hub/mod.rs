@@ -11,7 +11,8 @@
 //! lookup rules, creates the interfaces (a connection whose interface the kernel refuses is
 //! not started, with the kernel's reason) and installs an `unreachable` route per
 //! destination. Engine events go to [`Hub::on_event`], then [`Hub::sync`] applies the route
-//! changes. A reload creates interfaces for new connections before the engine sees them
+//! changes of the destinations whose connections went up or down, and only theirs: a hub
+//! with thousands of routes pays per drain for what changed, not for the whole table. A reload creates interfaces for new connections before the engine sees them
 //! ([`Hub::prepare_reload`]) and deletes those of removed connections after
 //! ([`Hub::finish_reload`]). [`Hub::stop`] removes every interface, route and rule.
 
@@ -21,14 +22,14 @@ pub mod table;
 mod tunnels;
 pub mod view;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use ipnet::IpNet;
 
 use tracing::{info, warn};
 
 use crate::config::{Config, Route as ConfiguredRoute};
-use crate::ike::{ConnectionSettings, Engine, Event};
+use crate::ike::{ConnId, ConnectionSettings, Engine, Event};
 use crate::kernel::link::{interface_name, Route};
 use crate::kernel::{HubLinks, KernelError};
 
@@ -47,6 +48,14 @@ pub struct Hub<L> {
     installed: HashSet<Route>,
     /// The connection carrying each destination's traffic, for logging changes.
     carrying: BTreeMap<IpNet, String>,
+    /// Names of the connections with a CHILD_SA, as of the last sync.
+    up: HashSet<String>,
+    /// Connections that went up or down since the last sync.
+    changed: HashSet<ConnId>,
+    /// The destinations (host bits cleared) each connection has entries for.
+    destinations_of: HashMap<String, Vec<IpNet>>,
+    /// The entries (indexes into `routes`, in configuration order) of each destination.
+    entries_of: HashMap<IpNet, Vec<usize>>,
 }
 
 /// Whether any destination or remote subnet is IPv6: then IPv6 forwarding is needed too.
@@ -88,9 +97,14 @@ impl<L: HubLinks> Hub<L> {
             tunnels: tunnels::Tunnels::default(),
             installed: HashSet::new(),
             carrying: BTreeMap::new(),
+            up: HashSet::new(),
+            changed: HashSet::new(),
+            destinations_of: HashMap::new(),
+            entries_of: HashMap::new(),
         };
+        hub.index_routes();
         let refused = hub.create_interfaces(connections).await;
-        hub.apply(&HashSet::new()).await;
+        hub.apply(None).await;
         Ok((hub, refused))
     }
 
@@ -158,7 +172,31 @@ impl<L: HubLinks> Hub<L> {
 
     /// Follows an engine event; true when a connection went up or down.
     pub fn on_event(&mut self, event: &Event) -> bool {
-        self.tunnels.on_event(event).is_some()
+        match self.tunnels.on_event(event) {
+            Some(conn) => {
+                self.changed.insert(conn);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The indexes from connections to destinations to entries, after `routes` changed.
+    fn index_routes(&mut self) {
+        self.destinations_of.clear();
+        self.entries_of.clear();
+        for (index, route) in self.routes.iter().enumerate() {
+            let destination = route.destination.trunc();
+            let entries = self.entries_of.entry(destination).or_default();
+            entries.push(index);
+            let destinations = self
+                .destinations_of
+                .entry(route.connection.clone())
+                .or_default();
+            if !destinations.contains(&destination) {
+                destinations.push(destination);
+            }
+        }
     }
 
     /// Names of the connections with at least one CHILD_SA.
@@ -170,45 +208,110 @@ impl<L: HubLinks> Hub<L> {
             .collect()
     }
 
-    /// Brings the kernel's routes to what the table wants now.
+    /// Brings the kernel's routes of the destinations whose connections went up or down
+    /// since the last sync to what the table wants now; the others are left as they are.
     pub async fn sync(&mut self, engine: &Engine) {
-        let up = self.up_names(engine);
-        self.apply(&up).await;
+        let mut destinations = BTreeSet::new();
+        for conn in std::mem::take(&mut self.changed) {
+            // A connection a reload removed: the reload resyncs the whole table.
+            let Some(name) = engine.connection(conn).map(|c| c.name.as_str()) else {
+                continue;
+            };
+            if self.tunnels.is_up(conn) {
+                self.up.insert(name.to_owned());
+            } else {
+                self.up.remove(name);
+            }
+            if let Some(of) = self.destinations_of.get(name) {
+                destinations.extend(of.iter().copied());
+            }
+        }
+        if !destinations.is_empty() {
+            self.apply(Some(&destinations)).await;
+        }
     }
 
-    async fn apply(&mut self, up: &HashSet<String>) {
-        let plan = table::plan(&self.routes, |name| up.contains(name));
-        self.log_carrying(&plan);
+    /// Brings every route of the table to what it wants now (after a reload).
+    async fn resync(&mut self, engine: &Engine) {
+        self.changed.clear();
+        self.up = self.up_names(engine);
+        self.apply(None).await;
+    }
+
+    /// Plans the entries of `only` these destinations (`None`: all) and applies the
+    /// difference to the kernel's routes of those destinations. With `None`, installed routes
+    /// of destinations no longer configured are removed too.
+    async fn apply(&mut self, only: Option<&BTreeSet<IpNet>>) {
+        let configured: Vec<ConfiguredRoute> = match only {
+            None => self.routes.clone(),
+            Some(destinations) => destinations
+                .iter()
+                .filter_map(|destination| self.entries_of.get(destination))
+                .flatten()
+                .filter_map(|&index| self.routes.get(index).cloned())
+                .collect(),
+        };
+        let plan = table::plan(&configured, |name| self.up.contains(name));
+        self.log_carrying(&plan, only.is_none());
         let wanted = apply::kernel_routes(&plan.routes, &self.interfaces, self.links.owned_table());
-        for error in apply::apply(&mut self.links, &mut self.installed, &wanted).await {
+        let refused = match only {
+            None => apply::apply(&mut self.links, &mut self.installed, &wanted).await,
+            Some(destinations) => {
+                // One pass over the installed routes (copies, no allocation per route) to
+                // find those of these destinations; the kernel sees only their changes.
+                let before: HashSet<Route> = self
+                    .installed
+                    .iter()
+                    .filter(|route| destinations.contains(&route.destination))
+                    .copied()
+                    .collect();
+                let mut after = before.clone();
+                let refused = apply::apply(&mut self.links, &mut after, &wanted).await;
+                for gone in before.difference(&after) {
+                    self.installed.remove(gone);
+                }
+                self.installed.extend(after);
+                refused
+            }
+        };
+        for error in refused {
             warn!("hub: kernel refused: {error}");
         }
     }
 
-    /// Logs each destination whose traffic moved to another connection or became unreachable.
-    fn log_carrying(&mut self, plan: &table::Plan) {
-        let now: BTreeMap<IpNet, String> = plan
+    /// Logs each destination of the plan whose traffic moved to another connection or became
+    /// unreachable. `whole`: the plan covers the whole table (destinations outside it are
+    /// forgotten).
+    fn log_carrying(&mut self, plan: &table::Plan, whole: bool) {
+        let now: BTreeMap<IpNet, &str> = plan
             .entries
             .iter()
             .filter(|e| e.state == table::EntryState::Active)
-            .map(|e| (e.destination, e.connection.clone()))
+            .map(|e| (e.destination, e.connection.as_str()))
             .collect();
-        let destinations: std::collections::BTreeSet<IpNet> =
-            plan.entries.iter().map(|e| e.destination).collect();
+        let destinations: BTreeSet<IpNet> = plan.entries.iter().map(|e| e.destination).collect();
+        if whole {
+            self.carrying.retain(|d, _| destinations.contains(d));
+        }
         for destination in destinations {
-            let (before, after) = (self.carrying.get(&destination), now.get(&destination));
-            if before == after {
+            let after = now.get(&destination).copied();
+            if self.carrying.get(&destination).map(String::as_str) == after {
                 continue;
             }
             match after {
-                Some(connection) => info!(
-                    "hub: {destination} now through {connection} ({})",
-                    interface_name(connection)
-                ),
-                None => info!("hub: {destination} unreachable: none of its connections is up"),
+                Some(connection) => {
+                    info!(
+                        "hub: {destination} now through {connection} ({})",
+                        interface_name(connection)
+                    );
+                    self.carrying.insert(destination, connection.to_owned());
+                }
+                None => {
+                    info!("hub: {destination} unreachable: none of its connections is up");
+                    self.carrying.remove(&destination);
+                }
             }
         }
-        self.carrying = now;
     }
 
     /// Before the engine reloads: interfaces for the connections that are new (removed from
@@ -228,6 +331,7 @@ impl<L: HubLinks> Hub<L> {
             warn!("hub: {e}");
         }
         self.routes = config.routes.clone();
+        self.index_routes();
         let running: HashSet<&str> = engine
             .connection_ids()
             .filter_map(|id| engine.connection(id))
@@ -242,7 +346,7 @@ impl<L: HubLinks> Hub<L> {
         for name in &gone {
             self.interfaces.remove(name);
         }
-        self.sync(engine).await;
+        self.resync(engine).await;
         for name in gone {
             let interface = interface_name(&name);
             match self.links.delete_interface(&interface).await {

@@ -306,3 +306,68 @@ async fn ipv6_destinations_turn_on_ipv6_forwarding() {
     let (hub, _, _) = start(Links::default(), &parse(&text)).await;
     assert_eq!(hub.links().forwarding, Some(true));
 }
+
+#[tokio::test]
+async fn syncing_only_what_changed_ends_where_the_whole_table_would() {
+    // Six connections (names of distinct lengths: distinct peer addresses), four
+    // destinations, two of them with a standby entry on another connection.
+    let names = ["a", "bb", "ccc", "dddd", "eeeee", "ffffff"];
+    let remotes = [
+        "10.20.0.0/24",
+        "10.20.0.0/24",
+        "10.20.2.0/24",
+        "10.20.2.0/24",
+        "10.20.3.0/24",
+        "10.20.4.0/24",
+    ];
+    let mut text = GATEWAY.to_owned();
+    for (name, remote) in names.iter().zip(remotes) {
+        text += &connection(name, remote);
+    }
+    for (destination, connection, weight, publish) in [
+        ("10.20.0.0/24", "a", 100, true),
+        ("10.20.0.0/24", "bb", 0, true),
+        ("10.20.2.0/24", "ccc", 100, true),
+        ("10.20.2.0/24", "dddd", 0, false),
+        ("10.20.3.0/24", "eeeee", 100, true),
+        ("10.20.4.0/24", "ffffff", 100, false),
+    ] {
+        text += &route(destination, connection, weight, publish);
+    }
+    let config = parse(&text);
+    let (mut changed, engine, _) = start(Links::default(), &config).await;
+    let (mut whole, _, _) = start(Links::default(), &config).await;
+    let ids: Vec<ConnId> = names
+        .iter()
+        .map(|n| engine.connection_id(n).expect("id"))
+        .collect();
+    // Up and down in a fixed pseudo-random order, one or two events per sync.
+    let mut spi_of: Vec<Option<u32>> = vec![None; ids.len()];
+    let mut state = 0x2545_f491u32;
+    for step in 0..80u32 {
+        for _ in 0..=(step % 2) {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let which = (state % ids.len() as u32) as usize;
+            let event = match spi_of[which] {
+                Some(spi) => {
+                    spi_of[which] = None;
+                    child_down(ids[which], spi, DownReason::PeerDead)
+                }
+                None => {
+                    spi_of[which] = Some(1000 + step);
+                    child_up(ids[which], 1000 + step)
+                }
+            };
+            changed.on_event(&event);
+            whole.on_event(&event);
+        }
+        changed.sync(&engine).await;
+        whole.resync(&engine).await;
+        assert_eq!(routes(&changed), routes(&whole), "step {step}");
+        assert_eq!(states(&changed, &engine), states(&whole, &engine));
+        assert_eq!(changed.installed, whole.installed, "step {step}");
+        assert_eq!(changed.carrying, whole.carrying, "step {step}");
+    }
+}

@@ -21,6 +21,8 @@
 //!       "half_open_replaced": 0,       // half-open IKE SAs a newer one replaced under
 //!                                      // the limits (oldest first, none under 30 s)
 //!       "dropped_bad_marker": 0,       // port 4500 datagrams without the non-ESP marker
+//!       "dropped_by_kernel": 0,        // datagrams the kernel dropped on the IKE sockets
+//!                                      // before we read them (receive buffer full)
 //!       "keepalives_received": 0,      // NAT-keepalives seen on port 4500
 //!       "keepalives_sent": 0,          // NAT-keepalives we sent (we are behind a NAT)
 //!       "send_errors": 0,              // datagrams the socket refused to send
@@ -163,6 +165,10 @@ pub struct Counters {
     pub control_clients_dropped: u64,
     #[serde(default)]
     pub control_accept_errors: u64,
+    /// Datagrams the kernel dropped on the IKE sockets before we read them (the sockets'
+    /// drop counters: mostly a full receive buffer).
+    #[serde(default)]
+    pub dropped_by_kernel: u64,
 }
 
 impl Counters {
@@ -177,6 +183,7 @@ impl Counters {
             self.dropped_oversized,
             self.dropped_half_open,
             self.dropped_bad_marker,
+            self.dropped_by_kernel,
         ]
         .into_iter()
         .fold(0u64, u64::saturating_add)
@@ -672,8 +679,8 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
     );
     let _ = writeln!(
         out,
-        "  dropped: {} malformed, {} undecryptable, {} unknown SA, {} unexpected, {} IKEv1, {} oversized IKE_SA_INIT, {} over the half-open limits, {} bad non-ESP marker",
-        c.dropped_malformed, c.dropped_undecryptable, c.dropped_unknown_sa, c.dropped_unexpected, c.dropped_ikev1, c.dropped_oversized, c.dropped_half_open, c.dropped_bad_marker
+        "  dropped: {} malformed, {} undecryptable, {} unknown SA, {} unexpected, {} IKEv1, {} oversized IKE_SA_INIT, {} over the half-open limits, {} bad non-ESP marker, {} by the kernel (socket receive buffer full)",
+        c.dropped_malformed, c.dropped_undecryptable, c.dropped_unknown_sa, c.dropped_unexpected, c.dropped_ikev1, c.dropped_oversized, c.dropped_half_open, c.dropped_bad_marker, c.dropped_by_kernel
     );
     let _ = writeln!(
         out,

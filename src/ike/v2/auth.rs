@@ -256,8 +256,7 @@ impl Context {
         };
         let selectors_fit = |id: &ConnId| match (selectors, self.connection(*id)) {
             (Some((tsi, tsr)), Some(c)) => {
-                !ts::narrow(tsi, &c.remote_subnets).is_empty()
-                    && !ts::narrow(tsr, &c.local_subnets).is_empty()
+                ts::overlaps(tsi, &c.remote_subnets) && ts::overlaps(tsr, &c.local_subnets)
             }
             _ => true,
         };
@@ -288,6 +287,7 @@ impl Context {
                 )
             }
         };
+        self.move_sa(sa.id, sa.conn, conn);
         sa.conn = conn;
         sa.remote_id = Some(identity);
         if p.initial_contact {

@@ -56,6 +56,10 @@ impl Engine {
                     self.cx
                         .resend_init_response(now, sa, local, remote, datagram);
                 }
+                None if cx.stopping => {
+                    cx.stats.dropped_unexpected += 1;
+                    debug!(%remote, "dropped IKE_SA_INIT: stopping");
+                }
                 None => cx.respond_init(now, local, remote, datagram, &message),
             }
             return;
@@ -392,8 +396,12 @@ impl Context {
         sa.v2.exchanges.expected_request_id = message_id.wrapping_add(1);
     }
 
-    /// Timeout before send number `sends + 1`: base timeout times base^(sends-1).
+    /// Timeout before send number `sends + 1`: base timeout times base^(sends-1); shorter
+    /// while stopping (see `shutdown.rs`).
     fn retransmit_delay(&self, sends: u32) -> Duration {
+        if self.stopping {
+            return super::super::shutdown::retransmit_delay(sends);
+        }
         self.settings.retransmit_delay(sends)
     }
 

@@ -131,6 +131,18 @@ pub fn narrow(proposed: &[TrafficSelector], allowed: &[IpNet]) -> Vec<TrafficSel
     out
 }
 
+/// Whether [`narrow`] would keep anything, without building its answer: a responder
+/// trying many connections' subnets for one proposal (a hub with a connection per spoke)
+/// allocates nothing per connection.
+pub fn overlaps(proposed: &[TrafficSelector], allowed: &[IpNet]) -> bool {
+    proposed.iter().filter_map(range_of_ts).any(|p| {
+        allowed
+            .iter()
+            .map(range_of_net)
+            .any(|a| a.v6 == p.v6 && p.start.max(a.start) <= p.end.min(a.end))
+    })
+}
+
 /// Whether every selector the responder returned lies within what we proposed (the
 /// initiator must not accept a widening).
 pub fn within(answer: &[TrafficSelector], proposed: &[TrafficSelector]) -> bool {
@@ -200,6 +212,30 @@ mod tests {
         let proposed = from_subnets(&[net("10.0.0.0/8")]);
         let got = narrow(&proposed, &[net("10.1.0.0/16"), net("192.168.0.0/24")]);
         assert_eq!(to_subnets(&got), vec![net("10.1.0.0/16")]);
+    }
+
+    #[test]
+    fn overlapping_is_narrowing_to_something() {
+        let allowed = [net("10.1.0.0/16"), net("192.168.0.0/24"), net("fd00::/64")];
+        for proposed in [
+            "10.0.0.0/8",
+            "10.1.2.0/24",
+            "10.2.0.0/16",
+            "192.168.0.128/25",
+            "192.168.1.0/24",
+            "fd00::/16",
+            "fd01::/64",
+            "0.0.0.0/0",
+        ] {
+            let proposed = from_subnets(&[net(proposed)]);
+            assert_eq!(
+                overlaps(&proposed, &allowed),
+                !narrow(&proposed, &allowed).is_empty(),
+                "{proposed:?}"
+            );
+        }
+        assert!(!overlaps(&[], &allowed));
+        assert!(!overlaps(&from_subnets(&[net("10.1.0.0/16")]), &[]));
     }
 
     #[test]

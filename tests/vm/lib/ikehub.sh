@@ -1,7 +1,8 @@
 # Helpers for running ikehub daemons in test namespaces. Source after common.sh.
 #
-#   ikehub_start NS CONFIG          start a daemon in NS (socket /run/ikt-NS.sock, log
-#                                   /tmp/ikt-NS.log); registered for cleanup. CONFIG is
+#   ikehub_start NS CONFIG [SECS]   start a daemon in NS (socket /run/ikt-NS.sock, log
+#                                   /tmp/ikt-NS.log); registered for cleanup; waits up to
+#                                   SECS (default 10) for its control socket. CONFIG is
 #                                   made readable by its owner only (chmod 600): ikehub
 #                                   refuses an inline psk in a file others can read
 #   ikehub_examples DIR             EXAMPLES= a private copy of the shipped examples in DIR
@@ -26,7 +27,7 @@ ikehub_start() {
     spawn pid ip netns exec "$ns" ikehub daemon --config "$config" --socket "$(ikehub_socket "$ns")" \
         2>>"$(ikehub_logfile "$ns")"
     IKEHUB_PID[$ns]=$pid
-    wait_for 10 ikehub_cli "$ns" status
+    wait_for "${3:-10}" ikehub_cli "$ns" status
 }
 
 ikehub_examples() {

@@ -234,9 +234,11 @@ pub fn with_run_image(
 }
 
 /// Host settings that reach the guest: sourced by /init before the tests.
-const GUEST_SETTINGS: [&str; 7] = [
+const GUEST_SETTINGS: [&str; 8] = [
     "IKEHUB_TEST_TIMEOUT",
     "IKEHUB_VERBOSE",
+    // the rounds of tests/vm/hub-scale.sh (spokes per round, comma separated)
+    "IKEHUB_SPOKES",
     // sizes and runs of tests/vm/bench/kernel-programming.sh
     "IKEHUB_BENCH_PAIRS",
     "IKEHUB_BENCH_RUNS",
