@@ -503,3 +503,47 @@ fn a_listening_connection_held_down_does_not_initiate_for_a_forgotten_ike_sa() {
         |p| assert_eq!(p.b.engine.sas().count(), 0, "B initiated while held down"),
     );
 }
+
+#[test]
+fn a_late_request_on_an_ike_sa_we_deleted_starts_nothing() {
+    use support::pair::Which;
+    let mut a = connection(A_ADDR, B_ADDR, true);
+    a.close_action = CloseAction::None;
+    let b = connection(B_ADDR, A_ADDR, false);
+    let mut pair = Pair::new(EngineSettings::new(vec![a]), EngineSettings::new(vec![b]));
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, settled));
+    // A request of A's on the IKE SA (a CHILD_SA rekey), as it went to B.
+    let sent_before = pair.delivered.len();
+    let now = pair.now;
+    let conn = conn_a(&pair);
+    pair.a.engine.rekey_children(now, conn);
+    let first_child = children(&pair.a);
+    assert!(pair.drive_until(LIMIT, |p| settled(p) && children(&p.a) != first_child));
+    let late = pair.delivered[sent_before..]
+        .iter()
+        .find(|(to, _)| *to == Which::B)
+        .map(|(_, t)| t.clone())
+        .expect("A's request");
+    // B, which only listens, deletes the IKE SA; A, with close_action none, stays down.
+    let (now, b) = (pair.now, conn_b(&pair));
+    pair.b.engine.terminate(now, b);
+    assert!(pair.drive_until(LIMIT, |p| p.a.engine.sas().count() == 0
+        && p.b.engine.sas().count() == 0));
+    // The request arrives again, late: B answers INVALID_IKE_SPI but, having deleted that
+    // SA itself, does not take it for a peer left with a stale SA.
+    pair.inject(Which::B, late.remote, late.local, late.payload.clone());
+    assert_eq!(pair.b.engine.stats().invalid_spi_sent, 1);
+    pair.drive_checked(
+        Duration::from_secs(40),
+        |_| false,
+        |p| {
+            assert_eq!(
+                p.b.engine.sas().count(),
+                0,
+                "B initiated for its own deleted SA"
+            )
+        },
+    );
+}

@@ -116,6 +116,10 @@ pub struct Context {
     pub(super) stale_peers: Vec<SocketAddr>,
     /// When each listening connection was last initiated for a peer's stale IKE SA.
     pub(super) stale_peer_attempts: HashMap<ConnId, Instant>,
+    /// Our SPIs of IKE SAs this run removed, for a while, oldest first: a request on one
+    /// is a late retransmission (of a Delete, say), not a peer left with a stale SA.
+    pub(super) gone_spis: VecDeque<(u64, Instant)>,
+    pub(super) gone_spi_set: HashSet<u64>,
     /// The IKE SAs of each connection (in the engine's table), so that what a connection
     /// holds is found without a pass over every SA. Kept by the engine's adoption of an SA,
     /// [`Context::remove`] and [`Context::move_sa`].
@@ -171,6 +175,8 @@ impl Context {
             invalid_spi_window: None,
             stale_peers: Vec::new(),
             stale_peer_attempts: HashMap::new(),
+            gone_spis: VecDeque::new(),
+            gone_spi_set: HashSet::new(),
             sas_of: HashMap::new(),
             stopping: false,
         }
@@ -269,6 +275,7 @@ impl Context {
             reason
         };
         self.by_spi.remove(&sa.local_spi());
+        self.remember_gone(now, sa.local_spi());
         self.unindex_sa(sa.conn, sa.id);
         self.release_half_open(&mut sa);
         // The connection's close action decides what follows an end we did not ask for: an

@@ -11,6 +11,11 @@
 //! connection, and only to the address the configuration names, never to where a datagram
 //! claims to come from: a spoofed request makes us talk only to a peer we would talk to
 //! anyway.
+//!
+//! A request on an IKE SA this run removed itself is no such sign: after our Delete, a peer
+//! may retransmit a request it sent before (its own Delete, whose answer was lost). So the
+//! SPIs of SAs we removed are remembered for [`GONE_MEMORY`] (a peer's retransmissions end
+//! within that), at most [`GONE_CAPACITY`] of them.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -27,11 +32,54 @@ pub const ATTEMPT_INTERVAL: Duration = Duration::from_secs(30);
 /// Addresses noted per input at most (a datagram brings one; the bound is for safety).
 const MAX_NOTED: usize = 16;
 
+/// How long the SPI of an IKE SA we removed is remembered: longer than a peer retransmits
+/// (165 s on strongSwan's and our default schedule).
+pub const GONE_MEMORY: Duration = Duration::from_secs(180);
+
+/// SPIs remembered at most (16 bytes each, twice): a hub stopping 10,000 tunnels at once
+/// forgets the oldest first.
+pub const GONE_CAPACITY: usize = 16_384;
+
 impl Context {
-    /// A request arrived for an IKE SA we do not have.
-    pub(super) fn note_stale_peer(&mut self, remote: SocketAddr) {
+    /// A request arrived for an IKE SA we do not have; `our_spi` is the SPI it names as ours.
+    pub(in crate::ike) fn note_stale_peer(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        our_spi: u64,
+    ) {
+        self.forget_gone(now);
+        if self.gone_spi_set.contains(&our_spi) {
+            return;
+        }
         if self.stale_peers.len() < MAX_NOTED {
             self.stale_peers.push(remote);
+        }
+    }
+
+    /// An IKE SA of ours was removed.
+    pub(super) fn remember_gone(&mut self, now: Instant, our_spi: u64) {
+        if our_spi == 0 {
+            return;
+        }
+        self.forget_gone(now);
+        if self.gone_spis.len() >= GONE_CAPACITY {
+            if let Some((oldest, _)) = self.gone_spis.pop_front() {
+                self.gone_spi_set.remove(&oldest);
+            }
+        }
+        if self.gone_spi_set.insert(our_spi) {
+            self.gone_spis.push_back((our_spi, now));
+        }
+    }
+
+    fn forget_gone(&mut self, now: Instant) {
+        while let Some(&(spi, at)) = self.gone_spis.front() {
+            if now.saturating_duration_since(at) < GONE_MEMORY {
+                break;
+            }
+            self.gone_spis.pop_front();
+            self.gone_spi_set.remove(&spi);
         }
     }
 }

@@ -75,7 +75,7 @@ impl Engine {
             debug!(%remote, spi = format_args!("{our_spi:016x}"), "dropped message for unknown IKE SA");
             if !header.flags.response {
                 cx.answer_invalid_spi(now, local, remote, &header);
-                cx.note_stale_peer(remote);
+                cx.note_stale_peer(now, remote, our_spi);
             }
             return;
         };
