@@ -2,22 +2,12 @@
 //! may read, as a user installs it). The directory is listed at run time, so a new example
 //! is covered as soon as it is added.
 
-use std::path::Path;
-
-/// A copy of a shipped example that only its owner may read, in a directory of its own: git
-/// checks the examples out readable by all, and ikehub refuses inline keys in such a file.
-fn private_copy(name: &str) -> std::path::PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = std::env::temp_dir().join(format!("ikehub-examples-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let copy = dir.join(name);
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join(name);
-    std::fs::copy(&example, &copy).expect("copy the example");
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
-    copy
+mod support {
+    pub mod examples;
 }
+
+use std::path::Path;
+use support::examples::private_copy;
 
 #[test]
 fn every_example_loads() {

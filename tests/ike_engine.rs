@@ -1,11 +1,13 @@
 //! Two engines in memory: establishment, loss, retransmission, deletes, liveness, bad input.
 
 mod support {
+    pub mod examples;
     pub mod pair;
 }
 
 use std::net::SocketAddr;
 use std::time::Duration;
+use support::examples::private_copy;
 
 use ikehub::algorithm::{DhGroup, Encryption, Integrity, Prf};
 use ikehub::ike::{DownReason, EngineSettings, Event, IkeProposal, KernelIntent};
@@ -437,21 +439,6 @@ fn a_kernel_refusal_deletes_the_child_with_the_peer() {
         (1, 1),
         "the IKE SA survives"
     );
-}
-
-/// A copy of a shipped example that only its owner may read, in a directory of its own: git
-/// checks the examples out readable by all, and ikehub refuses inline keys in such a file.
-fn private_copy(name: &str) -> std::path::PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = std::env::temp_dir().join(format!("ikehub-examples-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let copy = dir.join(name);
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join(name);
-    std::fs::copy(&example, &copy).expect("copy the example");
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
-    copy
 }
 
 #[test]

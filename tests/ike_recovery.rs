@@ -56,6 +56,15 @@ fn settled(pair: &Pair) -> bool {
         && children(&pair.b).len() == 1
 }
 
+/// The default pair with its tunnel up: A initiated, B listened.
+fn settled_pair() -> Pair {
+    let mut pair = Pair::default_pair();
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, settled));
+    pair
+}
+
 /// The error notifies of the CHILD_SA failures a side reported.
 fn child_failures(events: &[Event]) -> Vec<String> {
     events
@@ -121,10 +130,7 @@ fn a_child_sa_whose_every_rekey_is_refused_is_replaced_before_its_hard_lifetime(
 
 #[test]
 fn a_connection_the_peer_deletes_is_initiated_again() {
-    let mut pair = Pair::default_pair();
-    let now = pair.now;
-    pair.a.engine.start(now);
-    assert!(pair.drive_until(LIMIT, settled));
+    let mut pair = settled_pair();
     // B ends the IKE SA cleanly, as a peer that stops or restarts does.
     let (now, b) = (pair.now, conn_b(&pair));
     pair.b.engine.terminate(now, b);
@@ -164,10 +170,7 @@ fn close_action_none_leaves_a_deleted_connection_down() {
 
 #[test]
 fn a_child_sa_ended_by_the_kernel_is_made_anew() {
-    let mut pair = Pair::default_pair();
-    let now = pair.now;
-    pair.a.engine.start(now);
-    assert!(pair.drive_until(LIMIT, settled));
+    let mut pair = settled_pair();
     let first = children(&pair.a);
     let now = pair.now;
     pair.a.engine.handle_kernel_event(
@@ -184,10 +187,7 @@ fn a_child_sa_ended_by_the_kernel_is_made_anew() {
 
 #[test]
 fn an_additional_child_sa_for_the_same_subnets_shares_the_reqid_on_both_ends() {
-    let mut pair = Pair::default_pair();
-    let now = pair.now;
-    pair.a.engine.start(now);
-    assert!(pair.drive_until(LIMIT, settled));
+    let mut pair = settled_pair();
     let a = conn_a(&pair);
     let now = pair.now;
     assert!(pair.a.engine.create_child(now, a));
@@ -218,10 +218,7 @@ fn an_additional_child_sa_for_the_same_subnets_shares_the_reqid_on_both_ends() {
 
 #[test]
 fn a_peer_that_started_over_with_initial_contact_replaces_its_older_ike_sa() {
-    let mut pair = Pair::default_pair();
-    let now = pair.now;
-    pair.a.engine.start(now);
-    assert!(pair.drive_until(LIMIT, settled));
+    let mut pair = settled_pair();
     let old_b_sa = pair.b.engine.sas().map(|sa| sa.id).next().expect("B's SA");
     // A restarts without telling B (a crash): a fresh engine, which holds no SA with B and
     // so sends INITIAL_CONTACT.
@@ -392,10 +389,7 @@ fn a_trap_held_down_ignores_traffic_until_up() {
 fn a_request_for_a_forgotten_ike_sa_is_answered_with_invalid_ike_spi_within_a_rate() {
     use ikehub::wire::ikev2::{parse_message, ExchangeType, NotifyType, Payload};
     use support::pair::Which;
-    let mut pair = Pair::default_pair();
-    let now = pair.now;
-    pair.a.engine.start(now);
-    assert!(pair.drive_until(LIMIT, settled));
+    let mut pair = settled_pair();
     // B restarts and forgets everything; A rekeys its CHILD_SA on the old IKE SA. B's
     // connection initiates but is not started: it does not answer A's request with an IKE
     // SA of its own (a listening one would, see the next test).
@@ -455,10 +449,7 @@ fn a_request_for_a_forgotten_ike_sa_is_answered_with_invalid_ike_spi_within_a_ra
 
 #[test]
 fn a_listening_connection_whose_peer_uses_a_forgotten_ike_sa_initiates_with_initial_contact() {
-    let mut pair = Pair::default_pair();
-    let now = pair.now;
-    pair.a.engine.start(now);
-    assert!(pair.drive_until(LIMIT, settled));
+    let mut pair = settled_pair();
     let old_a_sa = pair.a.engine.sas().map(|sa| sa.id).next().expect("A's SA");
     // B, which only listens, restarts and forgets everything. A, which does not know,
     // rekeys its CHILD_SA on the old IKE SA; B answers INVALID_IKE_SPI, which A may not act
@@ -480,10 +471,7 @@ fn a_listening_connection_whose_peer_uses_a_forgotten_ike_sa_initiates_with_init
 
 #[test]
 fn a_listening_connection_held_down_does_not_initiate_for_a_forgotten_ike_sa() {
-    let mut pair = Pair::default_pair();
-    let now = pair.now;
-    pair.a.engine.start(now);
-    assert!(pair.drive_until(LIMIT, settled));
+    let mut pair = settled_pair();
     restart_b(&mut pair, false, 12);
     let b = conn_b(&pair);
     let now = pair.now;

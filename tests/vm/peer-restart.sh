@@ -23,17 +23,7 @@ CONFIG=/tmp/ikt-peer-restart.toml
 RESTART_DEADLINE=40
 
 step "topology"
-ns_new A || finish
-ns_new C || finish
-check "veth A<->C" ip link add vA netns "$A" type veth peer name vC netns "$C"
-ip -n "$A" addr add 192.0.2.1/24 dev vA && ip -n "$A" link set vA up
-ip -n "$C" addr add 192.0.2.2/24 dev vC && ip -n "$C" link set vC up
-for ns in "$A" "$C"; do ip -n "$ns" link add d0 type dummy; done
-ip -n "$A" addr add 10.1.0.1/24 dev d0 && ip -n "$A" link set d0 up
-ip -n "$C" addr add 10.3.0.1/24 dev d0 && ip -n "$C" link set d0 up
-ip -n "$A" route add 10.3.0.0/24 via 192.0.2.2
-ip -n "$C" route add 10.1.0.0/24 via 192.0.2.1
-check "plain ping A->C" in_ns "$A" ping -c 1 -W 5 192.0.2.2
+two_sites
 IKEHUB_DIRS+=("$CONFIG")
 
 # strongswan_up: charon in C with the connection, listening only.
@@ -50,8 +40,6 @@ strongswan_stop() {
     kill -TERM "$pid" && wait_for 20 gone "$pid"
 }
 
-# gone PID: the process has exited (a zombie not yet reaped counts as gone).
-gone() { ! [ -e "/proc/$1" ] || grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat"; }
 
 tunnel_pings() { in_ns "$A" ping -c 3 -i 0.2 -W 2 -I 10.1.0.1 10.3.0.1; }
 old_ike_spi=""

@@ -73,8 +73,6 @@ xfrm_view() {
 }
 # spis NS: the SPIs of NS's ESP SAs, one a line, sorted.
 spis() { ip -n "$1" xfrm state | sed -n 's/.*proto esp spi \(0x[0-9a-f]*\).*/\1/p' | sort; }
-# gone PID: the process has exited (a zombie not yet reaped counts as gone).
-gone() { ! [ -e "/proc/$1" ] || grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat"; }
 # log_says NS TEXT: the daemon's log has TEXT.
 log_says() { grep -F -- "$2" "$(ikehub_logfile "$1")" >/dev/null; }
 

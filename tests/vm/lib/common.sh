@@ -168,3 +168,23 @@ run_rust_tests() {
         bad "$bin exited $rc"
     fi
 }
+
+# two_sites: namespaces A and C (their names in $A and $C) joined by a veth, 192.0.2.1 and
+# 192.0.2.2/24, each with an inner network on a dummy interface, 10.1.0.1/24 in A and
+# 10.3.0.1/24 in C, routed through the other; checked with a plain ping.
+two_sites() {
+    ns_new A || finish
+    ns_new C || finish
+    check "veth A<->C" ip link add vA netns "$A" type veth peer name vC netns "$C"
+    ip -n "$A" addr add 192.0.2.1/24 dev vA && ip -n "$A" link set vA up
+    ip -n "$C" addr add 192.0.2.2/24 dev vC && ip -n "$C" link set vC up
+    for ns in "$A" "$C"; do ip -n "$ns" link add d0 type dummy; done
+    ip -n "$A" addr add 10.1.0.1/24 dev d0 && ip -n "$A" link set d0 up
+    ip -n "$C" addr add 10.3.0.1/24 dev d0 && ip -n "$C" link set d0 up
+    ip -n "$A" route add 10.3.0.0/24 via 192.0.2.2
+    ip -n "$C" route add 10.1.0.0/24 via 192.0.2.1
+    check "plain ping A->C" in_ns "$A" ping -c 1 -W 5 192.0.2.2
+}
+
+# gone PID: the process has exited (a zombie not yet reaped counts as gone).
+gone() { ! [ -e "/proc/$1" ] || grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat"; }
