@@ -53,7 +53,7 @@ pub enum RecordError {
     #[error(
         "the record {} is corrupt at line {line}: {reason}; nothing was removed. It lists the \
          kernel objects an earlier run installed: remove those that are left by hand (ip xfrm \
-         state, ip xfrm policy) and delete the file",
+         state, ip xfrm policy; for a hub ip link, ip route, ip rule) and delete the file",
         path.display()
     )]
     Corrupt {

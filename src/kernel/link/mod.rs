@@ -13,10 +13,14 @@
 //! hundreds of routes with one `send` and one acknowledgement wait, and its errors are an
 //! errno and the echoed request, without the kernel's extended-ACK text that ours carry.
 //!
-//! Ownership, for start-up cleanup ([`LinkDataplane::remove_stale`]): xfrm interfaces whose
-//! name starts with [`INTERFACE_PREFIX`], routes with protocol [`RTPROT_IKEHUB`] (any table),
-//! and rules to [`OWNED_TABLE`] at [`RULE_PRIORITY`] with that protocol. Nothing else is
-//! touched.
+//! Ownership, as for SAs and policies (see `kernel::record`): every interface, route and rule
+//! this dataplane adds is in its [`Record`] before the request goes to the kernel, with the
+//! proof that it is ours (module `owned`: an interface's if_id, a route's protocol and
+//! interface, a rule's table and protocol), and leaves it once the kernel confirmed it gone.
+//! [`LinkDataplane::remove_stale`] removes exactly the recorded objects the kernel still holds
+//! with their proof; xfrm interfaces whose name starts with [`INTERFACE_PREFIX`] and routes
+//! with protocol [`RTPROT_IKEHUB`] that the record does not list (another instance's) are
+//! counted in a log line and left alone.
 
 mod ethtool;
 mod forwarding;
@@ -24,11 +28,14 @@ mod interface;
 mod message;
 mod mtu;
 mod name;
+mod owned;
 mod route;
 mod rule;
+mod stale;
 #[cfg(test)]
 mod testing;
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -46,6 +53,7 @@ pub use self::route::{Route, MAIN_TABLE, OWNED_TABLE, RTPROT_IKEHUB, UNREACHABLE
 pub use self::rule::{Family, RULE_PRIORITY};
 use super::error::{kernel_error, open_error, transport_error};
 use super::netlink::{NetlinkError, NetlinkSocket, Reply, Request, RequestSocket, EEXIST};
+use super::record::{Record, RecordError};
 use super::{netns, KernelError};
 
 /// `ENODEV`: no such link.
@@ -88,6 +96,9 @@ impl std::fmt::Display for RouteChange {
 pub struct LinkDataplane {
     requests: RequestSocket,
     table: u32,
+    /// The interfaces, routes and rules this dataplane owns: those it added, and those an
+    /// earlier run of the instance recorded (see [`LinkDataplane::use_record`]).
+    record: Record,
 }
 
 /// What [`open_error`] names when the socket cannot be opened.
@@ -135,7 +146,61 @@ impl LinkDataplane {
         Ok(LinkDataplane {
             requests: RequestSocket::new(NetlinkSocket::new(socket).map_err(open_error(SOCKET))?),
             table: OWNED_TABLE,
+            record: Record::in_memory(),
         })
+    }
+
+    /// Keeps the record of what this dataplane adds in the file at `path`, and takes over
+    /// the entries an earlier run left there: [`LinkDataplane::remove_stale`] removes those
+    /// objects. Call before anything is added, with the instance's lock held. Returns how
+    /// many entries the earlier run left.
+    pub fn use_record(&mut self, path: &Path) -> Result<usize, RecordError> {
+        let record = Record::open(path, owned::check)?;
+        let left = record.len();
+        self.record = record;
+        Ok(left)
+    }
+
+    /// Writes the record's changes. A failure does not stop the kernel's work: the next
+    /// write retries with the whole record.
+    fn flush(&mut self) {
+        if let Err(error) = self.record.flush() {
+            tracing::error!("{error}");
+        }
+    }
+
+    /// Records `routes` ahead of their requests; the proofs they had before.
+    fn claim_routes<'a>(
+        &mut self,
+        routes: impl Iterator<Item = &'a Route>,
+    ) -> Vec<(String, Option<String>)> {
+        let claimed = routes
+            .map(|route| {
+                let key = owned::route_key(route);
+                let previous = self.record.claim(key.clone(), owned::route_proof(route));
+                (key, previous)
+            })
+            .collect();
+        self.flush();
+        claimed
+    }
+
+    /// The link `index` is gone, and with it the routes through it.
+    fn forget_interface(&mut self, index: u32, name: Option<&str>) {
+        let through = owned::through(index);
+        let mut gone: Vec<String> = self
+            .record
+            .entries()
+            .filter(|(key, proof)| key.starts_with("route ") && *proof == through)
+            .map(|(key, _)| key.to_owned())
+            .collect();
+        if let Some(name) = name {
+            gone.push(owned::interface_key(name));
+        }
+        for key in gone {
+            self.record.forget(&key);
+        }
+        self.flush();
     }
 
     /// The table hub routes go to (default [`OWNED_TABLE`]).
@@ -260,7 +325,16 @@ impl LinkDataplane {
             operation: operation.clone(),
             message,
         })?;
-        self.one(&operation, interface::create_xfrm(spec)).await?;
+        let key = owned::interface_key(&spec.name);
+        let previous = self
+            .record
+            .claim(key.clone(), owned::interface_proof(spec.if_id));
+        self.flush();
+        if let Err(error) = self.one(&operation, interface::create_xfrm(spec)).await {
+            self.record.restore(key, previous);
+            self.flush();
+            return Err(error);
+        }
         match self.link(&spec.name).await {
             Ok(Some(link)) => Ok(link),
             outcome => {
@@ -271,10 +345,15 @@ impl LinkDataplane {
                         "created, but the kernel does not report it".to_owned(),
                     ),
                 };
-                // Nothing half-applied: the interface goes again.
-                let _ = self
-                    .one(&operation, interface::delete_by_name(&spec.name))
+                // Nothing half-applied: the interface goes again (and leaves the record
+                // once the kernel confirmed it gone).
+                let deleted = self
+                    .outcome(&operation, interface::delete_by_name(&spec.name))
                     .await;
+                if matches!(&deleted, Ok(Ok(_))) || matches!(&deleted, Ok(Err(e)) if link_gone(e)) {
+                    self.record.forget(&key);
+                    self.flush();
+                }
                 Err(KernelError {
                     errno,
                     operation,
@@ -306,9 +385,19 @@ impl LinkDataplane {
     /// Deletes the link (and with it, the kernel removes its routes). `Ok(false)` when it was
     /// already gone.
     pub async fn delete_interface(&mut self, index: u32) -> Result<bool, KernelError> {
+        let name = self.link_by_index(index).await?.map(|link| link.name);
+        self.delete_link(index, name.as_deref()).await
+    }
+
+    /// Deletes the link `index`, called `name`; once the kernel confirmed it gone, it and its
+    /// routes leave the record.
+    async fn delete_link(&mut self, index: u32, name: Option<&str>) -> Result<bool, KernelError> {
         let operation = format!("delete link #{index}");
-        self.delete(&operation, interface::delete(index), link_gone)
-            .await
+        let deleted = self
+            .delete(&operation, interface::delete(index), link_gone)
+            .await?;
+        self.forget_interface(index, name);
+        Ok(deleted)
     }
 
     /// ikehub's xfrm interfaces: kind `xfrm` and a name starting with [`INTERFACE_PREFIX`].
@@ -322,29 +411,45 @@ impl LinkDataplane {
 
     /// Adds a route; fails (EEXIST) when the table has one of the same destination and metric.
     pub async fn add_route(&mut self, route: &Route) -> Result<(), KernelError> {
-        self.one(
-            &format!("add {route}"),
-            route::write(route, route::Write::Add),
-        )
-        .await
-        .map(drop)
+        self.write_route(route, route::Write::Add, "add").await
+    }
+
+    /// Writes one route, recorded ahead; a refused write is taken back from the record.
+    async fn write_route(
+        &mut self,
+        route: &Route,
+        how: route::Write,
+        verb: &str,
+    ) -> Result<(), KernelError> {
+        let claimed = self.claim_routes(std::iter::once(route));
+        let outcome = self
+            .one(&format!("{verb} {route}"), route::write(route, how))
+            .await
+            .map(drop);
+        if outcome.is_err() {
+            for (key, previous) in claimed {
+                self.record.restore(key, previous);
+            }
+            self.flush();
+        }
+        outcome
     }
 
     /// Adds a route, or replaces the one of the same destination and metric in its table.
     pub async fn replace_route(&mut self, route: &Route) -> Result<(), KernelError> {
-        self.one(
-            &format!("replace {route}"),
-            route::write(route, route::Write::Replace),
-        )
-        .await
-        .map(drop)
+        self.write_route(route, route::Write::Replace, "replace")
+            .await
     }
 
     /// Deletes one of ikehub's routes. `Ok(false)` when there was no such route.
     pub async fn delete_route(&mut self, route: &Route) -> Result<bool, KernelError> {
         let operation = format!("delete {route}");
-        self.delete(&operation, route::delete(route), NetlinkError::is_not_found)
-            .await
+        let deleted = self
+            .delete(&operation, route::delete(route), NetlinkError::is_not_found)
+            .await?;
+        self.record.forget(&owned::route_key(route));
+        self.flush();
+        Ok(deleted)
     }
 
     /// Applies route changes in order, in one batch; one result per change. A refusal names
@@ -360,24 +465,51 @@ impl LinkDataplane {
                 RouteChange::Delete(route) => route::delete(route),
             })
             .collect();
+        let mut claimed = self
+            .claim_routes(changes.iter().filter_map(|change| match change {
+                RouteChange::Add(route) => Some(route),
+                RouteChange::Delete(_) => None,
+            }))
+            .into_iter();
         let outcomes = match self.transact("write hub routes", &requests).await {
             Ok(outcomes) => outcomes,
-            Err(error) => return changes.iter().map(|_| Err(error.clone())).collect(),
+            Err(error) => {
+                // Nothing is known to have been sent: the claims are kept, and the next
+                // start removes what exists of them.
+                return changes.iter().map(|_| Err(error.clone())).collect();
+            }
         };
         let mut outcomes = outcomes.into_iter();
-        changes
+        let results: Vec<Result<(), KernelError>> = changes
             .iter()
-            .map(|change| match (change, outcomes.next()) {
-                (_, Some(Ok(_))) => Ok(()),
-                (RouteChange::Delete(_), Some(Err(error))) if error.is_not_found() => Ok(()),
-                (_, Some(Err(error))) => Err(kernel_error(&change.to_string(), &error)),
-                (_, None) => Err(KernelError {
-                    errno: None,
-                    operation: change.to_string(),
-                    message: "no answer from the kernel".to_owned(),
-                }),
+            .map(|change| {
+                let result = match (change, outcomes.next()) {
+                    (_, Some(Ok(_))) => Ok(()),
+                    (RouteChange::Delete(_), Some(Err(error))) if error.is_not_found() => Ok(()),
+                    (_, Some(Err(error))) => Err(kernel_error(&change.to_string(), &error)),
+                    (_, None) => Err(KernelError {
+                        errno: None,
+                        operation: change.to_string(),
+                        message: "no answer from the kernel".to_owned(),
+                    }),
+                };
+                match change {
+                    RouteChange::Add(_) => {
+                        if let (Some((key, previous)), true) = (claimed.next(), result.is_err()) {
+                            self.record.restore(key, previous);
+                        }
+                    }
+                    RouteChange::Delete(route) => {
+                        if result.is_ok() {
+                            self.record.forget(&owned::route_key(route));
+                        }
+                    }
+                }
+                result
             })
-            .collect()
+            .collect();
+        self.flush();
+        results
     }
 
     /// ikehub's routes (protocol [`RTPROT_IKEHUB`]), in `table` or in every table.
@@ -396,49 +528,98 @@ impl LinkDataplane {
     /// Adds the rules `priority RULE_PRIORITY lookup TABLE` for IPv4 and IPv6; a rule that is
     /// already there is left as it is. Returns how many were added.
     pub async fn add_rules(&mut self) -> Result<usize, KernelError> {
-        self.change_rules("add", rule::add, |e| e.errno == EEXIST)
-            .await
-    }
-
-    /// Removes the rules [`Self::add_rules`] added. Returns how many there were.
-    pub async fn remove_rules(&mut self) -> Result<usize, KernelError> {
-        self.change_rules("delete", rule::delete, NetlinkError::is_not_found)
-            .await
-    }
-
-    /// Sends the IPv4 and IPv6 rule requests `build` makes in one batch; counts those that
-    /// changed something. A refusal other than `unchanged` is an error naming its family.
-    async fn change_rules(
-        &mut self,
-        verb: &str,
-        build: fn(Family, u32, u32) -> Request,
-        unchanged: impl Fn(&NetlinkError) -> bool,
-    ) -> Result<usize, KernelError> {
         let families = [Family::V4, Family::V6];
+        let proof = owned::rule_proof(self.table);
+        let claimed: Vec<(String, Option<String>)> = families
+            .iter()
+            .map(|&family| {
+                let key = owned::rule_key(family, RULE_PRIORITY);
+                let previous = self.record.claim(key.clone(), proof.clone());
+                (key, previous)
+            })
+            .collect();
+        self.flush();
         let requests: Vec<Request> = families
             .iter()
-            .map(|&f| build(f, self.table, RULE_PRIORITY))
+            .map(|&family| rule::add(family, self.table, RULE_PRIORITY))
             .collect();
-        let outcomes = self
-            .transact(&format!("{verb} routing rules"), &requests)
-            .await?;
-        let mut changed = 0;
-        for (family, outcome) in families.iter().zip(outcomes) {
+        // On a transport error the claims stay: the next start removes what exists of them.
+        let outcomes = self.transact("add routing rules", &requests).await?;
+        let mut added = 0;
+        let mut first_error = None;
+        for ((family, (key, previous)), outcome) in families.iter().zip(claimed).zip(outcomes) {
             match outcome {
-                Ok(_) => changed += 1,
-                Err(error) if unchanged(&error) => {}
+                Ok(_) => added += 1,
                 Err(error) => {
-                    return Err(kernel_error(
-                        &format!(
-                            "{verb} {family:?} rule priority {RULE_PRIORITY} lookup {}",
-                            self.table
-                        ),
-                        &error,
-                    ))
+                    // EEXIST: the rule is there, ours only if the record had it already
+                    // (another instance with the same table may have added it).
+                    self.record.restore(key, previous);
+                    if error.errno != EEXIST {
+                        first_error.get_or_insert_with(|| {
+                            kernel_error(
+                                &format!(
+                                    "add {family:?} rule priority {RULE_PRIORITY} lookup {}",
+                                    self.table
+                                ),
+                                &error,
+                            )
+                        });
+                    }
                 }
             }
         }
-        Ok(changed)
+        self.flush();
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(added),
+        }
+    }
+
+    /// Removes the rules the record lists (those [`Self::add_rules`] added, in this run or
+    /// the earlier one). Returns how many there were.
+    pub async fn remove_rules(&mut self) -> Result<usize, KernelError> {
+        let recorded: Vec<(String, Family, u32)> = [Family::V4, Family::V6]
+            .into_iter()
+            .filter_map(|family| {
+                let key = owned::rule_key(family, RULE_PRIORITY);
+                let table = owned::rule_table(self.record.proof(&key)?)?;
+                Some((key, family, table))
+            })
+            .collect();
+        if recorded.is_empty() {
+            return Ok(0);
+        }
+        let requests: Vec<Request> = recorded
+            .iter()
+            .map(|&(_, family, table)| rule::delete(family, table, RULE_PRIORITY))
+            .collect();
+        let outcomes = self.transact("delete routing rules", &requests).await?;
+        let mut removed = 0;
+        let mut first_error = None;
+        for ((key, family, table), outcome) in recorded.iter().zip(outcomes) {
+            match outcome {
+                Ok(_) => {
+                    removed += 1;
+                    self.record.forget(key);
+                }
+                Err(error) if error.is_not_found() => self.record.forget(key),
+                Err(error) => {
+                    first_error.get_or_insert_with(|| {
+                        kernel_error(
+                            &format!(
+                                "delete {family:?} rule priority {RULE_PRIORITY} lookup {table}"
+                            ),
+                            &error,
+                        )
+                    });
+                }
+            }
+        }
+        self.flush();
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(removed),
+        }
     }
 
     /// Sets up one hub connection: its xfrm interface and a route per destination in the owned
@@ -452,22 +633,30 @@ impl LinkDataplane {
     ) -> Result<LinkInfo, KernelError> {
         let link = self.create_xfrm_interface(spec).await?;
         let routes = routes_of(link.index, self.table, destinations);
+        let claimed = self.claim_routes(routes.iter());
         let requests: Vec<Request> = routes
             .iter()
             .map(|r| route::write(r, route::Write::Add))
             .collect();
         let failure = match self.transact("add hub routes", &requests).await {
-            Ok(outcomes) => routes.iter().zip(outcomes).find_map(|(route, outcome)| {
-                outcome
-                    .err()
-                    .map(|e| kernel_error(&format!("add {route}"), &e))
-            }),
+            Ok(outcomes) => {
+                let mut failure = None;
+                for ((route, (key, previous)), outcome) in routes.iter().zip(claimed).zip(outcomes)
+                {
+                    if let Err(e) = outcome {
+                        self.record.restore(key, previous);
+                        failure.get_or_insert_with(|| kernel_error(&format!("add {route}"), &e));
+                    }
+                }
+                self.flush();
+                failure
+            }
             Err(error) => Some(error),
         };
         match failure {
             None => Ok(link),
             Some(mut error) => {
-                if let Err(rollback) = self.delete_interface(link.index).await {
+                if let Err(rollback) = self.delete_link(link.index, Some(&spec.name)).await {
                     error.message.push_str(&format!(
                         "; rollback could not delete {}: {rollback}",
                         spec.name
@@ -481,51 +670,106 @@ impl LinkDataplane {
     /// Removes a hub connection's interface; the kernel removes its routes with it.
     pub async fn detach(&mut self, name: &str) -> Result<bool, KernelError> {
         match self.link(name).await? {
-            Some(link) => self.delete_interface(link.index).await,
-            None => Ok(false),
+            Some(link) => self.delete_link(link.index, Some(&link.name)).await,
+            None => {
+                self.record.forget(&owned::interface_key(name));
+                self.flush();
+                Ok(false)
+            }
         }
     }
 
-    /// Removes every xfrm interface, route and rule ikehub owns (see the module
-    /// documentation) and nothing else. Returns how many objects were removed (routes that
-    /// went away with their interface are not counted).
+    /// Removes the xfrm interfaces, routes and rules the record lists that the kernel still
+    /// holds with their proof of ownership: those this dataplane added, and those the earlier
+    /// run of the instance recorded. Interfaces and routes that only look like ikehub's are
+    /// counted in a log line and left alone. Every entry leaves the record except those whose
+    /// removal failed. Returns how many objects were removed (routes that went away with
+    /// their interface are not counted).
     pub async fn remove_stale(&mut self) -> Result<usize, KernelError> {
+        let mut kept = HashSet::new();
+        let mut first_error = None;
+        let mut unproven = Vec::new();
         // One batch per kind: a hub may hold thousands of interfaces.
         let links = self.xfrm_interfaces().await?;
-        let requests: Vec<Request> = links.iter().map(|l| interface::delete(l.index)).collect();
+        let cleanup = stale::interfaces(links, &self.record);
+        unproven.extend(cleanup.unproven);
+        let requests: Vec<Request> = cleanup
+            .deletes
+            .iter()
+            .map(|(_, l)| interface::delete(l.index))
+            .collect();
+        let keys: Vec<String> = cleanup.deletes.into_iter().map(|(k, _)| k).collect();
         let mut removed = self
-            .count_removed("delete stale xfrm interfaces", &requests, link_gone)
+            .count_removed(
+                "delete stale xfrm interfaces",
+                &keys,
+                &requests,
+                link_gone,
+                &mut kept,
+                &mut first_error,
+            )
             .await?;
         let routes = self.routes(None).await?;
-        let requests: Vec<Request> = routes.iter().map(route::delete).collect();
+        let cleanup = stale::routes(routes, &self.record);
+        unproven.extend(cleanup.unproven);
+        let requests: Vec<Request> = cleanup
+            .deletes
+            .iter()
+            .map(|(_, r)| route::delete(r))
+            .collect();
+        let keys: Vec<String> = cleanup.deletes.into_iter().map(|(k, _)| k).collect();
         removed += self
             .count_removed(
                 "delete stale hub routes",
+                &keys,
                 &requests,
                 NetlinkError::is_not_found,
+                &mut kept,
+                &mut first_error,
             )
             .await?;
-        removed += self.remove_rules().await?;
-        Ok(removed)
+        stale::log_unproven(&unproven);
+        match self.remove_rules().await {
+            Ok(rules) => removed += rules,
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+        // Recorded interfaces and routes not in the kernel (or there without their proof)
+        // are gone as far as this run is concerned; rules left the record in remove_rules.
+        self.record
+            .retain(|key| key.starts_with("rule ") || kept.contains(key));
+        self.flush();
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(removed),
+        }
     }
 
-    /// Sends the delete requests in one batch; counts those that removed something. A
-    /// refusal other than `gone` is an error naming the first such request.
+    /// Sends the delete requests in one batch; counts those that removed something. The key
+    /// of a refusal other than `gone` goes to `kept`, the first such refusal to `first_error`.
     async fn count_removed(
         &mut self,
         operation: &str,
+        keys: &[String],
         requests: &[Request],
         gone: impl Fn(&NetlinkError) -> bool,
+        kept: &mut HashSet<String>,
+        first_error: &mut Option<KernelError>,
     ) -> Result<usize, KernelError> {
         if requests.is_empty() {
             return Ok(0);
         }
         let mut removed = 0;
-        for outcome in self.transact(operation, requests).await? {
+        for (key, outcome) in keys.iter().zip(self.transact(operation, requests).await?) {
             match outcome {
                 Ok(_) => removed += 1,
                 Err(error) if gone(&error) => {}
-                Err(error) => return Err(kernel_error(operation, &error)),
+                Err(error) => {
+                    tracing::warn!(%operation, %key, error = %error.describe(), "stale object not removed");
+                    kept.insert(key.clone());
+                    first_error.get_or_insert_with(|| kernel_error(operation, &error));
+                }
             }
         }
         Ok(removed)

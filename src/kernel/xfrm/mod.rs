@@ -18,7 +18,7 @@ mod state;
 mod uapi;
 
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use netlink_sys::Socket;
 
@@ -44,6 +44,8 @@ pub struct XfrmDataplane {
     /// The SAs and policies this dataplane owns: those it installed, and those an earlier
     /// run of the instance recorded (see [`XfrmDataplane::use_record`]).
     record: Record,
+    /// Where hub mode's links keep their record (see [`XfrmDataplane::use_record`]).
+    links_record: Option<PathBuf>,
 }
 
 /// What [`open_error`] names when the XFRM sockets cannot be opened.
@@ -88,6 +90,7 @@ impl XfrmDataplane {
             events: EventSocket::new(events).map_err(open_error(SOCKETS))?,
             devices,
             record: Record::in_memory(),
+            links_record: None,
         })
     }
 
@@ -95,19 +98,47 @@ impl XfrmDataplane {
     /// over the entries an earlier run left there: [`Dataplane::remove_stale`] removes those
     /// objects. Call before anything is applied, with the instance's lock held, so that no
     /// other process writes the file. Returns how many entries the earlier run left.
+    ///
+    /// Hub mode's interfaces, routes and rules are recorded beside it, in
+    /// [`links_record_path`]`(path)`, by the links [`Dataplane::open_links`] opens.
     pub fn use_record(&mut self, path: &Path) -> Result<usize, RecordError> {
         let record = Record::open(path, owned::check)?;
         let left = record.len();
         self.record = record;
+        self.links_record = Some(links_record_path(path));
         Ok(left)
     }
+}
+
+/// The record of hub mode's links beside the record at `path`: `NAME.links.state` for
+/// `NAME.state`.
+pub fn links_record_path(path: &Path) -> PathBuf {
+    path.with_extension("links.state")
 }
 
 impl Dataplane for XfrmDataplane {
     type Links = super::link::LinkDataplane;
 
     fn open_links(&mut self) -> Result<Self::Links, KernelError> {
-        super::link::LinkDataplane::open()
+        let mut links = super::link::LinkDataplane::open()?;
+        if let Some(path) = &self.links_record {
+            match links.use_record(path) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    "{}: an earlier run recorded {n} hub interface(s), route(s) and rule(s); \
+                     those still there are removed",
+                    path.display()
+                ),
+                Err(error) => {
+                    return Err(KernelError {
+                        errno: None,
+                        operation: "read the record of hub links".to_owned(),
+                        message: error.to_string(),
+                    })
+                }
+            }
+        }
+        Ok(links)
     }
 
     async fn apply(
