@@ -577,3 +577,84 @@ async fn ipv6_routes_published_and_owned_carry_pings() {
     let main = ns_a.ip(&["-6", "route", "show"]);
     assert!(!main.contains("fd00:2::"), "{main}");
 }
+
+#[tokio::test]
+#[ignore = "needs root and xfrm interfaces; run by cargo xtask vm-test kernel-hub"]
+async fn a_restarted_run_removes_exactly_the_recorded_links() {
+    let topology = Topology::new();
+    let ns_a = &topology.a;
+    let dir = std::env::temp_dir().join(format!("ikehub-links-record-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    let path = dir.join("control.links.state");
+    let _ = std::fs::remove_file(&path);
+
+    // The run that dies: an interface with a route, an unreachable route and the rules, all
+    // left in the kernel.
+    let mut dead = ns_a.links();
+    assert_eq!(dead.use_record(&path).expect("no record yet"), 0);
+    let spec_a = spec(&mut dead, "crashed", "vA", 46).await;
+    dead.attach(&spec_a, &[destination("10.6.0.0/24")])
+        .await
+        .expect("attach");
+    dead.add_route(&Route::unreachable(net("10.6.1.0/24"), 7220, 0))
+        .await
+        .expect("unreachable route");
+    assert_eq!(dead.add_rules().await.expect("rules"), 2);
+    drop(dead);
+
+    // Another instance's: an interface with ikehub's prefix and a route with its protocol.
+    ns_a.ip(&[
+        "link",
+        "add",
+        "ikh-other",
+        "type",
+        "xfrm",
+        "dev",
+        "vA",
+        "if_id",
+        "98",
+    ]);
+    ns_a.ip(&["link", "set", "ikh-other", "up"]);
+    ns_a.ip(&[
+        "route",
+        "add",
+        "10.6.2.0/24",
+        "dev",
+        "ikh-other",
+        "table",
+        "7220",
+        "proto",
+        "226",
+    ]);
+
+    let mut next = ns_a.links();
+    assert_eq!(
+        next.use_record(&path).expect("the dead run's record"),
+        5,
+        "interface, 2 routes, 2 rules"
+    );
+    assert_eq!(
+        next.remove_stale().await.expect("remove stale"),
+        4,
+        "the interface (its route goes with it), the unreachable route, 2 rules"
+    );
+    let links = ns_a.ip(&["link", "show"]);
+    assert!(
+        links.contains("ikh-other") && !links.contains(&spec_a.name),
+        "{links}"
+    );
+    let table = ns_a.ip(&["route", "show", "table", "7220"]);
+    assert!(
+        table.contains("10.6.2.0/24 dev ikh-other") && !table.contains("10.6.0.0/24"),
+        "{table}"
+    );
+    assert!(!table.contains("10.6.1.0/24"), "{table}");
+    let rules = ns_a.ip(&["rule", "show"]);
+    assert!(!rules.contains("7220:"), "{rules}");
+    // The record is empty now; another start removes nothing.
+    let mut again = ns_a.links();
+    assert_eq!(again.use_record(&path).expect("emptied record"), 0);
+    assert_eq!(again.remove_stale().await.expect("remove stale again"), 0);
+    assert!(ns_a.ip(&["link", "show"]).contains("ikh-other"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
