@@ -11,7 +11,8 @@
 //! each SA and policy it installs, written before the request goes out; at start it removes
 //! exactly the objects the dead run of the instance recorded (same key, same reqid) and leaves
 //! everything else alone. Hub mode's links, routes and rules ([`link::LinkDataplane`]) are
-//! still recognised by interface name prefix, route protocol and rule priority.
+//! recorded the same way, in a record of their own, with the if_id, interface or table as
+//! the proof.
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -102,7 +103,8 @@ pub trait Dataplane {
 /// What hub mode needs from the kernel besides SAs: one xfrm interface per connection,
 /// routes through them (see [`link`] for the tables and ownership) and IP forwarding.
 pub trait HubLinks {
-    /// Remove every interface, route and rule ikehub owns; how many objects were removed.
+    /// Remove every interface, route and rule this instance owns (those added and those the
+    /// earlier run recorded) and nothing else; how many objects were removed.
     fn remove_stale(&mut self) -> impl Future<Output = Result<usize, KernelError>>;
 
     /// Turn on IPv4 forwarding, and IPv6 forwarding when `ipv6`.

@@ -3,7 +3,7 @@
 //!
 //! The record maps an object's key (e.g. `sa 192.0.2.1 spi 0x0000a001`) to its proof of
 //! ownership (e.g. `reqid 0x40000001`); what keys and proofs mean is the dataplane's business
-//! (`xfrm::owned`), this module only keeps them. It is written *ahead*: an object is recorded
+//! (`xfrm::owned`, and `link::owned` for hub mode's record), this module only keeps them. It is written *ahead*: an object is recorded
 //! before its request goes to the kernel, and forgotten only once the kernel said it is gone.
 //! A crash between the two leaves an entry whose object may not exist, which the next run's
 //! cleanup skips; it never leaves an object of ours unrecorded.

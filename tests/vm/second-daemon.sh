@@ -14,6 +14,11 @@
 #     a tunnel to D whose CHILD_SA has reqid 0x40000124, in ikehub's range. ikehub's A is
 #     killed with SIGKILL while its tunnel with B is up, and started again: strongSwan's SAs
 #     and policies are unchanged and its tunnel still carries pings.
+# (d) A hub daemon (E, two connections, xfrm interfaces ikh-c1 and ikh-c2) is killed with
+#     SIGKILL; beside its objects an xfrm interface ikh-other with a route of ikehub's
+#     protocol, made by hand. The next run removes exactly the dead run's interfaces, routes
+#     and rules (its links record, control.links.state) and leaves ikh-other and its route
+#     alone, and a clean stop empties that record.
 # guest-payload: strongswan
 #
 #   A 198.51.100.1 inner 10.7.0.1/24 (strongSwan)  ===  D 198.51.100.2 inner 10.6.0.1/24
@@ -212,4 +217,65 @@ check "strongSwan's tunnel still carries pings" swan_pings
 check "and charon still holds its CHILD_SA" swan_sa_established "$A" swan
 
 ikehub_stop "$A" && ok "A's daemon stopped" || bad "A's daemon stopped"
+
+step "(d) a hub daemon killed with SIGKILL: the next run removes exactly its links"
+CONFIG_E=/tmp/ikt-second-hub.toml
+IKEHUB_DIRS+=("$CONFIG_E")
+ns_new E || finish
+ip -n "$E" link set lo up
+ip -n "$E" link add d0 type dummy && ip -n "$E" addr add 192.0.2.51/24 dev d0 && ip -n "$E" link set d0 up
+{
+    printf '[gateway]\nname = "hub"\nlocal_addresses = ["192.0.2.51"]\nlocal_subnets = ["10.50.0.0/24"]\nhub = true\n'
+    for n in 1 2; do
+        printf '[[peer]]\nname = "p%s"\naddress = "192.0.2.5%s"\n' "$n" "$((n + 1))"
+        printf '[[connection]]\nname = "c%s"\npeer = "p%s"\npsk = "%s"\nremote_subnets = ["10.5%s.0.0/24"]\nstart_action = "listen"\n' \
+            "$n" "$n" "$PSK" "$n"
+        printf '[[route]]\ndestination = "10.5%s.0.0/24"\nconnection = "c%s"\nweight = 100\npublish = true\n' "$n" "$n"
+    done
+} >"$CONFIG_E"
+check "hub configuration is valid" ikehub check-config "$CONFIG_E"
+ikehub_start "$E" "$CONFIG_E" || { bad "E's hub daemon started"; ikehub_log "$E"; finish; }
+hub_socket=$(ikehub_socket "$E")
+links_record=${hub_socket%.sock}.links.state
+IKEHUB_DIRS+=("${hub_socket%.sock}.lock" "${hub_socket%.sock}.state" "$links_record")
+xfrm_links() { ip -n "$E" -o link show type xfrm | sed -n 's/^[0-9]*: \([^:@]*\).*/\1/p' | sort | tr '\n' ' '; }
+[ "$(xfrm_links)" = "ikh-c1 ikh-c2 " ] && ok "the hub made ikh-c1 and ikh-c2" || bad "the hub made ikh-c1 and ikh-c2 ($(xfrm_links))"
+grep -F "+	link ikh-c1	if_id " "$links_record" >/dev/null && ok "ikh-c1 is in the links record $links_record" ||
+    { bad "ikh-c1 is in the links record $links_record"; cat "$links_record"; }
+dead_c1=$(ip -n "$E" -o link show ikh-c1 | cut -d: -f1)
+# Objects of the dead run that are not removed with its interfaces: unreachable routes, rules.
+unreachable=$(( $(ip -n "$E" route show table all proto 226 | grep -c '^unreachable') ))
+rules=$(( $(ip -n "$E" -4 rule | grep -c '^7220:') + $(ip -n "$E" -6 rule | grep -c '^7220:') ))
+expected=$((2 + unreachable + rules))
+echo "the dead run's objects: 2 interfaces, $unreachable unreachable route(s), $rules rule(s)"
+check "another instance's interface ikh-other" ip -n "$E" link add ikh-other type xfrm dev d0 if_id 98
+ip -n "$E" link set ikh-other up
+check "and its route, protocol 226" ip -n "$E" route add 10.59.0.0/24 dev ikh-other table 7220 proto 226
+hub_pid=${IKEHUB_PID[$E]}
+kill -KILL "$hub_pid"
+wait_for 10 gone "$hub_pid" && ok "E's hub daemon killed with SIGKILL" || bad "E's hub daemon killed with SIGKILL"
+wait "$hub_pid" 2>/dev/null
+unset "IKEHUB_PID[$E]"
+[ "$(xfrm_links)" = "ikh-c1 ikh-c2 ikh-other " ] && ok "the dead run's interfaces are still there" ||
+    bad "the dead run's interfaces are still there ($(xfrm_links))"
+: >"$(ikehub_logfile "$E")"
+ikehub_start "$E" "$CONFIG_E" && ok "E's hub daemon starts again" || { bad "E's hub daemon starts again"; ikehub_log "$E"; finish; }
+log_says "$E" "hub: removed $expected stale interface(s), route(s) and rule(s)" &&
+    ok "the start-up cleanup removed the dead run's $expected links, routes and rules" ||
+    { bad "the start-up cleanup removed the dead run's $expected links, routes and rules"; ikehub_log "$E"; }
+log_says "$E" "left alone 2 hub object(s)" && ok "it reports ikh-other and its route, left alone" ||
+    { bad "it reports ikh-other and its route, left alone"; ikehub_log "$E"; }
+[ "$(xfrm_links)" = "ikh-c1 ikh-c2 ikh-other " ] && ok "the new run's interfaces and ikh-other" ||
+    bad "the new run's interfaces and ikh-other ($(xfrm_links))"
+[ "$(ip -n "$E" -o link show ikh-c1 | cut -d: -f1)" != "$dead_c1" ] && ok "ikh-c1 was made again (a new ifindex)" ||
+    bad "ikh-c1 was made again (a new ifindex)"
+ip -n "$E" route show table 7220 | grep -F "10.59.0.0/24 dev ikh-other" >/dev/null &&
+    ok "ikh-other's route is still there" || { bad "ikh-other's route is still there"; ip -n "$E" route show table 7220; }
+ikehub_stop "$E" && ok "E's hub daemon stopped" || bad "E's hub daemon stopped"
+[ "$(xfrm_links)" = "ikh-other " ] && ok "only ikh-other is left" || bad "only ikh-other is left ($(xfrm_links))"
+ip -n "$E" route show table 7220 | grep -F "10.59.0.0/24 dev ikh-other" >/dev/null &&
+    ok "with its route" || bad "with its route"
+[ "$(ip -n "$E" rule | grep -c '^7220:')" -eq 0 ] && ok "the hub's rules are gone" || bad "the hub's rules are gone"
+[ "$(cat "$links_record" 2>/dev/null)" = "ikehub-record 1" ] && ok "the links record is empty" ||
+    { bad "the links record is empty"; cat "$links_record"; }
 finish
