@@ -19,12 +19,18 @@ pub(super) fn interface_proof(if_id: u32) -> String {
     format!("if_id {if_id}")
 }
 
+/// IPv6 routes added with metric 0 get the kernel's default metric, and are dumped with it.
+const IP6_RT_PRIO_USER: u32 = 1024;
+
 pub(super) fn route_key(route: &Route) -> String {
+    let metric = match route.destination {
+        IpNet::V6(_) if route.metric == 0 => IP6_RT_PRIO_USER,
+        _ => route.metric,
+    };
     format!(
-        "route {} table {} metric {}",
+        "route {} table {} metric {metric}",
         route.destination.trunc(),
         route.table,
-        route.metric
     )
 }
 
@@ -116,6 +122,13 @@ mod tests {
         );
         assert_eq!(route_proof(&through), "proto 226 dev #7");
         assert_eq!(route_proof(&through), super::through(7));
+        assert_eq!(
+            route_key(&unreachable),
+            route_key(&Route {
+                metric: 1024,
+                ..unreachable
+            })
+        );
         assert_eq!(rule_table(&rule_proof(7221)), Some(7221));
         assert_eq!(rule_table("table 7221 proto 4"), None);
         for (key, proof) in [
