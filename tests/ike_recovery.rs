@@ -65,6 +65,18 @@ fn settled_pair() -> Pair {
     pair
 }
 
+/// A tunnel up, A initiating with `close_action` and B listening.
+fn settled_pair_closing(close_action: CloseAction) -> Pair {
+    let mut a = connection(A_ADDR, B_ADDR, true);
+    a.close_action = close_action;
+    let b = connection(B_ADDR, A_ADDR, false);
+    let mut pair = Pair::new(EngineSettings::new(vec![a]), EngineSettings::new(vec![b]));
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, settled));
+    pair
+}
+
 /// The error notifies of the CHILD_SA failures a side reported.
 fn child_failures(events: &[Event]) -> Vec<String> {
     events
@@ -153,13 +165,7 @@ fn a_connection_the_peer_deletes_is_initiated_again() {
 
 #[test]
 fn close_action_none_leaves_a_deleted_connection_down() {
-    let mut a = connection(A_ADDR, B_ADDR, true);
-    a.close_action = CloseAction::None;
-    let b = connection(B_ADDR, A_ADDR, false);
-    let mut pair = Pair::new(EngineSettings::new(vec![a]), EngineSettings::new(vec![b]));
-    let now = pair.now;
-    pair.a.engine.start(now);
-    assert!(pair.drive_until(LIMIT, settled));
+    let mut pair = settled_pair_closing(CloseAction::None);
     let (now, b) = (pair.now, conn_b(&pair));
     pair.b.engine.terminate(now, b);
     assert!(pair.drive_until(LIMIT, |p| p.a.engine.sas().count() == 0));
@@ -271,13 +277,7 @@ fn ike_sas_initiated_from_both_ends_at_once_do_not_remove_each_other() {
 
 #[test]
 fn close_action_trap_keeps_the_policies_and_the_next_packet_brings_the_tunnel_back() {
-    let mut a = connection(A_ADDR, B_ADDR, true);
-    a.close_action = CloseAction::Trap;
-    let b = connection(B_ADDR, A_ADDR, false);
-    let mut pair = Pair::new(EngineSettings::new(vec![a]), EngineSettings::new(vec![b]));
-    let now = pair.now;
-    pair.a.engine.start(now);
-    assert!(pair.drive_until(LIMIT, settled));
+    let mut pair = settled_pair_closing(CloseAction::Trap);
     let conn_a = conn_a(&pair);
     assert!(!pair.a.engine.trapped(conn_a));
     // The peer deletes the tunnel: A's policies stay, now as a trap, and A does not
@@ -495,13 +495,7 @@ fn a_listening_connection_held_down_does_not_initiate_for_a_forgotten_ike_sa() {
 #[test]
 fn a_late_request_on_an_ike_sa_we_deleted_starts_nothing() {
     use support::pair::Which;
-    let mut a = connection(A_ADDR, B_ADDR, true);
-    a.close_action = CloseAction::None;
-    let b = connection(B_ADDR, A_ADDR, false);
-    let mut pair = Pair::new(EngineSettings::new(vec![a]), EngineSettings::new(vec![b]));
-    let now = pair.now;
-    pair.a.engine.start(now);
-    assert!(pair.drive_until(LIMIT, settled));
+    let mut pair = settled_pair_closing(CloseAction::None);
     // A request of A's on the IKE SA (a CHILD_SA rekey), as it went to B.
     let sent_before = pair.delivered.len();
     let now = pair.now;
