@@ -58,6 +58,8 @@ fn connection(local: IpAddr, remote: IpAddr, initiate: bool) -> ConnectionSettin
         if_id: None,
         offload: ikehub::ike::Offload::None,
         pfs: ikehub::ike::Pfs::Optional,
+        version: ikehub::ike::IkeVersion::V2,
+        aggressive: false,
         close_action: if initiate {
             ikehub::ike::CloseAction::Restart
         } else {

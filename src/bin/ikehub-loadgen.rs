@@ -151,6 +151,8 @@ fn connection(args: &Args, group: DhGroup, index: u32) -> Result<ConnectionSetti
         if_id: None,
         offload: ikehub::ike::Offload::None,
         pfs: ikehub::ike::Pfs::Optional,
+        version: ikehub::ike::IkeVersion::V2,
+        aggressive: false,
         close_action: ikehub::ike::CloseAction::None,
     })
 }

@@ -189,6 +189,9 @@ pub struct Connection {
     /// Whether CHILD_SAs made or rekeyed with CREATE_CHILD_SA must have their own key
     /// exchange (default: optional).
     pub pfs: Pfs,
+    /// IKEv1 only: Aggressive Mode instead of Main Mode (identities in the clear, and a hash
+    /// of the pre-shared key an eavesdropper can attack offline).
+    pub aggressive: bool,
 }
 
 impl Connection {

@@ -73,6 +73,7 @@ pub(crate) struct RawConnection {
     pub(crate) offload: Option<Spanned<String>>,
     pub(crate) pfs: Option<Spanned<String>>,
     pub(crate) close_action: Option<Spanned<String>>,
+    pub(crate) aggressive: Option<Spanned<bool>>,
 }
 
 impl std::fmt::Debug for RawConnection {
@@ -129,6 +130,7 @@ const CONNECTION_KEYS: &[&str] = &[
     "offload",
     "pfs",
     "close_action",
+    "aggressive",
 ];
 const ROUTE_KEYS: &[&str] = &["destination", "connection", "weight", "publish"];
 
@@ -279,6 +281,7 @@ fn read_connection(
         offload: r.string("offload", d),
         pfs: r.string("pfs", d),
         close_action: r.string("close_action", d),
+        aggressive: r.boolean("aggressive", d),
     };
     r.finish(CONNECTION_KEYS, d);
     connection

@@ -69,6 +69,7 @@ pub(crate) struct ConnectionDraft {
     pub(crate) pfs: Option<Pfs>,
     /// Some(None): not given; the default follows the start action.
     pub(crate) close_action: Option<Option<CloseAction>>,
+    pub(crate) aggressive: Option<bool>,
 }
 
 /// A route as far as its fields are valid.
@@ -340,7 +341,20 @@ impl Validator<'_, '_> {
                 }
             },
         };
+        let aggressive = match &raw.aggressive {
+            Some(flag) if *flag.get_ref() && version == Some(IkeVersion::V2) => {
+                self.fail(
+                    &flag.span(),
+                    field("aggressive"),
+                    "Aggressive Mode exists only in IKEv1; set version = \"ikev1\" or leave it out",
+                );
+                None
+            }
+            Some(flag) => Some(*flag.get_ref()),
+            None => Some(false),
+        };
         ConnectionDraft {
+            aggressive,
             close_action,
             offload,
             pfs,
@@ -821,6 +835,7 @@ pub(crate) fn finish(
             .unwrap_or_else(|| CloseAction::default_for(start_action)),
         offload: draft.offload?.unwrap_or(gateway.offload),
         pfs: draft.pfs?,
+        aggressive: draft.aggressive?,
     })
 }
 

@@ -83,18 +83,27 @@ fn connection(local: Peer, initiate: bool) -> ConnectionSettings {
         if_id: None,
         offload: Offload::None,
         pfs: Pfs::Optional,
+        version: crate::ike::IkeVersion::V2,
+        aggressive: false,
         close_action: CloseAction::None,
     }
 }
 
 /// An engine with one connection to the other peer, its randomness fixed by `peer`.
 pub fn engine(peer: Peer) -> Engine {
+    engine_with(peer, |_| {})
+}
+
+/// As [`engine`], with the connection changed first.
+pub fn engine_with(peer: Peer, change: impl FnOnce(&mut ConnectionSettings)) -> Engine {
     let seed = match peer {
         Peer::A => 1,
         Peer::B => 2,
     };
+    let mut conn = connection(peer, peer == Peer::A);
+    change(&mut conn);
     Engine::new(
-        EngineSettings::new(vec![connection(peer, peer == Peer::A)]),
+        EngineSettings::new(vec![conn]),
         Box::new(DeterministicRandom::new(seed)),
     )
 }

@@ -1,11 +1,11 @@
-//! The IKEv1 target: ISAKMP datagrams (major version 1) through `Engine::handle_datagram`.
-//! IKEv1 is not implemented, so the engine must count each one in `dropped_ikev1` and do
-//! nothing else: no answer, no SA, no kernel intent, at most the one `Refused` event per peer.
-//! The IKEv1 codec, when it comes, gets its own target; this one guards the dispatch.
+//! The IKEv1 target: ISAKMP datagrams (major version 1) through `Engine::handle_datagram`,
+//! to a responder with an IKEv1 connection for the sender. Whatever the bytes, the engine
+//! must not panic, makes at most one (half-open) SA of a first message, and asks nothing of
+//! the kernel: no IPsec SA comes without a completed phase 1 and Quick Mode.
 
-use crate::ike::Event;
+use crate::ike::IkeVersion;
 
-use super::duo::{engine, Peer};
+use super::duo::{engine_with, Peer};
 
 /// Offset of the version octet in the ISAKMP header (after both cookies and next payload).
 const VERSION_OFFSET: usize = 17;
@@ -19,7 +19,7 @@ pub fn run(data: &[u8]) {
     if let Some(version) = datagram.get_mut(VERSION_OFFSET).filter(|_| ikev1) {
         *version = 0x10 | (*version & 0x0f);
     }
-    let mut responder = engine(Peer::B);
+    let mut responder = engine_with(Peer::B, |c| c.version = IkeVersion::V1);
     let now = std::time::Instant::now();
     let (local, remote) = (Peer::B.addr(), Peer::A.addr());
     responder.handle_datagram(now, local, remote, &datagram);
@@ -29,20 +29,10 @@ pub fn run(data: &[u8]) {
         assert_eq!(stats.dropped_malformed, 1);
         return;
     }
-    assert_eq!(stats.dropped_ikev1, 1, "an IKEv1 datagram is counted once");
-    assert!(
-        responder.poll_transmit().is_none(),
-        "IKEv1 is never answered"
-    );
+    assert!(responder.sas().count() <= 1, "one datagram, one SA at most");
     assert!(
         responder.poll_kernel().is_none(),
-        "IKEv1 never reaches the kernel"
+        "no IPsec SA from one datagram"
     );
-    assert_eq!(responder.sas().count(), 0, "IKEv1 creates no SA");
-    while let Some(event) = responder.poll_event() {
-        assert!(
-            matches!(event, Event::Refused { .. }),
-            "unexpected {event:?}"
-        );
-    }
+    assert!(responder.poll_transmit().into_iter().count() <= 1, "one answer at most");
 }

@@ -36,7 +36,6 @@ const PEERS_REMEMBERED: usize = 1024;
 /// What a peer was told about, for reporting each once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum RefusalKind {
-    Ikev1,
     NoConnection,
     HalfOpenLimit,
 }
@@ -79,8 +78,8 @@ pub struct Context {
     pub(super) trap_of: HashMap<ConnId, u32>,
     /// Trap intents awaiting a result: intent -> trap reqid.
     pub(super) pending_traps: HashMap<IntentId, u32>,
-    /// Peers already told about in an [`Event::Refused`] without a connection, or whose
-    /// IKEv1 datagrams were logged (at most [`PEERS_REMEMBERED`]).
+    /// Peers already told about in an [`Event::Refused`] without a connection (at most
+    /// [`PEERS_REMEMBERED`]).
     peers_told: HashSet<(IpAddr, RefusalKind)>,
     pub(super) timers: TimerQueue,
     pub(super) transmits: VecDeque<Transmit>,
@@ -127,6 +126,12 @@ pub struct Context {
     /// The gateway is stopping (`Engine::shutdown`): requests are retransmitted on the
     /// shutdown's schedule, nothing new is started or trapped.
     pub(super) stopping: bool,
+    /// IKEv1 SAs established during the current input: they take over the IPsec SAs of
+    /// older ISAKMP SAs with the same peer (see `v1/reauth.rs`).
+    pub(super) v1_established: Vec<SaId>,
+    /// IKEv1 SAs deleted during the current input (deletes are not acknowledged in IKEv1),
+    /// with why; the engine removes them after the input.
+    pub(super) v1_gone: Vec<(SaId, DownReason)>,
 }
 
 impl Context {
@@ -179,6 +184,8 @@ impl Context {
             gone_spi_set: HashSet::new(),
             sas_of: HashMap::new(),
             stopping: false,
+            v1_established: Vec::new(),
+            v1_gone: Vec::new(),
         }
     }
 
@@ -310,23 +317,6 @@ impl Context {
             reason,
         });
         self.free_ids.push(sa.id.0);
-    }
-
-    /// IKEv1 is not implemented: its datagrams are counted, and the first from each peer is
-    /// logged so that an operator sees why a peer configured for IKEv1 gets no answer.
-    pub(super) fn drop_ikev1(&mut self, remote: SocketAddr) {
-        self.stats.dropped_ikev1 += 1;
-        if self.first_time(remote, RefusalKind::Ikev1) {
-            info!(peer = %remote, "IKEv1 not supported: dropped an IKEv1 datagram (counted in dropped_ikev1)");
-            let conn = self.connection_naming(remote.ip());
-            if conn.is_some() {
-                self.emit_event(Event::Refused {
-                    conn,
-                    peer: remote,
-                    failure: Failure::local("IKEv1 not supported: its datagrams are dropped"),
-                });
-            }
-        }
     }
 
     /// Report a refusal of a request that left no SA: always when it was for a connection,

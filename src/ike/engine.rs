@@ -171,7 +171,14 @@ impl Engine {
         // RFC 7296 2.4: INITIAL_CONTACT tells a peer that still holds SAs from an earlier
         // run of ours that they are gone; only when we hold none with it.
         let first = self.cx.settings.initial_contact && !self.cx.sas_of.contains_key(&conn);
-        let started = self.cx.initiate(now, conn, first);
+        let v1 = self
+            .connection(conn)
+            .is_some_and(|c| c.version == super::settings::IkeVersion::V1);
+        let started = if v1 {
+            self.cx.initiate_v1(now, conn, first)
+        } else {
+            self.cx.initiate(now, conn, first)
+        };
         self.adopt_created();
         started
     }
@@ -200,7 +207,7 @@ impl Engine {
         };
         let fate = if sa.state == SaState::Established {
             sa.state = SaState::Deleting;
-            sa.v2.exchanges.queued.clear();
+            sa.clear_queued();
             self.cx.request(now, sa, RequestKind::DeleteIke);
             Fate::Keep
         } else {
@@ -265,7 +272,7 @@ impl Engine {
         datagram: &[u8],
     ) {
         match crate::wire::major_version(datagram) {
-            Some(1) => self.cx.drop_ikev1(remote),
+            Some(1) => self.handle_v1_datagram(now, local, remote, datagram),
             // Any other version goes to the IKEv2 codec, which refuses what is not IKEv2.
             _ => self.handle_v2_datagram(now, local, remote, datagram),
         }
@@ -352,7 +359,9 @@ impl Engine {
             }
             let cx = &mut self.cx;
             let fate = match kind {
+                Timer::Retransmit if sa.v1.is_some() => cx.on_v1_retransmit_timer(now, sa),
                 Timer::Retransmit => cx.on_retransmit_timer(now, sa),
+                Timer::QuickAnswer => cx.resend_quick_answers(now, sa),
                 Timer::Establish
                     if sa.state != SaState::Established && sa.state != SaState::Deleting =>
                 {
@@ -484,6 +493,9 @@ impl Engine {
             }
         }
         self.adopt_created();
+        if !self.cx.v1_established.is_empty() || !self.cx.v1_gone.is_empty() {
+            self.settle_v1(now);
+        }
     }
 
     /// Put the SAs the context created into the table, at their numbers.

@@ -1,8 +1,6 @@
 //! The engine's view of a validated configuration.
 
-use crate::config::{
-    hub_if_id, Config, Connection, Identity, IkeVersion, PeerAddress, StartAction,
-};
+use crate::config::{hub_if_id, Config, Connection, Identity, PeerAddress, StartAction};
 
 use super::settings::{
     ConnectionSettings, EngineSettings, IdentityKind, IkeIdentity, PreSharedKey,
@@ -29,9 +27,6 @@ pub struct Skipped {
 }
 
 fn connection_settings(config: &Config, conn: &Connection) -> Result<ConnectionSettings, String> {
-    if conn.version != IkeVersion::V2 {
-        return Err("IKEv1 is not implemented yet".into());
-    }
     let peer = config
         .peer_of(conn)
         .ok_or_else(|| format!("unknown peer {:?}", conn.peer))?;
@@ -61,6 +56,8 @@ fn connection_settings(config: &Config, conn: &Connection) -> Result<ConnectionS
         offload: conn.offload,
         pfs: conn.pfs,
         close_action: conn.close_action,
+        version: conn.version,
+        aggressive: conn.aggressive,
     })
 }
 

@@ -9,7 +9,8 @@
 //! rekey scheduling with jitter and hard IKE SA expiry, IKE fragmentation (RFC 7383), trap
 //! policies that initiate on the kernel's ACQUIRE (`start_action = "trap"`), the recovery of
 //! CHILD_SAs that cannot be rekeyed (`recovery.rs`) and of connections the peer deleted
-//! (`reconnect.rs`). Not yet: certificates and EAP, IKEv1.
+//! (`reconnect.rs`); IKEv1 Main Mode, Aggressive Mode, Quick Mode and informational
+//! exchanges with pre-shared keys (`v1/`). Not yet: certificates and EAP.
 
 mod child;
 mod context;
@@ -32,6 +33,7 @@ mod stats;
 mod testing;
 mod timer;
 mod trap;
+mod v1;
 mod v2;
 
 pub use engine::{Engine, REQID_BASE};
@@ -46,7 +48,7 @@ pub use sa::{ChildSa, ChildSuite, IkeSa, NatState, SaState};
 pub use selector::Selector;
 pub use settings::{
     CloseAction, ConnectionSettings, EngineSettings, EspProposal, IdentityKind, IkeIdentity,
-    IkeProposal, Offload, Pfs, PreSharedKey,
+    IkeProposal, IkeVersion, Offload, Pfs, PreSharedKey,
 };
 pub use stats::Stats;
 #[cfg(feature = "testing")]

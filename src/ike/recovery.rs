@@ -159,7 +159,7 @@ impl Context {
             "no CHILD_SA can be made on this IKE SA ({why}): deleting it"
         );
         sa.state = SaState::Deleting;
-        sa.v2.exchanges.queued.clear();
+        sa.clear_queued();
         sa.restart_when_gone = Some(Box::new(why));
         self.request(now, sa, RequestKind::DeleteIke);
     }

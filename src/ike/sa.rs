@@ -136,6 +136,9 @@ pub struct IkeSa {
     pub nat: NatState,
     /// What only IKEv2 keeps: SK payload keys, message IDs, the exchange in progress.
     pub v2: V2State,
+    /// What only IKEv1 keeps (phase 1 keys and IVs, the handshake, Quick Modes); `Some`
+    /// exactly for an IKEv1 (ISAKMP) SA.
+    pub v1: Option<Box<super::v1::sa::V1State>>,
     pub children: Vec<ChildSa>,
     pub timers: TimerSlots,
     pub remote_id: Option<IkeIdentity>,
@@ -195,6 +198,7 @@ impl IkeSa {
             state,
             nat: NatState::default(),
             v2: V2State::default(),
+            v1: None,
             children: Vec::new(),
             timers: TimerSlots::default(),
             remote_id: None,
@@ -217,8 +221,52 @@ impl IkeSa {
         self.v2.crypto.as_ref().map(|c| c.suite)
     }
 
+    /// The IKE version of this SA: 1 or 2.
+    pub fn version(&self) -> u8 {
+        if self.v1.is_some() {
+            1
+        } else {
+            2
+        }
+    }
+
+    /// IKEv1: "Main Mode" or "Aggressive Mode"; `None` for IKEv2.
+    pub fn exchange_mode(&self) -> Option<&'static str> {
+        self.v1.as_ref().map(|v| {
+            if v.aggressive {
+                "Aggressive Mode"
+            } else {
+                "Main Mode"
+            }
+        })
+    }
+
+    /// Drop the requests queued behind the one in flight (the SA is going away).
+    pub fn clear_queued(&mut self) {
+        self.v2.exchanges.queued.clear();
+        if let Some(v1) = self.v1.as_mut() {
+            v1.queued.clear();
+        }
+    }
+
+    /// Whether a request of ours is in flight or queued.
+    pub fn requests_pending(&self) -> bool {
+        match &self.v1 {
+            Some(v1) => v1.outstanding.is_some() || !v1.queued.is_empty(),
+            None => {
+                self.v2.exchanges.outstanding.is_some() || !self.v2.exchanges.queued.is_empty()
+            }
+        }
+    }
+
     /// The negotiated IKE algorithms, e.g. `aes128gcm16-prfsha256-ecp256`.
     pub fn algorithms(&self) -> Option<String> {
+        if let Some(v1) = &self.v1 {
+            return v1
+                .crypto
+                .as_ref()
+                .map(|c| format!("{}-{}-{}", c.encryption, c.hash, c.dh));
+        }
         self.suite().map(|s| match s.integrity {
             Some(i) => format!("{}-{}-{}-{}", s.encryption, i, s.prf, s.dh),
             None => format!("{}-{}-{}", s.encryption, s.prf, s.dh),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use zeroize::Zeroizing;
 
-pub use crate::config::{CloseAction, EspProposal, IkeProposal, Offload, Pfs};
+pub use crate::config::{CloseAction, EspProposal, IkeProposal, IkeVersion, Offload, Pfs};
 
 /// The kind of an IKE identity. The ID types of IKEv2 (RFC 7296 3.5) and IKEv1 (RFC 2407
 /// 4.6.2.1) share their numbers; each version's codec converts.
@@ -116,6 +116,9 @@ pub struct ConnectionSettings {
     pub offload: Offload,
     /// Whether a CHILD_SA made or rekeyed with CREATE_CHILD_SA must have its own key exchange.
     pub pfs: Pfs,
+    pub version: IkeVersion,
+    /// IKEv1: Aggressive Mode rather than Main Mode.
+    pub aggressive: bool,
 }
 
 /// Engine-wide knobs; the defaults follow strongSwan's where one exists.

@@ -10,8 +10,6 @@ pub struct Stats {
     pub dropped_unknown_sa: u64,
     /// Messages out of the message-ID window, unexpected responses, wrong exchange for the state.
     pub dropped_unexpected: u64,
-    /// IKEv1 datagrams: IKEv1 is not implemented.
-    pub dropped_ikev1: u64,
     /// IKE_SA_INIT requests larger than any peer needs (`MAX_INIT_REQUEST`).
     pub dropped_oversized: u64,
     /// IKE_SA_INIT requests dropped because the half-open limits were reached.

@@ -25,9 +25,11 @@ pub enum Timer {
     ChildRekey = 4,
     /// The IKE SA's hard lifetime: it is deleted if not rekeyed by then (RFC 7296 2.8).
     IkeExpire = 5,
+    /// IKEv1: resend a Quick Mode answer whose HASH(3) has not come (RFC 2409 5.5).
+    QuickAnswer = 6,
 }
 
-pub const TIMER_KINDS: usize = 6;
+pub const TIMER_KINDS: usize = 7;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Entry {

@@ -223,6 +223,8 @@ pub fn connection(local: &str, remote: &str, initiate: bool) -> ConnectionSettin
         if_id: None,
         offload: ikehub::ike::Offload::None,
         pfs: ikehub::ike::Pfs::Optional,
+        version: ikehub::ike::IkeVersion::V2,
+        aggressive: false,
         close_action: if initiate {
             ikehub::ike::CloseAction::Restart
         } else {

@@ -12,7 +12,6 @@
 //!       "dropped_undecryptable": 0,    // SK payloads failing integrity/decryption
 //!       "dropped_unknown_sa": 0,       // messages naming an IKE SA we do not have
 //!       "dropped_unexpected": 0,       // outside the message-ID window, wrong exchange...
-//!       "dropped_ikev1": 0,            // IKEv1 datagrams (IKEv1 is not implemented)
 //!       "dropped_oversized": 0,        // IKE_SA_INIT larger than 8192 bytes
 //!       "dropped_half_open": 0,        // IKE_SA_INIT over a half-open limit ([gateway]
 //!                                      // half_open_per_address, _limit, _memory_mib)
@@ -139,7 +138,6 @@ pub struct Counters {
     pub dropped_undecryptable: u64,
     pub dropped_unknown_sa: u64,
     pub dropped_unexpected: u64,
-    pub dropped_ikev1: u64,
     #[serde(default)]
     pub dropped_oversized: u64,
     #[serde(default)]
@@ -179,7 +177,6 @@ impl Counters {
             self.dropped_undecryptable,
             self.dropped_unknown_sa,
             self.dropped_unexpected,
-            self.dropped_ikev1,
             self.dropped_oversized,
             self.dropped_half_open,
             self.dropped_bad_marker,
@@ -432,7 +429,6 @@ pub fn collect(
         dropped_undecryptable: stats.dropped_undecryptable,
         dropped_unknown_sa: stats.dropped_unknown_sa,
         dropped_unexpected: stats.dropped_unexpected,
-        dropped_ikev1: stats.dropped_ikev1,
         dropped_oversized: stats.dropped_oversized,
         dropped_half_open: stats.dropped_half_open,
         half_open: stats.half_open,
@@ -679,8 +675,8 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
     );
     let _ = writeln!(
         out,
-        "  dropped: {} malformed, {} undecryptable, {} unknown SA, {} unexpected, {} IKEv1, {} oversized IKE_SA_INIT, {} over the half-open limits, {} bad non-ESP marker, {} by the kernel (socket receive buffer full)",
-        c.dropped_malformed, c.dropped_undecryptable, c.dropped_unknown_sa, c.dropped_unexpected, c.dropped_ikev1, c.dropped_oversized, c.dropped_half_open, c.dropped_bad_marker, c.dropped_by_kernel
+        "  dropped: {} malformed, {} undecryptable, {} unknown SA, {} unexpected, {} oversized IKE_SA_INIT, {} over the half-open limits, {} bad non-ESP marker, {} by the kernel (socket receive buffer full)",
+        c.dropped_malformed, c.dropped_undecryptable, c.dropped_unknown_sa, c.dropped_unexpected, c.dropped_oversized, c.dropped_half_open, c.dropped_bad_marker, c.dropped_by_kernel
     );
     let _ = writeln!(
         out,

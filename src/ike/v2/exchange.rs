@@ -239,6 +239,10 @@ impl Context {
 
     /// Queue or send a request of `kind` on an SA with keys.
     pub(in crate::ike) fn request(&mut self, now: Instant, sa: &mut IkeSa, kind: RequestKind) {
+        if sa.v1.is_some() {
+            self.v1_request(now, sa, kind);
+            return;
+        }
         if sa.v2.exchanges.outstanding.is_some() {
             if !sa.v2.exchanges.queued.contains(&kind) {
                 sa.v2.exchanges.queued.push_back(kind);
@@ -398,7 +402,7 @@ impl Context {
 
     /// Timeout before send number `sends + 1`: base timeout times base^(sends-1); shorter
     /// while stopping (see `shutdown.rs`).
-    fn retransmit_delay(&self, sends: u32) -> Duration {
+    pub(in crate::ike) fn retransmit_delay(&self, sends: u32) -> Duration {
         if self.stopping {
             return super::super::shutdown::retransmit_delay(sends);
         }
@@ -408,7 +412,11 @@ impl Context {
     /// The connection's `dpd_timeout` bounds how long an established SA waits for the answer
     /// to a request first sent at `first_sent`; the handshake keeps the full schedule (its own
     /// establish timeout applies).
-    fn answer_deadline(&self, sa: &IkeSa, first_sent: Instant) -> Option<Instant> {
+    pub(in crate::ike) fn answer_deadline(
+        &self,
+        sa: &IkeSa,
+        first_sent: Instant,
+    ) -> Option<Instant> {
         if sa.state != SaState::Established {
             return None;
         }
@@ -457,7 +465,7 @@ impl Context {
         }
         let idle_since = sa.last_received;
         if now.saturating_duration_since(idle_since) >= interval {
-            if sa.v2.exchanges.outstanding.is_none() && sa.v2.exchanges.queued.is_empty() {
+            if !sa.requests_pending() {
                 self.request(now, sa, RequestKind::Liveness);
             }
             self.timers

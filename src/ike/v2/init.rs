@@ -306,8 +306,9 @@ impl Context {
     /// Connections a peer at `remote` may reach us for at `local`.
     fn responder_connection(&self, local: SocketAddr, remote: SocketAddr) -> Option<ConnId> {
         self.conn_index.by_address(remote.ip()).find(|id| {
-            self.connection(*id)
-                .is_some_and(|c| c.local_addr == local.ip())
+            self.connection(*id).is_some_and(|c| {
+                c.local_addr == local.ip() && c.version == crate::ike::IkeVersion::V2
+            })
         })
     }
 
@@ -513,7 +514,11 @@ impl Context {
     /// for its own SAs to go); `None`, counted, if not. Only sources that return cookies can
     /// fill them (above the cookie threshold a spoofed flood creates no SA), and a full
     /// source is dropped before its cookie is computed.
-    fn half_open_room(&mut self, now: Instant, remote: SocketAddr) -> Option<Option<SaId>> {
+    pub(in crate::ike) fn half_open_room(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+    ) -> Option<Option<SaId>> {
         let limits = self.settings.half_open;
         let from_address = self
             .half_open_by_address
@@ -750,6 +755,18 @@ impl Context {
             remote: sa.remote,
             bytes: half_open_bytes(&sa),
         };
+        self.register_half_open(now, &mut sa, entry);
+        self.adopt(sa);
+    }
+
+    /// Enter a responder's SA into the half-open table and the limits' counts; the newest
+    /// SA takes the place of the one the limits evicted for it.
+    pub(in crate::ike) fn register_half_open(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        entry: HalfOpenEntry,
+    ) {
         self.half_open.insert((entry.spi_i, entry.remote), sa.id);
         self.half_open_order
             .push_back((sa.id, (entry.spi_i, entry.remote), now));
@@ -768,7 +785,6 @@ impl Context {
             .or_insert(0) += 1;
         self.half_open_bytes += u64::from(entry.bytes);
         sa.half_open_key = Some(entry);
-        self.adopt(sa);
     }
 
     /// Initiator: the answer to our IKE_SA_INIT. INVALID_KE_PAYLOAD and COOKIE make us send

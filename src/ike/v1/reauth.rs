@@ -1,0 +1,144 @@
+//! The ISAKMP SA is not rekeyed in IKEv1 but replaced: a new phase 1 authenticates the peer
+//! again, and the IPsec SAs, which RFC 2409 keeps independent of the ISAKMP SA that made
+//! them, move over to it (as strongSwan adopts them). When a newer ISAKMP SA with the same
+//! peer is up, the older one is deleted; when the peer deletes an ISAKMP SA, its IPsec SAs
+//! go to the newest one left, or go down with it if there is none.
+
+use std::time::Instant;
+
+use tracing::{debug, info};
+
+use super::super::context::Context;
+use super::super::engine::{Engine, Fate};
+use super::super::output::{DownReason, Event, SaId};
+use super::super::sa::{IkeSa, SaState};
+
+impl Context {
+    /// RekeyIke of an IKEv1 SA: a new phase 1 to the same peer, started once.
+    pub(in crate::ike) fn reauthenticate(&mut self, now: Instant, sa: &mut IkeSa) {
+        if sa.replaced_by.is_some() || sa.state != SaState::Established || self.stopping {
+            return;
+        }
+        let reauthenticating = sa.v1.as_ref().is_some_and(|v| v.reauthenticating);
+        if reauthenticating {
+            return;
+        }
+        match self.initiate_v1_to(now, sa.conn, false, Some(sa.remote.ip())) {
+            Ok(new) => {
+                info!(conn = sa.conn.0, sa = sa.id.0, new = new.0, "re-authenticating the ISAKMP SA");
+                if let Some(v1) = sa.v1.as_mut() {
+                    v1.reauthenticating = true;
+                }
+            }
+            Err(e) => debug!(sa = sa.id.0, "cannot re-authenticate: {e}"),
+        }
+    }
+}
+
+impl Engine {
+    /// After an input: ISAKMP SAs established in it take over the IPsec SAs of older ones
+    /// with the same peer, which are then deleted; ISAKMP SAs deleted in it are removed,
+    /// their IPsec SAs moving to a newer ISAKMP SA where the peer deleted them.
+    pub(in crate::ike) fn settle_v1(&mut self, now: Instant) {
+        for new in std::mem::take(&mut self.cx.v1_established) {
+            let Some((conn, identity, began)) = self
+                .sa(new)
+                .map(|sa| (sa.conn, sa.remote_id.clone(), sa.created_at))
+            else {
+                continue;
+            };
+            let older: Vec<SaId> = self
+                .cx
+                .sa_ids_of(conn)
+                .into_iter()
+                .filter_map(|id| self.sa(id))
+                .filter(|sa| {
+                    sa.id != new
+                        && sa.v1.is_some()
+                        && sa.state == SaState::Established
+                        && sa.remote_id == identity
+                        && sa.established_at.is_some_and(|at| at < began)
+                })
+                .map(|sa| sa.id)
+                .collect();
+            for old in older {
+                self.move_v1_children(old, new);
+                if let Some(sa) = self.sas.get_mut(old.0 as usize).and_then(Option::as_mut) {
+                    sa.replaced_by = Some(new);
+                    self.cx.delete_isakmp_sa(sa);
+                }
+            }
+        }
+        for (gone, reason) in std::mem::take(&mut self.cx.v1_gone) {
+            let successor = if reason == DownReason::DeletedByPeer {
+                self.newest_v1_sa(gone)
+            } else {
+                None
+            };
+            let reason = match successor {
+                Some(new) => {
+                    self.move_v1_children(gone, new);
+                    DownReason::Rekeyed
+                }
+                None => reason,
+            };
+            self.settle(now, gone, Fate::Remove(reason));
+        }
+    }
+
+    /// The newest other established ISAKMP SA of the same connection and peer.
+    fn newest_v1_sa(&self, of: SaId) -> Option<SaId> {
+        let old = self.sa(of)?;
+        self.cx
+            .sa_ids_of(old.conn)
+            .into_iter()
+            .filter_map(|id| self.sa(id))
+            .filter(|sa| {
+                sa.id != of
+                    && sa.v1.is_some()
+                    && sa.state == SaState::Established
+                    && sa.remote_id == old.remote_id
+            })
+            .max_by_key(|sa| sa.established_at)
+            .map(|sa| sa.id)
+    }
+
+    /// Move the IPsec SAs of one ISAKMP SA to another: the indexes that find an SA by SPI
+    /// and reqid follow.
+    fn move_v1_children(&mut self, from: SaId, to: SaId) {
+        let Some(children) = self
+            .sas
+            .get_mut(from.0 as usize)
+            .and_then(Option::as_mut)
+            .map(|sa| std::mem::take(&mut sa.children))
+        else {
+            return;
+        };
+        if children.is_empty() {
+            return;
+        }
+        for child in &children {
+            self.cx.inbound_spis.insert(child.inbound_spi, Some(to));
+            if self.cx.reqid_owners.get(&child.reqid) == Some(&from) {
+                self.cx.reqid_owners.insert(child.reqid, to);
+            }
+        }
+        for owner in self.cx.pending_installs.values_mut() {
+            if owner.0 == from {
+                owner.0 = to;
+            }
+        }
+        let Some(sa) = self.sas.get_mut(to.0 as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        let conn = sa.conn;
+        sa.children.extend(children);
+        self.cx.arm_child_rekey(sa);
+        info!(conn = conn.0, old = from.0, new = to.0, "IPsec SAs moved to the new ISAKMP SA");
+        self.cx.emit_event(Event::IkeRekeyed {
+            conn,
+            old: from,
+            new: to,
+        });
+    }
+}
