@@ -1,5 +1,6 @@
-//! Packet codecs: IKEv2 messages (RFC 7296 section 3, RFC 7383 for fragments), and the framing
-//! of the NAT-T port that daemon and load generator share (RFC 3948 2.2, 2.3).
+//! Packet codecs: IKEv2 messages (RFC 7296 section 3, RFC 7383 for fragments), IKEv1 (ISAKMP)
+//! messages (RFC 2408, RFC 2409, RFC 2407), and the framing of the NAT-T port that daemon and
+//! load generator share (RFC 3948 2.2, 2.3).
 //!
 //! Each protocol lives in its own submodule and follows one contract, borrowed from smoltcp's
 //! `wire` module and rustls' `msgs` codec:
@@ -22,6 +23,7 @@
 #[macro_use]
 mod macros;
 pub(crate) mod codec;
+pub mod ikev1;
 pub mod ikev2;
 
 /// Why a datagram could not be decoded.
