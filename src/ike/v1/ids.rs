@@ -8,7 +8,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::ike::settings::{IdentityKind, IkeIdentity};
 use crate::ike::Selector;
-use crate::wire::ikev1::{id, Identification};
+use crate::wire::ikev1::{self as id, Identification};
 
 /// RFC 2407 4.6.2: in phase 1 the protocol and port are zero or UDP and 500; we send zero.
 pub fn identity_payload(identity: &IkeIdentity) -> Identification {

@@ -7,6 +7,13 @@ use crate::algorithm::Integrity;
 use crate::crypto::ikev1;
 use crate::wire::ikev1::{vendor, Payload};
 
+/// The draft dialects' vendor IDs, which older peers send (and newer ones besides RFC 3947's).
+const NAT_T_DRAFTS: [[u8; 16]; 3] = [
+    vendor::NAT_T_DRAFT_02,
+    vendor::NAT_T_DRAFT_02_N,
+    vendor::NAT_T_DRAFT_03,
+];
+
 /// The NAT-T dialect of an SA: RFC 3947 or one of the drafts before it. They differ in the
 /// payload type numbers of NAT-D/NAT-OA and in the encapsulation mode values of Quick Mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -25,7 +32,7 @@ impl NatTVariant {
             let Payload::VendorId(id) = p else { continue };
             let variant = if id.as_slice() == vendor::NAT_T_RFC3947 {
                 Some(NatTVariant::Rfc3947)
-            } else if vendor::NAT_T_DRAFTS.iter().any(|d| *d == id.as_slice()) {
+            } else if NAT_T_DRAFTS.iter().any(|d| d.as_slice() == id.as_slice()) {
                 Some(NatTVariant::Draft)
             } else {
                 None
@@ -38,11 +45,7 @@ impl NatTVariant {
     /// The vendor IDs we send: every dialect we speak.
     pub fn vendor_ids() -> Vec<Payload> {
         let mut ids = vec![Payload::VendorId(vendor::NAT_T_RFC3947.to_vec())];
-        ids.extend(
-            vendor::NAT_T_DRAFTS
-                .iter()
-                .map(|d| Payload::VendorId(d.to_vec())),
-        );
+        ids.extend(NAT_T_DRAFTS.iter().map(|d| Payload::VendorId(d.to_vec())));
         ids
     }
 
@@ -50,12 +53,7 @@ impl NatTVariant {
     pub fn vendor_id(self) -> Payload {
         match self {
             NatTVariant::Rfc3947 => Payload::VendorId(vendor::NAT_T_RFC3947.to_vec()),
-            NatTVariant::Draft => Payload::VendorId(
-                vendor::NAT_T_DRAFTS
-                    .first()
-                    .map(|d| d.to_vec())
-                    .unwrap_or_default(),
-            ),
+            NatTVariant::Draft => Payload::VendorId(vendor::NAT_T_DRAFT_02_N.to_vec()),
         }
     }
 

@@ -1,0 +1,371 @@
+//! IKEv1 between two engines in memory: Main Mode and Aggressive Mode with pre-shared keys,
+//! Quick Mode with and without PFS, IPsec SA rekeys and ISAKMP re-authentication, dead peer
+//! detection, deletes, NAT traversal, loss, and what a peer that gets things wrong sees.
+
+mod support;
+
+use std::time::Duration;
+
+use ikehub::algorithm::{DhGroup, Encryption, Integrity, Prf};
+use ikehub::ike::{
+    ConnectionSettings, DownReason, EngineSettings, EspProposal, Event, IkeProposal, IkeVersion,
+};
+use support::pair::{connection, Pair, Which, A_ADDR, B_ADDR};
+
+fn v1(local: &str, remote: &str, initiate: bool) -> ConnectionSettings {
+    let mut c = connection(local, remote, initiate);
+    c.version = IkeVersion::V1;
+    c.ike_proposals = vec![IkeProposal {
+        encryption: vec![Encryption::AesCbc { key_bits: 128 }],
+        integrity: vec![Integrity::HmacSha256_128],
+        prf: vec![Prf::HmacSha256],
+        dh: vec![DhGroup::Ecp256],
+    }];
+    c.esp_proposals = vec![EspProposal {
+        encryption: vec![Encryption::AesCbc { key_bits: 128 }],
+        integrity: vec![Integrity::HmacSha256_128],
+        dh: vec![],
+        esn: false,
+    }];
+    c
+}
+
+fn pair_of(a: ConnectionSettings, b: ConnectionSettings) -> Pair {
+    let mut pair = Pair::new(EngineSettings::new(vec![a]), EngineSettings::new(vec![b]));
+    pair.a.engine.start(pair.now);
+    pair.b.engine.start(pair.now);
+    pair
+}
+
+fn default_pair() -> Pair {
+    pair_of(v1(A_ADDR, B_ADDR, true), v1(B_ADDR, A_ADDR, false))
+}
+
+/// Every SA in one kernel is in the other with the same keys, and each side holds `sas`.
+fn kernels_agree(pair: &Pair, sas: usize) -> bool {
+    let (a, b) = (&pair.a.kernel.sas, &pair.b.kernel.sas);
+    a.len() == sas
+        && b.len() == sas
+        && a.iter().all(|(key, sa)| b.get(key).is_some_and(|other| other.esp == sa.esp))
+}
+
+fn ike_down_reasons(pair: &Pair, which: Which) -> Vec<DownReason> {
+    let side = match which {
+        Which::A => &pair.a,
+        Which::B => &pair.b,
+    };
+    side.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::IkeDown { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn main_mode_and_quick_mode_install_matching_sas() {
+    let mut pair = default_pair();
+    assert!(pair.drive_until(Duration::from_secs(10), |p| kernels_agree(p, 2)));
+    assert_eq!((pair.a.ike_up(), pair.b.ike_up()), (1, 1));
+    let sa = pair.a.engine.sas().next().expect("an ISAKMP SA");
+    assert_eq!(sa.version(), 1);
+    assert_eq!(sa.exchange_mode(), Some("Main Mode"));
+    assert_eq!(sa.algorithms().as_deref(), Some("aes128-sha256-ecp256"));
+    assert_eq!(sa.children.len(), 1);
+    assert_eq!(sa.children[0].suite.dh, None, "no PFS asked for");
+    let b = pair.b.engine.sas().next().expect("the responder's SA");
+    assert_eq!(
+        b.remote_id.as_ref().map(ToString::to_string).as_deref(),
+        Some(A_ADDR)
+    );
+    // Six Main Mode messages and three of Quick Mode, nothing resent.
+    assert_eq!(pair.delivered.len(), 9, "{:?}", pair.delivered.len());
+}
+
+#[test]
+fn quick_mode_with_pfs_for_two_subnet_pairs() {
+    let with_pfs = |mut c: ConnectionSettings| {
+        c.esp_proposals[0].dh = vec![DhGroup::Modp2048];
+        c.local_subnets.push(if c.initiate {
+            "10.11.0.0/16".parse().expect("net")
+        } else {
+            "10.22.0.0/16".parse().expect("net")
+        });
+        c.remote_subnets.push(if c.initiate {
+            "10.22.0.0/16".parse().expect("net")
+        } else {
+            "10.11.0.0/16".parse().expect("net")
+        });
+        c
+    };
+    let mut pair = pair_of(
+        with_pfs(v1(A_ADDR, B_ADDR, true)),
+        with_pfs(v1(B_ADDR, A_ADDR, false)),
+    );
+    // Two local and two remote subnets: four Quick Modes, one selector pair each.
+    assert!(pair.drive_until(Duration::from_secs(20), |p| kernels_agree(p, 8)));
+    let sa = pair.a.engine.sas().next().expect("SA");
+    assert_eq!(sa.children.len(), 4);
+    assert!(sa.children.iter().all(|c| c.suite.dh == Some(DhGroup::Modp2048)));
+    let mut pairs: Vec<String> = sa
+        .children
+        .iter()
+        .map(|c| format!("{}>{}", c.local_ts[0], c.remote_ts[0]))
+        .collect();
+    pairs.sort();
+    assert_eq!(
+        pairs,
+        [
+            "10.1.0.0/16>10.2.0.0/16",
+            "10.1.0.0/16>10.22.0.0/16",
+            "10.11.0.0/16>10.2.0.0/16",
+            "10.11.0.0/16>10.22.0.0/16",
+        ]
+    );
+}
+
+#[test]
+fn aggressive_mode_with_its_identity_in_the_clear() {
+    let aggressive = |mut c: ConnectionSettings| {
+        c.aggressive = true;
+        c
+    };
+    let mut pair = pair_of(
+        aggressive(v1(A_ADDR, B_ADDR, true)),
+        aggressive(v1(B_ADDR, A_ADDR, false)),
+    );
+    assert!(pair.drive_until(Duration::from_secs(10), |p| kernels_agree(p, 2)));
+    let sa = pair.b.engine.sas().next().expect("SA");
+    assert_eq!(sa.exchange_mode(), Some("Aggressive Mode"));
+    // Three phase 1 messages and three of Quick Mode.
+    assert_eq!(pair.delivered.len(), 6);
+}
+
+#[test]
+fn a_main_mode_peer_is_not_answered_in_aggressive_mode() {
+    let mut b = v1(B_ADDR, A_ADDR, false);
+    b.aggressive = false;
+    let mut a = v1(A_ADDR, B_ADDR, true);
+    a.aggressive = true;
+    let mut pair = pair_of(a, b);
+    pair.drive_until(Duration::from_secs(10), |p| p.a.ike_up() > 0);
+    assert_eq!(pair.b.engine.sas().count(), 0, "no state on the responder");
+    let refused = pair.b.events.iter().any(|e| {
+        matches!(e, Event::Refused { failure, .. }
+            if failure.to_string().contains("INVALID_ID_INFORMATION"))
+    });
+    assert!(refused, "{:?}", pair.b.events);
+}
+
+#[test]
+fn a_wrong_pre_shared_key_fails_on_both_ends_by_name() {
+    let mut b = v1(B_ADDR, A_ADDR, false);
+    b.psk = ikehub::ike::PreSharedKey(zeroize::Zeroizing::new(b"another key".to_vec()));
+    let mut pair = pair_of(v1(A_ADDR, B_ADDR, true), b);
+    pair.drive_until(Duration::from_secs(30), |p| {
+        !ike_down_reasons(p, Which::B).is_empty()
+    });
+    let reasons = ike_down_reasons(&pair, Which::B);
+    let text = reasons.first().map(ToString::to_string).unwrap_or_default();
+    assert!(
+        text.contains("AUTHENTICATION_FAILED") && text.contains("pre-shared key"),
+        "{text}"
+    );
+    assert!(pair.a.kernel.sas.is_empty() && pair.b.kernel.sas.is_empty());
+}
+
+#[test]
+fn no_common_proposal_is_refused_with_no_proposal_chosen() {
+    let mut b = v1(B_ADDR, A_ADDR, false);
+    b.ike_proposals[0].dh = vec![DhGroup::Modp2048];
+    let mut pair = pair_of(v1(A_ADDR, B_ADDR, true), b);
+    pair.drive_until(Duration::from_secs(10), |p| {
+        !ike_down_reasons(p, Which::A).is_empty()
+    });
+    let refused = pair.b.events.iter().find_map(|e| match e {
+        Event::Refused { failure, .. } => Some(failure.to_string()),
+        _ => None,
+    });
+    let refused = refused.expect("the responder reports its refusal");
+    assert!(refused.contains("NO_PROPOSAL_CHOSEN"), "{refused}");
+    let initiator = ike_down_reasons(&pair, Which::A)
+        .first()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(
+        initiator.contains("the peer refused") && initiator.contains("NO_PROPOSAL_CHOSEN"),
+        "{initiator}"
+    );
+    assert_eq!(pair.b.engine.sas().count(), 0);
+}
+
+#[test]
+fn selectors_outside_the_connection_are_refused_with_invalid_id_information() {
+    let mut b = v1(B_ADDR, A_ADDR, false);
+    b.remote_subnets = vec!["10.99.0.0/16".parse().expect("net")];
+    let mut pair = pair_of(v1(A_ADDR, B_ADDR, true), b);
+    pair.drive_until(Duration::from_secs(10), |p| {
+        p.a.events.iter().any(|e| matches!(e, Event::ChildFailed { .. }))
+    });
+    let failed = |events: &[Event]| {
+        events.iter().find_map(|e| match e {
+            Event::ChildFailed { reason, .. } => Some(reason.to_string()),
+            _ => None,
+        })
+    };
+    let b_text = failed(&pair.b.events).expect("the responder reports it");
+    assert!(b_text.contains("INVALID_ID_INFORMATION") && b_text.contains("10.99.0.0/16"), "{b_text}");
+    let a_text = failed(&pair.a.events).expect("the initiator reports it");
+    assert!(a_text.contains("the peer refused with INVALID_ID_INFORMATION"), "{a_text}");
+    assert!(pair.a.kernel.sas.is_empty() && pair.b.kernel.sas.is_empty());
+}
+
+#[test]
+fn ipsec_sas_are_replaced_before_they_expire_and_the_old_ones_deleted() {
+    let short = |mut c: ConnectionSettings| {
+        c.child_lifetime = Duration::from_secs(60);
+        c
+    };
+    let mut pair = pair_of(short(v1(A_ADDR, B_ADDR, true)), short(v1(B_ADDR, A_ADDR, false)));
+    assert!(pair.drive_until(Duration::from_secs(10), |p| kernels_agree(p, 2)));
+    let first: Vec<u32> = pair.a.engine.sas().flat_map(|s| s.children.iter().map(|c| c.inbound_spi)).collect();
+    // Over five lifetimes, the pair is replaced again and again; at every moment each side
+    // has a pair installed in both directions.
+    pair.drive_checked(
+        Duration::from_secs(300),
+        |_| false,
+        |p| {
+            let a = &p.a.kernel.sas;
+            assert!(a.is_empty() || a.len() >= 2);
+        },
+    );
+    assert!(kernels_agree(&pair, 2), "one pair left on each side, keys agree");
+    let now: Vec<u32> = pair.a.engine.sas().flat_map(|s| s.children.iter().map(|c| c.inbound_spi)).collect();
+    assert_ne!(first, now, "replaced");
+    let rekeys = pair.a.child_up() + pair.b.child_up();
+    assert!(rekeys >= 8, "{rekeys} installs");
+    assert_eq!(pair.a.engine.sas().count(), 1, "one ISAKMP SA");
+}
+
+#[test]
+fn the_isakmp_sa_is_reauthenticated_and_the_ipsec_sas_move_over() {
+    let short = |mut c: ConnectionSettings| {
+        c.ike_lifetime = Duration::from_secs(120);
+        c
+    };
+    let mut pair = pair_of(short(v1(A_ADDR, B_ADDR, true)), short(v1(B_ADDR, A_ADDR, false)));
+    assert!(pair.drive_until(Duration::from_secs(10), |p| kernels_agree(p, 2)));
+    let spis: Vec<u32> = pair.a.engine.sas().flat_map(|s| s.children.iter().map(|c| c.inbound_spi)).collect();
+    pair.drive_checked(
+        Duration::from_secs(400),
+        |_| false,
+        |p| assert_eq!(p.a.kernel.sas.len(), 2, "the IPsec SAs never go"),
+    );
+    assert!(pair.a.ike_up() >= 3, "{} phase 1s", pair.a.ike_up());
+    assert_eq!(pair.a.engine.sas().count(), 1, "old ISAKMP SAs deleted");
+    assert_eq!(pair.b.engine.sas().count(), 1, "and gone on the peer");
+    let after: Vec<u32> = pair.a.engine.sas().flat_map(|s| s.children.iter().map(|c| c.inbound_spi)).collect();
+    assert_eq!(spis, after, "the same IPsec SAs");
+    assert!(kernels_agree(&pair, 2));
+}
+
+#[test]
+fn a_silent_peer_is_found_dead() {
+    let dpd = |mut c: ConnectionSettings| {
+        c.dpd_interval = Some(Duration::from_secs(10));
+        c.dpd_timeout = Some(Duration::from_secs(30));
+        c.close_action = ikehub::ike::CloseAction::None;
+        c
+    };
+    let mut pair = pair_of(dpd(v1(A_ADDR, B_ADDR, true)), dpd(v1(B_ADDR, A_ADDR, false)));
+    assert!(pair.drive_until(Duration::from_secs(10), |p| kernels_agree(p, 2)));
+    // Liveness checks are answered while the link is up.
+    pair.drive_until(Duration::from_secs(60), |_| false);
+    assert!(ike_down_reasons(&pair, Which::A).is_empty());
+    let cut_at = pair.now;
+    pair.cut = true;
+    assert!(pair.drive_until(Duration::from_secs(120), |p| {
+        ike_down_reasons(p, Which::A).contains(&DownReason::PeerDead)
+    }));
+    assert!(pair.now - cut_at <= Duration::from_secs(45), "{:?}", pair.now - cut_at);
+    assert!(pair.a.kernel.sas.is_empty());
+}
+
+#[test]
+fn deletes_both_ways() {
+    for deleting in [Which::A, Which::B] {
+        let mut pair = default_pair();
+        assert!(pair.drive_until(Duration::from_secs(10), |p| kernels_agree(p, 2)));
+        let now = pair.now;
+        let side = pair.side(deleting);
+        let conn = side.engine.connection_ids().next().expect("conn");
+        side.engine.terminate(now, conn);
+        assert!(pair.drive_until(Duration::from_secs(10), |p| {
+            p.a.engine.sas().count() == 0 && p.b.engine.sas().count() == 0
+        }), "{deleting:?}");
+        assert!(pair.a.kernel.sas.is_empty() && pair.b.kernel.sas.is_empty());
+        let peer = if deleting == Which::A { Which::B } else { Which::A };
+        assert!(ike_down_reasons(&pair, peer).contains(&DownReason::DeletedByPeer));
+    }
+}
+
+#[test]
+fn nat_is_detected_and_esp_goes_in_udp() {
+    let mut pair = default_pair();
+    pair.nat_a = true;
+    assert!(pair.drive_until(Duration::from_secs(10), |p| {
+        p.a.kernel.sas.len() == 2 && p.b.kernel.sas.len() == 2
+    }));
+    let a = pair.a.engine.sas().next().expect("SA");
+    assert!(a.nat.local_behind && !a.nat.remote_behind);
+    assert_eq!(a.remote.port(), 4500);
+    let b = pair.b.engine.sas().next().expect("SA");
+    assert!(b.nat.remote_behind);
+    assert!(pair.b.kernel.sas.values().all(|s| s.esp.encap.is_some()));
+    assert!(pair.a.kernel.sas.values().all(|s| s.esp.encap == Some((4500, 4500))));
+}
+
+#[test]
+fn the_handshake_completes_under_thirty_percent_loss() {
+    for seed in 1..=8 {
+        let mut pair = default_pair();
+        pair.set_loss(30, seed);
+        assert!(
+            pair.drive_until(Duration::from_secs(120), |p| kernels_agree(p, 2)),
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn malformed_messages_are_counted_and_dropped_without_state() {
+    let mut pair = default_pair();
+    let (local, remote) = (
+        std::net::SocketAddr::new(support::pair::ip(B_ADDR), 500),
+        std::net::SocketAddr::new(support::pair::ip(A_ADDR), 500),
+    );
+    let mut header = vec![0x11; 8];
+    header.extend_from_slice(&[0; 8]);
+    header.extend_from_slice(&[1, 0x10, 2, 0, 0, 0, 0, 0]);
+    let cases: Vec<Vec<u8>> = vec![
+        // Length field larger than the datagram.
+        [header.clone(), 200u32.to_be_bytes().to_vec()].concat(),
+        // An SA payload whose length runs past the end.
+        [header.clone(), 36u32.to_be_bytes().to_vec(), vec![0, 0, 0, 40, 0, 0, 0, 1]].concat(),
+        // A Main Mode first message without an SA payload.
+        {
+            let mut h = header.clone();
+            h[16] = 10;
+            [h, 36u32.to_be_bytes().to_vec(), vec![0, 0, 0, 8, 1, 2, 3, 4]].concat()
+        },
+    ];
+    let before = pair.b.engine.stats();
+    for case in &cases {
+        pair.inject(Which::B, local, remote, case.clone());
+    }
+    let after = pair.b.engine.stats();
+    assert_eq!(after.dropped_malformed, before.dropped_malformed + cases.len() as u64);
+    assert_eq!(pair.b.engine.sas().count(), 0);
+    assert!(pair.b.engine.poll_transmit().is_none());
+}
