@@ -769,7 +769,7 @@ fn ikev1_main_mode_first_message() -> Vec<u8> {
 }
 
 #[test]
-fn an_ikev1_datagram_is_counted_and_dropped_with_no_state() {
+fn an_ikev1_main_mode_for_an_ikev2_connection_is_refused_with_no_state() {
     let mut pair = Pair::default_pair();
     let now = pair.now;
     let message = ikev1_main_mode_first_message();
@@ -780,23 +780,25 @@ fn an_ikev1_datagram_is_counted_and_dropped_with_no_state() {
         engine.handle_datagram(now, addr(B_ADDR, 500), addr(A_ADDR, 500), &message);
     }
     let after = engine.stats();
-    assert_eq!(after.dropped_ikev1, before.dropped_ikev1 + 3);
     assert_eq!(
-        (
-            after.dropped_malformed,
-            after.dropped_unknown_sa,
-            after.dropped_unexpected
-        ),
-        (
-            before.dropped_malformed,
-            before.dropped_unknown_sa,
-            before.dropped_unexpected
-        ),
-        "counted as IKEv1, nothing else"
+        (after.dropped_malformed, after.dropped_unknown_sa, after.dropped_unexpected),
+        (before.dropped_malformed, before.dropped_unknown_sa, before.dropped_unexpected),
+        "a well-formed message, refused"
     );
     assert_eq!(engine.sas().count(), 0, "no IKE SA created");
-    assert!(engine.poll_transmit().is_none(), "no answer");
-    // Reported once for the peer's connection, not once per datagram.
+    // Each is answered with an unencrypted NO-PROPOSAL-CHOSEN (RFC 2408 5.5).
+    for _ in 0..3 {
+        let answer = engine.poll_transmit().expect("an answer");
+        let parsed = ikehub::wire::ikev1::parse_message(&answer.payload).expect("IKEv1");
+        assert_eq!(
+            parsed.header.exchange,
+            ikehub::wire::ikev1::ExchangeType::Informational
+        );
+        assert!(parsed.chain.payloads().any(|p| matches!(p,
+            ikehub::wire::ikev1::Payload::Notification(n)
+                if n.notify == ikehub::wire::ikev1::NotifyType::NoProposalChosen)));
+    }
+    // Reported to the peer's connection, saying why.
     let conn = engine.connection_id(&format!("to-{A_ADDR}"));
     match engine.poll_event() {
         Some(Event::Refused {
@@ -807,19 +809,16 @@ fn an_ikev1_datagram_is_counted_and_dropped_with_no_state() {
             assert_eq!(reported, conn);
             assert_eq!(
                 failure.to_string(),
-                "IKEv1 not supported: its datagrams are dropped"
+                format!(
+                    "Main Mode: refused with NO_PROPOSAL_CHOSEN: the peer at {A_ADDR} speaks \
+                     IKEv1; connection \"to-{A_ADDR}\" is ikev2"
+                )
             );
         }
         other => panic!("expected the refusal reported, got {other:?}"),
     }
-    assert!(engine.poll_event().is_none(), "reported once");
     assert!(engine.poll_kernel().is_none(), "no kernel intent");
     assert!(engine.poll_timeout().is_none(), "no timer armed");
-    // The same bytes as IKEv2 would be a datagram like any other: the version decides.
-    let mut as_v2 = message.clone();
-    as_v2[17] = 0x20;
-    engine.handle_datagram(now, addr(B_ADDR, 500), addr(A_ADDR, 500), &as_v2);
-    assert_eq!(engine.stats().dropped_ikev1, after.dropped_ikev1);
 }
 
 /// The engine's driver contract: kernel intents are drained before transmits. It holds only
@@ -900,7 +899,7 @@ fn a_refused_ike_sa_init_is_reported_by_the_responder() {
 }
 
 /// A connection that accepts any peer address is not blamed for a stranger's IKEv1 datagram:
-/// it is counted and logged, but no connection's last_error is set.
+/// it is refused and logged, but no connection's last_error is set.
 #[test]
 fn an_ikev1_datagram_is_not_reported_to_a_connection_for_any_peer() {
     let mut b = connection(B_ADDR, A_ADDR, false);
@@ -913,6 +912,11 @@ fn an_ikev1_datagram_is_not_reported_to_a_connection_for_any_peer() {
     let engine = &mut pair.b.engine;
     let message = ikev1_main_mode_first_message();
     engine.handle_datagram(now, addr(B_ADDR, 500), addr(A_ADDR, 500), &message);
-    assert_eq!(engine.stats().dropped_ikev1, 1);
-    assert!(engine.poll_event().is_none(), "no connection is blamed");
+    assert_eq!(engine.sas().count(), 0);
+    while let Some(event) = engine.poll_event() {
+        assert!(
+            matches!(event, Event::Refused { conn: None, .. }),
+            "no connection is blamed: {event:?}"
+        );
+    }
 }

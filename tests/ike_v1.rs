@@ -2,7 +2,9 @@
 //! Quick Mode with and without PFS, IPsec SA rekeys and ISAKMP re-authentication, dead peer
 //! detection, deletes, NAT traversal, loss, and what a peer that gets things wrong sees.
 
-mod support;
+mod support {
+    pub mod pair;
+}
 
 use std::time::Duration;
 
@@ -294,17 +296,29 @@ fn a_silent_peer_is_found_dead() {
 
 #[test]
 fn deletes_both_ways() {
+    let no_restart = |mut c: ConnectionSettings| {
+        c.close_action = ikehub::ike::CloseAction::None;
+        c
+    };
     for deleting in [Which::A, Which::B] {
-        let mut pair = default_pair();
+        let mut pair = pair_of(
+            no_restart(v1(A_ADDR, B_ADDR, true)),
+            no_restart(v1(B_ADDR, A_ADDR, false)),
+        );
         assert!(pair.drive_until(Duration::from_secs(10), |p| kernels_agree(p, 2)));
         let now = pair.now;
         let side = pair.side(deleting);
         let conn = side.engine.connection_ids().next().expect("conn");
         side.engine.terminate(now, conn);
-        assert!(pair.drive_until(Duration::from_secs(10), |p| {
-            p.a.engine.sas().count() == 0 && p.b.engine.sas().count() == 0
-        }), "{deleting:?}");
-        assert!(pair.a.kernel.sas.is_empty() && pair.b.kernel.sas.is_empty());
+        assert!(
+            pair.drive_until(Duration::from_secs(10), |p| {
+                p.a.engine.sas().count() == 0
+                    && p.b.engine.sas().count() == 0
+                    && p.a.kernel.sas.is_empty()
+                    && p.b.kernel.sas.is_empty()
+            }),
+            "{deleting:?}"
+        );
         let peer = if deleting == Which::A { Which::B } else { Which::A };
         assert!(ike_down_reasons(&pair, peer).contains(&DownReason::DeletedByPeer));
     }
@@ -312,7 +326,10 @@ fn deletes_both_ways() {
 
 #[test]
 fn nat_is_detected_and_esp_goes_in_udp() {
-    let mut pair = default_pair();
+    // The responder cannot know the address the NAT gives the initiator.
+    let mut b = v1(B_ADDR, A_ADDR, false);
+    b.remote_addr = None;
+    let mut pair = pair_of(v1(A_ADDR, B_ADDR, true), b);
     pair.nat_a = true;
     assert!(pair.drive_until(Duration::from_secs(10), |p| {
         p.a.kernel.sas.len() == 2 && p.b.kernel.sas.len() == 2
@@ -368,4 +385,42 @@ fn malformed_messages_are_counted_and_dropped_without_state() {
     assert_eq!(after.dropped_malformed, before.dropped_malformed + cases.len() as u64);
     assert_eq!(pair.b.engine.sas().count(), 0);
     assert!(pair.b.engine.poll_transmit().is_none());
+}
+
+#[test]
+fn simultaneous_rekeys_leave_one_pair() {
+    for seed in 0..6 {
+        let mut pair = Pair::seeded(
+            EngineSettings::new(vec![v1(A_ADDR, B_ADDR, true)]),
+            EngineSettings::new(vec![v1(B_ADDR, A_ADDR, false)]),
+            seed,
+        );
+        pair.a.engine.start(pair.now);
+        assert!(pair.drive_until(Duration::from_secs(10), |p| kernels_agree(p, 2)));
+        let first = inbound_spis(&pair, Which::A);
+        // Both ends replace the pair at the same moment.
+        let now = pair.now;
+        for which in [Which::A, Which::B] {
+            let side = pair.side(which);
+            let conn = side.engine.connection_ids().next().expect("conn");
+            side.engine.rekey_children(now, conn);
+        }
+        pair.drive_until(Duration::from_secs(30), |_| false);
+        assert!(kernels_agree(&pair, 2), "seed {seed}: one pair on each side, keys agree");
+        let after = inbound_spis(&pair, Which::A);
+        assert_eq!(after.len(), 1, "seed {seed}");
+        assert_ne!(first, after, "seed {seed}: replaced");
+        assert_eq!(inbound_spis(&pair, Which::B).len(), 1, "seed {seed}");
+    }
+}
+
+fn inbound_spis(pair: &Pair, which: Which) -> Vec<u32> {
+    let side = match which {
+        Which::A => &pair.a,
+        Which::B => &pair.b,
+    };
+    side.engine
+        .sas()
+        .flat_map(|s| s.children.iter().map(|c| c.inbound_spi))
+        .collect()
 }

@@ -48,7 +48,7 @@ fn raw_body(datagram: &[u8], msg: &ikev1::Message, pick: impl Fn(&Payload) -> bo
         .payloads
         .iter()
         .find(|s| pick(&s.payload))
-        .and_then(|s| datagram.get(Header::LEN + s.start + 4..Header::LEN + s.end))
+        .and_then(|s| datagram.get(s.body_start()..s.end))
         .map(<[u8]>::to_vec)
         .unwrap_or_default()
 }
@@ -412,7 +412,6 @@ impl Context {
         self.v1_answered(sa);
         self.v1_reply(sa, datagram, bytes);
         self.establish_v1(now, sa);
-        self.start_quick_modes(now, sa);
         Fate::Keep
     }
 

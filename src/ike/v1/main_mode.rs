@@ -244,14 +244,26 @@ impl Context {
         let payloads: Vec<Payload> = msg.chain.payloads.iter().map(|s| s.payload.clone()).collect();
         let cky_i = msg.header.initiator_cookie;
         let Some(conn) = self.v1_responder_connection(local, remote, false) else {
-            let failure = Failure::refused(
-                MAIN_MODE,
-                "NO_PROPOSAL_CHOSEN",
-                format!("no IKEv1 connection for a peer at {} on {local}", remote.ip()),
-            );
+            // The connection configured for this peer, if any, is told why it got nothing.
+            let named = self.connection_naming(remote.ip());
+            let detail = match named.and_then(|id| self.connection(id)) {
+                Some(c) if c.version != IkeVersion::V1 => format!(
+                    "the peer at {} speaks IKEv1; connection \"{}\" is {}",
+                    remote.ip(),
+                    c.name,
+                    c.version
+                ),
+                Some(c) => format!(
+                    "the peer at {} uses Main Mode; connection \"{}\" is set to Aggressive Mode",
+                    remote.ip(),
+                    c.name
+                ),
+                None => format!("no IKEv1 connection for a peer at {} on {local}", remote.ip()),
+            };
+            let failure = Failure::refused(MAIN_MODE, "NO_PROPOSAL_CHOSEN", detail);
             info!(peer = %remote, "{failure}");
             self.v1_refuse(local, remote, cky_i, ikev1::NotifyType::NoProposalChosen);
-            self.report_refusal(None, remote, failure);
+            self.report_refusal(named, remote, failure);
             return;
         };
         let Some(offered) = find_sa(&payloads) else {
@@ -280,7 +292,7 @@ impl Context {
             .payloads
             .iter()
             .find(|s| matches!(s.payload, Payload::Sa(_)))
-            .and_then(|s| datagram.get(Header::LEN + s.start + 4..Header::LEN + s.end))
+            .and_then(|s| datagram.get(s.body_start()..s.end))
             .map(<[u8]>::to_vec)
             .unwrap_or_default();
         let spi_r = self.new_ike_spi();
@@ -698,7 +710,6 @@ impl Context {
                         v1.outstanding = None;
                     }
                     self.establish_v1(now, sa);
-                    self.start_quick_modes(now, sa);
                 } else {
                     self.answer_main_mode_5(now, sa, datagram);
                 }

@@ -36,7 +36,7 @@ use super::main_mode::{find_ke, find_nonce, NONCE_LEN};
 use super::message::{self, Opened};
 use super::nat::NatTVariant;
 use super::proposal;
-use super::sa::{digest, Expect, QuickResponder, QuickSent};
+use super::sa::{Expect, QuickResponder, QuickSent};
 
 /// The exchange's name as failures and logs give it.
 pub(super) const QUICK_MODE: &str = "Quick Mode";
@@ -147,6 +147,14 @@ impl Context {
                         && c.local_ts.first() == Some(&pair.0)
                         && c.remote_ts.first() == Some(&pair.1)
                 });
+                // A pair the peer is making for them (answered, HASH(3) to come) covers
+                // them too.
+                let answering = sa.v1.as_ref().is_some_and(|v| {
+                    v.quick_responders
+                        .iter()
+                        .any(|q| q.local_ts == pair.0 && q.remote_ts == pair.1)
+                });
+                let covered = covered || answering;
                 if !covered && in_flight != Some(pair) {
                     return Some(pair);
                 }
@@ -261,6 +269,7 @@ impl Context {
             remote_ts,
             replaces,
             reqid,
+            collision_ni: None,
         };
         self.send_v1_request(now, sa, Expect::Quick(Box::new(sent)), message_id, datagram);
     }
@@ -370,10 +379,17 @@ impl Context {
                     self.install_v1_child(now, sa, child, lifetime);
                     self.v1_reply(sa, received, bytes);
                 }
+                let redundant = self.redundant_rekey(sa, &sent);
                 if let Some(old) = sent.replaces {
                     // Make-before-break: the old pair goes only now that the new one is in.
                     if self.drop_child(sa, old, DownReason::Rekeyed) {
                         self.send_v1_delete_child(sa, old);
+                    }
+                }
+                if redundant {
+                    info!(sa = sa.id.0, "both ends replaced the same IPsec SA pair: deleting ours, the peer's stays");
+                    if self.drop_child(sa, sent.inbound_spi, DownReason::Rekeyed) {
+                        self.send_v1_delete_child(sa, sent.inbound_spi);
                     }
                 }
                 if self.uncovered_pair(sa).is_some() {
@@ -397,6 +413,28 @@ impl Context {
             }
         }
         self.next_v1_request(now, sa);
+    }
+
+    /// Whether our new pair replacing an old one is one too many: the peer replaced the same
+    /// pair too. When both Quick Modes were in flight at once, the one with the lower
+    /// initiator nonce gives way (both ends judge alike, as RFC 7296 2.8.1 has IKEv2 do);
+    /// when the peer's came after ours had left but finished first, the old pair is already
+    /// gone and the peer's new pair covers the selectors.
+    fn redundant_rekey(&self, sa: &IkeSa, sent: &QuickSent) -> bool {
+        let Some(old) = sent.replaces else {
+            return false;
+        };
+        if let Some(peer_ni) = &sent.collision_ni {
+            return sent.ni.as_slice() < peer_ni.as_slice();
+        }
+        let old_gone = sa.children.iter().all(|c| c.inbound_spi != old);
+        old_gone
+            && sa.children.iter().any(|c| {
+                c.inbound_spi != sent.inbound_spi
+                    && c.state == ChildState::Installed
+                    && c.local_ts.first() == Some(&sent.local_ts)
+                    && c.remote_ts.first() == Some(&sent.remote_ts)
+            })
     }
 
     pub(in crate::ike) fn queue_v1(&mut self, sa: &mut IkeSa, kind: super::super::sa::RequestKind) {
@@ -616,6 +654,15 @@ impl Context {
                     ),
                 ),
             ));
+        }
+        if let Some(super::sa::Outstanding {
+            expect: Expect::Quick(ours),
+            ..
+        }) = sa.v1.as_mut().and_then(|v| v.outstanding.as_mut())
+        {
+            if ours.replaces.is_some() && ours.local_ts == local_ts && ours.remote_ts == remote_ts {
+                ours.collision_ni = Some(ni.clone());
+            }
         }
         let pfs_required = settings.pfs == crate::ike::Pfs::Required;
         let encapsulation = Self::udp_encapsulation(sa);

@@ -11,7 +11,7 @@ use tracing::{debug, info};
 use super::super::context::Context;
 use super::super::engine::{Engine, Fate};
 use super::super::output::{DownReason, Event, SaId};
-use super::super::sa::{IkeSa, SaState};
+use super::super::sa::{IkeSa, RequestKind, SaState};
 
 impl Context {
     /// RekeyIke of an IKEv1 SA: a new phase 1 to the same peer, started once.
@@ -66,6 +66,14 @@ impl Engine {
                 if let Some(sa) = self.sas.get_mut(old.0 as usize).and_then(Option::as_mut) {
                     sa.replaced_by = Some(new);
                     self.cx.delete_isakmp_sa(sa);
+                }
+            }
+            // The initiator of phase 1 starts Quick Modes for the subnet pairs the SAs it
+            // took over do not cover (all of them, for a first phase 1).
+            if let Some(sa) = self.sas.get_mut(new.0 as usize).and_then(Option::as_mut) {
+                if sa.initiator {
+                    self.cx
+                        .request(now, sa, RequestKind::CreateChild { replaces: None });
                 }
             }
         }

@@ -137,6 +137,9 @@ pub struct QuickSent {
     pub replaces: Option<u32>,
     /// The reqid of the SA it replaces, so the kernel policies stay one set.
     pub reqid: Option<u32>,
+    /// The peer's Quick Mode for the same selectors came while ours was in flight (both
+    /// ends rekeyed at once): its nonce decides which new pair stays.
+    pub collision_ni: Option<Vec<u8>>,
 }
 
 /// A Quick Mode the peer started: answered, waiting for its HASH(3).
