@@ -5,8 +5,8 @@
 //! precomputed state, so the key is hashed once.
 
 use hmac::{KeyInit, Mac};
-use md5::Md5;
-use ring::hmac as ring_hmac;
+use md5::{Digest, Md5};
+use ring::{digest, hmac as ring_hmac};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::algorithm::{Integrity, Prf};
@@ -44,6 +44,17 @@ impl HashAlg {
         }
     }
 
+    /// Output length in octets.
+    pub(crate) fn output_len(self) -> usize {
+        match self {
+            HashAlg::Md5 => 16,
+            HashAlg::Sha1 => 20,
+            HashAlg::Sha256 => 32,
+            HashAlg::Sha384 => 48,
+            HashAlg::Sha512 => 64,
+        }
+    }
+
     fn ring_hmac(self) -> Option<ring_hmac::Algorithm> {
         Some(match self {
             HashAlg::Md5 => return None,
@@ -52,6 +63,36 @@ impl HashAlg {
             HashAlg::Sha384 => ring_hmac::HMAC_SHA384,
             HashAlg::Sha512 => ring_hmac::HMAC_SHA512,
         })
+    }
+
+    fn ring_digest(self) -> Option<&'static digest::Algorithm> {
+        Some(match self {
+            HashAlg::Md5 => return None,
+            HashAlg::Sha1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
+            HashAlg::Sha256 => &digest::SHA256,
+            HashAlg::Sha384 => &digest::SHA384,
+            HashAlg::Sha512 => &digest::SHA512,
+        })
+    }
+}
+
+/// The hash of `data[0] | data[1] | ...`.
+pub(crate) fn hash(alg: HashAlg, data: &[&[u8]]) -> Vec<u8> {
+    match alg.ring_digest() {
+        Some(algorithm) => {
+            let mut ctx = digest::Context::new(algorithm);
+            for piece in data {
+                ctx.update(piece);
+            }
+            ctx.finish().as_ref().to_vec()
+        }
+        None => {
+            let mut ctx = Md5::new();
+            for piece in data {
+                ctx.update(piece);
+            }
+            ctx.finalize().to_vec()
+        }
     }
 }
 
@@ -172,6 +213,36 @@ mod tests {
             assert_eq!(key.sign(&[a, b]).as_ref(), hex(expected));
             // The key is reusable.
             assert_eq!(key.sign(&[data]).as_ref(), hex(expected));
+        }
+    }
+
+    // RFC 1321 appendix A.5 (MD5), FIPS 180-2 "abc" examples (SHA-1, SHA-256).
+    #[test]
+    fn plain_hashes() {
+        assert_eq!(
+            hash(HashAlg::Md5, &[b"message ", b"digest"]),
+            hex("f96b697d7cb7938d525a2f31aaf161d0")
+        );
+        assert_eq!(
+            hash(HashAlg::Sha1, &[b"a", b"bc"]),
+            hex("a9993e364706816aba3e25717850c26c9cd0d89d")
+        );
+        assert_eq!(
+            hash(HashAlg::Sha256, &[b"abc"]),
+            hex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        );
+        for alg in [
+            HashAlg::Md5,
+            HashAlg::Sha1,
+            HashAlg::Sha256,
+            HashAlg::Sha384,
+            HashAlg::Sha512,
+        ] {
+            assert_eq!(hash(alg, &[]).len(), alg.output_len());
+            assert_eq!(
+                MacKey::new(alg, b"k").sign(&[]).as_ref().len(),
+                alg.output_len()
+            );
         }
     }
 }

@@ -13,13 +13,16 @@
 //! - [`protect`]: the Encrypted payload (3.14) with AES-GCM, ChaCha20-Poly1305, or
 //!   AES-CBC/3DES-CBC plus HMAC.
 //! - [`auth`]: pre-shared key AUTH (2.15).
+//! - [`ikev1`]: IKEv1 (RFC 2409) phase 1 keys, IVs and encryption, the HASH payloads of
+//!   Main Mode, Quick Mode and Informational exchanges, and Quick Mode KEYMAT.
 //!
-//! HMACs go through the internal `mac` module: SHA-1 and SHA-2 from ring,
+//! HMAC and plain hashes go through the internal `mac` module: SHA-1 and SHA-2 from ring,
 //! MD5 from RustCrypto (ring has none).
 
 pub mod auth;
 pub mod dh;
 pub mod error;
+pub mod ikev1;
 pub mod keymat;
 pub(crate) mod mac;
 mod modp;
