@@ -24,6 +24,9 @@ pub mod iv;
 pub mod keymat;
 pub mod keys;
 
+#[cfg(test)]
+mod tests;
+
 pub use auth::{hash_i, hash_r, informational_hash, quick_hash1, quick_hash2, quick_hash3};
 pub use cipher::Phase1Cipher;
 pub use hash::{hash, hash_len, prf};
