@@ -55,9 +55,14 @@ impl fmt::Display for Encryption {
     }
 }
 
-/// An integrity algorithm: HMAC truncated to an ICV (RFC 2404, RFC 4868).
+/// An integrity algorithm: HMAC truncated to an ICV (RFC 2403, RFC 2404, RFC 4868).
+///
+/// IKEv1 also uses it to name a phase 1 SA's hash algorithm, whose HMAC is that SA's prf
+/// (see [`crate::crypto::ikev1`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Integrity {
+    /// HMAC-MD5, 96-bit ICV (RFC 2403): only for legacy peers.
+    HmacMd5_96,
     /// HMAC-SHA1, 96-bit ICV.
     HmacSha1_96,
     /// HMAC-SHA-256, 128-bit ICV.
@@ -72,6 +77,7 @@ impl Integrity {
     /// Key length in octets (RFC 4868 section 2.1.1: the full hash output size).
     pub fn key_len(self) -> usize {
         match self {
+            Integrity::HmacMd5_96 => 16,
             Integrity::HmacSha1_96 => 20,
             Integrity::HmacSha256_128 => 32,
             Integrity::HmacSha384_192 => 48,
@@ -82,6 +88,7 @@ impl Integrity {
     /// Truncated ICV length in octets.
     pub fn icv_len(self) -> usize {
         match self {
+            Integrity::HmacMd5_96 => 12,
             Integrity::HmacSha1_96 => 12,
             Integrity::HmacSha256_128 => 16,
             Integrity::HmacSha384_192 => 24,
@@ -93,6 +100,7 @@ impl Integrity {
 impl fmt::Display for Integrity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Integrity::HmacMd5_96 => "md5",
             Integrity::HmacSha1_96 => "sha1",
             Integrity::HmacSha256_128 => "sha256",
             Integrity::HmacSha384_192 => "sha384",
@@ -104,6 +112,8 @@ impl fmt::Display for Integrity {
 /// A pseudo-random function for key derivation (RFC 2104, RFC 4868).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Prf {
+    /// HMAC-MD5 (RFC 2104): only for legacy peers.
+    HmacMd5,
     /// HMAC-SHA1.
     HmacSha1,
     /// HMAC-SHA-256.
@@ -118,6 +128,7 @@ impl Prf {
     /// Output length in octets; also the preferred key length (RFC 7296 section 2.13).
     pub fn output_len(self) -> usize {
         match self {
+            Prf::HmacMd5 => 16,
             Prf::HmacSha1 => 20,
             Prf::HmacSha256 => 32,
             Prf::HmacSha384 => 48,
@@ -129,6 +140,7 @@ impl Prf {
     /// names an integrity algorithm but no PRF (strongSwan's convention).
     pub fn matching(integrity: Integrity) -> Prf {
         match integrity {
+            Integrity::HmacMd5_96 => Prf::HmacMd5,
             Integrity::HmacSha1_96 => Prf::HmacSha1,
             Integrity::HmacSha256_128 => Prf::HmacSha256,
             Integrity::HmacSha384_192 => Prf::HmacSha384,
@@ -140,6 +152,7 @@ impl Prf {
 impl fmt::Display for Prf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Prf::HmacMd5 => "prfmd5",
             Prf::HmacSha1 => "prfsha1",
             Prf::HmacSha256 => "prfsha256",
             Prf::HmacSha384 => "prfsha384",
@@ -153,12 +166,20 @@ impl fmt::Display for Prf {
 pub enum DhGroup {
     /// 1024-bit MODP (group 2, RFC 2409 6.2). Weak; only for cloud interop.
     Modp1024,
+    /// 1536-bit MODP (group 5, RFC 3526 section 2). Weak; only for legacy peers.
+    Modp1536,
     /// 2048-bit MODP (group 14, RFC 3526 section 3).
     Modp2048,
+    /// 3072-bit MODP (group 15, RFC 3526 section 4).
+    Modp3072,
+    /// 4096-bit MODP (group 16, RFC 3526 section 5).
+    Modp4096,
     /// 256-bit random ECP (group 19, RFC 5903).
     Ecp256,
     /// 384-bit random ECP (group 20, RFC 5903).
     Ecp384,
+    /// 521-bit random ECP (group 21, RFC 5903).
+    Ecp521,
     /// Curve25519 (group 31, RFC 8031).
     Curve25519,
 }
@@ -168,9 +189,14 @@ impl DhGroup {
     pub fn public_len(self) -> usize {
         match self {
             DhGroup::Modp1024 => 128,
+            DhGroup::Modp1536 => 192,
             DhGroup::Modp2048 => 256,
+            DhGroup::Modp3072 => 384,
+            DhGroup::Modp4096 => 512,
             DhGroup::Ecp256 => 64,
             DhGroup::Ecp384 => 96,
+            // RFC 5903 section 7: x | y, each coordinate of 521 bits in 66 octets.
+            DhGroup::Ecp521 => 132,
             DhGroup::Curve25519 => 32,
         }
     }
@@ -180,9 +206,13 @@ impl fmt::Display for DhGroup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             DhGroup::Modp1024 => "modp1024",
+            DhGroup::Modp1536 => "modp1536",
             DhGroup::Modp2048 => "modp2048",
+            DhGroup::Modp3072 => "modp3072",
+            DhGroup::Modp4096 => "modp4096",
             DhGroup::Ecp256 => "ecp256",
             DhGroup::Ecp384 => "ecp384",
+            DhGroup::Ecp521 => "ecp521",
             DhGroup::Curve25519 => "curve25519",
         })
     }

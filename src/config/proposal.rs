@@ -80,18 +80,24 @@ const KEYWORDS: &[(&str, Token)] = &[
         Token::Encryption(Encryption::ChaCha20Poly1305),
     ),
     ("3des", Token::Encryption(Encryption::TripleDes)),
+    ("md5", Token::Integrity(Integrity::HmacMd5_96)),
     ("sha1", Token::Integrity(Integrity::HmacSha1_96)),
     ("sha256", Token::Integrity(Integrity::HmacSha256_128)),
     ("sha384", Token::Integrity(Integrity::HmacSha384_192)),
     ("sha512", Token::Integrity(Integrity::HmacSha512_256)),
+    ("prfmd5", Token::Prf(Prf::HmacMd5)),
     ("prfsha1", Token::Prf(Prf::HmacSha1)),
     ("prfsha256", Token::Prf(Prf::HmacSha256)),
     ("prfsha384", Token::Prf(Prf::HmacSha384)),
     ("prfsha512", Token::Prf(Prf::HmacSha512)),
     ("modp1024", Token::Dh(DhGroup::Modp1024)),
+    ("modp1536", Token::Dh(DhGroup::Modp1536)),
     ("modp2048", Token::Dh(DhGroup::Modp2048)),
+    ("modp3072", Token::Dh(DhGroup::Modp3072)),
+    ("modp4096", Token::Dh(DhGroup::Modp4096)),
     ("ecp256", Token::Dh(DhGroup::Ecp256)),
     ("ecp384", Token::Dh(DhGroup::Ecp384)),
+    ("ecp521", Token::Dh(DhGroup::Ecp521)),
     ("curve25519", Token::Dh(DhGroup::Curve25519)),
     ("esn", Token::Esn(true)),
     ("noesn", Token::Esn(false)),
@@ -391,6 +397,8 @@ mod tests {
             "aes128-aes192-aes256-sha1-sha512-prfsha1-ecp384-curve25519-modp1024",
             "chacha20poly1305-prfsha512-curve25519",
             "3des-sha1-modp1024",
+            "3des-md5-prfmd5-modp1536",
+            "aes256-sha512-prfsha512-modp3072-modp4096-ecp521",
         ] {
             let p = ike(text);
             assert_eq!(ike(&p.to_string()), p, "{text}");
@@ -426,8 +434,8 @@ mod tests {
             "{e}"
         );
         assert!(!e.contains("noesn"), "ESN is no IKE keyword: {e}");
-        let e = esp_error("aes128-md5");
-        assert!(e.contains("\"md5\"") && e.contains("esn"), "{e}");
+        let e = esp_error("aes128-md4");
+        assert!(e.contains("\"md4\"") && e.contains("esn"), "{e}");
         assert!(!e.contains("prfsha256"), "PRFs are no ESP keywords: {e}");
         // A keyword of the other protocol is unknown here.
         assert!(esp_error("aes128-sha256-prfsha256").contains("\"prfsha256\""));
@@ -469,6 +477,24 @@ mod tests {
         assert!(p.esn);
         assert!(esp("aes128gcm16").dh.is_empty());
         assert!(!esp("aes128gcm16").esn);
+    }
+
+    #[test]
+    fn legacy_algorithms_and_larger_groups() {
+        let p = ike("3des-md5-modp1536");
+        assert_eq!(p.integrity, vec![Integrity::HmacMd5_96]);
+        assert_eq!(p.prf, vec![Prf::HmacMd5], "md5 brings prfmd5");
+        assert_eq!(p.dh, vec![DhGroup::Modp1536]);
+        assert_eq!(
+            ike("aes256-sha256-modp3072-MODP4096-ecp521").dh,
+            vec![DhGroup::Modp3072, DhGroup::Modp4096, DhGroup::Ecp521]
+        );
+        assert_eq!(ike("aes128-sha256-prfmd5-ecp256").prf, vec![Prf::HmacMd5]);
+        let p = esp("aes128-md5-modp4096");
+        assert_eq!(p.integrity, vec![Integrity::HmacMd5_96]);
+        assert_eq!(p.dh, vec![DhGroup::Modp4096]);
+        assert!(esp_error("aes128-md5-prfmd5").contains("\"prfmd5\""));
+        assert!(ike_error("aes128gcm16-md5-prfsha256-ecp521").contains("takes no integrity"));
     }
 
     #[test]

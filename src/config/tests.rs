@@ -832,7 +832,7 @@ fn gateway_needs_an_address() {
 
 #[test]
 fn proposals_are_checked() {
-    let extra = r#"ike_proposals = ["aes128gcm16-ecp256", "aes128-sha256-ecp256", "aes128-md5-ecp256"]
+    let extra = r#"ike_proposals = ["aes128gcm16-ecp256", "aes128-sha256-ecp256", "aes128-md4-ecp256"]
 esp_proposals = ["aes128gcm16-sha256", "aes128-sha256-prfsha256"]"#;
     let e = errors(
         &(format!("{GATEWAY}{}", peer("p", "198.51.100.10"))
@@ -846,7 +846,7 @@ esp_proposals = ["aes128gcm16-sha256", "aes128-sha256-prfsha256"]"#;
     assert_error(
         &e,
         "connection \"c\".ike_proposals[2]",
-        &["unknown IKE algorithm \"md5\"", "known: aes128, aes192"],
+        &["unknown IKE algorithm \"md4\"", "known: aes128, aes192"],
     );
     assert_error(
         &e,

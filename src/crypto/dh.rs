@@ -1,7 +1,10 @@
-//! Key exchange (transform type 4): MODP groups 2 and 14, ECP groups 19 and 20, Curve25519.
+//! Key exchange (transform type 4): MODP groups 2, 5, 14, 15 and 16, ECP groups 19, 20 and
+//! 21, Curve25519.
 //!
-//! ECDH runs on ring, whose ephemeral private keys come from ring's own system RNG and
-//! cannot be imported; the injected [`Random`] is used for MODP exponents only.
+//! ECDH on P-256, P-384 and Curve25519 runs on ring, whose ephemeral private keys come from
+//! ring's own system RNG and cannot be imported. ring has no P-521: group 21 runs on
+//! RustCrypto's `p521`, with its private scalar drawn from the injected [`Random`] like the
+//! MODP exponents.
 
 use std::fmt;
 
@@ -24,6 +27,7 @@ pub struct KeyExchange {
 enum Private {
     Ecdh(agreement::EphemeralPrivateKey),
     Modp(ModpPrivate),
+    P521(p521::NonZeroScalar),
 }
 
 /// The agreed secret g^ir (RFC 7296 2.14). Wiped on drop, never printed.
@@ -55,7 +59,12 @@ fn ecdh_algorithm(group: DhGroup) -> Option<&'static agreement::Algorithm> {
         DhGroup::Ecp256 => Some(&agreement::ECDH_P256),
         DhGroup::Ecp384 => Some(&agreement::ECDH_P384),
         DhGroup::Curve25519 => Some(&agreement::X25519),
-        DhGroup::Modp1024 | DhGroup::Modp2048 => None,
+        DhGroup::Modp1024
+        | DhGroup::Modp1536
+        | DhGroup::Modp2048
+        | DhGroup::Modp3072
+        | DhGroup::Modp4096
+        | DhGroup::Ecp521 => None,
     }
 }
 
@@ -64,12 +73,66 @@ fn is_ecp(group: DhGroup) -> bool {
     matches!(group, DhGroup::Ecp256 | DhGroup::Ecp384)
 }
 
-/// Longest uncompressed SEC1 point we handle: 0x04 | x | y for P-384.
+/// Longest uncompressed SEC1 point ring handles: 0x04 | x | y for P-384.
 const MAX_SEC1_POINT: usize = 1 + 96;
+
+/// Octets of a P-521 scalar or coordinate.
+const P521_LEN: usize = 66;
+
+/// A P-521 private scalar drawn from `rng`: 521 random bits, drawn again in the unlikely
+/// case (about 2^-260) that they are zero or not below the group order. Returns the scalar
+/// and the KE data x | y (RFC 5903 section 7).
+fn p521_generate(rng: &mut dyn Random) -> Result<(p521::NonZeroScalar, Vec<u8>), CryptoError> {
+    use p521::elliptic_curve::sec1::ToSec1Point;
+    for _ in 0..64 {
+        let mut bytes = Zeroizing::new([0u8; P521_LEN]);
+        rng.fill(bytes.as_mut());
+        // 521 bits: only the lowest bit of the first octet remains.
+        bytes[0] &= 0x01;
+        let Ok(secret) = p521::SecretKey::from_slice(bytes.as_ref()) else {
+            continue;
+        };
+        let point = secret.public_key().as_affine().to_sec1_point(false);
+        let public = point
+            .as_bytes()
+            .get(1..)
+            .filter(|xy| xy.len() == 2 * P521_LEN)
+            .ok_or(CryptoError::KeyGeneration)?
+            .to_vec();
+        return Ok((secret.to_nonzero_scalar(), public));
+    }
+    Err(CryptoError::KeyGeneration)
+}
+
+/// P-521 ECDH with the peer's x | y: the point must be on the curve and not the identity
+/// (RFC 6989 2.3, checked by `from_sec1_bytes`); the shared secret is the x coordinate of
+/// the product (RFC 5903 section 7).
+fn p521_agree(
+    private: &p521::NonZeroScalar,
+    peer: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    if peer.len() != 2 * P521_LEN {
+        return Err(CryptoError::BadPublicValue);
+    }
+    let mut sec1 = Vec::with_capacity(1 + peer.len());
+    sec1.push(0x04);
+    sec1.extend_from_slice(peer);
+    let point = p521::PublicKey::from_sec1_bytes(&sec1).map_err(|_| CryptoError::BadPublicValue)?;
+    let shared = p521::ecdh::diffie_hellman(private, point.as_affine());
+    Ok(Zeroizing::new(shared.raw_secret_bytes().to_vec()))
+}
 
 impl KeyExchange {
     /// Generates a fresh private key for `group`.
     pub fn generate(group: DhGroup, rng: &mut dyn Random) -> Result<KeyExchange, CryptoError> {
+        if group == DhGroup::Ecp521 {
+            let (private, public) = p521_generate(rng)?;
+            return Ok(KeyExchange {
+                group,
+                public,
+                private: Private::P521(private),
+            });
+        }
         let Some(alg) = ecdh_algorithm(group) else {
             let (private, public) = ModpPrivate::generate(group, rng)?;
             return Ok(KeyExchange {
@@ -98,11 +161,11 @@ impl KeyExchange {
         })
     }
 
-    /// A MODP key exchange with a fixed 32-octet exponent, for known-answer tests.
+    /// A MODP key exchange with a fixed exponent of the group's size, for known-answer tests.
     #[cfg(test)]
     pub(crate) fn modp_from_exponent(
         group: DhGroup,
-        exponent: &[u8; 32],
+        exponent: &[u8],
     ) -> Result<KeyExchange, CryptoError> {
         let (private, public) = ModpPrivate::from_exponent(group, exponent)?;
         Ok(KeyExchange {
@@ -144,6 +207,7 @@ impl KeyExchange {
         }
         let private = match self.private {
             Private::Modp(private) => return private.agree(peer_public).map(SharedSecret),
+            Private::P521(private) => return p521_agree(&private, peer_public).map(SharedSecret),
             Private::Ecdh(private) => private,
         };
         let Some(alg) = ecdh_algorithm(self.group) else {
@@ -185,11 +249,15 @@ mod tests {
     use crate::crypto::rng::SystemRandom;
     use crate::crypto::testing::{hex, DeterministicRandom};
 
-    const ALL: [DhGroup; 5] = [
+    const ALL: [DhGroup; 9] = [
         DhGroup::Modp1024,
+        DhGroup::Modp1536,
         DhGroup::Modp2048,
+        DhGroup::Modp3072,
+        DhGroup::Modp4096,
         DhGroup::Ecp256,
         DhGroup::Ecp384,
+        DhGroup::Ecp521,
         DhGroup::Curve25519,
     ];
 
@@ -208,6 +276,7 @@ mod tests {
             let secret_len = match group {
                 DhGroup::Ecp256 | DhGroup::Curve25519 => 32,
                 DhGroup::Ecp384 => 48,
+                DhGroup::Ecp521 => 66,
                 _ => group.public_len(),
             };
             assert_eq!(s1.as_bytes().len(), secret_len, "{group}");
@@ -316,10 +385,10 @@ mod tests {
                 peer.resize(group.public_len(), 0x5a);
             }
             let ours = match group {
-                DhGroup::Modp1024 | DhGroup::Modp2048 => {
+                DhGroup::Modp1024 | DhGroup::Modp1536 | DhGroup::Modp2048 => {
                     KeyExchange::modp_from_exponent(group, &exponent(0x44)).unwrap()
                 }
-                _ => KeyExchange::generate(group, &mut SystemRandom::new()).unwrap(),
+                _ => KeyExchange::generate(group, &mut DeterministicRandom::new(0x44)).unwrap(),
             };
             match ours.agree(&peer) {
                 Ok(secret) => proptest::prop_assert!(!secret.as_bytes().is_empty()),
@@ -384,6 +453,103 @@ mod tests {
         }
     }
 
+    // Groups 5, 15 and 16 (RFC 3526): SHA-256 of g^a and of g^ab, computed independently
+    // with Python 3's pow() for a = 0x80 | 0x11.., b = 0x80 | 0x22.. of the group's exponent
+    // size (32 octets for group 5, 64 for groups 15 and 16), with the primes rebuilt from
+    // RFC 3526's formulas and checked to be safe primes.
+    #[test]
+    fn larger_modp_groups_known_answers() {
+        let sha256 = |data: &[u8]| ring::digest::digest(&ring::digest::SHA256, data);
+        let cases = [
+            (
+                DhGroup::Modp1536,
+                "7fcb63e9008889fcbc4e28a6d4ae3632180fc05a79fb93595b2b03a94951578b",
+                "715b6e4f31530fcfb6a0f4ce4b4fffaa864631497a68d3b19ebb4fe69fb7b64a",
+            ),
+            (
+                DhGroup::Modp3072,
+                "b713b8ef46d43f5f1b0c362b99f388c87518473787ba858c4a40fb6e8fce7fb5",
+                "189d57c5c69065fa74c5f9a4b9adbdcebdf3727293db08e07e43070902a30a57",
+            ),
+            (
+                DhGroup::Modp4096,
+                "30abb8e8f0ec652a975a9afb75496d4b83d05c677d2a5c61942f39728a73ae0f",
+                "37a226d1296dce521bfa1f6c7e956ab523f2b94fd113f4b50452d202a55a30ba",
+            ),
+        ];
+        for (group, g_a, g_ab) in cases {
+            let len = crate::crypto::modp::exponent_len(group);
+            let exponent = |fill: u8| {
+                let mut e = vec![fill; len];
+                e[0] = 0x80;
+                e
+            };
+            let a = KeyExchange::modp_from_exponent(group, &exponent(0x11)).unwrap();
+            let b = KeyExchange::modp_from_exponent(group, &exponent(0x22)).unwrap();
+            assert_eq!(a.public_value().len(), group.public_len(), "{group}");
+            assert_eq!(sha256(a.public_value()).as_ref(), hex(g_a), "{group}");
+            let a_public = a.public_value().to_vec();
+            let ab = a.agree(b.public_value()).unwrap();
+            assert_eq!(sha256(ab.as_bytes()).as_ref(), hex(g_ab), "{group}");
+            assert_eq!(
+                ab.as_bytes(),
+                b.agree(&a_public).unwrap().as_bytes(),
+                "{group}"
+            );
+            // A 32-octet exponent does not fit groups 15 and 16, nor 64 octets group 5.
+            let wrong = if len == 32 { 64 } else { 32 };
+            assert!(KeyExchange::modp_from_exponent(group, &vec![0x80; wrong]).is_err());
+        }
+    }
+
+    /// Hands out fixed octets, so a test can choose a private key.
+    struct FixedRandom(Vec<u8>);
+
+    impl Random for FixedRandom {
+        fn fill(&mut self, buf: &mut [u8]) {
+            let n = buf.len().min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0.drain(..n);
+        }
+    }
+
+    // Group 21 (P-521): public values x | y and the shared x coordinate for the private
+    // scalars 0x01 | 0x11 x 65 and 0x01 | 0x22 x 65, computed independently with Python's
+    // `cryptography` package (OpenSSL's P-521). A flipped bit in y leaves the curve.
+    #[test]
+    fn group21_known_answer() {
+        let gi = hex("01f17c0111ebe63872f40a45aeeddec7ca8946aa5b2e798487ddec42f579edf7c5b5d780199bb7cea72401def9ced4475e538e61bfa6e9cd7bbfafc8e47051a6fad3
+                      01527f7dbcf2ec7dd744f72998138bd4907950ae2bf7aaa83810f9b08be6ae4e00ce606dd875a849187e7235735df2a9256ff662e096cfc19273c208f0f3d93ee1a1");
+        let gr = hex("00731edbc438b1e6e4147bef27209a7639f411fcf594a2f07f452964bcf00dd0dda8df2dfa00945f987825012703d6aceb3dc9ae50699ee43abfa3206a96b1467bef
+                      00db3038fc22ce4978d1e270eb64963badc896efffe75fdcbfa8acc8414dde2cee6a80937a117a53e1a644c65ebeaf35cfb296eb4916a324c216ed40e91076f4e4ff");
+        let girx = hex("011feb6c7d6b1bbe1d4cb373e65b17993e4f1fe7f8b6ff3ee6f16279efb54de8c8ed08e4832de4c5c6d0f7067729164beb87ed72711d5a7ee08a0da98a3c3206d693");
+        let scalar = |fill: u8| {
+            let mut bytes = vec![fill; 66];
+            // The generator masks the first octet to its lowest bit.
+            bytes[0] = 0xff;
+            FixedRandom(bytes)
+        };
+        let i = KeyExchange::generate(DhGroup::Ecp521, &mut scalar(0x11)).unwrap();
+        let r = KeyExchange::generate(DhGroup::Ecp521, &mut scalar(0x22)).unwrap();
+        assert_eq!(i.public_value(), gi);
+        assert_eq!(r.public_value(), gr);
+        assert_eq!(i.agree(&gr).unwrap().as_bytes(), girx);
+        assert_eq!(r.agree(&gi).unwrap().as_bytes(), girx);
+        let mut off_curve = gi.clone();
+        off_curve[131] ^= 1;
+        let ours = KeyExchange::generate(DhGroup::Ecp521, &mut SystemRandom::new()).unwrap();
+        assert_eq!(
+            ours.agree(&off_curve).unwrap_err(),
+            CryptoError::BadPublicValue
+        );
+        // The identity has no affine x | y; all zeros is not on the curve.
+        let ours = KeyExchange::generate(DhGroup::Ecp521, &mut SystemRandom::new()).unwrap();
+        assert_eq!(
+            ours.agree(&[0u8; 132]).unwrap_err(),
+            CryptoError::BadPublicValue
+        );
+    }
+
     // Published MODP-1024 vector with 256-bit exponents from strongSwan's test vectors
     // (libstrongswan test_vectors/modp.c, modp1024: seed = initiator exponent | responder
     // exponent). Also re-checked with Python 3's pow().
@@ -434,7 +600,13 @@ mod tests {
     // RFC 6989 2.2 / RFC 7296: 1 < y < p-1, so 0, 1, p-1, p and anything above p fail.
     #[test]
     fn modp_rejects_out_of_range_values() {
-        for group in [DhGroup::Modp1024, DhGroup::Modp2048] {
+        for group in [
+            DhGroup::Modp1024,
+            DhGroup::Modp1536,
+            DhGroup::Modp2048,
+            DhGroup::Modp3072,
+            DhGroup::Modp4096,
+        ] {
             let len = group.public_len();
             let p = hex(crate::crypto::modp::prime_hex(group));
             assert_eq!(p.len(), len);
@@ -445,8 +617,10 @@ mod tests {
             let mut one = vec![0u8; len];
             one[len - 1] = 1;
             let bad = [vec![0u8; len], one, p_minus_1.clone(), p, vec![0xff; len]];
+            let mut x = vec![0x33; crate::crypto::modp::exponent_len(group)];
+            x[0] = 0x80;
             for value in &bad {
-                let ours = KeyExchange::modp_from_exponent(group, &exponent(0x33)).unwrap();
+                let ours = KeyExchange::modp_from_exponent(group, &x).unwrap();
                 assert_eq!(
                     ours.agree(value).unwrap_err(),
                     CryptoError::BadPublicValue,
@@ -457,7 +631,7 @@ mod tests {
             let mut p_minus_2 = p_minus_1;
             p_minus_2[len - 1] -= 1;
             for value in [two, p_minus_2] {
-                let ours = KeyExchange::modp_from_exponent(group, &exponent(0x33)).unwrap();
+                let ours = KeyExchange::modp_from_exponent(group, &x).unwrap();
                 assert!(ours.agree(&value).is_ok(), "{group}");
             }
         }

@@ -1,37 +1,19 @@
 //! The negotiated pseudo-random function and its expansion prf+ (RFC 7296 2.13).
 
-use ring::hmac;
 use zeroize::Zeroizing;
 
 use super::error::CryptoError;
+use super::mac::{HashAlg, MacKey, Tag};
 use crate::algorithm::Prf;
 
 /// prf+ stops after 255 blocks: the block counter is a single octet (RFC 7296 2.13).
 pub const PRF_PLUS_MAX_BLOCKS: usize = 255;
 
-/// ring's HMAC algorithm for a PRF transform.
-pub(crate) fn hmac_algorithm(alg: Prf) -> hmac::Algorithm {
-    match alg {
-        Prf::HmacSha1 => hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
-        Prf::HmacSha256 => hmac::HMAC_SHA256,
-        Prf::HmacSha384 => hmac::HMAC_SHA384,
-        Prf::HmacSha512 => hmac::HMAC_SHA512,
-    }
-}
-
 /// `prf(key, data[0] | data[1] | ...)`. The pieces are fed in order, so callers need not
 /// concatenate them. All PRFs here are HMACs, which take keys of any length (RFC 2104).
 pub fn prf(alg: Prf, key: &[u8], data: &[&[u8]]) -> Zeroizing<Vec<u8>> {
-    let key = hmac::Key::new(hmac_algorithm(alg), key);
-    prf_with_key(&key, data)
-}
-
-pub(crate) fn prf_with_key(key: &hmac::Key, data: &[&[u8]]) -> Zeroizing<Vec<u8>> {
-    let mut ctx = hmac::Context::with_key(key);
-    for piece in data {
-        ctx.update(piece);
-    }
-    Zeroizing::new(ctx.sign().as_ref().to_vec())
+    let key = MacKey::new(HashAlg::of_prf(alg), key);
+    Zeroizing::new(key.sign(data).as_ref().to_vec())
 }
 
 /// The most octets prf+ can produce with `alg`.
@@ -66,11 +48,11 @@ pub(crate) fn prf_plus_into(
             max,
         });
     }
-    let key = hmac::Key::new(hmac_algorithm(alg), key);
-    let mut previous: Option<hmac::Tag> = None;
+    let key = MacKey::new(HashAlg::of_prf(alg), key);
+    let mut previous: Option<Tag> = None;
     // The length check above bounds the chunks to 255, so the counter never wraps.
     for (chunk, counter) in out.chunks_mut(alg.output_len()).zip(1u8..=255) {
-        let mut ctx = hmac::Context::with_key(&key);
+        let mut ctx = key.context();
         if let Some(tag) = &previous {
             ctx.update(tag.as_ref());
         }
@@ -78,7 +60,7 @@ pub(crate) fn prf_plus_into(
             ctx.update(piece);
         }
         ctx.update(&[counter]);
-        let tag = ctx.sign();
+        let tag = ctx.finish();
         let block = tag.as_ref();
         let take = chunk.len().min(block.len());
         chunk[..take].copy_from_slice(&block[..take]);
@@ -119,6 +101,18 @@ mod tests {
             // Split data to check that the pieces are fed in order.
             assert_eq!(*prf(alg, &key, &[b"Hi ", b"There"]), hex(expected), "{alg}");
         }
+    }
+
+    // RFC 2202 section 2, test case 1 (HMAC-MD5): key = 0x0b x 16, data = "Hi There".
+    #[test]
+    fn rfc2202_hmac_md5() {
+        assert_eq!(
+            *prf(Prf::HmacMd5, &[0x0b; 16], &[b"Hi ", b"There"]),
+            hex("9294727a3638bb1c13f48ef8158bfc9d")
+        );
+        let out = prf_plus(Prf::HmacMd5, b"k", &[b"s"], 40).unwrap();
+        assert_eq!(out.len(), 40);
+        assert_eq!(out[..16], *prf(Prf::HmacMd5, b"k", &[b"s", &[1]]));
     }
 
     // RFC 4868 section 2.7.1 PRF test case 2 (= RFC 4231 test case 2): key = "Jefe",

@@ -11,12 +11,13 @@ use std::fmt;
 
 use aes::cipher::{Array, BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt};
 use aes::cipher::{BlockModeEncrypt, InnerIvInit, KeyInit};
-use ring::{aead, hmac};
+use ring::aead;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::error::CryptoError;
 use super::keymat::{IkeKeys, IkeSuite};
+use super::mac::{HashAlg, MacKey};
 use super::rng::Random;
 use crate::algorithm::{Encryption, Integrity};
 
@@ -62,13 +63,13 @@ enum Scheme {
     },
     CbcHmac {
         cipher: CbcCipher,
-        mac: hmac::Key,
+        mac: MacKey,
         icv_len: usize,
     },
 }
 
-/// Block ciphers used in CBC mode, keyed once per direction.
-enum CbcCipher {
+/// Block ciphers used in CBC mode, keyed once per direction (IKEv2) or per IKEv1 SA.
+pub(crate) enum CbcCipher {
     Aes128(aes::Aes128),
     Aes192(aes::Aes192),
     Aes256(aes::Aes256),
@@ -93,15 +94,6 @@ fn check_len(expected: usize, got: usize) -> Result<(), CryptoError> {
         Ok(())
     } else {
         Err(CryptoError::BadKeyLength { expected, got })
-    }
-}
-
-fn hmac_algorithm(integrity: Integrity) -> hmac::Algorithm {
-    match integrity {
-        Integrity::HmacSha1_96 => hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
-        Integrity::HmacSha256_128 => hmac::HMAC_SHA256,
-        Integrity::HmacSha384_192 => hmac::HMAC_SHA384,
-        Integrity::HmacSha512_256 => hmac::HMAC_SHA512,
     }
 }
 
@@ -151,28 +143,10 @@ impl Scheme {
                 ))?;
                 let sk_a = sk_a.unwrap_or_default();
                 check_len(integrity.key_len(), sk_a.len())?;
-                let bad_key = |_| CryptoError::BadKeyLength {
-                    expected: encryption.keymat_len(),
-                    got: sk_e.len(),
-                };
-                let cipher = match encryption {
-                    Encryption::AesCbc { key_bits: 128 } => {
-                        CbcCipher::Aes128(aes::Aes128::new_from_slice(sk_e).map_err(bad_key)?)
-                    }
-                    Encryption::AesCbc { key_bits: 192 } => {
-                        CbcCipher::Aes192(aes::Aes192::new_from_slice(sk_e).map_err(bad_key)?)
-                    }
-                    Encryption::AesCbc { key_bits: 256 } => {
-                        CbcCipher::Aes256(aes::Aes256::new_from_slice(sk_e).map_err(bad_key)?)
-                    }
-                    Encryption::TripleDes => {
-                        CbcCipher::TripleDes(des::TdesEde3::new_from_slice(sk_e).map_err(bad_key)?)
-                    }
-                    _ => return Err(CryptoError::UnsupportedAlgorithm("AES-CBC key size")),
-                };
+                let cipher = CbcCipher::new(encryption, sk_e)?;
                 Scheme::CbcHmac {
                     cipher,
-                    mac: hmac::Key::new(hmac_algorithm(integrity), sk_a),
+                    mac: MacKey::new(HashAlg::of_integrity(integrity), sk_a),
                     icv_len: integrity.icv_len(),
                 }
             }
@@ -315,10 +289,10 @@ impl PayloadProtection {
                 if cipher.encrypt(iv, data).is_err() {
                     return Vec::new();
                 }
-                let mut ctx = hmac::Context::with_key(mac);
+                let mut ctx = mac.context();
                 ctx.update(prefix);
                 ctx.update(&body);
-                let tag = ctx.sign();
+                let tag = ctx.finish();
                 body.extend_from_slice(tag.as_ref().get(..*icv_len).unwrap_or_default());
             }
         }
@@ -361,10 +335,10 @@ impl PayloadProtection {
                 if ciphertext.len() % block != 0 {
                     return Err(CryptoError::MisalignedCiphertext);
                 }
-                let mut ctx = hmac::Context::with_key(mac);
+                let mut ctx = mac.context();
                 ctx.update(prefix);
                 ctx.update(signed);
-                let tag = ctx.sign();
+                let tag = ctx.finish();
                 let expected = tag.as_ref().get(..*icv_len).unwrap_or_default();
                 if !bool::from(expected.ct_eq(icv)) {
                     return Err(CryptoError::IcvMismatch);
@@ -423,7 +397,36 @@ fn strip_padding(mut plain: Zeroizing<Vec<u8>>) -> Result<Zeroizing<Vec<u8>>, Cr
 }
 
 impl CbcCipher {
-    fn block_len(&self) -> usize {
+    /// Keys an AES-CBC or 3DES-CBC cipher with a key of exactly `encryption.keymat_len()`
+    /// octets; refuses the combined modes.
+    pub(crate) fn new(encryption: Encryption, key: &[u8]) -> Result<CbcCipher, CryptoError> {
+        let bad_key = |_| CryptoError::BadKeyLength {
+            expected: encryption.keymat_len(),
+            got: key.len(),
+        };
+        Ok(match encryption {
+            Encryption::AesCbc { key_bits: 128 } => {
+                CbcCipher::Aes128(aes::Aes128::new_from_slice(key).map_err(bad_key)?)
+            }
+            Encryption::AesCbc { key_bits: 192 } => {
+                CbcCipher::Aes192(aes::Aes192::new_from_slice(key).map_err(bad_key)?)
+            }
+            Encryption::AesCbc { key_bits: 256 } => {
+                CbcCipher::Aes256(aes::Aes256::new_from_slice(key).map_err(bad_key)?)
+            }
+            Encryption::TripleDes => {
+                CbcCipher::TripleDes(des::TdesEde3::new_from_slice(key).map_err(bad_key)?)
+            }
+            Encryption::AesCbc { .. } => {
+                return Err(CryptoError::UnsupportedAlgorithm("AES-CBC key size"))
+            }
+            Encryption::AesGcm16 { .. } | Encryption::ChaCha20Poly1305 => {
+                return Err(CryptoError::UnsupportedAlgorithm("not a CBC cipher"))
+            }
+        })
+    }
+
+    pub(crate) fn block_len(&self) -> usize {
         match self {
             CbcCipher::Aes128(_) | CbcCipher::Aes192(_) | CbcCipher::Aes256(_) => AES_BLOCK,
             CbcCipher::TripleDes(_) => DES_BLOCK,
@@ -432,7 +435,7 @@ impl CbcCipher {
 
     /// CBC-encrypts whole blocks of `data` in place with `iv`, which must be one block long.
     /// Callers pass whole blocks; a trailing partial block would be left untouched.
-    fn encrypt(&self, iv: &[u8], data: &mut [u8]) -> Result<(), CryptoError> {
+    pub(crate) fn encrypt(&self, iv: &[u8], data: &mut [u8]) -> Result<(), CryptoError> {
         match self {
             CbcCipher::Aes128(c) => cbc_encrypt(c, iv, data),
             CbcCipher::Aes192(c) => cbc_encrypt(c, iv, data),
@@ -441,7 +444,8 @@ impl CbcCipher {
         }
     }
 
-    fn decrypt(&self, iv: &[u8], data: &mut [u8]) -> Result<(), CryptoError> {
+    /// CBC-decrypts whole blocks of `data` in place with `iv`, which must be one block long.
+    pub(crate) fn decrypt(&self, iv: &[u8], data: &mut [u8]) -> Result<(), CryptoError> {
         match self {
             CbcCipher::Aes128(c) => cbc_decrypt(c, iv, data),
             CbcCipher::Aes192(c) => cbc_decrypt(c, iv, data),
@@ -493,6 +497,7 @@ mod tests {
         ];
         for encryption in cbc {
             for integrity in [
+                Integrity::HmacMd5_96,
                 Integrity::HmacSha1_96,
                 Integrity::HmacSha256_128,
                 Integrity::HmacSha384_192,
@@ -792,6 +797,24 @@ mod tests {
             PayloadProtection::new(Encryption::TripleDes, integrity, &key, Some(&[0x22; 20]))
                 .unwrap();
         let mut iv = FixedRandom(hex("1234567890abcdef"));
+        assert_eq!(tx.seal(&prefix, b"IKE inner payloads", &mut iv), expected);
+        assert_eq!(*tx.open(&prefix, &expected).unwrap(), b"IKE inner payloads");
+    }
+
+    // AES-128-CBC with HMAC-MD5-96 (RFC 2403): ciphertext and ICV computed independently
+    // with Python 3 (`cryptography`'s AES in CBC mode and the hmac module with MD5) for the
+    // inner payloads "IKE inner payloads", 13 zero octets of padding and Pad Length 13.
+    #[test]
+    fn aes_cbc_hmac_md5_known_answer() {
+        let key = hex("6c3ea0477630ce21a2ce334aa746c2cd");
+        let prefix = hex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b2e000044");
+        let expected = hex("00112233445566778899aabbccddeeff
+             ab19c8d29b0a302384f9ad09f29d58e0b8dde6567e0a6ecffb1eb8e190f2691b
+             7d95461a3ca93b27dd872242");
+        let integrity = Some(Integrity::HmacMd5_96);
+        let aes = Encryption::AesCbc { key_bits: 128 };
+        let mut tx = PayloadProtection::new(aes, integrity, &key, Some(&[0x33; 16])).unwrap();
+        let mut iv = FixedRandom(hex("00112233445566778899aabbccddeeff"));
         assert_eq!(tx.seal(&prefix, b"IKE inner payloads", &mut iv), expected);
         assert_eq!(*tx.open(&prefix, &expected).unwrap(), b"IKE inner payloads");
     }

@@ -34,6 +34,8 @@ pub(super) fn cipher(encryption: Encryption) -> CipherAttribute {
 /// XFRMA_ALG_AUTH_TRUNC (`struct xfrm_algo_auth`): name and truncation length in bits.
 pub(super) fn integrity(integrity: Integrity) -> (&'static str, u32) {
     match integrity {
+        // RFC 2403: HMAC-MD5-96.
+        Integrity::HmacMd5_96 => ("hmac(md5)", 96),
         // RFC 2404: HMAC-SHA-1-96.
         Integrity::HmacSha1_96 => ("hmac(sha1)", 96),
         // RFC 4868 section 2.3: truncation to half the hash output.
@@ -91,6 +93,7 @@ mod tests {
     #[test]
     fn integrity_truncation_matches_icv_length() {
         for alg in [
+            Integrity::HmacMd5_96,
             Integrity::HmacSha1_96,
             Integrity::HmacSha256_128,
             Integrity::HmacSha384_192,
@@ -99,6 +102,7 @@ mod tests {
             let (_, trunc_bits) = integrity(alg);
             assert_eq!(trunc_bits as usize, alg.icv_len() * 8, "{alg}");
         }
+        assert_eq!(integrity(Integrity::HmacMd5_96).0, "hmac(md5)");
         assert_eq!(integrity(Integrity::HmacSha1_96).0, "hmac(sha1)");
         assert_eq!(integrity(Integrity::HmacSha256_128).0, "hmac(sha256)");
         assert_eq!(integrity(Integrity::HmacSha384_192).0, "hmac(sha384)");

@@ -327,6 +327,7 @@ mod tests {
             (Encryption::TripleDes, "cbc(des3_ede)", 192),
         ] {
             for (integrity, auth_name, trunc, auth_key_bits) in [
+                (Integrity::HmacMd5_96, "hmac(md5)", 96, 128),
                 (Integrity::HmacSha1_96, "hmac(sha1)", 96, 160),
                 (Integrity::HmacSha256_128, "hmac(sha256)", 128, 256),
                 (Integrity::HmacSha384_192, "hmac(sha384)", 192, 384),

@@ -54,6 +54,7 @@ macro_rules! transform_ids {
 }
 
 transform_ids!(Integrity in Integ {
+    HmacMd5_96 = 1,
     HmacSha1_96 = 2,
     HmacSha256_128 = 12,
     HmacSha384_192 = 13,
@@ -61,6 +62,7 @@ transform_ids!(Integrity in Integ {
 });
 
 transform_ids!(Prf in Prf {
+    HmacMd5 = 1,
     HmacSha1 = 2,
     HmacSha256 = 5,
     HmacSha384 = 6,
@@ -69,9 +71,13 @@ transform_ids!(Prf in Prf {
 
 transform_ids!(DhGroup in Dh {
     Modp1024 = 2,
+    Modp1536 = 5,
     Modp2048 = 14,
+    Modp3072 = 15,
+    Modp4096 = 16,
     Ecp256 = 19,
     Ecp384 = 20,
+    Ecp521 = 21,
     Curve25519 = 31,
 });
 
@@ -125,23 +131,29 @@ pub fn encryption_from_transform(t: &Transform) -> Option<Encryption> {
 mod tests {
     use super::*;
 
-    const INTEGRITY: [Integrity; 4] = [
+    const INTEGRITY: [Integrity; 5] = [
+        Integrity::HmacMd5_96,
         Integrity::HmacSha1_96,
         Integrity::HmacSha256_128,
         Integrity::HmacSha384_192,
         Integrity::HmacSha512_256,
     ];
-    const PRFS: [Prf; 4] = [
+    const PRFS: [Prf; 5] = [
+        Prf::HmacMd5,
         Prf::HmacSha1,
         Prf::HmacSha256,
         Prf::HmacSha384,
         Prf::HmacSha512,
     ];
-    const GROUPS: [DhGroup; 5] = [
+    const GROUPS: [DhGroup; 9] = [
         DhGroup::Modp1024,
+        DhGroup::Modp1536,
         DhGroup::Modp2048,
+        DhGroup::Modp3072,
+        DhGroup::Modp4096,
         DhGroup::Ecp256,
         DhGroup::Ecp384,
+        DhGroup::Ecp521,
         DhGroup::Curve25519,
     ];
 
@@ -166,11 +178,11 @@ mod tests {
     #[test]
     fn ids_are_the_iana_values() {
         let integrity: Vec<u16> = INTEGRITY.iter().map(|i| i.transform_id()).collect();
-        assert_eq!(integrity, [2, 12, 13, 14]);
+        assert_eq!(integrity, [1, 2, 12, 13, 14]);
         let prfs: Vec<u16> = PRFS.iter().map(|p| p.transform_id()).collect();
-        assert_eq!(prfs, [2, 5, 6, 7]);
+        assert_eq!(prfs, [1, 2, 5, 6, 7]);
         let groups: Vec<u16> = GROUPS.iter().map(|g| g.transform_id()).collect();
-        assert_eq!(groups, [2, 14, 19, 20, 31]);
+        assert_eq!(groups, [2, 5, 14, 15, 16, 19, 20, 21, 31]);
     }
 
     #[test]
