@@ -781,8 +781,16 @@ fn an_ikev1_main_mode_for_an_ikev2_connection_is_refused_with_no_state() {
     }
     let after = engine.stats();
     assert_eq!(
-        (after.dropped_malformed, after.dropped_unknown_sa, after.dropped_unexpected),
-        (before.dropped_malformed, before.dropped_unknown_sa, before.dropped_unexpected),
+        (
+            after.dropped_malformed,
+            after.dropped_unknown_sa,
+            after.dropped_unexpected
+        ),
+        (
+            before.dropped_malformed,
+            before.dropped_unknown_sa,
+            before.dropped_unexpected
+        ),
         "a well-formed message, refused"
     );
     assert_eq!(engine.sas().count(), 0, "no IKE SA created");

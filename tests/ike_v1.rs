@@ -48,7 +48,8 @@ fn kernels_agree(pair: &Pair, sas: usize) -> bool {
     let (a, b) = (&pair.a.kernel.sas, &pair.b.kernel.sas);
     a.len() == sas
         && b.len() == sas
-        && a.iter().all(|(key, sa)| b.get(key).is_some_and(|other| other.esp == sa.esp))
+        && a.iter()
+            .all(|(key, sa)| b.get(key).is_some_and(|other| other.esp == sa.esp))
 }
 
 fn ike_down_reasons(pair: &Pair, which: Which) -> Vec<DownReason> {
@@ -109,7 +110,10 @@ fn quick_mode_with_pfs_for_two_subnet_pairs() {
     assert!(pair.drive_until(Duration::from_secs(20), |p| kernels_agree(p, 8)));
     let sa = pair.a.engine.sas().next().expect("SA");
     assert_eq!(sa.children.len(), 4);
-    assert!(sa.children.iter().all(|c| c.suite.dh == Some(DhGroup::Modp2048)));
+    assert!(sa
+        .children
+        .iter()
+        .all(|c| c.suite.dh == Some(DhGroup::Modp2048)));
     let mut pairs: Vec<String> = sa
         .children
         .iter()
@@ -208,7 +212,9 @@ fn selectors_outside_the_connection_are_refused_with_invalid_id_information() {
     b.remote_subnets = vec!["10.99.0.0/16".parse().expect("net")];
     let mut pair = pair_of(v1(A_ADDR, B_ADDR, true), b);
     pair.drive_until(Duration::from_secs(10), |p| {
-        p.a.events.iter().any(|e| matches!(e, Event::ChildFailed { .. }))
+        p.a.events
+            .iter()
+            .any(|e| matches!(e, Event::ChildFailed { .. }))
     });
     let failed = |events: &[Event]| {
         events.iter().find_map(|e| match e {
@@ -217,9 +223,15 @@ fn selectors_outside_the_connection_are_refused_with_invalid_id_information() {
         })
     };
     let b_text = failed(&pair.b.events).expect("the responder reports it");
-    assert!(b_text.contains("INVALID_ID_INFORMATION") && b_text.contains("10.99.0.0/16"), "{b_text}");
+    assert!(
+        b_text.contains("INVALID_ID_INFORMATION") && b_text.contains("10.99.0.0/16"),
+        "{b_text}"
+    );
     let a_text = failed(&pair.a.events).expect("the initiator reports it");
-    assert!(a_text.contains("the peer refused with INVALID_ID_INFORMATION"), "{a_text}");
+    assert!(
+        a_text.contains("the peer refused with INVALID_ID_INFORMATION"),
+        "{a_text}"
+    );
     assert!(pair.a.kernel.sas.is_empty() && pair.b.kernel.sas.is_empty());
 }
 
@@ -229,9 +241,17 @@ fn ipsec_sas_are_replaced_before_they_expire_and_the_old_ones_deleted() {
         c.child_lifetime = Duration::from_secs(60);
         c
     };
-    let mut pair = pair_of(short(v1(A_ADDR, B_ADDR, true)), short(v1(B_ADDR, A_ADDR, false)));
+    let mut pair = pair_of(
+        short(v1(A_ADDR, B_ADDR, true)),
+        short(v1(B_ADDR, A_ADDR, false)),
+    );
     assert!(pair.drive_until(Duration::from_secs(10), |p| kernels_agree(p, 2)));
-    let first: Vec<u32> = pair.a.engine.sas().flat_map(|s| s.children.iter().map(|c| c.inbound_spi)).collect();
+    let first: Vec<u32> = pair
+        .a
+        .engine
+        .sas()
+        .flat_map(|s| s.children.iter().map(|c| c.inbound_spi))
+        .collect();
     // Over five lifetimes, the pair is replaced again and again; at every moment each side
     // has a pair installed in both directions.
     pair.drive_checked(
@@ -242,8 +262,16 @@ fn ipsec_sas_are_replaced_before_they_expire_and_the_old_ones_deleted() {
             assert!(a.is_empty() || a.len() >= 2);
         },
     );
-    assert!(kernels_agree(&pair, 2), "one pair left on each side, keys agree");
-    let now: Vec<u32> = pair.a.engine.sas().flat_map(|s| s.children.iter().map(|c| c.inbound_spi)).collect();
+    assert!(
+        kernels_agree(&pair, 2),
+        "one pair left on each side, keys agree"
+    );
+    let now: Vec<u32> = pair
+        .a
+        .engine
+        .sas()
+        .flat_map(|s| s.children.iter().map(|c| c.inbound_spi))
+        .collect();
     assert_ne!(first, now, "replaced");
     let rekeys = pair.a.child_up() + pair.b.child_up();
     assert!(rekeys >= 8, "{rekeys} installs");
@@ -256,9 +284,17 @@ fn the_isakmp_sa_is_reauthenticated_and_the_ipsec_sas_move_over() {
         c.ike_lifetime = Duration::from_secs(120);
         c
     };
-    let mut pair = pair_of(short(v1(A_ADDR, B_ADDR, true)), short(v1(B_ADDR, A_ADDR, false)));
+    let mut pair = pair_of(
+        short(v1(A_ADDR, B_ADDR, true)),
+        short(v1(B_ADDR, A_ADDR, false)),
+    );
     assert!(pair.drive_until(Duration::from_secs(10), |p| kernels_agree(p, 2)));
-    let spis: Vec<u32> = pair.a.engine.sas().flat_map(|s| s.children.iter().map(|c| c.inbound_spi)).collect();
+    let spis: Vec<u32> = pair
+        .a
+        .engine
+        .sas()
+        .flat_map(|s| s.children.iter().map(|c| c.inbound_spi))
+        .collect();
     pair.drive_checked(
         Duration::from_secs(400),
         |_| false,
@@ -267,7 +303,12 @@ fn the_isakmp_sa_is_reauthenticated_and_the_ipsec_sas_move_over() {
     assert!(pair.a.ike_up() >= 3, "{} phase 1s", pair.a.ike_up());
     assert_eq!(pair.a.engine.sas().count(), 1, "old ISAKMP SAs deleted");
     assert_eq!(pair.b.engine.sas().count(), 1, "and gone on the peer");
-    let after: Vec<u32> = pair.a.engine.sas().flat_map(|s| s.children.iter().map(|c| c.inbound_spi)).collect();
+    let after: Vec<u32> = pair
+        .a
+        .engine
+        .sas()
+        .flat_map(|s| s.children.iter().map(|c| c.inbound_spi))
+        .collect();
     assert_eq!(spis, after, "the same IPsec SAs");
     assert!(kernels_agree(&pair, 2));
 }
@@ -280,7 +321,10 @@ fn a_silent_peer_is_found_dead() {
         c.close_action = ikehub::ike::CloseAction::None;
         c
     };
-    let mut pair = pair_of(dpd(v1(A_ADDR, B_ADDR, true)), dpd(v1(B_ADDR, A_ADDR, false)));
+    let mut pair = pair_of(
+        dpd(v1(A_ADDR, B_ADDR, true)),
+        dpd(v1(B_ADDR, A_ADDR, false)),
+    );
     assert!(pair.drive_until(Duration::from_secs(10), |p| kernels_agree(p, 2)));
     // Liveness checks are answered while the link is up.
     pair.drive_until(Duration::from_secs(60), |_| false);
@@ -290,7 +334,11 @@ fn a_silent_peer_is_found_dead() {
     assert!(pair.drive_until(Duration::from_secs(120), |p| {
         ike_down_reasons(p, Which::A).contains(&DownReason::PeerDead)
     }));
-    assert!(pair.now - cut_at <= Duration::from_secs(45), "{:?}", pair.now - cut_at);
+    assert!(
+        pair.now - cut_at <= Duration::from_secs(45),
+        "{:?}",
+        pair.now - cut_at
+    );
     assert!(pair.a.kernel.sas.is_empty());
 }
 
@@ -319,7 +367,11 @@ fn deletes_both_ways() {
             }),
             "{deleting:?}"
         );
-        let peer = if deleting == Which::A { Which::B } else { Which::A };
+        let peer = if deleting == Which::A {
+            Which::B
+        } else {
+            Which::A
+        };
         assert!(ike_down_reasons(&pair, peer).contains(&DownReason::DeletedByPeer));
     }
 }
@@ -340,7 +392,12 @@ fn nat_is_detected_and_esp_goes_in_udp() {
     let b = pair.b.engine.sas().next().expect("SA");
     assert!(b.nat.remote_behind);
     assert!(pair.b.kernel.sas.values().all(|s| s.esp.encap.is_some()));
-    assert!(pair.a.kernel.sas.values().all(|s| s.esp.encap == Some((4500, 4500))));
+    assert!(pair
+        .a
+        .kernel
+        .sas
+        .values()
+        .all(|s| s.esp.encap == Some((4500, 4500))));
 }
 
 #[test]
@@ -369,12 +426,22 @@ fn malformed_messages_are_counted_and_dropped_without_state() {
         // Length field larger than the datagram.
         [header.clone(), 200u32.to_be_bytes().to_vec()].concat(),
         // An SA payload whose length runs past the end.
-        [header.clone(), 36u32.to_be_bytes().to_vec(), vec![0, 0, 0, 40, 0, 0, 0, 1]].concat(),
+        [
+            header.clone(),
+            36u32.to_be_bytes().to_vec(),
+            vec![0, 0, 0, 40, 0, 0, 0, 1],
+        ]
+        .concat(),
         // A Main Mode first message without an SA payload.
         {
             let mut h = header.clone();
             h[16] = 10;
-            [h, 36u32.to_be_bytes().to_vec(), vec![0, 0, 0, 8, 1, 2, 3, 4]].concat()
+            [
+                h,
+                36u32.to_be_bytes().to_vec(),
+                vec![0, 0, 0, 8, 1, 2, 3, 4],
+            ]
+            .concat()
         },
     ];
     let before = pair.b.engine.stats();
@@ -382,7 +449,10 @@ fn malformed_messages_are_counted_and_dropped_without_state() {
         pair.inject(Which::B, local, remote, case.clone());
     }
     let after = pair.b.engine.stats();
-    assert_eq!(after.dropped_malformed, before.dropped_malformed + cases.len() as u64);
+    assert_eq!(
+        after.dropped_malformed,
+        before.dropped_malformed + cases.len() as u64
+    );
     assert_eq!(pair.b.engine.sas().count(), 0);
     assert!(pair.b.engine.poll_transmit().is_none());
 }
@@ -406,7 +476,10 @@ fn simultaneous_rekeys_leave_one_pair() {
             side.engine.rekey_children(now, conn);
         }
         pair.drive_until(Duration::from_secs(30), |_| false);
-        assert!(kernels_agree(&pair, 2), "seed {seed}: one pair on each side, keys agree");
+        assert!(
+            kernels_agree(&pair, 2),
+            "seed {seed}: one pair on each side, keys agree"
+        );
         let after = inbound_spis(&pair, Which::A);
         assert_eq!(after.len(), 1, "seed {seed}");
         assert_ne!(first, after, "seed {seed}: replaced");

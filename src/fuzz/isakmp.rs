@@ -34,5 +34,8 @@ pub fn run(data: &[u8]) {
         responder.poll_kernel().is_none(),
         "no IPsec SA from one datagram"
     );
-    assert!(responder.poll_transmit().into_iter().count() <= 1, "one answer at most");
+    assert!(
+        responder.poll_transmit().into_iter().count() <= 1,
+        "one answer at most"
+    );
 }

@@ -253,9 +253,7 @@ impl IkeSa {
     pub fn requests_pending(&self) -> bool {
         match &self.v1 {
             Some(v1) => v1.outstanding.is_some() || !v1.queued.is_empty(),
-            None => {
-                self.v2.exchanges.outstanding.is_some() || !self.v2.exchanges.queued.is_empty()
-            }
+            None => self.v2.exchanges.outstanding.is_some() || !self.v2.exchanges.queued.is_empty(),
         }
     }
 

@@ -73,7 +73,10 @@ impl Context {
             .filter(|p| p.dh.first() == Some(&group))
             .cloned()
             .collect();
-        let offer = Payload::Sa(proposal::phase1_sa(&same_group, settings.ike_lifetime.as_secs()));
+        let offer = Payload::Sa(proposal::phase1_sa(
+            &same_group,
+            settings.ike_lifetime.as_secs(),
+        ));
         let dh = KeyExchange::generate(group, self.rng.as_mut())
             .map_err(|e| Error::KeyExchange(e.to_string()))?;
         let mut ni = vec![0u8; NONCE_LEN];
@@ -124,7 +127,12 @@ impl Context {
         datagram: &[u8],
         msg: &ikev1::Message,
     ) {
-        let payloads: Vec<Payload> = msg.chain.payloads.iter().map(|s| s.payload.clone()).collect();
+        let payloads: Vec<Payload> = msg
+            .chain
+            .payloads
+            .iter()
+            .map(|s| s.payload.clone())
+            .collect();
         let cky_i = msg.header.initiator_cookie;
         let (Some(offered), Some(ke_i), Some(ni), Some(id)) = (
             find_sa(&payloads),
@@ -140,10 +148,18 @@ impl Context {
             let failure = Failure::refused(
                 AGGRESSIVE_MODE,
                 "INVALID_ID_INFORMATION",
-                format!("no Aggressive Mode connection for {identity} at {}", remote.ip()),
+                format!(
+                    "no Aggressive Mode connection for {identity} at {}",
+                    remote.ip()
+                ),
             );
             info!(peer = %remote, "{failure}");
-            self.v1_refuse(local, remote, cky_i, ikev1::NotifyType::InvalidIdInformation);
+            self.v1_refuse(
+                local,
+                remote,
+                cky_i,
+                ikev1::NotifyType::InvalidIdInformation,
+            );
             self.report_refusal(self.connection_naming(remote.ip()), remote, failure);
             return;
         };
@@ -153,7 +169,8 @@ impl Context {
         let (choice, answer) = match proposal::select_phase1(offered, &settings.ike_proposals) {
             Ok(c) => c,
             Err(e) => {
-                let failure = Failure::refused(AGGRESSIVE_MODE, "NO_PROPOSAL_CHOSEN", e.to_string());
+                let failure =
+                    Failure::refused(AGGRESSIVE_MODE, "NO_PROPOSAL_CHOSEN", e.to_string());
                 info!(conn = conn.0, peer = %remote, "{failure}");
                 self.v1_refuse(local, remote, cky_i, ikev1::NotifyType::NoProposalChosen);
                 self.report_refusal(Some(conn), remote, failure);
@@ -196,7 +213,7 @@ impl Context {
         );
         sa.remote_id = Some(identity);
         let hs = Phase1 {
-            step: Step::ExpectId,
+            step: Step::Id,
             choice: Some(choice),
             sa_i_b: raw_body(datagram, msg, |p| matches!(p, Payload::Sa(_))),
             dh: None,
@@ -208,14 +225,19 @@ impl Context {
             initial_contact: false,
             peer_id_b: raw_body(datagram, msg, |p| matches!(p, Payload::Identification(_))),
         };
-        let (crypto, skeyid) =
-            match phase1_crypto(&choice, &hs, &settings.psk.0, shared.as_bytes(), (cky_i, spi_r)) {
-                Ok(k) => k,
-                Err(e) => {
-                    debug!(peer = %remote, "Aggressive Mode keys: {e}");
-                    return;
-                }
-            };
+        let (crypto, skeyid) = match phase1_crypto(
+            &choice,
+            &hs,
+            &settings.psk.0,
+            shared.as_bytes(),
+            (cky_i, spi_r),
+        ) {
+            Ok(k) => k,
+            Err(e) => {
+                debug!(peer = %remote, "Aggressive Mode keys: {e}");
+                return;
+            }
+        };
         let our_id = Payload::Identification(ids::identity_payload(&settings.local_id));
         let hash_r = keys::hash_r(
             choice.hash,
@@ -238,7 +260,13 @@ impl Context {
         reply.extend(nat_t.map(NatTVariant::vendor_id));
         reply.push(Payload::VendorId(ikev1::vendor::DPD.to_vec()));
         if let Some(variant) = nat_t {
-            reply.extend(nat::nat_d_payloads(variant, choice.hash, (cky_i, spi_r), local, remote));
+            reply.extend(nat::nat_d_payloads(
+                variant,
+                choice.hash,
+                (cky_i, spi_r),
+                local,
+                remote,
+            ));
         }
         let mut v1 = V1State {
             aggressive: true,
@@ -287,7 +315,12 @@ impl Context {
                 return Fate::Keep;
             }
         };
-        let payloads: Vec<Payload> = msg.chain.payloads.iter().map(|s| s.payload.clone()).collect();
+        let payloads: Vec<Payload> = msg
+            .chain
+            .payloads
+            .iter()
+            .map(|s| s.payload.clone())
+            .collect();
         let (Some(answer), Some(ke_r), Some(nr), Some(id), Some(hash)) = (
             find_sa(&payloads),
             find_ke(&payloads),
@@ -331,7 +364,11 @@ impl Context {
         if dh.group() != choice.dh {
             return Fate::Remove(DownReason::NegotiationFailed(Failure::gave_up(
                 AGGRESSIVE_MODE,
-                format!("the responder chose {} after our {} KE payload", choice.dh, dh.group()),
+                format!(
+                    "the responder chose {} after our {} KE payload",
+                    choice.dh,
+                    dh.group()
+                ),
             )));
         }
         let shared = match dh.agree(ke_r) {
@@ -349,10 +386,21 @@ impl Context {
         let (crypto, skeyid) =
             match phase1_crypto(&choice, hs, &settings.psk.0, shared.as_bytes(), cookies) {
                 Ok(k) => k,
-                Err(e) => return Fate::Remove(DownReason::NegotiationFailed(Failure::local(e.to_string()))),
+                Err(e) => {
+                    return Fate::Remove(DownReason::NegotiationFailed(Failure::local(
+                        e.to_string(),
+                    )))
+                }
             };
         let expected = keys::hash_r(
-            choice.hash, &skeyid, &hs.ke_i, &hs.ke_r, cookies.0, cookies.1, &hs.sa_i_b, &id_r_b,
+            choice.hash,
+            &skeyid,
+            &hs.ke_i,
+            &hs.ke_r,
+            cookies.0,
+            cookies.1,
+            &hs.sa_i_b,
+            &id_r_b,
         );
         if !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_slice(), hash)) {
             let failure = Failure::refused(
@@ -393,7 +441,13 @@ impl Context {
                     remote_behind: found.1,
                 };
             }
-            reply.extend(nat::nat_d_payloads(variant, choice.hash, cookies, local, remote));
+            reply.extend(nat::nat_d_payloads(
+                variant,
+                choice.hash,
+                cookies,
+                local,
+                remote,
+            ));
         }
         if initial {
             reply.push(self.v1_initial_contact(sa));
@@ -456,10 +510,21 @@ impl Context {
             return Fate::Keep;
         };
         let expected = keys::hash_i(
-            choice.hash, skeyid, &hs.ke_i, &hs.ke_r, cky_i, cky_r, &hs.sa_i_b, &hs.peer_id_b,
+            choice.hash,
+            skeyid,
+            &hs.ke_i,
+            &hs.ke_r,
+            cky_i,
+            cky_r,
+            &hs.sa_i_b,
+            &hs.peer_id_b,
         );
         if !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_slice(), hash)) {
-            let identity = sa.remote_id.as_ref().map(ToString::to_string).unwrap_or_default();
+            let identity = sa
+                .remote_id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
             let failure = Failure::refused(
                 AGGRESSIVE_MODE,
                 "AUTHENTICATION_FAILED",

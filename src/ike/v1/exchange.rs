@@ -89,11 +89,19 @@ impl Engine {
             cx.stats.dropped_unexpected += 1;
             return;
         }
-        if let Some(id) = cx.half_open.get(&(header.initiator_cookie, remote)).copied() {
+        if let Some(id) = cx
+            .half_open
+            .get(&(header.initiator_cookie, remote))
+            .copied()
+        {
             let Some(sa) = self.sas.get(id.0 as usize).and_then(Option::as_ref) else {
                 return;
             };
-            match sa.v1.as_ref().and_then(|v| v.cached_reply(&digest(datagram))) {
+            match sa
+                .v1
+                .as_ref()
+                .and_then(|v| v.cached_reply(&digest(datagram)))
+            {
                 Some(reply) => {
                     let transmit = Transmit {
                         local: sa.local,
@@ -182,8 +190,7 @@ impl Engine {
                         sa.spi_i == header.initiator_cookie
                             && (sa.spi_r == 0 || sa.spi_r == header.responder_cookie)
                     } else {
-                        sa.spi_r == header.responder_cookie
-                            && sa.spi_i == header.initiator_cookie
+                        sa.spi_r == header.responder_cookie && sa.spi_i == header.initiator_cookie
                     })
             })
         };
@@ -220,9 +227,7 @@ impl Context {
             ExchangeType::QuickMode if sa.state == SaState::Established => {
                 self.on_quick_mode(now, sa, addresses, datagram, header)
             }
-            ExchangeType::Informational
-                if sa.v1.as_ref().is_some_and(|v| v.crypto.is_some()) =>
-            {
+            ExchangeType::Informational if sa.v1.as_ref().is_some_and(|v| v.crypto.is_some()) => {
                 self.on_v1_informational(now, sa, addresses, datagram)
             }
             _ => {
@@ -258,7 +263,8 @@ impl Context {
         });
         let next = now + self.retransmit_delay(1);
         let at = self.answer_deadline(sa, now).map_or(next, |d| next.min(d));
-        self.timers.arm(&mut sa.timers, sa.id, Timer::Retransmit, at);
+        self.timers
+            .arm(&mut sa.timers, sa.id, Timer::Retransmit, at);
     }
 
     /// A phase 1 message that answers the peer's and asks for the next: cached for the
@@ -324,7 +330,8 @@ impl Context {
         });
         let next = now + self.retransmit_delay(sends);
         let at = deadline.map_or(next, |d| next.min(d));
-        self.timers.arm(&mut sa.timers, sa.id, Timer::Retransmit, at);
+        self.timers
+            .arm(&mut sa.timers, sa.id, Timer::Retransmit, at);
         Fate::Keep
     }
 

@@ -159,7 +159,10 @@ impl Context {
         });
         if !verified {
             self.stats.dropped_undecryptable += 1;
-            debug!(sa = sa.id.0, "informational message without a valid HASH(1): dropped");
+            debug!(
+                sa = sa.id.0,
+                "informational message without a valid HASH(1): dropped"
+            );
             return Fate::Keep;
         }
         crypto.forget_iv(message_id);
@@ -192,7 +195,9 @@ impl Context {
                 );
             }
             NotifyType::RUThereAck => {
-                let acked = <[u8; 4]>::try_from(n.data.as_slice()).ok().map(u32::from_be_bytes);
+                let acked = <[u8; 4]>::try_from(n.data.as_slice())
+                    .ok()
+                    .map(u32::from_be_bytes);
                 let waiting = sa.v1.as_ref().and_then(|v| v.outstanding.as_ref()).is_some_and(
                     |o| matches!(o.expect, Expect::DpdAck { sequence } if Some(sequence) == acked),
                 );
@@ -221,8 +226,12 @@ impl Context {
             info!(sa = sa.id.0, peer = %sa.remote, "the peer sent {notify}");
             return;
         }
-        let Some(out) = self.v1_answered(sa) else { return };
-        let Expect::Quick(sent) = out.expect else { return };
+        let Some(out) = self.v1_answered(sa) else {
+            return;
+        };
+        let Expect::Quick(sent) = out.expect else {
+            return;
+        };
         if let Some(crypto) = sa.v1.as_mut().and_then(|v| v.crypto.as_mut()) {
             crypto.forget_iv(out.message_id);
         }
@@ -276,7 +285,12 @@ impl Context {
                         .or_else(|| sa.children.iter().find(|c| c.inbound_spi == spi))
                         .map(|c| c.inbound_spi);
                     if let Some(inbound) = found {
-                        info!(conn = sa.conn.0, sa = sa.id.0, spi = format_args!("{inbound:08x}"), "the peer deleted an IPsec SA pair");
+                        info!(
+                            conn = sa.conn.0,
+                            sa = sa.id.0,
+                            spi = format_args!("{inbound:08x}"),
+                            "the peer deleted an IPsec SA pair"
+                        );
                         self.retire_v1_child(now, sa, inbound);
                     }
                 }

@@ -93,9 +93,9 @@ pub(super) fn find_id(payloads: &[Payload]) -> Option<&ikev1::Identification> {
 }
 
 pub(super) fn initial_contact(payloads: &[Payload]) -> bool {
-    payloads.iter().any(|p| {
-        matches!(p, Payload::Notification(n) if n.notify == ikev1::NotifyType::InitialContact)
-    })
+    payloads.iter().any(
+        |p| matches!(p, Payload::Notification(n) if n.notify == ikev1::NotifyType::InitialContact),
+    )
 }
 
 /// Phase 1's keys from the shared secret (RFC 2409 5 and appendix B).
@@ -186,7 +186,7 @@ impl Context {
             ..V1State::default()
         };
         v1.handshake = Some(Box::new(Phase1 {
-            step: Step::ExpectSa,
+            step: Step::Sa,
             choice: None,
             sa_i_b: message::body_of(&offer),
             dh: None,
@@ -241,7 +241,12 @@ impl Context {
         datagram: &[u8],
         msg: &ikev1::Message,
     ) {
-        let payloads: Vec<Payload> = msg.chain.payloads.iter().map(|s| s.payload.clone()).collect();
+        let payloads: Vec<Payload> = msg
+            .chain
+            .payloads
+            .iter()
+            .map(|s| s.payload.clone())
+            .collect();
         let cky_i = msg.header.initiator_cookie;
         let Some(conn) = self.v1_responder_connection(local, remote, false) else {
             // The connection configured for this peer, if any, is told why it got nothing.
@@ -258,7 +263,10 @@ impl Context {
                     remote.ip(),
                     c.name
                 ),
-                None => format!("no IKEv1 connection for a peer at {} on {local}", remote.ip()),
+                None => format!(
+                    "no IKEv1 connection for a peer at {} on {local}",
+                    remote.ip()
+                ),
             };
             let failure = Failure::refused(MAIN_MODE, "NO_PROPOSAL_CHOSEN", detail);
             info!(peer = %remote, "{failure}");
@@ -276,7 +284,8 @@ impl Context {
         let (choice, answer) = match proposal::select_phase1(offered, &settings.ike_proposals) {
             Ok(chosen) => chosen,
             Err(no_match) => {
-                let failure = Failure::refused(MAIN_MODE, "NO_PROPOSAL_CHOSEN", no_match.to_string());
+                let failure =
+                    Failure::refused(MAIN_MODE, "NO_PROPOSAL_CHOSEN", no_match.to_string());
                 info!(conn = conn.0, peer = %remote, "{failure}");
                 self.v1_refuse(local, remote, cky_i, ikev1::NotifyType::NoProposalChosen);
                 self.report_refusal(Some(conn), remote, failure);
@@ -318,7 +327,7 @@ impl Context {
             ..V1State::default()
         };
         v1.handshake = Some(Box::new(Phase1 {
-            step: Step::ExpectKe,
+            step: Step::Ke,
             choice: Some(choice),
             sa_i_b,
             dh: None,
@@ -349,10 +358,9 @@ impl Context {
     /// A responder's SA until phase 1 completes: found by our cookie, and by the initiator's
     /// cookie and address for retransmissions of its first message.
     pub(in crate::ike) fn keep_v1_half_open(&mut self, now: Instant, mut sa: IkeSa) {
-        let bytes = sa
-            .v1
-            .as_ref()
-            .map_or(0, |v1| v1.replies.iter().map(|r| r.reply.len()).sum::<usize>());
+        let bytes = sa.v1.as_ref().map_or(0, |v1| {
+            v1.replies.iter().map(|r| r.reply.len()).sum::<usize>()
+        });
         let entry = HalfOpenEntry {
             spi_i: sa.spi_i,
             remote: sa.remote,
@@ -406,16 +414,21 @@ impl Context {
         (local, remote): (SocketAddr, SocketAddr),
         datagram: &[u8],
     ) -> Fate {
-        let Some(step) = sa.v1.as_ref().and_then(|v| v.handshake.as_ref()).map(|h| h.step) else {
+        let Some(step) = sa
+            .v1
+            .as_ref()
+            .and_then(|v| v.handshake.as_ref())
+            .map(|h| h.step)
+        else {
             self.stats.dropped_unexpected += 1;
             return Fate::Keep;
         };
         match (sa.initiator, step) {
-            (true, Step::ExpectSa) => self.main_mode_2(now, sa, datagram),
-            (true, Step::ExpectKe) => self.main_mode_4(now, sa, datagram),
-            (false, Step::ExpectKe) => self.main_mode_3(now, sa, datagram),
-            (_, Step::ExpectId) => self.main_mode_id(now, sa, (local, remote), datagram),
-            (false, Step::ExpectSa) => {
+            (true, Step::Sa) => self.main_mode_2(now, sa, datagram),
+            (true, Step::Ke) => self.main_mode_4(now, sa, datagram),
+            (false, Step::Ke) => self.main_mode_3(now, sa, datagram),
+            (_, Step::Id) => self.main_mode_id(now, sa, (local, remote), datagram),
+            (false, Step::Sa) => {
                 self.stats.dropped_unexpected += 1;
                 Fate::Keep
             }
@@ -491,13 +504,19 @@ impl Context {
             Payload::Nonce(ni.clone()),
         ];
         if let Some(variant) = v1.nat_t {
-            reply.extend(nat::nat_d_payloads(variant, choice.hash, cookies, local, remote));
+            reply.extend(nat::nat_d_payloads(
+                variant,
+                choice.hash,
+                cookies,
+                local,
+                remote,
+            ));
         }
         hs.ke_i = dh.public_value().to_vec();
         hs.ni = ni;
         hs.dh = Some(dh);
         hs.choice = Some(choice);
-        hs.step = Step::ExpectKe;
+        hs.step = Step::Ke;
         let header = message::header(sa, ExchangeType::IdentityProtection, 0);
         let bytes = message::plain(&header, &reply);
         self.answer_with_request(now, sa, datagram, bytes);
@@ -559,7 +578,7 @@ impl Context {
                 }
             };
         hs.skeyid = Some(skeyid);
-        hs.step = Step::ExpectId;
+        hs.step = Step::Id;
         v1.crypto = Some(crypto);
         let mut reply = vec![Payload::KeyExchange(ke_r), Payload::Nonce(nr)];
         if let Some(variant) = nat_t {
@@ -569,7 +588,13 @@ impl Context {
                     remote_behind: found.1,
                 };
             }
-            reply.extend(nat::nat_d_payloads(variant, choice.hash, cookies, local, remote));
+            reply.extend(nat::nat_d_payloads(
+                variant,
+                choice.hash,
+                cookies,
+                local,
+                remote,
+            ));
         }
         let header = message::header(sa, ExchangeType::IdentityProtection, 0);
         let bytes = message::plain(&header, &reply);
@@ -635,7 +660,7 @@ impl Context {
         );
         let initial = hs.initial_contact;
         hs.skeyid = Some(skeyid);
-        hs.step = Step::ExpectId;
+        hs.step = Step::Id;
         v1.crypto = Some(crypto);
         if nat_t.is_some() {
             if let Some(found) = nat::detect(choice.hash, cookies, local, remote, &payloads) {
@@ -749,9 +774,27 @@ impl Context {
         };
         let (cky_i, cky_r) = (sa.spi_i, sa.spi_r);
         let expected = if sa.initiator {
-            keys::hash_r(choice.hash, skeyid, &hs.ke_i, &hs.ke_r, cky_i, cky_r, &hs.sa_i_b, id_b)
+            keys::hash_r(
+                choice.hash,
+                skeyid,
+                &hs.ke_i,
+                &hs.ke_r,
+                cky_i,
+                cky_r,
+                &hs.sa_i_b,
+                id_b,
+            )
         } else {
-            keys::hash_i(choice.hash, skeyid, &hs.ke_i, &hs.ke_r, cky_i, cky_r, &hs.sa_i_b, id_b)
+            keys::hash_i(
+                choice.hash,
+                skeyid,
+                &hs.ke_i,
+                &hs.ke_r,
+                cky_i,
+                cky_r,
+                &hs.sa_i_b,
+                id_b,
+            )
         };
         let identity = ids::identity_of(id);
         let mode = if sa.v1.as_ref().is_some_and(|v| v.aggressive) {

@@ -51,7 +51,10 @@ pub fn seal(crypto: &mut V1Crypto, header: &Header, payloads: &[Payload]) -> Vec
     let body = Zeroizing::new(body);
     let iv = crypto.iv_for(header.message_id);
     let ciphertext = crypto.cipher.encrypt(&iv, &body);
-    crypto.set_iv(header.message_id, last_block(&ciphertext, crypto.cipher.block_len()));
+    crypto.set_iv(
+        header.message_id,
+        last_block(&ciphertext, crypto.cipher.block_len()),
+    );
     let mut header = *header;
     header.flags |= Header::FLAG_ENCRYPTION;
     ikev1::emit_message(&header, first, &ciphertext)

@@ -8,9 +8,8 @@ use std::fmt;
 use crate::algorithm::{DhGroup, Encryption, Integrity};
 use crate::ike::{EspProposal, IkeProposal};
 use crate::wire::ikev1::{
-    phase1, phase2, Attribute, AttributeValue, Proposal, SaPayload, Transform, DOI_IPSEC,
-    ESP_3DES, ESP_AES, ESP_AES_GCM_16, KEY_IKE, PROTO_IPSEC_ESP, PROTO_ISAKMP,
-    SIT_IDENTITY_ONLY,
+    phase1, phase2, Attribute, AttributeValue, Proposal, SaPayload, Transform, DOI_IPSEC, ESP_3DES,
+    ESP_AES, ESP_AES_GCM_16, KEY_IKE, PROTO_IPSEC_ESP, PROTO_ISAKMP, SIT_IDENTITY_ONLY,
 };
 // IKEv1's Group Description values and IKEv2's Transform Type 4 IDs are one IANA registry.
 use crate::wire::ikev2::transform::TransformId;
@@ -211,8 +210,8 @@ fn read_phase1(t: &Transform) -> Option<(Encryption, Integrity, DhGroup, Option<
     let seconds = (value(t, phase1::LIFE_TYPE) == Some(u64::from(phase1::LIFE_SECONDS)))
         .then(|| value(t, phase1::LIFE_DURATION))
         .flatten();
-    let psk = value(t, phase1::AUTHENTICATION_METHOD)
-        == Some(u64::from(phase1::AUTH_PRE_SHARED_KEY));
+    let psk =
+        value(t, phase1::AUTHENTICATION_METHOD) == Some(u64::from(phase1::AUTH_PRE_SHARED_KEY));
     Some((encryption, hash, group, seconds, psk))
 }
 
@@ -241,7 +240,10 @@ fn isakmp_transforms(sa: &SaPayload) -> impl Iterator<Item = (&Proposal, &Transf
 
 /// Responder: the first transform of the initiator's offer that we accept, and the answer
 /// naming it.
-pub fn select_phase1(offered: &SaPayload, ours: &[IkeProposal]) -> Result<(Phase1Choice, SaPayload), NoMatch> {
+pub fn select_phase1(
+    offered: &SaPayload,
+    ours: &[IkeProposal],
+) -> Result<(Phase1Choice, SaPayload), NoMatch> {
     let combos = phase1_combinations(ours);
     for (proposal, t) in isakmp_transforms(offered) {
         let Some((encryption, hash, dh, lifetime_s, true)) = read_phase1(t) else {
@@ -283,7 +285,9 @@ pub fn phase1_of_answer(answer: &SaPayload, ours: &[IkeProposal]) -> Result<Phas
         _ => None,
     };
     match chosen {
-        Some((encryption, hash, dh, lifetime_s, true)) if combos.contains(&(encryption, hash, dh)) => {
+        Some((encryption, hash, dh, lifetime_s, true))
+            if combos.contains(&(encryption, hash, dh)) =>
+        {
             Ok(Phase1Choice {
                 encryption,
                 hash,
@@ -351,14 +355,20 @@ pub fn phase2_sa(
                 },
             ];
             if let Some(g) = pfs {
-                attributes.push(Attribute::basic(phase2::GROUP_DESCRIPTION, g.transform_id()));
+                attributes.push(Attribute::basic(
+                    phase2::GROUP_DESCRIPTION,
+                    g.transform_id(),
+                ));
             }
             attributes.push(Attribute::basic(
                 phase2::ENCAPSULATION_MODE,
                 encapsulation_value(encapsulation),
             ));
             if let Some(i) = i {
-                attributes.push(Attribute::basic(phase2::AUTHENTICATION_ALGORITHM, esp_auth(i)));
+                attributes.push(Attribute::basic(
+                    phase2::AUTHENTICATION_ALGORITHM,
+                    esp_auth(i),
+                ));
             }
             if let Some(bits) = key_bits {
                 attributes.push(Attribute::basic(phase2::KEY_LENGTH, bits));
@@ -445,7 +455,10 @@ fn read_phase2(t: &Transform) -> Option<Phase2Choice> {
 fn phase2_text(t: &Transform) -> String {
     match read_phase2(t) {
         Some(c) => combination_text(c.encryption, c.integrity, c.dh),
-        None => format!("ESP transform {} (id {}) with unknown algorithms or mode", t.number, t.id),
+        None => format!(
+            "ESP transform {} (id {}) with unknown algorithms or mode",
+            t.number, t.id
+        ),
     }
 }
 
@@ -485,7 +498,9 @@ fn accepts(
 }
 
 fn spi_of(p: &Proposal) -> Option<u32> {
-    <[u8; 4]>::try_from(p.spi.as_slice()).ok().map(u32::from_be_bytes)
+    <[u8; 4]>::try_from(p.spi.as_slice())
+        .ok()
+        .map(u32::from_be_bytes)
 }
 
 /// Responder: the first ESP transform of the initiator's offer we accept: the choice, the
@@ -585,7 +600,10 @@ mod tests {
 
     #[test]
     fn the_responder_answers_with_the_transform_it_chose() {
-        let offer = phase1_sa(&[ike("aes256-sha256-modp2048"), ike("aes128-sha1-modp1024")], 86400);
+        let offer = phase1_sa(
+            &[ike("aes256-sha256-modp2048"), ike("aes128-sha1-modp1024")],
+            86400,
+        );
         let (choice, answer) =
             select_phase1(&offer, &[ike("aes128-sha1-modp1024")]).expect("a match");
         assert_eq!(choice.encryption, Encryption::AesCbc { key_bits: 128 });
@@ -594,7 +612,10 @@ mod tests {
         assert_eq!(choice.lifetime_s, Some(86400));
         assert_eq!(answer.proposals[0].transforms.len(), 1);
         assert_eq!(answer.proposals[0].transforms[0].number, 2);
-        let back = phase1_of_answer(&answer, &[ike("aes256-sha256-modp2048"), ike("aes128-sha1-modp1024")]);
+        let back = phase1_of_answer(
+            &answer,
+            &[ike("aes256-sha256-modp2048"), ike("aes128-sha1-modp1024")],
+        );
         assert_eq!(back, Ok(choice));
     }
 
@@ -654,7 +675,10 @@ mod tests {
             },
         ]);
         let (c, _, _) = select_phase2(&offer, &[esp("aes128-sha256")], false, None).expect("match");
-        assert_eq!((c.lifetime_s, c.lifetime_kb), (Some(28800), Some(4_608_000)));
+        assert_eq!(
+            (c.lifetime_s, c.lifetime_kb),
+            (Some(28800), Some(4_608_000))
+        );
     }
 
     #[test]

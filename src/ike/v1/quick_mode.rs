@@ -115,7 +115,10 @@ fn child_keys(
 /// The PFS group our Quick Modes use: the first group of our ESP proposals (strongSwan's
 /// convention: a group in the ESP proposal asks for PFS).
 fn pfs_group(settings: &crate::ike::ConnectionSettings) -> Option<DhGroup> {
-    settings.esp_proposals.iter().find_map(|p| p.dh.first().copied())
+    settings
+        .esp_proposals
+        .iter()
+        .find_map(|p| p.dh.first().copied())
 }
 
 fn suite_of(choice: &proposal::Phase2Choice) -> ChildSuite {
@@ -171,7 +174,9 @@ impl Context {
         let reqid = sa
             .children
             .iter()
-            .find(|c| c.local_ts.first() == Some(&local_ts) && c.remote_ts.first() == Some(&remote_ts))
+            .find(|c| {
+                c.local_ts.first() == Some(&local_ts) && c.remote_ts.first() == Some(&remote_ts)
+            })
             .map(|c| c.reqid);
         self.send_quick_mode(now, sa, (local_ts, remote_ts), None, reqid);
     }
@@ -184,7 +189,11 @@ impl Context {
         sa: &mut IkeSa,
         old_inbound_spi: u32,
     ) {
-        let Some(old) = sa.children.iter().find(|c| c.inbound_spi == old_inbound_spi) else {
+        let Some(old) = sa
+            .children
+            .iter()
+            .find(|c| c.inbound_spi == old_inbound_spi)
+        else {
             self.next_v1_request(now, sa);
             return;
         };
@@ -292,7 +301,10 @@ impl Context {
             .outstanding
             .as_ref()
             .is_some_and(|o| o.message_id == message_id && matches!(o.expect, Expect::Quick(_)));
-        let answered = v1.quick_responders.iter().any(|q| q.message_id == message_id);
+        let answered = v1
+            .quick_responders
+            .iter()
+            .any(|q| q.message_id == message_id);
         let Some(crypto) = v1.crypto.as_mut() else {
             return Fate::Keep;
         };
@@ -322,16 +334,15 @@ impl Context {
     }
 
     /// Checks the leading HASH of a message against `expected(rest)`; counts a mismatch.
-    fn hash_verifies(
-        &mut self,
-        opened: &Opened,
-        expected: impl FnOnce(&[u8]) -> Vec<u8>,
-    ) -> bool {
+    fn hash_verifies(&mut self, opened: &Opened, expected: impl FnOnce(&[u8]) -> Vec<u8>) -> bool {
         let Some((hash, rest)) = opened.leading_hash() else {
             self.stats.dropped_malformed += 1;
             return false;
         };
-        let ok = bool::from(subtle::ConstantTimeEq::ct_eq(expected(rest).as_slice(), hash));
+        let ok = bool::from(subtle::ConstantTimeEq::ct_eq(
+            expected(rest).as_slice(),
+            hash,
+        ));
         if !ok {
             self.stats.dropped_undecryptable += 1;
         }
@@ -352,7 +363,9 @@ impl Context {
             return;
         };
         let ni = sent.ni.clone();
-        let Some(crypto) = v1.crypto.as_mut() else { return };
+        let Some(crypto) = v1.crypto.as_mut() else {
+            return;
+        };
         let (hash, skeyid_a) = (crypto.hash, crypto.skeyid_a.clone());
         if !self.hash_verifies(&opened, |rest| {
             keys::quick_hash2(hash, &skeyid_a, message_id, &ni, rest)
@@ -365,8 +378,12 @@ impl Context {
             opened.accept(crypto);
         }
         sa.last_received = now;
-        let Some(out) = self.v1_answered(sa) else { return };
-        let Expect::Quick(mut sent) = out.expect else { return };
+        let Some(out) = self.v1_answered(sa) else {
+            return;
+        };
+        let Expect::Quick(mut sent) = out.expect else {
+            return;
+        };
         match self.quick_answer_child(sa, &payloads, &mut sent) {
             Ok((child, nr, lifetime)) => {
                 let h3 = keys::quick_hash3(hash, &skeyid_a, message_id, &sent.ni, &nr);
@@ -393,7 +410,10 @@ impl Context {
                     }
                 }
                 if self.uncovered_pair(sa).is_some() {
-                    self.queue_v1(sa, super::super::sa::RequestKind::CreateChild { replaces: None });
+                    self.queue_v1(
+                        sa,
+                        super::super::sa::RequestKind::CreateChild { replaces: None },
+                    );
                 }
             }
             Err(failure) => {
@@ -549,13 +569,21 @@ impl Context {
 
     /// Responder: a new Quick Mode from the peer: checked, answered, and kept until its
     /// HASH(3).
-    fn respond_quick_mode(&mut self, now: Instant, sa: &mut IkeSa, received: &[u8], opened: Opened) {
+    fn respond_quick_mode(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        received: &[u8],
+        opened: Opened,
+    ) {
         let message_id = opened.header.message_id;
         let Some(crypto) = sa.v1.as_ref().and_then(|v| v.crypto.as_ref()) else {
             return;
         };
         let (hash, skeyid_a) = (crypto.hash, crypto.skeyid_a.clone());
-        if !self.hash_verifies(&opened, |rest| keys::quick_hash1(hash, &skeyid_a, message_id, rest)) {
+        if !self.hash_verifies(&opened, |rest| {
+            keys::quick_hash1(hash, &skeyid_a, message_id, rest)
+        }) {
             debug!(sa = sa.id.0, "Quick Mode: HASH(1) does not verify; dropped");
             return;
         }
@@ -613,7 +641,9 @@ impl Context {
                 _ => None,
             })
             .ok_or_else(|| malformed("no SA payload"))?;
-        let ni = find_nonce(payloads).ok_or_else(|| malformed("no nonce"))?.to_vec();
+        let ni = find_nonce(payloads)
+            .ok_or_else(|| malformed("no nonce"))?
+            .to_vec();
         let client_ids = ids_of(payloads);
         let (remote_ts, local_ts) = match client_ids.as_slice() {
             [] => (
@@ -677,8 +707,8 @@ impl Context {
         let (shared, our_ke) = match (choice.dh, find_ke(payloads)) {
             (None, None) => (None, None),
             (Some(group), Some(ke)) => {
-                let (shared, public) = KeyExchange::respond(group, ke, self.rng.as_mut())
-                    .map_err(|e| {
+                let (shared, public) =
+                    KeyExchange::respond(group, ke, self.rng.as_mut()).map_err(|e| {
                         (
                             ikev1::NotifyType::InvalidKeyInformation,
                             Failure::refused(
@@ -688,9 +718,16 @@ impl Context {
                             ),
                         )
                     })?;
-                (Some(Zeroizing::new(shared.as_bytes().to_vec())), Some(public))
+                (
+                    Some(Zeroizing::new(shared.as_bytes().to_vec())),
+                    Some(public),
+                )
             }
-            _ => return Err(malformed("the KE payload does not match the chosen PFS group")),
+            _ => {
+                return Err(malformed(
+                    "the KE payload does not match the chosen PFS group",
+                ))
+            }
         };
         let inbound_spi = self.new_esp_spi();
         proposal::set_answer_spi(&mut answer, inbound_spi);
@@ -744,20 +781,26 @@ impl Context {
         else {
             return;
         };
-        let Some(crypto) = v1.crypto.as_ref() else { return };
+        let Some(crypto) = v1.crypto.as_ref() else {
+            return;
+        };
         let (hash, skeyid_a) = (crypto.hash, crypto.skeyid_a.clone());
         let (ni, nr) = match v1.quick_responders.get(index) {
             Some(q) => (q.ni.clone(), q.nr.clone()),
             None => return,
         };
-        if !self.hash_verifies(&opened, |_| keys::quick_hash3(hash, &skeyid_a, message_id, &ni, &nr)) {
+        if !self.hash_verifies(&opened, |_| {
+            keys::quick_hash3(hash, &skeyid_a, message_id, &ni, &nr)
+        }) {
             debug!(sa = sa.id.0, "Quick Mode: HASH(3) does not verify; dropped");
             return;
         }
         sa.last_received = now;
         let Some(v1) = sa.v1.as_mut() else { return };
         let q = v1.quick_responders.remove(index);
-        let Some(crypto) = v1.crypto.as_mut() else { return };
+        let Some(crypto) = v1.crypto.as_mut() else {
+            return;
+        };
         crypto.forget_iv(message_id);
         let keys = child_keys(
             crypto,
@@ -771,7 +814,9 @@ impl Context {
         let reqid = sa
             .children
             .iter()
-            .find(|c| c.local_ts.first() == Some(&q.local_ts) && c.remote_ts.first() == Some(&q.remote_ts))
+            .find(|c| {
+                c.local_ts.first() == Some(&q.local_ts) && c.remote_ts.first() == Some(&q.remote_ts)
+            })
             .map(|c| c.reqid);
         let child = NewChild {
             suite: q.suite,
@@ -794,7 +839,11 @@ impl Context {
         let mut resend = Vec::new();
         let mut given_up = Vec::new();
         if let Some(v1) = sa.v1.as_mut() {
-            for q in v1.quick_responders.iter_mut().filter(|q| q.next_resend <= now) {
+            for q in v1
+                .quick_responders
+                .iter_mut()
+                .filter(|q| q.next_resend <= now)
+            {
                 if q.sends >= tries {
                     given_up.push((q.message_id, q.inbound_spi));
                     continue;
@@ -811,7 +860,10 @@ impl Context {
             if let Some(crypto) = sa.v1.as_mut().and_then(|v| v.crypto.as_mut()) {
                 crypto.forget_iv(message_id);
             }
-            warn!(sa = sa.id.0, "Quick Mode: no HASH(3) from the peer; the IPsec SA is not installed");
+            warn!(
+                sa = sa.id.0,
+                "Quick Mode: no HASH(3) from the peer; the IPsec SA is not installed"
+            );
         }
         for payload in resend {
             self.stats.retransmits += 1;
@@ -832,12 +884,17 @@ impl Context {
             .as_ref()
             .and_then(|v| v.quick_responders.iter().map(|q| q.next_resend).min());
         match next {
-            Some(at) => self.timers.arm(&mut sa.timers, sa.id, Timer::QuickAnswer, at),
+            Some(at) => self
+                .timers
+                .arm(&mut sa.timers, sa.id, Timer::QuickAnswer, at),
             None => TimerQueue::cancel(&mut sa.timers, Timer::QuickAnswer),
         }
     }
 }
 
 fn list_nets(nets: &[ipnet::IpNet]) -> String {
-    nets.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    nets.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

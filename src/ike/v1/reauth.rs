@@ -25,7 +25,12 @@ impl Context {
         }
         match self.initiate_v1_to(now, sa.conn, false, Some(sa.remote.ip())) {
             Ok(new) => {
-                info!(conn = sa.conn.0, sa = sa.id.0, new = new.0, "re-authenticating the ISAKMP SA");
+                info!(
+                    conn = sa.conn.0,
+                    sa = sa.id.0,
+                    new = new.0,
+                    "re-authenticating the ISAKMP SA"
+                );
                 if let Some(v1) = sa.v1.as_mut() {
                     v1.reauthenticating = true;
                 }
@@ -142,7 +147,12 @@ impl Engine {
         let conn = sa.conn;
         sa.children.extend(children);
         self.cx.arm_child_rekey(sa);
-        info!(conn = conn.0, old = from.0, new = to.0, "IPsec SAs moved to the new ISAKMP SA");
+        info!(
+            conn = conn.0,
+            old = from.0,
+            new = to.0,
+            "IPsec SAs moved to the new ISAKMP SA"
+        );
         self.cx.emit_event(Event::IkeRekeyed {
             conn,
             old: from,

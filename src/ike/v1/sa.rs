@@ -94,17 +94,17 @@ pub struct Phase1 {
     pub peer_id_b: Vec<u8>,
 }
 
-/// Where phase 1 stands: the message expected next.
+/// Where phase 1 stands: the payloads the peer's next message brings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     /// Initiator: the responder's SA (Main Mode 2) or its SA, KE, nonce, ID and hash
     /// (Aggressive Mode 2).
-    ExpectSa,
+    Sa,
     /// Initiator: the responder's KE and nonce (Main Mode 4).
-    ExpectKe,
+    Ke,
     /// Main Mode: the peer's ID and hash (5 for the responder, 6 for the initiator);
     /// Aggressive Mode responder: the initiator's hash (3).
-    ExpectId,
+    Id,
 }
 
 /// Our request in flight, kept for retransmission until its answer arrives.
@@ -194,12 +194,7 @@ impl V1Crypto {
         if let Some((_, iv)) = self.exchange_ivs.iter().find(|(id, _)| *id == message_id) {
             return iv.clone();
         }
-        crate::crypto::ikev1::exchange_iv(
-            self.hash,
-            self.encryption,
-            &self.phase1_iv,
-            message_id,
-        )
+        crate::crypto::ikev1::exchange_iv(self.hash, self.encryption, &self.phase1_iv, message_id)
     }
 
     /// After a message of an exchange went out or was accepted: its last ciphertext block is
@@ -209,7 +204,11 @@ impl V1Crypto {
             self.phase1_iv = iv;
             return;
         }
-        if let Some(entry) = self.exchange_ivs.iter_mut().find(|(id, _)| *id == message_id) {
+        if let Some(entry) = self
+            .exchange_ivs
+            .iter_mut()
+            .find(|(id, _)| *id == message_id)
+        {
             entry.1 = iv;
             return;
         }
