@@ -94,7 +94,7 @@ mod tests {
         };
         assert_eq!(sa.proposals[0].transforms[0].attributes.len(), 6);
         let mut body = Vec::new();
-        let first = emit_payloads(&[span.payload.clone()], &mut body);
+        let first = emit_payloads(std::slice::from_ref(&span.payload), &mut body);
         assert_eq!(emit_message(&msg.header, first, &body), MAIN_MODE_1);
     }
 
