@@ -32,6 +32,7 @@ mod stats;
 mod testing;
 mod timer;
 mod trap;
+mod v1;
 mod v2;
 
 pub use engine::{Engine, REQID_BASE};
