@@ -11,7 +11,7 @@
 //! offers (strongSwan's `prefer_configured_proposals` default, as in IKEv2), and answers with
 //! the peer's transform unchanged, under the peer's proposal number.
 
-// The IKEv1 exchanges that call these are built on them next.
+// Nothing in the engine calls these yet: the IKEv1 exchanges will.
 #![allow(dead_code)]
 
 use std::fmt;
@@ -72,7 +72,7 @@ fn phase1_cipher(encryption: Encryption) -> Option<(u16, Option<u16>)> {
     }
 }
 
-/// ESP Transform-Id and Key Length of a cipher (RFC 2407 4.4.4, RFC 3602 5, RFC 4106 8.1).
+/// ESP Transform-Id and Key Length of a cipher (RFC 2407 4.4.4, RFC 3602 5, RFC 4106 8.2).
 fn esp_cipher(encryption: Encryption) -> Option<(u8, Option<u16>)> {
     match encryption {
         Encryption::TripleDes => Some((ESP_3DES, None)),
@@ -137,8 +137,8 @@ struct Attributes {
 
 impl Attributes {
     /// `None` when an attribute repeats, a duration comes without its type or does not fit
-    /// in 64 bits, or a kind outside `known` appears: an unknown attribute cannot be honoured
-    /// (RFC 2408 3.6: attributes are part of what is accepted).
+    /// in 64 bits, or a kind outside `known` appears: a transform is accepted with all its
+    /// attributes, and one we do not know cannot be honoured.
     fn read(
         attributes: &[Attribute],
         known: &[u16],
@@ -526,7 +526,8 @@ fn decode_phase2(t: &Transform) -> Option<Phase2Choice> {
     let a = read_phase2(t)?;
     let encryption = esp_cipher_of(t.id, a.get16(phase2::KEY_LENGTH))?;
     let integrity = match a.get16(phase2::AUTHENTICATION_ALGORITHM) {
-        // RFC 4106 8.1: with AES-GCM the Authentication Algorithm attribute MUST NOT be sent.
+        // AES-GCM authenticates by itself: a transform that also names an authentication
+        // algorithm asks for something else than RFC 4106 ESP.
         Some(_) if encryption.is_aead() => return None,
         Some(n) => Some(algorithm_of(AUTH_ALGORITHMS, n)?),
         None if encryption.is_aead() => None,
