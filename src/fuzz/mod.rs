@@ -7,11 +7,13 @@
 //! - [`engine`]: decrypted payload chains sealed with a real SA's keys and handed to the
 //!   engine in the states of IKE_AUTH, INFORMATIONAL, CREATE_CHILD_SA and rekeys.
 //! - [`isakmp`]: IKEv1 datagrams, which the engine counts and drops.
+//! - [`ikev1_message`]: the IKEv1 (ISAKMP) message and payload-chain codec.
 //!
 //! [`seeds`] records the starting corpora from handshakes between two engines.
 
 pub mod duo;
 pub mod engine;
+pub mod ikev1_message;
 pub mod ikev2_message;
 pub mod isakmp;
 pub mod seeds;
@@ -20,8 +22,9 @@ pub mod seeds;
 pub type Target = fn(&[u8]);
 
 /// Every target, by the name of its libFuzzer binary and its corpus directory.
-pub const TARGETS: [(&str, Target); 3] = [
+pub const TARGETS: [(&str, Target); 4] = [
     ("ikev2_message", ikev2_message::run),
     ("ikev2_engine", engine::run),
     ("isakmp_datagram", isakmp::run),
+    ("ikev1_message", ikev1_message::run),
 ];

@@ -4,6 +4,7 @@
 //! engine's seeds are the very messages each scenario's state expects, decrypted: the fuzzer
 //! starts from inputs that pass every check and mutates from there.
 
+use crate::wire::ikev1;
 use crate::wire::ikev2::{self, ExchangeType, Payload};
 
 use super::engine::{stage, Command, Setup, SCENARIOS};
@@ -22,6 +23,7 @@ pub fn all() -> Vec<Seed> {
     let mut seeds = engine_seeds(&mut datagrams);
     seeds.extend(message_seeds(&datagrams, &seeds));
     seeds.extend(isakmp_seeds());
+    seeds.extend(ikev1_message_seeds());
     seeds
 }
 
@@ -230,7 +232,7 @@ fn isakmp_sa(transforms: &[&[(u16, u16)]]) -> Vec<u8> {
 }
 
 /// The first messages of Main, Aggressive and Quick Mode and Informational exchanges.
-fn isakmp_seeds() -> Vec<Seed> {
+fn isakmp_messages() -> Vec<(&'static str, Vec<u8>)> {
     use isakmp::*;
     // encryption AES (7), key length 128 (14), hash SHA (2), PSK (3 = 1), group 14 (4),
     // life type seconds (11 = 1), duration (12); then 3DES-MD5-group 2.
@@ -328,10 +330,139 @@ fn isakmp_seeds() -> Vec<Seed> {
         ("header-only", isakmp_message(MAIN_MODE, 0, false, &[])),
     ];
     messages
+}
+
+fn isakmp_seeds() -> Vec<Seed> {
+    isakmp_messages()
         .into_iter()
         .map(|(name, data)| Seed {
             target: "isakmp_datagram",
             name: name.to_string(),
+            data,
+        })
+        .collect()
+}
+
+/// Decrypted IKEv1 bodies as the codec target's second reading takes them: the first payload
+/// type, then the chain and the zero padding of a 16-octet block cipher whose last octet
+/// counts the others (RFC 2409 5.3).
+fn ikev1_body(payloads: &[ikev1::Payload]) -> Vec<u8> {
+    let mut chain = Vec::new();
+    let first = ikev1::emit_payloads(payloads, &mut chain);
+    let pad = 16 - chain.len() % 16;
+    chain.resize(chain.len() + pad - 1, 0);
+    chain.push(u8::try_from(pad - 1).unwrap_or_default());
+    let mut data = vec![u8::from(first)];
+    data.extend_from_slice(&chain);
+    data
+}
+
+/// The IKEv1 codec's seeds: the ISAKMP datagrams of `isakmp_messages`, and the decrypted
+/// bodies of Main Mode's fifth message, a Quick Mode request and Informational notifies and
+/// deletes.
+fn ikev1_message_seeds() -> Vec<Seed> {
+    use ikev1::{phase2, Attribute, Identification, Notification, NotifyType, Payload};
+    let hash = || Payload::Hash(vec![0xa1; 20]);
+    let esp_sa = Payload::Sa(ikev1::SaPayload {
+        doi: ikev1::DOI_IPSEC,
+        situation: ikev1::SIT_IDENTITY_ONLY,
+        proposals: vec![ikev1::Proposal {
+            number: 1,
+            protocol: ikev1::PROTO_IPSEC_ESP,
+            spi: vec![0xc0, 0x01, 0x02, 0x03],
+            transforms: vec![ikev1::Transform {
+                number: 1,
+                id: ikev1::ESP_AES,
+                attributes: vec![
+                    Attribute::basic(phase2::SA_LIFE_TYPE, phase2::LIFE_SECONDS),
+                    Attribute::basic(phase2::SA_LIFE_DURATION, 3600),
+                    Attribute::basic(phase2::ENCAPSULATION_MODE, phase2::ENCAP_UDP_TUNNEL),
+                    Attribute::basic(phase2::AUTHENTICATION_ALGORITHM, phase2::AUTH_HMAC_SHA),
+                    Attribute::basic(phase2::KEY_LENGTH, 128),
+                ],
+            }],
+        }],
+    });
+    let subnet = |net: [u8; 4]| {
+        Payload::Identification(Identification {
+            id_type: ikev1::ID_IPV4_ADDR_SUBNET,
+            protocol: 0,
+            port: 0,
+            data: net.into_iter().chain([255, 255, 255, 0]).collect(),
+        })
+    };
+    let notify = |notify: NotifyType, data: Vec<u8>| {
+        Payload::Notification(Notification {
+            doi: ikev1::DOI_IPSEC,
+            protocol: ikev1::PROTO_ISAKMP,
+            notify,
+            spi: vec![0x55; 16],
+            data,
+        })
+    };
+    let bodies: Vec<(&str, Vec<Payload>)> = vec![
+        (
+            "main-mode-5",
+            vec![
+                Payload::Identification(Identification {
+                    id_type: ikev1::ID_IPV4_ADDR,
+                    protocol: 17,
+                    port: 500,
+                    data: vec![192, 0, 2, 1],
+                }),
+                hash(),
+            ],
+        ),
+        (
+            "quick-mode-1",
+            vec![
+                hash(),
+                esp_sa,
+                Payload::Nonce(vec![0x17; 16]),
+                subnet([10, 1, 0, 0]),
+                subnet([10, 2, 0, 0]),
+                Payload::NatOa {
+                    draft: false,
+                    id_type: ikev1::ID_IPV4_ADDR,
+                    address: vec![192, 168, 1, 10],
+                },
+            ],
+        ),
+        (
+            "r-u-there",
+            vec![
+                hash(),
+                notify(NotifyType::RUThere, 7u32.to_be_bytes().to_vec()),
+            ],
+        ),
+        (
+            "initial-contact",
+            vec![hash(), notify(NotifyType::InitialContact, Vec::new())],
+        ),
+        (
+            "delete-esp",
+            vec![
+                hash(),
+                Payload::Delete(ikev1::Delete {
+                    doi: ikev1::DOI_IPSEC,
+                    protocol: ikev1::PROTO_IPSEC_ESP,
+                    spi_size: 4,
+                    spis: vec![vec![0xc0, 0x01, 0x02, 0x03]],
+                }),
+            ],
+        ),
+    ];
+    let datagrams = isakmp_messages()
+        .into_iter()
+        .map(|(name, data)| (name.to_string(), data));
+    let decrypted = bodies
+        .into_iter()
+        .map(|(name, payloads)| (format!("decrypted-{name}"), ikev1_body(&payloads)));
+    datagrams
+        .chain(decrypted)
+        .map(|(name, data)| Seed {
+            target: "ikev1_message",
+            name,
             data,
         })
         .collect()

@@ -41,8 +41,9 @@ pub enum Error {
     /// A field holds a value the format does not allow.
     #[error("invalid value in {what}")]
     BadValue { what: &'static str },
-    /// The header's major version is not 2 (RFC 7296 3.1). Carries the major version; when it
-    /// is greater than 2 the answer is an INVALID_MAJOR_VERSION notification (RFC 7296 2.5).
+    /// The header's major version is not the codec's: 2 for `ikev2` (RFC 7296 3.1), 1 for
+    /// `ikev1` (RFC 2408 3.1). Carries the major version; when IKEv2 sees one greater than 2
+    /// the answer is an INVALID_MAJOR_VERSION notification (RFC 7296 2.5).
     #[error("unsupported IKE major version {0}")]
     UnsupportedVersion(u8),
     /// A payload type this implementation does not understand was sent with the critical bit

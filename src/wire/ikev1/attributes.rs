@@ -101,7 +101,7 @@ impl Attribute {
 }
 
 /// Attribute types and values of the IKE (phase 1) transform, KEY_IKE (RFC 2409 appendix A;
-/// AES from RFC 3602 5, the SHA-2 hashes from RFC 4868's registrations).
+/// AES from RFC 3602 5, the SHA-2 hashes from IANA's "IPSEC Hash Algorithm" registry).
 pub mod phase1 {
     /// Attribute type: Encryption Algorithm (basic).
     pub const ENCRYPTION_ALGORITHM: u16 = 1;
@@ -138,7 +138,7 @@ pub mod phase1 {
 
 /// Attribute types and values of the IPsec DOI's (phase 2) transforms (RFC 2407 4.5; UDP
 /// encapsulation from RFC 3947 5.1 and its drafts; the SHA-2 authentication algorithms from
-/// RFC 4868).
+/// IANA's registry, used with RFC 4868's truncation).
 pub mod phase2 {
     /// Attribute type: SA Life Type (basic), followed by its SA Life Duration.
     pub const SA_LIFE_TYPE: u16 = 1;

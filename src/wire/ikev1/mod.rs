@@ -11,6 +11,11 @@
 //! Unlike IKEv2's, IKEv1's hashes cover raw payload bodies (RFC 2409 5: SAi_b, IDii_b) and
 //! the bytes after a HASH payload (Quick Mode), so every parsed payload comes with its
 //! position ([`PayloadSpan`]).
+//!
+//! The contract is `wire`'s. Whatever parses re-emits to the same bytes except: RESERVED
+//! octets and the undefined header flag bits are emitted as zero and the minor version as 0
+//! (RFC 2408 3.1, 3.2), a proposal's "# of Transforms" is recomputed, and bytes after the
+//! last payload are not kept. Re-parsing the re-emitted bytes always gives the same value.
 
 mod attributes;
 mod cert;

@@ -30,7 +30,7 @@ pub const PROTO_IPCOMP: u8 = 4;
 /// Transform-Id of the ISAKMP proposal's transforms (RFC 2407 4.4.2).
 pub const KEY_IKE: u8 = 1;
 /// ESP Transform-Ids (RFC 2407 4.4.4; AES-CBC from RFC 3602 5, AES-GCM with a 16-octet ICV
-/// from RFC 4106 8.1).
+/// from RFC 4106 8.2).
 pub const ESP_DES: u8 = 2;
 pub const ESP_3DES: u8 = 3;
 pub const ESP_NULL: u8 = 11;

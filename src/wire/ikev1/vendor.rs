@@ -39,3 +39,24 @@ pub fn is_nat_t(vendor_id: &[u8]) -> bool {
     .iter()
     .any(|id| id.as_slice() == vendor_id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn values_as_published() {
+        assert_eq!(hex(&NAT_T_RFC3947), "4a131c81070358455c5728f20e95452f");
+        assert_eq!(hex(&NAT_T_DRAFT_02), "cd60464335df21f87cfdb2fc68b6a448");
+        assert_eq!(hex(&NAT_T_DRAFT_02_N), "90cb80913ebb696e086381b5ec427b1f");
+        assert_eq!(hex(&NAT_T_DRAFT_03), "7d9419a65310ca6f2c179d9215529d56");
+        assert_eq!(hex(&DPD), "afcad71368a1f1c96b8696fc77570100");
+        assert!(is_nat_t(&NAT_T_DRAFT_02_N));
+        assert!(!is_nat_t(&DPD));
+        assert!(!is_nat_t(&NAT_T_RFC3947[..15]));
+    }
+}
