@@ -61,8 +61,13 @@ fn check_config(file: &Path) -> ExitCode {
     match crate::config::load(file) {
         Ok(config) => {
             let summary = config.summary();
+            let warnings: String = config
+                .warnings()
+                .iter()
+                .map(|w| format!("warning: {w}\n"))
+                .collect();
             output::exit(output::print(format!(
-                "{}: configuration is valid\n{}\n",
+                "{}: configuration is valid\n{}\n{warnings}",
                 file.display(),
                 summary.trim_end()
             )))

@@ -103,6 +103,7 @@ mod rules;
 mod secret;
 mod summary;
 mod validate;
+mod warnings;
 
 #[cfg(test)]
 mod tests;

@@ -61,7 +61,11 @@ impl Config {
                 out,
                 "  {}: {} with peer \"{}\" ({address}), {} <-> {}, ike {}, esp {}, pfs {}, lifetimes {}/{}, {}, on close {}{}",
                 c.name,
-                c.version,
+                match (c.version, c.aggressive) {
+                    (super::model::IkeVersion::V1, true) => "ikev1 (Aggressive Mode)".to_owned(),
+                    (super::model::IkeVersion::V1, false) => "ikev1 (Main Mode)".to_owned(),
+                    (version, _) => version.to_string(),
+                },
                 c.peer,
                 join(&c.local_subnets),
                 join(&c.remote_subnets),

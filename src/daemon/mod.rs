@@ -129,10 +129,14 @@ pub fn main(options: DaemonOptions) -> ExitCode {
 }
 
 /// Engine settings for a configuration, and the connections the engine cannot run (each
-/// logged as an error), as status entries that say why.
+/// logged as an error), as status entries that say why; the configuration's warnings are
+/// logged.
 fn engine_settings(
     config: &crate::config::Config,
 ) -> (EngineSettings, Vec<status::ConnectionStatus>) {
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     let (settings, skipped) = EngineSettings::from_config(config);
     let not_running = skipped
         .into_iter()
