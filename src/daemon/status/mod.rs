@@ -56,6 +56,9 @@
 //!     "ike_sas": [{                    // best first: established, no-child-sa, deleting,
 //!                                      // connecting
 //!       "state": "established",        // as the connection's, for this IKE SA
+//!       "version": 2,                  // 2: IKEv2; 1: IKEv1 (the ISAKMP SA; its IPsec
+//!                                      // SA pairs are the "children")
+//!       "mode": null,                  // IKEv1: "Main Mode" or "Aggressive Mode"
 //!       "initiator": true,             // we initiated this IKE SA
 //!       "local": "203.0.113.1:4500", "remote": "198.51.100.20:4500",
 //!       "spi_i": "0123456789abcdef", "spi_r": "fedcba9876543210", // hex
@@ -259,9 +262,19 @@ pub struct NatStatus {
     pub remote_behind: bool,
 }
 
+fn ikev2() -> u8 {
+    2
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IkeSaStatus {
     pub state: ConnectionState,
+    /// The IKE version: 1 or 2.
+    #[serde(default = "ikev2")]
+    pub version: u8,
+    /// IKEv1's phase 1 exchange: "Main Mode" or "Aggressive Mode".
+    #[serde(default)]
+    pub mode: Option<String>,
     pub initiator: bool,
     #[serde(serialize_with = "values::serialize_socket_address")]
     pub local: SocketAddr,
@@ -519,6 +532,8 @@ impl SaStatusBuilder {
             .collect();
         IkeSaStatus {
             state: ConnectionState::of_sa(sa),
+            version: sa.version(),
+            mode: sa.exchange_mode().map(str::to_owned),
             initiator: sa.initiator,
             local: sa.local,
             remote: sa.remote,
@@ -733,15 +748,19 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
                 (Some(s), _) => format!("authenticated {} ago", duration_text(s)),
                 (None, _) => "not authenticated yet".into(),
             };
+            let role = if sa.initiator {
+                "initiator"
+            } else {
+                "responder"
+            };
+            let (kind, role) = match &sa.mode {
+                Some(mode) if sa.version == 1 => ("IKEv1 SA", format!("{role}, {mode}")),
+                _ => ("IKE SA", role.to_owned()),
+            };
             let _ = writeln!(
                 out,
-                "  IKE SA {} ({}), {}: {} -> {}, spi {}_i {}_r, {}",
+                "  {kind} {} ({role}), {}: {} -> {}, spi {}_i {}_r, {}",
                 sa.state.name(),
-                if sa.initiator {
-                    "initiator"
-                } else {
-                    "responder"
-                },
                 established,
                 sa.local,
                 sa.remote,
@@ -831,6 +850,8 @@ pub(crate) mod tests {
                     if_id: Some(7),
                     ike_sas: vec![IkeSaStatus {
                         state: ConnectionState::Established,
+                        version: 2,
+                        mode: None,
                         initiator: true,
                         local: "203.0.113.1:4500".parse().expect("address"),
                         remote: "198.51.100.20:4500".parse().expect("address"),
@@ -878,6 +899,8 @@ pub(crate) mod tests {
                     if_id: None,
                     ike_sas: vec![IkeSaStatus {
                         state: ConnectionState::NoChildSa,
+                        version: 2,
+                        mode: None,
                         initiator: true,
                         local: "203.0.113.1:500".parse().expect("address"),
                         remote: "198.51.100.30:500".parse().expect("address"),
