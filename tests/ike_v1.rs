@@ -497,3 +497,80 @@ fn inbound_spis(pair: &Pair, which: Which) -> Vec<u32> {
         .flat_map(|s| s.children.iter().map(|c| c.inbound_spi))
         .collect()
 }
+
+#[test]
+fn messages_of_an_established_sa_that_do_not_verify_are_dropped_and_counted() {
+    let mut pair = default_pair();
+    assert!(pair.drive_until(Duration::from_secs(10), |p| kernels_agree(p, 2)));
+    // The initiator's first Quick Mode message, as B received it.
+    let (_, quick) = pair
+        .delivered
+        .iter()
+        .find(|(to, t)| *to == Which::B && t.payload.get(18) == Some(&32))
+        .cloned()
+        .expect("a Quick Mode message to B");
+    let (local, remote) = (quick.remote, quick.local);
+    let before = pair.b.engine.stats();
+    // A retransmission gets the cached answer, and no second pair.
+    pair.inject(Which::B, local, remote, quick.payload.clone());
+    assert_eq!(
+        pair.b.engine.stats().responses_resent,
+        before.responses_resent + 1
+    );
+    // A corrupted copy does not verify.
+    let mut corrupt = quick.payload.clone();
+    let last = corrupt.len() - 20;
+    corrupt[last] ^= 0x55;
+    pair.inject(Which::B, local, remote, corrupt);
+    // Cut short: the header's length no longer matches.
+    pair.inject(
+        Which::B,
+        local,
+        remote,
+        quick.payload[..quick.payload.len() - 16].to_vec(),
+    );
+    // Unknown cookies.
+    let mut stranger = quick.payload.clone();
+    stranger[0] ^= 0xff;
+    pair.inject(Which::B, local, remote, stranger);
+    let after = pair.b.engine.stats();
+    assert_eq!(
+        after.dropped_undecryptable,
+        before.dropped_undecryptable + 1
+    );
+    assert_eq!(after.dropped_malformed, before.dropped_malformed + 1);
+    assert_eq!(after.dropped_unknown_sa, before.dropped_unknown_sa + 1);
+    pair.drive_until(Duration::from_secs(5), |_| false);
+    assert!(kernels_agree(&pair, 2), "nothing changed");
+    assert_eq!(pair.b.engine.sas().count(), 1);
+}
+
+#[test]
+fn a_restarted_peer_with_initial_contact_replaces_the_old_sas() {
+    let mut pair = default_pair();
+    assert!(pair.drive_until(Duration::from_secs(10), |p| kernels_agree(p, 2)));
+    let old = inbound_spis(&pair, Which::B);
+    // A restarts: a fresh engine that knows nothing of the old SAs.
+    pair.a = support::pair::Side::new(
+        EngineSettings::new(vec![v1(A_ADDR, B_ADDR, true)]),
+        99,
+        support::pair::ip(A_ADDR),
+    );
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(Duration::from_secs(10), |p| {
+        p.b.events.iter().any(|e| {
+            matches!(
+                e,
+                Event::IkeDown {
+                    reason: DownReason::Superseded,
+                    ..
+                }
+            )
+        }) && kernels_agree(p, 2)
+    }));
+    let new = inbound_spis(&pair, Which::B);
+    assert_eq!(new.len(), 1);
+    assert_ne!(old, new, "the old pair is gone with the old ISAKMP SA");
+    assert_eq!(pair.b.engine.sas().count(), 1);
+}

@@ -46,6 +46,9 @@ impl Engine {
     /// their IPsec SAs moving to a newer ISAKMP SA where the peer deleted them.
     pub(in crate::ike) fn settle_v1(&mut self, now: Instant) {
         for new in std::mem::take(&mut self.cx.v1_established) {
+            // A peer that sent INITIAL-CONTACT holds none of the older SAs: they are
+            // removed with their IPsec SAs (`Engine::remove_superseded`), not taken over.
+            let fresh_start = self.cx.initial_contacts.contains(&new);
             let Some((conn, identity, began)) = self
                 .sa(new)
                 .map(|sa| (sa.conn, sa.remote_id.clone(), sa.created_at))
@@ -58,7 +61,8 @@ impl Engine {
                 .into_iter()
                 .filter_map(|id| self.sa(id))
                 .filter(|sa| {
-                    sa.id != new
+                    !fresh_start
+                        && sa.id != new
                         && sa.v1.is_some()
                         && sa.state == SaState::Established
                         && sa.remote_id == identity
