@@ -574,3 +574,36 @@ fn a_restarted_peer_with_initial_contact_replaces_the_old_sas() {
     assert_ne!(old, new, "the old pair is gone with the old ISAKMP SA");
     assert_eq!(pair.b.engine.sas().count(), 1);
 }
+
+#[test]
+fn nat_in_front_of_the_responder_is_detected_too() {
+    // A answers behind a NAT that forwards UDP 500 and 4500 to it; B knows the NAT's address.
+    let a = v1(A_ADDR, B_ADDR, false);
+    let mut b = v1(B_ADDR, support::pair::NAT_ADDR, true);
+    b.remote_id = Some(ikehub::ike::IkeIdentity::from_address(support::pair::ip(
+        A_ADDR,
+    )));
+    let mut pair = pair_of(a, b);
+    pair.nat_a = true;
+    pair.nat_port_offset = 0;
+    assert!(pair.drive_until(Duration::from_secs(10), |p| {
+        p.a.kernel.sas.len() == 2 && p.b.kernel.sas.len() == 2
+    }));
+    let a = pair.a.engine.sas().next().expect("SA");
+    assert!(a.nat.local_behind && !a.nat.remote_behind, "{:?}", a.nat);
+    assert_eq!(a.local.port(), 4500);
+    let b = pair.b.engine.sas().next().expect("SA");
+    assert!(b.nat.remote_behind && !b.nat.local_behind, "{:?}", b.nat);
+    assert!(pair
+        .b
+        .kernel
+        .sas
+        .values()
+        .all(|s| s.esp.encap == Some((4500, 4500))));
+    assert!(pair
+        .a
+        .kernel
+        .sas
+        .values()
+        .all(|s| s.esp.encap == Some((4500, 4500))));
+}

@@ -169,8 +169,12 @@ pub struct Pair {
     pub loss_percent: u32,
     /// Drop everything in both directions (a cut link).
     pub cut: bool,
-    /// Put a NAT in front of A: its packets leave from NAT_ADDR with the port + 10000.
+    /// Put a NAT in front of A: its packets leave from NAT_ADDR with the port +
+    /// `nat_port_offset`, and what comes to NAT_ADDR goes to A.
     pub nat_a: bool,
+    /// 10000 by default; 0 makes the NAT keep the ports, as one that forwards UDP 500 and
+    /// 4500 to a responder behind it does.
+    pub nat_port_offset: u16,
     /// Every datagram that was delivered, in order: (to, transmit as received).
     pub delivered: Vec<(Which, Transmit)>,
     /// A receiver's socket buffer: at most this many datagrams arriving at one side in one
@@ -250,6 +254,7 @@ impl Pair {
             loss_percent: 0,
             cut: false,
             nat_a: false,
+            nat_port_offset: 10000,
             delivered: Vec::new(),
             receive_buffer: None,
             overflowed: 0,
@@ -324,12 +329,12 @@ impl Pair {
             }
             let to = if which == Which::A {
                 if self.nat_a {
-                    t.local = SocketAddr::new(ip(NAT_ADDR), t.local.port() + 10000);
+                    t.local = SocketAddr::new(ip(NAT_ADDR), t.local.port() + self.nat_port_offset);
                 }
                 Which::B
             } else {
                 if self.nat_a && t.remote.ip() == ip(NAT_ADDR) {
-                    t.remote = SocketAddr::new(ip(A_ADDR), t.remote.port() - 10000);
+                    t.remote = SocketAddr::new(ip(A_ADDR), t.remote.port() - self.nat_port_offset);
                 }
                 Which::A
             };
