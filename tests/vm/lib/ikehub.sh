@@ -74,6 +74,12 @@ ikehub_field() {
     ikehub_json "$1" "$2" | sed -n "s/^ *\"$3\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" | head -n 1
 }
 
+# The sum of a numeric field over all its occurrences in a connection's status (e.g. the
+# packets of every CHILD_SA: an IKEv1 connection has one per pair of subnets).
+ikehub_sum() {
+    ikehub_json "$1" "$2" | sed -n "s/^ *\"$3\": \([0-9][0-9]*\),\{0,1\}$/\1/p" | awk '{ s += $1 } END { print s + 0 }'
+}
+
 ikehub_log() {
     echo "---- ikehub log of $1"
     cat "$(ikehub_logfile "$1")" 2>/dev/null
