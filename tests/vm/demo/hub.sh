@@ -1,7 +1,7 @@
 #!/bin/bash
 # Demo: the hub scenario, narrated. A head-office hub (examples/hub.toml) and three branch
-# offices, two running ikehub (examples/hub-office-shanghai.toml, hub-office-hangzhou.toml)
-# and one strongSwan (examples/strongswan/ningbo.swanctl.conf). All three tunnels come up,
+# offices, two running ikehub (examples/hub-office-shanghai.toml over IKEv2,
+# hub-office-hangzhou.toml over IKEv1) and one strongSwan (examples/strongswan/ningbo.swanctl.conf). All three tunnels come up,
 # every office reaches the head office and the other offices through the hub, and
 # `ikehub routes` / `ikehub status` show the route table and the SAs.
 # guest-payload: strongswan
