@@ -121,6 +121,14 @@ fn pfs_group(settings: &crate::ike::ConnectionSettings) -> Option<DhGroup> {
         .find_map(|p| p.dh.first().copied())
 }
 
+/// RFC 2407 4.5 lifetimes in kilobytes are accepted, but our kernel SAs carry time limits
+/// only: the peer, which counts its own bytes, rekeys when its limit is reached.
+fn note_kilobytes(choice: &proposal::Phase2Choice) {
+    if let Some(kb) = choice.lifetime_kb {
+        info!("Quick Mode: the peer's lifetime of {kb} KB is left to the peer to enforce (ours are in time only)");
+    }
+}
+
 fn suite_of(choice: &proposal::Phase2Choice) -> ChildSuite {
     ChildSuite {
         encryption: choice.encryption,
@@ -515,6 +523,7 @@ impl Context {
             (sent.inbound_spi, outbound_spi),
             (&sent.ni, &nr),
         );
+        note_kilobytes(&choice);
         let lifetime = match (choice.lifetime_s, lifetime_notify(payloads)) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -729,6 +738,7 @@ impl Context {
                 ))
             }
         };
+        note_kilobytes(&choice);
         let inbound_spi = self.new_esp_spi();
         proposal::set_answer_spi(&mut answer, inbound_spi);
         let mut nr = vec![0u8; NONCE_LEN];
