@@ -44,7 +44,7 @@ pub use output::{
     OutboundInstall, SaId, Transmit, TrapPolicies,
 };
 pub use reload::ReloadReport;
-pub use sa::{ChildSa, ChildSuite, IkeSa, NatState, SaState};
+pub use sa::{ChildSa, ChildState, ChildSuite, IkeSa, NatState, SaState};
 pub use selector::Selector;
 pub use settings::{
     CloseAction, ConnectionSettings, EngineSettings, EspProposal, IdentityKind, IkeIdentity,

@@ -78,7 +78,8 @@
 //!         "offload_in_device": "eth1", // it: "none" (software), "crypto" or "packet", and
 //!         "offload_out": "crypto",     // the device (null in software); null when the
 //!         "offload_out_device": "eth1", // kernel has no such SA
-//!         "established_s": 299
+//!         "established_s": 299,
+//!         "rekey_in_s": 3001           // until we replace it; null: not scheduled
 //!       }]
 //!     }]
 //!   }]
@@ -113,7 +114,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::IkeSuite;
-use crate::ike::{ChildSa, ChildSuite, ConnId, Engine, IkeSa, SaState};
+use crate::ike::{ChildSa, ChildState, ChildSuite, ConnId, Engine, IkeSa, SaState};
 use crate::kernel::link::interface_name;
 use crate::kernel::{OffloadMode, SaCounters};
 
@@ -311,6 +312,9 @@ pub struct ChildSaStatus {
     #[serde(default)]
     pub offload_out_device: Option<String>,
     pub established_s: u64,
+    /// Seconds until we replace this CHILD_SA (rekey, or a new Quick Mode for IKEv1).
+    #[serde(default)]
+    pub rekey_in_s: Option<u64>,
 }
 
 impl ConnectionStatus {
@@ -574,6 +578,8 @@ impl SaStatusBuilder {
                 .now
                 .saturating_duration_since(child.established_at)
                 .as_secs(),
+            rekey_in_s: (child.state == ChildState::Installed)
+                .then(|| child.rekey_at.saturating_duration_since(self.now).as_secs()),
         }
     }
 }
@@ -784,12 +790,16 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
             for child in &sa.children {
                 let _ = writeln!(
                     out,
-                    "    CHILD_SA reqid {}: spi in {} out {}, {}, established {} ago",
+                    "    CHILD_SA reqid {}: spi in {} out {}, {}, established {} ago{}",
                     child.reqid,
                     child.spi_in,
                     child.spi_out,
                     child.algorithms,
-                    duration_text(child.established_s)
+                    duration_text(child.established_s),
+                    child
+                        .rekey_in_s
+                        .map(|s| format!(", rekey in {}", duration_text(s)))
+                        .unwrap_or_default()
                 );
                 let _ = writeln!(
                     out,
@@ -880,6 +890,7 @@ pub(crate) mod tests {
                             offload_out: None,
                             offload_out_device: None,
                             established_s: 60,
+                            rekey_in_s: Some(3000),
                         }],
                     }],
                 },
