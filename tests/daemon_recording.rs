@@ -529,7 +529,7 @@ fn a_bad_configuration_stops_the_daemon_with_every_error() {
     assert!(!dir.0.join("s.sock").exists());
 }
 
-/// A second connection the IKEv2 engine cannot run.
+/// A second connection, over IKEv1.
 const LEGACY_CONNECTION: &str = r#"
 [[connection]]
 name = "legacy"
@@ -590,34 +590,14 @@ fn systemd_is_told_ready_watchdog_and_stopping() {
     );
     let status = daemon.status().expect("status right after READY=1");
     assert_eq!(connection(&status)["state"], "down");
-    assert_eq!(next(), "STATUS=1 connection(s) configured");
+    assert_eq!(next(), "STATUS=2 connection(s) configured");
 
-    // The IKEv1 connection is not run: logged as an error, shown down with the reason.
-    assert!(
-        daemon
-            .log_text()
-            .contains("connection \"legacy\" not started: IKEv1 is not implemented yet"),
-        "{}",
-        daemon.log_text()
-    );
+    // The IKEv1 connection runs beside the IKEv2 one.
     let legacy = &status["connections"][1];
     assert_eq!(legacy["name"], "legacy");
-    assert_eq!(legacy["state"], "down");
     assert_eq!(legacy["peer_address"], "127.0.0.6");
     assert_eq!(legacy["remote_subnets"], serde_json::json!(["10.7.0.0/16"]));
-    assert_eq!(
-        legacy["last_error"],
-        "not started: IKEv1 is not implemented yet"
-    );
-    // Dated when the configuration was loaded.
-    assert!(is_rfc3339_utc(
-        legacy["last_error_at"].as_str().unwrap_or_default()
-    ));
-    assert!(legacy["last_error_s"].as_u64().is_some_and(|s| s < 10));
-    let out = daemon.cli(&["up", "legacy"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("ikehub: legacy: not started: IKEv1 is not implemented yet"));
+    assert!(legacy["last_error"].is_null(), "{legacy}");
     let out = daemon.cli(&["status", "legacy", "--json"]);
     assert!(out.status.success());
     let only: Value = serde_json::from_slice(&out.stdout).expect("json");

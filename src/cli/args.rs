@@ -15,7 +15,7 @@ pub const DEFAULT_TIMEOUT_S: u64 = 10;
 /// How long `up` and `down` wait for the connection unless `--timeout` says otherwise.
 pub const DEFAULT_WAIT_S: u64 = 30;
 
-/// ikehub: an IPsec VPN gateway (IKEv2 in userspace, ESP in the kernel).
+/// ikehub: an IPsec VPN gateway (IKEv2 and IKEv1 in userspace, ESP in the kernel).
 #[derive(Debug, Parser)]
 #[command(name = "ikehub", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
