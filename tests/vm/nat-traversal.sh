@@ -1,7 +1,8 @@
 #!/bin/bash
 # NAT traversal: the on-premises gateway sits behind a NAT (a middle namespace with nftables
 # masquerade). NAT is detected, IKE moves to UDP 4500, ESP is UDP-encapsulated, keepalives
-# flow, pings pass both ways, and status shows the NAT.
+# flow, pings pass both ways, and status shows the NAT; over IKEv2, then over IKEv1 (RFC
+# 3947), each tunnel torn down cleanly before the next.
 #
 #   VPCH 172.16.1.10 - VPCGW [203.0.113.1] --- [203.0.113.2] NAT [10.0.0.1] --- [10.0.0.2] ONPGW - ONPH 192.168.10.10
 # shellcheck source=lib/common.sh
@@ -47,7 +48,10 @@ table ip filter {
 NFT
 check "office gateway reaches the VPC gateway through the NAT" in_ns "$ONPGW" ping -c 1 -W 2 203.0.113.1
 
-cat >/tmp/ikt-nat-vpc.toml <<'EOF2'
+# One run over IKE version $1: configurations, tunnel, checks, teardown.
+run_version() {
+VERSION=$1
+cat >/tmp/ikt-nat-vpc.toml <<EOF2
 [gateway]
 name = "vpc-gw"
 local_addresses = ["203.0.113.1"]
@@ -59,11 +63,12 @@ identity = "office.example.net"
 [[connection]]
 name = "office"
 peer = "office"
+version = "$VERSION"
 psk = "nat-test-only-9f3kQ2"
 remote_subnets = ["192.168.10.0/24"]
 start_action = "listen"
 EOF2
-cat >/tmp/ikt-nat-office.toml <<'EOF2'
+cat >/tmp/ikt-nat-office.toml <<EOF2
 [gateway]
 name = "office-gw"
 local_addresses = ["10.0.0.2"]
@@ -75,12 +80,13 @@ address = "203.0.113.1"
 name = "vpc"
 peer = "vpc"
 local_identity = "office.example.net"
+version = "$VERSION"
 psk = "nat-test-only-9f3kQ2"
 remote_subnets = ["172.16.0.0/16"]
 start_action = "initiate"
 EOF2
 
-step "ikehub on both gateways; the office initiates through the NAT"
+step "$VERSION: ikehub on both gateways; the office initiates through the NAT"
 ikehub_start "$VPCGW" /tmp/ikt-nat-vpc.toml && ok "VPC daemon ready" || bad "VPC daemon ready"
 ikehub_start "$ONPGW" /tmp/ikt-nat-office.toml && ok "office daemon ready" || bad "office daemon ready"
 if wait_for 20 ikehub_established "$ONPGW" vpc && wait_for 10 ikehub_established "$VPCGW" office; then
@@ -91,7 +97,7 @@ else
 fi
 show ikehub_cli "$ONPGW" status
 
-step "NAT detected, IKE on 4500, ESP in UDP"
+step "$VERSION: NAT detected, IKE on 4500, ESP in UDP"
 office=$(ikehub_json "$ONPGW" vpc)
 vpc=$(ikehub_json "$VPCGW" office)
 grep -E '"local_behind": true' <<<"$office" >/dev/null && ok "office sees itself behind a NAT" || bad "office sees itself behind a NAT"
@@ -104,13 +110,12 @@ for ns in "$VPCGW" "$ONPGW"; do
 done
 show ip -n "$ONPGW" xfrm state
 
-step "traffic both ways"
+step "$VERSION: traffic both ways"
 check "VPC host pings the office host" in_ns "$VPCH" ping -c 5 -i 0.2 -W 2 192.168.10.10
 check "office host pings the VPC host" in_ns "$ONPH" ping -c 5 -i 0.2 -W 2 172.16.1.10
 
-step "NAT keepalives (RFC 3948, every 20 s from the NATed side)"
-keepalives() { in_ns "$NAT" nft list table ip filter | sed -n 's/.*counter packets \([0-9]*\) .*comment "keepalive-out".*/\1/p'; }
-if wait_for 30 bash -c "[ \"\$(ip netns exec $NAT nft list table ip filter | sed -n 's/.*counter packets \([0-9]*\) .*comment \"keepalive-out\".*/\1/p')\" -ge 1 ]"; then
+step "$VERSION: NAT keepalives (RFC 3948, every 20 s from the NATed side)"
+if wait_for 30 bash -c "[ \"\$(ip netns exec $NAT nft list table ip filter | sed -n 's/.*counter packets \([0-9]*\) .*comment \"keepalive-out\".*/\1/p')\" -gt $KEEPALIVES_BEFORE ]"; then
     ok "keepalives cross the NAT ($(keepalives))"
 else
     bad "keepalives cross the NAT"
@@ -118,4 +123,19 @@ fi
 sent=$(ikehub_json "$ONPGW" | sed -n 's/.*"keepalives_sent": \([0-9]*\).*/\1/p')
 [ "${sent:-0}" -ge 1 ] && ok "status counts keepalives sent ($sent)" || bad "status counts keepalives sent ($sent)"
 check "pings still pass after the keepalive period" in_ns "$VPCH" ping -c 3 -i 0.2 -W 2 192.168.10.10
+
+step "$VERSION: clean teardown"
+check "office daemon stops" ikehub_stop "$ONPGW"
+check "VPC daemon stops" ikehub_stop "$VPCGW"
+for ns in "$VPCGW" "$ONPGW"; do
+    n=$(ip -n "$ns" xfrm state | grep -c '^src')
+    [ "$n" -eq 0 ] && ok "no SA left in $(basename "$ns")" || bad "no SA left in $ns ($n)"
+done
+}
+
+keepalives() { in_ns "$NAT" nft list table ip filter | sed -n 's/.*counter packets \([0-9]*\) .*comment "keepalive-out".*/\1/p'; }
+KEEPALIVES_BEFORE=0
+run_version ikev2
+KEEPALIVES_BEFORE=$(keepalives)
+run_version ikev1
 finish
