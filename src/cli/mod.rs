@@ -74,11 +74,7 @@ fn check_config(file: &Path) -> ExitCode {
         }
         Err(errors) => {
             output::error_line(errors.to_string().trim_end());
-            output::error_line(&format!(
-                "{}: {} error(s); nothing was applied",
-                file.display(),
-                errors.0.len()
-            ));
+            output::error_line(&format!("{}: {} error(s)", file.display(), errors.0.len()));
             ExitCode::FAILURE
         }
     }

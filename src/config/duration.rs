@@ -1,30 +1,61 @@
 //! Durations written the way strongSwan writes them: a whole number with an optional unit,
-//! `s` (seconds, the default), `m`, `h` or `d`, e.g. `"30s"`, `"90m"`, `"4h"`, `"1d"`.
+//! `s` (seconds, the default), `m`, `h` or `d`, e.g. `"30s"`, `"90m"`, `"4h"`, `"1d"`; or
+//! several such parts, largest unit first, e.g. `"1h30m"`, `"1d12h"`.
 
 use std::time::Duration;
 
-/// Parses `"<number>[s|m|h|d]"`.
+/// Parses `"<number>[s|m|h|d]"`, or parts like it with their units in decreasing order
+/// (`"1h30m"`); a bare number is seconds.
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
-    let trimmed = text.trim();
-    let (number, unit_seconds) = match trimmed.char_indices().last() {
-        Some((at, 's')) => (trimmed.get(..at), 1u64),
-        Some((at, 'm')) => (trimmed.get(..at), 60),
-        Some((at, 'h')) => (trimmed.get(..at), 60 * 60),
-        Some((at, 'd')) => (trimmed.get(..at), 24 * 60 * 60),
-        Some(_) => (Some(trimmed), 1),
-        None => (None, 1),
+    let invalid = || {
+        format!(
+            "\"{text}\" is not a duration; write whole numbers with s, m, h or d, e.g. \"30s\", \"4h\" or \"1h30m\""
+        )
     };
-    let seconds = number
-        .map(str::trim)
-        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|n| n.parse::<u64>().ok())
-        .ok_or_else(|| {
-            format!("\"{text}\" is not a duration; write a whole number with s, m, h or d, e.g. \"30s\" or \"4h\"")
-        })?;
-    seconds
-        .checked_mul(unit_seconds)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("\"{text}\" is too long"))
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(invalid());
+    }
+    if trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        return trimmed
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| format!("\"{text}\" is too long"));
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    let mut last_unit = u64::MAX;
+    for c in trimmed.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1u64,
+            'm' => 60,
+            'h' => 60 * 60,
+            'd' => 24 * 60 * 60,
+            _ => return Err(invalid()),
+        };
+        // Each unit once, largest first: "1h30m", not "30m1h" or "1h1h".
+        if number.is_empty() || unit >= last_unit {
+            return Err(invalid());
+        }
+        last_unit = unit;
+        let value = number
+            .parse::<u64>()
+            .map_err(|_| format!("\"{text}\" is too long"))?;
+        number.clear();
+        total = value
+            .checked_mul(unit)
+            .and_then(|part| total.checked_add(part))
+            .ok_or_else(|| format!("\"{text}\" is too long"))?;
+    }
+    if !number.is_empty() {
+        // A trailing number without its unit after other parts ("1h30") is ambiguous.
+        return Err(invalid());
+    }
+    Ok(Duration::from_secs(total))
 }
 
 /// Writes a duration in the largest unit that divides it.
@@ -49,6 +80,16 @@ mod tests {
         assert_eq!(parse("90m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse("4h"), Ok(Duration::from_secs(14_400)));
         assert_eq!(parse(" 1d "), Ok(Duration::from_secs(86_400)));
+    }
+
+    #[test]
+    fn parts_largest_unit_first() {
+        assert_eq!(parse("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse("1d12h"), Ok(Duration::from_secs(129_600)));
+        assert_eq!(parse("2m5s"), Ok(Duration::from_secs(125)));
+        for bad in ["30m1h", "1h1h", "1h30", "1h 30m", "h1", "1hm"] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
