@@ -459,14 +459,68 @@ impl Reader {
         };
         for (key, value) in &self.entries {
             let at = key_span(d.text(), key, &value.span());
-            d.error(
-                Some(&at),
-                field(key),
-                format!(
+            let message = match closest(key, known) {
+                Some(near) => format!(
+                    "unknown key \"{key}\"; did you mean \"{near}\"? Known keys here: {}",
+                    known.join(", ")
+                ),
+                None => format!(
                     "unknown key \"{key}\"; known keys here: {}",
                     known.join(", ")
                 ),
-            );
+            };
+            d.error(Some(&at), field(key), message);
         }
+    }
+}
+
+/// The known key nearest to a misspelt one, if one is near enough to be meant: at most a
+/// third of its letters apart (Levenshtein distance), or the same but for `-`/`_`.
+fn closest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    let key_norm = key.replace('-', "_").to_ascii_lowercase();
+    known
+        .iter()
+        .map(|k| (*k, edit_distance(&key_norm, k)))
+        .filter(|(k, d)| *d <= (k.len().max(key.len()) / 3).max(1))
+        .min_by_key(|(_, d)| *d)
+        .map(|(k, _)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution =
+                previous.get(j).copied().unwrap_or(usize::MAX) + usize::from(ca != *cb);
+            let deletion = previous
+                .get(j + 1)
+                .copied()
+                .unwrap_or(usize::MAX)
+                .saturating_add(1);
+            let insertion = current
+                .get(j)
+                .copied()
+                .unwrap_or(usize::MAX)
+                .saturating_add(1);
+            current.push(substitution.min(deletion).min(insertion));
+        }
+        previous = current;
+    }
+    previous.last().copied().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod suggestion_tests {
+    use super::closest;
+
+    #[test]
+    fn a_near_miss_is_suggested_and_a_stranger_is_not() {
+        let known = ["remote_subnets", "local_subnets", "dpd_interval", "psk"];
+        assert_eq!(closest("remote_subnet", &known), Some("remote_subnets"));
+        assert_eq!(closest("remote-subnets", &known), Some("remote_subnets"));
+        assert_eq!(closest("dpd_intervall", &known), Some("dpd_interval"));
+        assert_eq!(closest("colour", &known), None);
     }
 }
