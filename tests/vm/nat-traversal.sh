@@ -125,8 +125,8 @@ sent=$(ikehub_json "$ONPGW" | sed -n 's/.*"keepalives_sent": \([0-9]*\).*/\1/p')
 check "pings still pass after the keepalive period" in_ns "$VPCH" ping -c 3 -i 0.2 -W 2 192.168.10.10
 
 step "$VERSION: clean teardown"
-check "office daemon stops" ikehub_stop "$ONPGW"
-check "VPC daemon stops" ikehub_stop "$VPCGW"
+ikehub_stop "$ONPGW" && ok "office daemon stops cleanly" || bad "office daemon stops cleanly"
+ikehub_stop "$VPCGW" && ok "VPC daemon stops cleanly" || bad "VPC daemon stops cleanly"
 for ns in "$VPCGW" "$ONPGW"; do
     n=$(ip -n "$ns" xfrm state | grep -c '^src')
     [ "$n" -eq 0 ] && ok "no SA left in $(basename "$ns")" || bad "no SA left in $ns ($n)"
