@@ -95,6 +95,7 @@ fn intents(children: &[Child]) -> Vec<KernelIntent> {
                 remote_selectors: vec![c.remote_net],
                 soft_lifetime: SOFT,
                 hard_lifetime: HARD,
+                byte_limit: None,
                 if_id: None,
                 offload: ikehub::ike::Offload::None,
             }),

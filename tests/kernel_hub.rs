@@ -148,6 +148,7 @@ impl Pair {
                 remote_selectors: vec![net(self.any)],
                 soft_lifetime: Duration::from_secs(3000),
                 hard_lifetime: Duration::from_secs(3600),
+                byte_limit: None,
                 if_id: Some(self.if_id),
                 offload: ikehub::ike::Offload::None,
             }),

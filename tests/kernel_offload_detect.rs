@@ -85,6 +85,7 @@ fn install(local: &str, peer: &str, offload: Offload) -> KernelIntent {
             remote_selectors: vec!["10.2.0.0/24".parse().unwrap()],
             soft_lifetime: Duration::from_secs(50),
             hard_lifetime: Duration::from_secs(60),
+            byte_limit: None,
             if_id: None,
             offload,
         }),

@@ -188,6 +188,7 @@ impl Pair {
                 remote_selectors: vec![net(remote)],
                 soft_lifetime: self.soft,
                 hard_lifetime: self.hard,
+                byte_limit: None,
                 if_id: None,
                 offload: ikehub::ike::Offload::None,
             }),
@@ -464,6 +465,7 @@ async fn rekey_responder_keeps_sending_on_the_old_sa_until_its_outbound_sa_is_ad
             sa,
             soft_lifetime: child.soft_lifetime,
             hard_lifetime: child.hard_lifetime,
+            byte_limit: child.byte_limit,
             if_id: child.if_id,
             offload: child.offload,
         });

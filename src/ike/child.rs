@@ -29,6 +29,8 @@ pub(super) struct NewChild {
     /// We answered the peer's rekey of a child we still hold: install our outbound SA only
     /// when the peer deletes that child (RFC 7296 2.8).
     pub defer_outbound: bool,
+    /// The bytes each SA may protect, when the peer negotiated a limit (IKEv1).
+    pub byte_limit: Option<u64>,
 }
 
 /// Identifies the kernel policies of a child: the same if_id and selectors are the same
@@ -98,7 +100,7 @@ fn kernel_install(
     reqid: u32,
     (inbound, outbound): (EspSa, EspSa),
     (local_ts, remote_ts): (&[Selector], &[Selector]),
-    defer_outbound: bool,
+    (defer_outbound, byte_limit): (bool, Option<u64>),
 ) -> (ChildInstall, Option<Box<OutboundInstall>>) {
     let (lifetime, if_id, offload) = (settings.child_lifetime, settings.if_id, settings.offload);
     // The kernel's soft expiry is a safety net behind our own rekey timer; its hard
@@ -112,6 +114,7 @@ fn kernel_install(
             sa: outbound,
             soft_lifetime,
             hard_lifetime,
+            byte_limit,
             if_id,
             offload,
         };
@@ -129,6 +132,7 @@ fn kernel_install(
         remote_selectors: selector::prefixes(remote_ts),
         soft_lifetime,
         hard_lifetime,
+        byte_limit,
         if_id,
         offload,
     };
@@ -166,7 +170,7 @@ impl Context {
             reqid,
             (inbound, outbound),
             (&child.local_ts, &child.remote_ts),
-            child.defer_outbound,
+            (child.defer_outbound, child.byte_limit),
         );
         let id = self.new_intent_id();
         self.pending_installs.insert(id, (sa.id, reqid));

@@ -82,6 +82,9 @@ pub struct ChildInstall {
     pub soft_lifetime: Duration,
     /// Hard limit: the kernel deletes the SA at this age (RFC 7296 2.8).
     pub hard_lifetime: Duration,
+    /// A limit on the bytes each SA protects, when the peer negotiated one (IKEv1 lifetimes
+    /// in kilobytes, RFC 2407 4.5): hard at this, soft at 90% of it.
+    pub byte_limit: Option<u64>,
     /// The xfrm interface this CHILD_SA belongs to (hub mode, route-based): its SAs and
     /// policies carry this `if_id` and only traffic routed through that interface uses them.
     /// `None`: policy-based, as without interfaces.
@@ -100,6 +103,7 @@ pub struct OutboundInstall {
     pub sa: EspSa,
     pub soft_lifetime: Duration,
     pub hard_lifetime: Duration,
+    pub byte_limit: Option<u64>,
     pub if_id: Option<u32>,
     pub offload: Offload,
 }

@@ -121,14 +121,6 @@ fn pfs_group(settings: &crate::ike::ConnectionSettings) -> Option<DhGroup> {
         .find_map(|p| p.dh.first().copied())
 }
 
-/// RFC 2407 4.5 lifetimes in kilobytes are accepted, but our kernel SAs carry time limits
-/// only: the peer, which counts its own bytes, rekeys when its limit is reached.
-fn note_kilobytes(choice: &proposal::Phase2Choice) {
-    if let Some(kb) = choice.lifetime_kb {
-        info!("Quick Mode: the peer's lifetime of {kb} KB is left to the peer to enforce (ours are in time only)");
-    }
-}
-
 fn suite_of(choice: &proposal::Phase2Choice) -> ChildSuite {
     ChildSuite {
         encryption: choice.encryption,
@@ -523,7 +515,6 @@ impl Context {
             (sent.inbound_spi, outbound_spi),
             (&sent.ni, &nr),
         );
-        note_kilobytes(&choice);
         let lifetime = match (choice.lifetime_s, lifetime_notify(payloads)) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -538,6 +529,7 @@ impl Context {
             initiator: true,
             reqid: sent.reqid,
             defer_outbound: false,
+            byte_limit: choice.lifetime_kb.and_then(|kb| kb.checked_mul(1024)),
         };
         Ok((child, nr, lifetime))
     }
@@ -738,7 +730,6 @@ impl Context {
                 ))
             }
         };
-        note_kilobytes(&choice);
         let inbound_spi = self.new_esp_spi();
         proposal::set_answer_spi(&mut answer, inbound_spi);
         let mut nr = vec![0u8; NONCE_LEN];
@@ -772,6 +763,7 @@ impl Context {
                 local_ts,
                 remote_ts,
                 lifetime_s: choice.lifetime_s,
+                lifetime_kb: choice.lifetime_kb,
                 reply: reply.clone(),
                 sends: 1,
                 next_resend: now + resend_after,
@@ -838,6 +830,7 @@ impl Context {
             initiator: true,
             reqid,
             defer_outbound: false,
+            byte_limit: q.lifetime_kb.and_then(|kb| kb.checked_mul(1024)),
         };
         self.install_v1_child(now, sa, child, q.lifetime_s);
         self.arm_quick_answers(sa);

@@ -155,6 +155,8 @@ pub struct QuickResponder {
     pub remote_ts: Selector,
     /// The lifetime both ends agreed on, in seconds.
     pub lifetime_s: Option<u64>,
+    /// And in kilobytes, if the peer asked for one (RFC 2407 4.5).
+    pub lifetime_kb: Option<u64>,
     /// Our answer (HASH(2)), resent until HASH(3) comes.
     pub reply: Vec<u8>,
     pub sends: u32,

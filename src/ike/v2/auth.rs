@@ -177,6 +177,7 @@ fn first_child_as_initiator(
         initiator: true,
         reqid: None,
         defer_outbound: false,
+        byte_limit: None,
     })
 }
 
@@ -485,6 +486,7 @@ impl Context {
                 initiator: false,
                 reqid: None,
                 defer_outbound: false,
+                byte_limit: None,
             },
         ))
     }

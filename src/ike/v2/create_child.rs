@@ -270,6 +270,7 @@ pub(super) fn rekeyed_child(
         initiator: true,
         reqid,
         defer_outbound: false,
+        byte_limit: None,
     })
 }
 
@@ -530,6 +531,7 @@ impl Context {
                 .map(|(_, reqid)| reqid)
                 .or_else(|| same_selectors_reqid(sa, &child_local, &child_remote)),
             defer_outbound: old.is_some(),
+            byte_limit: None,
         };
         self.install_child(now, sa, child);
         if let Some((old_inbound, _)) = old {

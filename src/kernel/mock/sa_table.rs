@@ -208,6 +208,7 @@ mod tests {
                 remote_selectors: Vec::new(),
                 soft_lifetime: LIFETIME,
                 hard_lifetime: LIFETIME,
+                byte_limit: None,
                 if_id: None,
                 offload: Offload::None,
             }),

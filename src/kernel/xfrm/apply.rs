@@ -75,8 +75,7 @@ fn sa_operation(verb: &str, src: IpAddr, dst: IpAddr, spi: u32) -> String {
 /// The SA's lifetimes and interface, shared by both directions of a CHILD_SA.
 struct SaContext {
     reqid: u32,
-    soft_lifetime: std::time::Duration,
-    hard_lifetime: std::time::Duration,
+    limits: state::Limits,
     if_id: Option<u32>,
 }
 
@@ -101,8 +100,7 @@ fn add_sa_op(
         sa,
         context.reqid,
         direction,
-        context.soft_lifetime,
-        context.hard_lifetime,
+        &context.limits,
         context.if_id,
         offload,
     )
@@ -150,8 +148,11 @@ impl OffloadChoice {
 fn install_ops(child: &ChildInstall, choice: &OffloadChoice) -> Result<Vec<Op>, KernelError> {
     let context = SaContext {
         reqid: child.reqid,
-        soft_lifetime: child.soft_lifetime,
-        hard_lifetime: child.hard_lifetime,
+        limits: state::Limits {
+            soft: child.soft_lifetime,
+            hard: child.hard_lifetime,
+            bytes: child.byte_limit,
+        },
         if_id: child.if_id,
     };
     // Inbound first: the peer may send as soon as it has installed its outbound SA.
@@ -239,8 +240,11 @@ pub(super) fn plan(intent: &KernelIntent, choice: &OffloadChoice) -> Result<Vec<
         KernelIntent::InstallOutbound { child, .. } => {
             let context = SaContext {
                 reqid: child.reqid,
-                soft_lifetime: child.soft_lifetime,
-                hard_lifetime: child.hard_lifetime,
+                limits: state::Limits {
+                    soft: child.soft_lifetime,
+                    hard: child.hard_lifetime,
+                    bytes: child.byte_limit,
+                },
                 if_id: child.if_id,
             };
             Ok(vec![add_sa_op(
@@ -684,6 +688,7 @@ mod tests {
                 remote_selectors: vec!["10.2.0.0/24".parse().unwrap()],
                 soft_lifetime: Duration::from_secs(5),
                 hard_lifetime: Duration::from_secs(10),
+                byte_limit: None,
                 if_id: None,
                 offload: Offload::None,
             }),
@@ -729,6 +734,7 @@ mod tests {
             remote_selectors: vec!["10.2.0.0/24".parse().unwrap()],
             soft_lifetime: Duration::from_secs(5),
             hard_lifetime: Duration::from_secs(10),
+            byte_limit: None,
             if_id: Some(9),
             offload: Offload::None,
         };
@@ -779,6 +785,7 @@ mod tests {
                     sa: esp("192.0.2.1", "192.0.2.2", 0x200),
                     soft_lifetime: Duration::from_secs(5),
                     hard_lifetime: Duration::from_secs(10),
+                    byte_limit: None,
                     if_id: Some(9),
                     offload: Offload::None,
                 }),

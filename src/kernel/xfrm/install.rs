@@ -507,6 +507,7 @@ mod tests {
             remote_selectors: vec!["10.2.0.0/24".parse().unwrap()],
             soft_lifetime: Duration::from_secs(5),
             hard_lifetime: Duration::from_secs(10),
+            byte_limit: None,
             if_id: None,
             offload: setting,
         };

@@ -199,8 +199,7 @@ mod tests {
             &sa,
             reqid,
             SaDirection::Inbound,
-            Duration::ZERO,
-            Duration::ZERO,
+            &state::Limits::time(Duration::ZERO, Duration::ZERO),
             None,
             None,
         )

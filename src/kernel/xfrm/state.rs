@@ -51,13 +51,34 @@ fn key_bits(key: &[u8]) -> Result<u32, String> {
         .ok_or_else(|| format!("key of {} bytes is too long", key.len()))
 }
 
+/// When the kernel expires an SA: soft (it tells us, we replace the SA) and hard (it deletes
+/// the SA), by age and, when the peer negotiated one (IKEv1 lifetimes in kilobytes, RFC 2407
+/// 4.5), by the bytes it protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    pub soft: Duration,
+    pub hard: Duration,
+    /// The hard byte limit; the soft one is 90% of it.
+    pub bytes: Option<u64>,
+}
+
+impl Limits {
+    #[cfg(test)]
+    pub(crate) fn time(soft: Duration, hard: Duration) -> Limits {
+        Limits {
+            soft,
+            hard,
+            bytes: None,
+        }
+    }
+}
+
 /// XFRM_MSG_NEWSA for one direction of a CHILD_SA.
 pub(super) fn add_sa(
     sa: &EspSa,
     reqid: u32,
     direction: SaDirection,
-    soft_lifetime: Duration,
-    hard_lifetime: Duration,
+    limits: &Limits,
     if_id: Option<u32>,
     offload: Option<&DeviceOffload>,
 ) -> Result<Request, String> {
@@ -80,12 +101,12 @@ pub(super) fn add_sa(
     // Tunnel mode: the inner family may differ from the outer one.
     info.flags = XFRM_STATE_AF_UNSPEC;
     info.lifetime_cfg = LifetimeConfig {
-        soft_byte_limit: XFRM_INF,
-        hard_byte_limit: XFRM_INF,
+        soft_byte_limit: limits.bytes.map_or(XFRM_INF, |b| b - b / 10),
+        hard_byte_limit: limits.bytes.unwrap_or(XFRM_INF),
         soft_packet_limit: XFRM_INF,
         hard_packet_limit: XFRM_INF,
-        soft_add_expires_seconds: soft_lifetime.as_secs(),
-        hard_add_expires_seconds: hard_lifetime.as_secs(),
+        soft_add_expires_seconds: limits.soft.as_secs(),
+        hard_add_expires_seconds: limits.hard.as_secs(),
         soft_use_expires_seconds: 0,
         hard_use_expires_seconds: 0,
     };
@@ -261,8 +282,7 @@ mod tests {
             &sa,
             0x4000_0007,
             SaDirection::Inbound,
-            Duration::from_secs(3000),
-            Duration::from_secs(3600),
+            &Limits::time(Duration::from_secs(3000), Duration::from_secs(3600)),
             None,
             None,
         )
@@ -300,14 +320,32 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_limit_sets_the_soft_and_hard_byte_limits() {
+        let sa = esp(Encryption::AesGcm16 { key_bits: 128 }, None);
+        let limits = Limits {
+            soft: Duration::from_secs(3000),
+            hard: Duration::from_secs(3600),
+            bytes: Some(4_608_000 * 1024),
+        };
+        let request = add_sa(&sa, 1, SaDirection::Outbound, &limits, None, None).unwrap();
+        // lifetime_cfg at offset 96: soft bytes, hard bytes, soft packets, hard packets.
+        let at = |offset: usize| {
+            u64::from_ne_bytes(request.payload[offset..offset + 8].try_into().unwrap())
+        };
+        assert_eq!(at(96), 4_608_000 * 1024 - 4_608_000 * 1024 / 10);
+        assert_eq!(at(104), 4_608_000 * 1024);
+        assert_eq!(at(112), u64::MAX);
+        assert_eq!(at(120), u64::MAX);
+    }
+
+    #[test]
     fn chacha20_poly1305_sa() {
         let sa = esp(Encryption::ChaCha20Poly1305, None);
         let request = add_sa(
             &sa,
             1,
             SaDirection::Outbound,
-            Duration::ZERO,
-            Duration::ZERO,
+            &Limits::time(Duration::ZERO, Duration::ZERO),
             None,
             None,
         )
@@ -338,8 +376,7 @@ mod tests {
                     &sa,
                     9,
                     SaDirection::Inbound,
-                    Duration::ZERO,
-                    Duration::ZERO,
+                    &Limits::time(Duration::ZERO, Duration::ZERO),
                     None,
                     None,
                 )
@@ -367,8 +404,7 @@ mod tests {
             &sa,
             1,
             SaDirection::Inbound,
-            Duration::ZERO,
-            Duration::ZERO,
+            &Limits::time(Duration::ZERO, Duration::ZERO),
             None,
             None,
         )
@@ -391,8 +427,7 @@ mod tests {
                 &sa,
                 1,
                 direction,
-                Duration::ZERO,
-                Duration::ZERO,
+                &Limits::time(Duration::ZERO, Duration::ZERO),
                 None,
                 None,
             )
@@ -420,8 +455,7 @@ mod tests {
             &sa,
             1,
             SaDirection::Inbound,
-            Duration::ZERO,
-            Duration::ZERO,
+            &Limits::time(Duration::ZERO, Duration::ZERO),
             None,
             None,
         )
@@ -435,8 +469,7 @@ mod tests {
             &sa,
             1,
             SaDirection::Inbound,
-            Duration::ZERO,
-            Duration::ZERO,
+            &Limits::time(Duration::ZERO, Duration::ZERO),
             None,
             None
         )
@@ -468,8 +501,7 @@ mod tests {
             &sa,
             1,
             SaDirection::Inbound,
-            Duration::ZERO,
-            Duration::ZERO,
+            &Limits::time(Duration::ZERO, Duration::ZERO),
             Some(42),
             None,
         )
@@ -479,8 +511,7 @@ mod tests {
             &sa,
             1,
             SaDirection::Inbound,
-            Duration::ZERO,
-            Duration::ZERO,
+            &Limits::time(Duration::ZERO, Duration::ZERO),
             None,
             None,
         )
@@ -507,8 +538,7 @@ mod tests {
                 &sa,
                 1,
                 direction,
-                Duration::ZERO,
-                Duration::ZERO,
+                &Limits::time(Duration::ZERO, Duration::ZERO),
                 None,
                 Some(&offload),
             )
@@ -525,8 +555,7 @@ mod tests {
             &sa,
             1,
             SaDirection::Inbound,
-            Duration::ZERO,
-            Duration::ZERO,
+            &Limits::time(Duration::ZERO, Duration::ZERO),
             None,
             None,
         )
