@@ -28,7 +28,7 @@ use super::super::context::Context;
 use super::super::engine::Fate;
 use super::super::error::{Error, Failure};
 use super::super::output::{ConnId, DownReason, Transmit};
-use super::super::sa::{IkeSa, NatState, SaOrigin, SaState};
+use super::super::sa::{IkeSa, SaOrigin, SaState};
 use super::super::settings::IkeVersion;
 use super::ids;
 use super::main_mode::{
@@ -127,12 +127,7 @@ impl Context {
         datagram: &[u8],
         msg: &ikev1::Message,
     ) {
-        let payloads: Vec<Payload> = msg
-            .chain
-            .payloads
-            .iter()
-            .map(|s| s.payload.clone())
-            .collect();
+        let payloads: Vec<Payload> = msg.chain.payloads().cloned().collect();
         let cky_i = msg.header.initiator_cookie;
         let (Some(offered), Some(ke_i), Some(ni), Some(id)) = (
             find_sa(&payloads),
@@ -315,12 +310,7 @@ impl Context {
                 return Fate::Keep;
             }
         };
-        let payloads: Vec<Payload> = msg
-            .chain
-            .payloads
-            .iter()
-            .map(|s| s.payload.clone())
-            .collect();
+        let payloads: Vec<Payload> = msg.chain.payloads().cloned().collect();
         let (Some(answer), Some(ke_r), Some(nr), Some(id), Some(hash)) = (
             find_sa(&payloads),
             find_ke(&payloads),
@@ -436,10 +426,7 @@ impl Context {
         let mut reply = vec![Payload::Hash(hash_i)];
         if let Some(variant) = nat_t {
             if let Some(found) = nat::detect(choice.hash, cookies, local, remote, &payloads) {
-                sa.nat = NatState {
-                    local_behind: found.0,
-                    remote_behind: found.1,
-                };
+                sa.nat = found;
             }
             reply.extend(nat::nat_d_payloads(
                 variant,
@@ -540,10 +527,7 @@ impl Context {
         if nat_t.is_some() {
             let (l, r) = (sa.local, sa.remote);
             if let Some(found) = nat::detect(choice.hash, (cky_i, cky_r), l, r, &payloads) {
-                sa.nat = NatState {
-                    local_behind: found.0,
-                    remote_behind: found.1,
-                };
+                sa.nat = found;
             }
         }
         if local.port() == NAT_T_PORT {

@@ -28,7 +28,7 @@ use super::super::context::Context;
 use super::super::engine::Fate;
 use super::super::error::{Error, Failure};
 use super::super::output::{ConnId, DownReason, SaId};
-use super::super::sa::{HalfOpenEntry, IkeSa, NatState, SaOrigin, SaState};
+use super::super::sa::{HalfOpenEntry, IkeSa, SaOrigin, SaState};
 use super::super::settings::IkeVersion;
 use super::super::timer::{Timer, TimerQueue};
 use super::ids;
@@ -241,12 +241,7 @@ impl Context {
         datagram: &[u8],
         msg: &ikev1::Message,
     ) {
-        let payloads: Vec<Payload> = msg
-            .chain
-            .payloads
-            .iter()
-            .map(|s| s.payload.clone())
-            .collect();
+        let payloads: Vec<Payload> = msg.chain.payloads().cloned().collect();
         let cky_i = msg.header.initiator_cookie;
         let Some(conn) = self.v1_responder_connection(local, remote, false) else {
             // The connection configured for this peer, if any, is told why it got nothing.
@@ -583,10 +578,7 @@ impl Context {
         let mut reply = vec![Payload::KeyExchange(ke_r), Payload::Nonce(nr)];
         if let Some(variant) = nat_t {
             if let Some(found) = nat::detect(choice.hash, cookies, local, remote, &payloads) {
-                sa.nat = NatState {
-                    local_behind: found.0,
-                    remote_behind: found.1,
-                };
+                sa.nat = found;
             }
             reply.extend(nat::nat_d_payloads(
                 variant,
@@ -664,10 +656,7 @@ impl Context {
         v1.crypto = Some(crypto);
         if nat_t.is_some() {
             if let Some(found) = nat::detect(choice.hash, cookies, local, remote, &payloads) {
-                sa.nat = NatState {
-                    local_behind: found.0,
-                    remote_behind: found.1,
-                };
+                sa.nat = found;
             }
         }
         if sa.nat.any() {

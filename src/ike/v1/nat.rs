@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::algorithm::Integrity;
 use crate::crypto::ikev1;
+use crate::ike::NatState;
 use crate::wire::ikev1::{vendor, Payload};
 
 /// The draft dialects' vendor IDs, which older peers send (and newer ones besides RFC 3947's).
@@ -101,15 +102,14 @@ pub fn nat_d_payloads(
 }
 
 /// NAT detection from the peer's NAT-D payloads: the first is what it sent to (our address
-/// as it saw it), the others its own addresses. Returns (we are behind a NAT, the peer is).
-/// `None` when the peer sent none.
+/// as it saw it), the others its own addresses. `None` when the peer sent none.
 pub fn detect(
     hash: Integrity,
     (cky_i, cky_r): (u64, u64),
     local: SocketAddr,
     remote: SocketAddr,
     payloads: &[Payload],
-) -> Option<(bool, bool)> {
+) -> Option<NatState> {
     let mut hashes = payloads.iter().filter_map(|p| match p {
         Payload::NatD { hash, .. } => Some(hash.as_slice()),
         _ => None,
@@ -117,7 +117,8 @@ pub fn detect(
     let to_us = hashes.next()?;
     let ours = nat_d_hash(hash, cky_i, cky_r, local);
     let theirs = nat_d_hash(hash, cky_i, cky_r, remote);
-    let local_behind = to_us != ours.as_slice();
-    let remote_behind = !hashes.any(|h| h == theirs.as_slice());
-    Some((local_behind, remote_behind))
+    Some(NatState {
+        local_behind: to_us != ours.as_slice(),
+        remote_behind: !hashes.any(|h| h == theirs.as_slice()),
+    })
 }
