@@ -544,11 +544,12 @@ mod tests {
                 Case::ikev1("modp2048")
             ]
         );
-        let o = parse_options(&args(&["--ikev1-groups", "modp2048"])).expect("options");
-        assert_eq!(o.ikev1_groups, args(&["modp2048"]));
+        let v1 = parse_options(&args(&["--ikev1-groups", "modp2048"])).expect("options");
+        assert_eq!(v1.ikev1_groups, args(&["modp2048"]));
         assert_eq!(Case::ikev1("modp2048").label(), "ikev1-modp2048");
-        let o = parse_options(&args(&["--no-ikev1", "--ikev1-groups", "ecp256"])).expect("options");
-        assert!(o.cases().iter().all(|c| c.version == 2));
+        let v2 =
+            parse_options(&args(&["--no-ikev1", "--ikev1-groups", "ecp256"])).expect("options");
+        assert!(v2.cases().iter().all(|c| c.version == 2));
         assert!(parse_options(&args(&["--ikev1-groups", "modp1024"])).is_err());
         assert!(o.handshakes && !o.memory);
         assert!(parse_options(&args(&["--groups", "modp1024"])).is_err());
