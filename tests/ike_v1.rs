@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use ikehub::algorithm::{DhGroup, Encryption, Integrity, Prf};
 use ikehub::ike::{
-    ConnectionSettings, DownReason, EngineSettings, EspProposal, Event, IkeProposal, IkeVersion,
+    ConnId, ConnectionSettings, DownReason, EngineSettings, EspProposal, Event, IkeProposal,
+    IkeVersion,
 };
 use support::pair::{connection, Pair, Which, A_ADDR, B_ADDR};
 
@@ -311,6 +312,49 @@ fn the_isakmp_sa_is_reauthenticated_and_the_ipsec_sas_move_over() {
         .collect();
     assert_eq!(spis, after, "the same IPsec SAs");
     assert!(kernels_agree(&pair, 2));
+}
+
+#[test]
+fn phase_1s_the_peer_starts_one_after_another_do_not_replace_each_other() {
+    // One peer, one identity, one connection per subnet pair on its side (strongSwan's
+    // `unique = no`), without INITIAL_CONTACT: each tunnel its own ISAKMP SA, started after
+    // the one before is up. The responder must keep them all rather than take each for a
+    // re-authentication of the one before it.
+    let tunnel = |n: u8| {
+        let mut c = v1(A_ADDR, B_ADDR, n == 0);
+        c.name = format!("t{n}");
+        c.local_subnets = vec![format!("10.1.{n}.0/24").parse().expect("net")];
+        c
+    };
+    let mut initiator = EngineSettings::new((0..3).map(tunnel).collect());
+    initiator.initial_contact = false;
+    let mut pair = Pair::new(
+        initiator,
+        EngineSettings::new(vec![v1(B_ADDR, A_ADDR, false)]),
+    );
+    pair.a.engine.start(pair.now);
+    pair.b.engine.start(pair.now);
+    for n in 0..3u32 {
+        if n > 0 {
+            let now = pair.now;
+            pair.a.engine.initiate(now, ConnId(n)).expect("initiate");
+        }
+        let pairs = 2 * (n as usize + 1);
+        assert!(
+            pair.drive_until(Duration::from_secs(10), |p| kernels_agree(p, pairs)),
+            "tunnel {n} up"
+        );
+    }
+    pair.drive_checked(
+        Duration::from_secs(60),
+        |_| false,
+        |p| assert!(kernels_agree(p, 6), "every IPsec SA stays"),
+    );
+    assert_eq!(pair.b.engine.sas().count(), 3, "an ISAKMP SA per tunnel");
+    assert_eq!(pair.a.engine.sas().count(), 3);
+    assert!(pair.b.engine.sas().all(|sa| sa.children.len() == 1));
+    assert_eq!(ike_down_reasons(&pair, Which::A), vec![]);
+    assert_eq!(ike_down_reasons(&pair, Which::B), vec![]);
 }
 
 #[test]

@@ -1,11 +1,26 @@
-//! `ikehub-loadgen`: an IKEv2 load generator for benchmarks, not part of the gateway.
+//! `ikehub-loadgen`: an IKE load generator for benchmarks, not part of the gateway.
 //!
 //! It drives one ikehub engine holding N initiator connections over one UDP socket: each
 //! connection has its own local traffic selector (10.H.L.0/24 for tunnel index H*256+L), the
-//! same peer, the same PSK and proposal, and its CHILD_SA in IKE_AUTH. At most `--in-flight`
-//! setups run at once. A setup's latency runs from the moment its IKE_SA_INIT request is
-//! handed to the socket to the processing of the IKE_AUTH response (the engine's ChildUp).
+//! same peer, the same PSK and proposal. At most `--in-flight` setups run at once.
+//!
+//! IKEv2 (the default): `aes128gcm16-prfsha256-GROUP`, the CHILD_SA `aes128gcm16` in
+//! IKE_AUTH. A setup's latency runs from the moment its IKE_SA_INIT request is handed to the
+//! socket to the processing of the IKE_AUTH response (the engine's ChildUp).
+//!
+//! IKEv1 (`--ike-version 1`): Main Mode with `aes128-sha256-GROUP`, then Quick Mode for ESP
+//! `aes128-sha256` without PFS. A setup runs from Main Mode's first message to the IPsec SA
+//! pair installed after Quick Mode's second message (the engine's ChildUp; the third goes
+//! out with it).
+//!
 //! The tunnels are never deleted: the responder keeps them after the generator exits.
+//!
+//! With `--id-per-tunnel` each tunnel presents an identity of its own (the FQDN
+//! `tN.loadgen.invalid`, N its index) instead of its address, as distinct peers do. A
+//! responder that accepts any identity with the key (strongSwan's `id = %any`) then sees a
+//! distinct peer per tunnel: strongSwan's IKEv1 responder looks through the ISAKMP SAs of
+//! the same identities on every Main Mode (to adopt their IPsec SAs on re-authentication),
+//! which with one identity for thousands of tunnels costs it more than the setup itself.
 //!
 //! Prints one JSON object on stdout. Exits non-zero, naming the tunnel, as soon as any setup
 //! fails or the whole run exceeds `--timeout`. Kernel intents are acknowledged without
@@ -25,12 +40,12 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ikehub::algorithm::{DhGroup, Encryption, Prf};
+use ikehub::algorithm::{DhGroup, Encryption, Integrity, Prf};
 use ikehub::crypto::SystemRandom;
 use ikehub::ike::nat_t::{self, NatTDatagram};
 use ikehub::ike::{
-    ConnId, ConnectionSettings, Engine, EngineSettings, EspProposal, Event, IkeIdentity,
-    IkeProposal, PreSharedKey,
+    ConnId, ConnectionSettings, Engine, EngineSettings, EspProposal, Event, IdentityKind,
+    IkeIdentity, IkeProposal, IkeVersion, PreSharedKey,
 };
 use ikehub::wire::ikev2::{
     emit_message, parse_message, ExchangeType, Header, Message, Notify, NotifyType, Payload,
@@ -50,7 +65,7 @@ const NATT_PORT: u16 = 4500;
 /// Tunnel indexes map to 10.H.L.0/24: 65536 distinct selectors.
 const MAX_TUNNELS: u32 = 1 << 16;
 
-/// IKEv2 PSK load generator (benchmark tool).
+/// IKEv2 and IKEv1 PSK load generator (benchmark tool).
 #[derive(Debug, Parser)]
 #[command(name = "ikehub-loadgen")]
 struct Args {
@@ -73,6 +88,12 @@ struct Args {
     /// Key exchange group: ecp256, curve25519 or modp2048.
     #[arg(long, default_value = "ecp256")]
     group: String,
+    /// IKE version: 2 (IKE_SA_INIT + IKE_AUTH) or 1 (Main Mode + Quick Mode).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+    ike_version: u8,
+    /// Each tunnel presents an identity of its own (see the module documentation).
+    #[arg(long)]
+    id_per_tunnel: bool,
     /// Pre-shared key (a benchmark key, not a secret).
     #[arg(long, default_value = "ikehub benchmark pre-shared key")]
     psk: String,
@@ -120,28 +141,72 @@ fn tunnel_subnet(index: u32) -> Result<IpNet, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The proposals of one version: IKEv2 `aes128gcm16-prfsha256-GROUP` with ESP
+/// `aes128gcm16`; IKEv1, which takes one algorithm of each kind and no AEAD for phase 1,
+/// `aes128-sha256-GROUP` with ESP `aes128-sha256` (no PFS: phase 1 and phase 2 compare like
+/// for like with IKEv2's CHILD_SA in IKE_AUTH).
+fn proposals(version: IkeVersion, group: DhGroup) -> (IkeProposal, EspProposal) {
+    match version {
+        IkeVersion::V2 => (
+            IkeProposal {
+                encryption: vec![Encryption::AesGcm16 { key_bits: 128 }],
+                integrity: vec![],
+                prf: vec![Prf::HmacSha256],
+                dh: vec![group],
+            },
+            EspProposal {
+                encryption: vec![Encryption::AesGcm16 { key_bits: 128 }],
+                integrity: vec![],
+                dh: vec![],
+                esn: false,
+            },
+        ),
+        IkeVersion::V1 => (
+            IkeProposal {
+                encryption: vec![Encryption::AesCbc { key_bits: 128 }],
+                integrity: vec![Integrity::HmacSha256_128],
+                prf: vec![Prf::HmacSha256],
+                dh: vec![group],
+            },
+            EspProposal {
+                encryption: vec![Encryption::AesCbc { key_bits: 128 }],
+                integrity: vec![Integrity::HmacSha256_128],
+                dh: vec![],
+                esn: false,
+            },
+        ),
+    }
+}
+
+fn ike_version(number: u8) -> IkeVersion {
+    if number == 1 {
+        IkeVersion::V1
+    } else {
+        IkeVersion::V2
+    }
+}
+
 fn connection(args: &Args, group: DhGroup, index: u32) -> Result<ConnectionSettings, String> {
+    let version = ike_version(args.ike_version);
+    let (ike, esp) = proposals(version, group);
     Ok(ConnectionSettings {
         name: format!("t{index}"),
         local_addr: args.local,
         remote_addr: Some(args.remote),
-        local_id: IkeIdentity::from_address(args.local),
+        local_id: if args.id_per_tunnel {
+            IkeIdentity {
+                kind: IdentityKind::Fqdn,
+                data: format!("t{index}.loadgen.invalid").into_bytes(),
+            }
+        } else {
+            IkeIdentity::from_address(args.local)
+        },
         remote_id: Some(IkeIdentity::from_address(args.remote)),
         psk: PreSharedKey(Zeroizing::new(args.psk.as_bytes().to_vec())),
         local_subnets: vec![tunnel_subnet(index)?],
         remote_subnets: vec![args.remote_subnet],
-        ike_proposals: vec![IkeProposal {
-            encryption: vec![Encryption::AesGcm16 { key_bits: 128 }],
-            integrity: vec![],
-            prf: vec![Prf::HmacSha256],
-            dh: vec![group],
-        }],
-        esp_proposals: vec![EspProposal {
-            encryption: vec![Encryption::AesGcm16 { key_bits: 128 }],
-            integrity: vec![],
-            dh: vec![],
-            esn: false,
-        }],
+        ike_proposals: vec![ike],
+        esp_proposals: vec![esp],
         ike_lifetime: Duration::from_secs(4 * 3600),
         child_lifetime: Duration::from_secs(3600),
         dpd_interval: None,
@@ -151,7 +216,7 @@ fn connection(args: &Args, group: DhGroup, index: u32) -> Result<ConnectionSetti
         if_id: None,
         offload: ikehub::ike::Offload::None,
         pfs: ikehub::ike::Pfs::Optional,
-        version: ikehub::ike::IkeVersion::V2,
+        version,
         aggressive: false,
         close_action: ikehub::ike::CloseAction::None,
     })
@@ -425,6 +490,8 @@ fn report(args: &Args, run: &Run) -> serde_json::Value {
         "tunnels": args.tunnels,
         "first": args.first,
         "group": args.group,
+        "ike_version": args.ike_version,
+        "id_per_tunnel": args.id_per_tunnel,
         "in_flight": args.in_flight,
         "elapsed_s": run.elapsed.as_secs_f64(),
         "setups_per_s": tunnels / run.elapsed.as_secs_f64().max(1e-9),
@@ -500,6 +567,9 @@ fn cookie_of(message: &Message) -> Option<&[u8]> {
 
 /// Send IKE_SA_INIT requests for `--flood-seconds`, answering cookie challenges.
 fn flood(args: &Args) -> Result<Flood, String> {
+    if args.ike_version != 2 {
+        return Err("the flood sends IKEv2 IKE_SA_INIT requests: --ike-version 2 only".into());
+    }
     let (header, payloads) = flood_template(args)?;
     let remote = SocketAddr::new(args.remote, IKE_PORT);
     let socket = bind(SocketAddr::new(args.local, IKE_PORT))?;

@@ -1,8 +1,13 @@
 //! The ISAKMP SA is not rekeyed in IKEv1 but replaced: a new phase 1 authenticates the peer
 //! again, and the IPsec SAs, which RFC 2409 keeps independent of the ISAKMP SA that made
-//! them, move over to it (as strongSwan adopts them). When a newer ISAKMP SA with the same
-//! peer is up, the older one is deleted; when the peer deletes an ISAKMP SA, its IPsec SAs
-//! go to the newest one left, or go down with it if there is none.
+//! them, move over to it (as strongSwan adopts them). When a newer ISAKMP SA we initiated
+//! with the same peer is up, the older one is deleted; when the peer deletes an ISAKMP SA,
+//! its IPsec SAs go to the newest one left, or go down with it if there is none.
+//!
+//! A phase 1 the peer starts does not replace anything by itself: nothing in Main Mode tells
+//! a re-authentication from another tunnel the same peer sets up with the same identity (a
+//! peer with one connection per subnet pair, as strongSwan's `unique = no` allows). The
+//! peer that re-authenticates deletes its old ISAKMP SA, and the IPsec SAs follow then.
 
 use std::time::Instant;
 
@@ -41,20 +46,24 @@ impl Context {
 }
 
 impl Engine {
-    /// After an input: ISAKMP SAs established in it take over the IPsec SAs of older ones
-    /// with the same peer, which are then deleted; ISAKMP SAs deleted in it are removed,
-    /// their IPsec SAs moving to a newer ISAKMP SA where the peer deleted them.
+    /// After an input: ISAKMP SAs we initiated that were established in it take over the
+    /// IPsec SAs of older ones with the same peer, which are then deleted; ISAKMP SAs
+    /// deleted in it are removed, their IPsec SAs moving to a newer ISAKMP SA where the peer
+    /// deleted them.
     pub(in crate::ike) fn settle_v1(&mut self, now: Instant) {
         for new in std::mem::take(&mut self.cx.v1_established) {
             // A peer that sent INITIAL-CONTACT holds none of the older SAs: they are
             // removed with their IPsec SAs (`Engine::remove_superseded`), not taken over.
             let fresh_start = self.cx.initial_contacts.contains(&new);
-            let Some((conn, identity, began)) = self
+            let Some((conn, identity, began, ours)) = self
                 .sa(new)
-                .map(|sa| (sa.conn, sa.remote_id.clone(), sa.created_at))
+                .map(|sa| (sa.conn, sa.remote_id.clone(), sa.created_at, sa.initiator))
             else {
                 continue;
             };
+            if !ours {
+                continue;
+            }
             let older: Vec<SaId> = self
                 .cx
                 .sa_ids_of(conn)
@@ -80,10 +89,8 @@ impl Engine {
             // The initiator of phase 1 starts Quick Modes for the subnet pairs the SAs it
             // took over do not cover (all of them, for a first phase 1).
             if let Some(sa) = self.sas.get_mut(new.0 as usize).and_then(Option::as_mut) {
-                if sa.initiator {
-                    self.cx
-                        .request(now, sa, RequestKind::CreateChild { replaces: None });
-                }
+                self.cx
+                    .request(now, sa, RequestKind::CreateChild { replaces: None });
             }
         }
         for (gone, reason) in std::mem::take(&mut self.cx.v1_gone) {

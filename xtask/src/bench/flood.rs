@@ -18,6 +18,7 @@ use super::lab::{
 };
 use super::responder::{Responder, PSK};
 use super::stats::Summary;
+use super::Case;
 use super::{load_average, loadgen, procfs, Options, Paths};
 
 /// Tunnels that come up during the flood, and how many at once.
@@ -197,7 +198,7 @@ fn measure(responder: &Responder, loadgen: &Path, options: &Options) -> Result<R
     let sites = filling.and_then(|_| {
         loadgen::run_with(
             loadgen,
-            "ecp256",
+            &Case::ikev2("ecp256"),
             TUNNELS,
             0,
             IN_FLIGHT,

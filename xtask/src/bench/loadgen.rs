@@ -5,6 +5,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use super::lab::{INITIATOR_ADDR, INITIATOR_NS, RESPONDER_ADDR, RESPONDER_SUBNET};
+use super::Case;
 use crate::process::output;
 
 /// What one load generator run reports.
@@ -47,22 +48,23 @@ pub fn parse(text: &str) -> Result<LoadReport, String> {
     })
 }
 
-/// Set up `tunnels` tunnels (selectors from index `first`) with `in_flight` at once.
+/// Set up `tunnels` tunnels of `case` (selectors from index `first`) with `in_flight` at
+/// once.
 pub fn run(
     loadgen: &Path,
-    group: &str,
+    case: &Case,
     tunnels: u32,
     first: u32,
     in_flight: u32,
     timeout_s: u64,
 ) -> Result<LoadReport, String> {
-    run_with(loadgen, group, tunnels, first, in_flight, timeout_s, &[])
+    run_with(loadgen, case, tunnels, first, in_flight, timeout_s, &[])
 }
 
 /// [`run`] with more arguments for the load generator.
 pub fn run_with(
     loadgen: &Path,
-    group: &str,
+    case: &Case,
     tunnels: u32,
     first: u32,
     in_flight: u32,
@@ -74,7 +76,8 @@ pub fn run_with(
             .args(["netns", "exec", INITIATOR_NS])
             .arg(loadgen)
             .args(["--local", INITIATOR_ADDR, "--remote", RESPONDER_ADDR])
-            .args(["--remote-subnet", RESPONDER_SUBNET, "--group", group])
+            .args(["--remote-subnet", RESPONDER_SUBNET, "--group", &case.group])
+            .args(["--ike-version", &case.version.to_string()])
             .args(["--tunnels", &tunnels.to_string()])
             .args(["--first", &first.to_string()])
             .args(["--in-flight", &in_flight.to_string()])

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 
 use super::stats::{ratio, Summary};
-use super::{checkpoints, HandshakeResults, MemoryResults, Options, PerKind};
+use super::{checkpoints, Case, HandshakeResults, MemoryResults, Options, PerKind};
 use crate::process::output;
 use crate::workspace::Workspace;
 
@@ -55,13 +55,18 @@ pub fn machine(ws: &Workspace) -> Result<String, String> {
 pub fn method(options: &Options) -> String {
     format!(
         "## Run\n\n`cargo xtask bench --runs {} --tunnels {} --in-flight {} --groups {} \
-         --memory-tunnels {} --memory-runs {}`\n\nEach cell: median (min-max) over the runs \
+         {} --memory-tunnels {} --memory-runs {}`\n\nEach cell: median (min-max) over the runs \
          ({} per handshake figure, {} per memory figure); ratio = ikehub median / strongSwan \
          median, both measured in the same run.\n\n",
         options.runs,
         options.tunnels,
         options.in_flight,
         options.groups.join(","),
+        if options.ikev1_groups.is_empty() {
+            "--no-ikev1".to_string()
+        } else {
+            format!("--ikev1-groups {}", options.ikev1_groups.join(","))
+        },
         options.memory_tunnels,
         options.memory_runs,
         options.runs,
@@ -81,12 +86,55 @@ fn row(label: &str, samples: &PerKind, decimals: usize) -> String {
     )
 }
 
-pub fn handshakes(group: &str, options: &Options, r: &HandshakeResults) -> String {
+/// The heading of a case's table.
+fn case_title(case: &Case) -> String {
+    let group = &case.group;
+    if case.version == 1 {
+        format!(
+            "IKEv1 PSK setups, {group} (Main Mode aes128-sha256-{group}, then Quick Mode ESP \
+             aes128-sha256 without PFS)"
+        )
+    } else {
+        format!(
+            "IKEv2 PSK setups, {group} (aes128gcm16-prfsha256-{group}, CHILD_SA aes128gcm16 in \
+             IKE_AUTH)"
+        )
+    }
+}
+
+/// The issue's targets for the IKEv1 cases, against the medians: setups/s at least 3x
+/// strongSwan's, responder CPU per setup at most a quarter of strongSwan's.
+fn ikev1_targets(r: &HandshakeResults) -> String {
+    let medians = |samples: &PerKind| {
+        Summary::of(&samples[0])
+            .zip(Summary::of(&samples[1]))
+            .filter(|(_, theirs)| theirs.median > 0.0)
+            .map(|(ours, theirs)| ours.median / theirs.median)
+    };
+    let verdict = |ratio: Option<f64>, target: f64, at_least: bool| match ratio {
+        None => "not measured".to_string(),
+        Some(r) if (at_least && r >= target) || (!at_least && r <= target) => {
+            format!("{r:.2}x: met")
+        }
+        Some(r) => format!("{r:.2}x: **missed**"),
+    };
+    format!(
+        "Targets: setups/s >= 3x strongSwan's: {}; responder CPU per setup <= 0.25x \
+         strongSwan's: {}.\n\n",
+        verdict(medians(&r.setups_per_s), 3.0, true),
+        verdict(medians(&r.cpu_ms_per_setup), 0.25, false)
+    )
+}
+
+pub fn handshakes(case: &Case, options: &Options, r: &HandshakeResults) -> String {
     let mut out = format!(
-        "### IKEv2 PSK setups, {group} (aes128gcm16-prfsha256-{group}, CHILD_SA aes128gcm16 in \
-         IKE_AUTH), host\n\n{} tunnels per run, {} in flight; load average (1/5/15 min) {} before, \
-         {} after\n\n| | ikehub | strongSwan | ratio |\n| --- | --- | --- | --- |\n",
-        options.tunnels, options.in_flight, r.load_before, r.load_after
+        "### {}, host\n\n{} tunnels per run, {} in flight; load average (1/5/15 min) {} \
+         before, {} after\n\n| | ikehub | strongSwan | ratio |\n| --- | --- | --- | --- |\n",
+        case_title(case),
+        options.tunnels,
+        options.in_flight,
+        r.load_before,
+        r.load_after
     );
     out.push_str(&row("setups/s", &r.setups_per_s, 0));
     out.push_str(&row("responder CPU per setup (ms)", &r.cpu_ms_per_setup, 3));
@@ -103,6 +151,9 @@ pub fn handshakes(group: &str, options: &Options, r: &HandshakeResults) -> Strin
         3,
     ));
     out.push('\n');
+    if case.version == 1 {
+        out.push_str(&ikev1_targets(r));
+    }
     out
 }
 
@@ -167,6 +218,25 @@ mod tests {
         );
         let missing: PerKind = [vec![1.0], vec![]];
         assert_eq!(row("x", &missing, 0), "| x | 1 (1-1) | - | - |\n");
+    }
+
+    #[test]
+    fn ikev1_targets_are_judged_on_the_medians() {
+        let r = HandshakeResults {
+            setups_per_s: [vec![900.0, 1000.0, 1100.0], vec![300.0]],
+            cpu_ms_per_setup: [vec![0.8], vec![2.5]],
+            ..HandshakeResults::default()
+        };
+        assert_eq!(
+            ikev1_targets(&r),
+            "Targets: setups/s >= 3x strongSwan's: 3.33x: met; responder CPU per setup <= \
+             0.25x strongSwan's: 0.32x: **missed**.\n\n"
+        );
+        let title = case_title(&Case::ikev1("ecp256"));
+        assert!(
+            title.starts_with("IKEv1 PSK setups, ecp256 (Main Mode"),
+            "{title}"
+        );
     }
 
     #[test]

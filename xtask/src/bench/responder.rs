@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::lab::{
     INITIATOR_ADDR, INITIATOR_SUPERNET, RESPONDER_ADDR, RESPONDER_NS, RESPONDER_SUBNET,
 };
+use super::Case;
 use crate::process::{capture, describe, output};
 
 pub const PSK: &str = "ikehub benchmark pre-shared key";
@@ -43,7 +44,21 @@ pub struct Responder {
     ikehub: PathBuf,
 }
 
-fn ikehub_config(group: &str) -> String {
+/// IKE proposal, ESP proposal and version of a case, as both daemons write them: IKEv2
+/// `aes128gcm16-prfsha256-GROUP` with ESP `aes128gcm16`; IKEv1 (one algorithm of each kind,
+/// no AEAD in phase 1) `aes128-sha256-GROUP` with ESP `aes128-sha256`, no PFS.
+fn proposals(case: &Case) -> (String, &'static str) {
+    let group = &case.group;
+    if case.version == 1 {
+        (format!("aes128-sha256-{group}"), "aes128-sha256")
+    } else {
+        (format!("aes128gcm16-prfsha256-{group}"), "aes128gcm16")
+    }
+}
+
+fn ikehub_config(case: &Case) -> String {
+    let (ike, esp) = proposals(case);
+    let version = if case.version == 1 { "ikev1" } else { "ikev2" };
     format!(
         r#"[gateway]
 name = "bench-responder"
@@ -57,11 +72,11 @@ address = "{INITIATOR_ADDR}"
 [[connection]]
 name = "loadgen"
 peer = "loadgen"
-version = "ikev2"
+version = "{version}"
 psk = "{PSK}"
 remote_subnets = ["{INITIATOR_SUPERNET}"]
-ike_proposals = ["aes128gcm16-prfsha256-{group}"]
-esp_proposals = ["aes128gcm16"]
+ike_proposals = ["{ike}"]
+esp_proposals = ["{esp}"]
 dpd_interval = "off"
 start_action = "listen"
 "#
@@ -103,14 +118,19 @@ swanctl {{
     )
 }
 
-fn swanctl_conf(group: &str) -> String {
+fn swanctl_conf(case: &Case) -> String {
+    let (ike, esp) = proposals(case);
+    let version = case.version;
+    // IKEv1: any identity the key authenticates (the load generator presents one per tunnel,
+    // see bench::measure_handshakes); the key is found by address in Main Mode either way.
+    let remote_id = if version == 1 { "%any" } else { INITIATOR_ADDR };
     format!(
         r#"connections {{
     loadgen {{
-        version = 2
+        version = {version}
         local_addrs = {RESPONDER_ADDR}
         remote_addrs = {INITIATOR_ADDR}
-        proposals = aes128gcm16-prfsha256-{group}
+        proposals = {ike}
         dpd_delay = 0s
         local {{
             auth = psk
@@ -118,13 +138,13 @@ fn swanctl_conf(group: &str) -> String {
         }}
         remote {{
             auth = psk
-            id = {INITIATOR_ADDR}
+            id = {remote_id}
         }}
         children {{
             loadgen {{
                 local_ts = {RESPONDER_SUBNET}
                 remote_ts = {INITIATOR_SUPERNET}
-                esp_proposals = aes128gcm16
+                esp_proposals = {esp}
                 start_action = none
             }}
         }}
@@ -180,12 +200,12 @@ fn wait_ready(
 }
 
 impl Responder {
-    /// Start a fresh responder for `group` with its files in `dir` (emptied first).
-    pub fn start(kind: Kind, group: &str, dir: &Path, ikehub: &Path) -> Result<Responder, String> {
+    /// Start a fresh responder for `case` with its files in `dir` (emptied first).
+    pub fn start(kind: Kind, case: &Case, dir: &Path, ikehub: &Path) -> Result<Responder, String> {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut responder = match kind {
-            Kind::Ikehub => Responder::spawn_ikehub(dir, ikehub, &ikehub_config(group))?,
+            Kind::Ikehub => Responder::spawn_ikehub(dir, ikehub, &ikehub_config(case))?,
             Kind::Strongswan => {
                 for sub in ["run", "swanctl/conf.d"] {
                     let path = dir.join(sub);
@@ -193,7 +213,7 @@ impl Responder {
                         .map_err(|e| format!("{}: {e}", path.display()))?;
                 }
                 write(&dir.join("strongswan.conf"), &strongswan_conf(dir))?;
-                write(&dir.join("swanctl/swanctl.conf"), &swanctl_conf(group))?;
+                write(&dir.join("swanctl/swanctl.conf"), &swanctl_conf(case))?;
                 // `ip netns exec` gives charon a mount namespace of its own: a private /run
                 // for its compiled-in pid file. bash execs charon, so the pid is charon's.
                 let child = Command::new("ip")
@@ -427,8 +447,21 @@ mod tests {
 
     #[test]
     fn configs_carry_the_group() {
-        assert!(ikehub_config("modp2048").contains("aes128gcm16-prfsha256-modp2048"));
-        assert!(swanctl_conf("curve25519").contains("proposals = aes128gcm16-prfsha256-curve25519"));
+        assert!(ikehub_config(&Case::ikev2("modp2048")).contains("aes128gcm16-prfsha256-modp2048"));
+        assert!(swanctl_conf(&Case::ikev2("curve25519"))
+            .contains("proposals = aes128gcm16-prfsha256-curve25519"));
+        let v1 = ikehub_config(&Case::ikev1("ecp256"));
+        assert!(v1.contains(r#"version = "ikev1""#), "{v1}");
+        assert!(
+            v1.contains(r#"ike_proposals = ["aes128-sha256-ecp256"]"#),
+            "{v1}"
+        );
+        assert!(v1.contains(r#"esp_proposals = ["aes128-sha256"]"#), "{v1}");
+        let v1 = swanctl_conf(&Case::ikev1("modp2048"));
+        assert!(v1.contains("version = 1"), "{v1}");
+        assert!(v1.contains("proposals = aes128-sha256-modp2048"), "{v1}");
+        assert!(v1.contains("esp_proposals = aes128-sha256\n"), "{v1}");
+        assert!(v1.contains("id = %any"), "{v1}");
         let conf = strongswan_conf(Path::new("/x"));
         let libipsec = conf.find("kernel-libipsec").expect("libipsec");
         let netlink = conf.find("kernel-netlink").expect("netlink");
