@@ -1,10 +1,11 @@
 //! The ISAKMP SA is not rekeyed in IKEv1 but replaced: a new phase 1 authenticates the peer
 //! again, and the IPsec SAs, which RFC 2409 keeps independent of the ISAKMP SA that made
 //! them, move over to it (as strongSwan adopts them). When a newer ISAKMP SA with the same
-//! peer is up, the older one is deleted; when the peer deletes an ISAKMP SA, its IPsec SAs
-//! go to the newest one left, or go down with it if there is none.
+//! peer is up, the older one is deleted [`DELETE_REPLACED_AFTER`] later; when the peer
+//! deletes an ISAKMP SA, its IPsec SAs go to the newest one left, or go down with it if
+//! there is none.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::{debug, info};
 
@@ -12,6 +13,14 @@ use super::super::context::Context;
 use super::super::engine::{Engine, Fate};
 use super::super::output::{DownReason, Event, SaId};
 use super::super::sa::{IkeSa, RequestKind, SaState};
+use super::super::timer::Timer;
+
+/// How long an ISAKMP SA a newer one replaced lives on before we delete it. strongSwan moves
+/// the IPsec SAs to the new ISAKMP SA in a job it queues once phase 1 completes; a Delete of
+/// the old ISAKMP SA handled before that job runs takes the IPsec SAs down with it (their
+/// kernel SAs and policies go, and traffic stops until the next Quick Mode). strongSwan
+/// itself deletes the old ISAKMP SA 10 s after adopting its children; we go first.
+pub(in crate::ike) const DELETE_REPLACED_AFTER: Duration = Duration::from_secs(5);
 
 impl Context {
     /// RekeyIke of an IKEv1 SA: a new phase 1 to the same peer, started once.
@@ -65,7 +74,12 @@ impl Engine {
                 self.move_v1_children(old, new);
                 if let Some(sa) = self.sas.get_mut(old.0 as usize).and_then(Option::as_mut) {
                     sa.replaced_by = Some(new);
-                    self.cx.delete_isakmp_sa(sa);
+                    self.cx.timers.arm(
+                        &mut sa.timers,
+                        sa.id,
+                        Timer::DeleteReplaced,
+                        now + DELETE_REPLACED_AFTER,
+                    );
                 }
             }
             // The initiator of phase 1 starts Quick Modes for the subnet pairs the SAs it
