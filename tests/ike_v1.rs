@@ -251,6 +251,47 @@ fn ipsec_sas_are_replaced_before_they_expire_and_the_old_ones_deleted() {
     assert_eq!(pair.a.engine.sas().count(), 1, "one ISAKMP SA");
 }
 
+/// The Quick Mode responder installs the new pair only when HASH(3) arrives and sends on the
+/// old one until then; strongSwan handles the messages of one ISAKMP SA on several threads,
+/// so a Delete sent right behind HASH(3) can be handled first, the old CHILD_SA taking the
+/// policies with it. The initiator keeps the old pair a moment, on both ends, then deletes it.
+#[test]
+fn a_replaced_pair_stays_a_moment_on_both_ends() {
+    let short = |mut c: ConnectionSettings| {
+        c.child_lifetime = Duration::from_secs(60);
+        c
+    };
+    let mut pair = pair_of(
+        short(v1(A_ADDR, B_ADDR, true)),
+        short(v1(B_ADDR, A_ADDR, false)),
+    );
+    assert!(pair.drive_until(Duration::from_secs(10), |p| kernels_agree(p, 2)));
+    let both = std::cell::Cell::new(None);
+    let one = std::cell::Cell::new(None);
+    pair.drive_checked(
+        Duration::from_secs(120),
+        |_| one.get().is_some(),
+        |p| {
+            let least = p.a.kernel.sas.len().min(p.b.kernel.sas.len());
+            if both.get().is_none() && least == 4 {
+                both.set(Some(p.now));
+            }
+            if both.get().is_some() && kernels_agree(p, 2) {
+                one.set(Some(p.now));
+            }
+        },
+    );
+    let (both, one) = (
+        both.get().expect("a rekey"),
+        one.get().expect("the old pair deleted"),
+    );
+    assert!(
+        one - both >= Duration::from_secs(1) && one - both <= Duration::from_secs(2),
+        "the old pair stayed {:?} on the peer",
+        one - both
+    );
+}
+
 #[test]
 fn the_isakmp_sa_is_reauthenticated_and_the_ipsec_sas_move_over() {
     let short = |mut c: ConnectionSettings| {

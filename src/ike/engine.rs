@@ -362,6 +362,10 @@ impl Engine {
                 Timer::Retransmit if sa.v1.is_some() => cx.on_v1_retransmit_timer(now, sa),
                 Timer::Retransmit => cx.on_retransmit_timer(now, sa),
                 Timer::QuickAnswer => cx.resend_quick_answers(now, sa),
+                Timer::SendDeletes => {
+                    cx.send_deferred_deletes(now, sa);
+                    Fate::Keep
+                }
                 Timer::DeleteReplaced => {
                     if sa.state == SaState::Established && sa.replaced_by.is_some() {
                         cx.delete_isakmp_sa(sa);

@@ -30,9 +30,12 @@ pub enum Timer {
     /// IKEv1: delete an ISAKMP SA a newer one replaced, once the peer has had time to move
     /// its IPsec SAs over (see `v1/reauth.rs`).
     DeleteReplaced = 7,
+    /// IKEv1: remove the IPsec SA pairs a Quick Mode of ours replaced and send their Deletes
+    /// (see `v1/informational.rs`).
+    SendDeletes = 8,
 }
 
-pub const TIMER_KINDS: usize = 8;
+pub const TIMER_KINDS: usize = 9;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Entry {

@@ -128,11 +128,18 @@ impl Engine {
     /// Move the IPsec SAs of one ISAKMP SA to another: the indexes that find an SA by SPI
     /// and reqid follow.
     fn move_v1_children(&mut self, from: SaId, to: SaId) {
-        let Some(children) = self
+        let Some((children, deferred)) = self
             .sas
             .get_mut(from.0 as usize)
             .and_then(Option::as_mut)
-            .map(|sa| std::mem::take(&mut sa.children))
+            .map(|sa| {
+                let deferred = sa
+                    .v1
+                    .as_mut()
+                    .map(|v| std::mem::take(&mut v.deferred_deletes))
+                    .unwrap_or_default();
+                (std::mem::take(&mut sa.children), deferred)
+            })
         else {
             return;
         };
@@ -156,6 +163,15 @@ impl Engine {
         let conn = sa.conn;
         sa.children.extend(children);
         self.cx.arm_child_rekey(sa);
+        // Pairs replaced a moment ago go with the SA that now holds them.
+        if let Some(v1) = sa.v1.as_mut() {
+            v1.deferred_deletes.extend(deferred);
+            if let Some(at) = v1.deferred_deletes.iter().map(|(at, _)| *at).min() {
+                self.cx
+                    .timers
+                    .arm(&mut sa.timers, sa.id, Timer::SendDeletes, at);
+            }
+        }
         info!(conn = conn.0, old = from.0, new = to.0, "IPsec SAs moved to the new ISAKMP SA");
         self.cx.emit_event(Event::IkeRekeyed {
             conn,
