@@ -362,6 +362,12 @@ impl Engine {
                 Timer::Retransmit if sa.v1.is_some() => cx.on_v1_retransmit_timer(now, sa),
                 Timer::Retransmit => cx.on_retransmit_timer(now, sa),
                 Timer::QuickAnswer => cx.resend_quick_answers(now, sa),
+                Timer::QuickStart => {
+                    if sa.state == SaState::Established && sa.replaced_by.is_none() {
+                        cx.request(now, sa, RequestKind::CreateChild { replaces: None });
+                    }
+                    Fate::Keep
+                }
                 Timer::SendDeletes => {
                     cx.send_deferred_deletes(now, sa);
                     Fate::Keep

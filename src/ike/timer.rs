@@ -33,9 +33,12 @@ pub enum Timer {
     /// IKEv1: remove the IPsec SA pairs a Quick Mode of ours replaced and send their Deletes
     /// (see `v1/informational.rs`).
     SendDeletes = 8,
+    /// IKEv1: the first Quick Mode of an ISAKMP SA we made in Aggressive Mode (see
+    /// `v1/reauth.rs`).
+    QuickStart = 9,
 }
 
-pub const TIMER_KINDS: usize = 9;
+pub const TIMER_KINDS: usize = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Entry {

@@ -22,6 +22,13 @@ use super::super::timer::Timer;
 /// itself deletes the old ISAKMP SA 10 s after adopting its children; we go first.
 pub(in crate::ike) const DELETE_REPLACED_AFTER: Duration = Duration::from_secs(5);
 
+/// How long after its last Aggressive Mode message the initiator starts Quick Mode. That
+/// message is not answered, so the first Quick Mode would follow it at once, and strongSwan,
+/// which handles the messages of one ISAKMP SA on several threads, can take it first and
+/// drop it ("ignoring QUICK_MODE request while phase 1 is incomplete"): the IPsec SA then
+/// waited for our retransmission, 4 s.
+pub(in crate::ike) const QUICK_AFTER_AGGRESSIVE: Duration = Duration::from_millis(200);
+
 impl Context {
     /// RekeyIke of an IKEv1 SA: a new phase 1 to the same peer, started once.
     pub(in crate::ike) fn reauthenticate(&mut self, now: Instant, sa: &mut IkeSa) {
@@ -85,7 +92,15 @@ impl Engine {
             // The initiator of phase 1 starts Quick Modes for the subnet pairs the SAs it
             // took over do not cover (all of them, for a first phase 1).
             if let Some(sa) = self.sas.get_mut(new.0 as usize).and_then(Option::as_mut) {
-                if sa.initiator {
+                let aggressive = sa.v1.as_ref().is_some_and(|v| v.aggressive);
+                if sa.initiator && aggressive {
+                    self.cx.timers.arm(
+                        &mut sa.timers,
+                        sa.id,
+                        Timer::QuickStart,
+                        now + QUICK_AFTER_AGGRESSIVE,
+                    );
+                } else if sa.initiator {
                     self.cx
                         .request(now, sa, RequestKind::CreateChild { replaces: None });
                 }
