@@ -510,7 +510,9 @@ impl Context {
             remote_ts: vec![sent.remote_ts],
             initiator: true,
             reqid: sent.reqid,
-            defer_outbound: false,
+            // A replacement sends on the old pair until that goes (`DELETE_REKEYED_AFTER`):
+            // the peer installs the new one only when HASH(3) arrives.
+            defer_outbound: sent.replaces.is_some(),
         };
         Ok((child, nr, lifetime))
     }
