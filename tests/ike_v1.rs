@@ -11,7 +11,7 @@ use std::time::Duration;
 use ikehub::algorithm::{DhGroup, Encryption, Integrity, Prf};
 use ikehub::ike::{
     ConnId, ConnectionSettings, DownReason, EngineSettings, EspProposal, Event, IkeProposal,
-    IkeVersion,
+    IkeVersion, SaState,
 };
 use support::pair::{connection, Pair, Which, A_ADDR, B_ADDR};
 
@@ -279,6 +279,48 @@ fn ipsec_sas_are_replaced_before_they_expire_and_the_old_ones_deleted() {
     assert_eq!(pair.a.engine.sas().count(), 1, "one ISAKMP SA");
 }
 
+/// The Quick Mode responder installs the new pair only when HASH(3) arrives and sends on the
+/// old one until then; strongSwan handles the messages of one ISAKMP SA on several threads,
+/// so a Delete sent right behind HASH(3) can be handled first, the old CHILD_SA taking the
+/// policies with it. The initiator keeps the old pair a moment, on both ends, then deletes it.
+#[test]
+fn a_replaced_pair_stays_a_moment_on_both_ends() {
+    let short = |mut c: ConnectionSettings| {
+        c.child_lifetime = Duration::from_secs(60);
+        c
+    };
+    let mut pair = pair_of(
+        short(v1(A_ADDR, B_ADDR, true)),
+        short(v1(B_ADDR, A_ADDR, false)),
+    );
+    assert!(pair.drive_until(Duration::from_secs(10), |p| kernels_agree(p, 2)));
+    let both = std::cell::Cell::new(None);
+    let one = std::cell::Cell::new(None);
+    pair.drive_checked(
+        Duration::from_secs(120),
+        |_| one.get().is_some(),
+        |p| {
+            let least = p.a.kernel.sas.len().min(p.b.kernel.sas.len());
+            // The initiator's new outbound SA waits for the old pair to go: three states.
+            if both.get().is_none() && least >= 3 {
+                both.set(Some(p.now));
+            }
+            if both.get().is_some() && kernels_agree(p, 2) {
+                one.set(Some(p.now));
+            }
+        },
+    );
+    let (both, one) = (
+        both.get().expect("a rekey"),
+        one.get().expect("the old pair deleted"),
+    );
+    assert!(
+        one - both >= Duration::from_secs(1) && one - both <= Duration::from_secs(2),
+        "the old pair stayed {:?} on the peer",
+        one - both
+    );
+}
+
 #[test]
 fn the_isakmp_sa_is_reauthenticated_and_the_ipsec_sas_move_over() {
     let short = |mut c: ConnectionSettings| {
@@ -312,6 +354,65 @@ fn the_isakmp_sa_is_reauthenticated_and_the_ipsec_sas_move_over() {
         .collect();
     assert_eq!(spis, after, "the same IPsec SAs");
     assert!(kernels_agree(&pair, 2));
+}
+
+/// strongSwan moves the IPsec SAs to a new ISAKMP SA in a job it queues once phase 1
+/// completes: a Delete of the old ISAKMP SA handled before that job runs takes the IPsec SAs
+/// down with it. The replaced ISAKMP SA therefore lives on for a few seconds on both ends,
+/// the IPsec SAs already on the new one, and is deleted after that.
+#[test]
+fn a_replaced_isakmp_sa_is_deleted_only_after_a_grace_period() {
+    let short = |mut c: ConnectionSettings| {
+        c.ike_lifetime = Duration::from_secs(120);
+        c
+    };
+    // A re-authenticates (B's lifetime is the longer one).
+    let mut pair = pair_of(short(v1(A_ADDR, B_ADDR, true)), v1(B_ADDR, A_ADDR, false));
+    assert!(pair.drive_until(Duration::from_secs(10), |p| kernels_agree(p, 2)));
+    let established = |p: &Pair| {
+        p.a.engine
+            .sas()
+            .filter(|s| s.state == SaState::Established)
+            .count()
+    };
+    assert!(pair.drive_until(Duration::from_secs(200), |p| established(p) == 2));
+    let up = pair.now;
+    let children = |p: &Pair| {
+        p.a.engine
+            .sas()
+            .map(|s| s.children.len())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        children(&pair),
+        vec![0, 1],
+        "the IPsec SAs moved to the new ISAKMP SA"
+    );
+    assert_eq!(
+        pair.b.engine.sas().count(),
+        2,
+        "the peer keeps its old ISAKMP SA too"
+    );
+    let gone_at = std::cell::Cell::new(None);
+    pair.drive_checked(
+        Duration::from_secs(20),
+        |_| gone_at.get().is_some(),
+        |p| {
+            assert!(kernels_agree(p, 2), "the IPsec SAs stay");
+            if p.a.engine.sas().count() == 1 && p.b.engine.sas().count() == 1 {
+                gone_at.set(Some(p.now));
+            }
+        },
+    );
+    let after = gone_at
+        .get()
+        .expect("the old ISAKMP SA deleted on both ends")
+        - up;
+    assert!(
+        after >= Duration::from_secs(4) && after <= Duration::from_secs(6),
+        "deleted {after:?} after the new one was up"
+    );
+    assert_eq!(children(&pair), vec![1]);
 }
 
 #[test]

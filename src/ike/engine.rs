@@ -362,6 +362,32 @@ impl Engine {
                 Timer::Retransmit if sa.v1.is_some() => cx.on_v1_retransmit_timer(now, sa),
                 Timer::Retransmit => cx.on_retransmit_timer(now, sa),
                 Timer::QuickAnswer => cx.resend_quick_answers(now, sa),
+                Timer::QuickStart => {
+                    if sa.state == SaState::Established && sa.replaced_by.is_none() {
+                        cx.request(now, sa, RequestKind::CreateChild { replaces: None });
+                    }
+                    Fate::Keep
+                }
+                Timer::SendDeletes => {
+                    cx.send_deferred_deletes(now, sa);
+                    Fate::Keep
+                }
+                Timer::DeleteReplaced => {
+                    if sa.state == SaState::Established && sa.replaced_by.is_some() {
+                        cx.delete_isakmp_sa(sa);
+                    }
+                    Fate::Keep
+                }
+                // A replaced ISAKMP SA whose lifetime ends before its grace period does: it
+                // is deleted with the peer rather than dropped silently.
+                Timer::IkeExpire
+                    if sa.v1.is_some()
+                        && sa.replaced_by.is_some()
+                        && sa.state == SaState::Established =>
+                {
+                    cx.delete_isakmp_sa(sa);
+                    Fate::Keep
+                }
                 Timer::Establish
                     if sa.state != SaState::Established && sa.state != SaState::Deleting =>
                 {

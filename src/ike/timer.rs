@@ -27,9 +27,18 @@ pub enum Timer {
     IkeExpire = 5,
     /// IKEv1: resend a Quick Mode answer whose HASH(3) has not come (RFC 2409 5.5).
     QuickAnswer = 6,
+    /// IKEv1: delete an ISAKMP SA a newer one replaced, once the peer has had time to move
+    /// its IPsec SAs over (see `v1/reauth.rs`).
+    DeleteReplaced = 7,
+    /// IKEv1: remove the IPsec SA pairs a Quick Mode of ours replaced and send their Deletes
+    /// (see `v1/informational.rs`).
+    SendDeletes = 8,
+    /// IKEv1: the first Quick Mode of an ISAKMP SA we made in Aggressive Mode (see
+    /// `v1/reauth.rs`).
+    QuickStart = 9,
 }
 
-pub const TIMER_KINDS: usize = 7;
+pub const TIMER_KINDS: usize = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Entry {

@@ -480,7 +480,10 @@ struct AlgorithmNames {
 
 impl AlgorithmNames {
     fn ike(&mut self, sa: &IkeSa) -> Option<String> {
-        let suite = sa.suite()?;
+        // An ISAKMP SA has no IKEv2 suite: its name comes from its own keys.
+        let Some(suite) = sa.suite() else {
+            return sa.algorithms();
+        };
         if let Some((_, name)) = self.ike.iter().find(|(known, _)| *known == suite) {
             return Some(name.clone());
         }

@@ -352,7 +352,9 @@ impl Context {
             }
             _ => {}
         }
-        if v1.outstanding.is_some() {
+        // One request at a time, and none before phase 1 is done (IPsec SAs the peer's
+        // re-authentication handed to a phase 1 still under way wait for it).
+        if v1.outstanding.is_some() || sa.state != SaState::Established {
             if !v1.queued.contains(&kind) {
                 v1.queued.push_back(kind);
             }

@@ -4,7 +4,7 @@
 //! detection (RFC 3706: R-U-THERE, answered by R-U-THERE-ACK with the same sequence number).
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
@@ -16,10 +16,19 @@ use super::super::engine::Fate;
 use super::super::error::Failure;
 use super::super::output::{DownReason, Event};
 use super::super::sa::{IkeSa, SaState};
+use super::super::timer::Timer;
 use super::main_mode::cookie_spi;
 use super::message;
 use super::quick_mode::QUICK_MODE;
 use super::sa::Expect;
+
+/// How long after our Quick Mode replaced an IPsec SA pair the old pair stays, in our
+/// kernel and the peer's. The peer installs the new pair only when HASH(3) arrives and
+/// sends on the old one until then: removing our old inbound SA at once drops what it sent
+/// meanwhile. And strongSwan handles the messages of one ISAKMP SA on several threads: a
+/// Delete sent right behind HASH(3) can be handled first, the old CHILD_SA then taking the
+/// policies with it before the new one is installed.
+pub(in crate::ike) const DELETE_REKEYED_AFTER: Duration = Duration::from_secs(1);
 
 impl Context {
     /// Send one informational message with these payloads after its HASH(1).
@@ -78,10 +87,49 @@ impl Context {
         self.send_v1_informational(sa, &[delete]);
     }
 
+    /// Remove an IPsec SA pair our Quick Mode replaced and send its Delete
+    /// [`DELETE_REKEYED_AFTER`] from now.
+    pub(in crate::ike) fn defer_v1_delete_child(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        inbound_spi: u32,
+    ) {
+        let Some(v1) = sa.v1.as_mut() else { return };
+        v1.deferred_deletes
+            .push((now + DELETE_REKEYED_AFTER, inbound_spi));
+        if let Some(at) = v1.deferred_deletes.iter().map(|(at, _)| *at).min() {
+            self.timers
+                .arm(&mut sa.timers, sa.id, Timer::SendDeletes, at);
+        }
+    }
+
+    /// Send the deferred Deletes that are due.
+    pub(in crate::ike) fn send_deferred_deletes(&mut self, now: Instant, sa: &mut IkeSa) {
+        let Some(v1) = sa.v1.as_mut() else { return };
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut v1.deferred_deletes)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        v1.deferred_deletes = later;
+        if let Some(at) = v1.deferred_deletes.iter().map(|(at, _)| *at).min() {
+            self.timers
+                .arm(&mut sa.timers, sa.id, Timer::SendDeletes, at);
+        }
+        for (_, spi) in due {
+            // Gone already if the peer deleted it meanwhile.
+            if self.drop_child(sa, spi, DownReason::Rekeyed) && sa.state == SaState::Established {
+                self.send_v1_delete_child(sa, spi);
+            }
+        }
+    }
+
     /// Delete the ISAKMP SA with the peer: its IPsec SAs first, then itself. Deletes are not
     /// acknowledged (RFC 2408 3.15), so the SA goes at once (see `Context::v1_gone`).
     pub(in crate::ike) fn delete_isakmp_sa(&mut self, sa: &mut IkeSa) {
         if sa.v1.as_ref().is_some_and(|v| v.crypto.is_some()) {
+            if let Some(v1) = sa.v1.as_mut() {
+                v1.deferred_deletes.clear();
+            }
             let spis: Vec<u32> = sa.children.iter().map(|c| c.inbound_spi).collect();
             for spi in spis {
                 self.send_v1_delete_child(sa, spi);

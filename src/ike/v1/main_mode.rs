@@ -879,6 +879,7 @@ impl Context {
         self.arm_v1_lifetime(now, sa);
         info!(conn = sa.conn.0, sa = sa.id.0, peer = %sa.remote, algorithms = sa.algorithms().unwrap_or_default(), "IKEv1 ISAKMP SA established");
         self.v1_established.push(sa.id);
+        self.next_v1_request(now, sa);
         self.emit_event(super::super::output::Event::IkeUp {
             conn: sa.conn,
             sa: sa.id,
@@ -887,7 +888,9 @@ impl Context {
     }
 
     /// The ISAKMP SA's deadlines: re-authentication before the lifetime both ends agreed on
-    /// (the shorter of ours and the peer's), and the hard end after it.
+    /// (the shorter of ours and the peer's), and the hard end after it. The initiator of the
+    /// SA re-authenticates first (85-95% of the lifetime); the responder only if it has not by
+    /// 98%: both ends starting a phase 1 at once would leave two ISAKMP SAs.
     fn arm_v1_lifetime(&mut self, now: Instant, sa: &mut IkeSa) {
         let Some(ours) = self.connection(sa.conn).map(|c| c.ike_lifetime) else {
             return;
@@ -898,8 +901,12 @@ impl Context {
             .and_then(|v| v.lifetime_s)
             .map(std::time::Duration::from_secs)
             .map_or(ours, |theirs| theirs.min(ours));
-        let random = self.random_u32();
-        let rekey = super::super::child::jittered(agreed, random);
+        let rekey = if sa.initiator {
+            let random = self.random_u32();
+            super::super::child::jittered(agreed.mul_f64(0.95), random)
+        } else {
+            agreed.mul_f64(0.98)
+        };
         self.timers
             .arm(&mut sa.timers, sa.id, Timer::IkeRekey, now + rekey);
         self.timers

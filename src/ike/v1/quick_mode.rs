@@ -398,9 +398,11 @@ impl Context {
                 }
                 let redundant = self.redundant_rekey(sa, &sent);
                 if let Some(old) = sent.replaces {
-                    // Make-before-break: the old pair goes only now that the new one is in.
-                    if self.drop_child(sa, old, DownReason::Rekeyed) {
-                        self.send_v1_delete_child(sa, old);
+                    // Make-before-break: the old pair goes only once the new one is in at
+                    // both ends, a moment after HASH(3) (see `DELETE_REKEYED_AFTER`).
+                    if let Some(c) = sa.children.iter_mut().find(|c| c.inbound_spi == old) {
+                        c.state = ChildState::Rekeyed;
+                        self.defer_v1_delete_child(now, sa, old);
                     }
                 }
                 if redundant {
@@ -528,7 +530,9 @@ impl Context {
             remote_ts: vec![sent.remote_ts],
             initiator: true,
             reqid: sent.reqid,
-            defer_outbound: false,
+            // A replacement sends on the old pair until that goes (`DELETE_REKEYED_AFTER`):
+            // the peer installs the new one only when HASH(3) arrives.
+            defer_outbound: sent.replaces.is_some(),
             byte_limit: choice.lifetime_kb.and_then(|kb| kb.checked_mul(1024)),
         };
         Ok((child, nr, lifetime))
@@ -833,6 +837,18 @@ impl Context {
             byte_limit: q.lifetime_kb.and_then(|kb| kb.checked_mul(1024)),
         };
         self.install_v1_child(now, sa, child, q.lifetime_s);
+        // The pair it replaces is not ours to rekey any more: the peer's Delete for it comes
+        // a moment later (see `DELETE_REKEYED_AFTER`).
+        if let Some(reqid) = reqid {
+            for c in sa.children.iter_mut().filter(|c| {
+                c.reqid == reqid
+                    && c.inbound_spi != q.inbound_spi
+                    && c.state == ChildState::Installed
+            }) {
+                c.state = ChildState::Rekeyed;
+            }
+            self.arm_child_rekey(sa);
+        }
         self.arm_quick_answers(sa);
     }
 

@@ -1,15 +1,16 @@
 //! The ISAKMP SA is not rekeyed in IKEv1 but replaced: a new phase 1 authenticates the peer
 //! again, and the IPsec SAs, which RFC 2409 keeps independent of the ISAKMP SA that made
 //! them, move over to it (as strongSwan adopts them). When a newer ISAKMP SA we initiated
-//! with the same peer is up, the older one is deleted; when the peer deletes an ISAKMP SA,
-//! its IPsec SAs go to the newest one left, or go down with it if there is none.
+//! with the same peer is up, the older one is deleted [`DELETE_REPLACED_AFTER`] later; when
+//! the peer deletes an ISAKMP SA, its IPsec SAs go to the newest one left, or go down with
+//! it if there is none.
 //!
 //! A phase 1 the peer starts does not replace anything by itself: nothing in Main Mode tells
 //! a re-authentication from another tunnel the same peer sets up with the same identity (a
 //! peer with one connection per subnet pair, as strongSwan's `unique = no` allows). The
 //! peer that re-authenticates deletes its old ISAKMP SA, and the IPsec SAs follow then.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::{debug, info};
 
@@ -17,6 +18,21 @@ use super::super::context::Context;
 use super::super::engine::{Engine, Fate};
 use super::super::output::{DownReason, Event, SaId};
 use super::super::sa::{IkeSa, RequestKind, SaState};
+use super::super::timer::Timer;
+
+/// How long an ISAKMP SA a newer one replaced lives on before we delete it. strongSwan moves
+/// the IPsec SAs to the new ISAKMP SA in a job it queues once phase 1 completes; a Delete of
+/// the old ISAKMP SA handled before that job runs takes the IPsec SAs down with it (their
+/// kernel SAs and policies go, and traffic stops until the next Quick Mode). strongSwan
+/// itself deletes the old ISAKMP SA 10 s after adopting its children; we go first.
+pub(in crate::ike) const DELETE_REPLACED_AFTER: Duration = Duration::from_secs(5);
+
+/// How long after its last Aggressive Mode message the initiator starts Quick Mode. That
+/// message is not answered, so the first Quick Mode would follow it at once, and strongSwan,
+/// which handles the messages of one ISAKMP SA on several threads, can take it first and
+/// drop it ("ignoring QUICK_MODE request while phase 1 is incomplete"): the IPsec SA then
+/// waited for our retransmission, 4 s.
+pub(in crate::ike) const QUICK_AFTER_AGGRESSIVE: Duration = Duration::from_millis(200);
 
 impl Context {
     /// RekeyIke of an IKEv1 SA: a new phase 1 to the same peer, started once.
@@ -83,14 +99,29 @@ impl Engine {
                 self.move_v1_children(old, new);
                 if let Some(sa) = self.sas.get_mut(old.0 as usize).and_then(Option::as_mut) {
                     sa.replaced_by = Some(new);
-                    self.cx.delete_isakmp_sa(sa);
+                    self.cx.timers.arm(
+                        &mut sa.timers,
+                        sa.id,
+                        Timer::DeleteReplaced,
+                        now + DELETE_REPLACED_AFTER,
+                    );
                 }
             }
             // The initiator of phase 1 starts Quick Modes for the subnet pairs the SAs it
             // took over do not cover (all of them, for a first phase 1).
             if let Some(sa) = self.sas.get_mut(new.0 as usize).and_then(Option::as_mut) {
-                self.cx
-                    .request(now, sa, RequestKind::CreateChild { replaces: None });
+                let aggressive = sa.v1.as_ref().is_some_and(|v| v.aggressive);
+                if sa.initiator && aggressive {
+                    self.cx.timers.arm(
+                        &mut sa.timers,
+                        sa.id,
+                        Timer::QuickStart,
+                        now + QUICK_AFTER_AGGRESSIVE,
+                    );
+                } else if sa.initiator {
+                    self.cx
+                        .request(now, sa, RequestKind::CreateChild { replaces: None });
+                }
             }
         }
         for (gone, reason) in std::mem::take(&mut self.cx.v1_gone) {
@@ -110,31 +141,51 @@ impl Engine {
         }
     }
 
-    /// The newest other established ISAKMP SA of the same connection and peer.
+    /// The newest other established ISAKMP SA of the same connection and peer; else a phase
+    /// 1 with the peer's address still under way: a peer that re-authenticates may delete its
+    /// old ISAKMP SA before its new one is up on our end, and the IPsec SAs, independent of
+    /// the ISAKMP SA in RFC 2409, wait on the new one rather than go down (if it fails, they
+    /// go with it).
     fn newest_v1_sa(&self, of: SaId) -> Option<SaId> {
         let old = self.sa(of)?;
-        self.cx
-            .sa_ids_of(old.conn)
-            .into_iter()
-            .filter_map(|id| self.sa(id))
-            .filter(|sa| {
-                sa.id != of
-                    && sa.v1.is_some()
-                    && sa.state == SaState::Established
-                    && sa.remote_id == old.remote_id
-            })
+        let others = || {
+            self.cx
+                .sa_ids_of(old.conn)
+                .into_iter()
+                .filter_map(|id| self.sa(id))
+                .filter(move |sa| sa.id != of && sa.v1.is_some())
+        };
+        let established = others()
+            .filter(|sa| sa.state == SaState::Established && sa.remote_id == old.remote_id)
             .max_by_key(|sa| sa.established_at)
-            .map(|sa| sa.id)
+            .map(|sa| sa.id);
+        established.or_else(|| {
+            others()
+                .filter(|sa| {
+                    sa.state != SaState::Established
+                        && sa.state != SaState::Deleting
+                        && sa.remote.ip() == old.remote.ip()
+                })
+                .max_by_key(|sa| sa.created_at)
+                .map(|sa| sa.id)
+        })
     }
 
     /// Move the IPsec SAs of one ISAKMP SA to another: the indexes that find an SA by SPI
     /// and reqid follow.
     fn move_v1_children(&mut self, from: SaId, to: SaId) {
-        let Some(children) = self
+        let Some((children, deferred)) = self
             .sas
             .get_mut(from.0 as usize)
             .and_then(Option::as_mut)
-            .map(|sa| std::mem::take(&mut sa.children))
+            .map(|sa| {
+                let deferred = sa
+                    .v1
+                    .as_mut()
+                    .map(|v| std::mem::take(&mut v.deferred_deletes))
+                    .unwrap_or_default();
+                (std::mem::take(&mut sa.children), deferred)
+            })
         else {
             return;
         };
@@ -158,6 +209,15 @@ impl Engine {
         let conn = sa.conn;
         sa.children.extend(children);
         self.cx.arm_child_rekey(sa);
+        // Pairs replaced a moment ago go with the SA that now holds them.
+        if let Some(v1) = sa.v1.as_mut() {
+            v1.deferred_deletes.extend(deferred);
+            if let Some(at) = v1.deferred_deletes.iter().map(|(at, _)| *at).min() {
+                self.cx
+                    .timers
+                    .arm(&mut sa.timers, sa.id, Timer::SendDeletes, at);
+            }
+        }
         info!(
             conn = conn.0,
             old = from.0,

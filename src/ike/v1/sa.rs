@@ -53,6 +53,9 @@ pub struct V1State {
     pub lifetime_s: Option<u64>,
     /// A new phase 1 to replace this SA was started.
     pub reauthenticating: bool,
+    /// Inbound SPIs of IPsec SA pairs a Quick Mode of ours replaced, and when they are
+    /// removed and deleted with the peer (see `Context::defer_v1_delete_child`).
+    pub deferred_deletes: Vec<(Instant, u32)>,
 }
 
 /// The keys of an ISAKMP SA once the key exchange is done (RFC 2409 5).

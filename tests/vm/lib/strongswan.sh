@@ -125,13 +125,16 @@ EOF
 #   mode                 tunnel or transport (tunnel)
 #   remote_port          the peer's IKE port (500)
 #   reqid                the CHILD_SA's reqid (charon picks one)
+#   aggressive           yes: IKEv1 Aggressive Mode (no); with a PSK charon also needs
+#                        i_dont_care_about_security_and_use_aggressive_mode_psk = yes
+#                        in swan_start's EXTRA_CONF
 swan_conn() {
     local ns=$1 name=$2 dir kv key value
     shift 2
     local local_addr="" remote_addr="" local_id="" remote_id="" psk="" local_ts="" remote_ts=""
     local ike=aes128gcm16-prfsha256-ecp256 esp=aes128gcm16 version=2 rekey_time="" life_time=""
     local ike_rekey_time="" start_action=none dpd_delay=0 dpd_action="" mode=tunnel
-    local remote_port="" reqid=""
+    local remote_port="" reqid="" aggressive=""
     for kv in "$@"; do
         key=${kv%%=*}
         value=${kv#*=}
@@ -155,6 +158,7 @@ swan_conn() {
         remote_port) remote_port=$value ;;
         reqid) reqid=$value ;;
         mode) mode=$value ;;
+        aggressive) aggressive=$value ;;
         *)
             bad "swan_conn $name: unknown key $key"
             return 1
@@ -177,6 +181,7 @@ swan_conn() {
         echo "        remote_addrs = $remote_addr"
         [ -n "$remote_port" ] && echo "        remote_port = $remote_port"
         [ -n "$ike" ] && echo "        proposals = $ike"
+        [ -n "$aggressive" ] && echo "        aggressive = $aggressive"
         echo "        dpd_delay = ${dpd_delay}s"
         [ -n "$ike_rekey_time" ] && echo "        rekey_time = $ike_rekey_time"
         echo "        local {"
