@@ -132,6 +132,9 @@ pub struct Context {
     /// IKEv1 SAs deleted during the current input (deletes are not acknowledged in IKEv1),
     /// with why; the engine removes them after the input.
     pub(super) v1_gone: Vec<(SaId, DownReason)>,
+    /// The reqid of each IKEv1 IPsec SA pair's selectors, per connection: a peer's Quick Mode
+    /// replacing a pair that sits on an older ISAKMP SA keeps its reqid (one policy set).
+    pub(super) v1_pair_reqids: HashMap<(ConnId, super::Selector, super::Selector), u32>,
 }
 
 impl Context {
@@ -186,6 +189,7 @@ impl Context {
             stopping: false,
             v1_established: Vec::new(),
             v1_gone: Vec::new(),
+            v1_pair_reqids: HashMap::new(),
         }
     }
 

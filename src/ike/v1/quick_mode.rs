@@ -550,6 +550,14 @@ impl Context {
         let spi = child.inbound_spi;
         let (local, remote) = (child.local_ts.clone(), child.remote_ts.clone());
         self.install_child(now, sa, child);
+        if let (Some(l), Some(r), Some(installed)) = (
+            local.first(),
+            remote.first(),
+            sa.children.iter().find(|c| c.inbound_spi == spi),
+        ) {
+            self.v1_pair_reqids
+                .insert((sa.conn, *l, *r), installed.reqid);
+        }
         info!(
             conn = sa.conn.0,
             sa = sa.id.0,
@@ -816,14 +824,20 @@ impl Context {
             (&q.ni, &q.nr),
         );
         // A pair for selectors we already hold is the peer's rekey of it: same reqid, so the
-        // kernel policies stay one set; the old pair goes when the peer deletes it.
+        // kernel policies stay one set, also when the pair is on an older ISAKMP SA (the peer
+        // re-authenticated and rekeys on its new one).
         let reqid = sa
             .children
             .iter()
             .find(|c| {
                 c.local_ts.first() == Some(&q.local_ts) && c.remote_ts.first() == Some(&q.remote_ts)
             })
-            .map(|c| c.reqid);
+            .map(|c| c.reqid)
+            .or_else(|| {
+                self.v1_pair_reqids
+                    .get(&(sa.conn, q.local_ts, q.remote_ts))
+                    .copied()
+            });
         let child = NewChild {
             suite: q.suite,
             keys,
@@ -837,8 +851,9 @@ impl Context {
             byte_limit: q.lifetime_kb.and_then(|kb| kb.checked_mul(1024)),
         };
         self.install_v1_child(now, sa, child, q.lifetime_s);
-        // The pair it replaces is not ours to rekey any more: the peer's Delete for it comes
-        // a moment later (see `DELETE_REKEYED_AFTER`).
+        // The pair it replaces is not ours to rekey any more: it goes when the peer deletes
+        // it, or at its hard lifetime if the peer leaves it to expire (strongSwan's default
+        // for IKEv1, `delete_rekeyed = no`).
         if let Some(reqid) = reqid {
             for c in sa.children.iter_mut().filter(|c| {
                 c.reqid == reqid

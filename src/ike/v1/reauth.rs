@@ -17,7 +17,7 @@ use tracing::{debug, info};
 use super::super::context::Context;
 use super::super::engine::{Engine, Fate};
 use super::super::output::{DownReason, Event, SaId};
-use super::super::sa::{IkeSa, RequestKind, SaState};
+use super::super::sa::{ChildState, IkeSa, RequestKind, SaState};
 use super::super::timer::Timer;
 
 /// How long an ISAKMP SA a newer one replaced lives on before we delete it. strongSwan moves
@@ -96,7 +96,7 @@ impl Engine {
                 .map(|sa| sa.id)
                 .collect();
             for old in older {
-                self.move_v1_children(old, new);
+                self.move_v1_children(now, old, new);
                 if let Some(sa) = self.sas.get_mut(old.0 as usize).and_then(Option::as_mut) {
                     sa.replaced_by = Some(new);
                     self.cx.timers.arm(
@@ -132,7 +132,7 @@ impl Engine {
             };
             let reason = match successor {
                 Some(new) => {
-                    self.move_v1_children(gone, new);
+                    self.move_v1_children(now, gone, new);
                     DownReason::Rekeyed
                 }
                 None => reason,
@@ -173,7 +173,7 @@ impl Engine {
 
     /// Move the IPsec SAs of one ISAKMP SA to another: the indexes that find an SA by SPI
     /// and reqid follow.
-    fn move_v1_children(&mut self, from: SaId, to: SaId) {
+    fn move_v1_children(&mut self, now: Instant, from: SaId, to: SaId) {
         let Some((children, deferred)) = self
             .sas
             .get_mut(from.0 as usize)
@@ -207,7 +207,26 @@ impl Engine {
             return;
         };
         let conn = sa.conn;
+        // A moved pair the new SA already replaced (the peer rekeyed it there, on its new
+        // ISAKMP SA) goes a moment later, as a replaced pair does.
+        let replaced: Vec<u32> = children
+            .iter()
+            .filter(|old| {
+                sa.children.iter().any(|new| {
+                    new.local_ts == old.local_ts
+                        && new.remote_ts == old.remote_ts
+                        && new.established_at > old.established_at
+                })
+            })
+            .map(|c| c.inbound_spi)
+            .collect();
         sa.children.extend(children);
+        for spi in replaced {
+            if let Some(c) = sa.children.iter_mut().find(|c| c.inbound_spi == spi) {
+                c.state = ChildState::Rekeyed;
+            }
+            self.cx.defer_v1_delete_child(now, sa, spi);
+        }
         self.cx.arm_child_rekey(sa);
         // Pairs replaced a moment ago go with the SA that now holds them.
         if let Some(v1) = sa.v1.as_mut() {
