@@ -33,12 +33,7 @@ pub(in crate::ike) const DELETE_REKEYED_AFTER: Duration = Duration::from_secs(1)
 impl Context {
     /// Send one informational message with these payloads after its HASH(1).
     fn send_v1_informational(&mut self, sa: &mut IkeSa, rest: &[Payload]) {
-        let message_id = loop {
-            let id = self.random_u32();
-            if id != 0 {
-                break id;
-            }
-        };
+        let message_id = self.new_v1_message_id();
         let header = message::header(sa, ExchangeType::Informational, message_id);
         let Some(crypto) = sa.v1.as_mut().and_then(|v| v.crypto.as_mut()) else {
             return;
@@ -155,12 +150,7 @@ impl Context {
         }
         v1.dpd_sequence = v1.dpd_sequence.wrapping_add(1).max(1);
         let sequence = v1.dpd_sequence;
-        let message_id = loop {
-            let id = self.random_u32();
-            if id != 0 {
-                break id;
-            }
-        };
+        let message_id = self.new_v1_message_id();
         let notify = Payload::Notification(ikev1::Notification {
             doi: ikev1::DOI_IPSEC,
             protocol: ikev1::PROTO_ISAKMP,

@@ -205,7 +205,8 @@ impl Context {
         self.send_quick_mode(now, sa, pair, Some(old_inbound_spi), Some(reqid));
     }
 
-    fn new_v1_message_id(&mut self) -> u32 {
+    /// A fresh message ID for an exchange we start (never 0: that is phase 1's).
+    pub(in crate::ike) fn new_v1_message_id(&mut self) -> u32 {
         loop {
             let id = self.random_u32();
             if id != 0 {

@@ -23,14 +23,9 @@ pub const REPLIES_KEPT: usize = 8;
 /// Exchanges under way whose IVs are kept (Quick Modes and informational messages).
 pub const EXCHANGE_IVS_KEPT: usize = 16;
 
-/// A digest of a whole datagram, to recognise a retransmission byte for byte.
-pub type Digest = [u8; 32];
-
-pub fn digest(datagram: &[u8]) -> Digest {
-    let mut d = [0u8; 32];
-    d.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, datagram).as_ref());
-    d
-}
+/// A datagram's digest, to recognise a retransmission byte for byte (as IKEv2's reply
+/// cache does).
+pub use crate::ike::v2::message::{digest, Digest};
 
 /// The IKEv1 part of an IKE (ISAKMP) SA.
 #[derive(Default)]
