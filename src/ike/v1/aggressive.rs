@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::crypto::dh::KeyExchange;
 use crate::crypto::ikev1 as keys;
@@ -229,7 +229,9 @@ impl Context {
         ) {
             Ok(k) => k,
             Err(e) => {
-                debug!(peer = %remote, "Aggressive Mode keys: {e}");
+                let failure = Failure::local(format!("Aggressive Mode: our keys: {e}"));
+                warn!(conn = conn.0, peer = %remote, "{failure}");
+                self.report_refusal(Some(conn), remote, failure);
                 return;
             }
         };
