@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use ikehub::algorithm::{DhGroup, Encryption, Integrity, Prf};
 use ikehub::ike::{
-    ConnId, ConnectionSettings, DownReason, EngineSettings, EspProposal, Event, IkeProposal,
-    IkeVersion, SaState,
+    ChildState, ConnId, ConnectionSettings, DownReason, EngineSettings, EspProposal, Event,
+    IkeProposal, IkeVersion, SaState,
 };
-use support::pair::{connection, Pair, Which, A_ADDR, B_ADDR};
+use support::pair::{connection, ip, Pair, Which, A_ADDR, B_ADDR};
 
 fn v1(local: &str, remote: &str, initiate: bool) -> ConnectionSettings {
     let mut c = connection(local, remote, initiate);
@@ -279,8 +279,8 @@ fn ipsec_sas_are_replaced_before_they_expire_and_the_old_ones_deleted() {
     assert_eq!(pair.a.engine.sas().count(), 1, "one ISAKMP SA");
 }
 
-/// The Quick Mode responder installs the new pair only when HASH(3) arrives and sends on the
-/// old one until then; strongSwan handles the messages of one ISAKMP SA on several threads,
+/// The Quick Mode responder installs the new pair's outbound SA only when HASH(3) arrives
+/// and sends on the old one until then; strongSwan handles the messages of one ISAKMP SA on several threads,
 /// so a Delete sent right behind HASH(3) can be handled first, the old CHILD_SA taking the
 /// policies with it. The initiator keeps the old pair a moment, on both ends, then deletes it.
 #[test]
@@ -319,6 +319,68 @@ fn a_replaced_pair_stays_a_moment_on_both_ends() {
         "the old pair stayed {:?} on the peer",
         one - both
     );
+}
+
+/// strongSwan, as Quick Mode initiator, sends on a new pair as soon as HASH(2) verifies, before
+/// HASH(3) reaches us: the responder installs the inbound SA of a replacement with its
+/// answer. A stands in for such a peer and replaces the pair five times: whenever A's engine
+/// holds a pair (from HASH(2) on), B's kernel must hold the SA A would send on.
+#[test]
+fn the_responder_can_receive_on_a_replacement_before_hash_3_arrives() {
+    let mut pair = default_pair();
+    // HASH(3) arrives measurably after HASH(2) left.
+    pair.latency = Duration::from_millis(20);
+    assert!(pair.drive_until(Duration::from_secs(10), |p| kernels_agree(p, 2)));
+    let first = inbound_spis(&pair, Which::B);
+    let b_holds_what_a_sends_on = |p: &Pair| {
+        for child in p.a.engine.sas().flat_map(|s| s.children.iter()) {
+            let key = (ip(B_ADDR), child.outbound_spi);
+            assert!(
+                child.state != ChildState::Installed || p.b.kernel.sas.contains_key(&key),
+                "A holds a pair sending on {:08x}, which B's kernel does not hold, at {:?}",
+                child.outbound_spi,
+                p.elapsed()
+            );
+        }
+    };
+    for round in 0..5 {
+        let now = pair.now;
+        let conn = pair.a.engine.connection_ids().next().expect("conn");
+        pair.a.engine.rekey_children(now, conn);
+        pair.drive_checked(Duration::from_secs(5), |_| false, b_holds_what_a_sends_on);
+        assert!(
+            kernels_agree(&pair, 2),
+            "round {round}: one pair left on each side"
+        );
+    }
+    assert_eq!(
+        pair.b.child_up(),
+        6,
+        "B installed the first pair and five replacements"
+    );
+    assert_ne!(first, inbound_spis(&pair, Which::B), "replaced");
+}
+
+/// A replacement whose HASH(3) never comes: the inbound SA installed with the answer goes
+/// when the responder gives up, and the pair it was to replace stays.
+#[test]
+fn a_replacement_without_hash_3_is_taken_out_again() {
+    let mut pair = default_pair();
+    assert!(pair.drive_until(Duration::from_secs(10), |p| kernels_agree(p, 2)));
+    let old: std::collections::HashSet<_> = pair.b.kernel.sas.keys().copied().collect();
+    let now = pair.now;
+    let conn = pair.a.engine.connection_ids().next().expect("conn");
+    pair.a.engine.rekey_children(now, conn);
+    // B answered (its new inbound SA is in): from now on nothing reaches B, HASH(3) included.
+    assert!(pair.drive_until(Duration::from_secs(5), |p| p.b.kernel.sas.len() == 3));
+    pair.cut = true;
+    assert!(
+        pair.drive_until(Duration::from_secs(300), |p| p.b.kernel.sas.len() == 2),
+        "B took the unconfirmed inbound SA out"
+    );
+    let now: std::collections::HashSet<_> = pair.b.kernel.sas.keys().copied().collect();
+    assert_eq!(old, now, "B kept the pair it was to replace");
+    assert_eq!(inbound_spis(&pair, Which::B).len(), 1);
 }
 
 #[test]

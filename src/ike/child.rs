@@ -358,14 +358,23 @@ impl Context {
             }
         }
         for outbound in released {
-            let id = self.new_intent_id();
-            self.pending_installs.insert(id, (sa.id, outbound.reqid));
-            self.emit_intent(KernelIntent::InstallOutbound {
-                id,
-                child: outbound,
-            });
+            self.install_deferred_outbound(sa, outbound);
         }
         self.remove_child_from_kernel(sa, child, reason);
+    }
+
+    /// Ask the kernel layer for an outbound SA a child held back.
+    pub(in crate::ike) fn install_deferred_outbound(
+        &mut self,
+        sa: &IkeSa,
+        outbound: Box<OutboundInstall>,
+    ) {
+        let id = self.new_intent_id();
+        self.pending_installs.insert(id, (sa.id, outbound.reqid));
+        self.emit_intent(KernelIntent::InstallOutbound {
+            id,
+            child: outbound,
+        });
     }
 
     /// The kernel refused a CHILD_SA: clean up what it may hold and delete it with the peer.

@@ -10,7 +10,10 @@
 //!
 //! The initiator installs the pair when the second message verifies, before the third
 //! leaves; the responder when the third arrives. Until then the responder resends its answer,
-//! since a lost third message would leave it without the SAs.
+//! since a lost third message would leave it without the SAs. A responder replacing a pair
+//! it holds (the peer's rekey or re-authentication) installs the new inbound SA with its
+//! answer: the initiator sends on the new pair as soon as the answer verifies, before the
+//! third message reaches us (Libreswan does the same; strongSwan as initiator switches there).
 
 use std::time::{Duration, Instant};
 
@@ -763,24 +766,40 @@ impl Context {
             keys::quick_hash2(hash, &skeyid_a, message_id, &ni, bytes)
         });
         let reply = message::seal(crypto, &header, &payloads);
+        let early_keys = child_keys(
+            crypto,
+            &suite_of(&choice),
+            shared.as_ref().map(|s| s.as_slice()),
+            (inbound_spi, outbound_spi),
+            (&ni, &nr),
+        );
         let resend_after = self.retransmit_delay(1);
+        let held = self.held_pair_reqid(sa, local_ts, remote_ts);
+        let responder = QuickResponder {
+            message_id,
+            ni,
+            nr,
+            suite: suite_of(&choice),
+            shared,
+            inbound_spi,
+            outbound_spi,
+            local_ts,
+            remote_ts,
+            lifetime_s: choice.lifetime_s,
+            lifetime_kb: choice.lifetime_kb,
+            reply: reply.clone(),
+            installed_early: held.is_some(),
+            sends: 1,
+            next_resend: now + resend_after,
+        };
+        // A replacement's inbound SA goes into the kernel before the answer leaves (the
+        // engine applies intents before transmits); a first pair waits for HASH(3), since its
+        // policies would send our traffic to an outbound SA that is not there yet.
+        if held.is_some() {
+            self.install_responder_pair(now, sa, &responder, early_keys, held, true);
+        }
         if let Some(v1) = sa.v1.as_mut() {
-            v1.quick_responders.push(QuickResponder {
-                message_id,
-                ni,
-                nr,
-                suite: suite_of(&choice),
-                shared,
-                inbound_spi,
-                outbound_spi,
-                local_ts,
-                remote_ts,
-                lifetime_s: choice.lifetime_s,
-                lifetime_kb: choice.lifetime_kb,
-                reply: reply.clone(),
-                sends: 1,
-                next_resend: now + resend_after,
-            });
+            v1.quick_responders.push(responder);
         }
         Ok(reply)
     }
@@ -817,41 +836,20 @@ impl Context {
             return;
         };
         crypto.forget_iv(message_id);
-        let keys = child_keys(
-            crypto,
-            &q.suite,
-            q.shared.as_ref().map(|s| s.as_slice()),
-            (q.inbound_spi, q.outbound_spi),
-            (&q.ni, &q.nr),
-        );
-        // A pair for selectors we already hold is the peer's rekey of it: same reqid, so the
-        // kernel policies stay one set, also when the pair is on an older ISAKMP SA (the peer
-        // re-authenticated and rekeys on its new one).
-        let reqid = sa
-            .children
-            .iter()
-            .find(|c| {
-                c.local_ts.first() == Some(&q.local_ts) && c.remote_ts.first() == Some(&q.remote_ts)
-            })
-            .map(|c| c.reqid)
-            .or_else(|| {
-                self.v1_pair_reqids
-                    .get(&(sa.conn, q.local_ts, q.remote_ts))
-                    .copied()
-            });
-        let child = NewChild {
-            suite: q.suite,
-            keys,
-            inbound_spi: q.inbound_spi,
-            outbound_spi: q.outbound_spi,
-            local_ts: vec![q.local_ts],
-            remote_ts: vec![q.remote_ts],
-            initiator: true,
-            reqid,
-            defer_outbound: false,
-            byte_limit: q.lifetime_kb.and_then(|kb| kb.checked_mul(1024)),
+        let reqid = if q.installed_early {
+            self.complete_early_pair(sa, q.inbound_spi)
+        } else {
+            let keys = child_keys(
+                crypto,
+                &q.suite,
+                q.shared.as_ref().map(|s| s.as_slice()),
+                (q.inbound_spi, q.outbound_spi),
+                (&q.ni, &q.nr),
+            );
+            let reqid = self.held_pair_reqid(sa, q.local_ts, q.remote_ts);
+            self.install_responder_pair(now, sa, &q, keys, reqid, false);
+            reqid
         };
-        self.install_v1_child(now, sa, child, q.lifetime_s);
         // The pair it replaces is not ours to rekey any more: it goes when the peer deletes
         // it, or at its hard lifetime if the peer leaves it to expire (strongSwan's default
         // for IKEv1, `delete_rekeyed = no`).
@@ -868,6 +866,63 @@ impl Context {
         self.arm_quick_answers(sa);
     }
 
+    /// The reqid of a pair we hold for these selectors: a new pair for them is the peer's
+    /// rekey, and takes the same reqid so that the kernel policies stay one set, also when
+    /// the pair is on an older ISAKMP SA (the peer re-authenticated and rekeys on its new one).
+    fn held_pair_reqid(&self, sa: &IkeSa, local_ts: Selector, remote_ts: Selector) -> Option<u32> {
+        sa.children
+            .iter()
+            .find(|c| {
+                c.local_ts.first() == Some(&local_ts) && c.remote_ts.first() == Some(&remote_ts)
+            })
+            .map(|c| c.reqid)
+            .or_else(|| {
+                self.v1_pair_reqids
+                    .get(&(sa.conn, local_ts, remote_ts))
+                    .copied()
+            })
+    }
+
+    /// Responder: install the pair a Quick Mode negotiated; with `early`, its outbound SA
+    /// waits in the child for HASH(3) (see the module's note).
+    fn install_responder_pair(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        q: &QuickResponder,
+        keys: ChildKeys,
+        reqid: Option<u32>,
+        early: bool,
+    ) {
+        let child = NewChild {
+            suite: q.suite,
+            keys,
+            inbound_spi: q.inbound_spi,
+            outbound_spi: q.outbound_spi,
+            local_ts: vec![q.local_ts],
+            remote_ts: vec![q.remote_ts],
+            initiator: true,
+            reqid,
+            defer_outbound: early,
+            byte_limit: q.lifetime_kb.and_then(|kb| kb.checked_mul(1024)),
+        };
+        self.install_v1_child(now, sa, child, q.lifetime_s);
+    }
+
+    /// Responder, HASH(3) of a pair installed with our answer: its outbound SA goes in, and
+    /// traffic moves to it. The pair's reqid, if the kernel still holds it.
+    fn complete_early_pair(&mut self, sa: &mut IkeSa, inbound_spi: u32) -> Option<u32> {
+        let child = sa
+            .children
+            .iter_mut()
+            .find(|c| c.inbound_spi == inbound_spi)?;
+        let reqid = child.reqid;
+        if let Some(outbound) = child.deferred_outbound.take() {
+            self.install_deferred_outbound(sa, outbound);
+        }
+        Some(reqid)
+    }
+
     /// Resend the answers whose HASH(3) is late; give up on those resent too often.
     pub(in crate::ike) fn resend_quick_answers(&mut self, now: Instant, sa: &mut IkeSa) -> Fate {
         let tries = self.settings.retransmit_tries;
@@ -880,7 +935,7 @@ impl Context {
                 .filter(|q| q.next_resend <= now)
             {
                 if q.sends >= tries {
-                    given_up.push((q.message_id, q.inbound_spi));
+                    given_up.push((q.message_id, q.inbound_spi, q.installed_early));
                     continue;
                 }
                 q.sends += 1;
@@ -888,10 +943,16 @@ impl Context {
                 resend.push(q.reply.clone());
             }
             v1.quick_responders
-                .retain(|q| !given_up.iter().any(|(id, _)| *id == q.message_id));
+                .retain(|q| !given_up.iter().any(|(id, _, _)| *id == q.message_id));
         }
-        for (message_id, spi) in given_up {
-            self.inbound_spis.remove(&spi);
+        for (message_id, spi, installed_early) in given_up {
+            let failure = Failure::gave_up(QUICK_MODE, "no HASH(3) from the peer");
+            // The half installed with our answer goes; the pair it was to replace stays.
+            if !(installed_early
+                && self.drop_child(sa, spi, DownReason::NegotiationFailed(failure)))
+            {
+                self.inbound_spis.remove(&spi);
+            }
             if let Some(crypto) = sa.v1.as_mut().and_then(|v| v.crypto.as_mut()) {
                 crypto.forget_iv(message_id);
             }

@@ -157,6 +157,9 @@ pub struct QuickResponder {
     pub lifetime_kb: Option<u64>,
     /// Our answer (HASH(2)), resent until HASH(3) comes.
     pub reply: Vec<u8>,
+    /// The pair replaces one we hold: its inbound SA went into the kernel with our answer
+    /// and its outbound SA waits for HASH(3) (in the child's `deferred_outbound`).
+    pub installed_early: bool,
     pub sends: u32,
     pub next_resend: Instant,
 }
