@@ -37,6 +37,7 @@ impl Engine {
                     self.cx.held_down.remove(&id);
                     self.cx.remove_trap(id);
                     self.terminate(now, id);
+                    self.cx.forget_v1_pairs(id);
                     if let Some(slot) = self.cx.connections.get_mut(id.0 as usize) {
                         *slot = None;
                     }
@@ -54,6 +55,7 @@ impl Engine {
                     self.cx.held_down.remove(&id);
                     self.cx.remove_trap(id);
                     self.terminate(now, id);
+                    self.cx.forget_v1_pairs(id);
                     if let Some(slot) = self.cx.connections.get_mut(id.0 as usize) {
                         *slot = Some(Arc::new(new));
                     }

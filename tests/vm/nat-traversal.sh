@@ -2,13 +2,18 @@
 # NAT traversal: the on-premises gateway sits behind a NAT (a middle namespace with nftables
 # masquerade). NAT is detected, IKE moves to UDP 4500, ESP is UDP-encapsulated, keepalives
 # flow, pings pass both ways, and status shows the NAT; over IKEv2, then over IKEv1 (RFC
-# 3947), each tunnel torn down cleanly before the next.
+# 3947), each tunnel torn down cleanly before the next. Then IKEv1 against Debian's
+# strongSwan: strongSwan behind the NAT initiating to ikehub, and ikehub behind the NAT
+# initiating to strongSwan.
+# guest-payload: strongswan
 #
 #   VPCH 172.16.1.10 - VPCGW [203.0.113.1] --- [203.0.113.2] NAT [10.0.0.1] --- [10.0.0.2] ONPGW - ONPH 192.168.10.10
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 # shellcheck source=lib/ikehub.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/ikehub.sh"
+# shellcheck source=lib/strongswan.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/strongswan.sh"
 
 step "topology: the office behind a NAT"
 for n in VPCH VPCGW NAT ONPGW ONPH; do ns_new "$n" || finish; done
@@ -138,4 +143,119 @@ KEEPALIVES_BEFORE=0
 run_version ikev2
 KEEPALIVES_BEFORE=$(keepalives)
 run_version ikev1
+
+SWAN_PSK=nat-test-only-swan-4Rt8
+# swan_nat_case SIDE: IKEv1 with strongSwan on SIDE (office: behind the NAT, initiating;
+# vpc: in front of it, answering) and ikehub on the other gateway.
+swan_nat_case() {
+    local side=$1 swan_ns ikehub_ns conn case
+    if [ "$side" = office ]; then
+        swan_ns=$ONPGW ikehub_ns=$VPCGW conn=office case="strongSwan behind the NAT initiates"
+    else
+        swan_ns=$VPCGW ikehub_ns=$ONPGW conn=vpc case="ikehub behind the NAT initiates to strongSwan"
+    fi
+    step "ikev1: $case"
+    swan_start "$swan_ns" || { bad "$case: charon running"; return 1; }
+    if [ "$side" = office ]; then
+        swan_conn "$swan_ns" office version=1 local=10.0.0.2 remote=203.0.113.1 \
+            local_id=office.example.net remote_id=203.0.113.1 psk="$SWAN_PSK" \
+            local_ts=192.168.10.0/24 remote_ts=172.16.0.0/16 \
+            ike=aes128-sha256-modp2048 esp=aes128-sha256
+        cat >/tmp/ikt-nat-ikehub.toml <<EOF2
+[gateway]
+name = "vpc-gw"
+local_addresses = ["203.0.113.1"]
+local_subnets = ["172.16.0.0/16"]
+[[peer]]
+name = "office"
+address = "any"
+identity = "office.example.net"
+[[connection]]
+name = "office"
+peer = "office"
+version = "ikev1"
+psk = "$SWAN_PSK"
+remote_subnets = ["192.168.10.0/24"]
+ike_proposals = ["aes128-sha256-modp2048"]
+esp_proposals = ["aes128-sha256"]
+start_action = "listen"
+EOF2
+    else
+        swan_conn "$swan_ns" vpc version=1 local=203.0.113.1 remote=%any \
+            local_id=203.0.113.1 remote_id=office.example.net psk="$SWAN_PSK" \
+            local_ts=172.16.0.0/16 remote_ts=192.168.10.0/24 \
+            ike=aes128-sha256-modp2048 esp=aes128-sha256
+        cat >/tmp/ikt-nat-ikehub.toml <<EOF2
+[gateway]
+name = "office-gw"
+local_addresses = ["10.0.0.2"]
+local_subnets = ["192.168.10.0/24"]
+[[peer]]
+name = "vpc"
+address = "203.0.113.1"
+[[connection]]
+name = "vpc"
+peer = "vpc"
+local_identity = "office.example.net"
+version = "ikev1"
+psk = "$SWAN_PSK"
+remote_subnets = ["172.16.0.0/16"]
+ike_proposals = ["aes128-sha256-modp2048"]
+esp_proposals = ["aes128-sha256"]
+start_action = "initiate"
+EOF2
+    fi
+    IKEHUB_DIRS+=(/tmp/ikt-nat-ikehub.toml)
+    swan_load "$swan_ns" >/dev/null || bad "$case: strongSwan connection loaded"
+    ikehub_start "$ikehub_ns" /tmp/ikt-nat-ikehub.toml && ok "$case: ikehub ready" ||
+        bad "$case: ikehub ready"
+    [ "$side" = office ] && swan_initiate "$swan_ns" office >/dev/null
+    if wait_for 30 ikehub_established "$ikehub_ns" "$conn" &&
+        wait_for 10 swan_sa_established "$swan_ns" "$conn"; then
+        ok "$case: ISAKMP SA and IPsec SA up on both ends"
+    else
+        bad "$case: ISAKMP SA and IPsec SA up on both ends"
+        ikehub_log "$ikehub_ns"
+        swan_log "$swan_ns"
+    fi
+    local status
+    status=$(ikehub_json "$ikehub_ns" "$conn")
+    if [ "$side" = office ]; then
+        grep -E '"remote_behind": true' <<<"$status" >/dev/null && ok "$case: ikehub sees the peer behind a NAT" ||
+            bad "$case: ikehub sees the peer behind a NAT"
+        grep -E '"remote": "203.0.113.2:[0-9]+"' <<<"$status" >/dev/null &&
+            ok "$case: ikehub talks to the NAT's public address" ||
+            bad "$case: ikehub talks to the NAT's public address"
+    else
+        grep -E '"local_behind": true' <<<"$status" >/dev/null && ok "$case: ikehub sees itself behind a NAT" ||
+            bad "$case: ikehub sees itself behind a NAT"
+        grep -E '"local": "10.0.0.2:4500"' <<<"$status" >/dev/null && ok "$case: ikehub's IKE moved to port 4500" ||
+            bad "$case: ikehub's IKE moved to port 4500"
+    fi
+    local ns n
+    for ns in "$VPCGW" "$ONPGW"; do
+        n=$(ip -n "$ns" xfrm state | grep -c 'encap type espinudp')
+        [ "$n" -eq 2 ] && ok "$case: both SAs UDP-encapsulated in $(basename "$ns")" ||
+            bad "$case: both SAs UDP-encapsulated in $(basename "$ns") ($n)"
+    done
+    check "$case: VPC host pings the office host" in_ns "$VPCH" ping -c 5 -i 0.2 -W 2 192.168.10.10
+    check "$case: office host pings the VPC host" in_ns "$ONPH" ping -c 5 -i 0.2 -W 2 172.16.1.10
+    if [ "$IKEHUB_FAILED" -gt 0 ]; then
+        ip -n "$VPCGW" xfrm state
+        ip -n "$ONPGW" xfrm state
+    fi
+    check "$case: strongSwan deletes the ISAKMP SA" swan_terminate "$swan_ns" "$conn"
+    if wait_for 15 ikehub_down_everywhere "$ikehub_ns" "$conn" && wait_for 10 no_esp_state "$ikehub_ns"; then
+        ok "$case: ikehub removed its SAs"
+    else
+        bad "$case: ikehub removed its SAs ($(ip -n "$ikehub_ns" xfrm state | grep -c '^src') left)"
+        ikehub_log "$ikehub_ns"
+    fi
+    ikehub_stop "$ikehub_ns" && ok "$case: ikehub stops cleanly" || bad "$case: ikehub stops cleanly"
+    swan_stop "$swan_ns"
+}
+no_esp_state() { [ "$(ip -n "$1" xfrm state | grep -c '^src')" -eq 0 ]; }
+
+swan_nat_case office
+swan_nat_case vpc
 finish

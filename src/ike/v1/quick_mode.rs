@@ -883,6 +883,12 @@ impl Context {
             })
     }
 
+    /// A connection removed or changed by a reload: the reqids of its pairs go with it (a
+    /// changed one starts afresh, with its trap's reqid if it has one).
+    pub(in crate::ike) fn forget_v1_pairs(&mut self, conn: crate::ike::ConnId) {
+        self.v1_pair_reqids.retain(|(c, _, _), _| *c != conn);
+    }
+
     /// Responder: install the pair a Quick Mode negotiated; with `early`, its outbound SA
     /// waits in the child for HASH(3) (see the module's note).
     fn install_responder_pair(

@@ -17,6 +17,7 @@
 #   swan_unconn NS NAME               forget connection NAME (at the next swan_load)
 #   swan_ctl NS ARGS...               swanctl against NS's charon
 #   swan_log NS                       print NS's charon log (on failure)
+#   swan_stop NS                      stop NS's charon (SIGTERM) and wait for it to exit
 # Everything lives in a per-namespace directory under $IKEHUB_SWAN_ROOT (default
 # /tmp), removed when the test exits.
 
@@ -107,6 +108,15 @@ EOF
         swan_log "$ns"
         return 1
     fi
+}
+
+# swan_stop NS: stop NS's charon and wait for it to exit.
+swan_stop() {
+    local pid
+    pid=$(cat "$(swan_dir "$1")/pid" 2>/dev/null) || return 0
+    kill -TERM "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    return 0
 }
 
 # swan_conn NS NAME key=value...: write connection NAME (IKE SA and one
