@@ -751,12 +751,24 @@ fn hub_routes_follow_the_tunnels_between_active_and_standby() {
     let before = routes(&hub).expect("routes");
     assert_eq!(
         before,
-        serde_json::json!({"routes": [
+        serde_json::json!({"schema": 1, "routes": [
             {"destination": "10.2.0.0/16", "connection": "east", "interface": "ikh-east",
              "weight": 100, "state": "down", "published": true},
             {"destination": "10.2.0.0/16", "connection": "backup", "interface": "ikh-backup",
              "weight": 0, "state": "down", "published": false},
         ]})
+    );
+    // Both commands print their JSON alike: pretty-printed, their `schema` first.
+    let raw_routes = String::from_utf8_lossy(&hub.cli(&["routes", "--json"]).stdout).into_owned();
+    assert!(
+        raw_routes
+            .starts_with("{\n  \"schema\": 1,\n  \"routes\": [\n    {\n      \"destination\": "),
+        "{raw_routes}"
+    );
+    let raw_status = String::from_utf8_lossy(&hub.cli(&["status", "--json"]).stdout).into_owned();
+    assert!(
+        raw_status.starts_with("{\n  \"schema\": 1,\n  \"daemon\": {\n    \"uptime_s\": "),
+        "{raw_status}"
     );
     let status = hub.status().expect("status");
     let east_status = &status["connections"][0];
@@ -810,7 +822,7 @@ fn hub_routes_follow_the_tunnels_between_active_and_standby() {
     // A gateway outside hub mode has no routes to show.
     assert_eq!(
         routes(&east).expect("routes"),
-        serde_json::json!({"routes": []})
+        serde_json::json!({"schema": 1, "routes": []})
     );
 
     // The hub takes east down: backup carries.
@@ -846,7 +858,7 @@ fn hub_routes_follow_the_tunnels_between_active_and_standby() {
     });
     assert_eq!(
         after,
-        serde_json::json!({"routes": [
+        serde_json::json!({"schema": 1, "routes": [
             {"destination": "10.2.0.0/16", "connection": "east", "interface": "ikh-east",
              "weight": 100, "state": "active", "published": true},
             {"destination": "10.4.0.0/16", "connection": "west", "interface": "ikh-west",
@@ -1028,7 +1040,7 @@ fn a_refused_child_sa_is_not_reported_established() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(!text.contains("established"), "{side}: {text}");
         assert!(
-            text.contains("tunnel: no-child-sa (IKE SA up, no CHILD_SA"),
+            text.contains("tunnel: no-child-sa (IKE SA up, no traffic protected), peer "),
             "{side}: {text}"
         );
         assert!(text.contains("  last error (20"), "{side}: {text}");
