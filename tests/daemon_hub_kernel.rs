@@ -207,7 +207,7 @@ fn hub_mode_sets_up_and_removes_its_kernel_objects() {
         serde_json::from_slice(&daemon.cli(&["routes", "--json"]).stdout).expect("routes --json");
     assert_eq!(
         routes,
-        serde_json::json!({"routes": [{"destination": "10.2.0.0/16", "connection": "east",
+        serde_json::json!({"schema": 1, "routes": [{"destination": "10.2.0.0/16", "connection": "east",
             "interface": "ikh-east", "weight": 100, "state": "down", "published": true}]})
     );
 

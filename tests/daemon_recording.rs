@@ -77,7 +77,34 @@ fn two_daemons_establish_go_down_reload_and_stop() {
         "{ia}"
     );
     assert!(ia["established_s"].as_u64().is_some_and(|s| s < 30), "{ia}");
+    // Each end's identity (its address, by default) and the pre-shared key.
+    assert_eq!(sa["schema"], 1);
+    assert_eq!(
+        (&ia["local_id"], &ia["remote_id"], &ia["auth"]),
+        (
+            &Value::from("127.0.0.1"),
+            &Value::from("127.0.0.2"),
+            &Value::from("psk")
+        )
+    );
+    assert_eq!(
+        (&ib["local_id"], &ib["remote_id"], &ib["auth"]),
+        (
+            &Value::from("127.0.0.2"),
+            &Value::from("127.0.0.1"),
+            &Value::from("psk")
+        )
+    );
     let (child_a, child_b) = (&ia["children"][0], &ib["children"][0]);
+    assert_eq!(child_a["mode"], "tunnel");
+    assert_eq!(child_a["pfs_group"], Value::Null, "IKE_AUTH's CHILD_SA");
+    // The default child lifetime is 1 h: rekeyed up to 10% earlier, gone at 110%.
+    let expires = child_a["expires_in_s"].as_u64().unwrap_or_default();
+    assert!((3_900..=3_960).contains(&expires), "{child_a}");
+    assert!(
+        child_a["rekey_in_s"].as_u64().is_some_and(|s| s < expires),
+        "{child_a}"
+    );
     assert!(child_a["reqid"].as_u64().is_some_and(|r| r >= 0x4000_0000));
     let a_in = hex_field(&child_a["spi_in"], 8);
     let a_out = hex_field(&child_a["spi_out"], 8);
@@ -106,6 +133,15 @@ fn two_daemons_establish_go_down_reload_and_stop() {
     );
     assert!(human.contains(&spi_i), "{human}");
     assert!(human.contains("rekey in 3h"), "{human}");
+    for shown in [
+        "\n  IKE SA established ",
+        "\n    ids: 127.0.0.1 -> 127.0.0.2, auth psk\n",
+        ", tunnel mode: spi in ",
+        ", aes256-sha256, no PFS, established ",
+        ", expires in 1h",
+    ] {
+        assert!(human.contains(shown), "{shown:?} in {human}");
+    }
 
     // Unknown names are refused with the list of known ones.
     let out = a.cli(&["down", "nope"]);
@@ -751,12 +787,24 @@ fn hub_routes_follow_the_tunnels_between_active_and_standby() {
     let before = routes(&hub).expect("routes");
     assert_eq!(
         before,
-        serde_json::json!({"routes": [
+        serde_json::json!({"schema": 1, "routes": [
             {"destination": "10.2.0.0/16", "connection": "east", "interface": "ikh-east",
              "weight": 100, "state": "down", "published": true},
             {"destination": "10.2.0.0/16", "connection": "backup", "interface": "ikh-backup",
              "weight": 0, "state": "down", "published": false},
         ]})
+    );
+    // Both commands print their JSON alike: pretty-printed, their `schema` first.
+    let raw_routes = String::from_utf8_lossy(&hub.cli(&["routes", "--json"]).stdout).into_owned();
+    assert!(
+        raw_routes
+            .starts_with("{\n  \"schema\": 1,\n  \"routes\": [\n    {\n      \"destination\": "),
+        "{raw_routes}"
+    );
+    let raw_status = String::from_utf8_lossy(&hub.cli(&["status", "--json"]).stdout).into_owned();
+    assert!(
+        raw_status.starts_with("{\n  \"schema\": 1,\n  \"daemon\": {\n    \"uptime_s\": "),
+        "{raw_status}"
     );
     let status = hub.status().expect("status");
     let east_status = &status["connections"][0];
@@ -810,7 +858,7 @@ fn hub_routes_follow_the_tunnels_between_active_and_standby() {
     // A gateway outside hub mode has no routes to show.
     assert_eq!(
         routes(&east).expect("routes"),
-        serde_json::json!({"routes": []})
+        serde_json::json!({"schema": 1, "routes": []})
     );
 
     // The hub takes east down: backup carries.
@@ -846,7 +894,7 @@ fn hub_routes_follow_the_tunnels_between_active_and_standby() {
     });
     assert_eq!(
         after,
-        serde_json::json!({"routes": [
+        serde_json::json!({"schema": 1, "routes": [
             {"destination": "10.2.0.0/16", "connection": "east", "interface": "ikh-east",
              "weight": 100, "state": "active", "published": true},
             {"destination": "10.4.0.0/16", "connection": "west", "interface": "ikh-west",
@@ -1028,7 +1076,7 @@ fn a_refused_child_sa_is_not_reported_established() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(!text.contains("established"), "{side}: {text}");
         assert!(
-            text.contains("tunnel: no-child-sa (IKE SA up, no CHILD_SA"),
+            text.contains("tunnel: no-child-sa (IKE SA up, no traffic protected), peer "),
             "{side}: {text}"
         );
         assert!(text.contains("  last error (20"), "{side}: {text}");

@@ -49,16 +49,20 @@ impl Daemon {
 
     /// The side's one connection, as `ikehub status` shows it at `now`.
     fn status(&self, side: &Side, now: Instant) -> ConnectionStatus {
+        let mut connections = self.snapshot(side, now).connections;
+        assert_eq!(connections.len(), 1);
+        connections.remove(0)
+    }
+
+    /// The side's status at `now`, without kernel counters.
+    fn snapshot(&self, side: &Side, now: Instant) -> status::StatusSnapshot {
         let facts = DaemonFacts {
             started: now,
             dataplane: "recording",
             socket_counters: Counters::default(),
             last_errors: &self.errors,
         };
-        let pending = status::collect(&side.engine, now, &facts, status::Scope::All);
-        let mut connections = pending.snapshot.connections;
-        assert_eq!(connections.len(), 1);
-        connections.remove(0)
+        status::collect(&side.engine, now, &facts, status::Scope::All).snapshot
     }
 }
 
@@ -153,6 +157,7 @@ fn a_refused_child_sa_is_not_reported_established_on_either_end() {
 
         // Neither form of the snapshot says "established" anywhere for it.
         let snapshot = status::StatusSnapshot {
+            schema: status::STATUS_SCHEMA,
             daemon: status::DaemonStatus {
                 uptime_s: 0,
                 dataplane: "recording".into(),
@@ -283,4 +288,150 @@ fn a_peer_identity_with_control_characters_is_shown_escaped() {
         "{json}"
     );
     assert!(json.contains("\\\\n2026-12-07T11:50:00Z"), "{json}");
+}
+
+/// The one CHILD_SA of a side's connection, as status shows it at `now`.
+fn only_child(side: &Side, now: Instant) -> (status::IkeSaStatus, status::ChildSaStatus) {
+    let conn = Daemon::new().status(side, now);
+    assert_eq!(conn.ike_sas.len(), 1, "{conn:?}");
+    let sa = conn.ike_sas[0].clone();
+    assert_eq!(sa.children.len(), 1, "{sa:?}");
+    let child = sa.children[0].clone();
+    (sa, child)
+}
+
+/// Seconds until the child ends, counted from its install: its age plus `expires_in_s`
+/// (both rounded down, so one less at times).
+fn hard_lifetime_shown(child: &status::ChildSaStatus) -> u64 {
+    child.established_s + child.expires_in_s.expect("expires_in_s")
+}
+
+/// Each IKE SA shows both identities and PSK; each CHILD_SA its mode, its PFS group (none
+/// for IKE_AUTH's, the group of the rekey's key exchange after it) and when it expires: the
+/// child lifetime plus 10%, counting down.
+#[test]
+fn identities_pfs_and_expiry_are_shown_for_an_ikev2_tunnel() {
+    let mut a = connection(A_ADDR, B_ADDR, true);
+    a.esp_proposals[0].dh = vec![ikehub::algorithm::DhGroup::Curve25519];
+    a.local_id = ikehub::ike::IkeIdentity {
+        kind: ikehub::ike::IdentityKind::Fqdn,
+        data: b"a.example.org".to_vec(),
+    };
+    let mut b = connection(B_ADDR, A_ADDR, false);
+    b.esp_proposals[0].dh = vec![ikehub::algorithm::DhGroup::Curve25519];
+    b.remote_id = Some(a.local_id.clone());
+    let mut pair = Pair::new(EngineSettings::new(vec![a]), EngineSettings::new(vec![b]));
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, Pair::established));
+
+    for (side, local_id, remote_id) in [
+        (&pair.a, "a.example.org", B_ADDR),
+        (&pair.b, B_ADDR, "a.example.org"),
+    ] {
+        let (sa, child) = only_child(side, pair.now);
+        assert_eq!(sa.local_id.as_deref(), Some(local_id));
+        assert_eq!(sa.remote_id.as_deref(), Some(remote_id));
+        assert_eq!(sa.auth.as_deref(), Some("psk"));
+        assert_eq!(child.mode.as_deref(), Some("tunnel"));
+        assert_eq!(
+            child.pfs_group, None,
+            "IKE_AUTH's CHILD_SA has no key exchange"
+        );
+        // child_lifetime 3600 s + 10%.
+        assert!(
+            (3959..=3960).contains(&hard_lifetime_shown(&child)),
+            "{child:?}"
+        );
+        let rekey_in_s = child.rekey_in_s.expect("rekey scheduled");
+        assert!(
+            rekey_in_s < child.expires_in_s.expect("expires"),
+            "{child:?}"
+        );
+    }
+
+    // Later, the same end, closer.
+    let later = pair.now + Duration::from_secs(100);
+    assert!(pair.drive_until(LIMIT, |p| p.now >= later));
+    let (_, child) = only_child(&pair.a, pair.now);
+    assert!(child.established_s >= 100, "{child:?}");
+    assert!(
+        (3959..=3960).contains(&hard_lifetime_shown(&child)),
+        "{child:?}"
+    );
+    assert!(child.expires_in_s.expect("expires") <= 3860, "{child:?}");
+
+    // A rekey with a key exchange of the proposals' group: its CHILD_SA shows the group.
+    let old_spi = child.spi_in;
+    let (now, id) = (pair.now, pair.a.engine.connection_ids().next().expect("id"));
+    pair.a.engine.rekey_children(now, id);
+    let replaced = |side: &Side| {
+        let spis: Vec<u32> = side
+            .engine
+            .sas()
+            .flat_map(|sa| sa.children.iter().map(|c| c.inbound_spi))
+            .collect();
+        spis.len() == 1 && !spis.contains(&old_spi.0)
+    };
+    assert!(pair.drive_until(LIMIT, |p| replaced(&p.a)
+        && p.b.engine.sas().all(|sa| sa.children.len() == 1)));
+    for side in [&pair.a, &pair.b] {
+        let (_, child) = only_child(side, pair.now);
+        assert_eq!(child.pfs_group.as_deref(), Some("curve25519"), "{child:?}");
+        assert!(
+            (3959..=3960).contains(&hard_lifetime_shown(&child)),
+            "{child:?}"
+        );
+        let text = status::render(&Daemon::new().snapshot(side, pair.now));
+        assert!(text.contains(", PFS curve25519, established "), "{text}");
+        assert!(!text.contains("curve25519-"), "the group only once: {text}");
+    }
+}
+
+/// IKEv1: a pair ends at the lifetime both ends agreed on when that comes before the
+/// kernel's hard lifetime (child_lifetime + 10%).
+#[test]
+fn an_ikev1_pair_expires_at_the_earlier_of_the_agreed_and_the_hard_lifetime() {
+    use ikehub::algorithm::{DhGroup, Encryption, Integrity, Prf};
+    let v1 = |mut c: ikehub::ike::ConnectionSettings, child_lifetime_s: u64| {
+        c.version = ikehub::ike::IkeVersion::V1;
+        c.ike_proposals = vec![ikehub::ike::IkeProposal {
+            encryption: vec![Encryption::AesCbc { key_bits: 128 }],
+            integrity: vec![Integrity::HmacSha256_128],
+            prf: vec![Prf::HmacSha256],
+            dh: vec![DhGroup::Ecp256],
+        }];
+        c.esp_proposals = vec![ikehub::ike::EspProposal {
+            encryption: vec![Encryption::AesCbc { key_bits: 128 }],
+            integrity: vec![Integrity::HmacSha256_128],
+            dh: vec![],
+            esn: false,
+        }];
+        c.child_lifetime = Duration::from_secs(child_lifetime_s);
+        c
+    };
+    // A proposes its 3600 s; B's own is 600 s.
+    let a = v1(connection(A_ADDR, B_ADDR, true), 3600);
+    let b = v1(connection(B_ADDR, A_ADDR, false), 600);
+    let mut pair = Pair::new(EngineSettings::new(vec![a]), EngineSettings::new(vec![b]));
+    let now = pair.now;
+    pair.a.engine.start(now);
+    pair.b.engine.start(now);
+    assert!(pair.drive_until(LIMIT, Pair::established));
+    // A: the agreed 3600 s, before its kernel's 3960 s.
+    let (sa, child) = only_child(&pair.a, pair.now);
+    assert_eq!((sa.version, sa.auth.as_deref()), (1, Some("psk")));
+    assert_eq!(sa.remote_id.as_deref(), Some(B_ADDR));
+    assert!(
+        (3599..=3600).contains(&hard_lifetime_shown(&child)),
+        "{child:?}"
+    );
+    // B: its kernel's 660 s, before the agreed 3600 s.
+    let (_, child) = only_child(&pair.b, pair.now);
+    assert!(
+        (659..=660).contains(&hard_lifetime_shown(&child)),
+        "{child:?}"
+    );
+    assert_eq!(child.mode.as_deref(), Some("tunnel"));
+    assert_eq!(child.pfs_group, None);
 }

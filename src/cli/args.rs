@@ -44,11 +44,13 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "kernel")]
         dataplane: DataplaneKind,
     },
-    /// Show every connection: state, peer, subnets, SAs with SPIs, algorithms, counters, NAT.
+    /// Show every connection: state, peer, subnets, SAs with identities, SPIs, algorithms, PFS,
+    /// lifetimes, counters, NAT.
     Status {
         /// Only this connection.
         name: Option<String>,
-        /// Machine-readable output.
+        /// Machine-readable output: pretty-printed JSON whose top-level `schema` is the version
+        /// of its layout.
         #[arg(long)]
         json: bool,
     },
@@ -74,7 +76,8 @@ pub enum Command {
     },
     /// Show the hub's destination route table: destination, connection, weight, state, published.
     Routes {
-        /// Machine-readable output.
+        /// Machine-readable output: pretty-printed JSON whose top-level `schema` is the version
+        /// of its layout.
         #[arg(long)]
         json: bool,
     },

@@ -92,7 +92,8 @@ pub fn status(target: Target<'_>, name: Option<String>, json: bool) -> ExitCode 
     }
 }
 
-/// `routes`: the hub's destination route table, as a table or as `{"routes":[...]}`.
+/// `routes`: the hub's destination route table, as a table or as `{"schema": 1, "routes": [...]}`
+/// laid out as `status --json`.
 pub fn routes(target: Target<'_>, json: bool) -> ExitCode {
     let response = match ask(target, &Request::Routes) {
         Ok(response) => response,
@@ -102,11 +103,11 @@ pub fn routes(target: Target<'_>, json: bool) -> ExitCode {
         return refused(&response);
     };
     if json {
-        let snapshot = RoutesSnapshot {
-            routes: routes.clone(),
-        };
-        match serde_json::to_string(&snapshot) {
-            Ok(text) => output::exit(print_line(&text)),
+        match RoutesSnapshot::new(routes.clone()).to_json() {
+            Ok(mut text) => {
+                text.push(b'\n');
+                output::exit(print(text))
+            }
             Err(e) => {
                 error_line(&format!("ikehub: cannot encode the routes: {e}"));
                 ExitCode::FAILURE

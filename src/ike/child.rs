@@ -50,6 +50,12 @@ pub(super) fn jittered(lifetime: Duration, random: u32) -> Duration {
     lifetime.saturating_sub(jitter.mul_f64(fraction))
 }
 
+/// The kernel's hard expiry of a CHILD_SA's SAs, for a configured `lifetime`: it ends an SA
+/// that could not be rekeyed (strongSwan: life = 110% rekey).
+pub(super) fn hard_lifetime(lifetime: Duration) -> Duration {
+    lifetime + lifetime / 10
+}
+
 /// The kernel's two ESP SAs of a CHILD_SA: the keys of each direction, the addresses and,
 /// behind a NAT, the UDP encapsulation ports (RFC 3948).
 fn esp_sas(
@@ -103,9 +109,8 @@ fn kernel_install(
     (defer_outbound, byte_limit): (bool, Option<u64>),
 ) -> (ChildInstall, Option<Box<OutboundInstall>>) {
     let (lifetime, if_id, offload) = (settings.child_lifetime, settings.if_id, settings.offload);
-    // The kernel's soft expiry is a safety net behind our own rekey timer; its hard
-    // expiry ends an SA that could not be rekeyed (strongSwan: life = 110% rekey).
-    let (soft_lifetime, hard_lifetime) = (lifetime, lifetime + lifetime / 10);
+    // The kernel's soft expiry is a safety net behind our own rekey timer.
+    let (soft_lifetime, hard_lifetime) = (lifetime, hard_lifetime(lifetime));
     let (outbound, deferred_outbound) = if defer_outbound {
         let later = OutboundInstall {
             conn: sa.conn,
@@ -188,6 +193,7 @@ impl Context {
         self.inbound_spis.insert(child.inbound_spi, Some(sa.id));
         let random = self.random_u32();
         let rekey_at = now + jittered(lifetime, random);
+        let hard_lifetime_s = u32::try_from(hard_lifetime(lifetime).as_secs()).unwrap_or(u32::MAX);
         // Kept for the CHILD_SA's life, which on a hub means thousands of them: no spare
         // capacity (a Vec grows to four entries at its first push).
         let (mut local_ts, mut remote_ts) = (child.local_ts, child.remote_ts);
@@ -208,6 +214,7 @@ impl Context {
             remote_ts,
             established_at: now,
             rekey_at,
+            hard_lifetime_s,
             state: ChildState::Installed,
             collision: None,
             if_id,

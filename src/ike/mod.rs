@@ -44,11 +44,11 @@ pub use output::{
     OutboundInstall, SaId, Transmit, TrapPolicies,
 };
 pub use reload::ReloadReport;
-pub use sa::{ChildSa, ChildState, ChildSuite, IkeSa, NatState, SaState};
+pub use sa::{ChildSa, ChildState, ChildSuite, IkeSa, IpsecMode, NatState, SaState};
 pub use selector::Selector;
 pub use settings::{
-    CloseAction, ConnectionSettings, EngineSettings, EspProposal, IdentityKind, IkeIdentity,
-    IkeProposal, IkeVersion, Offload, Pfs, PreSharedKey,
+    AuthMethod, CloseAction, ConnectionSettings, EngineSettings, EspProposal, IdentityKind,
+    IkeIdentity, IkeProposal, IkeVersion, Offload, Pfs, PreSharedKey,
 };
 pub use stats::Stats;
 #[cfg(feature = "testing")]

@@ -1,7 +1,7 @@
 //! State of one IKE SA and its CHILD_SAs.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::output::{ConnId, SaId};
 use super::selector::Selector;
@@ -64,6 +64,7 @@ pub struct ChildSuite {
     pub encryption: crate::algorithm::Encryption,
     pub integrity: Option<crate::algorithm::Integrity>,
     pub esn: bool,
+    /// The group of the CHILD_SA's own key exchange (PFS), when it had one.
     pub dh: Option<crate::algorithm::DhGroup>,
 }
 
@@ -80,6 +81,9 @@ pub struct ChildSa {
     pub established_at: Instant,
     /// When we start replacing it (lifetime minus jitter).
     pub rekey_at: Instant,
+    /// Seconds from `established_at` until the SA ends if it is not replaced: the kernel's
+    /// hard lifetime, or the lifetime an IKEv1 peer negotiated when that is shorter.
+    pub hard_lifetime_s: u32,
     pub state: ChildState,
     /// The peer rekeyed this child while our own rekey of it was outstanding: the child its
     /// exchange created (our inbound SPI) and that exchange's nonces (RFC 7296 2.8.1).
@@ -91,6 +95,39 @@ pub struct ChildSa {
     /// Created by the peer's rekey of a child we still hold: our outbound SA waits until the
     /// peer deletes that child (RFC 7296 2.8; see [`super::ChildInstall::outbound`]).
     pub deferred_outbound: Option<Box<super::OutboundInstall>>,
+}
+
+/// How ESP carries a CHILD_SA's traffic. Only tunnel mode is negotiated (IKEv2 without
+/// USE_TRANSPORT_MODE; IKEv1's tunnel or UDP-encapsulated tunnel) and installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpsecMode {
+    Tunnel,
+}
+
+impl IpsecMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            IpsecMode::Tunnel => "tunnel",
+        }
+    }
+}
+
+impl ChildSa {
+    pub fn mode(&self) -> IpsecMode {
+        IpsecMode::Tunnel
+    }
+
+    /// The PFS group of the key exchange that made this CHILD_SA; `None` without one (the
+    /// first CHILD_SA of IKEv2 never has one).
+    pub fn pfs_group(&self) -> Option<crate::algorithm::DhGroup> {
+        self.suite.dh
+    }
+
+    /// When the SA ends if it is not replaced first (see `hard_lifetime_s`).
+    pub fn expires_at(&self) -> Option<Instant> {
+        self.established_at
+            .checked_add(Duration::from_secs(u64::from(self.hard_lifetime_s)))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

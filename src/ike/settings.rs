@@ -81,6 +81,22 @@ impl std::fmt::Debug for PreSharedKey {
     }
 }
 
+/// How the two ends of a connection prove who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// A pre-shared key: IKEv2's Shared Key Message Integrity Code, IKEv1's pre-shared key
+    /// authentication.
+    Psk,
+}
+
+impl AuthMethod {
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMethod::Psk => "psk",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionSettings {
     pub name: String,
@@ -119,6 +135,14 @@ pub struct ConnectionSettings {
     pub version: IkeVersion,
     /// IKEv1: Aggressive Mode rather than Main Mode.
     pub aggressive: bool,
+}
+
+impl ConnectionSettings {
+    /// How this connection authenticates: with its `psk`, the only credential the settings
+    /// carry (certificates and EAP are not implemented).
+    pub fn auth_method(&self) -> AuthMethod {
+        AuthMethod::Psk
+    }
 }
 
 /// Engine-wide knobs; the defaults follow strongSwan's where one exists.

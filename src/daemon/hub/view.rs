@@ -1,10 +1,25 @@
 //! What `ikehub routes` shows: each configured route entry with its connection's interface and
-//! its state, as JSON (`ikehub routes --json`) and as a table:
+//! its state, as a table and as JSON (`ikehub routes --json`), pretty-printed as `status --json`
+//! is:
 //!
 //! ```text
-//! {"routes":[{"destination":"10.10.10.0/24","connection":"shanghai","interface":"ikh-shanghai",
-//!   "weight":100,"state":"active","published":true}]}
+//! {
+//!   "schema": 1,
+//!   "routes": [
+//!     {
+//!       "destination": "10.10.10.0/24",
+//!       "connection": "shanghai",
+//!       "interface": "ikh-shanghai",
+//!       "weight": 100,
+//!       "state": "active",
+//!       "published": true
+//!     }
+//!   ]
+//! }
 //! ```
+//!
+//! `schema` is [`ROUTES_SCHEMA`]: it changes only when a field is renamed, removed or changes
+//! its meaning or type.
 //!
 //! `state`: "active" (installed and preferred), "standby" (connection up, another entry
 //! preferred) or "down" (the connection has no CHILD_SA). `published`: the entry is
@@ -27,10 +42,31 @@ pub struct RouteStatus {
     pub published: bool,
 }
 
-/// The `{"routes": [...]}` document.
+/// The version of the JSON layout of `ikehub routes --json`.
+pub const ROUTES_SCHEMA: u32 = 1;
+
+/// The `{"schema": 1, "routes": [...]}` document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoutesSnapshot {
+    pub schema: u32,
     pub routes: Vec<RouteStatus>,
+}
+
+impl RoutesSnapshot {
+    pub fn new(routes: Vec<RouteStatus>) -> RoutesSnapshot {
+        RoutesSnapshot {
+            schema: ROUTES_SCHEMA,
+            routes,
+        }
+    }
+
+    /// The JSON form `ikehub routes --json` prints: in the layout of `ikehub status --json`
+    /// (pretty-printed, one field per line), without a final newline.
+    pub fn to_json(&self) -> serde_json::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        crate::daemon::status::pretty::to_writer(&mut out, self)?;
+        Ok(out)
+    }
 }
 
 const HEADINGS: [&str; 6] = [
@@ -108,18 +144,29 @@ mod tests {
         ]
     }
 
+    fn json_text(snapshot: &RoutesSnapshot) -> String {
+        String::from_utf8(snapshot.to_json().expect("json")).expect("utf-8")
+    }
+
     #[test]
     fn json_has_the_documented_shape() {
-        let json = serde_json::to_string(&RoutesSnapshot {
-            routes: sample()[..1].to_vec(),
-        })
-        .expect("json");
-        assert_eq!(
-            json,
-            r#"{"routes":[{"destination":"10.10.10.0/24","connection":"shanghai","interface":"ikh-shanghai","weight":100,"state":"active","published":true}]}"#
-        );
-        let empty = serde_json::to_string(&RoutesSnapshot { routes: vec![] }).expect("json");
-        assert_eq!(empty, r#"{"routes":[]}"#);
+        let json = json_text(&RoutesSnapshot::new(sample()[..1].to_vec()));
+        let documented = "{
+  \"schema\": 1,
+  \"routes\": [
+    {
+      \"destination\": \"10.10.10.0/24\",
+      \"connection\": \"shanghai\",
+      \"interface\": \"ikh-shanghai\",
+      \"weight\": 100,
+      \"state\": \"active\",
+      \"published\": true
+    }
+  ]
+}";
+        assert_eq!(json, documented);
+        let empty = json_text(&RoutesSnapshot::new(vec![]));
+        assert_eq!(empty, "{\n  \"schema\": 1,\n  \"routes\": []\n}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! {
+//!   "schema": 1,                       // the layout's version (see STATUS_SCHEMA)
 //!   "daemon": {
 //!     "uptime_s": 12,                  // seconds since the daemon started
 //!     "dataplane": "kernel",           // "kernel" or "recording" (no traffic protected)
@@ -61,6 +62,9 @@
 //!       "mode": null,                  // IKEv1: "Main Mode" or "Aggressive Mode"
 //!       "initiator": true,             // we initiated this IKE SA
 //!       "local": "203.0.113.1:4500", "remote": "198.51.100.20:4500",
+//!       "local_id": "203.0.113.1",     // the identity we authenticate as
+//!       "remote_id": "gw.example.org", // the peer's, as it identified; null until it has
+//!       "auth": "psk",                 // how both ends authenticate: "psk" (pre-shared key)
 //!       "spi_i": "0123456789abcdef", "spi_r": "fedcba9876543210", // hex
 //!       "algorithms": "aes128gcm16-prfsha256-ecp256", // null before IKE_SA_INIT completes
 //!       "established_s": 300,          // null until IKE_AUTH completes
@@ -70,6 +74,9 @@
 //!         "reqid": 1073741824,
 //!         "spi_in": "c1a2b3c4", "spi_out": "d5e6f708", // hex
 //!         "algorithms": "aes128gcm16", // or e.g. "aes256-sha256"; "-esn" when ESN is on
+//!         "mode": "tunnel",            // the IPsec mode (ikehub negotiates tunnel mode only)
+//!         "pfs_group": null,           // the group of the CHILD_SA's own key exchange, e.g.
+//!                                      // "modp2048" (also in "algorithms"); null without
 //!         "local_ts": ["172.16.0.0/16"], "remote_ts": ["192.168.10.0/24"],
 //!         "bytes_in": 0, "packets_in": 0, "bytes_out": 0, "packets_out": 0,
 //!                                      // from the kernel at request time; null when the
@@ -79,12 +86,18 @@
 //!         "offload_out": "crypto",     // the device (null in software); null when the
 //!         "offload_out_device": "eth1", // kernel has no such SA
 //!         "established_s": 299,
-//!         "rekey_in_s": 3001           // until we replace it; null: not scheduled
+//!         "rekey_in_s": 3001,          // until we replace it; null: not scheduled
+//!         "expires_in_s": 3661         // until it ends if it is not replaced: the hard
+//!                                      // lifetime, child_lifetime + 10% (IKEv1: the
+//!                                      // lifetime the peer agreed to, when shorter)
 //!       }]
 //!     }]
 //!   }]
 //! }
 //! ```
+//!
+//! `schema` changes only when a field is renamed, removed or changes its meaning or type; new
+//! fields do not change it, so scripts check it and ignore fields they do not know.
 //!
 //! A connection's `state` is its best IKE SA's:
 //! - `established`: the IKE SA is established and at least one CHILD_SA is installed, so
@@ -103,7 +116,7 @@
 //! CHILD_SAs to tell an old failure from a current one.
 
 pub mod last_error;
-mod pretty;
+pub(crate) mod pretty;
 mod values;
 
 use std::fmt::Write as _;
@@ -122,8 +135,15 @@ use self::last_error::{LastError, LastErrors, Timestamp};
 
 pub use values::{EspSpi, IkeSpi, Selector};
 
+/// The version of the JSON layout of `ikehub status --json`, its top-level `schema` (see the
+/// module docs for when it changes).
+pub const STATUS_SCHEMA: u32 = 1;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusSnapshot {
+    /// [`STATUS_SCHEMA`]; 0 from a daemon older than the field.
+    #[serde(default)]
+    pub schema: u32,
     pub daemon: DaemonStatus,
     pub connections: Vec<ConnectionStatus>,
 }
@@ -281,6 +301,14 @@ pub struct IkeSaStatus {
     pub local: SocketAddr,
     #[serde(serialize_with = "values::serialize_socket_address")]
     pub remote: SocketAddr,
+    /// The identity we authenticate as, and the peer's (`None` until it has identified).
+    #[serde(default)]
+    pub local_id: Option<String>,
+    #[serde(default)]
+    pub remote_id: Option<String>,
+    /// How both ends authenticate: "psk".
+    #[serde(default)]
+    pub auth: Option<String>,
     pub spi_i: IkeSpi,
     pub spi_r: IkeSpi,
     pub algorithms: Option<String>,
@@ -296,6 +324,12 @@ pub struct ChildSaStatus {
     pub spi_in: EspSpi,
     pub spi_out: EspSpi,
     pub algorithms: String,
+    /// The IPsec mode: "tunnel".
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// The group of the CHILD_SA's own key exchange (PFS); `None` without one.
+    #[serde(default)]
+    pub pfs_group: Option<String>,
     pub local_ts: Vec<Selector>,
     pub remote_ts: Vec<Selector>,
     pub bytes_in: Option<u64>,
@@ -315,6 +349,9 @@ pub struct ChildSaStatus {
     /// Seconds until we replace this CHILD_SA (rekey, or a new Quick Mode for IKEv1).
     #[serde(default)]
     pub rekey_in_s: Option<u64>,
+    /// Seconds until this CHILD_SA ends if it is not replaced (its hard lifetime).
+    #[serde(default)]
+    pub expires_in_s: Option<u64>,
 }
 
 impl ConnectionStatus {
@@ -421,7 +458,12 @@ pub fn collect(
             Some(sa) => Some(sa.remote.to_string()),
             None => settings.remote_addr.map(|a| a.to_string()),
         };
-        let ike_sas = sas.iter().map(|sa| builder.ike_sa(sa)).collect();
+        // The same for each IKE SA of the connection: formatted once.
+        let local = LocalSide {
+            id: settings.local_id.to_string(),
+            auth: settings.auth_method().name(),
+        };
+        let ike_sas = sas.iter().map(|sa| builder.ike_sa(sa, &local)).collect();
         let mut connection = ConnectionStatus {
             name: settings.name.clone(),
             state,
@@ -459,6 +501,7 @@ pub fn collect(
     };
     PendingStatus {
         snapshot: StatusSnapshot {
+            schema: STATUS_SCHEMA,
             daemon: DaemonStatus {
                 uptime_s: now.saturating_duration_since(facts.started).as_secs(),
                 dataplane: facts.dataplane.to_string(),
@@ -517,6 +560,12 @@ fn child_algorithms(suite: &ChildSuite) -> String {
     name
 }
 
+/// What the IKE SAs of one connection share: our identity and the authentication method.
+struct LocalSide {
+    id: String,
+    auth: &'static str,
+}
+
 /// Turns engine SAs into their status entries, noting the counters to ask the kernel for.
 struct SaStatusBuilder {
     now: Instant,
@@ -525,7 +574,7 @@ struct SaStatusBuilder {
 }
 
 impl SaStatusBuilder {
-    fn ike_sa(&mut self, sa: &IkeSa) -> IkeSaStatus {
+    fn ike_sa(&mut self, sa: &IkeSa, local: &LocalSide) -> IkeSaStatus {
         let now = self.now;
         let children = sa
             .children
@@ -544,6 +593,9 @@ impl SaStatusBuilder {
             initiator: sa.initiator,
             local: sa.local,
             remote: sa.remote,
+            local_id: Some(local.id.clone()),
+            remote_id: sa.remote_id.as_ref().map(ToString::to_string),
+            auth: Some(local.auth.to_owned()),
             spi_i: IkeSpi(sa.spi_i),
             spi_r: IkeSpi(sa.spi_r),
             algorithms: self.names.ike(sa),
@@ -567,6 +619,8 @@ impl SaStatusBuilder {
             spi_in: EspSpi(child.inbound_spi),
             spi_out: EspSpi(child.outbound_spi),
             algorithms: self.names.child(&child.suite),
+            mode: Some(child.mode().name().to_owned()),
+            pfs_group: child.pfs_group().map(|group| group.to_string()),
             local_ts: child.local_ts.clone(),
             remote_ts: child.remote_ts.clone(),
             bytes_in: None,
@@ -583,6 +637,9 @@ impl SaStatusBuilder {
                 .as_secs(),
             rekey_in_s: (child.state == ChildState::Installed)
                 .then(|| child.rekey_at.saturating_duration_since(self.now).as_secs()),
+            expires_in_s: child
+                .expires_at()
+                .map(|t| t.saturating_duration_since(self.now).as_secs()),
         }
     }
 }
@@ -621,7 +678,7 @@ impl PendingStatus {
 /// field per line (scripts read it line by line), without a final newline.
 pub fn to_json(snapshot: &StatusSnapshot) -> serde_json::Result<Vec<u8>> {
     // About what one IKE SA with one CHILD_SA takes, so the buffer grows rarely.
-    const BYTES_PER_SA: usize = 1200;
+    const BYTES_PER_SA: usize = 1400;
     let sas: usize = snapshot.connections.iter().map(|c| c.ike_sas.len()).sum();
     let mut out = Vec::with_capacity(BYTES_PER_SA.saturating_mul(sas.saturating_add(2)));
     pretty::to_writer(&mut out, snapshot)?;
@@ -679,6 +736,41 @@ fn offload_text(mode: Option<OffloadMode>, device: Option<&str>) -> String {
     }
 }
 
+/// "ids: 203.0.113.1 -> gw.example.org, auth psk"; `None` from a daemon that sends none of
+/// them.
+fn identities_text(sa: &IkeSaStatus) -> Option<String> {
+    if sa.local_id.is_none() && sa.remote_id.is_none() && sa.auth.is_none() {
+        return None;
+    }
+    let mut text = format!(
+        "ids: {} -> {}",
+        sa.local_id.as_deref().unwrap_or("unknown"),
+        sa.remote_id.as_deref().unwrap_or("peer not identified yet")
+    );
+    if let Some(auth) = &sa.auth {
+        let _ = write!(text, ", auth {auth}");
+    }
+    Some(text)
+}
+
+/// A CHILD_SA's algorithms with its PFS group apart: "aes256-sha256, PFS modp2048" rather
+/// than the group once in the suite and again as PFS; "aes128gcm16, no PFS".
+fn child_algorithms_text(child: &ChildSaStatus) -> String {
+    match &child.pfs_group {
+        Some(group) => {
+            let suite: Vec<&str> = child
+                .algorithms
+                .split('-')
+                .filter(|part| part != group)
+                .collect();
+            format!("{}, PFS {group}", suite.join("-"))
+        }
+        // A daemon older than `mode` and `pfs_group` did not say whether there was PFS.
+        None if child.mode.is_none() => child.algorithms.clone(),
+        None => format!("{}, no PFS", child.algorithms),
+    }
+}
+
 fn traffic(bytes: Option<u64>, packets: Option<u64>) -> String {
     match (bytes, packets) {
         (Some(b), Some(p)) => format!("{b} bytes/{p} packets"),
@@ -709,7 +801,7 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
     );
     let _ = writeln!(
         out,
-        "  sent again: {} retransmits, {} responses resent; {} cookies sent; {} INVALID_IKE_SPI sent; NAT-keepalives {} received, {} sent; {} send errors",
+        "  retransmitted: {} requests, {} responses; answered with {} cookies, {} INVALID_IKE_SPI; NAT-keepalives {} received, {} sent; {} send errors",
         c.retransmits, c.responses_resent, c.cookies_sent, c.invalid_spi_sent, c.keepalives_received, c.keepalives_sent, c.send_errors
     );
     if c.control_clients_refused + c.control_clients_dropped + c.control_accept_errors > 0 {
@@ -721,7 +813,7 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
     }
     for conn in &snapshot.connections {
         let hint = match conn.state {
-            ConnectionState::NoChildSa => " (IKE SA up, no CHILD_SA: no traffic protected)",
+            ConnectionState::NoChildSa => " (IKE SA up, no traffic protected)",
             _ => "",
         };
         let _ = writeln!(
@@ -748,15 +840,6 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
             );
         }
         for sa in &conn.ike_sas {
-            // "established" only for an IKE SA with a CHILD_SA, so that a grep for the word
-            // finds working tunnels only.
-            let established = match (sa.established_s, sa.state) {
-                (Some(s), ConnectionState::Established) => {
-                    format!("established {} ago", duration_text(s))
-                }
-                (Some(s), _) => format!("authenticated {} ago", duration_text(s)),
-                (None, _) => "not authenticated yet".into(),
-            };
             let role = if sa.initiator {
                 "initiator"
             } else {
@@ -766,11 +849,22 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
                 Some(mode) if sa.version == 1 => ("IKEv1 SA", format!("{role}, {mode}")),
                 _ => ("IKE SA", role.to_owned()),
             };
+            // "established" only for an IKE SA with a CHILD_SA, so that a grep for the word
+            // finds working tunnels only; the state says it once, with the age.
+            let state = match (sa.established_s, sa.state) {
+                (Some(s), ConnectionState::Established) => {
+                    format!("established {} ago ({role})", duration_text(s))
+                }
+                (Some(s), state) => format!(
+                    "{} ({role}), authenticated {} ago",
+                    state.name(),
+                    duration_text(s)
+                ),
+                (None, state) => format!("{} ({role}), not authenticated yet", state.name()),
+            };
             let _ = writeln!(
                 out,
-                "  {kind} {} ({role}), {}: {} -> {}, spi {}_i {}_r, {}",
-                sa.state.name(),
-                established,
+                "  {kind} {state}: {} -> {}, spi {}_i {}_r, {}",
                 sa.local,
                 sa.remote,
                 sa.spi_i,
@@ -789,19 +883,31 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
                 Some(s) => format!("rekey in {}", duration_text(s)),
                 None => "no rekey scheduled".into(),
             };
+            if let Some(identities) = identities_text(sa) {
+                let _ = writeln!(out, "    {identities}");
+            }
             let _ = writeln!(out, "    {nat}, {rekey}");
             for child in &sa.children {
+                let mode = child
+                    .mode
+                    .as_deref()
+                    .map(|mode| format!(", {mode} mode"))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     out,
-                    "    CHILD_SA reqid {}: spi in {} out {}, {}, established {} ago{}",
+                    "    CHILD_SA reqid {}{mode}: spi in {} out {}, {}, established {} ago{}{}",
                     child.reqid,
                     child.spi_in,
                     child.spi_out,
-                    child.algorithms,
+                    child_algorithms_text(child),
                     duration_text(child.established_s),
                     child
                         .rekey_in_s
                         .map(|s| format!(", rekey in {}", duration_text(s)))
+                        .unwrap_or_default(),
+                    child
+                        .expires_in_s
+                        .map(|s| format!(", expires in {}", duration_text(s)))
                         .unwrap_or_default()
                 );
                 let _ = writeln!(
@@ -840,6 +946,7 @@ pub(crate) mod tests {
     /// its last outage), one whose CHILD_SA was refused, and a failed one.
     pub(crate) fn sample() -> StatusSnapshot {
         StatusSnapshot {
+            schema: STATUS_SCHEMA,
             daemon: DaemonStatus {
                 uptime_s: 3725,
                 dataplane: "recording".into(),
@@ -868,6 +975,9 @@ pub(crate) mod tests {
                         initiator: true,
                         local: "203.0.113.1:4500".parse().expect("address"),
                         remote: "198.51.100.20:4500".parse().expect("address"),
+                        local_id: Some("203.0.113.1".into()),
+                        remote_id: Some("office.example.org".into()),
+                        auth: Some("psk".into()),
                         spi_i: IkeSpi(0x0123_4567_89ab_cdef),
                         spi_r: IkeSpi(0xfedc_ba98_7654_3210),
                         algorithms: Some("aes128gcm16-prfsha256-ecp256".into()),
@@ -877,24 +987,53 @@ pub(crate) mod tests {
                             remote_behind: true,
                         },
                         rekey_in_s: None,
-                        children: vec![ChildSaStatus {
-                            reqid: 0x4000_0000,
-                            spi_in: EspSpi(0xc1a2_b3c4),
-                            spi_out: EspSpi(0xd5e6_f708),
-                            algorithms: "aes128gcm16".into(),
-                            local_ts: vec!["172.16.0.0/16".parse().expect("selector")],
-                            remote_ts: vec!["192.168.10.0/24[6/443]".parse().expect("selector")],
-                            bytes_in: Some(1500),
-                            packets_in: Some(3),
-                            bytes_out: None,
-                            packets_out: None,
-                            offload_in: Some(OffloadMode::Crypto),
-                            offload_in_device: Some("eth1".into()),
-                            offload_out: None,
-                            offload_out_device: None,
-                            established_s: 60,
-                            rekey_in_s: Some(3000),
-                        }],
+                        children: vec![
+                            ChildSaStatus {
+                                reqid: 0x4000_0000,
+                                spi_in: EspSpi(0xc1a2_b3c4),
+                                spi_out: EspSpi(0xd5e6_f708),
+                                algorithms: "aes128gcm16".into(),
+                                mode: Some("tunnel".into()),
+                                pfs_group: None,
+                                local_ts: vec!["172.16.0.0/16".parse().expect("selector")],
+                                remote_ts: vec!["192.168.10.0/24[6/443]"
+                                    .parse()
+                                    .expect("selector")],
+                                bytes_in: Some(1500),
+                                packets_in: Some(3),
+                                bytes_out: None,
+                                packets_out: None,
+                                offload_in: Some(OffloadMode::Crypto),
+                                offload_in_device: Some("eth1".into()),
+                                offload_out: None,
+                                offload_out_device: None,
+                                established_s: 60,
+                                rekey_in_s: Some(3000),
+                                expires_in_s: Some(3900),
+                            },
+                            // Being replaced: a rekey made with PFS.
+                            ChildSaStatus {
+                                reqid: 0x4000_0001,
+                                spi_in: EspSpi(0xc1a2_b3c5),
+                                spi_out: EspSpi(0xd5e6_f709),
+                                algorithms: "aes256-sha256-modp2048-esn".into(),
+                                mode: Some("tunnel".into()),
+                                pfs_group: Some("modp2048".into()),
+                                local_ts: vec!["172.16.0.0/16".parse().expect("selector")],
+                                remote_ts: vec!["192.168.11.0/24".parse().expect("selector")],
+                                bytes_in: None,
+                                packets_in: None,
+                                bytes_out: None,
+                                packets_out: None,
+                                offload_in: None,
+                                offload_in_device: None,
+                                offload_out: None,
+                                offload_out_device: None,
+                                established_s: 3500,
+                                rekey_in_s: None,
+                                expires_in_s: Some(460),
+                            },
+                        ],
                     }],
                 },
                 ConnectionStatus {
@@ -918,6 +1057,9 @@ pub(crate) mod tests {
                         initiator: true,
                         local: "203.0.113.1:500".parse().expect("address"),
                         remote: "198.51.100.30:500".parse().expect("address"),
+                        local_id: Some("hub.example.org".into()),
+                        remote_id: None,
+                        auth: Some("psk".into()),
                         spi_i: IkeSpi(0x1111_2222_3333_4444),
                         spi_r: IkeSpi(0x5555_6666_7777_8888),
                         algorithms: Some("aes128gcm16-prfsha256-ecp256".into()),
@@ -957,21 +1099,105 @@ pub(crate) mod tests {
             "office: established, peer 198.51.100.20:4500",
             "subnets: 172.16.0.0/16 === 192.168.10.0/24",
             "interface: ikh-office (if_id 7)",
-            "IKE SA established (initiator), established 1m1s ago: 203.0.113.1:4500 -> 198.51.100.20:4500, spi 0123456789abcdef_i fedcba9876543210_r, aes128gcm16-prfsha256-ecp256",
+            "IKE SA established 1m1s ago (initiator): 203.0.113.1:4500 -> 198.51.100.20:4500, spi 0123456789abcdef_i fedcba9876543210_r, aes128gcm16-prfsha256-ecp256",
+            "\n    ids: 203.0.113.1 -> office.example.org, auth psk\n",
             "the peer is behind a NAT, no rekey scheduled",
-            "CHILD_SA reqid 1073741824: spi in c1a2b3c4 out d5e6f708, aes128gcm16, established 1m0s ago",
+            "CHILD_SA reqid 1073741824, tunnel mode: spi in c1a2b3c4 out d5e6f708, aes128gcm16, no PFS, established 1m0s ago, rekey in 50m0s, expires in 1h5m0s\n",
+            "CHILD_SA reqid 1073741825, tunnel mode: spi in c1a2b3c5 out d5e6f709, aes256-sha256-esn, PFS modp2048, established 58m20s ago, expires in 7m40s\n",
             "172.16.0.0/16 === 192.168.10.0/24[6/443]",
             "in 1500 bytes/3 packets, out n/a",
             "offload in crypto on eth1, out n/a",
             "last error (2026-12-07T11:48:02Z, 3m0s ago): the peer stopped answering",
-            "lab: no-child-sa (IKE SA up, no CHILD_SA: no traffic protected), peer 198.51.100.30:500",
+            "lab: no-child-sa (IKE SA up, no traffic protected), peer 198.51.100.30:500",
             "last error (2026-12-07T11:50:57Z, 5s ago): negotiation failed: IKE_AUTH: the peer refused with TS_UNACCEPTABLE",
             "IKE SA no-child-sa (initiator), authenticated 5s ago: 203.0.113.1:500 -> 198.51.100.30:500",
+            "\n    ids: hub.example.org -> peer not identified yet, auth psk\n",
             "branch: down, peer any",
             "last error (2026-12-07T11:50:59Z, 3s ago): authentication failed: AUTH payload mismatch",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }
+    }
+
+    /// No word twice in a row, and no label repeating its section's name ("CHILD_SA
+    /// CHILD_SA", "IKE SA established (initiator), established 1m ago").
+    #[test]
+    fn human_form_says_each_thing_once() {
+        let mut snapshot = sample();
+        // Every state an IKE SA line can show.
+        let mut connecting = snapshot.connections[1].ike_sas[0].clone();
+        connecting.state = ConnectionState::Connecting;
+        connecting.established_s = None;
+        connecting.algorithms = None;
+        let mut deleting = snapshot.connections[0].ike_sas[0].clone();
+        deleting.state = ConnectionState::Deleting;
+        snapshot.connections[1]
+            .ike_sas
+            .extend([connecting, deleting]);
+        let mut v1 = snapshot.connections[0].ike_sas[0].clone();
+        v1.version = 1;
+        v1.mode = Some("Main Mode".into());
+        snapshot.connections[0].ike_sas.push(v1);
+        let text = render(&snapshot);
+        assert!(text.contains("\n  IKEv1 SA established 1m1s ago (initiator, Main Mode): "));
+        assert!(text.contains("\n  IKE SA connecting (initiator), not authenticated yet: "));
+        assert!(text.contains("\n  IKE SA deleting (initiator), authenticated 1m1s ago: "));
+        for line in text.lines() {
+            let words: Vec<String> = line
+                .split(|c: char| c.is_whitespace() || ",:;()".contains(c))
+                .filter(|w| !w.is_empty())
+                .map(str::to_lowercase)
+                .collect();
+            for pair in words.windows(2) {
+                assert_ne!(pair[0], pair[1], "{line:?}");
+            }
+            // A state, an age or a label said twice on one line.
+            for word in [
+                "established",
+                "authenticated",
+                "ago",
+                "child_sa",
+                "sa",
+                "sent",
+                "resent",
+                "ids",
+                "auth",
+                "mode",
+                "pfs",
+                "modp2048",
+            ] {
+                let count = words.iter().filter(|w| *w == word).count();
+                assert!(count <= 1, "{word:?} {count} times in {line:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn child_algorithms_text_shows_the_pfs_group_once() {
+        let child = |algorithms: &str, pfs_group: Option<&str>, mode: Option<&str>| ChildSaStatus {
+            algorithms: algorithms.into(),
+            pfs_group: pfs_group.map(Into::into),
+            mode: mode.map(Into::into),
+            ..sample().connections[0].ike_sas[0].children[0].clone()
+        };
+        let tunnel = Some("tunnel");
+        assert_eq!(
+            child_algorithms_text(&child("aes256-sha256-ecp256-esn", Some("ecp256"), tunnel)),
+            "aes256-sha256-esn, PFS ecp256"
+        );
+        assert_eq!(
+            child_algorithms_text(&child("aes128gcm16-curve25519", Some("curve25519"), tunnel)),
+            "aes128gcm16, PFS curve25519"
+        );
+        assert_eq!(
+            child_algorithms_text(&child("aes128gcm16", None, tunnel)),
+            "aes128gcm16, no PFS"
+        );
+        // From a daemon that did not say: the suite as it came.
+        assert_eq!(
+            child_algorithms_text(&child("aes256-sha256-modp2048", None, None)),
+            "aes256-sha256-modp2048"
+        );
     }
 
     /// `ikehub status | grep established` finds the tunnels that carry traffic, and no
@@ -1101,8 +1327,34 @@ pub(crate) mod tests {
         assert_eq!(json["connections"][2]["interface"], serde_json::Value::Null);
         assert_eq!(json["connections"][2]["if_id"], serde_json::Value::Null);
         assert_eq!(json["daemon"]["counters"]["dropped_malformed"], 7);
+        let sa = &conn["ike_sas"][0];
+        assert_eq!(sa["local_id"], "203.0.113.1");
+        assert_eq!(sa["remote_id"], "office.example.org");
+        assert_eq!(sa["auth"], "psk");
+        assert_eq!(lab["ike_sas"][0]["remote_id"], serde_json::Value::Null);
+        let (child, rekeyed) = (&sa["children"][0], &sa["children"][1]);
+        assert_eq!(child["mode"], "tunnel");
+        assert_eq!(child["pfs_group"], serde_json::Value::Null);
+        assert_eq!(child["expires_in_s"], 3900);
+        assert_eq!(rekeyed["pfs_group"], "modp2048");
+        assert_eq!(rekeyed["rekey_in_s"], serde_json::Value::Null);
+        assert_eq!(rekeyed["expires_in_s"], 460);
         let back: StatusSnapshot = serde_json::from_value(json).expect("deserialise");
         assert_eq!(back, snapshot);
+    }
+
+    #[test]
+    fn json_starts_with_its_schema() {
+        let json = String::from_utf8(to_json(&sample()).expect("json")).expect("utf-8");
+        assert!(
+            json.starts_with("{\n  \"schema\": 1,\n  \"daemon\": {"),
+            "{json}"
+        );
+        // A daemon older than the field: the snapshot still reads, as schema 0.
+        let mut value = serde_json::to_value(sample()).expect("serialise");
+        value.as_object_mut().expect("object").remove("schema");
+        let old: StatusSnapshot = serde_json::from_value(value).expect("deserialise");
+        assert_eq!(old.schema, 0);
     }
 
     #[test]

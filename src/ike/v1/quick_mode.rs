@@ -571,7 +571,16 @@ impl Context {
             "IKEv1 IPsec SA pair installed"
         );
         let ours = self.connection(sa.conn).map(|c| c.child_lifetime);
-        let (Some(theirs), Some(ours)) = (lifetime_s.map(Duration::from_secs), ours) else {
+        let Some(theirs) = lifetime_s.map(Duration::from_secs) else {
+            return;
+        };
+        // The peer ends the pair at the lifetime it agreed to, even if our kernel would keep
+        // it longer: status counts down to the earlier end.
+        if let Some(c) = sa.children.iter_mut().find(|c| c.inbound_spi == spi) {
+            let agreed_s = u32::try_from(theirs.as_secs()).unwrap_or(u32::MAX);
+            c.hard_lifetime_s = c.hard_lifetime_s.min(agreed_s);
+        }
+        let Some(ours) = ours else {
             return;
         };
         if theirs < ours {
