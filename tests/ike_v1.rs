@@ -383,6 +383,85 @@ fn a_replacement_without_hash_3_is_taken_out_again() {
     assert_eq!(inbound_spis(&pair, Which::B).len(), 1);
 }
 
+/// A re-authentication while a Quick Mode is in flight: A replaces the pair just as its new
+/// ISAKMP SA comes up, so the Quick Mode finishes on the old ISAKMP SA after A moved its pairs
+/// to the new one. The new pair joins them there (else it would go with the old ISAKMP SA),
+/// and A deletes the old pair over the new ISAKMP SA while B still holds it on the old one:
+/// IPsec SAs are independent of the ISAKMP SA that made them (strongSwan, re-authenticating,
+/// deletes old pairs over its new ISAKMP SA the same way). The old pair goes when the Delete
+/// arrives, and the new one stays after the old ISAKMP SA went.
+#[test]
+fn a_rekey_across_a_reauthentication_leaves_one_pair() {
+    let mut pair = default_pair();
+    assert!(pair.drive_until(Duration::from_secs(10), |p| kernels_agree(p, 2)));
+    let conn = pair.a.engine.connection_ids().next().expect("conn");
+    // A re-authenticates: its pairs move to its new ISAKMP SA once it is up; B keeps them on
+    // the old one until A deletes that (5 s later).
+    let now = pair.now;
+    pair.a.engine.rekey_ike(now, conn);
+    let b_has_both = |p: &Pair| {
+        p.b.engine
+            .sas()
+            .filter(|s| s.state == SaState::Established)
+            .count()
+            == 2
+    };
+    assert!(pair.drive_until(Duration::from_secs(1), b_has_both));
+    let old_pair = inbound_spis(&pair, Which::B);
+    // B has answered the last Main Mode message; A has not had it yet: the Quick Mode goes
+    // over A's old ISAKMP SA.
+    let now = pair.now;
+    pair.a.engine.rekey_children(now, conn);
+    assert!(
+        pair.drive_until(Duration::from_secs(3), |p| {
+            let spis = inbound_spis(p, Which::B);
+            kernels_agree(p, 2) && spis.len() == 1 && spis != old_pair
+        }),
+        "B holds {:x?}, its kernel {} SAs",
+        inbound_spis(&pair, Which::B),
+        pair.b.kernel.sas.len()
+    );
+    assert_eq!(
+        pair.b.engine.sas().count(),
+        2,
+        "before the old ISAKMP SA went"
+    );
+    let new_pair = inbound_spis(&pair, Which::B);
+    assert!(pair.drive_until(Duration::from_secs(10), |p| {
+        p.a.engine.sas().count() == 1 && p.b.engine.sas().count() == 1
+    }));
+    assert!(kernels_agree(&pair, 2), "the new pair stayed");
+    assert_eq!(new_pair, inbound_spis(&pair, Which::B));
+}
+
+/// RFC 2407 4.5: the lifetime in the initiator's proposal binds both ends. A responder with
+/// a longer lifetime of its own gives its kernel SAs the agreed one (plus the usual tenth),
+/// so a pair the peer stopped using does not outlive the peer's by an hour.
+#[test]
+fn the_kernel_sas_end_at_the_agreed_lifetime() {
+    let lifetime = |mut c: ConnectionSettings, s: u64| {
+        c.child_lifetime = Duration::from_secs(s);
+        c
+    };
+    let mut pair = pair_of(
+        lifetime(v1(A_ADDR, B_ADDR, true), 600),
+        lifetime(v1(B_ADDR, A_ADDR, false), 3600),
+    );
+    assert!(pair.drive_until(Duration::from_secs(10), |p| kernels_agree(p, 2)));
+    let hard = |kernel: &support::pair::Kernel| {
+        kernel.log.iter().find_map(|i| match i {
+            ikehub::ike::KernelIntent::InstallChild { child, .. } => Some(child.hard_lifetime),
+            _ => None,
+        })
+    };
+    assert_eq!(hard(&pair.a.kernel), Some(Duration::from_secs(660)));
+    assert_eq!(
+        hard(&pair.b.kernel),
+        Some(Duration::from_secs(660)),
+        "B's own is 3960 s"
+    );
+}
+
 #[test]
 fn the_isakmp_sa_is_reauthenticated_and_the_ipsec_sas_move_over() {
     let short = |mut c: ConnectionSettings| {

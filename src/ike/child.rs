@@ -31,6 +31,9 @@ pub(super) struct NewChild {
     pub defer_outbound: bool,
     /// The bytes each SA may protect, when the peer negotiated a limit (IKEv1).
     pub byte_limit: Option<u64>,
+    /// The lifetime the peer negotiated (IKEv1, RFC 2407 4.5): the pair lives no longer
+    /// than that, nor than our own `child_lifetime`.
+    pub agreed_lifetime: Option<Duration>,
 }
 
 /// Identifies the kernel policies of a child: the same if_id and selectors are the same
@@ -106,9 +109,10 @@ fn kernel_install(
     reqid: u32,
     (inbound, outbound): (EspSa, EspSa),
     (local_ts, remote_ts): (&[Selector], &[Selector]),
+    lifetime: Duration,
     (defer_outbound, byte_limit): (bool, Option<u64>),
 ) -> (ChildInstall, Option<Box<OutboundInstall>>) {
-    let (lifetime, if_id, offload) = (settings.child_lifetime, settings.if_id, settings.offload);
+    let (if_id, offload) = (settings.if_id, settings.offload);
     // The kernel's soft expiry is a safety net behind our own rekey timer.
     let (soft_lifetime, hard_lifetime) = (lifetime, hard_lifetime(lifetime));
     let (outbound, deferred_outbound) = if defer_outbound {
@@ -156,7 +160,12 @@ impl Context {
         let Some(settings) = self.shared_connection(sa.conn) else {
             return;
         };
-        let (lifetime, if_id) = (settings.child_lifetime, settings.if_id);
+        let if_id = settings.if_id;
+        let lifetime = child
+            .agreed_lifetime
+            .map_or(settings.child_lifetime, |agreed| {
+                agreed.min(settings.child_lifetime)
+            });
         let (inbound, outbound) = esp_sas(
             sa,
             &child.suite,
@@ -175,6 +184,7 @@ impl Context {
             reqid,
             (inbound, outbound),
             (&child.local_ts, &child.remote_ts),
+            lifetime,
             (child.defer_outbound, child.byte_limit),
         );
         let id = self.new_intent_id();

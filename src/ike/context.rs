@@ -135,6 +135,12 @@ pub struct Context {
     /// The reqid of each IKEv1 IPsec SA pair's selectors, per connection: a peer's Quick Mode
     /// replacing a pair that sits on an older ISAKMP SA keeps its reqid (one policy set).
     pub(super) v1_pair_reqids: HashMap<(ConnId, super::Selector, super::Selector), u32>,
+    /// Deletes of IPsec SAs (by SPI) that came over an ISAKMP SA other than the one holding
+    /// them, with the SA they came over; the engine finds their holder after the input.
+    pub(super) v1_foreign_deletes: Vec<(SaId, u32)>,
+    /// ISAKMP SAs already replaced by our re-authentication on which an IPsec SA pair was
+    /// just installed; the engine moves it to the replacement after the input.
+    pub(super) v1_landed_on_replaced: Vec<SaId>,
 }
 
 impl Context {
@@ -190,6 +196,8 @@ impl Context {
             v1_established: Vec::new(),
             v1_gone: Vec::new(),
             v1_pair_reqids: HashMap::new(),
+            v1_foreign_deletes: Vec::new(),
+            v1_landed_on_replaced: Vec::new(),
         }
     }
 

@@ -250,6 +250,8 @@ impl Engine {
                 self.cx.request(now, sa, RequestKind::RekeyIke);
             }
         }
+        // An IKEv1 re-authentication is a new ISAKMP SA: in the table before its answer.
+        self.adopt_created();
     }
 
     fn established_ids(&self, conn: ConnId) -> Vec<SaId> {
@@ -519,7 +521,11 @@ impl Engine {
             }
         }
         self.adopt_created();
-        if !self.cx.v1_established.is_empty() || !self.cx.v1_gone.is_empty() {
+        if !self.cx.v1_established.is_empty()
+            || !self.cx.v1_gone.is_empty()
+            || !self.cx.v1_foreign_deletes.is_empty()
+            || !self.cx.v1_landed_on_replaced.is_empty()
+        {
             self.settle_v1(now);
         }
     }

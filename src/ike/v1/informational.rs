@@ -15,7 +15,7 @@ use super::super::context::Context;
 use super::super::engine::Fate;
 use super::super::error::Failure;
 use super::super::output::{DownReason, Event};
-use super::super::sa::{IkeSa, SaState};
+use super::super::sa::{ChildState, IkeSa, SaState};
 use super::super::timer::Timer;
 use super::main_mode::cookie_spi;
 use super::message;
@@ -322,14 +322,20 @@ impl Context {
                         .find(|c| c.outbound_spi == spi)
                         .or_else(|| sa.children.iter().find(|c| c.inbound_spi == spi))
                         .map(|c| c.inbound_spi);
-                    if let Some(inbound) = found {
-                        info!(
-                            conn = sa.conn.0,
-                            sa = sa.id.0,
-                            spi = format_args!("{inbound:08x}"),
-                            "the peer deleted an IPsec SA pair"
-                        );
-                        self.retire_v1_child(now, sa, inbound);
+                    match found {
+                        Some(inbound) => {
+                            info!(
+                                conn = sa.conn.0,
+                                sa = sa.id.0,
+                                spi = format_args!("{inbound:08x}"),
+                                "the peer deleted an IPsec SA pair"
+                            );
+                            self.retire_v1_child(now, sa, inbound);
+                        }
+                        // IPsec SAs are independent of the ISAKMP SA that made them (RFC
+                        // 2409 5.5): a peer that re-authenticated deletes pairs of its old
+                        // ISAKMP SA over its new one. The engine looks in the others.
+                        None => self.v1_foreign_deletes.push((sa.id, spi)),
                     }
                 }
                 Fate::Keep
@@ -340,15 +346,21 @@ impl Context {
 
     /// A pair the peer deleted: gone from the kernel; if it was not replaced, the recovery
     /// ladder makes it anew (see `recovery.rs`).
-    fn retire_v1_child(&mut self, now: Instant, sa: &mut IkeSa, inbound_spi: u32) {
-        let replaced = sa.children.iter().any(|c| {
-            c.inbound_spi != inbound_spi
-                && sa
-                    .children
-                    .iter()
-                    .find(|o| o.inbound_spi == inbound_spi)
-                    .is_some_and(|o| o.reqid == c.reqid)
-        });
+    pub(in crate::ike) fn retire_v1_child(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        inbound_spi: u32,
+    ) {
+        let Some(deleted) = sa.children.iter().find(|c| c.inbound_spi == inbound_spi) else {
+            return;
+        };
+        // A pair already replaced (possibly by one on a newer ISAKMP SA) needs no successor.
+        let replaced = deleted.state == ChildState::Rekeyed
+            || sa
+                .children
+                .iter()
+                .any(|c| c.inbound_spi != inbound_spi && c.reqid == deleted.reqid);
         let reason = if replaced {
             DownReason::Rekeyed
         } else {

@@ -538,6 +538,7 @@ impl Context {
             // the peer installs the new one only when HASH(3) arrives.
             defer_outbound: sent.replaces.is_some(),
             byte_limit: choice.lifetime_kb.and_then(|kb| kb.checked_mul(1024)),
+            agreed_lifetime: None,
         };
         Ok((child, nr, lifetime))
     }
@@ -548,19 +549,28 @@ impl Context {
         &mut self,
         now: Instant,
         sa: &mut IkeSa,
-        child: NewChild,
+        mut child: NewChild,
         lifetime_s: Option<u64>,
     ) {
         let spi = child.inbound_spi;
         let (local, remote) = (child.local_ts.clone(), child.remote_ts.clone());
+        child.agreed_lifetime = lifetime_s.map(Duration::from_secs);
         self.install_child(now, sa, child);
-        if let (Some(l), Some(r), Some(installed)) = (
-            local.first(),
-            remote.first(),
-            sa.children.iter().find(|c| c.inbound_spi == spi),
-        ) {
+        if sa.replaced_by.is_some() {
+            self.v1_landed_on_replaced.push(sa.id);
+        }
+        let Some(installed) = sa.children.iter_mut().find(|c| c.inbound_spi == spi) else {
+            return;
+        };
+        if let (Some(l), Some(r)) = (local.first(), remote.first()) {
             self.v1_pair_reqids
                 .insert((sa.conn, *l, *r), installed.reqid);
+        }
+        // The peer ends the pair at the lifetime it agreed to, even if our kernel keeps it
+        // a tenth longer: status counts down to the earlier end.
+        if let Some(agreed) = lifetime_s {
+            let agreed_s = u32::try_from(agreed).unwrap_or(u32::MAX);
+            installed.hard_lifetime_s = installed.hard_lifetime_s.min(agreed_s);
         }
         info!(
             conn = sa.conn.0,
@@ -570,27 +580,6 @@ impl Context {
             remote = %super::super::selector::list(&remote),
             "IKEv1 IPsec SA pair installed"
         );
-        let ours = self.connection(sa.conn).map(|c| c.child_lifetime);
-        let Some(theirs) = lifetime_s.map(Duration::from_secs) else {
-            return;
-        };
-        // The peer ends the pair at the lifetime it agreed to, even if our kernel would keep
-        // it longer: status counts down to the earlier end.
-        if let Some(c) = sa.children.iter_mut().find(|c| c.inbound_spi == spi) {
-            let agreed_s = u32::try_from(theirs.as_secs()).unwrap_or(u32::MAX);
-            c.hard_lifetime_s = c.hard_lifetime_s.min(agreed_s);
-        }
-        let Some(ours) = ours else {
-            return;
-        };
-        if theirs < ours {
-            let random = self.random_u32();
-            let rekey_at = now + super::super::child::jittered(theirs, random);
-            if let Some(c) = sa.children.iter_mut().find(|c| c.inbound_spi == spi) {
-                c.rekey_at = rekey_at;
-            }
-            self.arm_child_rekey(sa);
-        }
     }
 
     /// Responder: a new Quick Mode from the peer: checked, answered, and kept until its
@@ -920,6 +909,7 @@ impl Context {
             reqid,
             defer_outbound: early,
             byte_limit: q.lifetime_kb.and_then(|kb| kb.checked_mul(1024)),
+            agreed_lifetime: None,
         };
         self.install_v1_child(now, sa, child, q.lifetime_s);
     }

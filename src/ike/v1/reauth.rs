@@ -67,6 +67,17 @@ impl Engine {
     /// deleted in it are removed, their IPsec SAs moving to a newer ISAKMP SA where the peer
     /// deleted them.
     pub(in crate::ike) fn settle_v1(&mut self, now: Instant) {
+        for (came_over, spi) in std::mem::take(&mut self.cx.v1_foreign_deletes) {
+            self.delete_foreign_pair(now, came_over, spi);
+        }
+        // A Quick Mode in flight on an ISAKMP SA when we re-authenticated finished there:
+        // its pair joins the others on the new ISAKMP SA, before the old one is deleted.
+        for landed in std::mem::take(&mut self.cx.v1_landed_on_replaced) {
+            let to = self.sa(landed).and_then(|sa| sa.replaced_by);
+            if let Some(to) = to.filter(|to| self.sa(*to).is_some()) {
+                self.move_v1_children(now, landed, to);
+            }
+        }
         for new in std::mem::take(&mut self.cx.v1_established) {
             // A peer that sent INITIAL-CONTACT holds none of the older SAs: they are
             // removed with their IPsec SAs (`Engine::remove_superseded`), not taken over.
@@ -141,6 +152,45 @@ impl Engine {
         }
     }
 
+    /// The peer deleted, over ISAKMP SA `came_over`, the pair with `spi` held by another of
+    /// its ISAKMP SAs (same connection, same authenticated peer).
+    fn delete_foreign_pair(&mut self, now: Instant, came_over: SaId, spi: u32) {
+        let Some((conn, identity)) = self.sa(came_over).map(|sa| (sa.conn, sa.remote_id.clone()))
+        else {
+            return;
+        };
+        let holder = self.cx.sa_ids_of(conn).into_iter().find_map(|id| {
+            let sa = self.sa(id)?;
+            if id == came_over || sa.v1.is_none() || sa.remote_id != identity {
+                return None;
+            }
+            sa.children
+                .iter()
+                .find(|c| c.outbound_spi == spi || c.inbound_spi == spi)
+                .map(|c| (id, c.inbound_spi))
+        });
+        let Some((holder, inbound)) = holder else {
+            debug!(
+                conn = conn.0,
+                sa = came_over.0,
+                spi = format_args!("{spi:08x}"),
+                "the peer deleted an IPsec SA we do not hold"
+            );
+            return;
+        };
+        let Some(sa) = self.sas.get_mut(holder.0 as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        info!(
+            conn = conn.0,
+            sa = holder.0,
+            over = came_over.0,
+            spi = format_args!("{inbound:08x}"),
+            "the peer deleted an IPsec SA pair of an older ISAKMP SA"
+        );
+        self.cx.retire_v1_child(now, sa, inbound);
+    }
+
     /// The newest other established ISAKMP SA of the same connection and peer; else a phase
     /// 1 with the peer's address still under way: a peer that re-authenticates may delete its
     /// old ISAKMP SA before its new one is up on our end, and the IPsec SAs, independent of
@@ -207,18 +257,27 @@ impl Engine {
             return;
         };
         let conn = sa.conn;
-        // A moved pair the new SA already replaced (the peer rekeyed it there, on its new
-        // ISAKMP SA) goes a moment later, as a replaced pair does.
-        let replaced: Vec<u32> = children
+        // Of two pairs for the same selectors, one moved and one already there, the older is
+        // replaced: the peer rekeyed it on its new ISAKMP SA, or our Quick Mode in flight on
+        // the old ISAKMP SA finished there after the move. It goes a moment later, as a
+        // replaced pair does (one the peer replaced is Rekeyed already: the peer deletes it,
+        // or it expires).
+        let replaced: Vec<u32> = sa
+            .children
             .iter()
-            .filter(|old| {
-                sa.children.iter().any(|new| {
-                    new.local_ts == old.local_ts
-                        && new.remote_ts == old.remote_ts
-                        && new.established_at > old.established_at
-                })
+            .flat_map(|there| children.iter().map(move |moved| (there, moved)))
+            .filter(|(there, moved)| {
+                there.local_ts == moved.local_ts && there.remote_ts == moved.remote_ts
             })
-            .map(|c| c.inbound_spi)
+            .map(|(there, moved)| {
+                if there.established_at < moved.established_at {
+                    there
+                } else {
+                    moved
+                }
+            })
+            .filter(|older| older.state != ChildState::Rekeyed)
+            .map(|older| older.inbound_spi)
             .collect();
         sa.children.extend(children);
         for spi in replaced {

@@ -178,6 +178,7 @@ fn first_child_as_initiator(
         reqid: None,
         defer_outbound: false,
         byte_limit: None,
+        agreed_lifetime: None,
     })
 }
 
@@ -487,6 +488,7 @@ impl Context {
                 reqid: None,
                 defer_outbound: false,
                 byte_limit: None,
+                agreed_lifetime: None,
             },
         ))
     }

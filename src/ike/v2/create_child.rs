@@ -271,6 +271,7 @@ pub(super) fn rekeyed_child(
         reqid,
         defer_outbound: false,
         byte_limit: None,
+        agreed_lifetime: None,
     })
 }
 
@@ -532,6 +533,7 @@ impl Context {
                 .or_else(|| same_selectors_reqid(sa, &child_local, &child_remote)),
             defer_outbound: old.is_some(),
             byte_limit: None,
+            agreed_lifetime: None,
         };
         self.install_child(now, sa, child);
         if let Some((old_inbound, _)) = old {
