@@ -11,17 +11,19 @@ use std::time::{Duration, Instant};
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc;
-use tracing::{debug, error, info, warn};
+use tracing::level_filters::LevelFilter;
+use tracing::{debug, error, info, warn, Span};
 
 use crate::config::Config;
 use crate::crypto::rng::SystemRandom;
 use crate::ike::nat_t::{self, NatTDatagram};
-use crate::ike::{ConnId, Engine, Event, KernelFailure, SaState};
+use crate::ike::{ConnId, Direction, Engine, Event, KernelFailure, SaState};
 use crate::kernel::{Dataplane, KernelEvent};
 
 use super::control::{self, ReloadRefused, ReloadSummary};
 use super::control_clients::{ControlClients, ControlRequest, MAX_CLIENTS};
 use super::hub::Hub;
+use super::logging::{self, scope};
 use super::notify::{self, Notifier};
 use super::sockets::{EncapRequirement, Sockets};
 use super::status::last_error::{reason_text, LastErrors, Timestamp};
@@ -242,7 +244,13 @@ impl<D: Dataplane> Gateway<D> {
                     }
                 }
                 () = sleep_until(deadline) => {
-                    self.engine.handle_timeout(Instant::now());
+                    self.engine.handle_timeout_in(Instant::now(), |connection, sa| {
+                        match sa {
+                            Some(sa) => scope::sa(connection, sa),
+                            None => scope::connection(connection),
+                        }
+                        .entered()
+                    });
                 }
                 () = sleep_until(stop_at) => {
                     let left = self.engine.sas().count();
@@ -349,14 +357,23 @@ impl<D: Dataplane> Gateway<D> {
         let Some(datagram) = buf.get(..len) else {
             return;
         };
-        debug!(%local, %remote, len, "datagram");
         let now = Instant::now();
         if !nat_t {
+            let _span = self
+                .message_span(remote, datagram, Direction::Received)
+                .entered();
+            debug!(%local, %remote, len, "datagram");
             self.engine.handle_datagram(now, local, remote, datagram);
             return;
         }
         match nat_t::classify(datagram) {
-            NatTDatagram::Ike(ike) => self.engine.handle_datagram(now, local, remote, ike),
+            NatTDatagram::Ike(ike) => {
+                let _span = self
+                    .message_span(remote, ike, Direction::Received)
+                    .entered();
+                debug!(%local, %remote, len, "datagram");
+                self.engine.handle_datagram(now, local, remote, ike);
+            }
             NatTDatagram::Keepalive => {
                 self.counters.keepalives_received =
                     self.counters.keepalives_received.saturating_add(1);
@@ -392,7 +409,13 @@ impl<D: Dataplane> Gateway<D> {
             }
         }
         while let Some(transmit) = self.engine.poll_transmit() {
-            debug!(local = %transmit.local, remote = %transmit.remote, len = transmit.payload.len(), "send");
+            // Only a debug line is logged here: no SA is looked up for a disabled one.
+            if LevelFilter::current() >= LevelFilter::DEBUG {
+                let _span = self
+                    .message_span(transmit.remote, &transmit.payload, Direction::Sent)
+                    .entered();
+                debug!(local = %transmit.local, remote = %transmit.remote, len = transmit.payload.len(), "send");
+            }
             if let Err(e) = self
                 .sockets
                 .send_ike(
@@ -425,6 +448,26 @@ impl<D: Dataplane> Gateway<D> {
         }
     }
 
+    /// The log span of the IKE SA a message belongs to; none for a message of no SA (a new
+    /// IKE_SA_INIT) or when spans are off.
+    fn message_span(&self, remote: SocketAddr, datagram: &[u8], direction: Direction) -> Span {
+        self.engine
+            .sa_of_message(remote, datagram, direction)
+            .and_then(|sa| {
+                let connection = self.engine.connection(sa.conn)?;
+                Some(scope::sa(connection, sa))
+            })
+            .unwrap_or_else(Span::none)
+    }
+
+    /// The log span of a connection's work; none for an unknown connection.
+    pub(super) fn connection_span(&self, conn: ConnId) -> Span {
+        self.engine
+            .connection(conn)
+            .map(scope::connection)
+            .unwrap_or_else(Span::none)
+    }
+
     fn connection_name(&self, conn: ConnId) -> String {
         self.engine
             .connection(conn)
@@ -433,6 +476,10 @@ impl<D: Dataplane> Gateway<D> {
     }
 
     fn on_event(&mut self, event: Event) {
+        let _span = event_conn(&event)
+            .map(|conn| self.connection_span(conn))
+            .unwrap_or_else(Span::none)
+            .entered();
         self.last_errors.record_event(&event, Timestamp::now());
         match event {
             Event::IkeUp { conn, remote, .. } => {
@@ -595,6 +642,9 @@ impl<D: Dataplane> Gateway<D> {
         self.not_running = not_running;
         self.not_running_since = Timestamp::now();
         let report = self.engine.reload(Instant::now(), settings);
+        if let Some(control) = logging::control() {
+            control.retain_connections(|name| self.engine.connection_id(name).is_some());
+        }
         self.waiters.forget_removed(&self.engine);
         if let Some(hub) = &mut self.hub {
             hub.finish_reload(&config, &self.engine).await;
@@ -628,6 +678,20 @@ impl<D: Dataplane> Gateway<D> {
             unchanged: report.unchanged,
             not_started,
         })
+    }
+}
+
+/// The connection an event is about, if it names one.
+fn event_conn(event: &Event) -> Option<ConnId> {
+    match event {
+        Event::IkeUp { conn, .. }
+        | Event::IkeDown { conn, .. }
+        | Event::ChildUp { conn, .. }
+        | Event::ChildDown { conn, .. }
+        | Event::IkeRekeyed { conn, .. }
+        | Event::ChildFailed { conn, .. }
+        | Event::TrapFailed { conn, .. } => Some(*conn),
+        Event::Refused { conn, .. } => *conn,
     }
 }
 
