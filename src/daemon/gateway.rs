@@ -17,7 +17,7 @@ use tracing::{debug, error, info, warn, Span};
 use crate::config::Config;
 use crate::crypto::rng::SystemRandom;
 use crate::ike::nat_t::{self, NatTDatagram};
-use crate::ike::{ConnId, Direction, Engine, Event, KernelFailure, SaState};
+use crate::ike::{ConnId, Direction, Engine, Event, IkeSa, KernelFailure, SaState};
 use crate::kernel::{Dataplane, KernelEvent};
 
 use super::control::{self, ReloadRefused, ReloadSummary};
@@ -401,6 +401,12 @@ impl<D: Dataplane> Gateway<D> {
             let results = self.dataplane.apply(intents).await;
             let now = Instant::now();
             for (id, result) in results {
+                let _span = self
+                    .engine
+                    .sa_of_intent(id)
+                    .map(|sa| self.sa_span(sa))
+                    .unwrap_or_else(Span::none)
+                    .entered();
                 if let Err(e) = &result {
                     warn!("kernel refused: {e}");
                 }
@@ -453,10 +459,15 @@ impl<D: Dataplane> Gateway<D> {
     fn message_span(&self, remote: SocketAddr, datagram: &[u8], direction: Direction) -> Span {
         self.engine
             .sa_of_message(remote, datagram, direction)
-            .and_then(|sa| {
-                let connection = self.engine.connection(sa.conn)?;
-                Some(scope::sa(connection, sa))
-            })
+            .map(|sa| self.sa_span(sa))
+            .unwrap_or_else(Span::none)
+    }
+
+    /// The log span of work on one IKE SA.
+    fn sa_span(&self, sa: &IkeSa) -> Span {
+        self.engine
+            .connection(sa.conn)
+            .map(|connection| scope::sa(connection, sa))
             .unwrap_or_else(Span::none)
     }
 
@@ -550,6 +561,12 @@ impl<D: Dataplane> Gateway<D> {
     }
 
     fn on_kernel_event(&mut self, event: KernelEvent) {
+        let _span = self
+            .engine
+            .sa_of_kernel_event(&event)
+            .map(|sa| self.sa_span(sa))
+            .unwrap_or_else(Span::none)
+            .entered();
         match &event {
             KernelEvent::Expire { dst, spi, hard } => {
                 let kind = if *hard { "hard" } else { "soft" };

@@ -1,12 +1,14 @@
-//! Which IKE SA a message belongs to, found from its header alone, so the driver can scope
-//! the work on it (its log span) before handing it in or sending it out. A lookup by SPI as
-//! the exchanges do it; a new IKE_SA_INIT or Main Mode request belongs to no SA yet.
+//! Which IKE SA an input or output belongs to, so the driver can scope the work on it (its
+//! log span) before handing it in or sending it out: a message, found from its header alone
+//! by SPI as the exchanges do it (a new IKE_SA_INIT or Main Mode request belongs to no SA
+//! yet); a kernel event, by the SA's SPI or reqid; a kernel result, by its intent.
 
 use std::net::SocketAddr;
 
 use crate::wire::{ikev1, ikev2};
 
 use super::engine::Engine;
+use super::output::{IntentId, KernelEvent};
 use super::sa::IkeSa;
 
 /// Which way a message goes, which decides which of its SPIs is ours.
@@ -49,5 +51,20 @@ impl Engine {
             }
             _ => None,
         }
+    }
+
+    /// The IKE SA whose CHILD_SA a kernel event is about; none for an ACQUIRE of a trap.
+    pub fn sa_of_kernel_event(&self, event: &KernelEvent) -> Option<&IkeSa> {
+        let id = match event {
+            KernelEvent::Expire { spi, .. } => self.cx.inbound_spis.get(spi).copied().flatten(),
+            KernelEvent::Acquire { reqid } => self.cx.reqid_owners.get(reqid).copied(),
+        };
+        self.sa(id?)
+    }
+
+    /// The IKE SA whose CHILD_SA an install intent was for, until its result is handed in.
+    pub fn sa_of_intent(&self, intent: IntentId) -> Option<&IkeSa> {
+        let (id, _) = self.cx.pending_installs.get(&intent)?;
+        self.sa(*id)
     }
 }
