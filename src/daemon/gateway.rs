@@ -415,13 +415,16 @@ impl<D: Dataplane> Gateway<D> {
             }
         }
         while let Some(transmit) = self.engine.poll_transmit() {
-            // Only a debug line is logged here: no SA is looked up for a disabled one.
-            if LevelFilter::current() >= LevelFilter::DEBUG {
-                let _span = self
-                    .message_span(transmit.remote, &transmit.payload, Direction::Sent)
-                    .entered();
+            // Only debug lines are logged here: no SA is looked up while they are off. The
+            // span is entered around the lines only, never across the send's await.
+            let span = if LevelFilter::current() >= LevelFilter::DEBUG {
+                self.message_span(transmit.remote, &transmit.payload, Direction::Sent)
+            } else {
+                Span::none()
+            };
+            span.in_scope(|| {
                 debug!(local = %transmit.local, remote = %transmit.remote, len = transmit.payload.len(), "send");
-            }
+            });
             if let Err(e) = self
                 .sockets
                 .send_ike(
@@ -433,7 +436,7 @@ impl<D: Dataplane> Gateway<D> {
                 .await
             {
                 self.counters.send_errors += 1;
-                debug!(remote = %transmit.remote, "send failed: {e}");
+                span.in_scope(|| debug!(remote = %transmit.remote, "send failed: {e}"));
             }
         }
         while let Some(event) = self.engine.poll_event() {
