@@ -28,6 +28,9 @@ use tracing_subscriber::EnvFilter;
 pub const CONNECTION_SPAN: &str = "connection";
 /// The field of [`CONNECTION_SPAN`] holding the connection's name.
 pub const CONNECTION_FIELD: &str = "conn";
+/// The level of [`CONNECTION_SPAN`]: off at the default `info` unless a connection has a
+/// level of its own.
+pub const CONNECTION_SPAN_LEVEL: tracing::Level = tracing::Level::DEBUG;
 
 pub struct ConnectionFilter {
     global: EnvFilter,
@@ -168,7 +171,10 @@ where
     fn max_level_hint(&self) -> Option<LevelFilter> {
         let global = <EnvFilter as Layer<S>>::max_level_hint(&self.global)?;
         Some(match self.most_verbose_override() {
-            Some(most) => global.max(most),
+            // The connection spans must pass the level check that comes before the filter.
+            Some(most) => global
+                .max(most)
+                .max(LevelFilter::from_level(CONNECTION_SPAN_LEVEL)),
             None => global,
         })
     }
@@ -270,9 +276,15 @@ mod tests {
     }
 
     /// One event of each level inside connection `name`'s span (with an inner span, as the
-    /// engine's), and one debug event outside.
+    /// engine's), and one debug event outside. The span is at debug, as the daemon's.
     fn log_in(name: &str) {
-        info_span!(CONNECTION_SPAN, conn = name, spi_i = "0102030405060708").in_scope(|| {
+        tracing::span!(
+            CONNECTION_SPAN_LEVEL,
+            CONNECTION_SPAN,
+            conn = name,
+            spi_i = "0102030405060708"
+        )
+        .in_scope(|| {
             info_span!("exchange").in_scope(|| {
                 debug!("debug of {name}");
                 info!("info of {name}");
@@ -284,19 +296,28 @@ mod tests {
     }
 
     #[test]
-    fn without_overrides_the_global_directives_decide_and_lines_name_their_connection() {
+    fn without_overrides_the_global_directives_decide_and_connection_spans_are_off() {
         with_filter("info", |_, lines| {
             log_in("office");
             let text = lines.take();
             assert!(!text.contains("debug of office"), "{text}");
             assert!(!text.contains("debug outside"), "{text}");
+            assert!(text.contains("info outside"), "{text}");
             let info = text
                 .lines()
                 .find(|l| l.contains("info of office"))
                 .expect("info line");
-            assert!(info.contains("connection{conn=\"office\""), "{info}");
-            assert!(info.contains("spi_i=\"0102030405060708\""), "{info}");
-            assert!(text.contains("info outside"), "{text}");
+            assert!(!info.contains("connection{"), "{info}");
+        });
+        with_filter("debug", |_, lines| {
+            log_in("office");
+            let text = lines.take();
+            let debug = text
+                .lines()
+                .find(|l| l.contains("debug of office"))
+                .expect("debug line");
+            assert!(debug.contains("connection{conn=\"office\""), "{debug}");
+            assert!(debug.contains("spi_i=\"0102030405060708\""), "{debug}");
         });
     }
 
@@ -313,7 +334,12 @@ mod tests {
             assert!(text.contains("debug of office"), "{text}");
             assert!(!text.contains("debug of branch"), "{text}");
             assert!(!text.contains("debug outside"), "{text}");
-            assert!(text.contains("info of branch"), "{text}");
+            // With a connection level set, every connection's lines name it.
+            let branch = text
+                .lines()
+                .find(|l| l.contains("info of branch"))
+                .expect("info line");
+            assert!(branch.contains("connection{conn=\"branch\""), "{branch}");
 
             // Quieter than the global level: the connection's info goes, others' stays.
             handle
@@ -380,12 +406,12 @@ mod tests {
         filter.set_connection("office", LevelFilter::TRACE);
         filter.set_connection("branch", LevelFilter::ERROR);
         assert_eq!(hint(&filter), Some(LevelFilter::TRACE));
+        // A quiet override still lets the connection spans through.
         filter.retain_connections(|name| name != "office");
+        assert_eq!(hint(&filter), Some(LevelFilter::DEBUG));
+        assert!(filter.reset_connection("branch"));
         assert_eq!(hint(&filter), Some(LevelFilter::WARN));
-        assert_eq!(
-            filter.overrides().keys().collect::<Vec<_>>(),
-            vec!["branch"]
-        );
+        assert!(filter.overrides().is_empty());
         assert!(!filter.reset_connection("office"));
     }
 
