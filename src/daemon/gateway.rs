@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc;
-use tracing::level_filters::LevelFilter;
 use tracing::{debug, error, info, warn, Span};
 
 use crate::config::Config;
@@ -360,7 +359,7 @@ impl<D: Dataplane> Gateway<D> {
         let now = Instant::now();
         if !nat_t {
             let _span = self
-                .message_span(remote, datagram, Direction::Received)
+                .sa_span(|engine| engine.sa_of_message(remote, datagram, Direction::Received))
                 .entered();
             debug!(%local, %remote, len, "datagram");
             self.engine.handle_datagram(now, local, remote, datagram);
@@ -369,7 +368,7 @@ impl<D: Dataplane> Gateway<D> {
         match nat_t::classify(datagram) {
             NatTDatagram::Ike(ike) => {
                 let _span = self
-                    .message_span(remote, ike, Direction::Received)
+                    .sa_span(|engine| engine.sa_of_message(remote, ike, Direction::Received))
                     .entered();
                 debug!(%local, %remote, len, "datagram");
                 self.engine.handle_datagram(now, local, remote, ike);
@@ -401,12 +400,7 @@ impl<D: Dataplane> Gateway<D> {
             let results = self.dataplane.apply(intents).await;
             let now = Instant::now();
             for (id, result) in results {
-                let _span = self
-                    .engine
-                    .sa_of_intent(id)
-                    .map(|sa| self.sa_span(sa))
-                    .unwrap_or_else(Span::none)
-                    .entered();
+                let _span = self.sa_span(|engine| engine.sa_of_intent(id)).entered();
                 if let Err(e) = &result {
                     warn!("kernel refused: {e}");
                 }
@@ -415,13 +409,10 @@ impl<D: Dataplane> Gateway<D> {
             }
         }
         while let Some(transmit) = self.engine.poll_transmit() {
-            // Only debug lines are logged here: no SA is looked up while they are off. The
-            // span is entered around the lines only, never across the send's await.
-            let span = if LevelFilter::current() >= LevelFilter::DEBUG {
-                self.message_span(transmit.remote, &transmit.payload, Direction::Sent)
-            } else {
-                Span::none()
-            };
+            // Entered around the lines only, never across the send's await.
+            let span = self.sa_span(|engine| {
+                engine.sa_of_message(transmit.remote, &transmit.payload, Direction::Sent)
+            });
             span.in_scope(|| {
                 debug!(local = %transmit.local, remote = %transmit.remote, len = transmit.payload.len(), "send");
             });
@@ -457,25 +448,24 @@ impl<D: Dataplane> Gateway<D> {
         }
     }
 
-    /// The log span of the IKE SA a message belongs to; none for a message of no SA (a new
-    /// IKE_SA_INIT) or when spans are off.
-    fn message_span(&self, remote: SocketAddr, datagram: &[u8], direction: Direction) -> Span {
-        self.engine
-            .sa_of_message(remote, datagram, direction)
-            .map(|sa| self.sa_span(sa))
+    /// The log span of work on the IKE SA that `find` picks (a message's, a kernel
+    /// answer's); none when it picks none (a new IKE_SA_INIT belongs to no SA yet), or when
+    /// the spans are off: then nothing is looked up.
+    fn sa_span<'a>(&'a self, find: impl FnOnce(&'a Engine) -> Option<&'a IkeSa>) -> Span {
+        if !scope::may_be_on() {
+            return Span::none();
+        }
+        find(&self.engine)
+            .and_then(|sa| Some(scope::sa(self.engine.connection(sa.conn)?, sa)))
             .unwrap_or_else(Span::none)
     }
 
-    /// The log span of work on one IKE SA.
-    fn sa_span(&self, sa: &IkeSa) -> Span {
-        self.engine
-            .connection(sa.conn)
-            .map(|connection| scope::sa(connection, sa))
-            .unwrap_or_else(Span::none)
-    }
-
-    /// The log span of a connection's work; none for an unknown connection.
+    /// The log span of a connection's work; none for an unknown connection or when the spans
+    /// are off.
     pub(super) fn connection_span(&self, conn: ConnId) -> Span {
+        if !scope::may_be_on() {
+            return Span::none();
+        }
         self.engine
             .connection(conn)
             .map(scope::connection)
@@ -565,10 +555,7 @@ impl<D: Dataplane> Gateway<D> {
 
     fn on_kernel_event(&mut self, event: KernelEvent) {
         let _span = self
-            .engine
-            .sa_of_kernel_event(&event)
-            .map(|sa| self.sa_span(sa))
-            .unwrap_or_else(Span::none)
+            .sa_span(|engine| engine.sa_of_kernel_event(&event))
             .entered();
         match &event {
             KernelEvent::Expire { dst, spi, hard } => {

@@ -9,10 +9,17 @@
 //! did without them (an enabled span costs some 0.3 to 0.8 us, a few per handshake). The
 //! field `conn` is the one `filter.rs` reads ([`super::filter::CONNECTION_FIELD`]).
 
+use tracing::level_filters::LevelFilter;
 use tracing::Span;
 
 use super::filter::{CONNECTION_SPAN, CONNECTION_SPAN_LEVEL};
 use crate::ike::{ConnectionSettings, IkeSa};
+
+/// Whether the spans can be on at all: the level check that comes before every filter, one
+/// atomic load. When false, the daemon skips finding the connection or SA a span would name.
+pub fn may_be_on() -> bool {
+    LevelFilter::current() >= LevelFilter::from_level(CONNECTION_SPAN_LEVEL)
+}
 
 /// The span of work on one IKE SA of `connection`.
 pub fn sa(connection: &ConnectionSettings, sa: &IkeSa) -> Span {
