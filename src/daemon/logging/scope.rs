@@ -6,7 +6,7 @@
 //! has a level of its own (`filter.rs` turns them on then) or the global directives include
 //! debug for this module. Otherwise, as at the default `info`, they are disabled: each costs
 //! a cached check and its fields are not evaluated, so the daemon handles messages at what it
-//! did without them (an enabled span costs some 0.3 to 0.8 us, a few per handshake). The
+//! did without them (an enabled span costs about a microsecond, a few per handshake). The
 //! field `conn` is the one `filter.rs` reads ([`super::filter::CONNECTION_FIELD`]).
 
 use tracing::level_filters::LevelFilter;
