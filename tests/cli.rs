@@ -294,6 +294,8 @@ fn a_stopped_daemon_makes_commands_give_up_after_the_timeout() {
             &["--timeout", "1", "status", "--json"],
             &["routes", "--timeout", "1"],
             &["reload", "--timeout", "1"],
+            &["log", "--timeout", "1"],
+            &["log", "debug", "--connection", "tunnel", "--timeout", "1"],
             &["down", "tunnel", "--timeout", "1"],
             &["up", "tunnel", "--timeout", "1"],
             &["up", "tunnel", "--no-wait", "--timeout", "1"],

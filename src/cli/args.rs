@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::daemon::control::LogLevel;
 use crate::daemon::DataplaneKind;
 
 /// Default location of the configuration file.
@@ -85,6 +86,23 @@ pub enum Command {
     /// connections added, removed, re-established (settings changed) and unchanged. A file
     /// with errors is refused whole: every error is printed, nothing is applied (exit 1).
     Reload,
+    /// Show or change the running daemon's log level, globally or for one connection, without
+    /// a restart: no SA is touched.
+    ///
+    /// Without LEVEL, print the filter: the global directives and each connection's own
+    /// level. With --connection, that connection's lines (the engine's and the daemon's, each
+    /// marked `connection{conn="NAME" ...}`) follow LEVEL, the others the global level;
+    /// `reset` makes them follow the global level again. Without --connection, LEVEL is the
+    /// global level; `reset` returns to the filter the daemon started with (IKEHUB_LOG).
+    Log {
+        /// The level to set; `reset` drops the connection's own level (without
+        /// --connection: back to the daemon's starting filter).
+        #[arg(value_enum, value_name = "LEVEL")]
+        level: Option<LogLevel>,
+        /// Only this connection, by its name in the configuration.
+        #[arg(long, value_name = "NAME")]
+        connection: Option<String>,
+    },
     /// Validate a configuration file and print every error at once (exit 1 if any).
     CheckConfig {
         /// Configuration file to check.

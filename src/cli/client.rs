@@ -1,4 +1,5 @@
-//! The commands that ask the running daemon: `status`, `up`, `down`, `routes`, `reload`.
+//! The commands that ask the running daemon: `status`, `up`, `down`, `routes`, `reload`,
+//! `log`.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -157,6 +158,36 @@ pub fn reload(target: Target<'_>) -> ExitCode {
         error_line(&format!("ikehub: not started: {line}"));
     }
     ExitCode::from(EXIT_CONNECTION_FAILED)
+}
+
+/// `log`: what the daemon did, if it changed something, then the filter it now runs.
+pub fn log(target: Target<'_>, request: Request) -> ExitCode {
+    let response = match ask(target, &request) {
+        Ok(response) => response,
+        Err(code) => return code,
+    };
+    let Some(view) = response.log.as_ref().filter(|_| response.ok) else {
+        return refused(&response);
+    };
+    let mut text = String::new();
+    if let Some(message) = &response.message {
+        text.push_str(message);
+        text.push('\n');
+    }
+    text.push_str(&render_log(view));
+    output::exit(print(text))
+}
+
+/// The filter, one line for the global directives and one per connection with its own level.
+fn render_log(view: &control::LogView) -> String {
+    let mut text = format!("global: {}\n", view.global);
+    if view.connections.is_empty() {
+        text.push_str("connections: none with a level of their own\n");
+    }
+    for (name, level) in &view.connections {
+        text.push_str(&format!("connection {name}: {level}\n"));
+    }
+    text
 }
 
 /// `up` / `down` with `--no-wait`: print the daemon's answer.

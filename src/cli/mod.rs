@@ -40,6 +40,13 @@ pub fn main() -> ExitCode {
         }
         Command::Routes { json } => client::routes(target, json),
         Command::Reload => client::reload(target),
+        Command::Log { level, connection } => client::log(
+            target,
+            Request::Log {
+                level,
+                name: connection,
+            },
+        ),
     }
 }
 

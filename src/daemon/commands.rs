@@ -1,5 +1,5 @@
 //! The control socket's commands, run inside the loop: `status`, `up`, `down`, `routes`,
-//! `reload`.
+//! `reload`, `log`.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use crate::ike::ConnId;
 use crate::kernel::Dataplane;
 
-use super::control::{Outcome, Request, Response};
+use super::control::{LogLevel, Outcome, Request, Response};
 use super::control_clients;
 use super::gateway::Gateway;
+use super::logging;
 use super::status::{self, ConnectionState, Counters, DaemonFacts, Scope};
 use super::waiters::{connection_state, Goal, WaitHandle};
 
@@ -24,9 +25,15 @@ impl<D: Dataplane> Gateway<D> {
                 control_clients::budget_spent()
             }
             Request::Status { name } => self.status(name.as_deref()).await,
-            Request::Up { name, wait_s } => return self.up(&name, wait_s.map(Duration::from_secs)),
+            Request::Up { name, wait_s } => {
+                return self
+                    .named_span(&name)
+                    .in_scope(|| self.up(&name, wait_s.map(Duration::from_secs)))
+            }
             Request::Down { name, wait_s } => {
-                return self.down(&name, wait_s.map(Duration::from_secs))
+                return self
+                    .named_span(&name)
+                    .in_scope(|| self.down(&name, wait_s.map(Duration::from_secs)))
             }
             Request::Reload if self.stopping => Response::error("the daemon is stopping"),
             Request::Reload => {
@@ -36,6 +43,7 @@ impl<D: Dataplane> Gateway<D> {
                 );
                 Response::reload(self.reload().await)
             }
+            Request::Log { level, name } => self.log(level, name.as_deref()),
             Request::Routes => Response::routes(
                 self.hub
                     .as_ref()
@@ -63,6 +71,14 @@ impl<D: Dataplane> Gateway<D> {
                 Some(self.waiters.add(id, name, goal, wait)),
             ),
         }
+    }
+
+    /// The log span of the connection called `name`; none for an unknown one.
+    fn named_span(&self, name: &str) -> tracing::Span {
+        self.engine
+            .connection_id(name)
+            .map(|id| self.connection_span(id))
+            .unwrap_or_else(tracing::Span::none)
     }
 
     /// The connection called `name`, or the error text: why a configured connection is not
@@ -256,6 +272,41 @@ impl<D: Dataplane> Gateway<D> {
                 );
                 self.started(id, name, Goal::Down, wait, text)
             }
+        }
+    }
+
+    /// `log`: show the filter, or set the global level or one connection's. Nothing else
+    /// changes: no SA is touched.
+    fn log(&self, level: Option<LogLevel>, name: Option<&str>) -> Response {
+        let Some(control) = logging::control() else {
+            return Response::error("this daemon's log filter cannot be changed while it runs");
+        };
+        if let Some(name) = name {
+            if let Err(error) = self.lookup(name) {
+                return Response::error(error);
+            }
+        }
+        let done = match (level, name) {
+            (None, _) => Ok(None),
+            (Some(level), None) => control.set_global(level).map(|()| {
+                Some(match level {
+                    LogLevel::Reset => "log filter back to the daemon's start".to_owned(),
+                    _ => format!("log level {}", level.as_str()),
+                })
+            }),
+            (Some(level), Some(name)) => control.set_connection(name, level).map(|()| {
+                Some(match level {
+                    LogLevel::Reset => format!("{name}: log level as global"),
+                    _ => format!("{name}: log level {}", level.as_str()),
+                })
+            }),
+        };
+        if let Ok(Some(text)) = &done {
+            tracing::info!("{text} (requested on the control socket)");
+        }
+        match done.and_then(|text| control.view().map(|view| (text, view))) {
+            Ok((text, view)) => Response::log(text, view),
+            Err(error) => Response::error(error),
         }
     }
 }

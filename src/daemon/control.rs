@@ -22,6 +22,11 @@
 //! {"cmd":"down","name":"office","wait_s":30}  3600) for the outcome
 //! {"cmd":"routes"}                    the hub's destination route table
 //! {"cmd":"reload"}                    read the configuration file again (as SIGHUP)
+//! {"cmd":"log"}                       the log filter
+//! {"cmd":"log","level":"debug"}       set the global level (error, warn, info, debug,
+//!                                     trace; reset: the directives the daemon started with)
+//! {"cmd":"log","level":"debug","name":"office"}   set one connection's level (reset: it
+//!                                     follows the global one again)
 //! ```
 //!
 //! Responses:
@@ -37,6 +42,8 @@
 //!   "not_started":[]}}               reload: connection names; not_started: "name: reason"
 //! {"ok":false,"error":"...: 2 error(s); nothing was applied, ...",
 //!   "reload_errors":{"file":"/etc/ikehub/ikehub.toml","errors":["file:3:8: ...", ...]}}
+//! {"ok":true,"message":"office: log level debug","log":{"global":"info",
+//!   "connections":{"office":"debug"}}}  log: the filter after the command
 //! ```
 //!
 //! A waited `up` or `down` is answered with lines of progress, each with `progress`, as the
@@ -103,6 +110,48 @@ pub enum Request {
     Routes,
     /// Read the configuration file again, as SIGHUP does, and say what changed.
     Reload,
+    /// Show the log filter, or set a level: the global one, or with `name` that
+    /// connection's.
+    Log {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        level: Option<LogLevel>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+}
+
+/// A level `ikehub log` sets; `reset` drops a connection's own level (globally: back to the
+/// directives the daemon started with).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+    Reset,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+            LogLevel::Reset => "reset",
+        }
+    }
+}
+
+/// The running log filter: the global directives (as `IKEHUB_LOG` spells them) and the
+/// connections with a level of their own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogView {
+    pub global: String,
+    pub connections: std::collections::BTreeMap<String, String>,
 }
 
 /// What a reload applied: connection names.
@@ -154,6 +203,8 @@ pub struct Response {
     pub reloaded: Option<ReloadSummary>,
     /// `reload`: why nothing was applied.
     pub reload_errors: Option<ReloadRefused>,
+    /// `log`: the filter after the command.
+    pub log: Option<LogView>,
 }
 
 /// The line of an answer: the [`Response`] with the status snapshot replaced by its length.
@@ -177,6 +228,8 @@ struct ResponseLine {
     reloaded: Option<ReloadSummary>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reload_errors: Option<ReloadRefused>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    log: Option<LogView>,
 }
 
 impl Response {
@@ -248,6 +301,16 @@ impl Response {
         }
     }
 
+    /// `log`: what was done, and the filter now.
+    pub fn log(text: Option<String>, view: LogView) -> Response {
+        Response {
+            ok: true,
+            message: text,
+            log: Some(view),
+            ..Response::default()
+        }
+    }
+
     pub fn routes(routes: Vec<RouteStatus>) -> Response {
         Response {
             ok: true,
@@ -275,6 +338,7 @@ pub fn encode_response(response: &Response) -> (Vec<u8>, &[u8]) {
         outcome: response.outcome,
         reloaded: response.reloaded.clone(),
         reload_errors: response.reload_errors.clone(),
+        log: response.log.clone(),
     });
     (line, status_json)
 }
@@ -311,6 +375,7 @@ pub fn read_answer_line<R: io::BufRead>(mut reader: R) -> io::Result<PendingAnsw
             outcome: head.outcome,
             reloaded: head.reloaded,
             reload_errors: head.reload_errors,
+            log: head.log,
         },
         status_bytes: head.status_bytes,
         reader,
@@ -807,6 +872,45 @@ mod tests {
             Some("/etc/ikehub/ikehub.toml: 2 error(s); nothing was applied, the previous configuration runs on")
         );
         assert_eq!(round_trip(&refused).expect("decode"), refused);
+    }
+
+    #[test]
+    fn log_requests_and_answers_have_the_documented_form() {
+        assert_eq!(
+            decode_request(b"{\"cmd\":\"log\"}"),
+            Ok(Request::Log {
+                level: None,
+                name: None
+            })
+        );
+        let request = Request::Log {
+            level: Some(LogLevel::Debug),
+            name: Some("office".into()),
+        };
+        assert_eq!(
+            String::from_utf8(encode_line(&request)).expect("utf-8"),
+            "{\"cmd\":\"log\",\"level\":\"debug\",\"name\":\"office\"}\n"
+        );
+        assert_eq!(
+            decode_request(b"{\"cmd\":\"log\",\"level\":\"reset\",\"name\":\"office\"}"),
+            Ok(Request::Log {
+                level: Some(LogLevel::Reset),
+                name: Some("office".into())
+            })
+        );
+        assert!(decode_request(b"{\"cmd\":\"log\",\"level\":\"verbose\"}").is_err());
+        let answer = Response::log(
+            Some("office: log level debug".into()),
+            LogView {
+                global: "info".into(),
+                connections: [("office".to_owned(), "debug".to_owned())].into(),
+            },
+        );
+        assert_eq!(
+            String::from_utf8(encode_response(&answer).0).expect("utf-8"),
+            "{\"ok\":true,\"message\":\"office: log level debug\",\"log\":{\"global\":\"info\",\"connections\":{\"office\":\"debug\"}}}\n"
+        );
+        assert_eq!(round_trip(&answer).expect("decode"), answer);
     }
 
     #[test]

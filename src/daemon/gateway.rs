@@ -11,17 +11,18 @@ use std::time::{Duration, Instant};
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, info, warn, Span};
 
 use crate::config::Config;
 use crate::crypto::rng::SystemRandom;
 use crate::ike::nat_t::{self, NatTDatagram};
-use crate::ike::{ConnId, Engine, Event, KernelFailure, SaState};
+use crate::ike::{ConnId, Direction, Engine, Event, IkeSa, KernelFailure, SaState};
 use crate::kernel::{Dataplane, KernelEvent};
 
 use super::control::{self, ReloadRefused, ReloadSummary};
 use super::control_clients::{ControlClients, ControlRequest, MAX_CLIENTS};
 use super::hub::Hub;
+use super::logging::{self, scope};
 use super::notify::{self, Notifier};
 use super::sockets::{EncapRequirement, Sockets};
 use super::status::last_error::{reason_text, LastErrors, Timestamp};
@@ -242,7 +243,13 @@ impl<D: Dataplane> Gateway<D> {
                     }
                 }
                 () = sleep_until(deadline) => {
-                    self.engine.handle_timeout(Instant::now());
+                    self.engine.handle_timeout_in(Instant::now(), |connection, sa| {
+                        match sa {
+                            Some(sa) => scope::sa(connection, sa),
+                            None => scope::connection(connection),
+                        }
+                        .entered()
+                    });
                 }
                 () = sleep_until(stop_at) => {
                     let left = self.engine.sas().count();
@@ -349,14 +356,23 @@ impl<D: Dataplane> Gateway<D> {
         let Some(datagram) = buf.get(..len) else {
             return;
         };
-        debug!(%local, %remote, len, "datagram");
         let now = Instant::now();
         if !nat_t {
+            let _span = self
+                .sa_span(|engine| engine.sa_of_message(remote, datagram, Direction::Received))
+                .entered();
+            debug!(%local, %remote, len, "datagram");
             self.engine.handle_datagram(now, local, remote, datagram);
             return;
         }
         match nat_t::classify(datagram) {
-            NatTDatagram::Ike(ike) => self.engine.handle_datagram(now, local, remote, ike),
+            NatTDatagram::Ike(ike) => {
+                let _span = self
+                    .sa_span(|engine| engine.sa_of_message(remote, ike, Direction::Received))
+                    .entered();
+                debug!(%local, %remote, len, "datagram");
+                self.engine.handle_datagram(now, local, remote, ike);
+            }
             NatTDatagram::Keepalive => {
                 self.counters.keepalives_received =
                     self.counters.keepalives_received.saturating_add(1);
@@ -384,6 +400,7 @@ impl<D: Dataplane> Gateway<D> {
             let results = self.dataplane.apply(intents).await;
             let now = Instant::now();
             for (id, result) in results {
+                let _span = self.sa_span(|engine| engine.sa_of_intent(id)).entered();
                 if let Err(e) = &result {
                     warn!("kernel refused: {e}");
                 }
@@ -392,7 +409,13 @@ impl<D: Dataplane> Gateway<D> {
             }
         }
         while let Some(transmit) = self.engine.poll_transmit() {
-            debug!(local = %transmit.local, remote = %transmit.remote, len = transmit.payload.len(), "send");
+            // Entered around the lines only, never across the send's await.
+            let span = self.sa_span(|engine| {
+                engine.sa_of_message(transmit.remote, &transmit.payload, Direction::Sent)
+            });
+            span.in_scope(|| {
+                debug!(local = %transmit.local, remote = %transmit.remote, len = transmit.payload.len(), "send");
+            });
             if let Err(e) = self
                 .sockets
                 .send_ike(
@@ -404,7 +427,7 @@ impl<D: Dataplane> Gateway<D> {
                 .await
             {
                 self.counters.send_errors += 1;
-                debug!(remote = %transmit.remote, "send failed: {e}");
+                span.in_scope(|| debug!(remote = %transmit.remote, "send failed: {e}"));
             }
         }
         while let Some(event) = self.engine.poll_event() {
@@ -425,6 +448,30 @@ impl<D: Dataplane> Gateway<D> {
         }
     }
 
+    /// The log span of work on the IKE SA that `find` picks (a message's, a kernel
+    /// answer's); none when it picks none (a new IKE_SA_INIT belongs to no SA yet), or when
+    /// the spans are off: then nothing is looked up.
+    fn sa_span<'a>(&'a self, find: impl FnOnce(&'a Engine) -> Option<&'a IkeSa>) -> Span {
+        if !scope::may_be_on() {
+            return Span::none();
+        }
+        find(&self.engine)
+            .and_then(|sa| Some(scope::sa(self.engine.connection(sa.conn)?, sa)))
+            .unwrap_or_else(Span::none)
+    }
+
+    /// The log span of a connection's work; none for an unknown connection or when the spans
+    /// are off.
+    pub(super) fn connection_span(&self, conn: ConnId) -> Span {
+        if !scope::may_be_on() {
+            return Span::none();
+        }
+        self.engine
+            .connection(conn)
+            .map(scope::connection)
+            .unwrap_or_else(Span::none)
+    }
+
     fn connection_name(&self, conn: ConnId) -> String {
         self.engine
             .connection(conn)
@@ -433,6 +480,10 @@ impl<D: Dataplane> Gateway<D> {
     }
 
     fn on_event(&mut self, event: Event) {
+        let _span = event_conn(&event)
+            .map(|conn| self.connection_span(conn))
+            .unwrap_or_else(Span::none)
+            .entered();
         self.last_errors.record_event(&event, Timestamp::now());
         match event {
             Event::IkeUp { conn, remote, .. } => {
@@ -503,6 +554,9 @@ impl<D: Dataplane> Gateway<D> {
     }
 
     fn on_kernel_event(&mut self, event: KernelEvent) {
+        let _span = self
+            .sa_span(|engine| engine.sa_of_kernel_event(&event))
+            .entered();
         match &event {
             KernelEvent::Expire { dst, spi, hard } => {
                 let kind = if *hard { "hard" } else { "soft" };
@@ -595,6 +649,9 @@ impl<D: Dataplane> Gateway<D> {
         self.not_running = not_running;
         self.not_running_since = Timestamp::now();
         let report = self.engine.reload(Instant::now(), settings);
+        if let Some(control) = logging::control() {
+            control.retain_connections(|name| self.engine.connection_id(name).is_some());
+        }
         self.waiters.forget_removed(&self.engine);
         if let Some(hub) = &mut self.hub {
             hub.finish_reload(&config, &self.engine).await;
@@ -628,6 +685,20 @@ impl<D: Dataplane> Gateway<D> {
             unchanged: report.unchanged,
             not_started,
         })
+    }
+}
+
+/// The connection an event is about, if it names one.
+fn event_conn(event: &Event) -> Option<ConnId> {
+    match event {
+        Event::IkeUp { conn, .. }
+        | Event::IkeDown { conn, .. }
+        | Event::ChildUp { conn, .. }
+        | Event::ChildDown { conn, .. }
+        | Event::IkeRekeyed { conn, .. }
+        | Event::ChildFailed { conn, .. }
+        | Event::TrapFailed { conn, .. } => Some(*conn),
+        Event::Refused { conn, .. } => *conn,
     }
 }
 

@@ -351,7 +351,18 @@ impl Engine {
 
     /// Fire every deadline that is due.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.retry_due_connections(now);
+        self.handle_timeout_in(now, |_, _| ());
+    }
+
+    /// As [`Engine::handle_timeout`], holding what `scope` returns while each connection's
+    /// deadline is handled: the connection, and the IKE SA when the deadline is one SA's
+    /// (a reconnect is the connection's alone). The driver enters its log span there.
+    pub fn handle_timeout_in<G>(
+        &mut self,
+        now: Instant,
+        mut scope: impl FnMut(&ConnectionSettings, Option<&IkeSa>) -> G,
+    ) {
+        self.retry_due_connections(now, &mut scope);
         while let Some((id, kind, generation)) = self.cx.timers.pop_due(now) {
             let Some(sa) = self.sas.get_mut(id.0 as usize).and_then(Option::as_mut) else {
                 continue;
@@ -359,6 +370,7 @@ impl Engine {
             if !TimerQueue::take_if_current(&mut sa.timers, kind, generation) {
                 continue;
             }
+            let _scope = self.cx.connection(sa.conn).map(|c| scope(c, Some(sa)));
             let cx = &mut self.cx;
             let fate = match kind {
                 Timer::Retransmit if sa.v1.is_some() => cx.on_v1_retransmit_timer(now, sa),

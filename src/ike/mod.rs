@@ -20,6 +20,7 @@ mod from_config;
 mod lookup;
 pub mod nat_t;
 mod output;
+mod owner;
 mod reconnect;
 mod recovery;
 mod reload;
@@ -43,6 +44,7 @@ pub use output::{
     ChildInstall, ConnId, DownReason, EspSa, Event, IntentId, KernelEvent, KernelIntent,
     OutboundInstall, SaId, Transmit, TrapPolicies,
 };
+pub use owner::Direction;
 pub use reload::ReloadReport;
 pub use sa::{ChildSa, ChildState, ChildSuite, IkeSa, IpsecMode, NatState, SaState};
 pub use selector::Selector;

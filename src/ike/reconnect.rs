@@ -14,8 +14,8 @@ use tracing::{debug, info};
 use super::context::Context;
 use super::engine::Engine;
 use super::output::{ConnId, DownReason};
-use super::sa::SaState;
-use super::settings::CloseAction;
+use super::sa::{IkeSa, SaState};
+use super::settings::{CloseAction, ConnectionSettings};
 
 const FIRST_DELAY: Duration = Duration::from_secs(1);
 const MAX_DELAY: Duration = Duration::from_secs(60);
@@ -109,8 +109,13 @@ impl Engine {
         self.cx.held_down.contains(&conn)
     }
 
-    pub(super) fn retry_due_connections(&mut self, now: Instant) {
+    pub(super) fn retry_due_connections<G>(
+        &mut self,
+        now: Instant,
+        scope: &mut impl FnMut(&ConnectionSettings, Option<&IkeSa>) -> G,
+    ) {
         while let Some(conn) = self.cx.retries.pop_due(now) {
+            let _scope = self.cx.connection(conn).map(|c| scope(c, None));
             if self.cx.held_down.contains(&conn) {
                 continue;
             }

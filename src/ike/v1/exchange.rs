@@ -181,7 +181,7 @@ impl Engine {
 
     /// The ISAKMP SA a message with both cookies belongs to: ours is the initiator's cookie
     /// when we initiated, the responder's otherwise.
-    fn v1_sa_of(&self, header: &Header) -> Option<SaId> {
+    pub(in crate::ike) fn v1_sa_of(&self, header: &Header) -> Option<SaId> {
         let mine = |id: &SaId, initiator: bool| {
             self.sa(*id).is_some_and(|sa| {
                 sa.v1.is_some()

@@ -466,6 +466,10 @@ impl Context {
         let idle_since = sa.last_received;
         if now.saturating_duration_since(idle_since) >= interval {
             if !sa.requests_pending() {
+                debug!(
+                    sa = sa.id.0,
+                    "nothing from the peer for {interval:?}: checking liveness"
+                );
                 self.request(now, sa, RequestKind::Liveness);
             }
             self.timers
