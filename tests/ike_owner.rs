@@ -9,12 +9,10 @@ mod support {
 
 use std::time::Duration;
 
-use ikehub::algorithm::{DhGroup, Encryption, Integrity, Prf};
 use ikehub::ike::{
-    ConnectionSettings, Direction, EngineSettings, EspProposal, IkeProposal, IkeSa, IkeVersion,
-    KernelEvent, KernelIntent,
+    ConnectionSettings, Direction, EngineSettings, IkeSa, IkeVersion, KernelEvent, KernelIntent,
 };
-use support::pair::{connection, ip, Pair, Which, A_ADDR, B_ADDR};
+use support::pair::{connection, ip, v1_connection, Pair, Which, A_ADDR, B_ADDR};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -22,30 +20,17 @@ fn spis(sa: &IkeSa) -> (u64, u64) {
     (sa.spi_i, sa.spi_r)
 }
 
-/// A connection of the version; IKEv1 with the algorithms it has.
+/// A connection of the version.
 fn connection_of(
     version: IkeVersion,
     local: &str,
     remote: &str,
     initiate: bool,
 ) -> ConnectionSettings {
-    let mut c = connection(local, remote, initiate);
-    if version == IkeVersion::V1 {
-        c.version = version;
-        c.ike_proposals = vec![IkeProposal {
-            encryption: vec![Encryption::AesCbc { key_bits: 128 }],
-            integrity: vec![Integrity::HmacSha256_128],
-            prf: vec![Prf::HmacSha256],
-            dh: vec![DhGroup::Ecp256],
-        }];
-        c.esp_proposals = vec![EspProposal {
-            encryption: vec![Encryption::AesCbc { key_bits: 128 }],
-            integrity: vec![Integrity::HmacSha256_128],
-            dh: vec![],
-            esn: false,
-        }];
+    match version {
+        IkeVersion::V1 => v1_connection(local, remote, initiate),
+        IkeVersion::V2 => connection(local, remote, initiate),
     }
-    c
 }
 
 /// An established pair of the version; A initiated.

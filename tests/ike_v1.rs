@@ -8,29 +8,14 @@ mod support {
 
 use std::time::Duration;
 
-use ikehub::algorithm::{DhGroup, Encryption, Integrity, Prf};
+use ikehub::algorithm::DhGroup;
 use ikehub::ike::{
-    ChildState, ConnId, ConnectionSettings, DownReason, EngineSettings, EspProposal, Event,
-    IkeProposal, IkeVersion, SaState,
+    ChildState, ConnId, ConnectionSettings, DownReason, EngineSettings, Event, SaState,
 };
-use support::pair::{connection, ip, Pair, Which, A_ADDR, B_ADDR};
+use support::pair::{ip, v1_connection, Pair, Which, A_ADDR, B_ADDR};
 
 fn v1(local: &str, remote: &str, initiate: bool) -> ConnectionSettings {
-    let mut c = connection(local, remote, initiate);
-    c.version = IkeVersion::V1;
-    c.ike_proposals = vec![IkeProposal {
-        encryption: vec![Encryption::AesCbc { key_bits: 128 }],
-        integrity: vec![Integrity::HmacSha256_128],
-        prf: vec![Prf::HmacSha256],
-        dh: vec![DhGroup::Ecp256],
-    }];
-    c.esp_proposals = vec![EspProposal {
-        encryption: vec![Encryption::AesCbc { key_bits: 128 }],
-        integrity: vec![Integrity::HmacSha256_128],
-        dh: vec![],
-        esn: false,
-    }];
-    c
+    v1_connection(local, remote, initiate)
 }
 
 fn pair_of(a: ConnectionSettings, b: ConnectionSettings) -> Pair {

@@ -480,7 +480,8 @@ impl<D: Dataplane> Gateway<D> {
     }
 
     fn on_event(&mut self, event: Event) {
-        let _span = event_conn(&event)
+        let _span = event
+            .conn()
             .map(|conn| self.connection_span(conn))
             .unwrap_or_else(Span::none)
             .entered();
@@ -685,20 +686,6 @@ impl<D: Dataplane> Gateway<D> {
             unchanged: report.unchanged,
             not_started,
         })
-    }
-}
-
-/// The connection an event is about, if it names one.
-fn event_conn(event: &Event) -> Option<ConnId> {
-    match event {
-        Event::IkeUp { conn, .. }
-        | Event::IkeDown { conn, .. }
-        | Event::ChildUp { conn, .. }
-        | Event::ChildDown { conn, .. }
-        | Event::IkeRekeyed { conn, .. }
-        | Event::ChildFailed { conn, .. }
-        | Event::TrapFailed { conn, .. } => Some(*conn),
-        Event::Refused { conn, .. } => *conn,
     }
 }
 

@@ -106,7 +106,7 @@ impl Waiters {
         if self.list.is_empty() {
             return;
         }
-        let Some(conn) = event_conn(event) else {
+        let Some(conn) = event.conn() else {
             return;
         };
         let failure = failure_of(event).map(|(_, text)| text);
@@ -193,19 +193,6 @@ fn settle_one(engine: &Engine, waiter: &Waiter) -> Option<Settled> {
         }
         Goal::Down => (!engine.sas().any(|sa| sa.conn == waiter.conn))
             .then(|| Settled::Done(format!("{name}: down"))),
-    }
-}
-
-fn event_conn(event: &Event) -> Option<ConnId> {
-    match event {
-        Event::IkeUp { conn, .. }
-        | Event::IkeDown { conn, .. }
-        | Event::ChildUp { conn, .. }
-        | Event::ChildDown { conn, .. }
-        | Event::IkeRekeyed { conn, .. }
-        | Event::ChildFailed { conn, .. }
-        | Event::TrapFailed { conn, .. } => Some(*conn),
-        Event::Refused { conn, .. } => *conn,
     }
 }
 

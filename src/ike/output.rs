@@ -276,6 +276,22 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The connection the event is about, if it names one.
+    pub fn conn(&self) -> Option<ConnId> {
+        match self {
+            Event::IkeUp { conn, .. }
+            | Event::IkeDown { conn, .. }
+            | Event::ChildUp { conn, .. }
+            | Event::ChildDown { conn, .. }
+            | Event::IkeRekeyed { conn, .. }
+            | Event::ChildFailed { conn, .. }
+            | Event::TrapFailed { conn, .. } => Some(*conn),
+            Event::Refused { conn, .. } => *conn,
+        }
+    }
+}
+
 /// Events the kernel raises on its own, as the kernel layer reports them to the engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KernelEvent {

@@ -237,6 +237,26 @@ pub fn connection(local: &str, remote: &str, initiate: bool) -> ConnectionSettin
     }
 }
 
+/// An IKEv1 connection: [`connection`] with proposals both versions share (AES-CBC,
+/// SHA-256, ECP-256; no PFS).
+pub fn v1_connection(local: &str, remote: &str, initiate: bool) -> ConnectionSettings {
+    let mut c = connection(local, remote, initiate);
+    c.version = ikehub::ike::IkeVersion::V1;
+    c.ike_proposals = vec![IkeProposal {
+        encryption: vec![Encryption::AesCbc { key_bits: 128 }],
+        integrity: vec![ikehub::algorithm::Integrity::HmacSha256_128],
+        prf: vec![Prf::HmacSha256],
+        dh: vec![DhGroup::Ecp256],
+    }];
+    c.esp_proposals = vec![EspProposal {
+        encryption: vec![Encryption::AesCbc { key_bits: 128 }],
+        integrity: vec![ikehub::algorithm::Integrity::HmacSha256_128],
+        dh: vec![],
+        esn: false,
+    }];
+    c
+}
+
 impl Pair {
     pub fn new(a: EngineSettings, b: EngineSettings) -> Pair {
         Pair::seeded(a, b, 0)
