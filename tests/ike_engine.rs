@@ -736,6 +736,28 @@ fn an_ike_lifetime_shortened_below_the_sas_age_rekeys_it_now_not_in_the_past() {
     assert_eq!(after[0].3, before[0].3, "the CHILD_SA moved over");
 }
 
+#[test]
+fn a_reload_that_makes_a_listening_connection_initiate_starts_it_in_place() {
+    let mut pair = Pair::new(
+        EngineSettings::new(vec![connection(A_ADDR, B_ADDR, false)]),
+        EngineSettings::new(vec![connection(B_ADDR, A_ADDR, false)]),
+    );
+    let now = pair.now;
+    pair.a.engine.start(now);
+    while pair.step() {}
+    assert_eq!(pair.a.engine.sas().count(), 0, "both ends listen");
+
+    let now = pair.now;
+    let report = pair.a.engine.reload(
+        now,
+        EngineSettings::new(vec![connection(A_ADDR, B_ADDR, true)]),
+    );
+    assert_eq!(report.updated, vec![format!("to-{B_ADDR}")]);
+    assert!(report.failed_to_start.is_empty());
+    assert!(pair.drive_until(LIMIT, Pair::established));
+    assert_kernels_match(&pair);
+}
+
 /// A connection with many subnets: its IKE_AUTH messages exceed 1280 octets.
 fn many_subnets(local: &str, remote: &str, initiate: bool) -> ikehub::ike::ConnectionSettings {
     let mut c = connection(local, remote, initiate);

@@ -621,6 +621,41 @@ fn a_reload_that_changes_only_the_dpd_interval_keeps_the_sas_and_applies_it() {
 }
 
 #[test]
+fn a_shorter_ipsec_sa_lifetime_brings_the_next_quick_mode_forward_on_the_same_isakmp_sa() {
+    let mut pair = default_pair();
+    assert!(pair.drive_until(Duration::from_secs(10), |p| kernels_agree(p, 2)));
+    let established = pair.now;
+    let before = spis_of(&pair, Which::A);
+
+    // The pair was due for replacement after 54-60 minutes; now 9-10 minutes.
+    let mut shorter = v1(A_ADDR, B_ADDR, true);
+    shorter.child_lifetime = Duration::from_secs(600);
+    let now = pair.now;
+    let report = pair
+        .a
+        .engine
+        .reload(now, EngineSettings::new(vec![shorter]));
+    assert_eq!(report.updated, vec![format!("to-{B_ADDR}")]);
+    assert_eq!(spis_of(&pair, Which::A), before);
+
+    assert!(pair.drive_until(Duration::from_secs(700), |p| p.a.child_up() == 2));
+    let took = pair.now - established;
+    assert!(
+        took >= Duration::from_secs(530) && took <= Duration::from_secs(610),
+        "{took:?}"
+    );
+    assert!(pair.drive_until(Duration::from_secs(60), |p| kernels_agree(p, 2)));
+    let after = spis_of(&pair, Which::A);
+    assert_eq!(
+        (after[0].0, after[0].1),
+        (before[0].0, before[0].1),
+        "the same ISAKMP SA"
+    );
+    assert_ne!(after[0].2, before[0].2, "a new pair");
+    assert_eq!(pair.a.ike_up(), 1);
+}
+
+#[test]
 fn deletes_both_ways() {
     let no_restart = |mut c: ConnectionSettings| {
         c.close_action = ikehub::ike::CloseAction::None;
