@@ -240,12 +240,13 @@ fn two_daemons_establish_go_down_reload_and_stop() {
     assert_eq!(state_of(&a).as_deref(), Some("established"));
 
     // SIGHUP with a changed connection: it is re-established with a new IKE SA.
-    let changed = config_text(&a_side, &b_side, true, "dpd_interval = \"20s\"");
+    // Narrower selectors, which the peer accepts.
+    let changed = config_text(&a_side, &b_side, true, "local_subnets = [\"10.1.0.0/17\"]");
     std::fs::write(&a.config, changed).expect("write");
     a.signal("HUP");
     wait_for(ESTABLISH_DEADLINE, "the reload report in the log", || {
         a.log_text()
-            .contains("reloaded: added none; changed (re-established) tunnel; removed none; unchanged (kept running) none")
+            .contains("reloaded: added none; changed (re-established) tunnel; updated in place (SAs kept) none; removed none; unchanged (kept running) none")
             .then_some(())
     });
     let (sa, _) = wait_for(ESTABLISH_DEADLINE, "re-established after reload", || {
@@ -259,7 +260,7 @@ fn two_daemons_establish_go_down_reload_and_stop() {
     // initiator's close action (restart) brings the tunnel back with the new settings.
     let spi_before = connection(&sa)["ike_sas"][0]["spi_i"].clone();
     // This time with `ikehub reload`, which answers with what changed.
-    let changed = config_text(&b_side, &a_side, false, "dpd_interval = \"25s\"");
+    let changed = config_text(&b_side, &a_side, false, "local_subnets = [\"10.2.0.0/17\"]");
     std::fs::write(&b.config, changed).expect("write");
     let out = b.cli(&["reload"]);
     assert!(
@@ -269,7 +270,7 @@ fn two_daemons_establish_go_down_reload_and_stop() {
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "reloaded\nadded: none\nremoved: none\nre-established (changed): tunnel\nunchanged: none\n"
+        "reloaded\nadded: none\nremoved: none\nre-established (changed): tunnel\nupdated in place: none\nunchanged: none\n"
     );
     assert!(b.log_text().contains("changed (re-established) tunnel"));
     let (sa, sb) = wait_for(
@@ -320,6 +321,90 @@ fn two_daemons_establish_go_down_reload_and_stop() {
     assert_eq!(out.status.code(), Some(69));
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("ikehub: the daemon is not running (no control socket at "));
+}
+
+/// The SPIs of the connection's IKE SAs and CHILD_SAs in a `status --json` document.
+fn spis(status: &Value) -> Vec<String> {
+    let mut spis = Vec::new();
+    for sa in connection(status)["ike_sas"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        spis.push(format!("ike {} {}", sa["spi_i"], sa["spi_r"]));
+        for child in sa["children"].as_array().into_iter().flatten() {
+            spis.push(format!("child {} {}", child["spi_in"], child["spi_out"]));
+        }
+    }
+    spis
+}
+
+#[test]
+fn a_reload_that_changes_only_dpd_and_lifetimes_keeps_the_tunnel() {
+    if skip_unless_root("a_reload_that_changes_only_dpd_and_lifetimes_keeps_the_tunnel") {
+        return;
+    }
+    let dir = TempDir::new("in-place");
+    let a_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 81),
+        subnet: "10.1.0.0/16",
+    };
+    let b_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 82),
+        subnet: "10.2.0.0/16",
+    };
+    let (a_config, b_config) = pair_configs(&a_side, &b_side);
+    let b = Daemon::start(&dir.0, "b", &b_config);
+    wait_for(ESTABLISH_DEADLINE, "the responder to listen", || b.status());
+    let a = Daemon::start(&dir.0, "a", &a_config);
+    let (sa, _) = wait_both(&a, &b, "established", ESTABLISH_DEADLINE);
+    let before = spis(&sa);
+    assert_eq!(before.len(), 2, "one IKE SA, one CHILD_SA: {sa}");
+
+    // Only the DPD interval: updated in place, the same SAs.
+    let changed = config_text(&a_side, &b_side, true, "dpd_interval = \"20s\"");
+    std::fs::write(&a.config, changed).expect("write");
+    let out = a.cli(&["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "reloaded\nadded: none\nremoved: none\nre-established (changed): none\nupdated in place: tunnel\nunchanged: none\n"
+    );
+    assert!(a
+        .log_text()
+        .contains("changed (re-established) none; updated in place (SAs kept) tunnel;"));
+    let after = a.status().expect("status");
+    assert_eq!(connection(&after)["state"], "established");
+    assert_eq!(spis(&after), before);
+
+    // A shorter CHILD_SA lifetime too: the running CHILD_SA's rekey comes forward (from
+    // within 54-60 minutes to within 9-10), still on the same SAs.
+    let changed = config_text(
+        &a_side,
+        &b_side,
+        true,
+        "dpd_interval = \"20s\"\nchild_lifetime = \"10m\"",
+    );
+    std::fs::write(&a.config, changed).expect("write");
+    let out = a.cli(&["reload"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("updated in place: tunnel\n"));
+    let after = a.status().expect("status");
+    assert_eq!(spis(&after), before);
+    let rekey_in = connection(&after)["ike_sas"][0]["children"][0]["rekey_in_s"].as_u64();
+    assert!(rekey_in.is_some_and(|s| s <= 600), "{after}");
+
+    // The peer saw nothing: it holds the same SAs.
+    let peer = b.status().expect("status");
+    assert_eq!(connection(&peer)["state"], "established");
+    assert_eq!(spis(&peer).len(), 2);
+    assert_eq!(
+        connection(&peer)["ike_sas"][0]["spi_i"],
+        connection(&after)["ike_sas"][0]["spi_i"]
+    );
 }
 
 /// The fields of an IKE header (RFC 7296 3.1).

@@ -476,9 +476,9 @@ fn reload_applies_only_the_differences() {
     assert!(report.changed.is_empty() && report.added.is_empty() && report.removed.is_empty());
     assert_eq!(pair.a.engine.sas().next().map(|sa| sa.spi_i), sa_before);
 
-    // Changed lifetime: the connection is re-established with a new IKE SA.
+    // Changed selectors: the connection is re-established with a new IKE SA.
     let mut changed = connection(A_ADDR, B_ADDR, true);
-    changed.child_lifetime = Duration::from_secs(1800);
+    changed.remote_subnets = vec!["10.2.0.0/17".parse().expect("net")];
     let now = pair.now;
     let report = pair
         .a
@@ -503,6 +503,259 @@ fn reload_applies_only_the_differences() {
             && p.b.kernel.sas.is_empty()
     };
     assert!(pair.drive_until(LIMIT, all_gone));
+}
+
+/// One IKE SA's connection name and SPIs, and the inbound and outbound SPIs of its CHILD_SAs.
+type SaSpis = (String, u64, u64, Vec<(u32, u32)>);
+
+/// The SPIs of a side's IKE SAs and of their CHILD_SAs, by connection name.
+fn spis_of(side: &support::pair::Side) -> Vec<SaSpis> {
+    let mut spis: Vec<_> = side
+        .engine
+        .sas()
+        .map(|sa| {
+            let name = side
+                .engine
+                .connection(sa.conn)
+                .map(|c| c.name.clone())
+                .unwrap_or_default();
+            let children = sa
+                .children
+                .iter()
+                .map(|c| (c.inbound_spi, c.outbound_spi))
+                .collect();
+            (name, sa.spi_i, sa.spi_r, children)
+        })
+        .collect();
+    spis.sort();
+    spis
+}
+
+fn peer_dead(side: &support::pair::Side) -> bool {
+    side.events.iter().any(|e| {
+        matches!(
+            e,
+            Event::IkeDown {
+                reason: DownReason::PeerDead,
+                ..
+            }
+        )
+    })
+}
+
+#[test]
+fn a_reload_that_changes_only_the_dpd_interval_keeps_the_sas_and_applies_it() {
+    let old_interval = Duration::from_secs(600);
+    let with_dpd = |mut c: ikehub::ike::ConnectionSettings, interval: Duration| {
+        c.dpd_interval = Some(interval);
+        c.close_action = ikehub::ike::CloseAction::None;
+        c
+    };
+    let mut pair = Pair::new(
+        EngineSettings::new(vec![with_dpd(
+            connection(A_ADDR, B_ADDR, true),
+            old_interval,
+        )]),
+        EngineSettings::new(vec![with_dpd(
+            connection(B_ADDR, A_ADDR, false),
+            old_interval,
+        )]),
+    );
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, |p| p.a.kernel.sas.len() == 2
+        && p.b.kernel.sas.len() == 2));
+    let before = spis_of(&pair.a);
+    let peer_before = spis_of(&pair.b);
+    assert_eq!(before.len(), 1);
+
+    let now = pair.now;
+    let new = with_dpd(connection(A_ADDR, B_ADDR, true), Duration::from_secs(10));
+    let report = pair.a.engine.reload(now, EngineSettings::new(vec![new]));
+    assert_eq!(report.updated, vec![format!("to-{B_ADDR}")]);
+    assert!(report.changed.is_empty() && report.unchanged.is_empty());
+    // A while with the link up: the new interval's checks are answered, nothing is replaced.
+    pair.drive_until(Duration::from_secs(60), |_| false);
+    assert_eq!(spis_of(&pair.a), before);
+    assert_eq!(spis_of(&pair.b), peer_before);
+    assert_eq!((pair.a.ike_up(), pair.a.child_up()), (1, 1));
+    assert!(pair.a.engine.stats().retransmits == 0 && pair.a.kernel.sas.len() == 2);
+
+    // Silenced, the peer is found dead on the new schedule: a check 10 s after the last
+    // message, then the retransmissions; the old interval alone would take 600 s.
+    let cut_at = pair.now;
+    pair.cut = true;
+    assert!(
+        pair.drive_until(old_interval, |p| peer_dead(&p.a)),
+        "not found dead within the old interval"
+    );
+    let span = EngineSettings::new(vec![]).retransmission_span();
+    assert!(
+        pair.now - cut_at <= Duration::from_secs(10) + span,
+        "{:?}",
+        pair.now - cut_at
+    );
+}
+
+#[test]
+fn a_reload_that_changes_subnets_reestablishes_that_connection_only() {
+    let net = |n: u8, local: &str, remote: &str, initiate: bool| {
+        let mut c = connection(local, remote, initiate);
+        c.name = format!("net{n}");
+        let (mine, theirs) = if local == A_ADDR { (1, 2) } else { (2, 1) };
+        c.local_subnets = vec![format!("10.{mine}.{n}.0/24").parse().expect("net")];
+        c.remote_subnets = vec![format!("10.{theirs}.{n}.0/24").parse().expect("net")];
+        c
+    };
+    let mut pair = Pair::new(
+        EngineSettings::new(vec![
+            net(1, A_ADDR, B_ADDR, true),
+            net(2, A_ADDR, B_ADDR, true),
+        ]),
+        EngineSettings::new(vec![
+            net(1, B_ADDR, A_ADDR, false),
+            net(2, B_ADDR, A_ADDR, false),
+        ]),
+    );
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, |p| p.a.kernel.sas.len() == 4
+        && p.b.kernel.sas.len() == 4));
+    let before = spis_of(&pair.a);
+    assert_eq!(before.len(), 2);
+
+    // net2 now asks for half of the peer's subnet; net1 also gets a shorter DPD interval.
+    let mut net1 = net(1, A_ADDR, B_ADDR, true);
+    net1.dpd_interval = Some(Duration::from_secs(20));
+    let mut net2 = net(2, A_ADDR, B_ADDR, true);
+    net2.remote_subnets = vec!["10.2.2.0/25".parse().expect("net")];
+    let now = pair.now;
+    let report = pair
+        .a
+        .engine
+        .reload(now, EngineSettings::new(vec![net1, net2]));
+    assert_eq!(report.changed, vec!["net2".to_owned()]);
+    assert_eq!(report.updated, vec!["net1".to_owned()]);
+
+    let narrowed = |p: &Pair| {
+        p.a.engine.sas().any(|sa| {
+            sa.children
+                .iter()
+                .any(|c| c.remote_ts.iter().any(|ts| ts.net.prefix_len() == 25))
+        }) && p.a.engine.sas().count() == 2
+            && p.a.kernel.sas.len() == 4
+            && p.b.kernel.sas.len() == 4
+    };
+    assert!(pair.drive_until(LIMIT, narrowed));
+    let after = spis_of(&pair.a);
+    assert_eq!(after[0], before[0], "net1 keeps its SAs");
+    assert_eq!(after[1].0, "net2");
+    assert_ne!(
+        (after[1].1, after[1].2),
+        (before[1].1, before[1].2),
+        "net2: a new IKE SA"
+    );
+    assert_ne!(after[1].3, before[1].3, "net2: a new CHILD_SA");
+}
+
+#[test]
+fn a_shorter_child_lifetime_brings_the_next_rekey_forward_without_reestablishing() {
+    let mut pair = Pair::default_pair();
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, |p| p.a.kernel.sas.len() == 2
+        && p.b.kernel.sas.len() == 2));
+    let established = pair.now;
+    let before = spis_of(&pair.a);
+
+    // The running CHILD_SA was due for a rekey after 54-60 minutes; now 9-10 minutes.
+    let mut shorter = connection(A_ADDR, B_ADDR, true);
+    shorter.child_lifetime = Duration::from_secs(600);
+    let now = pair.now;
+    let report = pair
+        .a
+        .engine
+        .reload(now, EngineSettings::new(vec![shorter]));
+    assert_eq!(report.updated, vec![format!("to-{B_ADDR}")]);
+    assert_eq!(spis_of(&pair.a), before);
+
+    let rekeyed = |p: &Pair| p.a.child_up() == 2 && p.a.kernel.sas.len() == 2;
+    assert!(pair.drive_until(Duration::from_secs(700), rekeyed));
+    let took = pair.now - established;
+    assert!(
+        took >= Duration::from_secs(530) && took <= Duration::from_secs(610),
+        "{took:?}"
+    );
+    let after = spis_of(&pair.a);
+    assert_eq!(
+        (after[0].1, after[0].2),
+        (before[0].1, before[0].2),
+        "the same IKE SA"
+    );
+    assert_ne!(after[0].3, before[0].3, "a new CHILD_SA");
+    assert_eq!(pair.a.ike_up(), 1);
+}
+
+#[test]
+fn an_ike_lifetime_shortened_below_the_sas_age_rekeys_it_now_not_in_the_past() {
+    let mut pair = Pair::default_pair();
+    let now = pair.now;
+    pair.a.engine.start(now);
+    assert!(pair.drive_until(LIMIT, Pair::established));
+    pair.drive_until(Duration::from_secs(400), |_| false);
+    let before = spis_of(&pair.a);
+
+    let mut shorter = connection(A_ADDR, B_ADDR, true);
+    shorter.ike_lifetime = Duration::from_secs(300);
+    let now = pair.now;
+    let report = pair
+        .a
+        .engine
+        .reload(now, EngineSettings::new(vec![shorter]));
+    assert_eq!(report.updated, vec![format!("to-{B_ADDR}")]);
+    let sa = pair.a.engine.sas().next().expect("IKE SA");
+    assert_eq!(sa.rekey_at(), Some(now), "due at once, never before now");
+    assert_eq!(spis_of(&pair.a), before);
+
+    let rekeyed = |p: &Pair| {
+        p.a.events
+            .iter()
+            .any(|e| matches!(e, Event::IkeRekeyed { .. }))
+            && p.a.engine.sas().count() == 1
+    };
+    assert!(pair.drive_until(LIMIT, rekeyed));
+    assert!(pair.a.ike_down().iter().all(|e| matches!(
+        e,
+        Event::IkeDown {
+            reason: DownReason::Rekeyed,
+            ..
+        }
+    )));
+    let after = spis_of(&pair.a);
+    assert_ne!((after[0].1, after[0].2), (before[0].1, before[0].2));
+    assert_eq!(after[0].3, before[0].3, "the CHILD_SA moved over");
+}
+
+#[test]
+fn a_reload_that_makes_a_listening_connection_initiate_starts_it_in_place() {
+    let mut pair = Pair::new(
+        EngineSettings::new(vec![connection(A_ADDR, B_ADDR, false)]),
+        EngineSettings::new(vec![connection(B_ADDR, A_ADDR, false)]),
+    );
+    let now = pair.now;
+    pair.a.engine.start(now);
+    while pair.step() {}
+    assert_eq!(pair.a.engine.sas().count(), 0, "both ends listen");
+
+    let now = pair.now;
+    let report = pair.a.engine.reload(
+        now,
+        EngineSettings::new(vec![connection(A_ADDR, B_ADDR, true)]),
+    );
+    assert_eq!(report.updated, vec![format!("to-{B_ADDR}")]);
+    assert!(report.failed_to_start.is_empty());
+    assert!(pair.drive_until(LIMIT, Pair::established));
+    assert_kernels_match(&pair);
 }
 
 /// A connection with many subnets: its IKE_AUTH messages exceed 1280 octets.

@@ -613,6 +613,112 @@ fn a_silent_peer_is_found_dead() {
     assert!(pair.a.kernel.sas.is_empty());
 }
 
+/// One ISAKMP SA's cookies, and the inbound and outbound SPIs of each of its IPsec SA pairs.
+type SaSpis = (u64, u64, Vec<(u32, u32)>);
+
+/// The SPIs of a side's ISAKMP SAs and of their IPsec SA pairs.
+fn spis_of(pair: &Pair, which: Which) -> Vec<SaSpis> {
+    let side = match which {
+        Which::A => &pair.a,
+        Which::B => &pair.b,
+    };
+    let mut spis: Vec<_> = side
+        .engine
+        .sas()
+        .map(|sa| {
+            let children = sa
+                .children
+                .iter()
+                .map(|c| (c.inbound_spi, c.outbound_spi))
+                .collect();
+            (sa.spi_i, sa.spi_r, children)
+        })
+        .collect();
+    spis.sort();
+    spis
+}
+
+#[test]
+fn a_reload_that_changes_only_the_dpd_interval_keeps_the_sas_and_applies_it() {
+    let old_interval = Duration::from_secs(600);
+    let dpd = |mut c: ConnectionSettings, interval: Duration| {
+        c.dpd_interval = Some(interval);
+        c.close_action = ikehub::ike::CloseAction::None;
+        c
+    };
+    let mut pair = pair_of(
+        dpd(v1(A_ADDR, B_ADDR, true), old_interval),
+        dpd(v1(B_ADDR, A_ADDR, false), old_interval),
+    );
+    assert!(pair.drive_until(Duration::from_secs(10), |p| kernels_agree(p, 2)));
+    let (before, peer_before) = (spis_of(&pair, Which::A), spis_of(&pair, Which::B));
+    assert_eq!(before.len(), 1);
+
+    let now = pair.now;
+    let new = dpd(v1(A_ADDR, B_ADDR, true), Duration::from_secs(10));
+    let report = pair.a.engine.reload(now, EngineSettings::new(vec![new]));
+    assert_eq!(report.updated, vec![format!("to-{B_ADDR}")]);
+    assert!(report.changed.is_empty());
+    // R-U-THERE every 10 s of silence is answered; nothing is replaced.
+    pair.drive_until(Duration::from_secs(60), |_| false);
+    assert_eq!(spis_of(&pair, Which::A), before);
+    assert_eq!(spis_of(&pair, Which::B), peer_before);
+    assert!(kernels_agree(&pair, 2));
+    assert_eq!(pair.a.engine.stats().retransmits, 0);
+
+    // Silenced, the peer is found dead on the new schedule; the old interval alone would
+    // take 600 s.
+    let cut_at = pair.now;
+    pair.cut = true;
+    assert!(
+        pair.drive_until(old_interval, |p| {
+            ike_down_reasons(p, Which::A).contains(&DownReason::PeerDead)
+        }),
+        "not found dead within the old interval"
+    );
+    let span = EngineSettings::new(vec![]).retransmission_span();
+    assert!(
+        pair.now - cut_at <= Duration::from_secs(10) + span,
+        "{:?}",
+        pair.now - cut_at
+    );
+}
+
+#[test]
+fn a_shorter_ipsec_sa_lifetime_brings_the_next_quick_mode_forward_on_the_same_isakmp_sa() {
+    let mut pair = default_pair();
+    assert!(pair.drive_until(Duration::from_secs(10), |p| kernels_agree(p, 2)));
+    let established = pair.now;
+    let before = spis_of(&pair, Which::A);
+
+    // The pair was due for replacement after 54-60 minutes; now 9-10 minutes.
+    let mut shorter = v1(A_ADDR, B_ADDR, true);
+    shorter.child_lifetime = Duration::from_secs(600);
+    let now = pair.now;
+    let report = pair
+        .a
+        .engine
+        .reload(now, EngineSettings::new(vec![shorter]));
+    assert_eq!(report.updated, vec![format!("to-{B_ADDR}")]);
+    assert_eq!(spis_of(&pair, Which::A), before);
+
+    assert!(pair.drive_until(Duration::from_secs(700), |p| p.a.child_up() == 2));
+    let took = pair.now - established;
+    assert!(
+        took >= Duration::from_secs(530) && took <= Duration::from_secs(610),
+        "{took:?}"
+    );
+    assert!(pair.drive_until(Duration::from_secs(60), |p| kernels_agree(p, 2)));
+    let after = spis_of(&pair, Which::A);
+    assert_eq!(
+        (after[0].0, after[0].1),
+        (before[0].0, before[0].1),
+        "the same ISAKMP SA"
+    );
+    assert_ne!(after[0].2, before[0].2, "a new pair");
+    assert_eq!(pair.a.ike_up(), 1);
+}
+
 #[test]
 fn deletes_both_ways() {
     let no_restart = |mut c: ConnectionSettings| {

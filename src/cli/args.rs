@@ -83,7 +83,9 @@ pub enum Command {
         json: bool,
     },
     /// Make the daemon read its configuration file again (as SIGHUP) and print what changed:
-    /// connections added, removed, re-established (settings changed) and unchanged. A file
+    /// connections added, removed, re-established (settings changed), updated in place (only
+    /// settings the running SAs take changed: DPD, lifetimes, start and close action,
+    /// offload) and unchanged. A file
     /// with errors is refused whole: every error is printed, nothing is applied (exit 1).
     Reload,
     /// Show or change the running daemon's log level, globally or for one connection, without

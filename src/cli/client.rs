@@ -142,10 +142,11 @@ pub fn reload(target: Target<'_>) -> ExitCode {
         }
     };
     let text = format!(
-        "reloaded\nadded: {}\nremoved: {}\nre-established (changed): {}\nunchanged: {}\n",
+        "reloaded\nadded: {}\nremoved: {}\nre-established (changed): {}\nupdated in place: {}\nunchanged: {}\n",
         names(&summary.added),
         names(&summary.removed),
         names(&summary.changed),
+        names(&summary.updated),
         names(&summary.unchanged)
     );
     if let Err(code) = print(text) {

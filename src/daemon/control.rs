@@ -38,8 +38,11 @@
 //! {"ok":true,"routes":[...]}          routes: see daemon::hub::view for the fields; empty
 //!                                     when hub mode is off
 //! {"ok":false,"error":"unknown connection \"x\"; known connections: office, branch"}
-//! {"ok":true,"reloaded":{"added":[],"changed":["office"],"removed":[],"unchanged":["branch"],
-//!   "not_started":[]}}               reload: connection names; not_started: "name: reason"
+//! {"ok":true,"reloaded":{"added":[],"changed":["office"],"updated":["depot"],"removed":[],
+//!   "unchanged":["branch"],"not_started":[]}}
+//!                                     reload: connection names (changed: re-established;
+//!                                     updated: in place, SAs kept); not_started:
+//!                                     "name: reason"
 //! {"ok":false,"error":"...: 2 error(s); nothing was applied, ...",
 //!   "reload_errors":{"file":"/etc/ikehub/ikehub.toml","errors":["file:3:8: ...", ...]}}
 //! {"ok":true,"message":"office: log level debug","log":{"global":"info",
@@ -160,6 +163,10 @@ pub struct ReloadSummary {
     pub added: Vec<String>,
     /// Settings changed: re-established.
     pub changed: Vec<String>,
+    /// Only settings the running SAs take changed (DPD, lifetimes, start and close action,
+    /// offload): applied to them, SAs kept. Absent from an older daemon's answer.
+    #[serde(default)]
+    pub updated: Vec<String>,
     pub removed: Vec<String>,
     /// Kept running as they were.
     pub unchanged: Vec<String>,
@@ -854,14 +861,23 @@ mod tests {
         assert_eq!(decode_request(b"{\"cmd\":\"reload\"}"), Ok(Request::Reload));
         let applied = Response::reload(Ok(ReloadSummary {
             changed: vec!["office".into()],
+            updated: vec!["depot".into()],
             unchanged: vec!["branch".into()],
             ..ReloadSummary::default()
         }));
         assert_eq!(
             String::from_utf8(encode_response(&applied).0).expect("utf-8"),
-            "{\"ok\":true,\"reloaded\":{\"added\":[],\"changed\":[\"office\"],\"removed\":[],\"unchanged\":[\"branch\"],\"not_started\":[]}}\n"
+            "{\"ok\":true,\"reloaded\":{\"added\":[],\"changed\":[\"office\"],\"updated\":[\"depot\"],\"removed\":[],\"unchanged\":[\"branch\"],\"not_started\":[]}}\n"
         );
         assert_eq!(round_trip(&applied).expect("decode"), applied);
+        // An older daemon's answer, without `updated`, still reads.
+        let older = read_response(
+            &mut &b"{\"ok\":true,\"reloaded\":{\"added\":[],\"changed\":[],\"removed\":[],\"unchanged\":[\"branch\"],\"not_started\":[]}}\n"[..],
+        );
+        assert_eq!(
+            older.ok().and_then(|r| r.reloaded).map(|r| r.updated),
+            Some(Vec::new())
+        );
         let refused = Response::reload(Err(ReloadRefused {
             file: "/etc/ikehub/ikehub.toml".into(),
             errors: vec!["a".into(), "b".into()],

@@ -665,9 +665,10 @@ impl<D: Dataplane> Gateway<D> {
             }
         };
         info!(
-            "reloaded: added {}; changed (re-established) {}; removed {}; unchanged (kept running) {}",
+            "reloaded: added {}; changed (re-established) {}; updated in place (SAs kept) {}; removed {}; unchanged (kept running) {}",
             names(&report.added),
             names(&report.changed),
+            names(&report.updated),
             names(&report.removed),
             names(&report.unchanged)
         );
@@ -682,6 +683,7 @@ impl<D: Dataplane> Gateway<D> {
         Ok(ReloadSummary {
             added: report.added,
             changed: report.changed,
+            updated: report.updated,
             removed: report.removed,
             unchanged: report.unchanged,
             not_started,

@@ -297,6 +297,47 @@ async fn reload_adds_and_removes_interfaces_and_stop_removes_everything() {
 }
 
 #[tokio::test]
+async fn a_reload_that_swaps_weights_and_publish_moves_the_routes_and_keeps_the_tunnels() {
+    let config = parse(&config_text());
+    let (mut hub, mut engine, _) = start(Links::default(), &config).await;
+    let shanghai = engine.connection_id("shanghai").expect("id");
+    let beijing = engine.connection_id("beijing").expect("id");
+    hub.on_event(&child_up(shanghai, 1));
+    hub.on_event(&child_up(beijing, 2));
+    hub.sync(&engine).await;
+    assert_eq!(states(&hub, &engine), ["active", "standby"]);
+
+    // beijing becomes the active, published entry; the connections are as they were.
+    let text = format!(
+        "{GATEWAY}{}{}{}{}",
+        connection("shanghai", "10.10.10.0/24"),
+        connection("beijing", "10.10.0.0/16"),
+        route("10.10.10.0/24", "shanghai", 0, false),
+        route("10.10.10.0/24", "beijing", 100, true),
+    );
+    let new = parse(&text);
+    let (mut settings, _) = EngineSettings::from_config(&new);
+    assert!(hub
+        .prepare_reload(&mut settings.connections)
+        .await
+        .is_empty());
+    let report = engine.reload(std::time::Instant::now(), settings);
+    assert_eq!(report.unchanged, ["shanghai", "beijing"]);
+    assert!(report.changed.is_empty() && report.updated.is_empty());
+    hub.finish_reload(&new, &engine).await;
+    assert_eq!(states(&hub, &engine), ["standby", "active"]);
+    assert_eq!(
+        routes(&hub),
+        BTreeSet::from([
+            r("10.10.10.0/24", OWNED_TABLE, "unreachable", 4096),
+            r("10.10.10.0/24", OWNED_TABLE, "ikh-beijing", 100),
+            r("10.10.10.0/24", OWNED_TABLE, "ikh-shanghai", 200),
+            r("10.10.10.0/24", MAIN_TABLE, "ikh-beijing", 100),
+        ])
+    );
+}
+
+#[tokio::test]
 async fn ipv6_destinations_turn_on_ipv6_forwarding() {
     let text = format!(
         "{GATEWAY}{}{}",

@@ -892,6 +892,19 @@ impl Context {
     /// SA re-authenticates first (85-95% of the lifetime); the responder only if it has not by
     /// 98%: both ends starting a phase 1 at once would leave two ISAKMP SAs.
     fn arm_v1_lifetime(&mut self, now: Instant, sa: &mut IkeSa) {
+        self.arm_v1_lifetime_since(now, now, sa);
+    }
+
+    /// The deadlines of [`Self::arm_v1_lifetime`] counted from `since` (the SA's
+    /// establishment, when a reload changed the lifetime). A re-authentication deadline
+    /// already past moves to `now`, and the hard end then stays as far behind it as it would
+    /// have been, so that the new phase 1 has its usual time to complete.
+    pub(in crate::ike) fn arm_v1_lifetime_since(
+        &mut self,
+        since: Instant,
+        now: Instant,
+        sa: &mut IkeSa,
+    ) {
         let Some(ours) = self.connection(sa.conn).map(|c| c.ike_lifetime) else {
             return;
         };
@@ -907,10 +920,12 @@ impl Context {
         } else {
             agreed.mul_f64(0.98)
         };
+        let rekey_at = (since + rekey).max(now);
+        let expire_at = (since + agreed).max(rekey_at + agreed.saturating_sub(rekey));
         self.timers
-            .arm(&mut sa.timers, sa.id, Timer::IkeRekey, now + rekey);
+            .arm(&mut sa.timers, sa.id, Timer::IkeRekey, rekey_at);
         self.timers
-            .arm(&mut sa.timers, sa.id, Timer::IkeExpire, now + agreed);
+            .arm(&mut sa.timers, sa.id, Timer::IkeExpire, expire_at);
     }
 }
 

@@ -334,22 +334,30 @@ fn compare_nonces(a: &[u8], b: &[u8]) -> Ordering {
 impl Context {
     /// IKE SA deadlines: a rekey before the lifetime (with jitter) and a hard end 10% after.
     pub(in crate::ike) fn arm_ike_lifetime(&mut self, now: Instant, sa: &mut IkeSa) {
+        self.arm_ike_lifetime_since(now, now, sa);
+    }
+
+    /// The deadlines of [`Self::arm_ike_lifetime`] counted from `since` (the SA's
+    /// establishment, when a reload changed the lifetime). A rekey deadline already past
+    /// moves to `now`, and the hard end then stays as far behind it as it would have been,
+    /// so that the rekey has its usual time to complete.
+    pub(in crate::ike) fn arm_ike_lifetime_since(
+        &mut self,
+        since: Instant,
+        now: Instant,
+        sa: &mut IkeSa,
+    ) {
         let Some(lifetime) = self.connection(sa.conn).map(|c| c.ike_lifetime) else {
             return;
         };
         let random = self.random_u32();
-        self.timers.arm(
-            &mut sa.timers,
-            sa.id,
-            Timer::IkeRekey,
-            now + jittered(lifetime, random),
-        );
-        self.timers.arm(
-            &mut sa.timers,
-            sa.id,
-            Timer::IkeExpire,
-            now + lifetime + lifetime / 10,
-        );
+        let (rekey, hard) = (jittered(lifetime, random), lifetime + lifetime / 10);
+        let rekey_at = (since + rekey).max(now);
+        let expire_at = (since + hard).max(rekey_at + hard.saturating_sub(rekey));
+        self.timers
+            .arm(&mut sa.timers, sa.id, Timer::IkeRekey, rekey_at);
+        self.timers
+            .arm(&mut sa.timers, sa.id, Timer::IkeExpire, expire_at);
     }
 
     pub(super) fn new_nonce(&mut self) -> Vec<u8> {
