@@ -28,6 +28,9 @@
 //!
 //! `ikehub-loadgen --local 192.0.2.1 --remote 192.0.2.2 --tunnels 2000 --group ecp256`
 //!
+//! Built only with the `loadgen` feature (`cargo build --release --features loadgen --bin
+//! ikehub-loadgen`), so that `cargo install` leaves it out.
+//!
 //! With `--flood-seconds N` it sets up no tunnel: it sends IKE_SA_INIT requests, each with a
 //! new SPI and padded to `--flood-size` bytes, as fast as its socket takes them, for N
 //! seconds, and answers every cookie challenge (a source that owns its address, so cookies

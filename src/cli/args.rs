@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::daemon::control::LogLevel;
 use crate::daemon::DataplaneKind;
@@ -31,6 +31,12 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The whole grammar as a clap command, for what is generated from it outside this binary: the
+/// ikehub(8) page and the shell completions (`cargo xtask dist`).
+pub fn command() -> clap::Command {
+    Cli::command()
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use clap::Parser;
 
-pub use args::{Cli, Command, DEFAULT_CONFIG, DEFAULT_SOCKET, DEFAULT_TIMEOUT_S, DEFAULT_WAIT_S};
+pub use args::{
+    command, Cli, Command, DEFAULT_CONFIG, DEFAULT_SOCKET, DEFAULT_TIMEOUT_S, DEFAULT_WAIT_S,
+};
 
 use crate::daemon::control::{Request, Target};
 use crate::daemon::DaemonOptions;

@@ -5,85 +5,12 @@
 //!
 //! # File format
 //!
-//! ```toml
-//! [gateway]
-//! name = "hub"                      # required; letters, digits, '-', '_', '.'
-//! local_addresses = ["192.0.2.1"]   # required, at least one: IKE runs on these
-//! local_subnets = ["10.0.0.0/16"]   # networks behind this gateway; default: none
-//! hub = true                        # route-based hub: an xfrm interface per connection,
-//!                                   # forwarding between them; default: false
-//! offload = "none"                  # ESP hardware offload of every connection that does
-//!                                   # not set its own: "none" (default), "crypto", "packet"
-//!                                   # (both strict: the SA fails if the device refuses it),
-//!                                   # "auto" (packet, else crypto, else none, per SA)
-//! cookie_threshold = 1000           # half-open IKE SAs (IKE_SA_INIT answered, no IKE_AUTH
-//!                                   # yet) above which initiators must return a cookie
-//! half_open_per_address = 1000      # half-open SAs one address may hold,
-//! half_open_limit = 10000           # in all,
-//! half_open_memory_mib = 32         # and the IKE_SA_INIT bytes they may keep; requests
-//!                                   # beyond are dropped and counted (dropped_half_open)
-//!
-//! [[peer]]                          # one per remote gateway
-//! name = "shanghai"                 # required, unique among peers
-//! address = "198.51.100.10"         # required: an IP address, or "any" (respond only)
-//! identity = "198.51.100.10"        # IKE ID the peer presents; default: its address
-//!                                   # (required with address "any"). Forms: IP literal,
-//!                                   # "vpn.example.com" (FQDN), "user@example.com" (email),
-//!                                   # "keyid:#0a1b..." (key ID, hex) -- see identity.rs.
-//!
-//! [[connection]]                    # one per tunnel
-//! name = "shanghai"                 # required, unique among connections
-//! peer = "shanghai"                 # required: a [[peer]] name
-//! version = "ikev2"                 # or "ikev1"; default "ikev2"
-//! psk_file = "secrets/shanghai.psk" # relative to this file; mode 600 (or psk = "...",
-//!                                   #   in a configuration file of mode 600)
-//! local_subnets = ["10.0.0.0/16"]   # default: gateway.local_subnets (in hub mode: any,
-//!                                   # 0.0.0.0/0 and/or ::/0; routes decide, see hub.rs)
-//! remote_subnets = ["10.10.10.0/24"]  # required
-//! local_identity = "192.0.2.1"      # our IKE ID; default: the gateway's first local
-//!                                   # address of the peer's address family
-//! ike_proposals = ["aes128gcm16-prfsha256-ecp256", "aes256-sha256-modp2048"]
-//! esp_proposals = ["aes128gcm16-ecp256", "aes256-sha256-ecp256"]  # a group: PFS on rekeys;
-//!                                   # default "aes128gcm16-ecp256-modp2048",
-//!                                   # "aes128-sha256-ecp256-modp2048" (defaults.rs says why)
-//! pfs = "optional"                  # CHILD_SAs of CREATE_CHILD_SA: "optional" (default:
-//!                                   # ours carry a key exchange, the peer's may or may not)
-//!                                   # or "required" (one without is refused with
-//!                                   # NO_PROPOSAL_CHOSEN); IKE_AUTH's first never has one
-//! ike_lifetime = "4h"               # s, m, h, d (or bare seconds); minimum 10s
-//! child_lifetime = "1h"
-//! dpd_interval = "30s"              # "off" disables dead peer detection
-//! dpd_timeout = "10s"               # declare the peer dead when a request is unanswered
-//!                                   # this long; default: when retransmissions run out
-//!                                   # (~165 s); minimum 2s
-//! local_address = "192.0.2.1"       # one of gateway.local_addresses; default: the first
-//!                                   # of the peer's family (a second uplink names its own)
-//! start_action = "initiate"         # "initiate" (at start, and again after a failure),
-//!                                   # "listen" (default: wait for the peer) or "trap" (on
-//!                                   # demand: the policies are installed without SAs and
-//!                                   # the first packet matching them initiates; they stay
-//!                                   # when the tunnel goes down, so the next packet brings
-//!                                   # it up again). "initiate" and "trap" need a peer
-//!                                   # address other than "any"
-//! close_action = "restart"          # when the IKE SA ends without our delete (the peer
-//!                                   # deleted it, it was found dead, a negotiation or a
-//!                                   # CHILD_SA replacement failed): "restart" (initiate
-//!                                   # again with backoff; default with "initiate"),
-//!                                   # "trap" (policies without SAs: the next packet
-//!                                   # initiates; default with "trap") or "none" (default
-//!                                   # with "listen")
-//! offload = "crypto"                # default: gateway.offload (see above)
-//!
-//! [[route]]                         # destination route table
-//! destination = "10.10.10.0/24"     # required; inside the connection's remote subnets
-//! connection = "shanghai"           # required: a [[connection]] name
-//! weight = 100                      # 100 active (default), 0 standby
-//! publish = true                    # also install in the main routing table; default false
-//! ```
-//!
-//! Proposals use strongSwan's compact syntax (see `proposal.rs`); the defaults and why they
-//! interoperate with a stock strongSwan 5.9 are in `defaults.rs`. Unknown keys are errors.
-//! The checks that span entries are documented in `rules.rs` and `overlap.rs`.
+//! Every key, its default and its meaning are documented once, in the ikehub.toml(5) page:
+//! docs/ikehub.toml.5.md (`cargo xtask dist` renders it; `reference_tests` checks that it
+//! names every key `raw.rs` accepts). Proposals use strongSwan's compact syntax (see
+//! `proposal.rs`); the defaults and why they interoperate with a stock strongSwan 5.9 are in
+//! `defaults.rs`. Unknown keys are errors. The checks that span entries are documented in
+//! `rules.rs` and `overlap.rs`.
 
 mod close_action;
 mod defaults;
@@ -105,6 +32,8 @@ mod summary;
 mod validate;
 mod warnings;
 
+#[cfg(test)]
+mod reference_tests;
 #[cfg(test)]
 mod tests;
 

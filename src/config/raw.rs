@@ -97,8 +97,8 @@ pub(crate) struct RawRoute {
     pub(crate) publish: Option<Spanned<bool>>,
 }
 
-const TOP_KEYS: &[&str] = &["gateway", "peer", "connection", "route"];
-const GATEWAY_KEYS: &[&str] = &[
+pub(super) const TOP_KEYS: &[&str] = &["gateway", "peer", "connection", "route"];
+pub(super) const GATEWAY_KEYS: &[&str] = &[
     "name",
     "local_addresses",
     "local_subnets",
@@ -109,8 +109,8 @@ const GATEWAY_KEYS: &[&str] = &[
     "half_open_limit",
     "half_open_memory_mib",
 ];
-const PEER_KEYS: &[&str] = &["name", "address", "identity"];
-const CONNECTION_KEYS: &[&str] = &[
+pub(super) const PEER_KEYS: &[&str] = &["name", "address", "identity"];
+pub(super) const CONNECTION_KEYS: &[&str] = &[
     "name",
     "peer",
     "version",
@@ -132,7 +132,7 @@ const CONNECTION_KEYS: &[&str] = &[
     "close_action",
     "aggressive",
 ];
-const ROUTE_KEYS: &[&str] = &["destination", "connection", "weight", "publish"];
+pub(super) const ROUTE_KEYS: &[&str] = &["destination", "connection", "weight", "publish"];
 
 /// Reads the sections of a parsed document.
 pub(crate) fn read(root: Spanned<Value>, d: &mut Diagnostics<'_>) -> RawConfig {

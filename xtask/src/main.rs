@@ -6,11 +6,14 @@
 //! - `demo [--kernel PKG] [NAME...]`: the demo scripts of tests/vm/demo in the VM.
 //! - `bench [options]`: ikehub against strongSwan on this host; tables for BENCHMARKS.md.
 //! - `fuzz [TARGET...] [--seconds N]`: libFuzzer on the targets of fuzz/ (nightly).
+//! - `dist`: the files of an installation in target/dist (README.md, Install).
 mod apt;
 mod bench;
+mod dist;
 mod fingerprint;
 mod fuzz;
 mod host;
+mod man_markdown;
 mod process;
 mod rust_tests;
 mod suite;
@@ -35,6 +38,9 @@ commands:
       --kernel PKG              kernel package for the VM (default linux-image-amd64)
   demo [--kernel PKG] [NAME...] run tests/vm/demo/NAME.sh (default: all) in the VM,
                                 narrated
+  dist                          an installation's files in target/dist: the stripped
+                                binary and its debug info, man pages, completions,
+                                the systemd unit, an example configuration, LICENSE
 ";
 
 const USAGE_TAIL: &str = "\
@@ -57,6 +63,7 @@ enum Command {
     Demo(vm_test::Options),
     Bench(bench::Options),
     Fuzz(fuzz::Options),
+    Dist,
     Help,
 }
 
@@ -73,6 +80,10 @@ fn parse(args: &[String]) -> Result<Command, String> {
         "demo" => parse_options(rest, false).map(Command::Demo),
         "bench" => bench::parse_options(rest).map(Command::Bench),
         "fuzz" => fuzz::parse_options(rest).map(Command::Fuzz),
+        "dist" => match rest.first() {
+            None => Ok(Command::Dist),
+            Some(extra) => Err(format!("`dist` takes no arguments, got `{extra}`")),
+        },
         "help" | "-h" | "--help" => Ok(Command::Help),
         other => Err(format!("unknown command `{other}`")),
     }
@@ -132,6 +143,7 @@ fn main() -> ExitCode {
         Command::Demo(options) => vm_test::main(&ws, &options, vm_test::Suite::Demo).0,
         Command::Bench(options) => bench::main(&ws, &options),
         Command::Fuzz(options) => fuzz::main(&ws, &options),
+        Command::Dist => dist::main(&ws),
     };
     ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
 }
@@ -174,5 +186,7 @@ mod tests {
         assert!(parse(&args(&["frobnicate"])).is_err());
         assert_eq!(parse(&[]), Ok(Command::Help));
         assert_eq!(parse(&args(&["test"])), Ok(Command::Test));
+        assert_eq!(parse(&args(&["dist"])), Ok(Command::Dist));
+        assert!(parse(&args(&["dist", "extra"])).is_err());
     }
 }

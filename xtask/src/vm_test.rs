@@ -95,6 +95,10 @@ fn execute(
     let build_started = std::time::Instant::now();
     let mut build = ws.cargo();
     build.args(["build", "--release"]);
+    if programs.contains(&LOADGEN) {
+        // Behind a feature so that `cargo install` leaves it out.
+        build.args(["--features", "loadgen"]);
+    }
     for program in programs {
         build.args(["--bin", program]);
     }

@@ -263,7 +263,17 @@ fn bench(ws: &Workspace, options: &Options) -> Result<(), String> {
     std::fs::create_dir_all(&bin).map_err(|e| format!("{}: {e}", bin.display()))?;
     if options.build {
         eprintln!("xtask bench: building ikehub and ikehub-loadgen (release)");
-        run(ws.cargo().args(["build", "--release", "--bins"]))?;
+        // The load generator is behind a feature so that `cargo install` leaves it out.
+        run(ws.cargo().args([
+            "build",
+            "--release",
+            "--features",
+            "loadgen",
+            "--bin",
+            "ikehub",
+            "--bin",
+            "ikehub-loadgen",
+        ]))?;
         // Private copies: the target directory may be shared with other checkouts, whose
         // builds must not swap the binaries in the middle of a run.
         let release = ws.cargo_target_dir().join("release");
