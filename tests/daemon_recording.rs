@@ -1056,7 +1056,9 @@ fn mismatched_proposals_show_on_both_ends() {
         last_error(&b)
     });
     assert!(
-        refused.contains("IKE_SA_INIT: refused with NO_PROPOSAL_CHOSEN"),
+        refused.contains(
+            "IKE_SA_INIT (message ID 0, peer 127.0.0.21:500): refused with NO_PROPOSAL_CHOSEN"
+        ),
         "{refused}"
     );
     assert!(
@@ -1064,18 +1066,24 @@ fn mismatched_proposals_show_on_both_ends() {
             && refused.contains("offered aes128gcm16-prfsha256-ecp256"),
         "{refused}"
     );
-    let log = b.log_text();
-    assert!(
-        log.contains("WARN") && log.contains("NO_PROPOSAL_CHOSEN"),
-        "the responder logs the refusal at warn: {log}"
-    );
     let told = wait_for(ESTABLISH_DEADLINE, "the initiator's last_error", || {
         last_error(&a)
     });
     assert!(
-        told.contains("IKE_SA_INIT: the peer refused with NO_PROPOSAL_CHOSEN"),
+        told.contains(
+            "IKE_SA_INIT (message ID 0, peer 127.0.0.22:500): the peer refused with NO_PROPOSAL_CHOSEN: we offered aes128gcm16-prfsha256-ecp256"
+        ),
         "{told}"
     );
+    // Each end logs what its status says, with the connection, and which end refused.
+    for (side, daemon, prefix, text, by) in [
+        ("responder", &b, "tunnel: ", &refused, "us"),
+        ("initiator", &a, "tunnel: IKE SA down: ", &told, "peer"),
+    ] {
+        assert_logged_at_info_or_warn(daemon, prefix, text, side);
+        let status = daemon.status().expect("status");
+        assert_eq!(connection(&status)["last_error_by"], by, "{side}");
+    }
     // `up` waits for the outcome: the refusal, by its RFC name, and exit status 3.
     let out = a.cli(&["down", "tunnel"]);
     assert!(
@@ -1088,7 +1096,7 @@ fn mismatched_proposals_show_on_both_ends() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(
         stderr.contains("ikehub: tunnel: failed: ")
-            && stderr.contains("IKE_SA_INIT: the peer refused with NO_PROPOSAL_CHOSEN"),
+            && stderr.contains("IKE_SA_INIT (message ID 0, peer 127.0.0.22:500): the peer refused with NO_PROPOSAL_CHOSEN"),
         "{stderr}"
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("tunnel: initiating\n"));
@@ -1140,13 +1148,19 @@ fn a_refused_child_sa_is_not_reported_established() {
         (
             "initiator",
             &sa,
-            "IKE_AUTH: the peer refused with TS_UNACCEPTABLE",
+            "IKE_AUTH (message ID 1, peer 127.0.0.42:500): the peer refused with TS_UNACCEPTABLE",
         ),
-        ("responder", &sb, "IKE_AUTH: refused with TS_UNACCEPTABLE"),
+        (
+            "responder",
+            &sb,
+            "IKE_AUTH (message ID 1, peer 127.0.0.41:500): refused with TS_UNACCEPTABLE: traffic selectors do not fit ours (local 10.2.0.0/16, remote 10.1.0.0/16): offered TSi 10.1.0.0/16, TSr 172.16.0.0/12",
+        ),
     ] {
         let conn = connection(status);
         let error = conn["last_error"].as_str().unwrap_or_default();
         assert!(error.contains(refusal), "{side}: {error}");
+        let by = if side == "initiator" { "peer" } else { "us" };
+        assert_eq!(conn["last_error_by"], by, "{side}");
         let at = conn["last_error_at"].as_str().unwrap_or_default();
         assert!(is_rfc3339_utc(at), "{side}: {at:?}");
         assert!(
@@ -1155,6 +1169,8 @@ fn a_refused_child_sa_is_not_reported_established() {
         );
         assert_eq!(conn["ike_sas"][0]["state"], "no-child-sa", "{side}");
         assert_eq!(conn["ike_sas"][0]["children"], serde_json::json!([]));
+        let daemon = if side == "initiator" { &a } else { &b };
+        assert_logged_at_info_or_warn(daemon, "tunnel: CHILD_SA not established: ", error, side);
     }
     for (side, daemon) in [("initiator", &a), ("responder", &b)] {
         let out = daemon.cli(&["status"]);
@@ -1195,7 +1211,9 @@ fn a_refused_child_sa_is_not_reported_established() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(
-        stderr.contains("IKE_AUTH: the peer refused with TS_UNACCEPTABLE"),
+        stderr.contains(
+            "IKE_AUTH (message ID 1, peer 127.0.0.42:500): the peer refused with TS_UNACCEPTABLE"
+        ),
         "{stderr}"
     );
     let printed = String::from_utf8_lossy(&out.stdout);
@@ -1218,21 +1236,50 @@ fn a_refused_child_sa_is_not_reported_established() {
         assert_eq!(ike["state"], "established");
         hex_field(&ike["children"][0]["spi_in"], 8);
     }
-    // The responder's connection was not changed: it keeps the refusal, older than its
-    // CHILD_SA.
+    // The responder's connection was not changed: the success moved its refusal to
+    // previous_error, with its time, older than its CHILD_SA; last_error is clear.
     let conn = connection(&sb);
-    assert!(conn["last_error"]
-        .as_str()
-        .is_some_and(|e| e.contains("TS_UNACCEPTABLE")));
-    let failed_s = conn["last_error_s"].as_u64().expect("the failure's age");
+    assert_eq!(conn["last_error"], Value::Null, "{conn}");
+    assert_eq!(conn["last_error_at"], Value::Null, "{conn}");
+    assert!(
+        conn["previous_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("refused with TS_UNACCEPTABLE")),
+        "{conn}"
+    );
+    assert_eq!(conn["previous_error_by"], "us", "{conn}");
+    let at = conn["previous_error_at"].as_str().unwrap_or_default();
+    assert!(is_rfc3339_utc(at), "{at:?}");
+    let failed_s = conn["previous_error_s"]
+        .as_u64()
+        .expect("the failure's age");
     let child_s = conn["ike_sas"][0]["children"][0]["established_s"]
         .as_u64()
         .expect("the CHILD_SA's age");
     assert!(failed_s >= child_s, "{conn}");
+    let human = String::from_utf8_lossy(&b.cli(&["status"]).stdout).into_owned();
+    assert!(human.contains("  previous error (20"), "{human}");
+    assert!(!human.contains("  last error"), "{human}");
     for daemon in [&mut a, &mut b] {
         daemon.signal("TERM");
         assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(0));
     }
+}
+
+/// `daemon`'s log has `text` (a status `last_error`) on an info or warn line of the
+/// connection, after `prefix`.
+fn assert_logged_at_info_or_warn(daemon: &Daemon, prefix: &str, text: &str, side: &str) {
+    let log = daemon.log_text();
+    let line = log
+        .lines()
+        .find(|line| line.contains(&format!("{prefix}{text}")));
+    let Some(line) = line else {
+        panic!("{side}: no log line with {prefix:?} and {text:?}:\n{log}");
+    };
+    assert!(
+        line.contains(" INFO ") || line.contains(" WARN "),
+        "{side}: {line}"
+    );
 }
 
 /// "2026-12-07T11:50:02Z": RFC 3339, UTC, whole seconds.
@@ -1346,4 +1393,136 @@ fn a_second_daemon_of_the_instance_gives_up_and_a_killed_one_leaves_no_lock() {
     wait_for(ESTABLISH_DEADLINE, "the next daemon to answer", || {
         next.status()
     });
+}
+
+/// Both ends' failures of one negotiation, once each end's status has one: the status
+/// `last_error` of the initiator (`a`) and of the responder (`b`).
+fn wait_last_errors(a: &Daemon, b: &Daemon, containing: &str) -> (Value, Value) {
+    wait_for(ESTABLISH_DEADLINE, "both ends' last_error", || {
+        let (sa, sb) = (a.status()?, b.status()?);
+        let has = |s: &Value| {
+            connection(s)["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains(containing))
+        };
+        (has(&sa) && has(&sb)).then(|| (connection(&sa).clone(), connection(&sb).clone()))
+    })
+}
+
+/// A wrong pre-shared key: the responder refuses IKE_AUTH with AUTHENTICATION_FAILED. Both
+/// ends log it and show it in status, with the exchange, its message ID, the peer, the
+/// identities, the method and which end refused; the key itself never shows.
+#[test]
+fn a_wrong_psk_shows_on_both_ends() {
+    if skip_unless_root("a_wrong_psk_shows_on_both_ends") {
+        return;
+    }
+    let dir = TempDir::new("wrong-psk");
+    let a_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 91),
+        subnet: "10.1.0.0/16",
+    };
+    let b_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 92),
+        subnet: "10.2.0.0/16",
+    };
+    let (a_config, b_config) = pair_configs(&a_side, &b_side);
+    let wrong_key = "wrong-key-0b7e4d21c9a8";
+    let a_config = a_config.replace("test-only-key-f3a9c1d2e5b7", wrong_key);
+    assert!(a_config.contains(wrong_key));
+    let mut b = Daemon::start(&dir.0, "b", &b_config);
+    wait_for(ESTABLISH_DEADLINE, "the responder to listen", || b.status());
+    let mut a = Daemon::start(&dir.0, "a", &a_config);
+    let (ca, cb) = wait_last_errors(&a, &b, "AUTHENTICATION_FAILED");
+
+    let refused = cb["last_error"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(
+        refused,
+        "authentication failed: IKE_AUTH (message ID 1, peer 127.0.0.91:500): refused with \
+         AUTHENTICATION_FAILED: AUTH payload of 127.0.0.91 (psk) does not verify with the \
+         pre-shared key of connection tunnel (we are 127.0.0.92, auth psk)"
+    );
+    assert_eq!(cb["last_error_by"], "us");
+    let told = ca["last_error"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(
+        told,
+        "authentication failed: IKE_AUTH (message ID 1, peer 127.0.0.92:500): the peer refused \
+         with AUTHENTICATION_FAILED: we are 127.0.0.91 (auth psk), expecting 127.0.0.92; check \
+         the pre-shared key and identities"
+    );
+    assert_eq!(ca["last_error_by"], "peer");
+    for (side, conn) in [("initiator", &ca), ("responder", &cb)] {
+        let at = conn["last_error_at"].as_str().unwrap_or_default();
+        assert!(is_rfc3339_utc(at), "{side}: {at:?}");
+        assert!(
+            conn["last_error_s"].as_u64().is_some_and(|s| s < 30),
+            "{side}: {conn}"
+        );
+    }
+    for (side, daemon, text) in [("initiator", &a, &told), ("responder", &b, &refused)] {
+        assert_logged_at_info_or_warn(daemon, "tunnel: IKE SA down: ", text, side);
+        let log = daemon.log_text();
+        for key in ["test-only-key-f3a9c1d2e5b7", wrong_key] {
+            assert!(!log.contains(key), "{side} logged a key: {log}");
+        }
+    }
+    for daemon in [&mut a, &mut b] {
+        daemon.signal("TERM");
+        assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(0));
+    }
+}
+
+/// The initiator identifies as someone the responder has no connection for: the responder
+/// refuses IKE_AUTH with AUTHENTICATION_FAILED, naming the identity it got and the one it
+/// expects; the initiator names the identity it used.
+#[test]
+fn an_unknown_identity_shows_on_both_ends() {
+    if skip_unless_root("an_unknown_identity_shows_on_both_ends") {
+        return;
+    }
+    let dir = TempDir::new("unknown-id");
+    let a_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 93),
+        subnet: "10.1.0.0/16",
+    };
+    let b_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 94),
+        subnet: "10.2.0.0/16",
+    };
+    let (a_config, b_config) = pair_configs(&a_side, &b_side);
+    let a_config = format!("{a_config}local_identity = \"stranger.example\"\n");
+    let b_config = b_config.replace(
+        "address = \"127.0.0.93\"\n",
+        "address = \"127.0.0.93\"\nidentity = \"branch.example\"\n",
+    );
+    assert!(b_config.contains("branch.example"));
+    let mut b = Daemon::start(&dir.0, "b", &b_config);
+    wait_for(ESTABLISH_DEADLINE, "the responder to listen", || b.status());
+    let mut a = Daemon::start(&dir.0, "a", &a_config);
+    let (ca, cb) = wait_last_errors(&a, &b, "AUTHENTICATION_FAILED");
+
+    let refused = cb["last_error"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(
+        refused,
+        "authentication failed: IKE_AUTH (message ID 1, peer 127.0.0.93:500): refused with \
+         AUTHENTICATION_FAILED: no connection for identity stranger.example (psk) from \
+         127.0.0.93:500; remote IDs configured for this address: tunnel: branch.example"
+    );
+    assert_eq!(cb["last_error_by"], "us");
+    let told = ca["last_error"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        told.starts_with(
+            "authentication failed: IKE_AUTH (message ID 1, peer 127.0.0.94:500): the peer \
+             refused with AUTHENTICATION_FAILED: we are stranger.example (auth psk)"
+        ),
+        "{told}"
+    );
+    assert_eq!(ca["last_error_by"], "peer");
+    for (side, daemon, text) in [("initiator", &a, &told), ("responder", &b, &refused)] {
+        assert_logged_at_info_or_warn(daemon, "tunnel: IKE SA down: ", text, side);
+    }
+    for daemon in [&mut a, &mut b] {
+        daemon.signal("TERM");
+        assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(0));
+    }
 }

@@ -126,13 +126,13 @@ fn a_refused_child_sa_is_not_reported_established_on_either_end() {
             "initiator",
             &pair.a,
             &daemons[0],
-            "IKE_AUTH: the peer refused with TS_UNACCEPTABLE",
+            "IKE_AUTH (message ID 1, peer 192.0.2.2:500): the peer refused with TS_UNACCEPTABLE",
         ),
         (
             "responder",
             &pair.b,
             &daemons[1],
-            "IKE_AUTH: refused with TS_UNACCEPTABLE",
+            "IKE_AUTH (message ID 1, peer 192.0.2.1:500): refused with TS_UNACCEPTABLE",
         ),
     ] {
         let conn = daemon.status(side, now);
@@ -199,10 +199,11 @@ fn matching_selectors_are_reported_established_on_both_ends() {
     }
 }
 
-/// A failure is kept after the tunnel comes back, dated before it, so status tells the cause
-/// of the last outage from a current one.
+/// Once the tunnel comes back, the failure before it is no longer the last error: it moves to
+/// `previous_error`, dated before the tunnel came up, so status tells the cause of the last
+/// outage from a current one.
 #[test]
-fn a_failure_before_the_tunnel_came_up_is_kept_and_older_than_it() {
+fn a_failure_before_the_tunnel_came_up_becomes_the_previous_error() {
     let mut pair = Pair::default_pair();
     let mut daemons = [Daemon::new(), Daemon::new()];
     // The first attempt finds the link cut and gives up; the retry gets through.
@@ -214,6 +215,12 @@ fn a_failure_before_the_tunnel_came_up_is_kept_and_older_than_it() {
         .a
         .ike_down()
         .is_empty()));
+    let failed = daemons[0].status(&pair.a, pair.now);
+    let failure = failed
+        .last_error
+        .clone()
+        .expect("the failure is the last error");
+    assert_eq!(failed.previous_error, None);
     pair.cut = false;
     assert!(drive(&mut pair, &mut daemons, LIMIT, Pair::established));
     let later = pair.now + Duration::from_secs(30);
@@ -221,14 +228,20 @@ fn a_failure_before_the_tunnel_came_up_is_kept_and_older_than_it() {
 
     let conn = daemons[0].status(&pair.a, pair.now);
     assert_eq!(conn.state, ConnectionState::Established);
-    let failed_s = conn.last_error_s.expect("the failure is kept");
+    assert_eq!(
+        (&conn.last_error, &conn.last_error_at, &conn.last_error_s),
+        (&None, &None, &None),
+        "cleared by the success"
+    );
+    assert_eq!(conn.previous_error.as_deref(), Some(failure.as_str()));
+    let failed_s = conn.previous_error_s.expect("the failure's age");
     let child_s = conn.ike_sas[0].children[0].established_s;
     // Ages are whole seconds, and the retry may come less than one after the failure.
     assert!(
         failed_s >= child_s && failed_s <= child_s + 1,
         "failed {failed_s} s ago, up {child_s} s"
     );
-    let at = conn.last_error_at.expect("its time");
+    let at = conn.previous_error_at.expect("its time");
     let wall_now = SystemTime::UNIX_EPOCH
         + Duration::from_secs(WALL_START_UNIX)
         + pair.now.duration_since(pair.start);

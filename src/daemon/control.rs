@@ -58,8 +58,8 @@
 //! ```text
 //! {"ok":true,"progress":"office: initiating"}
 //! {"ok":true,"progress":"office: IKE SA established with 198.51.100.20:500"}
-//! {"ok":true,"progress":"office: CHILD_SA not established: negotiation failed: IKE_AUTH: the peer refused with TS_UNACCEPTABLE: no CHILD_SA"}
-//! {"ok":false,"error":"office: failed: negotiation failed: IKE_AUTH: ...","outcome":"failed"}
+//! {"ok":true,"progress":"office: CHILD_SA not established: negotiation failed: IKE_AUTH (message ID 1, peer 198.51.100.20:500): the peer refused with TS_UNACCEPTABLE: no CHILD_SA"}
+//! {"ok":false,"error":"office: failed: negotiation failed: IKE_AUTH (message ID 1, ...): ...","outcome":"failed"}
 //! ```
 //!
 //! Progress lines a client is slow to take may be left out (at most 32 wait for it); the

@@ -25,7 +25,7 @@ use super::hub::Hub;
 use super::logging::{self, scope};
 use super::notify::{self, Notifier};
 use super::sockets::{EncapRequirement, Sockets};
-use super::status::last_error::{reason_text, LastErrors, Timestamp};
+use super::status::last_error::{reason_text, refusal_text, LastErrors, Timestamp};
 use super::status::{ConnectionStatus, Counters};
 use super::waiters::Waiters;
 use super::DaemonOptions;
@@ -536,7 +536,11 @@ impl<D: Dataplane> Gateway<D> {
                 peer,
                 failure,
             } => {
-                warn!("{}: refused {peer}: {failure}", self.connection_name(conn));
+                warn!(
+                    "{}: {}",
+                    self.connection_name(conn),
+                    refusal_text(peer, &failure)
+                );
             }
             Event::TrapFailed { conn, failure } => {
                 warn!(
@@ -549,7 +553,10 @@ impl<D: Dataplane> Gateway<D> {
                 peer,
                 failure,
             } => {
-                info!("refused {peer}, which no connection accepts: {failure}");
+                info!(
+                    "no connection accepts {peer}: {}",
+                    refusal_text(peer, &failure)
+                );
             }
         }
     }

@@ -172,6 +172,11 @@ fn not_running(
         // Dated when shown: the time the configuration was loaded.
         last_error_at: None,
         last_error_s: None,
+        last_error_by: None,
+        previous_error: None,
+        previous_error_at: None,
+        previous_error_s: None,
+        previous_error_by: None,
         state: status::ConnectionState::Down,
         ike_sas: Vec::new(),
         interface: hub.then(|| crate::kernel::link::interface_name(&connection)),

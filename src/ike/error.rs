@@ -8,6 +8,7 @@
 //! what both IKE versions share.
 
 use std::fmt;
+use std::net::SocketAddr;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -46,10 +47,22 @@ pub struct Failure {
     /// The exchange by its RFC name (`IKE_SA_INIT`); `None` when none was under way, as when
     /// a lifetime ran out.
     pub exchange: Option<String>,
+    /// The message the exchange failed in. Filled in by the exchange's dispatch
+    /// ([`Failure::in_message`]), which knows it; `None` outside an exchange. Boxed: rarely
+    /// there, and failures travel in `Result`s that must stay small.
+    pub message: Option<Box<InMessage>>,
     /// The error notify sent or received, by its RFC name (`NO_PROPOSAL_CHOSEN`).
     pub notify: Option<String>,
     /// For a person: what did not match or did not arrive. May be empty.
     pub detail: String,
+}
+
+/// The message of an exchange: its ID, which finds it in both ends' debug logs and in a
+/// capture, and the peer's address it was exchanged with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InMessage {
+    pub id: u32,
+    pub peer: SocketAddr,
 }
 
 impl Failure {
@@ -58,6 +71,7 @@ impl Failure {
         Failure {
             by: Side::Local,
             exchange: None,
+            message: None,
             notify: None,
             detail: detail.into(),
         }
@@ -68,6 +82,7 @@ impl Failure {
         Failure {
             by: Side::Local,
             exchange: Some(exchange.to_string()),
+            message: None,
             notify: None,
             detail: detail.into(),
         }
@@ -82,6 +97,7 @@ impl Failure {
         Failure {
             by: Side::Local,
             exchange: Some(exchange.to_string()),
+            message: None,
             notify: Some(notify.to_string()),
             detail: detail.into(),
         }
@@ -96,18 +112,45 @@ impl Failure {
         Failure {
             by: Side::Peer,
             exchange: Some(exchange.to_string()),
+            message: None,
             notify: Some(notify.to_string()),
             detail: detail.into(),
         }
     }
+
+    /// Tie the failure to the message `message_id` of `exchange` with `peer`, if it failed
+    /// in that exchange and does not know its message yet.
+    pub fn in_message(&mut self, exchange: impl fmt::Display, message_id: u32, peer: SocketAddr) {
+        if self.message.is_none()
+            && self
+                .exchange
+                .as_deref()
+                .is_some_and(|ours| ours == exchange.to_string())
+        {
+            self.message = Some(Box::new(InMessage {
+                id: message_id,
+                peer,
+            }));
+        }
+    }
+
+    /// The peer's address the failed exchange ran with, once known.
+    pub fn peer(&self) -> Option<SocketAddr> {
+        self.message.as_ref().map(|m| m.peer)
+    }
 }
 
-/// `IKE_AUTH: the peer refused with AUTHENTICATION_FAILED: check the pre-shared key`,
-/// `CREATE_CHILD_SA: refused with NO_PROPOSAL_CHOSEN: ...`, `IKE_SA_INIT: no answer`.
+/// `IKE_AUTH (message ID 1, peer 192.0.2.1:500): the peer refused with
+/// AUTHENTICATION_FAILED: ...`, `CREATE_CHILD_SA: refused with NO_PROPOSAL_CHOSEN: ...`,
+/// `not established in time`.
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(exchange) = &self.exchange {
-            write!(f, "{exchange}: ")?;
+            f.write_str(exchange)?;
+            if let Some(InMessage { id, peer }) = self.message.as_deref() {
+                write!(f, " (message ID {id}, peer {peer})")?;
+            }
+            f.write_str(": ")?;
         }
         let mut wrote = false;
         if let Some(notify) = &self.notify {
@@ -163,7 +206,18 @@ mod tests {
             ours.to_string(),
             "CREATE_CHILD_SA: refused with NO_PROPOSAL_CHOSEN: no ESP proposal matches"
         );
-        let timeout = Failure::local("not established in time");
+        let address: SocketAddr = "192.0.2.1:4500".parse().expect("address");
+        let mut dated = ours.clone();
+        // Only the exchange it failed in, and only its first message, date a failure.
+        dated.in_message("IKE_AUTH", 3, address);
+        dated.in_message("CREATE_CHILD_SA", 4, address);
+        dated.in_message("CREATE_CHILD_SA", 5, address);
+        assert_eq!(
+            dated.to_string(),
+            "CREATE_CHILD_SA (message ID 4, peer 192.0.2.1:4500): refused with NO_PROPOSAL_CHOSEN: no ESP proposal matches"
+        );
+        let mut timeout = Failure::local("not established in time");
+        timeout.in_message("INFORMATIONAL", 2, address);
         assert_eq!(timeout.to_string(), "not established in time");
     }
 }

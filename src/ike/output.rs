@@ -208,6 +208,18 @@ pub enum DownReason {
     KernelError(KernelFailure),
 }
 
+impl DownReason {
+    /// The negotiation failure it carries, if it is one.
+    pub fn failure_mut(&mut self) -> Option<&mut Failure> {
+        match self {
+            DownReason::AuthFailed(failure) | DownReason::NegotiationFailed(failure) => {
+                Some(failure)
+            }
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Display for DownReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -288,6 +300,20 @@ impl Event {
             | Event::ChildFailed { conn, .. }
             | Event::TrapFailed { conn, .. } => Some(*conn),
             Event::Refused { conn, .. } => *conn,
+        }
+    }
+
+    /// The negotiation failure the event reports, if it reports one.
+    pub fn failure_mut(&mut self) -> Option<&mut Failure> {
+        match self {
+            Event::IkeDown { reason, .. }
+            | Event::ChildDown { reason, .. }
+            | Event::ChildFailed { reason, .. } => reason.failure_mut(),
+            Event::Refused { failure, .. } => Some(failure),
+            Event::IkeUp { .. }
+            | Event::ChildUp { .. }
+            | Event::IkeRekeyed { .. }
+            | Event::TrapFailed { .. } => None,
         }
     }
 }

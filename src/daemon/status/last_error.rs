@@ -4,15 +4,16 @@
 //! here with the time it saw it: the wall-clock time to show (RFC 3339, UTC) and the monotonic
 //! time to measure its age by, which a clock step cannot move.
 //!
-//! A later success does not clear the failure. Like strongSwan's log, status keeps the reason
-//! of the last outage visible after the tunnel is back; its time tells it apart from a current
-//! one: a `last_error_s` greater than the CHILD_SA's `established_s` happened before the
-//! tunnel came up (again).
+//! The next success (a CHILD_SA up: the tunnel carries traffic) moves the failure to the
+//! connection's previous error and clears the last one: `last_error` then always means a
+//! current problem, and the reason of the last outage stays visible, with its time, in
+//! `previous_error`.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::ike::{ConnId, DownReason, Event};
+use crate::ike::{ConnId, DownReason, Event, Failure, Side};
 
 /// A moment as the daemon saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,30 +48,88 @@ impl Timestamp {
 pub struct LastError {
     pub message: String,
     pub at: Timestamp,
+    /// The end that refused or gave up, when the failure was a negotiation's.
+    pub by: Option<Side>,
 }
 
-/// The most recent failure of each connection since the daemon started.
+impl LastError {
+    /// Which end refused, as status shows it: "us" or "peer".
+    pub fn by_text(&self) -> Option<&'static str> {
+        self.by.map(|side| match side {
+            Side::Local => "us",
+            Side::Peer => "peer",
+        })
+    }
+}
+
+/// A connection's current failure and the one before its last success.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ConnErrors {
+    /// Since the last success; `None` once the connection succeeded after it.
+    pub last: Option<LastError>,
+    /// The failure the last success ended.
+    pub previous: Option<LastError>,
+}
+
+/// The failures of each connection since the daemon started.
 #[derive(Debug, Default)]
 pub struct LastErrors {
-    by_conn: HashMap<ConnId, LastError>,
+    by_conn: HashMap<ConnId, ConnErrors>,
 }
 
 impl LastErrors {
+    /// The connection's current failure, if it has not succeeded since.
     pub fn get(&self, conn: ConnId) -> Option<&LastError> {
-        self.by_conn.get(&conn)
+        self.by_conn.get(&conn)?.last.as_ref()
     }
 
-    /// Record `message` as the connection's most recent failure, replacing the one before.
-    pub fn record(&mut self, conn: ConnId, message: String, at: Timestamp) {
-        self.by_conn.insert(conn, LastError { message, at });
+    /// The failure the connection's last success ended.
+    pub fn previous(&self, conn: ConnId) -> Option<&LastError> {
+        self.by_conn.get(&conn)?.previous.as_ref()
     }
 
-    /// Record the failure `event` reports, if it reports one for a connection; returns the
-    /// connection. Deletes (ours or the peer's) and rekeys are no failures.
+    /// Record `error` as the connection's most recent failure, replacing the one before.
+    pub fn record(&mut self, conn: ConnId, error: LastError) {
+        self.by_conn.entry(conn).or_default().last = Some(error);
+    }
+
+    /// The connection succeeded: its current failure, if any, becomes the previous one.
+    pub fn succeeded(&mut self, conn: ConnId) {
+        if let Some(errors) = self.by_conn.get_mut(&conn) {
+            if let Some(last) = errors.last.take() {
+                errors.previous = Some(last);
+            }
+        }
+    }
+
+    /// Record the failure `event` reports, if it reports one for a connection, or the
+    /// success (a CHILD_SA up); returns the connection whose errors changed. Deletes (ours or
+    /// the peer's) and rekeys are no failures.
     pub fn record_event(&mut self, event: &Event, at: Timestamp) -> Option<ConnId> {
+        if let Event::ChildUp { conn, .. } = event {
+            self.succeeded(*conn);
+            return Some(*conn);
+        }
         let (conn, message) = failure_of(event)?;
-        self.record(conn, message, at);
+        let by = failure_in(event).map(|failure| failure.by);
+        self.record(conn, LastError { message, at, by });
         Some(conn)
+    }
+}
+
+/// The negotiation failure an event reports, if it reports one.
+fn failure_in(event: &Event) -> Option<&Failure> {
+    match event {
+        Event::IkeDown { reason, .. }
+        | Event::ChildDown { reason, .. }
+        | Event::ChildFailed { reason, .. } => match reason {
+            DownReason::AuthFailed(failure) | DownReason::NegotiationFailed(failure) => {
+                Some(failure)
+            }
+            _ => None,
+        },
+        Event::Refused { failure, .. } => Some(failure),
+        _ => None,
     }
 }
 
@@ -98,7 +157,7 @@ pub(crate) fn failure_of(event: &Event) -> Option<(ConnId, String)> {
             conn: Some(conn),
             peer,
             failure,
-        } => Some((*conn, format!("refused {peer}: {failure}"))),
+        } => Some((*conn, refusal_text(*peer, failure))),
         Event::TrapFailed { conn, failure } => Some((
             *conn,
             format!("the kernel refused the trap policies: {failure}"),
@@ -107,6 +166,16 @@ pub(crate) fn failure_of(event: &Event) -> Option<(ConnId, String)> {
         | Event::IkeUp { .. }
         | Event::ChildUp { .. }
         | Event::IkeRekeyed { .. } => None,
+    }
+}
+
+/// A refusal of a request that left no SA: the failure names the peer once it knows its
+/// message; else the peer is named first.
+pub fn refusal_text(peer: SocketAddr, failure: &Failure) -> String {
+    if failure.peer() == Some(peer) {
+        format!("refused: {failure}")
+    } else {
+        format!("refused {peer}: {failure}")
     }
 }
 
@@ -260,17 +329,11 @@ mod tests {
                 inbound_spi: 2,
                 reason: DownReason::Rekeyed,
             },
-            Event::ChildUp {
-                conn,
-                sa,
-                reqid: 1,
-                inbound_spi: 2,
-                outbound_spi: 3,
-            },
         ] {
             assert_eq!(errors.record_event(&not_a_failure, later), None);
         }
         assert_eq!(errors.get(conn).map(|e| e.at), Some(first), "kept");
+        assert_eq!(errors.get(conn).and_then(LastError::by_text), Some("us"));
         let dead = Event::IkeDown {
             conn,
             sa,
@@ -280,7 +343,56 @@ mod tests {
         let recorded = errors.get(conn).expect("replaced");
         assert_eq!(recorded.message, "the peer stopped answering");
         assert_eq!(recorded.at, later);
+        assert_eq!(recorded.by, None, "no end refused");
         assert_eq!(errors.get(ConnId(4)), None);
+    }
+
+    #[test]
+    fn a_success_moves_the_last_error_to_previous_with_its_time() {
+        let conn = ConnId(2);
+        let sa = SaId(1);
+        let failed_at = Timestamp::now();
+        let mut errors = LastErrors::default();
+        let up = Event::ChildUp {
+            conn,
+            sa,
+            reqid: 1,
+            inbound_spi: 2,
+            outbound_spi: 3,
+        };
+        errors.record_event(&up, Timestamp::now());
+        assert_eq!((errors.get(conn), errors.previous(conn)), (None, None));
+        let refused = Event::IkeDown {
+            conn,
+            sa,
+            reason: DownReason::AuthFailed(Failure::refused_by_peer(
+                "IKE_AUTH",
+                "AUTHENTICATION_FAILED",
+                "",
+            )),
+        };
+        errors.record_event(&refused, failed_at);
+        let failure = errors.get(conn).cloned().expect("recorded");
+        assert_eq!(failure.by_text(), Some("peer"));
+        assert_eq!(errors.previous(conn), None);
+        assert_eq!(errors.record_event(&up, Timestamp::now()), Some(conn));
+        assert_eq!(errors.get(conn), None, "cleared by the success");
+        assert_eq!(errors.previous(conn), Some(&failure), "with its time");
+        // Another success keeps it; the next failure leaves it until the next success.
+        errors.record_event(&up, Timestamp::now());
+        assert_eq!(errors.previous(conn), Some(&failure));
+        let dead = Event::IkeDown {
+            conn,
+            sa,
+            reason: DownReason::PeerDead,
+        };
+        errors.record_event(&dead, Timestamp::now());
+        assert_eq!(errors.previous(conn), Some(&failure));
+        errors.record_event(&up, Timestamp::now());
+        assert_eq!(
+            errors.previous(conn).map(|e| e.message.as_str()),
+            Some("the peer stopped answering")
+        );
     }
 
     #[test]
@@ -298,6 +410,12 @@ mod tests {
         assert_eq!(
             errors.get(conn).map(|e| e.message.as_str()),
             Some("refused 192.0.2.9:500: IKE_SA_INIT: refused with NO_PROPOSAL_CHOSEN")
+        );
+        let mut dated = Failure::refused("IKE_SA_INIT", "NO_PROPOSAL_CHOSEN", "");
+        dated.in_message("IKE_SA_INIT", 0, peer);
+        assert_eq!(
+            refusal_text(peer, &dated),
+            "refused: IKE_SA_INIT (message ID 0, peer 192.0.2.9:500): refused with NO_PROPOSAL_CHOSEN"
         );
     }
 }

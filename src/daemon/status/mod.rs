@@ -49,9 +49,15 @@
 //!                                      // so), else the configured address; null for "any"
 //!     "local_subnets": ["172.16.0.0/16"],
 //!     "remote_subnets": ["192.168.10.0/24"],
-//!     "last_error": null,              // the most recent failure since the daemon started
+//!     "last_error": null,              // the current failure: none since the last success
 //!     "last_error_at": null,           // when: RFC 3339 UTC, "2026-12-07T11:50:02Z"
 //!     "last_error_s": null,            // seconds since then
+//!     "last_error_by": null,           // the end that refused: "us" | "peer"; null when
+//!                                      // no end refused (no answer, the kernel)
+//!     "previous_error": null,          // the failure the last success ended, with its
+//!     "previous_error_at": null,       // time, age and refusing end as above
+//!     "previous_error_s": null,
+//!     "previous_error_by": null,
 //!     "interface": "ikh-office",       // hub mode: the xfrm interface; null otherwise
 //!     "if_id": 2166136261,             // hub mode: the interface's if_id; null otherwise
 //!     "ike_sas": [{                    // best first: established, no-child-sa, deleting,
@@ -110,10 +116,9 @@
 //!   contain the word: scripts match the state itself).
 //! - `connecting` (IKE_SA_INIT or IKE_AUTH under way), `deleting`, and `down` (no IKE SA).
 //!
-//! `last_error` stays a string, as before; its time is in the two fields beside it, null when
-//! there is none. A later success does not clear it: it keeps the reason of the last outage
-//! (see [`last_error`]); compare `last_error_s` with the `established_s` of the IKE SA and its
-//! CHILD_SAs to tell an old failure from a current one.
+//! `last_error` stays a string, as before; its time is in the fields beside it, null when
+//! there is none. The next success (a CHILD_SA up) moves it to `previous_error`, with its
+//! time, and clears it (see [`last_error`]): a `last_error` is always a current problem.
 
 pub mod last_error;
 pub(crate) mod pretty;
@@ -224,6 +229,18 @@ pub struct ConnectionStatus {
     pub last_error_at: Option<String>,
     #[serde(default)]
     pub last_error_s: Option<u64>,
+    /// The end that refused: "us" or "peer"; null when no end refused.
+    #[serde(default)]
+    pub last_error_by: Option<String>,
+    /// The failure the last success ended, with its time and refusing end.
+    #[serde(default)]
+    pub previous_error: Option<String>,
+    #[serde(default)]
+    pub previous_error_at: Option<String>,
+    #[serde(default)]
+    pub previous_error_s: Option<u64>,
+    #[serde(default)]
+    pub previous_error_by: Option<String>,
     pub ike_sas: Vec<IkeSaStatus>,
     /// Hub mode: the connection's xfrm interface and its if_id; null otherwise.
     #[serde(default)]
@@ -358,7 +375,16 @@ impl ConnectionStatus {
     /// Show `error` as the connection's last error, with its time as of `now`.
     pub fn set_last_error(&mut self, error: &LastError, now: Instant) {
         self.last_error = Some(error.message.clone());
+        self.last_error_by = error.by_text().map(str::to_owned);
         self.set_last_error_time(&error.at, now);
+    }
+
+    /// Show `error` as the failure the connection's last success ended.
+    pub fn set_previous_error(&mut self, error: &LastError, now: Instant) {
+        self.previous_error = Some(error.message.clone());
+        self.previous_error_at = Some(error.at.rfc3339());
+        self.previous_error_s = Some(error.at.age_s(now));
+        self.previous_error_by = error.by_text().map(str::to_owned);
     }
 
     /// Date `last_error`, if there is one, at `at`, as of `now`.
@@ -473,12 +499,20 @@ pub fn collect(
             last_error: None,
             last_error_at: None,
             last_error_s: None,
+            last_error_by: None,
+            previous_error: None,
+            previous_error_at: None,
+            previous_error_s: None,
+            previous_error_by: None,
             ike_sas,
             interface: settings.if_id.map(|_| interface_name(&settings.name)),
             if_id: settings.if_id,
         };
         if let Some(error) = facts.last_errors.get(id) {
             connection.set_last_error(error, now);
+        }
+        if let Some(error) = facts.last_errors.previous(id) {
+            connection.set_previous_error(error, now);
         }
         connections.push(connection);
     }
@@ -839,6 +873,13 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
                 when_text(conn.last_error_at.as_deref(), conn.last_error_s)
             );
         }
+        if let Some(error) = &conn.previous_error {
+            let _ = writeln!(
+                out,
+                "  previous error{}: {error}",
+                when_text(conn.previous_error_at.as_deref(), conn.previous_error_s)
+            );
+        }
         for sa in &conn.ike_sas {
             let role = if sa.initiator {
                 "initiator"
@@ -966,6 +1007,11 @@ pub(crate) mod tests {
                     last_error: Some("the peer stopped answering".into()),
                     last_error_at: Some("2026-12-07T11:48:02Z".into()),
                     last_error_s: Some(180),
+                    last_error_by: None,
+                    previous_error: None,
+                    previous_error_at: None,
+                    previous_error_s: None,
+                    previous_error_by: None,
                     interface: Some("ikh-office".into()),
                     if_id: Some(7),
                     ike_sas: vec![IkeSaStatus {
@@ -1048,6 +1094,11 @@ pub(crate) mod tests {
                     ),
                     last_error_at: Some("2026-12-07T11:50:57Z".into()),
                     last_error_s: Some(5),
+                    last_error_by: None,
+                    previous_error: None,
+                    previous_error_at: None,
+                    previous_error_s: None,
+                    previous_error_by: None,
                     interface: None,
                     if_id: None,
                     ike_sas: vec![IkeSaStatus {
@@ -1081,6 +1132,11 @@ pub(crate) mod tests {
                     last_error: Some("authentication failed: AUTH payload mismatch".into()),
                     last_error_at: Some("2026-12-07T11:50:59Z".into()),
                     last_error_s: Some(3),
+                    last_error_by: None,
+                    previous_error: None,
+                    previous_error_at: None,
+                    previous_error_s: None,
+                    previous_error_by: None,
                     ike_sas: vec![],
                     interface: None,
                     if_id: None,

@@ -117,17 +117,47 @@ fn auth_inputs<'a>(
     })
 }
 
+/// An AUTH method as the configuration names it (`psk`), else by its IANA name.
+fn method_name(method: AuthMethod) -> String {
+    match method {
+        AuthMethod::SharedKeyMic => "psk".to_string(),
+        other => other
+            .registry_name()
+            .unwrap_or_else(|| format!("auth method {}", other.value())),
+    }
+}
+
+/// Who we said we are, whom we expected and how we authenticated: what an operator compares
+/// with the peer's configuration when it refuses us.
+fn our_side(settings: Option<&ConnectionSettings>) -> String {
+    match settings {
+        Some(c) => format!(
+            "we are {} (auth psk), expecting {}",
+            c.local_id,
+            c.remote_id
+                .as_ref()
+                .map_or_else(|| "any ID".to_string(), ToString::to_string)
+        ),
+        None => "the connection is gone".to_string(),
+    }
+}
+
 /// Why an IKE_AUTH response without IDr or AUTH ends the SA.
-fn refused_auth(error: Option<NotifyType>) -> DownReason {
+fn refused_auth(error: Option<NotifyType>, settings: Option<&ConnectionSettings>) -> DownReason {
     match error {
         Some(NotifyType::AuthenticationFailed) => DownReason::AuthFailed(Failure::refused_by_peer(
             ExchangeType::IkeAuth,
             NotifyType::AuthenticationFailed,
-            "check the pre-shared key and identities",
+            format!(
+                "{}; check the pre-shared key and identities",
+                our_side(settings)
+            ),
         )),
-        Some(kind) => {
-            DownReason::NegotiationFailed(Failure::refused_by_peer(ExchangeType::IkeAuth, kind, ""))
-        }
+        Some(kind) => DownReason::NegotiationFailed(Failure::refused_by_peer(
+            ExchangeType::IkeAuth,
+            kind,
+            our_side(settings),
+        )),
         None => DownReason::NegotiationFailed(Failure::gave_up(
             ExchangeType::IkeAuth,
             "response without IDr or AUTH",
@@ -353,8 +383,13 @@ impl Context {
         };
         let selectors = p.tsi.zip(p.tsr);
         let Some(conn) = self.connection_for_identity(sa, &identity, selectors) else {
+            let expected = self
+                .connection(sa.conn)
+                .and_then(|c| Some(format!("{}: {}", c.name, c.remote_id.as_ref()?)))
+                .unwrap_or_else(|| "none".to_string());
             return Err(failed(format!(
-                "no connection for identity {identity} from {}",
+                "no connection for identity {identity} ({}) from {}; remote IDs configured for this address: {expected}",
+                method_name(auth.method),
                 sa.remote
             )));
         };
@@ -380,10 +415,20 @@ impl Context {
             );
         if !valid {
             debug!(sa = sa.id.0, %identity, "initiator's AUTH does not verify");
-            return Err(failed(format!(
-                "AUTH payload of {identity} does not verify with the pre-shared key of connection {}",
-                settings.name
-            )));
+            let detail = if auth.method == AuthMethod::SharedKeyMic {
+                format!(
+                    "AUTH payload of {identity} (psk) does not verify with the pre-shared key of connection {} (we are {}, auth psk)",
+                    settings.name, settings.local_id
+                )
+            } else {
+                format!(
+                    "{identity} authenticates with {}, connection {} with psk (we are {})",
+                    method_name(auth.method),
+                    settings.name,
+                    settings.local_id
+                )
+            };
+            return Err(failed(detail));
         }
         let idr = identification(&settings.local_id);
         let our_auth = psk_auth(
@@ -502,7 +547,7 @@ impl Context {
     ) -> Fate {
         let p = collect(payloads);
         let (Some(idr), Some(auth)) = (p.idr, p.auth) else {
-            return Fate::Remove(refused_auth(p.error));
+            return Fate::Remove(refused_auth(p.error, self.connection(sa.conn)));
         };
         let identity = identity(idr);
         let Some(AuthInputs {
@@ -535,7 +580,11 @@ impl Context {
         if !valid {
             return Fate::Remove(DownReason::AuthFailed(Failure::gave_up(
                 ExchangeType::IkeAuth,
-                format!("AUTH payload of {identity} does not verify with the pre-shared key"),
+                format!(
+                    "AUTH payload of {identity} ({}) does not verify with the pre-shared key (we are {}, auth psk)",
+                    method_name(auth.method),
+                    settings.local_id
+                ),
             )));
         }
         let child = first_child_as_initiator(settings, init, crypto, &p);

@@ -12,12 +12,14 @@ use super::super::context::Context;
 use super::super::engine::{Engine, Fate};
 use super::super::error::Error;
 use super::super::output::{DownReason, Transmit};
+use super::super::owner::Direction;
 use super::super::sa::{IkeSa, RequestKind, SaState};
 use super::super::timer::Timer;
 use super::informational;
 use super::init::NAT_T_PORT;
 use super::message;
 use super::sa::{CachedResponse, Expect, Outstanding};
+use super::trace;
 
 /// INVALID_IKE_SPI answers sent at most per second (see `Context::answer_invalid_spi`).
 const INVALID_SPI_PER_SECOND: u32 = 20;
@@ -32,23 +34,53 @@ impl Engine {
         remote: SocketAddr,
         datagram: &[u8],
     ) {
+        let first_new_event = self.cx.events.len();
+        let Some(header) = self.dispatch_v2_datagram(now, local, remote, datagram) else {
+            return;
+        };
+        // The exchanges name their failures; the message ID that both ends' logs and a
+        // capture find the exchange by is known here, once for all of them.
+        for event in self.cx.events.iter_mut().skip(first_new_event) {
+            if let Some(failure) = event.failure_mut() {
+                failure.in_message(header.exchange, header.message_id, remote);
+            }
+        }
+    }
+
+    /// [`Engine::handle_v2_datagram`] without tying failures to their message: returns the
+    /// header of a message that parsed.
+    fn dispatch_v2_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        datagram: &[u8],
+    ) -> Option<ikev2::Header> {
         let cx = &mut self.cx;
         if cx.drop_init_from_full_source(remote, datagram) {
-            return;
+            return None;
         }
         let message = match ikev2::parse_message(datagram) {
             Ok(m) => m,
             Err(e) => {
                 cx.stats.dropped_malformed += 1;
                 debug!(%remote, "dropped malformed datagram: {e}");
-                return;
+                return None;
             }
         };
         let header = message.header;
+        // A protected message's payloads are logged once decrypted (`open_protected`).
+        if !message
+            .payloads
+            .iter()
+            .any(|p| matches!(p, Payload::Encrypted(_) | Payload::EncryptedFragment(_)))
+        {
+            trace::log_message(Direction::Received, remote, &header, &message.payloads);
+        }
         if header.exchange == ExchangeType::IkeSaInit && !header.flags.response {
             if header.spi_r != 0 || header.message_id != 0 {
                 cx.stats.dropped_unexpected += 1;
-                return;
+                return Some(header);
             }
             match cx.half_open.get(&(header.spi_i, remote)).copied() {
                 Some(id) => {
@@ -62,7 +94,7 @@ impl Engine {
                 }
                 None => cx.respond_init(now, local, remote, datagram, &message),
             }
-            return;
+            return Some(header);
         }
         // The sender's initiator flag tells which of the two SPIs is ours (RFC 7296 3.1).
         let our_spi = if header.flags.initiator {
@@ -77,10 +109,10 @@ impl Engine {
                 cx.answer_invalid_spi(now, local, remote, &header);
                 cx.note_stale_peer(now, remote, our_spi);
             }
-            return;
+            return Some(header);
         };
         let Some(sa) = self.sas.get_mut(id.0 as usize).and_then(Option::as_mut) else {
-            return;
+            return Some(header);
         };
         let cx = &mut self.cx;
         let fate = if header.flags.initiator == sa.initiator {
@@ -92,6 +124,7 @@ impl Engine {
             cx.on_request(now, sa, local, remote, datagram, &message)
         };
         self.settle(now, id, fate);
+        Some(header)
     }
 }
 
@@ -314,6 +347,7 @@ impl Context {
     ) -> Option<Vec<Vec<u8>>> {
         let max = sa.v2.fragmentation.then(|| self.max_message(sa));
         let crypto = sa.v2.crypto.as_mut()?;
+        trace::log_message(Direction::Sent, sa.remote, header, payloads);
         Some(message::seal(
             &mut crypto.outbound,
             header,
@@ -345,7 +379,10 @@ impl Context {
     ) -> Option<(Vec<Payload>, message::Digest)> {
         let crypto = sa.v2.crypto.as_ref()?;
         match message::open(&crypto.inbound, &mut sa.v2.reassembly, datagram, msg) {
-            Ok(message::Opened::Complete { payloads, digest }) => Some((payloads, digest)),
+            Ok(message::Opened::Complete { payloads, digest }) => {
+                trace::log_message(Direction::Received, sa.remote, &msg.header, &payloads);
+                Some((payloads, digest))
+            }
             Ok(message::Opened::Partial) => None,
             Err(e) => {
                 self.count_drop(&e);

@@ -18,6 +18,7 @@ use super::super::context::Context;
 use super::super::engine::Fate;
 use super::super::error::{Error, Failure};
 use super::super::output::{ConnId, DownReason, SaId, Transmit};
+use super::super::owner::Direction;
 use super::super::sa::{HalfOpenEntry, IkeSa, NatState, SaOrigin, SaState};
 use super::super::timer::{Timer, TimerQueue};
 use super::informational::notify;
@@ -26,6 +27,7 @@ use super::proposal::{
     accept_ike, describe, group_offered, ike_sa_payload, preferred_group, select_ike,
 };
 use super::sa::{AuthContext, AuthKeys, CachedResponse, Expect, Handshake, InitSent, SaCrypto};
+use super::trace;
 use crate::algorithm::DhGroup;
 use crate::wire::ikev2::transform::{InvalidKeData, TransformId};
 
@@ -268,6 +270,7 @@ impl Context {
             NotifyType::Ikev2FragmentationSupported,
             Vec::new(),
         )));
+        trace::log_message(Direction::Sent, sa.remote, &header, &payloads);
         let bytes = ikev2::emit_message(&header, &payloads);
         init.request = bytes.clone();
         self.send_request(now, sa, Expect::InitResponse, 0, vec![bytes]);
@@ -295,7 +298,9 @@ impl Context {
             message_id: 0,
             length: 0,
         };
-        let payload = ikev2::emit_message(&header, &[Payload::Notify(notify(kind, data))]);
+        let payloads = [Payload::Notify(notify(kind, data))];
+        trace::log_message(Direction::Sent, remote, &header, &payloads);
+        let payload = ikev2::emit_message(&header, &payloads);
         self.emit_transmit(Transmit {
             local,
             remote,
@@ -720,6 +725,7 @@ impl Context {
         sa.v2.fragmentation = fragmentation;
         sa.v2.exchanges.expected_request_id = 1;
         let header = super::message::header(&sa, ExchangeType::IkeSaInit, true, 0);
+        trace::log_message(Direction::Sent, remote, &header, &out);
         let response = ikev2::emit_message(&header, &out);
         self.emit_transmit(Transmit {
             local,
@@ -813,10 +819,19 @@ impl Context {
             Payload::Notify(n) if n.notify_type.is_error() => Some(n.notify_type),
             _ => None,
         }) {
+            // What we offered, for comparing with the peer's configuration.
+            let offered = self
+                .connection(sa.conn)
+                .map(|c| {
+                    let ours: Vec<String> =
+                        c.ike_proposals.iter().map(ToString::to_string).collect();
+                    format!("we offered {}", ours.join(", "))
+                })
+                .unwrap_or_default();
             return Fate::Remove(DownReason::NegotiationFailed(Failure::refused_by_peer(
                 ExchangeType::IkeSaInit,
                 refusal,
-                "",
+                offered,
             )));
         }
         let Some((sa_p, ke, nr)) = sa_ke_nonce(payloads) else {

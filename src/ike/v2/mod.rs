@@ -14,4 +14,5 @@ mod nat;
 mod new_child;
 pub(in crate::ike) mod proposal;
 pub(in crate::ike) mod sa;
+pub(in crate::ike) mod trace;
 pub(in crate::ike) mod ts;
