@@ -180,7 +180,12 @@ fn no_common_proposal_is_refused_with_no_proposal_chosen() {
         _ => None,
     });
     let refused = refused.expect("the responder reports its refusal");
-    assert!(refused.contains("NO_PROPOSAL_CHOSEN"), "{refused}");
+    assert!(
+        refused.starts_with(&format!(
+            "Main Mode (message ID 0, peer {A_ADDR}:500): refused with NO_PROPOSAL_CHOSEN"
+        )),
+        "{refused}"
+    );
     let initiator = ike_down_reasons(&pair, Which::A)
         .first()
         .map(ToString::to_string)
@@ -211,6 +216,14 @@ fn selectors_outside_the_connection_are_refused_with_invalid_id_information() {
     let b_text = failed(&pair.b.events).expect("the responder reports it");
     assert!(
         b_text.contains("INVALID_ID_INFORMATION") && b_text.contains("10.99.0.0/16"),
+        "{b_text}"
+    );
+    // Quick Mode's message ID is random: the text names it.
+    assert!(
+        b_text.starts_with("negotiation failed: Quick Mode (message ID ")
+            && b_text.contains(&format!(
+                ", peer {A_ADDR}:500): refused with INVALID_ID_INFORMATION"
+            )),
         "{b_text}"
     );
     let a_text = failed(&pair.a.events).expect("the initiator reports it");

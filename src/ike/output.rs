@@ -210,6 +210,16 @@ pub enum DownReason {
 
 impl DownReason {
     /// The negotiation failure it carries, if it is one.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            DownReason::AuthFailed(failure) | DownReason::NegotiationFailed(failure) => {
+                Some(failure)
+            }
+            _ => None,
+        }
+    }
+
+    /// [`DownReason::failure`], for the dispatch to fill in its message.
     pub fn failure_mut(&mut self) -> Option<&mut Failure> {
         match self {
             DownReason::AuthFailed(failure) | DownReason::NegotiationFailed(failure) => {
@@ -304,6 +314,20 @@ impl Event {
     }
 
     /// The negotiation failure the event reports, if it reports one.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            Event::IkeDown { reason, .. }
+            | Event::ChildDown { reason, .. }
+            | Event::ChildFailed { reason, .. } => reason.failure(),
+            Event::Refused { failure, .. } => Some(failure),
+            Event::IkeUp { .. }
+            | Event::ChildUp { .. }
+            | Event::IkeRekeyed { .. }
+            | Event::TrapFailed { .. } => None,
+        }
+    }
+
+    /// [`Event::failure`], for the dispatch to fill in its message.
     pub fn failure_mut(&mut self) -> Option<&mut Failure> {
         match self {
             Event::IkeDown { reason, .. }

@@ -111,25 +111,9 @@ impl LastErrors {
             return Some(*conn);
         }
         let (conn, message) = failure_of(event)?;
-        let by = failure_in(event).map(|failure| failure.by);
+        let by = event.failure().map(|failure| failure.by);
         self.record(conn, LastError { message, at, by });
         Some(conn)
-    }
-}
-
-/// The negotiation failure an event reports, if it reports one.
-fn failure_in(event: &Event) -> Option<&Failure> {
-    match event {
-        Event::IkeDown { reason, .. }
-        | Event::ChildDown { reason, .. }
-        | Event::ChildFailed { reason, .. } => match reason {
-            DownReason::AuthFailed(failure) | DownReason::NegotiationFailed(failure) => {
-                Some(failure)
-            }
-            _ => None,
-        },
-        Event::Refused { failure, .. } => Some(failure),
-        _ => None,
     }
 }
 

@@ -15,7 +15,20 @@ use super::super::engine::{Engine, Fate};
 use super::super::output::{DownReason, SaId, Transmit};
 use super::super::sa::{IkeSa, RequestKind, SaState};
 use super::super::timer::{Timer, TimerQueue};
+use super::aggressive::AGGRESSIVE_MODE;
+use super::main_mode::MAIN_MODE;
+use super::quick_mode::QUICK_MODE;
 use super::sa::{digest, Expect, Outstanding};
+
+/// The name the exchanges give their failures for an exchange type of theirs.
+fn exchange_name(exchange: ExchangeType) -> Option<&'static str> {
+    match exchange {
+        ExchangeType::IdentityProtection => Some(MAIN_MODE),
+        ExchangeType::Aggressive => Some(AGGRESSIVE_MODE),
+        ExchangeType::QuickMode => Some(QUICK_MODE),
+        _ => None,
+    }
+}
 
 impl Engine {
     /// An IKEv1 datagram: the first message of a new phase 1, a retransmission of one, or a
@@ -27,26 +40,52 @@ impl Engine {
         remote: SocketAddr,
         datagram: &[u8],
     ) {
+        let first_new_event = self.cx.events.len();
+        let Some(header) = self.dispatch_v1_datagram(now, local, remote, datagram) else {
+            return;
+        };
+        // As for IKEv2: the failures this message caused in its own exchange learn its
+        // message ID and peer here, once for all exchanges. A peer's refusal comes in an
+        // informational exchange of its own and keeps none.
+        let Some(exchange) = exchange_name(header.exchange) else {
+            return;
+        };
+        for event in self.cx.events.iter_mut().skip(first_new_event) {
+            if let Some(failure) = event.failure_mut() {
+                failure.in_message(exchange, header.message_id, remote);
+            }
+        }
+    }
+
+    /// [`Engine::handle_v1_datagram`] without tying failures to their message: returns the
+    /// header of a message that parsed.
+    fn dispatch_v1_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        datagram: &[u8],
+    ) -> Option<Header> {
         let cx = &mut self.cx;
         let header = match Header::parse(datagram) {
             Ok(h) if usize::try_from(h.length).ok() == Some(datagram.len()) => h,
             Ok(_) | Err(_) => {
                 cx.stats.dropped_malformed += 1;
                 debug!(%remote, "dropped malformed IKEv1 datagram");
-                return;
+                return None;
             }
         };
         if header.responder_cookie == 0 {
             self.v1_first_message(now, local, remote, datagram, &header);
-            return;
+            return Some(header);
         }
         let Some(id) = self.v1_sa_of(&header) else {
             self.cx.stats.dropped_unknown_sa += 1;
             debug!(%remote, "dropped IKEv1 message for an unknown ISAKMP SA");
-            return;
+            return Some(header);
         };
         let Some(sa) = self.sas.get_mut(id.0 as usize).and_then(Option::as_mut) else {
-            return;
+            return Some(header);
         };
         let cx = &mut self.cx;
         let received = digest(datagram);
@@ -58,10 +97,11 @@ impl Engine {
                 remote: sa.remote,
                 payload: reply,
             });
-            return;
+            return Some(header);
         }
         let fate = cx.on_v1_message(now, sa, (local, remote), datagram, &header);
         self.settle(now, id, fate);
+        Some(header)
     }
 
     /// A message without a responder cookie: a new Main or Aggressive Mode, or a
