@@ -1148,7 +1148,7 @@ fn a_refused_child_sa_is_not_reported_established() {
         (
             "initiator",
             &sa,
-            "IKE_AUTH (message ID 1, peer 127.0.0.42:500): the peer refused with TS_UNACCEPTABLE",
+            "IKE_AUTH (message ID 1, peer 127.0.0.42:500): the peer refused with TS_UNACCEPTABLE: no CHILD_SA; we offered aes256-sha256, local 10.1.0.0/16, remote 172.16.0.0/12",
         ),
         (
             "responder",

@@ -173,20 +173,38 @@ fn first_child_as_initiator(
     crypto: &SaCrypto,
     p: &AuthPayloads,
 ) -> Result<NewChild, Failure> {
-    let gave_up = |detail| Failure::gave_up(ExchangeType::IkeAuth, detail);
+    let gave_up = |detail: String| Failure::gave_up(ExchangeType::IkeAuth, detail);
     let (Some(answer), Some(tsi), Some(tsr)) = (p.sa, p.tsi, p.tsr) else {
+        // What we asked for, to compare with what the peer's configuration accepts.
+        let ours: Vec<String> = settings
+            .esp_proposals
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        let asked = format!(
+            "we offered {}, local {}, remote {}",
+            ours.join(", "),
+            selector::list(&selector::subnets(&settings.local_subnets)),
+            selector::list(&selector::subnets(&settings.remote_subnets))
+        );
         return Err(match p.error {
-            Some(kind) => Failure::refused_by_peer(ExchangeType::IkeAuth, kind, "no CHILD_SA"),
-            None => gave_up("peer created no CHILD_SA"),
+            Some(kind) => Failure::refused_by_peer(
+                ExchangeType::IkeAuth,
+                kind,
+                format!("no CHILD_SA; {asked}"),
+            ),
+            None => gave_up(format!("peer created no CHILD_SA; {asked}")),
         });
     };
     let Some((suite, peer_spi)) = accept_esp(&settings.esp_proposals, answer, None) else {
-        return Err(gave_up("responder chose an ESP proposal we did not offer"));
+        return Err(gave_up(
+            "responder chose an ESP proposal we did not offer".into(),
+        ));
     };
     let offered_local = ts::from_subnets(&settings.local_subnets);
     let offered_remote = ts::from_subnets(&settings.remote_subnets);
     if !(ts::within(tsi, &offered_local) && ts::within(tsr, &offered_remote)) {
-        return Err(gave_up("responder widened the traffic selectors"));
+        return Err(gave_up("responder widened the traffic selectors".into()));
     }
     let keys = derive_child_keys(
         crypto.suite.prf,
