@@ -48,8 +48,8 @@ pub struct Failure {
     /// a lifetime ran out.
     pub exchange: Option<String>,
     /// The message the exchange failed in. Filled in by the exchange's dispatch
-    /// ([`Failure::in_message`]), which knows it; `None` outside an exchange. Boxed: rarely
-    /// there, and failures travel in `Result`s that must stay small.
+    /// ([`Failure::in_message`]), which knows it; `None` outside an exchange. Boxed: failures
+    /// travel in the `Err` of `Result`s, which must stay small.
     pub message: Option<Box<InMessage>>,
     /// The error notify sent or received, by its RFC name (`NO_PROPOSAL_CHOSEN`).
     pub notify: Option<String>,
