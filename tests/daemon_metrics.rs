@@ -209,3 +209,74 @@ fn a_refused_proposal_counts_as_a_no_proposal_chosen_failure_on_both_ends() {
     assert_eq!(a.wait_exit(Duration::from_secs(10)), Some(0));
     assert_eq!(b.wait_exit(Duration::from_secs(10)), Some(0));
 }
+
+#[test]
+fn a_metrics_port_in_use_stops_the_start_with_the_reason() {
+    if skip_unless_root("a_metrics_port_in_use_stops_the_start_with_the_reason") {
+        return;
+    }
+    let dir = TempDir::new("metrics-busy");
+    let me = Side {
+        address: Ipv4Addr::new(127, 0, 0, 105),
+        subnet: "10.1.0.0/16",
+    };
+    let peer = Side {
+        address: Ipv4Addr::new(127, 0, 0, 106),
+        subnet: "10.2.0.0/16",
+    };
+    let taken = std::net::TcpListener::bind("127.0.0.105:0").expect("a port to take");
+    let address = taken.local_addr().expect("its address");
+    let config = with_metrics(config_text(&me, &peer, false, ""), address);
+    let mut daemon = Daemon::start(&dir.0, "busy", &config);
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(1));
+    let log = daemon.log_text();
+    assert!(
+        log.contains(&format!(
+            "cannot listen for metrics on {address} (gateway.metrics_listen)"
+        )),
+        "{log}"
+    );
+    assert!(!daemon.socket.exists(), "{log}");
+}
+
+/// Clients that connect and send nothing take every place; they are closed after the request
+/// timeout and a scrape waiting behind them is answered.
+#[test]
+fn silent_clients_are_closed_and_a_waiting_scrape_is_answered() {
+    if skip_unless_root("silent_clients_are_closed_and_a_waiting_scrape_is_answered") {
+        return;
+    }
+    let dir = TempDir::new("metrics-silent");
+    let me = Side {
+        address: Ipv4Addr::new(127, 0, 0, 107),
+        subnet: "10.1.0.0/16",
+    };
+    let peer = Side {
+        address: Ipv4Addr::new(127, 0, 0, 108),
+        subnet: "10.2.0.0/16",
+    };
+    let address: SocketAddr = "127.0.0.107:9669".parse().expect("address");
+    let config = with_metrics(config_text(&me, &peer, false, ""), address);
+    let mut daemon = Daemon::start(&dir.0, "silent", &config);
+    wait_for(ESTABLISH_DEADLINE, "the daemon to answer", || {
+        daemon.status()
+    });
+    // As many as the endpoint serves at once (metrics::http::MAX_SCRAPES).
+    let mut silent: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect_timeout(&address, IO_TIMEOUT).expect("connect"))
+        .collect();
+    let text = scrape(address).expect("a scrape answered behind the silent clients");
+    assert!(
+        text.lines()
+            .any(|l| l == r#"ikehub_connection_up{connection="tunnel"} 0"#),
+        "{text}"
+    );
+    for stream in &mut silent {
+        stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        let mut rest = Vec::new();
+        // Closed by the daemon: the read ends (with or without an error status first).
+        stream.read_to_end(&mut rest).expect("closed by the daemon");
+    }
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(0));
+}

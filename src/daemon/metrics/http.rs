@@ -2,8 +2,9 @@
 //! `GET /metrics` only. It holds no gateway state: each scrape asks the loop for the text.
 //!
 //! Bounded like the control socket: at most [`MAX_SCRAPES`] connections are served at once
-//! (more wait in the listen backlog), and a connection is closed after [`SCRAPE_TIMEOUT`]
-//! whatever it is doing, so a client that never finishes its request holds nothing for long.
+//! (more wait in the listen backlog), a client has [`REQUEST_TIMEOUT`] to send its request
+//! and a connection is closed after [`SCRAPE_TIMEOUT`] whatever it is doing, so a client that
+//! connects and sends nothing holds its place only briefly.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tracing::{debug, warn};
@@ -25,6 +26,9 @@ use super::ScrapeRequest;
 
 /// Scrapes served at once; Prometheus servers scraping one target are a handful.
 pub const MAX_SCRAPES: usize = 4;
+
+/// How long a client may take to send its request's headers; a scraper sends them at once.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long one connection may take, request, loop and answer together.
 pub const SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -64,6 +68,8 @@ pub async fn serve(listener: TcpListener, loop_tx: mpsc::Sender<ScrapeRequest>) 
             let _place = place;
             let service = service_fn(move |request| answer(request, loop_tx.clone()));
             let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(REQUEST_TIMEOUT)
                 .keep_alive(false)
                 .serve_connection(TokioIo::new(stream), service);
             match tokio::time::timeout(SCRAPE_TIMEOUT, connection).await {
