@@ -329,10 +329,10 @@ impl<D: Dataplane> Gateway<D> {
                 break;
             }
         }
+        // Scrapes already accepted end with the loop's channel: an error answer, not a wait.
         if let Some(server) = metrics_server {
             server.abort();
         }
-        drop(metrics_tx);
         // Whatever the engine still wants from the kernel is applied before exiting.
         self.drive().await;
         if let Some((began, retransmits)) = self.shutdown_began {
