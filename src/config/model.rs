@@ -3,7 +3,7 @@
 //! Every value here has passed the checks in `validate.rs` and `rules.rs`; defaults are filled
 //! in. Nothing in this model needs re-checking by its users.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -57,6 +57,8 @@ pub struct Gateway {
     pub offload: Offload,
     /// What half-open IKE SAs may take (see `limits.rs`).
     pub half_open: super::limits::HalfOpenLimits,
+    /// Where Prometheus scrapes `/metrics` over HTTP; `None`: no metrics endpoint.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Gateway {

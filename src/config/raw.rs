@@ -37,6 +37,7 @@ pub(crate) struct RawGateway {
     pub(crate) local_subnets: Option<Strings>,
     pub(crate) hub: Option<Spanned<bool>>,
     pub(crate) offload: Option<Spanned<String>>,
+    pub(crate) metrics_listen: Option<Spanned<String>>,
     /// The half-open limits given, by key (see `limits.rs`).
     pub(crate) limits: Vec<(&'static str, Spanned<i64>)>,
 }
@@ -104,6 +105,7 @@ pub(super) const GATEWAY_KEYS: &[&str] = &[
     "local_subnets",
     "hub",
     "offload",
+    "metrics_listen",
     "cookie_threshold",
     "half_open_per_address",
     "half_open_limit",
@@ -226,6 +228,7 @@ fn read_gateway(value: Spanned<Value>, d: &mut Diagnostics<'_>) -> Option<RawGat
         local_subnets: r.strings("local_subnets", d),
         hub: r.boolean("hub", d),
         offload: r.string("offload", d),
+        metrics_listen: r.string("metrics_listen", d),
         limits: super::limits::KEYS
             .iter()
             .filter_map(|(key, _)| r.integer(key, d).map(|v| (*key, v)))

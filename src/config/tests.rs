@@ -138,6 +138,35 @@ fn offload_defaults_to_the_gateways_and_connections_may_override_it() {
 }
 
 #[test]
+fn the_metrics_endpoint_is_off_by_default_and_takes_an_address_and_port() {
+    assert_eq!(ok(&basic()).gateway.metrics_listen, None);
+    for (given, address) in [
+        ("127.0.0.1:9669", "127.0.0.1:9669"),
+        ("[::1]:9100", "[::1]:9100"),
+    ] {
+        let text = basic().replacen(
+            "[gateway]\n",
+            &format!("[gateway]\nmetrics_listen = \"{given}\"\n"),
+            1,
+        );
+        let expected: std::net::SocketAddr = address.parse().expect("address");
+        assert_eq!(ok(&text).gateway.metrics_listen, Some(expected));
+    }
+    for (given, fragment) in [
+        ("127.0.0.1", "not an address and port"),
+        ("localhost:9669", "not an address and port"),
+        ("127.0.0.1:0", "port 0"),
+    ] {
+        let text = basic().replacen(
+            "[gateway]\n",
+            &format!("[gateway]\nmetrics_listen = \"{given}\"\n"),
+            1,
+        );
+        assert_error(&errors(&text), "gateway.metrics_listen", &[fragment]);
+    }
+}
+
+#[test]
 fn pfs_is_optional_by_default_and_may_be_required() {
     let text = two_connections(GATEWAY, ("optional", ""), ("strict", "pfs = \"required\""));
     let config = ok(&text);
@@ -551,7 +580,7 @@ fn unknown_keys_point_at_the_key() {
     assert_eq!(e.0[0].line_col, Some((4, 4)), "{e}");
     assert_eq!(
         e.to_string(),
-        format!("{ORIGIN}:4:4: gateway.colour: unknown key \"colour\"; known keys here: name, local_addresses, local_subnets, hub, offload, cookie_threshold, half_open_per_address, half_open_limit, half_open_memory_mib")
+        format!("{ORIGIN}:4:4: gateway.colour: unknown key \"colour\"; known keys here: name, local_addresses, local_subnets, hub, offload, metrics_listen, cookie_threshold, half_open_per_address, half_open_limit, half_open_memory_mib")
     );
 }
 

@@ -3,7 +3,7 @@
 //! Checks that involve more than one entry (names, references, overlaps, the route table) are
 //! in `rules.rs`; defaults that depend on other entries are filled in by `finish`.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
@@ -134,6 +134,10 @@ impl Validator<'_, '_> {
         };
         let local_addresses = local_addresses.filter(|a| !a.is_empty());
         let half_open = self.half_open_limits(raw);
+        let metrics_listen = match &raw.metrics_listen {
+            None => Some(None),
+            Some(text) => self.metrics_listen(text).map(Some),
+        };
         Some(Gateway {
             name: name?,
             local_addresses: local_addresses?,
@@ -141,7 +145,34 @@ impl Validator<'_, '_> {
             hub,
             offload: offload?,
             half_open: half_open?,
+            metrics_listen: metrics_listen?,
         })
+    }
+
+    /// `gateway.metrics_listen`: an address and port, e.g. "127.0.0.1:9669" or "[::1]:9669".
+    fn metrics_listen(&mut self, text: &Spanned<String>) -> Option<SocketAddr> {
+        match text.get_ref().parse::<SocketAddr>() {
+            Ok(address) if address.port() != 0 => Some(address),
+            Ok(_) => {
+                self.fail(
+                    &text.span(),
+                    "gateway.metrics_listen".into(),
+                    "port 0: give the port Prometheus scrapes, e.g. \"127.0.0.1:9669\"",
+                );
+                None
+            }
+            Err(_) => {
+                self.fail(
+                    &text.span(),
+                    "gateway.metrics_listen".into(),
+                    format!(
+                        "{:?} is not an address and port: write e.g. \"127.0.0.1:9669\" or \"[::1]:9669\"",
+                        text.get_ref()
+                    ),
+                );
+                None
+            }
+        }
     }
 
     /// The half-open limits: whole numbers from the key's minimum up to 2^32 - 1.

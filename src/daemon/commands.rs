@@ -123,8 +123,7 @@ impl<D: Dataplane> Gateway<D> {
         }
     }
 
-    /// One pass over the IKE SAs, then one batched counters request to the dataplane.
-    /// Connections the engine cannot run are listed after the others, down, with the reason.
+    /// The status of the connection called `name`, or of all of them.
     async fn status(&mut self, name: Option<&str>) -> Response {
         let not_running = name.and_then(|n| self.not_running.iter().find(|c| c.name == n));
         let (scope, extra) = match (name, not_running) {
@@ -135,6 +134,17 @@ impl<D: Dataplane> Gateway<D> {
                 Err(error) => return Response::error(error),
             },
         };
+        Response::status(self.status_snapshot(scope, extra).await)
+    }
+
+    /// One pass over the IKE SAs, then one batched counters request to the dataplane.
+    /// Connections the engine cannot run (`extra`) are listed after the others, down, with
+    /// the reason. Both `status` and the metrics endpoint answer from it.
+    pub(super) async fn status_snapshot(
+        &mut self,
+        scope: Scope,
+        extra: Vec<status::ConnectionStatus>,
+    ) -> status::StatusSnapshot {
         let dropped_by_kernel = self.sockets.kernel_drops().unwrap_or_else(|e| {
             tracing::warn!("cannot read the IKE sockets' drop counters: {e}");
             0
@@ -179,7 +189,7 @@ impl<D: Dataplane> Gateway<D> {
                 }
             }
         };
-        Response::status(pending.finish(counters))
+        pending.finish(counters)
     }
 
     fn up(&mut self, name: &str, wait: Option<Duration>) -> Reply {

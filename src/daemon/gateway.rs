@@ -6,9 +6,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use tokio::net::UnixListener;
+use tokio::net::{TcpListener, UnixListener};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn, Span};
@@ -23,6 +23,7 @@ use super::control::{self, ReloadRefused, ReloadSummary};
 use super::control_clients::{ControlClients, ControlRequest, MAX_CLIENTS};
 use super::hub::Hub;
 use super::logging::{self, scope};
+use super::metrics::{self, EventMetrics, ScrapeRequest};
 use super::notify::{self, Notifier};
 use super::sockets::{EncapRequirement, Sockets};
 use super::status::last_error::{reason_text, refusal_text, LastErrors, Timestamp};
@@ -86,6 +87,12 @@ pub struct Gateway<D: Dataplane> {
     /// Control clients waiting for `up` or `down` to finish.
     pub(super) waiters: Waiters,
     notifier: Notifier,
+    /// Counts of what only the engine's events tell, for the metrics endpoint.
+    pub(super) metrics: EventMetrics,
+    /// The metrics endpoint's address (`gateway.metrics_listen`), bound at start only.
+    metrics_listen: Option<SocketAddr>,
+    /// Bound at start, served from the loop's start on.
+    metrics_listener: Option<TcpListener>,
 }
 
 struct Signals {
@@ -155,6 +162,13 @@ impl<D: Dataplane> Gateway<D> {
         let signals =
             Signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
         let notifier = Notifier::from_env().map_err(|e| format!("NOTIFY_SOCKET: {e}"))?;
+        // Before the hub's interfaces: a busy port then leaves nothing to undo.
+        let metrics_listener = match config.gateway.metrics_listen {
+            Some(address) => Some(TcpListener::bind(address).await.map_err(|e| {
+                format!("cannot listen for metrics on {address} (gateway.metrics_listen): {e}")
+            })?),
+            None => None,
+        };
         let mut hub = None;
         if config.gateway.hub {
             let links = dataplane
@@ -208,6 +222,9 @@ impl<D: Dataplane> Gateway<D> {
             control: ControlClients::new(MAX_CLIENTS),
             waiters: Waiters::default(),
             notifier,
+            metrics: EventMetrics::default(),
+            metrics_listen: config.gateway.metrics_listen,
+            metrics_listener,
         };
         Ok((gateway, listener, signals))
     }
@@ -216,6 +233,14 @@ impl<D: Dataplane> Gateway<D> {
     /// has passed.
     async fn serve(&mut self, listener: UnixListener, mut signals: Signals) {
         let (control_tx, mut control_rx) = mpsc::channel::<ControlRequest>(CONTROL_QUEUE);
+        let (metrics_tx, mut metrics_rx) =
+            mpsc::channel::<ScrapeRequest>(metrics::http::MAX_SCRAPES);
+        let metrics_server = self.metrics_listener.take().map(|listener| {
+            if let Ok(address) = listener.local_addr() {
+                info!("metrics at http://{address}/metrics");
+            }
+            tokio::spawn(metrics::http::serve(listener, metrics_tx.clone()))
+        });
         let mut buf = vec![0u8; RECEIVE_BUFFER];
         let mut keepalive = tokio::time::interval(NAT_KEEPALIVE_INTERVAL);
         keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -268,6 +293,11 @@ impl<D: Dataplane> Gateway<D> {
                     // The client may have gone away; nothing to do then.
                     let _ = reply.send(answer);
                 }
+                Some(reply) = metrics_rx.recv() => {
+                    let text = self.metrics_text().await;
+                    // The scraper may have given up; nothing to do then.
+                    let _ = reply.send(text);
+                }
                 _ = signals.hangup.recv() => {
                     if stopping {
                         info!("SIGHUP ignored: stopping");
@@ -298,6 +328,10 @@ impl<D: Dataplane> Gateway<D> {
                 info!("every IKE SA is deleted");
                 break;
             }
+        }
+        // Scrapes already accepted end with the loop's channel: an error answer, not a wait.
+        if let Some(server) = metrics_server {
+            server.abort();
         }
         // Whatever the engine still wants from the kernel is applied before exiting.
         self.drive().await;
@@ -486,6 +520,18 @@ impl<D: Dataplane> Gateway<D> {
             .unwrap_or_else(Span::none)
             .entered();
         self.last_errors.record_event(&event, Timestamp::now());
+        if let Some(conn) = event.conn() {
+            let setup = match &event {
+                Event::IkeUp { sa, .. } => self.engine.sa(*sa).and_then(|sa| {
+                    let established = sa.established_at?;
+                    Some(established.saturating_duration_since(sa.created_at))
+                }),
+                _ => None,
+            };
+            let name = self.connection_name(conn);
+            self.metrics
+                .on_event(&event, &name, setup, SystemTime::now());
+        }
         match event {
             Event::IkeUp { conn, remote, .. } => {
                 info!(
@@ -609,6 +655,7 @@ impl<D: Dataplane> Gateway<D> {
         let config = match crate::config::load(&self.config_path) {
             Ok(config) => config,
             Err(errors) => {
+                self.metrics.on_reload(false);
                 for e in &errors.0 {
                     error!("{e}");
                 }
@@ -635,10 +682,14 @@ impl<D: Dataplane> Gateway<D> {
                 self.config_path.display()
             );
             error!("{error}. Still running the previous configuration");
+            self.metrics.on_reload(false);
             return Err(ReloadRefused {
                 errors: vec![error],
                 file: self.config_path.display().to_string(),
             });
+        }
+        if config.gateway.metrics_listen != self.metrics_listen {
+            warn!("gateway.metrics_listen changed: the metrics endpoint is bound at start only; restart the daemon to move it");
         }
         let (mut settings, mut not_running) = super::engine_settings(&config);
         if let Some(hub) = &mut self.hub {
@@ -657,6 +708,8 @@ impl<D: Dataplane> Gateway<D> {
         self.not_running = not_running;
         self.not_running_since = Timestamp::now();
         let report = self.engine.reload(Instant::now(), settings);
+        self.metrics.on_reload(true);
+        self.metrics.forget(&report.removed);
         if let Some(control) = logging::control() {
             control.retain_connections(|name| self.engine.connection_id(name).is_some());
         }

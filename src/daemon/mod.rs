@@ -16,6 +16,7 @@ mod gateway;
 pub mod hub;
 pub mod instance;
 mod logging;
+pub mod metrics;
 mod notify;
 pub mod sockets;
 pub mod status;
