@@ -379,9 +379,9 @@ impl Context {
             match phase1_crypto(&choice, hs, &settings.psk.0, shared.as_bytes(), cookies) {
                 Ok(k) => k,
                 Err(e) => {
-                    return Fate::Remove(DownReason::NegotiationFailed(Failure::local(
-                        e.to_string(),
-                    )))
+                    let failure = Failure::gave_up(AGGRESSIVE_MODE, format!("our keys: {e}"));
+                    warn!(conn = sa.conn.0, sa = sa.id.0, peer = %sa.remote, "{failure}");
+                    return Fate::Remove(DownReason::NegotiationFailed(failure));
                 }
             };
         let expected = keys::hash_r(
@@ -427,16 +427,15 @@ impl Context {
         v1.crypto = Some(crypto);
         let mut reply = vec![Payload::Hash(hash_i)];
         if let Some(variant) = nat_t {
-            if let Some(found) = nat::detect(choice.hash, cookies, local, remote, &payloads) {
-                sa.nat = found;
-            }
-            reply.extend(nat::nat_d_payloads(
+            let ours = nat::detect_and_answer(
+                &mut sa.nat,
                 variant,
                 choice.hash,
                 cookies,
-                local,
-                remote,
-            ));
+                (local, remote),
+                &payloads,
+            );
+            reply.extend(ours);
         }
         if initial {
             reply.push(self.v1_initial_contact(sa));

@@ -577,16 +577,15 @@ impl Context {
         v1.crypto = Some(crypto);
         let mut reply = vec![Payload::KeyExchange(ke_r), Payload::Nonce(nr)];
         if let Some(variant) = nat_t {
-            if let Some(found) = nat::detect(choice.hash, cookies, local, remote, &payloads) {
-                sa.nat = found;
-            }
-            reply.extend(nat::nat_d_payloads(
+            let ours = nat::detect_and_answer(
+                &mut sa.nat,
                 variant,
                 choice.hash,
                 cookies,
-                local,
-                remote,
-            ));
+                (local, remote),
+                &payloads,
+            );
+            reply.extend(ours);
         }
         let header = message::header(sa, ExchangeType::IdentityProtection, 0);
         let bytes = message::plain(&header, &reply);
@@ -762,29 +761,22 @@ impl Context {
             return Err(Failure::local("phase 1 proposal missing"));
         };
         let (cky_i, cky_r) = (sa.spi_i, sa.spi_r);
-        let expected = if sa.initiator {
-            keys::hash_r(
-                choice.hash,
-                skeyid,
-                &hs.ke_i,
-                &hs.ke_r,
-                cky_i,
-                cky_r,
-                &hs.sa_i_b,
-                id_b,
-            )
+        // The initiator checks the responder's HASH_R, the responder the initiator's HASH_I.
+        let peer_hash = if sa.initiator {
+            keys::hash_r
         } else {
-            keys::hash_i(
-                choice.hash,
-                skeyid,
-                &hs.ke_i,
-                &hs.ke_r,
-                cky_i,
-                cky_r,
-                &hs.sa_i_b,
-                id_b,
-            )
+            keys::hash_i
         };
+        let expected = peer_hash(
+            choice.hash,
+            skeyid,
+            &hs.ke_i,
+            &hs.ke_r,
+            cky_i,
+            cky_r,
+            &hs.sa_i_b,
+            id_b,
+        );
         let identity = ids::identity_of(id);
         let mode = if sa.v1.as_ref().is_some_and(|v| v.aggressive) {
             "Aggressive Mode"

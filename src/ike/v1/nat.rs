@@ -122,3 +122,19 @@ pub fn detect(
         remote_behind: !hashes.any(|h| h == theirs.as_slice()),
     })
 }
+
+/// The peer's NAT-D payloads read into `nat` (left as it was when the peer sent none), and
+/// ours in answer: the step both phase 1 modes take once the cookies are known.
+pub fn detect_and_answer(
+    nat: &mut NatState,
+    variant: NatTVariant,
+    hash: Integrity,
+    cookies: (u64, u64),
+    (local, remote): (SocketAddr, SocketAddr),
+    payloads: &[Payload],
+) -> [Payload; 2] {
+    if let Some(found) = detect(hash, cookies, local, remote, payloads) {
+        *nat = found;
+    }
+    nat_d_payloads(variant, hash, cookies, local, remote)
+}
