@@ -115,6 +115,13 @@ fn child_keys(
     }
 }
 
+/// The kernel's byte limit for a lifetime in kilobytes (RFC 2407 4.5); 0 means none.
+fn byte_limit(kilobytes: Option<u64>) -> Option<u64> {
+    kilobytes
+        .filter(|&kb| kb > 0)
+        .and_then(|kb| kb.checked_mul(1024))
+}
+
 /// The PFS group our Quick Modes use: the first group of our ESP proposals (strongSwan's
 /// convention: a group in the ESP proposal asks for PFS).
 fn pfs_group(settings: &crate::ike::ConnectionSettings) -> Option<DhGroup> {
@@ -537,7 +544,7 @@ impl Context {
             // A replacement sends on the old pair until that goes (`DELETE_REKEYED_AFTER`):
             // the peer installs the new one only when HASH(3) arrives.
             defer_outbound: sent.replaces.is_some(),
-            byte_limit: choice.lifetime_kb.and_then(|kb| kb.checked_mul(1024)),
+            byte_limit: byte_limit(choice.lifetime_kb),
             agreed_lifetime: None,
         };
         Ok((child, nr, lifetime))
@@ -554,6 +561,9 @@ impl Context {
     ) {
         let spi = child.inbound_spi;
         let (local, remote) = (child.local_ts.clone(), child.remote_ts.clone());
+        // A lifetime of 0 from the peer would mean a rekey at once, again and again, and no
+        // kernel limit at all: taken as none.
+        let lifetime_s = lifetime_s.filter(|&s| s > 0);
         child.agreed_lifetime = lifetime_s.map(Duration::from_secs);
         self.install_child(now, sa, child);
         if sa.replaced_by.is_some() {
@@ -908,7 +918,7 @@ impl Context {
             initiator: true,
             reqid,
             defer_outbound: early,
-            byte_limit: q.lifetime_kb.and_then(|kb| kb.checked_mul(1024)),
+            byte_limit: byte_limit(q.lifetime_kb),
             agreed_lifetime: None,
         };
         self.install_v1_child(now, sa, child, q.lifetime_s);
@@ -952,19 +962,27 @@ impl Context {
         }
         for (message_id, spi, installed_early) in given_up {
             let failure = Failure::gave_up(QUICK_MODE, "no HASH(3) from the peer");
+            warn!(
+                conn = sa.conn.0,
+                sa = sa.id.0,
+                peer = %sa.remote,
+                message_id,
+                "Quick Mode: no HASH(3) from the peer; the IPsec SA is not installed"
+            );
             // The half installed with our answer goes; the pair it was to replace stays.
-            if !(installed_early
-                && self.drop_child(sa, spi, DownReason::NegotiationFailed(failure)))
-            {
+            let dropped = installed_early
+                && self.drop_child(sa, spi, DownReason::NegotiationFailed(failure.clone()));
+            if !dropped {
                 self.inbound_spis.remove(&spi);
+                self.emit_event(Event::ChildFailed {
+                    conn: sa.conn,
+                    sa: sa.id,
+                    reason: DownReason::NegotiationFailed(failure),
+                });
             }
             if let Some(crypto) = sa.v1.as_mut().and_then(|v| v.crypto.as_mut()) {
                 crypto.forget_iv(message_id);
             }
-            warn!(
-                sa = sa.id.0,
-                "Quick Mode: no HASH(3) from the peer; the IPsec SA is not installed"
-            );
         }
         for payload in resend {
             self.stats.retransmits += 1;
