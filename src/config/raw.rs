@@ -495,8 +495,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut current = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
-            let substitution =
-                previous.get(j).copied().unwrap_or(usize::MAX) + usize::from(ca != *cb);
+            let substitution = previous
+                .get(j)
+                .copied()
+                .unwrap_or(usize::MAX)
+                .saturating_add(usize::from(ca != *cb));
             let deletion = previous
                 .get(j + 1)
                 .copied()

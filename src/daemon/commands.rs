@@ -289,7 +289,9 @@ impl<D: Dataplane> Gateway<D> {
     /// changes: no SA is touched.
     fn log(&self, level: Option<LogLevel>, name: Option<&str>) -> Response {
         let Some(control) = logging::control() else {
-            return Response::error("this daemon's log filter cannot be changed while it runs");
+            let refusal = "this daemon's log filter cannot be changed while it runs";
+            tracing::warn!("{refusal}");
+            return Response::error(refusal);
         };
         if let Some(name) = name {
             if let Err(error) = self.lookup(name) {
@@ -316,7 +318,10 @@ impl<D: Dataplane> Gateway<D> {
         }
         match done.and_then(|text| control.view().map(|view| (text, view))) {
             Ok((text, view)) => Response::log(text, view),
-            Err(error) => Response::error(error),
+            Err(error) => {
+                tracing::warn!("log filter change refused: {error}");
+                Response::error(error)
+            }
         }
     }
 }

@@ -19,7 +19,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, Semaphore};
-use tracing::{debug, warn};
+use tracing::warn;
 
 use super::render;
 use super::ScrapeRequest;
@@ -74,8 +74,8 @@ pub async fn serve(listener: TcpListener, loop_tx: mpsc::Sender<ScrapeRequest>) 
                 .serve_connection(TokioIo::new(stream), service);
             match tokio::time::timeout(SCRAPE_TIMEOUT, connection).await {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => debug!("metrics endpoint: {e}"),
-                Err(_) => debug!("metrics endpoint: connection closed after {SCRAPE_TIMEOUT:?}"),
+                Ok(Err(e)) => warn!("metrics endpoint: a scrape failed: {e}"),
+                Err(_) => warn!("metrics endpoint: connection closed after {SCRAPE_TIMEOUT:?}"),
             }
         });
     }
@@ -100,6 +100,7 @@ async fn answer(
     }
     let (reply_tx, reply_rx) = oneshot::channel();
     if loop_tx.send(reply_tx).await.is_err() {
+        warn!("metrics endpoint: a scrape came while the daemon stops; answered 503");
         return Ok(plain(
             StatusCode::SERVICE_UNAVAILABLE,
             "the daemon is stopping\n",
@@ -107,6 +108,7 @@ async fn answer(
     }
     // The connection's timeout bounds the wait for the loop.
     let Ok(Some(text)) = reply_rx.await else {
+        warn!("metrics endpoint: the daemon gave no metrics for a scrape; answered 500");
         return Ok(plain(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the metrics could not be rendered; see the daemon's log\n",
