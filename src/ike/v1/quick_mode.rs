@@ -766,6 +766,7 @@ impl Context {
             rest.push(Payload::Identification(id.clone()));
         }
         let header = message::header(sa, ExchangeType::QuickMode, message_id);
+        let held = self.held_pair_reqid(sa, local_ts, remote_ts);
         let Some(crypto) = sa.v1.as_mut().and_then(|v| v.crypto.as_mut()) else {
             return Err(malformed("phase 1 keys missing"));
         };
@@ -774,15 +775,17 @@ impl Context {
             keys::quick_hash2(hash, &skeyid_a, message_id, &ni, bytes)
         });
         let reply = message::seal(crypto, &header, &payloads);
-        let early_keys = child_keys(
-            crypto,
-            &suite_of(&choice),
-            shared.as_ref().map(|s| s.as_slice()),
-            (inbound_spi, outbound_spi),
-            (&ni, &nr),
-        );
+        // Only a replacement goes in before HASH(3): its keys are needed now.
+        let early_keys = held.map(|_| {
+            child_keys(
+                crypto,
+                &suite_of(&choice),
+                shared.as_ref().map(|s| s.as_slice()),
+                (inbound_spi, outbound_spi),
+                (&ni, &nr),
+            )
+        });
         let resend_after = self.retransmit_delay(1);
-        let held = self.held_pair_reqid(sa, local_ts, remote_ts);
         let responder = QuickResponder {
             message_id,
             ni,
@@ -803,8 +806,8 @@ impl Context {
         // A replacement's inbound SA goes into the kernel before the answer leaves (the
         // engine applies intents before transmits); a first pair waits for HASH(3), since its
         // policies would send our traffic to an outbound SA that is not there yet.
-        if held.is_some() {
-            self.install_responder_pair(now, sa, &responder, early_keys, held, true);
+        if let Some(keys) = early_keys {
+            self.install_responder_pair(now, sa, &responder, keys, held, true);
         }
         if let Some(v1) = sa.v1.as_mut() {
             v1.quick_responders.push(responder);
