@@ -2,7 +2,7 @@
 //! stripped (its debug info split into `ikehub.debug`), the manual pages, the shell
 //! completions, the systemd unit, an example configuration and the licence. README.md
 //! (Install) says where each file goes.
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::man_markdown::{self, Title};
@@ -18,7 +18,7 @@ const COPIED: &[(&str, &str)] = &[
 
 pub fn main(ws: &Workspace) -> i32 {
     match build(ws) {
-        Ok(()) => 0,
+        Ok(_) => 0,
         Err(e) => {
             eprintln!("xtask dist: {e}");
             1
@@ -26,7 +26,8 @@ pub fn main(ws: &Workspace) -> i32 {
     }
 }
 
-fn build(ws: &Workspace) -> Result<(), String> {
+/// Writes the files and returns the directory holding them (target/dist).
+pub fn build(ws: &Workspace) -> Result<PathBuf, String> {
     let dist = ws.cargo_target_dir().join("dist");
     if dist.exists() {
         std::fs::remove_dir_all(&dist).map_err(|e| format!("{}: {e}", dist.display()))?;
@@ -48,7 +49,7 @@ fn build(ws: &Workspace) -> Result<(), String> {
         .arg(&dist)
         .arg(&date))?;
 
-    let version = ikehub_version(ws)?;
+    let version = ikehub_package(ws)?.version;
     let reference = ws.root.join("docs").join("ikehub.toml.5.md");
     let markdown =
         std::fs::read_to_string(&reference).map_err(|e| format!("{}: {e}", reference.display()))?;
@@ -70,7 +71,8 @@ fn build(ws: &Workspace) -> Result<(), String> {
     }
 
     check_pages(&dist)?;
-    list(&dist)
+    list(&dist)?;
+    Ok(dist)
 }
 
 /// Copies the binary into `dist`, moves its debug info into `ikehub.debug` beside it and
@@ -99,7 +101,7 @@ fn split_debug_info(binary: &Path, dist: &Path) -> Result<(), String> {
 
 /// The pages' date: the last commit's, so that the same sources give the same pages; today's
 /// outside a git checkout.
-fn page_date(ws: &Workspace) -> Result<String, String> {
+pub fn page_date(ws: &Workspace) -> Result<String, String> {
     let committed = output(
         Command::new("git")
             .args(["log", "-1", "--format=%cs"])
@@ -112,22 +114,37 @@ fn page_date(ws: &Workspace) -> Result<String, String> {
     Ok(date.trim().to_string())
 }
 
-/// The ikehub package's version, from `cargo metadata`.
-fn ikehub_version(ws: &Workspace) -> Result<String, String> {
+/// What `cargo metadata` says about the ikehub package.
+pub struct PackageMetadata {
+    pub version: String,
+    /// `[package.metadata.deb] maintainer`, when Cargo.toml has one.
+    pub deb_maintainer: Option<String>,
+}
+
+pub fn ikehub_package(ws: &Workspace) -> Result<PackageMetadata, String> {
     let text = output(
         ws.cargo()
             .args(["metadata", "--no-deps", "--format-version", "1"]),
     )?;
     let metadata: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("cargo metadata: {e}"))?;
-    metadata["packages"]
+    let package = metadata["packages"]
         .as_array()
         .into_iter()
         .flatten()
         .find(|package| package["name"] == "ikehub")
-        .and_then(|package| package["version"].as_str())
-        .map(str::to_string)
-        .ok_or_else(|| "cargo metadata names no ikehub package with a version".to_string())
+        .ok_or("cargo metadata names no ikehub package")?;
+    let version = package["version"]
+        .as_str()
+        .ok_or("cargo metadata gives the ikehub package no version")?
+        .to_string();
+    let deb_maintainer = package["metadata"]["deb"]["maintainer"]
+        .as_str()
+        .map(str::to_string);
+    Ok(PackageMetadata {
+        version,
+        deb_maintainer,
+    })
 }
 
 /// Both pages must format without a warning, when groff is there to say so.

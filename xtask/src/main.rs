@@ -7,8 +7,10 @@
 //! - `bench [options]`: ikehub against strongSwan on this host; tables for BENCHMARKS.md.
 //! - `fuzz [TARGET...] [--seconds N]`: libFuzzer on the targets of fuzz/ (nightly).
 //! - `dist`: the files of an installation in target/dist (README.md, Install).
+//! - `deb`: Debian packages of those files in target/debian (README.md, Install).
 mod apt;
 mod bench;
+mod deb;
 mod dist;
 mod fingerprint;
 mod fuzz;
@@ -41,6 +43,8 @@ commands:
   dist                          an installation's files in target/dist: the stripped
                                 binary and its debug info, man pages, completions,
                                 the systemd unit, an example configuration, LICENSE
+  deb                           Debian packages in target/debian: ikehub (dist's files,
+                                the configuration as a conffile) and ikehub-dbgsym
 ";
 
 const USAGE_TAIL: &str = "\
@@ -64,6 +68,7 @@ enum Command {
     Bench(bench::Options),
     Fuzz(fuzz::Options),
     Dist,
+    Deb,
     Help,
 }
 
@@ -83,6 +88,10 @@ fn parse(args: &[String]) -> Result<Command, String> {
         "dist" => match rest.first() {
             None => Ok(Command::Dist),
             Some(extra) => Err(format!("`dist` takes no arguments, got `{extra}`")),
+        },
+        "deb" => match rest.first() {
+            None => Ok(Command::Deb),
+            Some(extra) => Err(format!("`deb` takes no arguments, got `{extra}`")),
         },
         "help" | "-h" | "--help" => Ok(Command::Help),
         other => Err(format!("unknown command `{other}`")),
@@ -144,6 +153,7 @@ fn main() -> ExitCode {
         Command::Bench(options) => bench::main(&ws, &options),
         Command::Fuzz(options) => fuzz::main(&ws, &options),
         Command::Dist => dist::main(&ws),
+        Command::Deb => deb::main(&ws),
     };
     ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
 }
@@ -188,5 +198,7 @@ mod tests {
         assert_eq!(parse(&args(&["test"])), Ok(Command::Test));
         assert_eq!(parse(&args(&["dist"])), Ok(Command::Dist));
         assert!(parse(&args(&["dist", "extra"])).is_err());
+        assert_eq!(parse(&args(&["deb"])), Ok(Command::Deb));
+        assert!(parse(&args(&["deb", "extra"])).is_err());
     }
 }
