@@ -4,6 +4,7 @@ use crate::process::run;
 use crate::suite::{self, Tally, DEMO_DIR};
 use crate::vm::{self, Console, VmRun};
 use crate::workspace::Workspace;
+use std::path::PathBuf;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Options {
@@ -108,7 +109,7 @@ fn execute(
         build_started.elapsed().as_secs_f64()
     );
     let ikehub = ws.ikehub_release_binary();
-    let tools: Vec<std::path::PathBuf> = programs
+    let tools: Vec<PathBuf> = programs
         .iter()
         .filter(|program| **program != "ikehub")
         .map(|program| ikehub.with_file_name(program))
@@ -123,6 +124,11 @@ fn execute(
         .and_then(|names| crate::rust_tests::prepare(ws, &names))?;
 
     let mut apt = Apt::default();
+    let deb_payload = if vm::deb_payload::wanted(&ws.vm_tests(), &tests) {
+        Some(vm::deb_payload::prepare(ws, &mut apt)?)
+    } else {
+        None
+    };
     let on_host = if options.shell {
         println!("xtask: mode: VM (--shell)");
         false
@@ -150,6 +156,10 @@ fn execute(
     if on_host {
         let peers = vm::peers::wanted(&ws.vm_tests(), &tests)?;
         vm::peers::prepare_host(&mut apt, &ws.kernel_lab(), &peers)?;
+        if let Some(dir) = &deb_payload {
+            // read by tests/vm/deb-install.sh in the test processes
+            std::env::set_var("IKEHUB_DEB_DIR", dir);
+        }
         return crate::host::run(
             &mut apt,
             &ws.vm_tests(),
@@ -158,6 +168,12 @@ fn execute(
             &rust_tests,
             tally,
         );
+    }
+    let mut tools = tools;
+    let mut trees = Vec::new();
+    if let Some(dir) = deb_payload {
+        tools.extend(vm::deb_payload::GUEST_PROGRAMS.iter().map(PathBuf::from));
+        trees.push((dir, vm::deb_payload::GUEST_DIR));
     }
     let console = if options.shell {
         Console::Interactive
@@ -176,6 +192,7 @@ fn execute(
             ikehub,
             rust_tests,
             tools,
+            trees,
         },
         tally,
     )

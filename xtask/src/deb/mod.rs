@@ -23,17 +23,29 @@ use control::Control;
 /// as built), binutils (dist's strip and objcopy; readelf for the build ID).
 const HOST_PACKAGES: [&str; 3] = ["dpkg-dev", "man-db", "binutils"];
 
+/// What a build makes besides the checked main package.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Also the -dbgsym package (compressing its 50 MB of debug info takes about half a
+    /// minute) and lintian's findings: `cargo xtask deb`.
+    Release,
+    /// The main package alone, in target/debian-test (so that a test run leaves the
+    /// packages of `cargo xtask deb` alone): what the VM test installs.
+    MainOnly,
+}
+
 /// What a build wrote.
 pub struct Built {
     pub package: PathBuf,
-    pub dbgsym: PathBuf,
+    pub dbgsym: Option<PathBuf>,
 }
 
 pub fn main(ws: &Workspace) -> i32 {
-    match build(ws, &mut Apt::default()) {
+    match build(ws, &mut Apt::default(), Scope::Release) {
         Ok(built) => {
-            println!("{}", built.package.display());
-            println!("{}", built.dbgsym.display());
+            for deb in std::iter::once(&built.package).chain(&built.dbgsym) {
+                println!("{}", deb.display());
+            }
             0
         }
         Err(e) => {
@@ -43,8 +55,8 @@ pub fn main(ws: &Workspace) -> i32 {
     }
 }
 
-/// Builds and checks both packages.
-pub fn build(ws: &Workspace, apt: &mut Apt) -> Result<Built, String> {
+/// Builds and checks the packages of `scope`.
+pub fn build(ws: &Workspace, apt: &mut Apt, scope: Scope) -> Result<Built, String> {
     apt.ensure_installed(&HOST_PACKAGES)?;
     let dist = crate::dist::build(ws)?;
     let metadata = crate::dist::ikehub_package(ws)?;
@@ -55,7 +67,10 @@ pub fn build(ws: &Workspace, apt: &mut Apt) -> Result<Built, String> {
     let maintainer = maintainer(metadata.deb_maintainer.as_deref());
     let epoch = source_date_epoch(ws)?;
 
-    let out = ws.cargo_target_dir().join("debian");
+    let out = ws.cargo_target_dir().join(match scope {
+        Scope::Release => "debian",
+        Scope::MainOnly => "debian-test",
+    });
     fresh_dir(&out)?;
 
     let root = out.join(format!("{}_{version}_{architecture}", control::PACKAGE));
@@ -80,6 +95,12 @@ pub fn build(ws: &Workspace, apt: &mut Apt) -> Result<Built, String> {
     dpkg_deb_build(&root, &package, &epoch.seconds)?;
 
     verify::package(&package, &out.join("check"))?;
+    if scope == Scope::MainOnly {
+        return Ok(Built {
+            package,
+            dbgsym: None,
+        });
+    }
 
     let debug_root = out.join(format!(
         "{}-dbgsym_{version}_{architecture}",
@@ -102,7 +123,10 @@ pub fn build(ws: &Workspace, apt: &mut Apt) -> Result<Built, String> {
     ));
     dpkg_deb_build(&debug_root, &dbgsym, &epoch.seconds)?;
     verify::lintian(&[&package, &dbgsym]);
-    Ok(Built { package, dbgsym })
+    Ok(Built {
+        package,
+        dbgsym: Some(dbgsym),
+    })
 }
 
 /// DEBFULLNAME and DEBEMAIL, as Debian's tools take them, then Cargo.toml's

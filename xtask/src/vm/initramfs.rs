@@ -178,6 +178,8 @@ pub struct RunContent<'a> {
     pub binaries: &'a [(PathBuf, &'a str)],
     /// tests/vm, copied to /tests
     pub tests_dir: &'a Path,
+    /// More directories: (host directory, guest directory)
+    pub trees: &'a [(PathBuf, &'a str)],
     /// Test names for /init to run (ignored with `shell`).
     pub tests: &'a [String],
     pub shell: bool,
@@ -197,6 +199,9 @@ pub fn with_run_image(
         copy_elf(binary, guest_dir, &root)?;
     }
     copy_tree(content.tests_dir, &root.join("tests"))?;
+    for (host, guest) in content.trees {
+        copy_tree(host, &root.join(guest.trim_start_matches('/')))?;
+    }
     // The shipped example configurations, so scenarios run them as users would.
     let examples = content
         .tests_dir

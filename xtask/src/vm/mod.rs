@@ -1,6 +1,7 @@
 //! Running guest tests in a qemu VM with Debian's stock kernel, which has the
 //! ESP and xfrm-interface support a host kernel may lack.
 mod boot;
+pub mod deb_payload;
 mod deps;
 mod initramfs;
 mod kernel;
@@ -29,6 +30,8 @@ pub struct VmRun<'a> {
     pub rust_tests: Vec<PathBuf>,
     /// Further programs for the scripts (the benchmarks' load generator), installed next to ikehub.
     pub tools: Vec<PathBuf>,
+    /// Host directories copied into the guest as they are: (host, guest path).
+    pub trees: Vec<(PathBuf, &'static str)>,
 }
 
 /// Prepares everything (cached), boots, and returns the guest's exit code.
@@ -64,6 +67,7 @@ pub fn run(ws: &Workspace, apt: &mut Apt, run: &VmRun, tally: &mut Tally) -> Res
         &RunContent {
             binaries: &binaries,
             tests_dir: &ws.vm_tests(),
+            trees: &run.trees,
             tests: run.tests,
             shell: run.console == Console::Interactive,
         },

@@ -155,12 +155,12 @@ pub fn wanted(tests_dir: &Path, tests: &[String]) -> Result<Vec<Peer>, String> {
             continue; // the runner reports missing scripts
         };
         for name in parse_markers(&text) {
-            if name == super::netdevsim::PAYLOAD {
-                continue; // not a peer: see netdevsim.rs
+            if name == super::netdevsim::PAYLOAD || name == super::deb_payload::PAYLOAD {
+                continue; // not a peer: see netdevsim.rs and deb_payload.rs
             }
             let peer = Peer::from_name(&name).ok_or_else(|| {
                 format!(
-                    "{} asks for the guest payload `{name}`; known: strongswan, libreswan, netdevsim",
+                    "{} asks for the guest payload `{name}`; known: strongswan, libreswan, netdevsim, deb",
                     script.display()
                 )
             })?;
