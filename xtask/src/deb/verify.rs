@@ -133,7 +133,14 @@ fn check_entries(entries: &[Entry]) -> Result<(), String> {
 /// `man -l PAGE` must format the page without complaint and show its NAME section.
 fn render(page: &Path) -> Result<(), String> {
     let mut man = Command::new("man");
-    man.arg("-l").arg(page).env("MANWIDTH", "80");
+    // A locale every Debian system has (man warns about one that is not generated), and no
+    // seccomp sandbox for man's helpers (it fails in some containers): only the page's own
+    // problems reach stderr.
+    man.arg("-l")
+        .arg(page)
+        .env("MANWIDTH", "80")
+        .env("LC_ALL", "C.UTF-8")
+        .env("MAN_DISABLE_SECCOMP", "1");
     let out = capture(&mut man)?;
     let text = String::from_utf8_lossy(&out.stdout);
     let complaints = String::from_utf8_lossy(&out.stderr);
