@@ -58,7 +58,7 @@ if grep loadgen <<<"$listing"; then
 else
     ok "dpkg -L lists no load generator"
 fi
-found=$(find "$root" -name '*loadgen*')
+found=$(find "$root" -name '*loadgen*') || found="(find failed)"
 [ -z "$found" ] && ok "no load generator file in the installed tree" || bad "no load generator file in the installed tree: $found"
 conffiles=$(dpkg -s ikehub | sed -n '/^Conffiles:/,/^[A-Z]/p')
 grep -E '^ /etc/ikehub/ikehub.toml [0-9a-f]{32}$' <<<"$conffiles" >/dev/null &&
@@ -113,7 +113,7 @@ ikehub_stop "$ONPGW" && ok "office daemon stops cleanly" || bad "office daemon s
 
 step "dpkg --purge removes it all"
 check "dpkg --purge ikehub" dpkg --force-script-chrootless --purge ikehub
-left=$(find "$root" -path "$admin" -prune -o \( -type f -o -type l \) -print)
+left=$(find "$root" -path "$admin" -prune -o \( -type f -o -type l \) -print) || left="(find failed)"
 [ -z "$left" ] && ok "no file left outside dpkg's database, the configuration included" ||
     bad "files left after purge: $left"
 finish
