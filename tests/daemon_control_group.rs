@@ -107,16 +107,38 @@ fn assert_denied(out: &Output, what: &str, expected: &str) {
     assert!(out.stdout.is_empty(), "{what}: {}", text(&out.stdout));
 }
 
+/// How the daemon comes by the socket's group.
+#[derive(Clone, Copy)]
+enum DaemonGroup {
+    /// Root's group, with CAP_CHOWN: it gives the socket to the group after binding it.
+    Root,
+    /// The control group as its own and no CAP_CHOWN, as the systemd unit with `Group=`.
+    Own,
+}
+
 #[test]
 fn group_members_may_read_and_nobody_but_root_may_change() {
     if skip_unless_root("group_members_may_read_and_nobody_but_root_may_change") {
         return;
     }
+    check_access("control-group", 131, DaemonGroup::Root);
+}
+
+#[test]
+fn a_daemon_running_as_the_group_needs_no_chown() {
+    if skip_unless_root("a_daemon_running_as_the_group_needs_no_chown") {
+        return;
+    }
+    check_access("control-group-own", 134, DaemonGroup::Own);
+}
+
+/// The daemon at 127.0.0.`host` (its peer at the next address), and every client.
+fn check_access(tag: &str, host: u8, daemon_group: DaemonGroup) {
     if !tools_present() {
         println!("SKIPPED: unshare, mount or setpriv is missing");
         return;
     }
-    let dir = TempDir::new("control-group");
+    let dir = TempDir::new(tag);
     let host_groups = std::fs::read_to_string("/etc/group").expect("/etc/group");
     let gid = unused_gid(&host_groups);
     let (member, member_uid) = MEMBER;
@@ -137,17 +159,22 @@ fn group_members_may_read_and_nobody_but_root_may_change() {
             "{member}:x:{member_uid}:{member_uid}::/nonexistent:/usr/sbin/nologin\n{outsider}:x:{outsider_uid}:{outsider_uid}::/nonexistent:/usr/sbin/nologin\n"
         ),
     );
+    // Own group: the daemon keeps uid 0 and its other capabilities.
+    let as_group = match daemon_group {
+        DaemonGroup::Root => String::new(),
+        DaemonGroup::Own => format!("setpriv --regid={gid} --clear-groups --bounding-set=-chown "),
+    };
     let bind = format!(
-        "mount --bind {} /etc/group && mount --bind {} /etc/passwd && exec \"$@\"",
+        "mount --bind {} /etc/group && mount --bind {} /etc/passwd && exec {as_group}\"$@\"",
         group_file.display(),
         passwd_file.display()
     );
     let me = Side {
-        address: Ipv4Addr::new(127, 0, 0, 131),
+        address: Ipv4Addr::new(127, 0, 0, host),
         subnet: "10.131.0.0/16",
     };
     let peer = Side {
-        address: Ipv4Addr::new(127, 0, 0, 132),
+        address: Ipv4Addr::new(127, 0, 0, host + 1),
         subnet: "10.132.0.0/16",
     };
     let config = config_text(&me, &peer, false, "").replacen(
@@ -171,6 +198,17 @@ fn group_members_may_read_and_nobody_but_root_may_change() {
         "the daemon to answer root",
         || daemon.status(),
     );
+    if let DaemonGroup::Own = daemon_group {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.child.id()))
+            .expect("the daemon's /proc status");
+        let bounding = status
+            .lines()
+            .find_map(|line| line.strip_prefix("CapBnd:"))
+            .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+            .expect("CapBnd");
+        assert_eq!(bounding & 1, 0, "CAP_CHOWN (bit 0) is not the daemon's");
+        assert!(status.contains(&format!("\nGid:\t{gid}\t")), "{status}");
+    }
 
     // The socket is the group's, 0660.
     let meta = std::fs::metadata(&daemon.socket).expect("socket metadata");
@@ -268,4 +306,58 @@ fn group_members_may_read_and_nobody_but_root_may_change() {
     // Root may still do everything.
     let down = daemon.cli(&["down", "tunnel"]);
     assert!(down.status.success(), "root down: {}", text(&down.stderr));
+}
+
+#[test]
+fn without_chown_or_the_group_the_daemon_says_how_to_give_it() {
+    if skip_unless_root("without_chown_or_the_group_the_daemon_says_how_to_give_it") {
+        return;
+    }
+    if !tools_present() {
+        println!("SKIPPED: unshare, mount or setpriv is missing");
+        return;
+    }
+    let dir = TempDir::new("control-group-no-chown");
+    let group_file = dir.0.join("group");
+    let gid = unused_gid(&std::fs::read_to_string("/etc/group").expect("/etc/group"));
+    extended("/etc/group", &group_file, &format!("{GROUP}:x:{gid}:\n"));
+    let bind = format!(
+        "mount --bind {} /etc/group && exec setpriv --bounding-set=-chown \"$@\"",
+        group_file.display()
+    );
+    let me = Side {
+        address: Ipv4Addr::new(127, 0, 0, 136),
+        subnet: "10.131.0.0/16",
+    };
+    let peer = Side {
+        address: Ipv4Addr::new(127, 0, 0, 137),
+        subnet: "10.132.0.0/16",
+    };
+    let config = config_text(&me, &peer, false, "").replacen(
+        "[gateway]\n",
+        &format!("[gateway]\ncontrol_group = \"{GROUP}\"\n"),
+        1,
+    );
+    let prefix = [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &bind,
+        "ikehub-daemon",
+    ];
+    let mut daemon = Daemon::start_in(&prefix, &dir.0, "gw", &config, &[]);
+    let code = daemon.wait_exit(support::daemon::ESTABLISH_DEADLINE);
+    let log = daemon.log_text();
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains(&format!(
+            "cannot give {} to group {GROUP} (gateway.control_group)",
+            daemon.socket.display()
+        )) && log.contains(&format!("[Service] Group={GROUP}")),
+        "{log}"
+    );
+    assert!(!daemon.socket.exists(), "no socket file is left behind");
 }

@@ -521,8 +521,10 @@ pub fn encode_line<T: Serialize>(value: &T) -> Vec<u8> {
 ///
 /// The mode comes from the umask in effect at `bind`, so the file is never more open than
 /// that, even for an instant; the umask is the process's, set back at once (the runtime
-/// has one thread). With a group the file is then given to it: until then its group is the
-/// daemon's own (root), whose members are checked on every connection all the same.
+/// has one thread). The file's group is the daemon's own group: under systemd, `Group=`
+/// makes that the control group. Otherwise (root's group) the file is given to the control
+/// group after `bind`; until then root's group, whose members are checked on every
+/// connection all the same, is the only other one that could connect.
 pub fn listen(path: &Path, group: Option<&ControlGroup>) -> io::Result<UnixListener> {
     use std::os::unix::fs::DirBuilderExt;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -558,23 +560,36 @@ pub fn listen(path: &Path, group: Option<&ControlGroup>) -> io::Result<UnixListe
     }
     let listener = bind_with_mode(path, if group.is_some() { 0o660 } else { 0o600 })?;
     if let Some(group) = group {
-        let given = nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(group.gid)));
-        if let Err(e) = given {
+        if let Err(e) = give_to_group(path, group) {
             // Closed before it is served: no socket file of the wrong group stays behind.
             drop(listener);
             let _ = std::fs::remove_file(path);
-            return Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                format!(
-                    "cannot give {} to group {} (gateway.control_group): {e}; the daemon needs CAP_CHOWN or membership of the group (systemd: SupplementaryGroups={})",
-                    path.display(),
-                    group.name,
-                    group.name
-                ),
-            ));
+            return Err(e);
         }
     }
     Ok(listener)
+}
+
+/// Give the socket file to the control group. A daemon whose own group it is (systemd:
+/// `Group=`) created it so and has nothing to do; otherwise changing it takes CAP_CHOWN.
+fn give_to_group(path: &Path, group: &ControlGroup) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::symlink_metadata(path)?.gid() == group.gid {
+        return Ok(());
+    }
+    let gid = nix::unistd::Gid::from_raw(group.gid);
+    nix::unistd::chown(path, None, Some(gid)).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "cannot give {} to group {} (gateway.control_group): {e}; run the daemon with {} as its group (systemd: `systemctl edit ikehub`, then [Service] Group={}), or with CAP_CHOWN",
+                path.display(),
+                group.name,
+                group.name,
+                group.name
+            ),
+        )
+    })
 }
 
 /// Bind the socket with the umask that leaves exactly `mode`, then restore the umask.
@@ -598,10 +613,12 @@ fn warn_unless_traversable(dir: &Path, group: &ControlGroup) {
     let by_group = mode & 0o010 != 0 && meta.gid() == group.gid;
     if !by_others && !by_group {
         tracing::warn!(
-            "members of group {} cannot reach the control socket: {} is mode {:04o}; let them traverse it (e.g. mode 0711; the shipped systemd unit sets RuntimeDirectoryMode=0711)",
+            "members of group {} cannot reach the control socket: {} is mode {:04o}; let them traverse it (e.g. group {} and mode 0710, as the shipped systemd unit's RuntimeDirectoryMode=0710 with Group={} gives)",
             group.name,
             dir.display(),
-            mode & 0o7777
+            mode & 0o7777,
+            group.name,
+            group.name
         );
     }
 }
