@@ -26,13 +26,17 @@ const OUTSIDER: (&str, u32) = ("ikehub-outsider-test", 4_242_002);
 /// EX_NOPERM, the CLI's exit status for a permission refusal.
 const EXIT_NO_PERMISSION: i32 = 77;
 
+/// The tools exist, and this process may make a mount namespace.
 fn tools_present() -> bool {
-    ["unshare", "mount", "setpriv"].iter().all(|tool| {
-        Command::new(tool)
-            .arg("--help")
+    let succeeds = |program: &str, args: &[&str]| {
+        Command::new(program)
+            .args(args)
             .output()
             .is_ok_and(|out| out.status.success())
-    })
+    };
+    succeeds("mount", &["--help"])
+        && succeeds("setpriv", &["--help"])
+        && succeeds("unshare", &["--mount", "--propagation", "private", "true"])
 }
 
 /// Group ids present in `group_file`.
@@ -135,7 +139,9 @@ fn a_daemon_running_as_the_group_needs_no_chown() {
 /// The daemon at 127.0.0.`host` (its peer at the next address), and every client.
 fn check_access(tag: &str, host: u8, daemon_group: DaemonGroup) {
     if !tools_present() {
-        println!("SKIPPED: unshare, mount or setpriv is missing");
+        println!(
+            "SKIPPED: unshare, mount or setpriv is missing, or no mount namespace may be made"
+        );
         return;
     }
     let dir = TempDir::new(tag);
@@ -314,7 +320,9 @@ fn without_chown_or_the_group_the_daemon_says_how_to_give_it() {
         return;
     }
     if !tools_present() {
-        println!("SKIPPED: unshare, mount or setpriv is missing");
+        println!(
+            "SKIPPED: unshare, mount or setpriv is missing, or no mount namespace may be made"
+        );
         return;
     }
     let dir = TempDir::new("control-group-no-chown");
