@@ -78,10 +78,11 @@ impl JournalLayer {
         Ok(JournalLayer { socket })
     }
 
-    fn send(&self, entry: &[u8], fallback: &Fields, level: &Level) {
+    /// Send an entry; one the journal does not take goes to stderr as `message`.
+    fn send(&self, entry: &[u8], level: &Level, message: &str, connection: Option<&str>) {
         if self.socket.send(entry).is_err() {
-            let mut line = format!("{level} {}", fallback.message);
-            if let Some(connection) = &fallback.connection {
+            let mut line = format!("{level} {message}");
+            if let Some(connection) = connection {
                 let _ = write!(line, " connection={connection}");
             }
             line.push('\n');
@@ -229,8 +230,7 @@ where
         if let Some(line) = meta.line() {
             put_field(&mut entry, "CODE_LINE", &line.to_string());
         }
-        fields.message = message.to_owned();
-        self.send(&entry, &fields, meta.level());
+        self.send(&entry, meta.level(), message, fields.connection.as_deref());
     }
 }
 
