@@ -537,7 +537,7 @@ fn malformed_datagrams_are_counted_and_the_sa_survives_and_the_socket_is_root_on
                 let stderr = String::from_utf8_lossy(&out.stderr);
                 assert_eq!(out.status.code(), Some(77), "{command}: {stderr}");
                 assert!(
-                    stderr.contains(&format!("ikehub: permission denied on {socket}: the control socket is root-only; run as root (e.g. sudo ikehub status)")),
+                    stderr.contains(&format!("ikehub: permission denied on {socket}: the control socket is root-only (members of [gateway] control_group may read); run as root (e.g. sudo ikehub status)")),
                     "{stderr}"
                 );
                 assert!(out.stdout.is_empty());

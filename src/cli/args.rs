@@ -9,7 +9,7 @@ use crate::daemon::DataplaneKind;
 
 /// Default location of the configuration file.
 pub const DEFAULT_CONFIG: &str = "/etc/ikehub/ikehub.toml";
-/// Default location of the daemon's root-only control socket.
+/// Default location of the daemon's control socket (root's; `[gateway] control_group` may read).
 pub const DEFAULT_SOCKET: &str = "/run/ikehub/control.sock";
 /// How long a command waits for the daemon's answer unless `--timeout` says otherwise.
 pub const DEFAULT_TIMEOUT_S: u64 = 10;

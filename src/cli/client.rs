@@ -12,7 +12,7 @@ use crate::daemon::status;
 
 /// EX_UNAVAILABLE: the daemon is not running.
 const EXIT_NOT_RUNNING: u8 = 69;
-/// EX_NOPERM: the control socket is root-only.
+/// EX_NOPERM: the control socket, or the command, is root-only.
 const EXIT_NO_PERMISSION: u8 = 77;
 /// EX_PROTOCOL: the daemon's answer could not be read.
 const EXIT_PROTOCOL: u8 = 76;
@@ -30,7 +30,8 @@ fn ask(target: Target<'_>, request: &Request) -> Result<Response, ExitCode> {
     control::request(target, request).map_err(failed)
 }
 
-/// The daemon refused: print its reason and fail.
+/// The daemon refused: print its reason and fail (EX_NOPERM when the client may not make
+/// the request).
 fn refused(response: &Response) -> ExitCode {
     error_line(&format!(
         "ikehub: {}",
@@ -39,7 +40,11 @@ fn refused(response: &Response) -> ExitCode {
             .as_deref()
             .unwrap_or("the daemon refused without a reason")
     ));
-    ExitCode::FAILURE
+    if response.denied {
+        ExitCode::from(EXIT_NO_PERMISSION)
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn exit_code(error: &ClientError) -> ExitCode {
@@ -236,14 +241,14 @@ pub fn wait(target: Target<'_>, request: Request) -> ExitCode {
 /// The last line of a waited command.
 fn finish(response: &Response) -> ExitCode {
     if !response.ok {
-        let code = match response.outcome {
+        let refused = refused(response);
+        return match response.outcome {
             Some(Outcome::Failed) => ExitCode::from(EXIT_CONNECTION_FAILED),
             Some(Outcome::Timeout) => ExitCode::from(EXIT_TIMED_OUT),
-            // Refused before anything started (an unknown connection...).
-            Some(Outcome::Done) | None => ExitCode::FAILURE,
+            // Refused before anything started (an unknown connection, a client that may
+            // not make the request...).
+            Some(Outcome::Done) | None => refused,
         };
-        refused(response);
-        return code;
     }
     match &response.message {
         Some(message) => output::exit(print_line(message)),

@@ -13,6 +13,7 @@
 //! `rules.rs` and `overlap.rs`.
 
 mod close_action;
+mod control_group;
 mod defaults;
 mod document;
 mod duration;
@@ -48,8 +49,9 @@ pub use error::{ConfigError, ConfigErrors};
 pub use hub::hub_if_id;
 pub use limits::HalfOpenLimits;
 pub use model::{
-    Auth, CloseAction, Config, Connection, EspProposal, Gateway, Identity, IkeProposal, IkeVersion,
-    Offload, Peer, PeerAddress, Pfs, Psk, Route, StartAction, WEIGHT_ACTIVE, WEIGHT_STANDBY,
+    Auth, CloseAction, Config, Connection, ControlGroup, EspProposal, Gateway, Identity,
+    IkeProposal, IkeVersion, Offload, Peer, PeerAddress, Pfs, Psk, Route, StartAction,
+    WEIGHT_ACTIVE, WEIGHT_STANDBY,
 };
 
 use error::Diagnostics;

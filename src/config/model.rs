@@ -9,6 +9,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 pub use super::close_action::CloseAction;
+pub use super::control_group::ControlGroup;
 pub use super::identity::Identity;
 pub use super::offload::Offload;
 pub use super::pfs::Pfs;
@@ -59,6 +60,9 @@ pub struct Gateway {
     pub half_open: super::limits::HalfOpenLimits,
     /// Where Prometheus scrapes `/metrics` over HTTP; `None`: no metrics endpoint.
     pub metrics_listen: Option<SocketAddr>,
+    /// Members of this group may use the control socket's read-only commands; `None`: root
+    /// only.
+    pub control_group: Option<ControlGroup>,
 }
 
 impl Gateway {

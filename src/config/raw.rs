@@ -38,6 +38,7 @@ pub(crate) struct RawGateway {
     pub(crate) hub: Option<Spanned<bool>>,
     pub(crate) offload: Option<Spanned<String>>,
     pub(crate) metrics_listen: Option<Spanned<String>>,
+    pub(crate) control_group: Option<Spanned<String>>,
     /// The half-open limits given, by key (see `limits.rs`).
     pub(crate) limits: Vec<(&'static str, Spanned<i64>)>,
 }
@@ -106,6 +107,7 @@ pub(super) const GATEWAY_KEYS: &[&str] = &[
     "hub",
     "offload",
     "metrics_listen",
+    "control_group",
     "cookie_threshold",
     "half_open_per_address",
     "half_open_limit",
@@ -229,6 +231,7 @@ fn read_gateway(value: Spanned<Value>, d: &mut Diagnostics<'_>) -> Option<RawGat
         hub: r.boolean("hub", d),
         offload: r.string("offload", d),
         metrics_listen: r.string("metrics_listen", d),
+        control_group: r.string("control_group", d),
         limits: super::limits::KEYS
             .iter()
             .filter_map(|(key, _)| r.integer(key, d).map(|v| (*key, v)))

@@ -167,6 +167,37 @@ fn the_metrics_endpoint_is_off_by_default_and_takes_an_address_and_port() {
 }
 
 #[test]
+fn the_control_group_is_root_only_by_default_and_names_an_existing_group() {
+    assert_eq!(ok(&basic()).gateway.control_group, None);
+    let with = |name: &str| {
+        basic().replacen(
+            "[gateway]\n",
+            &format!("[gateway]\ncontrol_group = \"{name}\"\n"),
+            1,
+        )
+    };
+    // Group 0 is "root" on every Linux system.
+    let root = ok(&with("root")).gateway.control_group;
+    assert_eq!(
+        root,
+        Some(ControlGroup {
+            name: "root".into(),
+            gid: 0
+        })
+    );
+    assert_error(
+        &errors(&with("no-such-group-ikehub")),
+        "gateway.control_group",
+        &["no group \"no-such-group-ikehub\" on this system"],
+    );
+    assert_error(
+        &errors(&with("")),
+        "gateway.control_group",
+        &["empty group name"],
+    );
+}
+
+#[test]
 fn pfs_is_optional_by_default_and_may_be_required() {
     let text = two_connections(GATEWAY, ("optional", ""), ("strict", "pfs = \"required\""));
     let config = ok(&text);
@@ -580,7 +611,7 @@ fn unknown_keys_point_at_the_key() {
     assert_eq!(e.0[0].line_col, Some((4, 4)), "{e}");
     assert_eq!(
         e.to_string(),
-        format!("{ORIGIN}:4:4: gateway.colour: unknown key \"colour\"; known keys here: name, local_addresses, local_subnets, hub, offload, metrics_listen, cookie_threshold, half_open_per_address, half_open_limit, half_open_memory_mib")
+        format!("{ORIGIN}:4:4: gateway.colour: unknown key \"colour\"; known keys here: name, local_addresses, local_subnets, hub, offload, metrics_listen, control_group, cookie_threshold, half_open_per_address, half_open_limit, half_open_memory_mib")
     );
 }
 

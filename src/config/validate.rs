@@ -138,6 +138,16 @@ impl Validator<'_, '_> {
             None => Some(None),
             Some(text) => self.metrics_listen(text).map(Some),
         };
+        let control_group = match &raw.control_group {
+            None => Some(None),
+            Some(text) => match super::control_group::resolve(text.get_ref()) {
+                Ok(group) => Some(Some(group)),
+                Err(message) => {
+                    self.fail(&text.span(), "gateway.control_group".into(), message);
+                    None
+                }
+            },
+        };
         Some(Gateway {
             name: name?,
             local_addresses: local_addresses?,
@@ -146,6 +156,7 @@ impl Validator<'_, '_> {
             offload: offload?,
             half_open: half_open?,
             metrics_listen: metrics_listen?,
+            control_group: control_group?,
         })
     }
 

@@ -3,7 +3,12 @@
 //! # Protocol
 //!
 //! A unix stream socket, by default `/run/ikehub/control.sock`, mode 0600 and owned by root
-//! (its directory is created 0700): only root may connect. One request per connection: the
+//! (its directory is created 0700 if missing): only root may connect. With `[gateway]
+//! control_group` the socket is 0660 and the group's: its members may connect and use the
+//! commands that only read (`status`, `routes`, `log` without a level); every other command
+//! stays root's. The daemon checks every request against the client's credentials
+//! (`control_access`); a refused one is answered `{"ok":false,"error":"permission denied:
+//! ...","denied":true}` and logged. One request per connection: the
 //! client writes one JSON object on one line (terminated by `\n`), the daemon answers with
 //! JSON objects, one per line, and closes the connection. Every answer is one line, except a
 //! waited `up` or `down` (below). A status answer's line announces the length of the
@@ -76,6 +81,8 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
+use crate::config::ControlGroup;
+
 use super::hub::RouteStatus;
 use super::status::{self, StatusSnapshot};
 
@@ -121,6 +128,33 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
     },
+}
+
+impl Request {
+    /// Whether the command only reads: members of `[gateway] control_group` may use it. A
+    /// new command must be placed here, on one side or the other.
+    pub fn is_read_only(&self) -> bool {
+        match self {
+            Request::Status { .. } | Request::Routes => true,
+            Request::Log { level, .. } => level.is_none(),
+            Request::Up { .. } | Request::Down { .. } | Request::Reload => false,
+        }
+    }
+
+    /// The command as it is typed, for refusals and the log: `status`, `log debug`...
+    pub fn command_name(&self) -> String {
+        match self {
+            Request::Status { .. } => "status".into(),
+            Request::Up { .. } => "up".into(),
+            Request::Down { .. } => "down".into(),
+            Request::Routes => "routes".into(),
+            Request::Reload => "reload".into(),
+            Request::Log { level: None, .. } => "log".into(),
+            Request::Log {
+                level: Some(level), ..
+            } => format!("log {}", level.as_str()),
+        }
+    }
 }
 
 /// A level `ikehub log` sets; `reset` drops a connection's own level (globally: back to the
@@ -212,6 +246,8 @@ pub struct Response {
     pub reload_errors: Option<ReloadRefused>,
     /// `log`: the filter after the command.
     pub log: Option<LogView>,
+    /// The client may not make this request (see `control_access`).
+    pub denied: bool,
 }
 
 /// The line of an answer: the [`Response`] with the status snapshot replaced by its length.
@@ -237,6 +273,8 @@ struct ResponseLine {
     reload_errors: Option<ReloadRefused>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     log: Option<LogView>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    denied: bool,
 }
 
 impl Response {
@@ -253,6 +291,14 @@ impl Response {
             ok: false,
             error: Some(text.into()),
             ..Response::default()
+        }
+    }
+
+    /// The client's credentials do not allow the request.
+    pub fn denied(text: impl Into<String>) -> Response {
+        Response {
+            denied: true,
+            ..Response::error(text)
         }
     }
 
@@ -346,6 +392,7 @@ pub fn encode_response(response: &Response) -> (Vec<u8>, &[u8]) {
         reloaded: response.reloaded.clone(),
         reload_errors: response.reload_errors.clone(),
         log: response.log.clone(),
+        denied: response.denied,
     });
     (line, status_json)
 }
@@ -383,6 +430,7 @@ pub fn read_answer_line<R: io::BufRead>(mut reader: R) -> io::Result<PendingAnsw
             reloaded: head.reloaded,
             reload_errors: head.reload_errors,
             log: head.log,
+            denied: head.denied,
         },
         status_bytes: head.status_bytes,
         reader,
@@ -467,16 +515,27 @@ pub fn encode_line<T: Serialize>(value: &T) -> Vec<u8> {
     bytes
 }
 
-/// Create the listening socket: the directory 0700, a stale socket file replaced, the new one
-/// 0600 (root-owned, since the daemon runs as root).
-pub fn listen(path: &Path) -> io::Result<UnixListener> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+/// Create the listening socket: the directory 0700 if it is missing, a stale socket file
+/// replaced, the new one 0600 (root-owned, since the daemon runs as root) or, with a
+/// control group, 0660 and given to that group.
+///
+/// The mode comes from the umask in effect at `bind`, so the file is never more open than
+/// that, even for an instant; the umask is the process's, set back at once (the runtime
+/// has one thread). The file's group is the daemon's own group: under systemd, `Group=`
+/// makes that the control group. Otherwise (root's group) the file is given to the control
+/// group after `bind`; until then root's group, whose members are checked on every
+/// connection all the same, is the only other one that could connect.
+pub fn listen(path: &Path, group: Option<&ControlGroup>) -> io::Result<UnixListener> {
+    use std::os::unix::fs::DirBuilderExt;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.exists() {
             std::fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
                 .create(dir)?;
+        }
+        if let Some(group) = group {
+            warn_unless_traversable(dir, group);
         }
     }
     match std::fs::symlink_metadata(path) {
@@ -499,9 +558,69 @@ pub fn listen(path: &Path) -> io::Result<UnixListener> {
         }
         Err(_) => {}
     }
-    let listener = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    let listener = bind_with_mode(path, if group.is_some() { 0o660 } else { 0o600 })?;
+    if let Some(group) = group {
+        if let Err(e) = give_to_group(path, group) {
+            // Closed before it is served: no socket file of the wrong group stays behind.
+            drop(listener);
+            let _ = std::fs::remove_file(path);
+            return Err(e);
+        }
+    }
     Ok(listener)
+}
+
+/// Give the socket file to the control group. A daemon whose own group it is (systemd:
+/// `Group=`) created it so and has nothing to do; otherwise changing it takes CAP_CHOWN.
+fn give_to_group(path: &Path, group: &ControlGroup) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::symlink_metadata(path)?.gid() == group.gid {
+        return Ok(());
+    }
+    let gid = nix::unistd::Gid::from_raw(group.gid);
+    nix::unistd::chown(path, None, Some(gid)).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "cannot give {} to group {} (gateway.control_group): {e}; run the daemon with {} as its group (systemd: `systemctl edit ikehub`, then [Service] Group={}), or with CAP_CHOWN",
+                path.display(),
+                group.name,
+                group.name,
+                group.name
+            ),
+        )
+    })
+}
+
+/// Bind the socket with the umask that leaves exactly `mode`, then restore the umask.
+fn bind_with_mode(path: &Path, mode: u32) -> io::Result<UnixListener> {
+    use nix::sys::stat::{umask, Mode};
+    let mask = Mode::from_bits_truncate(0o777 & !mode);
+    let previous = umask(mask);
+    let bound = UnixListener::bind(path);
+    umask(previous);
+    bound
+}
+
+/// The socket is of no use to the group if it cannot reach it: say so at start.
+fn warn_unless_traversable(dir: &Path, group: &ControlGroup) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return;
+    };
+    let mode = meta.mode();
+    let by_others = mode & 0o001 != 0;
+    let by_group = mode & 0o010 != 0 && meta.gid() == group.gid;
+    if !by_others && !by_group {
+        tracing::warn!(
+            "members of group {} cannot reach the control socket: {} is mode {:04o}; let them traverse it (e.g. group {} and mode 0710, as the shipped systemd unit's RuntimeDirectoryMode=0710 with Group={} gives)",
+            group.name,
+            dir.display(),
+            mode & 0o7777,
+            group.name,
+            group.name
+        );
+    }
 }
 
 /// Why a client's request was not read.
@@ -575,7 +694,7 @@ pub async fn write_response(
 /// Why a client could not get an answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("permission denied on {0}: the control socket is root-only; run as root (e.g. sudo ikehub status)")]
+    #[error("permission denied on {0}: the control socket is root-only (members of [gateway] control_group may read); run as root (e.g. sudo ikehub status)")]
     PermissionDenied(PathBuf),
     #[error("the daemon is not running (no control socket at {0})")]
     NotRunning(PathBuf),

@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
 use super::control::{self, Outcome, Request, Response};
+use super::control_access::{self, ControlAccess, Peer};
 use super::waiters::{Goal, Settled, WaitHandle};
 
 /// Control connections held at once; well under the usual limit of 1024 file descriptors.
@@ -83,6 +84,8 @@ struct Silent {
 }
 
 pub struct ControlClients {
+    /// Who may ask what, checked on every request.
+    access: Arc<ControlAccess>,
     counters: Arc<ControlCounters>,
     open: Arc<AtomicUsize>,
     answer_bytes: Arc<AtomicUsize>,
@@ -95,8 +98,9 @@ pub struct ControlClients {
 }
 
 impl ControlClients {
-    pub fn new(max_clients: usize) -> ControlClients {
+    pub fn new(max_clients: usize, access: ControlAccess) -> ControlClients {
         ControlClients {
+            access: Arc::new(access),
             counters: Arc::default(),
             open: Arc::default(),
             answer_bytes: Arc::default(),
@@ -105,6 +109,10 @@ impl ControlClients {
             accept: AcceptBackoff::default(),
             crowd_log: Throttle::default(),
         }
+    }
+
+    pub fn access(&self) -> &ControlAccess {
+        &self.access
     }
 
     pub fn counters(&self) -> &ControlCounters {
@@ -130,6 +138,7 @@ impl ControlClients {
             stream,
             loop_tx,
             made_to_leave,
+            access: Arc::clone(&self.access),
             counters: Arc::clone(&self.counters),
             _place: Place::take(&self.open),
         };
@@ -285,6 +294,7 @@ struct ClientTask {
     stream: UnixStream,
     loop_tx: mpsc::Sender<ControlRequest>,
     made_to_leave: oneshot::Receiver<()>,
+    access: Arc<ControlAccess>,
     counters: Arc<ControlCounters>,
     _place: Place,
 }
@@ -307,7 +317,10 @@ impl ClientTask {
                 }
                 Answer::unheld(Response::error(e.message))
             }
-            Ok(request) => ask_loop(&self.loop_tx, request).await,
+            Ok(request) => match refusal(&self.stream, &self.access, &request).await {
+                None => ask_loop(&self.loop_tx, request).await,
+                Some(refused) => Answer::unheld(refused),
+            },
         };
         let written = match answer.wait {
             Some(wait) => stream_wait(&mut self.stream, &answer.response, wait).await,
@@ -324,6 +337,46 @@ impl ClientTask {
             Err(e) => debug!("control client went away: {e}"),
         }
     }
+}
+
+/// The answer to a request the client may not make, logged; `None` when it may.
+async fn refusal(
+    stream: &UnixStream,
+    access: &ControlAccess,
+    request: &Request,
+) -> Option<Response> {
+    let command = request.command_name();
+    let credentials = match stream.peer_cred() {
+        Ok(credentials) => credentials,
+        Err(e) => {
+            warn!("control socket: refused `{command}`: cannot read the client's credentials: {e}");
+            return Some(Response::denied(format!(
+                "permission denied: the daemon cannot read your credentials: {e}"
+            )));
+        }
+    };
+    let peer = Peer {
+        uid: credentials.uid(),
+        gid: credentials.gid(),
+    };
+    let groups = if access.needs_groups(&peer) {
+        let (uid, gid) = (peer.uid, peer.gid);
+        // The group database may be a file or a network service: off the loop's thread.
+        tokio::task::spawn_blocking(move || control_access::supplementary_groups(uid, gid))
+            .await
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let refusal = access.decide(&peer, &groups, request).err()?;
+    let pid = credentials
+        .pid()
+        .map_or_else(String::new, |pid| format!(", pid {pid}"));
+    warn!(
+        "control socket: refused `{command}` from uid {} (gid {}{pid}): {}",
+        peer.uid, peer.gid, refusal.answer
+    );
+    Some(Response::denied(refusal.answer))
 }
 
 /// A waited command's answer: its first line, the progress the loop hands over, then the

@@ -20,6 +20,7 @@ use crate::ike::{ConnId, Direction, Engine, Event, IkeSa, KernelFailure, SaState
 use crate::kernel::{Dataplane, KernelEvent};
 
 use super::control::{self, ReloadRefused, ReloadSummary};
+use super::control_access::ControlAccess;
 use super::control_clients::{ControlClients, ControlRequest, MAX_CLIENTS};
 use super::hub::Hub;
 use super::logging::{self, scope};
@@ -182,7 +183,8 @@ impl<D: Dataplane> Gateway<D> {
             hub = Some(started);
         }
         // Last: nothing after it can fail, so a failed start leaves no socket file behind.
-        let listener = match control::listen(&options.socket) {
+        let listener = match control::listen(&options.socket, config.gateway.control_group.as_ref())
+        {
             Ok(listener) => listener,
             Err(e) => {
                 if let Some(hub) = &mut hub {
@@ -198,8 +200,12 @@ impl<D: Dataplane> Gateway<D> {
         };
         let engine = Engine::new(settings, Box::new(SystemRandom::new()));
         let addresses: Vec<String> = sockets.local_ips().map(|ip| ip.to_string()).collect();
+        let readers = match &config.gateway.control_group {
+            Some(group) => format!(" (root; group {} may read)", group.name),
+            None => " (root only)".to_owned(),
+        };
         info!(
-            "listening on UDP 500 and 4500 at {}; control socket {}; {} connection(s)",
+            "listening on UDP 500 and 4500 at {}; control socket {}{readers}; {} connection(s)",
             addresses.join(", "),
             options.socket.display(),
             engine.connection_ids().count()
@@ -219,7 +225,10 @@ impl<D: Dataplane> Gateway<D> {
             shutdown_began: None,
             hub,
             scratch: Vec::with_capacity(RECEIVE_BUFFER),
-            control: ControlClients::new(MAX_CLIENTS),
+            control: ControlClients::new(
+                MAX_CLIENTS,
+                ControlAccess::new(config.gateway.control_group.clone()),
+            ),
             waiters: Waiters::default(),
             notifier,
             metrics: EventMetrics::default(),
@@ -687,6 +696,9 @@ impl<D: Dataplane> Gateway<D> {
                 errors: vec![error],
                 file: self.config_path.display().to_string(),
             });
+        }
+        if config.gateway.control_group.as_ref() != self.control.access().group() {
+            warn!("gateway.control_group changed: the control socket's group is set at start only; restart the daemon to apply it");
         }
         if config.gateway.metrics_listen != self.metrics_listen {
             warn!("gateway.metrics_listen changed: the metrics endpoint is bound at start only; restart the daemon to move it");

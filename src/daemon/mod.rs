@@ -11,6 +11,7 @@
 
 mod commands;
 pub mod control;
+mod control_access;
 mod control_clients;
 mod gateway;
 pub mod hub;

@@ -39,6 +39,9 @@ pub struct ConnectionFilter {
     /// The directives the daemon started with, which a global `reset` returns to.
     startup: String,
     overrides: BTreeMap<String, LevelFilter>,
+    /// The connection spans are on whatever the levels: the journal takes each line's
+    /// connection from them (`journal.rs`).
+    spans_always: bool,
 }
 
 /// The override a connection span was opened under (`None`: the connection has none), kept
@@ -53,6 +56,7 @@ impl ConnectionFilter {
             global,
             startup: directives.to_owned(),
             overrides: BTreeMap::new(),
+            spans_always: false,
         })
     }
 
@@ -63,7 +67,15 @@ impl ConnectionFilter {
             global: EnvFilter::new(&startup),
             startup,
             overrides: BTreeMap::new(),
+            spans_always: false,
         }
+    }
+
+    /// Keep the connection spans on at every level, so that every line of a connection's
+    /// work can name it (about a microsecond per span, a few spans per handshake).
+    pub fn with_connection_spans(mut self) -> ConnectionFilter {
+        self.spans_always = true;
+        self
     }
 
     /// Replace the global directives; the overrides stay.
@@ -156,12 +168,12 @@ where
 {
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
         let global = <EnvFilter as Layer<S>>::register_callsite(&self.global, meta);
-        if self.overrides.is_empty() {
-            return global;
-        }
-        if is_connection_span(meta) {
+        if (self.spans_always || !self.overrides.is_empty()) && is_connection_span(meta) {
             // Needed to know which connection an event belongs to.
             return Interest::always();
+        }
+        if self.overrides.is_empty() {
+            return global;
         }
         if meta.is_span() || (global.is_never() && !self.override_enables(meta.level())) {
             return global;
@@ -172,16 +184,19 @@ where
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
         let global = <EnvFilter as Layer<S>>::max_level_hint(&self.global)?;
+        let spans = LevelFilter::from_level(CONNECTION_SPAN_LEVEL);
         Some(match self.most_verbose_override() {
             // The connection spans must pass the level check that comes before the filter.
-            Some(most) => global
-                .max(most)
-                .max(LevelFilter::from_level(CONNECTION_SPAN_LEVEL)),
+            Some(most) => global.max(most).max(spans),
+            None if self.spans_always => global.max(spans),
             None => global,
         })
     }
 
     fn enabled(&self, meta: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
+        if self.spans_always && is_connection_span(meta) {
+            return true;
+        }
         if !self.overrides.is_empty() {
             if is_connection_span(meta) {
                 return true;

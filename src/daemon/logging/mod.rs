@@ -1,8 +1,11 @@
-//! Log output: `tracing` events to stderr (journald collects them under systemd), filtered by
-//! `IKEHUB_LOG`, else `RUST_LOG`, else `info`; `ikehub log` changes the filter while the
-//! daemon runs, globally or for one connection (`filter.rs`), without touching any SA.
+//! Log output: `tracing` events to the systemd journal in its native protocol when stderr is
+//! the journal's stream (`journal.rs`: priorities, and the connection and peer as fields),
+//! else to stderr as text; filtered by `IKEHUB_LOG`, else `RUST_LOG`, else `info`. `ikehub
+//! log` changes the filter while the daemon runs, globally or for one connection
+//! (`filter.rs`), without touching any SA, whichever the output.
 
 mod filter;
+mod journal;
 pub mod scope;
 
 use std::io::IsTerminal;
@@ -32,14 +35,37 @@ pub fn init() {
         eprintln!("ikehub: ignoring the log filter {directives:?}: {e}");
         ConnectionFilter::at(LevelFilter::INFO)
     });
+    let journal = if journal::stderr_is_journal() {
+        match journal::JournalLayer::connect(std::path::Path::new(journal::JOURNAL_SOCKET)) {
+            Ok(layer) => Some(layer),
+            Err(e) => {
+                eprintln!(
+                    "ikehub: logging to stderr: cannot reach the journal at {}: {e}",
+                    journal::JOURNAL_SOCKET
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    // The journal names each line's connection from the connection spans: keep them on.
+    let filter = if journal.is_some() {
+        filter.with_connection_spans()
+    } else {
+        filter
+    };
     let (filter, handle) = reload::Layer::new(filter);
-    let output = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+    let text = journal.is_none().then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+    });
     // A second initialisation (tests) keeps the first subscriber, and its control.
     if tracing_subscriber::registry()
         .with(filter)
-        .with(output)
+        .with(journal)
+        .with(text)
         .try_init()
         .is_ok()
     {

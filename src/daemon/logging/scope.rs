@@ -2,6 +2,9 @@
 //! it, the engine's included, carries the connection's name (and the IKE SA's SPIs when
 //! the work is an SA's), and a per-connection log level applies to it (see `filter.rs`).
 //!
+//! The journal output (`journal.rs`) takes the `conn` and `peer` fields of these spans for
+//! its IKEHUB_CONNECTION and IKEHUB_PEER fields, and keeps the spans on at every level.
+//!
 //! The spans are at debug level ([`CONNECTION_SPAN_LEVEL`]): enabled while any connection
 //! has a level of its own (`filter.rs` turns them on then) or the global directives include
 //! debug for this module. Otherwise, as at the default `info`, they are disabled: each costs
@@ -21,7 +24,7 @@ pub fn may_be_on() -> bool {
     LevelFilter::current() >= LevelFilter::from_level(CONNECTION_SPAN_LEVEL)
 }
 
-/// The span of work on one IKE SA of `connection`.
+/// The span of work on one IKE SA of `connection`, with its peer's address as the SA has it.
 pub fn sa(connection: &ConnectionSettings, sa: &IkeSa) -> Span {
     tracing::span!(
         CONNECTION_SPAN_LEVEL,
@@ -29,6 +32,7 @@ pub fn sa(connection: &ConnectionSettings, sa: &IkeSa) -> Span {
         conn = connection.name.as_str(),
         spi_i = format_args!("{:016x}", sa.spi_i),
         spi_r = format_args!("{:016x}", sa.spi_r),
+        peer = %sa.remote,
     )
 }
 

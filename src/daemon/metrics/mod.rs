@@ -10,6 +10,9 @@ pub mod http;
 pub mod render;
 mod scrape;
 
+#[cfg(test)]
+mod dashboard_tests;
+
 use tokio::sync::oneshot;
 
 pub use events::EventMetrics;
