@@ -20,6 +20,7 @@
 //! MD5 from RustCrypto (ring has none).
 
 pub mod auth;
+pub mod pki;
 pub mod dh;
 pub mod error;
 pub mod ikev1;
