@@ -38,6 +38,11 @@ pub(crate) struct RawGateway {
     pub(crate) hub: Option<Spanned<bool>>,
     pub(crate) offload: Option<Spanned<String>>,
     pub(crate) metrics_listen: Option<Spanned<String>>,
+    pub(crate) certificate: Option<Spanned<String>>,
+    pub(crate) private_key: Option<Spanned<String>>,
+    /// One path or a list of paths (files or directories).
+    pub(crate) ca_certificates: Option<Strings>,
+    pub(crate) crl_files: Option<Strings>,
     /// The half-open limits given, by key (see `limits.rs`).
     pub(crate) limits: Vec<(&'static str, Spanned<i64>)>,
 }
@@ -60,6 +65,8 @@ pub(crate) struct RawConnection {
     pub(crate) version: Option<Spanned<String>>,
     pub(crate) psk: Option<Spanned<Zeroizing<String>>>,
     pub(crate) psk_file: Option<Spanned<String>>,
+    pub(crate) local_auth: Option<Spanned<String>>,
+    pub(crate) remote_auth: Option<Spanned<String>>,
     pub(crate) local_subnets: Option<Strings>,
     pub(crate) remote_subnets: Option<Strings>,
     pub(crate) local_identity: Option<Spanned<String>>,
@@ -106,6 +113,10 @@ pub(super) const GATEWAY_KEYS: &[&str] = &[
     "hub",
     "offload",
     "metrics_listen",
+    "certificate",
+    "private_key",
+    "ca_certificates",
+    "crl_files",
     "cookie_threshold",
     "half_open_per_address",
     "half_open_limit",
@@ -118,6 +129,8 @@ pub(super) const CONNECTION_KEYS: &[&str] = &[
     "version",
     "psk",
     "psk_file",
+    "local_auth",
+    "remote_auth",
     "local_subnets",
     "remote_subnets",
     "local_identity",
@@ -229,6 +242,10 @@ fn read_gateway(value: Spanned<Value>, d: &mut Diagnostics<'_>) -> Option<RawGat
         hub: r.boolean("hub", d),
         offload: r.string("offload", d),
         metrics_listen: r.string("metrics_listen", d),
+        certificate: r.string("certificate", d),
+        private_key: r.string("private_key", d),
+        ca_certificates: r.string_or_strings("ca_certificates", d),
+        crl_files: r.string_or_strings("crl_files", d),
         limits: super::limits::KEYS
             .iter()
             .filter_map(|(key, _)| r.integer(key, d).map(|v| (*key, v)))
@@ -270,6 +287,8 @@ fn read_connection(
             .string("psk", d)
             .map(|s| Spanned::new(s.span(), Zeroizing::new(s.into_inner()))),
         psk_file: r.string("psk_file", d),
+        local_auth: r.string("local_auth", d),
+        remote_auth: r.string("remote_auth", d),
         local_subnets: r.strings("local_subnets", d),
         remote_subnets: r.required_strings("remote_subnets", d),
         local_identity: r.string("local_identity", d),
@@ -400,6 +419,19 @@ impl Reader {
             }
         }
         all_strings.then(|| Spanned::new(span, strings))
+    }
+
+    /// One string, or an array of strings: a key that usually names one file but may name
+    /// several.
+    fn string_or_strings(&mut self, key: &str, d: &mut Diagnostics<'_>) -> Option<Strings> {
+        let at = self.entries.iter().position(|(k, _)| k == key)?;
+        if let Value::String(s) = self.entries[at].1.get_ref() {
+            let span = self.entries[at].1.span();
+            let single = Spanned::new(span.clone(), s.clone());
+            self.entries.remove(at);
+            return Some(Spanned::new(span, vec![single]));
+        }
+        self.strings(key, d)
     }
 
     fn required_strings(&mut self, key: &str, d: &mut Diagnostics<'_>) -> Option<Strings> {

@@ -20,13 +20,13 @@
 //! MD5 from RustCrypto (ring has none).
 
 pub mod auth;
-pub mod pki;
 pub mod dh;
 pub mod error;
 pub mod ikev1;
 pub mod keymat;
 pub(crate) mod mac;
 mod modp;
+pub mod pki;
 pub mod prf;
 pub mod protect;
 pub mod rng;

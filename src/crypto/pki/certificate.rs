@@ -70,6 +70,11 @@ impl Certificate {
         unimplemented!()
     }
 
+    /// notBefore as RFC 3339 UTC.
+    pub fn not_before_text(&self) -> String {
+        unimplemented!()
+    }
+
     /// notAfter as RFC 3339 UTC ("2027-01-31T12:00:00Z").
     pub fn not_after_text(&self) -> String {
         unimplemented!()

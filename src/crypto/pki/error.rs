@@ -25,7 +25,11 @@ pub enum CertRefusal {
     /// No chain to a configured CA: "unknown CA: issuer CN=Other CA of CN=...".
     UnknownCa { subject: String, issuer: String },
     /// "certificate CN=... (serial 1a:2b) is revoked by a CRL of CN=CA".
-    Revoked { subject: String, serial: String, issuer: String },
+    Revoked {
+        subject: String,
+        serial: String,
+        issuer: String,
+    },
     /// The key usage extension lacks digitalSignature, or the EKU has none of serverAuth,
     /// clientAuth, ikeIntermediate.
     Usage { subject: String, detail: String },

@@ -487,7 +487,7 @@ pub fn collect(
         // The same for each IKE SA of the connection: formatted once.
         let local = LocalSide {
             id: settings.local_id.to_string(),
-            auth: settings.auth_method().name(),
+            auth: settings.local_auth.name(),
         };
         let ike_sas = sas.iter().map(|sa| builder.ike_sa(sa, &local)).collect();
         let mut connection = ConnectionStatus {
