@@ -67,6 +67,35 @@ impl fmt::Debug for Credentials {
     }
 }
 
+impl Credentials {
+    /// From our certificate and key (if any), the CAs (each must be a CA) and CRLs (DER).
+    pub fn new(
+        local: Option<LocalCredential>,
+        cas: Vec<Certificate>,
+        crls: Vec<Vec<u8>>,
+    ) -> Result<Credentials, pki::PkiError> {
+        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+        if let Some(local) = &local {
+            digest.update(&local.certificate.der);
+            local.chain.iter().for_each(|c| digest.update(&c.der));
+            digest.update(local.key.public_key());
+        }
+        cas.iter().for_each(|c| digest.update(&c.der));
+        crls.iter().for_each(|c| digest.update(c));
+        let (ca_count, crl_count) = (cas.len(), crls.len());
+        let trust = TrustStore::new(cas, crls)?;
+        let mut sum = [0u8; 32];
+        sum.copy_from_slice(digest.finish().as_ref());
+        Ok(Credentials {
+            local,
+            trust,
+            ca_count,
+            crl_count,
+            digest: sum,
+        })
+    }
+}
+
 fn seconds_since_epoch() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -84,7 +113,6 @@ impl Validator<'_, '_> {
         {
             return Some(None);
         }
-        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
         let local = match (&raw.certificate, &raw.private_key) {
             (None, None) => Some(None),
             (Some(cert), None) => {
@@ -105,11 +133,6 @@ impl Validator<'_, '_> {
             }
             (Some(cert), Some(key)) => self.local_credential(cert, key).map(Some),
         };
-        if let Some(Some(local)) = &local {
-            digest.update(&local.certificate.der);
-            local.chain.iter().for_each(|c| digest.update(&c.der));
-            digest.update(local.key.public_key());
-        }
         let cas = match &raw.ca_certificates {
             None => Some(Vec::new()),
             Some(list) => self.ca_certificates(list),
@@ -119,11 +142,8 @@ impl Validator<'_, '_> {
             Some(list) => self.crls(list),
         };
         let (local, cas, crls) = (local?, cas?, crls?);
-        cas.iter().for_each(|c| digest.update(&c.der));
-        crls.iter().for_each(|c| digest.update(c));
-        let (ca_count, crl_count) = (cas.len(), crls.len());
-        let trust = match TrustStore::new(cas, crls) {
-            Ok(trust) => trust,
+        match Credentials::new(local, cas, crls) {
+            Ok(credentials) => Some(Some(Arc::new(credentials))),
             Err(e) => {
                 let span = raw
                     .ca_certificates
@@ -131,18 +151,9 @@ impl Validator<'_, '_> {
                     .map(|l| l.span())
                     .unwrap_or_default();
                 self.fail_at(&span, "gateway.ca_certificates", e.to_string());
-                return None;
+                None
             }
-        };
-        let mut sum = [0u8; 32];
-        sum.copy_from_slice(digest.finish().as_ref());
-        Some(Some(Arc::new(Credentials {
-            local,
-            trust,
-            ca_count,
-            crl_count,
-            digest: sum,
-        })))
+        }
     }
 
     fn fail_at(&mut self, span: &std::ops::Range<usize>, field: &str, message: impl Into<String>) {
