@@ -30,8 +30,9 @@ pub enum CertRefusal {
         serial: String,
         issuer: String,
     },
-    /// The key usage extension lacks digitalSignature, or the EKU has none of serverAuth,
-    /// clientAuth, ikeIntermediate.
+    /// The key usage extension has neither digitalSignature nor nonRepudiation (RFC 4945
+    /// 5.1.3.2), or the EKU has none of serverAuth, clientAuth, ipsecIKE, ikeIntermediate,
+    /// anyExtendedKeyUsage.
     Usage { subject: String, detail: String },
     /// The identity the peer claims is not in its certificate.
     IdentityMismatch { identity: String, subject: String },
@@ -73,4 +74,45 @@ impl fmt::Display for CertRefusal {
             }
         }
     }
+}
+
+/// webpki's error names ("InvalidSignatureForPublicKey") as words, with the common ones
+/// said plainly.
+pub(super) fn webpki_reason(error: &webpki::Error) -> String {
+    let plain = match error {
+        webpki::Error::BadDer | webpki::Error::BadDerTime => "it is not valid DER",
+        webpki::Error::CaUsedAsEndEntity => "a CA certificate is used as the peer's own",
+        webpki::Error::EndEntityUsedAsCa => "a certificate that is not a CA issued another",
+        webpki::Error::InvalidSignatureForPublicKey => {
+            "a signature in the chain does not verify with its issuer's key"
+        }
+        webpki::Error::InvalidCrlSignatureForPublicKey => {
+            "a CRL's signature does not verify with its CA's key"
+        }
+        webpki::Error::PathLenConstraintViolated => {
+            "the chain is longer than a CA's pathLenConstraint allows"
+        }
+        webpki::Error::NameConstraintViolation => "a CA's name constraints exclude it",
+        webpki::Error::UnsupportedSignatureAlgorithmContext(_) => {
+            "a certificate is signed with an algorithm that is not supported"
+        }
+        webpki::Error::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
+            "a certificate's signature algorithm does not fit its issuer's key"
+        }
+        webpki::Error::UnsupportedCriticalExtension => "it has an unknown critical extension",
+        _ => "",
+    };
+    if !plain.is_empty() {
+        return plain.to_string();
+    }
+    let debug = format!("{error:?}");
+    let name = debug.split(['(', ' ', '{']).next().unwrap_or_default();
+    let mut words = String::new();
+    for (index, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && index > 0 {
+            words.push(' ');
+        }
+        words.push(c.to_ascii_lowercase());
+    }
+    words
 }

@@ -12,14 +12,20 @@
 //! Chain building, validity, basic constraints, EKU and CRL checks are rustls-webpki's; the
 //! fields are read with x509-cert. No DER is parsed by hand.
 
+mod binding;
 mod certificate;
 mod dn;
 mod error;
 mod hash;
 mod identity;
 mod load;
+mod oid;
+mod pem;
 mod scheme;
 mod signing_key;
+#[cfg(test)]
+mod tests;
+mod time_text;
 mod trust;
 
 pub use certificate::{Certificate, PublicKey};
