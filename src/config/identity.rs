@@ -264,7 +264,7 @@ mod tests {
             "",
             "%any",
             "*",
-            "C=CH, O=strongSwan",
+            "C=CH, X=strongSwan",
             "keyid:",
             "keyid:#abc",
             "keyid:#zz",

@@ -580,7 +580,7 @@ fn unknown_keys_point_at_the_key() {
     assert_eq!(e.0[0].line_col, Some((4, 4)), "{e}");
     assert_eq!(
         e.to_string(),
-        format!("{ORIGIN}:4:4: gateway.colour: unknown key \"colour\"; known keys here: name, local_addresses, local_subnets, hub, offload, metrics_listen, cookie_threshold, half_open_per_address, half_open_limit, half_open_memory_mib")
+        format!("{ORIGIN}:4:4: gateway.colour: unknown key \"colour\"; known keys here: name, local_addresses, local_subnets, hub, offload, metrics_listen, certificate, private_key, ca_certificates, crl_files, cookie_threshold, half_open_per_address, half_open_limit, half_open_memory_mib")
     );
 }
 
