@@ -1122,3 +1122,12 @@ fn key_and_crl_files_are_read() {
         Err(CertRefusal::Revoked { .. })
     ));
 }
+
+#[test]
+fn credentials_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<SigningKey>();
+    shareable::<Certificate>();
+    shareable::<TrustStore>();
+    shareable::<ValidatedChain>();
+}
