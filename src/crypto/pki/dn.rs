@@ -168,7 +168,9 @@ fn escape(text: &str) -> String {
             }
             '#' if index == 0 => escaped.push_str("\\#"),
             ' ' if index == 0 || index == last => escaped.push_str("\\ "),
-            c if c.is_control() => {
+            // Other white space at either end would be trimmed when read back, and control
+            // characters are unreadable: both as escaped UTF-8 octets.
+            c if c.is_control() || (c.is_whitespace() && (index == 0 || index == last)) => {
                 let mut buffer = [0u8; 4];
                 for byte in c.encode_utf8(&mut buffer).bytes() {
                     escaped.push_str(&format!("\\{byte:02x}"));
@@ -274,8 +276,8 @@ fn trim_unescaped_end(text: &str) -> &str {
         .rev()
         .take_while(|&b| b == b'\\')
         .count();
-    if end < text.len() && backslashes % 2 == 1 {
-        end += 1;
+    if backslashes % 2 == 1 {
+        end += text[end..].chars().next().map_or(0, char::len_utf8);
     }
     &text[..end]
 }
@@ -391,6 +393,11 @@ mod tests {
         assert!(dn_from_text("C=Zürich").is_err());
         assert!(dn_from_text("E=jörg@example.com").is_err());
         assert!(dn_from_text(r"CN=a\").is_err());
+        // An escaped space that is not ASCII stays, without splitting the character.
+        let ideographic = dn_from_text("CN=a\\\u{3000}").expect("parses");
+        let text = dn_to_text(&ideographic).expect("prints");
+        assert_eq!(text, r"CN=a\e3\80\80");
+        assert_eq!(dn_from_text(&text).expect("parses again"), ideographic);
     }
 
     #[test]

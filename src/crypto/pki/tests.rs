@@ -765,6 +765,31 @@ fn an_expired_intermediate_is_named() {
 }
 
 #[test]
+fn an_expired_ca_vouches_for_nothing() {
+    let mut params = ca_params("Example Old Root");
+    params.not_after = date_time_ymd(2026, 1, 1);
+    let key = generated_key(&rcgen::PKCS_ECDSA_P256_SHA256);
+    let root = Authority {
+        der: params.self_signed(&key).expect("signs").der().to_vec(),
+        params,
+        key,
+    };
+    let leaf_der = root.issue(
+        &leaf_params(),
+        &generated_key(&rcgen::PKCS_ECDSA_P256_SHA256),
+    );
+    let store = root.store();
+    assert_eq!(
+        store.validate(&leaf_der, &[], NOW).expect_err("expired CA"),
+        CertRefusal::Expired {
+            subject: "C=CH, O=Example, CN=Example Old Root".to_string(),
+            not_after: "2026-01-01T00:00:00Z".to_string(),
+        }
+    );
+    assert!(store.validate(&leaf_der, &[], NOW - 365 * 86_400).is_ok());
+}
+
+#[test]
 fn a_leaf_of_another_ca_names_its_issuer() {
     let other = Authority::root("Other CA", generated_key(&rcgen::PKCS_ECDSA_P256_SHA256));
     let leaf_der = other.issue(
@@ -1096,4 +1121,13 @@ fn key_and_crl_files_are_read() {
         store.validate(&leaf_der, &[], NOW),
         Err(CertRefusal::Revoked { .. })
     ));
+}
+
+#[test]
+fn credentials_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<SigningKey>();
+    shareable::<Certificate>();
+    shareable::<TrustStore>();
+    shareable::<ValidatedChain>();
 }

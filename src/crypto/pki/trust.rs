@@ -139,12 +139,16 @@ impl TrustStore {
                 None,
             )
             .map_err(|error| self.refusal(&error, &leaf, intermediates))?;
-        let anchor_subject = self
+        let anchor = self
             .anchors
             .iter()
             .position(|anchor| std::ptr::eq(anchor, path.anchor()))
-            .and_then(|index| self.cas.get(index))
-            .map_or_else(|| chain_top_issuer(&leaf, &path), |ca| ca.subject.clone());
+            .and_then(|index| self.cas.get(index));
+        if let Some(ca) = anchor {
+            check_ca_validity(ca, unix_time)?;
+        }
+        let anchor_subject =
+            anchor.map_or_else(|| chain_top_issuer(&leaf, &path), |ca| ca.subject.clone());
         check_key_usage(&leaf)?;
         Ok(ValidatedChain {
             end_entity: leaf,
@@ -328,6 +332,25 @@ fn eku_acceptable(cert: &Certificate) -> bool {
             .any(|purpose| ACCEPTED_PURPOSES.contains(purpose)),
         Err(_) => false,
     }
+}
+
+/// webpki takes a trust anchor as a name and a key, without dates; the configured CA is a
+/// certificate, though, and one that has expired (or is not valid yet) vouches for nothing,
+/// as RFC 5280 6.1.3 checks every certificate of a path and strongSwan refuses such a CA.
+fn check_ca_validity(ca: &Certificate, unix_time: u64) -> Result<(), CertRefusal> {
+    if unix_time > ca.not_after {
+        return Err(CertRefusal::Expired {
+            subject: ca.subject.clone(),
+            not_after: rfc3339(ca.not_after),
+        });
+    }
+    if unix_time < ca.not_before {
+        return Err(CertRefusal::NotYetValid {
+            subject: ca.subject.clone(),
+            not_before: rfc3339(ca.not_before),
+        });
+    }
+    Ok(())
 }
 
 /// RFC 4945 5.1.3.2: "If the KeyUsage extension is present, then at least one of the
