@@ -12,6 +12,7 @@ use rcgen::{
     KeyPair, KeyUsagePurpose, RevokedCertParams, SanType, SerialNumber, SignatureAlgorithm,
 };
 
+#[allow(unused_imports)]
 pub use rcgen::{date_time_ymd, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519};
 
 /// A certification authority that issues certificates and CRLs.
