@@ -1029,6 +1029,13 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
     out
 }
 
+/// The system clock in seconds since the Unix epoch (0 before it).
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -1498,9 +1505,3 @@ pub(crate) mod tests {
     }
 }
 
-/// The system clock in seconds since the Unix epoch (0 before it).
-fn unix_seconds() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
