@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use ikehub::algorithm::{DhGroup, Encryption, Prf};
 use ikehub::crypto::SystemRandom;
 use ikehub::ike::{
-    ConnectionSettings, Engine, EngineSettings, EspProposal, IkeIdentity, IkeProposal,
+    AuthMethod, ConnectionSettings, Engine, EngineSettings, EspProposal, IkeIdentity, IkeProposal,
     KernelIntent, PreSharedKey,
 };
 use zeroize::Zeroizing;
@@ -25,6 +25,8 @@ fn connection(local: IpAddr, remote: IpAddr, group: DhGroup, initiate: bool) -> 
         local_id: IkeIdentity::from_address(local),
         remote_id: Some(IkeIdentity::from_address(remote)),
         psk: PreSharedKey(Zeroizing::new(b"benchmark pre-shared key".to_vec())),
+        local_auth: AuthMethod::Psk,
+        remote_auth: AuthMethod::Psk,
         local_subnets: vec!["10.1.0.0/16".parse().expect("net")],
         remote_subnets: vec!["10.2.0.0/16".parse().expect("net")],
         ike_proposals: vec![IkeProposal {

@@ -15,7 +15,7 @@ use ikehub::crypto::SystemRandom;
 use ikehub::daemon::control::{self, Response};
 use ikehub::daemon::status::{self, Counters, DaemonFacts};
 use ikehub::ike::{
-    ConnectionSettings, Engine, EngineSettings, EspProposal, IkeIdentity, IkeProposal,
+    AuthMethod, ConnectionSettings, Engine, EngineSettings, EspProposal, IkeIdentity, IkeProposal,
     KernelIntent, PreSharedKey,
 };
 use ikehub::kernel::mock::RecordingDataplane;
@@ -35,6 +35,8 @@ fn connection(local: IpAddr, remote: IpAddr, initiate: bool) -> ConnectionSettin
         local_id: IkeIdentity::from_address(local),
         remote_id: Some(IkeIdentity::from_address(remote)),
         psk: PreSharedKey(Zeroizing::new(b"status scale test key".to_vec())),
+        local_auth: AuthMethod::Psk,
+        remote_auth: AuthMethod::Psk,
         local_subnets: vec![mine.parse().expect("net")],
         remote_subnets: vec![theirs.parse().expect("net")],
         ike_proposals: vec![IkeProposal {

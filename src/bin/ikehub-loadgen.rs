@@ -47,8 +47,8 @@ use ikehub::algorithm::{DhGroup, Encryption, Integrity, Prf};
 use ikehub::crypto::SystemRandom;
 use ikehub::ike::nat_t::{self, NatTDatagram};
 use ikehub::ike::{
-    ConnId, ConnectionSettings, Engine, EngineSettings, EspProposal, Event, IdentityKind,
-    IkeIdentity, IkeProposal, IkeVersion, PreSharedKey,
+    AuthMethod, ConnId, ConnectionSettings, Engine, EngineSettings, EspProposal, Event,
+    IdentityKind, IkeIdentity, IkeProposal, IkeVersion, PreSharedKey,
 };
 use ikehub::wire::ikev2::{
     emit_message, parse_message, ExchangeType, Header, Message, Notify, NotifyType, Payload,
@@ -206,6 +206,8 @@ fn connection(args: &Args, group: DhGroup, index: u32) -> Result<ConnectionSetti
         },
         remote_id: Some(IkeIdentity::from_address(args.remote)),
         psk: PreSharedKey(Zeroizing::new(args.psk.as_bytes().to_vec())),
+        local_auth: AuthMethod::Psk,
+        remote_auth: AuthMethod::Psk,
         local_subnets: vec![tunnel_subnet(index)?],
         remote_subnets: vec![args.remote_subnet],
         ike_proposals: vec![ike],

@@ -6,13 +6,16 @@
 //! - `@vpn.example.com`: an FQDN ID (the `@` only forces the type);
 //!   `@@user.example.com`: an RFC 822 ID; `@#0a1b...`: a key ID in hex;
 //! - anything else without `@`: an FQDN ID (`vpn.example.com`);
-//! - explicit prefixes: `ipv4:`, `ipv6:`, `fqdn:`/`dns:`, `email:`/`rfc822:`, `keyid:`;
+//! - a distinguished name, most significant RDN first as strongSwan and OpenSSL print them
+//!   (`C=CH, O=Example, CN=office1`, or with the `dn:` prefix): an ID_DER_ASN1_DN, which a
+//!   peer's certificate subject must match;
+//! - explicit prefixes: `ipv4:`, `ipv6:`, `fqdn:`/`dns:`, `email:`/`rfc822:`, `keyid:`, `dn:`;
 //!   after `keyid:` a `#` introduces hex (`keyid:#0a1b`), otherwise the text's bytes are the key
 //!   ID.
 //!
-//! Unlike strongSwan, distinguished names (`C=CH, O=...`), wildcards (`%any`) and unknown
-//! prefixes are errors instead of falling back to a key ID, so typos do not silently become
-//! identities no peer will ever present.
+//! Unlike strongSwan, wildcards (`%any`), unknown prefixes and text with `=` that is not a
+//! distinguished name are errors instead of falling back to a key ID, so typos do not silently
+//! become identities no peer will ever present.
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -30,6 +33,8 @@ pub enum Identity {
     Email(String),
     /// ID_KEY_ID (11): opaque octets.
     KeyId(Vec<u8>),
+    /// ID_DER_ASN1_DN (9): a Name, DER-encoded.
+    Dn(Vec<u8>),
 }
 
 impl Identity {
@@ -60,10 +65,7 @@ impl Identity {
             return fqdn(rest);
         }
         if text.contains('=') {
-            return Err(format!(
-                "\"{text}\" looks like a distinguished name; only address, FQDN, email and keyid \
-                 identities are supported"
-            ));
+            return distinguished_name(text);
         }
         if text.starts_with('%') || text == "*" {
             return Err(format!(
@@ -90,8 +92,14 @@ impl Identity {
 }
 
 const PREFIXES: &[&str] = &[
-    "ipv4:", "ipv6:", "fqdn:", "dns:", "email:", "rfc822:", "keyid:",
+    "ipv4:", "ipv6:", "fqdn:", "dns:", "email:", "rfc822:", "keyid:", "dn:",
 ];
+
+fn distinguished_name(text: &str) -> Result<Identity, String> {
+    crate::crypto::pki::dn_from_text(text)
+        .map(Identity::Dn)
+        .map_err(|e| format!("\"{text}\" is not a distinguished name: {e}"))
+}
 
 /// Splits off a known type prefix (case-insensitive, like strongSwan).
 fn split_prefix(text: &str) -> Option<(&'static str, &str)> {
@@ -117,6 +125,7 @@ fn parse_prefixed(prefix: &str, rest: &str) -> Result<Identity, String> {
             .map_err(|_| format!("\"{rest}\" is not an IPv6 address")),
         "fqdn:" | "dns:" => fqdn(rest),
         "email:" | "rfc822:" => email(rest),
+        "dn:" => distinguished_name(rest),
         _ => {
             // keyid:
             if let Some(hex) = rest.strip_prefix('#') {
@@ -196,6 +205,10 @@ impl fmt::Display for Identity {
                 }
                 Ok(())
             }
+            Identity::Dn(der) => match crate::crypto::pki::dn_to_text(der) {
+                Some(text) => f.write_str(&text),
+                None => f.write_str("dn:<unreadable>"),
+            },
         }
     }
 }
@@ -251,7 +264,7 @@ mod tests {
             "",
             "%any",
             "*",
-            "C=CH, O=strongSwan",
+            "C=CH, X=strongSwan",
             "keyid:",
             "keyid:#abc",
             "keyid:#zz",

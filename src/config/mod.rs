@@ -14,6 +14,7 @@
 
 mod close_action;
 mod control_group;
+mod credentials;
 mod defaults;
 mod document;
 mod duration;
@@ -40,6 +41,7 @@ mod tests;
 
 use std::path::Path;
 
+pub use credentials::{Credentials, LocalCredential};
 pub use defaults::{
     CHILD_LIFETIME as DEFAULT_CHILD_LIFETIME, DPD_INTERVAL as DEFAULT_DPD_INTERVAL,
     ESP_PROPOSALS as DEFAULT_ESP_PROPOSALS, IKEV1_PROPOSALS as DEFAULT_IKEV1_PROPOSALS,
@@ -49,8 +51,8 @@ pub use error::{ConfigError, ConfigErrors};
 pub use hub::hub_if_id;
 pub use limits::HalfOpenLimits;
 pub use model::{
-    Auth, CloseAction, Config, Connection, ControlGroup, EspProposal, Gateway, Identity,
-    IkeProposal, IkeVersion, Offload, Peer, PeerAddress, Pfs, Psk, Route, StartAction,
+    Auth, AuthMethod, CloseAction, Config, Connection, ControlGroup, EspProposal, Gateway,
+    Identity, IkeProposal, IkeVersion, Offload, Peer, PeerAddress, Pfs, Psk, Route, StartAction,
     WEIGHT_ACTIVE, WEIGHT_STANDBY,
 };
 
@@ -128,6 +130,7 @@ fn parse_text(text: &str, origin: &Path, file_mode: Option<u32>) -> Result<Confi
         routes: &routes,
     };
     rules::check(&entries, &mut d);
+    credentials::check(&entries, &mut d);
     hub::check(&entries, &mut d);
     let locals = overlap::local_subnets(&entries, &mut d);
     overlap::check(&entries, &locals, &mut d);

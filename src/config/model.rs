@@ -63,6 +63,9 @@ pub struct Gateway {
     /// Members of this group may use the control socket's read-only commands; `None`: root
     /// only.
     pub control_group: Option<ControlGroup>,
+    /// Our certificate and key, and the CAs and CRLs peers' certificates are checked
+    /// against; `None` when none are configured.
+    pub credentials: Option<std::sync::Arc<super::credentials::Credentials>>,
 }
 
 impl Gateway {
@@ -127,11 +130,40 @@ impl std::fmt::Display for IkeVersion {
     }
 }
 
+/// How one end proves who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// A pre-shared key (RFC 7296 2.15; RFC 2409 5.4).
+    Psk,
+    /// A signature with the private key of a certificate (RFC 7296 2.15 and RFC 7427; RFC
+    /// 2409 5.1).
+    Pubkey,
+}
+
+impl AuthMethod {
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMethod::Psk => "psk",
+            AuthMethod::Pubkey => "pubkey",
+        }
+    }
+}
+
+impl std::fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// How both ends prove who they are.
 #[derive(Debug, Clone)]
-pub enum Auth {
-    /// A pre-shared key (RFC 7296 2.15).
-    Psk(Psk),
+pub struct Auth {
+    /// How we authenticate to the peer.
+    pub local: AuthMethod,
+    /// How the peer must authenticate to us.
+    pub remote: AuthMethod,
+    /// The pre-shared key; present whenever either end uses one.
+    pub psk: Option<Psk>,
 }
 
 /// What the gateway does with a connection when it starts.
@@ -201,11 +233,9 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// The pre-shared key of this connection.
-    pub fn psk(&self) -> &Psk {
-        match &self.auth {
-            Auth::Psk(psk) => psk,
-        }
+    /// The pre-shared key of this connection, if either end uses one.
+    pub fn psk(&self) -> Option<&Psk> {
+        self.auth.psk.as_ref()
     }
 }
 

@@ -39,6 +39,11 @@ pub(crate) struct RawGateway {
     pub(crate) offload: Option<Spanned<String>>,
     pub(crate) metrics_listen: Option<Spanned<String>>,
     pub(crate) control_group: Option<Spanned<String>>,
+    pub(crate) certificate: Option<Spanned<String>>,
+    pub(crate) private_key: Option<Spanned<String>>,
+    /// One path or a list of paths (files or directories).
+    pub(crate) ca_certificates: Option<Strings>,
+    pub(crate) crl_files: Option<Strings>,
     /// The half-open limits given, by key (see `limits.rs`).
     pub(crate) limits: Vec<(&'static str, Spanned<i64>)>,
 }
@@ -61,6 +66,8 @@ pub(crate) struct RawConnection {
     pub(crate) version: Option<Spanned<String>>,
     pub(crate) psk: Option<Spanned<Zeroizing<String>>>,
     pub(crate) psk_file: Option<Spanned<String>>,
+    pub(crate) local_auth: Option<Spanned<String>>,
+    pub(crate) remote_auth: Option<Spanned<String>>,
     pub(crate) local_subnets: Option<Strings>,
     pub(crate) remote_subnets: Option<Strings>,
     pub(crate) local_identity: Option<Spanned<String>>,
@@ -108,6 +115,10 @@ pub(super) const GATEWAY_KEYS: &[&str] = &[
     "offload",
     "metrics_listen",
     "control_group",
+    "certificate",
+    "private_key",
+    "ca_certificates",
+    "crl_files",
     "cookie_threshold",
     "half_open_per_address",
     "half_open_limit",
@@ -120,6 +131,8 @@ pub(super) const CONNECTION_KEYS: &[&str] = &[
     "version",
     "psk",
     "psk_file",
+    "local_auth",
+    "remote_auth",
     "local_subnets",
     "remote_subnets",
     "local_identity",
@@ -232,6 +245,10 @@ fn read_gateway(value: Spanned<Value>, d: &mut Diagnostics<'_>) -> Option<RawGat
         offload: r.string("offload", d),
         metrics_listen: r.string("metrics_listen", d),
         control_group: r.string("control_group", d),
+        certificate: r.string("certificate", d),
+        private_key: r.string("private_key", d),
+        ca_certificates: r.string_or_strings("ca_certificates", d),
+        crl_files: r.string_or_strings("crl_files", d),
         limits: super::limits::KEYS
             .iter()
             .filter_map(|(key, _)| r.integer(key, d).map(|v| (*key, v)))
@@ -273,6 +290,8 @@ fn read_connection(
             .string("psk", d)
             .map(|s| Spanned::new(s.span(), Zeroizing::new(s.into_inner()))),
         psk_file: r.string("psk_file", d),
+        local_auth: r.string("local_auth", d),
+        remote_auth: r.string("remote_auth", d),
         local_subnets: r.strings("local_subnets", d),
         remote_subnets: r.required_strings("remote_subnets", d),
         local_identity: r.string("local_identity", d),
@@ -403,6 +422,19 @@ impl Reader {
             }
         }
         all_strings.then(|| Spanned::new(span, strings))
+    }
+
+    /// One string, or an array of strings: a key that usually names one file but may name
+    /// several.
+    fn string_or_strings(&mut self, key: &str, d: &mut Diagnostics<'_>) -> Option<Strings> {
+        let at = self.entries.iter().position(|(k, _)| k == key)?;
+        if let Value::String(s) = self.entries[at].1.get_ref() {
+            let span = self.entries[at].1.span();
+            let single = Spanned::new(span.clone(), s.clone());
+            self.entries.remove(at);
+            return Some(Spanned::new(span, vec![single]));
+        }
+        self.strings(key, d)
     }
 
     fn required_strings(&mut self, key: &str, d: &mut Diagnostics<'_>) -> Option<Strings> {

@@ -16,8 +16,8 @@ use super::duration;
 use super::error::Diagnostics;
 use super::identity::Identity;
 use super::model::{
-    Auth, CloseAction, Connection, EspProposal, Gateway, IkeProposal, IkeVersion, Offload, Peer,
-    PeerAddress, Pfs, Psk, Route, StartAction, WEIGHT_ACTIVE, WEIGHT_STANDBY,
+    Auth, AuthMethod, CloseAction, Connection, EspProposal, Gateway, IkeProposal, IkeVersion,
+    Offload, Peer, PeerAddress, Pfs, Psk, Route, StartAction, WEIGHT_ACTIVE, WEIGHT_STANDBY,
 };
 use super::raw::{RawConnection, RawGateway, RawPeer, RawRoute, Strings, TimeSetting};
 use super::secret;
@@ -148,6 +148,7 @@ impl Validator<'_, '_> {
                 }
             },
         };
+        let credentials = self.credentials(raw);
         Some(Gateway {
             name: name?,
             local_addresses: local_addresses?,
@@ -157,6 +158,7 @@ impl Validator<'_, '_> {
             half_open: half_open?,
             metrics_listen: metrics_listen?,
             control_group: control_group?,
+            credentials: credentials?,
         })
     }
 
@@ -278,7 +280,7 @@ impl Validator<'_, '_> {
                 }
             },
         };
-        let auth = self.psk(raw, &label);
+        let auth = self.auth(raw, &label);
         let local_subnets = match &raw.local_subnets {
             None => Some(None),
             Some(list) => {
@@ -587,7 +589,61 @@ impl Validator<'_, '_> {
         }
     }
 
-    fn psk(&mut self, raw: &RawConnection, label: &str) -> Option<Auth> {
+    /// `local_auth`, `remote_auth` and the pre-shared key, required when either end uses
+    /// one and refused when neither does (a key that is never used is a mistake).
+    fn auth(&mut self, raw: &RawConnection, label: &str) -> Option<Auth> {
+        let local = self.auth_method(raw.local_auth.as_ref(), &format!("{label}.local_auth"));
+        let remote = self.auth_method(raw.remote_auth.as_ref(), &format!("{label}.remote_auth"));
+        let (local, remote) = (local?, remote?);
+        let uses_psk = local == AuthMethod::Psk || remote == AuthMethod::Psk;
+        if !uses_psk {
+            if let Some(given) = raw
+                .psk_file
+                .as_ref()
+                .map(|f| (f.span(), "psk_file"))
+                .or(raw.psk.as_ref().map(|p| (p.span(), "psk")))
+            {
+                self.fail(
+                    &given.0,
+                    format!("{label}.{}", given.1),
+                    "both ends authenticate with certificates (local_auth and remote_auth are \
+                     \"pubkey\"): remove the pre-shared key",
+                );
+                return None;
+            }
+            return Some(Auth {
+                local,
+                remote,
+                psk: None,
+            });
+        }
+        let psk = self.psk(raw, label)?;
+        Some(Auth {
+            local,
+            remote,
+            psk: Some(psk),
+        })
+    }
+
+    fn auth_method(&mut self, text: Option<&Spanned<String>>, field: &str) -> Option<AuthMethod> {
+        let Some(text) = text else {
+            return Some(AuthMethod::Psk);
+        };
+        match text.get_ref().as_str() {
+            "psk" => Some(AuthMethod::Psk),
+            "pubkey" => Some(AuthMethod::Pubkey),
+            other => {
+                self.fail(
+                    &text.span(),
+                    field.to_string(),
+                    format!("unknown authentication \"{other}\"; use \"psk\" or \"pubkey\""),
+                );
+                None
+            }
+        }
+    }
+
+    fn psk(&mut self, raw: &RawConnection, label: &str) -> Option<Psk> {
         match (&raw.psk, &raw.psk_file) {
             (Some(_), Some(file)) => {
                 self.fail(
@@ -601,7 +657,7 @@ impl Validator<'_, '_> {
                 self.fail(
                     &raw.span,
                     format!("{label}.psk"),
-                    "no pre-shared key: set psk_file (or psk)",
+                    "no pre-shared key: set psk_file (or psk), or local_auth and remote_auth = \"pubkey\" for certificates",
                 );
                 None
             }
@@ -626,12 +682,12 @@ impl Validator<'_, '_> {
                     return None;
                 }
                 let secret = zeroize::Zeroizing::new(inline.get_ref().as_bytes().to_vec());
-                Some(Auth::Psk(Psk::new(secret)))
+                Some(Psk::new(secret))
             }
             (None, Some(file)) => {
                 let path = self.base_dir.join(file.get_ref());
                 match secret::read_psk_file(&path) {
-                    Ok(psk) => Some(Auth::Psk(psk)),
+                    Ok(psk) => Some(psk),
                     Err(message) => {
                         self.fail(&file.span(), format!("{label}.psk_file"), message);
                         None
@@ -852,15 +908,24 @@ pub(crate) fn finish(
     let local_address = draft
         .local_address?
         .or_else(|| gateway.local_address_for(&peer.address))?;
+    let auth = draft.auth?;
+    // With a certificate, the default identity is its subject, as strongSwan's.
+    let certificate_subject = gateway
+        .credentials
+        .as_ref()
+        .and_then(|c| c.local.as_ref())
+        .filter(|_| auth.local == AuthMethod::Pubkey)
+        .map(|l| Identity::Dn(l.certificate.subject_der.clone()));
     let local_identity = draft
         .local_identity?
+        .or(certificate_subject)
         .unwrap_or_else(|| Identity::from_ip(local_address));
     let start_action = draft.start_action?;
     Some(Connection {
         name: draft.name?,
         peer: draft.peer?,
         version: draft.version?,
-        auth: draft.auth?,
+        auth,
         local_subnets,
         remote_subnets: draft.remote_subnets?,
         local_identity,

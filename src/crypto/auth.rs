@@ -1,4 +1,4 @@
-//! Pre-shared key authentication (RFC 7296 2.15).
+//! Pre-shared key authentication, and the octets a signature signs (RFC 7296 2.15).
 
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -27,6 +27,19 @@ pub fn psk_auth(
     let maced_id = prf(prf_alg, sk_p, &[id_body]);
     let key = prf(prf_alg, psk, &[KEY_PAD]);
     prf(prf_alg, &key, &[signed_message, peer_nonce, &maced_id])
+}
+
+/// The octets a signature AUTH signs (RFC 7296 2.15): `<message octets> | Nonce |
+/// prf(SK_px, IDx')`, with the same inputs as [`psk_auth`].
+pub fn signed_octets(
+    prf_alg: Prf,
+    signed_message: &[u8],
+    peer_nonce: &[u8],
+    sk_p: &[u8],
+    id_body: &[u8],
+) -> Vec<u8> {
+    let maced_id = prf(prf_alg, sk_p, &[id_body]);
+    [signed_message, peer_nonce, maced_id.as_slice()].concat()
 }
 
 /// Recomputes the peer's AUTH and compares it with `received` in constant time.

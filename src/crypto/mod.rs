@@ -13,6 +13,7 @@
 //! - [`protect`]: the Encrypted payload (3.14) with AES-GCM, ChaCha20-Poly1305, or
 //!   AES-CBC/3DES-CBC plus HMAC.
 //! - [`auth`]: pre-shared key AUTH (2.15).
+//! - [`pki`]: certificates, private keys and public-key signatures for AUTH (RFC 7427).
 //! - [`ikev1`]: IKEv1 (RFC 2409) phase 1 keys, IVs and encryption, the HASH payloads of
 //!   Main Mode, Quick Mode and Informational exchanges, and Quick Mode KEYMAT.
 //!
@@ -26,6 +27,7 @@ pub mod ikev1;
 pub mod keymat;
 pub(crate) mod mac;
 mod modp;
+pub mod pki;
 pub mod prf;
 pub mod protect;
 pub mod rng;

@@ -198,7 +198,8 @@ impl<D: Dataplane> Gateway<D> {
                 ));
             }
         };
-        let engine = Engine::new(settings, Box::new(SystemRandom::new()));
+        let mut engine = Engine::new(settings, Box::new(SystemRandom::new()));
+        engine.set_wall_clock(Instant::now(), unix_seconds());
         let addresses: Vec<String> = sockets.local_ips().map(|ip| ip.to_string()).collect();
         let readers = match &config.gateway.control_group {
             Some(group) => format!(" (root; group {} may read)", group.name),
@@ -329,7 +330,12 @@ impl<D: Dataplane> Gateway<D> {
                 // Dropped and re-created on every turn of the loop: a dataplane's
                 // `next_event` must not lose an event when its future is dropped.
                 event = self.dataplane.next_event() => self.on_kernel_event(event),
-                _ = keepalive.tick() => self.send_nat_keepalives().await,
+                _ = keepalive.tick() => {
+                    // Certificates are checked against this date; giving it again now and
+                    // then follows a clock that was stepped.
+                    self.engine.set_wall_clock(Instant::now(), unix_seconds());
+                    self.send_nat_keepalives().await
+                }
                 () = tick(&mut watchdog) => self.notifier.watchdog(),
             }
             self.drive().await;
@@ -777,4 +783,11 @@ async fn tick(interval: &mut Option<tokio::time::Interval>) {
         }
         None => std::future::pending().await,
     }
+}
+
+/// The system clock, in seconds since the Unix epoch (0 if it reads before the epoch).
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

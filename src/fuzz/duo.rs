@@ -12,8 +12,8 @@ use zeroize::Zeroizing;
 use crate::algorithm::{DhGroup, Encryption, Prf};
 use crate::crypto::testing::DeterministicRandom;
 use crate::ike::{
-    CloseAction, ConnectionSettings, Engine, EngineSettings, EspProposal, IkeIdentity, IkeProposal,
-    KernelIntent, Offload, Pfs, PreSharedKey, SaId, SaState, Transmit,
+    AuthMethod, CloseAction, ConnectionSettings, Engine, EngineSettings, EspProposal, IkeIdentity,
+    IkeProposal, KernelIntent, Offload, Pfs, PreSharedKey, SaId, SaState, Transmit,
 };
 
 /// One of the two engines.
@@ -60,6 +60,8 @@ fn connection(local: Peer, initiate: bool) -> ConnectionSettings {
         local_id: IkeIdentity::from_address(local.addr().ip()),
         remote_id: Some(IkeIdentity::from_address(remote.addr().ip())),
         psk: PreSharedKey(Zeroizing::new(b"fuzzing is not a secret".to_vec())),
+        local_auth: AuthMethod::Psk,
+        remote_auth: AuthMethod::Psk,
         local_subnets: vec![subnet(local)],
         remote_subnets: vec![subnet(remote)],
         ike_proposals: vec![IkeProposal {

@@ -101,6 +101,10 @@ pub struct Context {
     /// SAs established with INITIAL_CONTACT while handling the current input: the engine
     /// removes the peer's older SAs of the same connection and identity (RFC 7296 2.4).
     pub(super) initial_contacts: Vec<SaId>,
+    /// Wall-clock time as the caller last gave it ([`super::Engine::set_wall_clock`]), with
+    /// the monotonic instant it was read at: certificates are valid at a date, and the engine
+    /// reads no clock.
+    pub(super) wall_clock: Option<(Instant, u64)>,
     /// Installed CHILD_SAs per set of kernel policies (their if_id and selectors, hashed):
     /// policies go only with the last child that uses them, whichever IKE SA holds it (a
     /// peer's new IKE SA may install the same policies before its old one is removed).
@@ -144,6 +148,15 @@ pub struct Context {
 }
 
 impl Context {
+    /// Seconds since the Unix epoch at `now`, from the last wall-clock time given; `None`
+    /// if none was.
+    pub(super) fn unix_time(&self, now: Instant) -> Option<u64> {
+        let (at, seconds) = self.wall_clock?;
+        Some(seconds.saturating_add(now.saturating_duration_since(at).as_secs()))
+    }
+}
+
+impl Context {
     pub(super) fn new(mut settings: EngineSettings, mut rng: Box<dyn Random>) -> Context {
         let cookie_secrets = super::v2::cookie::CookieSecrets::new(rng.as_mut());
         let connections: Vec<Option<Arc<ConnectionSettings>>> =
@@ -184,6 +197,7 @@ impl Context {
             next_id: 0,
             created: Vec::new(),
             initial_contacts: Vec::new(),
+            wall_clock: None,
             policy_users: HashMap::new(),
             held_down: HashSet::new(),
             invalid_spi_window: None,

@@ -74,6 +74,13 @@ impl Engine {
 
     // ----- queries -------------------------------------------------------------------------
 
+    /// The wall-clock time (seconds since the Unix epoch) at `now`. Certificates are checked
+    /// against it; the engine carries it forward with `now` until it is given again, so the
+    /// caller gives it at start and whenever the system clock may have been stepped.
+    pub fn set_wall_clock(&mut self, now: Instant, unix_seconds: u64) {
+        self.cx.wall_clock = Some((now, unix_seconds));
+    }
+
     pub fn stats(&self) -> Stats {
         Stats {
             half_open: self.cx.half_open.len() as u64,

@@ -14,6 +14,7 @@ impl From<&Identity> for IkeIdentity {
             Identity::Fqdn(s) => (IdentityKind::Fqdn, s.as_bytes().to_vec()),
             Identity::Email(s) => (IdentityKind::Email, s.as_bytes().to_vec()),
             Identity::KeyId(k) => (IdentityKind::KeyId, k.clone()),
+            Identity::Dn(der) => (IdentityKind::Dn, der.clone()),
         };
         IkeIdentity { kind, data }
     }
@@ -40,8 +41,12 @@ fn connection_settings(config: &Config, conn: &Connection) -> Result<ConnectionS
         local_addr,
         remote_addr,
         local_id: IkeIdentity::from(&conn.local_identity),
-        remote_id: Some(IkeIdentity::from(&peer.identity)),
-        psk: PreSharedKey(zeroize::Zeroizing::new(conn.psk().secret().to_vec())),
+        remote_id: Some(IkeIdentity::from(&peer.identity).canonical()),
+        psk: PreSharedKey(zeroize::Zeroizing::new(
+            conn.psk().map(|p| p.secret().to_vec()).unwrap_or_default(),
+        )),
+        local_auth: conn.auth.local,
+        remote_auth: conn.auth.remote,
         local_subnets: conn.local_subnets.clone(),
         remote_subnets: conn.remote_subnets.clone(),
         ike_proposals: conn.ike_proposals.clone(),
@@ -78,6 +83,7 @@ impl EngineSettings {
         }
         let mut settings = EngineSettings::new(connections);
         settings.half_open = config.gateway.half_open;
+        settings.credentials = config.gateway.credentials.clone();
         (settings, skipped)
     }
 }

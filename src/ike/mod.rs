@@ -2,7 +2,9 @@
 //! datagrams, deadlines, kernel intents and events out. No sockets, no tokio, no clock.
 //!
 //! Implemented: IKEv2 IKE_SA_INIT (with INVALID_KE_PAYLOAD retry, cookies under load and NAT
-//! detection), IKE_AUTH with PSK and the first CHILD_SA (traffic-selector narrowing),
+//! detection), IKE_AUTH with PSK or certificates (signatures of RFC 7427 and RFC 4754; CERT and
+//! CERTREQ; the peer's chain validated at the wall-clock time the caller gives) and the first
+//! CHILD_SA (traffic-selector narrowing),
 //! CREATE_CHILD_SA (CHILD_SA rekeys with optional PFS, new CHILD_SAs from either end, IKE SA
 //! rekeys, simultaneous-rekey resolution), INFORMATIONAL deletes and liveness checks,
 //! retransmission with exponential backoff, the response cache and the one-request window,
@@ -10,7 +12,7 @@
 //! policies that initiate on the kernel's ACQUIRE (`start_action = "trap"`), the recovery of
 //! CHILD_SAs that cannot be rekeyed (`recovery.rs`) and of connections the peer deleted
 //! (`reconnect.rs`); IKEv1 Main Mode, Aggressive Mode, Quick Mode and informational
-//! exchanges with pre-shared keys (`v1/`). Not yet: certificates and EAP.
+//! exchanges with pre-shared keys (`v1/`). Not yet: IKEv1 certificates and EAP.
 
 mod child;
 mod context;
@@ -21,6 +23,7 @@ mod lookup;
 pub mod nat_t;
 mod output;
 mod owner;
+mod peer_certificate;
 mod reconnect;
 mod recovery;
 mod reload;
@@ -45,6 +48,7 @@ pub use output::{
     OutboundInstall, SaId, Transmit, TrapPolicies,
 };
 pub use owner::Direction;
+pub use peer_certificate::PeerCertificate;
 pub use reload::ReloadReport;
 pub use sa::{ChildSa, ChildState, ChildSuite, IkeSa, IpsecMode, NatState, SaState};
 pub use selector::Selector;

@@ -179,6 +179,8 @@ pub struct IkeSa {
     pub children: Vec<ChildSa>,
     pub timers: TimerSlots,
     pub remote_id: Option<IkeIdentity>,
+    /// The certificate the peer authenticated with (`remote_auth = pubkey`).
+    pub peer_certificate: Option<Box<super::peer_certificate::PeerCertificate>>,
     /// This SA was rekeyed into another; it only waits for its deletion.
     pub replaced_by: Option<SaId>,
     /// We delete this SA because it could not keep a CHILD_SA: once it is gone (and its
@@ -239,6 +241,7 @@ impl IkeSa {
             children: Vec::new(),
             timers: TimerSlots::default(),
             remote_id: None,
+            peer_certificate: None,
             replaced_by: None,
             restart_when_gone: None,
             half_open_key: None,

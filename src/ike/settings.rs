@@ -8,7 +8,9 @@ use std::time::Duration;
 use ipnet::IpNet;
 use zeroize::Zeroizing;
 
-pub use crate::config::{CloseAction, EspProposal, IkeProposal, IkeVersion, Offload, Pfs};
+pub use crate::config::{
+    AuthMethod, CloseAction, Credentials, EspProposal, IkeProposal, IkeVersion, Offload, Pfs,
+};
 
 /// The kind of an IKE identity. The ID types of IKEv2 (RFC 7296 3.5) and IKEv1 (RFC 2407
 /// 4.6.2.1) share their numbers; each version's codec converts.
@@ -48,6 +50,26 @@ impl IkeIdentity {
     }
 }
 
+impl IkeIdentity {
+    /// The same identity in one encoding per meaning: a distinguished name is re-encoded
+    /// from its text form, so that a peer's PrintableString and our UTF8String of the same
+    /// name compare (and index) equal. Other kinds are kept as they are.
+    pub fn canonical(self) -> IkeIdentity {
+        if self.kind != IdentityKind::Dn {
+            return self;
+        }
+        let canonical = crate::crypto::pki::dn_to_text(&self.data)
+            .and_then(|text| crate::crypto::pki::dn_from_text(&text).ok());
+        match canonical {
+            Some(data) => IkeIdentity {
+                kind: IdentityKind::Dn,
+                data,
+            },
+            None => self,
+        }
+    }
+}
+
 impl std::fmt::Display for IkeIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.kind {
@@ -63,6 +85,13 @@ impl std::fmt::Display for IkeIdentity {
             IdentityKind::Fqdn | IdentityKind::Email => {
                 f.write_str(&crate::escape::peer_text(&self.data))
             }
+            IdentityKind::Dn => match crate::crypto::pki::dn_to_text(&self.data) {
+                Some(text) => f.write_str(&crate::escape::peer_text(text.as_bytes())),
+                None => {
+                    f.write_str("dn:0x")?;
+                    self.data.iter().try_for_each(|b| write!(f, "{b:02x}"))
+                }
+            },
             _ => {
                 f.write_str("0x")?;
                 self.data.iter().try_for_each(|b| write!(f, "{b:02x}"))
@@ -81,22 +110,6 @@ impl std::fmt::Debug for PreSharedKey {
     }
 }
 
-/// How the two ends of a connection prove who they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
-    /// A pre-shared key: IKEv2's Shared Key Message Integrity Code, IKEv1's pre-shared key
-    /// authentication.
-    Psk,
-}
-
-impl AuthMethod {
-    pub fn name(self) -> &'static str {
-        match self {
-            AuthMethod::Psk => "psk",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionSettings {
     pub name: String,
@@ -106,7 +119,14 @@ pub struct ConnectionSettings {
     pub local_id: IkeIdentity,
     /// `None` accepts whatever identity authenticates with the key.
     pub remote_id: Option<IkeIdentity>,
+    /// Empty unless `local_auth` or `remote_auth` is [`AuthMethod::Psk`].
     pub psk: PreSharedKey,
+    /// How we authenticate: with the PSK, or by signing with the gateway's certificate key
+    /// ([`EngineSettings::credentials`]).
+    pub local_auth: AuthMethod,
+    /// How the peer must authenticate: with the PSK, or with a certificate that chains to
+    /// one of the gateway's CAs and binds its identity.
+    pub remote_auth: AuthMethod,
     pub local_subnets: Vec<IpNet>,
     pub remote_subnets: Vec<IpNet>,
     pub ike_proposals: Vec<IkeProposal>,
@@ -137,14 +157,6 @@ pub struct ConnectionSettings {
     pub aggressive: bool,
 }
 
-impl ConnectionSettings {
-    /// How this connection authenticates: with its `psk`, the only credential the settings
-    /// carry (certificates and EAP are not implemented).
-    pub fn auth_method(&self) -> AuthMethod {
-        AuthMethod::Psk
-    }
-}
-
 /// Engine-wide knobs; the defaults follow strongSwan's where one exists.
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
@@ -170,6 +182,9 @@ pub struct EngineSettings {
     /// 7296 2.4). A load generator turns it off: its many connections share one pair of
     /// identities, and each would make the responder remove the others.
     pub initial_contact: bool,
+    /// The gateway's certificate, key, CAs and CRLs, for connections that authenticate with
+    /// `pubkey`; shared with the configuration, replaced whole on reload.
+    pub credentials: Option<std::sync::Arc<Credentials>>,
 }
 
 impl EngineSettings {
@@ -209,6 +224,7 @@ impl EngineSettings {
             fragment_size: 1280,
             establish_timeout: Duration::from_secs(30),
             initial_contact: true,
+            credentials: None,
         }
     }
 }

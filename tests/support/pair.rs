@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use ikehub::algorithm::{DhGroup, Encryption, Prf};
 use ikehub::crypto::testing::DeterministicRandom;
 use ikehub::ike::{
-    ConnectionSettings, Engine, EngineSettings, EspProposal, Event, IkeIdentity, IkeProposal,
-    IntentId, KernelFailure, KernelIntent, PreSharedKey, Transmit,
+    AuthMethod, ConnectionSettings, Engine, EngineSettings, EspProposal, Event, IkeIdentity,
+    IkeProposal, IntentId, KernelFailure, KernelIntent, PreSharedKey, Transmit,
 };
 use ikehub::kernel::mock::{InstalledSa, SaTable};
 use ipnet::IpNet;
@@ -204,6 +204,8 @@ pub fn connection(local: &str, remote: &str, initiate: bool) -> ConnectionSettin
         local_id: IkeIdentity::from_address(ip(local)),
         remote_id: Some(IkeIdentity::from_address(ip(remote))),
         psk: PreSharedKey(Zeroizing::new(b"correct horse battery staple".to_vec())),
+        local_auth: AuthMethod::Psk,
+        remote_auth: AuthMethod::Psk,
         local_subnets: vec![local_net.parse().expect("net")],
         remote_subnets: vec![remote_net.parse().expect("net")],
         ike_proposals: vec![IkeProposal {

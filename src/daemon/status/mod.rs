@@ -70,7 +70,13 @@
 //!       "local": "203.0.113.1:4500", "remote": "198.51.100.20:4500",
 //!       "local_id": "203.0.113.1",     // the identity we authenticate as
 //!       "remote_id": "gw.example.org", // the peer's, as it identified; null until it has
-//!       "auth": "psk",                 // how both ends authenticate: "psk" (pre-shared key)
+//!       "auth": "psk",                 // how we authenticate: "psk" (pre-shared key) or
+//!                                      // "pubkey" (certificate)
+//!       "remote_auth": "psk",          // how the peer authenticates
+//!       "peer_certificate": null,      // with remote_auth "pubkey": { "subject": "CN=office1,
+//!                                      // O=Example", "issuer": "CN=Example CA", "serial":
+//!                                      // "1a:2b", "not_after": "2027-12-07T00:00:00Z",
+//!                                      // "expires_in_s": 31536000 }
 //!       "spi_i": "0123456789abcdef", "spi_r": "fedcba9876543210", // hex
 //!       "algorithms": "aes128gcm16-prfsha256-ecp256", // null before IKE_SA_INIT completes
 //!       "established_s": 300,          // null until IKE_AUTH completes
@@ -304,6 +310,18 @@ fn ikev2() -> u8 {
     2
 }
 
+/// A peer's certificate as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerCertificateStatus {
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    /// RFC 3339 UTC.
+    pub not_after: String,
+    /// Seconds until it expires (0 once it has).
+    pub expires_in_s: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IkeSaStatus {
     pub state: ConnectionState,
@@ -323,9 +341,15 @@ pub struct IkeSaStatus {
     pub local_id: Option<String>,
     #[serde(default)]
     pub remote_id: Option<String>,
-    /// How both ends authenticate: "psk".
+    /// How we authenticate: "psk" or "pubkey".
     #[serde(default)]
     pub auth: Option<String>,
+    /// How the peer authenticates: "psk" or "pubkey".
+    #[serde(default)]
+    pub remote_auth: Option<String>,
+    /// The certificate the peer authenticated with.
+    #[serde(default)]
+    pub peer_certificate: Option<PeerCertificateStatus>,
     pub spi_i: IkeSpi,
     pub spi_r: IkeSpi,
     pub algorithms: Option<String>,
@@ -487,7 +511,8 @@ pub fn collect(
         // The same for each IKE SA of the connection: formatted once.
         let local = LocalSide {
             id: settings.local_id.to_string(),
-            auth: settings.auth_method().name(),
+            auth: settings.local_auth.name(),
+            remote_auth: settings.remote_auth.name(),
         };
         let ike_sas = sas.iter().map(|sa| builder.ike_sa(sa, &local)).collect();
         let mut connection = ConnectionStatus {
@@ -598,6 +623,7 @@ fn child_algorithms(suite: &ChildSuite) -> String {
 struct LocalSide {
     id: String,
     auth: &'static str,
+    remote_auth: &'static str,
 }
 
 /// Turns engine SAs into their status entries, noting the counters to ask the kernel for.
@@ -630,6 +656,17 @@ impl SaStatusBuilder {
             local_id: Some(local.id.clone()),
             remote_id: sa.remote_id.as_ref().map(ToString::to_string),
             auth: Some(local.auth.to_owned()),
+            remote_auth: Some(local.remote_auth.to_owned()),
+            peer_certificate: sa
+                .peer_certificate
+                .as_deref()
+                .map(|c| PeerCertificateStatus {
+                    subject: c.subject.clone(),
+                    issuer: c.issuer.clone(),
+                    serial: c.serial.clone(),
+                    not_after: c.not_after_text.clone(),
+                    expires_in_s: c.not_after.saturating_sub(unix_seconds()),
+                }),
             spi_i: IkeSpi(sa.spi_i),
             spi_r: IkeSpi(sa.spi_r),
             algorithms: self.names.ike(sa),
@@ -781,8 +818,14 @@ fn identities_text(sa: &IkeSaStatus) -> Option<String> {
         sa.local_id.as_deref().unwrap_or("unknown"),
         sa.remote_id.as_deref().unwrap_or("peer not identified yet")
     );
-    if let Some(auth) = &sa.auth {
-        let _ = write!(text, ", auth {auth}");
+    match (&sa.auth, &sa.remote_auth) {
+        (Some(ours), Some(theirs)) if ours != theirs => {
+            let _ = write!(text, ", auth {ours}, peer {theirs}");
+        }
+        (Some(auth), _) => {
+            let _ = write!(text, ", auth {auth}");
+        }
+        _ => {}
     }
     Some(text)
 }
@@ -927,6 +970,17 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
             if let Some(identities) = identities_text(sa) {
                 let _ = writeln!(out, "    {identities}");
             }
+            if let Some(c) = &sa.peer_certificate {
+                let _ = writeln!(
+                    out,
+                    "    peer certificate \"{}\" from \"{}\", serial {}, expires {} (in {})",
+                    c.subject,
+                    c.issuer,
+                    c.serial,
+                    c.not_after,
+                    duration_text(c.expires_in_s)
+                );
+            }
             let _ = writeln!(out, "    {nat}, {rekey}");
             for child in &sa.children {
                 let mode = child
@@ -973,6 +1027,13 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
         }
     }
     out
+}
+
+/// The system clock in seconds since the Unix epoch (0 before it).
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
@@ -1024,6 +1085,8 @@ pub(crate) mod tests {
                         local_id: Some("203.0.113.1".into()),
                         remote_id: Some("office.example.org".into()),
                         auth: Some("psk".into()),
+                        remote_auth: Some("psk".into()),
+                        peer_certificate: None,
                         spi_i: IkeSpi(0x0123_4567_89ab_cdef),
                         spi_r: IkeSpi(0xfedc_ba98_7654_3210),
                         algorithms: Some("aes128gcm16-prfsha256-ecp256".into()),
@@ -1111,6 +1174,8 @@ pub(crate) mod tests {
                         local_id: Some("hub.example.org".into()),
                         remote_id: None,
                         auth: Some("psk".into()),
+                        remote_auth: Some("psk".into()),
+                        peer_certificate: None,
                         spi_i: IkeSpi(0x1111_2222_3333_4444),
                         spi_r: IkeSpi(0x5555_6666_7777_8888),
                         algorithms: Some("aes128gcm16-prfsha256-ecp256".into()),

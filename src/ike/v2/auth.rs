@@ -1,10 +1,12 @@
-//! IKE_AUTH (RFC 7296 1.2, 2.15): identities, PSK authentication and the first CHILD_SA.
+//! IKE_AUTH (RFC 7296 1.2, 2.15): identities, PSK or certificate authentication (see
+//! `signature.rs`) and the first CHILD_SA.
 
 use std::time::Instant;
 
 use tracing::debug;
 
-use crate::crypto::auth::{psk_auth, verify_psk_auth};
+use crate::config::{AuthMethod as AuthKind, Credentials};
+use crate::crypto::auth::{psk_auth, signed_octets, verify_psk_auth};
 use crate::crypto::keymat::derive_child_keys;
 use crate::wire::ikev2::{
     AuthMethod, AuthPayload, ExchangeType, IdType, Identification, NotifyType, Payload, SaPayload,
@@ -16,6 +18,7 @@ use super::super::context::Context;
 use super::super::engine::Fate;
 use super::super::error::Failure;
 use super::super::output::{ConnId, DownReason, Event};
+use super::super::peer_certificate::PeerCertificate;
 use super::super::sa::{IkeSa, SaState};
 use super::super::selector;
 use super::super::settings::{ConnectionSettings, IdentityKind, IkeIdentity};
@@ -24,6 +27,7 @@ use super::informational::{error_notify, notify};
 use super::message;
 use super::proposal::{accept_esp, describe, esp_sa_payload, select_esp};
 use super::sa::{AuthContext, AuthKeys, Expect, SaCrypto};
+use super::signature;
 use super::ts;
 
 fn identification(id: &IkeIdentity) -> Identification {
@@ -56,6 +60,7 @@ fn identity(id: &Identification) -> IkeIdentity {
         kind,
         data: id.data.clone(),
     }
+    .canonical()
 }
 
 /// The payloads of an IKE_AUTH message we look at.
@@ -101,11 +106,14 @@ struct AuthInputs<'a> {
     crypto: &'a SaCrypto,
     /// SK_pi and SK_pr.
     auth_keys: &'a AuthKeys,
+    /// The gateway's certificate, key and CAs, if any.
+    credentials: Option<&'a Credentials>,
 }
 
 /// The connection's settings and what IKE_SA_INIT left behind; `None` if any is gone.
 fn auth_inputs<'a>(
     settings: Option<&'a ConnectionSettings>,
+    credentials: Option<&'a Credentials>,
     sa: &'a IkeSa,
 ) -> Option<AuthInputs<'a>> {
     let crypto = sa.v2.crypto.as_ref()?;
@@ -114,7 +122,83 @@ fn auth_inputs<'a>(
         init: sa.v2.auth_context()?,
         crypto,
         auth_keys: crypto.auth_keys.as_ref()?,
+        credentials,
     })
+}
+
+/// Our AUTH payload (and CERT payloads before it, for a signature) over `octets`' inputs:
+/// the message we sent in IKE_SA_INIT, the peer's nonce, our SK_p and our ID (RFC 7296 2.15).
+fn our_auth(
+    inputs: &AuthInputs,
+    message: &[u8],
+    peer_nonce: &[u8],
+    sk_p: &[u8],
+    id_body: &[u8],
+) -> Result<(Vec<Payload>, AuthPayload), String> {
+    let prf = inputs.crypto.suite.prf;
+    let settings = inputs.settings;
+    match settings.local_auth {
+        AuthKind::Psk => Ok((
+            Vec::new(),
+            AuthPayload {
+                method: AuthMethod::SharedKeyMic,
+                data: psk_auth(prf, &settings.psk.0, message, peer_nonce, sk_p, id_body).to_vec(),
+            },
+        )),
+        AuthKind::Pubkey => {
+            let local = inputs
+                .credentials
+                .and_then(|c| c.local.as_ref())
+                .ok_or("the gateway has no certificate and key")?;
+            let octets = signed_octets(prf, message, peer_nonce, sk_p, id_body);
+            let auth = signature::sign(local, inputs.init.peer_hashes.as_deref(), &octets)?;
+            Ok((signature::certificates(local).collect(), auth))
+        }
+    }
+}
+
+/// Verifies the peer's AUTH payload the way the connection expects it to authenticate, over
+/// the peer's IKE_SA_INIT message, our nonce, the peer's SK_p and its ID. The peer's
+/// certificate, if it authenticated with one; or why it is refused.
+#[allow(clippy::too_many_arguments)]
+fn verify_peer_auth(
+    inputs: &AuthInputs,
+    unix_time: Option<u64>,
+    payloads: &[Payload],
+    identity: &IkeIdentity,
+    auth: &AuthPayload,
+    (message, our_nonce, sk_p, id_body): (&[u8], &[u8], &[u8], &[u8]),
+) -> Result<Option<PeerCertificate>, String> {
+    let settings = inputs.settings;
+    let prf = inputs.crypto.suite.prf;
+    match (settings.remote_auth, auth.method) {
+        (AuthKind::Psk, AuthMethod::SharedKeyMic) => {
+            if verify_psk_auth(prf, &settings.psk.0, message, our_nonce, sk_p, id_body, &auth.data) {
+                Ok(None)
+            } else {
+                Err(format!(
+                    "AUTH payload of {identity} (psk) does not verify with the pre-shared key of connection {} (we are {}, auth {})",
+                    settings.name, settings.local_id, settings.local_auth
+                ))
+            }
+        }
+        (AuthKind::Psk, other) => Err(format!(
+            "{identity} authenticates with {}, connection {} expects psk (we are {})",
+            method_name(other),
+            settings.name,
+            settings.local_id
+        )),
+        (AuthKind::Pubkey, AuthMethod::SharedKeyMic) => Err(format!(
+            "{identity} authenticates with psk, connection {} expects a certificate (remote_auth pubkey; we are {})",
+            settings.name, settings.local_id
+        )),
+        (AuthKind::Pubkey, _) => {
+            let octets = signed_octets(prf, message, our_nonce, sk_p, id_body);
+            signature::verify(inputs.credentials, unix_time, payloads, identity, auth, &octets)
+                .map(Some)
+                .map_err(|why| format!("connection {}: {why}", settings.name))
+        }
+    }
 }
 
 /// An AUTH method as the configuration names it (`psk`), else by its IANA name.
@@ -132,8 +216,9 @@ fn method_name(method: AuthMethod) -> String {
 fn our_side(settings: Option<&ConnectionSettings>) -> String {
     match settings {
         Some(c) => format!(
-            "we are {} (auth psk), expecting {}",
+            "we are {} (auth {}), expecting {}",
             c.local_id,
+            c.local_auth,
             c.remote_id
                 .as_ref()
                 .map_or_else(|| "any ID".to_string(), ToString::to_string)
@@ -149,8 +234,13 @@ fn refused_auth(error: Option<NotifyType>, settings: Option<&ConnectionSettings>
             ExchangeType::IkeAuth,
             NotifyType::AuthenticationFailed,
             format!(
-                "{}; check the pre-shared key and identities",
-                our_side(settings)
+                "{}; check the {} and identities",
+                our_side(settings),
+                match settings.map(|s| (s.local_auth, s.remote_auth)) {
+                    Some((AuthKind::Psk, AuthKind::Psk)) => "pre-shared key",
+                    Some((AuthKind::Pubkey, AuthKind::Pubkey)) => "certificates",
+                    _ => "pre-shared key, certificates",
+                }
             ),
         )),
         Some(kind) => DownReason::NegotiationFailed(Failure::refused_by_peer(
@@ -235,27 +325,37 @@ impl Context {
     pub(in crate::ike) fn send_auth_request(&mut self, now: Instant, sa: &mut IkeSa) -> Fate {
         let message_id = sa.v2.exchanges.next_request_id;
         let header = message::header(sa, ExchangeType::IkeAuth, false, message_id);
-        let Some(AuthInputs {
-            settings,
-            init,
-            crypto,
-            auth_keys,
-        }) = auth_inputs(self.connection(sa.conn), sa)
-        else {
+        let credentials = self.settings.credentials.as_deref();
+        let Some(inputs) = auth_inputs(self.connection(sa.conn), credentials, sa) else {
             return Fate::Remove(DownReason::Deleted);
         };
+        let (settings, init) = (inputs.settings, inputs.init);
         let idi = identification(&settings.local_id);
         // RFC 7296 2.15: the initiator signs its IKE_SA_INIT request, the responder's nonce
         // and prf(SK_pi, IDi').
-        let auth = psk_auth(
-            crypto.suite.prf,
-            &settings.psk.0,
+        let (certificates, auth) = match our_auth(
+            &inputs,
             &init.request,
             &init.nr,
-            &auth_keys.sk_pi,
+            &inputs.auth_keys.sk_pi,
             &idi.body_bytes(),
-        );
+        ) {
+            Ok(signed) => signed,
+            Err(why) => {
+                return Fate::Remove(DownReason::AuthFailed(Failure::gave_up(
+                    ExchangeType::IkeAuth,
+                    format!(
+                        "cannot authenticate as {} ({}): {why}",
+                        settings.local_id, settings.local_auth
+                    ),
+                )))
+            }
+        };
         let mut payloads = vec![Payload::IdI(idi)];
+        payloads.extend(certificates);
+        if settings.remote_auth == AuthKind::Pubkey {
+            payloads.extend(signature::certificate_request(credentials));
+        }
         if init.initial_contact {
             payloads.push(Payload::Notify(notify(
                 NotifyType::InitialContact,
@@ -265,10 +365,7 @@ impl Context {
         if let Some(r) = &settings.remote_id {
             payloads.push(Payload::IdR(identification(r)));
         }
-        payloads.push(Payload::Auth(AuthPayload {
-            method: AuthMethod::SharedKeyMic,
-            data: auth.to_vec(),
-        }));
+        payloads.push(Payload::Auth(auth));
         payloads.push(Payload::Sa(esp_sa_payload(
             &settings.esp_proposals,
             init.child_spi,
@@ -328,18 +425,20 @@ impl Context {
         payloads: &[Payload],
     ) -> (Vec<Payload>, Fate) {
         let p = collect(payloads);
-        let (conn, identity, mut response) = match self.authenticate_initiator(sa, &p) {
-            Ok(authenticated) => authenticated,
-            Err((refusal, reason)) => {
-                return (
-                    vec![Payload::Notify(notify(refusal, Vec::new()))],
-                    Fate::Remove(reason),
-                )
-            }
-        };
+        let (conn, identity, peer_certificate, mut response) =
+            match self.authenticate_initiator(now, sa, &p, payloads) {
+                Ok(authenticated) => authenticated,
+                Err((refusal, reason)) => {
+                    return (
+                        vec![Payload::Notify(notify(refusal, Vec::new()))],
+                        Fate::Remove(reason),
+                    )
+                }
+            };
         self.move_sa(sa.id, sa.conn, conn);
         sa.conn = conn;
         sa.remote_id = Some(identity);
+        sa.peer_certificate = peer_certificate.map(Box::new);
         if p.initial_contact {
             self.initial_contacts.push(sa.id);
         }
@@ -371,13 +470,20 @@ impl Context {
     }
 
     /// Responder: find the initiator's connection, verify its AUTH and build ours (RFC 7296
-    /// 2.15). The connection, the identity and our IDr and AUTH payloads; or the error
-    /// notify to answer with and why the SA ends.
+    /// 2.15). The connection, the identity, the initiator's certificate if it used one, and
+    /// our IDr, CERT and AUTH payloads; or the error notify to answer with and why the SA
+    /// ends.
+    #[allow(clippy::type_complexity)]
     fn authenticate_initiator(
         &self,
+        now: Instant,
         sa: &IkeSa,
         p: &AuthPayloads,
-    ) -> Result<(ConnId, IkeIdentity, Vec<Payload>), (NotifyType, DownReason)> {
+        payloads: &[Payload],
+    ) -> Result<
+        (ConnId, IkeIdentity, Option<PeerCertificate>, Vec<Payload>),
+        (NotifyType, DownReason),
+    > {
         let (Some(idi), Some(auth)) = (p.idi, p.auth) else {
             return Err((
                 NotifyType::InvalidSyntax,
@@ -411,60 +517,41 @@ impl Context {
                 sa.remote
             )));
         };
-        let Some(AuthInputs {
-            settings,
-            init,
-            crypto,
-            auth_keys,
-        }) = auth_inputs(self.connection(conn), sa)
-        else {
+        let credentials = self.settings.credentials.as_deref();
+        let Some(inputs) = auth_inputs(self.connection(conn), credentials, sa) else {
             return Err(failed("internal state missing".into()));
         };
-        let prf = crypto.suite.prf;
-        let valid = auth.method == AuthMethod::SharedKeyMic
-            && verify_psk_auth(
-                prf,
-                &settings.psk.0,
-                &init.request,
-                &init.nr,
-                &auth_keys.sk_pi,
-                &idi.body_bytes(),
-                &auth.data,
-            );
-        if !valid {
-            debug!(sa = sa.id.0, %identity, "initiator's AUTH does not verify");
-            let detail = if auth.method == AuthMethod::SharedKeyMic {
-                format!(
-                    "AUTH payload of {identity} (psk) does not verify with the pre-shared key of connection {} (we are {}, auth psk)",
-                    settings.name, settings.local_id
-                )
-            } else {
-                format!(
-                    "{identity} authenticates with {}, connection {} with psk (we are {})",
-                    method_name(auth.method),
-                    settings.name,
-                    settings.local_id
-                )
-            };
-            return Err(failed(detail));
-        }
-        let idr = identification(&settings.local_id);
-        let our_auth = psk_auth(
-            prf,
-            &settings.psk.0,
+        let (init, auth_keys) = (inputs.init, inputs.auth_keys);
+        let peer_certificate = verify_peer_auth(
+            &inputs,
+            self.unix_time(now),
+            payloads,
+            &identity,
+            auth,
+            (&init.request, &init.nr, &auth_keys.sk_pi, &idi.body_bytes()),
+        )
+        .map_err(|why| {
+            debug!(sa = sa.id.0, %identity, "initiator's AUTH refused");
+            failed(why)
+        })?;
+        let idr = identification(&inputs.settings.local_id);
+        let (certificates, our_auth) = our_auth(
+            &inputs,
             &init.response,
             &init.ni,
             &auth_keys.sk_pr,
             &idr.body_bytes(),
-        );
-        let response = vec![
-            Payload::IdR(idr),
-            Payload::Auth(AuthPayload {
-                method: AuthMethod::SharedKeyMic,
-                data: our_auth.to_vec(),
-            }),
-        ];
-        Ok((conn, identity, response))
+        )
+        .map_err(|why| {
+            failed(format!(
+                "cannot authenticate as {} ({}): {why}",
+                inputs.settings.local_id, inputs.settings.local_auth
+            ))
+        })?;
+        let mut response = vec![Payload::IdR(idr)];
+        response.extend(certificates);
+        response.push(Payload::Auth(our_auth));
+        Ok((conn, identity, peer_certificate, response))
     }
 
     /// Why we refused the first CHILD_SA in IKE_AUTH, with what both sides wanted.
@@ -568,15 +655,11 @@ impl Context {
             return Fate::Remove(refused_auth(p.error, self.connection(sa.conn)));
         };
         let identity = identity(idr);
-        let Some(AuthInputs {
-            settings,
-            init,
-            crypto,
-            auth_keys,
-        }) = auth_inputs(self.connection(sa.conn), sa)
-        else {
+        let credentials = self.settings.credentials.as_deref();
+        let Some(inputs) = auth_inputs(self.connection(sa.conn), credentials, sa) else {
             return Fate::Remove(DownReason::Deleted);
         };
+        let (settings, init, crypto) = (inputs.settings, inputs.init, inputs.crypto);
         if let Some(expected) = &settings.remote_id {
             if *expected != identity {
                 return Fate::Remove(DownReason::AuthFailed(Failure::gave_up(
@@ -585,30 +668,32 @@ impl Context {
                 )));
             }
         }
-        let valid = auth.method == AuthMethod::SharedKeyMic
-            && verify_psk_auth(
-                crypto.suite.prf,
-                &settings.psk.0,
+        let peer_certificate = match verify_peer_auth(
+            &inputs,
+            self.unix_time(now),
+            payloads,
+            &identity,
+            auth,
+            (
                 &init.response,
                 &init.ni,
-                &auth_keys.sk_pr,
+                &inputs.auth_keys.sk_pr,
                 &idr.body_bytes(),
-                &auth.data,
-            );
-        if !valid {
-            return Fate::Remove(DownReason::AuthFailed(Failure::gave_up(
-                ExchangeType::IkeAuth,
-                format!(
-                    "AUTH payload of {identity} ({}) does not verify with the pre-shared key (we are {}, auth psk)",
-                    method_name(auth.method),
-                    settings.local_id
-                ),
-            )));
-        }
+            ),
+        ) {
+            Ok(certificate) => certificate,
+            Err(why) => {
+                return Fate::Remove(DownReason::AuthFailed(Failure::gave_up(
+                    ExchangeType::IkeAuth,
+                    why,
+                )))
+            }
+        };
         let child = first_child_as_initiator(settings, init, crypto, &p);
         let conn = sa.conn;
         let child_spi = init.child_spi;
         sa.remote_id = Some(identity);
+        sa.peer_certificate = peer_certificate.map(Box::new);
         if p.initial_contact {
             self.initial_contacts.push(sa.id);
         }

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use tracing::{debug, info};
 
+use crate::config::AuthMethod;
 use crate::crypto::dh::KeyExchange;
 use crate::crypto::keymat::{derive_ike_keys, IkeKeys, IkeSuite};
 use crate::crypto::protect::PayloadProtection;
@@ -270,6 +271,9 @@ impl Context {
             NotifyType::Ikev2FragmentationSupported,
             Vec::new(),
         )));
+        if settings.local_auth == AuthMethod::Pubkey || settings.remote_auth == AuthMethod::Pubkey {
+            payloads.push(super::signature::hashes_notify());
+        }
         trace::log_message(Direction::Sent, sa.remote, &header, &payloads);
         let bytes = ikev2::emit_message(&header, &payloads);
         init.request = bytes.clone();
@@ -706,6 +710,14 @@ impl Context {
             Payload::Nonce(nr.clone()),
         ];
         out.extend(init_response_notifies(request, spi_r, fragmentation));
+        // RFC 7427 4: answer an initiator that announced its hashes, if we have certificates;
+        // and name our CAs (RFC 7296 3.7) so that it picks a certificate they issued.
+        let peer_hashes = super::signature::peer_hashes(request.payloads);
+        let credentials = self.settings.credentials.as_deref();
+        if peer_hashes.is_some() && credentials.is_some() {
+            out.push(super::signature::hashes_notify());
+            out.extend(super::signature::certificate_request(credentials));
+        }
         let id = self.new_sa_id();
         let mut sa = IkeSa::new(
             SaOrigin {
@@ -744,6 +756,7 @@ impl Context {
             response,
             child_spi: 0,
             initial_contact: false,
+            peer_hashes,
         })));
         self.keep_half_open(now, sa);
     }
@@ -850,6 +863,9 @@ impl Context {
         };
         sa.spi_r = spi_r;
         sa.v2.crypto = Some(crypto);
+        if let Some(Handshake::ExpectAuth(context)) = sa.v2.handshake.as_mut() {
+            context.peer_hashes = super::signature::peer_hashes(payloads);
+        }
         sa.nat = detect_nat(payloads, sa.spi_i, spi_r, local, remote);
         sa.v2.fragmentation =
             notify_data(payloads, NotifyType::Ikev2FragmentationSupported).is_some();
@@ -968,6 +984,8 @@ impl Context {
             response: datagram.to_vec(),
             child_spi,
             initial_contact,
+            // Set from the response's notifies once the keys are made.
+            peer_hashes: None,
         })));
         sa_crypto(suite, keys, true)
             .map(Some)

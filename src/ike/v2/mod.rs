@@ -14,5 +14,6 @@ mod nat;
 mod new_child;
 pub(in crate::ike) mod proposal;
 pub(in crate::ike) mod sa;
+mod signature;
 pub(in crate::ike) mod trace;
 pub(in crate::ike) mod ts;

@@ -89,6 +89,9 @@ pub struct AuthContext {
     pub child_spi: u32,
     /// Initiator: send INITIAL_CONTACT in IKE_AUTH.
     pub initial_contact: bool,
+    /// The hashes the peer verifies signatures with (SIGNATURE_HASH_ALGORITHMS, RFC 7427
+    /// 4); `None` if it announced none.
+    pub peer_hashes: Option<Vec<crate::crypto::pki::SignatureHash>>,
 }
 
 impl V2State {
