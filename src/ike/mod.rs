@@ -24,6 +24,7 @@ mod owner;
 mod reconnect;
 mod recovery;
 mod reload;
+mod resolve;
 mod sa;
 mod selector;
 mod settings;
@@ -46,6 +47,7 @@ pub use output::{
 };
 pub use owner::Direction;
 pub use reload::ReloadReport;
+pub use resolve::ResolveRequest;
 pub use sa::{ChildSa, ChildState, ChildSuite, IkeSa, IpsecMode, NatState, SaState};
 pub use selector::Selector;
 pub use settings::{

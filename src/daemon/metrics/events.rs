@@ -109,6 +109,13 @@ impl EventMetrics {
         }
     }
 
+    /// A peer's DNS name could not be resolved: a failure of reason `dns`, as `last_error`
+    /// records it.
+    pub fn on_resolve_failure(&mut self, name: &str) {
+        let entry = self.connections.entry(name.to_string()).or_default();
+        *entry.failures.entry("dns".to_string()).or_default() += 1;
+    }
+
     pub fn on_reload(&mut self, succeeded: bool) {
         if succeeded {
             self.reloads_succeeded += 1;

@@ -112,7 +112,7 @@ impl Context {
                 c.version == IkeVersion::V1
                     && c.aggressive
                     && c.local_addr == local.ip()
-                    && c.remote_addr.is_none_or(|a| a == remote.ip())
+                    && c.accepts_address(remote.ip())
             })
         };
         self.conn_index.by_identity(identity).find(fits)
