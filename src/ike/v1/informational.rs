@@ -42,7 +42,7 @@ impl Context {
         let payloads = message::hashed(rest, |bytes| {
             keys::informational_hash(hash, &skeyid_a, message_id, bytes)
         });
-        let bytes = message::seal(crypto, &header, &payloads);
+        let bytes = message::seal(crypto, &header, &payloads, sa.remote);
         crypto.forget_iv(message_id);
         self.emit_transmit(super::super::output::Transmit {
             local: sa.local,
@@ -166,7 +166,7 @@ impl Context {
         let payloads = message::hashed(&[notify], |bytes| {
             keys::informational_hash(hash, &skeyid_a, message_id, bytes)
         });
-        let bytes = message::seal(crypto, &header, &payloads);
+        let bytes = message::seal(crypto, &header, &payloads, sa.remote);
         crypto.forget_iv(message_id);
         self.send_v1_request(now, sa, Expect::DpdAck { sequence }, message_id, bytes);
     }
@@ -182,7 +182,7 @@ impl Context {
         let Some(crypto) = sa.v1.as_mut().and_then(|v| v.crypto.as_mut()) else {
             return Fate::Keep;
         };
-        let opened = match message::open(crypto, datagram) {
+        let opened = match message::open(crypto, datagram, sa.remote) {
             Ok(o) => o,
             Err(e) => {
                 self.count_v1_drop(sa, &e);
@@ -280,11 +280,25 @@ impl Context {
                 c.rekey_failures = c.rekey_failures.saturating_add(1);
             }
         }
-        let failure = Failure::refused_by_peer(
+        // What we asked for, for comparing with the peer's configuration.
+        let offered = match self.connection(sa.conn) {
+            Some(c) if notify == NotifyType::NoProposalChosen => {
+                format!(
+                    "; we offered {}",
+                    super::proposal::ours_text_phase2(&c.esp_proposals)
+                )
+            }
+            _ => String::new(),
+        };
+        let mut failure = Failure::refused_by_peer(
             QUICK_MODE,
             notify,
-            format!("for {} <=> {}", sent.local_ts, sent.remote_ts),
+            format!(
+                "for {} (ours) <=> {} (theirs){offered}",
+                sent.local_ts, sent.remote_ts
+            ),
         );
+        failure.in_message(QUICK_MODE, out.message_id, sa.remote);
         warn!(conn = sa.conn.0, sa = sa.id.0, peer = %sa.remote, "{failure}");
         self.emit_event(Event::ChildFailed {
             conn: sa.conn,
