@@ -1088,6 +1088,56 @@ fn an_unexpected_identity_is_refused_with_invalid_id_information_naming_both() {
              are {B_ADDR} (auth psk), expecting 192.0.2.77"
         )
     );
+    // Both ends hold the same keys by then: the refused end is told, and says so.
+    pair.drive_until(Duration::from_secs(10), |p| {
+        !failure_texts(p, Which::A).is_empty()
+    });
+    let a_text = failure_texts(&pair, Which::A)
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        a_text,
+        format!(
+            "authentication failed: Main Mode (message ID 0, peer {B_ADDR}:500): the peer \
+             refused with INVALID_ID_INFORMATION: connection to-{B_ADDR}: we are {A_ADDR} \
+             (auth psk), expecting {B_ADDR}; check the pre-shared key and identities"
+        )
+    );
+}
+
+#[test]
+fn an_initiator_that_refuses_the_responders_identity_tells_it() {
+    let mut a = v1(A_ADDR, B_ADDR, true);
+    a.remote_id = Some(ikehub::ike::IkeIdentity::from_address(ip("192.0.2.77")));
+    let mut pair = pair_of(a, v1(B_ADDR, A_ADDR, false));
+    pair.drive_until(Duration::from_secs(10), |p| {
+        !failure_texts(p, Which::B).is_empty()
+    });
+    let a_text = failure_texts(&pair, Which::A)
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        a_text.contains("refused with INVALID_ID_INFORMATION: the peer is 192.0.2.2 (psk)"),
+        "{a_text}"
+    );
+    let b_text = failure_texts(&pair, Which::B)
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        b_text,
+        format!(
+            "authentication failed: Main Mode (message ID 0, peer {A_ADDR}:500): the peer \
+             refused with INVALID_ID_INFORMATION: connection to-{A_ADDR}: we are {B_ADDR} \
+             (auth psk), expecting {A_ADDR}; check the pre-shared key and identities"
+        )
+    );
+    assert!(
+        pair.b.kernel.sas.is_empty(),
+        "no IPsec SA on the refused end"
+    );
 }
 
 #[test]

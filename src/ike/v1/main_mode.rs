@@ -743,9 +743,28 @@ impl Context {
             }
             Err(failure) => {
                 warn!(conn = sa.conn.0, sa = sa.id.0, peer = %sa.remote, "{failure}");
+                // The peer's message decrypted: past it, our notify's IV is the one the
+                // peer expects (RFC 2409 appendix B).
+                if let Some(crypto) = sa.v1.as_mut().and_then(|v| v.crypto.as_mut()) {
+                    opened.accept(crypto);
+                }
+                self.tell_phase1_refusal(sa, &failure);
                 Fate::Remove(DownReason::AuthFailed(failure))
             }
         }
+    }
+
+    /// The peer's identity message decrypted, so both ends hold the same keys: tell the
+    /// peer why we refuse it, in an informational message it can read, so that its
+    /// operator sees the refusal instead of a peer that stopped answering.
+    pub(super) fn tell_phase1_refusal(&mut self, sa: &mut IkeSa, failure: &Failure) {
+        let notify = match failure.notify.as_deref() {
+            Some("AUTHENTICATION_FAILED") => ikev1::NotifyType::AuthenticationFailed,
+            Some("INVALID_ID_INFORMATION") => ikev1::NotifyType::InvalidIdInformation,
+            _ => return,
+        };
+        let spi = cookie_spi(sa);
+        self.send_v1_notify(sa, ikev1::PROTO_ISAKMP, notify, spi, Vec::new());
     }
 
     /// The peer's HASH_I or HASH_R against what it must be, and its identity against the
