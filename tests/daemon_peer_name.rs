@@ -304,5 +304,20 @@ fn a_name_that_does_not_resolve_is_the_connections_last_error_and_is_tried_again
     let log = site.log_text();
     assert!(log.contains("WARN"), "{log}");
     assert!(log.contains("initiating again in"), "{log}");
+    // `up` resolves first, and its client learns the failure (exit status 3).
+    let out = site.cli(&["up", "tunnel", "--timeout", "20"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(
+        stdout.starts_with(&format!("tunnel: resolving {NAME}, then initiating")),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "tunnel: failed: cannot resolve peer address {NAME}: "
+        )),
+        "{stderr}"
+    );
     drop(namespace);
 }

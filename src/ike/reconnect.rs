@@ -134,8 +134,10 @@ impl Engine {
             if live {
                 continue;
             }
-            if let Err(e) = self.initiate(now, conn) {
-                debug!(conn = conn.0, "cannot initiate again: {e}");
+            match self.initiate(now, conn) {
+                // A named peer's initiation goes on once its name is resolved.
+                Ok(_) | Err(super::Error::Resolving(_)) => {}
+                Err(e) => debug!(conn = conn.0, "cannot initiate again: {e}"),
             }
         }
     }
