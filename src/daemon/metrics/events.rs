@@ -253,4 +253,13 @@ mod tests {
             assert_eq!(failure_reason(&event).as_deref(), reason, "{event:?}");
         }
     }
+
+    #[test]
+    fn a_peer_name_that_does_not_resolve_counts_as_dns() {
+        let mut metrics = EventMetrics::default();
+        metrics.on_resolve_failure("office");
+        metrics.on_resolve_failure("office");
+        let office = metrics.connections.get("office").expect("counted");
+        assert_eq!(office.failures.get("dns"), Some(&2));
+    }
 }
