@@ -1195,3 +1195,28 @@ fn quick_mode_without_a_common_proposal_names_what_each_end_has() {
         "{a_text}"
     );
 }
+
+#[test]
+fn an_aggressive_mode_initiator_that_refuses_the_responders_identity_tells_it() {
+    let mut a = v1(A_ADDR, B_ADDR, true);
+    a.aggressive = true;
+    a.remote_id = Some(ikehub::ike::IkeIdentity::from_address(ip("192.0.2.77")));
+    let mut b = v1(B_ADDR, A_ADDR, false);
+    b.aggressive = true;
+    let mut pair = pair_of(a, b);
+    pair.drive_until(Duration::from_secs(10), |p| {
+        !failure_texts(p, Which::B).is_empty()
+    });
+    let b_text = failure_texts(&pair, Which::B)
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        b_text,
+        format!(
+            "authentication failed: Aggressive Mode (message ID 0, peer {A_ADDR}:500): the peer \
+             refused with INVALID_ID_INFORMATION: connection to-{A_ADDR}: we are {B_ADDR} \
+             (auth psk), expecting {A_ADDR}; check the pre-shared key and identities"
+        )
+    );
+}

@@ -422,6 +422,10 @@ impl Context {
                 ),
             );
             warn!(conn = sa.conn.0, sa = sa.id.0, peer = %sa.remote, "{failure}");
+            // Its HASH_R verified: both ends hold the same keys, and the responder, waiting
+            // for our HASH_I, can read why it will not come.
+            v1.crypto = Some(crypto);
+            self.tell_phase1_refusal(sa, &failure);
             return Fate::Remove(DownReason::AuthFailed(failure));
         }
         let our_id = Payload::Identification(ids::identity_payload(&settings.local_id));
