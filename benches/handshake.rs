@@ -22,6 +22,7 @@ fn connection(local: IpAddr, remote: IpAddr, group: DhGroup, initiate: bool) -> 
         name: "bench".into(),
         local_addr: local,
         remote_addr: Some(remote),
+        remote_name: None,
         local_id: IkeIdentity::from_address(local),
         remote_id: Some(IkeIdentity::from_address(remote)),
         psk: PreSharedKey(Zeroizing::new(b"benchmark pre-shared key".to_vec())),

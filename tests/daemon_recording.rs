@@ -1526,3 +1526,66 @@ fn an_unknown_identity_shows_on_both_ends() {
         assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(0));
     }
 }
+
+/// IKEv1: the responder refuses Main Mode with NO_PROPOSAL_CHOSEN. Both ends log it with the
+/// connection's name and show it in status, with the exchange by RFC 2409's name, its
+/// message ID, the peer, both ends' proposals and which end refused.
+#[test]
+fn ikev1_mismatched_proposals_show_on_both_ends() {
+    if skip_unless_root("ikev1_mismatched_proposals_show_on_both_ends") {
+        return;
+    }
+    let dir = TempDir::new("v1-mismatch");
+    let a_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 93),
+        subnet: "10.1.0.0/16",
+    };
+    let b_side = Side {
+        address: Ipv4Addr::new(127, 0, 0, 94),
+        subnet: "10.2.0.0/16",
+    };
+    let v1 = |text: String, proposal: &str| {
+        text.replace(
+            r#"ike_proposals = ["aes128gcm16-prfsha256-ecp256"]"#,
+            &format!("version = \"ikev1\"\nike_proposals = [\"{proposal}\"]"),
+        )
+    };
+    let a_config = v1(
+        config_text(&a_side, &b_side, true, ""),
+        "aes128-sha256-ecp256",
+    );
+    let b_config = v1(
+        config_text(&b_side, &a_side, false, ""),
+        "aes256-sha256-modp2048",
+    );
+    let mut b = Daemon::start(&dir.0, "b", &b_config);
+    wait_for(ESTABLISH_DEADLINE, "the responder to listen", || b.status());
+    let mut a = Daemon::start(&dir.0, "a", &a_config);
+    let (ca, cb) = wait_last_errors(&a, &b, "NO_PROPOSAL_CHOSEN");
+
+    let refused = cb["last_error"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(
+        refused,
+        "refused: Main Mode (message ID 0, peer 127.0.0.93:500): refused with \
+         NO_PROPOSAL_CHOSEN: no IKE proposal matches: ours aes256-sha256-modp2048; offered \
+         aes128-sha256-ecp256"
+    );
+    assert_eq!(cb["last_error_by"], "us");
+    let told = ca["last_error"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(
+        told,
+        "negotiation failed: Main Mode (message ID 0, peer 127.0.0.94:500): the peer refused \
+         with NO_PROPOSAL_CHOSEN: we offered aes128-sha256-ecp256"
+    );
+    assert_eq!(ca["last_error_by"], "peer");
+    for (side, daemon, prefix, text) in [
+        ("responder", &b, "tunnel: ", &refused),
+        ("initiator", &a, "tunnel: IKE SA down: ", &told),
+    ] {
+        assert_logged_at_info_or_warn(daemon, prefix, text, side);
+    }
+    for daemon in [&mut a, &mut b] {
+        daemon.signal("TERM");
+        assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(0));
+    }
+}

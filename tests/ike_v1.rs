@@ -190,9 +190,13 @@ fn no_common_proposal_is_refused_with_no_proposal_chosen() {
         .first()
         .map(ToString::to_string)
         .unwrap_or_default();
-    assert!(
-        initiator.contains("the peer refused") && initiator.contains("NO_PROPOSAL_CHOSEN"),
-        "{initiator}"
+    // The refused end names the exchange, its message and peer, and what it offered.
+    assert_eq!(
+        initiator,
+        format!(
+            "negotiation failed: Main Mode (message ID 0, peer {B_ADDR}:500): the peer refused \
+             with NO_PROPOSAL_CHOSEN: we offered aes128-sha256-ecp256"
+        )
     );
     assert_eq!(pair.b.engine.sas().count(), 0);
 }
@@ -227,9 +231,19 @@ fn selectors_outside_the_connection_are_refused_with_invalid_id_information() {
         "{b_text}"
     );
     let a_text = failed(&pair.a.events).expect("the initiator reports it");
-    assert!(
-        a_text.contains("the peer refused with INVALID_ID_INFORMATION"),
-        "{a_text}"
+    // The same message ID on both ends: the one of the refused Quick Mode.
+    let message_id = b_text
+        .split("message ID ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .expect("B names the message ID");
+    assert_eq!(
+        a_text,
+        format!(
+            "negotiation failed: Quick Mode (message ID {message_id}, peer {B_ADDR}:500): the \
+             peer refused with INVALID_ID_INFORMATION: for 10.1.0.0/16 (ours) <=> 10.2.0.0/16 \
+             (theirs)"
+        )
     );
     assert!(pair.a.kernel.sas.is_empty() && pair.b.kernel.sas.is_empty());
 }
@@ -996,4 +1010,213 @@ fn nat_in_front_of_the_responder_is_detected_too() {
         .sas
         .values()
         .all(|s| s.esp.encap == Some((4500, 4500))));
+}
+
+/// The texts both ends record (and the daemon logs and shows as `last_error`) for `which`'s
+/// SA ends and CHILD_SA failures.
+fn failure_texts(pair: &Pair, which: Which) -> Vec<String> {
+    let side = match which {
+        Which::A => &pair.a,
+        Which::B => &pair.b,
+    };
+    side.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::IkeDown { reason, .. } | Event::ChildFailed { reason, .. } => {
+                reason.failure().map(|_| reason.to_string())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_wrong_pre_shared_key_names_the_identities_and_the_method_on_both_ends() {
+    let mut b = v1(B_ADDR, A_ADDR, false);
+    b.psk = ikehub::ike::PreSharedKey(zeroize::Zeroizing::new(b"another key".to_vec()));
+    let mut pair = pair_of(v1(A_ADDR, B_ADDR, true), b);
+    // The initiator gives up after its retransmissions (165 s by default).
+    pair.drive_until(Duration::from_secs(200), |p| {
+        !failure_texts(p, Which::A).is_empty()
+    });
+    let b_text = failure_texts(&pair, Which::B)
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        b_text,
+        format!(
+            "authentication failed: Main Mode (message ID 0, peer {A_ADDR}:500): refused with \
+             AUTHENTICATION_FAILED: the peer's identity message does not decrypt: the \
+             pre-shared keys differ; connection to-{A_ADDR}: we are {B_ADDR} (auth psk), \
+             expecting {A_ADDR}"
+        )
+    );
+    // An IKEv1 peer cannot tell us in words we could decrypt: the initiator says what its
+    // unanswered identity message most likely means.
+    let a_text = failure_texts(&pair, Which::A)
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        a_text,
+        format!(
+            "negotiation failed: Main Mode (message ID 0, peer {B_ADDR}:500): our identity \
+             message went unanswered (6 sends): the peer cannot decrypt it if its pre-shared \
+             key differs; connection to-{B_ADDR}: we are {A_ADDR} (auth psk), expecting {B_ADDR}"
+        )
+    );
+}
+
+#[test]
+fn an_unexpected_identity_is_refused_with_invalid_id_information_naming_both() {
+    let mut b = v1(B_ADDR, A_ADDR, false);
+    b.remote_id = Some(ikehub::ike::IkeIdentity::from_address(ip("192.0.2.77")));
+    let mut pair = pair_of(v1(A_ADDR, B_ADDR, true), b);
+    pair.drive_until(Duration::from_secs(10), |p| {
+        !failure_texts(p, Which::B).is_empty()
+    });
+    let b_text = failure_texts(&pair, Which::B)
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        b_text,
+        format!(
+            "authentication failed: Main Mode (message ID 0, peer {A_ADDR}:500): refused with \
+             INVALID_ID_INFORMATION: the peer is {A_ADDR} (psk); connection to-{A_ADDR}: we \
+             are {B_ADDR} (auth psk), expecting 192.0.2.77"
+        )
+    );
+    // Both ends hold the same keys by then: the refused end is told, and says so.
+    pair.drive_until(Duration::from_secs(10), |p| {
+        !failure_texts(p, Which::A).is_empty()
+    });
+    let a_text = failure_texts(&pair, Which::A)
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        a_text,
+        format!(
+            "authentication failed: Main Mode (message ID 0, peer {B_ADDR}:500): the peer \
+             refused with INVALID_ID_INFORMATION: connection to-{B_ADDR}: we are {A_ADDR} \
+             (auth psk), expecting {B_ADDR}; check the pre-shared key and identities"
+        )
+    );
+}
+
+#[test]
+fn an_initiator_that_refuses_the_responders_identity_tells_it() {
+    let mut a = v1(A_ADDR, B_ADDR, true);
+    a.remote_id = Some(ikehub::ike::IkeIdentity::from_address(ip("192.0.2.77")));
+    let mut pair = pair_of(a, v1(B_ADDR, A_ADDR, false));
+    pair.drive_until(Duration::from_secs(10), |p| {
+        !failure_texts(p, Which::B).is_empty()
+    });
+    let a_text = failure_texts(&pair, Which::A)
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        a_text.contains("refused with INVALID_ID_INFORMATION: the peer is 192.0.2.2 (psk)"),
+        "{a_text}"
+    );
+    let b_text = failure_texts(&pair, Which::B)
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        b_text,
+        format!(
+            "authentication failed: Main Mode (message ID 0, peer {A_ADDR}:500): the peer \
+             refused with INVALID_ID_INFORMATION: connection to-{A_ADDR}: we are {B_ADDR} \
+             (auth psk), expecting {A_ADDR}; check the pre-shared key and identities"
+        )
+    );
+    assert!(
+        pair.b.kernel.sas.is_empty(),
+        "no IPsec SA on the refused end"
+    );
+}
+
+#[test]
+fn aggressive_mode_with_a_wrong_key_names_the_identities_and_the_method() {
+    let mut a = v1(A_ADDR, B_ADDR, true);
+    a.aggressive = true;
+    let mut b = v1(B_ADDR, A_ADDR, false);
+    b.aggressive = true;
+    b.psk = ikehub::ike::PreSharedKey(zeroize::Zeroizing::new(b"another key".to_vec()));
+    let mut pair = pair_of(a, b);
+    pair.drive_until(Duration::from_secs(10), |p| {
+        !failure_texts(p, Which::A).is_empty()
+    });
+    let a_text = failure_texts(&pair, Which::A)
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        a_text,
+        format!(
+            "authentication failed: Aggressive Mode (message ID 0, peer {B_ADDR}:500): refused \
+             with AUTHENTICATION_FAILED: HASH_R of {B_ADDR} (psk) does not verify with the \
+             pre-shared key; connection to-{B_ADDR}: we are {A_ADDR} (auth psk), expecting \
+             {B_ADDR}"
+        )
+    );
+}
+
+#[test]
+fn quick_mode_without_a_common_proposal_names_what_each_end_has() {
+    let mut b = v1(B_ADDR, A_ADDR, false);
+    b.esp_proposals[0].encryption = vec![ikehub::algorithm::Encryption::AesCbc { key_bits: 256 }];
+    let mut pair = pair_of(v1(A_ADDR, B_ADDR, true), b);
+    pair.drive_until(Duration::from_secs(10), |p| {
+        !failure_texts(p, Which::A).is_empty()
+    });
+    let b_text = failure_texts(&pair, Which::B)
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        b_text.contains(&format!("peer {A_ADDR}:500): refused with NO_PROPOSAL_CHOSEN: no ESP proposal matches: ours aes256-sha256; offered aes128-sha256")),
+        "{b_text}"
+    );
+    let a_text = failure_texts(&pair, Which::A)
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        a_text.starts_with("negotiation failed: Quick Mode (message ID ")
+            && a_text.ends_with(&format!(
+                ", peer {B_ADDR}:500): the peer refused with NO_PROPOSAL_CHOSEN: for \
+                 10.1.0.0/16 (ours) <=> 10.2.0.0/16 (theirs); we offered aes128-sha256"
+            )),
+        "{a_text}"
+    );
+}
+
+#[test]
+fn an_aggressive_mode_initiator_that_refuses_the_responders_identity_tells_it() {
+    let mut a = v1(A_ADDR, B_ADDR, true);
+    a.aggressive = true;
+    a.remote_id = Some(ikehub::ike::IkeIdentity::from_address(ip("192.0.2.77")));
+    let mut b = v1(B_ADDR, A_ADDR, false);
+    b.aggressive = true;
+    let mut pair = pair_of(a, b);
+    pair.drive_until(Duration::from_secs(10), |p| {
+        !failure_texts(p, Which::B).is_empty()
+    });
+    let b_text = failure_texts(&pair, Which::B)
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        b_text,
+        format!(
+            "authentication failed: Aggressive Mode (message ID 0, peer {A_ADDR}:500): the peer \
+             refused with INVALID_ID_INFORMATION: connection to-{A_ADDR}: we are {B_ADDR} \
+             (auth psk), expecting {A_ADDR}; check the pre-shared key and identities"
+        )
+    );
 }

@@ -32,6 +32,7 @@ fn connection(local: IpAddr, remote: IpAddr, initiate: bool) -> ConnectionSettin
         name: "scale".into(),
         local_addr: local,
         remote_addr: Some(remote),
+        remote_name: None,
         local_id: IkeIdentity::from_address(local),
         remote_id: Some(IkeIdentity::from_address(remote)),
         psk: PreSharedKey(Zeroizing::new(b"status scale test key".to_vec())),

@@ -196,6 +196,7 @@ fn connection(args: &Args, group: DhGroup, index: u32) -> Result<ConnectionSetti
         name: format!("t{index}"),
         local_addr: args.local,
         remote_addr: Some(args.remote),
+        remote_name: None,
         local_id: if args.id_per_tunnel {
             IkeIdentity {
                 kind: IdentityKind::Fqdn,

@@ -19,6 +19,7 @@ mod defaults;
 mod document;
 mod duration;
 mod error;
+mod host_name;
 mod hub;
 mod identity;
 mod limits;

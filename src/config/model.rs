@@ -70,8 +70,9 @@ pub struct Gateway {
 
 impl Gateway {
     /// The address IKE talks to a peer from: the first local address of the peer's address
-    /// family (the first local address for a peer at "any"). Validation guarantees one exists
-    /// for every configured peer.
+    /// family (the first local address for a peer at "any" or given by a DNS name, whose
+    /// family is not known before it is resolved: the name is then resolved to an address
+    /// of this one's family). Validation guarantees one exists for every configured peer.
     pub fn local_address_for(&self, peer: &PeerAddress) -> Option<IpAddr> {
         match peer {
             PeerAddress::Addr(addr) => self
@@ -79,7 +80,7 @@ impl Gateway {
                 .iter()
                 .find(|local| local.is_ipv4() == addr.is_ipv4())
                 .copied(),
-            PeerAddress::Any => self.local_addresses.first().copied(),
+            PeerAddress::Any | PeerAddress::Name(_) => self.local_addresses.first().copied(),
         }
     }
 }
@@ -94,19 +95,38 @@ pub struct Peer {
 }
 
 /// Where a peer is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PeerAddress {
     /// A fixed address: we can initiate to it and accept it.
     Addr(IpAddr),
+    /// A DNS name (RFC 1123 host name), for a peer on a dynamic address: the daemon resolves
+    /// it before each initiation, and accepts the peer from the address it resolved last.
+    Name(String),
     /// Any address (e.g. a peer behind a dynamic address): we only respond, matching it by
     /// its identity.
     Any,
+}
+
+impl PeerAddress {
+    /// The fixed address, if the peer has one.
+    pub fn addr(&self) -> Option<IpAddr> {
+        match self {
+            PeerAddress::Addr(addr) => Some(*addr),
+            PeerAddress::Name(_) | PeerAddress::Any => None,
+        }
+    }
+
+    /// Whether ikehub can initiate to the peer: it has an address or a name to resolve.
+    pub fn can_initiate(&self) -> bool {
+        !matches!(self, PeerAddress::Any)
+    }
 }
 
 impl std::fmt::Display for PeerAddress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PeerAddress::Addr(addr) => write!(f, "{addr}"),
+            PeerAddress::Name(name) => f.write_str(name),
             PeerAddress::Any => f.write_str("any"),
         }
     }

@@ -132,10 +132,13 @@ fn peer_references(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
         // needs somewhere to send to; a trap's policies also name the peer's address as
         // the tunnel's end.
         let start_action = entries.connections.get(index).and_then(|c| c.start_action);
-        let address = entries.peers.get(peer_index).and_then(|p| p.address);
-        if let (Some(start_action), Some(address)) = (start_action, address) {
+        let address = entries
+            .peers
+            .get(peer_index)
+            .and_then(|p| p.address.clone());
+        if let (Some(start_action), Some(address)) = (start_action, &address) {
             let initiates = matches!(start_action, StartAction::Initiate | StartAction::Trap);
-            if initiates && address == PeerAddress::Any {
+            if initiates && *address == PeerAddress::Any {
                 let span = connection
                     .start_action
                     .as_ref()
@@ -148,9 +151,41 @@ fn peer_references(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
                     ),
                 );
             }
+            // A trap's policies name the peer's address as the tunnel's end, installed
+            // before any traffic: a name's address is only known once resolved.
+            if start_action == StartAction::Trap {
+                if let PeerAddress::Name(host) = address {
+                    let span = connection
+                        .start_action
+                        .as_ref()
+                        .map_or(connection.span.clone(), |s| s.span());
+                    d.error(
+                        Some(&span),
+                        format!("{}.start_action", connection.label),
+                        format!(
+                            "start_action \"trap\" needs a peer address in the policies, but peer \"{name}\" is given by the DNS name \"{host}\"; use \"initiate\""
+                        ),
+                    );
+                }
+            }
         }
         // Restarting is initiating too.
         let close_action = entries.connections.get(index).and_then(|c| c.close_action);
+        if let (Some(Some(CloseAction::Trap)), Some(PeerAddress::Name(host))) =
+            (close_action, &address)
+        {
+            let span = connection
+                .close_action
+                .as_ref()
+                .map_or(connection.span.clone(), |s| s.span());
+            d.error(
+                Some(&span),
+                format!("{}.close_action", connection.label),
+                format!(
+                    "close_action = \"trap\" needs a peer address in the policies, but peer \"{name}\" is given by the DNS name \"{host}\"; use \"restart\""
+                ),
+            );
+        }
         if let (
             Some(Some(action @ (CloseAction::Restart | CloseAction::Trap))),
             Some(PeerAddress::Any),
@@ -177,13 +212,14 @@ fn peer_families(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
         return;
     };
     for (raw, peer) in entries.raw.peers.iter().zip(entries.peers) {
-        let Some(address) = peer.address else {
+        // A name's family is the connection's local address's: it is resolved to match.
+        let Some(address) = &peer.address else {
             continue;
         };
-        let PeerAddress::Addr(addr) = address else {
+        let PeerAddress::Addr(addr) = *address else {
             continue;
         };
-        if gateway.local_address_for(&address).is_none() {
+        if gateway.local_address_for(address).is_none() {
             let family = if addr.is_ipv4() { "IPv4" } else { "IPv6" };
             let locals: Vec<String> = gateway
                 .local_addresses
@@ -237,7 +273,7 @@ fn connection_addresses(entries: &Entries<'_>, d: &mut Diagnostics<'_>) {
                 .iter()
                 .find(|p| p.name.as_deref() == Some(name))
         });
-        if let Some(PeerAddress::Addr(remote)) = peer.and_then(|p| p.address) {
+        if let Some(remote) = peer.and_then(|p| p.address.as_ref()?.addr()) {
             if remote.is_ipv4() != local.is_ipv4() {
                 d.error(
                     Some(&text.span()),
@@ -367,6 +403,7 @@ fn route_loop(
     destination: &IpNet,
     d: &mut Diagnostics<'_>,
 ) {
+    // A peer given by a DNS name is left out: its address is not known here.
     let peers = entries.peers.iter().filter_map(|p| match p.address {
         Some(PeerAddress::Addr(addr)) => Some((p.name.as_deref().unwrap_or("?"), addr)),
         _ => None,

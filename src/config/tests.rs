@@ -538,7 +538,7 @@ colour = "blue"
 
 [[peer]]
 name = "a"
-address = "not-an-address"
+address = "not an address"
 
 [[peer]]
 name = "a"
@@ -569,7 +569,7 @@ weight = 50
         "gateway.colour",
         &["unknown key \"colour\"", "local_addresses"],
     );
-    assert_error(&e, "peer \"a\".address", &["not-an-address"]);
+    assert_error(&e, "peer \"a\".address", &["not an address"]);
     assert_error(&e, "peer \"a\".name", &["duplicate peer name \"a\""]);
     assert_error(
         &e,
@@ -673,10 +673,10 @@ fn overlapping_local_and_remote_subnets_name_both_ranges() {
 #[test]
 fn cross_checks_still_run_on_entries_with_other_errors() {
     let extra = "local_subnets = [\"10.0.0.0/16\"]\nike_proposals = [\"aes512-sha256-modp2048\"]";
-    let text = format!("{GATEWAY}{}", peer("p", "not-an-address"))
+    let text = format!("{GATEWAY}{}", peer("p", "not an address"))
         + &connection("c", "p", "10.0.1.0/24", extra);
     let e = errors(&text);
-    assert_error(&e, "peer \"p\".address", &["not-an-address"]);
+    assert_error(&e, "peer \"p\".address", &["not an address"]);
     assert_error(&e, "connection \"c\".ike_proposals[0]", &["aes512"]);
     assert_error(
         &e,
@@ -1185,4 +1185,78 @@ fn half_open_limits_default_and_may_be_set_and_are_range_checked() {
         &["0 is out of range", "from 1 to 4294967295"],
     );
     assert_error(&e, "gateway.half_open_limit", &["-3 is out of range"]);
+}
+
+#[test]
+fn a_peer_address_may_be_a_dns_name() {
+    let text = format!(
+        "{GATEWAY}{}{}",
+        peer("office", "Office.Example.COM"),
+        connection(
+            "office",
+            "office",
+            "10.10.10.0/24",
+            "start_action = \"initiate\""
+        )
+    );
+    let config = ok(&text);
+    let peer = &config.peers[0];
+    assert_eq!(peer.address, PeerAddress::Name("office.example.com".into()));
+    // The name is what stays when the address changes: the default identity.
+    assert_eq!(peer.identity, Identity::Fqdn("office.example.com".into()));
+    let c = &config.connections[0];
+    assert_eq!(c.close_action, CloseAction::Restart);
+    assert_eq!(c.local_address, "192.0.2.1".parse::<IpAddr>().expect("ip"));
+}
+
+#[test]
+fn a_peer_address_that_is_neither_an_address_nor_a_name_is_refused_with_the_reason() {
+    for (address, reason) in [
+        ("office_1.example", "'_' is not allowed"),
+        ("198.51.100.300", "all digits"),
+        ("office..example", "empty label"),
+        ("-office.example", "hyphen"),
+    ] {
+        let e = errors(&format!(
+            "{GATEWAY}{}{}",
+            peer("office", address),
+            connection("office", "office", "10.10.10.0/24", "")
+        ));
+        assert_error(
+            &e,
+            "peer \"office\".address",
+            &[address, "not an IP address, a DNS name or \"any\"", reason],
+        );
+    }
+}
+
+#[test]
+fn a_trap_needs_a_peer_address_not_a_name() {
+    let text = format!(
+        "{GATEWAY}{}{}{}",
+        peer("office", "office.example"),
+        connection(
+            "office",
+            "office",
+            "10.10.10.0/24",
+            "start_action = \"trap\""
+        ),
+        connection(
+            "office-2",
+            "office",
+            "10.10.20.0/24",
+            "start_action = \"initiate\"\nclose_action = \"trap\""
+        )
+    );
+    let e = errors(&text);
+    assert_error(
+        &e,
+        "connection \"office\".start_action",
+        &["DNS name \"office.example\"", "use \"initiate\""],
+    );
+    assert_error(
+        &e,
+        "connection \"office-2\".close_action",
+        &["DNS name \"office.example\"", "use \"restart\""],
+    );
 }

@@ -35,7 +35,7 @@ impl PeerDraft {
     pub(crate) fn model(&self) -> Option<Peer> {
         Some(Peer {
             name: self.name.clone()?,
-            address: self.address?,
+            address: self.address.clone()?,
             identity: self.identity.clone()?,
         })
     }
@@ -224,13 +224,19 @@ impl Validator<'_, '_> {
             if value.eq_ignore_ascii_case("any") {
                 return Some(PeerAddress::Any);
             }
-            match value.parse::<IpAddr>() {
-                Ok(addr) => Some(PeerAddress::Addr(addr)),
-                Err(_) => {
+            if let Ok(addr) = value.parse::<IpAddr>() {
+                return Some(PeerAddress::Addr(addr));
+            }
+            match super::host_name::parse(value) {
+                Ok(name) => Some(PeerAddress::Name(name)),
+                Err(why) => {
                     self.fail(
                         &text.span(),
                         format!("{label}.address"),
-                        format!("\"{value}\" is not an IP address (or \"any\")"),
+                        format!(
+                            "\"{value}\" is not an IP address, a DNS name or \"any\": as a \
+                             DNS name, {why}"
+                        ),
                     );
                     None
                 }
@@ -238,8 +244,10 @@ impl Validator<'_, '_> {
         });
         let identity = match &raw.identity {
             Some(text) => self.identity(text, &format!("{label}.identity")),
-            None => match address {
-                Some(PeerAddress::Addr(addr)) => Some(Identity::from_ip(addr)),
+            None => match &address {
+                Some(PeerAddress::Addr(addr)) => Some(Identity::from_ip(*addr)),
+                // Its address changes: the name is what stays, as an FQDN ID.
+                Some(PeerAddress::Name(name)) => Some(Identity::Fqdn(name.clone())),
                 Some(PeerAddress::Any) => {
                     let span = raw.address.as_ref().map_or(raw.span.clone(), |a| a.span());
                     self.fail(

@@ -250,6 +250,18 @@ impl<D: Dataplane> Gateway<D> {
                     format!("{name}: initiating"),
                 )
             }
+            Err(crate::ike::Error::Resolving(host)) => {
+                tracing::info!(
+                    "{name}: initiating once {host} is resolved (requested on the control socket)"
+                );
+                self.started(
+                    id,
+                    name,
+                    Goal::Established,
+                    wait,
+                    format!("{name}: resolving {host}, then initiating"),
+                )
+            }
             Err(e) => (
                 Response::error(format!("{name}: cannot initiate: {e}")),
                 None,

@@ -26,8 +26,9 @@ use super::hub::Hub;
 use super::logging::{self, scope};
 use super::metrics::{self, EventMetrics, ScrapeRequest};
 use super::notify::{self, Notifier};
+use super::resolver::{self, Resolved};
 use super::sockets::{EncapRequirement, Sockets};
-use super::status::last_error::{reason_text, refusal_text, LastErrors, Timestamp};
+use super::status::last_error::{reason_text, refusal_text, LastError, LastErrors, Timestamp};
 use super::status::{ConnectionStatus, Counters};
 use super::waiters::Waiters;
 use super::DaemonOptions;
@@ -94,6 +95,10 @@ pub struct Gateway<D: Dataplane> {
     metrics_listen: Option<SocketAddr>,
     /// Bound at start, served from the loop's start on.
     metrics_listener: Option<TcpListener>,
+    /// Where resolutions of peer names send their answers; the loop takes the receiving
+    /// end when it starts.
+    resolved_tx: mpsc::UnboundedSender<Resolved>,
+    resolved_rx: Option<mpsc::UnboundedReceiver<Resolved>>,
 }
 
 struct Signals {
@@ -211,6 +216,7 @@ impl<D: Dataplane> Gateway<D> {
             options.socket.display(),
             engine.connection_ids().count()
         );
+        let (resolved_tx, resolved_rx) = mpsc::unbounded_channel();
         let gateway = Gateway {
             engine,
             dataplane,
@@ -235,6 +241,8 @@ impl<D: Dataplane> Gateway<D> {
             metrics: EventMetrics::default(),
             metrics_listen: config.gateway.metrics_listen,
             metrics_listener,
+            resolved_tx,
+            resolved_rx: Some(resolved_rx),
         };
         Ok((gateway, listener, signals))
     }
@@ -251,6 +259,11 @@ impl<D: Dataplane> Gateway<D> {
             }
             tokio::spawn(metrics::http::serve(listener, metrics_tx.clone()))
         });
+        // Taken once: `serve` runs once per daemon.
+        let mut resolved_rx = self
+            .resolved_rx
+            .take()
+            .unwrap_or_else(|| mpsc::unbounded_channel().1);
         let mut buf = vec![0u8; RECEIVE_BUFFER];
         let mut keepalive = tokio::time::interval(NAT_KEEPALIVE_INTERVAL);
         keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -303,6 +316,7 @@ impl<D: Dataplane> Gateway<D> {
                     // The client may have gone away; nothing to do then.
                     let _ = reply.send(answer);
                 }
+                Some(resolved) = resolved_rx.recv() => self.on_resolved(resolved),
                 Some(reply) = metrics_rx.recv() => {
                     let text = self.metrics_text().await;
                     // The scraper may have given up; nothing to do then.
@@ -486,6 +500,9 @@ impl<D: Dataplane> Gateway<D> {
             self.waiters.on_event(&event);
             self.on_event(event);
         }
+        while let Some(request) = self.engine.poll_resolve() {
+            resolver::spawn(request, self.resolved_tx.clone());
+        }
         // Waiting clients learn the outcome once the kernel's answers are in.
         if !self.waiters.is_empty() {
             self.waiters.settle(&self.engine);
@@ -620,6 +637,53 @@ impl<D: Dataplane> Gateway<D> {
                 );
             }
         }
+    }
+
+    /// A peer's name resolved (or not): logged, a failure recorded as the connection's
+    /// `last_error`, and the engine told, which initiates or retries later.
+    fn on_resolved(&mut self, resolved: Resolved) {
+        let Resolved {
+            conn,
+            name: host,
+            result,
+            addresses,
+        } = resolved;
+        let _span = self.connection_span(conn).entered();
+        // A reload may have removed the connection or renamed its peer meanwhile: then the
+        // answer is the engine's to drop, and nobody's failure.
+        let current = self
+            .engine
+            .connection(conn)
+            .is_some_and(|c| c.remote_name.as_deref() == Some(host.as_str()));
+        if current {
+            let name = self.connection_name(conn);
+            match &result {
+                Ok(address) if addresses.len() > 1 => {
+                    let all: Vec<String> = addresses.iter().map(ToString::to_string).collect();
+                    info!(
+                        "{name}: peer address {host} resolved to {address} (of {})",
+                        all.join(", ")
+                    );
+                }
+                Ok(address) => info!("{name}: peer address {host} resolved to {address}"),
+                Err(why) => {
+                    let text = format!("cannot resolve peer address {host}: {why}");
+                    warn!("{name}: {text}");
+                    self.waiters.on_failure(conn, &text);
+                    self.metrics.on_resolve_failure(&name);
+                    self.last_errors.record(
+                        conn,
+                        LastError {
+                            message: text,
+                            at: Timestamp::now(),
+                            by: None,
+                        },
+                    );
+                }
+            }
+        }
+        self.engine
+            .peer_resolved(Instant::now(), conn, &host, result);
     }
 
     fn on_kernel_event(&mut self, event: KernelEvent) {

@@ -19,6 +19,7 @@ pub mod instance;
 mod logging;
 pub mod metrics;
 mod notify;
+mod resolver;
 pub mod sockets;
 pub mod status;
 mod waiters;
@@ -160,9 +161,10 @@ fn not_running(
     let peer = configured.and_then(|c| config.peer_of(c));
     let hub = config.gateway.hub;
     status::ConnectionStatus {
-        peer_address: peer.and_then(|p| match p.address {
-            crate::config::PeerAddress::Addr(a) => Some(a.to_string()),
-            crate::config::PeerAddress::Any => None,
+        peer_address: peer.and_then(|p| p.address.addr()).map(|a| a.to_string()),
+        remote_name: peer.and_then(|p| match &p.address {
+            crate::config::PeerAddress::Name(name) => Some(name.clone()),
+            crate::config::PeerAddress::Addr(_) | crate::config::PeerAddress::Any => None,
         }),
         local_subnets: configured
             .map(|c| c.local_subnets.clone())

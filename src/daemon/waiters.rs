@@ -122,6 +122,18 @@ impl Waiters {
         }
     }
 
+    /// A failure the daemon found itself (a peer name it could not resolve): the clients
+    /// waiting for the connection to come up learn it, as from an engine event.
+    pub fn on_failure(&mut self, conn: ConnId, text: &str) {
+        for waiter in self.list.iter_mut().filter(|w| w.conn == conn) {
+            waiter.touched = true;
+            if waiter.goal == Goal::Established && waiter.failure.is_none() {
+                waiter.failure = Some(text.to_owned());
+            }
+            let _ = waiter.progress.try_send(format!("{}: {text}", waiter.name));
+        }
+    }
+
     /// After a drain: the waiters whose connection had events learn whether it is done.
     pub fn settle(&mut self, engine: &Engine) {
         for waiter in self.list.iter_mut().filter(|w| w.touched) {

@@ -57,6 +57,7 @@ fn connection(local: Peer, initiate: bool) -> ConnectionSettings {
         name: format!("{remote:?}").to_lowercase(),
         local_addr: local.addr().ip(),
         remote_addr: Some(remote.addr().ip()),
+        remote_name: None,
         local_id: IkeIdentity::from_address(local.addr().ip()),
         remote_id: Some(IkeIdentity::from_address(remote.addr().ip())),
         psk: PreSharedKey(Zeroizing::new(b"fuzzing is not a secret".to_vec())),

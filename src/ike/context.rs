@@ -92,6 +92,8 @@ pub struct Context {
     pub(super) cookie_secrets: super::v2::cookie::CookieSecrets,
     pub(super) stats: Stats,
     pub(super) retries: Retries,
+    /// Peer names waiting for the driver to resolve them.
+    pub(super) resolutions: super::resolve::Resolutions,
     /// SA numbers of removed SAs, handed out again first.
     free_ids: Vec<u32>,
     /// The number after the highest SA number handed out so far.
@@ -193,6 +195,7 @@ impl Context {
             cookie_secrets,
             stats: Stats::default(),
             retries: Retries::default(),
+            resolutions: super::resolve::Resolutions::default(),
             free_ids: Vec::new(),
             next_id: 0,
             created: Vec::new(),
@@ -336,6 +339,11 @@ impl Context {
             self.schedule_restart(now, sa.conn, &DownReason::NegotiationFailed(*why));
         } else if unasked {
             self.schedule_restart(now, sa.conn, &reason);
+        }
+        // A named peer found dead may have moved: a listening connection looks it up again
+        // (one that initiates does when it restarts).
+        if reason == DownReason::PeerDead && !self.stopping {
+            self.refresh_peer_address(sa.conn);
         }
         self.events.push_back(Event::IkeDown {
             conn: sa.conn,

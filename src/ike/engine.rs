@@ -135,6 +135,7 @@ impl Engine {
         [
             self.cx.timers.next_deadline(),
             self.cx.retries.next_deadline(),
+            self.cx.resolutions.next_deadline(),
             self.shutdown.as_ref().and_then(|s| s.next_deadline()),
         ]
         .into_iter()
@@ -163,8 +164,14 @@ impl Engine {
         let started = if settings.trap {
             self.cx.install_trap(id)
         } else if settings.initiate {
-            self.initiate(now, id).map(|_| ())
+            match self.initiate(now, id) {
+                // It starts once the peer's name is resolved.
+                Ok(_) | Err(Error::Resolving(_)) => Ok(()),
+                Err(e) => Err(e),
+            }
         } else {
+            // A listening connection learns where a named peer is, to accept it there.
+            self.cx.refresh_peer_address(id);
             Ok(())
         };
         if let Err(e) = &started {
@@ -173,8 +180,9 @@ impl Engine {
         started
     }
 
-    /// Start a new IKE SA for a connection (RFC 7296 1.2).
-    pub fn initiate(&mut self, now: Instant, conn: ConnId) -> Result<SaId, Error> {
+    /// Start a new IKE SA for a connection to its peer's address in use (for a named peer,
+    /// the one resolved last; see [`Engine::initiate`]).
+    pub(super) fn initiate_to_peer(&mut self, now: Instant, conn: ConnId) -> Result<SaId, Error> {
         // RFC 7296 2.4: INITIAL_CONTACT tells a peer that still holds SAs from an earlier
         // run of ours that they are gone; only when we hold none with it.
         let first = self.cx.settings.initial_contact && !self.cx.sas_of.contains_key(&conn);
@@ -370,6 +378,7 @@ impl Engine {
         mut scope: impl FnMut(&ConnectionSettings, Option<&IkeSa>) -> G,
     ) {
         self.retry_due_connections(now, &mut scope);
+        self.refresh_due_addresses(now);
         while let Some((id, kind, generation)) = self.cx.timers.pop_due(now) {
             let Some(sa) = self.sas.get_mut(id.0 as usize).and_then(Option::as_mut) else {
                 continue;

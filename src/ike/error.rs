@@ -30,6 +30,10 @@ pub enum Error {
     UnknownConnection(String),
     #[error("no usable proposal configured")]
     NoProposalConfigured,
+    /// Not a failure: the peer is given by a DNS name, and the initiation waits for the
+    /// driver to resolve it (see `resolve.rs`).
+    #[error("resolving the peer address {0} first")]
+    Resolving(String),
 }
 
 /// The end of an IKE SA that refused or gave up.

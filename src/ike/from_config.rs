@@ -32,14 +32,16 @@ fn connection_settings(config: &Config, conn: &Connection) -> Result<ConnectionS
         .peer_of(conn)
         .ok_or_else(|| format!("unknown peer {:?}", conn.peer))?;
     let local_addr = conn.local_address;
-    let remote_addr = match peer.address {
-        PeerAddress::Addr(a) => Some(a),
-        PeerAddress::Any => None,
+    let remote_name = match &peer.address {
+        PeerAddress::Name(name) => Some(name.clone()),
+        PeerAddress::Addr(_) | PeerAddress::Any => None,
     };
     Ok(ConnectionSettings {
         name: conn.name.clone(),
         local_addr,
-        remote_addr,
+        // A name has no address until the driver resolves it.
+        remote_addr: peer.address.addr(),
+        remote_name,
         local_id: IkeIdentity::from(&conn.local_identity),
         remote_id: Some(IkeIdentity::from(&peer.identity).canonical()),
         psk: PreSharedKey(zeroize::Zeroizing::new(

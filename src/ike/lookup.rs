@@ -25,9 +25,12 @@ impl ConnIndex {
                 continue;
             };
             let id = ConnId(i);
+            // A named peer is found by the address its name resolved to last; before the
+            // first resolution by none (see `ConnectionSettings::accepts_address`).
             match c.remote_addr {
                 Some(addr) => index.by_remote.entry(addr).or_default().push(id),
-                None => index.any_remote.push(id),
+                None if c.accepts_any_address() => index.any_remote.push(id),
+                None => {}
             }
             match &c.remote_id {
                 Some(identity) => index
@@ -39,6 +42,23 @@ impl ConnIndex {
             }
         }
         index
+    }
+
+    /// A named peer's connection moves from the address its name resolved to before (if
+    /// any) to `new`, keeping its place after the connections already there.
+    pub fn move_address(&mut self, conn: ConnId, old: Option<IpAddr>, new: IpAddr) {
+        if let Some(old) = old {
+            if let Some(list) = self.by_remote.get_mut(&old) {
+                list.retain(|id| *id != conn);
+                if list.is_empty() {
+                    self.by_remote.remove(&old);
+                }
+            }
+        }
+        let list = self.by_remote.entry(new).or_default();
+        if !list.contains(&conn) {
+            list.push(conn);
+        }
     }
 
     /// Connections naming this peer address, then those accepting any address, in

@@ -27,6 +27,7 @@ mod peer_certificate;
 mod reconnect;
 mod recovery;
 mod reload;
+mod resolve;
 mod sa;
 mod selector;
 mod settings;
@@ -50,6 +51,7 @@ pub use output::{
 pub use owner::Direction;
 pub use peer_certificate::PeerCertificate;
 pub use reload::ReloadReport;
+pub use resolve::ResolveRequest;
 pub use sa::{ChildSa, ChildState, ChildSuite, IkeSa, IpsecMode, NatState, SaState};
 pub use selector::Selector;
 pub use settings::{

@@ -13,7 +13,7 @@ use tracing::{debug, info};
 
 use super::context::Context;
 use super::engine::Engine;
-use super::output::{ConnId, DownReason};
+use super::output::ConnId;
 use super::sa::{IkeSa, SaState};
 use super::settings::{CloseAction, ConnectionSettings};
 
@@ -63,13 +63,18 @@ impl Retries {
 
 impl Context {
     /// Initiate the connection again later if its close action says so.
-    pub(super) fn schedule_restart(&mut self, now: Instant, conn: ConnId, why: &DownReason) {
+    pub(super) fn schedule_restart(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        why: &dyn std::fmt::Display,
+    ) {
         if self.held_down.contains(&conn) {
             return;
         }
         let Some(name) = self
             .connection(conn)
-            .filter(|c| c.close_action == CloseAction::Restart && c.remote_addr.is_some())
+            .filter(|c| c.close_action == CloseAction::Restart && c.can_initiate())
             .map(|c| c.name.clone())
         else {
             return;
@@ -129,8 +134,10 @@ impl Engine {
             if live {
                 continue;
             }
-            if let Err(e) = self.initiate(now, conn) {
-                debug!(conn = conn.0, "cannot initiate again: {e}");
+            match self.initiate(now, conn) {
+                // A named peer's initiation goes on once its name is resolved.
+                Ok(_) | Err(super::Error::Resolving(_)) => {}
+                Err(e) => debug!(conn = conn.0, "cannot initiate again: {e}"),
             }
         }
     }

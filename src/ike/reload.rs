@@ -95,7 +95,12 @@ impl Engine {
                     report.removed.push(current.name.clone());
                 }
                 Some(index) => {
-                    let new = incoming.remove(index);
+                    let mut new = incoming.remove(index);
+                    // A name that stays keeps the address it resolved to: the next
+                    // initiation resolves it again anyway.
+                    if new.remote_name.is_some() && new.remote_name == current.remote_name {
+                        new.remote_addr = current.remote_addr;
+                    }
                     match classify(&current, &new) {
                         Change::Unchanged => {
                             report.unchanged.push(current.name.clone());

@@ -114,8 +114,13 @@ impl std::fmt::Debug for PreSharedKey {
 pub struct ConnectionSettings {
     pub name: String,
     pub local_addr: IpAddr,
-    /// `None` accepts a peer from any address (responder only).
+    /// The peer's address in use: the configured one, or the one its name resolved to last;
+    /// `None` without a name accepts a peer from any address (responder only), `None` with a
+    /// name (never resolved) accepts no address at all.
     pub remote_addr: Option<IpAddr>,
+    /// The peer's DNS name, resolved by the driver before each initiation
+    /// ([`crate::ike::Engine::poll_resolve`]); `None`: the address is fixed (or "any").
+    pub remote_name: Option<String>,
     pub local_id: IkeIdentity,
     /// `None` accepts whatever identity authenticates with the key.
     pub remote_id: Option<IkeIdentity>,
@@ -155,6 +160,30 @@ pub struct ConnectionSettings {
     pub version: IkeVersion,
     /// IKEv1: Aggressive Mode rather than Main Mode.
     pub aggressive: bool,
+}
+
+impl ConnectionSettings {
+    /// Whether an IKE SA from `remote` may belong to this connection by its address.
+    ///
+    /// A connection whose peer is given by a name accepts only the address the name resolved
+    /// to last: the name is the operator's statement of where the peer is, and a name never
+    /// resolved (the DNS has been failing since the start) must not turn into "any address".
+    pub fn accepts_address(&self, remote: IpAddr) -> bool {
+        match self.remote_addr {
+            Some(addr) => addr == remote,
+            None => self.remote_name.is_none(),
+        }
+    }
+
+    /// Whether the connection accepts a peer from any address (a peer at "any").
+    pub fn accepts_any_address(&self) -> bool {
+        self.remote_addr.is_none() && self.remote_name.is_none()
+    }
+
+    /// Whether the connection can initiate: it has an address, or a name to resolve.
+    pub fn can_initiate(&self) -> bool {
+        self.remote_addr.is_some() || self.remote_name.is_some()
+    }
 }
 
 /// Engine-wide knobs; the defaults follow strongSwan's where one exists.

@@ -201,6 +201,7 @@ pub fn connection(local: &str, remote: &str, initiate: bool) -> ConnectionSettin
         name: format!("to-{remote}"),
         local_addr: ip(local),
         remote_addr: Some(ip(remote)),
+        remote_name: None,
         local_id: IkeIdentity::from_address(ip(local)),
         remote_id: Some(IkeIdentity::from_address(ip(remote))),
         psk: PreSharedKey(Zeroizing::new(b"correct horse battery staple".to_vec())),

@@ -109,6 +109,13 @@ impl EventMetrics {
         }
     }
 
+    /// A peer's DNS name could not be resolved: a failure of reason `dns`, as `last_error`
+    /// records it.
+    pub fn on_resolve_failure(&mut self, name: &str) {
+        let entry = self.connections.entry(name.to_string()).or_default();
+        *entry.failures.entry("dns".to_string()).or_default() += 1;
+    }
+
     pub fn on_reload(&mut self, succeeded: bool) {
         if succeeded {
             self.reloads_succeeded += 1;
@@ -245,5 +252,14 @@ mod tests {
         for (event, reason) in cases {
             assert_eq!(failure_reason(&event).as_deref(), reason, "{event:?}");
         }
+    }
+
+    #[test]
+    fn a_peer_name_that_does_not_resolve_counts_as_dns() {
+        let mut metrics = EventMetrics::default();
+        metrics.on_resolve_failure("office");
+        metrics.on_resolve_failure("office");
+        let office = metrics.connections.get("office").expect("counted");
+        assert_eq!(office.failures.get("dns"), Some(&2));
     }
 }

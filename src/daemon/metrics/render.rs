@@ -218,7 +218,7 @@ fn register_connections(registry: &mut Registry, snapshot: &StatusSnapshot, even
     registry.register("setups", "IKE SAs established, rekeys not counted", setups);
     registry.register(
         "failures",
-        "Failures as ikehub status records them, by reason: the error notify's RFC name, timeout, kernel or other",
+        "Failures as ikehub status records them, by reason: the error notify's RFC name, timeout, kernel, dns (a peer name that did not resolve) or other",
         failures,
     );
     registry.register("ike_rekeys", "IKE SA rekeys", ike_rekeys);

@@ -46,7 +46,11 @@
 //!                                      // "trapped": no IKE SA, the trap policies wait
 //!                                      // for traffic (start_action = "trap")
 //!     "peer_address": "198.51.100.20:4500", // the current SA's peer (NATed address if
-//!                                      // so), else the configured address; null for "any"
+//!                                      // so), else the configured address (for a DNS
+//!                                      // name: the one it resolved to last); null for
+//!                                      // "any" and a name not resolved yet
+//!     "remote_name": null,             // the peer's configured DNS name
+//!                                      // ("office.example"); null for an address
 //!     "local_subnets": ["172.16.0.0/16"],
 //!     "remote_subnets": ["192.168.10.0/24"],
 //!     "last_error": null,              // the current failure: none since the last success
@@ -227,6 +231,9 @@ pub struct ConnectionStatus {
     pub name: String,
     pub state: ConnectionState,
     pub peer_address: Option<String>,
+    /// The peer's DNS name as configured; `peer_address` is the address in use.
+    #[serde(default)]
+    pub remote_name: Option<String>,
     pub local_subnets: Vec<IpNet>,
     pub remote_subnets: Vec<IpNet>,
     pub last_error: Option<String>,
@@ -519,6 +526,7 @@ pub fn collect(
             name: settings.name.clone(),
             state,
             peer_address,
+            remote_name: settings.remote_name.clone(),
             local_subnets: settings.local_subnets.clone(),
             remote_subnets: settings.remote_subnets.clone(),
             last_error: None,
@@ -893,12 +901,16 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
             ConnectionState::NoChildSa => " (IKE SA up, no traffic protected)",
             _ => "",
         };
+        let peer = match (&conn.remote_name, &conn.peer_address) {
+            (Some(name), Some(address)) => format!("{name} ({address})"),
+            (Some(name), None) => format!("{name} (not resolved yet)"),
+            (None, address) => address.as_deref().unwrap_or("any").to_owned(),
+        };
         let _ = writeln!(
             out,
-            "\n{}: {}{hint}, peer {}",
+            "\n{}: {}{hint}, peer {peer}",
             conn.name,
             conn.state.name(),
-            conn.peer_address.as_deref().unwrap_or("any")
         );
         let _ = writeln!(
             out,
@@ -1063,6 +1075,7 @@ pub(crate) mod tests {
                     name: "office".into(),
                     state: ConnectionState::Established,
                     peer_address: Some("198.51.100.20:4500".into()),
+                    remote_name: None,
                     local_subnets: vec![net("172.16.0.0/16")],
                     remote_subnets: vec![net("192.168.10.0/24")],
                     last_error: Some("the peer stopped answering".into()),
@@ -1149,6 +1162,7 @@ pub(crate) mod tests {
                     name: "lab".into(),
                     state: ConnectionState::NoChildSa,
                     peer_address: Some("198.51.100.30:500".into()),
+                    remote_name: None,
                     local_subnets: vec![net("172.16.0.0/16")],
                     remote_subnets: vec![net("10.8.0.0/16")],
                     last_error: Some(
@@ -1192,6 +1206,7 @@ pub(crate) mod tests {
                     name: "branch".into(),
                     state: ConnectionState::Down,
                     peer_address: None,
+                    remote_name: None,
                     local_subnets: vec![net("172.16.0.0/16")],
                     remote_subnets: vec![net("10.9.0.0/16")],
                     last_error: Some("authentication failed: AUTH payload mismatch".into()),

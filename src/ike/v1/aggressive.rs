@@ -97,7 +97,7 @@ impl Context {
         hs.dh = Some(dh);
         payloads.extend(our_vendor_ids());
         let header = message::header(sa, ExchangeType::Aggressive, 0);
-        Ok(message::plain(&header, &payloads))
+        Ok(message::plain(&header, &payloads, sa.remote))
     }
 
     /// The Aggressive Mode connection for a peer's identity at its address.
@@ -112,7 +112,7 @@ impl Context {
                 c.version == IkeVersion::V1
                     && c.aggressive
                     && c.local_addr == local.ip()
-                    && c.remote_addr.is_none_or(|a| a == remote.ip())
+                    && c.accepts_address(remote.ip())
             })
         };
         self.conn_index.by_identity(identity).find(fits)
@@ -277,7 +277,7 @@ impl Context {
         hs.skeyid = Some(skeyid);
         v1.handshake = Some(Box::new(hs));
         let header = message::header(&sa, ExchangeType::Aggressive, 0);
-        let bytes = message::plain(&header, &reply);
+        let bytes = message::plain(&header, &reply, sa.remote);
         v1.cache_reply(digest(datagram), bytes.clone());
         sa.v1 = Some(Box::new(v1));
         self.emit_transmit(Transmit {
@@ -313,6 +313,12 @@ impl Context {
             }
         };
         let payloads: Vec<Payload> = msg.chain.payloads().cloned().collect();
+        super::trace::log_message(
+            crate::ike::Direction::Received,
+            sa.remote,
+            &msg.header,
+            &payloads,
+        );
         let (Some(answer), Some(ke_r), Some(nr), Some(id), Some(hash)) = (
             find_sa(&payloads),
             find_ke(&payloads),
@@ -398,18 +404,28 @@ impl Context {
             let failure = Failure::refused(
                 AGGRESSIVE_MODE,
                 "AUTHENTICATION_FAILED",
-                format!("HASH_R of {identity} does not verify with the pre-shared key"),
+                format!(
+                    "HASH_R of {identity} (psk) does not verify with the pre-shared key; {}",
+                    ids::our_side(Some(&settings))
+                ),
             );
             warn!(conn = sa.conn.0, sa = sa.id.0, peer = %sa.remote, "{failure}");
             return Fate::Remove(DownReason::AuthFailed(failure));
         }
-        if let Some(want) = settings.remote_id.as_ref().filter(|w| **w != identity) {
+        if settings.remote_id.as_ref().is_some_and(|w| *w != identity) {
             let failure = Failure::refused(
                 AGGRESSIVE_MODE,
                 "INVALID_ID_INFORMATION",
-                format!("the peer is {identity}, the connection expects {want}"),
+                format!(
+                    "the peer is {identity} (psk); {}",
+                    ids::our_side(Some(&settings))
+                ),
             );
             warn!(conn = sa.conn.0, sa = sa.id.0, peer = %sa.remote, "{failure}");
+            // Its HASH_R verified: both ends hold the same keys, and the responder, waiting
+            // for our HASH_I, can read why it will not come.
+            v1.crypto = Some(crypto);
+            self.tell_phase1_refusal(sa, &failure);
             return Fate::Remove(DownReason::AuthFailed(failure));
         }
         let our_id = Payload::Identification(ids::identity_payload(&settings.local_id));
@@ -450,7 +466,7 @@ impl Context {
         let Some(crypto) = sa.v1.as_mut().and_then(|v| v.crypto.as_mut()) else {
             return Fate::Keep;
         };
-        let bytes = message::seal(crypto, &header, &reply);
+        let bytes = message::seal(crypto, &header, &reply, sa.remote);
         self.v1_answered(sa);
         self.v1_reply(sa, datagram, bytes);
         self.establish_v1(now, sa);
@@ -468,7 +484,7 @@ impl Context {
         let Some(crypto) = sa.v1.as_mut().and_then(|v| v.crypto.as_mut()) else {
             return Fate::Keep;
         };
-        let opened = match message::open(crypto, datagram) {
+        let opened = match message::open(crypto, datagram, sa.remote) {
             Ok(o) => o,
             Err(Error::Undecryptable) => {
                 self.stats.dropped_undecryptable += 1;
@@ -516,7 +532,10 @@ impl Context {
             let failure = Failure::refused(
                 AGGRESSIVE_MODE,
                 "AUTHENTICATION_FAILED",
-                format!("HASH_I of {identity} does not verify with the pre-shared key"),
+                format!(
+                    "HASH_I of {identity} (psk) does not verify with the pre-shared key; {}",
+                    ids::our_side(self.connection(sa.conn))
+                ),
             );
             warn!(conn = sa.conn.0, sa = sa.id.0, peer = %sa.remote, "{failure}");
             return Fate::Remove(DownReason::AuthFailed(failure));

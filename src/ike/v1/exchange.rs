@@ -12,6 +12,7 @@ use crate::wire::ikev1::{self, ExchangeType, Header};
 
 use super::super::context::Context;
 use super::super::engine::{Engine, Fate};
+use super::super::error::Failure;
 use super::super::output::{DownReason, SaId, Transmit};
 use super::super::sa::{IkeSa, RequestKind, SaState};
 use super::super::timer::{Timer, TimerQueue};
@@ -167,6 +168,10 @@ impl Engine {
                 return;
             }
         };
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let payloads: Vec<ikev1::Payload> = message.chain.payloads().cloned().collect();
+            super::trace::log_message(crate::ike::Direction::Received, remote, header, &payloads);
+        }
         match header.exchange {
             ExchangeType::Aggressive => {
                 cx.respond_aggressive_mode(now, local, remote, datagram, &message)
@@ -196,7 +201,7 @@ impl Engine {
             self.cx.stats.dropped_unexpected += 1;
             return;
         }
-        let Some(payloads) = self.cx.plain_payloads(datagram) else {
+        let Some(payloads) = self.cx.plain_payloads(datagram, remote) else {
             return;
         };
         let Some(notify) = payloads.iter().find_map(|p| match p {
@@ -206,11 +211,21 @@ impl Engine {
             self.cx.stats.dropped_unexpected += 1;
             return;
         };
-        let failure = super::super::error::Failure::refused_by_peer(
-            super::main_mode::MAIN_MODE,
-            notify,
-            "the peer refused our proposals",
-        );
+        let (mode, offered) = self
+            .sa(id)
+            .map(|sa| {
+                let mode = super::mode_name(sa);
+                let offered = self.cx.connection(sa.conn).map_or_else(String::new, |c| {
+                    format!(
+                        "we offered {}",
+                        super::proposal::ours_text_phase1(&c.ike_proposals)
+                    )
+                });
+                (mode, offered)
+            })
+            .unwrap_or((super::main_mode::MAIN_MODE, String::new()));
+        let mut failure = Failure::refused_by_peer(mode, notify, offered);
+        failure.in_message(mode, header.message_id, remote);
         tracing::warn!(sa = id.0, peer = %remote, "{failure}");
         self.settle(
             now,
@@ -357,7 +372,8 @@ impl Context {
                 out.sends,
                 now.saturating_duration_since(out.first_sent)
             );
-            return Fate::Remove(DownReason::PeerDead);
+            let sends = out.sends;
+            return Fate::Remove(self.unanswered_v1(sa, sends));
         }
         out.sends += 1;
         let sends = out.sends;
@@ -373,6 +389,32 @@ impl Context {
         self.timers
             .arm(&mut sa.timers, sa.id, Timer::Retransmit, at);
         Fate::Keep
+    }
+
+    /// Why an SA whose request went unanswered ends. A Main Mode initiator whose identity
+    /// message (the fifth) goes unanswered has most likely a pre-shared key the peer does not
+    /// share: the peer cannot decrypt it, and an IKEv1 peer cannot say so in a way we could
+    /// read (its notify would be encrypted with keys made from its own key). Saying that,
+    /// with our identities, beats "the peer stopped answering".
+    fn unanswered_v1(&self, sa: &IkeSa, sends: u32) -> DownReason {
+        let identity_sent = sa.state != SaState::Established
+            && sa.initiator
+            && sa.v1.as_ref().is_some_and(|v| {
+                !v.aggressive && v.handshake.as_ref().is_some_and(|h| h.skeyid.is_some())
+            });
+        if !identity_sent {
+            return DownReason::PeerDead;
+        }
+        let mut failure = Failure::gave_up(
+            MAIN_MODE,
+            format!(
+                "our identity message went unanswered ({sends} sends): the peer cannot decrypt \
+                 it if its pre-shared key differs; {}",
+                super::ids::our_side(self.connection(sa.conn))
+            ),
+        );
+        failure.in_message(MAIN_MODE, 0, sa.remote);
+        DownReason::NegotiationFailed(failure)
     }
 
     /// Queue or start a request the engine asks of an established ISAKMP SA.

@@ -142,6 +142,23 @@ pub fn within(selector: &Selector, subnets: &[IpNet]) -> bool {
     subnets.iter().any(|n| n.contains(&selector.net))
 }
 
+/// Who we said we are, whom we expect and how we authenticate, with the connection's name:
+/// what an operator compares with the peer's configuration after an authentication failure.
+pub fn our_side(settings: Option<&crate::ike::ConnectionSettings>) -> String {
+    match settings {
+        Some(c) => format!(
+            "connection {}: we are {} (auth {}), expecting {}",
+            c.name,
+            c.local_id,
+            c.local_auth.name(),
+            c.remote_id
+                .as_ref()
+                .map_or_else(|| "any ID".to_string(), ToString::to_string)
+        ),
+        None => "the connection is gone".to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,7 +42,7 @@ impl Context {
         let payloads = message::hashed(rest, |bytes| {
             keys::informational_hash(hash, &skeyid_a, message_id, bytes)
         });
-        let bytes = message::seal(crypto, &header, &payloads);
+        let bytes = message::seal(crypto, &header, &payloads, sa.remote);
         crypto.forget_iv(message_id);
         self.emit_transmit(super::super::output::Transmit {
             local: sa.local,
@@ -166,7 +166,7 @@ impl Context {
         let payloads = message::hashed(&[notify], |bytes| {
             keys::informational_hash(hash, &skeyid_a, message_id, bytes)
         });
-        let bytes = message::seal(crypto, &header, &payloads);
+        let bytes = message::seal(crypto, &header, &payloads, sa.remote);
         crypto.forget_iv(message_id);
         self.send_v1_request(now, sa, Expect::DpdAck { sequence }, message_id, bytes);
     }
@@ -182,7 +182,7 @@ impl Context {
         let Some(crypto) = sa.v1.as_mut().and_then(|v| v.crypto.as_mut()) else {
             return Fate::Keep;
         };
-        let opened = match message::open(crypto, datagram) {
+        let opened = match message::open(crypto, datagram, sa.remote) {
             Ok(o) => o,
             Err(e) => {
                 self.count_v1_drop(sa, &e);
@@ -209,7 +209,11 @@ impl Context {
         let mut fate = Fate::Keep;
         for payload in &payloads {
             match payload {
-                Payload::Notification(n) => self.on_v1_notify(now, sa, n),
+                Payload::Notification(n) => {
+                    if let Fate::Remove(reason) = self.on_v1_notify(now, sa, n) {
+                        fate = Fate::Remove(reason);
+                    }
+                }
                 Payload::Delete(d) => {
                     if let Fate::Remove(reason) = self.on_v1_delete(now, sa, d) {
                         fate = Fate::Remove(reason);
@@ -221,7 +225,10 @@ impl Context {
         fate
     }
 
-    fn on_v1_notify(&mut self, now: Instant, sa: &mut IkeSa, n: &ikev1::Notification) {
+    fn on_v1_notify(&mut self, now: Instant, sa: &mut IkeSa, n: &ikev1::Notification) -> Fate {
+        if let Some(refused) = self.peer_refused_phase1(sa, n.notify) {
+            return refused;
+        }
         match n.notify {
             NotifyType::RUThere => {
                 self.send_v1_notify(
@@ -250,6 +257,39 @@ impl Context {
             other if u16::from(other) < 16384 => self.peer_refused_quick_mode(now, sa, other),
             other => debug!(sa = sa.id.0, "informational notify {other} ignored"),
         }
+        Fate::Keep
+    }
+
+    /// The peer refused our identity (`tell_phase1_refusal` in `main_mode.rs`): while phase
+    /// 1 runs, or once it is done on our end before any IPsec SA exists (our identity
+    /// message was the last, and the peer found it wrong), an authenticated
+    /// AUTHENTICATION_FAILED or INVALID_ID_INFORMATION ends the ISAKMP SA with the peer's
+    /// reason, instead of a wait for a Quick Mode that will not come.
+    fn peer_refused_phase1(&mut self, sa: &mut IkeSa, notify: NotifyType) -> Option<Fate> {
+        let identity_refusal = matches!(
+            notify,
+            NotifyType::AuthenticationFailed | NotifyType::InvalidIdInformation
+        );
+        let quick_in_flight = sa
+            .v1
+            .as_ref()
+            .and_then(|v| v.outstanding.as_ref())
+            .is_some_and(|o| matches!(o.expect, Expect::Quick(_)));
+        if !identity_refusal || quick_in_flight || !sa.children.is_empty() {
+            return None;
+        }
+        let mode = super::mode_name(sa);
+        let mut failure = Failure::refused_by_peer(
+            mode,
+            notify,
+            format!(
+                "{}; check the pre-shared key and identities",
+                super::ids::our_side(self.connection(sa.conn))
+            ),
+        );
+        failure.in_message(mode, 0, sa.remote);
+        warn!(conn = sa.conn.0, sa = sa.id.0, peer = %sa.remote, "{failure}");
+        Some(Fate::Remove(DownReason::AuthFailed(failure)))
     }
 
     /// An error notify from the peer: when our Quick Mode is in flight, it is the peer's
@@ -280,11 +320,25 @@ impl Context {
                 c.rekey_failures = c.rekey_failures.saturating_add(1);
             }
         }
-        let failure = Failure::refused_by_peer(
+        // What we asked for, for comparing with the peer's configuration.
+        let offered = match self.connection(sa.conn) {
+            Some(c) if notify == NotifyType::NoProposalChosen => {
+                format!(
+                    "; we offered {}",
+                    super::proposal::ours_text_phase2(&c.esp_proposals)
+                )
+            }
+            _ => String::new(),
+        };
+        let mut failure = Failure::refused_by_peer(
             QUICK_MODE,
             notify,
-            format!("for {} <=> {}", sent.local_ts, sent.remote_ts),
+            format!(
+                "for {} (ours) <=> {} (theirs){offered}",
+                sent.local_ts, sent.remote_ts
+            ),
         );
+        failure.in_message(QUICK_MODE, out.message_id, sa.remote);
         warn!(conn = sa.conn.0, sa = sa.id.0, peer = %sa.remote, "{failure}");
         self.emit_event(Event::ChildFailed {
             conn: sa.conn,

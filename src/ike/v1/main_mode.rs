@@ -206,7 +206,7 @@ impl Context {
             let mut payloads = vec![offer];
             payloads.extend(our_vendor_ids());
             let header = message::header(&sa, ExchangeType::IdentityProtection, 0);
-            message::plain(&header, &payloads)
+            message::plain(&header, &payloads, sa.remote)
         };
         info!(conn = conn.0, sa = id.0, peer = %sa.remote, mode = if settings.aggressive { "Aggressive Mode" } else { MAIN_MODE }, "initiating IKEv1");
         self.send_v1_request(now, &mut sa, Expect::Phase1, 0, datagram);
@@ -338,7 +338,7 @@ impl Context {
         reply.extend(nat_t.map(NatTVariant::vendor_id));
         reply.push(Payload::VendorId(ikev1::vendor::DPD.to_vec()));
         let header = message::header(&sa, ExchangeType::IdentityProtection, 0);
-        let bytes = message::plain(&header, &reply);
+        let bytes = message::plain(&header, &reply, sa.remote);
         v1.cache_reply(digest(datagram), bytes.clone());
         sa.v1 = Some(Box::new(v1));
         self.emit_transmit(super::super::output::Transmit {
@@ -397,7 +397,7 @@ impl Context {
         self.emit_transmit(super::super::output::Transmit {
             local,
             remote,
-            payload: message::plain(&header, &[payload]),
+            payload: message::plain(&header, &[payload], remote),
         });
     }
 
@@ -430,11 +430,24 @@ impl Context {
         }
     }
 
-    /// Parses an unencrypted phase 1 message; counts and drops what does not parse.
-    pub(super) fn plain_payloads(&mut self, datagram: &[u8]) -> Option<Vec<Payload>> {
+    /// Parses an unencrypted phase 1 message from `peer`; counts and drops what does not
+    /// parse.
+    pub(super) fn plain_payloads(
+        &mut self,
+        datagram: &[u8],
+        peer: SocketAddr,
+    ) -> Option<Vec<Payload>> {
         match ikev1::parse_message(datagram) {
             Ok(m) if m.header.flags & Header::FLAG_ENCRYPTION == 0 => {
-                Some(m.chain.payloads.into_iter().map(|s| s.payload).collect())
+                let payloads: Vec<Payload> =
+                    m.chain.payloads.into_iter().map(|s| s.payload).collect();
+                super::trace::log_message(
+                    crate::ike::Direction::Received,
+                    peer,
+                    &m.header,
+                    &payloads,
+                );
+                Some(payloads)
             }
             Ok(_) => {
                 self.stats.dropped_unexpected += 1;
@@ -450,7 +463,7 @@ impl Context {
 
     /// Initiator: the responder chose a proposal; our KE and nonce go next.
     fn main_mode_2(&mut self, now: Instant, sa: &mut IkeSa, datagram: &[u8]) -> Fate {
-        let Some(payloads) = self.plain_payloads(datagram) else {
+        let Some(payloads) = self.plain_payloads(datagram, sa.remote) else {
             return Fate::Keep;
         };
         let Some(answer) = find_sa(&payloads) else {
@@ -513,14 +526,14 @@ impl Context {
         hs.choice = Some(choice);
         hs.step = Step::Ke;
         let header = message::header(sa, ExchangeType::IdentityProtection, 0);
-        let bytes = message::plain(&header, &reply);
+        let bytes = message::plain(&header, &reply, sa.remote);
         self.answer_with_request(now, sa, datagram, bytes);
         Fate::Keep
     }
 
     /// Responder: the initiator's KE and nonce; ours go back, and the keys are made.
     fn main_mode_3(&mut self, _now: Instant, sa: &mut IkeSa, datagram: &[u8]) -> Fate {
-        let Some(payloads) = self.plain_payloads(datagram) else {
+        let Some(payloads) = self.plain_payloads(datagram, sa.remote) else {
             return Fate::Keep;
         };
         let (Some(ke_i), Some(ni)) = (find_ke(&payloads), find_nonce(&payloads)) else {
@@ -588,7 +601,7 @@ impl Context {
             reply.extend(ours);
         }
         let header = message::header(sa, ExchangeType::IdentityProtection, 0);
-        let bytes = message::plain(&header, &reply);
+        let bytes = message::plain(&header, &reply, sa.remote);
         self.v1_reply(sa, datagram, bytes);
         Fate::Keep
     }
@@ -596,7 +609,7 @@ impl Context {
     /// Initiator: the responder's KE and nonce; the keys are made, and our identity and
     /// HASH_I go encrypted (from port 4500 when a NAT was found, RFC 3947 4).
     fn main_mode_4(&mut self, now: Instant, sa: &mut IkeSa, datagram: &[u8]) -> Fate {
-        let Some(payloads) = self.plain_payloads(datagram) else {
+        let Some(payloads) = self.plain_payloads(datagram, sa.remote) else {
             return Fate::Keep;
         };
         let (Some(ke_r), Some(nr)) = (find_ke(&payloads), find_nonce(&payloads)) else {
@@ -670,7 +683,7 @@ impl Context {
         let Some(crypto) = sa.v1.as_mut().and_then(|v| v.crypto.as_mut()) else {
             return Fate::Keep;
         };
-        let bytes = message::seal(crypto, &header, &reply);
+        let bytes = message::seal(crypto, &header, &reply, sa.remote);
         self.answer_with_request(now, sa, datagram, bytes);
         Fate::Keep
     }
@@ -697,7 +710,7 @@ impl Context {
         let Some(crypto) = sa.v1.as_mut().and_then(|v| v.crypto.as_mut()) else {
             return Fate::Keep;
         };
-        let opened = match message::open(crypto, datagram) {
+        let opened = match message::open(crypto, datagram, sa.remote) {
             Ok(o) => o,
             Err(e) => return self.undecryptable_phase1(sa, &e),
         };
@@ -730,9 +743,28 @@ impl Context {
             }
             Err(failure) => {
                 warn!(conn = sa.conn.0, sa = sa.id.0, peer = %sa.remote, "{failure}");
+                // The peer's message decrypted: past it, our notify's IV is the one the
+                // peer expects (RFC 2409 appendix B).
+                if let Some(crypto) = sa.v1.as_mut().and_then(|v| v.crypto.as_mut()) {
+                    opened.accept(crypto);
+                }
+                self.tell_phase1_refusal(sa, &failure);
                 Fate::Remove(DownReason::AuthFailed(failure))
             }
         }
+    }
+
+    /// The peer's identity message decrypted, so both ends hold the same keys: tell the
+    /// peer why we refuse it, in an informational message it can read, so that its
+    /// operator sees the refusal instead of a peer that stopped answering.
+    pub(super) fn tell_phase1_refusal(&mut self, sa: &mut IkeSa, failure: &Failure) {
+        let notify = match failure.notify.as_deref() {
+            Some("AUTHENTICATION_FAILED") => ikev1::NotifyType::AuthenticationFailed,
+            Some("INVALID_ID_INFORMATION") => ikev1::NotifyType::InvalidIdInformation,
+            _ => return,
+        };
+        let spi = cookie_spi(sa);
+        self.send_v1_notify(sa, ikev1::PROTO_ISAKMP, notify, spi, Vec::new());
     }
 
     /// The peer's HASH_I or HASH_R against what it must be, and its identity against the
@@ -778,25 +810,24 @@ impl Context {
             id_b,
         );
         let identity = ids::identity_of(id);
-        let mode = if sa.v1.as_ref().is_some_and(|v| v.aggressive) {
-            "Aggressive Mode"
-        } else {
-            MAIN_MODE
-        };
+        let mode = super::mode_name(sa);
+        let settings = self.connection(sa.conn);
         if !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_slice(), hash)) {
             return Err(Failure::refused(
                 mode,
                 "AUTHENTICATION_FAILED",
-                format!("HASH of {identity} does not verify with the pre-shared key"),
+                format!(
+                    "HASH of {identity} (psk) does not verify with the pre-shared key; {}",
+                    ids::our_side(settings)
+                ),
             ));
         }
-        let settings = self.connection(sa.conn);
         if let Some(want) = settings.and_then(|c| c.remote_id.as_ref()) {
             if *want != identity {
                 return Err(Failure::refused(
                     mode,
                     "INVALID_ID_INFORMATION",
-                    format!("the peer is {identity}, the connection expects {want}"),
+                    format!("the peer is {identity} (psk); {}", ids::our_side(settings)),
                 ));
             }
         }
@@ -830,7 +861,7 @@ impl Context {
         let Some(crypto) = sa.v1.as_mut().and_then(|v| v.crypto.as_mut()) else {
             return;
         };
-        let bytes = message::seal(crypto, &header, &[our_id, Payload::Hash(hash_r)]);
+        let bytes = message::seal(crypto, &header, &[our_id, Payload::Hash(hash_r)], sa.remote);
         self.v1_reply(sa, datagram, bytes);
         self.establish_v1(now, sa);
     }
@@ -844,7 +875,10 @@ impl Context {
                 let failure = Failure::refused(
                     MAIN_MODE,
                     "AUTHENTICATION_FAILED",
-                    "the peer's identity message does not decrypt: the pre-shared keys differ",
+                    format!(
+                        "the peer's identity message does not decrypt: the pre-shared keys differ; {}",
+                        ids::our_side(self.connection(sa.conn))
+                    ),
                 );
                 warn!(conn = sa.conn.0, sa = sa.id.0, peer = %sa.remote, "{failure}");
                 Fate::Remove(DownReason::AuthFailed(failure))

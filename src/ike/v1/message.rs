@@ -3,13 +3,17 @@
 //! 2409 appendix B), and the HASH payload that leads Quick Mode and informational messages,
 //! computed over the payloads that follow it (RFC 2409 5.5, 5.7).
 
+use std::net::SocketAddr;
+
 use zeroize::Zeroizing;
 
 use crate::wire::ikev1::{self, Chain, ExchangeType, Header, Payload, PayloadType};
 
 use super::super::error::Error;
+use super::super::owner::Direction;
 use super::super::sa::IkeSa;
 use super::sa::V1Crypto;
+use super::trace;
 
 /// The header of a message of `sa`; lengths and next-payload are filled in by the codec.
 pub fn header(sa: &IkeSa, exchange: ExchangeType, message_id: u32) -> Header {
@@ -38,15 +42,22 @@ pub fn body_of(payload: &Payload) -> Vec<u8> {
     bytes.get(4..).map(<[u8]>::to_vec).unwrap_or_default()
 }
 
-/// An unencrypted message (phase 1 before the key exchange is done).
-pub fn plain(header: &Header, payloads: &[Payload]) -> Vec<u8> {
+/// An unencrypted message (phase 1 before the key exchange is done) to `peer`.
+pub fn plain(header: &Header, payloads: &[Payload], peer: SocketAddr) -> Vec<u8> {
+    trace::log_message(Direction::Sent, peer, header, payloads);
     let (first, body) = emit(payloads);
     ikev1::emit_message(header, first, &body)
 }
 
 /// Encrypts `payloads` under the exchange's IV and moves the IV on (RFC 2409 appendix B:
 /// the last ciphertext block is the next message's IV).
-pub fn seal(crypto: &mut V1Crypto, header: &Header, payloads: &[Payload]) -> Vec<u8> {
+pub fn seal(
+    crypto: &mut V1Crypto,
+    header: &Header,
+    payloads: &[Payload],
+    peer: SocketAddr,
+) -> Vec<u8> {
+    trace::log_message(Direction::Sent, peer, header, payloads);
     let (first, body) = emit(payloads);
     let body = Zeroizing::new(body);
     let iv = crypto.iv_for(header.message_id);
@@ -120,8 +131,8 @@ impl Opened {
     }
 }
 
-/// Decrypts and parses an encrypted message of the SA whose keys are `crypto`.
-pub fn open(crypto: &mut V1Crypto, datagram: &[u8]) -> Result<Opened, Error> {
+/// Decrypts and parses an encrypted message from `peer` of the SA whose keys are `crypto`.
+pub fn open(crypto: &mut V1Crypto, datagram: &[u8], peer: SocketAddr) -> Result<Opened, Error> {
     let header = Header::parse(datagram)?;
     if usize::try_from(header.length).ok() != Some(datagram.len()) {
         return Err(Error::Malformed(crate::wire::Error::BadLength {
@@ -144,6 +155,10 @@ pub fn open(crypto: &mut V1Crypto, datagram: &[u8]) -> Result<Opened, Error> {
     // Without the right key the plaintext is noise, which the payload chain rarely survives.
     let chain =
         ikev1::parse_payloads(header.next_payload, &plaintext).map_err(|_| Error::Undecryptable)?;
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let payloads: Vec<Payload> = chain.payloads.iter().map(|s| s.payload.clone()).collect();
+        trace::log_message(Direction::Received, peer, &header, &payloads);
+    }
     Ok(Opened {
         header,
         plaintext,

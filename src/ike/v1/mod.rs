@@ -15,3 +15,14 @@ pub(crate) mod proposal;
 mod quick_mode;
 mod reauth;
 pub(crate) mod sa;
+mod trace;
+
+/// The phase 1 exchange of an ISAKMP SA by its RFC 2409 name: what failures and log lines
+/// call it.
+pub(in crate::ike) fn mode_name(sa: &super::sa::IkeSa) -> &'static str {
+    if sa.v1.as_ref().is_some_and(|v| v.aggressive) {
+        aggressive::AGGRESSIVE_MODE
+    } else {
+        main_mode::MAIN_MODE
+    }
+}

@@ -145,6 +145,15 @@ fn list(items: impl Iterator<Item = String>) -> String {
     }
 }
 
+/// The transforms an SA payload offers or answers with, by our names (`aes128-sha256-ecp256`
+/// for phase 1, `aes128-sha256` or `aes128-sha256-modp2048` for ESP): public on the wire, so
+/// fit for the debug line of each message.
+pub fn describe(sa: &SaPayload) -> String {
+    let phase1 = isakmp_transforms(sa).map(|(_, t)| phase1_text(t));
+    let esp = esp_transforms(sa).map(|(_, t)| phase2_text(t));
+    list(phase1.chain(esp))
+}
+
 /// Our phase 1 offer: one ISAKMP proposal, one transform per combination, pre-shared key
 /// authentication, the lifetime in seconds.
 pub fn phase1_sa(ours: &[IkeProposal], lifetime_s: u64) -> SaPayload {
@@ -223,7 +232,8 @@ fn phase1_text(t: &Transform) -> String {
     }
 }
 
-fn ours_text_phase1(ours: &[IkeProposal]) -> String {
+/// Our phase 1 combinations as IKEv1 offers them (`aes128-sha256-ecp256`, ...).
+pub fn ours_text_phase1(ours: &[IkeProposal]) -> String {
     list(
         phase1_combinations(ours)
             .into_iter()
@@ -462,7 +472,8 @@ fn phase2_text(t: &Transform) -> String {
     }
 }
 
-fn ours_text_phase2(ours: &[EspProposal]) -> String {
+/// Our ESP combinations as Quick Mode offers them (`aes128-sha256`, `aes128-sha256-modp2048`).
+pub fn ours_text_phase2(ours: &[EspProposal]) -> String {
     let mut texts = Vec::new();
     for (e, i, groups) in esp_combinations(ours) {
         if groups.is_empty() {

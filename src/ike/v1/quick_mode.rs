@@ -279,7 +279,7 @@ impl Context {
         let payloads = message::hashed(&rest, |bytes| {
             keys::quick_hash1(hash, &skeyid_a, message_id, bytes)
         });
-        let datagram = message::seal(crypto, &header, &payloads);
+        let datagram = message::seal(crypto, &header, &payloads, sa.remote);
         debug!(sa = sa.id.0, local = %local_ts, remote = %remote_ts, "Quick Mode: proposing");
         let sent = QuickSent {
             ni,
@@ -319,7 +319,7 @@ impl Context {
         let Some(crypto) = v1.crypto.as_mut() else {
             return Fate::Keep;
         };
-        let opened = match message::open(crypto, datagram) {
+        let opened = match message::open(crypto, datagram, sa.remote) {
             Ok(o) => o,
             Err(e) => {
                 self.count_v1_drop(sa, &e);
@@ -400,7 +400,7 @@ impl Context {
                 let h3 = keys::quick_hash3(hash, &skeyid_a, message_id, &sent.ni, &nr);
                 let header = message::header(sa, ExchangeType::QuickMode, message_id);
                 if let Some(crypto) = sa.v1.as_mut().and_then(|v| v.crypto.as_mut()) {
-                    let bytes = message::seal(crypto, &header, &[Payload::Hash(h3)]);
+                    let bytes = message::seal(crypto, &header, &[Payload::Hash(h3)], sa.remote);
                     crypto.forget_iv(message_id);
                     // The kernel gets the SAs before HASH(3) leaves (the engine's contract:
                     // intents are applied before transmits).
@@ -774,7 +774,7 @@ impl Context {
         let payloads = message::hashed(&rest, |bytes| {
             keys::quick_hash2(hash, &skeyid_a, message_id, &ni, bytes)
         });
-        let reply = message::seal(crypto, &header, &payloads);
+        let reply = message::seal(crypto, &header, &payloads, sa.remote);
         // Only a replacement goes in before HASH(3): its keys are needed now.
         let early_keys = held.map(|_| {
             child_keys(

@@ -396,8 +396,8 @@ impl Context {
         let fits = |id: &ConnId| {
             self.connection(*id).is_some_and(|c| {
                 c.local_addr == sa.local.ip()
-                    && c.remote_addr
-                        .is_none_or(|r| r == sa.remote.ip() || sa.nat.remote_behind)
+                    && (c.accepts_address(sa.remote.ip())
+                        || (c.remote_addr.is_some() && sa.nat.remote_behind))
                     && c.remote_id.as_ref().is_none_or(|r| r == identity)
             })
         };
