@@ -162,6 +162,7 @@ fn a_refused_child_sa_is_not_reported_established_on_either_end() {
                 uptime_s: 0,
                 dataplane: "recording".into(),
                 counters: Counters::default(),
+                certificate: None,
             },
             connections: vec![conn],
         };

@@ -81,6 +81,11 @@ impl Engine {
         self.cx.wall_clock = Some((now, unix_seconds));
     }
 
+    /// The gateway's certificate, key, CAs and CRLs, as the settings carry them.
+    pub fn credentials(&self) -> Option<&crate::config::Credentials> {
+        self.cx.settings.credentials.as_deref()
+    }
+
     pub fn stats(&self) -> Stats {
         Stats {
             half_open: self.cx.half_open.len() as u64,

@@ -70,6 +70,7 @@ struct ConnectionSeries {
     child_rekeys: PerConnection<Counter>,
     dpd_failures: PerConnection<Counter>,
     last_established: PerConnection<Gauge>,
+    peer_certificate_expiry: PerConnection<Gauge>,
 }
 
 /// The whole scrape as text.
@@ -98,6 +99,7 @@ fn register_connections(registry: &mut Registry, snapshot: &StatusSnapshot, even
         child_rekeys: Family::default(),
         dpd_failures: Family::default(),
         last_established: Family::default(),
+        peer_certificate_expiry: Family::default(),
     };
     for connection in &snapshot.connections {
         let name = label(&connection.name);
@@ -166,6 +168,20 @@ fn register_connections(registry: &mut Registry, snapshot: &StatusSnapshot, even
                 .get_or_create(&name)
                 .set(gauge_value(at));
         }
+        // The soonest expiry among the certificates the connection's peers authenticated
+        // with: what an alert on "expires within 30 days" needs.
+        let soonest = connection
+            .ike_sas
+            .iter()
+            .filter_map(|sa| sa.peer_certificate.as_ref())
+            .map(|c| c.expires_in_s)
+            .min();
+        if let Some(seconds) = soonest {
+            series
+                .peer_certificate_expiry
+                .get_or_create(&name)
+                .set(gauge_value(seconds));
+        }
     }
     let ConnectionSeries {
         up,
@@ -182,6 +198,7 @@ fn register_connections(registry: &mut Registry, snapshot: &StatusSnapshot, even
         child_rekeys,
         dpd_failures,
         last_established,
+        peer_certificate_expiry,
     } = series;
     registry.register(
         "connection_up",
@@ -233,6 +250,11 @@ fn register_connections(registry: &mut Registry, snapshot: &StatusSnapshot, even
         "Unix time of the connection's last IKE SA establishment",
         last_established,
     );
+    registry.register(
+        "peer_certificate_expires_in_seconds",
+        "Seconds until the certificate the connection's peer authenticated with expires (the soonest of its IKE SAs'); absent without one",
+        peer_certificate_expiry,
+    );
 }
 
 fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
@@ -255,6 +277,14 @@ fn register_daemon(registry: &mut Registry, snapshot: &StatusSnapshot, events: &
         "Seconds since the daemon started",
         snapshot.daemon.uptime_s,
     );
+    if let Some(certificate) = &snapshot.daemon.certificate {
+        gauge(
+            registry,
+            "certificate_expires_in_seconds",
+            "Seconds until the gateway's own certificate ([gateway] certificate) expires",
+            certificate.expires_in_s,
+        );
+    }
     let dropped: Family<DropLabel, Counter> = Family::default();
     for (reason, value) in [
         ("malformed", c.dropped_malformed),
@@ -427,5 +457,40 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"), "{text}");
+        // Without certificates, no certificate series.
+        assert!(!text.contains("certificate_expires"), "{text}");
+    }
+
+    #[test]
+    fn certificate_expiries_are_gauges() {
+        let mut snapshot = sample();
+        let certificate = crate::daemon::status::PeerCertificateStatus {
+            subject: "CN=gw".into(),
+            issuer: "CN=CA".into(),
+            serial: "01".into(),
+            not_after: "2027-12-01T00:00:00Z".into(),
+            expires_in_s: 86_400,
+        };
+        snapshot.daemon.certificate = Some(certificate.clone());
+        let office = snapshot
+            .connections
+            .iter_mut()
+            .find(|c| c.name == "office")
+            .expect("office");
+        office.ike_sas[0].peer_certificate = Some(crate::daemon::status::PeerCertificateStatus {
+            expires_in_s: 3_600,
+            ..certificate
+        });
+        let text = render(&snapshot, &EventMetrics::default()).expect("rendered");
+        for line in [
+            "ikehub_certificate_expires_in_seconds 86400",
+            r#"ikehub_peer_certificate_expires_in_seconds{connection="office"} 3600"#,
+        ] {
+            assert!(has(&text, line), "no {line:?} in:\n{text}");
+        }
+        assert!(
+            !text.contains(r#"ikehub_peer_certificate_expires_in_seconds{connection="lab"}"#),
+            "{text}"
+        );
     }
 }

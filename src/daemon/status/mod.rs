@@ -168,6 +168,9 @@ pub struct DaemonStatus {
     pub uptime_s: u64,
     pub dataplane: String,
     pub counters: Counters,
+    /// The gateway's own certificate (`[gateway] certificate`), if it has one.
+    #[serde(default)]
+    pub certificate: Option<PeerCertificateStatus>,
 }
 
 /// Daemon-wide counters: the engine's drops and repeats plus the socket layer's.
@@ -317,7 +320,7 @@ fn ikev2() -> u8 {
     2
 }
 
-/// A peer's certificate as `status` shows it.
+/// A certificate as `status` shows it: a peer's, or the gateway's own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerCertificateStatus {
     pub subject: String,
@@ -573,6 +576,19 @@ pub fn collect(
                 uptime_s: now.saturating_duration_since(facts.started).as_secs(),
                 dataplane: facts.dataplane.to_string(),
                 counters,
+                certificate: engine
+                    .credentials()
+                    .and_then(|c| c.local.as_ref())
+                    .map(|local| {
+                        let c = &local.certificate;
+                        PeerCertificateStatus {
+                            subject: c.subject.clone(),
+                            issuer: c.issuer.clone(),
+                            serial: c.serial.clone(),
+                            not_after: c.not_after_text(),
+                            expires_in_s: c.not_after.saturating_sub(unix_seconds()),
+                        }
+                    }),
             },
             connections,
         },
@@ -1069,6 +1085,7 @@ pub(crate) mod tests {
                     dropped_bad_marker: 2,
                     ..Counters::default()
                 },
+                certificate: None,
             },
             connections: vec![
                 ConnectionStatus {
