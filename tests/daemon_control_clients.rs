@@ -16,6 +16,11 @@ use support::daemon::{skip_unless_root, wait_for, Daemon, TempDir};
 
 /// Connections in the configuration: enough that one status answer is far bigger than a
 /// socket's send buffer, so that a client that does not read holds the daemon's memory.
+/// How long an answer may take before the daemon counts as not answering: generous, since a
+/// busy machine (a test run beside a VM) slows the crowd of clients down, and how fast the
+/// answer comes is a benchmark's question, not this test's.
+const ANSWER_DEADLINE: Duration = Duration::from_secs(90);
+
 const CONNECTIONS: usize = 4000;
 const IDLE_CLIENTS: usize = 2000;
 const UNREAD_CLIENTS: usize = 200;
@@ -106,9 +111,7 @@ fn idle_and_unread_clients_leave_memory_bounded_and_status_answering() {
         "crowd",
         &many_connections_config("127.0.0.31", CONNECTIONS),
     );
-    let first = wait_for(Duration::from_secs(20), "the daemon answers", || {
-        daemon.status()
-    });
+    let first = wait_for(ANSWER_DEADLINE, "the daemon answers", || daemon.status());
     let answer_bytes = serde_json::to_vec(&first).expect("json").len();
     let before = peak_rss_kib(&daemon);
     assert!(
@@ -134,11 +137,9 @@ fn idle_and_unread_clients_leave_memory_bounded_and_status_answering() {
     }
 
     // A new client, with all of them still connected, gets its status.
-    let status = wait_for(
-        Duration::from_secs(20),
-        "a new client's status answer",
-        || daemon.status(),
-    );
+    let status = wait_for(ANSWER_DEADLINE, "a new client's status answer", || {
+        daemon.status()
+    });
     assert!(
         counter(&status, "control_clients_dropped") > 0,
         "silent clients were not closed to make room: {}",
@@ -178,14 +179,12 @@ fn out_of_file_descriptors_the_daemon_backs_off_and_still_answers() {
         &config,
         &[],
     );
-    wait_for(Duration::from_secs(20), "the daemon answers", || {
-        daemon.status()
-    });
+    wait_for(ANSWER_DEADLINE, "the daemon answers", || daemon.status());
     let idle: Vec<UnixStream> = (0..300).filter_map(|_| connect(&daemon)).collect();
     assert!(idle.len() >= 100, "only {} clients connected", idle.len());
 
     let status = wait_for(
-        Duration::from_secs(20),
+        ANSWER_DEADLINE,
         "a status answer while the descriptors are exhausted",
         || daemon.status(),
     );
