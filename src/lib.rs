@@ -24,4 +24,5 @@ pub mod escape;
 pub mod fuzz;
 pub mod ike;
 pub mod kernel;
+pub mod wall_clock;
 pub mod wire;

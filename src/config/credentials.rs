@@ -96,12 +96,6 @@ impl Credentials {
     }
 }
 
-fn seconds_since_epoch() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 impl Validator<'_, '_> {
     /// `certificate`, `private_key`, `ca_certificates` and `crl_files`: `Some(None)` when
     /// none is given, `None` when something is wrong (reported).
@@ -213,7 +207,7 @@ impl Validator<'_, '_> {
             );
             valid = false;
         }
-        let now = seconds_since_epoch();
+        let now = crate::wall_clock::now_unix();
         if now < certificate.not_before {
             self.fail_at(
                 &cert.span(),

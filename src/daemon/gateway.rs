@@ -204,7 +204,7 @@ impl<D: Dataplane> Gateway<D> {
             }
         };
         let mut engine = Engine::new(settings, Box::new(SystemRandom::new()));
-        engine.set_wall_clock(Instant::now(), unix_seconds());
+        engine.set_wall_clock(Instant::now(), crate::wall_clock::now_unix());
         let addresses: Vec<String> = sockets.local_ips().map(|ip| ip.to_string()).collect();
         let readers = match &config.gateway.control_group {
             Some(group) => format!(" (root; group {} may read)", group.name),
@@ -347,7 +347,7 @@ impl<D: Dataplane> Gateway<D> {
                 _ = keepalive.tick() => {
                     // Certificates are checked against this date; giving it again now and
                     // then follows a clock that was stepped.
-                    self.engine.set_wall_clock(Instant::now(), unix_seconds());
+                    self.engine.set_wall_clock(Instant::now(), crate::wall_clock::now_unix());
                     self.send_nat_keepalives().await
                 }
                 () = tick(&mut watchdog) => self.notifier.watchdog(),
@@ -847,11 +847,4 @@ async fn tick(interval: &mut Option<tokio::time::Interval>) {
         }
         None => std::future::pending().await,
     }
-}
-
-/// The system clock, in seconds since the Unix epoch (0 if it reads before the epoch).
-fn unix_seconds() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

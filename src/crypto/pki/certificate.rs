@@ -13,7 +13,7 @@ use super::identity::CertIdentity;
 use super::oid;
 use super::scheme::SignatureScheme;
 use super::signing_key::KeyType;
-use super::time_text::rfc3339;
+use crate::wall_clock::rfc3339;
 
 /// A certificate's subject public key, ready for ring's verification.
 #[derive(Debug, Clone, PartialEq, Eq)]

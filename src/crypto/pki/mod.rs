@@ -25,7 +25,6 @@ mod scheme;
 mod signing_key;
 #[cfg(test)]
 mod tests;
-mod time_text;
 mod trust;
 
 pub use certificate::{Certificate, PublicKey};

@@ -16,7 +16,7 @@ use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage};
 use super::certificate::Certificate;
 use super::error::{webpki_reason as readable, CertRefusal, PkiError};
 use super::oid;
-use super::time_text::rfc3339;
+use crate::wall_clock::rfc3339;
 
 /// Trust anchors and revocation lists, loaded once (and again on reload).
 #[derive(Debug, Clone, Default)]

@@ -586,7 +586,7 @@ pub fn collect(
                             issuer: c.issuer.clone(),
                             serial: c.serial.clone(),
                             not_after: c.not_after_text(),
-                            expires_in_s: c.not_after.saturating_sub(unix_seconds()),
+                            expires_in_s: c.not_after.saturating_sub(crate::wall_clock::now_unix()),
                         }
                     }),
             },
@@ -689,7 +689,7 @@ impl SaStatusBuilder {
                     issuer: c.issuer.clone(),
                     serial: c.serial.clone(),
                     not_after: c.not_after_text.clone(),
-                    expires_in_s: c.not_after.saturating_sub(unix_seconds()),
+                    expires_in_s: c.not_after.saturating_sub(crate::wall_clock::now_unix()),
                 }),
             spi_i: IkeSpi(sa.spi_i),
             spi_r: IkeSpi(sa.spi_r),
@@ -1055,13 +1055,6 @@ pub fn render(snapshot: &StatusSnapshot) -> String {
         }
     }
     out
-}
-
-/// The system clock in seconds since the Unix epoch (0 before it).
-fn unix_seconds() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

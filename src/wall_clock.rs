@@ -1,11 +1,19 @@
-//! Unix seconds as RFC 3339 UTC text ("2027-01-31T12:00:00Z"), for operators to read.
+//! Wall-clock time: the system clock in Unix seconds, and Unix seconds as RFC 3339 UTC text
+//! ("2027-01-31T12:00:00Z") for operators to read (certificate dates, failure times).
 //!
-//! A few lines of calendar arithmetic instead of a date crate: this is the only date this
-//! module ever prints.
+//! A few lines of calendar arithmetic instead of a date crate: these are the only dates
+//! ikehub prints. The IKE engine never calls [`now_unix`]: its callers pass the time in.
+
+/// The system clock in seconds since the Unix epoch (0 if it reads before the epoch).
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 const SECONDS_PER_DAY: u64 = 86_400;
 
-pub(super) fn rfc3339(unix_seconds: u64) -> String {
+pub fn rfc3339(unix_seconds: u64) -> String {
     let days = unix_seconds / SECONDS_PER_DAY;
     let seconds_of_day = unix_seconds % SECONDS_PER_DAY;
     let (year, month, day) = civil_from_days(days);
@@ -51,5 +59,33 @@ mod tests {
         assert_eq!(rfc3339(4_107_542_399), "2100-02-28T23:59:59Z");
         assert_eq!(rfc3339(4_107_542_400), "2100-03-01T00:00:00Z");
         assert_eq!(rfc3339(253_402_300_799), "9999-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn every_day_of_four_centuries_follows_the_one_before() {
+        // From 1970-01-01 to 2370-01-01: each date is the day after the previous one.
+        let mut previous = civil_from_days(0);
+        assert_eq!(previous, (1970, 1, 1));
+        for days in 1..146_097 {
+            let date = civil_from_days(days);
+            let (y, m, d) = previous;
+            let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+            let month_length = match m {
+                2 if leap => 29,
+                2 => 28,
+                4 | 6 | 9 | 11 => 30,
+                _ => 31,
+            };
+            let expected = if d < month_length {
+                (y, m, d + 1)
+            } else if m < 12 {
+                (y, m + 1, 1)
+            } else {
+                (y + 1, 1, 1)
+            };
+            assert_eq!(date, expected, "day {days}");
+            previous = date;
+        }
+        assert_eq!(previous, (2369, 12, 31));
     }
 }
