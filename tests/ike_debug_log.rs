@@ -3,53 +3,27 @@
 //! no other test's callsites can race with.
 
 mod support {
+    pub mod captured_log;
     pub mod pair;
 }
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use support::captured_log::Captured;
 use support::pair::{Pair, A_ADDR, B_ADDR};
 
 const LIMIT: Duration = Duration::from_secs(120);
-
-/// Collects what the subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// At debug, each message sent and received is one line naming its exchange, its message ID
 /// and its payloads, with the proposal an answer chooses; the pre-shared key never shows.
 #[test]
 fn debug_lines_name_each_message_exchange_id_and_payloads() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("the binary's only subscriber");
+    let captured = Captured::install();
     let mut pair = Pair::default_pair();
     let now = pair.now;
     pair.a.engine.start(now);
     assert!(pair.drive_until(LIMIT, Pair::established));
-    let bytes = captured.0.lock().map(|b| b.clone()).unwrap_or_default();
-    let log = String::from_utf8_lossy(&bytes);
+    let log = captured.text();
     for line in [
         format!("sent IKE_SA_INIT request (message ID 0) to {B_ADDR}:500: SA (offered aes128gcm16-prfsha256-ecp256), KE (ecp256), Nonce, N(NAT_DETECTION_SOURCE_IP), N(NAT_DETECTION_DESTINATION_IP), N(IKEV2_FRAGMENTATION_SUPPORTED)"),
         format!("received IKE_SA_INIT request (message ID 0) from {A_ADDR}:500: SA (offered aes128gcm16-prfsha256-ecp256), KE (ecp256), Nonce"),

@@ -3,46 +3,21 @@
 //! and payloads. A test binary of its own: the subscriber is the process's global one.
 
 mod support {
+    pub mod captured_log;
     pub mod pair;
 }
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ikehub::ike::EngineSettings;
+use support::captured_log::Captured;
 use support::pair::{v1_connection, Pair, A_ADDR, B_ADDR};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
-/// Collects what the subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn debug_lines_name_each_ikev1_message_exchange_id_and_payloads() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("the binary's only subscriber");
+    let captured = Captured::install();
     let mut pair = Pair::new(
         EngineSettings::new(vec![v1_connection(A_ADDR, B_ADDR, true)]),
         EngineSettings::new(vec![v1_connection(B_ADDR, A_ADDR, false)]),
@@ -50,8 +25,7 @@ fn debug_lines_name_each_ikev1_message_exchange_id_and_payloads() {
     let now = pair.now;
     pair.a.engine.start(now);
     assert!(pair.drive_until(LIMIT, Pair::established));
-    let bytes = captured.0.lock().map(|b| b.clone()).unwrap_or_default();
-    let log = String::from_utf8_lossy(&bytes);
+    let log = captured.text();
     for line in [
         format!("sent Main Mode (message ID 0) to {B_ADDR}:500: SA (aes128-sha256-ecp256), VID"),
         format!(
