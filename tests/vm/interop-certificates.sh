@@ -5,7 +5,7 @@
 # `auth = pubkey`). The test makes its own PKI with openssl, in two variants:
 #   ecdsa: ECDSA P-256 keys (CA and both ends), identities the addresses (subjectAltName IP)
 #   rsa:   RSA-3072 keys, identities the distinguished names; strongSwan signs with RSASSA-PSS
-#          (RFC 7427, swanctl `auth = rsa/pss-sha256`)
+#          (RFC 7427, swanctl `auth = rsa/pss-sha256`), and so does ikehub
 # For each variant and each direction (ikehub initiates, strongSwan initiates): both ends
 # establish, pings pass both ways through ESP (the kernel's counters move), ikehub's status
 # shows "pubkey" both ways and strongSwan's certificate (subject and issuer), and swanctl
@@ -139,9 +139,10 @@ done
 
 kernel_sa_count() { ip -n "$1" xfrm state | grep -c '^src'; }
 
-# status_string NS CONN KEY: the first string value of KEY in CONN's status (commas allowed).
+# status_string NS CONN KEY: the first string value of KEY in CONN's status (commas allowed,
+# JSON's \" unescaped).
 status_string() {
-    ikehub_json "$1" "$2" | sed -n "s/^ *\"$3\": \"\(.*\)\",\{0,1\}$/\1/p" | head -n 1
+    ikehub_json "$1" "$2" | sed -n "s/^ *\"$3\": \"\(.*\)\",\{0,1\}$/\1/p" | head -n 1 | sed 's/\\"/"/g'
 }
 
 # ikehub_config ALG START [CRL] [PEER_ID]: ikehub's configuration for variant ALG
@@ -288,14 +289,22 @@ run ecdsa strongswan
 run rsa ikehub
 run rsa strongswan
 
-step "strongSwan signed with RSASSA-PSS"
+step "RSA signatures are RSASSA-PSS both ways"
 # charon logs e.g. "authentication of 'C=CH, ...' (myself) with RSA_EMSA_PSS_SHA2_256_SALT_32
-# successful"; only the rsa cases sign with RSA
-if grep -E "authentication of .* \(myself\) with RSA_EMSA_PSS_SHA2_256[A-Z0-9_]* successful" "$(swan_dir "$B")/charon.log" >/dev/null; then
+# successful" for its own signature, and the same without "(myself)" for ikehub's; only the
+# rsa cases sign with RSA
+SWAN_LOG="$(swan_dir "$B")/charon.log"
+if grep -E "authentication of .* \(myself\) with RSA_EMSA_PSS_SHA2_256[A-Z0-9_]* successful" "$SWAN_LOG" >/dev/null; then
     ok "strongSwan authenticated with RSASSA-PSS (RSA_EMSA_PSS_SHA2_256)"
 else
     bad "strongSwan authenticated with RSASSA-PSS (RSA_EMSA_PSS_SHA2_256)"
-    grep -E "authentication of" "$(swan_dir "$B")/charon.log"
+    grep -E "authentication of" "$SWAN_LOG"
+fi
+if grep -F "authentication of '$(dn_of "$PKI/rsa/ikehub.pem" subject)' with RSA_EMSA_PSS_SHA2_256" "$SWAN_LOG" >/dev/null; then
+    ok "ikehub authenticated with RSASSA-PSS (strongSwan verified RSA_EMSA_PSS_SHA2_256)"
+else
+    bad "ikehub authenticated with RSASSA-PSS (strongSwan verified RSA_EMSA_PSS_SHA2_256)"
+    grep -E "authentication of" "$SWAN_LOG"
 fi
 
 # ---- refusals: ikehub must refuse strongSwan's certificate and say why ----
