@@ -211,20 +211,28 @@ fn the_initiator_refuses_a_responder_from_an_unknown_ca() {
             credentials(Some(&b), &[&ca], vec![]),
         ),
     ));
-    assert!(pair.drive_until(LIMIT, |p| !p.a.ike_down().is_empty()));
-    match pair.a.ike_down().first() {
-        Some(Event::IkeDown {
-            reason: DownReason::AuthFailed(failure),
-            ..
-        }) => {
-            let text = failure.to_string();
-            assert!(
-                text.contains("unknown CA") && text.contains("Other CA"),
-                "{text}"
-            );
-        }
-        other => panic!("{other:?}"),
-    }
+    // B has established its end when A reads its answer: A tells it AUTHENTICATION_FAILED in
+    // an INFORMATIONAL (RFC 7296 2.21.2), and B drops its IKE SA and CHILD_SA too.
+    let (initiator, responder) = failures(&mut pair);
+    assert!(
+        initiator.contains("unknown CA") && initiator.contains("Other CA"),
+        "initiator: {initiator}"
+    );
+    assert!(
+        responder.contains("AUTHENTICATION_FAILED") && responder.contains("INFORMATIONAL"),
+        "responder: {responder}"
+    );
+    assert_eq!(
+        pair.b.child_up(),
+        1,
+        "the responder had installed its CHILD_SA"
+    );
+    assert!(pair.b.kernel.sas.is_empty(), "the responder's SAs are gone");
+    assert_eq!(
+        pair.b.engine.sas().count(),
+        0,
+        "the responder's IKE SA is gone"
+    );
 }
 
 /// Distinguished-name identities: each end identifies by its certificate's subject.

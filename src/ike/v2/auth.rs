@@ -662,10 +662,8 @@ impl Context {
         let (settings, init, crypto) = (inputs.settings, inputs.init, inputs.crypto);
         if let Some(expected) = &settings.remote_id {
             if *expected != identity {
-                return Fate::Remove(DownReason::AuthFailed(Failure::gave_up(
-                    ExchangeType::IkeAuth,
-                    format!("peer identifies as {identity}, expected {expected}"),
-                )));
+                let why = format!("peer identifies as {identity}, expected {expected}");
+                return self.refuse_responder(sa, why);
             }
         }
         let peer_certificate = match verify_peer_auth(
@@ -682,12 +680,7 @@ impl Context {
             ),
         ) {
             Ok(certificate) => certificate,
-            Err(why) => {
-                return Fate::Remove(DownReason::AuthFailed(Failure::gave_up(
-                    ExchangeType::IkeAuth,
-                    why,
-                )))
-            }
+            Err(why) => return self.refuse_responder(sa, why),
         };
         let child = first_child_as_initiator(settings, init, crypto, &p);
         let conn = sa.conn;
@@ -711,6 +704,18 @@ impl Context {
             }
         }
         Fate::Keep
+    }
+
+    /// Initiator: we refuse the responder's IKE_AUTH answer for `why`. The responder has
+    /// established its end (and installed the first CHILD_SA), so it hears AUTHENTICATION_FAILED
+    /// in an INFORMATIONAL of its own (RFC 7296 2.21.2), sent once, before the SA goes.
+    fn refuse_responder(&mut self, sa: &mut IkeSa, why: String) -> Fate {
+        let refusal = Payload::Notify(notify(NotifyType::AuthenticationFailed, Vec::new()));
+        self.send_once(sa, ExchangeType::Informational, &[refusal]);
+        Fate::Remove(DownReason::AuthFailed(Failure::gave_up(
+            ExchangeType::IkeAuth,
+            why,
+        )))
     }
 
     /// Both roles: IKE_AUTH succeeded.

@@ -327,6 +327,23 @@ impl Context {
         self.send_request(now, sa, expect, message_id, datagrams);
     }
 
+    /// Send a request once and expect no answer: the SA is removed right after. RFC 7296
+    /// 2.21.2: an initiator that refuses the responder's IKE_AUTH answer tells it so in a
+    /// separate INFORMATIONAL, the responder having established its end already.
+    pub(in crate::ike) fn send_once(
+        &mut self,
+        sa: &mut IkeSa,
+        exchange: ExchangeType,
+        payloads: &[Payload],
+    ) {
+        let message_id = sa.v2.exchanges.next_request_id;
+        let header = message::header(sa, exchange, false, message_id);
+        if let Some(datagrams) = self.seal_for(sa, &header, payloads) {
+            self.transmit_all(sa.local, sa.remote, &datagrams);
+            sa.v2.exchanges.next_request_id = message_id.wrapping_add(1);
+        }
+    }
+
     /// Queue the datagrams of one message (several when fragmented).
     fn transmit_all(&mut self, local: SocketAddr, remote: SocketAddr, datagrams: &[Vec<u8>]) {
         for payload in datagrams {

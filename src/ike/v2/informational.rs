@@ -1,10 +1,10 @@
 //! INFORMATIONAL (RFC 7296 1.4): Delete of IKE and CHILD SAs, and liveness checks.
 
-use crate::wire::ikev2::{Delete, Notify, NotifyType, Payload, ProtocolId};
+use crate::wire::ikev2::{Delete, ExchangeType, Notify, NotifyType, Payload, ProtocolId};
 
 use super::super::context::Context;
 use super::super::engine::Fate;
-use super::super::error::Error;
+use super::super::error::{Error, Failure};
 use super::super::output::DownReason;
 use super::super::sa::IkeSa;
 
@@ -42,6 +42,18 @@ impl Context {
         sa: &mut IkeSa,
         payloads: &[Payload],
     ) -> (Vec<Payload>, Fate) {
+        // RFC 7296 2.21.2: the initiator refused our IKE_AUTH answer after we had established
+        // our end. Answer, then drop the IKE SA and its CHILD_SAs as for a Delete.
+        if payloads.iter().any(|p| {
+            matches!(p, Payload::Notify(n) if n.notify_type == NotifyType::AuthenticationFailed)
+        }) {
+            let failure = Failure::refused_by_peer(
+                ExchangeType::Informational,
+                NotifyType::AuthenticationFailed,
+                "the peer refused our authentication after IKE_AUTH; check the certificates and identities",
+            );
+            return (Vec::new(), Fate::Remove(DownReason::AuthFailed(failure)));
+        }
         let mut deleted_ours = Vec::new();
         for payload in payloads {
             let Payload::Delete(d) = payload else {

@@ -5,7 +5,10 @@
 # so the xtask puts charon, swanctl and the plugins into the guest.
 #
 #   swan_start NS [EXTRA_CONF]       start charon in NS, wait until vici answers
-#   swan_conn NS NAME key=value...    write a site-to-site connection (IKEv2 PSK by default)
+#   swan_conn NS NAME key=value...    write a site-to-site connection (IKEv2 PSK by default;
+#                                     certificates with auth=pubkey cert=FILE)
+#   swan_cred NS DIR FILE [NAME]      put a credential file into NS's swanctl/DIR (x509,
+#                                     x509ca, x509crl, private...), loaded by swan_load
 #   swan_load NS                      load every connection and secret written so far
 #   swan_initiate NS CONN             bring up the IKE SA and its CHILD_SA (blocks)
 #   swan_rekey_child NS CONN          rekey the CHILD_SA now
@@ -123,7 +126,12 @@ swan_stop() {
 # CHILD_SA, both called NAME) with its PSK secret. Keys (defaults):
 #   local, remote        outer addresses (required)
 #   local_id, remote_id  identities (the addresses)
-#   psk                  pre-shared key (required)
+#   psk                  pre-shared key (required with auth=psk)
+#   auth                 how charon authenticates: psk, pubkey, or a swanctl auth constraint
+#                        such as rsa/pss-sha256 (RSASSA-PSS signatures) (psk)
+#   remote_auth          how the peer must authenticate (psk with auth=psk, else pubkey)
+#   cert                 charon's certificate: a file in swanctl/x509 (swan_cred), for auth
+#                        other than psk; it is always sent (send_cert = always)
 #   local_ts, remote_ts  traffic selectors (required)
 #   ike                  IKE proposal (aes128gcm16-prfsha256-ecp256; empty: strongSwan's defaults)
 #   esp                  ESP proposal (aes128gcm16; empty: strongSwan's defaults)
@@ -144,7 +152,7 @@ swan_conn() {
     local local_addr="" remote_addr="" local_id="" remote_id="" psk="" local_ts="" remote_ts=""
     local ike=aes128gcm16-prfsha256-ecp256 esp=aes128gcm16 version=2 rekey_time="" life_time=""
     local ike_rekey_time="" start_action=none dpd_delay=0 dpd_action="" mode=tunnel
-    local remote_port="" reqid="" aggressive=""
+    local remote_port="" reqid="" aggressive="" auth=psk remote_auth="" cert=""
     for kv in "$@"; do
         key=${kv%%=*}
         value=${kv#*=}
@@ -169,16 +177,29 @@ swan_conn() {
         reqid) reqid=$value ;;
         mode) mode=$value ;;
         aggressive) aggressive=$value ;;
+        auth) auth=$value ;;
+        remote_auth) remote_auth=$value ;;
+        cert) cert=$value ;;
         *)
             bad "swan_conn $name: unknown key $key"
             return 1
             ;;
         esac
     done
-    if [ -z "$local_addr" ] || [ -z "$remote_addr" ] || [ -z "$psk" ] ||
-        [ -z "$local_ts" ] || [ -z "$remote_ts" ]; then
-        bad "swan_conn $name: local, remote, psk, local_ts and remote_ts are required"
+    if [ -z "$local_addr" ] || [ -z "$remote_addr" ] || [ -z "$local_ts" ] || [ -z "$remote_ts" ]; then
+        bad "swan_conn $name: local, remote, local_ts and remote_ts are required"
         return 1
+    fi
+    if [ "$auth" = psk ] && [ -z "$psk" ]; then
+        bad "swan_conn $name: psk is required with auth=psk"
+        return 1
+    fi
+    if [ "$auth" != psk ] && [ -z "$cert" ]; then
+        bad "swan_conn $name: cert is required with auth=$auth"
+        return 1
+    fi
+    if [ -z "$remote_auth" ]; then
+        if [ "$auth" = psk ]; then remote_auth=psk; else remote_auth=pubkey; fi
     fi
     local_id=${local_id:-$local_addr}
     remote_id=${remote_id:-$remote_addr}
@@ -195,12 +216,18 @@ swan_conn() {
         echo "        dpd_delay = ${dpd_delay}s"
         [ -n "$ike_rekey_time" ] && echo "        rekey_time = $ike_rekey_time"
         echo "        local {"
-        echo "            auth = psk"
-        echo "            id = $local_id"
-        echo "        }"
+        echo "            auth = $auth"
+        echo "            id = \"$local_id\""
+        if [ -n "$cert" ]; then
+            echo "            certs = $cert"
+            echo "        }"
+            echo "        send_cert = always"
+        else
+            echo "        }"
+        fi
         echo "        remote {"
-        echo "            auth = psk"
-        echo "            id = $remote_id"
+        echo "            auth = $remote_auth"
+        echo "            id = \"$remote_id\""
         echo "        }"
         echo "        children {"
         echo "            $name {"
@@ -217,14 +244,27 @@ swan_conn() {
         echo "        }"
         echo "    }"
         echo "}"
-        echo "secrets {"
-        echo "    ike-$name {"
-        echo "        id-local = $local_id"
-        echo "        id-remote = $remote_id"
-        echo "        secret = \"$psk\""
-        echo "    }"
-        echo "}"
+        if [ -n "$psk" ]; then
+            echo "secrets {"
+            echo "    ike-$name {"
+            echo "        id-local = \"$local_id\""
+            echo "        id-remote = \"$remote_id\""
+            echo "        secret = \"$psk\""
+            echo "    }"
+            echo "}"
+        fi
     } >"$dir/swanctl/conf.d/$name.conf"
+}
+
+# swan_cred NS DIR FILE [NAME]: copy FILE into NS's swanctl/DIR as NAME (default: FILE's
+# base name). DIR is one of swanctl's credential directories: x509 (own certificates),
+# x509ca (trusted CAs), x509crl, private (keys of any type), rsa, ecdsa... swan_load loads
+# them.
+swan_cred() {
+    local dest
+    dest="$(swan_dir "$1")/swanctl/$2"
+    [ -d "$dest" ] || { bad "swan_cred: no credential directory $2"; return 1; }
+    cp "$3" "$dest/${4:-$(basename "$3")}"
 }
 
 # swan_unconn NS NAME: forget connection NAME (takes effect at the next swan_load).

@@ -1,5 +1,5 @@
 //! Third-party IKE peers in the guest: Debian's strongSwan (charon, swanctl,
-//! every plugin) and Libreswan (pluto, whack, addconn, NSS's certutil), with
+//! every plugin; with openssl, for the tests' certificates) and Libreswan (pluto, whack, addconn, NSS's certutil), with
 //! the libraries they load, so tests can run against real peers.
 //!
 //! A test asks for peers with a line `# guest-payload: strongswan libreswan`
@@ -64,6 +64,7 @@ impl Peer {
                 "libcharon-extra-plugins",
                 "libstrongswan-standard-plugins",
                 "libstrongswan-extra-plugins",
+                "openssl",
             ],
             Peer::Libreswan => &[
                 "libnss3-tools",
@@ -108,6 +109,8 @@ impl Peer {
             Peer::StrongSwan => &[
                 (Origin::Host, "/usr/lib/ipsec/charon"),
                 (Origin::Host, "/usr/sbin/swanctl"),
+                // tests make their certificates (CA, peers, CRLs) with it
+                (Origin::Host, "/usr/bin/openssl"),
             ],
             // pluto runs addconn from this compiled-in path
             Peer::Libreswan => &[
