@@ -84,16 +84,37 @@ fn cli_as(
                 .join(",")
         ),
     };
-    Command::new("setpriv")
-        .arg(format!("--reuid={uid}"))
-        .arg(format!("--regid={gid}"))
-        .arg(groups)
-        .arg(client)
-        .arg("--socket")
-        .arg(socket)
-        .args(args)
-        .output()
-        .expect("run the client under setpriv")
+    // A copied client may still be open for writing in a child another test forked (see
+    // `place_client`): exec fails with "Text file busy" until that child has exec'd.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = Command::new("setpriv")
+            .arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={gid}"))
+            .arg(&groups)
+            .arg(client)
+            .arg("--socket")
+            .arg(socket)
+            .args(args)
+            .output()
+            .expect("run the client under setpriv");
+        let busy = !out.status.success() && text(&out.stderr).contains("Text file busy");
+        if !busy || std::time::Instant::now() >= deadline {
+            return out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The client binary at `path`, for users who cannot reach the build directory. A hard link
+/// where the file system allows one: a copy is written through a file descriptor that a
+/// child forked meanwhile by another test of this binary inherits, and exec of a file open
+/// for writing fails with ETXTBSY ("Text file busy") until that child execs or exits.
+fn place_client(path: &Path) {
+    if std::fs::hard_link(BINARY, path).is_ok() {
+        return;
+    }
+    std::fs::copy(BINARY, path).expect("copy the binary");
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -225,7 +246,7 @@ fn check_access(tag: &str, host: u8, daemon_group: DaemonGroup) {
     // The build directory may not be reachable for these users: run a copy from the test's
     // own world-readable directory.
     let client = dir.0.join("ikehub-client");
-    std::fs::copy(BINARY, &client).expect("copy the binary");
+    place_client(&client);
     let socket = &daemon.socket;
 
     // (a) A member through a supplementary group: reading works...
