@@ -12,6 +12,8 @@
 #   ikehub_established NS NAME      exit 0 when NAME has an established IKE SA and CHILD_SA
 #   ikehub_down_everywhere NS NAME  exit 0 when NAME has no IKE SA left on NS
 #   ikehub_field NS NAME FIELD      first value of FIELD in NAME's status (numbers, strings)
+#   ikehub_string NS NAME FIELD     first string value of FIELD in NAME's status, whole (commas
+#                                   allowed) and with JSON's \" and \\ unescaped
 #   ikehub_log NS                   print the daemon's log
 #   ikehub_stop NS                  SIGTERM the daemon and wait for it to exit (0 when it
 #                                   exited with status 0)
@@ -72,6 +74,11 @@ ikehub_down_everywhere() {
 
 ikehub_field() {
     ikehub_json "$1" "$2" | sed -n "s/^ *\"$3\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" | head -n 1
+}
+
+ikehub_string() {
+    ikehub_json "$1" "$2" | sed -n "s/^ *\"$3\": \"\(.*\)\",\{0,1\}$/\1/p" | head -n 1 |
+        sed 's/\\"/"/g; s/\\\\/\\/g'
 }
 
 # The sum of a numeric field over all its occurrences in a connection's status (e.g. the
