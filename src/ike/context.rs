@@ -150,6 +150,12 @@ pub struct Context {
 }
 
 impl Context {
+    /// The name of a connection, for log lines (every line of a connection names it); "?"
+    /// for one a reload removed.
+    pub(super) fn conn_name(&self, conn: ConnId) -> &str {
+        self.connection(conn).map_or("?", |c| c.name.as_str())
+    }
+
     /// Seconds since the Unix epoch at `now`, from the last wall-clock time given; `None`
     /// if none was.
     pub(super) fn unix_time(&self, now: Instant) -> Option<u64> {
@@ -328,13 +334,18 @@ impl Context {
             .is_some_and(|c| c.close_action == CloseAction::Trap);
         if unasked && trap_on_close && !self.stopping && !self.trap_of.contains_key(&sa.conn) {
             if let Err(e) = self.install_trap(sa.conn) {
-                debug!(conn = sa.conn.0, "close_action = trap: {e}");
+                debug!(conn = self.conn_name(sa.conn), "close_action = trap: {e}");
             }
         }
         for child in std::mem::take(&mut sa.children) {
             self.remove_child_from_kernel(&sa, &child, reason.clone());
         }
-        debug!(conn = sa.conn.0, sa = sa.id.0, ?reason, "IKE SA removed");
+        debug!(
+            conn = self.conn_name(sa.conn),
+            sa = sa.id.0,
+            ?reason,
+            "IKE SA removed"
+        );
         if let Some(why) = sa.restart_when_gone.take() {
             self.schedule_restart(now, sa.conn, &DownReason::NegotiationFailed(*why));
         } else if unasked {

@@ -180,7 +180,7 @@ impl Engine {
             Ok(())
         };
         if let Err(e) = &started {
-            debug!(conn = id.0, "cannot start: {e}");
+            debug!(conn = self.cx.conn_name(id), "cannot start: {e}");
         }
         started
     }
@@ -360,7 +360,7 @@ impl Engine {
                 .collect();
             for id in older {
                 info!(
-                    conn = conn.0,
+                    conn = self.cx.conn_name(conn),
                     sa = id.0,
                     "INITIAL_CONTACT: the peer started over; removing its older IKE SA"
                 );

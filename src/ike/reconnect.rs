@@ -137,7 +137,7 @@ impl Engine {
             match self.initiate(now, conn) {
                 // A named peer's initiation goes on once its name is resolved.
                 Ok(_) | Err(super::Error::Resolving(_)) => {}
-                Err(e) => debug!(conn = conn.0, "cannot initiate again: {e}"),
+                Err(e) => debug!(conn = self.cx.conn_name(conn), "cannot initiate again: {e}"),
             }
         }
     }

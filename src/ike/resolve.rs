@@ -187,7 +187,10 @@ impl Engine {
             .shared_connection(conn)
             .filter(|c| c.remote_name.as_deref() == Some(name))
         else {
-            debug!(conn = conn.0, "resolution of {name} no longer needed");
+            debug!(
+                conn = self.cx.conn_name(conn),
+                "resolution of {name} no longer needed"
+            );
             return;
         };
         if !settings.initiate && !settings.trap {

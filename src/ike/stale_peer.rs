@@ -104,7 +104,7 @@ impl Engine {
                     "the peer uses an IKE SA we do not have (lost in a restart): initiating with INITIAL_CONTACT so that it replaces it"
                 );
                 if let Err(e) = self.initiate(now, conn) {
-                    debug!(conn = conn.0, "cannot initiate: {e}");
+                    debug!(conn = self.cx.conn_name(conn), "cannot initiate: {e}");
                 }
             }
         }

@@ -89,7 +89,7 @@ impl Context {
         };
         if self.reqid_owners.contains_key(&reqid) {
             debug!(
-                conn = conn.0,
+                conn = self.conn_name(conn),
                 reqid, "trap retired: its policies go with its CHILD_SA"
             );
             return;
@@ -156,7 +156,7 @@ impl Context {
         }
         if self.trap_of.contains_key(&conn) {
             if let Err(e) = self.install_trap(conn) {
-                debug!(conn = conn.0, "trap not put back: {e}");
+                debug!(conn = self.conn_name(conn), "trap not put back: {e}");
             }
         }
     }

@@ -166,7 +166,7 @@ impl Context {
             Err(e) => {
                 let failure =
                     Failure::refused(AGGRESSIVE_MODE, "NO_PROPOSAL_CHOSEN", e.to_string());
-                info!(conn = conn.0, peer = %remote, "{failure}");
+                info!(conn = self.conn_name(conn), peer = %remote, "{failure}");
                 self.v1_refuse(local, remote, cky_i, ikev1::NotifyType::NoProposalChosen);
                 self.report_refusal(Some(conn), remote, failure);
                 return;
@@ -180,7 +180,7 @@ impl Context {
                     "INVALID_KEY_INFORMATION",
                     format!("the initiator's {} public value: {e}", choice.dh),
                 );
-                info!(conn = conn.0, peer = %remote, "{failure}");
+                info!(conn = self.conn_name(conn), peer = %remote, "{failure}");
                 self.report_refusal(Some(conn), remote, failure);
                 return;
             }
@@ -230,7 +230,7 @@ impl Context {
             Ok(k) => k,
             Err(e) => {
                 let failure = Failure::local(format!("Aggressive Mode: our keys: {e}"));
-                warn!(conn = conn.0, peer = %remote, "{failure}");
+                warn!(conn = self.conn_name(conn), peer = %remote, "{failure}");
                 self.report_refusal(Some(conn), remote, failure);
                 return;
             }
@@ -381,15 +381,20 @@ impl Context {
         hs.ke_r = ke_r.to_vec();
         hs.nr = nr.to_vec();
         hs.choice = Some(choice);
-        let (crypto, skeyid) =
-            match phase1_crypto(&choice, hs, &settings.psk.0, shared.as_bytes(), cookies) {
-                Ok(k) => k,
-                Err(e) => {
-                    let failure = Failure::gave_up(AGGRESSIVE_MODE, format!("our keys: {e}"));
-                    warn!(conn = sa.conn.0, sa = sa.id.0, peer = %sa.remote, "{failure}");
-                    return Fate::Remove(DownReason::NegotiationFailed(failure));
-                }
-            };
+        let (crypto, skeyid) = match phase1_crypto(
+            &choice,
+            hs,
+            &settings.psk.0,
+            shared.as_bytes(),
+            cookies,
+        ) {
+            Ok(k) => k,
+            Err(e) => {
+                let failure = Failure::gave_up(AGGRESSIVE_MODE, format!("our keys: {e}"));
+                warn!(conn = self.conn_name(sa.conn), sa = sa.id.0, peer = %sa.remote, "{failure}");
+                return Fate::Remove(DownReason::NegotiationFailed(failure));
+            }
+        };
         let expected = keys::hash_r(
             choice.hash,
             &skeyid,
@@ -409,7 +414,7 @@ impl Context {
                     ids::our_side(Some(&settings))
                 ),
             );
-            warn!(conn = sa.conn.0, sa = sa.id.0, peer = %sa.remote, "{failure}");
+            warn!(conn = self.conn_name(sa.conn), sa = sa.id.0, peer = %sa.remote, "{failure}");
             return Fate::Remove(DownReason::AuthFailed(failure));
         }
         if settings.remote_id.as_ref().is_some_and(|w| *w != identity) {
@@ -421,7 +426,7 @@ impl Context {
                     ids::our_side(Some(&settings))
                 ),
             );
-            warn!(conn = sa.conn.0, sa = sa.id.0, peer = %sa.remote, "{failure}");
+            warn!(conn = self.conn_name(sa.conn), sa = sa.id.0, peer = %sa.remote, "{failure}");
             // Its HASH_R verified: both ends hold the same keys, and the responder, waiting
             // for our HASH_I, can read why it will not come.
             v1.crypto = Some(crypto);
@@ -493,7 +498,7 @@ impl Context {
                     "AUTHENTICATION_FAILED",
                     "the initiator's HASH_I message does not decrypt: the pre-shared keys differ",
                 );
-                warn!(conn = sa.conn.0, sa = sa.id.0, peer = %sa.remote, "{failure}");
+                warn!(conn = self.conn_name(sa.conn), sa = sa.id.0, peer = %sa.remote, "{failure}");
                 return Fate::Remove(DownReason::AuthFailed(failure));
             }
             Err(e) => {
@@ -537,7 +542,7 @@ impl Context {
                     ids::our_side(self.connection(sa.conn))
                 ),
             );
-            warn!(conn = sa.conn.0, sa = sa.id.0, peer = %sa.remote, "{failure}");
+            warn!(conn = self.conn_name(sa.conn), sa = sa.id.0, peer = %sa.remote, "{failure}");
             return Fate::Remove(DownReason::AuthFailed(failure));
         }
         if let Some(crypto) = sa.v1.as_mut().and_then(|v| v.crypto.as_mut()) {

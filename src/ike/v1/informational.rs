@@ -288,7 +288,7 @@ impl Context {
             ),
         );
         failure.in_message(mode, 0, sa.remote);
-        warn!(conn = sa.conn.0, sa = sa.id.0, peer = %sa.remote, "{failure}");
+        warn!(conn = self.conn_name(sa.conn), sa = sa.id.0, peer = %sa.remote, "{failure}");
         Some(Fate::Remove(DownReason::AuthFailed(failure)))
     }
 
@@ -339,7 +339,7 @@ impl Context {
             ),
         );
         failure.in_message(QUICK_MODE, out.message_id, sa.remote);
-        warn!(conn = sa.conn.0, sa = sa.id.0, peer = %sa.remote, "{failure}");
+        warn!(conn = self.conn_name(sa.conn), sa = sa.id.0, peer = %sa.remote, "{failure}");
         self.emit_event(Event::ChildFailed {
             conn: sa.conn,
             sa: sa.id,
@@ -357,7 +357,7 @@ impl Context {
                 if !ours {
                     return Fate::Keep;
                 }
-                info!(conn = sa.conn.0, sa = sa.id.0, peer = %sa.remote, "the peer deleted the ISAKMP SA");
+                info!(conn = self.conn_name(sa.conn), sa = sa.id.0, peer = %sa.remote, "the peer deleted the ISAKMP SA");
                 // Its IPsec SAs live on (RFC 2409 has them independent of the ISAKMP SA):
                 // a newer ISAKMP SA with the peer takes them over (see `Engine::v1_gone`).
                 sa.state = SaState::Deleting;
@@ -379,7 +379,7 @@ impl Context {
                     match found {
                         Some(inbound) => {
                             info!(
-                                conn = sa.conn.0,
+                                conn = self.conn_name(sa.conn),
                                 sa = sa.id.0,
                                 spi = format_args!("{inbound:08x}"),
                                 "the peer deleted an IPsec SA pair"

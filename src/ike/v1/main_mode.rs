@@ -208,7 +208,7 @@ impl Context {
             let header = message::header(&sa, ExchangeType::IdentityProtection, 0);
             message::plain(&header, &payloads, sa.remote)
         };
-        info!(conn = conn.0, sa = id.0, peer = %sa.remote, mode = if settings.aggressive { "Aggressive Mode" } else { MAIN_MODE }, "initiating IKEv1");
+        info!(conn = self.conn_name(conn), sa = id.0, peer = %sa.remote, mode = if settings.aggressive { "Aggressive Mode" } else { MAIN_MODE }, "initiating IKEv1");
         self.send_v1_request(now, &mut sa, Expect::Phase1, 0, datagram);
         self.adopt(sa);
         Ok(id)
@@ -281,7 +281,7 @@ impl Context {
             Err(no_match) => {
                 let failure =
                     Failure::refused(MAIN_MODE, "NO_PROPOSAL_CHOSEN", no_match.to_string());
-                info!(conn = conn.0, peer = %remote, "{failure}");
+                info!(conn = self.conn_name(conn), peer = %remote, "{failure}");
                 self.v1_refuse(local, remote, cky_i, ikev1::NotifyType::NoProposalChosen);
                 self.report_refusal(Some(conn), remote, failure);
                 return;
@@ -346,7 +346,7 @@ impl Context {
             remote,
             payload: bytes,
         });
-        debug!(conn = conn.0, sa = id.0, peer = %remote, "Main Mode: answered the proposal");
+        debug!(conn = self.conn_name(conn), sa = id.0, peer = %remote, "Main Mode: answered the proposal");
         self.keep_v1_half_open(now, sa);
     }
 
@@ -742,7 +742,7 @@ impl Context {
                 Fate::Keep
             }
             Err(failure) => {
-                warn!(conn = sa.conn.0, sa = sa.id.0, peer = %sa.remote, "{failure}");
+                warn!(conn = self.conn_name(sa.conn), sa = sa.id.0, peer = %sa.remote, "{failure}");
                 // The peer's message decrypted: past it, our notify's IV is the one the
                 // peer expects (RFC 2409 appendix B).
                 if let Some(crypto) = sa.v1.as_mut().and_then(|v| v.crypto.as_mut()) {
@@ -880,7 +880,7 @@ impl Context {
                         ids::our_side(self.connection(sa.conn))
                     ),
                 );
-                warn!(conn = sa.conn.0, sa = sa.id.0, peer = %sa.remote, "{failure}");
+                warn!(conn = self.conn_name(sa.conn), sa = sa.id.0, peer = %sa.remote, "{failure}");
                 Fate::Remove(DownReason::AuthFailed(failure))
             }
             other => {
@@ -903,7 +903,7 @@ impl Context {
         self.retries.succeeded(sa.conn);
         self.arm_dpd(now, sa);
         self.arm_v1_lifetime(now, sa);
-        info!(conn = sa.conn.0, sa = sa.id.0, peer = %sa.remote, algorithms = sa.algorithms().unwrap_or_default(), "IKEv1 ISAKMP SA established");
+        info!(conn = self.conn_name(sa.conn), sa = sa.id.0, peer = %sa.remote, algorithms = sa.algorithms().unwrap_or_default(), "IKEv1 ISAKMP SA established");
         self.v1_established.push(sa.id);
         self.next_v1_request(now, sa);
         self.emit_event(super::super::output::Event::IkeUp {

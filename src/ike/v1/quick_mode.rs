@@ -430,7 +430,7 @@ impl Context {
                 }
             }
             Err(failure) => {
-                warn!(conn = sa.conn.0, sa = sa.id.0, "{failure}");
+                warn!(conn = self.conn_name(sa.conn), sa = sa.id.0, "{failure}");
                 self.inbound_spis.remove(&sent.inbound_spi);
                 if let Some(old) = sent.replaces {
                     if let Some(c) = sa.children.iter_mut().find(|c| c.inbound_spi == old) {
@@ -583,7 +583,7 @@ impl Context {
             installed.hard_lifetime_s = installed.hard_lifetime_s.min(agreed_s);
         }
         info!(
-            conn = sa.conn.0,
+            conn = self.conn_name(sa.conn),
             sa = sa.id.0,
             inbound_spi = format_args!("{spi:08x}"),
             local = %super::super::selector::list(&local),
@@ -628,7 +628,7 @@ impl Context {
                 self.arm_quick_answers(sa);
             }
             Err((notify, failure)) => {
-                info!(conn = sa.conn.0, sa = sa.id.0, peer = %sa.remote, "{failure}");
+                info!(conn = self.conn_name(sa.conn), sa = sa.id.0, peer = %sa.remote, "{failure}");
                 self.send_v1_notify(sa, ikev1::PROTO_IPSEC_ESP, notify, Vec::new(), Vec::new());
                 if let Some(crypto) = sa.v1.as_mut().and_then(|v| v.crypto.as_mut()) {
                     crypto.forget_iv(message_id);
@@ -966,7 +966,7 @@ impl Context {
         for (message_id, spi, installed_early) in given_up {
             let failure = Failure::gave_up(QUICK_MODE, "no HASH(3) from the peer");
             warn!(
-                conn = sa.conn.0,
+                conn = self.conn_name(sa.conn),
                 sa = sa.id.0,
                 peer = %sa.remote,
                 message_id,

@@ -47,7 +47,7 @@ impl Context {
         match self.initiate_v1_to(now, sa.conn, false, Some(sa.remote.ip())) {
             Ok(new) => {
                 info!(
-                    conn = sa.conn.0,
+                    conn = self.conn_name(sa.conn),
                     sa = sa.id.0,
                     new = new.0,
                     "re-authenticating the ISAKMP SA"
@@ -171,7 +171,7 @@ impl Engine {
         });
         let Some((holder, inbound)) = holder else {
             debug!(
-                conn = conn.0,
+                conn = self.cx.conn_name(conn),
                 sa = came_over.0,
                 spi = format_args!("{spi:08x}"),
                 "the peer deleted an IPsec SA we do not hold"
@@ -182,7 +182,7 @@ impl Engine {
             return;
         };
         info!(
-            conn = conn.0,
+            conn = self.cx.conn_name(conn),
             sa = holder.0,
             over = came_over.0,
             spi = format_args!("{inbound:08x}"),
@@ -297,7 +297,7 @@ impl Engine {
             }
         }
         info!(
-            conn = conn.0,
+            conn = self.cx.conn_name(conn),
             old = from.0,
             new = to.0,
             "IPsec SAs moved to the new ISAKMP SA"
