@@ -12,6 +12,8 @@
 #   ikehub_established NS NAME      exit 0 when NAME has an established IKE SA and CHILD_SA
 #   ikehub_down_everywhere NS NAME  exit 0 when NAME has no IKE SA left on NS
 #   ikehub_field NS NAME FIELD      first value of FIELD in NAME's status (numbers, strings)
+#   ikehub_string NS NAME FIELD     first string value of FIELD (commas and \" allowed)
+#   ikehub_peer_cert NS NAME FIELD  FIELD (subject, issuer, serial...) of the peer's certificate
 #   ikehub_log NS                   print the daemon's log
 #   ikehub_stop NS                  SIGTERM the daemon and wait for it to exit (0 when it
 #                                   exited with status 0)
@@ -72,6 +74,19 @@ ikehub_down_everywhere() {
 
 ikehub_field() {
     ikehub_json "$1" "$2" | sed -n "s/^ *\"$3\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" | head -n 1
+}
+
+# The first string value of a field in a connection's status, commas allowed, JSON's \"
+# unescaped (distinguished names, error texts).
+ikehub_string() {
+    ikehub_json "$1" "$2" | sed -n "s/^ *\"$3\": \"\(.*\)\",\{0,1\}$/\1/p" | head -n 1 | sed 's/\\"/"/g'
+}
+
+# A field of the peer's certificate in a connection's status (the daemon's own certificate,
+# which `status` shows first, has the same fields).
+ikehub_peer_cert() {
+    ikehub_json "$1" "$2" | sed -n '/"peer_certificate": {/,/}/p' |
+        sed -n "s/^ *\"$3\": \"\(.*\)\",\{0,1\}$/\1/p" | head -n 1 | sed 's/\\"/"/g'
 }
 
 # The sum of a numeric field over all its occurrences in a connection's status (e.g. the
