@@ -22,85 +22,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/strongswan.sh"
 # shellcheck source=lib/ikehub.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/ikehub.sh"
+# shellcheck source=lib/pki.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/pki.sh"
 
 CONFIG=/tmp/ikt-interop-certificates.toml
 PKI=$(mktemp -d /tmp/ikt-pki.XXXXXX) || { bad "temporary PKI directory"; finish; }
 IKEHUB_DIRS+=("$PKI")
 ORG="/C=CH/O=ikehub test"
-
-# ---- PKI: openssl ca, so that certificates can have any dates and be revoked ----
-
-# new_key FILE ecdsa|rsa: a private key, PKCS#8 PEM.
-new_key() {
-    case $2 in
-    ecdsa) openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" ;;
-    rsa) openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out "$1" ;;
-    *) return 1 ;;
-    esac
-}
-
-# make_ca DIR ecdsa|rsa SUBJECT: a self-signed CA (DIR/ca.pem, DIR/ca.key) and the
-# database `openssl ca` keeps its certificates and revocations in.
-make_ca() {
-    local dir=$1 alg=$2 subject=$3
-    mkdir -p "$dir/newcerts" || return 1
-    : >"$dir/index.txt"
-    echo 1000 >"$dir/serial"
-    echo 01 >"$dir/crlnumber"
-    cat >"$dir/ca.cnf" <<EOF
-[ ca ]
-default_ca = test_ca
-[ test_ca ]
-dir = $dir
-database = \$dir/index.txt
-new_certs_dir = \$dir/newcerts
-certificate = \$dir/ca.pem
-private_key = \$dir/ca.key
-serial = \$dir/serial
-crlnumber = \$dir/crlnumber
-default_md = sha256
-default_days = 30
-default_crl_days = 30
-policy = policy_any
-unique_subject = no
-email_in_dn = no
-[ policy_any ]
-countryName = optional
-organizationName = optional
-commonName = supplied
-[ req ]
-distinguished_name = req_dn
-[ req_dn ]
-[ ca_ext ]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-EOF
-    new_key "$dir/ca.key" "$alg" &&
-        openssl req -config "$dir/ca.cnf" -new -x509 -sha256 -days 30 -key "$dir/ca.key" \
-            -subj "$subject" -extensions ca_ext -out "$dir/ca.pem"
-}
-
-# issue CADIR NAME ecdsa|rsa SUBJECT IP [STARTDATE ENDDATE]: key CADIR/NAME.key and
-# certificate CADIR/NAME.pem, subjectAltName IP, signed by the CA in CADIR (dates as
-# YYMMDDHHMMSSZ; default: valid from now for 30 days).
-issue() {
-    local dir=$1 name=$2 alg=$3 subject=$4 ip=$5 dates=(-days 30)
-    [ $# -ge 7 ] && dates=(-startdate "$6" -enddate "$7")
-    printf '%s\n' "basicConstraints = critical, CA:FALSE" "keyUsage = critical, digitalSignature" \
-        "subjectAltName = IP:$ip" "subjectKeyIdentifier = hash" "authorityKeyIdentifier = keyid" \
-        >"$dir/$name.ext"
-    new_key "$dir/$name.key" "$alg" &&
-        openssl req -config "$dir/ca.cnf" -new -key "$dir/$name.key" -subj "$subject" -out "$dir/$name.csr" &&
-        openssl ca -config "$dir/ca.cnf" -batch -notext -preserveDN -in "$dir/$name.csr" \
-            -extfile "$dir/$name.ext" "${dates[@]}" -out "$dir/$name.pem"
-}
-
-# dn_of FILE subject|issuer: a certificate's name as ikehub and strongSwan write it,
-# "C=CH, O=ikehub test, CN=...".
-dn_of() {
-    openssl x509 -in "$1" -noout "-$2" -nameopt sep_comma_plus_space,sname,utf8,esc_2253 | sed "s/^$2=//"
-}
 
 step "test PKI: openssl $(openssl version | cut -d' ' -f2)"
 for alg in ecdsa rsa; do
@@ -138,12 +66,6 @@ for alg in ecdsa rsa; do
 done
 
 kernel_sa_count() { ip -n "$1" xfrm state | grep -c '^src'; }
-
-# status_string NS CONN KEY: the first string value of KEY in CONN's status (commas allowed,
-# JSON's \" unescaped).
-status_string() {
-    ikehub_json "$1" "$2" | sed -n "s/^ *\"$3\": \"\(.*\)\",\{0,1\}$/\1/p" | head -n 1 | sed 's/\\"/"/g'
-}
 
 # ikehub_config ALG START [CRL] [PEER_ID]: ikehub's configuration for variant ALG
 # (ecdsa: address identities; rsa: the certificates' subjects); START is its start_action.
@@ -217,7 +139,7 @@ run() {
     if wait_for 30 ikehub_established "$A" swan && wait_for 15 swan_sa_established "$B" hub; then
         ok "$case: established on both ends ($(($(now_ms) - t0)) ms)"
     else
-        bad "$case: established on both ends (ikehub last_error: $(status_string "$A" swan last_error))"
+        bad "$case: established on both ends (ikehub last_error: $(ikehub_string "$A" swan last_error))"
         ikehub_log "$A"; swan_log "$B"
         teardown
         return
@@ -226,15 +148,15 @@ run() {
     local value want
     for value in auth remote_auth; do
         want=pubkey
-        [ "$(status_string "$A" swan "$value")" = "$want" ] && ok "$case: ikehub status $value is $want" ||
-            bad "$case: ikehub status $value is $want ($(status_string "$A" swan "$value"))"
+        [ "$(ikehub_string "$A" swan "$value")" = "$want" ] && ok "$case: ikehub status $value is $want" ||
+            bad "$case: ikehub status $value is $want ($(ikehub_string "$A" swan "$value"))"
     done
     for value in subject issuer; do
         want=$(dn_of "$PKI/$alg/swan.pem" "$value")
-        if [ "$(status_string "$A" swan "$value")" = "$want" ]; then
+        if [ "$(ikehub_peer_cert "$A" swan "$value")" = "$want" ]; then
             ok "$case: ikehub shows the peer certificate's $value \"$want\""
         else
-            bad "$case: ikehub shows the peer certificate's $value \"$want\" (it shows \"$(status_string "$A" swan "$value")\")"
+            bad "$case: ikehub shows the peer certificate's $value \"$want\" (it shows \"$(ikehub_peer_cert "$A" swan "$value")\")"
             ikehub_json "$A" swan
         fi
     done
@@ -311,7 +233,7 @@ fi
 
 # has_error NS CONN TEXT: CONN's last_error contains TEXT.
 has_error() {
-    status_string "$1" "$2" last_error | grep -F -- "$3" >/dev/null
+    ikehub_string "$1" "$2" last_error | grep -F -- "$3" >/dev/null
 }
 
 # refuse CASE INITIATOR(ikehub|strongswan) CERT TEXT [CRL]: strongSwan presents CERT (a
@@ -328,13 +250,13 @@ refuse() {
         swan_initiate "$B" hub >/dev/null 2>&1 && bad "$case: strongSwan's initiate should fail"
     fi
     if wait_for 30 has_error "$A" swan "$text"; then
-        ok "$case: ikehub refuses: $(status_string "$A" swan last_error)"
+        ok "$case: ikehub refuses: $(ikehub_string "$A" swan last_error)"
     else
-        bad "$case: ikehub's last_error names \"$text\" (it is \"$(status_string "$A" swan last_error)\")"
+        bad "$case: ikehub's last_error names \"$text\" (it is \"$(ikehub_string "$A" swan last_error)\")"
         ikehub_log "$A"; swan_log "$B"
     fi
-    [ "$(status_string "$A" swan last_error_by)" = us ] && ok "$case: last_error_by is us" ||
-        bad "$case: last_error_by is us ($(status_string "$A" swan last_error_by))"
+    [ "$(ikehub_string "$A" swan last_error_by)" = us ] && ok "$case: last_error_by is us" ||
+        bad "$case: last_error_by is us ($(ikehub_string "$A" swan last_error_by))"
     ikehub_established "$A" swan && bad "$case: no tunnel on ikehub's side" || ok "$case: no tunnel on ikehub's side"
     # strongSwan as responder has established its end before ikehub reads the answer: ikehub
     # must tell it (RFC 7296 2.21.2: AUTHENTICATION_FAILED in an INFORMATIONAL)

@@ -14,6 +14,7 @@
 #   ikehub_field NS NAME FIELD      first value of FIELD in NAME's status (numbers, strings)
 #   ikehub_string NS NAME FIELD     first string value of FIELD in NAME's status, whole (commas
 #                                   allowed) and with JSON's \" and \\ unescaped
+#   ikehub_peer_cert NS NAME FIELD  FIELD (subject, issuer, serial...) of the peer's certificate
 #   ikehub_log NS                   print the daemon's log
 #   ikehub_stop NS                  SIGTERM the daemon and wait for it to exit (0 when it
 #                                   exited with status 0)
@@ -79,6 +80,13 @@ ikehub_field() {
 ikehub_string() {
     ikehub_json "$1" "$2" | sed -n "s/^ *\"$3\": \"\(.*\)\",\{0,1\}$/\1/p" | head -n 1 |
         sed 's/\\"/"/g; s/\\\\/\\/g'
+}
+
+# A field of the peer's certificate in a connection's status (the daemon's own certificate,
+# which `status` shows first, has the same fields).
+ikehub_peer_cert() {
+    ikehub_json "$1" "$2" | sed -n '/"peer_certificate": {/,/}/p' |
+        sed -n "s/^ *\"$3\": \"\(.*\)\",\{0,1\}$/\1/p" | head -n 1 | sed 's/\\"/"/g'
 }
 
 # The sum of a numeric field over all its occurrences in a connection's status (e.g. the

@@ -4,10 +4,12 @@
 #   # guest-payload: libreswan
 # so the xtask puts pluto, whack, addconn (unpacked from Debian's libreswan
 # deb, whose package conflicts with strongSwan's) and NSS's certutil into the
-# guest.
+# guest (and openssl, pk12util for certificates).
 #
 #   lsw_start NS                      start pluto in NS, wait until whack answers
 #   lsw_conn NS NAME key=value...     write a site-to-site connection (IKEv1 PSK by default)
+#   lsw_import NS NICK CERT KEY CA    put CERT (PEM) and its KEY (PEM) into NS's NSS database
+#                                     as NICK, and trust the CA (PEM) for peers' certificates
 #   lsw_load NS NAME                  (re)load connection NAME and the secrets
 #   lsw_initiate NS NAME              bring NAME up (blocks until done or failed)
 #   lsw_terminate NS NAME             take NAME down
@@ -87,8 +89,13 @@ EOF
 # lsw_conn NS NAME key=value...: write connection NAME and its PSK. Keys
 # (defaults):
 #   local, remote        outer addresses (required)
-#   local_id, remote_id  identities (the addresses)
-#   psk                  pre-shared key (required)
+#   local_id, remote_id  identities (the addresses; with cert: local_id the
+#                        certificate's subject); distinguished names allowed
+#   auth                 secret or rsasig (secret)
+#   psk                  pre-shared key (required with auth=secret)
+#   cert                 NSS nickname of the certificate pluto presents, always
+#                        sent (required with auth=rsasig; see lsw_import); the
+#                        peer's certificate must come from the same CA
 #   local_ts, remote_ts  subnets (required)
 #   ike                  phase 1 / IKE proposal (aes256-sha2_256-modp2048)
 #   esp                  phase 2 / ESP proposal (aes256-sha2_256-modp2048: PFS)
@@ -101,7 +108,7 @@ lsw_conn() {
     shift 2
     local local_addr="" remote_addr="" local_id="" remote_id="" psk="" local_ts="" remote_ts=""
     local ike=aes256-sha2_256-modp2048 esp=aes256-sha2_256-modp2048 version=1 pfs=yes
-    local salifetime="" ikelifetime="" rekeymargin="" rekeyfuzz=""
+    local salifetime="" ikelifetime="" rekeymargin="" rekeyfuzz="" auth=secret cert=""
     for kv in "$@"; do
         key=${kv%%=*}
         value=${kv#*=}
@@ -111,6 +118,8 @@ lsw_conn() {
         local_id) local_id=$value ;;
         remote_id) remote_id=$value ;;
         psk) psk=$value ;;
+        auth) auth=$value ;;
+        cert) cert=$value ;;
         local_ts) local_ts=$value ;;
         remote_ts) remote_ts=$value ;;
         ike) ike=$value ;;
@@ -127,11 +136,21 @@ lsw_conn() {
             ;;
         esac
     done
-    if [ -z "$local_addr" ] || [ -z "$remote_addr" ] || [ -z "$psk" ] ||
-        [ -z "$local_ts" ] || [ -z "$remote_ts" ]; then
-        bad "lsw_conn $name: local, remote, psk, local_ts and remote_ts are required"
+    if [ -z "$local_addr" ] || [ -z "$remote_addr" ] || [ -z "$local_ts" ] || [ -z "$remote_ts" ]; then
+        bad "lsw_conn $name: local, remote, local_ts and remote_ts are required"
         return 1
     fi
+    case $auth in
+    secret) [ -n "$psk" ] || { bad "lsw_conn $name: psk is required with auth=secret"; return 1; } ;;
+    rsasig)
+        [ -n "$cert" ] || { bad "lsw_conn $name: cert is required with auth=rsasig"; return 1; }
+        local_id=${local_id:-%fromcert}
+        ;;
+    *)
+        bad "lsw_conn $name: unknown auth $auth"
+        return 1
+        ;;
+    esac
     local_id=${local_id:-$local_addr}
     remote_id=${remote_id:-$remote_addr}
     dir=$(lsw_dir "$ns")
@@ -142,13 +161,18 @@ lsw_conn() {
         else
             echo "    ikev2=yes"
         fi
-        echo "    authby=secret"
+        echo "    authby=$auth"
         echo "    type=tunnel"
         echo "    left=$local_addr"
-        echo "    leftid=$local_id"
+        echo "    leftid=$(lsw_quote_id "$local_id")"
         echo "    leftsubnet=$local_ts"
         echo "    right=$remote_addr"
-        echo "    rightid=$remote_id"
+        echo "    rightid=$(lsw_quote_id "$remote_id")"
+        if [ -n "$cert" ]; then
+            echo "    leftcert=$cert"
+            echo "    leftsendcert=always"
+            echo "    rightca=%same"
+        fi
         echo "    rightsubnet=$remote_ts"
         [ -n "$ike" ] && echo "    ike=$ike"
         [ -n "$esp" ] && echo "    esp=$esp"
@@ -162,7 +186,35 @@ lsw_conn() {
         echo "    leftupdown=/bin/true"
         echo "    auto=add"
     } >"$dir/conns/$name.conf"
-    echo "$local_id $remote_id : PSK \"$psk\"" >"$dir/secrets/$name.secrets"
+    if [ "$auth" = secret ]; then
+        echo "$local_id $remote_id : PSK \"$psk\"" >"$dir/secrets/$name.secrets"
+    else
+        rm -f "$dir/secrets/$name.secrets" # pluto finds the key by the certificate
+    fi
+}
+
+# lsw_quote_id ID: ID as ipsec.conf takes it; a distinguished name in double quotes.
+lsw_quote_id() {
+    case $1 in
+    *=*) echo "\"$1\"" ;;
+    *) echo "$1" ;;
+    esac
+}
+
+# lsw_import NS NICK CERT KEY CA: put CERT and its private KEY (PEM files) into NS's NSS
+# database as NICK (through a PKCS#12 file, as `ipsec import` does), and CA (PEM) as
+# "ca", trusted to issue peers' certificates (-t CT,,). Output only on failure.
+lsw_import() {
+    local ns=$1 nick=$2 cert=$3 key=$4 ca=$5 dir out
+    dir=$(lsw_dir "$ns")
+    if ! out=$(certutil -A -d "sql:$dir/nss" -n ca -t CT,, -a -i "$ca" 2>&1 &&
+        openssl pkcs12 -export -in "$cert" -inkey "$key" -name "$nick" \
+            -passout pass:ikt-p12 -out "$dir/$nick.p12" 2>&1 &&
+        pk12util -i "$dir/$nick.p12" -d "sql:$dir/nss" -W ikt-p12 2>&1); then
+        printf '%s\n' "$out"
+        return 1
+    fi
+    rm -f "$dir/$nick.p12"
 }
 
 # lsw_load NS NAME: (re)load connection NAME and reread the secrets.

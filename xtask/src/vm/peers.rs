@@ -1,6 +1,7 @@
 //! Third-party IKE peers in the guest: Debian's strongSwan (charon, swanctl,
-//! every plugin; with openssl, for the tests' certificates) and Libreswan (pluto, whack, addconn, NSS's certutil), with
-//! the libraries they load, so tests can run against real peers.
+//! every plugin) and Libreswan (pluto, whack, addconn, NSS's certutil and
+//! pk12util), each with openssl for the tests' certificates, with the
+//! libraries they load, so tests can run against real peers.
 //!
 //! A test asks for peers with a line `# guest-payload: strongswan libreswan`
 //! in its script. Their files are then installed on the host (with apt when
@@ -55,7 +56,7 @@ impl Peer {
     }
 
     /// Host packages that hold the peer's files (for Libreswan: the libraries
-    /// its deb needs, and NSS's certutil).
+    /// its deb needs, and NSS's certutil and pk12util); openssl for both.
     fn host_packages(self) -> &'static [&'static str] {
         match self {
             Peer::StrongSwan => &[
@@ -67,6 +68,7 @@ impl Peer {
                 "openssl",
             ],
             Peer::Libreswan => &[
+                "openssl",
                 "libnss3-tools",
                 "libnss3",
                 "libnspr4",
@@ -118,6 +120,10 @@ impl Peer {
                 (Origin::Deb, "/usr/libexec/ipsec/whack"),
                 (Origin::Deb, "/usr/libexec/ipsec/addconn"),
                 (Origin::Host, "/usr/bin/certutil"),
+                // tests make certificates with openssl and import them
+                // (PKCS#12) into pluto's NSS database
+                (Origin::Host, "/usr/bin/pk12util"),
+                (Origin::Host, "/usr/bin/openssl"),
                 // NSS loads its softoken (and what that needs) by itself
                 (Origin::Host, "/usr/lib/x86_64-linux-gnu/libsoftokn3.so"),
                 (Origin::Host, "/usr/lib/x86_64-linux-gnu/libfreeblpriv3.so"),
@@ -144,7 +150,7 @@ impl Peer {
     fn files(self) -> &'static [&'static str] {
         match self {
             Peer::StrongSwan => &["/usr/lib/ssl/openssl.cnf"],
-            Peer::Libreswan => &[],
+            Peer::Libreswan => &["/usr/lib/ssl/openssl.cnf"],
         }
     }
 }
@@ -400,6 +406,19 @@ mod tests {
         assert_eq!(parse_markers(smoke), vec!["strongswan"]);
         let ikev1 = include_str!("../../../tests/vm/libreswan-ikev1.sh");
         assert_eq!(parse_markers(ikev1), vec!["strongswan", "libreswan"]);
+        let certificates = include_str!("../../../tests/vm/interop-libreswan-certificates.sh");
+        assert_eq!(parse_markers(certificates), vec!["libreswan"]);
+    }
+
+    #[test]
+    fn each_peer_brings_the_tools_its_certificate_tests_use() {
+        let has = |peer: Peer, program: &str| peer.programs().iter().any(|(_, p)| *p == program);
+        assert!(has(Peer::StrongSwan, "/usr/bin/openssl"));
+        assert!(has(Peer::Libreswan, "/usr/bin/openssl"));
+        assert!(has(Peer::Libreswan, "/usr/bin/certutil"));
+        assert!(has(Peer::Libreswan, "/usr/bin/pk12util"));
+        assert!(Peer::Libreswan.host_packages().contains(&"openssl"));
+        assert!(Peer::Libreswan.files().contains(&"/usr/lib/ssl/openssl.cnf"));
     }
 
     #[test]
