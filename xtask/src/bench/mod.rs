@@ -341,7 +341,7 @@ fn bench(ws: &Workspace, options: &Options) -> Result<(), String> {
         }
     }
     if options.memory {
-        let results = memory(&paths, options)?;
+        let results = memory(&paths, options, ticks)?;
         let table = report::memory(options, &results);
         println!("{table}");
         out.push_str(&table);
@@ -476,6 +476,8 @@ pub struct MemoryResults {
     /// fresh connection, and the size of the last body.
     pub scrape_ms: Vec<f64>,
     pub scrape_bytes: usize,
+    /// The daemon's CPU (utime + stime) over a round's scrapes, divided by their number.
+    pub scrape_cpu_ms: Vec<f64>,
     pub load_before: String,
     pub load_after: String,
 }
@@ -484,13 +486,14 @@ pub fn checkpoints(options: &Options) -> [u32; 3] {
     [0, 1000, options.memory_tunnels]
 }
 
-fn memory(paths: &Paths, options: &Options) -> Result<MemoryResults, String> {
+fn memory(paths: &Paths, options: &Options, ticks: f64) -> Result<MemoryResults, String> {
     let mut results = MemoryResults {
         rss_kib: Default::default(),
         listing_ms: Default::default(),
         listing_bytes: [0; 2],
         scrape_ms: Vec::new(),
         scrape_bytes: 0,
+        scrape_cpu_ms: Vec::new(),
         load_before: load_average(),
         load_after: String::new(),
     };
@@ -506,7 +509,7 @@ fn memory(paths: &Paths, options: &Options) -> Result<MemoryResults, String> {
             let dir = paths.scratch.join(format!("{}-memory", kind.name()));
             let metrics = scrape::METRICS_LISTEN;
             let responder = Responder::start(kind, &case, &dir, &paths.ikehub, Some(metrics))?;
-            let measured = measure_memory(&responder, paths, options, &mut results, slot);
+            let measured = measure_memory(&responder, paths, options, ticks, &mut results, slot);
             responder.stop();
             measured?;
         }
@@ -519,6 +522,7 @@ fn measure_memory(
     responder: &Responder,
     paths: &Paths,
     options: &Options,
+    ticks: f64,
     results: &mut MemoryResults,
     slot: usize,
 ) -> Result<(), String> {
@@ -550,7 +554,13 @@ fn measure_memory(
         results.listing_bytes[slot] = bytes;
     }
     if responder.kind == Kind::Ikehub {
-        for s in scrape::scrapes(SCRAPE_CALLS)? {
+        let before = procfs::cpu_seconds(responder.pid, ticks)?;
+        let scrapes = scrape::scrapes(SCRAPE_CALLS)?;
+        let after = procfs::cpu_seconds(responder.pid, ticks)?;
+        results
+            .scrape_cpu_ms
+            .push((after - before) * 1e3 / SCRAPE_CALLS as f64);
+        for s in scrapes {
             results.scrape_ms.push(s.elapsed.as_secs_f64() * 1e3);
             results.scrape_bytes = s.body_bytes;
         }

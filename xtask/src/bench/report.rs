@@ -96,8 +96,10 @@ fn scrapes(options: &Options, r: &MemoryResults) -> String {
         out.push_str("| wall time (ms) | - |\n\n");
         return out;
     };
+    let cpu = Summary::of(&r.scrape_cpu_ms).map_or("-".to_string(), |s| s.cell(1));
     out.push_str(&format!(
-        "| wall time (ms) | {} |\n| body (KiB) | {:.1} |\n\n",
+        "| wall time (ms) | {} |\n| daemon CPU per scrape (ms; a round's scrapes together) | \
+         {cpu} |\n| body (KiB) | {:.1} |\n\n",
         summary.cell(1),
         r.scrape_bytes as f64 / 1024.0
     ));
@@ -242,11 +244,15 @@ pub fn memory(options: &Options, r: &MemoryResults) -> String {
         r.listing_ms[0].len()
     ));
     out.push_str(&row("wall time (ms)", &r.listing_ms, 1));
-    out.push_str(&format!(
-        "| output (KiB) | {} | {} | |\n\n",
-        r.listing_bytes[0] / 1024,
-        r.listing_bytes[1] / 1024
-    ));
+    // `-` for a responder that did not run (`--ikehub-only`), as in the other cells.
+    let kib = |slot: usize| {
+        if r.listing_ms[slot].is_empty() {
+            "-".to_string()
+        } else {
+            (r.listing_bytes[slot] / 1024).to_string()
+        }
+    };
+    out.push_str(&format!("| output (KiB) | {} | {} | |\n\n", kib(0), kib(1)));
     out.push_str(&scrapes(options, r));
     out
 }
@@ -293,12 +299,16 @@ mod tests {
             listing_bytes: [0; 2],
             scrape_ms: vec![40.0, 120.0, 50.0],
             scrape_bytes: 3072,
+            scrape_cpu_ms: vec![20.0],
             load_before: String::new(),
             load_after: String::new(),
         };
         let text = scrapes(&Options::default(), &r);
         assert!(
-            text.contains("| wall time (ms) | 50.0 (40.0-120.0) |\n| body (KiB) | 3.0 |"),
+            text.contains(
+                "| wall time (ms) | 50.0 (40.0-120.0) |\n| daemon CPU per scrape (ms; a round's \
+                 scrapes together) | 20.0 (20.0-20.0) |\n| body (KiB) | 3.0 |"
+            ),
             "{text}"
         );
         assert!(
