@@ -7,15 +7,19 @@
 //! charon, and for each: sets up `tunnels` tunnels with `in_flight` at once (setups/s,
 //! latency p50/p99, responder CPU from /proc/PID/stat), then 50 more one at a time (the
 //! latency of a single setup on an idle responder). Then memory: a fresh responder of each
-//! kind, VmRSS at 0, 1000 and `memory_tunnels` tunnels, and the wall time of listing every
-//! SA at that size (`ikehub status --json`, `swanctl --list-sas --raw`).
+//! kind, VmRSS at 0, 1000 and `memory_tunnels` tunnels, the wall time of listing every SA
+//! at that size (`ikehub status --json`, `swanctl --list-sas --raw`) and, for ikehub, of a
+//! whole scrape of its metrics endpoint (`GET /metrics`).
 mod flood;
 mod lab;
 mod loadgen;
 mod procfs;
 mod report;
 mod responder;
+mod scrape;
 mod stats;
+
+pub use scrape::{child_main as scrape_child, COMMAND as SCRAPE_COMMAND};
 
 use std::path::PathBuf;
 
@@ -38,6 +42,8 @@ pub struct Options {
     pub memory_runs: usize,
     pub handshakes: bool,
     pub memory: bool,
+    /// Run ikehub's rounds only (`--ikehub-only`): no strongSwan column.
+    pub ikehub_only: bool,
     /// Build ikehub and ikehub-loadgen first (`--no-build`: reuse the last run's copies).
     pub build: bool,
     /// Run the benchmarks of tests/vm/bench in the VM instead.
@@ -63,6 +69,7 @@ impl Default for Options {
             memory_runs: 5,
             handshakes: true,
             memory: true,
+            ikehub_only: false,
             build: true,
             vm: false,
             vm_scripts: Vec::new(),
@@ -88,6 +95,8 @@ pub const USAGE: &str = "\
                                 minutes per round to reach 10000 tunnels here)
       --no-handshakes           skip the handshake runs
       --no-memory               skip the memory and status runs
+      --ikehub-only             run only ikehub's rounds (no strongSwan figures or
+                                ratios): a quick look, not a comparison for the record
       --no-build                reuse the binaries the last bench run built
       --flood                   instead: a half-open flood against ikehub alone (one
                                 address sends IKE_SA_INITs of 8000 bytes as fast as it
@@ -180,6 +189,7 @@ pub fn parse_options(args: &[String]) -> Result<Options, String> {
             "--no-ikev1" => no_ikev1 = true,
             "--no-handshakes" => options.handshakes = false,
             "--no-memory" => options.memory = false,
+            "--ikehub-only" => options.ikehub_only = true,
             "--vm" => options.vm = true,
             "--no-build" => options.build = false,
             "--flood" => options.flood = true,
@@ -220,7 +230,20 @@ const HANDSHAKE_TIMEOUT_S: u64 = 300;
 const MEMORY_STEP_TIMEOUT_S: u64 = 3600;
 /// Listings of every SA (`status --json`, `swanctl --list-sas`) per memory round.
 const LISTING_CALLS: usize = 3;
+/// Scrapes of ikehub's metrics endpoint per memory round.
+const SCRAPE_CALLS: usize = 15;
 const KINDS: [Kind; 2] = [Kind::Ikehub, Kind::Strongswan];
+
+impl Options {
+    /// The responders of each round, in [`KINDS`] order, with their slot.
+    fn kinds(&self) -> impl Iterator<Item = (usize, Kind)> {
+        let ikehub_only = self.ikehub_only;
+        KINDS
+            .into_iter()
+            .enumerate()
+            .filter(move |(_, kind)| !ikehub_only || *kind == Kind::Ikehub)
+    }
+}
 
 pub(crate) struct Paths {
     pub(crate) ikehub: PathBuf,
@@ -318,7 +341,7 @@ fn bench(ws: &Workspace, options: &Options) -> Result<(), String> {
         }
     }
     if options.memory {
-        let results = memory(&paths, options)?;
+        let results = memory(&paths, options, ticks)?;
         let table = report::memory(options, &results);
         println!("{table}");
         out.push_str(&table);
@@ -368,7 +391,7 @@ fn handshakes(
         ..HandshakeResults::default()
     };
     for round in 1..=options.runs {
-        for (slot, kind) in KINDS.into_iter().enumerate() {
+        for (slot, kind) in options.kinds() {
             eprintln!(
                 "xtask bench: {label} round {round}/{}: {} (load {})",
                 options.runs,
@@ -376,7 +399,7 @@ fn handshakes(
                 load_average()
             );
             let dir = paths.scratch.join(format!("{}-{label}", kind.name()));
-            let responder = Responder::start(kind, case, &dir, &paths.ikehub)?;
+            let responder = Responder::start(kind, case, &dir, &paths.ikehub, None)?;
             let measured = measure_handshakes(&responder, paths, options, case, ticks);
             responder.stop();
             let (load, cpu_ms, single) = measured?;
@@ -449,6 +472,12 @@ pub struct MemoryResults {
     /// at memory_tunnels, per responder, and the size of the last listing.
     pub listing_ms: PerKind,
     pub listing_bytes: [usize; 2],
+    /// Wall time of whole scrapes of ikehub's `GET /metrics` at memory_tunnels, each from a
+    /// fresh connection, and the size of the last body.
+    pub scrape_ms: Vec<f64>,
+    pub scrape_bytes: usize,
+    /// The daemon's CPU (utime + stime) over a round's scrapes, divided by their number.
+    pub scrape_cpu_ms: Vec<f64>,
     pub load_before: String,
     pub load_after: String,
 }
@@ -457,17 +486,20 @@ pub fn checkpoints(options: &Options) -> [u32; 3] {
     [0, 1000, options.memory_tunnels]
 }
 
-fn memory(paths: &Paths, options: &Options) -> Result<MemoryResults, String> {
+fn memory(paths: &Paths, options: &Options, ticks: f64) -> Result<MemoryResults, String> {
     let mut results = MemoryResults {
         rss_kib: Default::default(),
         listing_ms: Default::default(),
         listing_bytes: [0; 2],
+        scrape_ms: Vec::new(),
+        scrape_bytes: 0,
+        scrape_cpu_ms: Vec::new(),
         load_before: load_average(),
         load_after: String::new(),
     };
     let case = Case::ikev2("ecp256");
     for round in 1..=options.memory_runs {
-        for (slot, kind) in KINDS.into_iter().enumerate() {
+        for (slot, kind) in options.kinds() {
             eprintln!(
                 "xtask bench: memory round {round}/{}: {} (load {})",
                 options.memory_runs,
@@ -475,8 +507,9 @@ fn memory(paths: &Paths, options: &Options) -> Result<MemoryResults, String> {
                 load_average()
             );
             let dir = paths.scratch.join(format!("{}-memory", kind.name()));
-            let responder = Responder::start(kind, &case, &dir, &paths.ikehub)?;
-            let measured = measure_memory(&responder, paths, options, &mut results, slot);
+            let metrics = scrape::METRICS_LISTEN;
+            let responder = Responder::start(kind, &case, &dir, &paths.ikehub, Some(metrics))?;
+            let measured = measure_memory(&responder, paths, options, ticks, &mut results, slot);
             responder.stop();
             measured?;
         }
@@ -489,6 +522,7 @@ fn measure_memory(
     responder: &Responder,
     paths: &Paths,
     options: &Options,
+    ticks: f64,
     results: &mut MemoryResults,
     slot: usize,
 ) -> Result<(), String> {
@@ -518,6 +552,18 @@ fn measure_memory(
         let (elapsed, bytes) = responder.time_listing()?;
         results.listing_ms[slot].push(elapsed.as_secs_f64() * 1e3);
         results.listing_bytes[slot] = bytes;
+    }
+    if responder.kind == Kind::Ikehub {
+        let before = procfs::cpu_seconds(responder.pid, ticks)?;
+        let scrapes = scrape::scrapes(SCRAPE_CALLS)?;
+        let after = procfs::cpu_seconds(responder.pid, ticks)?;
+        results
+            .scrape_cpu_ms
+            .push((after - before) * 1e3 / SCRAPE_CALLS as f64);
+        for s in scrapes {
+            results.scrape_ms.push(s.elapsed.as_secs_f64() * 1e3);
+            results.scrape_bytes = s.body_bytes;
+        }
     }
     Ok(())
 }
@@ -561,7 +607,10 @@ mod tests {
             parse_options(&args(&["--no-ikev1", "--ikev1-groups", "ecp256"])).expect("options");
         assert!(v2.cases().iter().all(|c| c.version == 2));
         assert!(parse_options(&args(&["--ikev1-groups", "modp1024"])).is_err());
-        assert!(o.handshakes && !o.memory);
+        assert!(o.handshakes && !o.memory && !o.ikehub_only);
+        let o = parse_options(&args(&["--ikehub-only"])).expect("options");
+        assert_eq!(o.kinds().collect::<Vec<_>>(), vec![(0, Kind::Ikehub)]);
+        assert_eq!(Options::default().kinds().count(), 2);
         assert!(parse_options(&args(&["--groups", "modp1024"])).is_err());
         assert!(parse_options(&args(&["--runs", "0"])).is_err());
         assert!(parse_options(&args(&["--runs"])).is_err());

@@ -56,15 +56,19 @@ fn proposals(case: &Case) -> (String, &'static str) {
     }
 }
 
-fn ikehub_config(case: &Case) -> String {
+/// With `metrics_listen`, the daemon serves `GET /metrics` there.
+fn ikehub_config(case: &Case, metrics_listen: Option<&str>) -> String {
     let (ike, esp) = proposals(case);
     let version = if case.version == 1 { "ikev1" } else { "ikev2" };
+    let metrics = metrics_listen.map_or(String::new(), |addr| {
+        format!("metrics_listen = \"{addr}\"\n")
+    });
     format!(
         r#"[gateway]
 name = "bench-responder"
 local_addresses = ["{RESPONDER_ADDR}"]
 local_subnets = ["{RESPONDER_SUBNET}"]
-
+{metrics}
 [[peer]]
 name = "loadgen"
 address = "{INITIATOR_ADDR}"
@@ -200,12 +204,21 @@ fn wait_ready(
 }
 
 impl Responder {
-    /// Start a fresh responder for `case` with its files in `dir` (emptied first).
-    pub fn start(kind: Kind, case: &Case, dir: &Path, ikehub: &Path) -> Result<Responder, String> {
+    /// Start a fresh responder for `case` with its files in `dir` (emptied first); an ikehub
+    /// responder serves its metrics at `metrics_listen` if given (charon ignores it).
+    pub fn start(
+        kind: Kind,
+        case: &Case,
+        dir: &Path,
+        ikehub: &Path,
+        metrics_listen: Option<&str>,
+    ) -> Result<Responder, String> {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut responder = match kind {
-            Kind::Ikehub => Responder::spawn_ikehub(dir, ikehub, &ikehub_config(case))?,
+            Kind::Ikehub => {
+                Responder::spawn_ikehub(dir, ikehub, &ikehub_config(case, metrics_listen))?
+            }
             Kind::Strongswan => {
                 for sub in ["run", "swanctl/conf.d"] {
                     let path = dir.join(sub);
@@ -447,11 +460,20 @@ mod tests {
 
     #[test]
     fn configs_carry_the_group() {
-        assert!(ikehub_config(&Case::ikev2("modp2048")).contains("aes128gcm16-prfsha256-modp2048"));
+        assert!(ikehub_config(&Case::ikev2("modp2048"), None)
+            .contains("aes128gcm16-prfsha256-modp2048"));
         assert!(swanctl_conf(&Case::ikev2("curve25519"))
             .contains("proposals = aes128gcm16-prfsha256-curve25519"));
-        let v1 = ikehub_config(&Case::ikev1("ecp256"));
+        let v1 = ikehub_config(&Case::ikev1("ecp256"), None);
         assert!(v1.contains(r#"version = "ikev1""#), "{v1}");
+        assert!(!v1.contains("metrics_listen"), "{v1}");
+        let scraped = ikehub_config(&Case::ikev2("ecp256"), Some("127.0.0.1:9669"));
+        assert!(
+            scraped.contains(
+                "local_subnets = [\"172.16.0.0/16\"]\nmetrics_listen = \"127.0.0.1:9669\"\n"
+            ),
+            "{scraped}"
+        );
         assert!(
             v1.contains(r#"ike_proposals = ["aes128-sha256-ecp256"]"#),
             "{v1}"
