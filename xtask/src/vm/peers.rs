@@ -418,7 +418,9 @@ mod tests {
         assert!(has(Peer::Libreswan, "/usr/bin/certutil"));
         assert!(has(Peer::Libreswan, "/usr/bin/pk12util"));
         assert!(Peer::Libreswan.host_packages().contains(&"openssl"));
-        assert!(Peer::Libreswan.files().contains(&"/usr/lib/ssl/openssl.cnf"));
+        assert!(Peer::Libreswan
+            .files()
+            .contains(&"/usr/lib/ssl/openssl.cnf"));
     }
 
     #[test]
