@@ -461,6 +461,57 @@ mod tests {
         assert!(!text.contains("certificate_expires"), "{text}");
     }
 
+    /// The rendering of a scrape for a hub of many connections (each with an IKE SA and a
+    /// CHILD_SA and counted events): the per-connection series grow with the connections,
+    /// unlike the bench's one connection of many SAs. Ignored by default; run optimised:
+    /// `cargo test --release --lib render_at_hub_scale -- --ignored --nocapture`
+    /// (`IKEHUB_METRICS_CONNECTIONS`, default 10000).
+    #[test]
+    #[ignore]
+    fn render_at_hub_scale() {
+        let connections: u32 = std::env::var("IKEHUB_METRICS_CONNECTIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10_000);
+        let template = sample()
+            .connections
+            .into_iter()
+            .find(|c| c.name == "office")
+            .expect("office");
+        let mut snapshot = sample();
+        let mut events = EventMetrics::default();
+        let at = UNIX_EPOCH + Duration::from_secs(1_796_644_202);
+        snapshot.connections = (0..connections)
+            .map(|i| {
+                let mut c = template.clone();
+                c.name = format!("office-{i:05}");
+                let up = Event::IkeUp {
+                    conn: ConnId(i),
+                    sa: SaId(i),
+                    remote: "198.51.100.20:4500".parse().expect("address"),
+                };
+                events.on_event(&up, &c.name, Some(Duration::from_millis(30)), at);
+                c
+            })
+            .collect();
+        let mut times = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..15 {
+            let start = std::time::Instant::now();
+            let text = render(&snapshot, &events).expect("rendered");
+            times.push(start.elapsed());
+            bytes = text.len();
+        }
+        times.sort();
+        println!(
+            "render of {connections} connections: median {:?}, range {:?}-{:?}, {} KiB",
+            times[times.len() / 2],
+            times[0],
+            times[times.len() - 1],
+            bytes / 1024
+        );
+    }
+
     #[test]
     fn certificate_expiries_are_gauges() {
         let mut snapshot = sample();
